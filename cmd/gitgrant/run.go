@@ -1,0 +1,185 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"strings"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// env is what a command may touch of the outside world, so that tests run
+// commands in-process with their own streams, variables and clock.
+type env struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+	now    func() time.Time
+}
+
+func (e *env) clock() time.Time {
+	if e.now != nil {
+		return e.now()
+	}
+	return time.Now()
+}
+
+// command is one subcommand.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, args []string, e *env) error
+}
+
+func commands() []command {
+	return []command{
+		{"validate", "check request files and gitgrant.yaml against the schemas and policy", runValidate},
+		{"request", "write a new request file", runRequest},
+		{"schema", "print the JSON Schema of a file format", runSchema},
+		{"version", "print gitgrant's version", runVersion},
+	}
+}
+
+// Errors that decide the exit code. Anything else is treated as a failure
+// talking to a system (exit 3), the safe reading of an unknown failure.
+var (
+	errInvalid = errors.New("invalid input") // diagnostics were already printed
+	errHelp    = flag.ErrHelp
+)
+
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error { return usageError{fmt.Sprintf(format, args...)} }
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, args []string, e *env) int {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		if len(args) == 2 && args[0] == "help" {
+			return run(ctx, []string{args[1], "--help"}, e)
+		}
+		printUsage(e.stdout)
+		if len(args) == 0 {
+			return gitgrant.ExitUsage
+		}
+		return gitgrant.ExitOK
+	}
+	if args[0] == "--version" {
+		args = []string{"version"}
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return exitCode(c.run(ctx, args[1:], e), e)
+		}
+	}
+	fmt.Fprintf(e.stderr, "gitgrant: unknown command %q%s\nRun 'gitgrant --help' for the list.\n", args[0], closest(args[0]))
+	return gitgrant.ExitUsage
+}
+
+func closest(name string) string {
+	for _, c := range commands() {
+		if strings.HasPrefix(c.name, name) || strings.HasPrefix(name, c.name) {
+			return fmt.Sprintf(" (did you mean %q?)", c.name)
+		}
+	}
+	return ""
+}
+
+func exitCode(err error, e *env) int {
+	var usage usageError
+	var sys *gitgrant.SystemError
+	switch {
+	case err == nil:
+		return gitgrant.ExitOK
+	case errors.Is(err, errHelp):
+		return gitgrant.ExitOK
+	case errors.As(err, &usage):
+		fmt.Fprintf(e.stderr, "gitgrant: %s\n", usage.msg)
+		return gitgrant.ExitUsage
+	case errors.Is(err, errInvalid):
+		return gitgrant.ExitInvalid
+	case errors.As(err, &sys):
+		fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
+		return gitgrant.ExitSystem
+	}
+	var diags gitgrant.Diagnostics
+	if errors.As(err, &diags) {
+		fmt.Fprintln(e.stderr, diags.Error())
+		return gitgrant.ExitInvalid
+	}
+	fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
+	return gitgrant.ExitSystem
+}
+
+func printUsage(w io.Writer) {
+	fmt.Fprint(w, `gitgrant: just-in-time access through pull requests.
+People open pull requests that add request files under requests/<provider>/;
+code owners approve; gitgrant grants the access, revokes it at expiry, and
+records every step in git.
+
+Usage:
+  gitgrant <command> [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run 'gitgrant <command> --help' for a command's flags.
+Exit codes: 0 fine, 1 invalid input or policy violation, 2 usage error,
+3 a failure talking to a system.
+`)
+}
+
+// flagSet is a FlagSet whose errors become usage errors (exit 2) and whose
+// --help prints the command's synopsis and flags to stdout.
+type flagSet struct {
+	*flag.FlagSet
+	help func()
+}
+
+func newFlags(name, synopsis, description string, e *env) *flagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() {} // the flag package calls it on every error; help is printed only when asked
+	help := func() {
+		fmt.Fprintf(e.stdout, "Usage: gitgrant %s %s\n\n%s\n", name, synopsis, strings.TrimSpace(description))
+		hasFlags := false
+		fs.VisitAll(func(*flag.Flag) { hasFlags = true })
+		if hasFlags {
+			fmt.Fprintln(e.stdout, "\nFlags:")
+			fs.SetOutput(e.stdout)
+			fs.PrintDefaults()
+			fs.SetOutput(io.Discard)
+		}
+	}
+	return &flagSet{FlagSet: fs, help: help}
+}
+
+// parseFlags parses args, turning flag errors into usage errors. Flags may
+// follow positional arguments, as people type them.
+func parseFlags(fs *flagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				fs.help()
+				return nil, errHelp
+			}
+			return nil, usagef("%s: %v (see 'gitgrant %s --help')", fs.Name(), err, fs.Name())
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return positional, nil
+		}
+		positional = append(positional, args[0])
+		args = args[1:]
+	}
+}

@@ -1,0 +1,227 @@
+// Package gitgrant holds the domain of a GitOps access-request reconciler:
+// request files, the configuration that judges them, and the small types the
+// other packages exchange. It has no dependencies on git, GitHub or any target
+// system; those live in their own packages.
+package gitgrant
+
+import (
+	"strings"
+	"time"
+)
+
+// Paths and limits that define the layout of an access repository.
+const (
+	// ConfigPath is the configuration file at the repository root.
+	ConfigPath = "gitgrant.yaml"
+	// RequestsDir holds request files, one folder per provider.
+	RequestsDir = "requests"
+	// MaxFileSize bounds every file gitgrant parses; larger files are
+	// rejected before any YAML is read.
+	MaxFileSize = 64 << 10
+	// CurrentVersion is the newest format version this build understands.
+	CurrentVersion = 1
+)
+
+// GrantRef names one role on one provider, as written in a request.
+type GrantRef struct {
+	Provider string `json:"provider"`
+	Role     string `json:"role"`
+}
+
+// Request is one request file, decoded and structurally valid. Times are
+// zero when absent; exactly one of Duration and Expires is set.
+type Request struct {
+	Path      string     `json:"path"`
+	Version   int        `json:"version"`
+	Requester string     `json:"requester"`
+	Subject   string     `json:"subject,omitempty"`
+	Grants    []GrantRef `json:"grants"`
+	Duration  Duration   `json:"duration,omitempty"`
+	Expires   time.Time  `json:"expires,omitzero"`
+	Starts    time.Time  `json:"starts,omitzero"`
+	Reason    string     `json:"reason"`
+	Ticket    string     `json:"ticket,omitempty"`
+	Emergency bool       `json:"emergency,omitempty"`
+
+	// Positions of fields in the source file, keyed by field path such as
+	// "requester" or "grants.0.role", so that later checks (policy,
+	// approvals) can point at the line a person has to change.
+	Positions map[string]Position `json:"-"`
+}
+
+// Beneficiary is the login whose principals receive the grants: the subject
+// when the request is on behalf of someone else, otherwise the requester.
+func (r *Request) Beneficiary() string {
+	if r.Subject != "" {
+		return r.Subject
+	}
+	return r.Requester
+}
+
+// Pos returns the position of a field, falling back to the file start.
+func (r *Request) Pos(field string) Position {
+	if p, ok := r.Positions[field]; ok {
+		return p
+	}
+	return Position{File: r.Path, Line: 1, Column: 1}
+}
+
+// Config is gitgrant.yaml: the policy that judges requests, who is who, and
+// the providers access is granted on.
+type Config struct {
+	Version    int                       `json:"version"`
+	Policy     Policy                    `json:"policy"`
+	Identities map[string]Identity       `json:"identities"`
+	Providers  map[string]ProviderConfig `json:"providers"`
+	Cleanup    Cleanup                   `json:"cleanup"`
+
+	Positions map[string]Position `json:"-"`
+}
+
+// Policy holds organisation-wide rules that apply to every request.
+type Policy struct {
+	// MaxDuration caps every grant, whatever its role allows. Zero: no cap.
+	MaxDuration Duration `json:"max_duration,omitempty"`
+	// TicketPattern, when set, makes a ticket mandatory and must match it
+	// (anchored at both ends).
+	TicketPattern string `json:"ticket_pattern,omitempty"`
+	// AllowOnBehalf lets a requester ask for access for another identity
+	// (a service account or an outside person) through `subject`.
+	AllowOnBehalf bool      `json:"allow_on_behalf"`
+	BreakGlass    BreakGlass `json:"break_glass"`
+}
+
+// BreakGlass names who may file emergency requests, which are granted
+// without prior approval for a short time and reviewed afterwards.
+type BreakGlass struct {
+	// Members are GitHub logins or "@org/team" references.
+	Members     []string `json:"members,omitempty"`
+	MaxDuration Duration `json:"max_duration,omitempty"`
+}
+
+// Identity maps a GitHub login to the names each provider knows it by.
+type Identity struct {
+	Email      string            `json:"email,omitempty"`
+	Principals map[string]string `json:"principals,omitempty"`
+}
+
+// DriftMode says what happens to a member of a managed role that no active
+// request or standing entry explains.
+type DriftMode string
+
+const (
+	DriftRevoke DriftMode = "revoke"
+	DriftReport DriftMode = "report"
+)
+
+// ProviderConfig is one entry of `providers:`. Settings holds the keys that
+// belong to the provider type (connection details, secret references), as
+// decoded YAML values; the provider package interprets them.
+type ProviderConfig struct {
+	Name     string                `json:"name"`
+	Type     string                `json:"type"`
+	Roles    map[string]RoleConfig `json:"roles"`
+	Standing []Standing            `json:"standing,omitempty"`
+	Drift    DriftMode             `json:"drift"`
+	Settings map[string]any        `json:"settings,omitempty"`
+}
+
+// RoleConfig is one role a provider manages.
+type RoleConfig struct {
+	// MaxDuration caps a grant of this role; zero means only the policy cap.
+	MaxDuration Duration `json:"max_duration,omitempty"`
+	// Approvals is the number of code-owner approvals a request needs.
+	Approvals int `json:"approvals"`
+	// Approvers, when set, restricts which code owners count: logins or
+	// "@org/team" references.
+	Approvers []string `json:"approvers,omitempty"`
+	// Drift overrides the provider's drift mode for this role when set.
+	Drift DriftMode `json:"drift,omitempty"`
+	// Target is the role's name in the target system (a group role, a group
+	// DN part, a team slug); empty means the role's own name.
+	Target string `json:"target,omitempty"`
+}
+
+// Standing is a principal that may hold managed roles permanently.
+// An empty Roles list means every role of the provider.
+type Standing struct {
+	Principal string   `json:"principal"`
+	Roles     []string `json:"roles,omitempty"`
+}
+
+// CleanupMode says how expired request files leave the main branch.
+type CleanupMode string
+
+const (
+	CleanupPush        CleanupMode = "push"
+	CleanupPullRequest CleanupMode = "pull-request"
+)
+
+// Cleanup configures the commits that remove expired request files.
+type Cleanup struct {
+	Mode CleanupMode `json:"mode"`
+}
+
+// EffectiveMaxDuration is the tightest of the role and policy caps, or zero
+// when neither sets one.
+func (c *Config) EffectiveMaxDuration(provider, role string) Duration {
+	limit := c.Policy.MaxDuration
+	if p, ok := c.Providers[provider]; ok {
+		if r, ok := p.Roles[role]; ok && r.MaxDuration > 0 && (limit == 0 || r.MaxDuration < limit) {
+			limit = r.MaxDuration
+		}
+	}
+	return limit
+}
+
+// RoleTarget is the name of role in the target system.
+func (p *ProviderConfig) RoleTarget(role string) string {
+	if r, ok := p.Roles[role]; ok && r.Target != "" {
+		return r.Target
+	}
+	return role
+}
+
+// Identity finds the identity of a login. GitHub logins are
+// case-insensitive, so an exact match is tried first, then one ignoring
+// case; the returned key is the spelling used in gitgrant.yaml.
+func (c *Config) Identity(login string) (string, Identity, bool) {
+	if id, ok := c.Identities[login]; ok {
+		return login, id, true
+	}
+	for k, id := range c.Identities {
+		if strings.EqualFold(k, login) {
+			return k, id, true
+		}
+	}
+	return "", Identity{}, false
+}
+
+// RoleDrift is the drift mode in force for a role.
+func (p *ProviderConfig) RoleDrift(role string) DriftMode {
+	if r, ok := p.Roles[role]; ok && r.Drift != "" {
+		return r.Drift
+	}
+	if p.Drift != "" {
+		return p.Drift
+	}
+	return DriftRevoke
+}
+
+// IsStanding reports whether principal may hold role permanently.
+func (p *ProviderConfig) IsStanding(principal, role string) bool {
+	for _, s := range p.Standing {
+		if s.Principal != principal {
+			continue
+		}
+		if len(s.Roles) == 0 {
+			return true
+		}
+		for _, r := range s.Roles {
+			if r == role {
+				return true
+			}
+		}
+	}
+	return false
+}

@@ -1,0 +1,188 @@
+package schema
+
+import (
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// Checker applies the static policy of one config to requests. Build it
+// once per config: it compiles the ticket pattern and indexes logins.
+type Checker struct {
+	cfg    *gitgrant.Config
+	ticket *regexp.Regexp
+	// Now is the time "in the past" is judged against.
+	now time.Time
+}
+
+// NewChecker prepares policy checks for cfg, which must have loaded
+// without errors.
+func NewChecker(cfg *gitgrant.Config, now time.Time) *Checker {
+	c := &Checker{cfg: cfg, now: now}
+	if p := cfg.Policy.TicketPattern; p != "" {
+		c.ticket = regexp.MustCompile(`^(?:` + p + `)$`) // LoadConfig rejected patterns that do not compile
+	}
+	return c
+}
+
+// Check returns every static policy violation of req: what can be judged
+// from the files alone, before any approval is looked at.
+func (c *Checker) Check(req *gitgrant.Request) gitgrant.Diagnostics {
+	var out gitgrant.Diagnostics
+	add := func(sev gitgrant.Severity, field, msg, hint string) {
+		out = append(out, gitgrant.Diagnostic{Position: req.Pos(field), Severity: sev, Field: field, Message: msg, Hint: hint})
+	}
+	cfg := c.cfg
+	folder := providerFolder(req.Path)
+
+	for i, g := range req.Grants {
+		pf, rf := fmt.Sprintf("grants.%d.provider", i), fmt.Sprintf("grants.%d.role", i)
+		if folder != "" && g.Provider != folder {
+			add(gitgrant.SeverityError, pf, fmt.Sprintf("provider %q does not match the folder requests/%s/", g.Provider, folder),
+				fmt.Sprintf("move the file to requests/%s/, or ask for a %s role: the folder decides who must approve", g.Provider, folder))
+		}
+		p, ok := cfg.Providers[g.Provider]
+		if !ok {
+			add(gitgrant.SeverityError, pf, fmt.Sprintf("provider %q is not declared in gitgrant.yaml", g.Provider), didYouMean(g.Provider, sortedKeys(cfg.Providers), "declared providers"))
+			continue
+		}
+		_, ok = p.Roles[g.Role]
+		if !ok {
+			add(gitgrant.SeverityError, rf, fmt.Sprintf("role %q is not declared by provider %s", g.Role, g.Provider), didYouMean(g.Role, sortedKeys(p.Roles), "its roles"))
+			continue
+		}
+		c.checkLength(req, g, add)
+	}
+
+	c.checkWho(req, add)
+
+	if c.ticket != nil {
+		switch {
+		case req.Ticket == "":
+			add(gitgrant.SeverityError, "ticket", "a ticket is required by policy", fmt.Sprintf("add ticket: matching %s", cfg.Policy.TicketPattern))
+		case !c.ticket.MatchString(req.Ticket):
+			add(gitgrant.SeverityError, "ticket", fmt.Sprintf("ticket %q does not match the policy pattern %s", req.Ticket, cfg.Policy.TicketPattern), "use your tracker's reference, such as INC-1234")
+		}
+	}
+	if !req.Expires.IsZero() && !req.Expires.After(c.now) {
+		add(gitgrant.SeverityError, "expires", fmt.Sprintf("expires %s is in the past", req.Expires.Format(time.RFC3339)), "set a later time, or use duration:")
+	}
+	return out
+}
+
+// checkLength compares the requested window with the caps of one grant.
+// With `expires`, the window starts at merge, so it is measured from starts
+// when set, else from now (the earliest the merge can be).
+func (c *Checker) checkLength(req *gitgrant.Request, g gitgrant.GrantRef, add func(gitgrant.Severity, string, string, string)) {
+	limit := c.cfg.EffectiveMaxDuration(g.Provider, g.Role)
+	if req.Emergency && c.cfg.Policy.BreakGlass.MaxDuration > 0 && (limit == 0 || c.cfg.Policy.BreakGlass.MaxDuration < limit) {
+		limit = c.cfg.Policy.BreakGlass.MaxDuration
+	}
+	if limit == 0 {
+		return
+	}
+	if req.Duration > 0 {
+		if req.Duration > limit {
+			add(gitgrant.SeverityError, "duration", fmt.Sprintf("duration %s exceeds the %s maximum of %s/%s%s", req.Duration, limit, g.Provider, g.Role, emergencyNote(req)),
+				fmt.Sprintf("ask for %s or less; file a new request to extend later", limit))
+		}
+		return
+	}
+	from, what := req.Starts, "starts"
+	if from.IsZero() {
+		from, what = c.now, "now"
+	}
+	if length := gitgrant.Duration(req.Expires.Sub(from)); length > limit {
+		add(gitgrant.SeverityError, "expires", fmt.Sprintf("expires is %s after %s, over the %s maximum of %s/%s%s", length, what, limit, g.Provider, g.Role, emergencyNote(req)),
+			fmt.Sprintf("choose an expiry within %s, or use duration: %s", limit, limit))
+	}
+}
+
+func emergencyNote(req *gitgrant.Request) string {
+	if req.Emergency {
+		return " for emergencies"
+	}
+	return ""
+}
+
+// checkWho covers requester, subject and emergency use.
+func (c *Checker) checkWho(req *gitgrant.Request, add func(gitgrant.Severity, string, string, string)) {
+	cfg := c.cfg
+	if _, _, ok := cfg.Identity(req.Requester); !ok {
+		add(gitgrant.SeverityError, "requester", fmt.Sprintf("requester %q is not in identities", req.Requester),
+			didYouMean(req.Requester, sortedKeys(cfg.Identities), "an admin adds people to identities in gitgrant.yaml; known logins"))
+	}
+	benField := "requester"
+	if req.Subject != "" && !strings.EqualFold(req.Subject, req.Requester) {
+		benField = "subject"
+		if !cfg.Policy.AllowOnBehalf {
+			add(gitgrant.SeverityError, "subject", "requesting on behalf of someone else is not allowed by policy",
+				"remove subject: and let the person who needs access file the request, or set policy.allow_on_behalf")
+		}
+		if _, _, ok := cfg.Identity(req.Subject); !ok {
+			add(gitgrant.SeverityError, "subject", fmt.Sprintf("subject %q is not in identities", req.Subject),
+				didYouMean(req.Subject, sortedKeys(cfg.Identities), "known identities"))
+			benField = ""
+		}
+	}
+	if benField != "" {
+		if key, id, ok := cfg.Identity(req.Beneficiary()); ok {
+			for i, g := range req.Grants {
+				if _, declared := cfg.Providers[g.Provider]; !declared {
+					continue
+				}
+				if id.Principals[g.Provider] == "" {
+					add(gitgrant.SeverityError, fmt.Sprintf("grants.%d.provider", i), fmt.Sprintf("%s has no principal on %s", key, g.Provider),
+						fmt.Sprintf("an admin adds identities.%s.principals.%s in gitgrant.yaml", key, g.Provider))
+				}
+			}
+		}
+	}
+	if req.Emergency {
+		members := cfg.Policy.BreakGlass.Members
+		switch {
+		case containsFold(members, req.Requester):
+		case hasTeam(members):
+			add(gitgrant.SeverityWarning, "emergency", fmt.Sprintf("%s is not listed by login in policy.break_glass.members; team membership is verified at reconcile", req.Requester), "")
+		default:
+			add(gitgrant.SeverityError, "emergency", fmt.Sprintf("%s is not a break-glass member", req.Requester),
+				"remove emergency: true and get the request approved; break-glass members are listed in policy.break_glass.members")
+		}
+	}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, x := range list {
+		if strings.EqualFold(x, s) {
+			return true
+		}
+	}
+	return false
+}
+
+func didYouMean(got string, known []string, label string) string {
+	if s := suggest(got, known); s != "" {
+		return fmt.Sprintf("did you mean %q?", s)
+	}
+	if len(known) > 12 {
+		known = append(known[:12:12], "...")
+	}
+	return label + ": " + strings.Join(known, ", ")
+}
+
+// providerFolder is the provider a request path is filed under:
+// requests/<provider>/..., or "" for a path outside that layout.
+func providerFolder(path string) string {
+	rest, ok := strings.CutPrefix(path, gitgrant.RequestsDir+"/")
+	if !ok {
+		return ""
+	}
+	folder, _, ok := strings.Cut(rest, "/")
+	if !ok {
+		return ""
+	}
+	return folder
+}

@@ -1,0 +1,295 @@
+package schema
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// FileKind tells regular files from what must never be read as a request.
+type FileKind int
+
+const (
+	Regular FileKind = iota
+	Symlink
+	Irregular // a device, socket, submodule or anything else
+)
+
+// File is one file of an access repository, wherever it was read from (a
+// work tree, a git revision). Path is slash-separated and relative to the
+// repository root.
+type File struct {
+	Path string
+	Data []byte
+	Kind FileKind
+	// Size is the file's full size; Data holds at most MaxFileSize+1 bytes.
+	Size int64
+}
+
+// ReadTree reads gitgrant.yaml and every file under requests/ from a work
+// tree. A missing config is reported by Validate, not here; failing to read
+// the tree at all is an error, never an empty result.
+func ReadTree(root string) (config *File, requests []File, err error) {
+	if f, err := readFile(root, gitgrant.ConfigPath); err == nil {
+		config = &f
+	} else if !errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, err
+	}
+	dir := filepath.Join(root, gitgrant.RequestsDir)
+	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
+		if err != nil {
+			if p == dir && errors.Is(err, fs.ErrNotExist) {
+				return fs.SkipDir
+			}
+			return err
+		}
+		if e.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(root, p)
+		rel = filepath.ToSlash(rel)
+		switch {
+		case e.Type()&fs.ModeSymlink != 0:
+			requests = append(requests, File{Path: rel, Kind: Symlink})
+		case !e.Type().IsRegular():
+			requests = append(requests, File{Path: rel, Kind: Irregular})
+		default:
+			f, err := readFile(root, rel)
+			if err != nil {
+				return err
+			}
+			requests = append(requests, f)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, nil, &gitgrant.SystemError{System: "filesystem", Op: "read " + dir, Err: err}
+	}
+	return config, requests, nil
+}
+
+// ReadFiles reads the named files (relative to root), for validating only
+// what a change touched.
+func ReadFiles(root string, paths []string) (config *File, requests []File, err error) {
+	for _, p := range paths {
+		rel := filepath.ToSlash(filepath.Clean(p))
+		info, err := os.Lstat(filepath.Join(root, rel))
+		if err != nil {
+			return nil, nil, &gitgrant.SystemError{System: "filesystem", Op: "read " + p, Err: err}
+		}
+		var f File
+		switch {
+		case info.Mode()&fs.ModeSymlink != 0:
+			f = File{Path: rel, Kind: Symlink}
+		case !info.Mode().IsRegular():
+			f = File{Path: rel, Kind: Irregular}
+		default:
+			if f, err = readFile(root, rel); err != nil {
+				return nil, nil, &gitgrant.SystemError{System: "filesystem", Op: "read " + p, Err: err}
+			}
+		}
+		if rel == gitgrant.ConfigPath {
+			config = &f
+		} else {
+			requests = append(requests, f)
+		}
+	}
+	if config == nil { // requests are always judged by the config
+		if f, err := readFile(root, gitgrant.ConfigPath); err == nil {
+			config = &f
+		} else if !errors.Is(err, fs.ErrNotExist) {
+			return nil, nil, &gitgrant.SystemError{System: "filesystem", Op: "read " + gitgrant.ConfigPath, Err: err}
+		}
+	}
+	return config, requests, nil
+}
+
+// readFile reads at most MaxFileSize+1 bytes: enough to know a file is too
+// large without holding all of it.
+func readFile(root, rel string) (File, error) {
+	fh, err := os.Open(filepath.Join(root, filepath.FromSlash(rel)))
+	if err != nil {
+		return File{}, err
+	}
+	defer fh.Close()
+	info, err := fh.Stat()
+	if err != nil {
+		return File{}, err
+	}
+	data, err := io.ReadAll(io.LimitReader(fh, gitgrant.MaxFileSize+1))
+	if err != nil {
+		return File{}, err
+	}
+	return File{Path: rel, Data: data, Kind: Regular, Size: info.Size()}, nil
+}
+
+// Options tune Validate.
+type Options struct {
+	// Now is the time expiries are judged against; zero means time.Now().
+	Now time.Time
+	// Workers bounds parallel parsing; zero means GOMAXPROCS.
+	Workers int
+}
+
+// FileReport is the outcome for one file.
+type FileReport struct {
+	Path        string               `json:"path"`
+	Kind        string               `json:"kind"` // "config" or "request"
+	Request     *gitgrant.Request    `json:"request,omitempty"`
+	Diagnostics gitgrant.Diagnostics `json:"diagnostics"`
+}
+
+// Report is the outcome of validating a repository or part of one.
+type Report struct {
+	Config *gitgrant.Config `json:"-"`
+	Files  []FileReport     `json:"files"`
+}
+
+// Diagnostics returns every file's diagnostics, in file order.
+func (r *Report) Diagnostics() gitgrant.Diagnostics {
+	var out gitgrant.Diagnostics
+	for _, f := range r.Files {
+		out = append(out, f.Diagnostics...)
+	}
+	return out
+}
+
+// Counts returns how many errors and warnings the report holds.
+func (r *Report) Counts() (errs, warnings int) {
+	for _, d := range r.Diagnostics() {
+		if d.Severity == gitgrant.SeverityWarning {
+			warnings++
+		} else {
+			errs++
+		}
+	}
+	return errs, warnings
+}
+
+// Validate checks a config and request files. Every file is judged on its
+// own: one bad file yields its own diagnostics and never hides another's.
+// Requests are checked against policy only when the config is valid.
+func Validate(config *File, requests []File, opts Options) *Report {
+	if opts.Now.IsZero() {
+		opts.Now = time.Now()
+	}
+	rep := &Report{}
+	cfgReport := FileReport{Path: gitgrant.ConfigPath, Kind: "config"}
+	if config == nil {
+		cfgReport.Diagnostics = gitgrant.Diagnostics{{Position: gitgrant.Position{File: gitgrant.ConfigPath}, Severity: gitgrant.SeverityError,
+			Message: "gitgrant.yaml not found at the repository root", Hint: "create it (see docs/formats.md), or point --repo at the access repository"}}
+	} else {
+		cfgReport.Path = config.Path
+		rep.Config, cfgReport.Diagnostics = loadConfigFile(*config)
+	}
+	rep.Files = append(rep.Files, cfgReport)
+
+	var checker *Checker
+	if rep.Config != nil {
+		checker = NewChecker(rep.Config, opts.Now)
+	}
+	results := make([]FileReport, len(requests))
+	workers := opts.Workers
+	if workers <= 0 {
+		workers = runtime.GOMAXPROCS(0)
+	}
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				results[i] = validateRequest(requests[i], checker)
+			}
+		}()
+	}
+	for i := range requests {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for _, r := range results {
+		if r.Path != "" {
+			rep.Files = append(rep.Files, r)
+		}
+	}
+	sort.SliceStable(rep.Files[1:], func(i, j int) bool { return rep.Files[1+i].Path < rep.Files[1+j].Path })
+	if checker == nil && config != nil && len(requests) > 0 {
+		rep.Files[0].Diagnostics = append(rep.Files[0].Diagnostics, gitgrant.Diagnostic{
+			Position: gitgrant.Position{File: config.Path}, Severity: gitgrant.SeverityWarning,
+			Message: "policy checks of request files were skipped because gitgrant.yaml has errors", Hint: "fix gitgrant.yaml first"})
+	}
+	return rep
+}
+
+func loadConfigFile(f File) (*gitgrant.Config, gitgrant.Diagnostics) {
+	if d, bad := checkKind(f); bad {
+		return nil, gitgrant.Diagnostics{d}
+	}
+	return LoadConfig(f.Path, f.Data)
+}
+
+// validateRequest judges one file under requests/. A zero FileReport means
+// the file is not a request and is deliberately ignored (README.md, dotfiles).
+func validateRequest(f File, checker *Checker) FileReport {
+	rep := FileReport{Path: f.Path, Kind: "request"}
+	fail := func(msg, hint string) FileReport {
+		rep.Diagnostics = gitgrant.Diagnostics{{Position: gitgrant.Position{File: f.Path}, Severity: gitgrant.SeverityError, Message: msg, Hint: hint}}
+		return rep
+	}
+	base := path.Base(f.Path)
+	ext := strings.ToLower(path.Ext(base))
+	switch {
+	case strings.HasPrefix(base, ".") || strings.EqualFold(base, "README.md"):
+		return FileReport{}
+	case !strings.HasPrefix(f.Path, gitgrant.RequestsDir+"/"):
+		return fail("not a request file: request files live under requests/<provider>/", "move it to requests/<provider>/<name>.yaml")
+	case providerFolder(f.Path) == "":
+		return fail("request file at the root of requests/", fmt.Sprintf("move it into the provider's folder: requests/<provider>/%s", base))
+	case ext != ".yaml" && ext != ".yml":
+		return fail(fmt.Sprintf("%q is not a YAML file; only .yaml and .yml files may live under requests/", base), "rename it to .yaml, or move it out of requests/")
+	}
+	if d, bad := checkKind(f); bad {
+		rep.Diagnostics = gitgrant.Diagnostics{d}
+		return rep
+	}
+	req, diags := LoadRequest(f.Path, f.Data)
+	rep.Request, rep.Diagnostics = req, diags
+	if req != nil && checker != nil {
+		rep.Diagnostics = append(rep.Diagnostics, checker.Check(req)...)
+		rep.Diagnostics.Sort()
+		if rep.Diagnostics.HasErrors() {
+			rep.Request = nil
+		}
+	}
+	return rep
+}
+
+// checkKind rejects files that must not be parsed at all.
+func checkKind(f File) (gitgrant.Diagnostic, bool) {
+	d := gitgrant.Diagnostic{Position: gitgrant.Position{File: f.Path}, Severity: gitgrant.SeverityError}
+	switch {
+	case f.Kind == Symlink:
+		d.Message, d.Hint = "is a symbolic link", "replace it with a regular file: a link could point anywhere, and what it says is not what was reviewed"
+	case f.Kind == Irregular:
+		d.Message, d.Hint = "is not a regular file", "replace it with a regular YAML file"
+	case f.Size > gitgrant.MaxFileSize || len(f.Data) > gitgrant.MaxFileSize:
+		size := max(f.Size, int64(len(f.Data)))
+		d.Message, d.Hint = fmt.Sprintf("file is %d bytes, over the %d KiB limit", size, gitgrant.MaxFileSize>>10), "a file this large is not written by hand; remove what is not needed"
+	default:
+		return d, false
+	}
+	return d, true
+}
