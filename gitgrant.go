@@ -87,7 +87,7 @@ type Policy struct {
 	TicketPattern string `json:"ticket_pattern,omitempty"`
 	// AllowOnBehalf lets a requester ask for access for another identity
 	// (a service account or an outside person) through `subject`.
-	AllowOnBehalf bool      `json:"allow_on_behalf"`
+	AllowOnBehalf bool       `json:"allow_on_behalf"`
 	BreakGlass    BreakGlass `json:"break_glass"`
 }
 

@@ -288,4 +288,3 @@ func hasTeam(list []string) bool {
 	}
 	return false
 }
-

@@ -83,8 +83,8 @@ func load(name string) *compiled {
 // JSON encode and decode round trip that its Go loader does per document.
 type valueLoader struct{ v any }
 
-func (l valueLoader) JsonSource() any                  { return l.v }
-func (l valueLoader) LoadJSON() (any, error)           { return l.v, nil }
+func (l valueLoader) JsonSource() any        { return l.v }
+func (l valueLoader) LoadJSON() (any, error) { return l.v, nil }
 func (l valueLoader) LoaderFactory() gojsonschema.JSONLoaderFactory {
 	return &gojsonschema.DefaultJSONLoaderFactory{}
 }
