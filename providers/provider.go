@@ -1,0 +1,177 @@
+// Package providers defines how gitgrant talks to target systems: the
+// Provider interface every system implements, optional capabilities found
+// by type assertion, a registry keyed by provider type, and helpers for
+// reading secrets by reference. Each system lives in its own subpackage.
+package providers
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// Grant is one membership to create: principal gets role until Until.
+// Role is the gitgrant role name as declared in gitgrant.yaml; the provider
+// maps it to its target name (gitgrant.ProviderConfig.RoleTarget).
+type Grant struct {
+	Role      string
+	Principal string
+	// Until is when access must end. Providers with native expiry make the
+	// target system enforce it; the others ignore it (the reconciler
+	// revokes). Zero means no end (standing access; not used for requests).
+	Until time.Time
+}
+
+// Member is one principal holding a managed role.
+type Member struct {
+	Principal string
+	// Until is the expiry the target system itself enforces, when it has
+	// one (native expiry); zero otherwise.
+	Until time.Time
+}
+
+// Provider manages membership of the roles one provider declares.
+//
+// Grant and Revoke are idempotent: granting a membership that exists (even
+// with a different expiry, which is then updated where the system has one)
+// and revoking one that does not exist are success. Errors that come from
+// the system being unreachable wrap *gitgrant.SystemError; a principal or
+// role that does not exist in the target wraps ErrNotFound.
+type Provider interface {
+	// Members lists the principals that hold role now.
+	Members(ctx context.Context, role string) ([]Member, error)
+	// Grant gives g.Principal g.Role.
+	Grant(ctx context.Context, g Grant) error
+	// Revoke takes role away from principal.
+	Revoke(ctx context.Context, role, principal string) error
+	// Close releases connections.
+	Close() error
+}
+
+// NativeExpirer is implemented by providers whose target system ends a
+// grant at Grant.Until by itself, so access ends even if gitgrant is down
+// (brief rule 10).
+type NativeExpirer interface {
+	NativeExpiry() bool
+}
+
+// SessionTerminator is implemented by providers that can end a principal's
+// live sessions, so that a revoked role stops working at once rather than
+// at the next login. Providers call it from Revoke when configured to.
+type SessionTerminator interface {
+	TerminateSessions(ctx context.Context, principal string) error
+}
+
+// Checker is implemented by providers that can verify connectivity and
+// their own permissions without changing anything.
+type Checker interface {
+	Check(ctx context.Context) error
+}
+
+// ErrNotFound says a principal or role does not exist in the target system.
+// Retrying does not help; someone has to create it or fix gitgrant.yaml.
+var ErrNotFound = errors.New("not found in the target system")
+
+// ErrInvalidName says a principal or role name cannot be used safely with
+// the target system (for example it contains characters the system cannot
+// quote). It is never retried.
+var ErrInvalidName = errors.New("name cannot be used with this provider")
+
+// Deps is what a provider may take from its surroundings. Tests replace
+// each part; nothing is read from globals.
+type Deps struct {
+	Getenv     func(string) string
+	ReadFile   func(string) ([]byte, error)
+	HTTPClient *http.Client
+	Logger     *slog.Logger
+}
+
+// DefaultDeps reads the process environment and files, and logs nowhere.
+func DefaultDeps() Deps {
+	return Deps{
+		Getenv:     os.Getenv,
+		ReadFile:   os.ReadFile,
+		HTTPClient: http.DefaultClient,
+		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+}
+
+// Factory opens a provider from its configuration. It validates the
+// settings the schema cannot (a referenced variable that is unset, a
+// template without its placeholder) and may connect lazily.
+type Factory func(ctx context.Context, cfg gitgrant.ProviderConfig, deps Deps) (Provider, error)
+
+// Registry maps a provider type (the `type:` of a provider entry) to its
+// factory. The command wires the full set; tests build their own.
+type Registry map[string]Factory
+
+// Open creates the provider cfg describes.
+func (r Registry) Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps Deps) (Provider, error) {
+	f, ok := r[cfg.Type]
+	if !ok {
+		return nil, fmt.Errorf("provider %s: type %q is not available in this build (have: %s)", cfg.Name, cfg.Type, strings.Join(r.Types(), ", "))
+	}
+	return f(ctx, cfg, deps)
+}
+
+// Types lists the registered types, sorted.
+func (r Registry) Types() []string {
+	out := make([]string, 0, len(r))
+	for t := range r {
+		out = append(out, t)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Secret resolves a secret setting given by reference: <name>_env names an
+// environment variable, <name>_file a file whose content (trailing newline
+// trimmed) is the secret. It never includes the secret in an error.
+func Secret(cfg gitgrant.ProviderConfig, name string, deps Deps) (string, error) {
+	if v, ok := cfg.Settings[name+"_env"].(string); ok {
+		s := deps.Getenv(v)
+		if s == "" {
+			return "", fmt.Errorf("provider %s: environment variable %s (from %s_env) is not set", cfg.Name, v, name)
+		}
+		return s, nil
+	}
+	if p, ok := cfg.Settings[name+"_file"].(string); ok {
+		b, err := deps.ReadFile(p)
+		if err != nil {
+			return "", fmt.Errorf("provider %s: reading %s_file: %w", cfg.Name, name, err)
+		}
+		return strings.TrimRight(string(b), "\r\n"), nil
+	}
+	return "", fmt.Errorf("provider %s: set %s_env or %s_file", cfg.Name, name, name)
+}
+
+// String returns a string setting, or def when it is absent.
+func String(cfg gitgrant.ProviderConfig, key, def string) string {
+	if s, ok := cfg.Settings[key].(string); ok {
+		return s
+	}
+	return def
+}
+
+// Bool returns a boolean setting, or def when it is absent.
+func Bool(cfg gitgrant.ProviderConfig, key string, def bool) bool {
+	if b, ok := cfg.Settings[key].(bool); ok {
+		return b
+	}
+	return def
+}
+
+// Unavailable wraps an error from a system that could not be reached or
+// answered with a server-side failure, for the exit code and retries.
+func Unavailable(system, op string, err error) error {
+	return &gitgrant.SystemError{System: system, Op: op, Err: err, Retryable: true}
+}
