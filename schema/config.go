@@ -180,7 +180,7 @@ func durationOf(v any) gitgrant.Duration {
 
 func stringList(v any) []string {
 	list, _ := v.([]any)
-	out := make([]string, 0, len(list))
+	var out []string
 	for _, x := range list {
 		if s, ok := x.(string); ok {
 			out = append(out, s)
@@ -194,7 +194,11 @@ func stringList(v any) []string {
 func checkConfig(d *doc, cfg *gitgrant.Config) gitgrant.Diagnostics {
 	var out gitgrant.Diagnostics
 	add := func(sev gitgrant.Severity, field, msg, hint string) {
-		out = append(out, gitgrant.Diagnostic{Position: d.at(field), Severity: sev, Field: field, Message: msg, Hint: hint})
+		pos := d.at(field)
+		if strings.Contains(field, ".principals.") || strings.HasPrefix(field, "identities.") && strings.Count(field, ".") == 1 {
+			pos = d.keyAt(field) // the name is what is wrong, not the value
+		}
+		out = append(out, gitgrant.Diagnostic{Position: pos, Severity: sev, Field: field, Message: msg, Hint: hint})
 	}
 	if cfg.Version > gitgrant.CurrentVersion {
 		add(gitgrant.SeverityError, "version", fmt.Sprintf("format version %d is newer than this gitgrant understands (%d)", cfg.Version, gitgrant.CurrentVersion), "upgrade gitgrant")

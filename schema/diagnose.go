@@ -151,6 +151,10 @@ func (g diagnoser) one(e gojsonschema.ResultError) (gitgrant.Diagnostic, bool) {
 	case "number_lte":
 		diag.Message = fmt.Sprintf("must be at most %v", details["max"])
 	case "number_one_of", "number_any_of":
+		if alts := g.c.requiredAlternatives(rel); len(alts) > 0 {
+			diag.Message = "set exactly one of " + strings.Join(alts, " and ")
+			break
+		}
 		diag.Message = "does not match any accepted form"
 		diag.Hint = g.c.description(parent(rel))
 	default:
@@ -216,10 +220,15 @@ func suggest(s string, candidates []string) string {
 	if len(s) > 8 {
 		limit = 3
 	}
-	if best == "" || bestDist > limit || bestDist >= len(s) {
-		return ""
+	if best != "" && bestDist <= limit && bestDist < len(s) {
+		return best
 	}
-	return best
+	for _, c := range candidates { // "orders" for "orders-db": a shortened name
+		if len(s) >= 3 && (strings.HasPrefix(strings.ToLower(c), ls) || strings.HasPrefix(ls, strings.ToLower(c))) {
+			return c
+		}
+	}
+	return ""
 }
 
 func levenshtein(a, b string) int {

@@ -187,3 +187,20 @@ func isIndex(s string) bool {
 
 // leaf is the last element of a dotted path.
 func leaf(p string) string { return path.Base(strings.ReplaceAll(p, ".", "/")) }
+
+// requiredAlternatives returns the keys of a oneOf made only of single
+// "required" branches (exactly one of dsn_env and dsn_file), else nil.
+func (c *compiled) requiredAlternatives(docPath string) []string {
+	branches, _ := c.node(docPath)["oneOf"].([]any)
+	var out []string
+	for _, b := range branches {
+		bm, _ := b.(map[string]any)
+		req, _ := bm["required"].([]any)
+		if len(bm) != 1 || len(req) != 1 {
+			return nil
+		}
+		name, _ := req[0].(string)
+		out = append(out, name)
+	}
+	return out
+}

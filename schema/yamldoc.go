@@ -74,6 +74,11 @@ func parseDoc(file string, data []byte, opts docOptions) *doc {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var root yaml.Node
 	if err := dec.Decode(&root); err != nil {
+		if errors.Is(err, io.EOF) { // comments only
+			d.errorAt(gitgrant.Position{File: file, Line: 1, Column: 1}, "", "file is empty",
+				"write the fields in the file, or delete it")
+			return d
+		}
 		d.syntaxError(err)
 		return d
 	}
@@ -288,6 +293,9 @@ func (d *doc) keyAt(path string) gitgrant.Position {
 func join(path, key string) string {
 	if path == "" {
 		return key
+	}
+	if key == "" {
+		return path
 	}
 	return path + "." + key
 }
