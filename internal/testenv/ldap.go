@@ -1,0 +1,507 @@
+package testenv
+
+// A private OpenLDAP server for integration tests.
+//
+// What it needs: Debian's slapd package (`apt-get install -y slapd`, which
+// also provides slapadd; ldap-utils is handy for debugging but not used),
+// the schema LDIF files it ships in /etc/ldap/schema (core, cosine,
+// inetorgperson) and the back_mdb module in /usr/lib/ldap. Nothing of the
+// Debian default instance is used: the helper writes its own cn=config with
+// `slapadd -n0`, loads a test tree with `slapadd -n1`, and runs slapd in the
+// foreground on a free loopback port from a temporary directory, as the
+// current user. GITGRANT_TEST_SLAPD overrides the path of the slapd binary.
+//
+// The server is started once per test binary and shared by its tests, which
+// therefore create their own groups (LDAPServer.AddGroup) instead of
+// changing shared ones. Packages that use it end with
+//
+//	func TestMain(m *testing.M) { testenv.LDAPMain(m) }
+//
+// so that slapd is stopped and its directory removed after the last test.
+// Should the binary die first, slapd still gets SIGKILL from the kernel
+// (Pdeathsig) and only the temporary directory stays behind.
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+)
+
+// LDAPServer describes the running test directory. Passwords are random
+// per run and never printed.
+type LDAPServer struct {
+	URL    string // ldap://127.0.0.1:<port>
+	BaseDN string // dc=example,dc=org
+
+	// AdminDN is the database's root DN: it may do anything. Tests use it
+	// to build fixtures and to look behind the provider's back.
+	AdminDN       string
+	AdminPassword string
+
+	// ServiceDN is the least-privileged account gitgrant is meant to use:
+	// it may read the tree and write only the member and uniqueMember
+	// attributes of entries under GroupsDN (see the ACL in ldapConfig).
+	ServiceDN       string
+	ServicePassword string
+
+	PeopleDN      string // ou=people,<base>; users are uid=<name>,<PeopleDN>
+	GroupsDN      string // ou=groups,<base>; groups are cn=<name>,<GroupsDN>
+	PlaceholderDN string // an entry meant to keep groups non-empty
+	Users         []string
+}
+
+// UserDN returns the DN of the person with the given uid.
+func (s LDAPServer) UserDN(uid string) string {
+	return "uid=" + ldap.EscapeDN(uid) + "," + s.PeopleDN
+}
+
+// GroupDN returns the DN of the group with the given cn.
+func (s LDAPServer) GroupDN(cn string) string {
+	return "cn=" + ldap.EscapeDN(cn) + "," + s.GroupsDN
+}
+
+// Admin returns a connection bound as the root DN, closed when t ends.
+func (s LDAPServer) Admin(t testing.TB) *ldap.Conn {
+	t.Helper()
+	conn, err := ldap.DialURL(s.URL)
+	if err != nil {
+		t.Fatalf("dialing test slapd: %v", err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	if err := conn.Bind(s.AdminDN, s.AdminPassword); err != nil {
+		t.Fatalf("binding to test slapd as %s: %v", s.AdminDN, err)
+	}
+	return conn
+}
+
+// AddUser creates an inetOrgPerson uid=<uid> under PeopleDN and deletes it
+// when t ends. It returns the entry's DN.
+func (s LDAPServer) AddUser(t testing.TB, uid string) string {
+	t.Helper()
+	dn := s.UserDN(uid)
+	req := ldap.NewAddRequest(dn, nil)
+	req.Attribute("objectClass", []string{"inetOrgPerson"})
+	req.Attribute("uid", []string{uid})
+	req.Attribute("cn", []string{uid})
+	req.Attribute("sn", []string{uid})
+	s.addEntry(t, req)
+	return dn
+}
+
+// AddGroup creates a group cn=<cn> under GroupsDN of the given object class
+// (groupOfNames or groupOfUniqueNames) with the given member DNs, and
+// deletes it when t ends. With no members it holds PlaceholderDN, as both
+// classes require at least one. It returns the group's DN.
+func (s LDAPServer) AddGroup(t testing.TB, objectClass, cn string, members ...string) string {
+	t.Helper()
+	attr := map[string]string{"groupOfNames": "member", "groupOfUniqueNames": "uniqueMember"}[objectClass]
+	if attr == "" {
+		t.Fatalf("AddGroup: object class %q is neither groupOfNames nor groupOfUniqueNames", objectClass)
+	}
+	if len(members) == 0 {
+		members = []string{s.PlaceholderDN}
+	}
+	dn := s.GroupDN(cn)
+	req := ldap.NewAddRequest(dn, nil)
+	req.Attribute("objectClass", []string{objectClass})
+	req.Attribute("cn", []string{cn})
+	req.Attribute(attr, members)
+	s.addEntry(t, req)
+	return dn
+}
+
+// Values reads one attribute of one entry as the root DN; nil when the
+// entry has no such attribute.
+func (s LDAPServer) Values(t testing.TB, dn, attr string) []string {
+	t.Helper()
+	conn := s.Admin(t)
+	res, err := conn.Search(ldap.NewSearchRequest(dn, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		0, 0, false, "(objectClass=*)", []string{attr}, nil))
+	if err != nil {
+		t.Fatalf("reading %s of %s: %v", attr, dn, err)
+	}
+	return res.Entries[0].GetAttributeValues(attr)
+}
+
+func (s LDAPServer) addEntry(t testing.TB, req *ldap.AddRequest) {
+	t.Helper()
+	conn := s.Admin(t)
+	if err := conn.Add(req); err != nil {
+		t.Fatalf("adding %s: %v", req.DN, err)
+	}
+	t.Cleanup(func() {
+		c, err := ldap.DialURL(s.URL)
+		if err != nil {
+			t.Errorf("cleanup: dialing test slapd: %v", err)
+			return
+		}
+		defer c.Close()
+		if err := c.Bind(s.AdminDN, s.AdminPassword); err != nil {
+			t.Errorf("cleanup: binding: %v", err)
+			return
+		}
+		if err := c.Del(ldap.NewDelRequest(req.DN, nil)); err != nil && !ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			t.Errorf("cleanup: deleting %s: %v", req.DN, err)
+		}
+	})
+}
+
+var ldapOnce struct {
+	sync.Once
+	srv  LDAPServer
+	proc *slapd
+	what string // what is missing, for Unavailable
+	how  string
+	err  error
+}
+
+// LDAP returns the test binary's private slapd, starting it on first use.
+// Without slapd it skips the test locally and fails it under CI=true.
+func LDAP(t testing.TB) LDAPServer {
+	t.Helper()
+	ldapOnce.Do(func() {
+		ldapOnce.srv, ldapOnce.proc, ldapOnce.err = startSlapd()
+		if ldapOnce.err != nil {
+			ldapOnce.what = "a private slapd"
+			ldapOnce.how = "install Debian's slapd package (DEBIAN_FRONTEND=noninteractive apt-get install -y slapd ldap-utils; .ci/run does) or set GITGRANT_TEST_SLAPD"
+		}
+	})
+	if ldapOnce.err != nil {
+		var missing *missingError
+		if errors.As(ldapOnce.err, &missing) {
+			Unavailable(t, ldapOnce.what, ldapOnce.how, ldapOnce.err)
+		}
+		// slapd is installed but would not start: that is a bug here or in
+		// the environment, never a reason to skip.
+		t.Fatalf("starting a private slapd: %v", ldapOnce.err)
+	}
+	return ldapOnce.srv
+}
+
+// LDAPMain runs the package's tests, then stops the slapd that LDAP
+// started (if any) and removes its directory. Call it from TestMain.
+func LDAPMain(m *testing.M) {
+	code := m.Run()
+	if p := ldapOnce.proc; p != nil {
+		if err := p.stop(); err != nil {
+			fmt.Fprintf(os.Stderr, "testenv: stopping slapd: %v\n", err)
+			if code == 0 {
+				code = 1
+			}
+		}
+	}
+	os.Exit(code)
+}
+
+// missingError says a program or file the server needs is not installed.
+type missingError struct{ err error }
+
+func (e *missingError) Error() string { return e.err.Error() }
+func (e *missingError) Unwrap() error { return e.err }
+
+const (
+	ldapSuffix     = "dc=example,dc=org"
+	ldapSchemaDir  = "/etc/ldap/schema"
+	ldapModulePath = "/usr/lib/ldap"
+)
+
+var ldapUsers = []string{"alice", "bob", "carol", "dave"}
+
+func startSlapd() (LDAPServer, *slapd, error) {
+	bin := env("GITGRANT_TEST_SLAPD", "/usr/sbin/slapd")
+	if _, err := os.Stat(bin); err != nil {
+		return LDAPServer{}, nil, &missingError{err}
+	}
+	// slapadd is the same program; Debian installs it as a link next to it.
+	slapadd := filepath.Join(filepath.Dir(bin), "slapadd")
+	if _, err := os.Stat(slapadd); err != nil {
+		return LDAPServer{}, nil, &missingError{err}
+	}
+	for _, f := range []string{"core.ldif", "cosine.ldif", "inetorgperson.ldif"} {
+		if _, err := os.Stat(filepath.Join(ldapSchemaDir, f)); err != nil {
+			return LDAPServer{}, nil, &missingError{err}
+		}
+	}
+	if _, err := os.Stat(filepath.Join(ldapModulePath, "back_mdb.so")); err != nil {
+		return LDAPServer{}, nil, &missingError{err}
+	}
+
+	dir, err := os.MkdirTemp("", "gitgrant-slapd-")
+	if err != nil {
+		return LDAPServer{}, nil, err
+	}
+	srv := LDAPServer{
+		BaseDN:          ldapSuffix,
+		AdminDN:         "cn=admin," + ldapSuffix,
+		AdminPassword:   randomPassword(),
+		ServiceDN:       "cn=gitgrant,ou=services," + ldapSuffix,
+		ServicePassword: randomPassword(),
+		PeopleDN:        "ou=people," + ldapSuffix,
+		GroupsDN:        "ou=groups," + ldapSuffix,
+		PlaceholderDN:   "cn=placeholder,ou=services," + ldapSuffix,
+		Users:           append([]string(nil), ldapUsers...),
+	}
+	p, err := initSlapd(bin, slapadd, dir, srv)
+	if err != nil {
+		os.RemoveAll(dir)
+		return LDAPServer{}, nil, err
+	}
+	// A port found free can be taken before slapd binds it; try again then.
+	for attempt := 0; ; attempt++ {
+		port, err := freePort()
+		if err != nil {
+			os.RemoveAll(dir)
+			return LDAPServer{}, nil, err
+		}
+		srv.URL = fmt.Sprintf("ldap://127.0.0.1:%d", port)
+		err = p.start(srv)
+		if err == nil {
+			return srv, p, nil
+		}
+		if attempt == 2 {
+			os.RemoveAll(dir)
+			return LDAPServer{}, nil, err
+		}
+	}
+}
+
+// slapd is one private server process and its directory.
+type slapd struct {
+	bin, dir string
+	cmd      *exec.Cmd
+	exited   chan struct{}
+	log      *bytes.Buffer
+	waitErr  error
+}
+
+// initSlapd writes cn=config and the test tree into dir with slapadd.
+func initSlapd(bin, slapadd, dir string, srv LDAPServer) (*slapd, error) {
+	confDir := filepath.Join(dir, "slapd.d")
+	dataDir := filepath.Join(dir, "data")
+	for _, d := range []string{confDir, dataDir} {
+		if err := os.Mkdir(d, 0o700); err != nil {
+			return nil, err
+		}
+	}
+	config, err := ldapConfig(dir, dataDir, srv)
+	if err != nil {
+		return nil, err
+	}
+	steps := []struct {
+		db, name, ldif string
+	}{
+		{"0", "config.ldif", config},
+		{"1", "tree.ldif", ldapTree(srv)},
+	}
+	for _, s := range steps {
+		path := filepath.Join(dir, s.name)
+		if err := os.WriteFile(path, []byte(s.ldif), 0o600); err != nil {
+			return nil, err
+		}
+		out, err := exec.Command(slapadd, "-q", "-F", confDir, "-n", s.db, "-l", path).CombinedOutput()
+		if err != nil {
+			return nil, fmt.Errorf("slapadd -n%s %s: %v: %s", s.db, s.name, err, strings.TrimSpace(string(out)))
+		}
+		// The LDIF holds the passwords; it is not needed any more.
+		os.Remove(path)
+	}
+	return &slapd{bin: bin, dir: dir}, nil
+}
+
+// start runs slapd in the foreground on srv.URL and waits until it answers.
+func (p *slapd) start(srv LDAPServer) error {
+	p.log = new(bytes.Buffer)
+	p.exited = make(chan struct{})
+	started := make(chan error, 1)
+	// Pdeathsig fires when the thread that started the child exits, so the
+	// child is started from a locked thread that lives as long as it does.
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		// -d 0 keeps slapd in the foreground without debug output; its
+		// own messages go to stderr, kept for error reports.
+		cmd := exec.Command(p.bin, "-d", "0", "-F", filepath.Join(p.dir, "slapd.d"), "-h", srv.URL+"/")
+		cmd.Stdout, cmd.Stderr = p.log, p.log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		p.cmd = cmd
+		started <- nil
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := <-started; err != nil {
+		return fmt.Errorf("starting %s: %w", p.bin, err)
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		conn, err := ldap.DialURL(srv.URL)
+		if err == nil {
+			err = conn.Bind(srv.ServiceDN, srv.ServicePassword)
+			conn.Close()
+			if err == nil {
+				return nil
+			}
+			p.stop()
+			return fmt.Errorf("test slapd answers but binding as %s failed: %w", srv.ServiceDN, err)
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("slapd exited at start (%v): %s", p.waitErr, strings.TrimSpace(p.log.String()))
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return fmt.Errorf("slapd did not answer on %s within 15s: %v", srv.URL, err)
+		}
+	}
+}
+
+// stop terminates slapd (gracefully, so that mdb is closed cleanly) and
+// removes its directory.
+func (p *slapd) stop() error {
+	defer os.RemoveAll(p.dir)
+	if p.cmd == nil || p.cmd.Process == nil {
+		return nil
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(10 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+		return errors.New("slapd ignored SIGTERM for 10s and was killed")
+	}
+}
+
+// ldapConfig is the cn=config database: the mdb backend, three schemas and
+// one mdb database with an ACL that gives the service account exactly what
+// gitgrant needs.
+func ldapConfig(dir, dataDir string, srv LDAPServer) (string, error) {
+	var b strings.Builder
+	fmt.Fprintf(&b, `dn: cn=config
+objectClass: olcGlobal
+cn: config
+olcPidFile: %[1]s/slapd.pid
+olcArgsFile: %[1]s/slapd.args
+olcLogLevel: none
+
+dn: cn=module{0},cn=config
+objectClass: olcModuleList
+cn: module{0}
+olcModulePath: %[2]s
+olcModuleLoad: back_mdb
+
+dn: cn=schema,cn=config
+objectClass: olcSchemaConfig
+cn: schema
+
+`, dir, ldapModulePath)
+	for _, f := range []string{"core.ldif", "cosine.ldif", "inetorgperson.ldif"} {
+		schema, err := os.ReadFile(filepath.Join(ldapSchemaDir, f))
+		if err != nil {
+			return "", &missingError{err}
+		}
+		b.Write(bytes.TrimSpace(schema))
+		b.WriteString("\n\n")
+	}
+	fmt.Fprintf(&b, `dn: olcDatabase={-1}frontend,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcFrontendConfig
+olcDatabase: {-1}frontend
+olcSizeLimit: 5000
+
+dn: olcDatabase={0}config,cn=config
+objectClass: olcDatabaseConfig
+olcDatabase: {0}config
+olcAccess: {0}to * by * none
+
+dn: olcDatabase={1}mdb,cn=config
+objectClass: olcDatabaseConfig
+objectClass: olcMdbConfig
+olcDatabase: {1}mdb
+olcSuffix: %[1]s
+olcRootDN: %[2]s
+olcRootPW: %[3]s
+olcDbDirectory: %[4]s
+olcDbMaxSize: 268435456
+olcDbIndex: objectClass eq
+olcDbIndex: uid eq
+olcDbIndex: member,uniqueMember eq
+olcAccess: {0}to attrs=userPassword by self =x by anonymous auth by * none
+olcAccess: {1}to dn.subtree="%[5]s" attrs=member,uniqueMember by dn.exact="%[6]s" write by users read by * none
+olcAccess: {2}to * by users read by * none
+`, srv.BaseDN, srv.AdminDN, srv.AdminPassword, dataDir, srv.GroupsDN, srv.ServiceDN)
+	return b.String(), nil
+}
+
+// ldapTree is the test tree: people, groups, the service account and the
+// placeholder entry.
+func ldapTree(srv LDAPServer) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `dn: %s
+objectClass: dcObject
+objectClass: organization
+dc: example
+o: Example
+
+dn: %s
+objectClass: organizationalUnit
+ou: people
+
+dn: %s
+objectClass: organizationalUnit
+ou: groups
+
+dn: ou=services,%s
+objectClass: organizationalUnit
+ou: services
+
+dn: %s
+objectClass: organizationalRole
+objectClass: simpleSecurityObject
+cn: gitgrant
+userPassword: %s
+
+dn: %s
+objectClass: organizationalRole
+cn: placeholder
+description: Keeps gitgrant-managed groups non-empty; grants nothing.
+`, srv.BaseDN, srv.PeopleDN, srv.GroupsDN, srv.BaseDN, srv.ServiceDN, srv.ServicePassword, srv.PlaceholderDN)
+	for _, u := range srv.Users {
+		fmt.Fprintf(&b, "\ndn: %s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\n", srv.UserDN(u), u, u, u)
+	}
+	return b.String()
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func randomPassword() string {
+	b := make([]byte, 18)
+	rand.Read(b)
+	return hex.EncodeToString(b)
+}
