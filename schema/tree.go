@@ -47,6 +47,9 @@ func ReadTree(root string) (config *File, requests []File, err error) {
 		return nil, nil, err
 	}
 	dir := filepath.Join(root, gitgrant.RequestsDir)
+	if info, err := os.Lstat(dir); err == nil && !info.IsDir() {
+		return nil, nil, fmt.Errorf("%s is not a directory: request files live in requests/<provider>/", dir)
+	}
 	err = filepath.WalkDir(dir, func(p string, e fs.DirEntry, err error) error {
 		if err != nil {
 			if p == dir && errors.Is(err, fs.ErrNotExist) {

@@ -1,0 +1,65 @@
+package schema
+
+import (
+	"fmt"
+	"testing"
+
+	"gopkg.in/yaml.v3"
+)
+
+// benchTree generates n request files that look like real ones: a mix of
+// roles, durations, expiries and optional fields, all valid.
+func benchTree(n int) []File {
+	files := make([]File, n)
+	logins := []string{"alice", "bob"}
+	for i := range files {
+		var body string
+		switch i % 3 {
+		case 0:
+			body = fmt.Sprintf("# yaml-language-server: $schema=../../schema/request.schema.json\nrequester: %s\ngrants:\n  - provider: orders-db\n    role: readwrite\nduration: %dh\nreason: Repair stuck orders after INC-%d\nticket: INC-%d\n", logins[i%2], 1+i%4, i, i)
+		case 1:
+			body = fmt.Sprintf("requester: %s\ngrants:\n  - provider: orders-db\n    role: readonly\nexpires: 2026-11-23T%02d:00:00Z\nstarts: 2026-11-23T00:00:00Z\nreason: Read order history for the refund audit %d\nticket: INC-%d\n", logins[i%2], 1+i%8, i, i)
+		default:
+			body = fmt.Sprintf("requester: alice\ngrants:\n  - provider: orders-db\n    role: readonly\n  - provider: orders-db\n    role: readwrite\nduration: 30m\nreason: \"Quick fix: replay webhook %d\"\nticket: INC-%d\n", i, i)
+		}
+		files[i] = File{Path: fmt.Sprintf("requests/orders-db/req-%05d.yaml", i), Data: []byte(body), Size: int64(len(body))}
+	}
+	return files
+}
+
+const benchFiles = 10_000
+
+// BenchmarkDecodeYAML10k is the baseline: only decoding every file with
+// yaml.v3, nothing checked.
+func BenchmarkDecodeYAML10k(b *testing.B) {
+	files := benchTree(benchFiles)
+	b.ReportAllocs()
+	for b.Loop() {
+		for _, f := range files {
+			var v map[string]any
+			if err := yaml.Unmarshal(f.Data, &v); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
+
+// BenchmarkValidate10k is `gitgrant validate` on 10,000 files held in
+// memory: YAML, schema, policy, with the default worker count.
+func BenchmarkValidate10k(b *testing.B) { benchValidate(b, 0) }
+
+// BenchmarkValidate10kOneWorker is the same on one goroutine, for a
+// like-for-like comparison with the single-threaded decode baseline.
+func BenchmarkValidate10kOneWorker(b *testing.B) { benchValidate(b, 1) }
+
+func benchValidate(b *testing.B, workers int) {
+	files := benchTree(benchFiles)
+	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(b, "testdata/gitgrant.yaml")}
+	b.ReportAllocs()
+	for b.Loop() {
+		rep := Validate(cfg, files, Options{Now: testNow, Workers: workers})
+		if errs, _ := rep.Counts(); errs != 0 {
+			b.Fatalf("generated tree has %d errors: %v", errs, rep.Diagnostics()[:1])
+		}
+	}
+}

@@ -1,0 +1,154 @@
+package schema
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+func writeTree(t *testing.T, files map[string]string) string {
+	t.Helper()
+	root := t.TempDir()
+	for p, content := range files {
+		full := filepath.Join(root, filepath.FromSlash(p))
+		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(full, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return root
+}
+
+// One bad file never hides another's problems, nor stops valid files from
+// being decoded.
+func TestValidateTreeIsolatesBadFiles(t *testing.T) {
+	t.Parallel()
+	root := writeTree(t, map[string]string{
+		"gitgrant.yaml":                 string(readTestFile(t, "testdata/gitgrant.yaml")),
+		"requests/orders-db/good.yaml":  validRequest,
+		"requests/orders-db/bad.yaml":   "requester: [\n",
+		"requests/orders-db/worse.yaml": strings.Replace(validRequest, "duration: 4h", "duration: 9h", 1),
+		"requests/orders-db/notes.txt":  "hello",
+		"requests/stray.yaml":           validRequest,
+		"requests/README.md":            "# How to request access",
+		"requests/orders-db/.gitkeep":   "",
+	})
+	if err := os.Symlink("../../gitgrant.yaml", filepath.Join(root, "requests/orders-db/link.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	config, requests, err := ReadTree(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Validate(config, requests, Options{Now: testNow})
+
+	got := map[string]string{}
+	for _, f := range rep.Files {
+		first := "ok"
+		if len(f.Diagnostics) > 0 {
+			first = f.Diagnostics[0].Message
+			if i := strings.IndexAny(first, ":("); i > 0 {
+				first = first[:i]
+			}
+		}
+		got[f.Path] = first
+	}
+	want := map[string]string{
+		"gitgrant.yaml":                 "ok",
+		"requests/orders-db/bad.yaml":   "YAML syntax error",
+		"requests/orders-db/good.yaml":  "ok",
+		"requests/orders-db/link.yaml":  "is a symbolic link",
+		"requests/orders-db/notes.txt":  `"notes.txt" is not a YAML file; only .yaml and .yml files may live under requests/`,
+		"requests/orders-db/worse.yaml": "duration 9h exceeds the 4h maximum of orders-db/readwrite",
+		"requests/stray.yaml":           "request file at the root of requests/",
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("first diagnostic per file (-want +got):\n%s", diff)
+	}
+	if errs, _ := rep.Counts(); errs != 5 {
+		t.Errorf("errors = %d, want 5:\n%v", errs, rep.Diagnostics())
+	}
+	for _, f := range rep.Files {
+		if f.Path == "requests/orders-db/good.yaml" && f.Request == nil {
+			t.Errorf("the valid file was not decoded next to the bad ones")
+		}
+	}
+}
+
+func TestValidateWithoutConfig(t *testing.T) {
+	t.Parallel()
+	root := writeTree(t, map[string]string{"requests/orders-db/a.yaml": validRequest})
+	config, requests, err := ReadTree(root)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep := Validate(config, requests, Options{Now: testNow})
+	if d := findDiag(rep.Diagnostics(), "gitgrant.yaml not found"); d == nil {
+		t.Errorf("missing config not reported: %v", rep.Diagnostics())
+	}
+}
+
+// A broken config must not silently let requests through unchecked, and
+// says that their policy checks were skipped.
+func TestBrokenConfigSkipsPolicyLoudly(t *testing.T) {
+	t.Parallel()
+	root := writeTree(t, map[string]string{
+		"gitgrant.yaml":             "providers: [\n",
+		"requests/orders-db/a.yaml": validRequest,
+	})
+	config, requests, _ := ReadTree(root)
+	rep := Validate(config, requests, Options{Now: testNow})
+	if rep.Config != nil {
+		t.Fatal("broken config returned")
+	}
+	if findDiag(rep.Diagnostics(), "policy checks of request files were skipped") == nil {
+		t.Errorf("skipped policy checks not reported: %v", rep.Diagnostics())
+	}
+	if errs, _ := rep.Counts(); errs == 0 {
+		t.Errorf("a broken config must fail validation")
+	}
+}
+
+func TestReadFilesLimitsLargeFiles(t *testing.T) {
+	t.Parallel()
+	root := writeTree(t, map[string]string{
+		"gitgrant.yaml":               string(readTestFile(t, "testdata/gitgrant.yaml")),
+		"requests/orders-db/big.yaml": strings.Repeat("#", 10<<20),
+	})
+	_, requests, err := ReadFiles(root, []string{"requests/orders-db/big.yaml"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(requests[0].Data) > gitgrant.MaxFileSize+1 {
+		t.Errorf("read %d bytes of a 10 MiB file; must stop after the limit", len(requests[0].Data))
+	}
+	rep := Validate(nil, requests, Options{Now: testNow})
+	if findDiag(rep.Diagnostics(), "over the 64 KiB limit") == nil {
+		t.Errorf("large file not rejected: %v", rep.Diagnostics())
+	}
+}
+
+func TestReadTreeFailsLoudly(t *testing.T) {
+	t.Parallel()
+	if os.Geteuid() == 0 {
+		// root reads unreadable directories; use a path that is a file instead
+		root := writeTree(t, map[string]string{"requests": "not a directory"})
+		if _, _, err := ReadTree(root); err == nil {
+			t.Fatal("requests/ being a file read as an empty tree; it must be an error")
+		}
+		return
+	}
+	root := writeTree(t, map[string]string{"requests/orders-db/a.yaml": validRequest})
+	os.Chmod(filepath.Join(root, "requests/orders-db"), 0)
+	defer os.Chmod(filepath.Join(root, "requests/orders-db"), 0o755)
+	if _, _, err := ReadTree(root); err == nil {
+		t.Fatal("unreadable tree read as empty; it must be an error")
+	}
+}
