@@ -1,0 +1,389 @@
+// Package postgres manages membership of PostgreSQL group roles. A managed
+// role is a group role (the role's target name); granting it to a principal
+// is GRANT group TO login, where the login role must already exist. It
+// optionally ends the principal's sessions on revoke. PostgreSQL has no
+// expiry of a membership (VALID UNTIL expires a password), so gitgrant
+// itself revokes at expiry.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Type is the `type:` of a postgres provider in gitgrant.yaml.
+const Type = "postgres"
+
+// maxIdentifier is NAMEDATALEN-1: PostgreSQL silently truncates longer
+// names, which could make a name refer to a different role.
+const maxIdentifier = 63
+
+// Provider is a postgres provider. It is safe for concurrent use.
+type Provider struct {
+	name              string
+	cfg               gitgrant.ProviderConfig
+	pool              *pgxpool.Pool
+	terminateSessions bool
+}
+
+var (
+	_ providers.Provider          = (*Provider)(nil)
+	_ providers.Checker           = (*Provider)(nil)
+	_ providers.SessionTerminator = (*Provider)(nil)
+)
+
+// Open is the providers.Factory of postgres. It connects lazily: a server
+// that is down makes the calls fail, not Open.
+func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+	return open(ctx, cfg, deps, nil)
+}
+
+func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*pgxpool.Config)) (*Provider, error) {
+	for role := range cfg.Roles {
+		if err := validIdentifier(cfg.RoleTarget(role)); err != nil {
+			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
+		}
+	}
+	dsn, err := providers.Secret(cfg, "dsn", deps)
+	if err != nil {
+		return nil, err
+	}
+	pc, err := pgxpool.ParseConfig(dsn)
+	if err != nil {
+		// The parser's message may quote the DSN, password and all.
+		return nil, fmt.Errorf("provider %s: the DSN cannot be parsed (expected postgres://user@host:5432/db?sslmode=verify-full; the value is not shown because it may hold a password)", cfg.Name)
+	}
+	pc.MaxConns = 4
+	// Unnamed statements with cached descriptions: one round trip per call
+	// once warm, and no named prepared statement that a failed batch can
+	// leave the cache out of step with.
+	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	pc.ConnConfig.RuntimeParams["application_name"] = "gitgrant"
+	if tweak != nil {
+		tweak(pc)
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, pc)
+	if err != nil {
+		return nil, providers.Unavailable("postgres "+cfg.Name, "open", err)
+	}
+	return &Provider{
+		name:              cfg.Name,
+		cfg:               cfg,
+		pool:              pool,
+		terminateSessions: providers.Bool(cfg, "terminate_sessions", false),
+	}, nil
+}
+
+// validIdentifier rejects names that cannot be quoted into exactly one
+// PostgreSQL role name.
+func validIdentifier(s string) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty", providers.ErrInvalidName)
+	case len(s) > maxIdentifier:
+		return fmt.Errorf("%w: %.20q... is %d bytes; PostgreSQL role names have at most %d", providers.ErrInvalidName, s, len(s), maxIdentifier)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %q is not valid UTF-8", providers.ErrInvalidName, s)
+	case strings.ContainsRune(s, 0):
+		return fmt.Errorf("%w: %q contains a NUL byte", providers.ErrInvalidName, s)
+	}
+	switch strings.ToLower(s) {
+	case "public", "none":
+		// Both are role specifications, not roles, even when quoted.
+		return fmt.Errorf("%w: %q is reserved", providers.ErrInvalidName, s)
+	}
+	return nil
+}
+
+func quote(s string) string { return pgx.Identifier{s}.Sanitize() }
+
+// target resolves a declared role to its group role name.
+func (p *Provider) target(role string) (string, error) {
+	if _, ok := p.cfg.Roles[role]; !ok {
+		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.name, role, providers.ErrNotFound)
+	}
+	return p.cfg.RoleTarget(role), nil
+}
+
+// classify turns a driver error into gitgrant's error kinds.
+func (p *Provider) classify(op string, err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch pgErr.Code {
+		case "42704": // undefined_object: a role does not exist
+			return fmt.Errorf("provider %s: %s: %s: %w", p.name, op, pgErr.Message, providers.ErrNotFound)
+		case "42501", "0LP01": // insufficient_privilege, invalid_grant_operation
+			return &gitgrant.SystemError{System: "postgres " + p.name, Op: op, Err: errors.New(pgErr.Message)}
+		}
+		retryable := strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "53") ||
+			strings.HasPrefix(pgErr.Code, "57") || strings.HasPrefix(pgErr.Code, "40")
+		return &gitgrant.SystemError{System: "postgres " + p.name, Op: op, Err: fmt.Errorf("%s (SQLSTATE %s)", pgErr.Message, pgErr.Code), Retryable: retryable}
+	}
+	return providers.Unavailable("postgres "+p.name, op, err)
+}
+
+// concurrentUpdate reports errors that two sessions changing the same
+// membership at once can cause; the statements are idempotent, so they are
+// simply run again.
+func concurrentUpdate(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	return pgErr.Code == "23505" || pgErr.Code == "40001" || pgErr.Code == "40P01" ||
+		(pgErr.Code == "XX000" && strings.Contains(pgErr.Message, "concurrently"))
+}
+
+func (p *Provider) exec(ctx context.Context, op, sql string, args ...any) error {
+	var err error
+	for range 5 {
+		if _, err = p.pool.Exec(ctx, sql, args...); err == nil || !concurrentUpdate(err) {
+			break
+		}
+	}
+	if err != nil {
+		return p.classify(op, err)
+	}
+	return nil
+}
+
+// membersSQL lists a group's members in one round trip. It returns no row
+// when the group does not exist, and one row with a NULL member when it
+// has no members. PostgreSQL 16 keeps one row per grantor, hence DISTINCT.
+const membersSQL = `
+SELECT DISTINCT m.rolname
+FROM pg_catalog.pg_roles g
+LEFT JOIN pg_catalog.pg_auth_members am ON am.roleid = g.oid
+LEFT JOIN pg_catalog.pg_roles m ON m.oid = am.member
+WHERE g.rolname = $1`
+
+// Members lists the roles that are direct members of role's group role.
+func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member, error) {
+	group, err := p.target(role)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := p.pool.Query(ctx, membersSQL, group)
+	if err != nil {
+		return nil, p.classify("list "+role, err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[*string])
+	if err != nil {
+		return nil, p.classify("list "+role, err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("provider %s: group role %q of role %s does not exist: %w", p.name, group, role, providers.ErrNotFound)
+	}
+	out := []providers.Member{}
+	for _, n := range names {
+		if n != nil {
+			out = append(out, providers.Member{Principal: *n})
+		}
+	}
+	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
+	return out, nil
+}
+
+// Grant makes g.Principal a member of the role's group role. Until is not
+// enforced by PostgreSQL; gitgrant revokes at expiry.
+func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
+	group, err := p.target(g.Role)
+	if err != nil {
+		return err
+	}
+	if err := validIdentifier(g.Principal); err != nil {
+		return fmt.Errorf("provider %s: principal: %w", p.name, err)
+	}
+	// Already a member is a notice, not an error.
+	return p.exec(ctx, "grant "+g.Role+" to "+g.Principal, "GRANT "+quote(group)+" TO "+quote(g.Principal))
+}
+
+// grantorsSQL finds who granted a membership that is still there.
+const grantorsSQL = `
+SELECT DISTINCT gr.rolname
+FROM pg_catalog.pg_auth_members am
+JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
+JOIN pg_catalog.pg_roles m ON m.oid = am.member
+JOIN pg_catalog.pg_roles gr ON gr.oid = am.grantor
+WHERE g.rolname = $1 AND m.rolname = $2`
+
+// Revoke removes principal from the role's group role. Not a member, or a
+// principal that no longer exists, is success. A membership granted by
+// another role (a DBA by hand) is revoked too, naming its grantor, since
+// managed roles are exclusive.
+func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
+	group, err := p.target(role)
+	if err != nil {
+		return err
+	}
+	if err := validIdentifier(principal); err != nil {
+		return fmt.Errorf("provider %s: principal: %w", p.name, err)
+	}
+	op := "revoke " + role + " from " + principal
+	// One round trip: the revoke, then whoever else granted it.
+	batch := &pgx.Batch{}
+	batch.Queue("REVOKE " + quote(group) + " FROM " + quote(principal))
+	batch.Queue(grantorsSQL, group, principal)
+	var grantors []string
+	for attempt := 0; ; attempt++ {
+		br := p.pool.SendBatch(ctx, batch)
+		_, err = br.Exec()
+		if err == nil {
+			var rows pgx.Rows
+			rows, err = br.Query()
+			if err == nil {
+				grantors, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil || !concurrentUpdate(err) || attempt == 4 {
+			break
+		}
+	}
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "42704" {
+		// The principal (or the group) does not exist: it holds nothing.
+		if exists, xerr := p.roleExists(ctx, group); xerr != nil || !exists {
+			if xerr != nil {
+				return xerr
+			}
+			return fmt.Errorf("provider %s: group role %q of role %s does not exist: %w", p.name, group, role, providers.ErrNotFound)
+		}
+		return nil
+	}
+	if err != nil {
+		return p.classify(op, err)
+	}
+	for _, gr := range grantors {
+		if err := p.exec(ctx, op, "REVOKE "+quote(group)+" FROM "+quote(principal)+" GRANTED BY "+quote(gr)); err != nil {
+			return err
+		}
+	}
+	if p.terminateSessions {
+		return p.TerminateSessions(ctx, principal)
+	}
+	return nil
+}
+
+func (p *Provider) roleExists(ctx context.Context, name string) (bool, error) {
+	var exists bool
+	err := p.pool.QueryRow(ctx, "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_roles WHERE rolname = $1)", name).Scan(&exists)
+	if err != nil {
+		return false, p.classify("look up role "+name, err)
+	}
+	return exists, nil
+}
+
+// TerminateSessions ends every backend of principal except gitgrant's own.
+// The connected role needs pg_signal_backend (superusers' sessions can
+// only be ended by a superuser).
+func (p *Provider) TerminateSessions(ctx context.Context, principal string) error {
+	if err := validIdentifier(principal); err != nil {
+		return fmt.Errorf("provider %s: principal: %w", p.name, err)
+	}
+	rows, err := p.pool.Query(ctx, `
+SELECT pid, pg_catalog.pg_terminate_backend(pid)
+FROM pg_catalog.pg_stat_activity
+WHERE usename = $1 AND pid <> pg_catalog.pg_backend_pid()`, principal)
+	if err != nil {
+		return p.classify("terminate sessions of "+principal, err)
+	}
+	type result struct {
+		PID        int32
+		Terminated bool
+	}
+	res, err := pgx.CollectRows(rows, pgx.RowToStructByPos[result])
+	if err != nil {
+		return p.classify("terminate sessions of "+principal, err)
+	}
+	var failed []string
+	for _, r := range res {
+		if !r.Terminated {
+			failed = append(failed, fmt.Sprint(r.PID))
+		}
+	}
+	if len(failed) > 0 {
+		return &gitgrant.SystemError{System: "postgres " + p.name, Op: "terminate sessions of " + principal,
+			Err: fmt.Errorf("backends %s were not ended", strings.Join(failed, ", "))}
+	}
+	return nil
+}
+
+// checkSQL tells, for every managed group, whether it exists and whether
+// the connected role may grant it: superuser, ADMIN OPTION on it, or (up
+// to PostgreSQL 15) CREATEROLE for a group that is not a superuser.
+const checkSQL = `
+SELECT t.name,
+       g.oid IS NOT NULL,
+       COALESCE(me.rolsuper
+         OR pg_catalog.pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION')
+         OR (me.rolcreaterole AND NOT g.rolsuper AND current_setting('server_version_num')::int < 160000), false),
+       me.rolsuper OR pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
+FROM unnest($1::text[]) AS t(name)
+LEFT JOIN pg_catalog.pg_roles g ON g.rolname = t.name
+CROSS JOIN (SELECT rolsuper, rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user) me`
+
+// Check verifies that the server answers and that the connected role can
+// grant every managed group (and end sessions, when configured to).
+func (p *Provider) Check(ctx context.Context) error {
+	roles := make([]string, 0, len(p.cfg.Roles))
+	for r := range p.cfg.Roles {
+		roles = append(roles, r)
+	}
+	slices.Sort(roles)
+	targets := make([]string, len(roles))
+	for i, r := range roles {
+		targets[i] = p.cfg.RoleTarget(r)
+	}
+	if err := p.pool.Ping(ctx); err != nil {
+		return p.classify("connect", err)
+	}
+	rows, err := p.pool.Query(ctx, checkSQL, targets)
+	if err != nil {
+		return p.classify("check", err)
+	}
+	type result struct {
+		Name      string
+		Exists    bool
+		CanGrant  bool
+		CanSignal bool
+	}
+	res, err := pgx.CollectRows(rows, pgx.RowToStructByPos[result])
+	if err != nil {
+		return p.classify("check", err)
+	}
+	var errs []error
+	for i, r := range res {
+		switch {
+		case !r.Exists:
+			errs = append(errs, fmt.Errorf("role %s: group role %q does not exist: %w", roles[i], r.Name, providers.ErrNotFound))
+		case !r.CanGrant:
+			errs = append(errs, fmt.Errorf("role %s: the connected role cannot grant %q (needs ADMIN OPTION on it, or CREATEROLE before PostgreSQL 16)", roles[i], r.Name))
+		}
+		if i == 0 && p.terminateSessions && !r.CanSignal {
+			errs = append(errs, errors.New("terminate_sessions is set but the connected role is not a member of pg_signal_backend"))
+		}
+	}
+	if len(errs) > 0 {
+		return fmt.Errorf("provider %s: %w", p.name, errors.Join(errs...))
+	}
+	return nil
+}
+
+// Close closes the connection pool.
+func (p *Provider) Close() error {
+	p.pool.Close()
+	return nil
+}

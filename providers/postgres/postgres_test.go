@@ -1,0 +1,345 @@
+package postgres
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/providertest"
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// fixture is a set of uniquely named roles on the test server, dropped
+// when the test ends.
+type fixture struct {
+	dsn        string
+	admin      *pgx.Conn
+	prefix     string
+	groups     map[string]string // gitgrant role -> group role
+	principals []string
+}
+
+func newFixture(t testing.TB, nPrincipals int) *fixture {
+	t.Helper()
+	dsn := testenv.PostgresDSN(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	f := &fixture{dsn: dsn, admin: admin, prefix: "gg" + hex.EncodeToString(b), groups: map[string]string{}}
+	t.Cleanup(func() {
+		// Every role this fixture made starts with its prefix.
+		f.admin.Exec(ctx, `DO $$DECLARE r text; BEGIN
+  FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '`+f.prefix+`') LOOP
+    EXECUTE format('DROP ROLE %I', r);
+  END LOOP; END$$`)
+		f.admin.Close(ctx)
+	})
+	f.groups["reader"] = f.prefix + "_reader"
+	f.groups["writer"] = f.prefix + ` writer "w"; --`
+	for _, g := range f.groups {
+		f.mustExec(t, "CREATE ROLE "+quote(g)+" NOLOGIN")
+	}
+	// Names that need quoting prove that they are quoted.
+	hostile := []string{`'o''brien"; DROP ROLE postgres; --`, `back\slash`, "ünïcødé ユーザー", "MixedCase"}
+	for i := range nPrincipals {
+		name := fmt.Sprintf("%s_u%04d", f.prefix, i)
+		if i < len(hostile) {
+			name = f.prefix + " " + hostile[i]
+		}
+		f.principals = append(f.principals, name)
+	}
+	// One statement for all of them keeps the 1,000-role benchmark setup fast.
+	f.mustExec(t, `DO $$DECLARE r text; BEGIN
+  FOR r IN SELECT unnest(`+arrayLiteral(f.principals)+`) LOOP
+    EXECUTE format('CREATE ROLE %I LOGIN', r);
+  END LOOP; END$$`)
+	return f
+}
+
+// arrayLiteral writes a text[] literal with dollar quoting, for DO blocks
+// that cannot take parameters. Test names never contain "$n$".
+func arrayLiteral(ss []string) string {
+	parts := make([]string, len(ss))
+	for i, s := range ss {
+		parts[i] = "$n$" + s + "$n$"
+	}
+	return "ARRAY[" + strings.Join(parts, ",") + "]::text[]"
+}
+
+func (f *fixture) mustExec(t testing.TB, sql string) {
+	t.Helper()
+	if _, err := f.admin.Exec(context.Background(), sql); err != nil {
+		t.Fatalf("%s: %v", sql, err)
+	}
+}
+
+func (f *fixture) config(settings map[string]any) gitgrant.ProviderConfig {
+	cfg := gitgrant.ProviderConfig{Name: "pgtest", Type: Type, Roles: map[string]gitgrant.RoleConfig{}, Settings: map[string]any{"dsn_env": "PGTEST_DSN"}}
+	for role, group := range f.groups {
+		cfg.Roles[role] = gitgrant.RoleConfig{Target: group}
+	}
+	for k, v := range settings {
+		cfg.Settings[k] = v
+	}
+	return cfg
+}
+
+func depsWith(dsn string) providers.Deps {
+	d := providers.DefaultDeps()
+	d.Getenv = func(k string) string {
+		if k == "PGTEST_DSN" {
+			return dsn
+		}
+		return ""
+	}
+	return d
+}
+
+func (f *fixture) open(t testing.TB, settings map[string]any, tweak func(*pgxpool.Config)) *Provider {
+	t.Helper()
+	p, err := open(context.Background(), f.config(settings), depsWith(f.dsn), tweak)
+	if err != nil {
+		t.Fatalf("open: %v", err)
+	}
+	return p
+}
+
+const downPassword = "hunter2-do-not-print"
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 20)
+	providertest.Run(t, providertest.Harness{
+		Open:             func(t *testing.T) providers.Provider { return f.open(t, nil, nil) },
+		Roles:            []string{"reader", "writer"},
+		Principals:       f.principals,
+		MissingPrincipal: f.prefix + "_nobody",
+		OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
+			cfg := f.config(nil)
+			cfg.Roles = map[string]gitgrant.RoleConfig{"hostile": {Target: target}}
+			return Open(t.Context(), cfg, depsWith(f.dsn))
+		},
+		Down: func(t *testing.T) (providers.Provider, error) {
+			dsn := fmt.Sprintf("postgres://gitgrant:%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", downPassword, testenv.FreePort(t))
+			return Open(t.Context(), f.config(nil), depsWith(dsn))
+		},
+		Secrets: []string{downPassword},
+	})
+}
+
+func TestRevokeRemovesMembershipGrantedByAnotherRole(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1)
+	dba := f.prefix + "_dba"
+	f.mustExec(t, "CREATE ROLE "+quote(dba)+" CREATEROLE")
+	f.mustExec(t, "GRANT "+quote(f.groups["reader"])+" TO "+quote(dba)+" WITH ADMIN OPTION")
+	f.mustExec(t, "SET ROLE "+quote(dba))
+	f.mustExec(t, "GRANT "+quote(f.groups["reader"])+" TO "+quote(f.principals[0]))
+	f.mustExec(t, "RESET ROLE")
+	p := f.open(t, nil, nil)
+	defer p.Close()
+	ctx := t.Context()
+	if err := p.Revoke(ctx, "reader", f.principals[0]); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	ms, err := p.Members(ctx, "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]providers.Member{{Principal: dba}}, ms); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
+	}
+}
+
+func TestRevokeTerminatesSessions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 2)
+	victim, bystander := f.principals[0], f.principals[1]
+	connect := func(user string) *pgx.Conn {
+		cfg, err := pgx.ParseConfig(f.dsn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		cfg.User = user
+		c, err := pgx.ConnectConfig(t.Context(), cfg)
+		if err != nil {
+			t.Fatalf("connect as %q: %v", user, err)
+		}
+		t.Cleanup(func() { c.Close(context.Background()) })
+		return c
+	}
+	victimConn, bystanderConn := connect(victim), connect(bystander)
+	p := f.open(t, map[string]any{"terminate_sessions": true}, nil)
+	defer p.Close()
+	ctx := t.Context()
+	if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: victim}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Revoke(ctx, "reader", victim); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if err := victimConn.Ping(ctx); err == nil {
+		t.Errorf("the revoked principal's session still answers")
+	}
+	if err := bystanderConn.Ping(ctx); err != nil {
+		t.Errorf("another principal's session was ended: %v", err)
+	}
+}
+
+func TestCheckReportsMissingGroupAndPermissions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1)
+	weak := f.prefix + "_weak"
+	f.mustExec(t, "CREATE ROLE "+quote(weak)+" LOGIN")
+	cfg := f.config(map[string]any{"terminate_sessions": true})
+	cfg.Roles["ghost"] = gitgrant.RoleConfig{Target: f.prefix + "_ghost"}
+	pc, err := pgx.ParseConfig(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	weakDSN := fmt.Sprintf("postgres://%s@%s:%d/%s?sslmode=disable", strings.ReplaceAll(weak, " ", "%20"), pc.Host, pc.Port, pc.Database)
+	p, err := open(t.Context(), cfg, depsWith(weakDSN), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	err = p.Check(t.Context())
+	if err == nil {
+		t.Fatal("Check succeeded for a role that can grant nothing")
+	}
+	for _, want := range []string{`group role "` + f.prefix + `_ghost" does not exist`, "cannot grant", "pg_signal_backend"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("Check error %q does not mention %q", err, want)
+		}
+	}
+	// The weak role cannot grant: that is a system error, not "not found".
+	err = p.Grant(t.Context(), providers.Grant{Role: "reader", Principal: f.principals[0]})
+	var sys *gitgrant.SystemError
+	if !errors.As(err, &sys) || errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("Grant without permission: err = %v, want a *gitgrant.SystemError", err)
+	}
+}
+
+func TestOpenRejects(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		settings map[string]any
+		getenv   map[string]string
+		target   string
+		want     string
+	}{
+		{"unset variable", map[string]any{"dsn_env": "NOPE"}, nil, "", "NOPE"},
+		{"no dsn", map[string]any{}, nil, "", "set dsn_env or dsn_file"},
+		{"unparsable dsn", map[string]any{"dsn_env": "D"}, map[string]string{"D": "postgres://u:sekret@host:notaport/db"}, "", "cannot be parsed"},
+		{"too long target", map[string]any{"dsn_env": "D"}, map[string]string{"D": "postgres://localhost/db"}, strings.Repeat("x", 64), "at most 63"},
+		{"reserved target", map[string]any{"dsn_env": "D"}, map[string]string{"D": "postgres://localhost/db"}, "PUBLIC", "reserved"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := gitgrant.ProviderConfig{Name: "pg", Type: Type, Roles: map[string]gitgrant.RoleConfig{"r": {Target: tt.target}}, Settings: tt.settings}
+			deps := providers.DefaultDeps()
+			deps.Getenv = func(k string) string { return tt.getenv[k] }
+			p, err := Open(context.Background(), cfg, deps)
+			if err == nil {
+				p.Close()
+				t.Fatal("Open succeeded")
+			}
+			if !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "sekret") {
+				t.Errorf("error %q: want it to mention %q and no password", err, tt.want)
+			}
+		})
+	}
+}
+
+// queryCounter counts statements and batches sent to the server: each is
+// one round trip.
+type queryCounter struct{ n atomic.Int64 }
+
+func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
+func (c *queryCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
+	c.n.Add(1)
+	return ctx
+}
+func (c *queryCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
+func (c *queryCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
+
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 3)
+	counter := &queryCounter{}
+	p := f.open(t, nil, func(c *pgxpool.Config) { c.ConnConfig.Tracer = counter })
+	defer p.Close()
+	ctx := t.Context()
+	for _, pr := range f.principals {
+		if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: pr}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name string
+		do   func() error
+		want int64
+	}{
+		{"members of a role with three members", func() error { _, err := p.Members(ctx, "reader"); return err }, 1},
+		{"members of an empty role", func() error { _, err := p.Members(ctx, "writer"); return err }, 1},
+		{"grant", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
+		{"revoke", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
+	}
+	for _, tt := range tests {
+		before := counter.n.Load()
+		if err := tt.do(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := counter.n.Load() - before; got != tt.want {
+			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
+// BenchmarkGrantRevoke1000 grants one group role to 1,000 login roles and
+// revokes it again, one call each, as the reconciler does.
+func BenchmarkGrantRevoke1000(b *testing.B) {
+	f := newFixture(b, 1000)
+	p := f.open(b, nil, nil)
+	defer p.Close()
+	ctx := context.Background()
+	start := time.Now()
+	for b.Loop() {
+		for _, pr := range f.principals {
+			if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: pr}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		ms, err := p.Members(ctx, "reader")
+		if err != nil || len(ms) != len(f.principals) {
+			b.Fatalf("Members: %d, %v", len(ms), err)
+		}
+		for _, pr := range f.principals {
+			if err := p.Revoke(ctx, "reader", pr); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/1000-grants+revokes")
+}
