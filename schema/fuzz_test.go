@@ -1,9 +1,9 @@
 package schema
 
 import (
-	"strings"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/gitgrant/gitgrant"
