@@ -73,7 +73,7 @@ func (g diagnoser) one(e gojsonschema.ResultError) (gitgrant.Diagnostic, bool) {
 		diag.Message = fmt.Sprintf("missing required field %q", prop)
 		diag.Hint = "add it"
 		if desc := g.c.description(join(rel, prop)); desc != "" {
-			diag.Hint = "add it: " + lowerFirst(desc)
+			diag.Hint = "add it: " + strings.TrimSuffix(lowerFirst(desc), ".")
 		}
 	case "additional_property_not_allowed":
 		prop, _ := details["property"].(string)

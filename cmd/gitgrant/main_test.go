@@ -1,0 +1,300 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"flag"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/schema"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
+
+var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+// result is one in-process run of the gitgrant command.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func runCLI(t *testing.T, vars map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	e := &env{
+		stdin:  strings.NewReader(""),
+		stdout: &stdout,
+		stderr: &stderr,
+		getenv: func(k string) string { return vars[k] },
+		now:    func() time.Time { return testNow },
+	}
+	code := run(context.Background(), args, e)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// golden compares got with testdata/golden/name, or rewrites it with -update.
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	path := filepath.Join("testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run go test ./cmd/gitgrant -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), got); diff != "" {
+		t.Errorf("%s differs (-want +got); if intended, rerun with -update:\n%s", path, diff)
+	}
+}
+
+// badRepo copies testdata/badrepo and adds what git cannot carry well in
+// a test fixture (a symlink).
+func badRepo(t *testing.T) string {
+	t.Helper()
+	dst := t.TempDir()
+	if err := os.CopyFS(dst, os.DirFS("testdata/badrepo")); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink("../../gitgrant.yaml", filepath.Join(dst, "requests/orders-db/link.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	return dst
+}
+
+func TestValidateTemplateExamples(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, "validate", "--repo", "../..")
+	if r.code != gitgrant.ExitOK {
+		t.Fatalf("exit %d; the template's own examples must validate:\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	if !strings.Contains(r.stdout, "0 errors") {
+		t.Errorf("stdout = %q", r.stdout)
+	}
+}
+
+func TestValidateBadRepo(t *testing.T) {
+	t.Parallel()
+	repo := badRepo(t)
+	for _, tc := range []struct {
+		name string
+		vars map[string]string
+		args []string
+	}{
+		{"validate-bad.txt", nil, []string{"validate", "--repo", repo}},
+		{"validate-bad.json", nil, []string{"validate", "--repo", repo, "--output", "json"}},
+		{"validate-bad.github", map[string]string{"GITHUB_ACTIONS": "true"}, []string{"validate", "--repo", repo}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := runCLI(t, tc.vars, tc.args...)
+			if r.code != gitgrant.ExitInvalid {
+				t.Errorf("exit %d, want 1; stderr: %s", r.code, r.stderr)
+			}
+			golden(t, tc.name, r.stdout)
+		})
+	}
+}
+
+func TestValidateJSONShape(t *testing.T) {
+	t.Parallel()
+	r := runCLI(t, nil, "validate", "--repo", badRepo(t), "--output", "json")
+	var out struct {
+		Version int  `json:"version"`
+		OK      bool `json:"ok"`
+		Summary struct {
+			Files, Requests, Errors, Warnings int
+		} `json:"summary"`
+		Files []struct {
+			Path        string                `json:"path"`
+			OK          bool                  `json:"ok"`
+			Request     *json.RawMessage      `json:"request"`
+			Diagnostics []gitgrant.Diagnostic `json:"diagnostics"`
+		} `json:"files"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, r.stdout)
+	}
+	if out.Version != 1 || out.OK || out.Summary.Requests != 7 || out.Summary.Errors == 0 {
+		t.Errorf("unexpected summary: %+v", out)
+	}
+	for _, f := range out.Files {
+		if f.OK != (f.Request != nil || f.Path == "gitgrant.yaml") {
+			t.Errorf("%s: ok=%v but request present=%v", f.Path, f.OK, f.Request != nil)
+		}
+		for _, d := range f.Diagnostics {
+			if d.File != f.Path || d.Message == "" {
+				t.Errorf("%s: malformed diagnostic %+v", f.Path, d)
+			}
+		}
+	}
+}
+
+func TestValidatePathsAndJobSummary(t *testing.T) {
+	t.Parallel()
+	repo := badRepo(t)
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	r := runCLI(t, map[string]string{"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary},
+		"validate", "--repo", repo, "requests/orders-db/ok.yaml", "requests/orders-db/too-long.yaml")
+	if r.code != gitgrant.ExitInvalid {
+		t.Fatalf("exit %d, want 1", r.code)
+	}
+	want := "::error file=requests/orders-db/too-long.yaml,line=5,col=11,title=gitgrant%3A duration::duration 5h exceeds the 4h maximum of orders-db/readwrite%0Aask for 4h or less; file a new request to extend later\n"
+	if !strings.HasPrefix(r.stdout, want) {
+		t.Errorf("annotation:\n got %q\nwant %q", r.stdout, want)
+	}
+	if strings.Contains(r.stdout, "typos.yaml") {
+		t.Errorf("files not named were validated:\n%s", r.stdout)
+	}
+	md, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(md), "| ❌ | `requests/orders-db/too-long.yaml:5:11` | duration | duration 5h exceeds") {
+		t.Errorf("job summary:\n%s", md)
+	}
+}
+
+func TestExitCodes(t *testing.T) {
+	t.Parallel()
+	notDir := t.TempDir()
+	os.WriteFile(filepath.Join(notDir, "requests"), []byte("x"), 0o644)
+	cases := []struct {
+		name string
+		args []string
+		code int
+		out  string // substring of stdout+stderr
+	}{
+		{"no args", nil, gitgrant.ExitUsage, "Commands:"},
+		{"help", []string{"--help"}, gitgrant.ExitOK, "validate"},
+		{"help command", []string{"help", "request"}, gitgrant.ExitOK, "Usage: gitgrant request"},
+		{"command help", []string{"validate", "-h"}, gitgrant.ExitOK, "Usage: gitgrant validate"},
+		{"unknown command", []string{"valid"}, gitgrant.ExitUsage, `did you mean "validate"?`},
+		{"unknown flag", []string{"validate", "--bogus"}, gitgrant.ExitUsage, "flag provided but not defined: -bogus"},
+		{"bad output", []string{"validate", "--output", "xml"}, gitgrant.ExitUsage, `unknown output format "xml"`},
+		{"missing path", []string{"validate", "--repo", "../..", "requests/nope.yaml"}, gitgrant.ExitSystem, "nope.yaml"},
+		{"unreadable tree", []string{"validate", "--repo", notDir}, gitgrant.ExitSystem, "is not a directory"},
+		{"schema without kind", []string{"schema"}, gitgrant.ExitUsage, "request, config or provider"},
+		{"schema unknown provider", []string{"schema", "provider", "nope"}, gitgrant.ExitUsage, "unknown provider type"},
+		{"version", []string{"version"}, gitgrant.ExitOK, "formats: request v1"},
+		{"--version", []string{"--version"}, gitgrant.ExitOK, "gitgrant "},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			r := runCLI(t, nil, tc.args...)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d\n%s%s", r.code, tc.code, r.stdout, r.stderr)
+			}
+			if !strings.Contains(r.stdout+r.stderr, tc.out) {
+				t.Errorf("output lacks %q:\n%s%s", tc.out, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+func TestSchemaCommandPrintsEmbeddedSchemas(t *testing.T) {
+	t.Parallel()
+	for kind, want := range map[string][]byte{"request": schema.RequestSchema(), "config": schema.ConfigSchema()} {
+		r := runCLI(t, nil, "schema", kind)
+		if r.code != 0 || r.stdout != string(want) {
+			t.Errorf("schema %s: exit %d, output differs from the embedded schema", kind, r.code)
+		}
+		if !json.Valid([]byte(r.stdout)) {
+			t.Errorf("schema %s is not JSON", kind)
+		}
+	}
+	r := runCLI(t, nil, "schema", "provider", "postgres")
+	if r.code != 0 || !strings.Contains(r.stdout, "dsn_env") {
+		t.Errorf("schema provider postgres: exit %d\n%s", r.code, r.stdout)
+	}
+}
+
+func templateRepo(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg, err := os.ReadFile("../../gitgrant.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, "gitgrant.yaml"), cfg, 0o644)
+	return dir
+}
+
+func TestRequestWritesAValidFile(t *testing.T) {
+	t.Parallel()
+	repo := templateRepo(t)
+	r := runCLI(t, nil, "request", "--repo", repo, "--requester", "alice", "--provider", "orders-db", "--role", "readwrite",
+		"--for", "2h", "--reason", "Repair stuck orders: INC-77", "--ticket", "INC-77")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	const path = "requests/orders-db/alice-readwrite-20261122.yaml"
+	if !strings.Contains(r.stdout, "wrote "+path) {
+		t.Errorf("stdout: %s", r.stdout)
+	}
+	data, err := os.ReadFile(filepath.Join(repo, path))
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "request-written.yaml", string(data))
+	if v := runCLI(t, nil, "validate", "--repo", repo); v.code != 0 {
+		t.Errorf("the written file does not validate:\n%s", v.stdout)
+	}
+	// the same request again gets a new name, never overwrites
+	r = runCLI(t, nil, "request", "--repo", repo, "--requester", "alice", "--provider", "orders-db", "--role", "readwrite",
+		"--for", "1h", "--reason", "Second look", "--ticket", "INC-78")
+	if r.code != 0 || !strings.Contains(r.stdout, "alice-readwrite-20261122-2.yaml") {
+		t.Errorf("second request: exit %d, %s%s", r.code, r.stdout, r.stderr)
+	}
+}
+
+func TestRequestRejectedWritesNothing(t *testing.T) {
+	t.Parallel()
+	cases := []struct {
+		name string
+		args []string
+		code int
+		msg  string
+	}{
+		{"over max", []string{"--role", "readwrite", "--for", "5h", "--ticket", "INC-1"}, gitgrant.ExitInvalid, "duration 5h exceeds the 4h maximum"},
+		{"unknown role", []string{"--role", "admin", "--for", "1h", "--ticket", "INC-1"}, gitgrant.ExitInvalid, `role "admin" is not declared`},
+		{"missing ticket", []string{"--role", "readonly", "--for", "1h"}, gitgrant.ExitInvalid, "a ticket is required"},
+		{"both for and until", []string{"--role", "readonly", "--for", "1h", "--until", "2026-11-23T00:00:00Z"}, gitgrant.ExitUsage, "exactly one of --for"},
+		{"no role", []string{"--for", "1h"}, gitgrant.ExitUsage, "--role is required"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			repo := templateRepo(t)
+			args := append([]string{"request", "--repo", repo, "--requester", "bob", "--provider", "orders-db", "--reason", "Need it now"}, tc.args...)
+			r := runCLI(t, nil, args...)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
+				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.msg, r.stderr)
+			}
+			if _, err := os.Stat(filepath.Join(repo, "requests")); err == nil {
+				t.Errorf("a rejected request left files behind")
+			}
+		})
+	}
+}
+
+func TestRequestNeedsToKnowWhoYouAre(t *testing.T) {
+	t.Parallel()
+	repo := templateRepo(t)
+	r := runCLI(t, nil, "request", "--repo", repo, "--provider", "orders-db", "--role", "readonly", "--for", "1h", "--reason", "Look around")
+	if r.code != gitgrant.ExitUsage || !strings.Contains(r.stderr, "--requester") {
+		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+}
