@@ -1,0 +1,344 @@
+// Package ldap grants temporary membership of LDAP groups (groupOfNames or
+// groupOfUniqueNames, as in OpenLDAP, 389 Directory Server and most
+// directories): a role is a group found by a DN template, a principal is a
+// member found by another. Result codes 20 (value exists) and 16 (no such
+// value) are idempotent success, and a group's last member is replaced by
+// a placeholder, because the schema forbids empty groups.
+package ldap
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"maps"
+	"net/url"
+	"slices"
+	"strings"
+
+	"github.com/go-ldap/ldap/v3"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// Type is the provider type in gitgrant.yaml.
+const Type = "ldap"
+
+// permissiveModify is the Permissive Modify control (OpenLDAP, Active
+// Directory, 389 DS): adding a value that exists or deleting one that does
+// not succeeds. Sent non-critical, so servers without it ignore it and the
+// fallbacks on codes 20 and 16 apply.
+const permissiveModify = "1.2.840.113556.1.4.1413"
+
+// Provider manages the groups of one ldap provider entry.
+type Provider struct {
+	cfg         gitgrant.ProviderConfig
+	groupDN     *dnTemplate
+	memberDN    *dnTemplate
+	attr        string // member or uniqueMember
+	placeholder string
+	placeholdDN *ldap.DN
+	pool        *pool
+	dialer      *dialer
+}
+
+var (
+	_ providers.Provider = (*Provider)(nil)
+	_ providers.Checker  = (*Provider)(nil)
+	_ providers.Factory  = New
+)
+
+// New opens an ldap provider. It validates the settings and reads the bind
+// password, but connects only on first use.
+func New(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
+	}
+	u, err := url.Parse(providers.String(cfg, "url", ""))
+	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
+		return nil, bad("setting url must be ldap://host[:port] or ldaps://host[:port]")
+	}
+	startTLS := providers.Bool(cfg, "start_tls", false)
+	if startTLS && u.Scheme == "ldaps" {
+		return nil, bad("start_tls is for ldap:// URLs; ldaps:// is TLS already")
+	}
+	bindDN := providers.String(cfg, "bind_dn", "")
+	if _, err := ldap.ParseDN(bindDN); err != nil || bindDN == "" {
+		return nil, bad("setting bind_dn must be a DN")
+	}
+	password, err := providers.Secret(cfg, "bind_password", deps)
+	if err != nil {
+		return nil, err
+	}
+	groupDN, err := parseTemplate("group_dn", providers.String(cfg, "group_dn", ""), "{role}")
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	memberDN, err := parseTemplate("member_dn", providers.String(cfg, "member_dn", ""), "{principal}")
+	if err != nil {
+		return nil, bad("%v", err)
+	}
+	attr := providers.String(cfg, "member_attribute", "member")
+	if attr != "member" && attr != "uniqueMember" {
+		return nil, bad("setting member_attribute must be member or uniqueMember, not %q", attr)
+	}
+	placeholder := providers.String(cfg, "placeholder_dn", "")
+	placeholdDN, err := ldap.ParseDN(placeholder)
+	if err != nil || placeholder == "" {
+		return nil, bad("setting placeholder_dn must be a DN")
+	}
+	if _, ok := memberDN.match(placeholdDN); ok {
+		return nil, bad("placeholder_dn %s looks like a member (it matches member_dn); use an entry that is no one", placeholder)
+	}
+	d := &dialer{
+		url:      u,
+		startTLS: startTLS,
+		tls:      &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12},
+		bindDN:   bindDN,
+		password: password,
+	}
+	return &Provider{
+		cfg:         cfg,
+		groupDN:     groupDN,
+		memberDN:    memberDN,
+		attr:        attr,
+		placeholder: placeholder,
+		placeholdDN: placeholdDN,
+		dialer:      d,
+		pool:        newPool(d.dial),
+	}, nil
+}
+
+// Members lists the members of role's group with one base-scope search.
+// Members whose DN follows member_dn are reported by principal name. Any
+// other DN (someone added by hand, under another branch of the tree) is
+// reported as the full DN, so that the reconciler sees it as drift; only
+// the placeholder is left out.
+func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member, error) {
+	group, err := p.group(role)
+	if err != nil {
+		return nil, err
+	}
+	var values []string
+	err = p.pool.do(ctx, func(c *ldap.Conn) error {
+		res, err := c.Search(ldap.NewSearchRequest(group, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+			1, 0, false, "(objectClass=*)", []string{p.attr}, nil))
+		if err != nil {
+			return err
+		}
+		if len(res.Entries) == 1 {
+			values = res.Entries[0].GetEqualFoldAttributeValues(p.attr)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, p.wrap("list members of", role, group, err)
+	}
+	members := make([]providers.Member, 0, len(values))
+	for _, v := range values {
+		dn, err := ldap.ParseDN(v)
+		if err != nil {
+			members = append(members, providers.Member{Principal: v})
+			continue
+		}
+		if dn.EqualFold(p.placeholdDN) {
+			continue
+		}
+		name, ok := p.memberDN.match(dn)
+		if !ok {
+			name = v
+		}
+		members = append(members, providers.Member{Principal: name})
+	}
+	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
+	return members, nil
+}
+
+// Grant adds the principal's DN to the group and takes the placeholder
+// out, in one modification. The member entry must exist: a DN that names
+// no one would be a grant that silently does nothing. g.Until is not
+// enforced by the directory; the reconciler revokes.
+func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
+	group, err := p.group(g.Role)
+	if err != nil {
+		return err
+	}
+	member, err := p.member(g.Principal)
+	if err != nil {
+		return err
+	}
+	err = p.pool.do(ctx, func(c *ldap.Conn) error {
+		_, err := c.Search(ldap.NewSearchRequest(member, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+			1, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
+			return &memberMissing{err}
+		}
+		if err != nil {
+			return err
+		}
+		return p.modify(c, group, []change{{add: true, value: member}, {value: p.placeholder}})
+	})
+	var missing *memberMissing
+	if errors.As(err, &missing) {
+		return fmt.Errorf("provider %s: grant %s to %s: member %s: %w", p.cfg.Name, g.Role, g.Principal, member, providers.ErrNotFound)
+	}
+	if err != nil {
+		return p.wrap("grant", g.Role, group, err)
+	}
+	return nil
+}
+
+// Revoke deletes the principal's DN from the group. When it was the last
+// member the directory refuses (object class violation: groupOfNames MUST
+// have a member), and the placeholder is added in the same modification.
+func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
+	group, err := p.group(role)
+	if err != nil {
+		return err
+	}
+	member, err := p.member(principal)
+	if err != nil {
+		return err
+	}
+	err = p.pool.do(ctx, func(c *ldap.Conn) error {
+		err := p.modify(c, group, []change{{value: member}})
+		if ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation) {
+			err = p.modify(c, group, []change{{add: true, value: p.placeholder}, {value: member}})
+		}
+		return err
+	})
+	if err != nil {
+		return p.wrap("revoke", role, group, err)
+	}
+	return nil
+}
+
+// Check binds and reads every managed group. It cannot prove write access:
+// LDAP has no portable way to ask for it without writing.
+func (p *Provider) Check(ctx context.Context) error {
+	if len(p.cfg.Roles) == 0 {
+		err := p.pool.do(ctx, func(*ldap.Conn) error { return nil })
+		if err != nil {
+			return p.wrap("bind", "", p.dialer.bindDN, err)
+		}
+		return nil
+	}
+	var errs []error
+	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
+		if _, err := p.Members(ctx, role); err != nil {
+			errs = append(errs, err)
+			var sys *gitgrant.SystemError
+			if errors.As(err, &sys) && sys.Retryable {
+				break // unreachable: the other roles would say the same
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close closes idle connections.
+func (p *Provider) Close() error {
+	p.pool.close()
+	return nil
+}
+
+// change is one value of the member attribute to add or delete.
+type change struct {
+	add   bool
+	value string
+}
+
+// modify applies changes to group's member attribute in one request. Should
+// the server not honour Permissive Modify, a value that exists (20) or is
+// missing (16) fails the whole request; then each change is applied on its
+// own and those two codes count as done.
+func (p *Provider) modify(c *ldap.Conn, group string, changes []change) error {
+	build := func(cs []change) *ldap.ModifyRequest {
+		req := ldap.NewModifyRequest(group, []ldap.Control{ldap.NewControlString(permissiveModify, false, "")})
+		for _, ch := range cs {
+			if ch.add {
+				req.Add(p.attr, []string{ch.value})
+			} else {
+				req.Delete(p.attr, []string{ch.value})
+			}
+		}
+		return req
+	}
+	err := c.Modify(build(changes))
+	if !idempotent(err) {
+		return err
+	}
+	if len(changes) == 1 {
+		return nil
+	}
+	for _, ch := range changes {
+		if err := c.Modify(build([]change{ch})); err != nil && !idempotent(err) {
+			return err
+		}
+	}
+	return nil
+}
+
+func idempotent(err error) bool {
+	return ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) ||
+		ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute)
+}
+
+// group returns the DN of role's group. Only declared roles are managed.
+func (p *Provider) group(role string) (string, error) {
+	if _, ok := p.cfg.Roles[role]; !ok {
+		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	}
+	target := p.cfg.RoleTarget(role)
+	if err := checkName("role target", target); err != nil {
+		return "", fmt.Errorf("provider %s: role %s: %w", p.cfg.Name, role, err)
+	}
+	return p.groupDN.fill(target), nil
+}
+
+func (p *Provider) member(principal string) (string, error) {
+	if err := checkName("principal", principal); err != nil {
+		return "", fmt.Errorf("provider %s: %w", p.cfg.Name, err)
+	}
+	return p.memberDN.fill(principal), nil
+}
+
+// memberMissing marks a grant whose member entry does not exist, as
+// opposed to a group that does not (both are result code 32).
+type memberMissing struct{ err error }
+
+func (e *memberMissing) Error() string { return e.err.Error() }
+
+// wrap turns an LDAP error into the errors the reconciler acts on.
+func (p *Provider) wrap(op, role, group string, err error) error {
+	what := fmt.Sprintf("%s %s (%s)", op, role, group)
+	switch {
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	case errors.Is(err, context.DeadlineExceeded):
+		// The directory did not answer in time.
+		return providers.Unavailable(p.system(), what, err)
+	case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject):
+		return fmt.Errorf("provider %s: %s: group does not exist: %w", p.cfg.Name, what, providers.ErrNotFound)
+	case ldap.IsErrorAnyOf(err, ldap.LDAPResultInvalidCredentials, ldap.LDAPResultInsufficientAccessRights,
+		ldap.LDAPResultInappropriateAuthentication, ldap.LDAPResultStrongAuthRequired, ldap.LDAPResultConfidentialityRequired):
+		// Configuration or permissions: retrying will not help.
+		return &gitgrant.SystemError{System: p.system(), Op: what, Err: err}
+	case ldap.IsErrorAnyOf(err, ldap.LDAPResultBusy, ldap.LDAPResultUnavailable, ldap.LDAPResultUnwillingToPerform,
+		ldap.LDAPResultTimeLimitExceeded, ldap.LDAPResultAdminLimitExceeded, ldap.LDAPResultOther,
+		ldap.LDAPResultTimeout, ldap.LDAPResultServerDown, ldap.LDAPResultConnectError):
+		return providers.Unavailable(p.system(), what, err)
+	}
+	var ldapErr *ldap.Error
+	if !errors.As(err, &ldapErr) {
+		// Dialing, TLS, or a closed connection: the directory is unreachable.
+		return providers.Unavailable(p.system(), what, err)
+	}
+	if isNetwork(err) {
+		return providers.Unavailable(p.system(), what, err)
+	}
+	return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+}
+
+func (p *Provider) system() string { return "ldap " + p.cfg.Name }

@@ -1,0 +1,401 @@
+package ldap
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/go-ldap/ldap/v3"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/providertest"
+)
+
+func TestMain(m *testing.M) { testenv.LDAPMain(m) }
+
+// config builds a provider entry for the test directory whose roles map to
+// the given group cns (role name -> target).
+func config(srv testenv.LDAPServer, attr string, roles map[string]string) gitgrant.ProviderConfig {
+	rc := map[string]gitgrant.RoleConfig{}
+	for role, target := range roles {
+		rc[role] = gitgrant.RoleConfig{Target: target}
+	}
+	return gitgrant.ProviderConfig{
+		Name:  "directory",
+		Type:  Type,
+		Roles: rc,
+		Settings: map[string]any{
+			"url":               srv.URL,
+			"bind_dn":           srv.ServiceDN,
+			"bind_password_env": "LDAP_BIND_PASSWORD",
+			"group_dn":          "cn={role}," + srv.GroupsDN,
+			"member_dn":         "uid={principal}," + srv.PeopleDN,
+			"member_attribute":  attr,
+			"placeholder_dn":    srv.PlaceholderDN,
+		},
+	}
+}
+
+func deps(srv testenv.LDAPServer) providers.Deps {
+	d := providers.DefaultDeps()
+	d.Getenv = func(k string) string {
+		if k == "LDAP_BIND_PASSWORD" {
+			return srv.ServicePassword
+		}
+		return ""
+	}
+	return d
+}
+
+func open(t testing.TB, srv testenv.LDAPServer, cfg gitgrant.ProviderConfig) *Provider {
+	t.Helper()
+	p, err := New(context.Background(), cfg, deps(srv))
+	if err != nil {
+		t.Fatalf("New: %v", err)
+	}
+	t.Cleanup(func() { p.Close() })
+	return p.(*Provider)
+}
+
+// uniqueName keeps the groups of parallel tests apart in the shared server.
+func uniqueName(t testing.TB, base string) string {
+	return fmt.Sprintf("%s-%s-%d", base, strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAP(t)
+	for _, class := range []struct{ objectClass, attr string }{
+		{"groupOfNames", "member"},
+		{"groupOfUniqueNames", "uniqueMember"},
+	} {
+		t.Run(class.objectClass, func(t *testing.T) {
+			t.Parallel()
+			roles := map[string]string{}
+			for _, role := range []string{"reader", "deployer"} {
+				cn := uniqueName(t, role)
+				srv.AddGroup(t, class.objectClass, cn)
+				roles[role] = cn
+			}
+			// Names that need escaping in a DN prove they are escaped; the
+			// twenty plain ones give the concurrency test something to do.
+			principals := []string{"o'brien", "semi;colon", "comma, plus+sign", `back\slash`, "#hash", "ユーザー", "two  spaces", `quote"d`, "<angle>", "eq=al"}
+			for i := range 20 {
+				principals = append(principals, fmt.Sprintf("conf-%s-%02d", class.attr, i))
+			}
+			for i, p := range principals {
+				principals[i] = p + "-" + class.attr // users are shared by both subtests
+				srv.AddUser(t, principals[i])
+			}
+			cfg := config(srv, class.attr, roles)
+			providertest.Run(t, providertest.Harness{
+				Open:             func(t *testing.T) providers.Provider { return open(t, srv, cfg) },
+				Roles:            []string{"reader", "deployer"},
+				Principals:       principals,
+				MissingPrincipal: "nobody-" + class.attr,
+				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
+					c := config(srv, class.attr, map[string]string{"hostile": target})
+					return New(t.Context(), c, deps(srv))
+				},
+				Down: func(t *testing.T) (providers.Provider, error) {
+					c := config(srv, class.attr, roles)
+					c.Settings["url"] = fmt.Sprintf("ldap://127.0.0.1:%d", testenv.FreePort(t))
+					return New(t.Context(), c, deps(srv))
+				},
+				Secrets: []string{srv.ServicePassword, srv.AdminPassword},
+			})
+		})
+	}
+}
+
+// TestPlaceholder follows the placeholder through a group's life: it goes
+// when the first real member comes and returns when the last one leaves.
+func TestPlaceholder(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAP(t)
+	cn := uniqueName(t, "ops")
+	group := srv.AddGroup(t, "groupOfNames", cn)
+	p := open(t, srv, config(srv, "member", map[string]string{"ops": cn}))
+	ctx := t.Context()
+	alice, bob := srv.UserDN("alice"), srv.UserDN("bob")
+
+	steps := []struct {
+		name string
+		do   func() error
+		want []string // values of member, as the directory holds them
+	}{
+		{"start", func() error { return nil }, []string{srv.PlaceholderDN}},
+		{"grant alice", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"}) }, []string{alice}},
+		{"grant bob", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "bob"}) }, []string{alice, bob}},
+		{"revoke alice", func() error { return p.Revoke(ctx, "ops", "alice") }, []string{bob}},
+		{"revoke bob, the last", func() error { return p.Revoke(ctx, "ops", "bob") }, []string{srv.PlaceholderDN}},
+		{"revoke bob again", func() error { return p.Revoke(ctx, "ops", "bob") }, []string{srv.PlaceholderDN}},
+		{"grant alice again", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"}) }, []string{alice}},
+	}
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if diff := cmp.Diff(s.want, srv.Values(t, group, "member"), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Fatalf("after %s, member values (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
+// TestMembersReportsForeignDNs: a member added by hand outside member_dn
+// must stay visible as drift, and the placeholder must not.
+func TestMembersReportsForeignDNs(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAP(t)
+	cn := uniqueName(t, "admins")
+	foreign := "cn=legacy-robot,ou=services," + srv.BaseDN
+	srv.AddGroup(t, "groupOfNames", cn, srv.PlaceholderDN, srv.UserDN("carol"), foreign, "UID=Dave,OU=People,DC=Example,DC=Org")
+	p := open(t, srv, config(srv, "member", map[string]string{"admins": cn}))
+	got, err := p.Members(t.Context(), "admins")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []providers.Member{{Principal: "Dave"}, {Principal: "carol"}, {Principal: foreign}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Members (-want +got):\n%s", diff)
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAP(t)
+	cn := uniqueName(t, "errs")
+	srv.AddGroup(t, "groupOfNames", cn)
+	roles := map[string]string{"ok": cn, "gone": "no-such-group"}
+
+	wrongPassword := config(srv, "member", roles)
+	wrongPassword.Settings["bind_password_env"] = "WRONG"
+	wrongDeps := deps(srv)
+	wrongDeps.Getenv = func(string) string { return "not-the-password" }
+	wp, err := New(t.Context(), wrongPassword, wrongDeps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer wp.Close()
+
+	p := open(t, srv, config(srv, "member", roles))
+
+	tests := []struct {
+		name      string
+		err       error
+		notFound  bool
+		system    bool
+		retryable bool
+	}{
+		{"missing group on Members", func() error { _, err := p.Members(t.Context(), "gone"); return err }(), true, false, false},
+		{"missing group on Grant", p.Grant(t.Context(), providers.Grant{Role: "gone", Principal: "alice"}), true, false, false},
+		{"missing group on Revoke", p.Revoke(t.Context(), "gone", "alice"), true, false, false},
+		{"missing principal", p.Grant(t.Context(), providers.Grant{Role: "ok", Principal: "mallory"}), true, false, false},
+		{"wrong password", func() error { _, err := wp.Members(t.Context(), "ok"); return err }(), false, true, false},
+		{"wrong password on Check", wp.(providers.Checker).Check(t.Context()), false, true, false},
+		{"cancelled", func() error {
+			ctx, cancel := context.WithCancel(t.Context())
+			cancel()
+			return p.Grant(ctx, providers.Grant{Role: "ok", Principal: "alice"})
+		}(), false, false, false},
+		{"deadline", func() error {
+			ctx, cancel := context.WithDeadline(t.Context(), time.Now().Add(-time.Second))
+			defer cancel()
+			return p.Grant(ctx, providers.Grant{Role: "ok", Principal: "alice"})
+		}(), false, true, true},
+	}
+	for _, tt := range tests {
+		if tt.err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		if strings.Contains(tt.err.Error(), srv.ServicePassword) {
+			t.Errorf("%s: error contains the password", tt.name)
+		}
+		if got := errors.Is(tt.err, providers.ErrNotFound); got != tt.notFound {
+			t.Errorf("%s: %v: errors.Is(ErrNotFound) = %v, want %v", tt.name, tt.err, got, tt.notFound)
+		}
+		var sys *gitgrant.SystemError
+		if got := errors.As(tt.err, &sys); got != tt.system {
+			t.Errorf("%s: %v: SystemError = %v, want %v", tt.name, tt.err, got, tt.system)
+		} else if got && sys.Retryable != tt.retryable {
+			t.Errorf("%s: %v: Retryable = %v, want %v", tt.name, tt.err, sys.Retryable, tt.retryable)
+		}
+	}
+}
+
+func TestNewRejectsBadSettings(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAPServer{URL: "ldap://127.0.0.1:1", ServiceDN: "cn=gitgrant,dc=x", ServicePassword: "pw",
+		GroupsDN: "ou=groups,dc=x", PeopleDN: "ou=people,dc=x", PlaceholderDN: "cn=placeholder,dc=x"}
+	tests := []struct {
+		name, key string
+		value     any // nil deletes the setting
+		want      string
+	}{
+		{"url scheme", "url", "http://ldap.example.org", "setting url"},
+		{"url missing", "url", nil, "setting url"},
+		{"start_tls with ldaps", "start_tls", true, "start_tls"},
+		{"group_dn without {role}", "group_dn", "cn=ops,ou=groups,dc=x", "{role} exactly once"},
+		{"group_dn with {role} inside a value", "group_dn", "cn=team-{role},ou=groups,dc=x", "whole attribute value"},
+		{"member_dn twice", "member_dn", "uid={principal},cn={principal},dc=x", "exactly once"},
+		{"member attribute", "member_attribute", "memberUid", "member or uniqueMember"},
+		{"placeholder missing", "placeholder_dn", nil, "placeholder_dn"},
+		{"placeholder is a member", "placeholder_dn", "uid=nobody,ou=people,dc=x", "matches member_dn"},
+		{"password missing", "bind_password_env", nil, "set bind_password_env or bind_password_file"},
+		{"bind_dn not a DN", "bind_dn", "gitgrant", "bind_dn"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := config(srv, "member", nil)
+			if tt.key == "start_tls" {
+				cfg.Settings["url"] = "ldaps://ldap.example.org"
+			}
+			if tt.value == nil {
+				delete(cfg.Settings, tt.key)
+			} else {
+				cfg.Settings[tt.key] = tt.value
+			}
+			_, err := New(t.Context(), cfg, deps(srv))
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("New: err = %v, want one mentioning %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), srv.ServicePassword) {
+				t.Errorf("error contains the password")
+			}
+		})
+	}
+}
+
+func TestTemplateMatch(t *testing.T) {
+	t.Parallel()
+	tmpl, err := parseTemplate("member_dn", "uid={principal},ou=people,dc=example,dc=org", "{principal}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name, principal string
+	}{
+		{"plain", "alice"},
+		{"comma and plus", "a,b+c"},
+		{"leading hash and trailing space", "#x "},
+		{"equals and quotes", `a="b"`},
+		{"backslash", `a\b`},
+		{"unicode", "ユーザー"},
+		{"looks like a DN", "cn=admin,dc=example,dc=org"},
+	}
+	for _, tt := range tests {
+		dn := tmpl.fill(tt.principal)
+		parsed, err := ldap.ParseDN(dn)
+		if err != nil {
+			t.Errorf("%s: fill gave %q, which does not parse: %v", tt.name, dn, err)
+			continue
+		}
+		if len(parsed.RDNs) != 4 {
+			t.Errorf("%s: fill gave %q with %d RDNs, want 4: the name changed the DN's structure", tt.name, dn, len(parsed.RDNs))
+		}
+		got, ok := tmpl.match(parsed)
+		if !ok || got != tt.principal {
+			t.Errorf("%s: match(fill(%q)) = %q, %v", tt.name, tt.principal, got, ok)
+		}
+	}
+	for _, foreign := range []string{"uid=alice,ou=robots,dc=example,dc=org", "cn=alice,ou=people,dc=example,dc=org", "uid=alice+cn=x,ou=people,dc=example,dc=org", "uid=alice,dc=example,dc=org"} {
+		parsed, err := ldap.ParseDN(foreign)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got, ok := tmpl.match(parsed); ok {
+			t.Errorf("match(%q) = %q, want no match", foreign, got)
+		}
+	}
+}
+
+// countingConn counts LDAP requests: go-ldap writes each message with one
+// Write.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// TestMembersIsOneRoundTrip: listing a role is one search, however many
+// members it has.
+func TestMembersIsOneRoundTrip(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAP(t)
+	cn := uniqueName(t, "big")
+	var members []string
+	for i := range 200 {
+		members = append(members, srv.UserDN(fmt.Sprintf("u%03d", i)))
+	}
+	srv.AddGroup(t, "groupOfNames", cn, members...)
+	p := open(t, srv, config(srv, "member", map[string]string{"big": cn}))
+	var writes atomic.Int64
+	p.dialer.wrap = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
+
+	if _, err := p.Members(t.Context(), "big"); err != nil { // dial and bind
+		t.Fatal(err)
+	}
+	before := writes.Load()
+	got, err := p.Members(t.Context(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if n := writes.Load() - before; n != 1 {
+		t.Errorf("Members sent %d requests, want 1", n)
+	}
+	if len(got) != 200 {
+		t.Errorf("Members returned %d members, want 200", len(got))
+	}
+}
+
+// BenchmarkGrantRevoke1000 grants and then revokes 1,000 memberships of one
+// group, and reports the requests each operation costs.
+func BenchmarkGrantRevoke1000(b *testing.B) {
+	srv := testenv.LDAP(b)
+	const n = 1000
+	for i := range n {
+		srv.AddUser(b, fmt.Sprintf("bench%04d", i))
+	}
+	cn := uniqueName(b, "bench")
+	srv.AddGroup(b, "groupOfNames", cn)
+	p := open(b, srv, config(srv, "member", map[string]string{"bench": cn}))
+	var writes atomic.Int64
+	p.dialer.wrap = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
+	ctx := context.Background()
+	b.ResetTimer()
+	for range b.N {
+		writes.Store(0)
+		for i := range n {
+			if err := p.Grant(ctx, providers.Grant{Role: "bench", Principal: fmt.Sprintf("bench%04d", i)}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		before := writes.Load()
+		ms, err := p.Members(ctx, "bench")
+		if err != nil || len(ms) != n {
+			b.Fatalf("Members: %d, %v", len(ms), err)
+		}
+		b.ReportMetric(float64(writes.Load()-before), "requests/Members")
+		for i := range n {
+			if err := p.Revoke(ctx, "bench", fmt.Sprintf("bench%04d", i)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(writes.Load()), "requests/op")
+	}
+}
