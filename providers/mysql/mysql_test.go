@@ -1,0 +1,302 @@
+package mysql
+
+import (
+	"context"
+	"crypto/rand"
+	"database/sql"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/providertest"
+	"github.com/google/go-cmp/cmp"
+)
+
+// fixture is a set of uniquely named roles, accounts and an event schema
+// on the test server, dropped when the test ends.
+type fixture struct {
+	dsn        string
+	admin      *sql.DB
+	prefix     string
+	roles      map[string]string // gitgrant role -> database role
+	principals []string
+	schema     string
+}
+
+func newFixture(t testing.TB, nPrincipals int) *fixture {
+	t.Helper()
+	dsn := testenv.MariaDBDSN(t)
+	admin, err := sql.Open("mysql", dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	f := &fixture{dsn: dsn, admin: admin, prefix: "gg" + hex.EncodeToString(b), roles: map[string]string{}}
+	f.schema = f.prefix + "_events"
+	var accounts []account
+	t.Cleanup(func() {
+		for _, r := range f.roles {
+			f.admin.Exec("DROP ROLE IF EXISTS " + ident(r))
+		}
+		for _, a := range accounts {
+			f.admin.Exec("DROP USER IF EXISTS " + a.sql())
+		}
+		f.admin.Exec("DROP DATABASE IF EXISTS " + ident(f.schema))
+		f.admin.Close()
+	})
+	f.roles["reader"] = f.prefix + "_reader"
+	f.roles["writer"] = f.prefix + " writer `w`; --"
+	for _, r := range f.roles {
+		f.mustExec(t, "CREATE ROLE "+ident(r))
+	}
+	f.mustExec(t, "CREATE DATABASE "+ident(f.schema))
+	// Names that need quoting prove that they are quoted; some accounts
+	// have a host, the others are user@'%', written as a plain user name.
+	hostile := []string{`o'brien"; DROP USER root; --`, "ünïcødé ユーザー", "semi;colon `tick`"}
+	for i := range nPrincipals {
+		a := account{fmt.Sprintf("%s_u%04d", f.prefix, i), "%"}
+		if i < len(hostile) {
+			a.user = f.prefix + " " + hostile[i]
+		}
+		if i%3 == 1 {
+			a.host = "localhost"
+		}
+		f.mustExec(t, "CREATE USER "+a.sql())
+		accounts = append(accounts, a)
+		f.principals = append(f.principals, a.String())
+	}
+	return f
+}
+
+func (f *fixture) mustExec(t testing.TB, q string) {
+	t.Helper()
+	if _, err := f.admin.Exec(q); err != nil {
+		t.Fatalf("%s: %v", q, err)
+	}
+}
+
+func (f *fixture) config(settings map[string]any) gitgrant.ProviderConfig {
+	cfg := gitgrant.ProviderConfig{Name: "mytest", Type: Type, Roles: map[string]gitgrant.RoleConfig{}, Settings: map[string]any{"dsn_env": "MYTEST_DSN"}}
+	for role, target := range f.roles {
+		cfg.Roles[role] = gitgrant.RoleConfig{Target: target}
+	}
+	for k, v := range settings {
+		cfg.Settings[k] = v
+	}
+	return cfg
+}
+
+func depsWith(dsn string) providers.Deps {
+	d := providers.DefaultDeps()
+	d.Getenv = func(k string) string {
+		if k == "MYTEST_DSN" {
+			return dsn
+		}
+		return ""
+	}
+	return d
+}
+
+func (f *fixture) open(t testing.TB, settings map[string]any) *Provider {
+	t.Helper()
+	p, err := Open(context.Background(), f.config(settings), depsWith(f.dsn))
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	return p.(*Provider)
+}
+
+const downPassword = "hunter2-do-not-print"
+
+// eventScheduler turns the server's event scheduler on for the test and
+// restores it afterwards.
+func eventScheduler(t *testing.T, f *fixture) {
+	var before string
+	if err := f.admin.QueryRow("SELECT @@global.event_scheduler").Scan(&before); err != nil {
+		t.Fatal(err)
+	}
+	f.mustExec(t, "SET GLOBAL event_scheduler = ON")
+	t.Cleanup(func() {
+		if !strings.EqualFold(before, "ON") {
+			f.admin.Exec("SET GLOBAL event_scheduler = " + before)
+		}
+	})
+}
+
+func TestConformance(t *testing.T) {
+	for _, native := range []bool{false, true} {
+		t.Run(fmt.Sprintf("native_expiry=%v", native), func(t *testing.T) {
+			f := newFixture(t, 20)
+			settings := map[string]any{}
+			if native {
+				eventScheduler(t, f)
+				settings = map[string]any{"native_expiry": true, "event_schema": f.schema}
+			}
+			providertest.Run(t, providertest.Harness{
+				Open:             func(t *testing.T) providers.Provider { return f.open(t, settings) },
+				Roles:            []string{"reader", "writer"},
+				Principals:       f.principals,
+				MissingPrincipal: f.prefix + "_nobody",
+				HostileNames:     []string{"'a'@'b'@'c'", "'unterminated@'%'", "'x'@''", `a\'b`},
+				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
+					cfg := f.config(settings)
+					cfg.Roles = map[string]gitgrant.RoleConfig{"hostile": {Target: target}}
+					return Open(t.Context(), cfg, depsWith(f.dsn))
+				},
+				Down: func(t *testing.T) (providers.Provider, error) {
+					dsn := fmt.Sprintf("gitgrant:%s@tcp(127.0.0.1:%d)/%s?timeout=5s", downPassword, testenv.FreePort(t), f.schema)
+					return Open(t.Context(), f.config(settings), depsWith(dsn))
+				},
+				Secrets:    []string{downPassword},
+				ExpiryLead: 3 * time.Second,
+			})
+		})
+	}
+}
+
+func TestRevokeDropsExpiryEvent(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1)
+	p := f.open(t, map[string]any{"native_expiry": true, "event_schema": f.schema})
+	defer p.Close()
+	ctx := t.Context()
+	events := func() []string {
+		rows, err := f.admin.Query("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", f.schema)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer rows.Close()
+		var names []string
+		for rows.Next() {
+			var n string
+			rows.Scan(&n)
+			names = append(names, n)
+		}
+		return names
+	}
+	a, _ := parsePrincipal(f.principals[0])
+	want := []string{eventName(f.roles["reader"], a)}
+	until := time.Now().Add(time.Hour)
+	for range 2 { // the second grant replaces the event
+		if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: f.principals[0], Until: until}); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, events()); diff != "" {
+			t.Fatalf("events after grant (-want +got):\n%s", diff)
+		}
+	}
+	if err := p.Revoke(ctx, "reader", f.principals[0]); err != nil {
+		t.Fatal(err)
+	}
+	if got := events(); len(got) != 0 {
+		t.Errorf("events after revoke: %v", got)
+	}
+	if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: f.principals[0], Until: time.Now().Add(-time.Minute)}); err == nil {
+		t.Errorf("a grant that expired already was accepted")
+	}
+}
+
+func TestRevokeTerminatesSessions(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 3)
+	victim, bystander := f.principals[0], f.principals[2] // both @'%'
+	connect := func(principal string) *sql.Conn {
+		a, _ := parsePrincipal(principal)
+		db, err := sql.Open("mysql", fmt.Sprintf("%s@tcp(127.0.0.1:3306)/", a.user))
+		if err != nil {
+			t.Fatal(err)
+		}
+		db.SetMaxOpenConns(1)
+		t.Cleanup(func() { db.Close() })
+		c, err := db.Conn(t.Context())
+		if err != nil {
+			testenv.Unavailable(t, "a login as a test account", "the server must accept passwordless accounts from 127.0.0.1", err)
+		}
+		return c
+	}
+	victimConn, bystanderConn := connect(victim), connect(bystander)
+	p := f.open(t, map[string]any{"terminate_sessions": true})
+	defer p.Close()
+	ctx := t.Context()
+	if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: victim}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Revoke(ctx, "reader", victim); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if err := victimConn.PingContext(ctx); err == nil {
+		t.Errorf("the revoked account's session still answers")
+	}
+	if err := bystanderConn.PingContext(ctx); err != nil {
+		t.Errorf("another account's session was ended: %v", err)
+	}
+}
+
+func TestCheck(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 1)
+	cfg := f.config(map[string]any{"native_expiry": true, "event_schema": f.prefix + "_missing"})
+	cfg.Roles["ghost"] = gitgrant.RoleConfig{Target: f.prefix + "_ghost"}
+	p, err := Open(t.Context(), cfg, depsWith(f.dsn))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	err = p.(providers.Checker).Check(t.Context())
+	for _, want := range []string{f.prefix + "_ghost", "does not exist", "event_schema"} {
+		if err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("Check error %v does not mention %q", err, want)
+		}
+	}
+	if !errors.Is(err, providers.ErrNotFound) {
+		t.Errorf("Check error %v does not wrap ErrNotFound for the missing role", err)
+	}
+}
+
+func TestPrincipalSyntax(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in        string
+		want      account
+		canonical string
+		bad       bool
+	}{
+		{in: "alice", want: account{"alice", "%"}, canonical: "alice"},
+		{in: "'alice'@'%'", want: account{"alice", "%"}, canonical: "alice"},
+		{in: "'alice'@'10.0.%'", want: account{"alice", "10.0.%"}, canonical: "'alice'@'10.0.%'"},
+		{in: "'o''brien'@'localhost'", want: account{"o'brien", "localhost"}, canonical: "'o''brien'@'localhost'"},
+		{in: "'a@b'@'%'", want: account{"a@b", "%"}, canonical: "'a@b'@'%'"},
+		{in: "ünïcødé", want: account{"ünïcødé", "%"}, canonical: "ünïcødé"},
+		{in: "alice@example.com", bad: true},
+		{in: "o'brien", bad: true},
+		{in: "'alice'", bad: true},
+		{in: "'alice'@'%' OR 1=1", bad: true},
+		{in: "'alice'@''", bad: true},
+		{in: `back\slash`, bad: true},
+		{in: "emoji\U0001F600", bad: true},
+		{in: strings.Repeat("a", 129), bad: true},
+		{in: "", bad: true},
+	}
+	for _, tt := range tests {
+		a, err := parsePrincipal(tt.in)
+		if tt.bad {
+			if !errors.Is(err, providers.ErrInvalidName) {
+				t.Errorf("parsePrincipal(%q) = %v, %v; want ErrInvalidName", tt.in, a, err)
+			}
+			continue
+		}
+		if err != nil || a != tt.want || a.String() != tt.canonical {
+			t.Errorf("parsePrincipal(%q) = %#v (%s), %v; want %#v (%s)", tt.in, a, a, err, tt.want, tt.canonical)
+		}
+		if back, err := parsePrincipal(a.String()); err != nil || back != a {
+			t.Errorf("%q does not read back: %v, %v", a.String(), back, err)
+		}
+	}
+}

@@ -1,0 +1,137 @@
+package mysql
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// Limits of the mysql.* grant tables (MariaDB 10.4+; MySQL has shorter
+// user names and says so with ER_WRONG_STRING_LENGTH).
+const (
+	maxUser = 128
+	maxHost = 255
+	maxRole = 128
+)
+
+// account is a user account: 'user'@'host'.
+type account struct{ user, host string }
+
+// parsePrincipal reads a principal written as 'user'@'host' (quotes
+// doubled inside) or as a plain user name, which means host '%'.
+func parsePrincipal(s string) (account, error) {
+	var a account
+	if strings.HasPrefix(s, "'") {
+		user, rest, ok := readQuoted(s)
+		if !ok || !strings.HasPrefix(rest, "@") {
+			return a, fmt.Errorf("%w: %q: write accounts as 'user'@'host' (a quote inside doubled) or as a plain user name", providers.ErrInvalidName, s)
+		}
+		host, rest, ok := readQuoted(rest[1:])
+		if !ok || rest != "" {
+			return a, fmt.Errorf("%w: %q: write accounts as 'user'@'host' (a quote inside doubled) or as a plain user name", providers.ErrInvalidName, s)
+		}
+		a = account{user, host}
+	} else {
+		if strings.ContainsAny(s, "@'") {
+			return a, fmt.Errorf("%w: %q: a plain user name means 'user'@'%%'; to name a host write 'user'@'host'", providers.ErrInvalidName, s)
+		}
+		a = account{s, "%"}
+	}
+	if err := validName(a.user, maxUser); err != nil {
+		return a, fmt.Errorf("user of %q: %w", s, err)
+	}
+	if a.host == "" {
+		return a, fmt.Errorf("%w: %q has an empty host", providers.ErrInvalidName, s)
+	}
+	if err := validName(a.host, maxHost); err != nil {
+		return a, fmt.Errorf("host of %q: %w", s, err)
+	}
+	return a, nil
+}
+
+// readQuoted reads a '...' string with doubled quotes from the start of s.
+func readQuoted(s string) (value, rest string, ok bool) {
+	var b strings.Builder
+	for i := 1; i < len(s); i++ {
+		if s[i] != '\'' {
+			b.WriteByte(s[i])
+			continue
+		}
+		if i+1 < len(s) && s[i+1] == '\'' {
+			b.WriteByte('\'')
+			i++
+			continue
+		}
+		return b.String(), s[i+1:], true
+	}
+	return "", "", false
+}
+
+// String writes the account the way Members reports it: a plain user name
+// for host '%' when that reads back the same, else 'user'@'host'.
+func (a account) String() string {
+	if a.host == "%" && !strings.ContainsAny(a.user, "@'") && a.user != "" {
+		return a.user
+	}
+	return literal(a.user) + "@" + literal(a.host)
+}
+
+// sql writes the account for a statement.
+func (a account) sql() string { return literal(a.user) + "@" + literal(a.host) }
+
+// validName rejects what cannot be quoted into exactly one name whatever
+// the session's sql_mode: backslashes (an escape unless
+// NO_BACKSLASH_ESCAPES), control characters, and characters outside the
+// Basic Multilingual Plane, which the utf8mb3 grant tables cannot store.
+func validName(s string, max int) error {
+	switch {
+	case s == "":
+		return fmt.Errorf("%w: empty", providers.ErrInvalidName)
+	case !utf8.ValidString(s):
+		return fmt.Errorf("%w: %q is not valid UTF-8", providers.ErrInvalidName, s)
+	case utf8.RuneCountInString(s) > max:
+		return fmt.Errorf("%w: %.20q... is longer than %d characters", providers.ErrInvalidName, s, max)
+	}
+	for _, r := range s {
+		switch {
+		case r == '\\':
+			return fmt.Errorf("%w: %q contains a backslash", providers.ErrInvalidName, s)
+		case unicode.IsControl(r) || r > 0xFFFF || unicode.Is(unicode.Cf, r):
+			return fmt.Errorf("%w: %q contains the character %U", providers.ErrInvalidName, s, r)
+		}
+	}
+	return nil
+}
+
+// validRole checks a role's target name.
+func validRole(s string) error {
+	if err := validName(s, maxRole); err != nil {
+		return err
+	}
+	switch strings.ToLower(s) {
+	case "none", "public", "current_role", "current_user":
+		return fmt.Errorf("%w: %q is reserved", providers.ErrInvalidName, s)
+	}
+	return nil
+}
+
+// literal quotes a string; names never hold backslashes (validName).
+func literal(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// ident quotes an identifier.
+func ident(s string) string { return "`" + strings.ReplaceAll(s, "`", "``") + "`" }
+
+// eventName is the name of the EVENT that revokes role from a at expiry:
+// deterministic, so a new grant replaces it and a revoke drops it. Members
+// computes the same in SQL (eventNameSQL).
+func eventName(role string, a account) string {
+	sum := sha256.Sum256([]byte(role + "\x00" + a.user + "\x00" + a.host))
+	return eventPrefix + hex.EncodeToString(sum[:8])
+}
+
+const eventPrefix = "gitgrant_expire_"
