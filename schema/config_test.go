@@ -82,6 +82,9 @@ func TestBadConfigs(t *testing.T) {
 		{name: "bad cleanup", content: baseConfig + "cleanup: {mode: force-push}\n", line: 7, col: 17, field: "cleanup.mode", message: "must be one of"},
 		{name: "unknown top-level key", content: "polcy: {}\n" + baseConfig, line: 1, col: 1, field: "polcy", message: `unknown field "polcy"`, hint: `did you mean "policy"?`},
 		{name: "alias bomb", content: "x: &a [1,1,1,1,1,1,1,1,1,1]\ny: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a,*a]\nz: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b,*b]\nw: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c,*c]\nv: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d,*d]\nu: [*e,*e,*e,*e,*e,*e,*e,*e,*e,*e]\n", message: "document expands to more than"},
+		{name: "look-alike identity", content: "identities:\n  аlice: {}\n" + baseConfig, line: 2, col: 3, field: "identities.аlice", message: "CYRILLIC SMALL LETTER A", hint: `looks like "alice"`},
+		{name: "look-alike approver", content: strings.Replace(baseConfig, "{approvals: 0}", "{approvals: 1, approvers: [bοb]}", 1), line: 6, col: 44, field: "providers.orders-db.roles.readonly.approvers.0", message: "GREEK SMALL LETTER OMICRON", hint: `looks like "bob"`},
+		{name: "look-alike break-glass team", content: "policy:\n  break_glass:\n    members: [\"@example-org/sre\", \"@еxample-org/sre\"]\n" + baseConfig, line: 3, col: 35, field: "policy.break_glass.members.1", message: "CYRILLIC SMALL LETTER IE", hint: `looks like "example-org/sre"`},
 		{name: "future version", content: "version: 9\n" + baseConfig, line: 1, col: 10, field: "version", message: "newer than this gitgrant"},
 	}
 	for _, tc := range cases {

@@ -92,6 +92,9 @@ func (g diagnoser) one(e gojsonschema.ResultError) (gitgrant.Diagnostic, bool) {
 		diag.Position = g.d.keyAt(diag.Field)
 		diag.Message = fmt.Sprintf("name %q is not allowed here", prop)
 		diag.Hint = nameHint(name)
+		if msg, hint, ok := explainLookalike(prop); ok && name == "identities" {
+			diag.Message, diag.Hint = msg, hint
+		}
 	case "invalid_type":
 		if g.d.fields[field].mapping && e.Value() == nil {
 			return diag, false
@@ -111,13 +114,15 @@ func (g diagnoser) one(e gojsonschema.ResultError) (gitgrant.Diagnostic, bool) {
 			return diag, false // reported as invalid_property_name on the key
 		}
 		diag.Message = "is not valid"
-		if g.quoteValues {
+		// Logins are not secrets, so they may be quoted even in the config.
+		isLogin := name == "requester" || name == "subject" || isIndex(name) && (leaf(parent(field)) == "members" || leaf(parent(field)) == "approvers")
+		if g.quoteValues || isLogin {
 			diag.Message = fmt.Sprintf("%q is not valid", fmt.Sprint(e.Value()))
-			if name == "requester" || name == "subject" {
-				if msg, hint, ok := explainLookalike(fmt.Sprint(e.Value())); ok {
-					diag.Message, diag.Hint = msg, hint
-					break
-				}
+		}
+		if isLogin {
+			if msg, hint, ok := explainLookalike(strings.TrimPrefix(fmt.Sprint(e.Value()), "@")); ok {
+				diag.Message, diag.Hint = msg, hint
+				break
 			}
 		}
 		switch {
