@@ -250,39 +250,36 @@ type change struct {
 }
 
 // modify applies changes to group's member attribute in one request. Should
-// the server not honour Permissive Modify, a value that exists (20) or is
-// missing (16) fails the whole request; then each change is applied on its
-// own and those two codes count as done.
+// the server not honour Permissive Modify (OpenLDAP 2.5 does not), a value
+// that exists (20) fails the whole request as does one that is missing
+// (16); the adds (on 20) or deletes (on 16) are then done already and the
+// request is sent again without them. Callers pass at most one add and one
+// delete, so each code names exactly one change.
 func (p *Provider) modify(c *ldap.Conn, group string, changes []change) error {
-	build := func(cs []change) *ldap.ModifyRequest {
+	for len(changes) > 0 {
 		req := ldap.NewModifyRequest(group, []ldap.Control{ldap.NewControlString(permissiveModify, false, "")})
-		for _, ch := range cs {
+		for _, ch := range changes {
 			if ch.add {
 				req.Add(p.attr, []string{ch.value})
 			} else {
 				req.Delete(p.attr, []string{ch.value})
 			}
 		}
-		return req
-	}
-	err := c.Modify(build(changes))
-	if !idempotent(err) {
-		return err
-	}
-	if len(changes) == 1 {
-		return nil
-	}
-	for _, ch := range changes {
-		if err := c.Modify(build([]change{ch})); err != nil && !idempotent(err) {
+		err := c.Modify(req)
+		before := len(changes)
+		switch {
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists):
+			changes = slices.DeleteFunc(changes, func(ch change) bool { return ch.add })
+		case ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute):
+			changes = slices.DeleteFunc(changes, func(ch change) bool { return !ch.add })
+		default:
+			return err
+		}
+		if len(changes) == before { // a code the changes cannot explain
 			return err
 		}
 	}
 	return nil
-}
-
-func idempotent(err error) bool {
-	return ldap.IsErrorWithCode(err, ldap.LDAPResultAttributeOrValueExists) ||
-		ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchAttribute)
 }
 
 // group returns the DN of role's group. Only declared roles are managed.

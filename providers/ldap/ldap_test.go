@@ -332,6 +332,47 @@ func (c countingConn) Write(b []byte) (int, error) {
 	return c.Conn.Write(b)
 }
 
+// TestRoundTrips pins what each operation costs on OpenLDAP 2.5, which
+// lacks Permissive Modify: a grant is a lookup of the member plus one
+// modification when the group held only the placeholder, two otherwise
+// (the first fails on the absent placeholder); a revoke is one
+// modification, two for the last member.
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAP(t)
+	cn := uniqueName(t, "rt")
+	srv.AddGroup(t, "groupOfNames", cn)
+	p := open(t, srv, config(srv, "member", map[string]string{"rt": cn}))
+	var writes atomic.Int64
+	p.dialer.wrap = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
+	ctx := t.Context()
+	if _, err := p.Members(ctx, "rt"); err != nil { // dial and bind
+		t.Fatal(err)
+	}
+	steps := []struct {
+		name string
+		do   func() error
+		want int64
+	}{
+		{"grant the first member", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }, 2},
+		{"grant a second", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }, 3},
+		{"grant again", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }, 3},
+		{"list", func() error { _, err := p.Members(ctx, "rt"); return err }, 1},
+		{"revoke one of two", func() error { return p.Revoke(ctx, "rt", "bob") }, 1},
+		{"revoke again", func() error { return p.Revoke(ctx, "rt", "bob") }, 1},
+		{"revoke the last", func() error { return p.Revoke(ctx, "rt", "alice") }, 2},
+	}
+	for _, s := range steps {
+		before := writes.Load()
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if got := writes.Load() - before; got != s.want {
+			t.Errorf("%s: %d requests, want %d", s.name, got, s.want)
+		}
+	}
+}
+
 // TestMembersIsOneRoundTrip: listing a role is one search, however many
 // members it has.
 func TestMembersIsOneRoundTrip(t *testing.T) {
