@@ -1,0 +1,398 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// Trailer keys of cleanup commits. One commit removes several requests;
+// each request's trailers start with Gitgrant-Request (docs/audit.md).
+const (
+	TrailerRequest     = "Gitgrant-Request"
+	TrailerRequester   = "Gitgrant-Requester"
+	TrailerGrant       = "Gitgrant-Grant"
+	TrailerApprovedBy  = "Gitgrant-Approved-By"
+	TrailerGrantedAt   = "Gitgrant-Granted-At"
+	TrailerExpiredAt   = "Gitgrant-Expired-At"
+	TrailerRevokedAt   = "Gitgrant-Revoked-At"
+	TrailerPullRequest = "Gitgrant-Pull-Request"
+)
+
+// Removal is one request file a cleanup commit removes, with what the
+// trailers record about it.
+type Removal struct {
+	Path        string
+	Requester   string
+	Grants      []gitgrant.GrantRef
+	ApprovedBy  []string
+	PullRequest int
+	GrantedAt   time.Time
+	ExpiredAt   time.Time // when the request ran out; zero when revoked for another reason
+	RevokedAt   time.Time // when the access was taken away
+}
+
+// Committer is the identity cleanup commits and notes are written as.
+type Committer struct {
+	Name  string
+	Email string
+}
+
+// DefaultCommitter is used when none is configured.
+var DefaultCommitter = Committer{Name: "gitgrant", Email: "gitgrant@users.noreply.github.com"}
+
+// CommitOptions configure gitgrant's own commits.
+type CommitOptions struct {
+	Committer Committer
+	// Signer signs commits when set (OpenPGPSigner or SSHSigner).
+	Signer Signer
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Branch, when set, receives the cleanup commit (for a pull request)
+	// instead of the main branch. It must be new or gitgrant's own.
+	Branch string
+	// Attempts bounds fetch-rederive-push rounds on a non-fast-forward;
+	// zero means 5.
+	Attempts int
+	// Notes are grant-time records Cleanup pushes with its commit
+	// (after it, and even when there is nothing to remove).
+	Notes []Note
+}
+
+func (o CommitOptions) now() time.Time {
+	if o.Now != nil {
+		return o.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (o CommitOptions) signature() object.Signature {
+	c := o.Committer
+	if c.Name == "" {
+		c = DefaultCommitter
+	}
+	return object.Signature{Name: c.Name, Email: c.Email, When: o.now().Truncate(time.Second)}
+}
+
+// CleanupResult says what a cleanup run did.
+type CleanupResult struct {
+	Commit   plumbing.Hash // zero when nothing needed removing
+	Removed  []string
+	Attempts int
+}
+
+// Derive decides, from the main branch as it is now, which files to
+// remove. It is called again after every fetch, so a removal that someone
+// else already made, or a request extended meanwhile, is re-judged.
+type Derive func(*Snapshot) ([]Removal, error)
+
+// Cleanup removes the files derive returns in one commit on top of the
+// remote main branch and pushes it, never forcing: when the push is
+// rejected as a non-fast-forward it fetches, derives again and retries.
+// Files already gone are skipped; nothing to remove makes no commit.
+// Local branches and the work tree are never touched.
+func (r *Repo) Cleanup(ctx context.Context, derive Derive, o CommitOptions) (CleanupResult, error) {
+	attempts := o.Attempts
+	if attempts <= 0 {
+		attempts = 5
+	}
+	var res CleanupResult
+	var lastErr error
+	for res.Attempts < attempts {
+		res.Attempts++
+		if err := r.Fetch(ctx); err != nil {
+			return res, err
+		}
+		base, err := r.remoteMain()
+		if err != nil {
+			return res, err
+		}
+		snap, err := r.ReadRevision(base.String())
+		if err != nil {
+			return res, err
+		}
+		removals, err := derive(snap)
+		if err != nil {
+			return res, err
+		}
+		removals = present(snap, removals)
+		if len(removals) == 0 {
+			res.Commit, res.Removed = plumbing.ZeroHash, nil
+			return res, r.addNotes(ctx, o)
+		}
+		commit, err := r.writeCleanupCommit(base, removals, o)
+		if err != nil {
+			return res, err
+		}
+		target := r.branch
+		if o.Branch != "" {
+			target = o.Branch
+		}
+		lastErr = r.push(ctx, commit, plumbing.NewBranchReferenceName(target))
+		if lastErr == nil {
+			res.Commit = commit
+			res.Removed = res.Removed[:0]
+			for _, rm := range removals {
+				res.Removed = append(res.Removed, rm.Path)
+			}
+			return res, r.addNotes(ctx, o)
+		}
+		if !isNonFastForward(lastErr) {
+			return res, r.fail("push to "+target, lastErr, false)
+		}
+	}
+	return res, r.fail("push", fmt.Errorf("still rejected as non-fast-forward after %d attempts: %w", res.Attempts, lastErr), true)
+}
+
+func (r *Repo) addNotes(ctx context.Context, o CommitOptions) error {
+	if len(o.Notes) == 0 {
+		return nil
+	}
+	return r.AddNotes(ctx, o.Notes, o)
+}
+
+// present keeps the removals whose files still exist, once each, sorted.
+func present(s *Snapshot, rs []Removal) []Removal {
+	have := map[string]bool{}
+	for _, f := range s.Requests {
+		have[f.Path] = true
+	}
+	var out []Removal
+	for _, rm := range rs {
+		if have[rm.Path] {
+			out = append(out, rm)
+			delete(have, rm.Path)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}
+
+// remoteMain is the remote's main branch as last fetched.
+func (r *Repo) remoteMain() (plumbing.Hash, error) {
+	ref, err := r.git.Reference(plumbing.NewRemoteReferenceName(remoteName, r.branch), true)
+	if err != nil {
+		return plumbing.ZeroHash, r.fail("resolve branch", fmt.Errorf("branch %q not found on the remote %s: %w", r.branch, r.source, err), false)
+	}
+	return ref.Hash(), nil
+}
+
+// CleanupMessage is the message of a cleanup commit: a subject, one line
+// per request for people, and one trailer block per request for tools.
+func CleanupMessage(removals []Removal) string {
+	var b strings.Builder
+	noun := "requests"
+	if len(removals) == 1 {
+		noun = "request"
+	}
+	fmt.Fprintf(&b, "gitgrant: remove %d expired or revoked %s\n\n", len(removals), noun)
+	for _, rm := range removals {
+		fmt.Fprintf(&b, "- %s (%s, %s)\n", rm.Path, rm.Requester, grantList(rm.Grants))
+	}
+	b.WriteString("\n")
+	for _, rm := range removals {
+		fmt.Fprintf(&b, "%s: %s\n", TrailerRequest, rm.Path)
+		fmt.Fprintf(&b, "%s: %s\n", TrailerRequester, rm.Requester)
+		for _, g := range rm.Grants {
+			fmt.Fprintf(&b, "%s: %s/%s\n", TrailerGrant, g.Provider, g.Role)
+		}
+		for _, a := range rm.ApprovedBy {
+			fmt.Fprintf(&b, "%s: %s\n", TrailerApprovedBy, a)
+		}
+		for _, t := range []struct {
+			key string
+			at  time.Time
+		}{{TrailerGrantedAt, rm.GrantedAt}, {TrailerExpiredAt, rm.ExpiredAt}, {TrailerRevokedAt, rm.RevokedAt}} {
+			if !t.at.IsZero() {
+				fmt.Fprintf(&b, "%s: %s\n", t.key, t.at.UTC().Format(time.RFC3339))
+			}
+		}
+		if rm.PullRequest > 0 {
+			fmt.Fprintf(&b, "%s: %d\n", TrailerPullRequest, rm.PullRequest)
+		}
+	}
+	return b.String()
+}
+
+func grantList(gs []gitgrant.GrantRef) string {
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		parts[i] = g.Provider + "/" + g.Role
+	}
+	return strings.Join(parts, ", ")
+}
+
+func (r *Repo) writeCleanupCommit(base plumbing.Hash, removals []Removal, o CommitOptions) (plumbing.Hash, error) {
+	parent, err := object.GetCommit(r.git.Storer, base)
+	if err != nil {
+		return plumbing.ZeroHash, r.fail("read commit "+base.String(), err, false)
+	}
+	paths := make([]string, len(removals))
+	for i, rm := range removals {
+		paths[i] = rm.Path
+	}
+	tree, err := r.removePaths(parent.TreeHash, paths)
+	if err != nil {
+		return plumbing.ZeroHash, r.fail("write tree", err, false)
+	}
+	sig := o.signature()
+	c := &object.Commit{Author: sig, Committer: sig, Message: CleanupMessage(removals), TreeHash: tree, ParentHashes: []plumbing.Hash{base}}
+	return r.storeCommit(c, o.Signer)
+}
+
+// storeCommit signs (when asked) and stores a commit.
+func (r *Repo) storeCommit(c *object.Commit, s Signer) (plumbing.Hash, error) {
+	if s != nil {
+		unsigned := r.git.Storer.NewEncodedObject()
+		if err := c.EncodeWithoutSignature(unsigned); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		rd, err := unsigned.Reader()
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		sig, err := s.Sign(rd)
+		rd.Close()
+		if err != nil {
+			return plumbing.ZeroHash, r.fail("sign commit", err, false)
+		}
+		c.PGPSignature = string(sig)
+	}
+	obj := r.git.Storer.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	h, err := r.git.Storer.SetEncodedObject(obj)
+	if err != nil {
+		return plumbing.ZeroHash, r.fail("store commit", err, false)
+	}
+	return h, nil
+}
+
+// removePaths returns the tree h without the given files, rebuilding only
+// the trees on their paths and dropping trees that become empty.
+func (r *Repo) removePaths(h plumbing.Hash, paths []string) (plumbing.Hash, error) {
+	t, err := object.GetTree(r.git.Storer, h)
+	if err != nil {
+		return plumbing.ZeroHash, err
+	}
+	here := map[string]bool{}
+	below := map[string][]string{}
+	for _, p := range paths {
+		first, rest, nested := strings.Cut(p, "/")
+		if nested {
+			below[first] = append(below[first], rest)
+		} else {
+			here[first] = true
+		}
+	}
+	var entries []object.TreeEntry
+	for _, e := range t.Entries {
+		switch {
+		case here[e.Name]:
+			continue
+		case below[e.Name] != nil && e.Mode == filemode.Dir:
+			sub, err := r.removePaths(e.Hash, below[e.Name])
+			if err != nil {
+				return plumbing.ZeroHash, err
+			}
+			if sub.IsZero() {
+				continue
+			}
+			e.Hash = sub
+		}
+		entries = append(entries, e)
+	}
+	if len(entries) == 0 {
+		return plumbing.ZeroHash, nil
+	}
+	return r.storeTree(entries)
+}
+
+func (r *Repo) storeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
+	sort.Sort(object.TreeEntrySorter(entries))
+	obj := r.git.Storer.NewEncodedObject()
+	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return r.git.Storer.SetEncodedObject(obj)
+}
+
+// pushRef is the local reference a commit is pushed from; go-git pushes
+// references, not bare hashes, and no branch of the user's is touched.
+const pushRef = plumbing.ReferenceName("refs/gitgrant/push")
+
+// push sends commit to the remote's ref without forcing, then records it
+// as the remote tracking branch.
+func (r *Repo) push(ctx context.Context, commit plumbing.Hash, dst plumbing.ReferenceName) error {
+	if err := r.git.Storer.SetReference(plumbing.NewHashReference(pushRef, commit)); err != nil {
+		return err
+	}
+	spec := config.RefSpec(pushRef.String() + ":" + dst.String())
+	err := r.git.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return err
+	}
+	if dst.IsBranch() {
+		tracking := plumbing.NewRemoteReferenceName(remoteName, dst.Short())
+		return r.git.Storer.SetReference(plumbing.NewHashReference(tracking, commit))
+	}
+	return nil
+}
+
+// isNonFastForward tells a lost race (someone pushed first) from other
+// rejections such as a protected branch or a hook, which retrying will not fix.
+func isNonFastForward(err error) bool {
+	s := err.Error()
+	for _, m := range []string{"non-fast-forward", "fetch first", "stale info", "failed to lock", "cannot lock ref", "failed to update ref"} {
+		if strings.Contains(s, m) {
+			return true
+		}
+	}
+	return false
+}
+
+// ChangedPaths lists the files a commit changed against its first parent;
+// tests and tools use it to cross-check with git log.
+func ChangedPaths(c *object.Commit) ([]string, error) {
+	var parentTree *object.Tree
+	if c.NumParents() > 0 {
+		p, err := c.Parent(0)
+		if err != nil {
+			return nil, err
+		}
+		if parentTree, err = p.Tree(); err != nil {
+			return nil, err
+		}
+	}
+	tree, err := c.Tree()
+	if err != nil {
+		return nil, err
+	}
+	changes, err := object.DiffTree(parentTree, tree)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, ch := range changes {
+		name := ch.To.Name
+		if name == "" {
+			name = ch.From.Name
+		}
+		out = append(out, path.Clean(name))
+	}
+	sort.Strings(out)
+	return out, nil
+}

@@ -1,0 +1,340 @@
+package gitrepo
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"path"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// ChangeKind says what a commit did to one file.
+type ChangeKind string
+
+const (
+	Added    ChangeKind = "added"
+	Modified ChangeKind = "modified"
+	Deleted  ChangeKind = "deleted"
+)
+
+// Change is one file under requests/ that a first-parent commit changed.
+// From is zero for an addition, To for a deletion.
+type Change struct {
+	Path     string
+	Kind     ChangeKind
+	From, To plumbing.Hash
+	FromMode filemode.FileMode
+	ToMode   filemode.FileMode
+}
+
+// Step is one first-parent commit of the main branch that changed
+// something under requests/, with what it changed, in path order.
+type Step struct {
+	Commit  *object.Commit
+	Changes []Change
+}
+
+// ErrRewritten reports that a commit an earlier walk ended at is no
+// longer on the main branch's first-parent history (a force-push).
+var ErrRewritten = errors.New("history was rewritten: the last audited commit is no longer on the main branch")
+
+// FirstParents returns the first-parent chain from head back to stop
+// (exclusive), newest first. found is false when the chain reached the root
+// without meeting a non-zero stop.
+func (r *Repo) FirstParents(ctx context.Context, head, stop plumbing.Hash) (chain []*object.Commit, found bool, err error) {
+	h := head
+	for !h.IsZero() {
+		if h == stop {
+			return chain, true, nil
+		}
+		if len(chain)%1024 == 0 && ctx.Err() != nil {
+			return nil, false, ctx.Err()
+		}
+		c, err := object.GetCommit(r.git.Storer, h)
+		if err != nil {
+			return nil, false, r.fail("read commit "+h.String(), fmt.Errorf("%w (is the repository corrupt or shallow?)", err), false)
+		}
+		chain = append(chain, c)
+		h = plumbing.ZeroHash
+		if len(c.ParentHashes) > 0 {
+			h = c.ParentHashes[0]
+		}
+	}
+	return chain, stop.IsZero(), nil
+}
+
+// WalkRequests calls fn, oldest first, for every first-parent commit after
+// since (zero: from the root) up to head that changed requests/. Commits
+// whose requests/ tree hash equals their parent's are skipped without
+// looking inside, and so are unchanged provider folders: the walk costs one
+// small tree read per commit plus the changed folders. It returns
+// ErrRewritten when since is not on head's first-parent chain.
+func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn func(Step) error) error {
+	chain, found, err := r.FirstParents(ctx, head, since)
+	if err != nil {
+		return err
+	}
+	if !found {
+		return ErrRewritten
+	}
+	prev := plumbing.ZeroHash
+	if !since.IsZero() {
+		if prev, err = r.requestsTree(since); err != nil {
+			return err
+		}
+	}
+	for i := len(chain) - 1; i >= 0; i-- {
+		if i%1024 == 0 && ctx.Err() != nil {
+			return ctx.Err()
+		}
+		c := chain[i]
+		cur, err := r.requestsTreeOf(c.TreeHash)
+		if err != nil {
+			return err
+		}
+		if cur == prev {
+			continue
+		}
+		var changes []Change
+		if err := r.diffTrees(prev, cur, gitgrant.RequestsDir, &changes); err != nil {
+			return err
+		}
+		prev = cur
+		if len(changes) == 0 {
+			continue
+		}
+		if err := fn(Step{Commit: c, Changes: changes}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (r *Repo) requestsTree(commit plumbing.Hash) (plumbing.Hash, error) {
+	c, err := object.GetCommit(r.git.Storer, commit)
+	if err != nil {
+		return plumbing.ZeroHash, r.fail("read commit "+commit.String(), err, false)
+	}
+	return r.requestsTreeOf(c.TreeHash)
+}
+
+// requestsTreeOf returns the hash of requests/ in a root tree, zero when
+// absent. A requests entry that is not a directory is reported as a tree
+// hash that can never equal a real one, so that it is not silently skipped.
+func (r *Repo) requestsTreeOf(root plumbing.Hash) (plumbing.Hash, error) {
+	t, err := object.GetTree(r.git.Storer, root)
+	if err != nil {
+		return plumbing.ZeroHash, r.fail("read tree "+root.String(), fmt.Errorf("%w (is the repository corrupt?)", err), false)
+	}
+	i := sort.Search(len(t.Entries), func(i int) bool { return t.Entries[i].Name >= gitgrant.RequestsDir })
+	if i < len(t.Entries) && t.Entries[i].Name == gitgrant.RequestsDir && t.Entries[i].Mode == filemode.Dir {
+		return t.Entries[i].Hash, nil
+	}
+	return plumbing.ZeroHash, nil
+}
+
+// diffTrees appends the file changes between trees a and b (either may be
+// zero: empty), descending only into subtrees whose hashes differ.
+func (r *Repo) diffTrees(a, b plumbing.Hash, dir string, out *[]Change) error {
+	if a == b {
+		return nil
+	}
+	ea, err := r.entries(a, dir)
+	if err != nil {
+		return err
+	}
+	eb, err := r.entries(b, dir)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(ea)+len(eb))
+	for n := range ea {
+		names = append(names, n)
+	}
+	for n := range eb {
+		if _, ok := ea[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		x, inA := ea[n]
+		y, inB := eb[n]
+		p := path.Join(dir, n)
+		if inA && inB && x.Hash == y.Hash && x.Mode == y.Mode {
+			continue
+		}
+		aDir, bDir := inA && x.Mode == filemode.Dir, inB && y.Mode == filemode.Dir
+		switch {
+		case aDir && bDir:
+			if err := r.diffTrees(x.Hash, y.Hash, p, out); err != nil {
+				return err
+			}
+			continue
+		case aDir:
+			if err := r.diffTrees(x.Hash, plumbing.ZeroHash, p, out); err != nil {
+				return err
+			}
+			inA = false
+		case bDir:
+			if err := r.diffTrees(plumbing.ZeroHash, y.Hash, p, out); err != nil {
+				return err
+			}
+			inB = false
+		}
+		switch {
+		case inA && inB:
+			*out = append(*out, Change{Path: p, Kind: Modified, From: x.Hash, To: y.Hash, FromMode: x.Mode, ToMode: y.Mode})
+		case inA:
+			*out = append(*out, Change{Path: p, Kind: Deleted, From: x.Hash, FromMode: x.Mode})
+		case inB:
+			*out = append(*out, Change{Path: p, Kind: Added, To: y.Hash, ToMode: y.Mode})
+		}
+	}
+	sort.SliceStable(*out, func(i, j int) bool { return (*out)[i].Path < (*out)[j].Path })
+	return nil
+}
+
+func (r *Repo) entries(h plumbing.Hash, dir string) (map[string]object.TreeEntry, error) {
+	if h.IsZero() {
+		return nil, nil
+	}
+	t, err := object.GetTree(r.git.Storer, h)
+	if err != nil {
+		return nil, r.fail("read tree "+dir, err, false)
+	}
+	m := make(map[string]object.TreeEntry, len(t.Entries))
+	for _, e := range t.Entries {
+		m[e.Name] = e
+	}
+	return m, nil
+}
+
+// MergeKind says how a change reached the main branch.
+type MergeKind string
+
+const (
+	MergeCommit MergeKind = "merge"  // a merge commit ("Merge pull request #N from ...")
+	Squash      MergeKind = "squash" // one commit whose subject ends in "(#N)"
+	Direct      MergeKind = "direct" // anything else: a rebase merge or a direct push
+)
+
+var (
+	mergePR  = regexp.MustCompile(`^Merge pull request #(\d+) from `)
+	squashPR = regexp.MustCompile(`\(#(\d+)\)\s*$`)
+)
+
+// PullRequest parses the pull request number GitHub writes into merge and
+// squash commit messages, or 0.
+func PullRequest(message string) (int, MergeKind) {
+	subject, _, _ := strings.Cut(message, "\n")
+	subject = strings.TrimSpace(subject)
+	if m := mergePR.FindStringSubmatch(subject); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n, MergeCommit
+	}
+	if m := squashPR.FindStringSubmatch(subject); m != nil {
+		n, _ := strconv.Atoi(m[1])
+		return n, Squash
+	}
+	return 0, Direct
+}
+
+// Provenance is how one request file came to be as it is on the main
+// branch, from git alone. It is the offline fallback: GitHub's API is
+// authoritative about pull requests and approvals.
+type Provenance struct {
+	Path string        `json:"path"`
+	Blob plumbing.Hash `json:"blob"`
+	// Commit is the first-parent commit of main that last added or changed
+	// the file: the merge commit, the squash commit, or the pushed commit.
+	Commit      plumbing.Hash `json:"commit"`
+	Kind        MergeKind     `json:"kind"`
+	PullRequest int           `json:"pull_request,omitempty"`
+	// Base is the commit the change was judged against: the merge base of a
+	// merge commit's parents, otherwise the first parent.
+	Base plumbing.Hash `json:"base"`
+	// MergedAt is the committer time of Commit; GitHub's API is the
+	// authoritative merge time.
+	MergedAt time.Time `json:"merged_at"`
+	// Author is the author of the change (the pull request's head commit
+	// for a merge commit).
+	Author string `json:"author"`
+}
+
+// Provenances returns the provenance of every file under requests/ on the
+// main branch, keyed by path.
+func (r *Repo) Provenances(ctx context.Context) (map[string]Provenance, error) {
+	head, err := r.MainRef()
+	if err != nil {
+		return nil, err
+	}
+	last := map[string]*object.Commit{}
+	blobs := map[string]plumbing.Hash{}
+	err = r.WalkRequests(ctx, head, plumbing.ZeroHash, func(s Step) error {
+		for _, ch := range s.Changes {
+			if ch.Kind == Deleted {
+				delete(last, ch.Path)
+				delete(blobs, ch.Path)
+				continue
+			}
+			last[ch.Path], blobs[ch.Path] = s.Commit, ch.To
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]Provenance, len(last))
+	for p, c := range last {
+		pv, err := r.provenanceOf(c)
+		if err != nil {
+			return nil, err
+		}
+		pv.Path, pv.Blob = p, blobs[p]
+		out[p] = pv
+	}
+	return out, nil
+}
+
+// ProvenanceOf describes how the first-parent commit c reached main.
+func (r *Repo) ProvenanceOf(c *object.Commit) (Provenance, error) { return r.provenanceOf(c) }
+
+func (r *Repo) provenanceOf(c *object.Commit) (Provenance, error) {
+	pr, kind := PullRequest(c.Message)
+	pv := Provenance{Commit: c.Hash, Kind: kind, PullRequest: pr, MergedAt: c.Committer.When.UTC(), Author: c.Author.Name}
+	if len(c.ParentHashes) > 0 {
+		pv.Base = c.ParentHashes[0]
+	}
+	if len(c.ParentHashes) < 2 {
+		if kind == MergeCommit { // a "Merge pull request" subject on a one-parent commit
+			pv.Kind = Direct
+		}
+		return pv, nil
+	}
+	pv.Kind = MergeCommit
+	first, err1 := object.GetCommit(r.git.Storer, c.ParentHashes[0])
+	head, err2 := object.GetCommit(r.git.Storer, c.ParentHashes[1])
+	if err := errors.Join(err1, err2); err != nil {
+		return pv, r.fail("read parents of "+c.Hash.String(), err, false)
+	}
+	pv.Author = head.Author.Name
+	bases, err := first.MergeBase(head)
+	if err != nil {
+		return pv, r.fail("merge base of "+c.Hash.String(), err, false)
+	}
+	if len(bases) > 0 {
+		pv.Base = bases[0].Hash
+	}
+	return pv, nil
+}

@@ -1,0 +1,341 @@
+// Package gitrepo owns gitgrant's access to the access repository through
+// go-git: opening a local repository or a cached clone of a remote one,
+// reading files at any revision without a work tree, the provenance of
+// request files on the main branch, cleanup commits with trailers, git
+// notes recorded at grant time, and pushing them without ever forcing.
+package gitrepo
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+
+	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/config"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/transport"
+	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
+	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// DefaultBranch is the main branch when none is configured.
+const DefaultBranch = "main"
+
+// remoteName is the remote every fetch and push goes through.
+const remoteName = "origin"
+
+// Options say where the access repository is and how to reach it.
+type Options struct {
+	// Source is a local directory (a work tree or a bare repository) or a
+	// remote URL: https://, http://, ssh://, git@host:path or file://.
+	Source string
+	// Branch is the main branch; empty means DefaultBranch.
+	Branch string
+	// CacheDir holds bare clones of remote repositories, one per URL.
+	// Empty means the user cache directory (~/.cache/gitgrant/repos).
+	CacheDir string
+	// Token authenticates HTTPS remotes (a GitHub token), as the password
+	// of basic auth with TokenUser (default "x-access-token").
+	Token     string
+	TokenUser string
+	// SSHKeyFile is a private key for ssh remotes; empty means the SSH agent.
+	SSHKeyFile     string
+	SSHKeyPassword string
+	// Auth overrides every other credential option when set.
+	Auth transport.AuthMethod
+}
+
+// Repo is an opened access repository.
+type Repo struct {
+	git    *git.Repository
+	dir    string
+	source string // redacted: safe to print
+	branch string
+	remote bool // a cached clone of Source, fetched on Open
+	auth   transport.AuthMethod
+}
+
+// IsRemote reports whether source names a remote repository rather than a
+// local directory.
+func IsRemote(source string) bool {
+	return strings.Contains(source, "://") || scpLike.MatchString(source)
+}
+
+// scpLike matches git's user@host:path shorthand for ssh.
+var scpLike = regexp.MustCompile(`^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/]`)
+
+// Redact removes credentials from a URL so that it can be printed.
+func Redact(source string) string {
+	u, err := url.Parse(source)
+	if err != nil || u.User == nil {
+		return source
+	}
+	if _, hasPassword := u.User.Password(); hasPassword {
+		u.User = url.UserPassword(u.User.Username(), "REDACTED")
+		if u.Scheme == "http" || u.Scheme == "https" {
+			u.User = url.User("REDACTED")
+		}
+	}
+	return u.String()
+}
+
+// stripCredentials splits user:password out of an http(s) URL, so that the
+// URL stored in a cache's config never holds a secret.
+func stripCredentials(source string) (clean, user, password string) {
+	u, err := url.Parse(source)
+	if err != nil || u.User == nil || (u.Scheme != "http" && u.Scheme != "https") {
+		return source, "", ""
+	}
+	user = u.User.Username()
+	password, _ = u.User.Password()
+	u.User = nil
+	return u.String(), user, password
+}
+
+// Open opens a local repository, or clones or fetches a remote one into the
+// cache. A failure is a *gitgrant.SystemError whose text holds no secret.
+func Open(ctx context.Context, o Options) (*Repo, error) {
+	if o.Source == "" {
+		o.Source = "."
+	}
+	r := &Repo{branch: o.Branch, source: Redact(o.Source)}
+	if r.branch == "" {
+		r.branch = DefaultBranch
+	}
+	if !IsRemote(o.Source) {
+		g, err := openLocal(o.Source)
+		if err != nil {
+			return nil, r.fail("open", fmt.Errorf("%s is not a git repository: %w", o.Source, err), false)
+		}
+		r.git, r.dir = g, o.Source
+		if err := r.checkShallow(); err != nil {
+			return nil, err
+		}
+		// A local repository's origin, if any, is where cleanup commits go.
+		if rem, err := g.Remote(remoteName); err == nil && len(rem.Config().URLs) > 0 {
+			r.auth, err = authFor(rem.Config().URLs[0], o)
+			if err != nil {
+				return nil, r.fail("open", err, false)
+			}
+		}
+		return r, nil
+	}
+
+	clean, user, password := stripCredentials(o.Source)
+	if password != "" && o.Token == "" {
+		o.Token, o.TokenUser = password, user
+	}
+	r.remote = true
+	r.source = Redact(clean)
+	auth, err := authFor(clean, o)
+	if err != nil {
+		return nil, r.fail("open", err, false)
+	}
+	r.auth = auth
+	cache := o.CacheDir
+	if cache == "" {
+		base, err := os.UserCacheDir()
+		if err != nil {
+			return nil, r.fail("open", fmt.Errorf("no cache directory: %w (set --cache-dir)", err), false)
+		}
+		cache = filepath.Join(base, "gitgrant", "repos")
+	}
+	sum := sha256.Sum256([]byte(clean))
+	r.dir = filepath.Join(cache, hex.EncodeToString(sum[:8]))
+	g, err := openLocal(r.dir)
+	if errors.Is(err, git.ErrRepositoryNotExists) {
+		g, err = initCache(r.dir, clean)
+	}
+	if err != nil {
+		return nil, r.fail("open cache "+r.dir, err, false)
+	}
+	r.git = g
+	if err := r.checkShallow(); err != nil {
+		return nil, err
+	}
+	if err := r.Fetch(ctx); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// openLocal opens a work tree (or a directory inside one) or a bare
+// repository with storage tuned for walking long histories: pack file
+// descriptors stay open (go-git otherwise reopens the pack for every
+// object) and the object cache is larger than go-git's default.
+func openLocal(dir string) (*git.Repository, error) {
+	abs, err := filepath.Abs(dir)
+	if err != nil {
+		return nil, err
+	}
+	for p := abs; ; p = filepath.Dir(p) {
+		dot, wt := filepath.Join(p, ".git"), p
+		if fi, err := os.Stat(dot); err == nil && !fi.IsDir() { // a linked work tree: let go-git follow the gitdir file
+			return git.PlainOpenWithOptions(p, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+		} else if err != nil {
+			dot, wt = p, ""
+		}
+		if isGitDir(dot) {
+			s := filesystem.NewStorageWithOptions(osfs.New(dot), cache.NewObjectLRU(256*cache.MiByte), filesystem.Options{KeepDescriptors: true})
+			var worktree billy.Filesystem
+			if wt != "" {
+				worktree = osfs.New(wt)
+			}
+			return git.Open(s, worktree)
+		}
+		if filepath.Dir(p) == p {
+			return nil, git.ErrRepositoryNotExists
+		}
+	}
+}
+
+func isGitDir(dir string) bool {
+	for _, name := range []string{"HEAD", "objects", "refs"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return false
+		}
+	}
+	return true
+}
+
+// Close releases the pack files the repository keeps open.
+func (r *Repo) Close() error {
+	if c, ok := r.git.Storer.(interface{ Close() error }); ok {
+		return c.Close()
+	}
+	return nil
+}
+
+func initCache(dir, url string) (*git.Repository, error) {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o700); err != nil {
+		return nil, err
+	}
+	if _, err := git.PlainInit(dir, true); err != nil {
+		return nil, err
+	}
+	g, err := openLocal(dir)
+	if err != nil {
+		return nil, err
+	}
+	_, err = g.CreateRemote(&config.RemoteConfig{Name: remoteName, URLs: []string{url}, Fetch: fetchSpecs})
+	return g, err
+}
+
+// fetchSpecs mirror the remote's branches and gitgrant's notes. Notes are
+// fetched beside, not onto, refs/notes/gitgrant: a note written here and
+// not yet pushed must never be overwritten by a fetch.
+var fetchSpecs = []config.RefSpec{
+	"+refs/heads/*:refs/remotes/origin/*",
+	"+refs/notes/*:refs/remotes/origin/notes/*",
+}
+
+// Fetch brings the remote's branches and notes up to date.
+func (r *Repo) Fetch(ctx context.Context) error {
+	err := r.git.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: fetchSpecs, Auth: r.auth, Tags: git.NoTags})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		return r.fail("fetch", err, true)
+	}
+	return nil
+}
+
+// authFor picks credentials that fit the URL's scheme.
+func authFor(rawURL string, o Options) (transport.AuthMethod, error) {
+	if o.Auth != nil {
+		return o.Auth, nil
+	}
+	ep, err := transport.NewEndpoint(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("bad repository URL %s: %w", Redact(rawURL), err)
+	}
+	switch ep.Protocol {
+	case "http", "https":
+		if o.Token == "" {
+			return nil, nil
+		}
+		user := o.TokenUser
+		if user == "" {
+			user = "x-access-token"
+		}
+		return &githttp.BasicAuth{Username: user, Password: o.Token}, nil
+	case "ssh":
+		user := ep.User
+		if user == "" {
+			user = "git"
+		}
+		if o.SSHKeyFile != "" {
+			return gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, o.SSHKeyPassword)
+		}
+		return gitssh.NewSSHAgentAuth(user)
+	}
+	return nil, nil
+}
+
+// Dir is where the repository lives on disk (the cache for a remote).
+func (r *Repo) Dir() string { return r.dir }
+
+// Source is the repository's location with credentials removed.
+func (r *Repo) Source() string { return r.source }
+
+// Branch is the main branch's short name.
+func (r *Repo) Branch() string { return r.branch }
+
+// Git exposes the go-git repository to this module's other packages.
+func (r *Repo) Git() *git.Repository { return r.git }
+
+// MainRef is the reference the main branch is read from: the remote
+// tracking branch of a cached clone, else the local branch, else HEAD.
+func (r *Repo) MainRef() (plumbing.Hash, error) {
+	candidates := []plumbing.ReferenceName{plumbing.NewRemoteReferenceName(remoteName, r.branch)}
+	if !r.remote {
+		candidates = []plumbing.ReferenceName{plumbing.NewBranchReferenceName(r.branch), plumbing.NewRemoteReferenceName(remoteName, r.branch)}
+	}
+	for _, name := range candidates {
+		ref, err := r.git.Reference(name, true)
+		if err == nil {
+			return ref.Hash(), nil
+		}
+		if !errors.Is(err, plumbing.ErrReferenceNotFound) {
+			return plumbing.ZeroHash, r.fail("resolve "+name.String(), err, false)
+		}
+	}
+	return plumbing.ZeroHash, r.fail("resolve branch", fmt.Errorf("branch %q not found in %s", r.branch, r.source), false)
+}
+
+func (r *Repo) checkShallow() error {
+	shallow, err := r.git.Storer.Shallow()
+	if err != nil {
+		return r.fail("open", err, false)
+	}
+	if len(shallow) > 0 {
+		return r.fail("open", fmt.Errorf("%s is a shallow clone: the audit trail needs the whole history (run git fetch --unshallow)", r.source), false)
+	}
+	return nil
+}
+
+// fail wraps err as a SystemError about this repository, scrubbing any
+// credential that a transport may have echoed.
+func (r *Repo) fail(op string, err error, retryable bool) error {
+	return &gitgrant.SystemError{System: "git", Op: op + " " + r.source, Err: scrubbed{err}, Retryable: retryable}
+}
+
+// scrubbed hides URL credentials in a wrapped error's text while keeping it
+// inspectable with errors.Is and errors.As.
+type scrubbed struct{ err error }
+
+var credentialsInURL = regexp.MustCompile(`(://)[^/@\s]+@`)
+
+func (s scrubbed) Error() string { return credentialsInURL.ReplaceAllString(s.err.Error(), "${1}REDACTED@") }
+func (s scrubbed) Unwrap() error { return s.err }
