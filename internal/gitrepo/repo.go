@@ -337,5 +337,7 @@ type scrubbed struct{ err error }
 
 var credentialsInURL = regexp.MustCompile(`(://)[^/@\s]+@`)
 
-func (s scrubbed) Error() string { return credentialsInURL.ReplaceAllString(s.err.Error(), "${1}REDACTED@") }
+func (s scrubbed) Error() string {
+	return credentialsInURL.ReplaceAllString(s.err.Error(), "${1}REDACTED@")
+}
 func (s scrubbed) Unwrap() error { return s.err }
