@@ -1,0 +1,95 @@
+package gitgrant
+
+import "time"
+
+// Status is where a request stands at a moment in time.
+type Status string
+
+const (
+	// StatusPending: approved, but its window has not started.
+	StatusPending Status = "pending"
+	// StatusActive: approved and inside its window; its grants must exist.
+	StatusActive Status = "active"
+	// StatusExpired: its window has ended; its grants must be gone and the
+	// file is due for cleanup.
+	StatusExpired Status = "expired"
+	// StatusRejected: it does not qualify (invalid, unapproved, or its
+	// approval cannot be verified); it grants nothing.
+	StatusRejected Status = "rejected"
+	// StatusUnverified: its approval could not be checked (no GitHub
+	// credentials, or GitHub unreachable). It grants nothing new, but its
+	// existing grants are not revoked as unapproved either (rule 7: grants
+	// pause, revocations for expiry still happen).
+	StatusUnverified Status = "unverified"
+)
+
+// Window is when a grant is in force: [Start, End).
+type Window struct {
+	Start time.Time `json:"start"`
+	End   time.Time `json:"end"`
+}
+
+// Contains reports whether t falls inside the window.
+func (w Window) Contains(t time.Time) bool { return !t.Before(w.Start) && t.Before(w.End) }
+
+// DesiredGrant is one grant of one request, resolved to a principal and
+// clamped to its role's maximum.
+type DesiredGrant struct {
+	Provider  string `json:"provider"`
+	Role      string `json:"role"`
+	Principal string `json:"principal"`
+	Window    Window `json:"window"`
+	// Clamped is set when the requested window was cut to the maximum.
+	Clamped bool `json:"clamped,omitempty"`
+}
+
+// Entry is one request file as the reconciler sees it: what it asks for,
+// when, whether it counts, and why not.
+type Entry struct {
+	Path      string         `json:"path"`
+	Requester string         `json:"requester"`
+	Subject   string         `json:"subject,omitempty"`
+	Emergency bool           `json:"emergency,omitempty"`
+	Status    Status         `json:"status"`
+	Reasons   []string       `json:"reasons,omitempty"`
+	Grants    []DesiredGrant `json:"grants"`
+	Approvers []string       `json:"approvers,omitempty"`
+	Evidence  *Evidence      `json:"-"`
+}
+
+// Op is what an action does.
+type Op string
+
+const (
+	OpRevoke Op = "revoke"
+	OpGrant  Op = "grant"
+	// OpReport: a member no request explains, on a role whose drift mode
+	// is report. Nothing changes; the finding is surfaced.
+	OpReport Op = "report"
+)
+
+// Action is one change to one membership.
+type Action struct {
+	Op        Op        `json:"op"`
+	Provider  string    `json:"provider"`
+	Role      string    `json:"role"`
+	Principal string    `json:"principal"`
+	Expires   time.Time `json:"expires,omitzero"`
+	// Expired is set on revocations of access whose window has ended, so
+	// the brake can tell routine expiry from unusual removals.
+	Expired bool   `json:"expired,omitempty"`
+	Reason  string `json:"reason"`
+	Request string `json:"request,omitempty"`
+}
+
+// Plan is the result of comparing desired with observed access: the
+// actions to take, in the order to take them (revocations first), and when
+// the next change is due so a scheduler can wake up then.
+type Plan struct {
+	At      time.Time `json:"at"`
+	Entries []Entry   `json:"requests"`
+	Actions []Action  `json:"actions"`
+	// NextChange is the earliest future start or end of any window; zero
+	// when nothing is scheduled.
+	NextChange time.Time `json:"next_change,omitzero"`
+}
