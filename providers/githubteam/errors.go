@@ -1,0 +1,122 @@
+package githubteam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// maxRateLimitRetries bounds the waits of one call, on top of maxWait.
+const maxRateLimitRetries = 5
+
+// call runs one API request, waiting out rate limits: until the primary
+// limit resets, or as long as a secondary limit's Retry-After says. A wait
+// longer than maxWait, or past the context's deadline, is not started: the
+// call fails at once with a retryable error that says when to come back.
+func (p *Provider) call(ctx context.Context, do func() (*github.Response, error)) (*github.Response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := do()
+		wait, limited := p.rateLimitWait(err)
+		if !limited {
+			return resp, err
+		}
+		until := p.now().Add(wait)
+		if wait > p.maxWait || attempt == maxRateLimitRetries {
+			return resp, &rateLimited{until: until, err: err}
+		}
+		if deadline, ok := ctx.Deadline(); ok && deadline.Before(until) {
+			return resp, &rateLimited{until: until, err: err}
+		}
+		p.logger.InfoContext(ctx, "github-team: rate limited; waiting", "until", until.UTC().Format(time.RFC3339), "wait", wait.String())
+		if err := p.sleep(ctx, wait); err != nil {
+			return resp, err
+		}
+	}
+}
+
+// rateLimitWait says whether err is a rate limit and how long to wait.
+// go-github reports the primary limit as *RateLimitError (also without a
+// request, while it knows the limit is spent) and a secondary one as
+// *AbuseRateLimitError; a 429, which go-github v60 does not classify, is a
+// plain *ErrorResponse with Retry-After or X-RateLimit-Reset.
+func (p *Provider) rateLimitWait(err error) (time.Duration, bool) {
+	var primary *github.RateLimitError
+	var secondary *github.AbuseRateLimitError
+	var resp *github.ErrorResponse
+	switch {
+	case errors.As(err, &primary):
+		// The reset time has a resolution of a second; come back just after.
+		return max(primary.Rate.Reset.Time.Sub(p.now())+time.Second, time.Second), true
+	case errors.As(err, &secondary):
+		if d := secondary.GetRetryAfter(); d > 0 {
+			return d, true
+		}
+		return defaultSecondaryWait, true
+	case errors.As(err, &resp) && resp.Response != nil:
+		h, code := resp.Response.Header, resp.Response.StatusCode
+		if code != http.StatusTooManyRequests && !(code == http.StatusForbidden && (h.Get("Retry-After") != "" || h.Get("X-RateLimit-Remaining") == "0")) {
+			return 0, false
+		}
+		if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s >= 0 {
+			return max(time.Duration(s)*time.Second, time.Second), true
+		}
+		if s, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
+			return max(time.Unix(s, 0).Sub(p.now())+time.Second, time.Second), true
+		}
+		return defaultSecondaryWait, true
+	}
+	return 0, false
+}
+
+// rateLimited is a rate limit gitgrant did not wait out.
+type rateLimited struct {
+	until time.Time
+	err   error
+}
+
+func (e *rateLimited) Error() string {
+	return fmt.Sprintf("rate limited by GitHub until %s: %v", e.until.UTC().Format(time.RFC3339), e.err)
+}
+func (e *rateLimited) Unwrap() error { return e.err }
+
+func isNotFound(err error) bool {
+	var resp *github.ErrorResponse
+	return errors.As(err, &resp) && resp.Response != nil && resp.Response.StatusCode == http.StatusNotFound
+}
+
+// wrap turns an API error into the errors the reconciler acts on.
+func (p *Provider) wrap(op, role, slug string, err error) error {
+	what := fmt.Sprintf("%s %s (team %s/%s)", op, role, p.org, slug)
+	var limited *rateLimited
+	var resp *github.ErrorResponse
+	switch {
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	case errors.As(err, &limited):
+		return providers.Unavailable(p.system(), what, err)
+	case isNotFound(err):
+		return fmt.Errorf("provider %s: %s: the team does not exist or the token cannot see it: %w", p.cfg.Name, what, providers.ErrNotFound)
+	case errors.As(err, &resp) && resp.Response != nil:
+		switch code := resp.Response.StatusCode; {
+		case code == http.StatusUnauthorized, code == http.StatusForbidden:
+			// A bad token, or one without admin:org (or the team is
+			// synced from an identity provider): retrying will not help.
+			return &gitgrant.SystemError{System: p.system(), Op: what, Err: err}
+		case code >= 500:
+			return providers.Unavailable(p.system(), what, err)
+		}
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	}
+	// Transport errors: DNS, refused connections, timeouts.
+	return providers.Unavailable(p.system(), what, err)
+}
+
+func (p *Provider) system() string { return "github-team " + p.cfg.Name }

@@ -1,0 +1,313 @@
+// Package githubteam grants temporary membership of GitHub teams (for
+// example the team allowed to deploy to production, or an admin team) in
+// one organisation, through the GitHub REST API. A role is a team slug; a
+// principal is a GitHub login.
+package githubteam
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"golang.org/x/oauth2"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// Type is the provider type in gitgrant.yaml.
+const Type = "github-team"
+
+const (
+	defaultAPIURL = "https://api.github.com/"
+	// defaultMaxWait bounds how long one call waits for a rate limit to
+	// reset before giving up with a retryable error.
+	defaultMaxWait = 5 * time.Minute
+	// defaultSecondaryWait is used when a secondary rate limit does not say
+	// when to come back; GitHub's documentation asks for at least a minute.
+	defaultSecondaryWait = time.Minute
+	perPage              = 100
+)
+
+var (
+	// GitHub logins are letters, digits and hyphens (older accounts break
+	// today's rules on where hyphens go); Enterprise Managed Users add
+	// "_shortcode". Nothing else can reach a URL path.
+	loginPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*$`)
+	// Team slugs are lower-case names with hyphens and underscores. Dots
+	// are refused so that no slug can be "..".
+	slugPattern = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9_-]*$`)
+	// Organisation logins follow the login rules without underscores.
+	orgPattern = regexp.MustCompile(`^[A-Za-z0-9](?:[A-Za-z0-9]|-[A-Za-z0-9])*$`)
+)
+
+const maxNameLen = 100
+
+// Provider manages the teams of one github-team provider entry.
+type Provider struct {
+	cfg     gitgrant.ProviderConfig
+	org     string
+	client  *github.Client
+	logger  *slog.Logger
+	maxWait time.Duration
+	// sleep waits for d or until ctx ends; tests replace it to see waits.
+	sleep func(ctx context.Context, d time.Duration) error
+	now   func() time.Time
+}
+
+var (
+	_ providers.Provider = (*Provider)(nil)
+	_ providers.Checker  = (*Provider)(nil)
+	_ providers.Factory  = New
+)
+
+// New opens a github-team provider. With token_env or token_file it
+// authenticates with that token; without, it uses deps.HTTPClient as it is,
+// which the command sets up with gitgrant's own GitHub credentials (a
+// GITHUB_TOKEN or a GitHub App installation token).
+func New(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
+	}
+	org := providers.String(cfg, "org", "")
+	if !orgPattern.MatchString(org) || len(org) > maxNameLen {
+		return nil, bad("setting org must be an organisation login, not %q", org)
+	}
+	apiURL := providers.String(cfg, "api_url", defaultAPIURL)
+	base, err := url.Parse(apiURL)
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+		return nil, bad("setting api_url must be an http(s) URL such as https://ghe.example.com/api/v3/")
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	maxWait := defaultMaxWait
+	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
+		maxWait, err = time.ParseDuration(s)
+		if err != nil || maxWait < 0 {
+			return nil, bad("setting max_rate_limit_wait must be a duration such as 5m, not %q", s)
+		}
+	}
+
+	httpClient := deps.HTTPClient
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	_, hasEnv := cfg.Settings["token_env"]
+	_, hasFile := cfg.Settings["token_file"]
+	if hasEnv || hasFile {
+		token, err := providers.Secret(cfg, "token", deps)
+		if err != nil {
+			return nil, err
+		}
+		// The oauth2 transport wraps the given client's, so that tests and
+		// proxies configured in deps still apply.
+		ctx = context.WithValue(ctx, oauth2.HTTPClient, httpClient)
+		httpClient = oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
+	}
+	client := github.NewClient(httpClient)
+	client.BaseURL = base
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Provider{
+		cfg:     cfg,
+		org:     org,
+		client:  client,
+		logger:  logger.With("provider", cfg.Name),
+		maxWait: maxWait,
+		sleep:   sleepCtx,
+		now:     time.Now,
+	}, nil
+}
+
+// Members lists the team's members, every page. Pending invitations are
+// not members: GitHub does not list them, and they grant nothing until
+// accepted. GitHub includes members of child teams, so a managed team
+// should have none (see docs/providers/github-team.md).
+func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member, error) {
+	slug, err := p.team(role)
+	if err != nil {
+		return nil, err
+	}
+	var members []providers.Member
+	opts := &github.TeamListTeamMembersOptions{Role: "all", ListOptions: github.ListOptions{PerPage: perPage}}
+	for {
+		var users []*github.User
+		resp, err := p.call(ctx, func() (*github.Response, error) {
+			var resp *github.Response
+			var err error
+			users, resp, err = p.client.Teams.ListTeamMembersBySlug(ctx, p.org, slug, opts)
+			return resp, err
+		})
+		if err != nil {
+			return nil, p.wrap("list members of", role, slug, err)
+		}
+		for _, u := range users {
+			members = append(members, providers.Member{Principal: u.GetLogin()})
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
+	return members, nil
+}
+
+// Grant makes the user a member of the team. Someone who already belongs
+// (as member or maintainer, active or invited) is left as they are, so a
+// grant never demotes a maintainer. A user outside the organisation is
+// invited; the pending invitation counts as granted. g.Until is not
+// enforced by GitHub; the reconciler revokes.
+func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
+	slug, err := p.team(g.Role)
+	if err != nil {
+		return err
+	}
+	if err := p.checkLogin(g.Principal); err != nil {
+		return err
+	}
+	var m *github.Membership
+	_, err = p.call(ctx, func() (*github.Response, error) {
+		var resp *github.Response
+		var err error
+		m, resp, err = p.client.Teams.GetTeamMembershipBySlug(ctx, p.org, slug, g.Principal)
+		return resp, err
+	})
+	if err == nil {
+		return nil // already a member or invited
+	}
+	if !isNotFound(err) {
+		return p.wrap("grant", g.Role, slug, err)
+	}
+	_, err = p.call(ctx, func() (*github.Response, error) {
+		var resp *github.Response
+		var err error
+		m, resp, err = p.client.Teams.AddTeamMembershipBySlug(ctx, p.org, slug, g.Principal, &github.TeamAddTeamMembershipOptions{Role: "member"})
+		return resp, err
+	})
+	if isNotFound(err) {
+		// The team or the user does not exist; the user lookup tells which.
+		return p.whichIsMissing(ctx, g, slug, err)
+	}
+	if err != nil {
+		return p.wrap("grant", g.Role, slug, err)
+	}
+	if m.GetState() == "pending" {
+		p.logger.InfoContext(ctx, "github-team: invited to the organisation; membership starts when the invitation is accepted",
+			"team", slug, "login", g.Principal)
+	}
+	return nil
+}
+
+// Revoke removes the user from the team, or withdraws a pending
+// invitation to it. Not being a member (404) is success.
+func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
+	slug, err := p.team(role)
+	if err != nil {
+		return err
+	}
+	if err := p.checkLogin(principal); err != nil {
+		return err
+	}
+	_, err = p.call(ctx, func() (*github.Response, error) {
+		return p.client.Teams.RemoveTeamMembershipBySlug(ctx, p.org, slug, principal)
+	})
+	if err != nil && !isNotFound(err) {
+		return p.wrap("revoke", role, slug, err)
+	}
+	return nil
+}
+
+// Check reads every managed team. It cannot prove the right to change
+// membership without changing it.
+func (p *Provider) Check(ctx context.Context) error {
+	var errs []error
+	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
+		slug, err := p.team(role)
+		if err == nil {
+			_, err = p.call(ctx, func() (*github.Response, error) {
+				_, resp, err := p.client.Teams.GetTeamBySlug(ctx, p.org, slug)
+				return resp, err
+			})
+			if err != nil {
+				err = p.wrap("read team", role, slug, err)
+			}
+		}
+		if err != nil {
+			errs = append(errs, err)
+			var sys *gitgrant.SystemError
+			if errors.As(err, &sys) && sys.Retryable {
+				break // unreachable: the other teams would say the same
+			}
+		}
+	}
+	if len(p.cfg.Roles) == 0 {
+		_, err := p.call(ctx, func() (*github.Response, error) {
+			_, resp, err := p.client.Organizations.Get(ctx, p.org)
+			return resp, err
+		})
+		if err != nil {
+			return p.wrap("read organisation", "", p.org, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close has nothing to release: the HTTP client belongs to the caller.
+func (p *Provider) Close() error { return nil }
+
+func (p *Provider) whichIsMissing(ctx context.Context, g providers.Grant, slug string, addErr error) error {
+	_, err := p.call(ctx, func() (*github.Response, error) {
+		_, resp, err := p.client.Users.Get(ctx, g.Principal)
+		return resp, err
+	})
+	switch {
+	case isNotFound(err):
+		return fmt.Errorf("provider %s: grant %s: GitHub user %q does not exist: %w", p.cfg.Name, g.Role, g.Principal, providers.ErrNotFound)
+	case err != nil:
+		return p.wrap("grant", g.Role, slug, err)
+	}
+	return p.wrap("grant", g.Role, slug, addErr)
+}
+
+// team returns the slug of role's team. Only declared roles are managed.
+func (p *Provider) team(role string) (string, error) {
+	if _, ok := p.cfg.Roles[role]; !ok {
+		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	}
+	slug := p.cfg.RoleTarget(role)
+	if !slugPattern.MatchString(slug) || len(slug) > maxNameLen {
+		return "", fmt.Errorf("provider %s: role %s: %q is not a team slug: %w", p.cfg.Name, role, slug, providers.ErrInvalidName)
+	}
+	return slug, nil
+}
+
+func (p *Provider) checkLogin(login string) error {
+	if !loginPattern.MatchString(login) || len(login) > maxNameLen {
+		return fmt.Errorf("provider %s: %q is not a GitHub login: %w", p.cfg.Name, login, providers.ErrInvalidName)
+	}
+	return nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
