@@ -92,4 +92,7 @@ type Plan struct {
 	// NextChange is the earliest future start or end of any window; zero
 	// when nothing is scheduled.
 	NextChange time.Time `json:"next_change,omitzero"`
+	// ObservedMembers counts the members of every role that was listed,
+	// the base against which the removal brake measures a plan.
+	ObservedMembers int `json:"observed_members"`
 }

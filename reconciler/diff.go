@@ -41,6 +41,7 @@ func Diff(cfg *gitgrant.Config, entries []gitgrant.Entry, observed Observed, now
 	for _, key := range managedRoles(cfg) {
 		p := cfg.Providers[key.Provider]
 		members, listed := observed[key]
+		plan.ObservedMembers += len(members)
 		holders := want[key]
 		have := make(map[string]providers.Member, len(members))
 		for _, m := range members {

@@ -102,8 +102,8 @@ func TestDiff(t *testing.T) {
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Expired: true, Reason: "requests/db/alice.yaml expired at 2026-11-22T11:00:00Z", Request: "requests/db/alice.yaml"}},
 		},
 		{
-			name: "window ends exactly now: revoked, not granted",
-			sources: []Source{{Request: rwAlice, Evidence: approved(t0.Add(-2*hour), "bob")}},
+			name:     "window ends exactly now: revoked, not granted",
+			sources:  []Source{{Request: rwAlice, Evidence: approved(t0.Add(-2*hour), "bob")}},
 			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Expired: true, Reason: "requests/db/alice.yaml expired at 2026-11-22T12:00:00Z", Request: "requests/db/alice.yaml"}},
 		},
@@ -144,7 +144,7 @@ func TestDiff(t *testing.T) {
 			},
 		},
 		{
-			name: "standing is per role: app on ro is drift",
+			name:     "standing is per role: app on ro is drift",
 			observed: allListed(map[string][]providers.Member{"ro": members("app")}),
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "ro", Principal: "app", Reason: "drift: not backed by an active request or a standing entry"}},
 		},
