@@ -104,6 +104,9 @@ func New(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) 
 	}
 	_, hasEnv := cfg.Settings["token_env"]
 	_, hasFile := cfg.Settings["token_file"]
+	if hasEnv && hasFile {
+		return nil, bad("set token_env or token_file, not both")
+	}
 	if hasEnv || hasFile {
 		token, err := providers.Secret(cfg, "token", deps)
 		if err != nil {

@@ -386,6 +386,7 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		{"api_url not a URL", "api_url", "ghe.example.com", "setting api_url"},
 		{"max wait not a duration", "max_rate_limit_wait", "soon", "max_rate_limit_wait"},
 		{"token variable unset", "token_env", "UNSET_VARIABLE", "UNSET_VARIABLE"},
+		{"both token references", "token_file", "/run/secrets/gh", "not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -67,6 +67,11 @@ func New(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (p
 	if _, err := ldap.ParseDN(bindDN); err != nil || bindDN == "" {
 		return nil, bad("setting bind_dn must be a DN")
 	}
+	_, hasEnv := cfg.Settings["bind_password_env"]
+	_, hasFile := cfg.Settings["bind_password_file"]
+	if hasEnv && hasFile {
+		return nil, bad("set bind_password_env or bind_password_file, not both")
+	}
 	password, err := providers.Secret(cfg, "bind_password", deps)
 	if err != nil {
 		return nil, err

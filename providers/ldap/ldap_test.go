@@ -253,6 +253,7 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		{"placeholder is a member", "placeholder_dn", "uid=nobody,ou=people,dc=x", "matches member_dn"},
 		{"password missing", "bind_password_env", nil, "set bind_password_env or bind_password_file"},
 		{"bind_dn not a DN", "bind_dn", "gitgrant", "bind_dn"},
+		{"both password references", "bind_password_file", "/run/secrets/ldap", "not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
