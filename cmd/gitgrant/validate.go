@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 	"os"
 
 	"github.com/gitgrant/gitgrant"
@@ -120,12 +121,19 @@ func writeJobSummary(e *env, ds gitgrant.Diagnostics, s validationSummary) error
 	if path == "" {
 		return nil
 	}
+	return appendFile(path, func(w io.Writer) error {
+		fmt.Fprintf(w, "### gitgrant validate\n\n%d files checked (%d requests): %d errors, %d warnings\n\n", s.Files, s.Requests, s.Errors, s.Warnings)
+		return render.MarkdownDiagnostics(w, ds)
+	})
+}
+
+// appendFile appends what write produces to the file at path.
+func appendFile(path string, write func(io.Writer) error) error {
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(f, "### gitgrant validate\n\n%d files checked (%d requests): %d errors, %d warnings\n\n", s.Files, s.Requests, s.Errors, s.Warnings)
-	if err := render.MarkdownDiagnostics(f, ds); err != nil {
+	if err := write(f); err != nil {
 		f.Close()
 		return err
 	}
