@@ -163,8 +163,8 @@ func (h *Harness) defaults(t *testing.T) {
 }
 
 // open opens a provider, checks that every role starts empty, and on
-// cleanup revokes every principal from every role so that the next subtest
-// starts clean too.
+// cleanup revokes every member it finds so that the next subtest starts
+// clean too.
 func (h *Harness) open(t *testing.T) providers.Provider {
 	t.Helper()
 	p := h.Open(t)
@@ -172,9 +172,13 @@ func (h *Harness) open(t *testing.T) providers.Provider {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		defer cancel()
 		for _, role := range h.Roles {
-			for _, pr := range h.Principals {
-				if err := p.Revoke(ctx, role, pr); err != nil {
-					t.Errorf("cleanup: Revoke(%q, %q): %v", role, pr, err)
+			ms, err := p.Members(ctx, role)
+			if err != nil {
+				t.Errorf("cleanup: Members(%q): %v", role, err)
+			}
+			for _, m := range ms {
+				if err := p.Revoke(ctx, role, m.Principal); err != nil {
+					t.Errorf("cleanup: Revoke(%q, %q): %v", role, m.Principal, err)
 				}
 			}
 		}
