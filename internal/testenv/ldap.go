@@ -9,7 +9,9 @@ package testenv
 // Debian default instance is used: the helper writes its own cn=config with
 // `slapadd -n0`, loads a test tree with `slapadd -n1`, and runs slapd in the
 // foreground on a free loopback port from a temporary directory, as the
-// current user. GITGRANT_TEST_SLAPD overrides the path of the slapd binary.
+// current user. It listens for ldap:// (with StartTLS) and ldaps://, with a
+// certificate from a CA made for the run. GITGRANT_TEST_SLAPD overrides the
+// path of the slapd binary.
 //
 // The server is started once per test binary and shared by its tests, which
 // therefore create their own groups (LDAPServer.AddGroup) instead of
@@ -23,10 +25,16 @@ package testenv
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/hex"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -44,8 +52,14 @@ import (
 // LDAPServer describes the running test directory. Passwords are random
 // per run and never printed.
 type LDAPServer struct {
-	URL    string // ldap://127.0.0.1:<port>
+	URL    string // ldap://127.0.0.1:<port>, which also offers StartTLS
 	BaseDN string // dc=example,dc=org
+
+	// LDAPSURL is ldaps://127.0.0.1:<port>. The server's certificate is for
+	// 127.0.0.1 and localhost, signed by a CA made for this run: CAFile
+	// holds it in PEM.
+	LDAPSURL string
+	CAFile   string
 
 	// AdminDN is the database's root DN: it may do anything. Tests use it
 	// to build fixtures and to look behind the provider's back.
@@ -255,6 +269,11 @@ func startSlapd() (LDAPServer, *slapd, error) {
 		PlaceholderDN:   "cn=placeholder,ou=services," + ldapSuffix,
 		Users:           append([]string(nil), ldapUsers...),
 	}
+	srv.CAFile = filepath.Join(dir, "ca.pem")
+	if err := writeTLSFiles(dir); err != nil {
+		os.RemoveAll(dir)
+		return LDAPServer{}, nil, fmt.Errorf("making a test certificate: %w", err)
+	}
 	p, err := initSlapd(bin, slapadd, dir, srv)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -263,6 +282,11 @@ func startSlapd() (LDAPServer, *slapd, error) {
 	// A port found free can be taken before slapd binds it; try again then.
 	for attempt := 0; ; attempt++ {
 		port, err := freePort()
+		if err == nil {
+			var tlsPort int
+			tlsPort, err = freePort()
+			srv.LDAPSURL = fmt.Sprintf("ldaps://127.0.0.1:%d", tlsPort)
+		}
 		if err != nil {
 			os.RemoveAll(dir)
 			return LDAPServer{}, nil, err
@@ -334,7 +358,7 @@ func (p *slapd) start(srv LDAPServer) error {
 		defer runtime.UnlockOSThread()
 		// -d 0 keeps slapd in the foreground without debug output; its
 		// own messages go to stderr, kept for error reports.
-		cmd := exec.Command(p.bin, "-d", "0", "-F", filepath.Join(p.dir, "slapd.d"), "-h", srv.URL+"/")
+		cmd := exec.Command(p.bin, "-d", "0", "-F", filepath.Join(p.dir, "slapd.d"), "-h", srv.URL+"/ "+srv.LDAPSURL+"/")
 		cmd.Stdout, cmd.Stderr = p.log, p.log
 		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
@@ -402,6 +426,9 @@ cn: config
 olcPidFile: %[1]s/slapd.pid
 olcArgsFile: %[1]s/slapd.args
 olcLogLevel: none
+olcTLSCACertificateFile: %[1]s/ca.pem
+olcTLSCertificateFile: %[1]s/server.pem
+olcTLSCertificateKeyFile: %[1]s/server.key
 
 dn: cn=module{0},cn=config
 objectClass: olcModuleList
@@ -489,6 +516,66 @@ description: Keeps gitgrant-managed groups non-empty; grants nothing.
 		fmt.Fprintf(&b, "\ndn: %s\nobjectClass: inetOrgPerson\nuid: %s\ncn: %s\nsn: %s\n", srv.UserDN(u), u, u, u)
 	}
 	return b.String()
+}
+
+// writeTLSFiles makes a CA and a server certificate for 127.0.0.1 and
+// localhost, valid for a day, as ca.pem, server.pem and server.key in dir.
+func writeTLSFiles(dir string) error {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "gitgrant test CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
+	if err != nil {
+		return err
+	}
+	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	if err != nil {
+		return err
+	}
+	files := []struct {
+		name, kind string
+		der        []byte
+	}{
+		{"ca.pem", "CERTIFICATE", caDER},
+		{"server.pem", "CERTIFICATE", srvDER},
+		{"server.key", "PRIVATE KEY", keyDER},
+	}
+	for _, f := range files {
+		data := pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der})
+		if err := os.WriteFile(filepath.Join(dir, f.name), data, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func freePort() (int, error) {

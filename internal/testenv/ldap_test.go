@@ -1,6 +1,9 @@
 package testenv
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"os"
 	"testing"
 
 	"github.com/go-ldap/ldap/v3"
@@ -80,5 +83,47 @@ func TestLDAPServer(t *testing.T) {
 		0, 0, false, "(objectClass=*)", nil, nil))
 	if err == nil && len(res.Entries) > 0 {
 		t.Errorf("anonymous search found %d entries, want none", len(res.Entries))
+	}
+}
+
+// TestLDAPServerTLS: StartTLS on the plain port and ldaps:// both verify
+// against the run's CA, and not without it.
+func TestLDAPServerTLS(t *testing.T) {
+	t.Parallel()
+	srv := LDAP(t)
+	pemData, err := os.ReadFile(srv.CAFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	roots := x509.NewCertPool()
+	if !roots.AppendCertsFromPEM(pemData) {
+		t.Fatalf("%s holds no certificate", srv.CAFile)
+	}
+	trusted := &tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}
+
+	conn, err := ldap.DialURL(srv.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if err := conn.StartTLS(trusted); err != nil {
+		t.Fatalf("StartTLS: %v", err)
+	}
+	if err := conn.Bind(srv.ServiceDN, srv.ServicePassword); err != nil {
+		t.Fatalf("bind after StartTLS: %v", err)
+	}
+
+	conn, err = ldap.DialURL(srv.LDAPSURL, ldap.DialWithTLSConfig(trusted))
+	if err != nil {
+		t.Fatalf("ldaps: %v", err)
+	}
+	defer conn.Close()
+	if err := conn.Bind(srv.ServiceDN, srv.ServicePassword); err != nil {
+		t.Fatalf("bind over ldaps: %v", err)
+	}
+
+	if conn, err := ldap.DialURL(srv.LDAPSURL, ldap.DialWithTLSConfig(&tls.Config{ServerName: "127.0.0.1"})); err == nil {
+		conn.Close()
+		t.Errorf("ldaps without the test CA connected; the certificate is not being checked")
 	}
 }

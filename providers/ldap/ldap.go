@@ -9,6 +9,7 @@ package ldap
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -96,10 +97,24 @@ func New(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (p
 	if _, ok := memberDN.match(placeholdDN); ok {
 		return nil, bad("placeholder_dn %s looks like a member (it matches member_dn); use an entry that is no one", placeholder)
 	}
+	tlsConfig := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	if caFile := providers.String(cfg, "ca_file", ""); caFile != "" {
+		if u.Scheme == "ldap" && !startTLS {
+			return nil, bad("ca_file is set but the connection is not encrypted: use ldaps:// or start_tls: true")
+		}
+		pemData, err := deps.ReadFile(caFile)
+		if err != nil {
+			return nil, bad("reading ca_file: %v", err)
+		}
+		tlsConfig.RootCAs = x509.NewCertPool()
+		if !tlsConfig.RootCAs.AppendCertsFromPEM(pemData) {
+			return nil, bad("ca_file %s holds no PEM certificate", caFile)
+		}
+	}
 	d := &dialer{
 		url:      u,
 		startTLS: startTLS,
-		tls:      &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12},
+		tls:      tlsConfig,
 		bindDN:   bindDN,
 		password: password,
 	}
@@ -315,7 +330,11 @@ func (e *memberMissing) Error() string { return e.err.Error() }
 // wrap turns an LDAP error into the errors the reconciler acts on.
 func (p *Provider) wrap(op, role, group string, err error) error {
 	what := fmt.Sprintf("%s %s (%s)", op, role, group)
+	var tlsErr *tlsSetupError
 	switch {
+	case errors.As(err, &tlsErr):
+		// A certificate that does not verify will not start to.
+		return &gitgrant.SystemError{System: p.system(), Op: what, Err: err}
 	case errors.Is(err, context.Canceled):
 		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
 	case errors.Is(err, context.DeadlineExceeded):

@@ -254,6 +254,7 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		{"password missing", "bind_password_env", nil, "set bind_password_env or bind_password_file"},
 		{"bind_dn not a DN", "bind_dn", "gitgrant", "bind_dn"},
 		{"both password references", "bind_password_file", "/run/secrets/ldap", "not both"},
+		{"ca_file without TLS", "ca_file", "/nonexistent/ca.pem", "not encrypted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -439,5 +440,52 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 			}
 		}
 		b.ReportMetric(float64(writes.Load()), "requests/op")
+	}
+}
+
+// TestTLS: the provider works over StartTLS and ldaps:// when it trusts
+// the server through ca_file, and refuses, without retrying, when not.
+func TestTLS(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAP(t)
+	cn := uniqueName(t, "tls")
+	srv.AddGroup(t, "groupOfNames", cn)
+	tests := []struct {
+		name     string
+		settings map[string]any
+		trusted  bool
+	}{
+		{"StartTLS", map[string]any{"start_tls": true, "ca_file": srv.CAFile}, true},
+		{"ldaps", map[string]any{"url": srv.LDAPSURL, "ca_file": srv.CAFile}, true},
+		{"StartTLS without the CA", map[string]any{"start_tls": true}, false},
+		{"ldaps without the CA", map[string]any{"url": srv.LDAPSURL}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := config(srv, "member", map[string]string{"tls": cn})
+			for k, v := range tt.settings {
+				cfg.Settings[k] = v
+			}
+			p := open(t, srv, cfg)
+			ctx := t.Context()
+			err := p.Grant(ctx, providers.Grant{Role: "tls", Principal: "carol"})
+			if !tt.trusted {
+				var sys *gitgrant.SystemError
+				if !errors.As(err, &sys) || sys.Retryable || !strings.Contains(err.Error(), "certificate") {
+					t.Fatalf("Grant: err = %v, want a non-retryable SystemError about the certificate", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("Grant: %v", err)
+			}
+			got, err := p.Members(ctx, "tls")
+			if diff := cmp.Diff([]providers.Member{{Principal: "carol"}}, got); diff != "" || err != nil {
+				t.Errorf("Members: %v (-want +got):\n%s", err, diff)
+			}
+			if err := p.Revoke(ctx, "tls", "carol"); err != nil {
+				t.Errorf("Revoke: %v", err)
+			}
+		})
 	}
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net"
 	"net/url"
+	"strings"
 	"sync"
 
 	"github.com/go-ldap/ldap/v3"
@@ -138,7 +139,10 @@ func (d *dialer) dial(ctx context.Context) (*ldap.Conn, error) {
 		tc := tls.Client(raw, d.tls)
 		if err := tc.HandshakeContext(ctx); err != nil {
 			raw.Close()
-			return nil, fmt.Errorf("TLS with %s: %w", host, err)
+			if ctx.Err() != nil {
+				return nil, ctx.Err()
+			}
+			return nil, &tlsSetupError{fmt.Errorf("TLS with %s (check the server certificate and ca_file): %w", host, err)}
 		}
 		raw = tc
 	}
@@ -162,6 +166,11 @@ func (d *dialer) dial(ctx context.Context) (*ldap.Conn, error) {
 func (d *dialer) setUp(conn *ldap.Conn) error {
 	if d.startTLS {
 		if err := conn.StartTLS(d.tls); err != nil {
+			if strings.Contains(err.Error(), "TLS handshake failed") {
+				// go-ldap does not wrap the handshake's error; its text
+				// is all there is to tell it from a broken connection.
+				return &tlsSetupError{fmt.Errorf("StartTLS (check the server certificate and ca_file): %w", err)}
+			}
 			return fmt.Errorf("StartTLS: %w", err)
 		}
 	}
@@ -170,3 +179,10 @@ func (d *dialer) setUp(conn *ldap.Conn) error {
 	}
 	return nil
 }
+
+// tlsSetupError is a TLS handshake that failed, most often because the
+// server's certificate does not verify: a configuration problem.
+type tlsSetupError struct{ err error }
+
+func (e *tlsSetupError) Error() string { return e.err.Error() }
+func (e *tlsSetupError) Unwrap() error { return e.err }
