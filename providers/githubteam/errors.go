@@ -95,6 +95,9 @@ func isNotFound(err error) bool {
 // wrap turns an API error into the errors the reconciler acts on.
 func (p *Provider) wrap(op, role, slug string, err error) error {
 	what := fmt.Sprintf("%s %s (team %s/%s)", op, role, p.org, slug)
+	if role == "" {
+		what = op + " " + p.org
+	}
 	var limited *rateLimited
 	var resp *github.ErrorResponse
 	switch {
@@ -103,7 +106,7 @@ func (p *Provider) wrap(op, role, slug string, err error) error {
 	case errors.As(err, &limited):
 		return providers.Unavailable(p.system(), what, err)
 	case isNotFound(err):
-		return fmt.Errorf("provider %s: %s: the team does not exist or the token cannot see it: %w", p.cfg.Name, what, providers.ErrNotFound)
+		return fmt.Errorf("provider %s: %s: not found, or the token cannot see it: %w", p.cfg.Name, what, providers.ErrNotFound)
 	case errors.As(err, &resp) && resp.Response != nil:
 		switch code := resp.Response.StatusCode; {
 		case code == http.StatusUnauthorized, code == http.StatusForbidden:

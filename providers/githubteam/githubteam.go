@@ -262,7 +262,7 @@ func (p *Provider) Check(ctx context.Context) error {
 			return resp, err
 		})
 		if err != nil {
-			return p.wrap("read organisation", "", p.org, err)
+			return p.wrap("read organisation", "", "", err)
 		}
 	}
 	return errors.Join(errs...)

@@ -97,19 +97,9 @@ func New(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (p
 	if _, ok := memberDN.match(placeholdDN); ok {
 		return nil, bad("placeholder_dn %s looks like a member (it matches member_dn); use an entry that is no one", placeholder)
 	}
-	tlsConfig := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
-	if caFile := providers.String(cfg, "ca_file", ""); caFile != "" {
-		if u.Scheme == "ldap" && !startTLS {
-			return nil, bad("ca_file is set but the connection is not encrypted: use ldaps:// or start_tls: true")
-		}
-		pemData, err := deps.ReadFile(caFile)
-		if err != nil {
-			return nil, bad("reading ca_file: %v", err)
-		}
-		tlsConfig.RootCAs = x509.NewCertPool()
-		if !tlsConfig.RootCAs.AppendCertsFromPEM(pemData) {
-			return nil, bad("ca_file %s holds no PEM certificate", caFile)
-		}
+	tlsConfig, err := tlsSettings(cfg, u, startTLS, deps)
+	if err != nil {
+		return nil, bad("%v", err)
 	}
 	d := &dialer{
 		url:      u,
@@ -128,6 +118,28 @@ func New(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (p
 		dialer:      d,
 		pool:        newPool(d.dial),
 	}, nil
+}
+
+// tlsSettings verifies the server as u's host name, against ca_file when
+// it is set, else against the system's trust store.
+func tlsSettings(cfg gitgrant.ProviderConfig, u *url.URL, startTLS bool, deps providers.Deps) (*tls.Config, error) {
+	tlsConfig := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
+	caFile := providers.String(cfg, "ca_file", "")
+	if caFile == "" {
+		return tlsConfig, nil
+	}
+	if u.Scheme == "ldap" && !startTLS {
+		return nil, errors.New("ca_file is set but the connection is not encrypted: use ldaps:// or start_tls: true")
+	}
+	pemData, err := deps.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("reading ca_file: %v", err)
+	}
+	tlsConfig.RootCAs = x509.NewCertPool()
+	if !tlsConfig.RootCAs.AppendCertsFromPEM(pemData) {
+		return nil, fmt.Errorf("ca_file %s holds no PEM certificate", caFile)
+	}
+	return tlsConfig, nil
 }
 
 // Members lists the members of role's group with one base-scope search.
@@ -240,7 +252,7 @@ func (p *Provider) Check(ctx context.Context) error {
 	if len(p.cfg.Roles) == 0 {
 		err := p.pool.do(ctx, func(*ldap.Conn) error { return nil })
 		if err != nil {
-			return p.wrap("bind", "", p.dialer.bindDN, err)
+			return p.wrap("bind as", "", p.dialer.bindDN, err)
 		}
 		return nil
 	}
@@ -330,6 +342,9 @@ func (e *memberMissing) Error() string { return e.err.Error() }
 // wrap turns an LDAP error into the errors the reconciler acts on.
 func (p *Provider) wrap(op, role, group string, err error) error {
 	what := fmt.Sprintf("%s %s (%s)", op, role, group)
+	if role == "" {
+		what = op + " " + group
+	}
 	var tlsErr *tlsSetupError
 	switch {
 	case errors.As(err, &tlsErr):
