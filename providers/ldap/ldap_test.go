@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -487,5 +488,77 @@ func TestTLS(t *testing.T) {
 				t.Errorf("Revoke: %v", err)
 			}
 		})
+	}
+}
+
+// TestReconnects: a connection the server dropped while idle is replaced,
+// and the call that found it dropped still succeeds.
+func TestReconnects(t *testing.T) {
+	t.Parallel()
+	srv := testenv.LDAP(t)
+	cn := uniqueName(t, "re")
+	srv.AddGroup(t, "groupOfNames", cn, srv.UserDN("alice"))
+	p := open(t, srv, config(srv, "member", map[string]string{"re": cn}))
+	var conns []net.Conn
+	var mu sync.Mutex
+	p.dialer.wrap = func(c net.Conn) net.Conn {
+		mu.Lock()
+		defer mu.Unlock()
+		conns = append(conns, c)
+		return c
+	}
+	ctx := t.Context()
+	if _, err := p.Members(ctx, "re"); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	conns[0].Close() // as if the server had timed out the idle connection
+	mu.Unlock()
+	got, err := p.Members(ctx, "re")
+	if err != nil {
+		t.Fatalf("Members after the connection dropped: %v", err)
+	}
+	if diff := cmp.Diff([]providers.Member{{Principal: "alice"}}, got); diff != "" {
+		t.Errorf("Members (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if len(conns) != 2 {
+		t.Errorf("dialled %d connections, want 2", len(conns))
+	}
+}
+
+// TestHungServer: a server that accepts connections and never answers
+// costs no more than the caller's deadline, and is reported as a
+// retryable system error.
+func TestHungServer(t *testing.T) {
+	t.Parallel()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close()
+		}
+	}()
+	srv := testenv.LDAPServer{ServiceDN: "cn=gitgrant,dc=x", ServicePassword: "pw", GroupsDN: "ou=groups,dc=x",
+		PeopleDN: "ou=people,dc=x", PlaceholderDN: "cn=placeholder,dc=x", URL: "ldap://" + l.Addr().String()}
+	p := open(t, srv, config(srv, "member", map[string]string{"ops": "ops"}))
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = p.Members(ctx, "ops")
+	if elapsed := time.Since(start); elapsed > 2*time.Second {
+		t.Errorf("Members took %v against a hung server with a 300ms deadline", elapsed)
+	}
+	var sys *gitgrant.SystemError
+	if !errors.As(err, &sys) || !sys.Retryable {
+		t.Errorf("Members: err = %v, want a retryable SystemError", err)
 	}
 }
