@@ -1,0 +1,192 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+)
+
+// providersRepo writes an access repository whose gitgrant.yaml declares
+// the given providers (YAML under `providers:`).
+func providersRepo(t *testing.T, providersYAML string) string {
+	t.Helper()
+	dir := t.TempDir()
+	cfg := `version: 1
+policy:
+  max_duration: 1d
+identities:
+  alice:
+    email: alice@example.com
+providers:
+` + providersYAML + `cleanup:
+  mode: push
+`
+	if err := os.WriteFile(filepath.Join(dir, "gitgrant.yaml"), []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// groupRole creates a uniquely named group role on the test server.
+func groupRole(t *testing.T) (dsn, name string) {
+	t.Helper()
+	dsn = testenv.PostgresDSN(t)
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 4)
+	rand.Read(b)
+	name = "ggcli" + hex.EncodeToString(b)
+	if _, err := conn.Exec(ctx, "CREATE ROLE "+name+" NOLOGIN"); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		conn.Exec(ctx, "DROP ROLE IF EXISTS "+name)
+		conn.Close(ctx)
+	})
+	return dsn, name
+}
+
+const cliDownPassword = "hunter2-never-print"
+
+func TestProvidersCheck(t *testing.T) {
+	t.Parallel()
+	dsn, group := groupRole(t)
+	downDSN := fmt.Sprintf("postgres://gitgrant:%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", cliDownPassword, testenv.FreePort(t))
+	good := fmt.Sprintf(`  app-db:
+    type: postgres
+    dsn_env: APP_DB_DSN
+    roles:
+      reader:
+        target: %s
+        approvals: 1
+`, group)
+	down := `  down-db:
+    type: postgres
+    dsn_env: DOWN_DB_DSN
+    roles:
+      reader:
+        approvals: 0
+`
+	missingRole := `  ghost-db:
+    type: postgres
+    dsn_env: APP_DB_DSN
+    roles:
+      reader:
+        target: gitgrant_no_such_group
+        approvals: 0
+`
+	vars := map[string]string{"APP_DB_DSN": dsn, "DOWN_DB_DSN": downDSN}
+	tests := []struct {
+		name      string
+		providers string
+		wantCode  int
+		wantLines []string
+	}{
+		{"reachable", good, gitgrant.ExitOK, []string{"ok    app-db (postgres): reachable, 1 roles checked"}},
+		{"down", good + down, gitgrant.ExitSystem, []string{
+			"ok    app-db (postgres): reachable, 1 roles checked",
+			"FAIL  down-db (postgres): postgres down-db: connect: ",
+		}},
+		{"missing group role", missingRole, gitgrant.ExitSystem, []string{
+			`FAIL  ghost-db (postgres): provider ghost-db: role reader: group role "gitgrant_no_such_group" does not exist`,
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			repo := providersRepo(t, tt.providers)
+			r := runCLI(t, vars, "providers", "check", "--repo", repo)
+			if r.code != tt.wantCode {
+				t.Errorf("exit code %d, want %d\nstdout:\n%s\nstderr:\n%s", r.code, tt.wantCode, r.stdout, r.stderr)
+			}
+			lines := strings.Split(strings.TrimSpace(r.stdout), "\n")
+			for _, want := range tt.wantLines {
+				found := false
+				for _, l := range lines {
+					found = found || strings.HasPrefix(l, want)
+				}
+				if !found {
+					t.Errorf("no line starts with %q in:\n%s", want, r.stdout)
+				}
+			}
+			if strings.Contains(r.stdout+r.stderr, cliDownPassword) {
+				t.Errorf("the output shows a password from a DSN:\n%s%s", r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+func TestProvidersCheckJSON(t *testing.T) {
+	t.Parallel()
+	dsn, group := groupRole(t)
+	repo := providersRepo(t, fmt.Sprintf(`  app-db:
+    type: postgres
+    dsn_env: APP_DB_DSN
+    roles:
+      reader:
+        target: %s
+        approvals: 1
+      writer:
+        target: %s
+        approvals: 1
+  unset-db:
+    type: postgres
+    dsn_env: UNSET_DSN
+    roles:
+      reader:
+        approvals: 0
+`, group, group))
+	r := runCLI(t, map[string]string{"APP_DB_DSN": dsn}, "providers", "check", "--repo", repo, "--output", "json")
+	if r.code != gitgrant.ExitSystem {
+		t.Errorf("exit code %d, want %d; stderr: %s", r.code, gitgrant.ExitSystem, r.stderr)
+	}
+	var got providersCheckJSON
+	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
+		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
+	}
+	want := providersCheckJSON{Version: 1, OK: false, Providers: []providerCheck{
+		{Name: "app-db", Type: "postgres", OK: true, Roles: 2},
+		{Name: "unset-db", Type: "postgres", OK: false, Roles: 1, Error: "provider unset-db: environment variable UNSET_DSN (from dsn_env) is not set"},
+	}}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("JSON (-want +got):\n%s", diff)
+	}
+}
+
+func TestProvidersCheckUsage(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"no subcommand", []string{"providers"}, gitgrant.ExitUsage},
+		{"unknown subcommand", []string{"providers", "frobnicate"}, gitgrant.ExitUsage},
+		{"bad output", []string{"providers", "check", "--output", "yaml"}, gitgrant.ExitUsage},
+		{"help", []string{"providers", "check", "--help"}, gitgrant.ExitOK},
+		{"no config", []string{"providers", "check", "--repo", t.TempDir()}, gitgrant.ExitInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if r := runCLI(t, nil, tt.args...); r.code != tt.code {
+				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
+			}
+		})
+	}
+}

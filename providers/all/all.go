@@ -1,0 +1,20 @@
+// Package all wires every provider type of this build into one registry,
+// for the command. Tests build smaller registries of their own.
+package all
+
+import (
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/exec"
+	"github.com/gitgrant/gitgrant/providers/mysql"
+	"github.com/gitgrant/gitgrant/providers/postgres"
+)
+
+// Registry returns the factories of every provider type, keyed by the
+// `type:` that selects it in gitgrant.yaml. One line per type.
+func Registry() providers.Registry {
+	return providers.Registry{
+		postgres.Type: postgres.Open,
+		mysql.Type:    mysql.Open,
+		exec.Type:     exec.Open,
+	}
+}
