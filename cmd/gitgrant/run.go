@@ -42,7 +42,6 @@ func commands() []command {
 		{"request", "write a new request file", runRequest},
 		{"schema", "print the JSON Schema of a file format", runSchema},
 		{"providers", "check connectivity and permissions of every configured provider", runProviders},
-		{"audit", "rebuild who had what access, when, approved by whom, from git alone", runAudit},
 		{"version", "print gitgrant's version", runVersion},
 	}
 }
