@@ -31,8 +31,12 @@ type Evidence struct {
 	// Emergency is set when the request was granted under break-glass
 	// rules, without approval; it must be reviewed after the fact.
 	Emergency bool `json:"emergency,omitempty"`
+	// FollowUpIssue is the issue that asks for review after the fact of an
+	// emergency grant.
+	FollowUpIssue int `json:"follow_up_issue,omitempty"`
 	// Approved is true when every rule passed. Reasons lists every rule
-	// that failed, for the requester and the audit trail.
+	// that failed, for the requester and the audit trail; with Emergency,
+	// it lists what the break-glass bypassed.
 	Approved bool     `json:"approved"`
 	Reasons  []string `json:"reasons,omitempty"`
 	// CheckedAt is when the evidence was gathered.

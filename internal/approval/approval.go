@@ -1,0 +1,369 @@
+// Package approval owns deciding whether the current content of one
+// request file was approved the way the brief's rules demand (rules 1-6):
+// it finds the merged pull request that brought the content to the main
+// branch and re-checks its reviews itself, judged by the CODEOWNERS file
+// and gitgrant.yaml at the pull request's base commit. The result is a
+// gitgrant.Evidence, cached by (path, blob, commit) so that a steady state
+// costs no API calls.
+package approval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/codeowners"
+	"github.com/gitgrant/gitgrant/schema"
+)
+
+// FileReader reads one file of the repository at a revision (a commit
+// SHA). A missing file is an error wrapping fs.ErrNotExist. The reconciler
+// passes its git reader, so that base-commit files cost no API calls.
+type FileReader interface {
+	ReadFile(ctx context.Context, rev, path string) ([]byte, error)
+}
+
+// PullRequest is what verification needs to know about a pull request.
+type PullRequest struct {
+	Number         int
+	Author         string
+	Merged         bool
+	MergedAt       time.Time
+	MergeCommitSHA string
+	HeadSHA        string
+	BaseSHA        string
+	BaseRef        string
+}
+
+// Commit is a commit as GitHub attributes it: Author and Committer are
+// GitHub logins, empty when the email is linked to no account.
+type Commit struct {
+	SHA       string
+	Author    string
+	Committer string
+	Parents   []string
+	// Date is the committer date: author-controlled, so it is only ever
+	// used to shorten a window, never to lengthen one.
+	Date time.Time
+}
+
+// Review is one pull request review.
+type Review struct {
+	ID          int64
+	Reviewer    string
+	State       string
+	CommitID    string
+	SubmittedAt time.Time
+}
+
+// Review states as GitHub reports them.
+const (
+	Approved         = "APPROVED"
+	ChangesRequested = "CHANGES_REQUESTED"
+	Commented        = "COMMENTED"
+	Dismissed        = "DISMISSED"
+)
+
+// MaxPullCommits is how many commits GitHub lists for a pull request; a
+// longer pull request cannot have all its committers checked.
+const MaxPullCommits = 250
+
+// GitHub is what verification needs from GitHub's API. NewGitHub adapts a
+// go-github client; tests use it against the fake.
+type GitHub interface {
+	FileReader
+	DefaultBranch(ctx context.Context) (string, error)
+	PullRequestsWithCommit(ctx context.Context, sha string) ([]PullRequest, error)
+	PullRequestCommits(ctx context.Context, number int) ([]Commit, error)
+	Reviews(ctx context.Context, number int) ([]Review, error)
+	Commit(ctx context.Context, sha string) (Commit, error)
+	// IsTeamMember reports active membership of org/slug.
+	IsTeamMember(ctx context.Context, org, slug, login string) (bool, error)
+	// FollowUp returns the number of the open or closed issue whose body
+	// holds marker, creating it when there is none.
+	FollowUp(ctx context.Context, marker, title, body string) (int, error)
+}
+
+// Input is one request file as it is on the main branch.
+type Input struct {
+	Path string
+	// Blob is the file's git blob hash on main.
+	Blob string
+	// Commit is the first-parent commit of main that last changed the file
+	// (a merge, squash or rebased commit, or a direct push).
+	Commit string
+	// Parent is Commit's first parent, when the caller knows it: the base
+	// a direct push is judged by. Empty: asked from GitHub when needed.
+	Parent  string
+	Request *gitgrant.Request
+}
+
+// Verifier verifies request files. One Verifier may serve many passes; it
+// memoises default branch, base-commit files and team memberships for
+// MemoTTL.
+type Verifier struct {
+	GitHub GitHub
+	// Files reads base and head commits from git; nil or failing reads fall
+	// back to GitHub's contents API.
+	Files FileReader
+	Cache Cache
+	// Org is the repository owner: CODEOWNERS teams of another org are
+	// not honoured (GitHub ignores them too).
+	Org string
+	// RepoURL, such as https://github.com/o/r, is used for links in
+	// follow-up issues.
+	RepoURL string
+	Now     func() time.Time
+	Logger  *slog.Logger
+	// MemoTTL bounds how long team memberships are reused (default 5m).
+	MemoTTL time.Duration
+
+	mu      sync.Mutex
+	branch  string
+	teams   map[string]memo
+	configs map[string]*baseFiles
+}
+
+type memo struct {
+	member bool
+	at     time.Time
+}
+
+// baseFiles are the policy files at one base commit; a nil field with a
+// reason means the file is missing or unusable.
+type baseFiles struct {
+	config       *gitgrant.Config
+	configReason string
+	owners       *codeowners.File
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now != nil {
+		return v.Now().UTC()
+	}
+	return time.Now().UTC()
+}
+
+func (v *Verifier) logger() *slog.Logger {
+	if v.Logger != nil {
+		return v.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Verify returns the evidence for one request file. An error means GitHub
+// or git could not be asked (fail closed: no grant, try again later);
+// a rejection is evidence with Approved false and its reasons.
+func (v *Verifier) Verify(ctx context.Context, in Input) (gitgrant.Evidence, error) {
+	if in.Path == "" || in.Blob == "" || in.Commit == "" || in.Request == nil {
+		return gitgrant.Evidence{}, errors.New("approval: input needs path, blob, commit and the decoded request")
+	}
+	key := Key{Path: in.Path, Blob: in.Blob, Commit: in.Commit}
+	var first time.Time
+	if v.Cache != nil {
+		e, ok, err := v.Cache.Get(ctx, key)
+		if err != nil {
+			return gitgrant.Evidence{}, fmt.Errorf("approval: evidence cache: %w", err)
+		}
+		if ok && (e.RecheckAt.IsZero() || v.now().Before(e.RecheckAt)) {
+			return e.Evidence, nil
+		}
+		first = e.FirstChecked
+	}
+	ev, recheck, err := v.verify(ctx, in)
+	if err != nil {
+		return gitgrant.Evidence{}, err
+	}
+	if v.Cache != nil {
+		entry := Entry{Evidence: ev, FirstChecked: first}
+		if entry.FirstChecked.IsZero() {
+			entry.FirstChecked = ev.CheckedAt
+		}
+		if recheck && ev.CheckedAt.Sub(entry.FirstChecked) < RecheckWindow {
+			entry.RecheckAt = ev.CheckedAt.Add(RecheckInterval)
+		}
+		if err := v.Cache.Put(ctx, key, entry); err != nil {
+			return gitgrant.Evidence{}, fmt.Errorf("approval: evidence cache: %w", err)
+		}
+	}
+	return ev, nil
+}
+
+// GitHub links a merged commit to its pull request a little after the
+// merge; a "no pull request" verdict is therefore re-checked every
+// RecheckInterval for RecheckWindow before it becomes final.
+const (
+	RecheckInterval = time.Minute
+	RecheckWindow   = 15 * time.Minute
+)
+
+func (v *Verifier) verify(ctx context.Context, in Input) (ev gitgrant.Evidence, recheck bool, err error) {
+	ev = gitgrant.Evidence{Path: in.Path, Blob: in.Blob, MergeCommit: in.Commit, CheckedAt: v.now()}
+	branch, err := v.defaultBranch(ctx)
+	if err != nil {
+		return ev, false, err
+	}
+	prs, err := v.GitHub.PullRequestsWithCommit(ctx, in.Commit)
+	if err != nil {
+		return ev, false, err
+	}
+	pr, ok := pickPullRequest(prs, in.Commit, branch)
+	if !ok {
+		ev, err = v.direct(ctx, in, ev, branch)
+		return ev, true, err
+	}
+	ev, err = v.viaPullRequest(ctx, in, ev, pr)
+	return ev, false, err
+}
+
+// pickPullRequest chooses the merged pull request into branch whose merge
+// (or squash) commit is sha; failing that, a merged one GitHub associates
+// with sha (a rebase merge, whose rebased commits are not the
+// merge_commit_sha). Open and unmerged pull requests never count.
+func pickPullRequest(prs []PullRequest, sha, branch string) (PullRequest, bool) {
+	var rebased []PullRequest
+	for _, p := range prs {
+		if !p.Merged || p.MergedAt.IsZero() || p.BaseRef != branch {
+			continue
+		}
+		if p.MergeCommitSHA == sha {
+			return p, true
+		}
+		rebased = append(rebased, p)
+	}
+	if len(rebased) == 0 {
+		return PullRequest{}, false
+	}
+	best := rebased[0]
+	for _, p := range rebased[1:] {
+		if p.MergedAt.After(best.MergedAt) {
+			best = p
+		}
+	}
+	return best, true
+}
+
+func (v *Verifier) defaultBranch(ctx context.Context) (string, error) {
+	v.mu.Lock()
+	b := v.branch
+	v.mu.Unlock()
+	if b != "" {
+		return b, nil
+	}
+	b, err := v.GitHub.DefaultBranch(ctx)
+	if err != nil {
+		return "", err
+	}
+	v.mu.Lock()
+	v.branch = b
+	v.mu.Unlock()
+	return b, nil
+}
+
+// read reads a file at rev from git, falling back to GitHub when git does
+// not have the revision. A file git says is missing is missing.
+func (v *Verifier) read(ctx context.Context, rev, path string) ([]byte, error) {
+	if v.Files != nil {
+		data, err := v.Files.ReadFile(ctx, rev, path)
+		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			return data, err
+		}
+		v.logger().Debug("git read failed, asking GitHub", "rev", rev, "path", path, "err", err)
+	}
+	return v.GitHub.ReadFile(ctx, rev, path)
+}
+
+// base loads gitgrant.yaml and CODEOWNERS as they were at base.
+func (v *Verifier) base(ctx context.Context, base string) (*baseFiles, error) {
+	v.mu.Lock()
+	if b, ok := v.configs[base]; ok {
+		v.mu.Unlock()
+		return b, nil
+	}
+	v.mu.Unlock()
+	b := &baseFiles{}
+	data, err := v.read(ctx, base, gitgrant.ConfigPath)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		b.configReason = fmt.Sprintf("%s does not exist at base commit %s: no policy, no approval", gitgrant.ConfigPath, short(base))
+	case err != nil:
+		return nil, err
+	default:
+		cfg, diags := schema.LoadConfig(gitgrant.ConfigPath, data)
+		if cfg == nil || diags.HasErrors() {
+			b.configReason = fmt.Sprintf("%s at base commit %s is invalid (%d errors): no policy, no approval", gitgrant.ConfigPath, short(base), countErrors(diags))
+		}
+		b.config = cfg
+	}
+	owners, err := codeowners.Find(ctx, func(ctx context.Context, p string) ([]byte, error) { return v.read(ctx, base, p) })
+	if err != nil {
+		return nil, err
+	}
+	if owners != nil && len(owners.Problems) > 0 {
+		v.logger().Warn("CODEOWNERS lines skipped", "file", owners.Path, "base", base, "problems", len(owners.Problems))
+	}
+	b.owners = owners
+	v.mu.Lock()
+	if v.configs == nil {
+		v.configs = map[string]*baseFiles{}
+	}
+	v.configs[base] = b
+	v.mu.Unlock()
+	return b, nil
+}
+
+func countErrors(ds gitgrant.Diagnostics) int {
+	n := 0
+	for _, d := range ds {
+		if d.Severity != gitgrant.SeverityWarning {
+			n++
+		}
+	}
+	return n
+}
+
+// member reports whether login matches a principal reference: a login
+// (case-insensitive, as GitHub logins are) or an active member of
+// "@org/team".
+func (v *Verifier) member(ctx context.Context, ref, login string) (bool, error) {
+	ref = strings.TrimPrefix(ref, "@")
+	org, slug, isTeam := strings.Cut(ref, "/")
+	if !isTeam {
+		return strings.EqualFold(ref, login), nil
+	}
+	key := strings.ToLower(org + "/" + slug + "/" + login)
+	ttl := v.MemoTTL
+	if ttl <= 0 {
+		ttl = 5 * time.Minute
+	}
+	v.mu.Lock()
+	m, ok := v.teams[key]
+	v.mu.Unlock()
+	if ok && v.now().Sub(m.at) < ttl {
+		return m.member, nil
+	}
+	yes, err := v.GitHub.IsTeamMember(ctx, org, slug, login)
+	if err != nil {
+		return false, err
+	}
+	v.mu.Lock()
+	if v.teams == nil {
+		v.teams = map[string]memo{}
+	}
+	v.teams[key] = memo{member: yes, at: v.now()}
+	v.mu.Unlock()
+	return yes, nil
+}
+
+func short(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}

@@ -1,0 +1,68 @@
+package approval
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// Key identifies the content evidence is about. The commit is part of it:
+// the same blob brought back to main later by a direct push is a new
+// event and must not inherit the old approval.
+type Key struct {
+	Path   string `json:"path"`
+	Blob   string `json:"blob"`
+	Commit string `json:"commit"`
+}
+
+// Entry is cached evidence. RecheckAt, when set, is when a verdict that may
+// still change (GitHub had not yet linked the commit to a pull request)
+// should be gathered again.
+type Entry struct {
+	Evidence     gitgrant.Evidence `json:"evidence"`
+	FirstChecked time.Time         `json:"first_checked"`
+	RecheckAt    time.Time         `json:"recheck_at,omitzero"`
+}
+
+// Cache stores evidence; the reconciler may persist it (git notes, a
+// file). Get's ok is false when nothing is stored.
+type Cache interface {
+	Get(ctx context.Context, k Key) (Entry, bool, error)
+	Put(ctx context.Context, k Key, e Entry) error
+}
+
+// MemoryCache is a Cache in memory.
+type MemoryCache struct {
+	mu sync.Mutex
+	m  map[Key]Entry
+}
+
+var _ Cache = (*MemoryCache)(nil)
+
+// Get implements Cache.
+func (c *MemoryCache) Get(_ context.Context, k Key) (Entry, bool, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.m[k]
+	return e, ok, nil
+}
+
+// Put implements Cache.
+func (c *MemoryCache) Put(_ context.Context, k Key, e Entry) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.m == nil {
+		c.m = map[Key]Entry{}
+	}
+	c.m[k] = e
+	return nil
+}
+
+// Len is the number of entries.
+func (c *MemoryCache) Len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.m)
+}

@@ -1,0 +1,198 @@
+package approval
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"net/http"
+	"strings"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
+)
+
+// FollowUpLabel marks the issues that ask for review of emergency access.
+const FollowUpLabel = "gitgrant-emergency"
+
+// API adapts a go-github client for one repository to GitHub.
+type API struct {
+	GH          *github.Client
+	Owner, Repo string
+}
+
+var _ GitHub = (*API)(nil)
+
+// NewGitHub adapts an ghapi client.
+func NewGitHub(c *ghapi.Client) *API { return &API{GH: c.GH, Owner: c.Owner, Repo: c.Repo} }
+
+func sysErr(op string, resp *github.Response, err error) error {
+	retry := true
+	if resp != nil && resp.StatusCode < 500 && resp.StatusCode != http.StatusTooManyRequests {
+		retry = false
+	}
+	var rl *ghapi.RateLimitedError
+	if errors.As(err, &rl) {
+		retry = true
+	}
+	return &gitgrant.SystemError{System: "github", Op: op, Err: err, Retryable: retry}
+}
+
+func notFound(resp *github.Response) bool {
+	return resp != nil && resp.StatusCode == http.StatusNotFound
+}
+
+// DefaultBranch implements GitHub.
+func (a *API) DefaultBranch(ctx context.Context) (string, error) {
+	r, resp, err := a.GH.Repositories.Get(ctx, a.Owner, a.Repo)
+	if err != nil {
+		return "", sysErr("get repository "+a.Owner+"/"+a.Repo, resp, err)
+	}
+	if r.GetDefaultBranch() == "" {
+		return "", sysErr("get repository", resp, errors.New("no default branch in the answer"))
+	}
+	return r.GetDefaultBranch(), nil
+}
+
+// PullRequestsWithCommit implements GitHub (all pages).
+func (a *API) PullRequestsWithCommit(ctx context.Context, sha string) ([]PullRequest, error) {
+	var out []PullRequest
+	opts := &github.ListOptions{PerPage: 100}
+	for {
+		prs, resp, err := a.GH.PullRequests.ListPullRequestsWithCommit(ctx, a.Owner, a.Repo, sha, opts)
+		if err != nil {
+			return nil, sysErr("list pull requests of commit "+sha, resp, err)
+		}
+		for _, p := range prs {
+			out = append(out, PullRequest{
+				Number: p.GetNumber(), Author: p.GetUser().GetLogin(),
+				Merged: p.MergedAt != nil, MergedAt: p.GetMergedAt().Time,
+				MergeCommitSHA: p.GetMergeCommitSHA(), HeadSHA: p.GetHead().GetSHA(),
+				BaseSHA: p.GetBase().GetSHA(), BaseRef: p.GetBase().GetRef(),
+			})
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+func commitOf(c *github.RepositoryCommit) Commit {
+	out := Commit{SHA: c.GetSHA(), Author: c.GetAuthor().GetLogin(), Committer: c.GetCommitter().GetLogin(),
+		Date: c.GetCommit().GetCommitter().GetDate().Time}
+	for _, p := range c.Parents {
+		out.Parents = append(out.Parents, p.GetSHA())
+	}
+	return out
+}
+
+// PullRequestCommits implements GitHub (all pages).
+func (a *API) PullRequestCommits(ctx context.Context, n int) ([]Commit, error) {
+	var out []Commit
+	opts := &github.ListOptions{PerPage: 100}
+	for {
+		cs, resp, err := a.GH.PullRequests.ListCommits(ctx, a.Owner, a.Repo, n, opts)
+		if err != nil {
+			return nil, sysErr(fmt.Sprintf("list commits of pull request #%d", n), resp, err)
+		}
+		for _, c := range cs {
+			out = append(out, commitOf(c))
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// Reviews implements GitHub (all pages).
+func (a *API) Reviews(ctx context.Context, n int) ([]Review, error) {
+	var out []Review
+	opts := &github.ListOptions{PerPage: 100}
+	for {
+		rs, resp, err := a.GH.PullRequests.ListReviews(ctx, a.Owner, a.Repo, n, opts)
+		if err != nil {
+			return nil, sysErr(fmt.Sprintf("list reviews of pull request #%d", n), resp, err)
+		}
+		for _, r := range rs {
+			out = append(out, Review{ID: r.GetID(), Reviewer: r.GetUser().GetLogin(), State: r.GetState(),
+				CommitID: r.GetCommitID(), SubmittedAt: r.GetSubmittedAt().Time})
+		}
+		if resp.NextPage == 0 {
+			return out, nil
+		}
+		opts.Page = resp.NextPage
+	}
+}
+
+// Commit implements GitHub.
+func (a *API) Commit(ctx context.Context, sha string) (Commit, error) {
+	c, resp, err := a.GH.Repositories.GetCommit(ctx, a.Owner, a.Repo, sha, nil)
+	if err != nil {
+		return Commit{}, sysErr("get commit "+sha, resp, err)
+	}
+	return commitOf(c), nil
+}
+
+// IsTeamMember implements GitHub: an active membership; a pending one or a
+// 404 is no membership.
+func (a *API) IsTeamMember(ctx context.Context, org, slug, login string) (bool, error) {
+	m, resp, err := a.GH.Teams.GetTeamMembershipBySlug(ctx, org, slug, login)
+	if notFound(resp) {
+		return false, nil
+	}
+	if err != nil {
+		return false, sysErr(fmt.Sprintf("membership of @%s in @%s/%s", login, org, slug), resp, err)
+	}
+	return m.GetState() == "active", nil
+}
+
+// ReadFile implements FileReader through the contents API.
+func (a *API) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
+	f, _, resp, err := a.GH.Repositories.GetContents(ctx, a.Owner, a.Repo, path, &github.RepositoryContentGetOptions{Ref: rev})
+	if notFound(resp) {
+		return nil, fmt.Errorf("%s at %s: %w", path, rev, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, sysErr(fmt.Sprintf("read %s at %s", path, rev), resp, err)
+	}
+	if f == nil || f.GetType() != "file" {
+		return nil, fmt.Errorf("%s at %s is not a file: %w", path, rev, fs.ErrNotExist)
+	}
+	s, err := f.GetContent()
+	if err != nil {
+		return nil, sysErr(fmt.Sprintf("decode %s at %s", path, rev), resp, err)
+	}
+	return []byte(s), nil
+}
+
+// FollowUp implements GitHub: it looks for the marker among issues with
+// FollowUpLabel (open or closed) before creating one, so that a lost cache
+// never duplicates the issue.
+func (a *API) FollowUp(ctx context.Context, marker, title, body string) (int, error) {
+	opts := &github.IssueListByRepoOptions{State: "all", Labels: []string{FollowUpLabel}, ListOptions: github.ListOptions{PerPage: 100}}
+	for {
+		is, resp, err := a.GH.Issues.ListByRepo(ctx, a.Owner, a.Repo, opts)
+		if err != nil {
+			return 0, sysErr("list follow-up issues", resp, err)
+		}
+		for _, i := range is {
+			if strings.Contains(i.GetBody(), marker) {
+				return i.GetNumber(), nil
+			}
+		}
+		if resp.NextPage == 0 {
+			break
+		}
+		opts.Page = resp.NextPage
+	}
+	labels := []string{FollowUpLabel}
+	is, resp, err := a.GH.Issues.Create(ctx, a.Owner, a.Repo, &github.IssueRequest{Title: &title, Body: &body, Labels: &labels})
+	if err != nil {
+		return 0, sysErr("open follow-up issue", resp, err)
+	}
+	return is.GetNumber(), nil
+}

@@ -1,0 +1,307 @@
+package approval
+
+import (
+	"context"
+	"crypto/sha1"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"path"
+	"sort"
+	"strings"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/codeowners"
+)
+
+// viaPullRequest applies rules 1-6 to a merged pull request.
+func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evidence, pr PullRequest) (gitgrant.Evidence, error) {
+	ev.PullRequest, ev.Author, ev.MergedAt = pr.Number, pr.Author, pr.MergedAt.UTC()
+	ev.HeadCommit, ev.BaseCommit = pr.HeadSHA, pr.BaseSHA
+	var reasons []string
+	add := func(format string, args ...any) { reasons = append(reasons, fmt.Sprintf(format, args...)) }
+
+	if pr.HeadSHA == "" || pr.BaseSHA == "" {
+		add("pull request #%d has no head or base commit in GitHub's answer", pr.Number)
+		return v.finish(ctx, in, ev, reasons, nil)
+	}
+	// The reviewed content must be the granted content.
+	head, err := v.read(ctx, pr.HeadSHA, in.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		add("%s is not in pull request #%d's head commit %s: the content on main was not reviewed there", in.Path, pr.Number, short(pr.HeadSHA))
+	case err != nil:
+		return ev, err
+	case BlobHash(head) != in.Blob:
+		add("the content on main (blob %s) is not the content reviewed at pull request #%d's head commit %s (blob %s)", short(in.Blob), pr.Number, short(pr.HeadSHA), short(BlobHash(head)))
+	}
+
+	bf, err := v.base(ctx, pr.BaseSHA)
+	if err != nil {
+		return ev, err
+	}
+	if bf.config == nil {
+		add("%s", bf.configReason)
+		return v.finish(ctx, in, ev, reasons, bf)
+	}
+	req := in.Request
+	reasons = append(reasons, requestRules(in, bf.config, pr.Author)...)
+
+	commits, err := v.GitHub.PullRequestCommits(ctx, pr.Number)
+	if err != nil {
+		return ev, err
+	}
+	excluded := map[string]string{}
+	exclude := func(login, why string) {
+		if login != "" {
+			if _, ok := excluded[strings.ToLower(login)]; !ok {
+				excluded[strings.ToLower(login)] = why
+			}
+		}
+	}
+	exclude(req.Requester, "is the requester")
+	exclude(req.Subject, "receives the access (subject)")
+	exclude(pr.Author, "opened the pull request")
+	if len(commits) >= MaxPullCommits {
+		add("pull request #%d has %d or more commits; GitHub lists only %d, so its committers cannot all be checked", pr.Number, MaxPullCommits, MaxPullCommits)
+	}
+	for _, c := range commits {
+		if c.Author == "" || c.Committer == "" {
+			add("commit %s of pull request #%d has an author or committer linked to no GitHub account, so gitgrant cannot prove an approver did not write it", short(c.SHA), pr.Number)
+		}
+		exclude(c.Author, "authored a commit of the pull request ("+short(c.SHA)+")")
+		exclude(c.Committer, "committed to the pull request ("+short(c.SHA)+")")
+	}
+
+	reviews, err := v.GitHub.Reviews(ctx, pr.Number)
+	if err != nil {
+		return ev, err
+	}
+	rr, err := v.reviewRules(ctx, in, bf, pr, reviews, excluded)
+	if err != nil {
+		return ev, err
+	}
+	ev.Approvers = rr.approvers
+	reasons = append(reasons, rr.reasons...)
+	return v.finish(ctx, in, ev, reasons, bf)
+}
+
+// requestRules are the rules about the request itself, judged by the
+// policy at base: rule 2 (path and content agree), rule 3 (author is the
+// requester), and that every grant's role exists at base.
+func requestRules(in Input, cfg *gitgrant.Config, author string) []string {
+	var reasons []string
+	req := in.Request
+	folder := providerFolder(in.Path)
+	for i, g := range req.Grants {
+		if g.Provider != folder {
+			reasons = append(reasons, fmt.Sprintf("grants.%d: provider %q does not match the folder %q the file is in (CODEOWNERS routes by path)", i, g.Provider, folder))
+		}
+		if _, ok := role(cfg, g); !ok {
+			reasons = append(reasons, fmt.Sprintf("grants.%d: role %s/%s is not declared in %s at the base commit", i, g.Provider, g.Role, gitgrant.ConfigPath))
+		}
+	}
+	if author != "" && !strings.EqualFold(author, req.Requester) && !cfg.Policy.AllowOnBehalf {
+		reasons = append(reasons, fmt.Sprintf("the pull request was opened by @%s, not by the requester @%s, and policy.allow_on_behalf is false at the base commit", author, req.Requester))
+	}
+	if req.Subject != "" && !strings.EqualFold(req.Subject, req.Requester) && !cfg.Policy.AllowOnBehalf {
+		reasons = append(reasons, fmt.Sprintf("subject %q requests access on behalf of someone else, and policy.allow_on_behalf is false at the base commit", req.Subject))
+	}
+	return reasons
+}
+
+func providerFolder(p string) string {
+	rest, ok := strings.CutPrefix(path.Clean(p), gitgrant.RequestsDir+"/")
+	if !ok {
+		return ""
+	}
+	folder, _, _ := strings.Cut(rest, "/")
+	return folder
+}
+
+func role(cfg *gitgrant.Config, g gitgrant.GrantRef) (gitgrant.RoleConfig, bool) {
+	p, ok := cfg.Providers[g.Provider]
+	if !ok {
+		return gitgrant.RoleConfig{}, false
+	}
+	r, ok := p.Roles[g.Role]
+	return r, ok
+}
+
+type reviewResult struct {
+	approvers []gitgrant.Approver
+	reasons   []string
+}
+
+// latestStates keeps, per reviewer, the latest review that sets a state
+// (APPROVED, CHANGES_REQUESTED, DISMISSED). A COMMENTED review changes no
+// state, as on GitHub.
+func latestStates(reviews []Review) []Review {
+	latest := map[string]Review{}
+	for _, r := range reviews {
+		if r.Reviewer == "" {
+			continue
+		}
+		switch r.State {
+		case Approved, ChangesRequested, Dismissed:
+		default:
+			continue
+		}
+		k := strings.ToLower(r.Reviewer)
+		cur, ok := latest[k]
+		if !ok || r.SubmittedAt.After(cur.SubmittedAt) || (r.SubmittedAt.Equal(cur.SubmittedAt) && r.ID > cur.ID) {
+			latest[k] = r
+		}
+	}
+	out := make([]Review, 0, len(latest))
+	for _, r := range latest {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// ownerVia returns the CODEOWNERS entry that makes login an owner, or "".
+func (v *Verifier) ownerVia(ctx context.Context, owners []codeowners.Owner, login string) (string, error) {
+	for _, o := range owners {
+		switch o.Kind {
+		case codeowners.User:
+			if strings.EqualFold(o.Name, login) {
+				return o.String(), nil
+			}
+		case codeowners.Team:
+			org, _, _ := strings.Cut(o.Name, "/")
+			if v.Org != "" && !strings.EqualFold(org, v.Org) {
+				continue // GitHub honours only teams of the repository's org
+			}
+			ok, err := v.member(ctx, o.Name, login)
+			if err != nil {
+				return "", err
+			}
+			if ok {
+				return o.String(), nil
+			}
+		}
+	}
+	return "", nil
+}
+
+func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr PullRequest, reviews []Review, excluded map[string]string) (reviewResult, error) {
+	var res reviewResult
+	var discounted []string
+	var owners []codeowners.Owner
+	if bf.owners != nil {
+		owners = bf.owners.Owners(in.Path)
+	}
+	var candidates []gitgrant.Approver
+	for _, r := range latestStates(reviews) {
+		via, err := v.ownerVia(ctx, owners, r.Reviewer)
+		if err != nil {
+			return res, err
+		}
+		switch r.State {
+		case ChangesRequested:
+			if via != "" {
+				res.reasons = append(res.reasons, fmt.Sprintf("code owner @%s requested changes (review %d) and has not approved or been dismissed since", r.Reviewer, r.ID))
+			}
+			continue
+		case Dismissed:
+			discounted = append(discounted, fmt.Sprintf("@%s's review %d was dismissed", r.Reviewer, r.ID))
+			continue
+		}
+		switch why, bad := excluded[strings.ToLower(r.Reviewer)]; {
+		case r.CommitID != pr.HeadSHA:
+			discounted = append(discounted, fmt.Sprintf("@%s approved commit %s (review %d), not the final head commit %s", r.Reviewer, short(r.CommitID), r.ID, short(pr.HeadSHA)))
+		case bad:
+			discounted = append(discounted, fmt.Sprintf("@%s cannot approve: %s (review %d)", r.Reviewer, why, r.ID))
+		case via == "":
+			discounted = append(discounted, fmt.Sprintf("@%s is not a code owner of %s at the base commit (review %d)", r.Reviewer, in.Path, r.ID))
+		default:
+			candidates = append(candidates, gitgrant.Approver{Login: r.Reviewer, ReviewID: r.ID, SubmittedAt: r.SubmittedAt.UTC(), Via: via})
+		}
+	}
+
+	counted := map[int64]bool{}
+	missing := false
+	for i, g := range in.Request.Grants {
+		rc, ok := role(bf.config, g)
+		if !ok {
+			continue // already a reason
+		}
+		n := 0
+		var names []string
+		for _, c := range candidates {
+			ok, err := v.inApprovers(ctx, rc.Approvers, c.Login)
+			if err != nil {
+				return res, err
+			}
+			if !ok {
+				discounted = append(discounted, fmt.Sprintf("@%s is not in the approvers of %s/%s (%s)", c.Login, g.Provider, g.Role, strings.Join(rc.Approvers, ", ")))
+				continue
+			}
+			n++
+			names = append(names, "@"+c.Login)
+			counted[c.ReviewID] = true
+		}
+		if n < rc.Approvals {
+			missing = true
+			msg := fmt.Sprintf("grants.%d: %s/%s needs %d code-owner approval(s) on the final head commit, has %d", i, g.Provider, g.Role, rc.Approvals, n)
+			if len(names) > 0 {
+				msg += " (" + strings.Join(names, ", ") + ")"
+			}
+			if len(rc.Approvers) > 0 {
+				msg += "; approvers: " + strings.Join(rc.Approvers, ", ")
+			}
+			res.reasons = append(res.reasons, msg)
+			switch {
+			case bf.owners == nil:
+				res.reasons = append(res.reasons, "there is no CODEOWNERS file at the base commit (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so nobody can approve")
+			case len(owners) == 0:
+				res.reasons = append(res.reasons, fmt.Sprintf("%s at the base commit names no owner for %s", bf.owners.Path, in.Path))
+			}
+		}
+	}
+	for _, c := range candidates {
+		if counted[c.ReviewID] {
+			res.approvers = append(res.approvers, c)
+		}
+	}
+	if missing {
+		res.reasons = append(res.reasons, dedupe(discounted)...)
+	}
+	return res, nil
+}
+
+func (v *Verifier) inApprovers(ctx context.Context, approvers []string, login string) (bool, error) {
+	if len(approvers) == 0 {
+		return true, nil
+	}
+	for _, a := range approvers {
+		ok, err := v.member(ctx, a, login)
+		if err != nil || ok {
+			return ok, err
+		}
+	}
+	return false, nil
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
+
+// BlobHash is git's SHA-1 object name of a blob with this content.
+func BlobHash(content []byte) string {
+	h := sha1.New()
+	fmt.Fprintf(h, "blob %d\x00", len(content))
+	h.Write(content)
+	return hex.EncodeToString(h.Sum(nil))
+}

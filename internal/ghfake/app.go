@@ -1,0 +1,92 @@
+package ghfake
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// accessToken implements POST /app/installations/{id}/access_tokens: the
+// bearer must be an RS256 JWT signed by the installation's app, issued by
+// its app id, valid now and for at most ten minutes (GitHub's rules).
+func (s *Server) accessToken(w http.ResponseWriter, r *http.Request) {
+	id, _ := strconv.ParseInt(r.PathValue("id"), 10, 64)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	appID, ok := s.installs[id]
+	if !ok {
+		notFound(w, r)
+		return
+	}
+	jwt := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if err := verifyJWT(jwt, s.apps[appID], appID, s.now()); err != nil {
+		writeJSON(w, r, http.StatusUnauthorized, map[string]any{"message": "A JSON web token could not be decoded: " + err.Error()})
+		return
+	}
+	buf := make([]byte, 16)
+	_, _ = rand.Read(buf)
+	tok := "ghs_" + hex.EncodeToString(buf)
+	exp := s.now().Add(s.tokenTTL)
+	s.tokens[tok] = exp
+	s.minted++
+	writeJSON(w, r, http.StatusCreated, map[string]any{"token": tok, "expires_at": exp.UTC().Format(time.RFC3339)})
+}
+
+func verifyJWT(tok string, key *rsa.PublicKey, appID int64, now time.Time) error {
+	parts := strings.Split(tok, ".")
+	if len(parts) != 3 {
+		return errors.New("not a JWT")
+	}
+	var hdr struct {
+		Alg string `json:"alg"`
+	}
+	if err := decodeSegment(parts[0], &hdr); err != nil || hdr.Alg != "RS256" {
+		return errors.New("header must say alg RS256")
+	}
+	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
+	if err != nil {
+		return errors.New("bad signature encoding")
+	}
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig); err != nil {
+		return errors.New("signature does not verify with the app's public key")
+	}
+	var claims struct {
+		Iss json.RawMessage `json:"iss"`
+		Iat int64           `json:"iat"`
+		Exp int64           `json:"exp"`
+	}
+	if err := decodeSegment(parts[1], &claims); err != nil {
+		return errors.New("bad claims")
+	}
+	if strings.Trim(string(claims.Iss), `"`) != strconv.FormatInt(appID, 10) {
+		return errors.New("iss is not the app id")
+	}
+	n := now.Unix()
+	switch {
+	case claims.Exp <= n:
+		return errors.New("'Expiration time' claim ('exp') is too far in the past")
+	case claims.Iat > n+60:
+		return errors.New("'Issued at' claim ('iat') is in the future")
+	case claims.Exp-claims.Iat > 600:
+		return errors.New("'Expiration time' claim ('exp') is too far in the future")
+	}
+	return nil
+}
+
+func decodeSegment(seg string, v any) error {
+	b, err := base64.RawURLEncoding.DecodeString(seg)
+	if err != nil {
+		return err
+	}
+	return json.Unmarshal(b, v)
+}

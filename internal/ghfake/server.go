@@ -1,0 +1,308 @@
+// Package ghfake is a stateful fake of GitHub's REST API at the HTTP level,
+// for tests: it runs behind the real go-github client, mounted under a path
+// prefix (like GitHub Enterprise Server's /api/v3/) so that a client that
+// builds an absolute URL instead of using its base URL is caught. It keeps
+// repositories, commits, pull requests, reviews, teams, contents, issues,
+// comments, check runs and statuses, serves GitHub's documented response
+// shapes (with Link pagination and ETags), records every request, and can
+// inject server errors and rate limits.
+package ghfake
+
+import (
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Prefix is where the API is mounted, as on GitHub Enterprise Server.
+const Prefix = "/api/v3"
+
+// Request is one request the fake received.
+type Request struct {
+	Method string
+	// Path is the API path without the prefix, such as
+	// "/repos/o/r/pulls/1/reviews".
+	Path   string
+	Query  string
+	Status int
+}
+
+// Fault is an injected failure: the next Times requests whose method
+// matches (empty: any) and whose path contains PathContains get Status,
+// Header and Body instead of an answer.
+type Fault struct {
+	Method       string
+	PathContains string
+	Status       int
+	Header       map[string]string
+	Body         string
+	Times        int
+}
+
+// Server is the fake. Its zero value is not usable; call New.
+type Server struct {
+	*httptest.Server
+
+	mu       sync.Mutex
+	repos    map[string]*Repo
+	teams    map[string]map[string]string
+	requests []Request
+	faults   []*Fault
+	nextID   int64
+	now      func() time.Time
+	// Unprefixed counts requests that missed the prefix: a client bug.
+	unprefixed int
+
+	// auth: when tokens or an app is registered, every API call needs one
+	// of the valid tokens.
+	tokens map[string]time.Time
+	apps   map[int64]*rsa.PublicKey
+	// installs maps an installation id to its app id.
+	installs map[int64]int64
+	// TokenTTL is how long minted installation tokens live (GitHub: 1h).
+	tokenTTL time.Duration
+	minted   int
+}
+
+// New starts a fake. now may be nil (time.Now).
+func New(now func() time.Time) *Server {
+	if now == nil {
+		now = time.Now
+	}
+	s := &Server{
+		repos: map[string]*Repo{}, teams: map[string]map[string]string{},
+		now: now, tokens: map[string]time.Time{}, apps: map[int64]*rsa.PublicKey{},
+		installs: map[int64]int64{}, tokenTTL: time.Hour,
+	}
+	api := http.NewServeMux()
+	s.routes(api)
+	root := http.NewServeMux()
+	root.Handle(Prefix+"/", http.StripPrefix(Prefix, s.wrap(api)))
+	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.unprefixed++
+		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: http.StatusBadRequest})
+		s.mu.Unlock()
+		http.Error(w, "URL path does not begin with "+Prefix+": the client built an absolute URL", http.StatusBadRequest)
+	})
+	s.Server = httptest.NewServer(root)
+	return s
+}
+
+// BaseURL is the API's base URL, for go-github's WithEnterpriseURLs.
+func (s *Server) BaseURL() string { return s.URL + Prefix + "/" }
+
+// AddToken makes token a valid credential (and turns authentication on).
+func (s *Server) AddToken(token string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = time.Time{}
+}
+
+// AddApp registers a GitHub App with its public key and one installation.
+func (s *Server) AddApp(appID int64, key *rsa.PublicKey, installationID int64, tokenTTL time.Duration) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.apps[appID] = key
+	s.installs[installationID] = appID
+	if tokenTTL > 0 {
+		s.tokenTTL = tokenTTL
+	}
+}
+
+// MintedTokens is how many installation tokens were issued.
+func (s *Server) MintedTokens() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.minted
+}
+
+// Inject queues a fault.
+func (s *Server) Inject(f Fault) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if f.Times == 0 {
+		f.Times = 1
+	}
+	s.faults = append(s.faults, &f)
+}
+
+// Requests returns every request so far.
+func (s *Server) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// Count is the number of requests so far whose method matches (empty: any)
+// and whose path contains pathContains.
+func (s *Server) Count(method, pathContains string) int {
+	n := 0
+	for _, r := range s.Requests() {
+		if (method == "" || r.Method == method) && strings.Contains(r.Path, pathContains) {
+			n++
+		}
+	}
+	return n
+}
+
+// ResetRequests forgets the recorded requests.
+func (s *Server) ResetRequests() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = nil
+}
+
+// Unprefixed is the number of requests that did not use the prefix.
+func (s *Server) Unprefixed() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unprefixed
+}
+
+// recorder captures the status for the request log and computes ETags.
+type recorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (r *recorder) WriteHeader(code int) {
+	r.status = code
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (s *Server) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		defer func() {
+			s.mu.Lock()
+			s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status})
+			s.mu.Unlock()
+		}()
+		reset := s.now().Add(time.Hour).Unix()
+		w.Header().Set("X-RateLimit-Limit", "5000")
+		w.Header().Set("X-RateLimit-Remaining", "4999")
+		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(reset, 10))
+		if f := s.takeFault(r); f != nil {
+			for k, v := range f.Header {
+				w.Header().Set(k, v)
+			}
+			w.Header().Set("Content-Type", "application/json")
+			rec.WriteHeader(f.Status)
+			body := f.Body
+			if body == "" {
+				body = fmt.Sprintf(`{"message":%q}`, http.StatusText(f.Status))
+			}
+			_, _ = w.Write([]byte(body))
+			return
+		}
+		if !strings.HasPrefix(r.URL.Path, "/app/") && !s.authorized(r) {
+			writeJSON(rec, r, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
+			return
+		}
+		next.ServeHTTP(rec, r)
+	})
+}
+
+func (s *Server) takeFault(r *http.Request) *Fault {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, f := range s.faults {
+		if (f.Method == "" || f.Method == r.Method) && strings.Contains(r.URL.Path, f.PathContains) {
+			f.Times--
+			if f.Times <= 0 {
+				s.faults = append(s.faults[:i], s.faults[i+1:]...)
+			}
+			return f
+		}
+	}
+	return nil
+}
+
+func (s *Server) authorized(r *http.Request) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.tokens) == 0 && len(s.apps) == 0 {
+		return true
+	}
+	h := r.Header.Get("Authorization")
+	tok := strings.TrimPrefix(strings.TrimPrefix(h, "Bearer "), "token ")
+	exp, ok := s.tokens[tok]
+	return ok && tok != "" && (exp.IsZero() || s.now().Before(exp))
+}
+
+// writeJSON answers with v, an ETag, and 304 when If-None-Match matches.
+func writeJSON(w http.ResponseWriter, r *http.Request, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return
+	}
+	if r.Method == http.MethodGet && status == http.StatusOK {
+		sum := sha256.Sum256(body)
+		etag := `"` + hex.EncodeToString(sum[:12]) + `"`
+		w.Header().Set("ETag", etag)
+		if r.Header.Get("If-None-Match") == etag {
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.WriteHeader(status)
+	_, _ = w.Write(body)
+}
+
+func notFound(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, r, http.StatusNotFound, map[string]any{"message": "Not Found", "documentation_url": "https://docs.github.com/rest"})
+}
+
+// paginate slices items by per_page/page and sets GitHub's Link header.
+func paginate[T any](w http.ResponseWriter, r *http.Request, items []T) []T {
+	per, _ := strconv.Atoi(r.URL.Query().Get("per_page"))
+	if per <= 0 {
+		per = 30
+	}
+	if per > 100 {
+		per = 100
+	}
+	page, _ := strconv.Atoi(r.URL.Query().Get("page"))
+	if page <= 0 {
+		page = 1
+	}
+	last := (len(items) + per - 1) / per
+	if last == 0 {
+		last = 1
+	}
+	link := func(p int, rel string) string {
+		q := r.URL.Query()
+		q.Set("page", strconv.Itoa(p))
+		q.Set("per_page", strconv.Itoa(per))
+		u := url.URL{Scheme: "http", Host: r.Host, Path: Prefix + r.URL.Path, RawQuery: q.Encode()}
+		return fmt.Sprintf("<%s>; rel=%q", u.String(), rel)
+	}
+	var links []string
+	if page < last {
+		links = append(links, link(page+1, "next"), link(last, "last"))
+	}
+	if page > 1 {
+		links = append(links, link(1, "first"), link(page-1, "prev"))
+	}
+	if len(links) > 0 {
+		w.Header().Set("Link", strings.Join(links, ", "))
+	}
+	lo := (page - 1) * per
+	if lo >= len(items) {
+		return []T{}
+	}
+	hi := min(lo+per, len(items))
+	return items[lo:hi]
+}
