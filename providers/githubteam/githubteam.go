@@ -67,14 +67,14 @@ type Provider struct {
 var (
 	_ providers.Provider = (*Provider)(nil)
 	_ providers.Checker  = (*Provider)(nil)
-	_ providers.Factory  = New
+	_ providers.Factory  = Open
 )
 
-// New opens a github-team provider. With token_env or token_file it
+// Open opens a github-team provider. With token_env or token_file it
 // authenticates with that token; without, it uses deps.HTTPClient as it is,
 // which the command sets up with gitgrant's own GitHub credentials (a
 // GITHUB_TOKEN or a GitHub App installation token).
-func New(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
 	}

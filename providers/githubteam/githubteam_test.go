@@ -64,9 +64,9 @@ func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
 
 func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *sleepRecorder) {
 	t.Helper()
-	p, err := New(t.Context(), cfg, deps())
+	p, err := Open(t.Context(), cfg, deps())
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
 	rec := &sleepRecorder{}
@@ -93,11 +93,11 @@ func TestConformance(t *testing.T) {
 		Principals:       principals,
 		MissingPrincipal: "ghost-user",
 		OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
-			return New(t.Context(), config(apiURL, map[string]string{"hostile": target}), deps())
+			return Open(t.Context(), config(apiURL, map[string]string{"hostile": target}), deps())
 		},
 		Down: func(t *testing.T) (providers.Provider, error) {
 			c := config(fmt.Sprintf("http://127.0.0.1:%d/api/v3/", testenv.FreePort(t)), map[string]string{"deployer": "prod-deployers"})
-			return New(t.Context(), c, deps())
+			return Open(t.Context(), c, deps())
 		},
 		Secrets: []string{testToken},
 	})
@@ -270,7 +270,7 @@ func TestErrors(t *testing.T) {
 	wrongToken := config(apiURL, map[string]string{"ops": "ops"})
 	wrongDeps := deps()
 	wrongDeps.Getenv = func(string) string { return "ghs_wrong" }
-	wp, err := New(t.Context(), wrongToken, wrongDeps)
+	wp, err := Open(t.Context(), wrongToken, wrongDeps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -363,7 +363,7 @@ func TestCredentials(t *testing.T) {
 			if len(tt.settings) > 0 {
 				d.HTTPClient = http.DefaultClient
 			}
-			p, err := New(t.Context(), cfg, d)
+			p, err := Open(t.Context(), cfg, d)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -397,9 +397,9 @@ func TestNewRejectsBadSettings(t *testing.T) {
 			} else {
 				cfg.Settings[tt.key] = tt.value
 			}
-			_, err := New(t.Context(), cfg, deps())
+			_, err := Open(t.Context(), cfg, deps())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("New: err = %v, want one mentioning %q", err, tt.want)
+				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
 			}
 		})
 	}

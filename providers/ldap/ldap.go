@@ -47,12 +47,12 @@ type Provider struct {
 var (
 	_ providers.Provider = (*Provider)(nil)
 	_ providers.Checker  = (*Provider)(nil)
-	_ providers.Factory  = New
+	_ providers.Factory  = Open
 )
 
-// New opens an ldap provider. It validates the settings and reads the bind
+// Open opens an ldap provider. It validates the settings and reads the bind
 // password, but connects only on first use.
-func New(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+func Open(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
 	}

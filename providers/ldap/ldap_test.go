@@ -59,9 +59,9 @@ func deps(srv testenv.LDAPServer) providers.Deps {
 
 func open(t testing.TB, srv testenv.LDAPServer, cfg gitgrant.ProviderConfig) *Provider {
 	t.Helper()
-	p, err := New(context.Background(), cfg, deps(srv))
+	p, err := Open(context.Background(), cfg, deps(srv))
 	if err != nil {
-		t.Fatalf("New: %v", err)
+		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
 	return p.(*Provider)
@@ -105,12 +105,12 @@ func TestConformance(t *testing.T) {
 				MissingPrincipal: "nobody-" + class.attr,
 				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
 					c := config(srv, class.attr, map[string]string{"hostile": target})
-					return New(t.Context(), c, deps(srv))
+					return Open(t.Context(), c, deps(srv))
 				},
 				Down: func(t *testing.T) (providers.Provider, error) {
 					c := config(srv, class.attr, roles)
 					c.Settings["url"] = fmt.Sprintf("ldap://127.0.0.1:%d", testenv.FreePort(t))
-					return New(t.Context(), c, deps(srv))
+					return Open(t.Context(), c, deps(srv))
 				},
 				Secrets: []string{srv.ServicePassword, srv.AdminPassword},
 			})
@@ -182,7 +182,7 @@ func TestErrors(t *testing.T) {
 	wrongPassword.Settings["bind_password_env"] = "WRONG"
 	wrongDeps := deps(srv)
 	wrongDeps.Getenv = func(string) string { return "not-the-password" }
-	wp, err := New(t.Context(), wrongPassword, wrongDeps)
+	wp, err := Open(t.Context(), wrongPassword, wrongDeps)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,9 +269,9 @@ func TestNewRejectsBadSettings(t *testing.T) {
 			} else {
 				cfg.Settings[tt.key] = tt.value
 			}
-			_, err := New(t.Context(), cfg, deps(srv))
+			_, err := Open(t.Context(), cfg, deps(srv))
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("New: err = %v, want one mentioning %q", err, tt.want)
+				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
 			}
 			if strings.Contains(err.Error(), srv.ServicePassword) {
 				t.Errorf("error contains the password")
