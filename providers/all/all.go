@@ -5,6 +5,8 @@ package all
 import (
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/exec"
+	"github.com/gitgrant/gitgrant/providers/githubteam"
+	"github.com/gitgrant/gitgrant/providers/ldap"
 	"github.com/gitgrant/gitgrant/providers/mysql"
 	"github.com/gitgrant/gitgrant/providers/postgres"
 )
@@ -13,8 +15,10 @@ import (
 // `type:` that selects it in gitgrant.yaml. One line per type.
 func Registry() providers.Registry {
 	return providers.Registry{
-		postgres.Type: postgres.Open,
-		mysql.Type:    mysql.Open,
-		exec.Type:     exec.Open,
+		postgres.Type:   postgres.Open,
+		mysql.Type:      mysql.Open,
+		exec.Type:       exec.Open,
+		ldap.Type:       ldap.Open,
+		githubteam.Type: githubteam.Open,
 	}
 }
