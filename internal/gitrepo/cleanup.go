@@ -396,3 +396,46 @@ func ChangedPaths(c *object.Commit) ([]string, error) {
 	sort.Strings(out)
 	return out, nil
 }
+
+// ParseCleanupTrailers reads the per-request trailer blocks of a cleanup
+// commit message, the inverse of CleanupMessage. Messages without
+// Gitgrant-Request trailers yield nothing; unknown keys are ignored.
+func ParseCleanupTrailers(message string) []Removal {
+	paragraphs := strings.Split(strings.TrimRight(message, "\n"), "\n\n")
+	last := paragraphs[len(paragraphs)-1]
+	var out []Removal
+	var cur *Removal
+	for _, line := range strings.Split(last, "\n") {
+		key, value, ok := strings.Cut(line, ": ")
+		if !ok {
+			continue
+		}
+		value = strings.TrimSpace(value)
+		if key == TrailerRequest {
+			out = append(out, Removal{Path: value})
+			cur = &out[len(out)-1]
+			continue
+		}
+		if cur == nil {
+			continue
+		}
+		switch key {
+		case TrailerRequester:
+			cur.Requester = value
+		case TrailerGrant:
+			p, role, _ := strings.Cut(value, "/")
+			cur.Grants = append(cur.Grants, gitgrant.GrantRef{Provider: p, Role: role})
+		case TrailerApprovedBy:
+			cur.ApprovedBy = append(cur.ApprovedBy, value)
+		case TrailerGrantedAt:
+			cur.GrantedAt, _ = time.Parse(time.RFC3339, value)
+		case TrailerExpiredAt:
+			cur.ExpiredAt, _ = time.Parse(time.RFC3339, value)
+		case TrailerRevokedAt:
+			cur.RevokedAt, _ = time.Parse(time.RFC3339, value)
+		case TrailerPullRequest:
+			fmt.Sscan(value, &cur.PullRequest)
+		}
+	}
+	return out
+}

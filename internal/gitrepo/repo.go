@@ -62,6 +62,7 @@ type Options struct {
 type Repo struct {
 	git    *git.Repository
 	dir    string
+	gitDir string // the .git directory or bare repository; empty if unknown
 	source string // redacted: safe to print
 	branch string
 	remote bool // a cached clone of Source, fetched on Open
@@ -116,11 +117,11 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 		r.branch = DefaultBranch
 	}
 	if !IsRemote(o.Source) {
-		g, err := openLocal(o.Source)
+		g, gitDir, err := openLocal(o.Source)
 		if err != nil {
 			return nil, r.fail("open", fmt.Errorf("%s is not a git repository: %w", o.Source, err), false)
 		}
-		r.git, r.dir = g, o.Source
+		r.git, r.dir, r.gitDir = g, o.Source, gitDir
 		if err := r.checkShallow(); err != nil {
 			return nil, err
 		}
@@ -155,10 +156,11 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 	}
 	sum := sha256.Sum256([]byte(clean))
 	r.dir = filepath.Join(cache, hex.EncodeToString(sum[:8]))
-	g, err := openLocal(r.dir)
+	g, _, err := openLocal(r.dir)
 	if errors.Is(err, git.ErrRepositoryNotExists) {
 		g, err = initCache(r.dir, clean)
 	}
+	r.gitDir = r.dir
 	if err != nil {
 		return nil, r.fail("open cache "+r.dir, err, false)
 	}
@@ -176,15 +178,16 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 // repository with storage tuned for walking long histories: pack file
 // descriptors stay open (go-git otherwise reopens the pack for every
 // object) and the object cache is larger than go-git's default.
-func openLocal(dir string) (*git.Repository, error) {
+func openLocal(dir string) (*git.Repository, string, error) {
 	abs, err := filepath.Abs(dir)
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	for p := abs; ; p = filepath.Dir(p) {
 		dot, wt := filepath.Join(p, ".git"), p
 		if fi, err := os.Stat(dot); err == nil && !fi.IsDir() { // a linked work tree: let go-git follow the gitdir file
-			return git.PlainOpenWithOptions(p, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+			g, err := git.PlainOpenWithOptions(p, &git.PlainOpenOptions{EnableDotGitCommonDir: true})
+			return g, "", err
 		} else if err != nil {
 			dot, wt = p, ""
 		}
@@ -194,10 +197,11 @@ func openLocal(dir string) (*git.Repository, error) {
 			if wt != "" {
 				worktree = osfs.New(wt)
 			}
-			return git.Open(s, worktree)
+			g, err := git.Open(s, worktree)
+			return g, dot, err
 		}
 		if filepath.Dir(p) == p {
-			return nil, git.ErrRepositoryNotExists
+			return nil, "", git.ErrRepositoryNotExists
 		}
 	}
 }
@@ -226,7 +230,7 @@ func initCache(dir, url string) (*git.Repository, error) {
 	if _, err := git.PlainInit(dir, true); err != nil {
 		return nil, err
 	}
-	g, err := openLocal(dir)
+	g, _, err := openLocal(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -282,6 +286,10 @@ func authFor(rawURL string, o Options) (transport.AuthMethod, error) {
 	}
 	return nil, nil
 }
+
+// GitDir is the repository's git directory (for a work tree, its .git),
+// where gitgrant may keep caches; empty when unknown.
+func (r *Repo) GitDir() string { return r.gitDir }
 
 // Dir is where the repository lives on disk (the cache for a remote).
 func (r *Repo) Dir() string { return r.dir }
