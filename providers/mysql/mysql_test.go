@@ -300,3 +300,36 @@ func TestPrincipalSyntax(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkGrantRevoke1000 grants one role to 1,000 accounts and revokes it
+// again, one call each, as the reconciler does.
+func BenchmarkGrantRevoke1000(b *testing.B) {
+	f := newFixture(b, 1000)
+	for _, native := range []bool{false, true} {
+		b.Run(fmt.Sprintf("native_expiry=%v", native), func(b *testing.B) {
+			settings := map[string]any{}
+			if native {
+				settings = map[string]any{"native_expiry": true, "event_schema": f.schema}
+			}
+			p := f.open(b, settings)
+			defer p.Close()
+			ctx := context.Background()
+			until := time.Now().Add(time.Hour)
+			for b.Loop() {
+				for _, pr := range f.principals {
+					if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: pr, Until: until}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				if ms, err := p.Members(ctx, "reader"); err != nil || len(ms) != len(f.principals) {
+					b.Fatalf("Members: %d, %v", len(ms), err)
+				}
+				for _, pr := range f.principals {
+					if err := p.Revoke(ctx, "reader", pr); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+		})
+	}
+}
