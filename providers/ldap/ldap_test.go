@@ -422,26 +422,33 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 	p.dialer.wrap = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
 	ctx := context.Background()
 	b.ResetTimer()
+	var granting, revoking time.Duration
 	for range b.N {
 		writes.Store(0)
+		start := time.Now()
 		for i := range n {
 			if err := p.Grant(ctx, providers.Grant{Role: "bench", Principal: fmt.Sprintf("bench%04d", i)}); err != nil {
 				b.Fatal(err)
 			}
 		}
+		granting += time.Since(start)
 		before := writes.Load()
 		ms, err := p.Members(ctx, "bench")
 		if err != nil || len(ms) != n {
 			b.Fatalf("Members: %d, %v", len(ms), err)
 		}
 		b.ReportMetric(float64(writes.Load()-before), "requests/Members")
+		start = time.Now()
 		for i := range n {
 			if err := p.Revoke(ctx, "bench", fmt.Sprintf("bench%04d", i)); err != nil {
 				b.Fatal(err)
 			}
 		}
+		revoking += time.Since(start)
 		b.ReportMetric(float64(writes.Load()), "requests/op")
 	}
+	b.ReportMetric(float64(granting.Milliseconds())/float64(b.N), "ms-grant1000")
+	b.ReportMetric(float64(revoking.Milliseconds())/float64(b.N), "ms-revoke1000")
 }
 
 // TestTLS: the provider works over StartTLS and ldaps:// when it trusts
@@ -560,5 +567,43 @@ func TestHungServer(t *testing.T) {
 	var sys *gitgrant.SystemError
 	if !errors.As(err, &sys) || !sys.Retryable {
 		t.Errorf("Members: err = %v, want a retryable SystemError", err)
+	}
+}
+
+// BenchmarkGrantRevoke1000Parallel does the same from eight goroutines
+// sharing one provider (at most four connections).
+func BenchmarkGrantRevoke1000Parallel(b *testing.B) {
+	srv := testenv.LDAP(b)
+	const n, workers = 1000, 8
+	for i := range n {
+		srv.AddUser(b, fmt.Sprintf("par%04d", i))
+	}
+	cn := uniqueName(b, "par")
+	srv.AddGroup(b, "groupOfNames", cn)
+	p := open(b, srv, config(srv, "member", map[string]string{"par": cn}))
+	ctx := context.Background()
+	run := func(op func(i int) error) {
+		var wg sync.WaitGroup
+		for w := range workers {
+			wg.Go(func() {
+				for i := w; i < n; i += workers {
+					if err := op(i); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		}
+		wg.Wait()
+	}
+	b.ResetTimer()
+	for range b.N {
+		run(func(i int) error {
+			return p.Grant(ctx, providers.Grant{Role: "par", Principal: fmt.Sprintf("par%04d", i)})
+		})
+		if ms, err := p.Members(ctx, "par"); err != nil || len(ms) != n {
+			b.Fatalf("Members: %d, %v", len(ms), err)
+		}
+		run(func(i int) error { return p.Revoke(ctx, "par", fmt.Sprintf("par%04d", i)) })
 	}
 }
