@@ -232,6 +232,6 @@ func membersQuery(maria, events bool) string {
 		"FROM (SELECT 1) one\n" +
 		"LEFT JOIN " + roles + "\n" +
 		"LEFT JOIN " + grants + "\n" +
-		"  AND NOT (" + user + " = SUBSTRING_INDEX(CURRENT_USER(), '@', 1) AND " + host + " = SUBSTRING_INDEX(CURRENT_USER(), '@', -1))\n" +
+		"  AND CONCAT(" + user + ", '@', " + host + ") <> CURRENT_USER()\n" +
 		eventsJoin
 }

@@ -144,7 +144,7 @@ func TestConformance(t *testing.T) {
 				Roles:            []string{"reader", "writer"},
 				Principals:       f.principals,
 				MissingPrincipal: f.prefix + "_nobody",
-				HostileNames:     []string{"'a'@'b'@'c'", "'unterminated@'%'", "'x'@''", `a\'b`},
+				HostileNames:     []string{"'a'@'b'@'c'", "'unterminated@'%'", "'x'@''", "'x'@'' OR ''=''", `a\'b`},
 				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
 					cfg := f.config(settings)
 					cfg.Roles = map[string]gitgrant.RoleConfig{"hostile": {Target: target}}
@@ -278,7 +278,7 @@ func TestPrincipalSyntax(t *testing.T) {
 		{in: "o'brien", bad: true},
 		{in: "'alice'", bad: true},
 		{in: "'alice'@'%' OR 1=1", bad: true},
-		{in: "'alice'@''", bad: true},
+		{in: "'some_role'@''", want: account{"some_role", ""}, canonical: "'some_role'@''"},
 		{in: `back\slash`, bad: true},
 		{in: "emoji\U0001F600", bad: true},
 		{in: strings.Repeat("a", 129), bad: true},
@@ -331,5 +331,33 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// A role granted to a role is a member too (drift), reported as 'role'@''
+// and revocable in that form.
+func TestRoleGrantedToRole(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 0)
+	inner := f.prefix + "_inner"
+	f.mustExec(t, "CREATE ROLE "+ident(inner))
+	t.Cleanup(func() { f.admin.Exec("DROP ROLE IF EXISTS " + ident(inner)) })
+	f.mustExec(t, "GRANT "+ident(f.roles["reader"])+" TO "+ident(inner))
+	p := f.open(t, nil)
+	defer p.Close()
+	ctx := t.Context()
+	ms, err := p.Members(ctx, "reader")
+	if err != nil {
+		t.Fatal(err)
+	}
+	principal := "'" + inner + "'@''"
+	if diff := cmp.Diff([]providers.Member{{Principal: principal}}, ms); diff != "" {
+		t.Fatalf("members (-want +got):\n%s", diff)
+	}
+	if err := p.Revoke(ctx, "reader", principal); err != nil {
+		t.Fatal(err)
+	}
+	if ms, err := p.Members(ctx, "reader"); err != nil || len(ms) != 0 {
+		t.Errorf("after revoke: members %v, %v; want none", ms, err)
 	}
 }

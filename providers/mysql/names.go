@@ -19,7 +19,8 @@ const (
 	maxRole = 128
 )
 
-// account is a user account: 'user'@'host'.
+// account is a user account, 'user'@'host', or a role when host is empty
+// (MariaDB's grant tables record roles granted to roles that way).
 type account struct{ user, host string }
 
 // parsePrincipal reads a principal written as 'user'@'host' (quotes
@@ -46,7 +47,8 @@ func parsePrincipal(s string) (account, error) {
 		return a, fmt.Errorf("user of %q: %w", s, err)
 	}
 	if a.host == "" {
-		return a, fmt.Errorf("%w: %q has an empty host", providers.ErrInvalidName, s)
+		// 'name'@'' is how Members reports a role granted to a role.
+		return a, nil
 	}
 	if err := validName(a.host, maxHost); err != nil {
 		return a, fmt.Errorf("host of %q: %w", s, err)
@@ -81,8 +83,14 @@ func (a account) String() string {
 	return literal(a.user) + "@" + literal(a.host)
 }
 
-// sql writes the account for a statement.
-func (a account) sql() string { return literal(a.user) + "@" + literal(a.host) }
+// sql writes the account for a statement. A role is written as an
+// identifier: 'name'@'' would mean 'name'@'%'.
+func (a account) sql() string {
+	if a.host == "" {
+		return ident(a.user)
+	}
+	return literal(a.user) + "@" + literal(a.host)
+}
 
 // validName rejects what cannot be quoted into exactly one name whatever
 // the session's sql_mode: backslashes (an escape unless
