@@ -334,7 +334,7 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 	}
 }
 
-// A role granted to a role is a member too (drift), reported as 'role'@''
+// A role granted to a role is a member too (drift), reported as 'role'@”
 // and revocable in that form.
 func TestRoleGrantedToRole(t *testing.T) {
 	t.Parallel()
