@@ -1,0 +1,439 @@
+package approval_test
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitgrant/gitgrant/internal/approval"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+)
+
+const path = "requests/orders-db/alice.yaml"
+
+func file(content string) map[string]string { return map[string]string{path: content} }
+
+func allowOnBehalf(cfg string) string {
+	return strings.Replace(cfg, "allow_on_behalf: false", "allow_on_behalf: true", 1)
+}
+
+// TestScenarios is the adversarial table: each case builds a history on
+// the fake GitHub and states the verdict, approved or the exact reasons.
+func TestScenarios(t *testing.T) {
+	t.Parallel()
+	rw := request("alice", "readwrite")
+	tests := []struct {
+		name   string
+		config []func(string) string
+		build  func(w *world) approval.Input
+		want   verdict
+	}{
+		{
+			name: "approved by a code owner on the final head (merge commit)",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+		},
+		{
+			name: "stale approval after a new push",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				return w.input(path, p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-1\n"))).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@bob approved commit <sha> (review 1), not the final head commit <sha>",
+			}},
+		},
+		{
+			name: "self-approval by the requester",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("alice", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@alice cannot approve: is the requester (review 1)",
+			}},
+		},
+		{
+			name: "approval by a committer on the pull request",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).push("bob", "bob", map[string]string{"requests/orders-db/notes.md": "x"})
+				return w.input(path, p.review("bob", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@bob cannot approve: authored a commit of the pull request (<sha>) (review 1)",
+			}},
+		},
+		{
+			name: "approval by someone who only committed (not authored) a commit",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "carol", file(rw))
+				return w.input(path, p.review("carol", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@carol cannot approve: committed to the pull request (<sha>) (review 1)",
+			}},
+		},
+		{
+			name: "approval by a non-owner",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+			}},
+		},
+		{
+			name: "CODEOWNERS changed in the same pull request to make the approver an owner",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", map[string]string{path: rw, ".github/CODEOWNERS": "* @mallory\n"})
+				return w.input(path, p.review("mallory", approval.Approved).merge("squash", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+			}},
+		},
+		{
+			name: "gitgrant.yaml changed in the same pull request to lower approvals",
+			build: func(w *world) approval.Input {
+				lowered := strings.Replace(readTestdata(w.t, "gitgrant.yaml"), "approvals: 2", "approvals: 1", 1)
+				p := w.openPR("alice").push("alice", "alice", map[string]string{path: request("alice", "admin"), "gitgrant.yaml": lowered})
+				return w.input(path, p.review("carol", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
+			}},
+		},
+		{
+			name: "team owner approval",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"dave via @acme/dba"}},
+		},
+		{
+			name: "team of another org in CODEOWNERS is not honoured",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("paul", approval.Approved)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@paul is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+			}},
+		},
+		{
+			name: "dismissed approval",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p.reviews[0].State = approval.Dismissed // GitHub turns a dismissed review's state into DISMISSED
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@bob's review 1 was dismissed",
+			}},
+		},
+		{
+			name: "changes requested by another owner after an approval",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).review("carol", approval.ChangesRequested)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+				"code owner @carol requested changes (review 2) and has not approved or been dismissed since",
+			}},
+		},
+		{
+			name: "approval then changes requested by the same owner",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).review("bob", approval.ChangesRequested)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"code owner @bob requested changes (review 2) and has not approved or been dismissed since",
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+			}},
+		},
+		{
+			name: "changes requested on an old commit still stands",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("carol", approval.ChangesRequested)
+				p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-2\n"))).review("bob", approval.Approved)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+				"code owner @carol requested changes (review 1) and has not approved or been dismissed since",
+			}},
+		},
+		{
+			name: "changes requested then approved by the same owner",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("carol", approval.ChangesRequested).review("carol", approval.Approved)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"carol via @carol"}},
+		},
+		{
+			name: "changes requested by a non-owner does not block",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", approval.ChangesRequested).review("bob", approval.Approved)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+		},
+		{
+			name: "a comment after an approval changes no state",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).review("bob", approval.Commented)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+		},
+		{
+			name: "direct push to main",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.pushMain("alice", file(rw)))
+			},
+			want: verdict{Reasons: []string{
+				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
+			}},
+		},
+		{
+			name: "admin merge without review",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+			}},
+		},
+		{
+			name: "squash merge",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-3\n")))
+				return w.input(path, p.review("bob", approval.Approved).merge("squash", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+		},
+		{
+			name: "rebase merge: the file came in with a rebased commit, not merge_commit_sha",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "notes"})
+				return w.input(path, p.review("bob", approval.Approved).merge("rebase", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+		},
+		{
+			name: "request modified later by a direct push",
+			build: func(w *world) approval.Input {
+				w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path)
+				return w.input(path, w.pushMain("alice", file(request("alice", "readwrite", "ticket: INC-9\n"))))
+			},
+			want: verdict{Reasons: []string{
+				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
+			}},
+		},
+		{
+			name: "request modified later by an unapproved pull request",
+			build: func(w *world) approval.Input {
+				w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path)
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).merge("squash", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 0; approvers: @acme/dba, carol",
+			}},
+		},
+		{
+			name: "evil merge: the merge commit's content differs from the reviewed head",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				files := copyFiles(w.gh.Commit(w.repo, p.head).Files)
+				files[path] = request("alice", "admin")
+				c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "alice", Message: "merge", Date: t0, Files: files}, nil)
+				n := p.register(t0.Add(24*time.Hour), c.SHA, "main")
+				w.gh.Associate(w.repo, c.SHA, n)
+				return w.input(path, c.SHA)
+			},
+			want: verdict{Reasons: []string{
+				"the content on main (blob <sha>) is not the content reviewed at pull request #1's head commit <sha> (blob <sha>)",
+				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 0; approvers: @acme/dba, carol",
+				"@bob is not in the approvers of orders-db/admin (@acme/dba, carol)",
+			}},
+		},
+		{
+			name: "requester other than the pull request author",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+				"the pull request was opened by @bob, not by the requester @alice, and policy.allow_on_behalf is false at the base commit",
+			}},
+		},
+		{
+			name:   "requester other than the author, allowed by allow_on_behalf at base",
+			config: []func(string) string{allowOnBehalf},
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"carol via @carol"}},
+		},
+		{
+			name:   "on behalf: the author cannot approve their own pull request",
+			config: []func(string) string{allowOnBehalf},
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("carol").push("carol", "carol", file(rw)).review("carol", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@carol cannot approve: opened the pull request (review 1)",
+			}},
+		},
+		{
+			name: "emergency by a break-glass member, pushed directly",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.pushMain("erin", file(request("erin", "readwrite", "emergency: true\n"))))
+			},
+			want: verdict{Approved: true, Emergency: true, Reasons: []string{
+				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
+			}},
+		},
+		{
+			name: "emergency by a break-glass team member, admin-merged without review",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("grace").push("grace", "grace", file(request("grace", "readwrite", "emergency: true\n"))).merge("merge", path))
+			},
+			want: verdict{Approved: true, Emergency: true, Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+			}},
+		},
+		{
+			name: "emergency by a non-member",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.pushMain("mallory", file(request("mallory", "readwrite", "emergency: true\n"))))
+			},
+			want: verdict{Reasons: []string{
+				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
+				"emergency: @mallory is not a break-glass member in policy.break_glass.members at the base commit",
+			}},
+		},
+		{
+			name: "emergency naming a member, pushed by someone else",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.pushMain("mallory", file(request("erin", "readwrite", "emergency: true\n"))))
+			},
+			want: verdict{Reasons: []string{
+				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
+				"emergency: the change was written by @mallory, not by the requester @erin",
+			}},
+		},
+		{
+			name: "too few approvals for a two-approval role",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
+			}},
+		},
+		{
+			name: "two approvals for a two-approval role",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).review("dave", approval.Approved)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"carol via @carol", "dave via @acme/dba"}},
+		},
+		{
+			name: "approver who is a code owner but not in the role's approvers",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).review("bob", approval.Approved)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
+				"@bob is not in the approvers of orders-db/admin (@acme/dba, carol)",
+			}},
+		},
+		{
+			name: "approved pull request still open, file pushed to main directly",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p.leaveOpen()
+				return w.input(path, w.pushMain("alice", file(rw)))
+			},
+			want: verdict{Reasons: []string{
+				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
+			}},
+		},
+		{
+			name: "pull request merged into another branch",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p.mergeInto("staging")
+				return w.input(path, p.head)
+			},
+			want: verdict{Reasons: []string{
+				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
+			}},
+		},
+		{
+			name: "a commit of the pull request is linked to no GitHub account",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).push("", "", map[string]string{"requests/orders-db/README.md": "x"})
+				return w.input(path, p.review("bob", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+				"commit <sha> of pull request #1 has an author or committer linked to no GitHub account, so gitgrant cannot prove an approver did not write it",
+			}},
+		},
+		{
+			name: "no CODEOWNERS at the base commit",
+			build: func(w *world) approval.Input {
+				w.pushMain("admin", map[string]string{".github/CODEOWNERS": ""})
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"there is no CODEOWNERS file at the base commit (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so nobody can approve",
+				"@bob is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+			}},
+		},
+		{
+			name: "role with no approvals still needs a merged pull request",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readonly"))).merge("squash", path))
+			},
+			want: verdict{Approved: true},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t, tt.config...)
+			in := tt.build(w)
+			ev, err := w.verifier(nil).Verify(context.Background(), in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, verdictOf(ev)); diff != "" {
+				t.Errorf("verdict (-want +got):\n%s", diff)
+			}
+			if ev.Approved && !ev.Emergency && ev.MergedAt.IsZero() {
+				t.Errorf("approved evidence without a merge time: %+v", ev)
+			}
+			if w.gh.Unprefixed() != 0 {
+				t.Errorf("%d requests missed the API prefix", w.gh.Unprefixed())
+			}
+		})
+	}
+}

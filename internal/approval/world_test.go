@@ -1,0 +1,254 @@
+package approval_test
+
+import (
+	"context"
+	"fmt"
+	"io/fs"
+	"os"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/approval"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/schema"
+)
+
+var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+// world is one access repository on a fake GitHub, with a main branch that
+// holds testdata/gitgrant.yaml and testdata/CODEOWNERS, teams acme/dba
+// (dave, frank), acme/oncall (grace), acme/platform (paul).
+type world struct {
+	t    *testing.T
+	gh   *ghfake.Server
+	repo *ghfake.Repo
+	api  *approval.API
+	cl   *ghapi.Client
+	main string
+	tick time.Duration
+}
+
+func noSleep(ctx context.Context, d time.Duration) error { return ctx.Err() }
+
+func newWorld(t *testing.T, configEdits ...func(string) string) *world {
+	t.Helper()
+	cfg := readTestdata(t, "gitgrant.yaml")
+	for _, e := range configEdits {
+		cfg = e(cfg)
+	}
+	gh := ghfake.New(func() time.Time { return t0 })
+	t.Cleanup(gh.Close)
+	repo := gh.AddRepo("acme", "access", "main")
+	root := gh.AddCommit(repo, ghfake.Commit{Author: "admin", Committer: "admin", Message: "init", Date: t0},
+		map[string]string{"gitgrant.yaml": cfg, ".github/CODEOWNERS": readTestdata(t, "CODEOWNERS")})
+	gh.AddTeamMember("acme", "dba", "dave")
+	gh.AddTeamMember("acme", "dba", "frank")
+	gh.AddTeamMember("acme", "oncall", "grace")
+	gh.AddTeamMember("acme", "platform", "paul")
+	cl, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Sleep: noSleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &world{t: t, gh: gh, repo: repo, api: approval.NewGitHub(cl), cl: cl, main: root.SHA}
+}
+
+func readTestdata(t *testing.T, name string) string {
+	t.Helper()
+	b, err := os.ReadFile("testdata/" + name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func (w *world) now() time.Time {
+	w.tick += time.Minute
+	return t0.Add(w.tick)
+}
+
+func (w *world) verifier(cache approval.Cache) *approval.Verifier {
+	return &approval.Verifier{GitHub: w.api, Cache: cache, Org: "acme", RepoURL: "https://github.example/acme/access",
+		Now: func() time.Time { return t0.Add(48 * time.Hour) }}
+}
+
+// request renders a request file.
+func request(requester, role string, extra ...string) string {
+	s := fmt.Sprintf("requester: %s\ngrants:\n  - provider: orders-db\n    role: %s\nduration: 1h\nreason: repair stuck orders\n", requester, role)
+	return s + strings.Join(extra, "")
+}
+
+// pr is a pull request being built on a branch from main.
+type pr struct {
+	w       *world
+	author  string
+	base    string
+	head    string
+	commits []string
+	changed map[string][]string // commit -> paths it changed
+	reviews []ghfake.Review
+	number  int
+}
+
+func (w *world) openPR(author string) *pr {
+	return &pr{w: w, author: author, base: w.main, head: w.main, changed: map[string][]string{}}
+}
+
+// push adds a commit to the branch.
+func (p *pr) push(author, committer string, changes map[string]string) *pr {
+	c := p.w.gh.AddCommit(p.w.repo, ghfake.Commit{Parents: []string{p.head}, Author: author, Committer: committer,
+		Message: fmt.Sprintf("commit %d", len(p.commits)+1), Date: p.w.now()}, changes)
+	p.head = c.SHA
+	p.commits = append(p.commits, c.SHA)
+	for k := range changes {
+		p.changed[c.SHA] = append(p.changed[c.SHA], k)
+	}
+	return p
+}
+
+// review submits a review of the branch's current head.
+func (p *pr) review(user, state string) *pr {
+	p.reviews = append(p.reviews, ghfake.Review{User: user, State: state, CommitID: p.head, SubmittedAt: p.w.now()})
+	return p
+}
+
+// reviewAt submits a review of an older commit.
+func (p *pr) reviewAt(user, state, commit string) *pr {
+	p.reviews = append(p.reviews, ghfake.Review{User: user, State: state, CommitID: commit, SubmittedAt: p.w.now()})
+	return p
+}
+
+func (p *pr) register(merged time.Time, mergeSHA, baseRef string) int {
+	w := p.w
+	pull := w.gh.AddPull(w.repo, ghfake.Pull{User: p.author, HeadSHA: p.head, BaseSHA: p.base, BaseRef: baseRef,
+		MergedAt: merged, MergeCommitSHA: mergeSHA, Commits: p.commits})
+	p.number = pull.Number
+	for _, c := range p.commits {
+		w.gh.Associate(w.repo, c, pull.Number)
+	}
+	for _, rv := range p.reviews {
+		w.gh.AddReview(w.repo, pull.Number, rv)
+	}
+	return pull.Number
+}
+
+// merge merges the pull request into main the way kind says ("merge",
+// "squash" or "rebase") and returns the main commit that last changed
+// path.
+func (p *pr) merge(kind, path string) string {
+	w := p.w
+	files := w.gh.Commit(w.repo, p.head).Files
+	at := t0.Add(24 * time.Hour)
+	switch kind {
+	case "merge", "squash":
+		parents := []string{w.main}
+		if kind == "merge" {
+			parents = append(parents, p.head)
+		}
+		c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: parents, Author: p.author, Committer: "web-flow", Message: kind + " #PR", Date: at, Files: copyFiles(files)}, nil)
+		n := p.register(at, c.SHA, "main")
+		w.gh.Associate(w.repo, c.SHA, n)
+		w.main = c.SHA
+		return c.SHA
+	case "rebase":
+		var introduced string
+		var rebased []string
+		for _, orig := range p.commits {
+			src := w.gh.Commit(w.repo, orig)
+			c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main}, Author: src.Author, Committer: "web-flow", Message: src.Message + " (rebased)", Date: at, Files: copyFiles(src.Files)}, nil)
+			rebased = append(rebased, c.SHA)
+			w.main = c.SHA
+			for _, ch := range p.changed[orig] {
+				if ch == path {
+					introduced = c.SHA
+				}
+			}
+		}
+		n := p.register(at, w.main, "main")
+		for _, r := range rebased {
+			w.gh.Associate(w.repo, r, n)
+		}
+		return introduced
+	}
+	p.w.t.Fatalf("unknown merge kind %q", kind)
+	return ""
+}
+
+// mergeInto merges into another branch (not main): nothing reaches main
+// through it, yet the test then pushes the same tree to main.
+func (p *pr) mergeInto(branch string) int {
+	return p.register(t0.Add(24*time.Hour), p.head, branch)
+}
+
+// leaveOpen registers the pull request without merging it.
+func (p *pr) leaveOpen() int { return p.register(time.Time{}, "", "main") }
+
+func copyFiles(m map[string]string) map[string]string {
+	out := make(map[string]string, len(m))
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}
+
+// pushMain commits straight to main.
+func (w *world) pushMain(author string, changes map[string]string) string {
+	c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main}, Author: author, Committer: author, Message: "direct", Date: t0.Add(30 * time.Hour)}, changes)
+	w.main = c.SHA
+	return c.SHA
+}
+
+// input describes path as it is at commit.
+func (w *world) input(path, commit string) approval.Input {
+	w.t.Helper()
+	content, ok := w.gh.Commit(w.repo, commit).Files[path]
+	if !ok {
+		w.t.Fatalf("%s not in %s", path, commit)
+	}
+	req, diags := schema.LoadRequest(path, []byte(content))
+	if req == nil {
+		w.t.Fatalf("request %s: %v", path, diags)
+	}
+	return approval.Input{Path: path, Blob: ghfake.BlobSHA([]byte(content)), Commit: commit, Request: req}
+}
+
+// gitReader reads files as the reconciler's git side would: from the
+// repository itself, without API calls.
+type gitReader struct{ w *world }
+
+func (g gitReader) ReadFile(_ context.Context, rev, path string) ([]byte, error) {
+	c := g.w.gh.Commit(g.w.repo, rev)
+	if c == nil {
+		return nil, fmt.Errorf("revision %s not in the local clone", rev)
+	}
+	s, ok := c.Files[path]
+	if !ok {
+		return nil, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
+	}
+	return []byte(s), nil
+}
+
+var shaRE = regexp.MustCompile(`\b[0-9a-f]{12}\b`)
+
+// verdict is the part of the evidence the scenarios assert, with commit
+// hashes replaced by <sha> so that the wanted reasons read as prose.
+type verdict struct {
+	Approved  bool
+	Emergency bool
+	Approvers []string
+	Reasons   []string
+}
+
+func verdictOf(ev gitgrant.Evidence) verdict {
+	v := verdict{Approved: ev.Approved, Emergency: ev.Emergency}
+	for _, a := range ev.Approvers {
+		v.Approvers = append(v.Approvers, a.Login+" via "+a.Via)
+	}
+	for _, r := range ev.Reasons {
+		v.Reasons = append(v.Reasons, shaRE.ReplaceAllString(r, "<sha>"))
+	}
+	return v
+}
