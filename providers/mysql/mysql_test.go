@@ -334,8 +334,8 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 	}
 }
 
-// A role granted to a role is a member too (drift), reported as 'role'@”
-// and revocable in that form.
+// A role granted to a role is a member too (drift), reported as the role
+// name quoted with an empty host, and revocable in that form.
 func TestRoleGrantedToRole(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 0)

@@ -84,7 +84,7 @@ func (a account) String() string {
 }
 
 // sql writes the account for a statement. A role is written as an
-// identifier: 'name'@” would mean 'name'@'%'.
+// identifier: an empty host in a statement would mean host '%'.
 func (a account) sql() string {
 	if a.host == "" {
 		return ident(a.user)
