@@ -114,6 +114,7 @@ func TestTrail(t *testing.T) {
 		"requested carol.yaml carol-1 pr=0 by=carol src=commit",
 		"approved carol.yaml carol pr=9 by=dana src=note",
 		"granted carol.yaml carol pr=0 by= src=note",
+		"changed carol.yaml carol pr=0 by=carol src=commit",
 		"extended alice.yaml extend pr=3 by=alice src=inferred",
 		"revoked bob.yaml revert pr=2 by=Test Author src=commit",
 		"requested dave.yaml dave pr=4 by=dave src=commit",

@@ -21,6 +21,7 @@ const (
 	Granted    Kind = "granted"    // access began (note, else inferred from merge time and starts)
 	Extended   Kind = "extended"   // a later change moved the expiry later
 	Shortened  Kind = "shortened"  // a later change moved the expiry earlier
+	Changed    Kind = "changed"    // a later change that moved no expiry, or of a request not granted
 	Renamed    Kind = "renamed"
 	Invalid    Kind = "invalid" // the file on main did not decode: it grants nothing
 	Revoked    Kind = "revoked" // access ended before its expiry (file removed, revert, or gitgrant)
@@ -29,7 +30,7 @@ const (
 	Removed    Kind = "removed"    // a person removed the file after it had expired
 )
 
-var kindOrder = map[Kind]int{Requested: 0, Approved: 1, Unreviewed: 1, Granted: 2, Invalid: 2, Extended: 3, Shortened: 3, Renamed: 3, Revoked: 4, Expired: 4, CleanedUp: 5, Removed: 5}
+var kindOrder = map[Kind]int{Requested: 0, Approved: 1, Unreviewed: 1, Granted: 2, Invalid: 2, Extended: 3, Shortened: 3, Changed: 3, Renamed: 3, Revoked: 4, Expired: 4, CleanedUp: 5, Removed: 5}
 
 // Source says what an event's facts come from.
 const (
@@ -192,6 +193,9 @@ func (t *Trail) lifetime(l *Lifetime, notes map[plumbing.Hash][]gitrepo.NoteReco
 			}
 			continue
 		}
+		if i > 0 && (!haveGrant || i == grantedIdx) {
+			event(Changed, v.Commit.Time, v, v.Commit, FromCommit).Actor = v.Commit.Author
+		}
 		source := FromInferred
 		switch {
 		case i == grantedIdx:
@@ -207,13 +211,14 @@ func (t *Trail) lifetime(l *Lifetime, notes map[plumbing.Hash][]gitrepo.NoteReco
 				newEnd, source = ext.ExpiresAt, FromNote
 			}
 			kind := Extended
-			if newEnd.Before(end) {
+			switch {
+			case newEnd.Before(end):
 				kind = Shortened
+			case newEnd.Equal(end):
+				kind = Changed
 			}
-			if !newEnd.Equal(end) {
-				e := event(kind, v.Commit.Time, v, v.Commit, source)
-				e.Until, e.Actor = newEnd, v.Commit.Author
-			}
+			e := event(kind, v.Commit.Time, v, v.Commit, source)
+			e.Until, e.Actor = newEnd, v.Commit.Author
 			end = newEnd
 		}
 		if !haveGrant {

@@ -1,0 +1,220 @@
+package main
+
+import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/audit"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/internal/render"
+)
+
+func runAudit(ctx context.Context, args []string, e *env) error {
+	fs := newFlags("audit", "[--repo DIR|URL] [--who LOGIN] [--provider P] [--role R] [--since T] [--until T] [--at T] [--output table|json|csv]", `
+Rebuild the access trail from git alone: when each request was requested,
+approved, granted, extended, revoked early, expired and cleaned up, with the
+commit, pull request and times. It reads the main branch's first-parent
+history, the trailers of gitgrant's cleanup commits and the notes under
+refs/notes/gitgrant (docs/audit.md). With --at, it answers "who held what at
+that time" instead.
+
+--repo is a local clone or a URL (https://, ssh://, git@host:path, file://);
+a URL is cloned into a cache and fetched on every run. HTTPS remotes use the
+token in GITGRANT_GIT_TOKEN or GITHUB_TOKEN; ssh remotes use GITGRANT_SSH_KEY
+or the SSH agent. Times are RFC 3339 (2026-11-22T09:00:00Z) or a date
+(2026-11-22, midnight UTC). A local clone only knows what was last fetched:
+run git fetch origin 'refs/notes/*:refs/notes/*' to see grant notes.
+
+Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
+	repo := fs.String("repo", ".", "access repository: a `DIR` or a URL")
+	branch := fs.String("branch", gitrepo.DefaultBranch, "the main `branch`")
+	who := fs.String("who", "", "only this `LOGIN` (requester or beneficiary)")
+	provider := fs.String("provider", "", "only grants on this `provider`")
+	role := fs.String("role", "", "only grants of this `role`")
+	since := fs.String("since", "", "only events at or after `T`")
+	until := fs.String("until", "", "only events before `T`")
+	at := fs.String("at", "", "show who held what at `T` instead of events")
+	output := fs.String("output", "table", "`format`: table, json or csv")
+	cacheDir := fs.String("cache-dir", "", "where clones of remote repositories are kept (default: the user cache)")
+	if rest, err := parseFlags(fs, args); err != nil {
+		return err
+	} else if len(rest) > 0 {
+		return usagef("audit: unexpected argument %q (see 'gitgrant audit --help')", rest[0])
+	}
+	switch *output {
+	case "table", "json", "csv":
+	default:
+		return usagef("audit: unknown output format %q: use table, json or csv", *output)
+	}
+	filter := audit.Filter{Who: *who, Provider: *provider, Role: *role}
+	var atTime time.Time
+	var err error
+	for _, t := range []struct {
+		flag, value string
+		dst         *time.Time
+	}{{"since", *since, &filter.Since}, {"until", *until, &filter.Until}, {"at", *at, &atTime}} {
+		if *t.dst, err = parseTime(t.value, e.clock()); err != nil {
+			return usagef("audit: --%s: %v", t.flag, err)
+		}
+	}
+
+	token := e.getenv("GITGRANT_GIT_TOKEN")
+	if token == "" {
+		token = e.getenv("GITHUB_TOKEN")
+	}
+	r, err := gitrepo.Open(ctx, gitrepo.Options{Source: *repo, Branch: *branch, CacheDir: *cacheDir, Token: token, SSHKeyFile: e.getenv("GITGRANT_SSH_KEY")})
+	if err != nil {
+		return err
+	}
+	defer r.Close()
+	trail, err := audit.Build(ctx, r, audit.Options{Now: e.clock(), IndexDir: audit.IndexDir(r)})
+	if err != nil {
+		return err
+	}
+	if *at != "" {
+		err = writeHoldings(e.stdout, *output, trail.Head, atTime, trail.At(atTime, filter))
+	} else {
+		err = writeEvents(e.stdout, *output, trail.Head, trail.Filter(filter))
+	}
+	if err != nil {
+		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
+	}
+	return nil
+}
+
+// parseTime reads RFC 3339, a bare date (midnight UTC) or "now".
+func parseTime(s string, now time.Time) (time.Time, error) {
+	switch s {
+	case "":
+		return time.Time{}, nil
+	case "now":
+		return now, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-22T09:00:00Z) or a date (2026-11-22)", s)
+}
+
+// auditEventsJSON and auditHoldingsJSON are the documented shapes of
+// `audit --output json` without and with --at (docs/audit.md).
+type auditEventsJSON struct {
+	Version int           `json:"version"`
+	Head    string        `json:"head"`
+	Events  []audit.Event `json:"events"`
+}
+
+type auditHoldingsJSON struct {
+	Version  int             `json:"version"`
+	Head     string          `json:"head"`
+	At       time.Time       `json:"at"`
+	Holdings []audit.Holding `json:"holdings"`
+}
+
+func grantsText(gs []gitgrant.GrantRef) string {
+	parts := make([]string, len(gs))
+	for i, g := range gs {
+		parts[i] = g.Provider + "/" + g.Role
+	}
+	return strings.Join(parts, " ")
+}
+
+func timeText(t time.Time) string {
+	if t.IsZero() {
+		return ""
+	}
+	return t.UTC().Format(time.RFC3339)
+}
+
+func prText(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return "#" + strconv.Itoa(n)
+}
+
+func short(hash string) string {
+	if len(hash) > 12 {
+		return hash[:12]
+	}
+	return hash
+}
+
+func writeEvents(w io.Writer, format, head string, events []audit.Event) error {
+	switch format {
+	case "json":
+		return render.WriteJSON(w, auditEventsJSON{Version: render.JSONVersion, Head: head, Events: nonNil(events)})
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"time", "event", "requester", "beneficiary", "grants", "request", "commit", "pull_request", "actor", "approved_by", "until", "source", "detail"})
+		for _, ev := range events {
+			cw.Write([]string{timeText(ev.Time), string(ev.Event), ev.Requester, ev.Beneficiary, grantsText(ev.Grants), ev.Request, ev.Commit,
+				strconv.Itoa(ev.PullRequest), ev.Actor, strings.Join(ev.ApprovedBy, " "), timeText(ev.Until), ev.Source, ev.Detail})
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "TIME\tEVENT\tWHO\tGRANTS\tUNTIL\tPR\tCOMMIT\tBY\tREQUEST")
+	for _, ev := range events {
+		who := ev.Requester
+		if ev.Beneficiary != ev.Requester {
+			who += " for " + ev.Beneficiary
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", timeText(ev.Time), ev.Event, who, grantsText(ev.Grants), timeText(ev.Until),
+			prText(ev.PullRequest), short(ev.Commit), ev.Actor, ev.Request)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d events (main at %s)\n", len(events), short(head))
+	return err
+}
+
+func writeHoldings(w io.Writer, format, head string, at time.Time, hs []audit.Holding) error {
+	switch format {
+	case "json":
+		return render.WriteJSON(w, auditHoldingsJSON{Version: render.JSONVersion, Head: head, At: at, Holdings: nonNil(hs)})
+	case "csv":
+		cw := csv.NewWriter(w)
+		cw.Write([]string{"requester", "beneficiary", "provider", "role", "from", "until", "request", "commit", "pull_request", "approved_by", "source"})
+		for _, h := range hs {
+			cw.Write([]string{h.Requester, h.Beneficiary, h.Provider, h.Role, timeText(h.From), timeText(h.Until), h.Request, h.Commit,
+				strconv.Itoa(h.PullRequest), strings.Join(h.ApprovedBy, " "), h.Source})
+		}
+		cw.Flush()
+		return cw.Error()
+	}
+	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "WHO\tPROVIDER\tROLE\tFROM\tUNTIL\tPR\tAPPROVED BY\tREQUEST")
+	for _, h := range hs {
+		who := h.Beneficiary
+		if h.Beneficiary != h.Requester {
+			who += " (requested by " + h.Requester + ")"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", who, h.Provider, h.Role, timeText(h.From), timeText(h.Until), prText(h.PullRequest),
+			strings.Join(h.ApprovedBy, ","), h.Request)
+	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	_, err := fmt.Fprintf(w, "%d held at %s (main at %s)\n", len(hs), timeText(at), short(head))
+	return err
+}
+
+func nonNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
+}
