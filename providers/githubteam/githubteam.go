@@ -168,24 +168,24 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 	return members, nil
 }
 
-// Grant makes the user a member of the team. Someone who already belongs
-// (as member or maintainer, active or invited) is left as they are, so a
-// grant never demotes a maintainer. A user outside the organisation is
-// invited; the pending invitation counts as granted. g.Until is not
-// enforced by GitHub; the reconciler revokes.
+// Grant makes the user a member of the team. The login must be spelt as
+// GitHub spells it: Members reports that spelling, and a principal that
+// differs only in case would look like someone else, to be revoked as
+// drift on the next run. Someone who already belongs (as member or
+// maintainer, active or invited) is left as they are, so a grant never
+// demotes a maintainer. A user outside the organisation is invited; the
+// pending invitation counts as granted. g.Until is not enforced by GitHub;
+// the reconciler revokes.
 func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	slug, err := p.team(g.Role)
 	if err != nil {
 		return err
 	}
-	if err := p.checkLogin(g.Principal); err != nil {
+	if err := p.checkUser(ctx, g, slug); err != nil {
 		return err
 	}
-	var m *github.Membership
 	_, err = p.call(ctx, func() (*github.Response, error) {
-		var resp *github.Response
-		var err error
-		m, resp, err = p.client.Teams.GetTeamMembershipBySlug(ctx, p.org, slug, g.Principal)
+		_, resp, err := p.client.Teams.GetTeamMembershipBySlug(ctx, p.org, slug, g.Principal)
 		return resp, err
 	})
 	if err == nil {
@@ -194,22 +194,44 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	if !isNotFound(err) {
 		return p.wrap("grant", g.Role, slug, err)
 	}
+	var m *github.Membership
 	_, err = p.call(ctx, func() (*github.Response, error) {
 		var resp *github.Response
 		var err error
 		m, resp, err = p.client.Teams.AddTeamMembershipBySlug(ctx, p.org, slug, g.Principal, &github.TeamAddTeamMembershipOptions{Role: "member"})
 		return resp, err
 	})
-	if isNotFound(err) {
-		// The team or the user does not exist; the user lookup tells which.
-		return p.whichIsMissing(ctx, g, slug, err)
-	}
 	if err != nil {
+		// The user exists, so a 404 means the team does not.
 		return p.wrap("grant", g.Role, slug, err)
 	}
 	if m.GetState() == "pending" {
 		p.logger.InfoContext(ctx, "github-team: invited to the organisation; membership starts when the invitation is accepted",
 			"team", slug, "login", g.Principal)
+	}
+	return nil
+}
+
+// checkUser makes sure the login exists and is spelt as GitHub spells it.
+func (p *Provider) checkUser(ctx context.Context, g providers.Grant, slug string) error {
+	if err := p.checkLogin(g.Principal); err != nil {
+		return err
+	}
+	var user *github.User
+	_, err := p.call(ctx, func() (*github.Response, error) {
+		var resp *github.Response
+		var err error
+		user, resp, err = p.client.Users.Get(ctx, g.Principal)
+		return resp, err
+	})
+	switch {
+	case isNotFound(err):
+		return fmt.Errorf("provider %s: grant %s: GitHub user %q does not exist: %w", p.cfg.Name, g.Role, g.Principal, providers.ErrNotFound)
+	case err != nil:
+		return p.wrap("grant", g.Role, slug, err)
+	case user.GetLogin() != g.Principal:
+		return fmt.Errorf("provider %s: grant %s: GitHub spells the login %q as %q; use that spelling in identities: %w",
+			p.cfg.Name, g.Role, g.Principal, user.GetLogin(), providers.ErrInvalidName)
 	}
 	return nil
 }
@@ -270,20 +292,6 @@ func (p *Provider) Check(ctx context.Context) error {
 
 // Close has nothing to release: the HTTP client belongs to the caller.
 func (p *Provider) Close() error { return nil }
-
-func (p *Provider) whichIsMissing(ctx context.Context, g providers.Grant, slug string, addErr error) error {
-	_, err := p.call(ctx, func() (*github.Response, error) {
-		_, resp, err := p.client.Users.Get(ctx, g.Principal)
-		return resp, err
-	})
-	switch {
-	case isNotFound(err):
-		return fmt.Errorf("provider %s: grant %s: GitHub user %q does not exist: %w", p.cfg.Name, g.Role, g.Principal, providers.ErrNotFound)
-	case err != nil:
-		return p.wrap("grant", g.Role, slug, err)
-	}
-	return p.wrap("grant", g.Role, slug, addErr)
-}
 
 // team returns the slug of role's team. Only declared roles are managed.
 func (p *Provider) team(role string) (string, error) {

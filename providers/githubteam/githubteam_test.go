@@ -157,6 +157,16 @@ func TestMemberships(t *testing.T) {
 		{"start", func() error { return nil }, []string{"lead:maintainer:active"}, []string{"lead"}},
 		{"grant alice (spelt as in the org)", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "Alice"}) },
 			[]string{"Alice:member:active", "lead:maintainer:active"}, []string{"Alice", "lead"}},
+		{"grant bob spelt otherwise: refused, nothing changes", func() error {
+			err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: "bob"})
+			if err != nil {
+				return err
+			}
+			if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: "BOB"}); !errors.Is(err, providers.ErrInvalidName) || !strings.Contains(err.Error(), `"bob"`) {
+				return fmt.Errorf("Grant(BOB) = %v, want ErrInvalidName naming GitHub's spelling", err)
+			}
+			return p.Revoke(ctx, "ops", "bob")
+		}, []string{"Alice:member:active", "lead:maintainer:active"}, []string{"Alice", "lead"}},
 		{"grant the maintainer: no demotion", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "lead"}) },
 			[]string{"Alice:member:active", "lead:maintainer:active"}, []string{"Alice", "lead"}},
 		{"grant an outsider: invitation, not yet a member", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "outsider"}) },
