@@ -188,8 +188,10 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 }
 
 // Grant adds the principal's DN to the group and takes the placeholder
-// out, in one modification. The member entry must exist: a DN that names
-// no one would be a grant that silently does nothing. g.Until is not
+// out, in one modification. The member entry must exist, spelt as the
+// principal is: a DN that names no one would be a grant that silently does
+// nothing, and one spelt otherwise would come back from Members as someone
+// else. g.Until is not
 // enforced by the directory; the reconciler revokes.
 func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	group, err := p.group(g.Role)
@@ -200,8 +202,9 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	if err != nil {
 		return err
 	}
+	var stored string // the member entry's name as the directory spells it
 	err = p.pool.do(ctx, func(c *ldap.Conn) error {
-		_, err := c.Search(ldap.NewSearchRequest(member, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		res, err := c.Search(ldap.NewSearchRequest(member, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
 			1, 0, false, "(objectClass=*)", []string{"1.1"}, nil))
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultNoSuchObject) {
 			return &memberMissing{err}
@@ -209,11 +212,26 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		if err != nil {
 			return err
 		}
+		if len(res.Entries) == 1 {
+			if dn, err := ldap.ParseDN(res.Entries[0].DN); err == nil {
+				if name, ok := p.memberDN.match(dn); ok && name != g.Principal {
+					stored = name
+					return nil
+				}
+			}
+		}
 		return p.modify(c, group, []change{{add: true, value: member}, {value: p.placeholder}})
 	})
 	var missing *memberMissing
-	if errors.As(err, &missing) {
+	switch {
+	case errors.As(err, &missing):
 		return fmt.Errorf("provider %s: grant %s to %s: member %s: %w", p.cfg.Name, g.Role, g.Principal, member, providers.ErrNotFound)
+	case err == nil && stored != "":
+		// The directory would accept it (uid matching ignores case), but
+		// Members reports what is stored, and the difference would look
+		// like drift to be revoked on the next run.
+		return fmt.Errorf("provider %s: grant %s: the directory spells %q as %q; use that spelling in identities: %w",
+			p.cfg.Name, g.Role, g.Principal, stored, providers.ErrInvalidName)
 	}
 	if err != nil {
 		return p.wrap("grant", g.Role, group, err)

@@ -201,6 +201,16 @@ func TestErrors(t *testing.T) {
 		{"missing group on Grant", p.Grant(t.Context(), providers.Grant{Role: "gone", Principal: "alice"}), true, false, false},
 		{"missing group on Revoke", p.Revoke(t.Context(), "gone", "alice"), true, false, false},
 		{"missing principal", p.Grant(t.Context(), providers.Grant{Role: "ok", Principal: "mallory"}), true, false, false},
+		{"principal spelt in another case", func() error {
+			err := p.Grant(t.Context(), providers.Grant{Role: "ok", Principal: "ALICE"})
+			if !errors.Is(err, providers.ErrInvalidName) || !strings.Contains(err.Error(), `"alice"`) {
+				return fmt.Errorf("Grant(ALICE) = %v, want ErrInvalidName naming the directory's spelling", err)
+			}
+			if got := srv.Values(t, srv.GroupDN(cn), "member"); len(got) != 1 || got[0] != srv.PlaceholderDN {
+				return fmt.Errorf("members after a refused grant: %q", got)
+			}
+			return err
+		}(), false, false, false},
 		{"wrong password", func() error { _, err := wp.Members(t.Context(), "ok"); return err }(), false, true, false},
 		{"wrong password on Check", wp.(providers.Checker).Check(t.Context()), false, true, false},
 		{"cancelled", func() error {
@@ -224,6 +234,9 @@ func TestErrors(t *testing.T) {
 		}
 		if got := errors.Is(tt.err, providers.ErrNotFound); got != tt.notFound {
 			t.Errorf("%s: %v: errors.Is(ErrNotFound) = %v, want %v", tt.name, tt.err, got, tt.notFound)
+		}
+		if got, want := errors.Is(tt.err, providers.ErrInvalidName), tt.name == "principal spelt in another case"; got != want {
+			t.Errorf("%s: %v: errors.Is(ErrInvalidName) = %v, want %v", tt.name, tt.err, got, want)
 		}
 		var sys *gitgrant.SystemError
 		if got := errors.As(tt.err, &sys); got != tt.system {
