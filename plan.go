@@ -92,6 +92,9 @@ type Plan struct {
 	// NextChange is the earliest future start or end of any window; zero
 	// when nothing is scheduled.
 	NextChange time.Time `json:"next_change,omitzero"`
+	// Unobserved lists the roles ("provider/role") whose members could not
+	// be listed; the plan holds only certain expiry revocations for them.
+	Unobserved []string `json:"unobserved,omitempty"`
 	// ObservedMembers counts the members of every role that was listed,
 	// the base against which the removal brake measures a plan.
 	ObservedMembers int `json:"observed_members"`

@@ -49,6 +49,7 @@ func Diff(cfg *gitgrant.Config, entries []gitgrant.Entry, observed Observed, now
 		}
 
 		if !listed {
+			plan.Unobserved = append(plan.Unobserved, key.String())
 			// Without a member list only certain revocations are safe:
 			// access whose window ended. Revoke is idempotent.
 			for _, principal := range sortedPrincipals(holders) {

@@ -274,3 +274,12 @@ func TestEvaluateStatusesAndNextChange(t *testing.T) {
 		t.Errorf("NextChange = %v, want %v", plan.NextChange, want)
 	}
 }
+
+func TestDiffNamesUnlistedRoles(t *testing.T) {
+	t.Parallel()
+	cfg := loadConfig(t)
+	plan := Diff(cfg, nil, Observed{{"db", "ro"}: nil}, t0)
+	if diff := cmp.Diff([]string{"db/audit", "db/rw"}, plan.Unobserved); diff != "" {
+		t.Errorf("unobserved (-want +got):\n%s", diff)
+	}
+}

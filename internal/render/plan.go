@@ -40,6 +40,9 @@ func PlanText(w io.Writer, plan gitgrant.Plan) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if len(plan.Unobserved) > 0 {
+		fmt.Fprintf(w, "\nNot listed (left out of the plan but for certain expiries): %s\n", strings.Join(plan.Unobserved, ", "))
+	}
 	if len(plan.Actions) == 0 {
 		_, err := fmt.Fprintln(w, "\nNo changes: access matches the requests.")
 		return err
@@ -70,6 +73,9 @@ func PlanMarkdown(w io.Writer, plan gitgrant.Plan, foldAfter int) error {
 		}
 	}
 	fold(&b, rows, foldAfter, "requests")
+	if len(plan.Unobserved) > 0 {
+		fmt.Fprintf(&b, "\n⚠️ Not listed (left out of the plan but for certain expiries): %s\n", strings.Join(plan.Unobserved, ", "))
+	}
 	if len(plan.Actions) == 0 {
 		b.WriteString("\nNo changes: access matches the requests.\n")
 	} else {

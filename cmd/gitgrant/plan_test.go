@@ -1,0 +1,158 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+)
+
+// gitRepo makes a repository with the git CLI, committing files with the
+// given committer time, on branch main.
+func gitRepo(t *testing.T, files map[string]string, at time.Time) string {
+	t.Helper()
+	dir := t.TempDir()
+	for p, c := range files {
+		full := filepath.Join(dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	date := at.Format(time.RFC3339)
+	for _, args := range [][]string{
+		{"init", "-q", "-b", "main"},
+		{"add", "-A"},
+		{"-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-q", "-m", "Add requests"},
+	} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "GIT_COMMITTER_DATE="+date, "GIT_AUTHOR_DATE="+date)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v: %v\n%s", args, err, out)
+		}
+	}
+	return dir
+}
+
+// pgFixture creates the roles a plan test needs in the real PostgreSQL and
+// drops them afterwards. Names carry a unique suffix so tests can run in
+// parallel and leave nothing behind.
+func pgFixture(t *testing.T, dsn string, sqls ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range sqls {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+func TestPlanAgainstRealPostgres(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	ro, rw, bob, alice, mallory := "gg_ro_"+s, "gg_rw_"+s, "gg_bob_"+s, "gg_alice_"+s, "gg_mallory_"+s
+	pgFixture(t, dsn,
+		fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, ro), fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, rw),
+		fmt.Sprintf(`CREATE ROLE %s LOGIN`, bob), fmt.Sprintf(`CREATE ROLE %s LOGIN`, alice), fmt.Sprintf(`CREATE ROLE %s LOGIN`, mallory),
+		fmt.Sprintf(`GRANT %s TO %s`, rw, mallory))
+	t.Cleanup(func() {
+		pgFixture(t, dsn, fmt.Sprintf(`DROP ROLE IF EXISTS %s, %s, %s, %s, %s`, mallory, alice, bob, rw, ro))
+	})
+
+	config := fmt.Sprintf(`identities:
+  alice: {principals: {orders-db: %s}}
+  bob: {principals: {orders-db: %s}}
+providers:
+  orders-db:
+    type: postgres
+    dsn_env: TEST_PLAN_DSN
+    roles:
+      readonly: {target: %s, max_duration: 8h, approvals: 0}
+      readwrite: {target: %s, max_duration: 4h, approvals: 1}
+`, alice, bob, ro, rw)
+	repo := gitRepo(t, map[string]string{
+		"gitgrant.yaml": config,
+		"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 8h\nreason: Refund audit\n",
+		"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Fix orders\n",
+		"requests/orders-db/broken.yaml": "requester: [\n",
+	}, testNow.Add(-time.Hour))
+
+	r := runCLI(t, map[string]string{"TEST_PLAN_DSN": dsn}, "plan", "--repo", repo, "--output", "json")
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s%s", r.code, r.stdout, r.stderr)
+	}
+	var out struct {
+		Version  int               `json:"version"`
+		Requests []gitgrant.Entry  `json:"requests"`
+		Actions  []gitgrant.Action `json:"actions"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &out); err != nil {
+		t.Fatalf("%v\n%s", err, r.stdout)
+	}
+	status := map[string]gitgrant.Status{}
+	for _, e := range out.Requests {
+		status[filepath.Base(e.Path)] = e.Status
+	}
+	wantStatus := map[string]gitgrant.Status{"alice-rw.yaml": gitgrant.StatusUnverified, "bob-ro.yaml": gitgrant.StatusActive, "broken.yaml": gitgrant.StatusRejected}
+	if diff := cmp.Diff(wantStatus, status); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	want := []gitgrant.Action{
+		{Op: gitgrant.OpRevoke, Provider: "orders-db", Role: "readwrite", Principal: mallory, Reason: "drift: not backed by an active request or a standing entry"},
+		{Op: gitgrant.OpGrant, Provider: "orders-db", Role: "readonly", Principal: bob, Expires: testNow.Add(7 * time.Hour), Reason: "requests/orders-db/bob-ro.yaml until 2026-11-22T19:00:00Z", Request: "requests/orders-db/bob-ro.yaml"},
+	}
+	if diff := cmp.Diff(want, out.Actions); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+
+	// The same plan as text: a person reads statuses and reasons.
+	r = runCLI(t, map[string]string{"TEST_PLAN_DSN": dsn}, "plan", "--repo", repo)
+	for _, s := range []string{"unverified", "revoke  orders-db/readwrite  " + mallory, "2 action(s), revocations first"} {
+		if !strings.Contains(r.stdout, s) {
+			t.Errorf("text plan lacks %q:\n%s", s, r.stdout)
+		}
+	}
+}
+
+// A provider that cannot be reached leaves its roles out, says so, and
+// exits 3; the plan is still printed.
+func TestPlanProviderDown(t *testing.T) {
+	t.Parallel()
+	repo := gitRepo(t, map[string]string{
+		"gitgrant.yaml": "identities:\n  bob: {principals: {orders-db: bob}}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: UNSET_DSN\n    roles:\n      readonly: {approvals: 0}\n",
+		"requests/orders-db/bob.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 8h\nreason: Refund audit\n",
+	}, testNow.Add(-time.Hour))
+	r := runCLI(t, nil, "plan", "--repo", repo)
+	if r.code != gitgrant.ExitSystem {
+		t.Errorf("exit %d, want 3", r.code)
+	}
+	if !strings.Contains(r.stderr, "UNSET_DSN") || !strings.Contains(r.stdout, "requests/orders-db/bob.yaml") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}
+
+func TestPlanRefusesBrokenConfig(t *testing.T) {
+	t.Parallel()
+	repo := gitRepo(t, map[string]string{"gitgrant.yaml": "providers: [\n"}, testNow)
+	if r := runCLI(t, nil, "plan", "--repo", repo); r.code != gitgrant.ExitInvalid || !strings.Contains(r.stderr, "YAML syntax error") {
+		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+}
