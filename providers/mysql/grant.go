@@ -225,10 +225,35 @@ func (p *Provider) Check(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("event_schema %q does not exist (or the account cannot see it)", p.eventSchema))
 		}
 	}
+	if p.terminateSessions {
+		ok, err := p.canKill(ctx)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			errs = append(errs, errors.New("terminate_sessions is set but the account lacks PROCESS (to see other users' connections) and CONNECTION ADMIN or SUPER (to kill them)"))
+		}
+	}
 	if len(errs) > 0 {
 		return fmt.Errorf("provider %s: %w", p.name, errors.Join(errs...))
 	}
 	return nil
+}
+
+// canKill reports whether the account holds, globally and directly, the
+// privileges TerminateSessions needs. Without PROCESS the process list
+// shows only the account's own connections, so killing would silently
+// find nothing.
+func (p *Provider) canKill(ctx context.Context) (bool, error) {
+	var process, kill bool
+	err := p.db.QueryRowContext(ctx, `
+SELECT COALESCE(MAX(PRIVILEGE_TYPE = 'PROCESS'), 0), COALESCE(MAX(PRIVILEGE_TYPE IN ('SUPER', 'CONNECTION ADMIN')), 0)
+FROM information_schema.USER_PRIVILEGES
+WHERE GRANTEE = CONCAT("'", SUBSTRING_INDEX(CURRENT_USER(), '@', 1), "'@'", SUBSTRING_INDEX(CURRENT_USER(), '@', -1), "'")`).Scan(&process, &kill)
+	if err != nil {
+		return false, p.classify("check privileges", err)
+	}
+	return process && kill, nil
 }
 
 // Close closes the connection pool.

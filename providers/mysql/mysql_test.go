@@ -15,6 +15,7 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/providertest"
+	drv "github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -27,6 +28,9 @@ type fixture struct {
 	roles      map[string]string // gitgrant role -> database role
 	principals []string
 	schema     string
+	// gitgrantDSN connects as a least-privileged account made for the
+	// fixture; dsn as the server's administrator.
+	gitgrantDSN string
 }
 
 func newFixture(t testing.TB, nPrincipals int) *fixture {
@@ -53,10 +57,25 @@ func newFixture(t testing.TB, nPrincipals int) *fixture {
 	})
 	f.roles["reader"] = f.prefix + "_reader"
 	f.roles["writer"] = f.prefix + " writer `w`; --"
+	// gitgrant's own account, with the least privileges the docs list: it
+	// administers the roles (and so is their only holder at first), reads
+	// the grant tables and keeps its events in the fixture's schema.
+	gitgrantAccount := account{f.prefix + "_gitgrant", "%"}
+	f.mustExec(t, "CREATE USER "+gitgrantAccount.sql())
+	accounts = append(accounts, gitgrantAccount)
 	for _, r := range f.roles {
-		f.mustExec(t, "CREATE ROLE "+ident(r))
+		f.mustExec(t, "CREATE ROLE "+ident(r)+" WITH ADMIN "+gitgrantAccount.sql())
 	}
 	f.mustExec(t, "CREATE DATABASE "+ident(f.schema))
+	for _, grant := range []string{"SELECT ON mysql.roles_mapping", "SELECT ON mysql.user", "EVENT ON " + ident(f.schema) + ".*"} {
+		f.mustExec(t, "GRANT "+grant+" TO "+gitgrantAccount.sql())
+	}
+	cfg, err := drv.ParseDSN(dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User, cfg.Passwd = gitgrantAccount.user, ""
+	f.gitgrantDSN = cfg.FormatDSN()
 	// Names that need quoting prove that they are quoted; some accounts
 	// have a host, the others are user@'%', written as a plain user name.
 	hostile := []string{`o'brien"; DROP USER root; --`, "ünïcødé ユーザー", "semi;colon `tick`"}
@@ -106,7 +125,7 @@ func depsWith(dsn string) providers.Deps {
 
 func (f *fixture) open(t testing.TB, settings map[string]any) *Provider {
 	t.Helper()
-	p, err := Open(context.Background(), f.config(settings), depsWith(f.dsn))
+	p, err := Open(context.Background(), f.config(settings), depsWith(f.gitgrantDSN))
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
@@ -148,7 +167,7 @@ func TestConformance(t *testing.T) {
 				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
 					cfg := f.config(settings)
 					cfg.Roles = map[string]gitgrant.RoleConfig{"hostile": {Target: target}}
-					return Open(t.Context(), cfg, depsWith(f.dsn))
+					return Open(t.Context(), cfg, depsWith(f.gitgrantDSN))
 				},
 				Down: func(t *testing.T) (providers.Provider, error) {
 					dsn := fmt.Sprintf("gitgrant:%s@tcp(127.0.0.1:%d)/%s?timeout=5s", downPassword, testenv.FreePort(t), f.schema)
@@ -222,7 +241,11 @@ func TestRevokeTerminatesSessions(t *testing.T) {
 		return c
 	}
 	victimConn, bystanderConn := connect(victim), connect(bystander)
+	f.mustExec(t, "GRANT PROCESS, CONNECTION ADMIN ON *.* TO "+literal(f.prefix+"_gitgrant")+"@'%'")
 	p := f.open(t, map[string]any{"terminate_sessions": true})
+	if err := p.Check(t.Context()); err != nil {
+		t.Errorf("Check with PROCESS and CONNECTION ADMIN: %v", err)
+	}
 	defer p.Close()
 	ctx := t.Context()
 	if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: victim}); err != nil {
@@ -242,15 +265,15 @@ func TestRevokeTerminatesSessions(t *testing.T) {
 func TestCheck(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 1)
-	cfg := f.config(map[string]any{"native_expiry": true, "event_schema": f.prefix + "_missing"})
+	cfg := f.config(map[string]any{"native_expiry": true, "event_schema": f.prefix + "_missing", "terminate_sessions": true})
 	cfg.Roles["ghost"] = gitgrant.RoleConfig{Target: f.prefix + "_ghost"}
-	p, err := Open(t.Context(), cfg, depsWith(f.dsn))
+	p, err := Open(t.Context(), cfg, depsWith(f.gitgrantDSN))
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
 	err = p.(providers.Checker).Check(t.Context())
-	for _, want := range []string{f.prefix + "_ghost", "does not exist", "event_schema"} {
+	for _, want := range []string{f.prefix + "_ghost", "does not exist", "event_schema", "lacks PROCESS"} {
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Check error %v does not mention %q", err, want)
 		}
@@ -342,7 +365,15 @@ func TestRoleGrantedToRole(t *testing.T) {
 	inner := f.prefix + "_inner"
 	f.mustExec(t, "CREATE ROLE "+ident(inner))
 	t.Cleanup(func() { f.admin.Exec("DROP ROLE IF EXISTS " + ident(inner)) })
-	f.mustExec(t, "GRANT "+ident(f.roles["reader"])+" TO "+ident(inner))
+	// Only gitgrant's account administers the fixture's roles.
+	as, err := sql.Open("mysql", f.gitgrantDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer as.Close()
+	if _, err := as.Exec("GRANT " + ident(f.roles["reader"]) + " TO " + ident(inner)); err != nil {
+		t.Fatal(err)
+	}
 	p := f.open(t, nil)
 	defer p.Close()
 	ctx := t.Context()

@@ -160,14 +160,19 @@ func (p *Provider) exec(ctx context.Context, op, sql string, args ...any) error 
 // membersSQL lists a group's members in one round trip. It returns no row
 // when the group does not exist, and one row with a NULL member when it
 // has no members. PostgreSQL 16 keeps one row per grantor, hence DISTINCT.
+// The connected role is left out: it holds the groups it administers WITH
+// ADMIN OPTION (PostgreSQL 16 grants a CREATEROLE creator its roles so),
+// and revoking that as drift would leave gitgrant unable to grant.
 const membersSQL = `
 SELECT DISTINCT m.rolname
 FROM pg_catalog.pg_roles g
 LEFT JOIN pg_catalog.pg_auth_members am ON am.roleid = g.oid
+  AND am.member <> (SELECT oid FROM pg_catalog.pg_roles WHERE rolname = current_user)
 LEFT JOIN pg_catalog.pg_roles m ON m.oid = am.member
 WHERE g.rolname = $1`
 
-// Members lists the roles that are direct members of role's group role.
+// Members lists the roles that are direct members of role's group role,
+// except the connected role itself.
 func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member, error) {
 	group, err := p.target(role)
 	if err != nil {

@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -121,9 +122,29 @@ func (f *fixture) open(t testing.TB, settings map[string]any, tweak func(*pgxpoo
 
 const downPassword = "hunter2-do-not-print"
 
+// leastPrivilege creates a login role that holds every managed group WITH
+// ADMIN OPTION and nothing else (docs/providers/postgres.md), and returns a
+// fixture that connects as it.
+func (f *fixture) leastPrivilege(t testing.TB) *fixture {
+	t.Helper()
+	name := f.prefix + "_gitgrant"
+	f.mustExec(t, "CREATE ROLE "+quote(name)+" LOGIN")
+	for _, g := range f.groups {
+		f.mustExec(t, "GRANT "+quote(g)+" TO "+quote(name)+" WITH ADMIN OPTION")
+	}
+	u, err := url.Parse(f.dsn)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("the test DSN must be a URL to derive another user's DSN: %v", err)
+	}
+	u.User = url.User(name)
+	g := *f
+	g.dsn = u.String()
+	return &g
+}
+
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, 20)
+	f := newFixture(t, 20).leastPrivilege(t)
 	providertest.Run(t, providertest.Harness{
 		Open:             func(t *testing.T) providers.Provider { return f.open(t, nil, nil) },
 		Roles:            []string{"reader", "writer"},
