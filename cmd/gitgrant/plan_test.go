@@ -89,10 +89,10 @@ providers:
       readwrite: {target: %s, max_duration: 4h, approvals: 1}
 `, alice, bob, ro, rw)
 	repo := gitRepo(t, map[string]string{
-		"gitgrant.yaml": config,
-		"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 8h\nreason: Refund audit\n",
+		"gitgrant.yaml":                    config,
+		"requests/orders-db/bob-ro.yaml":   "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 8h\nreason: Refund audit\n",
 		"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Fix orders\n",
-		"requests/orders-db/broken.yaml": "requester: [\n",
+		"requests/orders-db/broken.yaml":   "requester: [\n",
 	}, testNow.Add(-time.Hour))
 
 	r := runCLI(t, map[string]string{"TEST_PLAN_DSN": dsn}, "plan", "--repo", repo, "--output", "json")
@@ -137,7 +137,7 @@ providers:
 func TestPlanProviderDown(t *testing.T) {
 	t.Parallel()
 	repo := gitRepo(t, map[string]string{
-		"gitgrant.yaml": "identities:\n  bob: {principals: {orders-db: bob}}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: UNSET_DSN\n    roles:\n      readonly: {approvals: 0}\n",
+		"gitgrant.yaml":               "identities:\n  bob: {principals: {orders-db: bob}}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: UNSET_DSN\n    roles:\n      readonly: {approvals: 0}\n",
 		"requests/orders-db/bob.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 8h\nreason: Refund audit\n",
 	}, testNow.Add(-time.Hour))
 	r := runCLI(t, nil, "plan", "--repo", repo)
