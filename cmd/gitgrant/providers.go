@@ -169,7 +169,11 @@ func writeProviderChecks(e *env, format render.Format, results []providerCheck, 
 	for _, r := range results {
 		var err error
 		if r.OK {
-			_, err = fmt.Fprintf(e.stdout, "ok    %s (%s): reachable, %d roles checked\n", r.Name, r.Type, r.Roles)
+			roles := "roles"
+			if r.Roles == 1 {
+				roles = "role"
+			}
+			_, err = fmt.Fprintf(e.stdout, "ok    %s (%s): reachable, %d %s checked\n", r.Name, r.Type, r.Roles, roles)
 		} else {
 			// Joined errors span lines; indent them under their provider.
 			msg := strings.ReplaceAll(r.Error, "\n", "\n        ")

@@ -97,9 +97,9 @@ func TestProvidersCheck(t *testing.T) {
 		wantCode  int
 		wantLines []string
 	}{
-		{"reachable", good, gitgrant.ExitOK, []string{"ok    app-db (postgres): reachable, 1 roles checked"}},
+		{"reachable", good, gitgrant.ExitOK, []string{"ok    app-db (postgres): reachable, 1 role checked"}},
 		{"down", good + down, gitgrant.ExitSystem, []string{
-			"ok    app-db (postgres): reachable, 1 roles checked",
+			"ok    app-db (postgres): reachable, 1 role checked",
 			"FAIL  down-db (postgres): postgres down-db: connect: ",
 		}},
 		{"missing group role", missingRole, gitgrant.ExitSystem, []string{
