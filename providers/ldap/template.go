@@ -40,7 +40,7 @@ func parseTemplate(setting, text, placeholder string) (*dnTemplate, error) {
 			}
 		}
 	}
-	return nil, fmt.Errorf("setting %s: %s must be a whole attribute value, as in uid=%s,ou=people,...", setting, placeholder, placeholder)
+	return nil, fmt.Errorf("setting %s: %s must be a whole attribute value, as in uid=%s,ou=people,dc=example,dc=org", setting, placeholder, placeholder)
 }
 
 // fill returns the DN for name, escaped so that no name can change the
