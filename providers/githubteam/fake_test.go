@@ -30,9 +30,10 @@ type fakeGitHub struct {
 	users    map[string]string // lower-case login -> canonical login
 	inOrg    map[string]bool   // lower-case login -> member of org
 	teams    map[string]map[string]*fakeMembership
-	limits   []string // rate limit responses to give, next first
-	failures int      // 500s to give before answering
-	requests []string // "METHOD path?query", in order
+	children map[string][]string // parent slug -> child slugs
+	limits   []string            // rate limit responses to give, next first
+	failures int                 // 500s to give before answering
+	requests []string            // "METHOD path?query", in order
 }
 
 type fakeMembership struct {
@@ -42,7 +43,7 @@ type fakeMembership struct {
 // newFakeGitHub starts a fake for org with the given org members and
 // teams, and returns it with the api_url to reach it.
 func newFakeGitHub(t *testing.T, org string, members []string, teams ...string) (*fakeGitHub, string) {
-	f := &fakeGitHub{t: t, org: org, users: map[string]string{}, inOrg: map[string]bool{}, teams: map[string]map[string]*fakeMembership{}}
+	f := &fakeGitHub{t: t, org: org, users: map[string]string{}, inOrg: map[string]bool{}, teams: map[string]map[string]*fakeMembership{}, children: map[string][]string{}}
 	for _, m := range members {
 		f.addUser(m, true)
 	}
@@ -53,6 +54,7 @@ func newFakeGitHub(t *testing.T, org string, members []string, teams ...string) 
 	api.HandleFunc("GET /orgs/{org}", f.handleOrg)
 	api.HandleFunc("GET /orgs/{org}/teams/{slug}", f.handleTeam)
 	api.HandleFunc("GET /orgs/{org}/teams/{slug}/members", f.handleMembers)
+	api.HandleFunc("GET /orgs/{org}/teams/{slug}/teams", f.handleChildTeams)
 	api.HandleFunc("GET /orgs/{org}/teams/{slug}/memberships/{user}", f.handleGetMembership)
 	api.HandleFunc("PUT /orgs/{org}/teams/{slug}/memberships/{user}", f.handlePutMembership)
 	api.HandleFunc("DELETE /orgs/{org}/teams/{slug}/memberships/{user}", f.handleDeleteMembership)
@@ -213,6 +215,19 @@ func (f *fakeGitHub) handleTeam(w http.ResponseWriter, r *http.Request) {
 	if _, ok := f.team(w, r); ok {
 		writeJSON(w, http.StatusOK, map[string]any{"slug": r.PathValue("slug"), "name": r.PathValue("slug"), "id": 7})
 	}
+}
+
+func (f *fakeGitHub) handleChildTeams(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if _, ok := f.team(w, r); !ok {
+		return
+	}
+	teams := []map[string]any{}
+	for _, c := range f.children[r.PathValue("slug")] {
+		teams = append(teams, map[string]any{"slug": c, "name": c})
+	}
+	writeJSON(w, http.StatusOK, teams)
 }
 
 // handleMembers lists active members (never pending ones), sorted, in

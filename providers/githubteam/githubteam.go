@@ -255,29 +255,10 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	return nil
 }
 
-// Check reads every managed team. It cannot prove the right to change
-// membership without changing it.
+// Check reads every managed team and makes sure it has no child teams,
+// whose members GitHub would list as the team's own. It cannot prove the
+// right to change membership without changing it.
 func (p *Provider) Check(ctx context.Context) error {
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		slug, err := p.team(role)
-		if err == nil {
-			_, err = p.call(ctx, func() (*github.Response, error) {
-				_, resp, err := p.client.Teams.GetTeamBySlug(ctx, p.org, slug)
-				return resp, err
-			})
-			if err != nil {
-				err = p.wrap("read team", role, slug, err)
-			}
-		}
-		if err != nil {
-			errs = append(errs, err)
-			var sys *gitgrant.SystemError
-			if errors.As(err, &sys) && sys.Retryable {
-				break // unreachable: the other teams would say the same
-			}
-		}
-	}
 	if len(p.cfg.Roles) == 0 {
 		_, err := p.call(ctx, func() (*github.Response, error) {
 			_, resp, err := p.client.Organizations.Get(ctx, p.org)
@@ -286,8 +267,46 @@ func (p *Provider) Check(ctx context.Context) error {
 		if err != nil {
 			return p.wrap("read organisation", "", "", err)
 		}
+		return nil
+	}
+	var errs []error
+	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
+		err := p.checkTeam(ctx, role)
+		if err != nil {
+			errs = append(errs, err)
+			var sys *gitgrant.SystemError
+			if errors.As(err, &sys) && sys.Retryable {
+				break // unreachable: the other teams would say the same
+			}
+		}
 	}
 	return errors.Join(errs...)
+}
+
+func (p *Provider) checkTeam(ctx context.Context, role string) error {
+	slug, err := p.team(role)
+	if err != nil {
+		return err
+	}
+	var children []*github.Team
+	_, err = p.call(ctx, func() (*github.Response, error) {
+		var resp *github.Response
+		var err error
+		children, resp, err = p.client.Teams.ListChildTeamsByParentSlug(ctx, p.org, slug, &github.ListOptions{PerPage: perPage})
+		return resp, err
+	})
+	if err != nil {
+		return p.wrap("read child teams of", role, slug, err)
+	}
+	if len(children) > 0 {
+		var names []string
+		for _, c := range children {
+			names = append(names, c.GetSlug())
+		}
+		return fmt.Errorf("provider %s: role %s: team %s/%s has child teams (%s), whose members GitHub lists as its own: they would be revoked as drift",
+			p.cfg.Name, role, p.org, slug, strings.Join(names, ", "))
+	}
+	return nil
 }
 
 // Close has nothing to release: the HTTP client belongs to the caller.

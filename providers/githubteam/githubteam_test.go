@@ -414,3 +414,24 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckChildTeams: GitHub lists a child team's members as the parent's,
+// so Check refuses a managed team that has children.
+func TestCheckChildTeams(t *testing.T) {
+	t.Parallel()
+	fake, apiURL := newFakeGitHub(t, "acme", []string{"alice"}, "ops", "ops-oncall", "admins")
+	p, _ := open(t, config(apiURL, map[string]string{"ops": "ops", "admins": "admins"}))
+	if err := p.Check(t.Context()); err != nil {
+		t.Fatalf("Check without child teams: %v", err)
+	}
+	fake.mu.Lock()
+	fake.children["ops"] = []string{"ops-oncall"}
+	fake.mu.Unlock()
+	err := p.Check(t.Context())
+	if err == nil || !strings.Contains(err.Error(), "team acme/ops has child teams (ops-oncall)") {
+		t.Fatalf("Check = %v, want it to name ops and its child team", err)
+	}
+	if strings.Contains(err.Error(), "admins") {
+		t.Errorf("Check blames admins, which has no child teams: %v", err)
+	}
+}
