@@ -1,0 +1,298 @@
+package ghapi_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitgrant/gitgrant/internal/ghapi"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+)
+
+var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
+
+// clock is a fake clock whose Sleep records the wait and moves time on.
+type clock struct {
+	mu     sync.Mutex
+	now    time.Time
+	sleeps []time.Duration
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *clock) Sleep(ctx context.Context, d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.sleeps = append(c.sleeps, d)
+	c.now = c.now.Add(d)
+	return ctx.Err()
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+}
+
+func (c *clock) Sleeps() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.sleeps...)
+}
+
+func newClient(t *testing.T, gh *ghfake.Server, clk *clock, cfg ghapi.Config) *ghapi.Client {
+	t.Helper()
+	cfg.APIURL, cfg.Repository = gh.BaseURL(), "acme/access"
+	c, err := ghapi.New(cfg, ghapi.Options{Now: clk.Now, Sleep: clk.Sleep})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+func reset(at time.Time) string { return strconv.FormatInt(at.Unix(), 10) }
+
+func TestRateLimitsAndRetries(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name       string
+		faults     []ghfake.Fault
+		wantSleeps func(d []time.Duration) bool
+		wantErr    string
+		want       ghapi.Stats
+	}{
+		{
+			name:       "primary limit: 403 with no requests left waits until the reset",
+			faults:     []ghfake.Fault{{Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset(t0.Add(30 * time.Second))}, Body: `{"message":"API rate limit exceeded"}`}},
+			wantSleeps: func(d []time.Duration) bool { return len(d) == 1 && d[0] == 31*time.Second },
+			want:       ghapi.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1},
+		},
+		{
+			name:       "secondary limit: 429 with Retry-After",
+			faults:     []ghfake.Fault{{Status: 429, Header: map[string]string{"Retry-After": "7"}}},
+			wantSleeps: func(d []time.Duration) bool { return len(d) == 1 && d[0] == 7*time.Second },
+			want:       ghapi.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1},
+		},
+		{
+			name:       "secondary limit without headers waits a minute",
+			faults:     []ghfake.Fault{{Status: 403, Body: `{"message":"You have exceeded a secondary rate limit."}`}},
+			wantSleeps: func(d []time.Duration) bool { return len(d) == 1 && d[0] == time.Minute },
+			want:       ghapi.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1},
+		},
+		{
+			name:       "a reset too far away fails at once with the time to retry",
+			faults:     []ghfake.Fault{{Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset(t0.Add(time.Hour))}}},
+			wantSleeps: func(d []time.Duration) bool { return len(d) == 0 },
+			wantErr:    "GitHub primary rate limit: retry after 2026-11-20T11:00:01Z",
+			want:       ghapi.Stats{Requests: 1},
+		},
+		{
+			name:   "5xx on a GET is retried with growing, jittered, bounded backoff",
+			faults: []ghfake.Fault{{Status: 502, Times: 3}},
+			wantSleeps: func(d []time.Duration) bool {
+				return len(d) == 3 && between(d[0], 250*time.Millisecond, 500*time.Millisecond) &&
+					between(d[1], 500*time.Millisecond, time.Second) && between(d[2], time.Second, 2*time.Second)
+			},
+			want: ghapi.Stats{Requests: 4, Retries: 3, ServerErrors: 3},
+		},
+		{
+			name:       "5xx with Retry-After waits that long",
+			faults:     []ghfake.Fault{{Status: 503, Header: map[string]string{"Retry-After": "9"}}},
+			wantSleeps: func(d []time.Duration) bool { return len(d) == 1 && d[0] == 9*time.Second },
+			want:       ghapi.Stats{Requests: 2, Retries: 1, ServerErrors: 1},
+		},
+		{
+			name:       "a GitHub that keeps failing is given up on after the retries",
+			faults:     []ghfake.Fault{{Status: 500, Times: 100}},
+			wantSleeps: func(d []time.Duration) bool { return len(d) == 4 },
+			wantErr:    "500",
+			want:       ghapi.Stats{Requests: 5, Retries: 4, ServerErrors: 5},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			gh := ghfake.New(nil)
+			defer gh.Close()
+			gh.AddRepo("acme", "access", "main")
+			for _, f := range tt.faults {
+				f.PathContains = "/repos/acme/access"
+				gh.Inject(f)
+			}
+			clk := &clock{now: t0}
+			c := newClient(t, gh, clk, ghapi.Config{})
+			repo, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access")
+			switch {
+			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
+				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
+			case tt.wantErr == "" && err != nil:
+				t.Fatal(err)
+			case tt.wantErr == "" && repo.GetDefaultBranch() != "main":
+				t.Errorf("repository %+v", repo)
+			}
+			if !tt.wantSleeps(clk.Sleeps()) {
+				t.Errorf("sleeps %v", clk.Sleeps())
+			}
+			if diff := cmp.Diff(tt.want, c.Transport.Stats()); diff != "" {
+				t.Errorf("stats (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func between(d, lo, hi time.Duration) bool { return d >= lo && d <= hi }
+
+func TestRateLimitedErrorCarriesTheTime(t *testing.T) {
+	t.Parallel()
+	gh := ghfake.New(nil)
+	defer gh.Close()
+	gh.AddRepo("acme", "access", "main")
+	gh.Inject(ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "3600"}})
+	clk := &clock{now: t0}
+	c := newClient(t, gh, clk, ghapi.Config{})
+	_, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access")
+	var rl *ghapi.RateLimitedError
+	if !errors.As(err, &rl) || !rl.Secondary || !rl.Until.Equal(t0.Add(time.Hour)) {
+		t.Fatalf("err = %#v", err)
+	}
+}
+
+// After a response that used up the primary limit, the next request waits
+// for the reset before it is sent, instead of earning a 403.
+func TestWaitsBeforeSendingWhenNoneRemain(t *testing.T) {
+	t.Parallel()
+	var hits int
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits++
+		w.Header().Set("X-RateLimit-Remaining", "0")
+		w.Header().Set("X-RateLimit-Reset", reset(t0.Add(10*time.Second)))
+		_, _ = io.WriteString(w, "{}")
+	}))
+	defer srv.Close()
+	clk := &clock{now: t0}
+	tr := &ghapi.Transport{Now: clk.Now, Sleep: clk.Sleep}
+	client := &http.Client{Transport: tr}
+	for range 2 {
+		resp, err := client.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if diff := cmp.Diff([]time.Duration{11 * time.Second}, clk.Sleeps()); diff != "" {
+		t.Errorf("sleeps (-want +got):\n%s", diff)
+	}
+}
+
+func TestRetriesRewindTheBodyOfIdempotentCalls(t *testing.T) {
+	t.Parallel()
+	var bodies []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		bodies = append(bodies, r.Method+" "+string(b))
+		if len(bodies) == 1 || r.Method == http.MethodPost {
+			w.WriteHeader(http.StatusBadGateway)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	defer srv.Close()
+	clk := &clock{now: t0}
+	client := &http.Client{Transport: &ghapi.Transport{Now: clk.Now, Sleep: clk.Sleep}}
+	req, _ := http.NewRequest(http.MethodPut, srv.URL, strings.NewReader(`{"x":1}`))
+	resp, err := client.Do(req)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("PUT: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	// A POST is not idempotent: one attempt, its 502 returned.
+	resp, err = client.Post(srv.URL, "application/json", strings.NewReader(`{"y":2}`))
+	if err != nil || resp.StatusCode != http.StatusBadGateway {
+		t.Fatalf("POST: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	want := []string{`PUT {"x":1}`, `PUT {"x":1}`, `POST {"y":2}`}
+	if diff := cmp.Diff(want, bodies); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+func TestWaitIsContextAware(t *testing.T) {
+	t.Parallel()
+	gh := ghfake.New(nil)
+	defer gh.Close()
+	gh.AddRepo("acme", "access", "main")
+	gh.Inject(ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "5"}})
+	// The real sleeper, with a context that ends first.
+	c, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err = c.GH.Repositories.Get(ctx, "acme", "access")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("err = %v, want the context's deadline", err)
+	}
+	if time.Since(start) > 2*time.Second {
+		t.Errorf("the wait ignored the context")
+	}
+}
+
+func TestConditionalRequests(t *testing.T) {
+	t.Parallel()
+	gh := ghfake.New(nil)
+	defer gh.Close()
+	gh.AddRepo("acme", "access", "main")
+	clk := &clock{now: t0}
+	c := newClient(t, gh, clk, ghapi.Config{})
+	for i := range 3 {
+		repo, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access")
+		if err != nil || repo.GetDefaultBranch() != "main" {
+			t.Fatalf("call %d: %+v %v", i, repo, err)
+		}
+	}
+	var statuses []int
+	for _, r := range gh.Requests() {
+		statuses = append(statuses, r.Status)
+	}
+	if diff := cmp.Diff([]int{200, 304, 304}, statuses); diff != "" {
+		t.Errorf("statuses (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff(ghapi.Stats{Requests: 3, NotModified: 2}, c.Transport.Stats()); diff != "" {
+		t.Errorf("stats (-want +got):\n%s", diff)
+	}
+}
+
+func TestTokenAuthAndBadToken(t *testing.T) {
+	t.Parallel()
+	gh := ghfake.New(nil)
+	defer gh.Close()
+	gh.AddRepo("acme", "access", "main")
+	gh.AddToken("good-token-123")
+	clk := &clock{now: t0}
+	if _, _, err := newClient(t, gh, clk, ghapi.Config{Token: "good-token-123"}).GH.Repositories.Get(context.Background(), "acme", "access"); err != nil {
+		t.Fatal(err)
+	}
+	_, _, err := newClient(t, gh, clk, ghapi.Config{Token: "wrong-token-456"}).GH.Repositories.Get(context.Background(), "acme", "access")
+	if err == nil || !strings.Contains(err.Error(), "401") {
+		t.Fatalf("err = %v, want 401", err)
+	}
+	if strings.Contains(err.Error(), "wrong-token-456") {
+		t.Errorf("the error shows the token: %v", err)
+	}
+}
