@@ -232,4 +232,3 @@ func TestEnterpriseURLs(t *testing.T) {
 		})
 	}
 }
-
