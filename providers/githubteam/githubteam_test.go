@@ -435,3 +435,38 @@ func TestCheckChildTeams(t *testing.T) {
 		t.Errorf("Check blames admins, which has no child teams: %v", err)
 	}
 }
+
+// TestRequests pins the requests each operation sends.
+func TestRequests(t *testing.T) {
+	t.Parallel()
+	fake, apiURL := newFakeGitHub(t, "acme", []string{"alice"}, "ops")
+	p, _ := open(t, config(apiURL, map[string]string{"ops": "ops"}))
+	ctx := t.Context()
+	steps := []struct {
+		name string
+		do   func() error
+		want []string
+	}{
+		{"grant", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"}) }, []string{
+			"GET /users/alice",
+			"GET /orgs/acme/teams/ops/memberships/alice",
+			"PUT /orgs/acme/teams/ops/memberships/alice",
+		}},
+		{"grant again", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"}) }, []string{
+			"GET /users/alice",
+			"GET /orgs/acme/teams/ops/memberships/alice",
+		}},
+		{"revoke", func() error { return p.Revoke(ctx, "ops", "alice") }, []string{
+			"DELETE /orgs/acme/teams/ops/memberships/alice",
+		}},
+	}
+	for _, s := range steps {
+		before := len(fake.log())
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if diff := cmp.Diff(s.want, fake.log()[before:]); diff != "" {
+			t.Errorf("%s: requests (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
