@@ -322,27 +322,31 @@ func (p *Provider) call(ctx context.Context, req Request) (Answer, error) {
 }
 
 // boundedBuffer keeps the first max bytes written and discards the rest,
-// so that a chatty program cannot exhaust memory.
+// so that a chatty program cannot exhaust memory. The buffer is a field,
+// not embedded: an embedded bytes.Buffer would lend its ReadFrom to
+// io.Copy, which would then bypass Write and its bound.
 type boundedBuffer struct {
-	bytes.Buffer
+	buf       bytes.Buffer
 	max       int
 	truncated bool
 }
 
 func (b *boundedBuffer) Write(p []byte) (int, error) {
-	if room := b.max - b.Len(); room < len(p) {
+	if room := b.max - b.buf.Len(); room < len(p) {
 		b.truncated = true
 		if room > 0 {
-			b.Buffer.Write(p[:room])
+			b.buf.Write(p[:room])
 		}
 		return len(p), nil
 	}
-	return b.Buffer.Write(p)
+	return b.buf.Write(p)
 }
+
+func (b *boundedBuffer) Bytes() []byte { return b.buf.Bytes() }
 
 // suffix renders captured stderr for an error message.
 func (b *boundedBuffer) suffix() string {
-	s := strings.TrimSpace(b.String())
+	s := strings.TrimSpace(strings.ToValidUTF8(b.buf.String(), ""))
 	if s == "" {
 		return ""
 	}

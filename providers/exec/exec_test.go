@@ -42,6 +42,9 @@ func helperMain(stdin io.Reader, stdout, stderr io.Writer) int {
 	case "down":
 		fmt.Fprintln(stderr, "dial tcp target.example:636: connection refused")
 		return 2
+	case "chatty":
+		fmt.Fprint(stderr, strings.Repeat("noise ", 100_000))
+		return 1
 	case "garbage":
 		fmt.Fprintln(stdout, "this is not json")
 		return 0
@@ -115,6 +118,9 @@ func serve(st *state, req Request) Answer {
 		}
 		return ans
 	case "grant":
+		if strings.Contains(req.Principal, "!") {
+			return Answer{Error: "names cannot contain !", InvalidName: true}
+		}
 		if !slices.Contains(st.Principals, req.Principal) {
 			return Answer{Error: "no user " + req.Principal, NotFound: true}
 		}
@@ -260,6 +266,39 @@ func TestTimeoutKillsProcessGroup(t *testing.T) {
 			t.Fatalf("the program's child %d outlived the timeout", pid)
 		}
 		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestAnswersMapToErrorKinds(t *testing.T) {
+	t.Parallel()
+	st := newTarget(t, []string{"alice"}, "app-readers")
+	p := openHelper(t, st, "", nil)
+	tests := []struct {
+		principal string
+		want      error
+	}{
+		{"alice", nil},
+		{"bob", providers.ErrNotFound},
+		{"bang!", providers.ErrInvalidName},
+	}
+	for _, tt := range tests {
+		err := p.Grant(t.Context(), providers.Grant{Role: "reader", Principal: tt.principal})
+		if (tt.want == nil) != (err == nil) || (tt.want != nil && !errors.Is(err, tt.want)) {
+			t.Errorf("Grant(%q) = %v, want %v", tt.principal, err, tt.want)
+		}
+	}
+}
+
+func TestStderrIsBounded(t *testing.T) {
+	t.Parallel()
+	st := newTarget(t, []string{"alice"}, "app-readers")
+	p := openHelper(t, st, "chatty", nil)
+	err := p.Revoke(t.Context(), "reader", "alice")
+	if err == nil || !strings.Contains(err.Error(), "noise noise") || !strings.Contains(err.Error(), "[...]") {
+		t.Fatalf("err = %.100v ... %q, want the start of stderr, marked as cut", err, err.Error()[max(0, len(err.Error())-40):])
+	}
+	if n := len(err.Error()); n > maxStderr+500 {
+		t.Errorf("the error is %d bytes long; stderr must be bounded to %d", n, maxStderr)
 	}
 }
 
