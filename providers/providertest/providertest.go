@@ -43,6 +43,8 @@ import (
 type Harness struct {
 	// Open returns a provider that manages Roles on the system under test.
 	// It is called once or more per subtest; the suite closes what it gets.
+	// The provider must be safe for concurrent use: the Concurrent subtest
+	// shares one between goroutines, as the reconciler does.
 	Open func(t *testing.T) providers.Provider
 	// Roles are gitgrant role names the provider manages (declared in its
 	// config). Each must exist in the target and have no members when the
