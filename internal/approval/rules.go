@@ -37,6 +37,17 @@ func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evi
 		add("the content on main (blob %s) is not the content reviewed at pull request #%d's head commit %s (blob %s)", short(in.Blob), pr.Number, short(pr.HeadSHA), short(BlobHash(head)))
 	}
 
+	// Content the pull request did not change was never in its diff, so
+	// its reviewers never saw it.
+	before, err := v.read(ctx, pr.BaseSHA, in.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return ev, err
+	case BlobHash(before) == in.Blob:
+		add("pull request #%d did not change %s (the same content was already at its base commit %s), so its reviewers never saw it", pr.Number, in.Path, short(pr.BaseSHA))
+	}
+
 	bf, err := v.base(ctx, pr.BaseSHA)
 	if err != nil {
 		return ev, err

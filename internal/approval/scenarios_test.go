@@ -271,6 +271,20 @@ func TestScenarios(t *testing.T) {
 			}},
 		},
 		{
+			name: "content pushed directly, then a reviewed pull request that does not touch it",
+			build: func(w *world) approval.Input {
+				w.pushMain("alice", file(rw))
+				p := w.openPR("alice").push("alice", "alice", map[string]string{"requests/orders-db/README.md": "harmless"}).review("bob", approval.Approved)
+				p.merge("merge", path)
+				// Even if GitHub linked the file's commit to this pull request,
+				// its diff never showed the file.
+				return w.input(path, w.main)
+			},
+			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+				"pull request #1 did not change requests/orders-db/alice.yaml (the same content was already at its base commit <sha>), so its reviewers never saw it",
+			}},
+		},
+		{
 			name: "requester other than the pull request author",
 			build: func(w *world) approval.Input {
 				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", approval.Approved).merge("merge", path))
