@@ -239,9 +239,11 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	return nil
 }
 
-// Revoke deletes the principal's DN from the group. When it was the last
-// member the directory refuses (object class violation: groupOfNames MUST
-// have a member), and the placeholder is added in the same modification.
+// Revoke deletes the principal's DN from the group. A principal that is a
+// DN itself, as Members reports members outside member_dn, is deleted as
+// that DN, so that drift can be revoked. When it was the last member the
+// directory refuses (object class violation: groupOfNames MUST have a
+// member), and the placeholder is added in the same modification.
 func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	group, err := p.group(role)
 	if err != nil {
@@ -250,6 +252,12 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	member, err := p.member(principal)
 	if err != nil {
 		return err
+	}
+	if dn, err := ldap.ParseDN(principal); err == nil && len(dn.RDNs) >= 2 {
+		if dn.EqualFold(p.placeholdDN) {
+			return nil // never a member, only a stand-in
+		}
+		member = principal
 	}
 	err = p.pool.do(ctx, func(c *ldap.Conn) error {
 		err := p.modify(c, group, []change{{value: member}})

@@ -159,7 +159,7 @@ func TestMembersReportsForeignDNs(t *testing.T) {
 	srv := testenv.LDAP(t)
 	cn := uniqueName(t, "admins")
 	foreign := "cn=legacy-robot,ou=services," + srv.BaseDN
-	srv.AddGroup(t, "groupOfNames", cn, srv.PlaceholderDN, srv.UserDN("carol"), foreign, "UID=Dave,OU=People,DC=Example,DC=Org")
+	group := srv.AddGroup(t, "groupOfNames", cn, srv.PlaceholderDN, srv.UserDN("carol"), foreign, "UID=Dave,OU=People,DC=Example,DC=Org")
 	p := open(t, srv, config(srv, "member", map[string]string{"admins": cn}))
 	got, err := p.Members(t.Context(), "admins")
 	if err != nil {
@@ -168,6 +168,17 @@ func TestMembersReportsForeignDNs(t *testing.T) {
 	want := []providers.Member{{Principal: "Dave"}, {Principal: "carol"}, {Principal: foreign}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Members (-want +got):\n%s", diff)
+	}
+
+	// Revoking what Members reported removes it, the foreign DN included;
+	// the placeholder cannot be revoked.
+	for _, principal := range []string{foreign, "Dave", "carol", srv.PlaceholderDN} {
+		if err := p.Revoke(t.Context(), "admins", principal); err != nil {
+			t.Fatalf("Revoke(%q): %v", principal, err)
+		}
+	}
+	if diff := cmp.Diff([]string{srv.PlaceholderDN}, srv.Values(t, group, "member")); diff != "" {
+		t.Errorf("member values after revoking everyone (-want +got):\n%s", diff)
 	}
 }
 
