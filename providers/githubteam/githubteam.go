@@ -113,9 +113,10 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 			return nil, err
 		}
 		// The oauth2 transport wraps the given client's, so that tests and
-		// proxies configured in deps still apply.
-		ctx = context.WithValue(ctx, oauth2.HTTPClient, httpClient)
-		httpClient = oauth2.NewClient(ctx, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
+		// proxies configured in deps still apply. The client must outlive
+		// ctx, which only carries that base client here.
+		base := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, httpClient)
+		httpClient = oauth2.NewClient(base, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: token}))
 	}
 	client := github.NewClient(httpClient)
 	client.BaseURL = base
