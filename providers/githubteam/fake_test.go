@@ -82,7 +82,8 @@ func (f *fakeGitHub) addUser(login string, inOrg bool) {
 	f.inOrg[strings.ToLower(login)] = inOrg
 }
 
-// limit queues rate limit answers: "primary", "secondary" or "429", each
+// limit queues rate limit answers: "primary" (403), "primary429",
+// "secondary" (403 with Retry-After) or "429" (with Retry-After), each
 // optionally with ":<seconds>" to wait.
 func (f *fakeGitHub) limit(kinds ...string) {
 	f.mu.Lock()
@@ -164,6 +165,11 @@ func writeLimit(w http.ResponseWriter, spec string) {
 			"message":           "API rate limit exceeded for installation.",
 			"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-the-primary-rate-limit",
 		})
+	case "primary429":
+		h.Set("X-RateLimit-Limit", "5000")
+		h.Set("X-RateLimit-Remaining", "0")
+		h.Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Duration(wait)*time.Second).Unix(), 10))
+		writeJSON(w, http.StatusTooManyRequests, map[string]string{"message": "API rate limit exceeded"})
 	case "secondary":
 		h.Set("Retry-After", strconv.Itoa(wait))
 		writeJSON(w, http.StatusForbidden, map[string]string{

@@ -216,6 +216,7 @@ func TestRateLimits(t *testing.T) {
 		maxWaitD time.Duration
 	}{
 		{name: "primary", limits: []string{"primary"}, minWait: time.Second, maxWaitD: 3 * time.Second},
+		{name: "primary as 429 with X-RateLimit-Reset", limits: []string{"primary429"}, minWait: time.Second, maxWaitD: 3 * time.Second},
 		{name: "secondary with Retry-After", limits: []string{"secondary:1"}, minWait: time.Second, maxWaitD: time.Second},
 		{name: "429 with Retry-After", limits: []string{"429:1"}, minWait: time.Second, maxWaitD: time.Second},
 		{name: "twice in a row", limits: []string{"429:1", "secondary:1"}, minWait: time.Second, maxWaitD: time.Second},
