@@ -115,12 +115,6 @@ func (p *pr) review(user, state string) *pr {
 	return p
 }
 
-// reviewAt submits a review of an older commit.
-func (p *pr) reviewAt(user, state, commit string) *pr {
-	p.reviews = append(p.reviews, ghfake.Review{User: user, State: state, CommitID: commit, SubmittedAt: p.w.now()})
-	return p
-}
-
 func (p *pr) register(merged time.Time, mergeSHA, baseRef string) int {
 	w := p.w
 	pull := w.gh.AddPull(w.repo, ghfake.Pull{User: p.author, HeadSHA: p.head, BaseSHA: p.base, BaseRef: baseRef,
