@@ -12,6 +12,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -108,23 +110,83 @@ func (h *history) update(ctx context.Context, r *gitrepo.Repo, head plumbing.Has
 	if since == head {
 		return h, nil
 	}
-	err := r.WalkRequests(ctx, head, since, func(s gitrepo.Step) error { return h.apply(r, s) })
+	steps, err := collect(ctx, r, head, since)
 	if errors.Is(err, gitrepo.ErrRewritten) {
-		fresh := newHistory()
-		if err := r.WalkRequests(ctx, head, plumbing.ZeroHash, func(s gitrepo.Step) error { return fresh.apply(r, s) }); err != nil {
-			return nil, err
-		}
-		fresh.Head = head.String()
-		return fresh, nil
+		h, since = newHistory(), plumbing.ZeroHash
+		steps, err = collect(ctx, r, head, since)
 	}
 	if err != nil {
 		return nil, err
+	}
+	decoded, err := decodeAll(r, steps)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range steps {
+		if err := h.apply(r, s, decoded); err != nil {
+			return nil, err
+		}
 	}
 	h.Head = head.String()
 	return h, nil
 }
 
-func (h *history) apply(r *gitrepo.Repo, s gitrepo.Step) error {
+func collect(ctx context.Context, r *gitrepo.Repo, head, since plumbing.Hash) ([]gitrepo.Step, error) {
+	var steps []gitrepo.Step
+	err := r.WalkRequests(ctx, head, since, func(s gitrepo.Step) error { steps = append(steps, s); return nil })
+	return steps, err
+}
+
+type blobKey struct {
+	path string
+	blob plumbing.Hash
+}
+
+// decodeAll reads every added or changed request file (once per path and
+// content) and decodes them in parallel: parsing, not git, is the cost.
+func decodeAll(r *gitrepo.Repo, steps []gitrepo.Step) (map[blobKey]Version, error) {
+	var files []schema.File
+	var keys []blobKey
+	seen := map[blobKey]bool{}
+	out := map[blobKey]Version{}
+	for _, s := range steps {
+		for _, ch := range s.Changes {
+			k := blobKey{ch.Path, ch.To}
+			if ch.Kind == gitrepo.Deleted || seen[k] {
+				continue
+			}
+			seen[k] = true
+			f, err := r.FileAt(ch.Path, ch.To, ch.ToMode)
+			if err != nil {
+				return nil, err
+			}
+			files, keys = append(files, f), append(keys, k)
+		}
+	}
+	versions := make([]Version, len(files))
+	var wg sync.WaitGroup
+	next := make(chan int, len(files))
+	for i := range files {
+		next <- i
+	}
+	close(next)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				versions[i] = decode(files[i], keys[i].blob)
+			}
+		}()
+	}
+	wg.Wait()
+	for i, k := range keys {
+		out[k] = versions[i]
+	}
+	return out, nil
+}
+
+func (h *history) apply(r *gitrepo.Repo, s gitrepo.Step, decoded map[blobKey]Version) error {
 	ref, err := commitRef(r, s.Commit)
 	if err != nil {
 		return err
@@ -169,10 +231,8 @@ func (h *history) apply(r *gitrepo.Repo, s gitrepo.Step) error {
 		if ch.Kind == gitrepo.Deleted || renamedTo[j] {
 			continue
 		}
-		v, err := decode(r, ch, ref)
-		if err != nil {
-			return err
-		}
+		v := decoded[blobKey{ch.Path, ch.To}]
+		v.Commit = ref
 		if i, ok := h.active[ch.Path]; ok {
 			h.Lifetimes[i].Versions = append(h.Lifetimes[i].Versions, v)
 			continue
@@ -184,15 +244,15 @@ func (h *history) apply(r *gitrepo.Repo, s gitrepo.Step) error {
 }
 
 // decode reads a request file with schema.LoadRequest, the one parser.
-func decode(r *gitrepo.Repo, ch gitrepo.Change, ref CommitRef) (Version, error) {
-	v := Version{Commit: ref, Path: ch.Path, Blob: ch.To.String()}
-	f, err := r.FileAt(ch.Path, ch.To, ch.ToMode)
-	if err != nil {
-		return v, err
-	}
+func decode(f schema.File, blob plumbing.Hash) Version {
+	v := Version{Path: f.Path, Blob: blob.String()}
 	if f.Kind != schema.Regular {
 		v.Invalid = "not a regular file"
-		return v, nil
+		return v
+	}
+	if f.Size > gitgrant.MaxFileSize {
+		v.Invalid = fmt.Sprintf("file is %d bytes, over the %d KiB limit", f.Size, gitgrant.MaxFileSize>>10)
+		return v
 	}
 	req, diags := schema.LoadRequest(f.Path, f.Data)
 	if req == nil {
@@ -200,11 +260,11 @@ func decode(r *gitrepo.Repo, ch gitrepo.Change, ref CommitRef) (Version, error) 
 		if len(diags) > 0 {
 			v.Invalid = diags[0].String()
 		}
-		return v, nil
+		return v
 	}
 	v.Requester, v.Subject, v.Grants = req.Requester, req.Subject, req.Grants
 	v.Duration, v.Expires, v.Starts, v.Emergency = req.Duration, req.Expires, req.Starts, req.Emergency
-	return v, nil
+	return v
 }
 
 func commitRef(r *gitrepo.Repo, c *object.Commit) (CommitRef, error) {

@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -15,7 +13,6 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 
-	"github.com/gitgrant/gitgrant"
 )
 
 // ChangeKind says what a commit did to one file.
@@ -71,153 +68,6 @@ func (r *Repo) FirstParents(ctx context.Context, head, stop plumbing.Hash) (chai
 		}
 	}
 	return chain, stop.IsZero(), nil
-}
-
-// WalkRequests calls fn, oldest first, for every first-parent commit after
-// since (zero: from the root) up to head that changed requests/. Commits
-// whose requests/ tree hash equals their parent's are skipped without
-// looking inside, and so are unchanged provider folders: the walk costs one
-// small tree read per commit plus the changed folders. It returns
-// ErrRewritten when since is not on head's first-parent chain.
-func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn func(Step) error) error {
-	chain, found, err := r.FirstParents(ctx, head, since)
-	if err != nil {
-		return err
-	}
-	if !found {
-		return ErrRewritten
-	}
-	prev := plumbing.ZeroHash
-	if !since.IsZero() {
-		if prev, err = r.requestsTree(since); err != nil {
-			return err
-		}
-	}
-	for i := len(chain) - 1; i >= 0; i-- {
-		if i%1024 == 0 && ctx.Err() != nil {
-			return ctx.Err()
-		}
-		c := chain[i]
-		cur, err := r.requestsTreeOf(c.TreeHash)
-		if err != nil {
-			return err
-		}
-		if cur == prev {
-			continue
-		}
-		var changes []Change
-		if err := r.diffTrees(prev, cur, gitgrant.RequestsDir, &changes); err != nil {
-			return err
-		}
-		prev = cur
-		if len(changes) == 0 {
-			continue
-		}
-		if err := fn(Step{Commit: c, Changes: changes}); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
-func (r *Repo) requestsTree(commit plumbing.Hash) (plumbing.Hash, error) {
-	c, err := object.GetCommit(r.git.Storer, commit)
-	if err != nil {
-		return plumbing.ZeroHash, r.fail("read commit "+commit.String(), err, false)
-	}
-	return r.requestsTreeOf(c.TreeHash)
-}
-
-// requestsTreeOf returns the hash of requests/ in a root tree, zero when
-// absent. A requests entry that is not a directory is reported as a tree
-// hash that can never equal a real one, so that it is not silently skipped.
-func (r *Repo) requestsTreeOf(root plumbing.Hash) (plumbing.Hash, error) {
-	t, err := object.GetTree(r.git.Storer, root)
-	if err != nil {
-		return plumbing.ZeroHash, r.fail("read tree "+root.String(), fmt.Errorf("%w (is the repository corrupt?)", err), false)
-	}
-	i := sort.Search(len(t.Entries), func(i int) bool { return t.Entries[i].Name >= gitgrant.RequestsDir })
-	if i < len(t.Entries) && t.Entries[i].Name == gitgrant.RequestsDir && t.Entries[i].Mode == filemode.Dir {
-		return t.Entries[i].Hash, nil
-	}
-	return plumbing.ZeroHash, nil
-}
-
-// diffTrees appends the file changes between trees a and b (either may be
-// zero: empty), descending only into subtrees whose hashes differ.
-func (r *Repo) diffTrees(a, b plumbing.Hash, dir string, out *[]Change) error {
-	if a == b {
-		return nil
-	}
-	ea, err := r.entries(a, dir)
-	if err != nil {
-		return err
-	}
-	eb, err := r.entries(b, dir)
-	if err != nil {
-		return err
-	}
-	names := make([]string, 0, len(ea)+len(eb))
-	for n := range ea {
-		names = append(names, n)
-	}
-	for n := range eb {
-		if _, ok := ea[n]; !ok {
-			names = append(names, n)
-		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		x, inA := ea[n]
-		y, inB := eb[n]
-		p := path.Join(dir, n)
-		if inA && inB && x.Hash == y.Hash && x.Mode == y.Mode {
-			continue
-		}
-		aDir, bDir := inA && x.Mode == filemode.Dir, inB && y.Mode == filemode.Dir
-		switch {
-		case aDir && bDir:
-			if err := r.diffTrees(x.Hash, y.Hash, p, out); err != nil {
-				return err
-			}
-			continue
-		case aDir:
-			if err := r.diffTrees(x.Hash, plumbing.ZeroHash, p, out); err != nil {
-				return err
-			}
-			inA = false
-		case bDir:
-			if err := r.diffTrees(plumbing.ZeroHash, y.Hash, p, out); err != nil {
-				return err
-			}
-			inB = false
-		}
-		switch {
-		case inA && inB:
-			*out = append(*out, Change{Path: p, Kind: Modified, From: x.Hash, To: y.Hash, FromMode: x.Mode, ToMode: y.Mode})
-		case inA:
-			*out = append(*out, Change{Path: p, Kind: Deleted, From: x.Hash, FromMode: x.Mode})
-		case inB:
-			*out = append(*out, Change{Path: p, Kind: Added, To: y.Hash, ToMode: y.Mode})
-		}
-	}
-	sort.SliceStable(*out, func(i, j int) bool { return (*out)[i].Path < (*out)[j].Path })
-	return nil
-}
-
-func (r *Repo) entries(h plumbing.Hash, dir string) (map[string]object.TreeEntry, error) {
-	if h.IsZero() {
-		return nil, nil
-	}
-	t, err := object.GetTree(r.git.Storer, h)
-	if err != nil {
-		return nil, r.fail("read tree "+dir, err, false)
-	}
-	m := make(map[string]object.TreeEntry, len(t.Entries))
-	for _, e := range t.Entries {
-		m[e.Name] = e
-	}
-	return m, nil
 }
 
 // MergeKind says how a change reached the main branch.

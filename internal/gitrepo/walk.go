@@ -1,0 +1,239 @@
+package gitrepo
+
+import (
+	"context"
+	"fmt"
+	"path"
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/storer"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// WalkRequests calls fn, oldest first, for every first-parent commit after
+// since (zero: from the root) up to head that changed requests/. Commits
+// whose requests/ tree hash equals their parent's are skipped without
+// looking inside, and so are unchanged provider folders: the walk costs one
+// commit and one small tree read per commit plus the changed folders. It
+// returns ErrRewritten when since is not on head's first-parent chain.
+//
+// Reading commits and reading trees overlap: one goroutine follows the
+// first parents while another, with its own handle on the object store
+// (go-git's pack reader is not safe for concurrent use), diffs the trees.
+func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn func(Step) error) error {
+	trees := r.git.Storer.(storer.EncodedObjectStorer)
+	if r.gitDir != "" {
+		if g, _, err := openLocal(r.gitDir); err == nil {
+			trees = g.Storer
+			defer func() {
+				if c, ok := g.Storer.(interface{ Close() error }); ok {
+					c.Close()
+				}
+			}()
+		}
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	commits := make(chan *object.Commit, 4096)
+	walkErr := make(chan error, 1)
+	found := false
+	go func() {
+		defer close(commits)
+		h := head
+		for n := 0; !h.IsZero(); n++ {
+			if h == since {
+				found = true
+				break
+			}
+			if n%1024 == 0 && ctx.Err() != nil {
+				walkErr <- ctx.Err()
+				return
+			}
+			c, err := object.GetCommit(r.git.Storer, h)
+			if err != nil {
+				walkErr <- r.fail("read commit "+h.String(), fmt.Errorf("%w (is the repository corrupt or shallow?)", err), false)
+				return
+			}
+			select {
+			case commits <- c:
+			case <-ctx.Done():
+				walkErr <- ctx.Err()
+				return
+			}
+			h = plumbing.ZeroHash
+			if len(c.ParentHashes) > 0 {
+				h = c.ParentHashes[0]
+			}
+		}
+		walkErr <- nil
+	}()
+
+	d := &differ{r: r, s: trees, old: map[plumbing.Hash]map[string]object.TreeEntry{}, cur: map[plumbing.Hash]map[string]object.TreeEntry{}}
+	// Commits arrive newest first; a commit's changes are known once its
+	// parent's requests/ tree is.
+	var steps []Step
+	var newer *object.Commit
+	newerTree := plumbing.ZeroHash
+	diff := func(olderTree plumbing.Hash) error {
+		if newer == nil || olderTree == newerTree {
+			return nil
+		}
+		var changes []Change
+		if err := d.diff(olderTree, newerTree, gitgrant.RequestsDir, &changes); err != nil {
+			return err
+		}
+		d.rotate()
+		if len(changes) > 0 {
+			sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+			steps = append(steps, Step{Commit: newer, Changes: changes})
+		}
+		return nil
+	}
+	for c := range commits {
+		t, err := d.requestsTreeOf(c.TreeHash)
+		if err == nil {
+			err = diff(t)
+		}
+		if err != nil {
+			cancel()
+			for range commits {
+			}
+			<-walkErr
+			return err
+		}
+		newer, newerTree = c, t
+	}
+	if err := <-walkErr; err != nil {
+		return err
+	}
+	if !found && !since.IsZero() {
+		return ErrRewritten
+	}
+	base := plumbing.ZeroHash
+	if !since.IsZero() {
+		c, err := object.GetCommit(trees, since)
+		if err != nil {
+			return r.fail("read commit "+since.String(), err, false)
+		}
+		if base, err = d.requestsTreeOf(c.TreeHash); err != nil {
+			return err
+		}
+	}
+	if err := diff(base); err != nil {
+		return err
+	}
+	for i := len(steps) - 1; i >= 0; i-- {
+		if err := fn(steps[i]); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// differ compares trees, keeping the trees it read for one more step: the
+// older side of one diff is the newer side of the next.
+type differ struct {
+	r        *Repo
+	s        storer.EncodedObjectStorer
+	old, cur map[plumbing.Hash]map[string]object.TreeEntry
+}
+
+func (d *differ) rotate() {
+	d.old, d.cur = d.cur, make(map[plumbing.Hash]map[string]object.TreeEntry, len(d.cur))
+}
+
+// requestsTreeOf returns the hash of requests/ in a root tree, zero when
+// absent or not a directory.
+func (d *differ) requestsTreeOf(root plumbing.Hash) (plumbing.Hash, error) {
+	t, err := object.GetTree(d.s, root)
+	if err != nil {
+		return plumbing.ZeroHash, d.r.fail("read tree "+root.String(), fmt.Errorf("%w (is the repository corrupt?)", err), false)
+	}
+	i := sort.Search(len(t.Entries), func(i int) bool { return t.Entries[i].Name >= gitgrant.RequestsDir })
+	if i < len(t.Entries) && t.Entries[i].Name == gitgrant.RequestsDir && t.Entries[i].Mode == filemode.Dir {
+		return t.Entries[i].Hash, nil
+	}
+	return plumbing.ZeroHash, nil
+}
+
+func (d *differ) entries(h plumbing.Hash, dir string) (map[string]object.TreeEntry, error) {
+	if h.IsZero() {
+		return nil, nil
+	}
+	if m, ok := d.cur[h]; ok {
+		return m, nil
+	}
+	m, ok := d.old[h]
+	if !ok {
+		t, err := object.GetTree(d.s, h)
+		if err != nil {
+			return nil, d.r.fail("read tree "+dir, err, false)
+		}
+		m = make(map[string]object.TreeEntry, len(t.Entries))
+		for _, e := range t.Entries {
+			m[e.Name] = e
+		}
+	}
+	d.cur[h] = m
+	return m, nil
+}
+
+// diff appends the file changes between trees a and b (either may be
+// zero: empty), descending only into subtrees whose hashes differ.
+func (d *differ) diff(a, b plumbing.Hash, dir string, out *[]Change) error {
+	if a == b {
+		return nil
+	}
+	ea, err := d.entries(a, dir)
+	if err != nil {
+		return err
+	}
+	eb, err := d.entries(b, dir)
+	if err != nil {
+		return err
+	}
+	names := make([]string, 0, len(ea)+len(eb))
+	for n := range ea {
+		names = append(names, n)
+	}
+	for n := range eb {
+		if _, ok := ea[n]; !ok {
+			names = append(names, n)
+		}
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		x, inA := ea[n]
+		y, inB := eb[n]
+		if inA && inB && x.Hash == y.Hash && x.Mode == y.Mode {
+			continue
+		}
+		p := path.Join(dir, n)
+		aDir, bDir := inA && x.Mode == filemode.Dir, inB && y.Mode == filemode.Dir
+		if aDir || bDir {
+			ah, bh := plumbing.ZeroHash, plumbing.ZeroHash
+			if aDir {
+				ah, inA = x.Hash, false
+			}
+			if bDir {
+				bh, inB = y.Hash, false
+			}
+			if err := d.diff(ah, bh, p, out); err != nil {
+				return err
+			}
+		}
+		switch {
+		case inA && inB:
+			*out = append(*out, Change{Path: p, Kind: Modified, From: x.Hash, To: y.Hash, FromMode: x.Mode, ToMode: y.Mode})
+		case inA:
+			*out = append(*out, Change{Path: p, Kind: Deleted, From: x.Hash, FromMode: x.Mode})
+		case inB:
+			*out = append(*out, Change{Path: p, Kind: Added, To: y.Hash, ToMode: y.Mode})
+		}
+	}
+	return nil
+}
