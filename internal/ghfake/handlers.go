@@ -16,6 +16,9 @@ func (s *Server) routes(m *http.ServeMux) {
 	m.HandleFunc("GET /repos/{owner}/{repo}", s.repo(s.getRepo))
 	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{sha}", s.repo(s.getCommit))
 	m.HandleFunc("GET /repos/{owner}/{repo}/commits/{sha}/pulls", s.repo(s.commitPulls))
+	m.HandleFunc("GET /repos/{owner}/{repo}/pulls", s.repo(s.listPulls))
+	m.HandleFunc("POST /repos/{owner}/{repo}/pulls", s.repo(s.createPull))
+	m.HandleFunc("PATCH /repos/{owner}/{repo}/pulls/{n}", s.repo(s.editPull))
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{n}", s.repo(s.getPull))
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{n}/commits", s.repo(s.pullCommits))
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{n}/reviews", s.repo(s.pullReviews))
@@ -112,7 +115,7 @@ func (s *Server) pullJSON(rp *Repo, p *Pull) map[string]any {
 		merged = p.MergeCommitSHA
 	}
 	return map[string]any{
-		"id": 1000 + p.Number, "number": p.Number, "state": p.State, "title": p.Title,
+		"id": 1000 + p.Number, "number": p.Number, "state": p.State, "title": p.Title, "body": p.Body,
 		"user":             user(p.User),
 		"head":             map[string]any{"ref": p.HeadRef, "sha": p.HeadSHA, "label": rp.Owner + ":" + p.HeadRef},
 		"base":             map[string]any{"ref": p.BaseRef, "sha": p.BaseSHA, "label": rp.Owner + ":" + p.BaseRef},
@@ -329,6 +332,10 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request, rp *Repo) {
 	}
 	for _, c := range rp.comments {
 		if c.ID == id {
+			if c.User != "gitgrant[bot]" {
+				writeJSON(w, r, http.StatusForbidden, map[string]any{"message": "Resource not accessible by integration"})
+				return
+			}
 			c.Body, c.Update = in.Body, s.now()
 			writeJSON(w, r, http.StatusOK, commentJSON(rp, c))
 			return
@@ -385,4 +392,73 @@ func (s *Server) teamMembership(w http.ResponseWriter, r *http.Request) {
 	}
 	writeJSON(w, r, http.StatusOK, map[string]any{"state": state, "role": "member",
 		"url": fmt.Sprintf("/orgs/%s/teams/%s/memberships/%s", r.PathValue("org"), r.PathValue("slug"), r.PathValue("user"))})
+}
+
+func (s *Server) listPulls(w http.ResponseWriter, r *http.Request, rp *Repo) {
+	q := r.URL.Query()
+	state := q.Get("state")
+	if state == "" {
+		state = "open"
+	}
+	var nums []int
+	for n := range rp.pulls {
+		nums = append(nums, n)
+	}
+	sort.Sort(sort.Reverse(sort.IntSlice(nums)))
+	out := []any{}
+	for _, n := range nums {
+		p := rp.pulls[n]
+		if state != "all" && p.State != state {
+			continue
+		}
+		if h := q.Get("head"); h != "" && h != rp.Owner+":"+p.HeadRef {
+			continue
+		}
+		if b := q.Get("base"); b != "" && b != p.BaseRef {
+			continue
+		}
+		out = append(out, s.pullJSON(rp, p))
+	}
+	writeJSON(w, r, http.StatusOK, paginate(w, r, out))
+}
+
+func (s *Server) createPull(w http.ResponseWriter, r *http.Request, rp *Repo) {
+	var in struct {
+		Title, Head, Base, Body string
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	for _, p := range rp.pulls {
+		if p.State == "open" && p.HeadRef == in.Head && p.BaseRef == in.Base {
+			writeJSON(w, r, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed",
+				"errors": []any{map[string]any{"resource": "PullRequest", "code": "custom", "message": "A pull request already exists for " + rp.Owner + ":" + in.Head + "."}}})
+			return
+		}
+	}
+	p := &Pull{Number: rp.nextNumber, Title: in.Title, Body: in.Body, User: "gitgrant[bot]", State: "open", HeadRef: in.Head, BaseRef: in.Base}
+	rp.nextNumber++
+	rp.pulls[p.Number] = p
+	writeJSON(w, r, http.StatusCreated, s.pullJSON(rp, p))
+}
+
+func (s *Server) editPull(w http.ResponseWriter, r *http.Request, rp *Repo) {
+	p, ok := s.pull(w, r, rp)
+	if !ok {
+		return
+	}
+	var in struct {
+		Title *string `json:"title"`
+		Body  *string `json:"body"`
+	}
+	if !decode(w, r, &in) {
+		return
+	}
+	if in.Title != nil {
+		p.Title = *in.Title
+	}
+	if in.Body != nil {
+		p.Body = *in.Body
+	}
+	writeJSON(w, r, http.StatusOK, s.pullJSON(rp, p))
 }

@@ -40,6 +40,7 @@ type Commit struct {
 type Pull struct {
 	Number         int
 	Title          string
+	Body           string
 	User           string
 	State          string // "open" or "closed"
 	HeadRef        string
@@ -251,6 +252,26 @@ func (s *Server) Comments(r *Repo) []Comment {
 	out := make([]Comment, len(r.comments))
 	for i, c := range r.comments {
 		out[i] = *c
+	}
+	return out
+}
+
+// AddComment stores a comment written by user (not by the API's caller).
+func (s *Server) AddComment(r *Repo, issue int, user, body string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nextID++
+	r.comments = append(r.comments, &Comment{ID: s.nextID, Issue: issue, Body: body, User: user, Update: s.now()})
+	return s.nextID
+}
+
+// Pulls returns the pull requests, by number.
+func (s *Server) Pulls(r *Repo) map[int]Pull {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := map[int]Pull{}
+	for n, p := range r.pulls {
+		out[n] = *p
 	}
 	return out
 }
