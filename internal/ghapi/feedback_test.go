@@ -148,4 +148,3 @@ func TestReadPullRequestEvent(t *testing.T) {
 		t.Error("a push event was read as a pull request event")
 	}
 }
-
