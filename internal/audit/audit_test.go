@@ -207,3 +207,53 @@ func checkAgainstGitLog(t *testing.T, dir string, trail *Trail) {
 		}
 	}
 }
+
+// TestIndexIsIncremental checks that a trail built from the index plus new
+// commits equals one built from scratch, also after a force-push rewrote
+// the indexed commit away.
+func TestIndexIsIncremental(t *testing.T) {
+	t.Parallel()
+	s := newScenario(t)
+	index := t.TempDir()
+	now := start.Add(6 * time.Hour)
+	build := func(indexDir string) *Trail {
+		t.Helper()
+		if err := s.repo.Fetch(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		trail, err := Build(context.Background(), s.repo, Options{Now: now, IndexDir: indexDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return trail
+	}
+	build(index)
+	w := s.work
+	tests := []struct {
+		name   string
+		change func()
+	}{
+		{"new commits", func() {
+			w.SquashPR(20, "erin", "requests/orders-db/erin.yaml", request("erin", "readonly", "1h"))
+			w.Git("rm", "-q", "requests/orders-db/dave-readonly.yaml")
+			w.Commit("Done with dave's access")
+			w.Push()
+		}},
+		{"force-push", func() {
+			w.Git("reset", "-q", "--hard", "HEAD~2")
+			w.SquashPR(21, "fred", "requests/orders-db/fred.yaml", request("fred", "readonly", "1h"))
+			w.Git("push", "-q", "--force", "origin", "main")
+		}},
+		{"nothing new", func() {}},
+	}
+	for _, tt := range tests {
+		tt.change()
+		incremental, fresh := build(index), build("")
+		if diff := cmp.Diff(fresh, incremental); diff != "" {
+			t.Errorf("%s: indexed trail differs from a fresh one (-fresh +indexed):\n%s", tt.name, diff)
+		}
+		if head := w.Git("rev-parse", "HEAD"); incremental.Head != head {
+			t.Errorf("%s: head = %s, want %s", tt.name, incremental.Head, head)
+		}
+	}
+}

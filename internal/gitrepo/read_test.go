@@ -112,3 +112,38 @@ func TestOpenLocalWorkTree(t *testing.T) {
 		}
 	}
 }
+
+// TestOpenRemoteCache clones a file:// remote into the cache, then fetches
+// into the same cache on the next Open.
+func TestOpenRemoteCache(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.squashPR(1, "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
+	w.push()
+	cache := t.TempDir()
+	count := func() int {
+		t.Helper()
+		r, err := Open(context.Background(), Options{Source: "file://" + w.bare, CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Close()
+		snap, err := r.ReadRevision("")
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(snap.Requests)
+	}
+	if n := count(); n != 1 {
+		t.Fatalf("first open: %d requests, want 1", n)
+	}
+	w.squashPR(2, "requests/orders-db/b.yaml", requestYAML("bob", "readonly", "1h"))
+	w.push()
+	if n := count(); n != 2 {
+		t.Errorf("second open: %d requests, want 2 (fetched)", n)
+	}
+	entries, _ := os.ReadDir(cache)
+	if len(entries) != 1 {
+		t.Errorf("cache holds %d clones, want 1", len(entries))
+	}
+}
