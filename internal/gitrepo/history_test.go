@@ -167,3 +167,25 @@ func runIn(t *testing.T, dir string, args ...string) string {
 	t.Helper()
 	return gitserver.Run(t, dir, args...)
 }
+
+// TestLinkedWorkTree reads through a `git worktree add` checkout, where the
+// walk runs without a second object-store handle.
+func TestLinkedWorkTree(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.mergePR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "1h"))
+	w.squashPR(2, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "1h"))
+	linked := t.TempDir() + "/linked"
+	w.git("worktree", "add", "-q", "--detach", linked, "main")
+	r, err := Open(context.Background(), Options{Source: linked})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if r.GitDir() != "" {
+		t.Skipf("opened with git dir %s: the sequential path is not exercised", r.GitDir())
+	}
+	if diff := cmp.Diff(gitLogChanges(t, w.work, "main"), walkChanges(t, r)); diff != "" {
+		t.Errorf("walk disagrees with git log (-git +gitgrant):\n%s", diff)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"path"
 	"sort"
 
+	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
@@ -25,16 +26,25 @@ import (
 // first parents while another, with its own handle on the object store
 // (go-git's pack reader is not safe for concurrent use), diffs the trees.
 func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn func(Step) error) error {
-	trees := r.git.Storer.(storer.EncodedObjectStorer)
-	if r.gitDir != "" {
-		if g, _, err := openLocal(r.gitDir); err == nil {
-			trees = g.Storer
-			defer func() {
-				if c, ok := g.Storer.(interface{ Close() error }); ok {
-					c.Close()
-				}
-			}()
+	var trees storer.EncodedObjectStorer = r.git.Storer
+	sequential := false // no second handle: read the chain first, then the trees
+	var chain []*object.Commit
+	if second, err := r.secondHandle(); err == nil && second != nil {
+		trees = second.Storer
+		defer func() {
+			if c, ok := second.Storer.(interface{ Close() error }); ok {
+				c.Close()
+			}
+		}()
+	} else {
+		var found bool
+		if chain, found, err = r.FirstParents(ctx, head, since); err != nil {
+			return err
 		}
+		if !found {
+			return ErrRewritten
+		}
+		sequential = true
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -43,6 +53,19 @@ func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn f
 	found := false
 	go func() {
 		defer close(commits)
+		if sequential {
+			found = true
+			for _, c := range chain {
+				select {
+				case commits <- c:
+				case <-ctx.Done():
+					walkErr <- ctx.Err()
+					return
+				}
+			}
+			walkErr <- nil
+			return
+		}
 		h := head
 		for n := 0; !h.IsZero(); n++ {
 			if h == since {
@@ -132,6 +155,15 @@ func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn f
 		}
 	}
 	return nil
+}
+
+// secondHandle opens the repository again, for reading in parallel.
+func (r *Repo) secondHandle() (*git.Repository, error) {
+	if r.gitDir == "" {
+		return nil, nil
+	}
+	g, _, err := openLocal(r.gitDir)
+	return g, err
 }
 
 // differ compares trees, keeping the trees it read for one more step: the
