@@ -391,7 +391,7 @@ func (s *Server) teamMembership(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, r, http.StatusOK, map[string]any{"state": state, "role": "member",
-		"url": fmt.Sprintf("/orgs/%s/teams/%s/memberships/%s", r.PathValue("org"), r.PathValue("slug"), r.PathValue("user"))})
+		"url": fmt.Sprintf("http://%s%s/orgs/%s/teams/%s/memberships/%s", r.Host, Prefix, r.PathValue("org"), r.PathValue("slug"), r.PathValue("user"))})
 }
 
 func (s *Server) listPulls(w http.ResponseWriter, r *http.Request, rp *Repo) {

@@ -9,11 +9,13 @@
 package ghfake
 
 import (
+	"bytes"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -34,6 +36,9 @@ type Request struct {
 	Path   string
 	Query  string
 	Status int
+	// Body and Response are the request and response bodies (the first
+	// 64 KiB), for contract tests.
+	Body, Response []byte
 }
 
 // Fault is an injected failure: the next Times requests whose method
@@ -169,10 +174,11 @@ func (s *Server) Unprefixed() int {
 	return s.unprefixed
 }
 
-// recorder captures the status for the request log and computes ETags.
+// recorder captures the status and body for the request log.
 type recorder struct {
 	http.ResponseWriter
 	status int
+	body   []byte
 }
 
 func (r *recorder) WriteHeader(code int) {
@@ -180,12 +186,21 @@ func (r *recorder) WriteHeader(code int) {
 	r.ResponseWriter.WriteHeader(code)
 }
 
+func (r *recorder) Write(b []byte) (int, error) {
+	if room := 64<<10 - len(r.body); room > 0 {
+		r.body = append(r.body, b[:min(room, len(b))]...)
+	}
+	return r.ResponseWriter.Write(b)
+}
+
 func (s *Server) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &recorder{ResponseWriter: w, status: http.StatusOK}
+		reqBody, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		r.Body = io.NopCloser(bytes.NewReader(reqBody))
 		defer func() {
 			s.mu.Lock()
-			s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status})
+			s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: rec.status, Body: reqBody, Response: rec.body})
 			s.mu.Unlock()
 		}()
 		reset := s.now().Add(time.Hour).Unix()
