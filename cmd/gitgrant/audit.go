@@ -28,7 +28,8 @@ that time" instead.
 --repo is a local clone or a URL (https://, ssh://, git@host:path, file://);
 a URL is cloned into a cache and fetched on every run. HTTPS remotes use the
 token in GITGRANT_GIT_TOKEN or GITHUB_TOKEN; ssh remotes use GITGRANT_SSH_KEY
-or the SSH agent. Times are RFC 3339 (2026-11-22T09:00:00Z) or a date
+or the SSH agent, and check the host key against GITGRANT_SSH_KNOWN_HOSTS
+(default ~/.ssh/known_hosts). Times are RFC 3339 (2026-11-22T09:00:00Z) or a date
 (2026-11-22, midnight UTC). A local clone only knows what was last fetched:
 run git fetch origin 'refs/notes/*:refs/notes/*' to see grant notes.
 
@@ -69,7 +70,7 @@ Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
 	if token == "" {
 		token = e.getenv("GITHUB_TOKEN")
 	}
-	r, err := gitrepo.Open(ctx, gitrepo.Options{Source: *repo, Branch: *branch, CacheDir: *cacheDir, Token: token, SSHKeyFile: e.getenv("GITGRANT_SSH_KEY")})
+	r, err := gitrepo.Open(ctx, gitrepo.Options{Source: *repo, Branch: *branch, CacheDir: *cacheDir, Token: token, SSHKeyFile: e.getenv("GITGRANT_SSH_KEY"), SSHKnownHosts: e.getenv("GITGRANT_SSH_KNOWN_HOSTS")})
 	if err != nil {
 		return err
 	}

@@ -344,3 +344,43 @@ func TestRedact(t *testing.T) {
 		t.Errorf("scrubbed error = %q", err)
 	}
 }
+
+// TestSSHRemote reads and pushes over ssh with a key, checking the host key
+// against a known_hosts file.
+func TestSSHRemote(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.squashPR(1, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
+	w.push()
+	sshd := w.server.StartSSH(t)
+	opts := Options{Source: sshd.URL("access"), SSHKeyFile: sshd.ClientKey, SSHKnownHosts: sshd.KnownHosts, CacheDir: t.TempDir()}
+	r, err := Open(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	res, err := r.Cleanup(context.Background(), removeAll(removal("requests/orders-db/alice.yaml", "alice")), CommitOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := gitserver.Run(t, w.bare, "rev-parse", "main"); got != res.Commit.String() {
+		t.Errorf("main = %s, want the cleanup commit %s pushed over ssh", got, res.Commit)
+	}
+
+	// A host key that is not the known one is refused.
+	other := filepath.Join(t.TempDir(), "known_hosts")
+	os.WriteFile(other, []byte(strings.Replace(mustRead(t, sshd.KnownHosts), "127.0.0.1", "127.0.0.2", 1)), 0o600)
+	opts.SSHKnownHosts, opts.CacheDir = other, t.TempDir()
+	if _, err := Open(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "key") {
+		t.Errorf("unknown host key: err = %v, want a host key error", err)
+	}
+}
+
+func mustRead(t *testing.T, path string) string {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}

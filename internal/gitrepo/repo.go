@@ -54,6 +54,10 @@ type Options struct {
 	// SSHKeyFile is a private key for ssh remotes; empty means the SSH agent.
 	SSHKeyFile     string
 	SSHKeyPassword string
+	// SSHKnownHosts is a known_hosts file the server's host key must be
+	// in; empty means $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts. Host keys are
+	// always checked.
+	SSHKnownHosts string
 	// Auth overrides every other credential option when set.
 	Auth transport.AuthMethod
 }
@@ -279,10 +283,28 @@ func authFor(rawURL string, o Options) (transport.AuthMethod, error) {
 		if user == "" {
 			user = "git"
 		}
-		if o.SSHKeyFile != "" {
-			return gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, o.SSHKeyPassword)
+		var files []string
+		if o.SSHKnownHosts != "" {
+			files = []string{o.SSHKnownHosts}
 		}
-		return gitssh.NewSSHAgentAuth(user)
+		hostKeys, err := gitssh.NewKnownHostsCallback(files...)
+		if err != nil {
+			return nil, fmt.Errorf("reading known hosts: %w", err)
+		}
+		if o.SSHKeyFile != "" {
+			auth, err := gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, o.SSHKeyPassword)
+			if err != nil {
+				return nil, fmt.Errorf("reading SSH key %s: %w", o.SSHKeyFile, err)
+			}
+			auth.HostKeyCallback = hostKeys
+			return auth, nil
+		}
+		auth, err := gitssh.NewSSHAgentAuth(user)
+		if err != nil {
+			return nil, fmt.Errorf("no SSH key given and no SSH agent: %w", err)
+		}
+		auth.HostKeyCallback = hostKeys
+		return auth, nil
 	}
 	return nil, nil
 }
