@@ -100,8 +100,16 @@ type Input struct {
 	Commit string
 	// Parent is Commit's first parent, when the caller knows it: the base
 	// a direct push is judged by. Empty: asked from GitHub when needed.
-	Parent  string
-	Request *gitgrant.Request
+	Parent string
+	// MergedOnto, when the caller knows it from git, is the main-branch
+	// commit the pull request was merged onto (a merge or squash commit's
+	// first parent). A pull request's base.sha can be old (it moves only
+	// when the branch is pushed), so the rules are then also applied with
+	// the files at MergedOnto, and both must pass: a policy tightened while
+	// the pull request was open still applies. Never pass a commit that
+	// holds changes of the pull request itself (a rebased commit's parent).
+	MergedOnto string
+	Request    *gitgrant.Request
 }
 
 // Verifier verifies request files. One Verifier may serve many passes; it

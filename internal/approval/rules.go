@@ -95,7 +95,38 @@ func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evi
 	}
 	ev.Approvers = rr.approvers
 	reasons = append(reasons, rr.reasons...)
+	if in.MergedOnto != "" && in.MergedOnto != pr.BaseSHA {
+		more, err := v.atMergedOnto(ctx, in, pr, reviews, excluded)
+		if err != nil {
+			return ev, err
+		}
+		reasons = append(reasons, more...)
+	}
 	return v.finish(ctx, in, ev, reasons, bf)
+}
+
+// atMergedOnto applies the policy and CODEOWNERS of the commit the pull
+// request was merged onto; it returns the reasons that did not already
+// fail at the base, saying where they come from.
+func (v *Verifier) atMergedOnto(ctx context.Context, in Input, pr PullRequest, reviews []Review, excluded map[string]string) ([]string, error) {
+	bf, err := v.base(ctx, in.MergedOnto)
+	if err != nil {
+		return nil, err
+	}
+	prefix := fmt.Sprintf("at the commit it was merged onto (%s): ", short(in.MergedOnto))
+	if bf.config == nil {
+		return []string{prefix + bf.configReason}, nil
+	}
+	reasons := requestRules(in, bf.config, pr.Author)
+	rr, err := v.reviewRules(ctx, in, bf, pr, reviews, excluded)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, r := range append(reasons, rr.reasons...) {
+		out = append(out, prefix+r)
+	}
+	return out, nil
 }
 
 // requestRules are the rules about the request itself, judged by the
