@@ -25,8 +25,15 @@ type API struct {
 
 var _ GitHub = (*API)(nil)
 
-// NewGitHub adapts an ghapi client.
+// NewGitHub adapts a ghapi client.
 func NewGitHub(c *ghapi.Client) *API { return &API{GH: c.GH, Owner: c.Owner, Repo: c.Repo} }
+
+// New is a Verifier for the client's repository. files may be nil (base
+// commits are then read through the contents API); cache may be nil (no
+// steady state: every pass asks GitHub again).
+func New(c *ghapi.Client, files FileReader, cache Cache) *Verifier {
+	return &Verifier{GitHub: NewGitHub(c), Files: files, Cache: cache, Org: c.Owner, RepoURL: c.RepoURL()}
+}
 
 func sysErr(op string, resp *github.Response, err error) error {
 	retry := true

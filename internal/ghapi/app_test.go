@@ -229,6 +229,10 @@ func TestEnterpriseURLs(t *testing.T) {
 			if got := c.GH.BaseURL.String(); got != tt.want {
 				t.Errorf("base URL %s, want %s", got, tt.want)
 			}
+			wantWeb := strings.Replace(strings.TrimSuffix(strings.TrimSuffix(tt.want, "/"), "/api/v3"), "api.github.com", "github.com", 1) + "/acme/access"
+			if got := c.RepoURL(); got != wantWeb {
+				t.Errorf("repository URL %s, want %s", got, wantWeb)
+			}
 		})
 	}
 }

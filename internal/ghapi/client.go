@@ -192,3 +192,16 @@ func baseURL(raw string) (string, error) {
 	}
 	return u.String(), nil
 }
+
+// RepoURL is the repository's web address, for links in issues and
+// comments: https://github.com/OWNER/REPO, or the GitHub Enterprise
+// Server host's.
+func (c *Client) RepoURL() string {
+	u := *c.GH.BaseURL
+	if u.Host == "api.github.com" {
+		u.Host = "github.com"
+	}
+	u.Path = "/" + c.Owner + "/" + c.Repo
+	u.RawQuery = ""
+	return u.String()
+}
