@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -310,6 +311,37 @@ func TestScenarios(t *testing.T) {
 			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
 				"at the commit it was merged onto (<sha>): grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
 				"at the commit it was merged onto (<sha>): @bob is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+			}},
+		},
+		{
+			name: "logins compare without case, as on GitHub",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("Alice").push("Alice", "Alice", file(rw)).review("BOB", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"BOB via @bob"}},
+		},
+		{
+			name: "an invited (pending) team member is not an owner",
+			build: func(w *world) approval.Input {
+				w.gh.SetTeamMembership("acme", "dba", "ivan", "pending")
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("ivan", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@ivan is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+			}},
+		},
+		{
+			name: "a pull request with more commits than GitHub lists",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw))
+				for i := range approval.MaxPullCommits {
+					p.push("alice", "alice", map[string]string{"requests/orders-db/README.md": fmt.Sprint(i)})
+				}
+				return w.input(path, p.review("bob", approval.Approved).merge("squash", path))
+			},
+			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+				"pull request #1 has 250 or more commits; GitHub lists only 250, so its committers cannot all be checked",
 			}},
 		},
 		{

@@ -170,6 +170,25 @@ func TestGitHubOutageFailsClosed(t *testing.T) {
 	}
 }
 
+// Rate limits and server errors on the way are waited out and retried; the
+// verdict is the same as without them.
+func TestVerificationSurvivesRateLimitsAndErrors(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("dave", approval.Approved).merge("merge", path))
+	w.gh.Inject(ghfake.Fault{PathContains: "/pulls", Status: 429, Header: map[string]string{"Retry-After": "3"}})
+	w.gh.Inject(ghfake.Fault{PathContains: "/reviews", Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(time.Now().Add(20 * time.Second).Unix())}})
+	w.gh.Inject(ghfake.Fault{PathContains: "/memberships/", Status: 503, Times: 2})
+	ev, err := w.verifier(nil).Verify(context.Background(), in)
+	if err != nil || !ev.Approved {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	st := w.cl.Transport.Stats()
+	if st.RateLimitWaits != 2 || st.ServerErrors != 2 || st.Retries != 4 {
+		t.Errorf("stats %+v, want 2 rate-limit waits and 2 retried server errors", st)
+	}
+}
+
 // Reviews on several pages are all read: the deciding change request is
 // on the last page.
 func TestReviewsAcrossPages(t *testing.T) {

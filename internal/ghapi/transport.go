@@ -282,7 +282,14 @@ func (t *Transport) waitPrimary(ctx context.Context) error {
 }
 
 func (t *Transport) notePrimary(resp *http.Response) {
-	if resp.Header.Get("X-RateLimit-Remaining") != "0" {
+	switch resp.Header.Get("X-RateLimit-Remaining") {
+	case "":
+		return
+	case "0":
+	default: // requests remain again: no reason to wait any more
+		t.mu.Lock()
+		t.blockedUntil = time.Time{}
+		t.mu.Unlock()
 		return
 	}
 	reset, err := strconv.ParseInt(resp.Header.Get("X-RateLimit-Reset"), 10, 64)
