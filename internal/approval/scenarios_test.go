@@ -122,14 +122,27 @@ func TestScenarios(t *testing.T) {
 			want: verdict{Approved: true, Approvers: []string{"dave via @acme/dba"}},
 		},
 		{
-			name: "team of another org in CODEOWNERS is not honoured",
+			name: "an owner of an earlier, broader CODEOWNERS rule: the last match wins",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("paul", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("paul", approval.Approved) // @acme/platform owns "*"
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
 				"@paul is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+			}},
+		},
+		{
+			name: "a team of another org in CODEOWNERS is not honoured",
+			build: func(w *world) approval.Input {
+				w.gh.AddTeamMember("evil-org", "dba", "oscar")
+				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/ @evil-org/dba\n"})
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("oscar", approval.Approved)
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				"@oscar is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
 			}},
 		},
 		{
@@ -389,6 +402,13 @@ func TestScenarios(t *testing.T) {
 			want: verdict{Approved: true, Emergency: true, Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
 			}},
+		},
+		{
+			name: "emergency request that is also properly approved is an ordinary grant",
+			build: func(w *world) approval.Input {
+				return w.input(path, w.openPR("erin").push("erin", "erin", file(request("erin", "readwrite", "emergency: true\n"))).review("bob", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
 		{
 			name: "emergency by a non-member",
