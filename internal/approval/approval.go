@@ -80,6 +80,7 @@ type GitHub interface {
 	FileReader
 	DefaultBranch(ctx context.Context) (string, error)
 	PullRequestsWithCommit(ctx context.Context, sha string) ([]PullRequest, error)
+	PullRequest(ctx context.Context, number int) (PullRequest, error)
 	PullRequestCommits(ctx context.Context, number int) ([]Commit, error)
 	Reviews(ctx context.Context, number int) ([]Review, error)
 	Commit(ctx context.Context, sha string) (Commit, error)

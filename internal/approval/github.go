@@ -87,6 +87,20 @@ func (a *API) PullRequestsWithCommit(ctx context.Context, sha string) ([]PullReq
 	}
 }
 
+// PullRequest implements GitHub.
+func (a *API) PullRequest(ctx context.Context, n int) (PullRequest, error) {
+	p, resp, err := a.GH.PullRequests.Get(ctx, a.Owner, a.Repo, n)
+	if err != nil {
+		return PullRequest{}, sysErr(fmt.Sprintf("get pull request #%d", n), resp, err)
+	}
+	return PullRequest{
+		Number: p.GetNumber(), Author: p.GetUser().GetLogin(),
+		Merged: p.GetMerged() || p.MergedAt != nil, MergedAt: p.GetMergedAt().Time,
+		MergeCommitSHA: p.GetMergeCommitSHA(), HeadSHA: p.GetHead().GetSHA(),
+		BaseSHA: p.GetBase().GetSHA(), BaseRef: p.GetBase().GetRef(),
+	}, nil
+}
+
 func commitOf(c *github.RepositoryCommit) Commit {
 	out := Commit{SHA: c.GetSHA(), Author: c.GetAuthor().GetLogin(), Committer: c.GetCommitter().GetLogin(),
 		Date: c.GetCommit().GetCommitter().GetDate().Time}

@@ -17,6 +17,24 @@ import (
 
 // viaPullRequest applies rules 1-6 to a merged pull request.
 func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evidence, pr PullRequest) (gitgrant.Evidence, error) {
+	j, err := v.judge(ctx, in, ev, pr)
+	if err != nil {
+		return j.ev, err
+	}
+	return v.finish(ctx, in, j.ev, j.reasons, j.bf)
+}
+
+// judgement is what judge found: the evidence so far, every failed rule,
+// the approvals still missing, and the files at the base.
+type judgement struct {
+	ev      gitgrant.Evidence
+	reasons []string
+	needs   []Need
+	bf      *baseFiles
+}
+
+// judge applies rules 1-4 and 6 to a pull request, merged or not.
+func (v *Verifier) judge(ctx context.Context, in Input, ev gitgrant.Evidence, pr PullRequest) (judgement, error) {
 	ev.PullRequest, ev.Author, ev.MergedAt = pr.Number, pr.Author, pr.MergedAt.UTC()
 	ev.HeadCommit, ev.BaseCommit = pr.HeadSHA, pr.BaseSHA
 	var reasons []string
@@ -24,7 +42,7 @@ func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evi
 
 	if pr.HeadSHA == "" || pr.BaseSHA == "" {
 		add("pull request #%d has no head or base commit in GitHub's answer", pr.Number)
-		return v.finish(ctx, in, ev, reasons, nil)
+		return judgement{ev: ev, reasons: reasons}, nil
 	}
 	// The reviewed content must be the granted content.
 	head, err := v.read(ctx, pr.HeadSHA, in.Path)
@@ -32,7 +50,7 @@ func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evi
 	case errors.Is(err, fs.ErrNotExist):
 		add("%s is not in pull request #%d's head commit %s: the content on main was not reviewed there", in.Path, pr.Number, short(pr.HeadSHA))
 	case err != nil:
-		return ev, err
+		return judgement{ev: ev}, err
 	case BlobHash(head) != in.Blob:
 		add("the content on main (blob %s) is not the content reviewed at pull request #%d's head commit %s (blob %s)", short(in.Blob), pr.Number, short(pr.HeadSHA), short(BlobHash(head)))
 	}
@@ -43,25 +61,25 @@ func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evi
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
-		return ev, err
+		return judgement{ev: ev}, err
 	case BlobHash(before) == in.Blob:
 		add("pull request #%d did not change %s (the same content was already at its base commit %s), so its reviewers never saw it", pr.Number, in.Path, short(pr.BaseSHA))
 	}
 
 	bf, err := v.base(ctx, pr.BaseSHA)
 	if err != nil {
-		return ev, err
+		return judgement{ev: ev}, err
 	}
 	if bf.config == nil {
 		add("%s", bf.configReason)
-		return v.finish(ctx, in, ev, reasons, bf)
+		return judgement{ev: ev, reasons: reasons, bf: bf}, nil
 	}
 	req := in.Request
 	reasons = append(reasons, requestRules(in, bf.config, pr.Author)...)
 
 	commits, err := v.GitHub.PullRequestCommits(ctx, pr.Number)
 	if err != nil {
-		return ev, err
+		return judgement{ev: ev}, err
 	}
 	excluded := map[string]string{}
 	exclude := func(login, why string) {
@@ -87,22 +105,23 @@ func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evi
 
 	reviews, err := v.GitHub.Reviews(ctx, pr.Number)
 	if err != nil {
-		return ev, err
+		return judgement{ev: ev}, err
 	}
 	rr, err := v.reviewRules(ctx, in, bf, pr, reviews, excluded)
 	if err != nil {
-		return ev, err
+		return judgement{ev: ev}, err
 	}
 	ev.Approvers = rr.approvers
 	reasons = append(reasons, rr.reasons...)
+	j := judgement{ev: ev, reasons: reasons, needs: rr.needs, bf: bf}
 	if in.MergedOnto != "" && in.MergedOnto != pr.BaseSHA {
 		more, err := v.atMergedOnto(ctx, in, pr, reviews, excluded)
 		if err != nil {
-			return ev, err
+			return judgement{ev: ev}, err
 		}
-		reasons = append(reasons, more...)
+		j.reasons = append(j.reasons, more...)
 	}
-	return v.finish(ctx, in, ev, reasons, bf)
+	return j, nil
 }
 
 // atMergedOnto applies the policy and CODEOWNERS of the commit the pull
@@ -174,6 +193,17 @@ func role(cfg *gitgrant.Config, g gitgrant.GrantRef) (gitgrant.RoleConfig, bool)
 type reviewResult struct {
 	approvers []gitgrant.Approver
 	reasons   []string
+	needs     []Need
+}
+
+// Need is a grant still short of approvals, and who can give them: the
+// path's code owners at the base (Owners), restricted to the role's
+// approvers when it names some.
+type Need struct {
+	Grant     gitgrant.GrantRef `json:"grant"`
+	Missing   int               `json:"missing"`
+	Owners    []string          `json:"owners"`
+	Approvers []string          `json:"approvers,omitempty"`
 }
 
 // latestStates keeps, per reviewer, the latest review that sets a state
@@ -288,6 +318,13 @@ func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr 
 		}
 		if n < rc.Approvals {
 			missing = true
+			need := Need{Grant: g, Missing: rc.Approvals - n, Owners: []string{}, Approvers: rc.Approvers}
+			for _, o := range owners {
+				if o.Kind != codeowners.Email {
+					need.Owners = append(need.Owners, o.String())
+				}
+			}
+			res.needs = append(res.needs, need)
 			msg := fmt.Sprintf("grants.%d: %s/%s needs %d code-owner approval(s) on the final head commit, has %d", i, g.Provider, g.Role, rc.Approvals, n)
 			if len(names) > 0 {
 				msg += " (" + strings.Join(names, ", ") + ")"
