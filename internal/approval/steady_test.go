@@ -264,3 +264,31 @@ func TestFigures(t *testing.T) {
 		})
 	}
 }
+
+// The reconciler may verify files concurrently: one Verifier, one cache.
+func TestConcurrentVerification(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	var ins []approval.Input
+	for i := range 12 {
+		p := fmt.Sprintf("requests/orders-db/c%02d.yaml", i)
+		pr := w.openPR("alice").push("alice", "alice", map[string]string{p: request("alice", "readwrite")}).review([]string{"dave", "frank", "bob"}[i%3], approval.Approved)
+		ins = append(ins, w.input(p, pr.merge("squash", p)))
+	}
+	v := w.verifier(&approval.MemoryCache{})
+	errs := make(chan error, len(ins))
+	for _, in := range ins {
+		go func() {
+			ev, err := v.Verify(context.Background(), in)
+			if err == nil && !ev.Approved {
+				err = fmt.Errorf("%s: %v", in.Path, ev.Reasons)
+			}
+			errs <- err
+		}()
+	}
+	for range ins {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

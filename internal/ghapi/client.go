@@ -135,7 +135,7 @@ type Client struct {
 // New builds a client. Without a token or App it is anonymous (enough for
 // a public repository's reads, and for tests).
 func New(cfg Config, opts Options) (*Client, error) {
-	t := &Transport{Base: opts.Base, Now: opts.Now, Sleep: opts.Sleep}
+	t := &Transport{Base: opts.Base, Now: opts.Now, Sleep: opts.Sleep, Logger: opts.Logger}
 	base, err := baseURL(cfg.apiURL())
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"strconv"
@@ -62,6 +63,9 @@ type Transport struct {
 	Backoff, MaxBackoff time.Duration
 	// CacheEntries bounds the ETag cache (default 512; negative disables).
 	CacheEntries int
+	// Logger receives waits and retries (method and path only: never
+	// headers, so never a token).
+	Logger *slog.Logger
 
 	requests, notModified, retries, waits, serverErrors atomic.Int64
 
@@ -145,6 +149,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			if last || !idempotent(req.Method) || ctx.Err() != nil {
 				return nil, err
 			}
+			t.log("GitHub unreachable: retrying", req, "err", err, "attempt", attempt+1)
 			if err := t.backoff(ctx, attempt, 0); err != nil {
 				return nil, err
 			}
@@ -162,6 +167,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			drain(resp)
 			t.waits.Add(1)
 			t.retries.Add(1)
+			t.log("GitHub rate limit: waiting", req, "wait", wait, "secondary", secondary)
 			if err := t.sleep(ctx, wait); err != nil {
 				return nil, err
 			}
@@ -171,6 +177,7 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.serverErrors.Add(1)
 			if !last && idempotent(req.Method) {
 				retryAfter := parseRetryAfter(resp.Header.Get("Retry-After"), t.now())
+				t.log("GitHub server error: retrying", req, "status", resp.StatusCode, "attempt", attempt+1)
 				drain(resp)
 				if err := t.backoff(ctx, attempt, retryAfter); err != nil {
 					return nil, err
@@ -180,6 +187,13 @@ func (t *Transport) RoundTrip(req *http.Request) (*http.Response, error) {
 		}
 		return t.finish(req, resp, cached)
 	}
+}
+
+func (t *Transport) log(msg string, req *http.Request, args ...any) {
+	if t.Logger == nil {
+		return
+	}
+	t.Logger.Warn(msg, append([]any{"method", req.Method, "path", req.URL.Path}, args...)...)
 }
 
 // prepare clones the request for one attempt, rewinding its body and

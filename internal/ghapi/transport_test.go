@@ -1,9 +1,11 @@
 package ghapi_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strconv"
@@ -294,5 +296,35 @@ func TestTokenAuthAndBadToken(t *testing.T) {
 	}
 	if strings.Contains(err.Error(), "wrong-token-456") {
 		t.Errorf("the error shows the token: %v", err)
+	}
+}
+
+// Retries are logged with method and path; the token never appears.
+func TestRetriesAreLoggedWithoutSecrets(t *testing.T) {
+	t.Parallel()
+	gh := ghfake.New(nil)
+	defer gh.Close()
+	gh.AddRepo("acme", "access", "main")
+	gh.AddToken("tok-secret-789")
+	gh.Inject(ghfake.Fault{Status: 502})
+	gh.Inject(ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "1"}})
+	var logs bytes.Buffer
+	clk := &clock{now: t0}
+	c, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access", Token: "tok-secret-789"},
+		ghapi.Options{Now: clk.Now, Sleep: clk.Sleep, Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access"); err != nil {
+		t.Fatal(err)
+	}
+	out := logs.String()
+	for _, want := range []string{"GitHub server error: retrying", "status=502", "GitHub rate limit: waiting", "path=/api/v3/repos/acme/access"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("log lacks %q:\n%s", want, out)
+		}
+	}
+	if strings.Contains(out, "tok-secret-789") {
+		t.Errorf("the token was logged:\n%s", out)
 	}
 }
