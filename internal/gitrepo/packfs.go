@@ -3,29 +3,33 @@ package gitrepo
 import (
 	"bytes"
 	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 
 	"github.com/go-git/go-billy/v5"
+	"github.com/go-git/go-billy/v5/osfs"
 )
 
 // maxPackInMemory bounds the pack files packFS holds in memory; larger
 // ones are read from disk as go-git does.
 const maxPackInMemory = 1 << 30
 
-// packFS serves pack files from memory. go-git seeks and reads a pack
-// file for every object, two or more system calls each; walking 100,000
-// commits spends more time in those calls than in decoding. Pack files
-// never change once written (their name is their checksum), so reading
-// each once is safe.
+// packFS serves pack files from memory maps. go-git seeks and reads a
+// pack file for every object, two or more system calls each; walking
+// 100,000 commits spends more time in those calls than in decoding. Pack
+// files never change once written (their name is their checksum), so
+// mapping each once, read-only, for the life of the process is safe; the
+// kernel pages in only what is read.
 type packFS struct {
 	billy.Filesystem
+	root  string // the directory Filesystem is rooted at
 	mu    sync.Mutex
 	packs map[string][]byte
 }
 
-func newPackFS(fs billy.Filesystem) *packFS {
-	return &packFS{Filesystem: fs, packs: map[string][]byte{}}
+func newPackFS(root string) *packFS {
+	return &packFS{Filesystem: osfs.New(root), root: root, packs: map[string][]byte{}}
 }
 
 func (p *packFS) Open(name string) (billy.File, error) {
@@ -42,11 +46,10 @@ func (p *packFS) OpenFile(name string, flag int, perm os.FileMode) (billy.File, 
 	p.mu.Unlock()
 	if !ok {
 		info, err := p.Filesystem.Stat(name)
-		if err != nil || info.Size() > maxPackInMemory {
+		if err != nil || info.Size() > maxPackInMemory || info.Size() == 0 {
 			return f, nil
 		}
-		data = make([]byte, info.Size())
-		if _, err := f.ReadAt(data, 0); err != nil {
+		if data, err = mapFile(filepath.Join(p.root, filepath.FromSlash(name)), info.Size()); err != nil || data == nil {
 			return f, nil
 		}
 		p.mu.Lock()

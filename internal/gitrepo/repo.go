@@ -196,7 +196,7 @@ func openLocal(dir string) (*git.Repository, string, error) {
 			dot, wt = p, ""
 		}
 		if isGitDir(dot) {
-			s := filesystem.NewStorageWithOptions(newPackFS(osfs.New(dot)), cache.NewObjectLRU(256*cache.MiByte), filesystem.Options{KeepDescriptors: true})
+			s := filesystem.NewStorageWithOptions(newPackFS(dot), cache.NewObjectLRU(256*cache.MiByte), filesystem.Options{KeepDescriptors: true})
 			var worktree billy.Filesystem
 			if wt != "" {
 				worktree = osfs.New(wt)

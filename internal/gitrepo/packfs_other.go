@@ -1,0 +1,6 @@
+//go:build !unix
+
+package gitrepo
+
+// mapFile does not map on this platform: go-git reads the file itself.
+func mapFile(string, int64) ([]byte, error) { return nil, nil }

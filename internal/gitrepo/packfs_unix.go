@@ -1,0 +1,18 @@
+//go:build unix
+
+package gitrepo
+
+import (
+	"os"
+	"syscall"
+)
+
+// mapFile maps a file read-only. The mapping outlives the descriptor.
+func mapFile(path string, size int64) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
+}
