@@ -26,135 +26,116 @@ import (
 // first parents while another, with its own handle on the object store
 // (go-git's pack reader is not safe for concurrent use), diffs the trees.
 func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn func(Step) error) error {
-	var trees storer.EncodedObjectStorer = r.git.Storer
-	sequential := false // no second handle: read the chain first, then the trees
-	var chain []*object.Commit
-	if second, err := r.secondHandle(); err == nil && second != nil {
-		trees = second.Storer
-		defer func() {
-			if c, ok := second.Storer.(interface{ Close() error }); ok {
-				c.Close()
-			}
-		}()
-	} else {
-		var found bool
-		if chain, found, err = r.FirstParents(ctx, head, since); err != nil {
-			return err
-		}
-		if !found {
-			return ErrRewritten
-		}
-		sequential = true
+	trees, chain, closeTrees, err := r.treeReader(ctx, head, since)
+	if err != nil {
+		return err
 	}
+	defer closeTrees()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	commits := make(chan *object.Commit, 4096)
-	walkErr := make(chan error, 1)
-	found := false
+	type result struct {
+		found bool
+		err   error
+	}
+	walked := make(chan result, 1)
 	go func() {
-		defer close(commits)
-		if sequential {
-			found = true
-			for _, c := range chain {
-				select {
-				case commits <- c:
-				case <-ctx.Done():
-					walkErr <- ctx.Err()
-					return
-				}
-			}
-			walkErr <- nil
-			return
-		}
-		h := head
-		for n := 0; !h.IsZero(); n++ {
-			if h == since {
-				found = true
-				break
-			}
-			if n%1024 == 0 && ctx.Err() != nil {
-				walkErr <- ctx.Err()
-				return
-			}
-			c, err := object.GetCommit(r.git.Storer, h)
-			if err != nil {
-				walkErr <- r.fail("read commit "+h.String(), fmt.Errorf("%w (is the repository corrupt or shallow?)", err), false)
-				return
-			}
-			select {
-			case commits <- c:
-			case <-ctx.Done():
-				walkErr <- ctx.Err()
-				return
-			}
-			h = plumbing.ZeroHash
-			if len(c.ParentHashes) > 0 {
-				h = c.ParentHashes[0]
-			}
-		}
-		walkErr <- nil
+		found, err := r.sendFirstParents(ctx, head, since, chain, commits)
+		close(commits)
+		walked <- result{found, err}
 	}()
-
 	d := &differ{r: r, s: trees, old: map[plumbing.Hash]map[string]object.TreeEntry{}, cur: map[plumbing.Hash]map[string]object.TreeEntry{}}
-	// Commits arrive newest first; a commit's changes are known once its
-	// parent's requests/ tree is.
-	var steps []Step
-	var newer *object.Commit
-	newerTree := plumbing.ZeroHash
-	diff := func(olderTree plumbing.Hash) error {
-		if newer == nil || olderTree == newerTree {
-			return nil
-		}
-		var changes []Change
-		if err := d.diff(olderTree, newerTree, gitgrant.RequestsDir, &changes); err != nil {
-			return err
-		}
-		d.rotate()
-		if len(changes) > 0 {
-			sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
-			steps = append(steps, Step{Commit: newer, Changes: changes})
-		}
-		return nil
-	}
 	for c := range commits {
-		t, err := d.requestsTreeOf(c.TreeHash)
-		if err == nil {
-			err = diff(t)
-		}
-		if err != nil {
+		if err := d.next(c); err != nil {
 			cancel()
-			for range commits {
+			for range commits { // let the walker finish
 			}
-			<-walkErr
+			<-walked
 			return err
 		}
-		newer, newerTree = c, t
 	}
-	if err := <-walkErr; err != nil {
-		return err
-	}
-	if !found && !since.IsZero() {
+	res := <-walked
+	switch {
+	case res.err != nil:
+		return res.err
+	case !res.found && !since.IsZero():
 		return ErrRewritten
 	}
-	base := plumbing.ZeroHash
-	if !since.IsZero() {
-		c, err := object.GetCommit(trees, since)
-		if err != nil {
-			return r.fail("read commit "+since.String(), err, false)
-		}
-		if base, err = d.requestsTreeOf(c.TreeHash); err != nil {
-			return err
-		}
-	}
-	if err := diff(base); err != nil {
+	if err := d.last(since); err != nil {
 		return err
 	}
-	for i := len(steps) - 1; i >= 0; i-- {
-		if err := fn(steps[i]); err != nil {
+	for i := len(d.steps) - 1; i >= 0; i-- {
+		if err := fn(d.steps[i]); err != nil {
 			return err
 		}
 	}
 	return nil
+}
+
+// treeReader returns the object store trees are read from: a second
+// handle on the repository, so that trees are read while another
+// goroutine reads commits. Without one (a linked work tree) it reads the
+// first-parent chain up front and returns it, and trees come from the
+// one handle after that.
+func (r *Repo) treeReader(ctx context.Context, head, since plumbing.Hash) (storer.EncodedObjectStorer, []*object.Commit, func(), error) {
+	if second, err := r.secondHandle(); err == nil && second != nil {
+		closeIt := func() {
+			if c, ok := second.Storer.(interface{ Close() error }); ok {
+				c.Close()
+			}
+		}
+		return second.Storer, nil, closeIt, nil
+	}
+	chain, found, err := r.FirstParents(ctx, head, since)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	if !found {
+		return nil, nil, nil, ErrRewritten
+	}
+	if chain == nil {
+		chain = []*object.Commit{}
+	}
+	return r.git.Storer, chain, func() {}, nil
+}
+
+// sendFirstParents sends head's first-parent chain, newest first, down to
+// since (exclusive), or the chain read up front. found reports whether
+// since was met.
+func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, chain []*object.Commit, out chan<- *object.Commit) (bool, error) {
+	send := func(c *object.Commit) error {
+		select {
+		case out <- c:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if chain != nil {
+		for _, c := range chain {
+			if err := send(c); err != nil {
+				return false, err
+			}
+		}
+		return true, nil
+	}
+	for h := head; !h.IsZero(); {
+		if h == since {
+			return true, nil
+		}
+		c, err := object.GetCommit(r.git.Storer, h)
+		if err != nil {
+			return false, r.fail("read commit "+h.String(), fmt.Errorf("%w (is the repository corrupt or shallow?)", err), false)
+		}
+		if err := send(c); err != nil {
+			return false, err
+		}
+		h = plumbing.ZeroHash
+		if len(c.ParentHashes) > 0 {
+			h = c.ParentHashes[0]
+		}
+	}
+	return false, nil
 }
 
 // secondHandle opens the repository again, for reading in parallel.
@@ -172,6 +153,57 @@ type differ struct {
 	r        *Repo
 	s        storer.EncodedObjectStorer
 	old, cur map[plumbing.Hash]map[string]object.TreeEntry
+
+	// Commits arrive newest first; a commit's changes are known once its
+	// parent's requests/ tree is.
+	newer     *object.Commit
+	newerTree plumbing.Hash
+	steps     []Step // newest first
+}
+
+// next takes the next older commit of the chain.
+func (d *differ) next(c *object.Commit) error {
+	t, err := d.requestsTreeOf(c.TreeHash)
+	if err != nil {
+		return err
+	}
+	if err := d.step(t); err != nil {
+		return err
+	}
+	d.newer, d.newerTree = c, t
+	return nil
+}
+
+// last diffs the oldest commit walked against since (zero: nothing).
+func (d *differ) last(since plumbing.Hash) error {
+	base := plumbing.ZeroHash
+	if !since.IsZero() {
+		c, err := object.GetCommit(d.s, since)
+		if err != nil {
+			return d.r.fail("read commit "+since.String(), err, false)
+		}
+		if base, err = d.requestsTreeOf(c.TreeHash); err != nil {
+			return err
+		}
+	}
+	return d.step(base)
+}
+
+// step records what d.newer changed, given its parent's requests/ tree.
+func (d *differ) step(olderTree plumbing.Hash) error {
+	if d.newer == nil || olderTree == d.newerTree {
+		return nil
+	}
+	var changes []Change
+	if err := d.diff(olderTree, d.newerTree, gitgrant.RequestsDir, &changes); err != nil {
+		return err
+	}
+	d.rotate()
+	if len(changes) > 0 {
+		sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
+		d.steps = append(d.steps, Step{Commit: d.newer, Changes: changes})
+	}
+	return nil
 }
 
 func (d *differ) rotate() {
