@@ -33,28 +33,28 @@ func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn f
 	defer closeTrees()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	commits := make(chan *object.Commit, 4096)
+	commits := make(chan walked, 4096)
 	type result struct {
 		found bool
 		err   error
 	}
-	walked := make(chan result, 1)
+	done := make(chan result, 1)
 	go func() {
 		found, err := r.sendFirstParents(ctx, head, since, chain, commits)
 		close(commits)
-		walked <- result{found, err}
+		done <- result{found, err}
 	}()
 	d := &differ{r: r, s: trees, old: map[plumbing.Hash]map[string]object.TreeEntry{}, cur: map[plumbing.Hash]map[string]object.TreeEntry{}}
-	for c := range commits {
-		if err := d.next(c); err != nil {
+	for w := range commits {
+		if err := d.next(w); err != nil {
 			cancel()
 			for range commits { // let the walker finish
 			}
-			<-walked
+			<-done
 			return err
 		}
 	}
-	res := <-walked
+	res := <-done
 	switch {
 	case res.err != nil:
 		return res.err
@@ -99,13 +99,23 @@ func (r *Repo) treeReader(ctx context.Context, head, since plumbing.Hash) (store
 	return r.git.Storer, chain, func() {}, nil
 }
 
+// walked is a commit of the chain with the hash of its requests/ tree.
+type walked struct {
+	commit   *object.Commit
+	requests plumbing.Hash
+}
+
 // sendFirstParents sends head's first-parent chain, newest first, down to
-// since (exclusive), or the chain read up front. found reports whether
-// since was met.
-func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, chain []*object.Commit, out chan<- *object.Commit) (bool, error) {
+// since (exclusive), or the chain read up front, each commit with its
+// requests/ tree hash. found reports whether since was met.
+func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, chain []*object.Commit, out chan<- walked) (bool, error) {
 	send := func(c *object.Commit) error {
+		t, err := requestsTreeOf(r, r.git.Storer, c.TreeHash)
+		if err != nil {
+			return err
+		}
 		select {
-		case out <- c:
+		case out <- walked{c, t}:
 			return nil
 		case <-ctx.Done():
 			return ctx.Err()
@@ -162,15 +172,11 @@ type differ struct {
 }
 
 // next takes the next older commit of the chain.
-func (d *differ) next(c *object.Commit) error {
-	t, err := d.requestsTreeOf(c.TreeHash)
-	if err != nil {
+func (d *differ) next(w walked) error {
+	if err := d.step(w.requests); err != nil {
 		return err
 	}
-	if err := d.step(t); err != nil {
-		return err
-	}
-	d.newer, d.newerTree = c, t
+	d.newer, d.newerTree = w.commit, w.requests
 	return nil
 }
 
@@ -182,7 +188,7 @@ func (d *differ) last(since plumbing.Hash) error {
 		if err != nil {
 			return d.r.fail("read commit "+since.String(), err, false)
 		}
-		if base, err = d.requestsTreeOf(c.TreeHash); err != nil {
+		if base, err = requestsTreeOf(d.r, d.s, c.TreeHash); err != nil {
 			return err
 		}
 	}
@@ -212,10 +218,10 @@ func (d *differ) rotate() {
 
 // requestsTreeOf returns the hash of requests/ in a root tree, zero when
 // absent or not a directory.
-func (d *differ) requestsTreeOf(root plumbing.Hash) (plumbing.Hash, error) {
-	t, err := object.GetTree(d.s, root)
+func requestsTreeOf(r *Repo, s storer.EncodedObjectStorer, root plumbing.Hash) (plumbing.Hash, error) {
+	t, err := object.GetTree(s, root)
 	if err != nil {
-		return plumbing.ZeroHash, d.r.fail("read tree "+root.String(), fmt.Errorf("%w (is the repository corrupt?)", err), false)
+		return plumbing.ZeroHash, r.fail("read tree "+root.String(), fmt.Errorf("%w (is the repository corrupt?)", err), false)
 	}
 	i := sort.Search(len(t.Entries), func(i int) bool { return t.Entries[i].Name >= gitgrant.RequestsDir })
 	if i < len(t.Entries) && t.Entries[i].Name == gitgrant.RequestsDir && t.Entries[i].Mode == filemode.Dir {
