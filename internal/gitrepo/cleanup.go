@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"path"
 	"sort"
 	"strings"
 	"time"
@@ -362,39 +361,6 @@ func isNonFastForward(err error) bool {
 		}
 	}
 	return false
-}
-
-// ChangedPaths lists the files a commit changed against its first parent;
-// tests and tools use it to cross-check with git log.
-func ChangedPaths(c *object.Commit) ([]string, error) {
-	var parentTree *object.Tree
-	if c.NumParents() > 0 {
-		p, err := c.Parent(0)
-		if err != nil {
-			return nil, err
-		}
-		if parentTree, err = p.Tree(); err != nil {
-			return nil, err
-		}
-	}
-	tree, err := c.Tree()
-	if err != nil {
-		return nil, err
-	}
-	changes, err := object.DiffTree(parentTree, tree)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, ch := range changes {
-		name := ch.To.Name
-		if name == "" {
-			name = ch.From.Name
-		}
-		out = append(out, path.Clean(name))
-	}
-	sort.Strings(out)
-	return out, nil
 }
 
 // ParseCleanupTrailers reads the per-request trailer blocks of a cleanup

@@ -147,3 +147,28 @@ func TestOpenRemoteCache(t *testing.T) {
 		t.Errorf("cache holds %d clones, want 1", len(entries))
 	}
 }
+
+// TestTokenNeverStored opens a remote given with a token in its URL: the
+// token authenticates, but the cache's config and the printable source
+// never hold it.
+func TestTokenNeverStored(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	cache := t.TempDir()
+	withToken := strings.Replace(w.server.URL("access"), "://", "://"+testUser+":"+testToken+"@", 1)
+	r, err := Open(context.Background(), Options{Source: withToken, CacheDir: cache})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if strings.Contains(r.Source(), testToken) {
+		t.Errorf("Source() = %q reveals the token", r.Source())
+	}
+	config, err := os.ReadFile(filepath.Join(r.Dir(), "config"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(string(config), testToken) {
+		t.Errorf("the cache's git config holds the token:\n%s", config)
+	}
+}
