@@ -2,18 +2,15 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
-	"sort"
-	"strings"
+	"log/slog"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/render"
-	"github.com/gitgrant/gitgrant/providers"
-	"github.com/gitgrant/gitgrant/providers/all"
-	"github.com/gitgrant/gitgrant/reconciler"
-	"github.com/gitgrant/gitgrant/schema"
 )
 
 func runPlan(ctx context.Context, args []string, e *env) error {
@@ -24,9 +21,10 @@ every provider for the members of its managed roles, and prints each
 request's status and window and the exact actions: revocations first, each
 with its reason.
 
-Approvals are not verified yet in this dry run: requests for roles that need
-no approval are planned from the commit time git reports, and requests that
-need approval are marked unverified (they grant nothing).
+With GitHub credentials (GITHUB_TOKEN or a GitHub App, and GITHUB_REPOSITORY)
+every approval is verified as reconcile would. Without them the dry run is
+offline: requests for roles that need no approval are planned from the commit
+time git reports, and requests that need approval are marked unverified.
 
 Exit status: 0 the plan was computed, 1 gitgrant.yaml is invalid, 3 the
 repository or a provider could not be read (the plan is still printed for
@@ -41,82 +39,35 @@ every provider that could).`, e)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	now := e.clock()
-
-	repo, err := gitrepo.Open(ctx, gitrepo.Options{Source: *repoFlag, Branch: *branch, Token: e.getenv("GITHUB_TOKEN")})
+	eng, err := newEngine(ctx, e, *repoFlag, *branch, slog.New(slog.DiscardHandler))
 	if err != nil {
 		return err
 	}
-	snap, err := repo.ReadRevision("")
-	if err != nil {
-		return err
-	}
-	rep := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: now})
-	if rep.Config == nil {
-		// Rule 9: without a trustworthy config there is no desired state,
-		// and an empty one would revoke everything.
-		render.TextDiagnostics(e.stderr, rep.Files[0].Diagnostics)
+	pass, err := eng.Plan(ctx, true)
+	if errors.Is(err, engine.ErrInvalidConfig) {
+		render.TextDiagnostics(e.stderr, pass.Report.Files[0].Diagnostics)
 		return errInvalid
 	}
-	cfg := rep.Config
-	provenance, err := repo.Provenances(ctx)
 	if err != nil {
 		return err
 	}
-
-	var sources []reconciler.Source
-	var invalid []gitgrant.Entry
-	for _, f := range rep.Files[1:] {
-		if f.Request == nil {
-			invalid = append(invalid, gitgrant.Entry{Path: f.Path, Status: gitgrant.StatusRejected, Reasons: diagnosticTexts(f.Diagnostics), Grants: []gitgrant.DesiredGrant{}})
-			continue
-		}
-		sources = append(sources, reconciler.Source{Request: f.Request, CommittedAt: provenance[f.Path].MergedAt})
-	}
-	observed, listErrs := observe(ctx, cfg, e)
-	entries := append(reconciler.Evaluate(cfg, sources, now, reconciler.Options{Offline: true}), invalid...)
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
-	plan := reconciler.Diff(cfg, entries, observed, now)
-
-	if err := writePlan(e, format, plan); err != nil {
+	defer pass.Close()
+	if err := writePlan(e, format, pass.Plan); err != nil {
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
 	}
-	if len(listErrs) > 0 {
-		for _, err := range listErrs {
-			fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
-		}
-		return &gitgrant.SystemError{System: "providers", Op: "list members", Err: fmt.Errorf("%d provider(s) could not be read; their roles were left out of the plan", len(listErrs))}
-	}
-	return nil
+	return problems(e, pass.Problems)
 }
 
-// observe lists the members of every managed role. A provider that cannot
-// be opened or listed is left out of Observed (Diff then only revokes what
-// has certainly expired there) and reported.
-func observe(ctx context.Context, cfg *gitgrant.Config, e *env) (reconciler.Observed, []error) {
-	deps := providers.DefaultDeps()
-	deps.Getenv = e.getenv
-	registry := all.Registry()
-	observed := reconciler.Observed{}
-	var errs []error
-	for _, name := range sortedNames(cfg.Providers) {
-		pc := cfg.Providers[name]
-		p, err := registry.Open(ctx, pc, deps)
-		if err != nil {
-			errs = append(errs, err) // factories name the provider
-			continue
-		}
-		for _, role := range sortedNames(pc.Roles) {
-			ms, err := p.Members(ctx, role)
-			if err != nil {
-				errs = append(errs, fmt.Errorf("provider %s, role %s: %w", name, role, err))
-				continue
-			}
-			observed[reconciler.RoleKey{Provider: name, Role: role}] = ms
-		}
-		p.Close()
+// problems reports the systems a pass could not read; the pass went on
+// without them, and the command exits 3.
+func problems(e *env, errs []error) error {
+	if len(errs) == 0 {
+		return nil
 	}
-	return observed, errs
+	for _, err := range errs {
+		fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
+	}
+	return &gitgrant.SystemError{System: "gitgrant", Op: "pass", Err: fmt.Errorf("%d system(s) could not be read; what depends on them was left out (fail closed)", len(errs))}
 }
 
 func writePlan(e *env, format render.Format, plan gitgrant.Plan) error {
@@ -135,23 +86,4 @@ func writePlan(e *env, format render.Format, plan gitgrant.Plan) error {
 		}
 	}
 	return render.PlanText(e.stdout, plan)
-}
-
-func diagnosticTexts(ds gitgrant.Diagnostics) []string {
-	out := make([]string, 0, len(ds))
-	for _, d := range ds {
-		if d.Severity != gitgrant.SeverityWarning {
-			out = append(out, strings.TrimPrefix(d.String(), d.File+":"))
-		}
-	}
-	return out
-}
-
-func sortedNames[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

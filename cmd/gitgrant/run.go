@@ -41,6 +41,7 @@ func commands() []command {
 		{"validate", "check request files and gitgrant.yaml against the schemas and policy", runValidate},
 		{"request", "write a new request file", runRequest},
 		{"plan", "dry run: show the grants and revocations reconcile would make", runPlan},
+		{"reconcile", "one pass: verify approvals, grant, revoke, clean up expired files", runReconcile},
 		{"schema", "print the JSON Schema of a file format", runSchema},
 		{"providers", "check connectivity and permissions of every configured provider", runProviders},
 		{"audit", "rebuild who had what access, when, approved by whom, from git alone", runAudit},

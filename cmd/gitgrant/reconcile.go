@@ -1,0 +1,120 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/mail"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/internal/render"
+	"github.com/gitgrant/gitgrant/reconciler"
+)
+
+func runReconcile(ctx context.Context, args []string, e *env) error {
+	fs := newFlags("reconcile", "[--repo DIR|URL] [--branch main] [--force] [--no-cleanup] [--output text|json|github]", `
+One full pass, for a workflow on push and on a schedule: verify approvals
+through GitHub, grant what active requests ask for, revoke what expired or
+nobody asked for, record grant-time notes under refs/notes/gitgrant, remove
+expired request files in a cleanup commit (or pull request, by
+cleanup.mode), and tell each request's pull request what happened.
+
+Without GitHub credentials nothing new is granted (approvals cannot be
+verified), while revocations still happen. A provider that cannot be reached
+is skipped and the others go ahead. A plan that would revoke an unusual share
+of access that has not expired is refused unless --force.
+
+Environment: GITHUB_TOKEN or GITGRANT_GITHUB_APP_ID,
+GITGRANT_GITHUB_APP_INSTALLATION_ID, GITGRANT_GITHUB_APP_PRIVATE_KEY_FILE;
+GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise Server; the
+providers' *_env secrets.
+
+Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
+3 a system could not be read or an action failed (the rest was applied).`, e)
+	repoFlag := fs.String("repo", ".", "access repository: a local `DIR` (with an origin remote to push to) or a remote URL")
+	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch`")
+	force := fs.Bool("force", false, "apply even when the removal brake refuses the plan")
+	noCleanup := fs.Bool("no-cleanup", false, "do not write notes or cleanup commits (grants and revocations only)")
+	fs.Bool("once", true, "one pass and exit (always; `gitgrant serve` runs continuously)")
+	output := fs.String("output", "", "`format` of the plan printed: text, json or github")
+	logFormat := fs.String("log-format", "text", "`format` of the action log on stderr: text or json")
+	committer := fs.String("committer", "", "cleanup commit identity `\"Name <email>\"` (default gitgrant <gitgrant@users.noreply.github.com>)")
+	if _, err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	format, err := render.ParseFormat(*output, e.getenv("GITHUB_ACTIONS") == "true")
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	logger, err := newLogger(e, *logFormat)
+	if err != nil {
+		return err
+	}
+	commitOpts := gitrepo.CommitOptions{Now: e.clock}
+	if *committer != "" {
+		c, err := parseCommitter(*committer)
+		if err != nil {
+			return err
+		}
+		commitOpts.Committer = c
+	}
+
+	eng, err := newEngine(ctx, e, *repoFlag, *branch, logger)
+	if err != nil {
+		return err
+	}
+	if eng.Verifier == nil {
+		logger.Warn("no GitHub credentials: approvals cannot be verified, so nothing new is granted; revocations go ahead")
+	}
+	pass, err := eng.Plan(ctx, false)
+	if errors.Is(err, engine.ErrInvalidConfig) {
+		render.TextDiagnostics(e.stderr, pass.Report.Files[0].Diagnostics)
+		return errInvalid
+	}
+	if err != nil {
+		return err
+	}
+	defer pass.Close()
+	if err := writePlan(e, format, pass.Plan); err != nil {
+		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
+	}
+	out, err := eng.Apply(ctx, pass, engine.ApplyOptions{Force: *force, Cleanup: !*noCleanup, Commit: commitOpts})
+	if errors.Is(err, reconciler.ErrBrake) {
+		fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
+		return errInvalid
+	}
+	applied, failed := 0, 0
+	for _, o := range out.Result.Outcomes {
+		switch {
+		case o.Action.Op == gitgrant.OpReport:
+		case o.Err != nil:
+			failed++
+		default:
+			applied++
+		}
+	}
+	fmt.Fprintf(e.stdout, "\napplied %d action(s), %d failed; %d note(s)", applied, failed, out.Notes)
+	if !out.Cleanup.Commit.IsZero() {
+		fmt.Fprintf(e.stdout, "; cleanup commit %s removed %d file(s)", out.Cleanup.Commit.String()[:12], len(out.Cleanup.Removed))
+	}
+	if out.CleanupPR != 0 {
+		fmt.Fprintf(e.stdout, " (pull request #%d)", out.CleanupPR)
+	}
+	fmt.Fprintln(e.stdout)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
+		return &gitgrant.SystemError{System: "gitgrant", Op: "reconcile", Err: errors.New("some actions or the cleanup failed; the next pass retries them")}
+	}
+	return problems(e, pass.Problems)
+}
+
+// parseCommitter reads "Name <email>".
+func parseCommitter(s string) (gitrepo.Committer, error) {
+	a, err := mail.ParseAddress(s)
+	if err != nil || a.Name == "" {
+		return gitrepo.Committer{}, usagef("--committer: write \"Name <email>\"")
+	}
+	return gitrepo.Committer{Name: a.Name, Email: a.Address}, nil
+}

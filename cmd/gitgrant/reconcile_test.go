@@ -1,0 +1,291 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+)
+
+// gitWork is a work tree whose origin is a bare repository: the access
+// repository as a workflow checks it out.
+type gitWork struct {
+	t           *testing.T
+	dir, remote string
+}
+
+func newGitWork(t *testing.T) *gitWork {
+	t.Helper()
+	root := t.TempDir()
+	w := &gitWork{t: t, dir: filepath.Join(root, "work"), remote: filepath.Join(root, "remote.git")}
+	runGit(t, root, time.Time{}, "", "init", "-q", "--bare", "-b", "main", w.remote)
+	runGit(t, root, time.Time{}, "", "init", "-q", "-b", "main", w.dir)
+	runGit(t, w.dir, time.Time{}, "", "remote", "add", "origin", w.remote)
+	return w
+}
+
+// runGit runs git as who (a GitHub login, as author and committer) at time at.
+func runGit(t *testing.T, dir string, at time.Time, who string, args ...string) string {
+	t.Helper()
+	if who == "" {
+		who = "admin"
+	}
+	cmd := exec.Command("git", append([]string{"-c", "user.name=" + who, "-c", "user.email=" + who + "@example.com"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	if !at.IsZero() {
+		d := at.Format(time.RFC3339)
+		cmd.Env = append(cmd.Env, "GIT_AUTHOR_DATE="+d, "GIT_COMMITTER_DATE="+d)
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func (w *gitWork) write(files map[string]string) {
+	for p, c := range files {
+		full := filepath.Join(w.dir, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+func (w *gitWork) commit(at time.Time, who, msg string) string {
+	runGit(w.t, w.dir, at, who, "add", "-A")
+	runGit(w.t, w.dir, at, who, "commit", "-q", "-m", msg)
+	return runGit(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
+}
+
+// pullRequest puts files on a branch as who, merges it into main with a
+// merge commit as GitHub writes it, and records the same pull request,
+// commits and approving reviews on the fake GitHub.
+func (w *gitWork) pullRequest(gh *ghfake.Server, repo *ghfake.Repo, n int, who string, files map[string]string, merged time.Time, approvers ...string) {
+	base := runGit(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
+	branch := fmt.Sprintf("request-%d", n)
+	runGit(w.t, w.dir, time.Time{}, "", "checkout", "-q", "-b", branch)
+	w.write(files)
+	head := w.commit(merged.Add(-30*time.Minute), who, "Request access")
+	runGit(w.t, w.dir, time.Time{}, "", "checkout", "-q", "main")
+	runGit(w.t, w.dir, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, branch), branch)
+	merge := runGit(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
+	runGit(w.t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+
+	gh.AddCommit(repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "Request access", Date: merged.Add(-30 * time.Minute)}, files)
+	gh.AddCommit(repo, ghfake.Commit{SHA: merge, Parents: []string{base, head}, Author: who, Committer: "web-flow", Message: "Merge", Date: merged}, nil)
+	gh.AddPull(repo, ghfake.Pull{Number: n, User: who, HeadSHA: head, BaseSHA: base, MergedAt: merged, MergeCommitSHA: merge, Commits: []string{head}})
+	gh.Associate(repo, merge, n)
+	gh.Associate(repo, head, n)
+	for _, a := range approvers {
+		gh.AddReview(repo, n, ghfake.Review{User: a, State: "APPROVED", CommitID: head, SubmittedAt: merged.Add(-10 * time.Minute)})
+	}
+}
+
+func pgExec(t *testing.T, dsn string, sqls ...string) {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	for _, q := range sqls {
+		if _, err := conn.Exec(ctx, q); err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+	}
+}
+
+func pgMembers(t *testing.T, dsn, group string) []string {
+	t.Helper()
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close(ctx)
+	rows, err := conn.Query(ctx, `SELECT m.rolname FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member WHERE g.rolname = $1`, group)
+	if err != nil {
+		t.Fatal(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// TestReconcileEndToEnd: requests merged through pull requests on a real
+// git remote, approvals verified on the fake GitHub through go-github,
+// access granted and revoked in a real PostgreSQL, the expired file removed
+// by a cleanup commit pushed to the remote, and the pull request told.
+func TestReconcileEndToEnd(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	ro, rw, alice, bob, mallory := "e2e_ro_"+s, "e2e_rw_"+s, "e2e_alice_"+s, "e2e_bob_"+s, "e2e_mallory_"+s
+	pgExec(t, dsn,
+		"CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+rw+" NOLOGIN",
+		"CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+bob+" LOGIN", "CREATE ROLE "+mallory+" LOGIN",
+		"GRANT "+rw+" TO "+mallory, "GRANT "+ro+" TO "+bob)
+	t.Cleanup(func() {
+		pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s, %s, %s", mallory, bob, alice, rw, ro))
+	})
+
+	gh := ghfake.New(func() time.Time { return testNow })
+	t.Cleanup(gh.Close)
+	gh.AddToken("test-token")
+	repo := gh.AddRepo("acme", "access", "main")
+
+	w := newGitWork(t)
+	w.write(map[string]string{
+		"gitgrant.yaml": fmt.Sprintf(`identities:
+  alice: {principals: {orders-db: %s}}
+  bob: {principals: {orders-db: %s}}
+providers:
+  orders-db:
+    type: postgres
+    dsn_env: E2E_DSN
+    roles:
+      readonly: {target: %s, max_duration: 8h, approvals: 0}
+      readwrite: {target: %s, max_duration: 4h, approvals: 1}
+`, alice, bob, ro, rw),
+		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
+	})
+	initial := w.commit(testNow.Add(-24*time.Hour), "admin", "Set up access repository")
+	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-24 * time.Hour)}, nil)
+
+	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
+	w.pullRequest(gh, repo, 2, "alice", map[string]string{"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Repair stuck orders\n"}, testNow.Add(-time.Hour), "carol")
+
+	vars := map[string]string{"E2E_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL()}
+	r := runCLI(t, vars, "reconcile", "--repo", w.dir, "--log-format", "json")
+	t.Logf("first pass:\n%s", r.stdout)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if diff := cmp.Diff([]string{alice}, pgMembers(t, dsn, rw)); diff != "" {
+		t.Errorf("readwrite members (-want +got):\n%s", diff)
+	}
+	if got := pgMembers(t, dsn, ro); len(got) != 0 {
+		t.Errorf("readonly members = %v; bob's request expired", got)
+	}
+	for _, want := range []string{`"op":"revoke"`, `"principal":"` + mallory + `"`, `"op":"grant"`, `"principal":"` + alice + `"`} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("action log lacks %s:\n%s", want, r.stderr)
+		}
+	}
+
+	// The cleanup commit reached the remote, with its trailers, and the
+	// expired file is gone there; the active one stays.
+	files := runGit(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/")
+	if files != "requests/orders-db/alice-rw.yaml" {
+		t.Errorf("requests on the remote after cleanup:\n%s", files)
+	}
+	msg := runGit(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
+	for _, want := range []string{"Gitgrant-Request: requests/orders-db/bob-ro.yaml", "Gitgrant-Requester: bob", "Gitgrant-Pull-Request: 1"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("cleanup commit lacks %q:\n%s", want, msg)
+		}
+	}
+	if notes := runGit(t, w.remote, time.Time{}, "", "notes", "--ref=refs/notes/gitgrant", "list"); notes == "" {
+		t.Errorf("no grant-time notes were pushed")
+	}
+	var told bool
+	for _, c := range gh.Comments(repo) {
+		if c.Issue == 2 && strings.Contains(c.Body, "granted `orders-db/readwrite` for `"+alice+"` until 2026-11-22T13:00:00Z") {
+			told = true
+		}
+	}
+	if !told {
+		t.Errorf("pull request #2 was not told about the grant: %+v", gh.Comments(repo))
+	}
+
+	// A second pass converges: nothing to do, no new commit.
+	head := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main")
+	r = runCLI(t, vars, "reconcile", "--repo", w.dir)
+	if r.code != 0 || !strings.Contains(r.stdout, "applied 0 action(s), 0 failed") {
+		t.Errorf("second pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if again := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main"); again != head {
+		t.Errorf("an empty change made a commit: %s -> %s", head, again)
+	}
+}
+
+// Without GitHub credentials nothing is granted, but expiry and drift
+// are still revoked (rule 7).
+func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	ro, alice, mallory := "nogh_ro_"+s, "nogh_alice_"+s, "nogh_mallory_"+s
+	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+mallory+" LOGIN", "GRANT "+ro+" TO "+mallory)
+	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", mallory, alice, ro)) })
+	w := newGitWork(t)
+	w.write(map[string]string{
+		"gitgrant.yaml":          fmt.Sprintf("identities:\n  alice: {principals: {db: %s}}\nproviders:\n  db:\n    type: postgres\n    dsn_env: NOGH_DSN\n    roles:\n      ro: {target: %s, approvals: 0}\n", alice, ro),
+		"requests/db/alice.yaml": "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: Look at data\n",
+	})
+	w.commit(testNow.Add(-time.Hour), "alice", "direct push")
+	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+
+	r := runCLI(t, map[string]string{"NOGH_DSN": dsn}, "reconcile", "--repo", w.dir)
+	if r.code != 0 {
+		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := pgMembers(t, dsn, ro); len(got) != 0 {
+		t.Errorf("members = %v: a direct push without verified approval grants nothing, and drift is revoked", got)
+	}
+	if !strings.Contains(r.stderr, "no GitHub credentials") || !strings.Contains(r.stdout, "unverified") {
+		t.Errorf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	}
+}
+
+func TestReconcileBrake(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	ro := "brake_ro_" + s
+	var users []string
+	sqls := []string{"CREATE ROLE " + ro + " NOLOGIN"}
+	for i := range 6 {
+		u := fmt.Sprintf("brake_u%d_%s", i, s)
+		users = append(users, u)
+		sqls = append(sqls, "CREATE ROLE "+u+" LOGIN", "GRANT "+ro+" TO "+u)
+	}
+	pgExec(t, dsn, sqls...)
+	t.Cleanup(func() { pgExec(t, dsn, "DROP ROLE IF EXISTS "+strings.Join(append(users, ro), ", ")) })
+	w := newGitWork(t)
+	w.write(map[string]string{"gitgrant.yaml": fmt.Sprintf("providers:\n  db:\n    type: postgres\n    dsn_env: BRAKE_DSN\n    roles:\n      ro: {target: %s}\n", ro)})
+	w.commit(testNow.Add(-time.Hour), "admin", "init")
+	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+
+	r := runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.dir)
+	if r.code != gitgrant.ExitInvalid || !strings.Contains(r.stderr, "brake") {
+		t.Fatalf("exit %d, want the brake (1)\n%s", r.code, r.stderr)
+	}
+	if got := pgMembers(t, dsn, ro); len(got) != 6 {
+		t.Fatalf("the brake let %d of 6 members be revoked", 6-len(got))
+	}
+	r = runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.dir, "--force")
+	if r.code != 0 || len(pgMembers(t, dsn, ro)) != 0 {
+		t.Errorf("--force: exit %d, members %v\n%s", r.code, pgMembers(t, dsn, ro), r.stderr)
+	}
+}

@@ -1,0 +1,262 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/reconciler"
+)
+
+// ApplyOptions steer what a pass may do beyond grants and revocations.
+type ApplyOptions struct {
+	// Force applies a plan the removal brake refused.
+	Force bool
+	// BrakeShare and BrakeMin tune the brake (defaults 0.25 and 3).
+	BrakeShare float64
+	BrakeMin   int
+	// Cleanup writes notes and removes expired files in a commit pushed to
+	// the remote (or a branch and pull request, by cleanup.mode).
+	Cleanup bool
+	// Commit carries the committer, signer and retry bound for it.
+	Commit gitrepo.CommitOptions
+	// CleanupBranch is the branch for cleanup.mode: pull-request.
+	CleanupBranch string
+}
+
+// Outcome reports what applying a pass did.
+type Outcome struct {
+	Result  reconciler.Result
+	Cleanup gitrepo.CleanupResult
+	// CleanupPR is the pull request opened or updated for the cleanup.
+	CleanupPR int
+	Notes     int
+}
+
+// Apply carries out a planned pass: brake, actions, then the git record
+// (grant notes and the cleanup commit) and feedback on pull requests. A
+// failed action leaves its request file in place so the next pass retries.
+func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, error) {
+	var out Outcome
+	share, minCount := o.BrakeShare, o.BrakeMin
+	if share == 0 {
+		share, minCount = 0.25, 3
+	}
+	if !o.Force {
+		if err := reconciler.Brake(p.Plan, share, minCount); err != nil {
+			return out, err
+		}
+	}
+	applier := &reconciler.Applier{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Now: e.Now}
+	out.Result = applier.Apply(ctx, p.Plan)
+	errs := []error{out.Result.Err()}
+
+	now := e.now().UTC()
+	notes, granted, revoked := e.records(p, out.Result, now)
+	out.Notes = len(notes)
+	if o.Cleanup {
+		removals := e.removals(p, out.Result, now)
+		co := o.Commit
+		co.Notes = notes
+		if p.Config.Cleanup.Mode == gitgrant.CleanupPullRequest {
+			co.Branch = o.CleanupBranch
+			if co.Branch == "" {
+				co.Branch = "gitgrant/cleanup"
+			}
+		}
+		snapData := map[string]string{}
+		for _, f := range p.Snapshot.Requests {
+			snapData[f.Path] = string(f.Data)
+		}
+		res, err := e.Repo.Cleanup(ctx, func(s *gitrepo.Snapshot) ([]gitrepo.Removal, error) {
+			// Re-judged on every fetch: a file changed since this pass
+			// planned (an extension) is not removed.
+			now := map[string]string{}
+			for _, f := range s.Requests {
+				now[f.Path] = string(f.Data)
+			}
+			var keep []gitrepo.Removal
+			for _, r := range removals {
+				if d, ok := now[r.Path]; ok && d == snapData[r.Path] {
+					keep = append(keep, r)
+				}
+			}
+			return keep, nil
+		}, co)
+		out.Cleanup = res
+		if err != nil {
+			errs = append(errs, fmt.Errorf("cleanup: %w", err))
+		} else if co.Branch != "" && len(res.Removed) > 0 && e.GitHub != nil {
+			n, _, err := e.GitHub.EnsurePullRequest(ctx, co.Branch, e.Repo.Branch(), "gitgrant: remove expired access requests",
+				"Removes request files whose access has expired and been revoked. Merge to keep the repository's requests current; the audit trail is in the commit trailers.")
+			out.CleanupPR = n
+			errs = append(errs, err)
+		}
+	}
+	errs = append(errs, e.feedback(ctx, p, granted, revoked))
+	return out, errors.Join(errs...)
+}
+
+// records turns successful actions into grant-time notes, one per request.
+func (e *Engine) records(p *Pass, res reconciler.Result, now time.Time) (notes []gitrepo.Note, granted, revoked map[string][]gitgrant.Action) {
+	granted, revoked = map[string][]gitgrant.Action{}, map[string][]gitgrant.Action{}
+	for _, o := range res.Outcomes {
+		if o.Err != nil || o.Action.Request == "" {
+			continue
+		}
+		switch o.Action.Op {
+		case gitgrant.OpGrant:
+			granted[o.Action.Request] = append(granted[o.Action.Request], o.Action)
+		case gitgrant.OpRevoke:
+			revoked[o.Action.Request] = append(revoked[o.Action.Request], o.Action)
+		}
+	}
+	entries := map[string]gitgrant.Entry{}
+	for _, en := range p.Plan.Entries {
+		entries[en.Path] = en
+	}
+	add := func(path, event string, acts []gitgrant.Action) {
+		prov, ok := p.Provenance[path]
+		if !ok {
+			return
+		}
+		en := entries[path]
+		rec := gitrepo.NoteRecord{Version: gitrepo.NoteVersion, Event: event, Request: path, Blob: prov.Blob.String(),
+			Requester: en.Requester, PullRequest: prov.PullRequest, Emergency: en.Emergency, RecordedAt: now}
+		for _, g := range en.Grants {
+			rec.Grants = append(rec.Grants, gitgrant.GrantRef{Provider: g.Provider, Role: g.Role})
+		}
+		if ev := p.Evidence[path]; ev != nil {
+			rec.PullRequest = ev.PullRequest
+			for _, a := range ev.Approvers {
+				rec.ApprovedBy = append(rec.ApprovedBy, a.Login)
+				rec.Approvals = append(rec.Approvals, gitrepo.Approval{Reviewer: a.Login, ReviewID: a.ReviewID, CommitID: ev.HeadCommit, SubmittedAt: a.SubmittedAt, Via: a.Via})
+			}
+		}
+		if event == "granted" {
+			rec.GrantedAt = now
+			for _, a := range acts {
+				if a.Expires.After(rec.ExpiresAt) {
+					rec.ExpiresAt = a.Expires
+				}
+			}
+		} else {
+			rec.RevokedAt = now
+		}
+		notes = append(notes, gitrepo.Note{Commit: prov.Commit, Record: rec})
+	}
+	for _, path := range sortedKeys(granted) {
+		add(path, "granted", granted[path])
+	}
+	for _, path := range sortedKeys(revoked) {
+		add(path, "revoked", revoked[path])
+	}
+	return notes, granted, revoked
+}
+
+// removals are the expired requests whose access is gone: every revoke
+// planned for them succeeded (none planned means already gone).
+func (e *Engine) removals(p *Pass, res reconciler.Result, now time.Time) []gitrepo.Removal {
+	failed := map[string]bool{}
+	revokedAt := map[string]time.Time{}
+	for _, o := range res.Outcomes {
+		if o.Action.Op != gitgrant.OpRevoke || o.Action.Request == "" {
+			continue
+		}
+		if o.Err != nil {
+			failed[o.Action.Request] = true
+		} else {
+			revokedAt[o.Action.Request] = now
+		}
+	}
+	var out []gitrepo.Removal
+	for _, en := range p.Plan.Entries {
+		if en.Status != gitgrant.StatusExpired || failed[en.Path] {
+			continue
+		}
+		if _, unlisted := unobservedFor(p.Plan, en); unlisted {
+			continue // cannot know the access is gone; keep the file
+		}
+		r := gitrepo.Removal{Path: en.Path, Requester: en.Requester, ApprovedBy: en.Approvers, RevokedAt: revokedAt[en.Path]}
+		for _, g := range en.Grants {
+			r.Grants = append(r.Grants, gitgrant.GrantRef{Provider: g.Provider, Role: g.Role})
+			if g.Window.End.After(r.ExpiredAt) {
+				r.ExpiredAt = g.Window.End
+			}
+			if r.GrantedAt.IsZero() || g.Window.Start.Before(r.GrantedAt) {
+				r.GrantedAt = g.Window.Start
+			}
+		}
+		if ev := p.Evidence[en.Path]; ev != nil {
+			r.PullRequest = ev.PullRequest
+		} else {
+			r.PullRequest = p.Provenance[en.Path].PullRequest
+		}
+		out = append(out, r)
+	}
+	return out
+}
+
+func unobservedFor(plan gitgrant.Plan, en gitgrant.Entry) (string, bool) {
+	for _, g := range en.Grants {
+		key := g.Provider + "/" + g.Role
+		for _, u := range plan.Unobserved {
+			if u == key {
+				return key, true
+			}
+		}
+	}
+	return "", false
+}
+
+// feedback tells each request's pull request what happened to it.
+func (e *Engine) feedback(ctx context.Context, p *Pass, granted, revoked map[string][]gitgrant.Action) error {
+	if e.GitHub == nil {
+		return nil
+	}
+	var errs []error
+	say := func(path string, acts []gitgrant.Action, verb string) {
+		pr := p.Provenance[path].PullRequest
+		if ev := p.Evidence[path]; ev != nil && ev.PullRequest != 0 {
+			pr = ev.PullRequest
+		}
+		if pr == 0 {
+			return
+		}
+		var lines []string
+		for _, a := range acts {
+			line := fmt.Sprintf("- %s `%s/%s` for `%s`", verb, a.Provider, a.Role, a.Principal)
+			if verb == "granted" {
+				line += " until " + a.Expires.UTC().Format(time.RFC3339)
+			} else {
+				line += " at " + e.now().UTC().Format(time.RFC3339)
+			}
+			lines = append(lines, line)
+		}
+		body := fmt.Sprintf("gitgrant: `%s`\n\n%s\n", path, strings.Join(lines, "\n"))
+		if err := e.GitHub.Comment(ctx, pr, body); err != nil {
+			errs = append(errs, fmt.Errorf("commenting on pull request #%d: %w", pr, err))
+		}
+	}
+	for _, path := range sortedKeys(granted) {
+		say(path, granted[path], "granted")
+	}
+	for _, path := range sortedKeys(revoked) {
+		say(path, revoked[path], "revoked")
+	}
+	return errors.Join(errs...)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}

@@ -1,0 +1,218 @@
+// Package engine runs one reconcile pass: it reads the access repository's
+// main branch from git, verifies approvals through GitHub, asks providers
+// for their members, and plans with the pure reconciler; applying then
+// grants and revokes, records grant-time notes, and removes expired files
+// in a cleanup commit. Commands and `serve` drive it; it owns no clock,
+// flags or output of its own.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"sort"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/approval"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/reconciler"
+	"github.com/gitgrant/gitgrant/schema"
+)
+
+// Engine holds what passes share.
+type Engine struct {
+	Repo *gitrepo.Repo
+	// GitHub and Verifier are nil without GitHub credentials: then nothing
+	// can be verified, so nothing new is granted (a dry run may plan
+	// no-approval roles offline) while revocations go ahead.
+	GitHub   *ghapi.Client
+	Verifier *approval.Verifier
+	Registry providers.Registry
+	Deps     providers.Deps
+	Logger   *slog.Logger
+	Now      func() time.Time
+	// Retry is passed to the applier; zero means reconciler.DefaultRetry.
+	Retry reconciler.Retry
+}
+
+func (e *Engine) now() time.Time {
+	if e.Now != nil {
+		return e.Now()
+	}
+	return time.Now()
+}
+
+func (e *Engine) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.New(slog.DiscardHandler)
+}
+
+// Pass is one planned pass, ready to show or to apply.
+type Pass struct {
+	At         time.Time
+	Snapshot   *gitrepo.Snapshot
+	Report     *schema.Report
+	Config     *gitgrant.Config
+	Provenance map[string]gitrepo.Provenance
+	Evidence   map[string]*gitgrant.Evidence
+	Plan       gitgrant.Plan
+	// Problems are systems that could not be read (a provider, GitHub);
+	// the pass went on without them, fail-closed.
+	Problems []error
+
+	open map[string]providers.Provider
+}
+
+// Close releases the providers the pass opened.
+func (p *Pass) Close() {
+	for _, pr := range p.open {
+		pr.Close()
+	}
+}
+
+// ErrInvalidConfig is returned when gitgrant.yaml on the main branch is
+// missing or invalid: without it there is no desired state, and an empty
+// one would revoke everything (rule 9).
+var ErrInvalidConfig = errors.New("gitgrant.yaml on the main branch is missing or invalid; nothing was planned")
+
+// Plan reads the main branch, verifies approvals and observes providers.
+// offline marks a dry run without GitHub: no-approval roles are planned
+// from git's commit time. A failure to read the repository is an error,
+// never an empty plan.
+func (e *Engine) Plan(ctx context.Context, offline bool) (*Pass, error) {
+	now := e.now()
+	snap, err := e.Repo.ReadRevision("")
+	if err != nil {
+		return nil, err
+	}
+	rep := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: now})
+	p := &Pass{At: now, Snapshot: snap, Report: rep, Config: rep.Config, Evidence: map[string]*gitgrant.Evidence{}}
+	if rep.Config == nil {
+		return p, ErrInvalidConfig
+	}
+	if p.Provenance, err = e.Repo.Provenances(ctx); err != nil {
+		return nil, err
+	}
+
+	var sources []reconciler.Source
+	var invalid []gitgrant.Entry
+	for _, f := range rep.Files[1:] {
+		if f.Request == nil {
+			invalid = append(invalid, gitgrant.Entry{Path: f.Path, Status: gitgrant.StatusRejected, Reasons: texts(f.Diagnostics), Grants: []gitgrant.DesiredGrant{}})
+			continue
+		}
+		prov := p.Provenance[f.Path]
+		src := reconciler.Source{Request: f.Request, CommittedAt: prov.MergedAt}
+		if e.Verifier != nil {
+			ev, err := e.Verifier.Verify(ctx, e.input(f.Request, prov))
+			if err != nil {
+				// Rule 7: GitHub unreachable pauses grants; the request is
+				// unverified, and its expiry still revokes.
+				p.Problems = append(p.Problems, fmt.Errorf("verifying %s: %w", f.Path, err))
+			} else {
+				src.Evidence = &ev
+				p.Evidence[f.Path] = &ev
+			}
+		}
+		sources = append(sources, src)
+	}
+	p.open, p.Plan.Unobserved = map[string]providers.Provider{}, nil
+	observed := e.observe(ctx, p)
+	entries := append(reconciler.Evaluate(p.Config, sources, now, reconciler.Options{Offline: offline && e.Verifier == nil}), invalid...)
+	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
+	p.Plan = reconciler.Diff(p.Config, entries, observed, now)
+	return p, nil
+}
+
+// input describes a request file for verification. MergedOnto is the main
+// commit a merge or squash landed on; for other kinds it stays empty
+// because a rebased commit's parent may hold the pull request's own changes.
+func (e *Engine) input(req *gitgrant.Request, prov gitrepo.Provenance) approval.Input {
+	in := approval.Input{Path: req.Path, Blob: prov.Blob.String(), Commit: prov.Commit.String(), Request: req}
+	if c, err := e.Repo.Git().CommitObject(prov.Commit); err == nil && len(c.ParentHashes) > 0 {
+		in.Parent = c.ParentHashes[0].String()
+		if prov.Kind == gitrepo.MergeCommit || prov.Kind == gitrepo.Squash {
+			in.MergedOnto = in.Parent
+		}
+	}
+	return in
+}
+
+// observe opens every provider and lists every managed role. A provider
+// that cannot be opened or listed is left out and recorded in Problems.
+func (e *Engine) observe(ctx context.Context, p *Pass) reconciler.Observed {
+	observed := reconciler.Observed{}
+	names := make([]string, 0, len(p.Config.Providers))
+	for name := range p.Config.Providers {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		pc := p.Config.Providers[name]
+		prov, err := e.Registry.Open(ctx, pc, e.Deps)
+		if err != nil {
+			p.Problems = append(p.Problems, err) // factories name the provider
+			continue
+		}
+		p.open[name] = prov
+		roles := make([]string, 0, len(pc.Roles))
+		for r := range pc.Roles {
+			roles = append(roles, r)
+		}
+		sort.Strings(roles)
+		for _, role := range roles {
+			ms, err := prov.Members(ctx, role)
+			if err != nil {
+				p.Problems = append(p.Problems, fmt.Errorf("provider %s, role %s: %w", name, role, err))
+				continue
+			}
+			observed[reconciler.RoleKey{Provider: name, Role: role}] = ms
+		}
+	}
+	return observed
+}
+
+// FileReader reads files at a commit from the local clone, so that
+// verification reads base and head commits without API calls. A commit
+// the clone does not have is an error (not fs.ErrNotExist), which makes
+// the verifier ask GitHub instead.
+type FileReader struct{ Repo *gitrepo.Repo }
+
+// ReadFile implements approval.FileReader.
+func (g FileReader) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
+	c, err := g.Repo.Git().CommitObject(plumbing.NewHash(rev))
+	if err != nil {
+		return nil, fmt.Errorf("commit %s is not in the local clone: %w", rev, err)
+	}
+	f, err := c.File(path)
+	if errors.Is(err, object.ErrFileNotFound) {
+		return nil, fmt.Errorf("%s at %s: %w", path, rev, fs.ErrNotExist)
+	}
+	if err != nil {
+		return nil, err
+	}
+	s, err := f.Contents()
+	return []byte(s), err
+}
+
+var _ approval.FileReader = FileReader{}
+
+func texts(ds gitgrant.Diagnostics) []string {
+	out := make([]string, 0, len(ds))
+	for _, d := range ds {
+		if d.Severity != gitgrant.SeverityWarning {
+			out = append(out, d.String())
+		}
+	}
+	return out
+}
