@@ -63,3 +63,19 @@ func benchValidate(b *testing.B, workers int) {
 		}
 	}
 }
+
+// BenchmarkValidate10kCached is a later pass of a long-running process:
+// the same 10,000 files, already parsed once; only policy checks run.
+func BenchmarkValidate10kCached(b *testing.B) {
+	files := benchTree(benchFiles)
+	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(b, "testdata/gitgrant.yaml")}
+	cache := &ParseCache{}
+	Validate(cfg, files, Options{Now: testNow, Cache: cache})
+	b.ReportAllocs()
+	for b.Loop() {
+		rep := Validate(cfg, files, Options{Now: testNow, Cache: cache})
+		if errs, _ := rep.Counts(); errs != 0 {
+			b.Fatalf("generated tree has %d errors", errs)
+		}
+	}
+}

@@ -143,6 +143,51 @@ type Options struct {
 	Now time.Time
 	// Workers bounds parallel parsing; zero means GOMAXPROCS.
 	Workers int
+	// Cache, when set, keeps parsed request files between calls, so that a
+	// long-running process parses only files that changed.
+	Cache *ParseCache
+}
+
+// ParseCache remembers the structural parse of request files by path and
+// content. Policy checks still run on every call (they depend on the
+// config and the clock); only YAML and schema work is saved. Safe for
+// concurrent use. The cached requests are shared: callers must not modify
+// them.
+type ParseCache struct {
+	mu sync.Mutex
+	m  map[parseKey]parsed
+}
+
+type parseKey struct{ path, data string }
+
+type parsed struct {
+	req   *gitgrant.Request
+	diags gitgrant.Diagnostics
+}
+
+// maxCached bounds the cache; past it the cache starts over, which costs
+// one full parse and never correctness.
+const maxCached = 1 << 20
+
+func (c *ParseCache) load(path string, data []byte) (*gitgrant.Request, gitgrant.Diagnostics) {
+	if c == nil {
+		return LoadRequest(path, data)
+	}
+	k := parseKey{path, string(data)}
+	c.mu.Lock()
+	p, ok := c.m[k]
+	c.mu.Unlock()
+	if ok {
+		return p.req, append(gitgrant.Diagnostics(nil), p.diags...)
+	}
+	req, diags := LoadRequest(path, data)
+	c.mu.Lock()
+	if c.m == nil || len(c.m) >= maxCached {
+		c.m = map[parseKey]parsed{}
+	}
+	c.m[k] = parsed{req, append(gitgrant.Diagnostics(nil), diags...)}
+	c.mu.Unlock()
+	return req, diags
 }
 
 // FileReport is the outcome for one file.
@@ -214,7 +259,7 @@ func Validate(config *File, requests []File, opts Options) *Report {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = validateRequest(requests[i], checker)
+				results[i] = validateRequest(requests[i], checker, opts.Cache)
 			}
 		}()
 	}
@@ -246,7 +291,7 @@ func loadConfigFile(f File) (*gitgrant.Config, gitgrant.Diagnostics) {
 
 // validateRequest judges one file under requests/. A zero FileReport means
 // the file is not a request and is deliberately ignored (README.md, dotfiles).
-func validateRequest(f File, checker *Checker) FileReport {
+func validateRequest(f File, checker *Checker, cache *ParseCache) FileReport {
 	rep := FileReport{Path: f.Path, Kind: "request"}
 	fail := func(msg, hint string) FileReport {
 		rep.Diagnostics = gitgrant.Diagnostics{{Position: gitgrant.Position{File: f.Path}, Severity: gitgrant.SeverityError, Message: msg, Hint: hint}}
@@ -268,7 +313,7 @@ func validateRequest(f File, checker *Checker) FileReport {
 		rep.Diagnostics = gitgrant.Diagnostics{d}
 		return rep
 	}
-	req, diags := LoadRequest(f.Path, f.Data)
+	req, diags := cache.load(f.Path, f.Data)
 	rep.Request, rep.Diagnostics = req, diags
 	if req != nil && checker != nil {
 		rep.Diagnostics = append(rep.Diagnostics, checker.Check(req)...)

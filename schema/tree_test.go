@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -150,5 +151,32 @@ func TestReadTreeFailsLoudly(t *testing.T) {
 	defer os.Chmod(filepath.Join(root, "requests/orders-db"), 0o755)
 	if _, _, err := ReadTree(root); err == nil {
 		t.Fatal("unreadable tree read as empty; it must be an error")
+	}
+}
+
+// A cached parse gives the same report as a fresh one, and policy is still
+// judged on every call: a cached file can become invalid as time passes.
+func TestParseCache(t *testing.T) {
+	t.Parallel()
+	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
+	expiring := strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1)
+	files := []File{
+		{Path: "requests/orders-db/a.yaml", Data: []byte(validRequest)},
+		{Path: "requests/orders-db/b.yaml", Data: []byte("requester: [\n")},
+		{Path: "requests/orders-db/c.yaml", Data: []byte(expiring)},
+	}
+	cache := &ParseCache{}
+	fresh := Validate(cfg, files, Options{Now: testNow})
+	first := Validate(cfg, files, Options{Now: testNow, Cache: cache})
+	second := Validate(cfg, files, Options{Now: testNow, Cache: cache})
+	if diff := cmp.Diff(fresh.Diagnostics(), second.Diagnostics()); diff != "" {
+		t.Errorf("cached diagnostics differ (-fresh +cached):\n%s", diff)
+	}
+	if first.Files[1].Request != second.Files[1].Request {
+		t.Errorf("second call parsed again instead of using the cache")
+	}
+	later := Validate(cfg, files, Options{Now: testNow.Add(2 * time.Hour), Cache: cache})
+	if d := findDiag(later.Diagnostics(), "is in the past"); d == nil || d.File != "requests/orders-db/c.yaml" {
+		t.Errorf("policy not re-judged on a cached file: %v", later.Diagnostics())
 	}
 }

@@ -41,6 +41,9 @@ type Engine struct {
 	Now      func() time.Time
 	// Retry is passed to the applier; zero means reconciler.DefaultRetry.
 	Retry reconciler.Retry
+	// Parsed keeps parsed request files across passes, so a long-running
+	// process parses only files that changed. Nil: no cache.
+	Parsed *schema.ParseCache
 }
 
 func (e *Engine) now() time.Time {
@@ -95,7 +98,7 @@ func (e *Engine) Plan(ctx context.Context, offline bool) (*Pass, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: now})
+	rep := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: now, Cache: e.Parsed})
 	p := &Pass{At: now, Snapshot: snap, Report: rep, Config: rep.Config, Evidence: map[string]*gitgrant.Evidence{}}
 	if rep.Config == nil {
 		return p, ErrInvalidConfig

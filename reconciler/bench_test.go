@@ -1,0 +1,80 @@
+package reconciler
+
+import (
+	"fmt"
+	"runtime"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// benchWorld builds a config with 50 roles over 5 providers and n active,
+// approved requests spread over them, plus the observed state that matches
+// (the steady state: every grant already exists).
+func benchWorld(n int) (*gitgrant.Config, []Source, Observed) {
+	cfg := &gitgrant.Config{Identities: map[string]gitgrant.Identity{}, Providers: map[string]gitgrant.ProviderConfig{}}
+	for p := range 5 {
+		pc := gitgrant.ProviderConfig{Name: fmt.Sprintf("p%d", p), Type: "postgres", Roles: map[string]gitgrant.RoleConfig{}, Drift: gitgrant.DriftRevoke}
+		for r := range 10 {
+			pc.Roles[fmt.Sprintf("r%d", r)] = gitgrant.RoleConfig{MaxDuration: gitgrant.Duration(8 * time.Hour), Approvals: 1}
+		}
+		cfg.Providers[pc.Name] = pc
+	}
+	users := 2000
+	for u := range users {
+		id := gitgrant.Identity{Principals: map[string]string{}}
+		for p := range 5 {
+			id.Principals[fmt.Sprintf("p%d", p)] = fmt.Sprintf("user%d", u)
+		}
+		cfg.Identities[fmt.Sprintf("user%d", u)] = id
+	}
+	observed := Observed{}
+	sources := make([]Source, n)
+	for i := range n {
+		u, p, r := i%users, (i/users)%5, i%10
+		req := &gitgrant.Request{Path: fmt.Sprintf("requests/p%d/req-%06d.yaml", p, i), Requester: fmt.Sprintf("user%d", u), Reason: "bench",
+			Duration: gitgrant.Duration(4 * time.Hour), Grants: []gitgrant.GrantRef{{Provider: fmt.Sprintf("p%d", p), Role: fmt.Sprintf("r%d", r)}}}
+		sources[i] = Source{Request: req, Evidence: &gitgrant.Evidence{Approved: true, MergedAt: t0.Add(-time.Duration(i%180) * time.Minute), Approvers: []gitgrant.Approver{{Login: "owner"}}}}
+		key := RoleKey{fmt.Sprintf("p%d", p), fmt.Sprintf("r%d", r)}
+		observed[key] = append(observed[key], providers.Member{Principal: fmt.Sprintf("user%d", u)})
+	}
+	for p := range 5 {
+		for r := range 10 {
+			key := RoleKey{fmt.Sprintf("p%d", p), fmt.Sprintf("r%d", r)}
+			if _, ok := observed[key]; !ok {
+				observed[key] = nil
+			}
+		}
+	}
+	return cfg, sources, observed
+}
+
+// BenchmarkPlan10k is planning 10,000 active requests over 50 roles once
+// the files are parsed and approvals known: Evaluate + Diff, steady state.
+func BenchmarkPlan10k(b *testing.B) {
+	cfg, sources, observed := benchWorld(10_000)
+	b.ReportAllocs()
+	for b.Loop() {
+		plan := Diff(cfg, Evaluate(cfg, sources, t0, Options{}), observed, t0)
+		if len(plan.Actions) != 0 {
+			b.Fatalf("steady state planned %d actions, e.g. %+v", len(plan.Actions), plan.Actions[0])
+		}
+	}
+}
+
+// BenchmarkPlan100kMemory reports the heap held by a plan of 100,000
+// requests (the memory goal is under 300 MB).
+func BenchmarkPlan100kMemory(b *testing.B) {
+	for b.Loop() {
+		cfg, sources, observed := benchWorld(100_000)
+		plan := Diff(cfg, Evaluate(cfg, sources, t0, Options{}), observed, t0)
+		runtime.GC()
+		var m runtime.MemStats
+		runtime.ReadMemStats(&m)
+		b.ReportMetric(float64(m.HeapAlloc)/(1<<20), "heap-MB")
+		runtime.KeepAlive(plan)
+		runtime.KeepAlive(sources)
+	}
+}
