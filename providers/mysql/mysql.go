@@ -140,7 +140,7 @@ func (p *Provider) classify(op string, err error) error {
 	// Access denied and the like need a person; lost connections and lock
 	// waits do not.
 	retryable := me.Number == 1205 || me.Number == 1213 || me.Number == 1040 || me.Number == 1053
-	return &gitgrant.SystemError{System: "mysql " + p.name, Op: op, Err: fmt.Errorf("Error %d: %s", me.Number, me.Message), Retryable: retryable}
+	return &gitgrant.SystemError{System: "mysql " + p.name, Op: op, Err: fmt.Errorf("server error %d: %s", me.Number, me.Message), Retryable: retryable}
 }
 
 // isMariaDB finds the server's dialect on first use and remembers it.
