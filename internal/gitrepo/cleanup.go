@@ -101,7 +101,9 @@ type Derive func(*Snapshot) ([]Removal, error)
 // remote main branch and pushes it, never forcing: when the push is
 // rejected as a non-fast-forward it fetches, derives again and retries.
 // Files already gone are skipped; nothing to remove makes no commit.
-// Local branches and the work tree are never touched.
+// Local branches and the work tree are never touched. An error returned
+// with a non-zero Commit means the commit landed but o.Notes did not; they
+// are kept in the local notes ref and go out with the next push.
 func (r *Repo) Cleanup(ctx context.Context, derive Derive, o CommitOptions) (CleanupResult, error) {
 	attempts := o.Attempts
 	if attempts <= 0 {
