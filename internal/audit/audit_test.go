@@ -257,3 +257,39 @@ func TestIndexIsIncremental(t *testing.T) {
 		}
 	}
 }
+
+// TestEmergencyAndUnreviewed: a direct push grants nothing, unless it is an
+// emergency request, which the trail shows as granted at once.
+func TestEmergencyAndUnreviewed(t *testing.T) {
+	t.Parallel()
+	srv := gitserver.Start(t, "x-access-token", "token")
+	srv.NewBare(t, "access")
+	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
+	w.Write("gitgrant.yaml", "version: 1\n")
+	w.Commit("Initial access repository")
+	w.Write("requests/orders-db/eve.yaml", request("eve", "readwrite", "1h")+"emergency: true\n")
+	w.Commit("Break glass: INC-9")
+	w.Write("requests/orders-db/mallory.yaml", request("mallory", "readwrite", "1h"))
+	w.Commit("Sneak in")
+	w.Git("push", "-q", "origin", "main")
+	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	trail, err := Build(context.Background(), r, Options{Now: start.Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range trail.Events {
+		got = append(got, string(e.Event)+" "+e.Requester)
+	}
+	want := []string{"requested eve", "unreviewed eve", "granted eve", "requested mallory", "unreviewed mallory"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events (-want +got):\n%s", diff)
+	}
+	if held := trail.At(start.Add(10*time.Minute), Filter{}); len(held) != 1 || held[0].Beneficiary != "eve" {
+		t.Errorf("held = %+v, want eve's emergency access only", held)
+	}
+}

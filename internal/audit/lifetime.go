@@ -87,6 +87,9 @@ func (b *lifetimeBuilder) approval() {
 		e := b.event(Approved, v.Commit.Time, v, v.Commit, FromNote)
 		e.ApprovedBy, e.Actor, e.PullRequest = b.approvedBy, strings.Join(b.approvedBy, ","), b.granted.PullRequest
 		e.Detail = string(v.Commit.Kind)
+	case first.Emergency:
+		e := b.event(Unreviewed, first.Commit.Time, first, first.Commit, FromCommit)
+		e.Actor, e.Detail = first.Commit.Author, "emergency (break-glass) request without a pull request: access at once, reviewed after the fact"
 	default:
 		e := b.event(Unreviewed, first.Commit.Time, first, first.Commit, FromCommit)
 		e.Actor, e.Detail = first.Commit.Author, "reached main without a pull request in its message and without a grant note: grants nothing"
