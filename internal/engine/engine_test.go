@@ -117,7 +117,9 @@ func (w *world) engine(p *fake.Provider, now time.Time) *engine.Engine {
 	v.Now = func() time.Time { return now }
 	return &engine.Engine{
 		Repo: repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Now: func() time.Time { return now },
-		Registry: providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) { return keepOpen{p}, nil }},
+		Registry: providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {
+			return keepOpen{p}, nil
+		}},
 	}
 }
 
