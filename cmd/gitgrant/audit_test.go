@@ -280,3 +280,47 @@ func TestAuditFailures(t *testing.T) {
 		t.Errorf("shallow clone files = %q", got)
 	}
 }
+
+// TestAuditGolden pins what people read: the table and the --at view of a
+// small, deterministic history (fixed clock and identities, so fixed
+// commit hashes).
+func TestAuditGolden(t *testing.T) {
+	t.Parallel()
+	srv := gitserver.Start(t, "x-access-token", auditToken)
+	bare := srv.NewBare(t, "access")
+	start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
+	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
+	w.Write("gitgrant.yaml", "version: 1\n")
+	w.Commit("Initial access repository")
+	w.MergePR(7, "alice", "requests/orders-db/alice.yaml", auditRequest("alice", "readwrite", "1h"))
+	w.SquashPR(8, "bob", "requests/orders-db/bob.yaml", auditRequest("bob", "readonly", "4h"))
+	w.SquashPR(9, "bob", "requests/orders-db/bob.yaml", auditRequest("bob", "readonly", "8h"))
+	w.Git("push", "-q", "origin", "main")
+	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: "file://" + bare, CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	cleanupAt := start.Add(2 * time.Hour)
+	rm := gitrepo.Removal{Path: "requests/orders-db/alice.yaml", Requester: "alice", Grants: []gitgrant.GrantRef{{Provider: "orders-db", Role: "readwrite"}},
+		ApprovedBy: []string{"dana"}, PullRequest: 7, ExpiredAt: start.Add(time.Hour + 4*time.Minute), RevokedAt: cleanupAt}
+	_, err = r.Cleanup(context.Background(), func(*gitrepo.Snapshot) ([]gitrepo.Removal, error) { return []gitrepo.Removal{rm}, nil },
+		gitrepo.CommitOptions{Now: func() time.Time { return cleanupAt }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		golden string
+		args   []string
+	}{
+		{"audit-table.txt", nil},
+		{"audit-at.txt", []string{"--at", start.Add(30 * time.Minute).Format(time.RFC3339)}},
+		{"audit-bob.csv", []string{"--who", "bob", "--output", "csv"}},
+	} {
+		out := runCLI(t, nil, append([]string{"audit", "--repo", "file://" + bare, "--cache-dir", t.TempDir()}, tt.args...)...)
+		if out.code != 0 {
+			t.Fatalf("%v: exit %d: %s", tt.args, out.code, out.stderr)
+		}
+		golden(t, tt.golden, out.stdout)
+	}
+}

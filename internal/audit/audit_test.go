@@ -106,8 +106,8 @@ func TestTrail(t *testing.T) {
 	}
 	want := []string{
 		"requested alice.yaml alice pr=1 by=alice src=commit",
-		"approved alice.yaml alice pr=1 by= src=commit",
-		"granted alice.yaml alice pr=1 by= src=inferred",
+		"approved alice.yaml alice pr=1 by=erin src=commit", // approvers from the cleanup trailers
+		"granted alice.yaml alice pr=1 by= src=trailer",
 		"requested bob.yaml bob pr=2 by=bob src=commit",
 		"approved bob.yaml bob pr=2 by= src=commit",
 		"granted bob.yaml bob pr=2 by= src=inferred",

@@ -72,6 +72,10 @@ func (b *lifetimeBuilder) findGrantNote() {
 			return
 		}
 	}
+	// Without a note, a cleanup commit's trailers still say who approved.
+	if rm := b.l.Removed; rm != nil && rm.Trailer != nil {
+		b.approvedBy = rm.Trailer.ApprovedBy
+	}
 }
 
 func (b *lifetimeBuilder) approval() {
@@ -145,6 +149,9 @@ func (b *lifetimeBuilder) window(i int, v Version) (string, bool) {
 		return "", false // not granted (yet): unreviewed
 	case !b.haveGrant:
 		b.start, b.end = window(v, v.Commit.Time)
+		if rm := b.l.Removed; rm != nil && rm.Trailer != nil && !rm.Trailer.GrantedAt.IsZero() {
+			b.start, source = rm.Trailer.GrantedAt, FromTrailer // the time gitgrant actually granted
+		}
 	default:
 		_, newEnd := window(v, b.start)
 		if ext := noteFor(b.notes, v.Commit.Hash, v.Path, "extended"); ext != nil {
