@@ -7,6 +7,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testenv"
 )
 
 var at = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)
@@ -165,6 +167,9 @@ func TestCleanupSigned(t *testing.T) {
 		verify func(t *testing.T, w *world, commit plumbing.Hash, r *Repo)
 	}{
 		{"ssh", NewSSHSigner(sshKey), func(t *testing.T, w *world, commit plumbing.Hash, r *Repo) {
+			if _, err := exec.LookPath("ssh-keygen"); err != nil {
+				testenv.Unavailable(t, "ssh-keygen (git verifies SSH signatures with it)", "apt-get install openssh-client", err)
+			}
 			allowed := filepath.Join(t.TempDir(), "allowed_signers")
 			os.WriteFile(allowed, []byte("bot@example.com "+string(ssh.MarshalAuthorizedKey(sshKey.PublicKey()))), 0o644)
 			out := w.git("-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile="+allowed, "log", "-1", "--format=%G?", commit.String())
