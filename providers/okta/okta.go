@@ -1,0 +1,440 @@
+// Package okta grants temporary membership of Okta groups through the Okta
+// management API. A role is a group (its id); a principal is an Okta user,
+// named by login (default) or primary email. gitgrant authenticates as an
+// OAuth 2.0 service app with a private-key JWT, or with an API token.
+package okta
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// Type is the provider type in gitgrant.yaml.
+const Type = "okta"
+
+const (
+	defaultMaxWait = 5 * time.Minute
+	// defaultConfirmWait bounds how long a grant waits for the new
+	// membership to show in Okta's reads.
+	defaultConfirmWait = 30 * time.Second
+	// pageSize is asked for when listing; Okta may answer with fewer and a
+	// Link to the rest.
+	pageSize   = 1000
+	maxNameLen = 100
+)
+
+var defaultScopes = []string{"okta.groups.manage", "okta.users.read"}
+
+var (
+	// Okta object ids (00g..., 00u...) are 20 letters and digits; allow
+	// some room, nothing that could leave a path segment.
+	groupIDPattern = regexp.MustCompile(`^[A-Za-z0-9]{1,64}$`)
+	// Logins are usually email addresses; Okta also allows other forms.
+	// Nothing outside these characters reaches a request.
+	loginPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._+@-]*$`)
+	emailPattern = regexp.MustCompile(`^[A-Za-z0-9._+-]+@[A-Za-z0-9][A-Za-z0-9.-]*$`)
+)
+
+// Provider manages the groups of one okta provider entry.
+type Provider struct {
+	cfg         gitgrant.ProviderConfig
+	api         *client
+	byEmail     bool // principals are primary emails, not logins
+	confirmWait time.Duration
+	logger      *slog.Logger
+}
+
+var (
+	_ providers.Provider = (*Provider)(nil)
+	_ providers.Checker  = (*Provider)(nil)
+	_ providers.Factory  = Open
+)
+
+// Open opens an okta provider. It reads the credentials at once and
+// fetches a token only when the first request needs one.
+func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
+	}
+	base, err := url.Parse(providers.String(cfg, "org_url", ""))
+	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" || base.User != nil {
+		return nil, bad("setting org_url must be the org's URL, such as https://example.okta.com")
+	}
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	maxWait := defaultMaxWait
+	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
+		maxWait, err = time.ParseDuration(s)
+		if err != nil || maxWait < 0 {
+			return nil, bad("setting max_rate_limit_wait must be a duration such as 5m, not %q", s)
+		}
+	}
+	var byEmail bool
+	switch a := providers.String(cfg, "principal", "login"); a {
+	case "login":
+	case "email":
+		byEmail = true
+	default:
+		return nil, bad("setting principal must be login or email, not %q", a)
+	}
+	httpClient := deps.HTTPClient
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("provider", cfg.Name)
+	now := time.Now
+	auth, err := openAuth(cfg, deps, base, httpClient, now)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{
+		cfg: cfg,
+		api: &client{
+			base: base, http: httpClient, auth: auth, now: now, sleep: sleepCtx, maxWait: maxWait,
+			log:     logger.InfoContext,
+			resetAt: map[string]time.Time{},
+		},
+		byEmail:     byEmail,
+		confirmWait: defaultConfirmWait,
+		logger:      logger,
+	}, nil
+}
+
+// openAuth picks the credentials: an API token, or a service app's client
+// id and private key; exactly one of the two.
+func openAuth(cfg gitgrant.ProviderConfig, deps providers.Deps, base *url.URL, hc *http.Client, now func() time.Time) (authorizer, error) {
+	has := func(k string) bool { _, ok := cfg.Settings[k]; return ok }
+	token := has("api_token_env") || has("api_token_file")
+	app := has("client_id") || has("private_key_env") || has("private_key_file")
+	switch {
+	case token && app:
+		return nil, fmt.Errorf("provider %s: set api_token_env/_file or client_id with private_key_env/_file, not both", cfg.Name)
+	case token:
+		if has("api_token_env") && has("api_token_file") {
+			return nil, fmt.Errorf("provider %s: set api_token_env or api_token_file, not both", cfg.Name)
+		}
+		s, err := providers.Secret(cfg, "api_token", deps)
+		if err != nil {
+			return nil, err
+		}
+		return apiToken(s), nil
+	case app:
+		clientID := providers.String(cfg, "client_id", "")
+		if clientID == "" {
+			return nil, fmt.Errorf("provider %s: setting client_id is required with private_key_env/_file", cfg.Name)
+		}
+		if has("private_key_env") && has("private_key_file") {
+			return nil, fmt.Errorf("provider %s: set private_key_env or private_key_file, not both", cfg.Name)
+		}
+		pemText, err := providers.Secret(cfg, "private_key", deps)
+		if err != nil {
+			return nil, err
+		}
+		key, err := parsePrivateKey(pemText)
+		if err != nil {
+			return nil, fmt.Errorf("provider %s: %v", cfg.Name, err)
+		}
+		scopes := defaultScopes
+		if s := providers.String(cfg, "scopes", ""); s != "" {
+			scopes = strings.Fields(s)
+		}
+		tokenURL := base.JoinPath("oauth2/v1/token").String()
+		return &serviceApp{
+			clientID: clientID, keyID: providers.String(cfg, "key_id", ""), tokenURL: tokenURL,
+			scopes: scopes, key: key, httpClient: hc, now: now,
+		}, nil
+	}
+	return nil, fmt.Errorf("provider %s: set client_id with private_key_env or private_key_file (a service app), or api_token_env or api_token_file", cfg.Name)
+}
+
+// user is the part of Okta's user object gitgrant reads.
+type user struct {
+	ID      string `json:"id"`
+	Status  string `json:"status"`
+	Profile struct {
+		Login string `json:"login"`
+		Email string `json:"email"`
+	} `json:"profile"`
+}
+
+func (p *Provider) principalOf(u user) string {
+	if p.byEmail {
+		return u.Profile.Email
+	}
+	return u.Profile.Login
+}
+
+// Members lists the group's members, every page.
+func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member, error) {
+	gid, err := p.group(role)
+	if err != nil {
+		return nil, err
+	}
+	var members []providers.Member
+	next := fmt.Sprintf("api/v1/groups/%s/users?limit=%d", gid, pageSize)
+	for next != "" {
+		var users []user
+		h, err := p.api.do(ctx, "group-users", http.MethodGet, next, &users)
+		if err != nil {
+			return nil, p.wrap("list members of", role, gid, err)
+		}
+		for _, u := range users {
+			members = append(members, providers.Member{Principal: p.principalOf(u)})
+		}
+		next = nextLink(h)
+	}
+	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
+	return members, nil
+}
+
+// Grant adds the user to the group, then waits until Okta's reads show the
+// membership, so that a list right after a grant agrees with it. Adding a
+// member again is a no-op in Okta. g.Until is not enforced by Okta (group
+// memberships do not expire); the reconciler revokes.
+func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
+	gid, err := p.group(g.Role)
+	if err != nil {
+		return err
+	}
+	u, err := p.lookup(ctx, g.Principal)
+	if err != nil {
+		return p.wrap("grant", g.Role, gid, err)
+	}
+	if got := p.principalOf(u); got != g.Principal {
+		return fmt.Errorf("provider %s: grant %s: Okta knows %q as %q; use that spelling in identities: %w",
+			p.cfg.Name, g.Role, g.Principal, got, providers.ErrInvalidName)
+	}
+	if _, err := p.api.do(ctx, "group-users-write", http.MethodPut, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil); err != nil {
+		// The user exists, so a 404 means the group does not.
+		return p.wrap("grant", g.Role, gid, err)
+	}
+	return p.confirm(ctx, g.Role, gid, u.ID)
+}
+
+// confirm reads the user's groups until gid is among them. It pauses
+// between reads for at most confirmWait in all; time spent waiting for
+// rate limits does not count, since Okta was not asked then.
+func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
+	var paused time.Duration
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 4*time.Second) {
+		found := false
+		next := fmt.Sprintf("api/v1/users/%s/groups?limit=%d", uid, pageSize)
+		for next != "" && !found {
+			var groups []struct {
+				ID string `json:"id"`
+			}
+			h, err := p.api.do(ctx, "user-groups", http.MethodGet, next, &groups)
+			if err != nil {
+				return p.wrap("confirm grant of", role, gid, err)
+			}
+			found = slices.ContainsFunc(groups, func(g struct {
+				ID string `json:"id"`
+			}) bool {
+				return g.ID == gid
+			})
+			next = nextLink(h)
+		}
+		if found {
+			return nil
+		}
+		if paused+wait > p.confirmWait {
+			return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
+				fmt.Errorf("the membership was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
+		}
+		if err := p.api.sleep(ctx, wait); err != nil {
+			return err
+		}
+		paused += wait
+	}
+}
+
+// lookup finds a user by login (GET /api/v1/users/{login}) or by primary
+// email (a filter on profile.email). Not found is ErrNotFound.
+func (p *Provider) lookup(ctx context.Context, principal string) (user, error) {
+	if err := p.checkPrincipal(principal); err != nil {
+		return user{}, err
+	}
+	if !p.byEmail {
+		var u user
+		_, err := p.api.do(ctx, "users", http.MethodGet, "api/v1/users/"+url.PathEscape(principal), &u)
+		if isStatus(err, http.StatusNotFound) {
+			return user{}, fmt.Errorf("user %q does not exist in Okta: %w", principal, providers.ErrNotFound)
+		}
+		return u, err
+	}
+	// The pattern keeps quotes and backslashes out of the filter.
+	q := url.Values{"filter": {fmt.Sprintf(`profile.email eq "%s"`, principal)}, "limit": {"2"}}
+	var users []user
+	if _, err := p.api.do(ctx, "users", http.MethodGet, "api/v1/users?"+q.Encode(), &users); err != nil {
+		return user{}, err
+	}
+	switch len(users) {
+	case 0:
+		return user{}, fmt.Errorf("no Okta user has the primary email %q: %w", principal, providers.ErrNotFound)
+	case 1:
+		return users[0], nil
+	}
+	return user{}, fmt.Errorf("more than one Okta user has the primary email %q; use principal: login: %w", principal, providers.ErrInvalidName)
+}
+
+// Revoke removes the user from the group. A user who does not exist, or
+// is not a member (404), holds nothing: success.
+func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
+	gid, err := p.group(role)
+	if err != nil {
+		return err
+	}
+	u, err := p.lookup(ctx, principal)
+	if errors.Is(err, providers.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return p.wrap("revoke", role, gid, err)
+	}
+	if !strings.EqualFold(p.principalOf(u), principal) {
+		// Okta resolved a short name or id to someone named otherwise:
+		// no one named principal holds the group.
+		return nil
+	}
+	_, err = p.api.do(ctx, "group-users-write", http.MethodDelete, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil)
+	if err != nil && !isStatus(err, http.StatusNotFound) {
+		return p.wrap("revoke", role, gid, err)
+	}
+	return nil
+}
+
+// Check gets a token and reads every managed group, which must be an
+// Okta-mastered group (OKTA_GROUP): Okta refuses API changes to groups
+// imported from an application or directory.
+func (p *Provider) Check(ctx context.Context) error {
+	if len(p.cfg.Roles) == 0 {
+		if _, err := p.api.do(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil); err != nil {
+			return p.wrap("read users of", "", "", err)
+		}
+		return nil
+	}
+	var errs []error
+	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
+		gid, err := p.group(role)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		var g struct {
+			Type    string `json:"type"`
+			Profile struct {
+				Name string `json:"name"`
+			} `json:"profile"`
+		}
+		if _, err := p.api.do(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
+			errs = append(errs, p.wrap("read group of", role, gid, err))
+			var sys *gitgrant.SystemError
+			if errors.As(errs[len(errs)-1], &sys) {
+				break // unreachable or refused: the other groups would say the same
+			}
+			continue
+		}
+		if g.Type != "OKTA_GROUP" {
+			errs = append(errs, fmt.Errorf("provider %s: role %s: group %s (%s) is of type %s; only OKTA_GROUP membership can be changed through the API",
+				p.cfg.Name, role, gid, g.Profile.Name, g.Type))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Close has nothing to release: the HTTP client belongs to the caller.
+func (p *Provider) Close() error { return nil }
+
+// group returns the id of role's group. Only declared roles are managed.
+func (p *Provider) group(role string) (string, error) {
+	if _, ok := p.cfg.Roles[role]; !ok {
+		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	}
+	gid := p.cfg.RoleTarget(role)
+	if !groupIDPattern.MatchString(gid) {
+		return "", fmt.Errorf("provider %s: role %s: %q is not an Okta group id (00g...): %w", p.cfg.Name, role, gid, providers.ErrInvalidName)
+	}
+	return gid, nil
+}
+
+func (p *Provider) checkPrincipal(s string) error {
+	pattern, what := loginPattern, "an Okta login"
+	if p.byEmail {
+		pattern, what = emailPattern, "an email address"
+	}
+	if !pattern.MatchString(s) || len(s) > maxNameLen {
+		return fmt.Errorf("%q is not %s: %w", s, what, providers.ErrInvalidName)
+	}
+	return nil
+}
+
+func isStatus(err error, code int) bool {
+	var ae *apiError
+	return errors.As(err, &ae) && ae.status == code
+}
+
+// wrap turns an API error into the errors the reconciler acts on.
+func (p *Provider) wrap(op, role, gid string, err error) error {
+	what := fmt.Sprintf("%s %s (group %s)", op, role, gid)
+	if role == "" {
+		what = op + " the org"
+	}
+	var limited *rateLimited
+	var token *tokenFailure
+	var ae *apiError
+	var sys *gitgrant.SystemError
+	switch {
+	case errors.As(err, &sys), errors.Is(err, providers.ErrNotFound) && !isStatus(err, http.StatusNotFound), errors.Is(err, providers.ErrInvalidName):
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	case errors.As(err, &limited):
+		return providers.Unavailable(p.system(), what, err)
+	case errors.As(err, &token):
+		return &gitgrant.SystemError{System: p.system(), Op: what, Err: err, Retryable: token.retryable()}
+	case errors.As(err, &ae):
+		switch code := ae.status; {
+		case code == http.StatusNotFound:
+			return fmt.Errorf("provider %s: %s: not found, or the credentials cannot see it: %w", p.cfg.Name, what, providers.ErrNotFound)
+		case code == http.StatusUnauthorized, code == http.StatusForbidden:
+			// A bad or revoked token, a missing scope or admin role:
+			// retrying will not help.
+			return &gitgrant.SystemError{System: p.system(), Op: what, Err: err}
+		case code >= 500, code == http.StatusTooManyRequests:
+			return providers.Unavailable(p.system(), what, err)
+		}
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	}
+	// Transport errors: DNS, refused connections, timeouts.
+	return providers.Unavailable(p.system(), what, err)
+}
+
+func (p *Provider) system() string { return "okta " + p.cfg.Name }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
