@@ -12,7 +12,7 @@ import (
 )
 
 func runValidate(ctx context.Context, args []string, e *env) error {
-	fs := newFlags("validate", "[--repo DIR] [--output text|json|github] [PATH...]", `
+	fs := newFlags("validate", "[--repo DIR] [--output text|json|github] [--pr [N] | PATH...]", `
 Check request files and gitgrant.yaml: YAML syntax, the JSON Schemas, and the
 static policy (declared providers and roles, folder = provider, durations
 within the role and policy maximum, ticket pattern, known identities,
@@ -22,17 +22,36 @@ one bad file never hides another's problems.
 Without PATH, validates gitgrant.yaml and every file under requests/. With
 PATHs (relative to --repo), validates those files, judged by gitgrant.yaml.
 
+With --pr N (or bare --pr in a pull_request workflow, which reads the
+number from GITHUB_EVENT_PATH), validates only the files pull request N
+changes, as they are at its head, judged by gitgrant.yaml at its BASE
+commit: changes the pull request makes to gitgrant.yaml never apply to its
+own requests. It then creates or updates one comment on the pull request
+(the plan if merged, the approvals still missing and from whom, every
+problem) and records a check run, or a commit status where check runs are
+not permitted. Needs GITHUB_TOKEN (or a GitHub App) and GITHUB_REPOSITORY;
+GITHUB_API_URL for GitHub Enterprise Server. --repo is read for commits it
+has; the rest comes from GitHub's API.
+
 Exit status: 0 valid, 1 a file is invalid, 2 usage error, 3 the repository
-could not be read.`, e)
+(or GitHub) could not be read.`, e)
 	repo := fs.String("repo", ".", "access repository `DIR` (holds gitgrant.yaml and requests/)")
 	output := fs.String("output", "", "`format`: text, json or github (default: github when GITHUB_ACTIONS=true, else text)")
-	paths, err := parseFlags(fs, args)
+	var pr prFlag
+	fs.Var(&pr, "pr", "validate pull request `N` against its base and comment on it; bare --pr reads N from GITHUB_EVENT_PATH")
+	paths, err := parseFlags(fs, joinPRNumber(args))
 	if err != nil {
 		return err
 	}
 	format, err := render.ParseFormat(*output, e.getenv("GITHUB_ACTIONS") == "true")
 	if err != nil {
 		return usageError{err.Error()}
+	}
+	if pr.set {
+		if len(paths) > 0 {
+			return usagef("validate --pr checks the files the pull request changes; do not name PATHs")
+		}
+		return runValidatePR(ctx, e, *repo, pr, format)
 	}
 
 	var config *schema.File

@@ -22,6 +22,7 @@ func (s *Server) routes(m *http.ServeMux) {
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{n}", s.repo(s.getPull))
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{n}/commits", s.repo(s.pullCommits))
 	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{n}/reviews", s.repo(s.pullReviews))
+	m.HandleFunc("GET /repos/{owner}/{repo}/pulls/{n}/files", s.repo(s.pullFiles))
 	m.HandleFunc("GET /repos/{owner}/{repo}/contents/{path...}", s.repo(s.contents))
 	m.HandleFunc("GET /repos/{owner}/{repo}/issues", s.repo(s.listIssues))
 	m.HandleFunc("POST /repos/{owner}/{repo}/issues", s.repo(s.createIssue))
@@ -187,6 +188,56 @@ func (s *Server) pullReviews(w http.ResponseWriter, r *http.Request, rp *Repo) {
 			"id": rv.ID, "user": user(rv.User), "body": rv.Body, "state": rv.State,
 			"commit_id": rv.CommitID, "submitted_at": ts(rv.SubmittedAt),
 			"html_url": fmt.Sprintf("https://github.example/%s/%s/pull/%d#pullrequestreview-%d", rp.Owner, rp.Name, p.Number, rv.ID),
+		})
+	}
+	writeJSON(w, r, http.StatusOK, paginate(w, r, out))
+}
+
+// pullFiles lists what the pull request changes, base tree against head
+// tree, sorted by name (GitHub diffs against the merge base; the fake's
+// base is the branch point). Renames show as a removal and an addition.
+func (s *Server) pullFiles(w http.ResponseWriter, r *http.Request, rp *Repo) {
+	p, ok := s.pull(w, r, rp)
+	if !ok {
+		return
+	}
+	base, head := map[string]string{}, map[string]string{}
+	if c, ok := rp.commits[p.BaseSHA]; ok {
+		base = c.Files
+	}
+	if c, ok := rp.commits[p.HeadSHA]; ok {
+		head = c.Files
+	}
+	var names []string
+	for name, content := range head {
+		if old, ok := base[name]; !ok || old != content {
+			names = append(names, name)
+		}
+	}
+	for name := range base {
+		if _, ok := head[name]; !ok {
+			names = append(names, name)
+		}
+	}
+	sort.Strings(names)
+	out := []any{}
+	for _, name := range names {
+		content, inHead := head[name]
+		_, inBase := base[name]
+		status, sha := "modified", BlobSHA([]byte(content))
+		switch {
+		case !inBase:
+			status = "added"
+		case !inHead:
+			status, sha = "removed", BlobSHA([]byte(base[name]))
+		}
+		adds, dels := strings.Count(content, "\n"), strings.Count(base[name], "\n")
+		out = append(out, map[string]any{
+			"sha": sha, "filename": name, "status": status,
+			"additions": adds, "deletions": dels, "changes": adds + dels,
+			"blob_url":     fmt.Sprintf("https://github.example/%s/%s/blob/%s/%s", rp.Owner, rp.Name, p.HeadSHA, name),
+			"raw_url":      fmt.Sprintf("https://github.example/%s/%s/raw/%s/%s", rp.Owner, rp.Name, p.HeadSHA, name),
+			"contents_url": fmt.Sprintf("http://%s%s/repos/%s/%s/contents/%s?ref=%s", r.Host, Prefix, rp.Owner, rp.Name, name, p.HeadSHA),
 		})
 	}
 	writeJSON(w, r, http.StatusOK, paginate(w, r, out))
