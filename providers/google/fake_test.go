@@ -1,0 +1,594 @@
+package google
+
+import (
+	"crypto"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/sha256"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// apiPrefix is where the fake mounts the APIs, so that a request built
+// from an absolute URL instead of api_url misses it and fails the test.
+const apiPrefix = "/google"
+
+var (
+	keyOnce sync.Once
+	testKey *rsa.PrivateKey
+)
+
+// serviceAccountKey returns a service-account JSON key whose token_uri is
+// the fake's, and the PEM private key inside it (a secret).
+func serviceAccountKey(t *testing.T, tokenURL string) (string, string) {
+	keyOnce.Do(func() {
+		var err error
+		if testKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
+			panic(err)
+		}
+	})
+	der, err := x509.MarshalPKCS8PrivateKey(testKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+	b, _ := json.Marshal(map[string]string{
+		"type":           "service_account",
+		"project_id":     "acme-prod",
+		"private_key_id": "0123456789abcdef",
+		"private_key":    pemKey,
+		"client_email":   "gitgrant@acme-prod.iam.gserviceaccount.com",
+		"client_id":      "100000000000000000001",
+		"token_uri":      tokenURL,
+	})
+	return string(b), pemKey
+}
+
+// fakeGoogle serves the documented shapes of Google's OAuth 2.0 token
+// endpoint (JWT bearer grant), of Cloud Identity groups.memberships and of
+// Resource Manager v3 getIamPolicy/setIamPolicy, from memory. Its clock
+// (for token, membership and condition expiry) can be moved forward.
+type fakeGoogle struct {
+	t      *testing.T
+	url    string // api_url of both APIs
+	tokens string // token_uri
+
+	mu      sync.Mutex
+	offset  time.Duration // fake clock = real clock + offset
+	issued  map[string]time.Time
+	nTokens int
+	// principals Google knows: users, groups, service accounts (emails).
+	principals map[string]bool
+	groups     map[string]*fakeGroup // by group email
+	nextID     int
+	// lag hides a new membership from lookups and lists for a while.
+	lag time.Duration
+	// policies by resource name.
+	policies map[string]*fakePolicy
+	// conflicts makes the next setIamPolicy calls lose to a concurrent
+	// writer (409 ABORTED).
+	conflicts int
+	// throttle answers the next requests with 429 and Retry-After.
+	throttle []int
+	// quota: at most perSecond requests in any one-second window (0: no
+	// limit); requests over it get 429 with Retry-After: 1.
+	perSecond int
+	window    []time.Time
+	calls     map[string]int // by method name
+	throttled int
+}
+
+type fakeGroup struct {
+	id      string
+	members map[string]*fakeMember // by lower-case member key
+}
+
+type fakeMember struct {
+	id, key string
+	expire  time.Time // zero: none
+	created time.Time // real time, for lag
+}
+
+type fakePolicy struct {
+	etag     int
+	bindings []binding
+	audit    json.RawMessage
+}
+
+func newFakeGoogle(t *testing.T) *fakeGoogle {
+	f := &fakeGoogle{t: t, issued: map[string]time.Time{}, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
+		policies: map[string]*fakePolicy{}, calls: map[string]int{}}
+	root := http.NewServeMux()
+	root.HandleFunc("POST /oauth2/token", f.handleToken)
+	root.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, http.HandlerFunc(f.handleAPI)))
+	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		t.Errorf("fake Google: request outside %s (an absolute URL?): %s %s", apiPrefix, r.Method, r.URL)
+		http.Error(w, "outside the API prefix", http.StatusBadRequest)
+	})
+	srv := httptest.NewServer(root)
+	t.Cleanup(srv.Close)
+	f.url, f.tokens = srv.URL+apiPrefix+"/", srv.URL+"/oauth2/token"
+	return f
+}
+
+func (f *fakeGoogle) now() time.Time { return time.Now().Add(f.offset) }
+
+// advance moves the fake's clock forward.
+func (f *fakeGoogle) advance(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.offset += d
+}
+
+func (f *fakeGoogle) addPrincipals(emails ...string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, e := range emails {
+		f.principals[strings.ToLower(e)] = true
+	}
+}
+
+func (f *fakeGoogle) addGroup(email string) string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.nextID++
+	g := &fakeGroup{id: fmt.Sprintf("0grp%05d", f.nextID), members: map[string]*fakeMember{}}
+	f.groups[email] = g
+	f.principals[email] = true
+	return "groups/" + g.id
+}
+
+func (f *fakeGoogle) addPolicy(resource string, bindings ...binding) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.policies[resource] = &fakePolicy{etag: 1, bindings: bindings, audit: json.RawMessage(`[{"service":"allServices","auditLogConfigs":[{"logType":"ADMIN_READ"}]}]`)}
+}
+
+// expiry is the expireTime the fake holds for member in group, and
+// whether the membership exists (at the fake's now).
+func (f *fakeGoogle) expiry(group, member string) (time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	g := f.groups[group]
+	f.sweep(g)
+	m, ok := g.members[strings.ToLower(member)]
+	if !ok {
+		return time.Time{}, false
+	}
+	return m.expire, true
+}
+
+// hasRole evaluates the resource's policy at the fake's now, as IAM would
+// when member makes a request: an unconditional binding or a condition
+// request.time < timestamp(...) that still holds.
+func (f *fakeGoogle) hasRole(resource, member, role string) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, b := range f.policies[resource].bindings {
+		if b.Role != role || !slices.Contains(b.Members, member) {
+			continue
+		}
+		if b.Condition == nil {
+			return true
+		}
+		if end, ok := b.Condition.expiry(); ok && f.now().Before(end) {
+			return true
+		}
+	}
+	return false
+}
+
+// policyBindings returns a copy of the stored bindings.
+func (f *fakeGoogle) policyBindings(resource string) []binding {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var out []binding
+	for _, b := range f.policies[resource].bindings {
+		b.Members = slices.Clone(b.Members)
+		out = append(out, b)
+	}
+	return out
+}
+
+func (f *fakeGoogle) callCounts() map[string]int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := map[string]int{}
+	for k, v := range f.calls {
+		out[k] = v
+	}
+	return out
+}
+
+// sweep deletes memberships whose expireTime has passed: Google does it.
+func (f *fakeGoogle) sweep(g *fakeGroup) {
+	for k, m := range g.members {
+		if !m.expire.IsZero() && !f.now().Before(m.expire) {
+			delete(g.members, k)
+		}
+	}
+}
+
+func writeJSON(w http.ResponseWriter, code int, v any) {
+	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
+	w.WriteHeader(code)
+	json.NewEncoder(w).Encode(v)
+}
+
+func writeError(w http.ResponseWriter, code int, status, msg string) {
+	writeJSON(w, code, map[string]any{"error": map[string]any{"code": code, "message": msg, "status": status}})
+}
+
+// handleToken checks a JWT bearer assertion signed by the test key, for
+// the audience and a known scope, and issues a one-hour access token.
+func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || r.Form.Get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
+		return
+	}
+	parts := strings.Split(r.Form.Get("assertion"), ".")
+	if len(parts) != 3 {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "malformed assertion"})
+		return
+	}
+	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
+	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	if rsa.VerifyPKCS1v15(&testKey.PublicKey, crypto.SHA256, sum[:], sig) != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+		return
+	}
+	var claims struct {
+		Iss, Scope, Aud string
+		Exp, Iat        int64
+	}
+	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
+	json.Unmarshal(payload, &claims)
+	if claims.Aud != f.tokens || !strings.HasPrefix(claims.Scope, "https://www.googleapis.com/auth/") || claims.Iss == "" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_scope"})
+		return
+	}
+	f.mu.Lock()
+	f.nTokens++
+	token := fmt.Sprintf("ya29.fake-access-token-%d", f.nTokens)
+	f.issued[token] = f.now().Add(time.Hour)
+	f.calls["token"]++
+	f.mu.Unlock()
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+}
+
+var (
+	v3Path = regexp.MustCompile(`^/v3/((?:projects|folders|organizations)/[^/:]+):(getIamPolicy|setIamPolicy)$`)
+	v1Path = regexp.MustCompile(`^/v1/groups/([A-Za-z0-9]+)/memberships(?:/([A-Za-z0-9]+))?(:lookup|:modifyMembershipRoles)?$`)
+)
+
+// handleAPI authenticates, applies quota and queued throttling, and
+// dispatches by path (Google's `name:verb` segments do not fit
+// ServeMux patterns).
+func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if exp, ok := f.issued[token]; !ok || !f.now().Before(exp) {
+		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
+		return
+	}
+	if len(f.throttle) > 0 {
+		wait := f.throttle[0]
+		f.throttle = f.throttle[1:]
+		f.throttled++
+		w.Header().Set("Retry-After", strconv.Itoa(wait))
+		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute'.")
+		return
+	}
+	if f.perSecond > 0 {
+		now := time.Now()
+		f.window = slices.DeleteFunc(f.window, func(t time.Time) bool { return now.Sub(t) >= time.Second })
+		if len(f.window) >= f.perSecond {
+			f.throttled++
+			w.Header().Set("Retry-After", "1")
+			writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded.")
+			return
+		}
+		f.window = append(f.window, now)
+	}
+	path := r.URL.Path
+	switch m := v3Path.FindStringSubmatch(path); {
+	case m != nil && r.Method == http.MethodPost:
+		f.calls[m[2]]++
+		if m[2] == "getIamPolicy" {
+			f.getIamPolicy(w, r, m[1])
+		} else {
+			f.setIamPolicy(w, r, m[1])
+		}
+		return
+	case path == "/v1/groups:lookup" && r.Method == http.MethodGet:
+		f.calls["groups.lookup"]++
+		for email, g := range f.groups {
+			if strings.EqualFold(email, r.URL.Query().Get("groupKey.id")) {
+				writeJSON(w, http.StatusOK, map[string]string{"name": "groups/" + g.id})
+				return
+			}
+		}
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
+		return
+	}
+	m := v1Path.FindStringSubmatch(path)
+	if m == nil {
+		f.t.Errorf("fake Google: unexpected request %s %s", r.Method, r.URL)
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "unknown method")
+		return
+	}
+	var g *fakeGroup
+	for _, gg := range f.groups {
+		if gg.id == m[1] {
+			g = gg
+		}
+	}
+	if g == nil {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
+		return
+	}
+	f.sweep(g)
+	switch {
+	case m[2] == "" && m[3] == "" && r.Method == http.MethodGet:
+		f.calls["memberships.list"]++
+		f.list(w, r, g)
+	case m[2] == "" && m[3] == "" && r.Method == http.MethodPost:
+		f.calls["memberships.create"]++
+		f.create(w, r, g)
+	case m[2] == "" && m[3] == ":lookup" && r.Method == http.MethodGet:
+		f.calls["memberships.lookup"]++
+		mem, ok := g.members[strings.ToLower(r.URL.Query().Get("memberKey.id"))]
+		if !ok || time.Since(mem.created) < f.lag {
+			writeError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
+			return
+		}
+		writeJSON(w, http.StatusOK, map[string]string{"name": "groups/" + g.id + "/memberships/" + mem.id})
+	case m[2] != "" && m[3] == ":modifyMembershipRoles" && r.Method == http.MethodPost:
+		f.calls["memberships.modifyMembershipRoles"]++
+		f.modifyRoles(w, r, g, m[2])
+	case m[2] != "" && m[3] == "" && r.Method == http.MethodDelete:
+		f.calls["memberships.delete"]++
+		for k, mem := range g.members {
+			if mem.id == m[2] {
+				delete(g.members, k)
+				writeJSON(w, http.StatusOK, map[string]any{"done": true, "response": map[string]string{"@type": "type.googleapis.com/google.protobuf.Empty"}})
+				return
+			}
+		}
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
+	default:
+		f.t.Errorf("fake Google: unexpected request %s %s", r.Method, r.URL)
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "unexpected")
+	}
+}
+
+func (f *fakeGoogle) membershipJSON(g *fakeGroup, m *fakeMember) map[string]any {
+	role := map[string]any{"name": "MEMBER"}
+	if !m.expire.IsZero() {
+		role["expiryDetail"] = map[string]string{"expireTime": m.expire.UTC().Format(time.RFC3339Nano)}
+	}
+	return map[string]any{
+		"name":               "groups/" + g.id + "/memberships/" + m.id,
+		"preferredMemberKey": map[string]string{"id": m.key},
+		"roles":              []any{role},
+		"type":               "USER",
+	}
+}
+
+// list serves memberships sorted by key, pageSize at most 500 (FULL
+// view), with an opaque nextPageToken.
+func (f *fakeGoogle) list(w http.ResponseWriter, r *http.Request, g *fakeGroup) {
+	q := r.URL.Query()
+	size, _ := strconv.Atoi(q.Get("pageSize"))
+	if size <= 0 || size > 500 {
+		size = 200
+	}
+	start := 0
+	if tok := q.Get("pageToken"); tok != "" {
+		b, _ := base64.URLEncoding.DecodeString(tok)
+		var err error
+		if start, err = strconv.Atoi(strings.TrimPrefix(string(b), "offset:")); err != nil {
+			writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid page token")
+			return
+		}
+	}
+	var keys []string
+	for k, m := range g.members {
+		if time.Since(m.created) >= f.lag {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	end := min(start+size, len(keys))
+	out := []any{}
+	for _, k := range keys[min(start, len(keys)):end] {
+		out = append(out, f.membershipJSON(g, g.members[k]))
+	}
+	resp := map[string]any{"memberships": out}
+	if end < len(keys) {
+		resp["nextPageToken"] = base64.URLEncoding.EncodeToString([]byte("offset:" + strconv.Itoa(end)))
+	}
+	writeJSON(w, http.StatusOK, resp)
+}
+
+func (f *fakeGoogle) parseExpire(w http.ResponseWriter, roles []membershipRole) (time.Time, bool) {
+	if len(roles) != 1 || roles[0].Name != "MEMBER" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "roles must be [MEMBER]")
+		return time.Time{}, false
+	}
+	if roles[0].ExpiryDetail == nil || roles[0].ExpiryDetail.ExpireTime == "" {
+		return time.Time{}, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, roles[0].ExpiryDetail.ExpireTime)
+	if err != nil || !t.After(f.now()) {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid expiry time")
+		return time.Time{}, false
+	}
+	return t, true
+}
+
+func (f *fakeGoogle) create(w http.ResponseWriter, r *http.Request, g *fakeGroup) {
+	var body membership
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+		return
+	}
+	key := strings.ToLower(body.PreferredMemberKey.ID)
+	if !f.principals[key] {
+		writeError(w, http.StatusNotFound, "NOT_FOUND", "Error(4003): Cannot find member.")
+		return
+	}
+	if _, ok := g.members[key]; ok {
+		writeError(w, http.StatusConflict, "ALREADY_EXISTS", "Error(4003): Member already exists.")
+		return
+	}
+	expire, ok := f.parseExpire(w, body.Roles)
+	if !ok {
+		return
+	}
+	f.nextID++
+	m := &fakeMember{id: fmt.Sprintf("m%07d", f.nextID), key: body.PreferredMemberKey.ID, expire: expire, created: time.Now()}
+	g.members[key] = m
+	writeJSON(w, http.StatusOK, map[string]any{"done": true, "response": f.membershipJSON(g, m)})
+}
+
+func (f *fakeGoogle) modifyRoles(w http.ResponseWriter, r *http.Request, g *fakeGroup, id string) {
+	var body struct {
+		AddRoles          []any `json:"addRoles"`
+		RemoveRoles       []any `json:"removeRoles"`
+		UpdateRolesParams []struct {
+			FieldMask      string         `json:"fieldMask"`
+			MembershipRole membershipRole `json:"membershipRole"`
+		} `json:"updateRolesParams"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.AddRoles)+len(body.RemoveRoles) > 0 ||
+		len(body.UpdateRolesParams) != 1 || body.UpdateRolesParams[0].FieldMask != "expiryDetail.expireTime" {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Request contains an invalid argument.")
+		return
+	}
+	for _, m := range g.members {
+		if m.id != id {
+			continue
+		}
+		expire, ok := f.parseExpire(w, []membershipRole{body.UpdateRolesParams[0].MembershipRole})
+		if !ok {
+			return
+		}
+		m.expire = expire
+		writeJSON(w, http.StatusOK, map[string]any{"membership": f.membershipJSON(g, m)})
+		return
+	}
+	writeError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
+}
+
+func (p *fakePolicy) json() map[string]any {
+	bindings := p.bindings
+	if bindings == nil {
+		bindings = []binding{}
+	}
+	return map[string]any{
+		"version":      3,
+		"etag":         base64.StdEncoding.EncodeToString([]byte("etag-" + strconv.Itoa(p.etag))),
+		"bindings":     bindings,
+		"auditConfigs": p.audit,
+	}
+}
+
+func (f *fakeGoogle) getIamPolicy(w http.ResponseWriter, r *http.Request, resource string) {
+	var body struct {
+		Options struct {
+			RequestedPolicyVersion int `json:"requestedPolicyVersion"`
+		} `json:"options"`
+	}
+	json.NewDecoder(r.Body).Decode(&body)
+	pol, ok := f.policies[resource]
+	if !ok {
+		writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "The caller does not have permission")
+		return
+	}
+	if body.Options.RequestedPolicyVersion != 3 {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "this test fake only serves version 3 policies")
+		return
+	}
+	writeJSON(w, http.StatusOK, pol.json())
+}
+
+var memberPattern = regexp.MustCompile(`^(user|group|serviceAccount):(.+)$`)
+
+func (f *fakeGoogle) setIamPolicy(w http.ResponseWriter, r *http.Request, resource string) {
+	var body struct {
+		Policy struct {
+			Version      int             `json:"version"`
+			Etag         string          `json:"etag"`
+			Bindings     []binding       `json:"bindings"`
+			AuditConfigs json.RawMessage `json:"auditConfigs"`
+		} `json:"policy"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Invalid JSON payload received.")
+		return
+	}
+	pol, ok := f.policies[resource]
+	if !ok {
+		writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "The caller does not have permission")
+		return
+	}
+	if f.conflicts > 0 {
+		f.conflicts--
+		pol.etag++ // someone else wrote meanwhile
+	}
+	in := body.Policy
+	if in.Etag != pol.json()["etag"] {
+		writeError(w, http.StatusConflict, "ABORTED", "There were concurrent policy changes. Please retry the whole read-modify-write with exponential backoff.")
+		return
+	}
+	seen := map[string]bool{}
+	for _, b := range in.Bindings {
+		if b.Condition != nil {
+			if in.Version != 3 {
+				writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Conditions require policy version 3.")
+				return
+			}
+			if b.Condition.Expression == "" || b.Condition.Title == "" || len(b.Condition.Title) > 100 {
+				writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Condition is invalid: it needs a title of at most 100 characters and an expression.")
+				return
+			}
+		}
+		key := b.Role
+		if b.Condition != nil {
+			key += "|" + b.Condition.Title + "|" + b.Condition.Expression
+		}
+		if seen[key] || len(b.Members) == 0 {
+			writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "Duplicate or empty binding.")
+			return
+		}
+		seen[key] = true
+		for _, m := range b.Members {
+			mm := memberPattern.FindStringSubmatch(m)
+			if mm == nil || !f.principals[strings.ToLower(mm[2])] {
+				writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", fmt.Sprintf("User %s does not exist.", strings.TrimPrefix(m, "user:")))
+				return
+			}
+		}
+	}
+	if string(in.AuditConfigs) != string(pol.audit) {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "test fake: auditConfigs were not kept")
+		return
+	}
+	pol.bindings = in.Bindings
+	pol.etag++
+	writeJSON(w, http.StatusOK, pol.json())
+}
