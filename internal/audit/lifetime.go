@@ -154,7 +154,13 @@ func (b *lifetimeBuilder) window(i int, v Version) (string, bool) {
 		}
 	default:
 		_, newEnd := window(v, b.start)
-		if ext := noteFor(b.notes, v.Commit.Hash, v.Path, "extended"); ext != nil {
+		// gitgrant notes a later version it granted again on that version's
+		// commit, as "extended" or "granted".
+		ext := noteFor(b.notes, v.Commit.Hash, v.Path, "extended")
+		if ext == nil {
+			ext = noteFor(b.notes, v.Commit.Hash, v.Path, "granted")
+		}
+		if ext != nil && !ext.ExpiresAt.IsZero() {
 			newEnd, source = ext.ExpiresAt, FromNote
 		}
 		kind := Extended
@@ -200,7 +206,14 @@ grants:
 // gitgrant (trailers), removed by a person, revoked (note), or expired
 // while still on main.
 func (b *lifetimeBuilder) ending(last Version) (Kind, time.Time) {
-	revokedNote := noteFor(b.notes, b.grantCommit.Hash, b.l.Versions[max(b.grantedIdx, 0)].Path, "revoked")
+	// A revocation is noted on the commit the request was at when revoked:
+	// any of its versions.
+	var revokedNote *gitrepo.NoteRecord
+	for _, v := range b.l.Versions {
+		if n := noteFor(b.notes, v.Commit.Hash, v.Path, "revoked"); n != nil {
+			revokedNote = n
+		}
+	}
 	switch rm := b.l.Removed; {
 	case rm != nil && rm.Trailer != nil:
 		ended, endedAt := Expired, rm.Trailer.ExpiredAt
