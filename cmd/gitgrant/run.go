@@ -42,6 +42,8 @@ func commands() []command {
 		{"request", "write a new request file", runRequest},
 		{"plan", "dry run: show the grants and revocations reconcile would make", runPlan},
 		{"reconcile", "one pass: verify approvals, grant, revoke, clean up expired files", runReconcile},
+		{"serve", "long-running reconciler: webhooks, timers, resync, /metrics and health endpoints", runServe},
+		{"status", "active and upcoming grants with the time left", runStatus},
 		{"schema", "print the JSON Schema of a file format", runSchema},
 		{"providers", "check connectivity and permissions of every configured provider", runProviders},
 		{"audit", "rebuild who had what access, when, approved by whom, from git alone", runAudit},

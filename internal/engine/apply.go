@@ -43,6 +43,9 @@ type Outcome struct {
 // failed action leaves its request file in place so the next pass retries.
 func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, error) {
 	var out Outcome
+	if p.desiredOnly {
+		return out, errors.New("engine: a pass from Desired observed no provider and cannot be applied")
+	}
 	share, minCount := o.BrakeShare, o.BrakeMin
 	if share == 0 {
 		share, minCount = 0.25, 3

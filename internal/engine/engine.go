@@ -74,6 +74,9 @@ type Pass struct {
 	Problems []error
 
 	open map[string]providers.Provider
+	// desiredOnly marks a pass from Desired, which must never be applied:
+	// its expired requests were not seen revoked.
+	desiredOnly bool
 }
 
 // Close releases the providers the pass opened.
@@ -93,6 +96,17 @@ var ErrInvalidConfig = errors.New("gitgrant.yaml on the main branch is missing o
 // from git's commit time. A failure to read the repository is an error,
 // never an empty plan.
 func (e *Engine) Plan(ctx context.Context, offline bool) (*Pass, error) {
+	return e.plan(ctx, offline, true)
+}
+
+// Desired is Plan without asking any provider: each request's status and
+// window, and NextChange, for reports such as `gitgrant status`. The pass
+// holds no actions and no open providers; it is not meant to be applied.
+func (e *Engine) Desired(ctx context.Context, offline bool) (*Pass, error) {
+	return e.plan(ctx, offline, false)
+}
+
+func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error) {
 	now := e.now()
 	snap, err := e.Repo.ReadRevision("")
 	if err != nil {
@@ -130,10 +144,17 @@ func (e *Engine) Plan(ctx context.Context, offline bool) (*Pass, error) {
 		sources = append(sources, src)
 	}
 	p.open, p.Plan.Unobserved = map[string]providers.Provider{}, nil
-	observed := e.observe(ctx, p)
+	observed := reconciler.Observed{}
+	if observe {
+		observed = e.observe(ctx, p)
+	}
 	entries := append(reconciler.Evaluate(p.Config, sources, now, reconciler.Options{Offline: offline && e.Verifier == nil}), invalid...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 	p.Plan = reconciler.Diff(p.Config, entries, observed, now)
+	if !observe {
+		p.Plan.Actions, p.Plan.Unobserved = nil, nil // nothing was observed, so nothing can be decided
+		p.desiredOnly = true
+	}
 	return p, nil
 }
 

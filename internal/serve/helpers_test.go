@@ -1,0 +1,314 @@
+package serve
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/approval"
+	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/fake"
+)
+
+var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+
+// fakeClock is a Clock whose time moves only when a test advances it.
+// Every timer it makes is recorded with its delay.
+type fakeClock struct {
+	mu     sync.Mutex
+	now    time.Time
+	timers []*fakeTimer
+	delays []time.Duration
+}
+
+type fakeTimer struct {
+	clk     *fakeClock
+	c       chan time.Time
+	at      time.Time
+	stopped bool
+	fired   bool
+}
+
+func newFakeClock(now time.Time) *fakeClock { return &fakeClock{now: now} }
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.now
+}
+
+func (c *fakeClock) NewTimer(d time.Duration) Timer {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	t := &fakeTimer{clk: c, c: make(chan time.Time, 1), at: c.now.Add(d)}
+	c.delays = append(c.delays, d)
+	c.timers = append(c.timers, t)
+	c.fireDue()
+	return t
+}
+
+// Advance moves time on and fires the timers that fall due.
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.now = c.now.Add(d)
+	c.fireDue()
+}
+
+func (c *fakeClock) fireDue() {
+	for _, t := range c.timers {
+		if !t.stopped && !t.fired && !t.at.After(c.now) {
+			t.fired = true
+			t.c <- c.now
+		}
+	}
+}
+
+func (c *fakeClock) Delays() []time.Duration {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]time.Duration(nil), c.delays...)
+}
+
+func (t *fakeTimer) C() <-chan time.Time { return t.c }
+
+func (t *fakeTimer) Stop() bool {
+	t.clk.mu.Lock()
+	defer t.clk.mu.Unlock()
+	active := !t.stopped && !t.fired
+	t.stopped = true
+	return active
+}
+
+// eventually polls cond until it holds, failing after a generous
+// deadline: behaviour is asserted, never speed.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+func git(t *testing.T, dir string, at time.Time, who string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command("git", append([]string{"-c", "user.name=" + who, "-c", "user.email=" + who + "@example.com"}, args...)...)
+	cmd.Dir = dir
+	cmd.Env = os.Environ()
+	if !at.IsZero() {
+		cmd.Env = append(cmd.Env, "GIT_AUTHOR_DATE="+at.Format(time.RFC3339), "GIT_COMMITTER_DATE="+at.Format(time.RFC3339))
+	}
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("git %v: %v\n%s", args, err, out)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+// world is an access repository (a work tree whose origin is a bare
+// repository) mirrored on the fake GitHub, with merged, approved pull
+// requests, and one fake provider "db" that outlives every pass.
+type world struct {
+	t            *testing.T
+	work, remote string
+	gh           *ghfake.Server
+	repo         *ghfake.Repo
+	db           *fake.Provider
+}
+
+const testConfig = `identities:
+  alice: {principals: {db: alice}}
+  bob: {principals: {db: bob}}
+providers:
+  db:
+    type: exec
+    command: [unused]
+    roles:
+      ro: {max_duration: 8h, approvals: 1}
+      rw: {max_duration: 1h, approvals: 1}
+`
+
+func newWorld(t *testing.T, now func() time.Time) *world {
+	t.Helper()
+	root := t.TempDir()
+	w := &world{t: t, work: filepath.Join(root, "work"), remote: filepath.Join(root, "remote.git")}
+	git(t, root, time.Time{}, "admin", "init", "-q", "--bare", "-b", "main", w.remote)
+	git(t, root, time.Time{}, "admin", "init", "-q", "-b", "main", w.work)
+	git(t, w.work, time.Time{}, "admin", "remote", "add", "origin", w.remote)
+	w.gh = ghfake.New(now)
+	t.Cleanup(w.gh.Close)
+	w.gh.AddToken("tok")
+	w.repo = w.gh.AddRepo("acme", "access", "main")
+	w.db = fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Now: now})
+	start := now().Add(-48 * time.Hour)
+	w.commitFiles(start, map[string]string{"gitgrant.yaml": testConfig, ".github/CODEOWNERS": "/requests/ @owner\n"})
+	sha := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
+	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: sha, Author: "admin", Committer: "admin", Message: "init", Date: start}, nil)
+	return w
+}
+
+func (w *world) writeFiles(files map[string]string) {
+	for p, c := range files {
+		full := filepath.Join(w.work, p)
+		os.MkdirAll(filepath.Dir(full), 0o755)
+		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
+			w.t.Fatal(err)
+		}
+	}
+}
+
+// commitFiles commits files straight to main and pushes.
+func (w *world) commitFiles(at time.Time, files map[string]string) {
+	w.writeFiles(files)
+	git(w.t, w.work, at, "admin", "add", "-A")
+	git(w.t, w.work, at, "admin", "commit", "-q", "-m", "admin change")
+	git(w.t, w.work, time.Time{}, "admin", "push", "-q", "origin", "main")
+}
+
+// merge brings a request in through pull request n, approved by owner,
+// and pushes main to the remote.
+func (w *world) merge(n int, who, path, content string, merged time.Time) {
+	t := w.t
+	git(t, w.work, time.Time{}, "admin", "pull", "-q", "--ff-only", "origin", "main")
+	base := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
+	br := fmt.Sprintf("r%d", n)
+	git(t, w.work, time.Time{}, who, "checkout", "-q", "-b", br)
+	w.writeFiles(map[string]string{path: content})
+	git(t, w.work, merged.Add(-time.Minute), who, "add", "-A")
+	git(t, w.work, merged.Add(-time.Minute), who, "commit", "-q", "-m", "request")
+	head := git(t, w.work, time.Time{}, who, "rev-parse", "HEAD")
+	git(t, w.work, time.Time{}, who, "checkout", "-q", "main")
+	git(t, w.work, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, br), br)
+	mc := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
+	git(t, w.work, time.Time{}, "admin", "push", "-q", "origin", "main")
+	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "request", Date: merged.Add(-time.Minute)}, map[string]string{path: content})
+	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: mc, Parents: []string{base, head}, Author: who, Committer: "web-flow", Message: "merge", Date: merged}, nil)
+	w.gh.AddPull(w.repo, ghfake.Pull{Number: n, User: who, HeadSHA: head, BaseSHA: base, MergedAt: merged, MergeCommitSHA: mc, Commits: []string{head}})
+	w.gh.Associate(w.repo, mc, n)
+	w.gh.Associate(w.repo, head, n)
+	w.gh.AddReview(w.repo, n, ghfake.Review{User: "owner", State: "APPROVED", CommitID: head, SubmittedAt: merged.Add(-30 * time.Second)})
+}
+
+// keepOpen shares one fake provider across passes: a pass closes what it
+// opened, and the fake stands for a system that outlives any pass.
+type keepOpen struct{ providers.Provider }
+
+func (keepOpen) Close() error { return nil }
+
+// engine builds an engine on a clone of the remote in its own cache (as a
+// separate replica or process would have), reading time from now.
+func (w *world) engine(now func() time.Time) *engine.Engine {
+	w.t.Helper()
+	repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: "file://" + w.remote, CacheDir: w.t.TempDir()})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	w.t.Cleanup(func() { repo.Close() })
+	cl, err := ghapi.New(ghapi.Config{Token: "tok", APIURL: w.gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Now: now, Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	v := approval.New(cl, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
+	v.Now = now
+	db := w.db
+	return &engine.Engine{
+		Repo: repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Now: now,
+		Retry: engineRetry,
+		Registry: providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {
+			return keepOpen{db}, nil
+		}},
+	}
+}
+
+// members lists role's members in the fake provider.
+func (w *world) members(role string) []string {
+	ms, err := w.db.Members(context.Background(), role)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	out := []string{}
+	for _, m := range ms {
+		out = append(out, m.Principal)
+	}
+	return out
+}
+
+// cleanupsOf counts the commits on the remote's main whose trailers
+// record the removal of path.
+func (w *world) cleanupsOf(path string) int {
+	log := git(w.t, w.remote, time.Time{}, "admin", "log", "--format=%B", "main")
+	return strings.Count(log, gitrepo.TrailerRequest+": "+path+"\n")
+}
+
+func (w *world) remoteFiles() string {
+	return git(w.t, w.remote, time.Time{}, "admin", "ls-tree", "-r", "--name-only", "main", "requests/")
+}
+
+func request(who, role, extra string) string {
+	return fmt.Sprintf("requester: %s\ngrants: [{provider: db, role: %s}]\nreason: Look into INC-1\n%s", who, role, extra)
+}
+
+const secret = "s3cret-webhook"
+
+// deliver posts a signed webhook delivery to h and returns the status.
+func deliver(t *testing.T, h http.Handler, event, body string) int {
+	t.Helper()
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	r := httptest.NewRequest(http.MethodPost, "/webhook", bytes.NewBufferString(body))
+	r.Header.Set("X-GitHub-Event", event)
+	r.Header.Set("X-GitHub-Delivery", "d-1")
+	r.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, r)
+	return rec.Code
+}
+
+// get fetches path from h.
+func get(t *testing.T, h http.Handler, path string) (int, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	return rec.Code, rec.Body.String()
+}
+
+// commitAt dates gitgrant's own commits by clk (the wall clock when nil).
+func commitAt(clk Clock) gitrepo.CommitOptions {
+	if clk == nil {
+		return gitrepo.CommitOptions{Now: func() time.Time { return t0 }}
+	}
+	return gitrepo.CommitOptions{Now: clk.Now}
+}
+
+// testLogger writes the server's log to the test's output.
+func testLogger(t *testing.T) *slog.Logger {
+	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
+}

@@ -1,0 +1,124 @@
+package serve
+
+import (
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
+	"github.com/gitgrant/gitgrant/reconciler"
+)
+
+// Metrics are serve's Prometheus metrics, on a registry of their own.
+// Labels carry only provider and role names from gitgrant.yaml, never a
+// principal, a URL or a secret.
+type Metrics struct {
+	Registry *prometheus.Registry
+
+	activeGrants    *prometheus.GaugeVec
+	passDuration    *prometheus.HistogramVec
+	passes          *prometheus.CounterVec
+	revocationDelay prometheus.Histogram
+	mergeToGrant    prometheus.Histogram
+	providerErrors  *prometheus.CounterVec
+	lastSuccess     prometheus.Gauge
+}
+
+// latencyBuckets span a fast pass to a slow resync: 10ms .. ~20min.
+var latencyBuckets = prometheus.ExponentialBuckets(0.01, 2.5, 14)
+
+// NewMetrics registers every metric. stats, when not nil, is read at
+// scrape time for the GitHub call counters (ghapi Transport.Stats).
+func NewMetrics(stats func() ghapi.Stats) *Metrics {
+	m := &Metrics{
+		Registry: prometheus.NewRegistry(),
+		activeGrants: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "gitgrant_active_grants", Help: "Grants of active requests, as of the last pass that read the repository.",
+		}, []string{"provider", "role"}),
+		passDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "gitgrant_pass_duration_seconds", Help: "Duration of reconcile passes (fetch, plan, apply, cleanup).", Buckets: latencyBuckets,
+		}, []string{"result"}),
+		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitgrant_passes_total", Help: "Reconcile passes, by result (ok, partial: some action or system failed, error: nothing was planned).",
+		}, []string{"result"}),
+		revocationDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gitgrant_revocation_delay_seconds", Help: "Seconds between a window's end and the successful revocation of its access.", Buckets: latencyBuckets,
+		}),
+		mergeToGrant: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "gitgrant_merge_to_grant_seconds", Help: "Seconds between a window's start (the merge, or `starts` if later) and the successful grant.", Buckets: latencyBuckets,
+		}),
+		providerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitgrant_provider_errors_total", Help: "Provider failures: op is members (a role could not be listed), grant or revoke (after retries).",
+		}, []string{"provider", "op"}),
+		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitgrant_last_successful_pass_timestamp_seconds", Help: "Unix time of the end of the last pass in which everything succeeded.",
+		}),
+	}
+	m.Registry.MustRegister(m.activeGrants, m.passDuration, m.passes, m.revocationDelay, m.mergeToGrant, m.providerErrors, m.lastSuccess,
+		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if stats != nil {
+		for _, c := range []struct {
+			name, help string
+			get        func(ghapi.Stats) int64
+		}{
+			{"gitgrant_github_requests_total", "HTTP requests sent to the GitHub API.", func(s ghapi.Stats) int64 { return s.Requests }},
+			{"gitgrant_github_not_modified_total", "GitHub answers served from the ETag cache (304).", func(s ghapi.Stats) int64 { return s.NotModified }},
+			{"gitgrant_github_retries_total", "GitHub requests retried.", func(s ghapi.Stats) int64 { return s.Retries }},
+			{"gitgrant_github_rate_limit_waits_total", "Waits for a GitHub rate limit.", func(s ghapi.Stats) int64 { return s.RateLimitWaits }},
+			{"gitgrant_github_server_errors_total", "GitHub 5xx answers.", func(s ghapi.Stats) int64 { return s.ServerErrors }},
+		} {
+			m.Registry.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: c.name, Help: c.help},
+				func() float64 { return float64(c.get(stats())) }))
+		}
+	}
+	return m
+}
+
+// observePlan records the desired state a pass planned.
+func (m *Metrics) observePlan(plan gitgrant.Plan) {
+	m.activeGrants.Reset()
+	for _, en := range plan.Entries {
+		if en.Status != gitgrant.StatusActive {
+			continue
+		}
+		for _, g := range en.Grants {
+			m.activeGrants.WithLabelValues(g.Provider, g.Role).Inc()
+		}
+	}
+	for _, key := range plan.Unobserved {
+		provider, _, _ := strings.Cut(key, "/")
+		m.providerErrors.WithLabelValues(provider, "members").Inc()
+	}
+}
+
+// observeResult records what applying did; at is when the actions ended.
+func (m *Metrics) observeResult(plan gitgrant.Plan, res reconciler.Result, at time.Time) {
+	windows := map[windowKey]gitgrant.Window{}
+	for _, en := range plan.Entries {
+		for _, g := range en.Grants {
+			windows[windowKey{en.Path, g.Provider, g.Role, g.Principal}] = g.Window
+		}
+	}
+	for _, o := range res.Outcomes {
+		a := o.Action
+		if a.Op == gitgrant.OpReport {
+			continue
+		}
+		if o.Err != nil {
+			m.providerErrors.WithLabelValues(a.Provider, string(a.Op)).Inc()
+			continue
+		}
+		w, ok := windows[windowKey{a.Request, a.Provider, a.Role, a.Principal}]
+		switch {
+		case a.Op == gitgrant.OpRevoke && a.Expired && ok:
+			m.revocationDelay.Observe(max(at.Sub(w.End).Seconds(), 0))
+		case a.Op == gitgrant.OpGrant && ok:
+			m.mergeToGrant.Observe(max(at.Sub(w.Start).Seconds(), 0))
+		}
+	}
+}
+
+type windowKey struct{ path, provider, role, principal string }

@@ -1,0 +1,167 @@
+// Package serve owns `gitgrant serve`: a long-running reconciler that runs
+// passes one at a time when GitHub says main changed, when the plan's next
+// start or expiry is due, and on a periodic resync with jitter; and the
+// HTTP side: the webhook receiver, /healthz, /readyz and /metrics.
+package serve
+
+import (
+	"context"
+	"log/slog"
+	"math/rand/v2"
+	"time"
+)
+
+// Clock is the time source of the scheduler; tests replace it.
+type Clock interface {
+	Now() time.Time
+	NewTimer(d time.Duration) Timer
+}
+
+// Timer is the part of *time.Timer the scheduler uses.
+type Timer interface {
+	C() <-chan time.Time
+	Stop() bool
+}
+
+// RealClock is the wall clock.
+type RealClock struct{}
+
+func (RealClock) Now() time.Time { return time.Now() }
+
+func (RealClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
+
+type realTimer struct{ t *time.Timer }
+
+func (r realTimer) C() <-chan time.Time { return r.t.C }
+func (r realTimer) Stop() bool          { return r.t.Stop() }
+
+// PassFunc runs one pass and returns when the next change is due (zero:
+// nothing scheduled). It is never called twice at once.
+type PassFunc func(ctx context.Context, reason string) (next time.Time, err error)
+
+// Scheduler decides when passes run, in the manner of cert-manager's
+// trigger controller: the next pass is due at the earliest of a trigger,
+// the plan's next change and the periodic resync. Passes run on the
+// scheduler's own goroutine, so they never overlap, and every trigger that
+// arrives during a pass is folded into exactly one follow-up pass.
+type Scheduler struct {
+	Pass  PassFunc
+	Clock Clock
+	// Resync is the period of full passes for drift; zero disables it.
+	Resync time.Duration
+	// Jitter spreads resyncs over [Resync*(1-Jitter), Resync*(1+Jitter)],
+	// so that replicas and restarts do not line up; default 0.1.
+	Jitter float64
+	// RetryAfter is how soon a failed pass is retried (capped by the next
+	// change and the resync); default 30s.
+	RetryAfter time.Duration
+	// Rand returns a float in [0,1); default math/rand/v2.
+	Rand   func() float64
+	Logger *slog.Logger
+
+	triggers chan string
+}
+
+// NewScheduler returns a scheduler ready for Trigger and Run.
+func NewScheduler(pass PassFunc, clock Clock, resync time.Duration, logger *slog.Logger) *Scheduler {
+	if clock == nil {
+		clock = RealClock{}
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &Scheduler{Pass: pass, Clock: clock, Resync: resync, Jitter: 0.1, RetryAfter: 30 * time.Second, Logger: logger, triggers: make(chan string, 1)}
+}
+
+// Trigger asks for a pass as soon as the running one (if any) ends. It
+// never blocks: a trigger already waiting absorbs this one.
+func (s *Scheduler) Trigger(reason string) {
+	select {
+	case s.triggers <- reason:
+	default:
+	}
+}
+
+// Delay is how long to wait until at, never negative: a time in the past is
+// due now.
+func Delay(now, at time.Time) time.Duration {
+	if d := at.Sub(now); d > 0 {
+		return d
+	}
+	return 0
+}
+
+// ResyncDelay is the jittered resync period for a random draw r in [0,1).
+func ResyncDelay(period time.Duration, jitter, r float64) time.Duration {
+	if jitter <= 0 {
+		return period
+	}
+	jitter = min(jitter, 1)
+	return time.Duration(float64(period) * (1 - jitter + 2*jitter*r))
+}
+
+func (s *Scheduler) rand() float64 {
+	if s.Rand != nil {
+		return s.Rand()
+	}
+	return rand.Float64()
+}
+
+// Run runs a first pass at once, then passes as they fall due, until ctx
+// ends. A pass that is running when ctx ends is finished by runPass's own
+// context (see Server.Run); Run returns after it.
+func (s *Scheduler) Run(ctx context.Context, passCtx context.Context) {
+	var nextTimer, resyncTimer Timer
+	stop := func(t Timer) {
+		if t != nil {
+			t.Stop()
+		}
+	}
+	defer func() { stop(nextTimer); stop(resyncTimer) }()
+	armResync := func() {
+		stop(resyncTimer)
+		resyncTimer = nil
+		if s.Resync > 0 {
+			resyncTimer = s.Clock.NewTimer(ResyncDelay(s.Resync, s.Jitter, s.rand()))
+		}
+	}
+	chanOf := func(t Timer) <-chan time.Time {
+		if t == nil {
+			return nil // blocks forever in select
+		}
+		return t.C()
+	}
+	reason := "start"
+	for {
+		next, err := s.Pass(passCtx, reason)
+		now := s.Clock.Now()
+		if err != nil {
+			retry := now.Add(s.RetryAfter)
+			if next.IsZero() || retry.Before(next) {
+				next = retry
+			}
+		}
+		stop(nextTimer)
+		nextTimer = nil
+		if !next.IsZero() {
+			d := Delay(now, next)
+			nextTimer = s.Clock.NewTimer(d)
+			s.Logger.Debug("next pass scheduled", "at", next, "in", d)
+		}
+		armResync() // every pass is a full pass: the drift period restarts
+		select {
+		case <-ctx.Done():
+			return
+		default:
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case reason = <-s.triggers:
+		case <-chanOf(nextTimer):
+			nextTimer, reason = nil, "next-change"
+		case <-chanOf(resyncTimer):
+			resyncTimer, reason = nil, "resync"
+		}
+	}
+}

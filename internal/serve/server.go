@@ -1,0 +1,279 @@
+package serve
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/google/go-github/v60/github"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
+	"github.com/gitgrant/gitgrant/reconciler"
+)
+
+// Options configure a Server.
+type Options struct {
+	// Apply is passed to every pass (cleanup, committer, brake). Force is
+	// never set by serve: a refused plan waits for a person.
+	Apply engine.ApplyOptions
+	// Fetch fetches the remote before every pass; set it for a remote
+	// repository (a local one is read as it is).
+	Fetch bool
+	// Clock drives the scheduler and the metrics; default the wall clock.
+	Clock Clock
+	// Resync is the period of full passes for drift (0: none).
+	Resync time.Duration
+	// WebhookSecret verifies deliveries; empty refuses every delivery.
+	WebhookSecret []byte
+	// ShutdownGrace bounds the pass still running at shutdown (default 30s).
+	ShutdownGrace time.Duration
+	Logger        *slog.Logger
+}
+
+// Server is a long-running reconciler with its HTTP endpoints.
+type Server struct {
+	eng     *engine.Engine
+	opts    Options
+	log     *slog.Logger
+	sched   *Scheduler
+	Metrics *Metrics
+
+	mu          sync.Mutex
+	ready       bool
+	readyReason string
+	passes      int
+}
+
+// New wires a server around an engine. The engine's clock should be the
+// same as opts.Clock.
+func New(eng *engine.Engine, opts Options) *Server {
+	if opts.Clock == nil {
+		opts.Clock = RealClock{}
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.ShutdownGrace <= 0 {
+		opts.ShutdownGrace = 30 * time.Second
+	}
+	opts.Apply.Force = false
+	var stats func() ghapi.Stats
+	if eng.GitHub != nil && eng.GitHub.Transport != nil {
+		stats = eng.GitHub.Transport.Stats
+	}
+	s := &Server{eng: eng, opts: opts, log: opts.Logger, Metrics: NewMetrics(stats), readyReason: "no pass has run yet"}
+	s.sched = NewScheduler(s.pass, opts.Clock, opts.Resync, opts.Logger)
+	return s
+}
+
+// Scheduler exposes the scheduler, for tests that tune jitter or count.
+func (s *Server) Scheduler() *Scheduler { return s.sched }
+
+// Trigger asks for a pass (coalesced with any already waiting).
+func (s *Server) Trigger(reason string) { s.sched.Trigger(reason) }
+
+// Passes counts the passes run so far.
+func (s *Server) Passes() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.passes
+}
+
+// Ready reports readiness and, when not ready, why.
+func (s *Server) Ready() (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ready, s.readyReason
+}
+
+func (s *Server) setReady(ok bool, reason string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.ready, s.readyReason = ok, reason
+	s.passes++
+}
+
+// pass is one reconcile pass: fetch, plan, apply. Rule 9: a failure to read
+// the repository or gitgrant.yaml plans nothing and applies nothing. Rule 7:
+// when the remote cannot be fetched the pass plans from the last fetched
+// main branch and applies only revocations; grants wait for a fresh read.
+func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
+	start := s.opts.Clock.Now()
+	log := s.log.With("trigger", reason)
+	result := "error"
+	defer func() {
+		s.Metrics.passDuration.WithLabelValues(result).Observe(s.opts.Clock.Now().Sub(start).Seconds())
+		s.Metrics.passes.WithLabelValues(result).Inc()
+	}()
+
+	var fetchErr error
+	if s.opts.Fetch {
+		if fetchErr = s.eng.Repo.Fetch(ctx); fetchErr != nil {
+			log.Warn("fetch failed: planning from the last fetched main branch; grants pause, revocations go ahead", "err", fetchErr)
+		}
+	}
+	p, err := s.eng.Plan(ctx, false)
+	if err != nil {
+		why := err.Error()
+		if errors.Is(err, engine.ErrInvalidConfig) && p != nil && p.Report != nil && len(p.Report.Files) > 0 {
+			why = fmt.Sprintf("%v: %v", err, p.Report.Files[0].Diagnostics)
+		}
+		s.setReady(false, why)
+		log.Error("pass planned nothing", "err", why)
+		return time.Time{}, err
+	}
+	defer p.Close()
+	if fetchErr != nil {
+		s.setReady(false, "fetching the repository: "+fetchErr.Error())
+	} else {
+		s.setReady(true, "")
+	}
+	s.Metrics.observePlan(p.Plan)
+
+	apply := s.opts.Apply
+	if fetchErr != nil {
+		p.Plan = revocationsOnly(p.Plan)
+		apply.Cleanup = false // it would fetch and push to the unreachable remote
+	}
+	out, err := s.eng.Apply(ctx, p, apply)
+	end := s.opts.Clock.Now()
+	s.Metrics.observeResult(p.Plan, out.Result, end)
+	if errors.Is(err, reconciler.ErrBrake) {
+		log.Error("the removal brake refused the plan; nothing was applied (run `gitgrant reconcile --force` after review)", "err", err)
+		return p.Plan.NextChange, err
+	}
+	applied, failed := counts(out.Result)
+	errs := append([]error{fetchErr, err}, p.Problems...)
+	all := errors.Join(errs...)
+	result = "ok"
+	if all != nil {
+		result = "partial"
+	} else {
+		s.Metrics.lastSuccess.Set(float64(end.Unix()))
+	}
+	attrs := []any{"took", end.Sub(start), "applied", applied, "failed", failed, "next_change", p.Plan.NextChange}
+	if !out.Cleanup.Commit.IsZero() {
+		attrs = append(attrs, "cleanup_commit", out.Cleanup.Commit.String(), "removed", len(out.Cleanup.Removed))
+	}
+	if all != nil {
+		log.Warn("pass done with errors; the next pass retries", append(attrs, "err", all)...)
+	} else {
+		log.Info("pass done", attrs...)
+	}
+	return p.Plan.NextChange, all
+}
+
+func revocationsOnly(plan gitgrant.Plan) gitgrant.Plan {
+	var keep []gitgrant.Action
+	for _, a := range plan.Actions {
+		if a.Op != gitgrant.OpGrant {
+			keep = append(keep, a)
+		}
+	}
+	plan.Actions = keep
+	return plan
+}
+
+func counts(res reconciler.Result) (applied, failed int) {
+	for _, o := range res.Outcomes {
+		switch {
+		case o.Action.Op == gitgrant.OpReport:
+		case o.Err != nil:
+			failed++
+		default:
+			applied++
+		}
+	}
+	return applied, failed
+}
+
+// Handler serves /webhook, /healthz, /readyz and /metrics.
+func (s *Server) Handler() http.Handler {
+	branch := "refs/heads/" + s.eng.Repo.Branch()
+	wh := &ghapi.Webhook{
+		Secret: s.opts.WebhookSecret,
+		Logger: s.log,
+		OnPush: func(ctx context.Context, e *github.PushEvent) error {
+			if e.GetRef() == branch {
+				s.Trigger("push")
+			}
+			return nil
+		},
+		OnPullRequest: func(ctx context.Context, e *github.PullRequestEvent) error {
+			if e.GetAction() == "closed" && e.GetPullRequest().GetMerged() {
+				s.Trigger("pull_request merged")
+			}
+			return nil
+		},
+		OnPullRequestReview: func(ctx context.Context, e *github.PullRequestReviewEvent) error {
+			s.Trigger("pull_request_review")
+			return nil
+		},
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/webhook", wh)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "ok")
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		ok, why := s.Ready()
+		if !ok {
+			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		fmt.Fprintln(w, "ok")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{Registry: s.Metrics.Registry}))
+	return mux
+}
+
+// Run serves HTTP on ln and runs passes until ctx ends; then it lets the
+// running pass finish (up to ShutdownGrace, after which its context is
+// cancelled) and stops the HTTP server.
+func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+
+	passCtx, cancelPass := context.WithCancel(context.WithoutCancel(ctx))
+	defer cancelPass()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		s.sched.Run(ctx, passCtx)
+	}()
+	var serveErr error
+	select {
+	case <-ctx.Done():
+	case serveErr = <-served:
+		cancel()
+	}
+	grace := s.opts.Clock.NewTimer(s.opts.ShutdownGrace)
+	select {
+	case <-done:
+		grace.Stop()
+	case <-grace.C():
+		s.log.Warn("the running pass did not finish within the shutdown grace; cancelling it (the next start converges)")
+		cancelPass()
+		<-done
+	}
+	shutdownCtx, stop := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer stop()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return err
+	}
+	if serveErr != nil && !errors.Is(serveErr, http.ErrServerClosed) {
+		return serveErr
+	}
+	return nil
+}

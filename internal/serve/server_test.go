@@ -1,0 +1,290 @@
+package serve
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/providers/fake"
+	"github.com/gitgrant/gitgrant/reconciler"
+)
+
+var engineRetry = reconciler.Retry{Attempts: 1}
+
+// start runs a server on a loopback listener until the test ends.
+func start(t *testing.T, eng *engine.Engine, clk Clock, resync time.Duration) *Server {
+	t.Helper()
+	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Fetch: true, Clock: clk, Resync: resync, WebhookSecret: []byte(secret), Logger: testLogger(t)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Run: %v", err)
+		}
+	})
+	return s
+}
+
+func TestWebhookRouting(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, func() time.Time { return t0 })
+	s := New(w.engine(func() time.Time { return t0 }), Options{Clock: newFakeClock(t0), WebhookSecret: []byte(secret)})
+	h := s.Handler()
+	for _, tc := range []struct {
+		name, event, body string
+		trigger           bool
+	}{
+		{"push to main", "push", `{"ref":"refs/heads/main"}`, true},
+		{"push to a request branch", "push", `{"ref":"refs/heads/r1"}`, false},
+		{"pull request merged", "pull_request", `{"action":"closed","pull_request":{"merged":true}}`, true},
+		{"pull request closed unmerged", "pull_request", `{"action":"closed","pull_request":{"merged":false}}`, false},
+		{"pull request opened", "pull_request", `{"action":"opened","pull_request":{}}`, false},
+		{"review", "pull_request_review", `{"action":"submitted"}`, true},
+		{"other event", "issues", `{}`, false},
+	} {
+		if code := deliver(t, h, tc.event, tc.body); code != http.StatusAccepted {
+			t.Errorf("%s: status %d", tc.name, code)
+		}
+		got := len(s.sched.triggers) == 1
+		for len(s.sched.triggers) > 0 {
+			<-s.sched.triggers
+		}
+		if got != tc.trigger {
+			t.Errorf("%s: triggered %v, want %v", tc.name, got, tc.trigger)
+		}
+	}
+	// A forged delivery triggers nothing.
+	r, _ := http.NewRequest(http.MethodPost, "/webhook", strings.NewReader(`{"ref":"refs/heads/main"}`))
+	r.Header.Set("X-GitHub-Event", "push")
+	r.Header.Set("X-Hub-Signature-256", "sha256=00")
+	rec := &recorder{header: http.Header{}}
+	h.ServeHTTP(rec, r)
+	if rec.code != http.StatusUnauthorized || len(s.sched.triggers) != 0 {
+		t.Errorf("forged delivery: status %d, triggers %d", rec.code, len(s.sched.triggers))
+	}
+}
+
+type recorder struct {
+	header http.Header
+	code   int
+}
+
+func (r *recorder) Header() http.Header         { return r.header }
+func (r *recorder) Write(b []byte) (int, error) { return len(b), nil }
+func (r *recorder) WriteHeader(code int)        { r.code = code }
+
+// A merged pull request's webhook makes a pass that grants, with the clock
+// standing still: the webhook, not a timer, caused it.
+func TestWebhookDeliveryGrants(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(t0)
+	w := newWorld(t, clk.Now)
+	s := start(t, w.engine(clk.Now), clk, 10*time.Minute)
+	eventually(t, "the first pass", func() bool { return s.Passes() == 1 })
+
+	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
+	if code := deliver(t, s.Handler(), "pull_request", `{"action":"closed","pull_request":{"merged":true}}`); code != http.StatusAccepted {
+		t.Fatalf("delivery: %d", code)
+	}
+	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
+	if diff := cmp.Diff([]string{"alice"}, w.members("ro")); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
+	}
+	if !clk.Now().Equal(t0) {
+		t.Errorf("the clock moved")
+	}
+}
+
+// A request whose window ends in 2 seconds is revoked when the timer set
+// to the plan's next change fires, and its file is cleaned up once.
+func TestTimerRevokesAtExpiry(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(t0)
+	w := newWorld(t, clk.Now)
+	// The window starts at the merge time GitHub reports: it ends at t0+2s.
+	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1m\n"), t0.Add(-58*time.Second))
+	s := start(t, w.engine(clk.Now), clk, time.Hour)
+	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
+	eventually(t, "the timer for the expiry", func() bool {
+		for _, d := range clk.Delays() {
+			if d == 2*time.Second {
+				return true
+			}
+		}
+		return false
+	})
+	clk.Advance(2 * time.Second)
+	eventually(t, "the revocation", func() bool { return len(w.members("ro")) == 0 })
+	eventually(t, "the cleanup commit", func() bool { return w.remoteFiles() == "" })
+	if n := w.cleanupsOf("requests/db/alice.yaml"); n != 1 {
+		t.Errorf("%d cleanup commits for the request, want 1", n)
+	}
+	eventually(t, "the revocation delay metric", func() bool {
+		return strings.Contains(scrape(t, s), "gitgrant_revocation_delay_seconds_count 1")
+	})
+}
+
+// /readyz is 503 with the reason while gitgrant.yaml on main is invalid
+// (and nothing is revoked meanwhile: rule 9), and ready again once fixed.
+func TestReadyzFollowsConfig(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(t0)
+	w := newWorld(t, clk.Now)
+	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
+	s := start(t, w.engine(clk.Now), clk, time.Hour)
+	h := s.Handler()
+	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
+	if code, body := get(t, h, "/readyz"); code != http.StatusOK {
+		t.Fatalf("/readyz = %d %s", code, body)
+	}
+
+	steps := []struct {
+		config   string
+		wantCode int
+		wantBody string
+	}{
+		{"providers: [this is not a map\n", http.StatusServiceUnavailable, "gitgrant.yaml"},
+		{testConfig, http.StatusOK, "ok"},
+	}
+	for i, st := range steps {
+		before := s.Passes()
+		w.commitFiles(t0, map[string]string{"gitgrant.yaml": st.config})
+		s.Trigger("test")
+		eventually(t, fmt.Sprintf("pass %d", i), func() bool { return s.Passes() > before })
+		code, body := get(t, h, "/readyz")
+		if code != st.wantCode || !strings.Contains(body, st.wantBody) {
+			t.Errorf("step %d: /readyz = %d %q, want %d containing %q", i, code, body, st.wantCode, st.wantBody)
+		}
+		if diff := cmp.Diff([]string{"alice"}, w.members("ro")); diff != "" {
+			t.Errorf("step %d: members (-want +got):\n%s", i, diff)
+		}
+	}
+	if code, _ := get(t, h, "/healthz"); code != http.StatusOK {
+		t.Errorf("/healthz = %d", code)
+	}
+}
+
+// /metrics exposes every named metric in Prometheus text format, with
+// provider errors counted per provider and GitHub calls from the transport.
+func TestMetricsExposed(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(t0)
+	w := newWorld(t, clk.Now)
+	w.db = fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Now: clk.Now, Fail: func(c fake.Call) error {
+		if c.Op == fake.OpMembers && c.Role == "rw" {
+			return fake.Down("db")
+		}
+		return nil
+	}})
+	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
+	s := start(t, w.engine(clk.Now), clk, time.Hour)
+	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
+	eventually(t, "the pass's metrics", func() bool { return s.Passes() == 1 && strings.Contains(scrape(t, s), "gitgrant_passes_total") })
+	body := scrape(t, s)
+	for _, want := range []string{
+		`gitgrant_active_grants{provider="db",role="ro"} 1`,
+		`gitgrant_pass_duration_seconds_bucket{result="partial",le="+Inf"} 1`,
+		`gitgrant_passes_total{result="partial"} 1`,
+		"gitgrant_revocation_delay_seconds_count 0",
+		"gitgrant_merge_to_grant_seconds_count 1",
+		`gitgrant_provider_errors_total{op="members",provider="db"} 1`,
+		"gitgrant_github_requests_total ",
+		"gitgrant_github_rate_limit_waits_total 0",
+		"gitgrant_last_successful_pass_timestamp_seconds 0",
+		"# TYPE gitgrant_pass_duration_seconds histogram",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "alice") || strings.Contains(body, "tok") {
+		t.Errorf("/metrics names a principal or a token:\n%s", grep(body, "gitgrant_"))
+	}
+}
+
+func scrape(t *testing.T, s *Server) string {
+	code, body := get(t, s.Handler(), "/metrics")
+	if code != http.StatusOK {
+		t.Fatalf("/metrics = %d", code)
+	}
+	return body
+}
+
+func grep(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
+
+// Two reconcilers (two replicas, or two workflow runs) planning and
+// applying at the same time against the same provider and git remote
+// converge: access ends as desired, the expired file is removed by
+// exactly one cleanup commit, and nothing was force-pushed.
+func TestTwoReconcilersConverge(t *testing.T) {
+	t.Parallel()
+	clock := func() time.Time { return t0 }
+	w := newWorld(t, clock)
+	w.db.Set("ro", map[string]time.Time{"bob": {}, "mallory": {}})
+	w.merge(1, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\n"), t0.Add(-3*time.Hour))
+	w.merge(2, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
+	w.merge(3, "alice", "requests/db/alice-rw.yaml", request("alice", "rw", "duration: 30m\n"), t0.Add(-time.Minute))
+	before := git(t, w.remote, time.Time{}, "admin", "rev-parse", "main")
+	engines := []*engine.Engine{w.engine(clock), w.engine(clock)}
+
+	for round := range 3 {
+		var wg sync.WaitGroup
+		errs := make([]error, len(engines))
+		for i, eng := range engines {
+			wg.Go(func() {
+				p, err := eng.Plan(context.Background(), false)
+				if err != nil {
+					errs[i] = err
+					return
+				}
+				defer p.Close()
+				_, errs[i] = eng.Apply(context.Background(), p, engine.ApplyOptions{Cleanup: true, Commit: commitAt(nil)})
+			})
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Errorf("round %d, engine %d: %v", round, i, err)
+			}
+		}
+	}
+	if diff := cmp.Diff([]string{"alice"}, w.members("ro")); diff != "" {
+		t.Errorf("ro members (-want +got):\n%s", diff)
+	}
+	if diff := cmp.Diff([]string{"alice"}, w.members("rw")); diff != "" {
+		t.Errorf("rw members (-want +got):\n%s", diff)
+	}
+	if n := w.cleanupsOf("requests/db/bob.yaml"); n != 1 {
+		t.Errorf("%d cleanup commits for the expired request, want exactly 1", n)
+	}
+	if diff := cmp.Diff("requests/db/alice-rw.yaml\nrequests/db/alice.yaml", w.remoteFiles()); diff != "" {
+		t.Errorf("requests on the remote (-want +got):\n%s", diff)
+	}
+	git(t, w.remote, time.Time{}, "admin", "merge-base", "--is-ancestor", before, "main") // fails the test if history was rewritten
+	notes := git(t, w.remote, time.Time{}, "admin", "log", "-p", "--format=", "refs/notes/gitgrant")
+	if n := strings.Count(notes, `+{"version":1,"event":"granted","request":"requests/db/alice.yaml"`); n != 1 {
+		t.Errorf("the grant of alice.yaml is recorded %d times in the notes, want 1:\n%s", n, notes)
+	}
+}
