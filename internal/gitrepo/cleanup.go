@@ -60,7 +60,8 @@ type CommitOptions struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Branch, when set, receives the cleanup commit (for a pull request)
-	// instead of the main branch. It must be new or gitgrant's own.
+	// instead of the main branch. It must be new or gitgrant's own: it is
+	// replaced (force-pushed) when main or the removals changed.
 	Branch string
 	// Attempts bounds fetch-rederive-push rounds on a non-fast-forward;
 	// zero means 5.
@@ -137,11 +138,20 @@ func (r *Repo) Cleanup(ctx context.Context, derive Derive, o CommitOptions) (Cle
 		if err != nil {
 			return res, err
 		}
-		target := r.branch
+		target, force := r.branch, false
 		if o.Branch != "" {
 			target = o.Branch
+			// gitgrant's own branch is rebuilt on main by every pass. The
+			// same removals on the same main leave it as it is (its pull
+			// request is not touched); anything else replaces it, which a
+			// branch only gitgrant writes allows.
+			if tip, same := r.sameCleanup(target, base, commit); same {
+				commit = tip
+			} else {
+				force = true
+			}
 		}
-		lastErr = r.push(ctx, commit, plumbing.NewBranchReferenceName(target))
+		lastErr = r.pushRef(ctx, commit, plumbing.NewBranchReferenceName(target), force)
 		if lastErr == nil {
 			res.Commit = commit
 			res.Removed = res.Removed[:0]
@@ -335,13 +345,40 @@ func (r *Repo) storeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
 // references, not bare hashes, and no branch of the user's is touched.
 const pushRef = plumbing.ReferenceName("refs/gitgrant/push")
 
+// sameCleanup reports whether the remote branch (as last fetched) already
+// holds a cleanup commit with commit's tree on top of base, and returns it.
+func (r *Repo) sameCleanup(branch string, base, commit plumbing.Hash) (plumbing.Hash, bool) {
+	ref, err := r.git.Reference(plumbing.NewRemoteReferenceName(remoteName, branch), true)
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	tip, err := object.GetCommit(r.git.Storer, ref.Hash())
+	if err != nil {
+		return plumbing.ZeroHash, false
+	}
+	mine, err := object.GetCommit(r.git.Storer, commit)
+	if err != nil || len(tip.ParentHashes) != 1 || tip.ParentHashes[0] != base || tip.TreeHash != mine.TreeHash {
+		return plumbing.ZeroHash, false
+	}
+	return tip.Hash, true
+}
+
 // push sends commit to the remote's ref without forcing, then records it
 // as the remote tracking branch.
 func (r *Repo) push(ctx context.Context, commit plumbing.Hash, dst plumbing.ReferenceName) error {
+	return r.pushRef(ctx, commit, dst, false)
+}
+
+// pushRef is push, forcing when asked: only ever for gitgrant's own
+// cleanup branch, never for main or the notes.
+func (r *Repo) pushRef(ctx context.Context, commit plumbing.Hash, dst plumbing.ReferenceName, force bool) error {
 	if err := r.git.Storer.SetReference(plumbing.NewHashReference(pushRef, commit)); err != nil {
 		return err
 	}
 	spec := config.RefSpec(pushRef.String() + ":" + dst.String())
+	if force {
+		spec = "+" + spec
+	}
 	err := r.git.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return err

@@ -1,0 +1,133 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+)
+
+// runCLIAt is runCLI with the clock at now.
+func runCLIAt(t *testing.T, now time.Time, vars map[string]string, args ...string) result {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
+		getenv: func(k string) string { return vars[k] }, now: func() time.Time { return now }}
+	code := run(context.Background(), args, e)
+	return result{code, stdout.String(), stderr.String()}
+}
+
+// TestReconcileCleanupPullRequest: with cleanup.mode: pull-request the
+// expired file is removed on gitgrant's own branch, pushed to the real
+// remote, and one pull request is opened for it; later passes update that
+// branch and that pull request (also after main moved on), never a second.
+func TestReconcileCleanupPullRequest(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	ro, bob, carol := "cpr_ro_"+s, "cpr_bob_"+s, "cpr_carol_"+s
+	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN", "CREATE ROLE "+carol+" LOGIN", "GRANT "+ro+" TO "+bob)
+	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
+
+	gh := ghfake.New(func() time.Time { return testNow })
+	t.Cleanup(gh.Close)
+	gh.AddToken("test-token")
+	repo := gh.AddRepo("acme", "access", "main")
+	w := newGitWork(t)
+	w.write(map[string]string{
+		"gitgrant.yaml": fmt.Sprintf(`identities:
+  bob: {principals: {orders-db: %s}}
+  carol: {principals: {orders-db: %s}}
+providers:
+  orders-db:
+    type: postgres
+    dsn_env: CPR_DSN
+    roles:
+      readonly: {target: %s, max_duration: 8h, approvals: 0}
+cleanup:
+  mode: pull-request
+`, bob, carol, ro),
+	})
+	initial := w.commit(testNow.Add(-24*time.Hour), "admin", "Set up access repository")
+	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-24 * time.Hour)}, nil)
+	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
+	mainBefore := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main")
+
+	vars := map[string]string{"CPR_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL()}
+	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.dir)
+	if r.code != 0 {
+		t.Fatalf("first pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := pgMembers(t, dsn, ro); len(got) != 0 {
+		t.Errorf("members %v: the expired grant was not revoked", got)
+	}
+	if got := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main"); got != mainBefore {
+		t.Errorf("main moved (%s -> %s): pull-request mode must not push to main", mainBefore, got)
+	}
+	branchFiles := func() string {
+		return runGit(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "gitgrant/cleanup")
+	}
+	if files := branchFiles(); strings.Contains(files, "requests/") {
+		t.Errorf("the cleanup branch still holds request files:\n%s", files)
+	}
+	if parent := runGit(t, w.remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup^"); parent != mainBefore {
+		t.Errorf("cleanup branch is on %s, want on main %s", parent, mainBefore)
+	}
+	if msg := runGit(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "gitgrant/cleanup"); !strings.Contains(msg, "Gitgrant-Request: requests/orders-db/bob-ro.yaml") {
+		t.Errorf("cleanup commit message lacks its trailers:\n%s", msg)
+	}
+	cleanupPRs := func() []ghfake.Pull {
+		var out []ghfake.Pull
+		for _, p := range gh.Pulls(repo) {
+			if p.HeadRef == "gitgrant/cleanup" {
+				out = append(out, p)
+			}
+		}
+		return out
+	}
+	prs := cleanupPRs()
+	if len(prs) != 1 || prs[0].State != "open" || prs[0].BaseRef != "main" {
+		t.Fatalf("cleanup pull requests = %+v, want one open into main", prs)
+	}
+	if !strings.Contains(r.stdout, fmt.Sprintf("(pull request #%d)", prs[0].Number)) {
+		t.Errorf("stdout does not name the pull request:\n%s", r.stdout)
+	}
+	tip := runGit(t, w.remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup")
+
+	// Nobody merged it yet: the next pass keeps the same branch tip and
+	// the same pull request.
+	r = runCLIAt(t, testNow.Add(5*time.Minute), vars, "reconcile", "--repo", w.dir)
+	if r.code != 0 {
+		t.Fatalf("second pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if got := runGit(t, w.remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup"); got != tip {
+		t.Errorf("an unchanged cleanup was pushed again: %s -> %s", tip, got)
+	}
+	if got := cleanupPRs(); len(got) != 1 || got[0].Number != prs[0].Number {
+		t.Errorf("second pass: cleanup pull requests %+v, want #%d only", got, prs[0].Number)
+	}
+
+	// Main moves on (another request merges): the branch is rebuilt on the
+	// new main, and the one pull request now shows that.
+	w.pullRequest(gh, repo, 10, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 4h\nreason: Check refunds\n"}, testNow.Add(9*time.Minute))
+	newMain := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main")
+	r = runCLIAt(t, testNow.Add(10*time.Minute), vars, "reconcile", "--repo", w.dir)
+	if r.code != 0 {
+		t.Fatalf("third pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	if parent := runGit(t, w.remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup^"); parent != newMain {
+		t.Errorf("cleanup branch is on %s, want on the new main %s", parent, newMain)
+	}
+	if files := branchFiles(); files != "gitgrant.yaml\nrequests/orders-db/carol-ro.yaml" {
+		t.Errorf("cleanup branch files:\n%s\nwant carol's active request kept and bob's removed", files)
+	}
+	if got := cleanupPRs(); len(got) != 1 || got[0].Number != prs[0].Number {
+		t.Errorf("third pass: cleanup pull requests %+v, want #%d only", got, prs[0].Number)
+	}
+}
