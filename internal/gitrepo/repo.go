@@ -2,7 +2,8 @@
 // go-git: opening a local repository or a cached clone of a remote one,
 // reading files at any revision without a work tree, the provenance of
 // request files on the main branch, cleanup commits with trailers, git
-// notes recorded at grant time, and pushing them without ever forcing.
+// notes recorded at grant time, and pushing them without ever forcing (but
+// for gitgrant's own cleanup branch of cleanup.mode: pull-request).
 package gitrepo
 
 import (
