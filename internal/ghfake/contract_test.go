@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-github/v60/github"
 	"github.com/xeipuuv/gojsonschema"
 
 	"github.com/gitgrant/gitgrant/internal/approval"
@@ -47,6 +48,7 @@ var operations = []string{
 	"PATCH /repos/{owner}/{repo}/pulls/{pull_number}",
 	"GET /repos/{owner}/{repo}/pulls/{pull_number}/commits",
 	"GET /repos/{owner}/{repo}/pulls/{pull_number}/reviews",
+	"GET /repos/{owner}/{repo}/pulls/{pull_number}/files",
 	"GET /repos/{owner}/{repo}/contents/{path}",
 	"GET /repos/{owner}/{repo}/issues",
 	"POST /repos/{owner}/{repo}/issues",
@@ -212,6 +214,10 @@ func workload(t *testing.T) *ghfake.Server {
 	}
 	if _, _, err := cl.GH.PullRequests.Get(ctx, "acme", "access", pr.Number); err != nil {
 		t.Fatal(err)
+	}
+	// validate --pr lists what a pull request changes.
+	if files, _, err := cl.GH.PullRequests.ListFiles(ctx, "acme", "access", pr.Number, &github.ListOptions{PerPage: 100}); err != nil || len(files) != 1 || files[0].GetFilename() != p || files[0].GetStatus() != "added" {
+		t.Fatalf("files of #%d = %+v, %v", pr.Number, files, err)
 	}
 	return gh
 }
