@@ -1,0 +1,498 @@
+// Package entra grants temporary membership of Microsoft Entra ID groups
+// through Microsoft Graph. A role is a group (its object id); a principal
+// is a user, named by userPrincipalName (default) or object id. With PIM
+// for Groups enabled (pim: true), a grant is an active assignment that
+// Entra itself ends at the grant's Until (native expiry).
+package entra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"maps"
+	"net/http"
+	"net/url"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// Type is the provider type in gitgrant.yaml.
+const Type = "entra"
+
+const (
+	defaultGraphURL = "https://graph.microsoft.com/v1.0/"
+	defaultLoginURL = "https://login.microsoftonline.com/"
+	defaultMaxWait  = 5 * time.Minute
+	// defaultConfirmWait bounds the pauses of a grant waiting for the new
+	// membership to show in Graph's reads (directory replication).
+	defaultConfirmWait = 60 * time.Second
+	// userCacheTTL bounds how long a user's id and name are remembered.
+	userCacheTTL = 10 * time.Minute
+	maxNameLen   = 256
+	pageSize     = 999
+)
+
+var (
+	guidPattern = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+	// userPrincipalNames: a local part (guests carry #EXT#) and a
+	// verified domain. Quotes, slashes and the like never reach a path.
+	upnPattern    = regexp.MustCompile(`^[A-Za-z0-9_][A-Za-z0-9._+#-]*@[A-Za-z0-9][A-Za-z0-9.-]*$`)
+	tenantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
+)
+
+// Provider manages the groups of one entra provider entry.
+type Provider struct {
+	cfg           gitgrant.ProviderConfig
+	api           *client
+	byID          bool // principals are object ids, not userPrincipalNames
+	pim           bool
+	justification string
+	confirmWait   time.Duration
+	// pimAnswered is set once Graph answered a PIM request: only then is
+	// native expiry a promise (not against an unreachable tenant).
+	pimAnswered atomic.Bool
+
+	mu    sync.Mutex
+	users map[string]cachedUser // by lower-case userPrincipalName and by id
+}
+
+type cachedUser struct {
+	user
+	until time.Time
+}
+
+// user is the part of Graph's user gitgrant reads, and an entry of a
+// group's members: a user, or another directory object (group, device,
+// service principal) that has no userPrincipalName.
+type user struct {
+	ID  string `json:"id"`
+	UPN string `json:"userPrincipalName"`
+}
+
+var (
+	_ providers.Provider      = (*Provider)(nil)
+	_ providers.Checker       = (*Provider)(nil)
+	_ providers.NativeExpirer = (*Provider)(nil)
+	_ providers.Factory       = Open
+)
+
+// Open opens an entra provider. It reads the client secret at once and
+// fetches a token when the first request needs one.
+func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
+	}
+	tenant := providers.String(cfg, "tenant_id", "")
+	if !tenantPattern.MatchString(tenant) || len(tenant) > 100 {
+		return nil, bad("setting tenant_id must be the directory (tenant) id or a verified domain, not %q", tenant)
+	}
+	clientID := providers.String(cfg, "client_id", "")
+	if !guidPattern.MatchString(clientID) {
+		return nil, bad("setting client_id must be the application (client) id, a GUID")
+	}
+	graphURL, err := baseURL(providers.String(cfg, "graph_url", defaultGraphURL))
+	if err != nil {
+		return nil, bad("setting graph_url must be an http(s) URL such as %s", defaultGraphURL)
+	}
+	loginURL, err := baseURL(providers.String(cfg, "login_url", defaultLoginURL))
+	if err != nil {
+		return nil, bad("setting login_url must be an http(s) URL such as %s", defaultLoginURL)
+	}
+	maxWait := defaultMaxWait
+	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
+		maxWait, err = time.ParseDuration(s)
+		if err != nil || maxWait < 0 {
+			return nil, bad("setting max_rate_limit_wait must be a duration such as 5m, not %q", s)
+		}
+	}
+	var byID bool
+	switch a := providers.String(cfg, "principal", "userPrincipalName"); a {
+	case "userPrincipalName":
+	case "id":
+		byID = true
+	default:
+		return nil, bad("setting principal must be userPrincipalName or id, not %q", a)
+	}
+	_, hasEnv := cfg.Settings["client_secret_env"]
+	_, hasFile := cfg.Settings["client_secret_file"]
+	if hasEnv && hasFile {
+		return nil, bad("set client_secret_env or client_secret_file, not both")
+	}
+	secret, err := providers.Secret(cfg, "client_secret", deps)
+	if err != nil {
+		return nil, err
+	}
+	httpClient := deps.HTTPClient
+	if httpClient == nil {
+		httpClient = http.DefaultClient
+	}
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	logger = logger.With("provider", cfg.Name)
+	// The token's audience is the Graph host: https://graph.microsoft.com
+	// or a national cloud's.
+	scope := (&url.URL{Scheme: graphURL.Scheme, Host: graphURL.Host, Path: "/.default"}).String()
+	tokens := &tokenSource{
+		cfg: clientcredentials.Config{
+			ClientID:     clientID,
+			ClientSecret: secret,
+			TokenURL:     loginURL.JoinPath(tenant, "oauth2/v2.0/token").String(),
+			Scopes:       []string{scope},
+			AuthStyle:    oauth2.AuthStyleInParams,
+		},
+		secret: secret, httpClient: httpClient, now: time.Now,
+	}
+	return &Provider{
+		cfg: cfg,
+		api: &client{
+			base: graphURL, http: httpClient, token: tokens, now: time.Now, sleep: sleepCtx, maxWait: maxWait,
+			log: logger.InfoContext,
+		},
+		byID:          byID,
+		pim:           providers.Bool(cfg, "pim", false),
+		justification: providers.String(cfg, "justification", "gitgrant access request"),
+		confirmWait:   defaultConfirmWait,
+		users:         map[string]cachedUser{},
+	}, nil
+}
+
+func baseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return nil, errors.New("bad URL")
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u, nil
+}
+
+// NativeExpiry is true with PIM for Groups, once the tenant has answered a
+// PIM request: Entra then ends each assignment at its endDateTime.
+func (p *Provider) NativeExpiry() bool { return p.pim && p.pimAnswered.Load() }
+
+func (p *Provider) name(id, upn string) string {
+	if p.byID || upn == "" {
+		return id
+	}
+	return upn
+}
+
+// Members lists the group's direct members, every page. With PIM, the
+// active assignments are listed too, with the time Entra ends them: an
+// assignment that directory reads do not show yet still counts, and a
+// member added outside PIM shows without an end.
+func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member, error) {
+	gid, err := p.group(role)
+	if err != nil {
+		return nil, err
+	}
+	direct, err := list[user](ctx, p.api, fmt.Sprintf("groups/%s/members?$select=id,userPrincipalName&$top=%d", gid, pageSize))
+	if err != nil {
+		return nil, p.wrap("list members of", role, gid, err)
+	}
+	ends := map[string]time.Time{}
+	if p.pim {
+		instances, err := p.assignments(ctx, gid, "")
+		if err != nil {
+			return nil, p.wrap("list PIM assignments of", role, gid, err)
+		}
+		for _, in := range instances {
+			ends[in.PrincipalID] = in.end()
+		}
+	}
+	var out []providers.Member
+	for _, m := range direct {
+		end, ok := ends[m.ID]
+		delete(ends, m.ID)
+		if ok {
+			p.remember(m)
+		}
+		out = append(out, providers.Member{Principal: p.name(m.ID, m.UPN), Until: end})
+	}
+	for _, id := range slices.Sorted(maps.Keys(ends)) {
+		u, err := p.userByID(ctx, id)
+		if err != nil {
+			return nil, p.wrap("list PIM assignments of", role, gid, err)
+		}
+		out = append(out, providers.Member{Principal: p.name(u.ID, u.UPN), Until: ends[id]})
+	}
+	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
+	return out, nil
+}
+
+// Grant adds the user to the group (with PIM: an active assignment until
+// g.Until), then waits until Graph's reads show it, so that a list right
+// after a grant agrees with it.
+func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
+	gid, err := p.group(g.Role)
+	if err != nil {
+		return err
+	}
+	u, err := p.lookup(ctx, g.Principal)
+	if err != nil {
+		return p.wrap("grant", g.Role, gid, err)
+	}
+	if got := p.name(u.ID, u.UPN); got != g.Principal {
+		return fmt.Errorf("provider %s: grant %s: Entra spells %q as %q; use that spelling in identities: %w",
+			p.cfg.Name, g.Role, g.Principal, got, providers.ErrInvalidName)
+	}
+	if p.pim {
+		return p.grantPIM(ctx, g, gid, u.ID)
+	}
+	ref := map[string]string{"@odata.id": p.api.base.JoinPath("directoryObjects", u.ID).String()}
+	err = p.api.do(ctx, http.MethodPost, fmt.Sprintf("groups/%s/members/$ref", gid), ref, nil)
+	if err != nil && !alreadyMember(err) {
+		// The user exists, so a 404 means the group does not.
+		return p.wrap("grant", g.Role, gid, err)
+	}
+	return p.confirm(ctx, g.Role, gid, func() (bool, error) {
+		var res struct {
+			Value []string `json:"value"`
+		}
+		err := p.api.do(ctx, http.MethodPost, fmt.Sprintf("users/%s/checkMemberGroups", u.ID), map[string][]string{"groupIds": {gid}}, &res)
+		return slices.Contains(res.Value, gid), err
+	})
+}
+
+// alreadyMember recognises Graph's answer to adding a member twice.
+func alreadyMember(err error) bool {
+	var ge *graphError
+	return errors.As(err, &ge) && ge.status == http.StatusBadRequest &&
+		strings.Contains(ge.Body.Message, "One or more added object references already exist")
+}
+
+// confirm calls visible until it says yes, pausing between calls for at
+// most confirmWait in all (throttling waits do not count).
+func (p *Provider) confirm(ctx context.Context, role, gid string, visible func() (bool, error)) error {
+	var paused time.Duration
+	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 8*time.Second) {
+		ok, err := visible()
+		if err != nil {
+			return p.wrap("confirm grant of", role, gid, err)
+		}
+		if ok {
+			return nil
+		}
+		if paused+wait > p.confirmWait {
+			return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
+				fmt.Errorf("the grant was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
+		}
+		if err := p.api.sleep(ctx, wait); err != nil {
+			return err
+		}
+		paused += wait
+	}
+}
+
+// Revoke removes the user from the group (with PIM: ends the active
+// assignment, then removes a direct membership left from outside PIM).
+// A user who does not exist, or is not a member (404), holds nothing.
+func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
+	gid, err := p.group(role)
+	if err != nil {
+		return err
+	}
+	// Members names a member that is not a user (a nested group, a
+	// service principal) by its object id: that is removed as it is.
+	id := strings.ToLower(principal)
+	if !guidPattern.MatchString(principal) {
+		u, err := p.lookup(ctx, principal)
+		if errors.Is(err, providers.ErrNotFound) {
+			return nil
+		}
+		if err != nil {
+			return p.wrap("revoke", role, gid, err)
+		}
+		if !strings.EqualFold(u.UPN, principal) {
+			return nil
+		}
+		id = u.ID
+	}
+	if p.pim {
+		if err := p.removePIM(ctx, gid, id); err != nil {
+			return p.wrap("revoke", role, gid, err)
+		}
+	}
+	err = p.api.do(ctx, http.MethodDelete, fmt.Sprintf("groups/%s/members/%s/$ref", gid, id), nil, nil)
+	if err != nil && !isStatus(err, http.StatusNotFound) {
+		return p.wrap("revoke", role, gid, err)
+	}
+	return nil
+}
+
+// Check gets a token and reads every managed group; with PIM, also its
+// assignments, which needs the PIM permission.
+func (p *Provider) Check(ctx context.Context) error {
+	if len(p.cfg.Roles) == 0 {
+		if err := p.api.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil); err != nil {
+			return p.wrap("read users of", "", "", err)
+		}
+		return nil
+	}
+	var errs []error
+	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
+		if err := p.checkGroup(ctx, role); err != nil {
+			errs = append(errs, err)
+			var sys *gitgrant.SystemError
+			if errors.As(err, &sys) {
+				break // unreachable or refused: the other groups would say the same
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func (p *Provider) checkGroup(ctx context.Context, role string) error {
+	gid, err := p.group(role)
+	if err != nil {
+		return err
+	}
+	var g struct {
+		DisplayName           string   `json:"displayName"`
+		GroupTypes            []string `json:"groupTypes"`
+		OnPremisesSyncEnabled *bool    `json:"onPremisesSyncEnabled"`
+	}
+	if err := p.api.do(ctx, http.MethodGet, "groups/"+gid+"?$select=id,displayName,groupTypes,onPremisesSyncEnabled", nil, &g); err != nil {
+		return p.wrap("read group of", role, gid, err)
+	}
+	switch {
+	case slices.Contains(g.GroupTypes, "DynamicMembership"):
+		return fmt.Errorf("provider %s: role %s: group %s (%s) has dynamic membership, which cannot be granted", p.cfg.Name, role, gid, g.DisplayName)
+	case g.OnPremisesSyncEnabled != nil && *g.OnPremisesSyncEnabled:
+		return fmt.Errorf("provider %s: role %s: group %s (%s) is synced from on-premises Active Directory; manage it there", p.cfg.Name, role, gid, g.DisplayName)
+	}
+	if p.pim {
+		if _, err := p.assignments(ctx, gid, ""); err != nil {
+			return p.wrap("read PIM assignments of", role, gid, err)
+		}
+	}
+	return nil
+}
+
+// Close has nothing to release: the HTTP client belongs to the caller.
+func (p *Provider) Close() error { return nil }
+
+// group returns the object id of role's group. Only declared roles are
+// managed.
+func (p *Provider) group(role string) (string, error) {
+	if _, ok := p.cfg.Roles[role]; !ok {
+		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	}
+	gid := p.cfg.RoleTarget(role)
+	if !guidPattern.MatchString(gid) {
+		return "", fmt.Errorf("provider %s: role %s: %q is not a group object id: %w", p.cfg.Name, role, gid, providers.ErrInvalidName)
+	}
+	return strings.ToLower(gid), nil
+}
+
+// lookup finds a user by userPrincipalName or object id (GET /users/{x}).
+// Not found is ErrNotFound. Answers are remembered for a few minutes.
+func (p *Provider) lookup(ctx context.Context, principal string) (user, error) {
+	switch {
+	case guidPattern.MatchString(principal):
+	case !p.byID && upnPattern.MatchString(principal) && len(principal) <= maxNameLen:
+	default:
+		what := "a userPrincipalName or object id"
+		if p.byID {
+			what = "an object id"
+		}
+		return user{}, fmt.Errorf("%q is not %s: %w", principal, what, providers.ErrInvalidName)
+	}
+	key := strings.ToLower(principal)
+	p.mu.Lock()
+	c, ok := p.users[key]
+	p.mu.Unlock()
+	if ok && p.api.now().Before(c.until) {
+		return c.user, nil
+	}
+	var u user
+	err := p.api.do(ctx, http.MethodGet, "users/"+url.PathEscape(principal)+"?$select=id,userPrincipalName", nil, &u)
+	if isStatus(err, http.StatusNotFound) {
+		return user{}, fmt.Errorf("user %q does not exist in the tenant: %w", principal, providers.ErrNotFound)
+	}
+	if err != nil {
+		return user{}, err
+	}
+	p.remember(u)
+	return u, nil
+}
+
+func (p *Provider) userByID(ctx context.Context, id string) (user, error) {
+	return p.lookup(ctx, id)
+}
+
+func (p *Provider) remember(u user) {
+	if u.ID == "" {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	c := cachedUser{user: u, until: p.api.now().Add(userCacheTTL)}
+	p.users[strings.ToLower(u.ID)] = c
+	if u.UPN != "" {
+		p.users[strings.ToLower(u.UPN)] = c
+	}
+}
+
+// wrap turns an API error into the errors the reconciler acts on.
+func (p *Provider) wrap(op, role, gid string, err error) error {
+	what := fmt.Sprintf("%s %s (group %s)", op, role, gid)
+	if role == "" {
+		what = op + " the tenant"
+	}
+	var limited *throttled
+	var token *tokenFailure
+	var ge *graphError
+	var sys *gitgrant.SystemError
+	switch {
+	case errors.As(err, &sys), errors.Is(err, providers.ErrNotFound) && !isStatus(err, http.StatusNotFound), errors.Is(err, providers.ErrInvalidName):
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	case errors.Is(err, context.Canceled):
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	case errors.As(err, &limited):
+		return providers.Unavailable(p.system(), what, err)
+	case errors.As(err, &token):
+		return &gitgrant.SystemError{System: p.system(), Op: what, Err: err, Retryable: token.retryable()}
+	case errors.As(err, &ge):
+		switch code := ge.status; {
+		case code == http.StatusNotFound:
+			return fmt.Errorf("provider %s: %s: not found, or the application cannot see it: %w", p.cfg.Name, what, providers.ErrNotFound)
+		case code == http.StatusUnauthorized, code == http.StatusForbidden:
+			// A bad secret, a missing permission or admin consent, a
+			// role-assignable group: retrying will not help.
+			return &gitgrant.SystemError{System: p.system(), Op: what, Err: err}
+		case code >= 500, code == http.StatusTooManyRequests:
+			return providers.Unavailable(p.system(), what, err)
+		}
+		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	}
+	// Transport errors: DNS, refused connections, timeouts.
+	return providers.Unavailable(p.system(), what, err)
+}
+
+func (p *Provider) system() string { return "entra " + p.cfg.Name }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -1,0 +1,496 @@
+package entra
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/providertest"
+)
+
+const testSecret = "fake~client~secret~must~never~leak"
+
+func userID(i int) string  { return fmt.Sprintf("%08d-0000-4000-8000-%012d", i, i) }
+func groupID(i int) string { return fmt.Sprintf("9%07d-1111-4111-8111-%012d", i, i) }
+
+// setup starts a fake tenant with groups (ids groupID(0), groupID(1), ...)
+// and users (id userID(i), userPrincipalName upns[i]).
+func setup(t testing.TB, c *clock, groups int, upns []string) *fakeGraph {
+	f := newFakeGraph(t, c)
+	for i := range groups {
+		f.addGroup(groupID(i))
+	}
+	for i, u := range upns {
+		f.addUser(userID(i), u)
+	}
+	return f
+}
+
+func config(f *fakeGraph, roles map[string]string, settings map[string]any) gitgrant.ProviderConfig {
+	rc := map[string]gitgrant.RoleConfig{}
+	for role, gid := range roles {
+		rc[role] = gitgrant.RoleConfig{Target: gid}
+	}
+	s := map[string]any{
+		"tenant_id":         "contoso.onmicrosoft.com",
+		"client_id":         "11111111-2222-3333-4444-555555555555",
+		"client_secret_env": "ENTRA_CLIENT_SECRET",
+		"graph_url":         f.graphURL(),
+		"login_url":         f.loginURL(),
+	}
+	for k, v := range settings {
+		if v == nil {
+			delete(s, k)
+		} else {
+			s[k] = v
+		}
+	}
+	return gitgrant.ProviderConfig{Name: "entra", Type: Type, Roles: rc, Settings: s}
+}
+
+func deps() providers.Deps {
+	d := providers.DefaultDeps()
+	d.Getenv = func(k string) string {
+		if k == "ENTRA_CLIENT_SECRET" {
+			return testSecret
+		}
+		return ""
+	}
+	return d
+}
+
+func open(t testing.TB, cfg gitgrant.ProviderConfig, c *clock) *Provider {
+	t.Helper()
+	pp, err := Open(context.Background(), cfg, deps())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	p := pp.(*Provider)
+	p.api.now, p.api.sleep, p.api.token.now = c.now, c.sleep, c.now
+	return p
+}
+
+func TestConformance(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		settings map[string]any
+		byID     bool
+	}{
+		{"members by userPrincipalName", nil, false},
+		{"members by object id", map[string]any{"principal": "id"}, true},
+		{"PIM for Groups", map[string]any{"pim": true}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			var upns []string
+			for i := range 22 {
+				upns = append(upns, fmt.Sprintf("dev%02d@contoso.com", i))
+			}
+			upns = append(upns, "Mixed.Case@Contoso.COM", "guest_example.org#EXT#@contoso.onmicrosoft.com")
+			c := realClock()
+			f := setup(t, c, 2, upns)
+			f.set(func(f *fakeGraph) { f.tokenTTL = 65 * time.Second })
+			principals, missing := upns, "ghost@contoso.com"
+			if tt.byID {
+				principals = nil
+				for i := range upns {
+					principals = append(principals, userID(i))
+				}
+				missing = "deadbeef-0000-4000-8000-000000000000"
+			}
+			roles := map[string]string{"admin": groupID(0), "reader": groupID(1)}
+			providertest.Run(t, providertest.Harness{
+				Open:             func(t *testing.T) providers.Provider { return open(t, config(f, roles, tt.settings), c) },
+				Roles:            []string{"admin", "reader"},
+				Principals:       principals,
+				MissingPrincipal: missing,
+				HostileNames:     []string{"dev00@contoso.com/../x", "dev00@contoso.com?$select=id", userID(0) + "/$ref"},
+				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
+					return Open(t.Context(), config(f, map[string]string{"hostile": target}, tt.settings), deps())
+				},
+				Down: func(t *testing.T) (providers.Provider, error) {
+					down := fmt.Sprintf("http://127.0.0.1:%d/", testenv.FreePort(t))
+					s := map[string]any{"graph_url": down + "v1.0/", "login_url": down}
+					for k, v := range tt.settings {
+						s[k] = v
+					}
+					return Open(t.Context(), config(f, roles, s), deps())
+				},
+				Secrets: []string{testSecret, "fake-graph-access-token"},
+			})
+		})
+	}
+}
+
+// TestNativeExpiryWithPIM: gitgrant asks PIM for the grant's end; when
+// that time comes, Entra ends the membership by itself, with gitgrant
+// making no call at all.
+func TestNativeExpiryWithPIM(t *testing.T) {
+	t.Parallel()
+	c := manualClock()
+	f := setup(t, c, 1, []string{"alice@contoso.com", "bob@contoso.com"})
+	p := open(t, config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), c)
+	ctx := t.Context()
+	t0 := c.now()
+	aliceUntil, bobUntil := t0.Add(time.Hour), t0.Add(4*time.Hour)
+	for _, g := range []providers.Grant{
+		{Role: "ops", Principal: "alice@contoso.com", Until: aliceUntil},
+		{Role: "ops", Principal: "bob@contoso.com", Until: bobUntil},
+	} {
+		if err := p.Grant(ctx, g); err != nil {
+			t.Fatalf("Grant(%+v): %v", g, err)
+		}
+	}
+	if !p.NativeExpiry() {
+		t.Fatal("NativeExpiry() = false after PIM answered")
+	}
+	f.mu.Lock()
+	asked := f.ends
+	f.mu.Unlock()
+	wantAsked := []string{"alice@contoso.com " + aliceUntil.Format(time.RFC3339), "bob@contoso.com " + bobUntil.Format(time.RFC3339)}
+	if diff := cmp.Diff(wantAsked, asked); diff != "" {
+		t.Fatalf("endDateTimes gitgrant set (-want +got):\n%s", diff)
+	}
+
+	// gitgrant stops here. Just before alice's end she is still a member;
+	// just after, Entra has removed her.
+	calls := len(f.log())
+	c.advance(aliceUntil.Sub(c.now()) - time.Second)
+	if diff := cmp.Diff([]string{"alice@contoso.com", "bob@contoso.com"}, f.memberUPNs(groupID(0))); diff != "" {
+		t.Errorf("a second before the end, members (-want +got):\n%s", diff)
+	}
+	c.advance(2 * time.Second)
+	if diff := cmp.Diff([]string{"bob@contoso.com"}, f.memberUPNs(groupID(0))); diff != "" {
+		t.Errorf("a second after the end, members (-want +got):\n%s", diff)
+	}
+	f.mu.Lock()
+	ended := f.ended
+	f.mu.Unlock()
+	if diff := cmp.Diff([]string{"alice@contoso.com " + aliceUntil.Format(time.RFC3339)}, ended); diff != "" {
+		t.Errorf("assignments Entra ended (-want +got):\n%s", diff)
+	}
+	if n := len(f.log()); n != calls {
+		t.Errorf("gitgrant made %d calls while stopped: %v", n-calls, f.log()[calls:])
+	}
+
+	// When gitgrant comes back, it sees what Entra did, and bob's end.
+	ms, err := p.Members(ctx, "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]providers.Member{{Principal: "bob@contoso.com", Until: bobUntil}}, ms); diff != "" {
+		t.Errorf("Members (-want +got):\n%s", diff)
+	}
+}
+
+func TestMembersPages(t *testing.T) {
+	t.Parallel()
+	var upns []string
+	for i := range 250 {
+		upns = append(upns, fmt.Sprintf("user%03d@contoso.com", i))
+	}
+	c := manualClock()
+	f := setup(t, c, 1, upns)
+	f.set(func(f *fakeGraph) {
+		for id := range f.users {
+			f.groups[groupID(0)].members[id] = 0
+		}
+	})
+	p := open(t, config(f, map[string]string{"big": groupID(0)}, nil), c)
+	ms, err := p.Members(t.Context(), "big")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, m := range ms {
+		got = append(got, m.Principal)
+	}
+	if diff := cmp.Diff(upns, got); diff != "" {
+		t.Errorf("Members (-want +got):\n%s", diff)
+	}
+	want := []string{
+		"POST /contoso.onmicrosoft.com/oauth2/v2.0/token",
+		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=999",
+		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(99),
+		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(199),
+	}
+	if diff := cmp.Diff(want, f.log()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+}
+
+// TestRequests pins what each operation sends, including the wait for a
+// new membership to show (the fake's reads miss it once).
+func TestRequests(t *testing.T) {
+	t.Parallel()
+	g := "/"
+	gid, uid := groupID(0), userID(0)
+	pimInst := g + pimInstances + "?$filter=groupId%20eq%20%27" + gid + "%27%20and%20principalId%20eq%20%27" + uid + "%27"
+	tests := []struct {
+		name     string
+		settings map[string]any
+		do       func(ctx context.Context, p *Provider) error
+		want     []string
+	}{
+		{"grant", nil, func(ctx context.Context, p *Provider) error {
+			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com"})
+		}, []string{
+			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
+			"POST " + g + "groups/" + gid + "/members/$ref",
+			"POST " + g + "users/" + uid + "/checkMemberGroups",
+			"POST " + g + "users/" + uid + "/checkMemberGroups",
+		}},
+		{"grant twice", nil, func(ctx context.Context, p *Provider) error {
+			for range 2 {
+				if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com"}); err != nil {
+					return err
+				}
+			}
+			return nil
+		}, []string{
+			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
+			"POST " + g + "groups/" + gid + "/members/$ref",
+			"POST " + g + "users/" + uid + "/checkMemberGroups",
+			"POST " + g + "users/" + uid + "/checkMemberGroups",
+			"POST " + g + "groups/" + gid + "/members/$ref", // already exists: success
+			"POST " + g + "users/" + uid + "/checkMemberGroups",
+		}},
+		{"revoke", nil, func(ctx context.Context, p *Provider) error { return p.Revoke(ctx, "ops", "alice@contoso.com") }, []string{
+			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
+			"DELETE " + g + "groups/" + gid + "/members/" + uid + "/$ref",
+		}},
+		{"grant with PIM", map[string]any{"pim": true}, func(ctx context.Context, p *Provider) error {
+			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com", Until: time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)})
+		}, []string{
+			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
+			"GET " + pimInst,
+			"POST " + g + pimRequests,
+			"GET " + pimInst,
+			"GET " + pimInst,
+		}},
+		{"revoke with PIM", map[string]any{"pim": true}, func(ctx context.Context, p *Provider) error {
+			return p.Revoke(ctx, "ops", "alice@contoso.com")
+		}, []string{
+			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
+			"POST " + g + pimRequests,
+			"DELETE " + g + "groups/" + gid + "/members/" + uid + "/$ref",
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := manualClock()
+			f := setup(t, c, 1, []string{"alice@contoso.com"})
+			p := open(t, config(f, map[string]string{"ops": gid}, tt.settings), c)
+			if err := tt.do(t.Context(), p); err != nil {
+				t.Fatal(err)
+			}
+			want := append([]string{"POST /contoso.onmicrosoft.com/oauth2/v2.0/token"}, tt.want...)
+			if diff := cmp.Diff(want, f.log()); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestThrottling: a 429 is waited out for as long as Retry-After says, a
+// spent budget likewise, and a wait longer than allowed is not started.
+func TestThrottling(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name      string
+		force429  int
+		budget    int
+		maxWait   string
+		grants    int
+		wantErr   bool
+		wantAt429 int
+		minTime   time.Duration
+	}{
+		{name: "429 with Retry-After", force429: 2, grants: 1, wantAt429: 2, minTime: 6 * time.Second},
+		{name: "budget spent", budget: 10, grants: 4, wantAt429: 1, minTime: time.Second},
+		{name: "longer than max_rate_limit_wait", force429: 1, grants: 1, maxWait: "1s", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			c := manualClock()
+			var upns []string
+			for i := range tt.grants {
+				upns = append(upns, fmt.Sprintf("u%d@contoso.com", i))
+			}
+			f := setup(t, c, 1, upns)
+			f.set(func(f *fakeGraph) { f.force429, f.budget, f.lag = tt.force429, tt.budget, 0 })
+			s := map[string]any{}
+			if tt.maxWait != "" {
+				s["max_rate_limit_wait"] = tt.maxWait
+			}
+			p := open(t, config(f, map[string]string{"ops": groupID(0)}, s), c)
+			start := c.now()
+			var err error
+			for _, u := range upns {
+				if err = p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: u}); err != nil {
+					break
+				}
+			}
+			if tt.wantErr {
+				var sys *gitgrant.SystemError
+				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "throttled by Microsoft Graph until") {
+					t.Fatalf("err = %v, want a retryable SystemError saying until when", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			f.mu.Lock()
+			throttled := f.throttled
+			f.mu.Unlock()
+			if throttled != tt.wantAt429 {
+				t.Errorf("the fake answered %d 429s, want %d", throttled, tt.wantAt429)
+			}
+			if moved := c.now().Sub(start); moved < tt.minTime {
+				t.Errorf("the clock moved %v, want at least %v", moved, tt.minTime)
+			}
+			if got := f.memberUPNs(groupID(0)); len(got) != len(upns) {
+				t.Errorf("members = %v, want %d", got, len(upns))
+			}
+		})
+	}
+}
+
+// TestTokenLifetime: the token is renewed when it runs out, and a token
+// Graph refuses early is replaced once.
+func TestTokenLifetime(t *testing.T) {
+	t.Parallel()
+	c := manualClock()
+	f := setup(t, c, 1, []string{"a@contoso.com", "b@contoso.com", "c@contoso.com"})
+	p := open(t, config(f, map[string]string{"ops": groupID(0)}, nil), c)
+	counts := func() (int, int) {
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.issued, f.refusedToken
+	}
+	steps := []struct {
+		name          string
+		before        func()
+		who           string
+		issued, refus int
+	}{
+		{"first call", func() {}, "a@contoso.com", 1, 0},
+		{"after the token ran out", func() { c.advance(2 * time.Hour) }, "b@contoso.com", 2, 0},
+		{"after the token was revoked", func() { f.set(func(f *fakeGraph) { clear(f.tokens) }) }, "c@contoso.com", 3, 1},
+	}
+	for _, s := range steps {
+		s.before()
+		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: s.who}); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if issued, refused := counts(); issued != s.issued || refused != s.refus {
+			t.Errorf("%s: tokens issued %d, refused %d; want %d, %d", s.name, issued, refused, s.issued, s.refus)
+		}
+	}
+}
+
+func TestErrors(t *testing.T) {
+	t.Parallel()
+	c := manualClock()
+	f := setup(t, c, 1, []string{"alice@contoso.com"})
+	roles := map[string]string{"ops": groupID(0), "gone": groupID(7)}
+	p := open(t, config(f, roles, nil), c)
+	pw := open(t, config(f, roles, nil), c)
+	pw.api.token.cfg.ClientSecret = "not-the-secret"
+	ctx := t.Context()
+	tests := []struct {
+		name              string
+		do                func() error
+		notFound, invalid bool
+		system, retryable bool
+		inMessage         string
+	}{
+		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, notFound: true, inMessage: `"ghost@contoso.com" does not exist in the tenant`},
+		{name: "spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, invalid: true, inMessage: `as "alice@contoso.com"`},
+		{name: "an id where names are used", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, invalid: true},
+		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, notFound: true},
+		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, notFound: true},
+		{name: "missing group on Check", do: func() error { return p.Check(ctx) }, notFound: true},
+		{name: "apostrophe", do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, invalid: true},
+		{name: "wrong secret", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, system: true, inMessage: "AADSTS7000215"},
+		{name: "throttled past the context", do: func() error {
+			f.set(func(f *fakeGraph) { f.force429 = 1 })
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_, err := p.Members(ctx, "ops")
+			return err
+		}, system: true, retryable: true, inMessage: "throttled"},
+	}
+	for _, tt := range tests {
+		err := tt.do()
+		if err == nil {
+			t.Errorf("%s: no error", tt.name)
+			continue
+		}
+		for _, s := range []string{testSecret, "not-the-secret", "fake-graph-access-token"} {
+			if strings.Contains(err.Error(), s) {
+				t.Errorf("%s: error contains a secret: %v", tt.name, err)
+			}
+		}
+		if !strings.Contains(err.Error(), tt.inMessage) {
+			t.Errorf("%s: %v, want it to say %q", tt.name, err, tt.inMessage)
+		}
+		if got := errors.Is(err, providers.ErrNotFound); got != tt.notFound {
+			t.Errorf("%s: %v: ErrNotFound = %v, want %v", tt.name, err, got, tt.notFound)
+		}
+		if got := errors.Is(err, providers.ErrInvalidName); got != tt.invalid {
+			t.Errorf("%s: %v: ErrInvalidName = %v, want %v", tt.name, err, got, tt.invalid)
+		}
+		var sys *gitgrant.SystemError
+		if got := errors.As(err, &sys); got != tt.system {
+			t.Errorf("%s: %v: SystemError = %v, want %v", tt.name, err, got, tt.system)
+		} else if got && sys.Retryable != tt.retryable {
+			t.Errorf("%s: %v: Retryable = %v, want %v", tt.name, err, sys.Retryable, tt.retryable)
+		}
+	}
+}
+
+func TestOpenRejectsBadSettings(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name     string
+		settings map[string]any
+		want     string
+	}{
+		{"tenant missing", map[string]any{"tenant_id": nil}, "setting tenant_id"},
+		{"tenant with a slash", map[string]any{"tenant_id": "a/../b"}, "setting tenant_id"},
+		{"client_id not a GUID", map[string]any{"client_id": "app"}, "setting client_id"},
+		{"graph_url not a URL", map[string]any{"graph_url": "graph.microsoft.com"}, "setting graph_url"},
+		{"bad principal", map[string]any{"principal": "mail"}, "setting principal"},
+		{"bad wait", map[string]any{"max_rate_limit_wait": "soon"}, "max_rate_limit_wait"},
+		{"no secret", map[string]any{"client_secret_env": nil}, "client_secret_env or client_secret_file"},
+		{"secret unset", map[string]any{"client_secret_env": "UNSET"}, "UNSET"},
+		{"both secrets", map[string]any{"client_secret_file": "/run/secret"}, "not both"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := &fakeGraph{url: "https://example.invalid"}
+			_, err := Open(t.Context(), config(f, nil, tt.settings), deps())
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
+			}
+			if strings.Contains(err.Error(), testSecret) {
+				t.Errorf("error contains the secret: %v", err)
+			}
+		})
+	}
+}
