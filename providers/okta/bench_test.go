@@ -11,10 +11,10 @@ import (
 // BenchmarkGrantRevoke1000 grants and then revokes 1,000 memberships of one
 // group, one after another as the reconciler applies a plan, against the
 // fake with Okta's usual per-endpoint limit of 600 requests a minute and
-// reads that miss a new membership once. The fake's clock moves only when
-// gitgrant waits, so okta-min is the time the run would take against Okta
-// (the requests themselves counted as instant); 429s shows that gitgrant
-// waited for each spent window instead of drawing refusals.
+// reads that miss a new membership once. The fake's clock moves 50ms per
+// request (a usual round trip) and when gitgrant waits, so okta-min is the
+// time the run would take against Okta; 429s shows that gitgrant waited
+// for each spent window instead of drawing refusals.
 func BenchmarkGrantRevoke1000(b *testing.B) {
 	const n = 1000
 	var logins []string
@@ -24,7 +24,7 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 	for b.Loop() {
 		c := manualClock()
 		f := setup(b, c, []string{"00gops"}, logins)
-		f.set(func(f *fakeOkta) { f.perMinute = 600 })
+		f.set(func(f *fakeOkta) { f.perMinute, f.latency = 600, 50*time.Millisecond })
 		p := open(b, config(f.url, "app", map[string]string{"ops": "00gops"}), c)
 		ctx := b.Context()
 		start := c.now()

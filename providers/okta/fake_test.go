@@ -96,7 +96,8 @@ type fakeOkta struct {
 	groups     map[string]*fakeGroup
 	lag        int // reads that miss a new membership
 	maxPage    int
-	perMinute  int // requests per endpoint per minute; 0: unlimited
+	perMinute  int           // requests per endpoint per minute; 0: unlimited
+	latency    time.Duration // a manual clock moves this much per request
 	windows    map[string]*window
 	throttled  int      // 429s answered
 	force429   int      // 429s to answer next, whatever the count
@@ -197,6 +198,9 @@ func (f *fakeOkta) authed(endpoint string, h http.HandlerFunc) http.HandlerFunc 
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
+		if f.clock.manual && f.latency > 0 {
+			f.clock.advance(f.latency)
+		}
 		now := f.clock.now()
 		w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
 		auth := r.Header.Get("Authorization")
