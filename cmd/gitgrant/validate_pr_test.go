@@ -62,6 +62,22 @@ func newPRWorld(t *testing.T) *prWorld {
 	}}
 }
 
+// land commits changes straight to main, on the remote and the fake.
+func (p *prWorld) land(at time.Time, changes map[string]string) {
+	p.t.Helper()
+	for path, content := range changes {
+		if content == "" {
+			runGit(p.t, p.w.dir, time.Time{}, "", "rm", "-q", path)
+		} else {
+			p.w.write(map[string]string{path: content})
+		}
+	}
+	sha := p.w.commit(at, "admin", "Change main")
+	runGit(p.t, p.w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	p.gh.AddCommit(p.repo, ghfake.Commit{SHA: sha, Parents: []string{p.base}, Author: "admin", Committer: "admin", Message: "Change main", Date: at}, changes)
+	p.base = sha
+}
+
 // open pushes a branch from main with changes ("" deletes a file) as
 // author and opens pull request n for it; it returns the head commit.
 func (p *prWorld) open(n int, author string, changes map[string]string) string {
@@ -195,10 +211,7 @@ func TestValidatePRJudgedByBase(t *testing.T) {
 
 	// The same request once the raised limit is on the base passes.
 	p2 := newPRWorld(t)
-	p2.w.write(map[string]string{"gitgrant.yaml": raised})
-	p2.base = p2.w.commit(testNow.Add(-24*time.Hour), "admin", "Raise the limit")
-	runGit(t, p2.w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	p2.gh.AddCommit(p2.repo, ghfake.Commit{SHA: p2.base, Parents: []string{p.base}, Message: "raise"}, map[string]string{"gitgrant.yaml": raised})
+	p2.land(testNow.Add(-24*time.Hour), map[string]string{"gitgrant.yaml": raised})
 	p2.open(4, "alice", map[string]string{"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 8h\nreason: Long migration\n"})
 	if r := runCLI(t, p2.vars, "validate", "--repo", p2.w.dir, "--pr", "4"); r.code != gitgrant.ExitOK {
 		t.Errorf("after the limit merged: exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -278,5 +291,34 @@ func TestValidatePRUsage(t *testing.T) {
 	}
 	if runs := p.gh.CheckRuns(p.repo); len(runs) != 1 || runs[0].Conclusion != "success" {
 		t.Errorf("check runs = %+v, want one success", runs)
+	}
+}
+
+// TestValidatePRBrokenBase: with gitgrant.yaml broken on the base, the
+// pull request that fixes it cannot also carry requests judged by the fix.
+func TestValidatePRBrokenBase(t *testing.T) {
+	t.Parallel()
+	p := newPRWorld(t)
+	p.land(testNow.Add(-24*time.Hour), map[string]string{"gitgrant.yaml": "providers: [not, a, map]\n"})
+	p.open(9, "alice", map[string]string{
+		"gitgrant.yaml":                    prConfig,
+		"requests/orders-db/alice-ro.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Read refunds\n",
+		"requests/orders-db/README.md":     "",
+	})
+	r := runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "9")
+	if r.code != gitgrant.ExitInvalid {
+		t.Fatalf("exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	cs := p.comments(9)
+	if len(cs) != 1 {
+		t.Fatalf("%d comments, want 1", len(cs))
+	}
+	for _, want := range []string{"is missing or invalid, so the requests in this pull request cannot be judged", "This pull request changes `gitgrant.yaml`"} {
+		if !strings.Contains(cs[0].Body, want) {
+			t.Errorf("comment lacks %q:\n%s", want, cs[0].Body)
+		}
+	}
+	if strings.Contains(cs[0].Body, "README.md") || strings.Contains(cs[0].Body, "#### If merged") {
+		t.Errorf("a README is not a request, and nothing is planned on a broken base:\n%s", cs[0].Body)
 	}
 }

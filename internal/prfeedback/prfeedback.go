@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"path"
 	"strings"
 	"time"
 
@@ -112,7 +113,7 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 	var heads []schema.File
 	var headConfig *schema.File
 	for _, f := range res.Files {
-		if f.Previous != "" && isRequest(f.Previous) {
+		if f.Previous != "" && isRequestFile(f.Previous) {
 			res.Removed = append(res.Removed, f.Previous)
 		}
 		switch {
@@ -129,7 +130,9 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 			res.OwnersChanged = true
 		case !isRequest(f.Path):
 		case f.Status == "removed":
-			res.Removed = append(res.Removed, f.Path)
+			if isRequestFile(f.Path) {
+				res.Removed = append(res.Removed, f.Path)
+			}
 		default:
 			file, err := c.file(ctx, pr.HeadSHA, f.Path)
 			if errors.Is(err, fs.ErrNotExist) {
@@ -202,6 +205,14 @@ func (c *Checker) configReport(res *Result, base, head *schema.File, requests bo
 }
 
 func isRequest(p string) bool { return strings.HasPrefix(p, gitgrant.RequestsDir+"/") }
+
+// isRequestFile tells a request from what may live beside requests
+// (README.md, dotfiles), as the reconciler does.
+func isRequestFile(p string) bool {
+	base := path.Base(p)
+	ext := strings.ToLower(path.Ext(base))
+	return isRequest(p) && !strings.HasPrefix(base, ".") && (ext == ".yaml" || ext == ".yml")
+}
 
 func isCodeOwners(p string) bool {
 	for _, c := range gitrepo.CodeOwnersPaths {

@@ -96,14 +96,16 @@ func (c PRComment) Counts() (errs, warnings int) {
 // Headline is the one-line verdict, also the check run's title.
 func (c PRComment) Headline() string {
 	errs, warnings := c.Counts()
-	waiting, ready, unchecked := 0, 0, len(c.Problems)
+	waiting, blocked, ready, unchecked := 0, 0, 0, len(c.Problems)
 	for _, r := range c.Requests {
 		switch {
 		case r.Errors > 0:
-		case r.PreviewError != "":
+		case r.PreviewError != "" || !r.Previewed:
 			unchecked++
-		case r.Previewed && r.Ready:
+		case r.Ready:
 			ready++
+		case blockedBeyondApprovals(r):
+			blocked++
 		default:
 			waiting++
 		}
@@ -125,6 +127,9 @@ func (c PRComment) Headline() string {
 	}
 	if waiting > 0 {
 		parts = append(parts, fmt.Sprintf("%s waiting for approval", plural(waiting, "request")))
+	}
+	if blocked > 0 {
+		parts = append(parts, fmt.Sprintf("%s that merging would not grant", plural(blocked, "request")))
 	}
 	if len(c.Removed) > 0 {
 		parts = append(parts, fmt.Sprintf("%s removed (revoked on merge)", plural(len(c.Removed), "request")))
@@ -227,6 +232,12 @@ func writePlanSection(b *strings.Builder, c PRComment) {
 	}
 }
 
+// blockedBeyondApprovals: the preview gives reasons besides the one per
+// missing approval (which the approvals table already shows).
+func blockedBeyondApprovals(r PRRequest) bool {
+	return len(r.Reasons) > len(r.Needs)
+}
+
 func approvalText(r PRRequest) string {
 	missing := 0
 	for _, n := range r.Needs {
@@ -239,10 +250,12 @@ func approvalText(r PRRequest) string {
 		return "🚨 emergency: granted short, reviewed after"
 	case r.Ready:
 		return "✅ ready"
+	case blockedBeyondApprovals(r):
+		return "❌ would not be granted (below)"
 	case missing > 0:
 		return fmt.Sprintf("⏳ %d missing", missing)
 	}
-	return "❌ blocked (below)"
+	return "❌ would not be granted"
 }
 
 func startText(g PRGrant) string {
@@ -294,18 +307,16 @@ func writeNeedsSection(b *strings.Builder, c PRComment) {
 	}
 	var blocked []PRRequest
 	for _, r := range c.Requests {
-		// One reason per missing approval repeats the table; show the
-		// reasons only when there is more to say.
-		if r.Errors == 0 && (r.PreviewError != "" || (r.Previewed && !r.Ready && len(r.Reasons) > len(r.Needs))) {
+		if r.Errors == 0 && (r.PreviewError != "" || (r.Previewed && !r.Ready && blockedBeyondApprovals(r))) {
 			blocked = append(blocked, r)
 		}
 	}
 	if rows == 0 && len(blocked) == 0 {
 		return
 	}
-	b.WriteString("\n#### Approvals\n\n")
+	b.WriteString("\n#### Approvals\n")
 	if rows > 0 {
-		b.WriteString("Code owners approve on the pull request's final commit; an approval of an earlier commit does not count.\n\n")
+		b.WriteString("\nCode owners approve on the pull request's final commit; an approval of an earlier commit does not count.\n\n")
 		fold(&t, rows, c.FoldAfter, "missing approvals")
 		b.WriteString(t.String())
 	}
@@ -319,8 +330,7 @@ func writeNeedsSection(b *strings.Builder, c PRComment) {
 			fmt.Fprintf(&list, "- %s\n", mdCell(reason))
 		}
 		b.WriteString("\n")
-		b.WriteString(strings.TrimSuffix(foldText(fmt.Sprintf("Why <code>%s</code> would not be granted if merged now", r.Path), list.String()), "\n"))
-		b.WriteString("\n")
+		b.WriteString(foldText(fmt.Sprintf("Why <code>%s</code> would not be granted if merged now", r.Path), list.String()))
 	}
 }
 

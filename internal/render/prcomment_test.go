@@ -51,7 +51,7 @@ func TestPRCommentMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "prcomment.md", b.Bytes())
-	if got, want := c.Headline(), "❌ 1 error, 4 warnings, 1 request ready to grant on merge, 1 request waiting for approval, 1 request removed (revoked on merge)"; got != want {
+	if got, want := c.Headline(), "❌ 1 error, 4 warnings, 1 request ready to grant on merge, 1 request that merging would not grant, 1 request removed (revoked on merge)"; got != want {
 		t.Errorf("headline = %q, want %q", got, want)
 	}
 }
