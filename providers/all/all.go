@@ -4,10 +4,12 @@ package all
 
 import (
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/entra"
 	"github.com/gitgrant/gitgrant/providers/exec"
 	"github.com/gitgrant/gitgrant/providers/githubteam"
 	"github.com/gitgrant/gitgrant/providers/ldap"
 	"github.com/gitgrant/gitgrant/providers/mysql"
+	"github.com/gitgrant/gitgrant/providers/okta"
 	"github.com/gitgrant/gitgrant/providers/postgres"
 )
 
@@ -20,5 +22,7 @@ func Registry() providers.Registry {
 		exec.Type:       exec.Open,
 		ldap.Type:       ldap.Open,
 		githubteam.Type: githubteam.Open,
+		okta.Type:       okta.Open,
+		entra.Type:      entra.Open,
 	}
 }
