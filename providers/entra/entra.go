@@ -224,8 +224,11 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		out = append(out, providers.Member{Principal: p.name(m.ID, m.UPN), Until: end})
 	}
 	for _, id := range slices.Sorted(maps.Keys(ends)) {
-		u, err := p.userByID(ctx, id)
-		if err != nil {
+		u, err := p.lookup(ctx, id)
+		switch {
+		case errors.Is(err, providers.ErrNotFound):
+			u = user{ID: id} // not a user (PIM also assigns groups): named by its id
+		case err != nil:
 			return nil, p.wrap("list PIM assignments of", role, gid, err)
 		}
 		out = append(out, providers.Member{Principal: p.name(u.ID, u.UPN), Until: ends[id]})
@@ -429,10 +432,6 @@ func (p *Provider) lookup(ctx context.Context, principal string) (user, error) {
 	}
 	p.remember(u)
 	return u, nil
-}
-
-func (p *Provider) userByID(ctx context.Context, id string) (user, error) {
-	return p.lookup(ctx, id)
 }
 
 func (p *Provider) remember(u user) {

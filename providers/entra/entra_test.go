@@ -494,3 +494,35 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 		})
 	}
 }
+
+// TestPIMMembers: with PIM, Members joins the active assignments (with
+// their ends) to the direct members: an assignment that directory reads do
+// not show yet still counts, a member added outside PIM shows without an
+// end (drift to revoke), and a group assigned through PIM by its id.
+func TestPIMMembers(t *testing.T) {
+	t.Parallel()
+	c := manualClock()
+	f := setup(t, c, 1, []string{"alice@contoso.com", "bob@contoso.com"})
+	end := c.now().Add(time.Hour)
+	nested := "77777777-0000-4000-8000-000000000000"
+	f.set(func(f *fakeGraph) {
+		g := f.groups[groupID(0)]
+		g.pim[userID(0)] = &fakeSchedule{end: end, user: "alice@contoso.com"}
+		g.members[userID(0)] = 5 // replication has not caught up
+		g.members[userID(1)] = 0 // added outside PIM
+		g.pim[nested] = &fakeSchedule{}
+	})
+	p := open(t, config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), c)
+	got, err := p.Members(t.Context(), "ops")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []providers.Member{
+		{Principal: nested},
+		{Principal: "alice@contoso.com", Until: end},
+		{Principal: "bob@contoso.com"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Members (-want +got):\n%s", diff)
+	}
+}
