@@ -1,0 +1,141 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+)
+
+// syncBuffer is a bytes.Buffer safe to write from the server while the
+// test reads it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func waitFor(t *testing.T, what string, logs *syncBuffer, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; log:\n%s", what, logs.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func httpGet(url string) (int, string) {
+	resp, err := http.Get(url)
+	if err != nil {
+		return 0, err.Error()
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// TestServeEndToEnd: `gitgrant serve` on real parts (git, the fake GitHub
+// behind go-github, PostgreSQL). The first pass revokes a member nobody
+// asked for; a merged pull request's webhook grants; the timer set to the
+// window's end revokes; the cleanup commit lands; the metrics say so.
+func TestServeEndToEnd(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	rw, alice, mallory := "serve_rw_"+s, "serve_alice_"+s, "serve_mallory_"+s
+	pgExec(t, dsn, "CREATE ROLE "+rw+" NOLOGIN", "CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+mallory+" LOGIN", "GRANT "+rw+" TO "+mallory)
+	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", mallory, alice, rw)) })
+
+	gh := ghfake.New(time.Now)
+	t.Cleanup(gh.Close)
+	gh.AddToken("serve-token")
+	repo := gh.AddRepo("acme", "access", "main")
+	now := time.Now().UTC().Truncate(time.Second)
+	w := newGitWork(t)
+	w.write(map[string]string{
+		"gitgrant.yaml":      fmt.Sprintf("identities:\n  alice: {principals: {orders-db: %s}}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: SERVE_DSN\n    roles:\n      readwrite: {target: %s, max_duration: 4h, approvals: 1}\n", alice, rw),
+		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
+	})
+	initial := w.commit(now.Add(-24*time.Hour), "admin", "Set up access repository")
+	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: now.Add(-24 * time.Hour)}, nil)
+
+	const secret = "serve-e2e-secret"
+	vars := map[string]string{"SERVE_DSN": dsn, "GITHUB_TOKEN": "serve-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(), "GITGRANT_WEBHOOK_SECRET": secret}
+	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	logs := &syncBuffer{}
+	e := &env{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: func(k string) string { return vars[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	exit := make(chan int, 1)
+	go func() { exit <- run(ctx, []string{"serve", "--listen", addr, "--repo", w.dir, "--resync", "1h", "--log-format", "json"}, e) }()
+	t.Cleanup(func() {
+		cancel()
+		if code := <-exit; code != 0 {
+			t.Errorf("serve exited %d; log:\n%s", code, logs.String())
+		}
+	})
+	base := "http://" + addr
+	waitFor(t, "/readyz", logs, func() bool { code, _ := httpGet(base + "/readyz"); return code == http.StatusOK })
+	waitFor(t, "the drift revocation", logs, func() bool { return len(pgMembers(t, dsn, rw)) == 0 })
+
+	// A pull request merges (its window, from the merge time on GitHub,
+	// ends 10 seconds from now) and GitHub delivers the webhook.
+	merged := time.Now().UTC().Add(-50 * time.Second)
+	w.pullRequest(gh, repo, 1, "alice", map[string]string{"requests/orders-db/alice.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 1m\nreason: Repair stuck orders\n"}, merged, "carol")
+	body := `{"ref":"refs/heads/main"}`
+	mac := hmac.New(sha256.New, []byte(secret))
+	mac.Write([]byte(body))
+	req, _ := http.NewRequest(http.MethodPost, base+"/webhook", strings.NewReader(body))
+	req.Header.Set("X-GitHub-Event", "push")
+	req.Header.Set("X-Hub-Signature-256", "sha256="+hex.EncodeToString(mac.Sum(nil)))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusAccepted {
+		t.Fatalf("webhook: %d", resp.StatusCode)
+	}
+	waitFor(t, "the grant after the webhook", logs, func() bool { return cmp.Equal([]string{alice}, pgMembers(t, dsn, rw)) })
+	waitFor(t, "the revocation at expiry", logs, func() bool { return len(pgMembers(t, dsn, rw)) == 0 })
+	waitFor(t, "the cleanup commit", logs, func() bool {
+		return runGit(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/") == ""
+	})
+	waitFor(t, "the revocation delay in /metrics", logs, func() bool {
+		_, m := httpGet(base + "/metrics")
+		return strings.Contains(m, "gitgrant_revocation_delay_seconds_count 1") && strings.Contains(m, "gitgrant_merge_to_grant_seconds_count 1")
+	})
+	if strings.Contains(logs.String(), "serve-token") || strings.Contains(logs.String(), secret) {
+		t.Errorf("a secret reached the log")
+	}
+	msg := runGit(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
+	if !strings.Contains(msg, "Gitgrant-Request: requests/orders-db/alice.yaml") {
+		t.Errorf("cleanup commit:\n%s", msg)
+	}
+}
