@@ -93,7 +93,9 @@ func TestServeEndToEnd(t *testing.T) {
 	e := &env{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: func(k string) string { return vars[k] }}
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
-	go func() { exit <- run(ctx, []string{"serve", "--listen", addr, "--repo", w.dir, "--resync", "1h", "--log-format", "json"}, e) }()
+	go func() {
+		exit <- run(ctx, []string{"serve", "--listen", addr, "--repo", w.dir, "--resync", "1h", "--log-format", "json"}, e)
+	}()
 	t.Cleanup(func() {
 		cancel()
 		if code := <-exit; code != 0 {
