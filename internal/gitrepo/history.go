@@ -122,38 +122,67 @@ type Provenance struct {
 }
 
 // Provenances returns the provenance of every file under requests/ on the
-// main branch, keyed by path.
+// main branch, keyed by path. The Repo remembers the answer: a later call
+// (a long-running reconciler's next pass) walks only the commits since,
+// and the whole history again only after a force-push.
 func (r *Repo) Provenances(ctx context.Context) (map[string]Provenance, error) {
 	head, err := r.MainRef()
 	if err != nil {
 		return nil, err
 	}
-	last := map[string]*object.Commit{}
-	blobs := map[string]plumbing.Hash{}
-	err = r.WalkRequests(ctx, head, plumbing.ZeroHash, func(s Step) error {
-		for _, ch := range s.Changes {
-			if ch.Kind == Deleted {
-				delete(last, ch.Path)
-				delete(blobs, ch.Path)
-				continue
-			}
-			last[ch.Path], blobs[ch.Path] = s.Commit, ch.To
+	r.provMu.Lock()
+	defer r.provMu.Unlock()
+	since, byPath := plumbing.ZeroHash, map[string]Provenance{}
+	if c := r.prov; c != nil {
+		if c.head == head {
+			return clonePathMap(c.byPath), nil
 		}
-		return nil
-	})
+		since, byPath = c.head, clonePathMap(c.byPath)
+	}
+	walk := func(since plumbing.Hash, byPath map[string]Provenance) error {
+		return r.WalkRequests(ctx, head, since, func(s Step) error {
+			var pv Provenance
+			for _, ch := range s.Changes {
+				if ch.Kind == Deleted {
+					delete(byPath, ch.Path)
+					continue
+				}
+				if pv.Commit.IsZero() { // one provenance per commit
+					var err error
+					if pv, err = r.provenanceOf(s.Commit); err != nil {
+						return err
+					}
+				}
+				pv.Path, pv.Blob = ch.Path, ch.To
+				byPath[ch.Path] = pv
+			}
+			return nil
+		})
+	}
+	err = walk(since, byPath)
+	if errors.Is(err, ErrRewritten) {
+		byPath = map[string]Provenance{}
+		err = walk(plumbing.ZeroHash, byPath)
+	}
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]Provenance, len(last))
-	for p, c := range last {
-		pv, err := r.provenanceOf(c)
-		if err != nil {
-			return nil, err
-		}
-		pv.Path, pv.Blob = p, blobs[p]
-		out[p] = pv
+	r.prov = &provenanceCache{head: head, byPath: byPath}
+	return clonePathMap(byPath), nil
+}
+
+// provenanceCache is the last Provenances answer and the head it is for.
+type provenanceCache struct {
+	head   plumbing.Hash
+	byPath map[string]Provenance
+}
+
+func clonePathMap(m map[string]Provenance) map[string]Provenance {
+	out := make(map[string]Provenance, len(m))
+	for k, v := range m {
+		out[k] = v
 	}
-	return out, nil
+	return out
 }
 
 // ProvenanceOf describes how the first-parent commit c reached main.

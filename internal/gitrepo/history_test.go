@@ -189,3 +189,45 @@ func TestLinkedWorkTree(t *testing.T) {
 		t.Errorf("walk disagrees with git log (-git +gitgrant):\n%s", diff)
 	}
 }
+
+// TestProvenancesIncremental: a Repo answers a second Provenances from
+// what it walked before plus the new commits, and the answer equals a
+// fresh walk's, also after a force-push.
+func TestProvenancesIncremental(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	w.mergePR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "1h"))
+	w.push()
+	r := w.open(t)
+	if _, err := r.Provenances(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for _, change := range []func(){
+		func() {
+			w.squashPR(2, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "1h"))
+			w.squashPR(3, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "2h"))
+			w.push()
+		},
+		func() {
+			w.git("reset", "-q", "--hard", "HEAD~2")
+			w.squashPR(4, "requests/orders-db/carol.yaml", requestYAML("carol", "readonly", "1h"))
+			w.git("push", "-q", "--force", "origin", "main")
+		},
+	} {
+		change()
+		if err := r.Fetch(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+		got, err := r.Provenances(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := w.open(t).Provenances(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("incremental provenances differ from a fresh walk (-fresh +incremental):\n%s", diff)
+		}
+	}
+}

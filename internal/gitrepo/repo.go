@@ -17,6 +17,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/go-git/go-billy/v5"
 	"github.com/go-git/go-billy/v5/osfs"
@@ -72,6 +73,9 @@ type Repo struct {
 	branch string
 	remote bool // a cached clone of Source, fetched on Open
 	auth   transport.AuthMethod
+
+	provMu sync.Mutex
+	prov   *provenanceCache
 }
 
 // IsRemote reports whether source names a remote repository rather than a
