@@ -14,14 +14,19 @@ import (
 // units per 10 seconds per application; the fake charges 1 per read, 2 per
 // list, 3 per write) and reads that miss a new membership once. The fake's
 // clock moves 50ms per request (a usual round trip) and when gitgrant
-// waits, so graph-min is the time the run would take against Graph.
+// waits, so graph-min is the time the run would take against Graph. The
+// busy-tenant case leaves gitgrant a tenth of that budget, to show 429s
+// and Retry-After waits at scale.
 func BenchmarkGrantRevoke1000(b *testing.B) {
 	for _, mode := range []struct {
 		name     string
 		settings map[string]any
+		budget   int
 	}{
-		{"members", nil},
-		{"pim", map[string]any{"pim": true}},
+		{"members", nil, 3500},
+		{"pim", map[string]any{"pim": true}, 3500},
+		// Other applications have used up nine tenths of the budget.
+		{"members-busy-tenant", nil, 350},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
 			const n = 1000
@@ -32,7 +37,7 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 			for b.Loop() {
 				c := manualClock()
 				f := setup(b, c, 1, upns)
-				f.set(func(f *fakeGraph) { f.budget, f.latency = 3500, 50*time.Millisecond })
+				f.set(func(f *fakeGraph) { f.budget, f.latency = mode.budget, 50*time.Millisecond })
 				p := open(b, config(f, map[string]string{"ops": groupID(0)}, mode.settings), c)
 				ctx := b.Context()
 				start := c.now()
@@ -59,6 +64,10 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 				b.ReportMetric(granted.Minutes(), "grant-graph-min")
 				b.ReportMetric(c.now().Sub(start).Minutes(), "graph-min")
 				b.ReportMetric(float64(throttled), "429s")
+				b.ReportMetric(float64(p.api.waits.Load()), "limit-waits")
+				b.ReportMetric(time.Duration(p.api.waited.Load()).Seconds(), "limit-wait-s")
+				b.ReportMetric(float64(p.api.waits.Load()), "limit-waits")
+				b.ReportMetric(time.Duration(p.api.waited.Load()).Seconds(), "limit-wait-s")
 				b.ReportMetric(float64(issued), "tokens")
 			}
 		})

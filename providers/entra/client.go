@@ -43,7 +43,9 @@ type client struct {
 	mu          sync.Mutex
 	pausedUntil time.Time
 
-	calls atomic.Int64 // requests sent, for the benchmark
+	calls  atomic.Int64 // requests sent, for the benchmark
+	waits  atomic.Int64 // rate-limit waits started
+	waited atomic.Int64 // and their total, in nanoseconds
 }
 
 // tokenSource gets app-only tokens with the client credentials grant and
@@ -262,6 +264,8 @@ func (c *client) waitPause(ctx context.Context, cause error) error {
 		return &throttled{until: until, err: cause}
 	}
 	c.log(ctx, "entra: throttled by Microsoft Graph; waiting", "until", until.UTC().Format(time.RFC3339), "wait", wait.String())
+	c.waits.Add(1)
+	c.waited.Add(int64(wait))
 	return c.sleep(ctx, wait)
 }
 

@@ -51,6 +51,8 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 		b.ReportMetric(granted.Minutes(), "grant-okta-min")
 		b.ReportMetric(c.now().Sub(start).Minutes(), "okta-min")
 		b.ReportMetric(float64(throttled), "429s")
+		b.ReportMetric(float64(p.api.waits.Load()), "limit-waits")
+		b.ReportMetric(time.Duration(p.api.waited.Load()).Seconds(), "limit-wait-s")
 		b.ReportMetric(float64(issued), "tokens")
 	}
 }

@@ -38,7 +38,9 @@ type client struct {
 	mu      sync.Mutex
 	resetAt map[string]time.Time // endpoint -> when its spent window resets
 
-	calls atomic.Int64 // requests sent, for the benchmark
+	calls  atomic.Int64 // requests sent, for the benchmark
+	waits  atomic.Int64 // rate-limit waits started
+	waited atomic.Int64 // and their total, in nanoseconds
 }
 
 // apiError is an answer other than 2xx, with Okta's error object.
@@ -190,6 +192,8 @@ func (c *client) waitWindow(ctx context.Context, endpoint string, cause error) e
 		return &rateLimited{until: until, err: cause}
 	}
 	c.log(ctx, "okta: rate limit window spent; waiting", "endpoint", endpoint, "until", until.UTC().Format(time.RFC3339), "wait", wait.String())
+	c.waits.Add(1)
+	c.waited.Add(int64(wait))
 	return c.sleep(ctx, wait)
 }
 
