@@ -1,0 +1,248 @@
+// Package aws grants temporary access to AWS accounts through IAM
+// Identity Center: an account assignment of a permission set, in one
+// account, to a user or group of the Identity Center directory. It uses
+// the official SDK (aws-sdk-go-v2 ssoadmin and identitystore) with the
+// standard credential chain: environment, shared profile, web identity
+// (GitHub OIDC), container and instance roles.
+//
+// Identity Center has no expiring assignment, so the provider does not
+// claim native expiry: gitgrant itself revokes at the end of the window.
+package aws
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/identitystore"
+	"github.com/aws/aws-sdk-go-v2/service/ssoadmin"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// Type is the provider type in gitgrant.yaml.
+const Type = "aws"
+
+const (
+	// defaultMaxWait bounds how long a grant or revoke polls the
+	// asynchronous assignment status before giving up (retryable).
+	defaultMaxWait = 2 * time.Minute
+	// defaultRequestsPerSecond paces calls below Identity Center's
+	// per-account API throttling, with room for other callers.
+	defaultRequestsPerSecond = 10
+	// retryAttempts is how often the SDK tries one call through
+	// throttling and 5xx, with its exponential backoff capped at 20s.
+	retryAttempts = 8
+	listPageSize  = 100
+)
+
+// Principal attributes the provider can match a principal by.
+const (
+	MatchUserName = "user_name"
+	MatchEmail    = "email"
+)
+
+var (
+	instancePattern = regexp.MustCompile(`^arn:aws[a-z-]*:sso:::instance/(sso)?ins-[A-Za-z0-9.-]{16}$`)
+	storePattern    = regexp.MustCompile(`^d-[0-9a-f]{10}$|^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$`)
+	// A role's target: <permission set ARN>@<account id>.
+	targetPattern = regexp.MustCompile(`^(arn:aws[a-z-]*:sso:::permissionSet/(?:sso)?ins-[A-Za-z0-9.-]{16}/ps-[A-Za-z0-9.-]{16})@([0-9]{12})$`)
+	regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
+)
+
+// Provider manages the account assignments of one aws provider entry.
+type Provider struct {
+	cfg      gitgrant.ProviderConfig
+	instance string
+	store    string
+	matchBy  string
+	admin    *ssoadmin.Client
+	ids      *identitystore.Client
+	creds    aws.CredentialsProvider
+	pace     *pacer
+	maxWait  time.Duration
+	logger   *slog.Logger
+	sleep    func(ctx context.Context, d time.Duration) error
+	now      func() time.Time
+	calls    *callCounter
+
+	mu     sync.Mutex
+	byName map[string]principal // principal as written -> resolved
+	byID   map[string]string    // principal id -> principal as written
+	busy   map[string]chan struct{}
+}
+
+type principal struct {
+	id, kind string // kind: USER or GROUP
+}
+
+var (
+	_ providers.Provider = (*Provider)(nil)
+	_ providers.Checker  = (*Provider)(nil)
+	_ providers.Factory  = Open
+)
+
+// Open opens an aws provider with the SDK's default credential chain.
+func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+	var opts []func(*config.LoadOptions) error
+	if r := providers.String(cfg, "region", ""); r != "" {
+		if !regionPattern.MatchString(r) {
+			return nil, fmt.Errorf("provider %s: setting region must be an AWS region such as eu-west-1, not %q", cfg.Name, r)
+		}
+		opts = append(opts, config.WithRegion(r))
+	}
+	if p := providers.String(cfg, "profile", ""); p != "" {
+		opts = append(opts, config.WithSharedConfigProfile(p))
+	}
+	if deps.HTTPClient != nil {
+		opts = append(opts, config.WithHTTPClient(deps.HTTPClient))
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)
+	if err != nil {
+		// The loader names files and profiles, never key material.
+		return nil, &gitgrant.SystemError{System: "aws " + cfg.Name, Op: "load the AWS configuration", Err: err}
+	}
+	return openWith(cfg, deps, awsCfg)
+}
+
+// openWith opens the provider with a loaded AWS configuration; tests
+// give it static credentials and the fake's endpoint.
+func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Config) (*Provider, error) {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
+	}
+	p := &Provider{
+		cfg:      cfg,
+		instance: providers.String(cfg, "instance_arn", ""),
+		store:    providers.String(cfg, "identity_store_id", ""),
+		matchBy:  providers.String(cfg, "match_by", MatchUserName),
+		maxWait:  defaultMaxWait,
+		sleep:    sleepCtx,
+		now:      time.Now,
+		calls:    &callCounter{},
+		byName:   map[string]principal{},
+		byID:     map[string]string{},
+		busy:     map[string]chan struct{}{},
+	}
+	if !instancePattern.MatchString(p.instance) {
+		return nil, bad("setting instance_arn must be an IAM Identity Center instance ARN such as arn:aws:sso:::instance/ssoins-0123456789abcdef, not %q", p.instance)
+	}
+	if !storePattern.MatchString(p.store) {
+		return nil, bad("setting identity_store_id must be an identity store id such as d-0123456789, not %q", p.store)
+	}
+	if p.matchBy != MatchUserName && p.matchBy != MatchEmail {
+		return nil, bad("setting match_by must be %q or %q, not %q", MatchUserName, MatchEmail, p.matchBy)
+	}
+	if awsCfg.Region == "" {
+		return nil, bad("no AWS region: set region, or AWS_REGION in the environment")
+	}
+	if s := providers.String(cfg, "max_wait", ""); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, bad("setting max_wait must be a positive duration such as 2m, not %q", s)
+		}
+		p.maxWait = d
+	}
+	rps := float64(defaultRequestsPerSecond)
+	if v, ok := cfg.Settings["requests_per_second"]; ok {
+		switch n := v.(type) {
+		case int:
+			rps = float64(n)
+		case float64:
+			rps = n
+		default:
+			return nil, bad("setting requests_per_second must be a number")
+		}
+		if rps < 0 {
+			return nil, bad("setting requests_per_second must not be negative")
+		}
+	}
+	var interval time.Duration
+	if rps > 0 {
+		interval = time.Duration(float64(time.Second) / rps)
+	}
+	p.pace = &pacer{interval: interval, now: time.Now}
+	p.calls.pace = p.pace
+	logger := deps.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	p.logger = logger.With("provider", cfg.Name)
+
+	// Throttling and 5xx are retried by the SDK with capped exponential
+	// backoff; its client-side retry quota is off, because the pacer
+	// already keeps gitgrant under the limits and a long reconcile must
+	// not run out of retries.
+	attempts := retryAttempts
+	if v, ok := cfg.Settings["max_attempts"]; ok {
+		n, ok := v.(int)
+		if f, isFloat := v.(float64); isFloat && f == float64(int(f)) {
+			n, ok = int(f), true
+		}
+		if !ok || n < 1 || n > 20 {
+			return nil, bad("setting max_attempts must be a whole number from 1 to 20")
+		}
+		attempts = n
+	}
+	awsCfg.Retryer = func() aws.Retryer {
+		return retry.NewStandard(func(o *retry.StandardOptions) {
+			o.MaxAttempts = attempts
+			o.RateLimiter = ratelimit.None
+		})
+	}
+	endpoint := providers.String(cfg, "endpoint_url", "")
+	p.creds = awsCfg.Credentials
+	p.admin = ssoadmin.NewFromConfig(awsCfg, func(o *ssoadmin.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.APIOptions = append(o.APIOptions, p.calls.middleware)
+	})
+	p.ids = identitystore.NewFromConfig(awsCfg, func(o *identitystore.Options) {
+		if endpoint != "" {
+			o.BaseEndpoint = aws.String(endpoint)
+		}
+		o.APIOptions = append(o.APIOptions, p.calls.middleware)
+	})
+	return p, nil
+}
+
+// Close has nothing to release: the SDK's HTTP client is shared.
+func (p *Provider) Close() error { return nil }
+
+// Calls is how many API requests (attempts included) the provider sent.
+func (p *Provider) Calls() int64 { return p.calls.n.Load() }
+
+// target returns the permission set ARN and account id of role.
+func (p *Provider) target(role string) (string, string, error) {
+	if _, ok := p.cfg.Roles[role]; !ok {
+		return "", "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	}
+	t := p.cfg.RoleTarget(role)
+	m := targetPattern.FindStringSubmatch(t)
+	if m == nil {
+		return "", "", fmt.Errorf("provider %s: role %s: target %q is not PERMISSION_SET_ARN@ACCOUNT_ID: %w", p.cfg.Name, role, t, providers.ErrInvalidName)
+	}
+	return m[1], m[2], nil
+}
+
+func (p *Provider) system() string { return "aws " + p.cfg.Name }
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
