@@ -4,9 +4,11 @@ package all
 
 import (
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/aws"
 	"github.com/gitgrant/gitgrant/providers/entra"
 	"github.com/gitgrant/gitgrant/providers/exec"
 	"github.com/gitgrant/gitgrant/providers/githubteam"
+	"github.com/gitgrant/gitgrant/providers/google"
 	"github.com/gitgrant/gitgrant/providers/ldap"
 	"github.com/gitgrant/gitgrant/providers/mysql"
 	"github.com/gitgrant/gitgrant/providers/okta"
@@ -24,5 +26,7 @@ func Registry() providers.Registry {
 		githubteam.Type: githubteam.Open,
 		okta.Type:       okta.Open,
 		entra.Type:      entra.Open,
+		google.Type:     google.Open,
+		aws.Type:        aws.Open,
 	}
 }
