@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -110,32 +111,38 @@ func TestWebhookDeliveryGrants(t *testing.T) {
 }
 
 // A request whose window ends in 2 seconds is revoked when the timer set
-// to the plan's next change fires, and its file is cleaned up once.
+// to the plan's next change fires, as an expiry, and its file is cleaned up
+// once; whether the window comes from `duration` (from the merge time
+// GitHub reports) or from `expires`.
 func TestTimerRevokesAtExpiry(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
-	w := newWorld(t, clk.Now)
-	// The window starts at the merge time GitHub reports: it ends at t0+2s.
-	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1m\n"), t0.Add(-58*time.Second))
-	s := start(t, w.engine(clk.Now), clk, time.Hour)
-	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
-	eventually(t, "the timer for the expiry", func() bool {
-		for _, d := range clk.Delays() {
-			if d == 2*time.Second {
-				return true
+	for _, tc := range []struct {
+		name, window string
+		merged       time.Duration
+	}{
+		{"duration", "duration: 1m\n", -58 * time.Second},
+		{"expires", "expires: " + t0.Add(2*time.Second).Format(time.RFC3339) + "\n", -time.Minute},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			clk := newFakeClock(t0)
+			w := newWorld(t, clk.Now)
+			w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", tc.window), t0.Add(tc.merged))
+			s := start(t, w.engine(clk.Now), clk, time.Hour)
+			eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
+			eventually(t, "the timer for the expiry", func() bool { return slices.Contains(clk.Delays(), 2*time.Second) })
+			clk.Advance(2 * time.Second)
+			eventually(t, "the revocation", func() bool { return len(w.members("ro")) == 0 })
+			eventually(t, "the cleanup commit", func() bool { return w.remoteFiles() == "" })
+			if n := w.cleanupsOf("requests/db/alice.yaml"); n != 1 {
+				t.Errorf("%d cleanup commits for the request, want 1", n)
 			}
-		}
-		return false
-	})
-	clk.Advance(2 * time.Second)
-	eventually(t, "the revocation", func() bool { return len(w.members("ro")) == 0 })
-	eventually(t, "the cleanup commit", func() bool { return w.remoteFiles() == "" })
-	if n := w.cleanupsOf("requests/db/alice.yaml"); n != 1 {
-		t.Errorf("%d cleanup commits for the request, want 1", n)
+			// Counted as an expiry: a drift revocation has no window to measure.
+			eventually(t, "the revocation delay metric", func() bool {
+				return strings.Contains(scrape(t, s), "gitgrant_revocation_delay_seconds_count 1")
+			})
+		})
 	}
-	eventually(t, "the revocation delay metric", func() bool {
-		return strings.Contains(scrape(t, s), "gitgrant_revocation_delay_seconds_count 1")
-	})
 }
 
 // /readyz is 503 with the reason while gitgrant.yaml on main is invalid
