@@ -1,9 +1,11 @@
 package entra
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -524,5 +526,38 @@ func TestPIMMembers(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Members (-want +got):\n%s", diff)
+	}
+}
+
+// TestLogsHoldNoSecrets: the waits gitgrant logs say what it waits for,
+// and neither they nor anything else logged carries a credential.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
+	c := manualClock()
+	f := setup(t, c, 1, []string{"a@contoso.com", "b@contoso.com"})
+	f.set(func(f *fakeGraph) { f.force429 = 1 })
+	var buf bytes.Buffer
+	d := deps()
+	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	pp, err := Open(t.Context(), config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pp.(*Provider)
+	p.api.now, p.api.sleep, p.api.token.now = c.now, c.sleep, c.now
+	for _, who := range []string{"a@contoso.com", "b@contoso.com"} {
+		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who, Until: c.now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		c.advance(2 * time.Hour)
+	}
+	logged := buf.String()
+	if !strings.Contains(logged, "throttled by Microsoft Graph; waiting") {
+		t.Errorf("the wait was not logged:\n%s", logged)
+	}
+	for _, s := range []string{testSecret, "fake-graph-access-token", "Bearer"} {
+		if strings.Contains(logged, s) {
+			t.Errorf("the log contains %q:\n%s", s, logged)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package okta
 
 import (
+	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -8,6 +9,7 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"sync"
 	"testing"
@@ -458,5 +460,39 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 				t.Errorf("error contains a secret: %v", err)
 			}
 		})
+	}
+}
+
+// TestLogsHoldNoSecrets: the waits gitgrant logs say what it waits for,
+// and neither they nor anything else logged carries a credential.
+func TestLogsHoldNoSecrets(t *testing.T) {
+	t.Parallel()
+	c := manualClock()
+	f := setup(t, c, []string{"00gops"}, []string{"a@example.com", "b@example.com"})
+	f.set(func(f *fakeOkta) { f.force429 = 1 })
+	var buf bytes.Buffer
+	d := deps()
+	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	pp, err := Open(t.Context(), config(f.url, "app", map[string]string{"ops": "00gops"}), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := pp.(*Provider)
+	p.api.now, p.api.sleep, p.api.auth.(*serviceApp).now = c.now, c.sleep, c.now
+	for _, who := range []string{"a@example.com", "b@example.com"} {
+		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who}); err != nil {
+			t.Fatal(err)
+		}
+		c.advance(2 * time.Hour)
+	}
+	logged := buf.String()
+	if !strings.Contains(logged, "rate limit window spent; waiting") {
+		t.Errorf("the wait was not logged:\n%s", logged)
+	}
+	_, pemKey := testKey()
+	for _, s := range []string{testAPIToken, pemKey, "PRIVATE KEY", "fake-access-token", "Bearer", "SSWS"} {
+		if strings.Contains(logged, s) {
+			t.Errorf("the log contains %q:\n%s", s, logged)
+		}
 	}
 }
