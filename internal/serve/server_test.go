@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"sync"
@@ -293,5 +294,110 @@ func TestTwoReconcilersConverge(t *testing.T) {
 	notes := git(t, w.remote, time.Time{}, "admin", "log", "-p", "--format=", "refs/notes/gitgrant")
 	if n := strings.Count(notes, `+{"version":1,"event":"granted","request":"requests/db/alice.yaml"`); n != 1 {
 		t.Errorf("the grant of alice.yaml is recorded %d times in the notes, want 1:\n%s", n, notes)
+	}
+}
+
+// With the remote unreachable a pass plans from the last fetched main and
+// only revokes (rule 7): the expiry is revoked, a request starting now is
+// not granted, and /readyz says why. Once the remote is back, the grant
+// and the cleanup follow.
+func TestRemoteUnreachableOnlyRevokes(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(t0)
+	w := newWorld(t, clk.Now)
+	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1m\n"), t0.Add(-58*time.Second))
+	w.merge(2, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\nstarts: "+t0.Add(2*time.Second).Format(time.RFC3339)+"\n"), t0.Add(-time.Minute))
+	s := start(t, w.engine(clk.Now), clk, time.Hour)
+	h := s.Handler()
+	eventually(t, "alice's grant", func() bool { return slices.Equal(w.members("ro"), []string{"alice"}) })
+	eventually(t, "the timer", func() bool { return slices.Contains(clk.Delays(), 2*time.Second) })
+
+	gone := w.remote + ".gone"
+	if err := os.Rename(w.remote, gone); err != nil {
+		t.Fatal(err)
+	}
+	before := s.Passes()
+	clk.Advance(2 * time.Second)
+	eventually(t, "the pass at expiry", func() bool { return s.Passes() > before })
+	if got := w.members("ro"); len(got) != 0 {
+		t.Errorf("members with the remote down = %v; want alice revoked and bob not granted", got)
+	}
+	if code, body := get(t, h, "/readyz"); code != http.StatusServiceUnavailable || !strings.Contains(body, "fetch") {
+		t.Errorf("/readyz with the remote down = %d %q", code, body)
+	}
+
+	if err := os.Rename(gone, w.remote); err != nil {
+		t.Fatal(err)
+	}
+	s.Trigger("test")
+	eventually(t, "bob's grant", func() bool { return slices.Equal(w.members("ro"), []string{"bob"}) })
+	eventually(t, "the cleanup", func() bool { return w.remoteFiles() == "requests/db/bob.yaml" })
+	eventually(t, "readiness", func() bool { code, _ := get(t, h, "/readyz"); return code == http.StatusOK })
+}
+
+// At shutdown the running pass finishes with a live context (its grant is
+// made and recorded in git) before Run returns.
+func TestShutdownFinishesRunningPass(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(t0)
+	w := newWorld(t, clk.Now)
+	inGrant, release := make(chan struct{}), make(chan struct{})
+	w.db = fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Now: clk.Now, Fail: func(c fake.Call) error {
+		if c.Op == fake.OpGrant {
+			close(inGrant)
+			<-release
+		}
+		return nil
+	}})
+	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
+	s := New(w.engine(clk.Now), Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Fetch: true, Clock: clk, Logger: testLogger(t)})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	<-inGrant
+	cancel()
+	close(release)
+	if err := <-done; err != nil {
+		t.Fatalf("Run: %v", err)
+	}
+	if diff := cmp.Diff([]string{"alice"}, w.members("ro")); diff != "" {
+		t.Errorf("members (-want +got):\n%s", diff)
+	}
+	notes := git(t, w.remote, time.Time{}, "admin", "log", "-p", "--format=", "refs/notes/gitgrant")
+	if !strings.Contains(notes, `"event":"granted","request":"requests/db/alice.yaml"`) {
+		t.Errorf("the pass was cut short: no grant note on the remote:\n%s", notes)
+	}
+}
+
+// A pass that does not finish within the shutdown grace is cancelled, and
+// Run returns.
+func TestShutdownGraceCancelsPass(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(t0)
+	w := newWorld(t, clk.Now)
+	s := New(w.engine(clk.Now), Options{Clock: clk, ShutdownGrace: 45 * time.Second})
+	started := make(chan struct{})
+	s.sched.Pass = func(ctx context.Context, reason string) (time.Time, error) {
+		close(started)
+		<-ctx.Done()
+		return time.Time{}, ctx.Err()
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- s.Run(ctx, ln) }()
+	<-started
+	cancel()
+	eventually(t, "the grace timer", func() bool { return slices.Contains(clk.Delays(), 45*time.Second) })
+	clk.Advance(45 * time.Second)
+	if err := <-done; err != nil {
+		t.Errorf("Run: %v", err)
 	}
 }
