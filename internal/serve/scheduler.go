@@ -108,8 +108,8 @@ func (s *Scheduler) rand() float64 {
 }
 
 // Run runs a first pass at once, then passes as they fall due, until ctx
-// ends. A pass that is running when ctx ends is finished by runPass's own
-// context (see Server.Run); Run returns after it.
+// ends. Passes get passCtx, which outlives ctx so that a pass running at
+// shutdown can finish (Server.Run bounds it); Run returns after that pass.
 func (s *Scheduler) Run(ctx context.Context, passCtx context.Context) {
 	var nextTimer, resyncTimer Timer
 	stop := func(t Timer) {
@@ -162,6 +162,9 @@ func (s *Scheduler) Run(ctx context.Context, passCtx context.Context) {
 			nextTimer, reason = nil, "next-change"
 		case <-chanOf(resyncTimer):
 			resyncTimer, reason = nil, "resync"
+		}
+		if ctx.Err() != nil {
+			return // select picks at random among ready cases: shutdown wins
 		}
 	}
 }
