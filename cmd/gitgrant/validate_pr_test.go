@@ -1,6 +1,7 @@
 package main
 
 import (
+	"encoding/json"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -175,6 +176,32 @@ func TestValidatePR(t *testing.T) {
 	}
 	if !strings.Contains(got[0].Body, "2 requests ready to grant on merge") || strings.Contains(got[0].Body, "| Missing |") {
 		t.Errorf("after approval the comment still asks for it:\n%s", got[0].Body)
+	}
+
+	// --output json is one document, for scripts.
+	r = runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "7", "--output", "json")
+	var doc struct {
+		OK          bool `json:"ok"`
+		PullRequest struct {
+			Number  int      `json:"number"`
+			Base    string   `json:"base"`
+			Removed []string `json:"removed"`
+		} `json:"pull_request"`
+		Files    []struct{ Path string } `json:"files"`
+		Previews map[string]struct {
+			Ready    bool `json:"ready"`
+			Evidence struct {
+				Approvers []struct{ Login string } `json:"approvers"`
+			} `json:"evidence"`
+		} `json:"previews"`
+	}
+	if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || r.code != gitgrant.ExitOK {
+		t.Fatalf("json: exit %d, %v\n%s", r.code, err, r.stdout)
+	}
+	rw := doc.Previews["requests/orders-db/alice-rw.yaml"]
+	if !doc.OK || doc.PullRequest.Number != 7 || doc.PullRequest.Base != p.base || len(doc.Files) != 2 ||
+		len(doc.PullRequest.Removed) != 1 || !rw.Ready || len(rw.Evidence.Approvers) != 1 || rw.Evidence.Approvers[0].Login != "dave" {
+		t.Errorf("json document = %+v", doc)
 	}
 }
 
