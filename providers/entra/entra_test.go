@@ -101,7 +101,9 @@ func TestConformance(t *testing.T) {
 			upns = append(upns, "Mixed.Case@Contoso.COM", "guest_example.org#EXT#@contoso.onmicrosoft.com")
 			c := realClock()
 			f := setup(t, c, 2, upns)
-			f.set(func(f *fakeGraph) { f.tokenTTL = 65 * time.Second })
+			// Tokens live 62s and are renewed a minute early, so the suite
+			// runs across several of them.
+			f.set(func(f *fakeGraph) { f.tokenTTL = 62 * time.Second })
 			principals, missing := upns, "ghost@contoso.com"
 			if tt.byID {
 				principals = nil
@@ -130,6 +132,12 @@ func TestConformance(t *testing.T) {
 				},
 				Secrets: []string{testSecret, "fake-graph-access-token"},
 			})
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			t.Logf("access tokens issued during the suite: %d", f.issued)
+			if f.issued < 2 {
+				t.Errorf("the suite ran on %d token(s); want it to renew them", f.issued)
+			}
 		})
 	}
 }

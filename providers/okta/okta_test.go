@@ -120,9 +120,9 @@ func TestConformance(t *testing.T) {
 			principals = append(principals, "o.brien+ops@example.com", "Mixed.Case@Example.COM")
 			c := realClock()
 			f := setup(t, c, []string{"00gadmins", "00greaders"}, principals)
-			// Tokens live 65s and are renewed a minute early, so the suite
+			// Tokens live 62s and are renewed a minute early, so the suite
 			// runs across several of them.
-			f.set(func(f *fakeOkta) { f.tokenTTL = 65 * time.Second })
+			f.set(func(f *fakeOkta) { f.tokenTTL = 62 * time.Second })
 			roles := map[string]string{"admin": "00gadmins", "reader": "00greaders"}
 			_, pemKey := testKey()
 			providertest.Run(t, providertest.Harness{
@@ -139,6 +139,12 @@ func TestConformance(t *testing.T) {
 				},
 				Secrets: []string{testAPIToken, pemKey, "fake-access-token"},
 			})
+			f.mu.Lock()
+			defer f.mu.Unlock()
+			t.Logf("access tokens issued during the suite: %d", f.issued)
+			if auth == "app" && f.issued < 2 {
+				t.Errorf("the suite ran on %d token(s); want it to renew them", f.issued)
+			}
 		})
 	}
 }
