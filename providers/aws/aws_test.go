@@ -65,7 +65,7 @@ func (c *countingCreds) Retrieve(context.Context) (sdkaws.Credentials, error) {
 	return cr, nil
 }
 
-func newFake(t *testing.T) *fakeAWS {
+func newFake(t testing.TB) *fakeAWS {
 	f := newFakeAWS(t)
 	f.addKey(keyID, secretKey, sessionTk, time.Time{})
 	f.permissionSets[psAdmin], f.permissionSets[psRead] = true, true
@@ -75,7 +75,7 @@ func newFake(t *testing.T) *fakeAWS {
 
 // open opens a provider as Open does, with the fake's static test
 // credentials in place of the default chain.
-func open(t *testing.T, cfg gitgrant.ProviderConfig, creds sdkaws.CredentialsProvider) (*Provider, error) {
+func open(t testing.TB, cfg gitgrant.ProviderConfig, creds sdkaws.CredentialsProvider) (*Provider, error) {
 	t.Helper()
 	if creds == nil {
 		creds = &countingCreds{}
@@ -88,7 +88,7 @@ func open(t *testing.T, cfg gitgrant.ProviderConfig, creds sdkaws.CredentialsPro
 	return p, nil
 }
 
-func mustOpen(t *testing.T, cfg gitgrant.ProviderConfig, creds sdkaws.CredentialsProvider) *Provider {
+func mustOpen(t testing.TB, cfg gitgrant.ProviderConfig, creds sdkaws.CredentialsProvider) *Provider {
 	t.Helper()
 	p, err := open(t, cfg, creds)
 	if err != nil {
@@ -344,5 +344,45 @@ func TestOpenRefuses(t *testing.T) {
 	}
 	if _, err := Open(t.Context(), testConfig(f, roles(), map[string]any{"region": "moon-1"}), providers.DefaultDeps()); err == nil || !strings.Contains(err.Error(), "region") {
 		t.Errorf("Open with a bad region = %v", err)
+	}
+}
+
+// TestPacingStaysUnderQuota: paced just below Identity Center's limit,
+// the provider is never throttled; unpaced, it is, and the SDK's retries
+// still get every grant through.
+func TestPacingStaysUnderQuota(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		rps           float64
+		wantThrottled bool
+	}{
+		{"paced below the limit", 4.5, false},
+		{"unpaced", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFake(t)
+			f.pollsToFinish = 0 // SUCCEEDED at once: only the pacing is measured
+			f.perSecond["SWBExternalService"], f.perSecond["AWSIdentityStore"] = 5, 5
+			var names []string
+			for i := range 8 {
+				names = append(names, fmt.Sprintf("dev-%d", i))
+				f.addUser(names[i], names[i]+"@acme.example")
+			}
+			p := mustOpen(t, testConfig(f, roles(), map[string]any{"requests_per_second": tt.rps}), nil)
+			for _, n := range names {
+				if err := p.Grant(t.Context(), providers.Grant{Role: "admin", Principal: n}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			f.mu.Lock()
+			throttled := f.throttled
+			f.mu.Unlock()
+			if (throttled > 0) != tt.wantThrottled {
+				t.Errorf("throttled %d times, want throttling: %v", throttled, tt.wantThrottled)
+			}
+		})
 	}
 }

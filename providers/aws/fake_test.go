@@ -34,7 +34,7 @@ const (
 // (AWSIdentityStore.*) from memory, behind SigV4: every request's
 // signature is recomputed with the secret of the access key it names.
 type fakeAWS struct {
-	t   *testing.T
+	t   testing.TB
 	url string
 
 	mu sync.Mutex
@@ -78,7 +78,7 @@ type fakeRequest struct {
 	apply  func()
 }
 
-func newFakeAWS(t *testing.T) *fakeAWS {
+func newFakeAWS(t testing.TB) *fakeAWS {
 	f := &fakeAWS{t: t, keys: map[string]fakeKey{}, users: map[string]fakeUser{}, groups: map[string]string{},
 		permissionSets: map[string]bool{}, accounts: map[string]bool{}, assignments: map[string]string{},
 		requests: map[string]*fakeRequest{}, pollsToFinish: 1, perSecond: map[string]int{}, window: map[string][]time.Time{}, calls: map[string]int{}}

@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"regexp"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -207,9 +208,14 @@ func (c *apiClient) wrap(name, what string, err error) error {
 		return providers.Unavailable(c.system, what, err)
 	case errors.As(err, &retrieve):
 		// The token endpoint refused the key (revoked, disabled,
-		// wrong audience): a person has to fix the credentials.
+		// wrong audience): a person has to fix the credentials. Its
+		// body is not quoted: only its status and error code.
+		code := 0
+		if retrieve.Response != nil {
+			code = retrieve.Response.StatusCode
+		}
 		return &gitgrant.SystemError{System: c.system, Op: what + ": fetching an access token",
-			Err: fmt.Errorf("token endpoint answered %d %s", retrieve.Response.StatusCode, retrieve.ErrorCode), Retryable: retrieve.Response.StatusCode >= 500}
+			Err: fmt.Errorf("token endpoint answered %d %s", code, oauthErrorCode(retrieve)), Retryable: code >= 500}
 	case errors.As(err, &apiErr):
 		switch {
 		case apiErr.Code == http.StatusNotFound:
@@ -223,6 +229,27 @@ func (c *apiClient) wrap(name, what string, err error) error {
 	}
 	// Transport errors: DNS, refused connections, timeouts.
 	return providers.Unavailable(c.system, what, err)
+}
+
+var oauthCodePattern = regexp.MustCompile(`^[a-z_]{1,40}$`)
+
+// oauthErrorCode is the RFC 6749 error code of a token endpoint's answer
+// (invalid_grant, ...), which says what to fix without quoting anything
+// else of it.
+func oauthErrorCode(e *oauth2.RetrieveError) string {
+	code := e.ErrorCode
+	if code == "" {
+		var body struct {
+			Error string `json:"error"`
+		}
+		if json.Unmarshal(e.Body, &body) == nil {
+			code = body.Error
+		}
+	}
+	if !oauthCodePattern.MatchString(code) {
+		return "(no error code)"
+	}
+	return code
 }
 
 // refreshableSource hands out tokens from x/oauth2 and can start over

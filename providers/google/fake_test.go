@@ -32,7 +32,7 @@ var (
 
 // serviceAccountKey returns a service-account JSON key whose token_uri is
 // the fake's, and the PEM private key inside it (a secret).
-func serviceAccountKey(t *testing.T, tokenURL string) (string, string) {
+func serviceAccountKey(t testing.TB, tokenURL string) (string, string) {
 	keyOnce.Do(func() {
 		var err error
 		if testKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
@@ -61,7 +61,7 @@ func serviceAccountKey(t *testing.T, tokenURL string) (string, string) {
 // Resource Manager v3 getIamPolicy/setIamPolicy, from memory. Its clock
 // (for token, membership and condition expiry) can be moved forward.
 type fakeGoogle struct {
-	t      *testing.T
+	t      testing.TB
 	url    string // api_url of both APIs
 	tokens string // token_uri
 
@@ -88,6 +88,8 @@ type fakeGoogle struct {
 	window    []time.Time
 	calls     map[string]int // by method name
 	throttled int
+	// refuseKey makes the token endpoint refuse the key (disabled).
+	refuseKey bool
 }
 
 type fakeGroup struct {
@@ -107,7 +109,7 @@ type fakePolicy struct {
 	audit    json.RawMessage
 }
 
-func newFakeGoogle(t *testing.T) *fakeGoogle {
+func newFakeGoogle(t testing.TB) *fakeGoogle {
 	f := &fakeGoogle{t: t, issued: map[string]time.Time{}, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
 		policies: map[string]*fakePolicy{}, calls: map[string]int{}}
 	root := http.NewServeMux()
@@ -245,6 +247,13 @@ func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
 	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
+	f.mu.Lock()
+	refuse := f.refuseKey
+	f.mu.Unlock()
+	if refuse {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Invalid grant: account not found"})
+		return
+	}
 	if rsa.VerifyPKCS1v15(&testKey.PublicKey, crypto.SHA256, sum[:], sig) != nil {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
 		return

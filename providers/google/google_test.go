@@ -29,9 +29,9 @@ type env struct {
 	deps   providers.Deps
 }
 
-func newEnv(t *testing.T) *env {
-	f := newFakeGoogle(t)
-	keyJSON, keyPEM := serviceAccountKey(t, f.tokens)
+func newEnv(tb testing.TB) *env {
+	f := newFakeGoogle(tb)
+	keyJSON, keyPEM := serviceAccountKey(tb, f.tokens)
 	d := providers.DefaultDeps()
 	d.Getenv = func(string) string { return "" }
 	d.ReadFile = func(p string) ([]byte, error) {
@@ -418,5 +418,65 @@ func TestOpenRefuses(t *testing.T) {
 	_, err := Open(t.Context(), e.config(KindGroups, nil, nil), d)
 	if err == nil || strings.Contains(err.Error(), "SECRET-KEY-MATERIAL") {
 		t.Errorf("Open with a broken key: err = %v, want one that does not quote the key", err)
+	}
+}
+
+// TestRefusedKey: a key the token endpoint refuses (deleted, disabled)
+// is a non-retryable system error that quotes neither key nor response.
+func TestRefusedKey(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.addGroup("ops@acme.example")
+	e.fake.refuseKey = true
+	p, _ := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
+	_, err := p.Members(t.Context(), "ops")
+	var sys *gitgrant.SystemError
+	if !errors.As(err, &sys) || sys.Retryable {
+		t.Fatalf("Members with a refused key: err = %v, want a non-retryable system error", err)
+	}
+	for _, secret := range []string{e.keyPEM[40:80], "account not found"} {
+		if strings.Contains(err.Error(), secret) {
+			t.Errorf("error %q quotes %q", err, secret)
+		}
+	}
+	if !strings.Contains(err.Error(), "invalid_grant") {
+		t.Errorf("error %q does not say what the token endpoint answered", err)
+	}
+}
+
+// TestPacingStaysUnderQuota: paced just below the quota, the provider is
+// never throttled; unpaced, it is, and still succeeds by waiting out each
+// 429's Retry-After.
+func TestPacingStaysUnderQuota(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name          string
+		rps           float64
+		wantThrottled bool
+	}{
+		{"paced below the quota", 4.5, false},
+		{"unpaced", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			names := principals(9)
+			e.fake.addPrincipals(names...)
+			e.fake.addGroup("ops@acme.example")
+			e.fake.perSecond = 5
+			p, _ := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"requests_per_second": tt.rps}))
+			for _, n := range names {
+				if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: n, Until: time.Now().Add(time.Hour)}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			e.fake.mu.Lock()
+			throttled := e.fake.throttled
+			e.fake.mu.Unlock()
+			if (throttled > 0) != tt.wantThrottled {
+				t.Errorf("throttled %d times, want throttling: %v", throttled, tt.wantThrottled)
+			}
+		})
 	}
 }

@@ -1,0 +1,74 @@
+package google
+
+import (
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant/providers"
+)
+
+// BenchmarkGrantRevoke1000 grants 1,000 memberships one after another, as
+// the reconciler applies a provider's actions, lists them, and revokes
+// them, against the fake with a quota of 10 requests in any one second
+// (600 a minute, an assumed Cloud Identity / Resource Manager quota; set
+// requests_per_second to yours). The provider paces itself at 9 a second
+// and is never throttled. Run with -benchtime=1x: one iteration takes
+// minutes, by design.
+func BenchmarkGrantRevoke1000(b *testing.B) {
+	for _, kind := range []string{KindGroups, KindIAM} {
+		b.Run(kind, func(b *testing.B) {
+			e := newEnv(b)
+			names := make([]string, 1000)
+			for i := range names {
+				names[i] = fmt.Sprintf("user%04d@acme.example", i)
+			}
+			e.fake.addPrincipals(names...)
+			e.fake.addGroup("ops@acme.example")
+			e.fake.addPolicy("projects/acme-prod")
+			e.fake.perSecond = 10
+			roles := map[string]string{"ops": "ops@acme.example"}
+			if kind == KindIAM {
+				roles = map[string]string{"ops": "roles/viewer"}
+			}
+			cfg := e.config(kind, roles, map[string]any{"requests_per_second": 9})
+			ctx := b.Context()
+			for b.Loop() {
+				pp, err := Open(ctx, cfg, e.deps)
+				if err != nil {
+					b.Fatal(err)
+				}
+				p := pp.(*Provider)
+				until := time.Now().Add(4 * time.Hour)
+				start := time.Now()
+				for _, n := range names {
+					if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: n, Until: until}); err != nil {
+						b.Fatal(err)
+					}
+				}
+				granted, grantCalls := time.Since(start), p.Calls()
+				ms, err := p.Members(ctx, "ops")
+				if err != nil || len(ms) != len(names) {
+					b.Fatalf("Members: %d, %v", len(ms), err)
+				}
+				listCalls := p.Calls() - grantCalls
+				start = time.Now()
+				for _, n := range names {
+					if err := p.Revoke(ctx, "ops", n); err != nil {
+						b.Fatal(err)
+					}
+				}
+				revoked := time.Since(start)
+				b.ReportMetric(float64(grantCalls), "grant-calls")
+				b.ReportMetric(granted.Seconds(), "grant-s")
+				b.ReportMetric(float64(listCalls), "list-calls")
+				b.ReportMetric(float64(p.Calls()-grantCalls-listCalls), "revoke-calls")
+				b.ReportMetric(revoked.Seconds(), "revoke-s")
+				e.fake.mu.Lock()
+				b.ReportMetric(float64(e.fake.throttled), "throttled")
+				b.ReportMetric(float64(e.fake.calls["token"]), "token-calls")
+				e.fake.mu.Unlock()
+			}
+		})
+	}
+}
