@@ -133,7 +133,7 @@ func runValidatePR(ctx context.Context, e *env, repoDir string, p prFlag, format
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
 	}
 	errs, _ := comment.Counts()
-	skipped, err := checker.Publish(ctx, res, body.String(), errs == 0, comment.Headline())
+	skipped, err := checker.Publish(ctx, res, body.String(), prfeedback.Conclusion(res), comment.Headline())
 	for _, s := range skipped {
 		fmt.Fprintf(e.stderr, "gitgrant: warning: GitHub refused %s (a pull request from a fork, or missing permissions); the annotations and job summary still show the result\n", s)
 	}

@@ -349,3 +349,26 @@ func TestValidatePRBrokenBase(t *testing.T) {
 		t.Errorf("a README is not a request, and nothing is planned on a broken base:\n%s", cs[0].Body)
 	}
 }
+
+// TestValidatePRGitHubFailsForOne: when GitHub cannot be asked about one
+// request's reviews, the rest is still checked and commented, the comment
+// says what was not checked, and the exit code is 3 (try again).
+func TestValidatePRGitHubFailsForOne(t *testing.T) {
+	t.Parallel()
+	p := newPRWorld(t)
+	p.open(6, "alice", map[string]string{
+		"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Repair stuck orders\n",
+	})
+	p.gh.Inject(ghfake.Fault{Method: "GET", PathContains: "/pulls/6/reviews", Status: 403, Body: `{"message":"Resource not accessible by integration"}`, Times: 1})
+	r := runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "6")
+	if r.code != gitgrant.ExitSystem {
+		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	cs := p.comments(6)
+	if len(cs) != 1 || !strings.Contains(cs[0].Body, "approvals not checked") || !strings.Contains(cs[0].Body, "| not checked |") {
+		t.Errorf("comments = %+v", cs)
+	}
+	if runs := p.gh.CheckRuns(p.repo); len(runs) != 1 || runs[0].Conclusion != "neutral" {
+		t.Errorf("check runs = %+v, want neutral: the files are valid, the approvals unknown", runs)
+	}
+}

@@ -110,39 +110,9 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 	}
 	res.Truncated = len(res.Files) >= MaxListedFiles
 
-	var heads []schema.File
-	var headConfig *schema.File
-	for _, f := range res.Files {
-		if f.Previous != "" && isRequestFile(f.Previous) {
-			res.Removed = append(res.Removed, f.Previous)
-		}
-		switch {
-		case f.Path == gitgrant.ConfigPath:
-			res.ConfigChanged = true
-			if f.Status != "removed" {
-				file, err := c.file(ctx, pr.HeadSHA, f.Path)
-				if err != nil {
-					return nil, err
-				}
-				headConfig = &file
-			}
-		case isCodeOwners(f.Path):
-			res.OwnersChanged = true
-		case !isRequest(f.Path):
-		case f.Status == "removed":
-			if isRequestFile(f.Path) {
-				res.Removed = append(res.Removed, f.Path)
-			}
-		default:
-			file, err := c.file(ctx, pr.HeadSHA, f.Path)
-			if errors.Is(err, fs.ErrNotExist) {
-				return nil, &gitgrant.SystemError{System: "github", Op: "read " + f.Path, Err: fmt.Errorf("listed as changed but not in head commit %s", pr.HeadSHA)}
-			}
-			if err != nil {
-				return nil, err
-			}
-			heads = append(heads, file)
-		}
+	heads, headConfig, err := c.readChanged(ctx, res)
+	if err != nil {
+		return nil, err
 	}
 
 	var baseConfig *schema.File
@@ -157,6 +127,51 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 	res.Report = schema.Validate(baseConfig, heads, opts)
 	res.Report.Files[0] = c.configReport(res, baseConfig, headConfig, len(heads) > 0, opts)
 
+	c.preview(ctx, res)
+	return res, nil
+}
+
+// readChanged sorts the changed files and reads, at the head commit, the
+// request files and gitgrant.yaml the pull request adds or changes.
+func (c *Checker) readChanged(ctx context.Context, res *Result) (heads []schema.File, headConfig *schema.File, err error) {
+	for _, f := range res.Files {
+		if f.Previous != "" && isRequestFile(f.Previous) {
+			res.Removed = append(res.Removed, f.Previous)
+		}
+		switch {
+		case f.Path == gitgrant.ConfigPath:
+			res.ConfigChanged = true
+			if f.Status != "removed" {
+				file, err := c.file(ctx, res.PR.HeadSHA, f.Path)
+				if err != nil {
+					return nil, nil, err
+				}
+				headConfig = &file
+			}
+		case isCodeOwners(f.Path):
+			res.OwnersChanged = true
+		case !isRequest(f.Path):
+		case f.Status == "removed":
+			if isRequestFile(f.Path) {
+				res.Removed = append(res.Removed, f.Path)
+			}
+		default:
+			file, err := c.file(ctx, res.PR.HeadSHA, f.Path)
+			if errors.Is(err, fs.ErrNotExist) {
+				return nil, nil, &gitgrant.SystemError{System: "github", Op: "read " + f.Path, Err: fmt.Errorf("listed as changed but not in head commit %s", res.PR.HeadSHA)}
+			}
+			if err != nil {
+				return nil, nil, err
+			}
+			heads = append(heads, file)
+		}
+	}
+	return heads, headConfig, nil
+}
+
+// preview asks, for every valid request, what merging now would grant.
+// A failure to ask GitHub about one request is recorded, not fatal.
+func (c *Checker) preview(ctx context.Context, res *Result) {
 	for _, f := range res.Report.Files[1:] {
 		errs := 0
 		for _, d := range f.Diagnostics {
@@ -166,7 +181,7 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 		}
 		rq := Request{Path: f.Path, Request: f.Request, Errors: errs}
 		if f.Request != nil && errs == 0 {
-			p, err := c.Verifier.Preview(ctx, number, f.Path, f.Request)
+			p, err := c.Verifier.Preview(ctx, res.PR.Number, f.Path, f.Request)
 			if err != nil {
 				rq.PreviewErr = err
 				res.Problems = append(res.Problems, fmt.Errorf("approvals of %s: %w", f.Path, err))
@@ -176,7 +191,6 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 		}
 		res.Requests = append(res.Requests, rq)
 	}
-	return res, nil
 }
 
 // configReport decides what is said about gitgrant.yaml: the pull
@@ -346,13 +360,28 @@ const Marker = render.PRCommentMarker
 // CheckName names the check run and the fallback commit status.
 const CheckName = "gitgrant validate"
 
+// Conclusion is the check's verdict: failure when a changed file is
+// invalid, neutral when GitHub could not be asked about everything,
+// success otherwise (missing approvals are no failure: the pull request is
+// waiting, not wrong).
+func Conclusion(res *Result) ghapi.Conclusion {
+	errs, _ := res.Report.Counts()
+	switch {
+	case errs > 0:
+		return "failure"
+	case len(res.Problems) > 0:
+		return "neutral"
+	}
+	return "success"
+}
+
 // Publish upserts the comment and records the check on the head commit:
 // a check run, or a commit status where check runs are not permitted (a
 // pull request from a fork, or a token without Checks: write). Writes
 // GitHub refuses (403, or 404 for a token that may not see) are returned
 // as skipped, not as errors: the annotations and the job summary still
 // carry the result.
-func (c *Checker) Publish(ctx context.Context, res *Result, body string, ok bool, title string) (skipped []string, err error) {
+func (c *Checker) Publish(ctx context.Context, res *Result, body string, conclusion ghapi.Conclusion, title string) (skipped []string, err error) {
 	if res.Relevant() {
 		if _, _, err := c.Client.UpsertComment(ctx, res.PR.Number, Marker, body); err != nil {
 			if !forbidden(err) {
@@ -361,9 +390,11 @@ func (c *Checker) Publish(ctx context.Context, res *Result, body string, ok bool
 			skipped = append(skipped, "pull request comment: "+err.Error())
 		}
 	}
-	conclusion, state := ghapi.Conclusion("success"), "success"
-	if !ok {
-		conclusion, state = "failure", "failure"
+	// Commit statuses know no "neutral": a check that could not finish is
+	// an "error" there.
+	state := map[ghapi.Conclusion]string{"success": "success", "failure": "failure"}[conclusion]
+	if state == "" {
+		state = "error"
 	}
 	summary := strings.TrimPrefix(body, Marker+"\n")
 	if _, err := c.Client.CheckRun(ctx, res.PR.HeadSHA, CheckName, conclusion, stripEmoji(title), summary); err == nil {
