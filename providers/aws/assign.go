@@ -117,9 +117,11 @@ func (p *Provider) nameOf(ctx context.Context, id string, kind types.PrincipalTy
 		}
 		return err
 	})
-	if errorCode(err) == "ResourceNotFoundException" || (err == nil && name == "") {
-		// Deleted from the directory, or without the attribute matched
-		// by: still an assignment, revocable by id.
+	valid := groupPattern.MatchString(name) || (kind != types.PrincipalTypeGroup && userPattern.MatchString(name))
+	if errorCode(err) == "ResourceNotFoundException" || (err == nil && !valid) {
+		// Deleted from the directory, without the attribute matched by,
+		// or named with characters gitgrant does not accept: still an
+		// assignment, reported and revocable by id.
 		return strings.ToLower(string(kind)) + "-id:" + id, nil
 	}
 	if err != nil {

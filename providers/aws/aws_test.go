@@ -252,13 +252,15 @@ func TestMembersPagesAndNames(t *testing.T) {
 	}
 	gid := f.addGroup("Auditors")
 	f.assignments[psRead+"|"+account+"|"+gid] = "GROUP"
+	odd := f.addGroup("SRE (on-call)") // a name gitgrant cannot take back
+	f.assignments[psRead+"|"+account+"|"+odd] = "GROUP"
 	f.assignments[psRead+"|"+account+"|deadbeef-0000"] = "USER" // deleted from the directory
 	tests := []struct {
 		matchBy string
 		want    []string
 	}{
-		{MatchUserName, append(append([]string{"group:Auditors"}, wantNames...), "user-id:deadbeef-0000")},
-		{MatchEmail, append(append([]string{"group:Auditors"}, wantEmails...), "user-id:deadbeef-0000")},
+		{MatchUserName, append(append([]string{"group-id:" + odd, "group:Auditors"}, wantNames...), "user-id:deadbeef-0000")},
+		{MatchEmail, append(append([]string{"group-id:" + odd, "group:Auditors"}, wantEmails...), "user-id:deadbeef-0000")},
 	}
 	for _, tt := range tests {
 		t.Run(tt.matchBy, func(t *testing.T) {
