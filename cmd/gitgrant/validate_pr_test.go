@@ -292,6 +292,14 @@ func TestValidatePRUsage(t *testing.T) {
 	t.Parallel()
 	p := newPRWorld(t)
 	p.open(2, "alice", map[string]string{"README.md": "docs only\n"})
+	review := filepath.Join(t.TempDir(), "review.json")
+	if err := os.WriteFile(review, []byte(`{"action":"submitted","review":{"id":1,"state":"approved","user":{"login":"carol"}},"pull_request":{"number":2,"user":{"login":"alice"}}}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	push := filepath.Join(t.TempDir(), "push.json")
+	if err := os.WriteFile(push, []byte(`{"ref":"refs/heads/main","after":"abc"}`), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		name string
 		vars map[string]string
@@ -305,6 +313,8 @@ func TestValidatePRUsage(t *testing.T) {
 		{"bad number", p.vars, []string{"--pr=abc"}, gitgrant.ExitUsage, "pull request number"},
 		{"unknown pull request", p.vars, []string{"--pr", "99"}, gitgrant.ExitSystem, "pull request #99"},
 		{"nothing to check", p.vars, []string{"--pr", "2"}, gitgrant.ExitOK, ""},
+		{"a pull_request_review event", p.with("GITHUB_EVENT_PATH", review), []string{"--pr"}, gitgrant.ExitOK, ""},
+		{"a push event", p.with("GITHUB_EVENT_PATH", push, "GITHUB_EVENT_NAME", "push"), []string{"--pr"}, gitgrant.ExitUsage, "not a pull_request event"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := runCLI(t, tc.vars, append([]string{"validate", "--repo", p.w.dir}, tc.args...)...)
@@ -316,8 +326,8 @@ func TestValidatePRUsage(t *testing.T) {
 	if cs := p.comments(2); len(cs) != 0 {
 		t.Errorf("a pull request that touches no request got a comment: %+v", cs)
 	}
-	if runs := p.gh.CheckRuns(p.repo); len(runs) != 1 || runs[0].Conclusion != "success" {
-		t.Errorf("check runs = %+v, want one success", runs)
+	if runs := p.gh.CheckRuns(p.repo); len(runs) != 2 || runs[0].Conclusion != "success" || runs[1].Conclusion != "success" {
+		t.Errorf("check runs = %+v, want two successes (by number, by review event)", runs)
 	}
 }
 
