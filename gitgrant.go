@@ -197,6 +197,21 @@ func (c *Config) Identity(login string) (string, Identity, bool) {
 	return "", Identity{}, false
 }
 
+// PrincipalOf is the name provider knows an identity by: the identity's
+// principals entry for it, or, for a provider whose `principal` setting is
+// "email" (it names people by email address), the identity's email.
+func (c *Config) PrincipalOf(id Identity, provider string) string {
+	if p := id.Principals[provider]; p != "" {
+		return p
+	}
+	if pc, ok := c.Providers[provider]; ok {
+		if mode, _ := pc.Settings["principal"].(string); mode == "email" {
+			return id.Email
+		}
+	}
+	return ""
+}
+
 // RoleDrift is the drift mode in force for a role.
 func (p *ProviderConfig) RoleDrift(role string) DriftMode {
 	if r, ok := p.Roles[role]; ok && r.Drift != "" {

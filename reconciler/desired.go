@@ -72,7 +72,7 @@ func evaluate(cfg *gitgrant.Config, s Source, now time.Time, opts Options) gitgr
 			add("%s/%s is not declared in gitgrant.yaml", g.Provider, g.Role)
 			continue
 		}
-		principal := id.Principals[g.Provider]
+		principal := cfg.PrincipalOf(id, g.Provider)
 		if known && principal == "" {
 			add("%s has no principal on %s", key, g.Provider)
 			continue

@@ -216,6 +216,7 @@ func checkConfig(d *doc, cfg *gitgrant.Config) gitgrant.Diagnostics {
 
 	lowered := map[string]string{}
 	principalOwner := map[string]string{} // provider\x00principal -> login
+	emailOwner := map[string]string{}
 	for _, login := range sortedKeys(cfg.Identities) {
 		field := "identities." + login
 		if other, dup := lowered[strings.ToLower(login)]; dup {
@@ -223,6 +224,13 @@ func checkConfig(d *doc, cfg *gitgrant.Config) gitgrant.Diagnostics {
 		}
 		lowered[strings.ToLower(login)] = login
 		id := cfg.Identities[login]
+		if e := strings.ToLower(id.Email); e != "" {
+			if other, dup := emailOwner[e]; dup {
+				add(gitgrant.SeverityError, field+".email", fmt.Sprintf("email %s is also %s's", id.Email, other),
+					"each email belongs to one identity: providers that name people by email would give one person's grant to the other")
+			}
+			emailOwner[e] = login
+		}
 		for _, prov := range sortedKeys(id.Principals) {
 			pf := field + ".principals." + prov
 			if _, ok := cfg.Providers[prov]; !ok {

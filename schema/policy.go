@@ -134,7 +134,7 @@ func (c *Checker) checkWho(req *gitgrant.Request, add func(gitgrant.Severity, st
 				if _, declared := cfg.Providers[g.Provider]; !declared {
 					continue
 				}
-				if id.Principals[g.Provider] == "" {
+				if cfg.PrincipalOf(id, g.Provider) == "" {
 					add(gitgrant.SeverityError, fmt.Sprintf("grants.%d.provider", i), fmt.Sprintf("%s has no principal on %s", key, g.Provider),
 						fmt.Sprintf("an admin adds identities.%s.principals.%s in gitgrant.yaml", key, g.Provider))
 				}

@@ -206,3 +206,35 @@ func readTestFile(t testing.TB, path string) []byte {
 	}
 	return b
 }
+
+// A provider that names people by email needs no principals entry: the
+// identity's email is the principal.
+func TestEmailPrincipal(t *testing.T) {
+	t.Parallel()
+	cfg, ds := LoadConfig("gitgrant.yaml", []byte(`identities:
+  alice: {email: alice@example.com}
+  bob: {}
+providers:
+  idp:
+    type: okta
+    org_url: https://example.okta.com
+    api_token_env: OKTA_TOKEN
+    principal: email
+    roles:
+      admins: {approvals: 1}
+`))
+	if cfg == nil {
+		t.Fatal(ds)
+	}
+	c := NewChecker(cfg, testNow)
+	for who, wantErr := range map[string]bool{"alice": false, "bob": true} {
+		req, ds := LoadRequest("requests/idp/x.yaml", []byte("requester: "+who+"\ngrants: [{provider: idp, role: admins}]\nduration: 1h\nreason: okta admin work\n"))
+		if req == nil {
+			t.Fatal(ds)
+		}
+		got := c.Check(req)
+		if (findDiag(got, "has no principal on idp") != nil) != wantErr {
+			t.Errorf("%s: %v (want an error: %v)", who, got, wantErr)
+		}
+	}
+}
