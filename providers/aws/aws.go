@@ -144,32 +144,12 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 	if awsCfg.Region == "" {
 		return nil, bad("no AWS region: set region, or AWS_REGION in the environment")
 	}
-	if s := providers.String(cfg, "max_wait", ""); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return nil, bad("setting max_wait must be a positive duration such as 2m, not %q", s)
-		}
-		p.maxWait = d
+	lim, err := readLimits(cfg)
+	if err != nil {
+		return nil, err
 	}
-	rps := float64(defaultRequestsPerSecond)
-	if v, ok := cfg.Settings["requests_per_second"]; ok {
-		switch n := v.(type) {
-		case int:
-			rps = float64(n)
-		case float64:
-			rps = n
-		default:
-			return nil, bad("setting requests_per_second must be a number")
-		}
-		if rps < 0 {
-			return nil, bad("setting requests_per_second must not be negative")
-		}
-	}
-	var interval time.Duration
-	if rps > 0 {
-		interval = time.Duration(float64(time.Second) / rps)
-	}
-	p.pace = &pacer{interval: interval, now: time.Now}
+	p.maxWait = lim.maxWait
+	p.pace = &pacer{interval: lim.interval, now: time.Now}
 	p.calls.pace = p.pace
 	logger := deps.Logger
 	if logger == nil {
@@ -181,17 +161,7 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 	// backoff; its client-side retry quota is off, because the pacer
 	// already keeps gitgrant under the limits and a long reconcile must
 	// not run out of retries.
-	attempts := retryAttempts
-	if v, ok := cfg.Settings["max_attempts"]; ok {
-		n, ok := v.(int)
-		if f, isFloat := v.(float64); isFloat && f == float64(int(f)) {
-			n, ok = int(f), true
-		}
-		if !ok || n < 1 || n > 20 {
-			return nil, bad("setting max_attempts must be a whole number from 1 to 20")
-		}
-		attempts = n
-	}
+	attempts := lim.attempts
 	awsCfg.Retryer = func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
@@ -213,6 +183,56 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 		o.APIOptions = append(o.APIOptions, p.calls.middleware)
 	})
 	return p, nil
+}
+
+type limits struct {
+	maxWait, interval time.Duration
+	attempts          int
+}
+
+// readLimits reads max_wait, requests_per_second (as the interval between
+// requests; zero: no pacing) and max_attempts.
+func readLimits(cfg gitgrant.ProviderConfig) (limits, error) {
+	bad := func(format string, args ...any) (limits, error) {
+		return limits{}, fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
+	}
+	lim := limits{maxWait: defaultMaxWait, attempts: retryAttempts}
+	if s := providers.String(cfg, "max_wait", ""); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d <= 0 {
+			return bad("setting max_wait must be a positive duration such as 2m, not %q", s)
+		}
+		lim.maxWait = d
+	}
+	rps := float64(defaultRequestsPerSecond)
+	if v, ok := cfg.Settings["requests_per_second"]; ok {
+		n, ok := number(v)
+		if !ok || n < 0 {
+			return bad("setting requests_per_second must be a number, at least 0")
+		}
+		rps = n
+	}
+	if rps > 0 {
+		lim.interval = time.Duration(float64(time.Second) / rps)
+	}
+	if v, ok := cfg.Settings["max_attempts"]; ok {
+		n, ok := number(v)
+		if !ok || n != float64(int(n)) || n < 1 || n > 20 {
+			return bad("setting max_attempts must be a whole number from 1 to 20")
+		}
+		lim.attempts = int(n)
+	}
+	return lim, nil
+}
+
+func number(v any) (float64, bool) {
+	switch n := v.(type) {
+	case int:
+		return float64(n), true
+	case float64:
+		return n, true
+	}
+	return 0, false
 }
 
 // Close has nothing to release: the SDK's HTTP client is shared.

@@ -108,27 +108,10 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		return nil, bad("setting api_url must be an http(s) URL such as %s", defaultURL)
 	}
 	base.Path = strings.TrimSuffix(base.Path, "/")
-	maxWait := defaultMaxWait
-	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
-		if maxWait, err = time.ParseDuration(s); err != nil || maxWait < 0 {
-			return nil, bad("setting max_rate_limit_wait must be a duration such as 5m, not %q", s)
-		}
+	maxWait, interval, err := limits(cfg)
+	if err != nil {
+		return nil, err
 	}
-	rps := float64(defaultRequestsPerSecond)
-	if v, ok := cfg.Settings["requests_per_second"]; ok {
-		switch n := v.(type) {
-		case int:
-			rps = float64(n)
-		case float64:
-			rps = n
-		default:
-			return nil, bad("setting requests_per_second must be a number")
-		}
-		if rps < 0 {
-			return nil, bad("setting requests_per_second must not be negative")
-		}
-	}
-
 	newSource, err := credentials(ctx, cfg, deps, scope)
 	if err != nil {
 		return nil, err
@@ -143,10 +126,6 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		logger = slog.New(slog.DiscardHandler)
 	}
 	now := time.Now
-	var interval time.Duration
-	if rps > 0 {
-		interval = time.Duration(float64(time.Second) / rps)
-	}
 	p.api = &apiClient{
 		system:  "google " + cfg.Name,
 		base:    base,
@@ -160,6 +139,38 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	}
 	p.api.reachable.Store(true)
 	return p, nil
+}
+
+// limits reads max_rate_limit_wait and requests_per_second (as the
+// interval between requests; zero: no pacing).
+func limits(cfg gitgrant.ProviderConfig) (time.Duration, time.Duration, error) {
+	maxWait := defaultMaxWait
+	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil || d < 0 {
+			return 0, 0, fmt.Errorf("provider %s: setting max_rate_limit_wait must be a duration such as 5m, not %q", cfg.Name, s)
+		}
+		maxWait = d
+	}
+	rps := float64(defaultRequestsPerSecond)
+	if v, ok := cfg.Settings["requests_per_second"]; ok {
+		switch n := v.(type) {
+		case int:
+			rps = float64(n)
+		case float64:
+			rps = n
+		default:
+			rps = -1
+		}
+		if rps < 0 {
+			return 0, 0, fmt.Errorf("provider %s: setting requests_per_second must be a number, at least 0", cfg.Name)
+		}
+	}
+	var interval time.Duration
+	if rps > 0 {
+		interval = time.Duration(float64(time.Second) / rps)
+	}
+	return maxWait, interval, nil
 }
 
 // credentials returns a function that makes a fresh token source from
