@@ -100,7 +100,7 @@ func (t *fakeTimer) Stop() bool {
 
 // eventually polls cond until it holds, failing after a generous
 // deadline: behaviour is asserted, never speed.
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for !cond() {
@@ -111,7 +111,7 @@ func eventually(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-func git(t *testing.T, dir string, at time.Time, who string, args ...string) string {
+func git(t testing.TB, dir string, at time.Time, who string, args ...string) string {
 	t.Helper()
 	cmd := exec.Command("git", append([]string{"-c", "user.name=" + who, "-c", "user.email=" + who + "@example.com"}, args...)...)
 	cmd.Dir = dir
@@ -130,7 +130,7 @@ func git(t *testing.T, dir string, at time.Time, who string, args ...string) str
 // repository) mirrored on the fake GitHub, with merged, approved pull
 // requests, and one fake provider "db" that outlives every pass.
 type world struct {
-	t            *testing.T
+	t            testing.TB
 	work, remote string
 	gh           *ghfake.Server
 	repo         *ghfake.Repo
@@ -149,7 +149,7 @@ providers:
       rw: {max_duration: 1h, approvals: 1}
 `
 
-func newWorld(t *testing.T, now func() time.Time) *world {
+func newWorld(t testing.TB, now func() time.Time) *world {
 	t.Helper()
 	root := t.TempDir()
 	w := &world{t: t, work: filepath.Join(root, "work"), remote: filepath.Join(root, "remote.git")}
@@ -189,12 +189,17 @@ func (w *world) commitFiles(at time.Time, files map[string]string) {
 // merge brings a request in through pull request n, approved by owner,
 // and pushes main to the remote.
 func (w *world) merge(n int, who, path, content string, merged time.Time) {
+	w.mergeFiles(n, who, map[string]string{path: content}, merged)
+}
+
+// mergeFiles is merge for a pull request that adds several files.
+func (w *world) mergeFiles(n int, who string, files map[string]string, merged time.Time) {
 	t := w.t
 	git(t, w.work, time.Time{}, "admin", "pull", "-q", "--ff-only", "origin", "main")
 	base := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
 	br := fmt.Sprintf("r%d", n)
 	git(t, w.work, time.Time{}, who, "checkout", "-q", "-b", br)
-	w.writeFiles(map[string]string{path: content})
+	w.writeFiles(files)
 	git(t, w.work, merged.Add(-time.Minute), who, "add", "-A")
 	git(t, w.work, merged.Add(-time.Minute), who, "commit", "-q", "-m", "request")
 	head := git(t, w.work, time.Time{}, who, "rev-parse", "HEAD")
@@ -202,7 +207,7 @@ func (w *world) merge(n int, who, path, content string, merged time.Time) {
 	git(t, w.work, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, br), br)
 	mc := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
 	git(t, w.work, time.Time{}, "admin", "push", "-q", "origin", "main")
-	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "request", Date: merged.Add(-time.Minute)}, map[string]string{path: content})
+	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "request", Date: merged.Add(-time.Minute)}, files)
 	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: mc, Parents: []string{base, head}, Author: who, Committer: "web-flow", Message: "merge", Date: merged}, nil)
 	w.gh.AddPull(w.repo, ghfake.Pull{Number: n, User: who, HeadSHA: head, BaseSHA: base, MergedAt: merged, MergeCommitSHA: mc, Commits: []string{head}})
 	w.gh.Associate(w.repo, mc, n)
@@ -272,7 +277,7 @@ func request(who, role, extra string) string {
 const secret = "s3cret-webhook"
 
 // deliver posts a signed webhook delivery to h and returns the status.
-func deliver(t *testing.T, h http.Handler, event, body string) int {
+func deliver(t testing.TB, h http.Handler, event, body string) int {
 	t.Helper()
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(body))
@@ -286,7 +291,7 @@ func deliver(t *testing.T, h http.Handler, event, body string) int {
 }
 
 // get fetches path from h.
-func get(t *testing.T, h http.Handler, path string) (int, string) {
+func get(t testing.TB, h http.Handler, path string) (int, string) {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, path, nil))
@@ -302,11 +307,11 @@ func commitAt(clk Clock) gitrepo.CommitOptions {
 }
 
 // testLogger writes the server's log to the test's output.
-func testLogger(t *testing.T) *slog.Logger {
+func testLogger(t testing.TB) *slog.Logger {
 	return slog.New(slog.NewTextHandler(testWriter{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 
-type testWriter struct{ t *testing.T }
+type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(b []byte) (int, error) {
 	w.t.Log(strings.TrimSpace(string(b)))
