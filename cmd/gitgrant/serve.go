@@ -8,6 +8,7 @@ import (
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/serve"
+	"github.com/gitgrant/gitgrant/schema"
 )
 
 func runServe(ctx context.Context, args []string, e *env) error {
@@ -66,6 +67,7 @@ the same work twice and may comment twice on a pull request.`, e)
 	if eng.Verifier == nil {
 		logger.Warn("no GitHub credentials: approvals cannot be verified, so nothing new is granted; revocations go ahead")
 	}
+	eng.Parsed = &schema.ParseCache{} // passes re-parse only the request files that changed
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
 		return usagef("serve: --listen %s: %v", *listen, err)

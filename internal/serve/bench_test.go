@@ -13,6 +13,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/schema"
 )
 
 // timedRevokes records, for every revocation, how long after the end of
@@ -69,6 +70,7 @@ func runRevocationLoad(b *testing.B, n int) {
 	}
 	w.mergeFiles(1, "alice", files, time.Now().Add(-time.Minute))
 	eng := w.engine(time.Now)
+	eng.Parsed = &schema.ParseCache{} // as gitgrant serve sets it
 	timed := &timedRevokes{keepOpen: keepOpen{w.db}, ends: ends}
 	eng.Registry = providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {
 		return timed, nil
