@@ -136,6 +136,17 @@ func TestServeEndToEnd(t *testing.T) {
 	if strings.Contains(logs.String(), "serve-token") || strings.Contains(logs.String(), secret) {
 		t.Errorf("a secret reached the log")
 	}
+	// git alone tells the whole story.
+	audit := runCLI(t, nil, "audit", "--repo", w.remote, "--output", "csv")
+	var events []string
+	for _, line := range strings.Split(strings.TrimSpace(audit.stdout), "\n")[1:] {
+		if strings.Contains(line, "requests/orders-db/alice.yaml") {
+			events = append(events, strings.Split(line, ",")[1])
+		}
+	}
+	if diff := cmp.Diff([]string{"requested", "approved", "granted", "expired", "cleaned-up"}, events); diff != "" {
+		t.Errorf("audit events (-want +got):\n%s\n%s", diff, audit.stdout)
+	}
 	msg := runGit(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
 	if !strings.Contains(msg, "Gitgrant-Request: requests/orders-db/alice.yaml") {
 		t.Errorf("cleanup commit:\n%s", msg)
