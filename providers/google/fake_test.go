@@ -90,6 +90,10 @@ type fakeGoogle struct {
 	throttled int
 	// refuseKey makes the token endpoint refuse the key (disabled).
 	refuseKey bool
+	// tokenTTL is the expires_in of issued tokens (default an hour).
+	tokenTTL time.Duration
+	// denied permissions, for testIamPermissions.
+	denied []string
 }
 
 type fakeGroup struct {
@@ -271,14 +275,18 @@ func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	f.nTokens++
 	token := fmt.Sprintf("ya29.fake-access-token-%d", f.nTokens)
-	f.issued[token] = f.now().Add(time.Hour)
+	ttl := f.tokenTTL
+	if ttl == 0 {
+		ttl = time.Hour
+	}
+	f.issued[token] = f.now().Add(ttl)
 	f.calls["token"]++
 	f.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"access_token": token, "expires_in": 3599, "token_type": "Bearer"})
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": token, "expires_in": int(ttl.Seconds()), "token_type": "Bearer"})
 }
 
 var (
-	v3Path = regexp.MustCompile(`^/v3/((?:projects|folders|organizations)/[^/:]+):(getIamPolicy|setIamPolicy)$`)
+	v3Path = regexp.MustCompile(`^/v3/((?:projects|folders|organizations)/[^/:]+):(getIamPolicy|setIamPolicy|testIamPermissions)$`)
 	v1Path = regexp.MustCompile(`^/v1/groups/([A-Za-z0-9]+)/memberships(?:/([A-Za-z0-9]+))?(:lookup|:modifyMembershipRoles)?$`)
 )
 
@@ -316,10 +324,13 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 	switch m := v3Path.FindStringSubmatch(path); {
 	case m != nil && r.Method == http.MethodPost:
 		f.calls[m[2]]++
-		if m[2] == "getIamPolicy" {
+		switch m[2] {
+		case "getIamPolicy":
 			f.getIamPolicy(w, r, m[1])
-		} else {
+		case "setIamPolicy":
 			f.setIamPolicy(w, r, m[1])
+		default:
+			f.testIamPermissions(w, r, m[1])
 		}
 		return
 	case path == "/v1/groups:lookup" && r.Method == http.MethodGet:
@@ -600,4 +611,27 @@ func (f *fakeGoogle) setIamPolicy(w http.ResponseWriter, r *http.Request, resour
 	pol.bindings = in.Bindings
 	pol.etag++
 	writeJSON(w, http.StatusOK, pol.json())
+}
+
+// testIamPermissions answers the subset of the asked permissions the
+// caller holds: all of them but those denied.
+func (f *fakeGoogle) testIamPermissions(w http.ResponseWriter, r *http.Request, resource string) {
+	var body struct {
+		Permissions []string `json:"permissions"`
+	}
+	if err := json.NewDecoder(r.Body).Decode(&body); err != nil || len(body.Permissions) == 0 {
+		writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", "permissions are required")
+		return
+	}
+	if _, ok := f.policies[resource]; !ok {
+		writeError(w, http.StatusForbidden, "PERMISSION_DENIED", "The caller does not have permission")
+		return
+	}
+	held := []string{}
+	for _, p := range body.Permissions {
+		if !slices.Contains(f.denied, p) {
+			held = append(held, p)
+		}
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"permissions": held})
 }

@@ -257,17 +257,14 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	return p.iamRevoke(ctx, role, principal)
 }
 
-// Check reads every managed group's or the resource's policy: it proves
-// the credentials work and can read, without changing anything.
+// Check proves, without changing anything, that the credentials work:
+// for groups it reads every managed group; for iam it asks the resource
+// which of the two permissions gitgrant needs the caller holds.
 func (p *Provider) Check(ctx context.Context) error {
 	if p.kind == KindGroups {
 		return p.groupCheck(ctx)
 	}
-	_, err := p.getPolicy(ctx)
-	if err != nil {
-		return p.api.wrap(p.cfg.Name, "read the IAM policy of "+p.resource, err)
-	}
-	return nil
+	return p.iamCheck(ctx)
 }
 
 // Close has nothing to release: the HTTP client belongs to the caller.

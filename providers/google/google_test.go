@@ -480,3 +480,49 @@ func TestPacingStaysUnderQuota(t *testing.T) {
 		})
 	}
 }
+
+// TestCheckIAMPermissions: Check asks the resource which of the two
+// permissions gitgrant needs the credentials hold, and names what lacks.
+func TestCheckIAMPermissions(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name    string
+		denied  []string
+		wantErr string
+	}{
+		{"both held", nil, ""},
+		{"cannot set", []string{"resourcemanager.projects.setIamPolicy"}, "lack resourcemanager.projects.setIamPolicy"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			e := newEnv(t)
+			e.fake.addPolicy("projects/acme-prod")
+			e.fake.denied = tt.denied
+			p, _ := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
+			err := p.Check(t.Context())
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Errorf("Check = %v, want error %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+// TestTokenRefreshOnSchedule: a token close to its expiry is replaced by
+// x/oauth2 before use, through the real JWT flow.
+func TestTokenRefreshOnSchedule(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	e.fake.addGroup("ops@acme.example")
+	e.fake.tokenTTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
+	p, _ := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
+	for range 2 {
+		if _, err := p.Members(t.Context(), "ops"); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(1100 * time.Millisecond)
+	}
+	if n := e.fake.callCounts()["token"]; n != 2 {
+		t.Errorf("token requests = %d, want 2", n)
+	}
+}

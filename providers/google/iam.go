@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 )
 
@@ -349,6 +350,31 @@ func (p *Provider) iamRevoke(ctx context.Context, role, principal string) error 
 	}
 	if len(foreign) > 0 {
 		return fmt.Errorf("provider %s: %s: still bound through conditions gitgrant did not write (titles %q); remove those bindings by hand or list the principal as standing", p.cfg.Name, what, foreign)
+	}
+	return nil
+}
+
+// iamCheck asks testIamPermissions whether gitgrant may read and set the
+// resource's policy, and fails naming what is missing.
+func (p *Provider) iamCheck(ctx context.Context) error {
+	kind, _, _ := strings.Cut(p.resource, "/")
+	want := []string{"resourcemanager." + kind + ".getIamPolicy", "resourcemanager." + kind + ".setIamPolicy"}
+	var resp struct {
+		Permissions []string `json:"permissions"`
+	}
+	err := p.api.do(ctx, http.MethodPost, "/v3/"+p.resource+":testIamPermissions", nil, map[string]any{"permissions": want}, &resp)
+	if err != nil {
+		return p.api.wrap(p.cfg.Name, "test permissions on "+p.resource, err)
+	}
+	var missing []string
+	for _, w := range want {
+		if !slices.Contains(resp.Permissions, w) {
+			missing = append(missing, w)
+		}
+	}
+	if len(missing) > 0 {
+		return &gitgrant.SystemError{System: p.api.system, Op: "check " + p.resource,
+			Err: fmt.Errorf("the credentials lack %s", strings.Join(missing, ", "))}
 	}
 	return nil
 }
