@@ -597,6 +597,9 @@ func (f *fakeGoogle) setIamPolicy(w http.ResponseWriter, r *http.Request, resour
 		}
 		seen[key] = true
 		for _, m := range b.Members {
+			if revocableOnly.MatchString(m) {
+				continue // kept as written, as Google does
+			}
 			mm := memberPattern.FindStringSubmatch(m)
 			if mm == nil || !f.principals[strings.ToLower(mm[2])] {
 				writeError(w, http.StatusBadRequest, "INVALID_ARGUMENT", fmt.Sprintf("User %s does not exist.", strings.TrimPrefix(m, "user:")))

@@ -526,3 +526,29 @@ func TestTokenRefreshOnSchedule(t *testing.T) {
 		t.Errorf("token requests = %d, want 2", n)
 	}
 }
+
+// TestRevokeHandBoundMembers: members someone bound by hand without a
+// condition, in forms gitgrant never grants, can still be revoked as drift.
+func TestRevokeHandBoundMembers(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	hand := []string{"domain:acme.example", "deleted:user:gone@acme.example?uid=123456789", "allAuthenticatedUsers",
+		"principalSet://iam.googleapis.com/locations/global/workforcePools/acme/group/sre"}
+	e.fake.addPolicy("projects/acme-prod", binding{Role: "roles/viewer", Members: hand})
+	p, _ := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
+	ms, err := p.Members(t.Context(), "viewer")
+	if err != nil || len(ms) != len(hand) {
+		t.Fatalf("Members = %v, %v; want the %d hand-bound members", ms, err, len(hand))
+	}
+	for _, m := range ms {
+		if err := p.Revoke(t.Context(), "viewer", m.Principal); err != nil {
+			t.Errorf("Revoke(%q): %v", m.Principal, err)
+		}
+		if err := p.Grant(t.Context(), providers.Grant{Role: "viewer", Principal: m.Principal}); !errors.Is(err, providers.ErrInvalidName) {
+			t.Errorf("Grant(%q) = %v, want ErrInvalidName: gitgrant grants only users, groups and service accounts", m.Principal, err)
+		}
+	}
+	if got := e.fake.policyBindings("projects/acme-prod"); len(got) != 0 {
+		t.Errorf("policy after revoking every hand-bound member: %+v", got)
+	}
+}

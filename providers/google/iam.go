@@ -28,6 +28,11 @@ const (
 	maxConflictRetries = 10
 )
 
+// revocableOnly are members Members may report (someone bound them by
+// hand) that gitgrant never grants but can remove as drift: a domain,
+// a deleted account, everyone, federated identities.
+var revocableOnly = regexp.MustCompile(`^(domain:[a-z0-9.-]{1,253}|deleted:(user|group|serviceAccount):[A-Za-z0-9._+'@-]{1,254}\?uid=[0-9]{1,30}|allUsers|allAuthenticatedUsers|principal(Set)?://[A-Za-z0-9._:@/-]{1,400})$`)
+
 var expiryExpr = regexp.MustCompile(`^request\.time < timestamp\("([0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9:.]+Z)"\)$`)
 
 type binding struct {
@@ -316,6 +321,9 @@ func (p *Provider) iamRevoke(ctx context.Context, role, principal string) error 
 		return err
 	}
 	member, err := p.iamMember(principal)
+	if err != nil && revocableOnly.MatchString(principal) {
+		member, err = principal, nil
+	}
 	if err != nil {
 		return err
 	}
