@@ -34,6 +34,7 @@ the same work twice and may comment twice on a pull request.`, e)
 	resync := fs.Duration("resync", 10*time.Minute, "`period` of full passes for drift (0 disables)")
 	secretEnv := fs.String("webhook-secret-env", "GITGRANT_WEBHOOK_SECRET", "environment variable `NAME` holding the webhook secret")
 	grace := fs.Duration("shutdown-grace", 30*time.Second, "how long a running pass may take to finish at shutdown")
+	ghBudget := fs.Duration("github-budget", 30*time.Second, "longest a pass waits on GitHub, for approvals and for pull request feedback each; past it grants wait and revocations go ahead (0: no bound)")
 	noCleanup := fs.Bool("no-cleanup", false, "do not write notes or cleanup commits")
 	logFormat := fs.String("log-format", "json", "`format` of the log on stderr: text or json")
 	committer := fs.String("committer", "", "cleanup commit identity `\"Name <email>\"`")
@@ -67,6 +68,7 @@ the same work twice and may comment twice on a pull request.`, e)
 	if eng.Verifier == nil {
 		logger.Warn("no GitHub credentials: approvals cannot be verified, so nothing new is granted; revocations go ahead")
 	}
+	eng.GitHubBudget = *ghBudget
 	eng.Parsed = &schema.ParseCache{} // passes re-parse only the request files that changed
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {

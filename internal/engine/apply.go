@@ -95,13 +95,17 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 		if err != nil {
 			errs = append(errs, fmt.Errorf("cleanup: %w", err))
 		} else if co.Branch != "" && len(res.Removed) > 0 && e.GitHub != nil {
-			n, _, err := e.GitHub.EnsurePullRequest(ctx, co.Branch, e.Repo.Branch(), "gitgrant: remove expired access requests",
+			pctx, cancel := e.gitHubContext(ctx)
+			n, _, err := e.GitHub.EnsurePullRequest(pctx, co.Branch, e.Repo.Branch(), "gitgrant: remove expired access requests",
 				"Removes request files whose access has expired and been revoked. Merge to keep the repository's requests current; the audit trail is in the commit trailers.")
+			cancel()
 			out.CleanupPR = n
 			errs = append(errs, err)
 		}
 	}
-	errs = append(errs, e.feedback(ctx, p, granted, revoked))
+	fctx, cancel := e.gitHubContext(ctx)
+	defer cancel()
+	errs = append(errs, e.feedback(fctx, p, granted, revoked))
 	return out, errors.Join(errs...)
 }
 

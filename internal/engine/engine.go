@@ -42,6 +42,13 @@ type Engine struct {
 	Now      func() time.Time
 	// Retry is passed to the applier; zero means reconciler.DefaultRetry.
 	Retry reconciler.Retry
+	// GitHubBudget, when set, bounds each part of a pass that waits on
+	// GitHub: verifying approvals in Plan, and pull request feedback in
+	// Apply. When it runs out, the remaining requests are unverified
+	// (their grants wait for a later pass) and the pass goes on, so a
+	// GitHub that hangs never holds up revocations (rule 7) or the next
+	// pass. Zero: no bound beyond the context.
+	GitHubBudget time.Duration
 	// Parsed keeps parsed request files across passes, so a long-running
 	// process parses only files that changed. Nil: no cache.
 	Parsed *schema.ParseCache
@@ -123,6 +130,8 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	}
 	judgeExpiresAtMerge(snap, rep, p.Provenance)
 
+	vctx, cancel := e.gitHubContext(ctx)
+	defer cancel()
 	var sources []reconciler.Source
 	var invalid []gitgrant.Entry
 	for _, f := range rep.Files[1:] {
@@ -133,7 +142,7 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 		prov := p.Provenance[f.Path]
 		src := reconciler.Source{Request: f.Request, CommittedAt: prov.MergedAt}
 		if e.Verifier != nil {
-			ev, err := e.Verifier.Verify(ctx, e.input(f.Request, prov))
+			ev, err := e.Verifier.Verify(vctx, e.input(f.Request, prov))
 			if err != nil {
 				// Rule 7: GitHub unreachable pauses grants; the request is
 				// unverified, and its expiry still revokes.
@@ -196,6 +205,14 @@ func expiresInPast(ds gitgrant.Diagnostics) bool {
 		}
 	}
 	return false
+}
+
+// gitHubContext bounds a part of a pass that waits on GitHub.
+func (e *Engine) gitHubContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	if e.GitHubBudget > 0 {
+		return context.WithTimeout(ctx, e.GitHubBudget)
+	}
+	return ctx, func() {}
 }
 
 // input describes a request file for verification. MergedOnto is the main

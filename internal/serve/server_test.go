@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"slices"
 	"strings"
@@ -14,7 +15,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/providers/fake"
 	"github.com/gitgrant/gitgrant/reconciler"
 )
@@ -400,4 +403,37 @@ func TestShutdownGraceCancelsPass(t *testing.T) {
 	if err := <-done; err != nil {
 		t.Errorf("Run: %v", err)
 	}
+}
+
+// A GitHub that accepts connections and never answers holds up neither
+// the expiry's revocation nor the next pass (rule 7): verification and
+// feedback are bounded by the engine's GitHub budget.
+func TestHangingGitHubDoesNotHoldRevocations(t *testing.T) {
+	t.Parallel()
+	clk := newFakeClock(t0)
+	w := newWorld(t, clk.Now)
+	w.db.Set("ro", map[string]time.Time{"bob": {}})
+	w.merge(1, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\n"), t0.Add(-3*time.Hour))
+	stop := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-stop:
+		}
+	}))
+	t.Cleanup(hang.Close)
+	t.Cleanup(func() { close(stop) })
+	eng := w.engine(clk.Now)
+	cl, err := ghapi.New(ghapi.Config{Token: "tok", APIURL: hang.URL + "/", Repository: "acme/access"}, ghapi.Options{Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.GitHub, eng.Verifier = cl, approval.New(cl, engine.FileReader{Repo: eng.Repo}, &approval.MemoryCache{})
+	eng.GitHubBudget = 200 * time.Millisecond
+	s := start(t, eng, clk, time.Hour)
+	eventually(t, "the revocation", func() bool { return len(w.members("ro")) == 0 })
+	eventually(t, "the cleanup", func() bool { return w.remoteFiles() == "" })
+	eventually(t, "the end of the pass", func() bool { return s.Passes() == 1 })
+	s.Trigger("test")
+	eventually(t, "a second pass", func() bool { return s.Passes() == 2 })
 }
