@@ -13,6 +13,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"regexp"
 	"sync"
 	"time"
@@ -102,7 +103,10 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	if p := providers.String(cfg, "profile", ""); p != "" {
 		opts = append(opts, config.WithSharedConfigProfile(p))
 	}
-	if deps.HTTPClient != nil {
+	// The SDK's own client honours AWS_CA_BUNDLE and the proxy
+	// variables; a plain *http.Client cannot take a CA bundle, so only a
+	// client the caller made on purpose replaces it.
+	if deps.HTTPClient != nil && deps.HTTPClient != http.DefaultClient {
 		opts = append(opts, config.WithHTTPClient(deps.HTTPClient))
 	}
 	awsCfg, err := config.LoadDefaultConfig(ctx, opts...)

@@ -2,8 +2,17 @@ package aws
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"errors"
 	"fmt"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -387,4 +396,56 @@ func TestPacingStaysUnderQuota(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestOpenDefaultChain: Open finds credentials through the SDK's default
+// chain (here the environment, as GitHub Actions with static keys sets
+// it; web identity and profiles come through the same loader), and the
+// SDK signs with them. AWS_CA_BUNDLE (a corporate proxy's CA) is honoured,
+// not an error.
+func TestOpenDefaultChain(t *testing.T) {
+	for k, v := range map[string]string{
+		"AWS_CA_BUNDLE":     caBundle(t),
+		"AWS_ACCESS_KEY_ID": keyID, "AWS_SECRET_ACCESS_KEY": secretKey, "AWS_SESSION_TOKEN": sessionTk,
+		"AWS_REGION": testRegion, "AWS_EC2_METADATA_DISABLED": "true", "AWS_PROFILE": "",
+		"AWS_CONFIG_FILE": t.TempDir() + "/none", "AWS_SHARED_CREDENTIALS_FILE": t.TempDir() + "/none",
+		"AWS_ROLE_ARN": "", "AWS_WEB_IDENTITY_TOKEN_FILE": "", "AWS_ENDPOINT_URL": "",
+	} {
+		t.Setenv(k, v)
+	}
+	f := newFake(t)
+	alice := f.addUser("alice", "alice@acme.example")
+	cfg := testConfig(f, roles(), nil)
+	delete(cfg.Settings, "region")
+	p, err := Open(t.Context(), cfg, providers.DefaultDeps())
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	defer p.Close()
+	if err := p.Grant(t.Context(), providers.Grant{Role: "read", Principal: "alice"}); err != nil {
+		t.Fatalf("Grant: %v", err)
+	}
+	if diff := cmp.Diff([]string{alice}, f.assigned(psRead, account)); diff != "" {
+		t.Errorf("assignments (-want +got):\n%s", diff)
+	}
+}
+
+// caBundle writes a self-signed CA certificate in PEM and returns its path.
+func caBundle(t *testing.T) string {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "gitgrant test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour), IsCA: true, BasicConstraintsValid: true,
+		KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	if err := os.WriteFile(path, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
