@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/mail"
+	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
@@ -40,6 +41,7 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 	fs.Bool("once", true, "one pass and exit (always; `gitgrant serve` runs continuously)")
 	output := fs.String("output", "", "`format` of the plan printed: text, json or github")
 	logFormat := fs.String("log-format", "text", "`format` of the action log on stderr: text or json")
+	ghBudget := fs.Duration("github-budget", 2*time.Minute, "longest wait on GitHub per part of the pass (verification, comments); past it grants pause and revocations go ahead")
 	committer := fs.String("committer", "", "cleanup commit identity `\"Name <email>\"` (default gitgrant <gitgrant@users.noreply.github.com>)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
@@ -65,6 +67,7 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 	if err != nil {
 		return err
 	}
+	eng.GitHubBudget = *ghBudget
 	if eng.Verifier == nil {
 		logger.Warn("no GitHub credentials: approvals cannot be verified, so nothing new is granted; revocations go ahead")
 	}
