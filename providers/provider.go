@@ -175,3 +175,16 @@ func Bool(cfg gitgrant.ProviderConfig, key string, def bool) bool {
 func Unavailable(system, op string, err error) error {
 	return &gitgrant.SystemError{System: system, Op: op, Err: err, Retryable: true}
 }
+
+// Sleep waits d, or until ctx ends (then it returns ctx's error): the wait
+// every provider needs between retries and for rate-limit windows.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

@@ -36,14 +36,7 @@ func (r Retry) wait(ctx context.Context, attempt int) error {
 	if r.Sleep != nil {
 		return r.Sleep(ctx, d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
+	return providers.Sleep(ctx, d)
 }
 
 // Outcome is what happened to one action.

@@ -129,7 +129,7 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 		store:    providers.String(cfg, "identity_store_id", ""),
 		matchBy:  providers.String(cfg, "match_by", MatchUserName),
 		maxWait:  defaultMaxWait,
-		sleep:    sleepCtx,
+		sleep:    providers.Sleep,
 		now:      time.Now,
 		calls:    &callCounter{},
 		byName:   map[string]principal{},
@@ -259,14 +259,3 @@ func (p *Provider) target(role string) (string, string, error) {
 }
 
 func (p *Provider) system() string { return "aws " + p.cfg.Name }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -57,7 +57,7 @@ func (p *pacer) wait(ctx context.Context) error {
 	p.next = at.Add(p.interval)
 	p.mu.Unlock()
 	if d := at.Sub(now); d > 0 {
-		return sleepCtx(ctx, d)
+		return providers.Sleep(ctx, d)
 	}
 	return nil
 }

@@ -158,7 +158,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	return &Provider{
 		cfg: cfg,
 		api: &client{
-			base: graphURL, http: httpClient, token: tokens, now: time.Now, sleep: sleepCtx, maxWait: maxWait,
+			base: graphURL, http: httpClient, token: tokens, now: time.Now, sleep: providers.Sleep, maxWait: maxWait,
 			log: logger.InfoContext,
 		},
 		byID:          byID,

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
@@ -48,14 +47,3 @@ func (p *Provider) wrap(op, role, gid string, err error) error {
 }
 
 func (p *Provider) system() string { return "entra " + p.cfg.Name }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

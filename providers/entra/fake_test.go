@@ -13,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/providers"
 )
 
 // The fake mounts Graph and the login endpoint under prefixes, so that a
@@ -53,7 +55,7 @@ func (c *clock) advance(d time.Duration) {
 
 func (c *clock) sleep(ctx context.Context, d time.Duration) error {
 	if !c.manual {
-		return sleepCtx(ctx, d)
+		return providers.Sleep(ctx, d)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -130,7 +130,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		client:  client,
 		logger:  logger.With("provider", cfg.Name),
 		maxWait: maxWait,
-		sleep:   sleepCtx,
+		sleep:   providers.Sleep,
 		now:     time.Now,
 	}, nil
 }
@@ -330,15 +330,4 @@ func (p *Provider) checkLogin(login string) error {
 		return fmt.Errorf("provider %s: %q is not a GitHub login: %w", p.cfg.Name, login, providers.ErrInvalidName)
 	}
 	return nil
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }

@@ -313,14 +313,3 @@ func (p *pacer) backOff(d time.Duration) {
 		p.next = until
 	}
 }
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}

@@ -134,7 +134,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		pace:    &pacer{interval: interval, now: now},
 		maxWait: maxWait,
 		logger:  logger.With("provider", cfg.Name),
-		sleep:   sleepCtx,
+		sleep:   providers.Sleep,
 		now:     now,
 	}
 	p.api.reachable.Store(true)

@@ -73,7 +73,7 @@ func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.waits = append(s.waits, d)
 	s.mu.Unlock()
-	return sleepCtx(ctx, d)
+	return providers.Sleep(ctx, d)
 }
 
 func (e *env) open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *sleepRecorder) {

@@ -17,6 +17,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/providers"
 )
 
 // orgPrefix is where the fake mounts the org, so that a request built from
@@ -55,7 +57,7 @@ func (c *clock) advance(d time.Duration) {
 
 func (c *clock) sleep(ctx context.Context, d time.Duration) error {
 	if !c.manual {
-		return sleepCtx(ctx, d)
+		return providers.Sleep(ctx, d)
 	}
 	if err := ctx.Err(); err != nil {
 		return err

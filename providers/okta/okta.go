@@ -107,7 +107,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	return &Provider{
 		cfg: cfg,
 		api: &client{
-			base: base, http: httpClient, auth: auth, now: now, sleep: sleepCtx, maxWait: maxWait,
+			base: base, http: httpClient, auth: auth, now: now, sleep: providers.Sleep, maxWait: maxWait,
 			log:     logger.InfoContext,
 			resetAt: map[string]time.Time{},
 		},
