@@ -188,3 +188,20 @@ func Sleep(ctx context.Context, d time.Duration) error {
 		return ctx.Err()
 	}
 }
+
+// FromHTTPStatus classifies an HTTP API's error answer the way the
+// reconciler acts on it: 404 is ErrNotFound (the object is missing or the
+// credentials cannot see it); 401 and 403 are system errors a retry will
+// not fix (a bad credential, a missing permission); 429 and 5xx are
+// retryable; anything else is plain. provider and what name the call.
+func FromHTTPStatus(system, provider, what string, status int, err error) error {
+	switch {
+	case status == http.StatusNotFound:
+		return fmt.Errorf("provider %s: %s: not found, or the credentials cannot see it: %w", provider, what, ErrNotFound)
+	case status == http.StatusUnauthorized, status == http.StatusForbidden:
+		return &gitgrant.SystemError{System: system, Op: what, Err: err}
+	case status >= 500, status == http.StatusTooManyRequests:
+		return Unavailable(system, what, err)
+	}
+	return fmt.Errorf("provider %s: %s: %w", provider, what, err)
+}

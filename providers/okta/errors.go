@@ -35,17 +35,7 @@ func (p *Provider) wrap(op, role, gid string, err error) error {
 	case errors.As(err, &token):
 		return &gitgrant.SystemError{System: p.system(), Op: what, Err: err, Retryable: token.retryable()}
 	case errors.As(err, &ae):
-		switch code := ae.status; {
-		case code == http.StatusNotFound:
-			return fmt.Errorf("provider %s: %s: not found, or the credentials cannot see it: %w", p.cfg.Name, what, providers.ErrNotFound)
-		case code == http.StatusUnauthorized, code == http.StatusForbidden:
-			// A bad or revoked token, a missing scope or admin role:
-			// retrying will not help.
-			return &gitgrant.SystemError{System: p.system(), Op: what, Err: err}
-		case code >= 500, code == http.StatusTooManyRequests:
-			return providers.Unavailable(p.system(), what, err)
-		}
-		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+		return providers.FromHTTPStatus(p.system(), p.cfg.Name, what, ae.status, err)
 	}
 	// Transport errors: DNS, refused connections, timeouts.
 	return providers.Unavailable(p.system(), what, err)
