@@ -3,14 +3,12 @@ package engine_test
 import (
 	"context"
 	"fmt"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/accesstest"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
@@ -22,79 +20,24 @@ import (
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
-func git(t *testing.T, dir string, at time.Time, who string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "user.name=" + who, "-c", "user.email=" + who + "@example.com"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = os.Environ()
-	if !at.IsZero() {
-		cmd.Env = append(cmd.Env, "GIT_AUTHOR_DATE="+at.Format(time.RFC3339), "GIT_COMMITTER_DATE="+at.Format(time.RFC3339))
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+var git = accesstest.Git
 
-// world is an access repository (a work tree whose origin is a bare
-// repository) mirrored on the fake GitHub, with merged, approved pull
-// requests.
+// world is an access repository mirrored on the fake GitHub; CODEOWNERS
+// makes @owner the owner of every request.
 type world struct {
-	t            *testing.T
-	work, remote string
-	gh           *ghfake.Server
-	repo         *ghfake.Repo
+	*accesstest.Repo
+	t testing.TB
 }
 
 func newWorld(t *testing.T, config string) *world {
 	t.Helper()
-	root := t.TempDir()
-	w := &world{t: t, work: filepath.Join(root, "work"), remote: filepath.Join(root, "remote.git")}
-	git(t, root, time.Time{}, "admin", "init", "-q", "--bare", "-b", "main", w.remote)
-	git(t, root, time.Time{}, "admin", "init", "-q", "-b", "main", w.work)
-	git(t, w.work, time.Time{}, "admin", "remote", "add", "origin", w.remote)
-	w.gh = ghfake.New(func() time.Time { return t0 })
-	t.Cleanup(w.gh.Close)
-	w.gh.AddToken("tok")
-	w.repo = w.gh.AddRepo("acme", "access", "main")
-	w.writeFiles(map[string]string{"gitgrant.yaml": config, ".github/CODEOWNERS": "/requests/ @owner\n"})
-	git(t, w.work, t0.Add(-48*time.Hour), "admin", "add", "-A")
-	git(t, w.work, t0.Add(-48*time.Hour), "admin", "commit", "-q", "-m", "init")
-	sha := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
-	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: sha, Author: "admin", Committer: "admin", Message: "init", Date: t0.Add(-48 * time.Hour)}, nil)
-	return w
-}
-
-func (w *world) writeFiles(files map[string]string) {
-	for p, c := range files {
-		full := filepath.Join(w.work, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			w.t.Fatal(err)
-		}
-	}
+	r := accesstest.New(t, func() time.Time { return t0 }, map[string]string{"gitgrant.yaml": config, ".github/CODEOWNERS": "/requests/ @owner\n"}, t0.Add(-48*time.Hour))
+	return &world{Repo: r, t: t}
 }
 
 // merge brings a request in through pull request n, approved by owner.
 func (w *world) merge(n int, who, path, content string, merged time.Time) {
-	t := w.t
-	base := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
-	br := fmt.Sprintf("r%d", n)
-	git(t, w.work, time.Time{}, who, "checkout", "-q", "-b", br)
-	w.writeFiles(map[string]string{path: content})
-	git(t, w.work, merged.Add(-time.Minute), who, "add", "-A")
-	git(t, w.work, merged.Add(-time.Minute), who, "commit", "-q", "-m", "request")
-	head := git(t, w.work, time.Time{}, who, "rev-parse", "HEAD")
-	git(t, w.work, time.Time{}, who, "checkout", "-q", "main")
-	git(t, w.work, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, br), br)
-	mc := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
-	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "request", Date: merged.Add(-time.Minute)}, map[string]string{path: content})
-	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: mc, Parents: []string{base, head}, Author: who, Committer: "web-flow", Message: "merge", Date: merged}, nil)
-	w.gh.AddPull(w.repo, ghfake.Pull{Number: n, User: who, HeadSHA: head, BaseSHA: base, MergedAt: merged, MergeCommitSHA: mc, Commits: []string{head}})
-	w.gh.Associate(w.repo, mc, n)
-	w.gh.Associate(w.repo, head, n)
-	w.gh.AddReview(w.repo, n, ghfake.Review{User: "owner", State: "APPROVED", CommitID: head, SubmittedAt: merged.Add(-30 * time.Second)})
+	w.MergePR(n, who, map[string]string{path: content}, merged, "owner")
 }
 
 // keepOpen shares one fake provider across passes: a pass closes what it
@@ -105,11 +48,11 @@ func (keepOpen) Close() error { return nil }
 
 func (w *world) engine(p *fake.Provider, now time.Time) *engine.Engine {
 	w.t.Helper()
-	repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: w.work})
+	repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: w.Work})
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	cl, err := ghapi.New(ghapi.Config{Token: "tok", APIURL: w.gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	cl, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: w.GH.BaseURL(), Repository: "acme/access"}, ghapi.Options{Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -148,7 +91,6 @@ func TestSteadyStateCostsNothing(t *testing.T) {
 		w.merge(i+1, fmt.Sprintf("user%d", i), fmt.Sprintf("requests/db/user%d.yaml", i),
 			fmt.Sprintf("requester: user%d\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: steady state test\n", i), t0.Add(-time.Hour))
 	}
-	git(t, w.work, time.Time{}, "admin", "push", "-q", "origin", "main")
 
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
 	eng := w.engine(p, t0)
@@ -177,16 +119,16 @@ func TestSteadyStateCostsNothing(t *testing.T) {
 	if ms, _ := p.Members(ctx, "ro"); len(ms) != n {
 		t.Fatalf("%d members after the first pass, want %d", len(ms), n)
 	}
-	firstCalls := len(w.gh.Requests())
-	head := git(t, w.remote, time.Time{}, "admin", "rev-parse", "main")
+	firstCalls := len(w.GH.Requests())
+	head := git(t, w.Remote, time.Time{}, "admin", "rev-parse", "main")
 
-	w.gh.ResetRequests()
+	w.GH.ResetRequests()
 	before := len(p.Calls())
 	plan, out := pass()
 	if len(plan.Actions) != 0 || len(out.Result.Outcomes) != 0 {
 		t.Errorf("steady state planned actions: %+v", plan.Actions)
 	}
-	if calls := w.gh.Requests(); len(calls) != 0 {
+	if calls := w.GH.Requests(); len(calls) != 0 {
 		t.Errorf("steady state made %d GitHub calls, e.g. %s %s", len(calls), calls[0].Method, calls[0].Path)
 	}
 	for _, c := range p.Calls()[before:] {
@@ -194,7 +136,7 @@ func TestSteadyStateCostsNothing(t *testing.T) {
 			t.Errorf("steady state wrote to the provider: %+v", c)
 		}
 	}
-	if again := git(t, w.remote, time.Time{}, "admin", "rev-parse", "main"); again != head {
+	if again := git(t, w.Remote, time.Time{}, "admin", "rev-parse", "main"); again != head {
 		t.Errorf("steady state made a commit")
 	}
 	t.Logf("GitHub calls: first pass %d for %d requests, steady state 0", firstCalls, n)
@@ -206,8 +148,7 @@ func TestGitHubDownPausesGrantsNotRevocations(t *testing.T) {
 	w := newWorld(t, fmt.Sprintf(config, "  alice: {principals: {db: alice}}\n  bob: {principals: {db: bob}}"))
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: expired already\n", t0.Add(-3*time.Hour))
 	w.merge(2, "bob", "requests/db/bob.yaml", "requester: bob\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: active, unverifiable\n", t0.Add(-time.Hour))
-	git(t, w.work, time.Time{}, "admin", "push", "-q", "origin", "main")
-	w.gh.Inject(ghfake.Fault{Status: 503, Times: 1 << 20}) // down for the whole pass, retries included
+	w.GH.Inject(ghfake.Fault{Status: 503, Times: 1 << 20}) // down for the whole pass, retries included
 
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
 	p.Set("ro", map[string]time.Time{"alice": {}})

@@ -25,10 +25,10 @@ func TestFaultsLoseNothing(t *testing.T) {
 			return func() { failing.Store(false) }
 		}},
 		{"git remote unreachable during cleanup", func(w *world, failing *atomic.Bool) func() {
-			if err := os.Rename(w.remote, w.remote+".away"); err != nil {
+			if err := os.Rename(w.Remote, w.Remote+".away"); err != nil {
 				t.Fatal(err)
 			}
-			return func() { os.Rename(w.remote+".away", w.remote) }
+			return func() { os.Rename(w.Remote+".away", w.Remote) }
 		}},
 	}
 	for _, tc := range cases {
@@ -37,7 +37,6 @@ func TestFaultsLoseNothing(t *testing.T) {
 			w := newWorld(t, strings.Replace(config, "%s", "  alice: {principals: {db: alice}}\n  bob: {principals: {db: bob}}", 1))
 			w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: expired already\n", t0.Add(-3*time.Hour))
 			w.merge(2, "bob", "requests/db/bob.yaml", "requester: bob\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: active\n", t0.Add(-time.Hour))
-			git(t, w.work, time.Time{}, "admin", "push", "-q", "origin", "main")
 			var failing atomic.Bool
 			p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Fail: func(c fake.Call) error {
 				if failing.Load() && c.Op != fake.OpMembers {
@@ -77,11 +76,11 @@ func TestFaultsLoseNothing(t *testing.T) {
 			if len(ms) != 1 || ms[0].Principal != "bob" {
 				t.Errorf("members = %+v, want bob only", ms)
 			}
-			files := git(t, w.remote, time.Time{}, "admin", "ls-tree", "-r", "--name-only", "main", "requests/")
+			files := git(t, w.Remote, time.Time{}, "admin", "ls-tree", "-r", "--name-only", "main", "requests/")
 			if files != "requests/db/bob.yaml" {
 				t.Errorf("requests on the remote: %q; alice's expired file must be cleaned up, once", files)
 			}
-			log := git(t, w.remote, time.Time{}, "admin", "log", "--format=%s", "main")
+			log := git(t, w.Remote, time.Time{}, "admin", "log", "--format=%s", "main")
 			if n := strings.Count(log, "gitgrant:"); n != 1 {
 				t.Errorf("%d cleanup commits, want exactly 1:\n%s", n, log)
 			}

@@ -10,19 +10,16 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/accesstest"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/fake"
@@ -111,30 +108,14 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func git(t testing.TB, dir string, at time.Time, who string, args ...string) string {
-	t.Helper()
-	cmd := exec.Command("git", append([]string{"-c", "user.name=" + who, "-c", "user.email=" + who + "@example.com"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = os.Environ()
-	if !at.IsZero() {
-		cmd.Env = append(cmd.Env, "GIT_AUTHOR_DATE="+at.Format(time.RFC3339), "GIT_COMMITTER_DATE="+at.Format(time.RFC3339))
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
-}
+var git = accesstest.Git
 
-// world is an access repository (a work tree whose origin is a bare
-// repository) mirrored on the fake GitHub, with merged, approved pull
-// requests, and one fake provider "db" that outlives every pass.
+// world is an access repository mirrored on the fake GitHub, with one
+// fake provider "db" that outlives every pass.
 type world struct {
-	t            testing.TB
-	work, remote string
-	gh           *ghfake.Server
-	repo         *ghfake.Repo
-	db           *fake.Provider
+	*accesstest.Repo
+	t  testing.TB
+	db *fake.Provider
 }
 
 const testConfig = `identities:
@@ -151,39 +132,13 @@ providers:
 
 func newWorld(t testing.TB, now func() time.Time) *world {
 	t.Helper()
-	root := t.TempDir()
-	w := &world{t: t, work: filepath.Join(root, "work"), remote: filepath.Join(root, "remote.git")}
-	git(t, root, time.Time{}, "admin", "init", "-q", "--bare", "-b", "main", w.remote)
-	git(t, root, time.Time{}, "admin", "init", "-q", "-b", "main", w.work)
-	git(t, w.work, time.Time{}, "admin", "remote", "add", "origin", w.remote)
-	w.gh = ghfake.New(now)
-	t.Cleanup(w.gh.Close)
-	w.gh.AddToken("tok")
-	w.repo = w.gh.AddRepo("acme", "access", "main")
-	w.db = fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Now: now})
-	start := now().Add(-48 * time.Hour)
-	w.commitFiles(start, map[string]string{"gitgrant.yaml": testConfig, ".github/CODEOWNERS": "/requests/ @owner\n"})
-	sha := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
-	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: sha, Author: "admin", Committer: "admin", Message: "init", Date: start}, nil)
-	return w
-}
-
-func (w *world) writeFiles(files map[string]string) {
-	for p, c := range files {
-		full := filepath.Join(w.work, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			w.t.Fatal(err)
-		}
-	}
+	r := accesstest.New(t, now, map[string]string{"gitgrant.yaml": testConfig, ".github/CODEOWNERS": "/requests/ @owner\n"}, now().Add(-48*time.Hour))
+	return &world{Repo: r, t: t, db: fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Now: now})}
 }
 
 // commitFiles commits files straight to main and pushes.
 func (w *world) commitFiles(at time.Time, files map[string]string) {
-	w.writeFiles(files)
-	git(w.t, w.work, at, "admin", "add", "-A")
-	git(w.t, w.work, at, "admin", "commit", "-q", "-m", "admin change")
-	git(w.t, w.work, time.Time{}, "admin", "push", "-q", "origin", "main")
+	w.Commit(at, "admin", "admin change", files)
 }
 
 // merge brings a request in through pull request n, approved by owner,
@@ -194,25 +149,7 @@ func (w *world) merge(n int, who, path, content string, merged time.Time) {
 
 // mergeFiles is merge for a pull request that adds several files.
 func (w *world) mergeFiles(n int, who string, files map[string]string, merged time.Time) {
-	t := w.t
-	git(t, w.work, time.Time{}, "admin", "pull", "-q", "--ff-only", "origin", "main")
-	base := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
-	br := fmt.Sprintf("r%d", n)
-	git(t, w.work, time.Time{}, who, "checkout", "-q", "-b", br)
-	w.writeFiles(files)
-	git(t, w.work, merged.Add(-time.Minute), who, "add", "-A")
-	git(t, w.work, merged.Add(-time.Minute), who, "commit", "-q", "-m", "request")
-	head := git(t, w.work, time.Time{}, who, "rev-parse", "HEAD")
-	git(t, w.work, time.Time{}, who, "checkout", "-q", "main")
-	git(t, w.work, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, br), br)
-	mc := git(t, w.work, time.Time{}, "admin", "rev-parse", "HEAD")
-	git(t, w.work, time.Time{}, "admin", "push", "-q", "origin", "main")
-	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "request", Date: merged.Add(-time.Minute)}, files)
-	w.gh.AddCommit(w.repo, ghfake.Commit{SHA: mc, Parents: []string{base, head}, Author: who, Committer: "web-flow", Message: "merge", Date: merged}, nil)
-	w.gh.AddPull(w.repo, ghfake.Pull{Number: n, User: who, HeadSHA: head, BaseSHA: base, MergedAt: merged, MergeCommitSHA: mc, Commits: []string{head}})
-	w.gh.Associate(w.repo, mc, n)
-	w.gh.Associate(w.repo, head, n)
-	w.gh.AddReview(w.repo, n, ghfake.Review{User: "owner", State: "APPROVED", CommitID: head, SubmittedAt: merged.Add(-30 * time.Second)})
+	w.MergePR(n, who, files, merged, "owner")
 }
 
 // keepOpen shares one fake provider across passes: a pass closes what it
@@ -225,12 +162,12 @@ func (keepOpen) Close() error { return nil }
 // separate replica or process would have), reading time from now.
 func (w *world) engine(now func() time.Time) *engine.Engine {
 	w.t.Helper()
-	repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: "file://" + w.remote, CacheDir: w.t.TempDir()})
+	repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: "file://" + w.Remote, CacheDir: w.t.TempDir()})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { repo.Close() })
-	cl, err := ghapi.New(ghapi.Config{Token: "tok", APIURL: w.gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Now: now, Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	cl, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: w.GH.BaseURL(), Repository: "acme/access"}, ghapi.Options{Now: now, Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
 	if err != nil {
 		w.t.Fatal(err)
 	}
@@ -262,12 +199,12 @@ func (w *world) members(role string) []string {
 // cleanupsOf counts the commits on the remote's main whose trailers
 // record the removal of path.
 func (w *world) cleanupsOf(path string) int {
-	log := git(w.t, w.remote, time.Time{}, "admin", "log", "--format=%B", "main")
+	log := git(w.t, w.Remote, time.Time{}, "admin", "log", "--format=%B", "main")
 	return strings.Count(log, gitrepo.TrailerRequest+": "+path+"\n")
 }
 
 func (w *world) remoteFiles() string {
-	return git(w.t, w.remote, time.Time{}, "admin", "ls-tree", "-r", "--name-only", "main", "requests/")
+	return git(w.t, w.Remote, time.Time{}, "admin", "ls-tree", "-r", "--name-only", "main", "requests/")
 }
 
 func request(who, role, extra string) string {

@@ -257,7 +257,7 @@ func TestTwoReconcilersConverge(t *testing.T) {
 	w.merge(1, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\n"), t0.Add(-3*time.Hour))
 	w.merge(2, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
 	w.merge(3, "alice", "requests/db/alice-rw.yaml", request("alice", "rw", "duration: 30m\n"), t0.Add(-time.Minute))
-	before := git(t, w.remote, time.Time{}, "admin", "rev-parse", "main")
+	before := git(t, w.Remote, time.Time{}, "admin", "rev-parse", "main")
 	engines := []*engine.Engine{w.engine(clock), w.engine(clock)}
 
 	for round := range 3 {
@@ -293,8 +293,8 @@ func TestTwoReconcilersConverge(t *testing.T) {
 	if diff := cmp.Diff("requests/db/alice-rw.yaml\nrequests/db/alice.yaml", w.remoteFiles()); diff != "" {
 		t.Errorf("requests on the remote (-want +got):\n%s", diff)
 	}
-	git(t, w.remote, time.Time{}, "admin", "merge-base", "--is-ancestor", before, "main") // fails the test if history was rewritten
-	notes := git(t, w.remote, time.Time{}, "admin", "log", "-p", "--format=", "refs/notes/gitgrant")
+	git(t, w.Remote, time.Time{}, "admin", "merge-base", "--is-ancestor", before, "main") // fails the test if history was rewritten
+	notes := git(t, w.Remote, time.Time{}, "admin", "log", "-p", "--format=", "refs/notes/gitgrant")
 	if n := strings.Count(notes, `+{"version":1,"event":"granted","request":"requests/db/alice.yaml"`); n != 1 {
 		t.Errorf("the grant of alice.yaml is recorded %d times in the notes, want 1:\n%s", n, notes)
 	}
@@ -315,8 +315,8 @@ func TestRemoteUnreachableOnlyRevokes(t *testing.T) {
 	eventually(t, "alice's grant", func() bool { return slices.Equal(w.members("ro"), []string{"alice"}) })
 	eventually(t, "the timer", func() bool { return slices.Contains(clk.Delays(), 2*time.Second) })
 
-	gone := w.remote + ".gone"
-	if err := os.Rename(w.remote, gone); err != nil {
+	gone := w.Remote + ".gone"
+	if err := os.Rename(w.Remote, gone); err != nil {
 		t.Fatal(err)
 	}
 	before := s.Passes()
@@ -329,7 +329,7 @@ func TestRemoteUnreachableOnlyRevokes(t *testing.T) {
 		t.Errorf("/readyz with the remote down = %d %q", code, body)
 	}
 
-	if err := os.Rename(gone, w.remote); err != nil {
+	if err := os.Rename(gone, w.Remote); err != nil {
 		t.Fatal(err)
 	}
 	s.Trigger("test")
@@ -370,7 +370,7 @@ func TestShutdownFinishesRunningPass(t *testing.T) {
 	if diff := cmp.Diff([]string{"alice"}, w.members("ro")); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}
-	notes := git(t, w.remote, time.Time{}, "admin", "log", "-p", "--format=", "refs/notes/gitgrant")
+	notes := git(t, w.Remote, time.Time{}, "admin", "log", "-p", "--format=", "refs/notes/gitgrant")
 	if !strings.Contains(notes, `"event":"granted","request":"requests/db/alice.yaml"`) {
 		t.Errorf("the pass was cut short: no grant note on the remote:\n%s", notes)
 	}
