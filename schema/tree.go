@@ -155,12 +155,11 @@ type Options struct {
 // them.
 type ParseCache struct {
 	mu sync.Mutex
-	m  map[parseKey]parsed
+	m  map[string]parsed // by path; an entry counts only for the same content
 }
 
-type parseKey struct{ path, data string }
-
 type parsed struct {
+	data  string
 	req   *gitgrant.Request
 	diags gitgrant.Diagnostics
 }
@@ -173,19 +172,18 @@ func (c *ParseCache) load(path string, data []byte) (*gitgrant.Request, gitgrant
 	if c == nil {
 		return LoadRequest(path, data)
 	}
-	k := parseKey{path, string(data)}
 	c.mu.Lock()
-	p, ok := c.m[k]
+	p, ok := c.m[path]
 	c.mu.Unlock()
-	if ok {
+	if ok && p.data == string(data) { // compared without copying data
 		return p.req, append(gitgrant.Diagnostics(nil), p.diags...)
 	}
 	req, diags := LoadRequest(path, data)
 	c.mu.Lock()
 	if c.m == nil || len(c.m) >= maxCached {
-		c.m = map[parseKey]parsed{}
+		c.m = map[string]parsed{}
 	}
-	c.m[k] = parsed{req, append(gitgrant.Diagnostics(nil), diags...)}
+	c.m[path] = parsed{string(data), req, append(gitgrant.Diagnostics(nil), diags...)}
 	c.mu.Unlock()
 	return req, diags
 }
