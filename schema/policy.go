@@ -29,8 +29,16 @@ func NewChecker(cfg *gitgrant.Config, now time.Time) *Checker {
 }
 
 // Check returns every static policy violation of req: what can be judged
-// from the files alone, before any approval is looked at.
+// from the files alone, before any approval is looked at. Time-based rules
+// are judged at the checker's time.
 func (c *Checker) Check(req *gitgrant.Request) gitgrant.Diagnostics {
+	return c.CheckAt(req, c.now)
+}
+
+// CheckAt is Check with time-based rules (an expiry in the past, a window
+// measured from the merge) judged at now: for a request already on the main
+// branch, the time it got there.
+func (c *Checker) CheckAt(req *gitgrant.Request, now time.Time) gitgrant.Diagnostics {
 	var out gitgrant.Diagnostics
 	add := func(sev gitgrant.Severity, field, msg, hint string) {
 		out = append(out, gitgrant.Diagnostic{Position: req.Pos(field), Severity: sev, Field: field, Message: msg, Hint: hint})
@@ -54,7 +62,7 @@ func (c *Checker) Check(req *gitgrant.Request) gitgrant.Diagnostics {
 			add(gitgrant.SeverityError, rf, fmt.Sprintf("role %q is not declared by provider %s", g.Role, g.Provider), didYouMean(g.Role, sortedKeys(p.Roles), "its roles"))
 			continue
 		}
-		c.checkLength(req, g, add)
+		c.checkLength(req, g, now, add)
 	}
 
 	c.checkWho(req, add)
@@ -67,7 +75,7 @@ func (c *Checker) Check(req *gitgrant.Request) gitgrant.Diagnostics {
 			add(gitgrant.SeverityError, "ticket", fmt.Sprintf("ticket %q does not match the policy pattern %s", req.Ticket, cfg.Policy.TicketPattern), "use your tracker's reference, such as INC-1234")
 		}
 	}
-	if !req.Expires.IsZero() && !req.Expires.After(c.now) {
+	if !req.Expires.IsZero() && !req.Expires.After(now) {
 		add(gitgrant.SeverityError, "expires", fmt.Sprintf("expires %s is in the past", req.Expires.Format(time.RFC3339)), "set a later time, or use duration:")
 	}
 	return out
@@ -76,7 +84,7 @@ func (c *Checker) Check(req *gitgrant.Request) gitgrant.Diagnostics {
 // checkLength compares the requested window with the caps of one grant.
 // With `expires`, the window starts at merge, so it is measured from starts
 // when set, else from now (the earliest the merge can be).
-func (c *Checker) checkLength(req *gitgrant.Request, g gitgrant.GrantRef, add func(gitgrant.Severity, string, string, string)) {
+func (c *Checker) checkLength(req *gitgrant.Request, g gitgrant.GrantRef, now time.Time, add func(gitgrant.Severity, string, string, string)) {
 	limit := c.cfg.EffectiveMaxDuration(g.Provider, g.Role)
 	if req.Emergency && c.cfg.Policy.BreakGlass.MaxDuration > 0 && (limit == 0 || c.cfg.Policy.BreakGlass.MaxDuration < limit) {
 		limit = c.cfg.Policy.BreakGlass.MaxDuration
@@ -93,7 +101,7 @@ func (c *Checker) checkLength(req *gitgrant.Request, g gitgrant.GrantRef, add fu
 	}
 	from, what := req.Starts, "starts"
 	if from.IsZero() {
-		from, what = c.now, "now"
+		from, what = now, "now"
 	}
 	if length := gitgrant.Duration(req.Expires.Sub(from)); length > limit {
 		add(gitgrant.SeverityError, "expires", fmt.Sprintf("expires is %s after %s, over the %s maximum of %s/%s%s", length, what, limit, g.Provider, g.Role, emergencyNote(req)),

@@ -146,6 +146,11 @@ type Options struct {
 	// Cache, when set, keeps parsed request files between calls, so that a
 	// long-running process parses only files that changed.
 	Cache *ParseCache
+	// At, when it has a file's path, is the time that file's time-based
+	// rules are judged at instead of Now: for a request already on the main
+	// branch, when it got there. A request whose `expires` has passed since
+	// is expired, not invalid.
+	At map[string]time.Time
 }
 
 // ParseCache remembers the structural parse of request files by path and
@@ -257,7 +262,11 @@ func Validate(config *File, requests []File, opts Options) *Report {
 		go func() {
 			defer wg.Done()
 			for i := range next {
-				results[i] = validateRequest(requests[i], checker, opts.Cache)
+				at, ok := opts.At[requests[i].Path]
+				if !ok {
+					at = opts.Now
+				}
+				results[i] = validateRequest(requests[i], checker, opts.Cache, at)
 			}
 		}()
 	}
@@ -289,7 +298,7 @@ func loadConfigFile(f File) (*gitgrant.Config, gitgrant.Diagnostics) {
 
 // validateRequest judges one file under requests/. A zero FileReport means
 // the file is not a request and is deliberately ignored (README.md, dotfiles).
-func validateRequest(f File, checker *Checker, cache *ParseCache) FileReport {
+func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) FileReport {
 	rep := FileReport{Path: f.Path, Kind: "request"}
 	fail := func(msg, hint string) FileReport {
 		rep.Diagnostics = gitgrant.Diagnostics{{Position: gitgrant.Position{File: f.Path}, Severity: gitgrant.SeverityError, Message: msg, Hint: hint}}
@@ -314,7 +323,7 @@ func validateRequest(f File, checker *Checker, cache *ParseCache) FileReport {
 	req, diags := cache.load(f.Path, f.Data)
 	rep.Request, rep.Diagnostics = req, diags
 	if req != nil && checker != nil {
-		rep.Diagnostics = append(rep.Diagnostics, checker.Check(req)...)
+		rep.Diagnostics = append(rep.Diagnostics, checker.CheckAt(req, at)...)
 		rep.Diagnostics.Sort()
 		if rep.Diagnostics.HasErrors() {
 			rep.Request = nil

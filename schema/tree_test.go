@@ -180,3 +180,19 @@ func TestParseCache(t *testing.T) {
 		t.Errorf("policy not re-judged on a cached file: %v", later.Diagnostics())
 	}
 }
+
+// Options.At judges a file's time-based rules at its own time: a request
+// merged before its expiry is valid then, whatever the clock says now.
+func TestValidateAt(t *testing.T) {
+	t.Parallel()
+	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
+	f := File{Path: "requests/orders-db/c.yaml", Data: []byte(strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1))}
+	later := testNow.Add(5 * time.Hour)
+	if rep := Validate(cfg, []File{f}, Options{Now: later}); findDiag(rep.Diagnostics(), "is in the past") == nil {
+		t.Errorf("judged now, an expiry in the past is an error: %v", rep.Diagnostics())
+	}
+	rep := Validate(cfg, []File{f}, Options{Now: later, At: map[string]time.Time{f.Path: testNow}})
+	if len(rep.Diagnostics()) != 0 || rep.Files[1].Request == nil {
+		t.Errorf("judged at its merge, the request is valid: %v", rep.Diagnostics())
+	}
+}

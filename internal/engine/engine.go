@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -120,15 +119,24 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	if err != nil {
 		return nil, err
 	}
-	rep := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: now, Cache: e.Parsed})
-	p := &Pass{At: now, Snapshot: snap, Report: rep, Config: rep.Config, Evidence: map[string]*gitgrant.Evidence{}}
+	provenance, err := e.Repo.Provenances(ctx)
+	if err != nil {
+		return nil, err
+	}
+	// A request on main is judged as of when it got there: one whose
+	// `expires` has passed since is expired (revoked as an expiry, then
+	// cleaned up), not invalid.
+	at := make(map[string]time.Time, len(provenance))
+	for path, pv := range provenance {
+		if !pv.MergedAt.IsZero() {
+			at[path] = pv.MergedAt
+		}
+	}
+	rep := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: now, Cache: e.Parsed, At: at})
+	p := &Pass{At: now, Snapshot: snap, Report: rep, Config: rep.Config, Provenance: provenance, Evidence: map[string]*gitgrant.Evidence{}}
 	if rep.Config == nil {
 		return p, ErrInvalidConfig
 	}
-	if p.Provenance, err = e.Repo.Provenances(ctx); err != nil {
-		return nil, err
-	}
-	judgeExpiresAtMerge(snap, rep, p.Provenance)
 
 	vctx, cancel := e.gitHubContext(ctx)
 	defer cancel()
@@ -167,44 +175,6 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 		p.desiredOnly = true
 	}
 	return p, nil
-}
-
-// judgeExpiresAtMerge validates again, as of the time it reached main, a
-// request rejected because its `expires` is in the past. That check is for
-// the pull request: on main, a request whose time ran out is expired, not
-// invalid. Judged as invalid, its revocation would count as drift (and
-// against the brake) and its file would never be cleaned up.
-func judgeExpiresAtMerge(snap *gitrepo.Snapshot, rep *schema.Report, prov map[string]gitrepo.Provenance) {
-	var files map[string]schema.File
-	for i := 1; i < len(rep.Files); i++ {
-		fr := rep.Files[i]
-		pv, ok := prov[fr.Path]
-		if fr.Request != nil || !ok || pv.MergedAt.IsZero() || !expiresInPast(fr.Diagnostics) {
-			continue
-		}
-		if files == nil {
-			files = map[string]schema.File{}
-			for _, f := range snap.Requests {
-				files[f.Path] = f
-			}
-		}
-		f, ok := files[fr.Path]
-		if !ok {
-			continue
-		}
-		if again := schema.Validate(snap.Config, []schema.File{f}, schema.Options{Now: pv.MergedAt}); len(again.Files) == 2 {
-			rep.Files[i] = again.Files[1]
-		}
-	}
-}
-
-func expiresInPast(ds gitgrant.Diagnostics) bool {
-	for _, d := range ds {
-		if d.Severity != gitgrant.SeverityWarning && d.Field == "expires" && strings.Contains(d.Message, "is in the past") {
-			return true
-		}
-	}
-	return false
 }
 
 // gitHubContext bounds a part of a pass that waits on GitHub.
