@@ -93,7 +93,23 @@ type Deps struct {
 	ReadFile   func(string) ([]byte, error)
 	HTTPClient *http.Client
 	Logger     *slog.Logger
+	// Clock is the time every wait and expiry is judged by; nil is the
+	// wall clock.
+	Clock gitgrant.Clock
 }
+
+// Now is the time on the deps' clock.
+func (d Deps) Now() time.Time { return gitgrant.ClockOr(d.Clock).Now() }
+
+// Sleep waits dur on the deps' clock, or until ctx ends: the wait every
+// provider needs between retries and for rate-limit windows.
+func (d Deps) Sleep(ctx context.Context, dur time.Duration) error {
+	return gitgrant.Sleep(ctx, d.Clock, dur)
+}
+
+// FitsDeadline says whether a wait of d can end before ctx's deadline;
+// see gitgrant.FitsDeadline.
+func FitsDeadline(ctx context.Context, d time.Duration) bool { return gitgrant.FitsDeadline(ctx, d) }
 
 // DefaultDeps reads the process environment and files, and logs nowhere.
 func DefaultDeps() Deps {
@@ -102,6 +118,7 @@ func DefaultDeps() Deps {
 		ReadFile:   os.ReadFile,
 		HTTPClient: http.DefaultClient,
 		Logger:     slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Clock:      gitgrant.SystemClock,
 	}
 }
 
@@ -174,19 +191,6 @@ func Bool(cfg gitgrant.ProviderConfig, key string, def bool) bool {
 // answered with a server-side failure, for the exit code and retries.
 func Unavailable(system, op string, err error) error {
 	return &gitgrant.SystemError{System: system, Op: op, Err: err, Retryable: true}
-}
-
-// Sleep waits d, or until ctx ends (then it returns ctx's error): the wait
-// every provider needs between retries and for rate-limit windows.
-func Sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
 }
 
 // FromHTTPStatus classifies an HTTP API's error answer the way the

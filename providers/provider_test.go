@@ -1,10 +1,8 @@
 package providers
 
 import (
-	"context"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -31,17 +29,5 @@ func TestFromHTTPStatus(t *testing.T) {
 		if errors.Is(err, ErrNotFound) != tc.notFound || isSys != tc.system || (isSys && sys.Retryable != tc.retryable) || errors.Is(err, cause) != tc.wrapped {
 			t.Errorf("%d: %v (system %v)", tc.status, err, isSys)
 		}
-	}
-}
-
-func TestSleepEndsWithContext(t *testing.T) {
-	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	cancel()
-	if err := Sleep(ctx, time.Hour); !errors.Is(err, context.Canceled) {
-		t.Errorf("Sleep on a cancelled context = %v", err)
-	}
-	if err := Sleep(context.Background(), time.Millisecond); err != nil {
-		t.Errorf("Sleep = %v", err)
 	}
 }

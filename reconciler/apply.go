@@ -36,7 +36,7 @@ func (r Retry) wait(ctx context.Context, attempt int) error {
 	if r.Sleep != nil {
 		return r.Sleep(ctx, d)
 	}
-	return providers.Sleep(ctx, d)
+	return gitgrant.Sleep(ctx, nil, d)
 }
 
 // Outcome is what happened to one action.

@@ -129,8 +129,8 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 		store:    providers.String(cfg, "identity_store_id", ""),
 		matchBy:  providers.String(cfg, "match_by", MatchUserName),
 		maxWait:  defaultMaxWait,
-		sleep:    providers.Sleep,
-		now:      time.Now,
+		sleep:    deps.Sleep,
+		now:      deps.Now,
 		calls:    &callCounter{},
 		byName:   map[string]principal{},
 		byID:     map[string]string{},
@@ -153,7 +153,7 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 		return nil, err
 	}
 	p.maxWait = lim.maxWait
-	p.pace = &pacer{interval: lim.interval, now: time.Now}
+	p.pace = &pacer{interval: lim.interval, now: deps.Now, sleep: deps.Sleep}
 	p.calls.pace = p.pace
 	logger := deps.Logger
 	if logger == nil {

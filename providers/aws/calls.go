@@ -40,6 +40,7 @@ func (c *callCounter) middleware(stack *middleware.Stack) error {
 type pacer struct {
 	interval time.Duration
 	now      func() time.Time
+	sleep    func(ctx context.Context, d time.Duration) error
 	mu       sync.Mutex
 	next     time.Time
 }
@@ -57,7 +58,7 @@ func (p *pacer) wait(ctx context.Context) error {
 	p.next = at.Add(p.interval)
 	p.mu.Unlock()
 	if d := at.Sub(now); d > 0 {
-		return providers.Sleep(ctx, d)
+		return p.sleep(ctx, d)
 	}
 	return nil
 }

@@ -17,6 +17,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/gitgrant/gitgrant/providers"
 )
 
 const (
@@ -260,7 +262,7 @@ func (c *client) waitPause(ctx context.Context, cause error) error {
 	if wait > c.maxWait {
 		return &throttled{until: until, err: cause}
 	}
-	if deadline, ok := ctx.Deadline(); ok && deadline.Before(until) {
+	if !providers.FitsDeadline(ctx, wait) {
 		return &throttled{until: until, err: cause}
 	}
 	c.log(ctx, "entra: throttled by Microsoft Graph; waiting", "until", until.UTC().Format(time.RFC3339), "wait", wait.String())

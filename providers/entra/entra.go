@@ -153,12 +153,12 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 			Scopes:       []string{scope},
 			AuthStyle:    oauth2.AuthStyleInParams,
 		},
-		secret: secret, httpClient: httpClient, now: time.Now,
+		secret: secret, httpClient: httpClient, now: deps.Now,
 	}
 	return &Provider{
 		cfg: cfg,
 		api: &client{
-			base: graphURL, http: httpClient, token: tokens, now: time.Now, sleep: providers.Sleep, maxWait: maxWait,
+			base: graphURL, http: httpClient, token: tokens, now: deps.Now, sleep: deps.Sleep, maxWait: maxWait,
 			log: logger.InfoContext,
 		},
 		byID:          byID,

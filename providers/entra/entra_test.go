@@ -71,13 +71,13 @@ func deps() providers.Deps {
 
 func open(t testing.TB, cfg gitgrant.ProviderConfig, c *clock) *Provider {
 	t.Helper()
-	pp, err := Open(context.Background(), cfg, deps())
+	d := deps()
+	d.Clock = c
+	pp, err := Open(context.Background(), cfg, d)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	p := pp.(*Provider)
-	p.api.now, p.api.sleep, p.api.token.now = c.now, c.sleep, c.now
-	return p
+	return pp.(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -546,13 +546,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	f.set(func(f *fakeGraph) { f.force429 = 1 })
 	var buf bytes.Buffer
 	d := deps()
+	d.Clock = c
 	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pp, err := Open(t.Context(), config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := pp.(*Provider)
-	p.api.now, p.api.sleep, p.api.token.now = c.now, c.sleep, c.now
 	for _, who := range []string{"a@contoso.com", "b@contoso.com"} {
 		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who, Until: c.now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)

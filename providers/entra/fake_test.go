@@ -1,7 +1,6 @@
 package entra
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"maps"
@@ -14,7 +13,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
 
 // The fake mounts Graph and the login endpoint under prefixes, so that a
@@ -24,45 +24,24 @@ const (
 	loginPrefix = "/login"
 )
 
-// clock is a clock the fake and the provider share. A manual clock moves
-// only when advanced or slept on.
+// clock is the clock the fake and the provider share: the wall clock, or
+// the suite's manual clock, which moves only when advanced or waited on, so
+// that rate-limit windows and token lifetimes pass at once.
 type clock struct {
-	mu     sync.Mutex
-	t      time.Time
-	manual bool
+	gitgrant.Clock
+	manual *fakeclock.Clock // nil for the wall clock
 }
 
-func realClock() *clock { return &clock{} }
+func realClock() *clock { return &clock{Clock: gitgrant.SystemClock} }
 
 func manualClock() *clock {
-	return &clock{t: time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC), manual: true}
+	m := fakeclock.NewAuto(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
+	return &clock{Clock: m, manual: m}
 }
 
-func (c *clock) now() time.Time {
-	if !c.manual {
-		return time.Now()
-	}
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
+func (c *clock) now() time.Time { return c.Now() }
 
-func (c *clock) advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func (c *clock) sleep(ctx context.Context, d time.Duration) error {
-	if !c.manual {
-		return providers.Sleep(ctx, d)
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	c.advance(d)
-	return nil
-}
+func (c *clock) advance(d time.Duration) { c.manual.Advance(d) }
 
 type fakeUser struct{ id, upn string }
 
@@ -226,7 +205,7 @@ func (f *fakeGraph) authed(cost int, h http.HandlerFunc) http.HandlerFunc {
 		f.mu.Lock()
 		defer f.mu.Unlock()
 		f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
-		if f.clock.manual && f.latency > 0 {
+		if f.clock.manual != nil && f.latency > 0 {
 			f.clock.advance(f.latency)
 		}
 		now := f.clock.now()

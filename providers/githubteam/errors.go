@@ -32,7 +32,7 @@ func (p *Provider) call(ctx context.Context, do func() (*github.Response, error)
 		if wait > p.maxWait || attempt == maxRateLimitRetries {
 			return resp, &rateLimited{until: until, err: err}
 		}
-		if deadline, ok := ctx.Deadline(); ok && deadline.Before(until) {
+		if !providers.FitsDeadline(ctx, wait) {
 			return resp, &rateLimited{until: until, err: err}
 		}
 		p.logger.InfoContext(ctx, "github-team: rate limited; waiting", "until", until.UTC().Format(time.RFC3339), "wait", wait.String())

@@ -130,8 +130,8 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		client:  client,
 		logger:  logger.With("provider", cfg.Name),
 		maxWait: maxWait,
-		sleep:   providers.Sleep,
-		now:     time.Now,
+		sleep:   deps.Sleep,
+		now:     deps.Now,
 	}, nil
 }
 

@@ -59,7 +59,7 @@ func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.waits = append(s.waits, d)
 	s.mu.Unlock()
-	return providers.Sleep(ctx, d)
+	return gitgrant.Sleep(ctx, gitgrant.SystemClock, d)
 }
 
 func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *sleepRecorder) {

@@ -118,7 +118,7 @@ func (c *apiClient) do(ctx context.Context, method, path string, query url.Value
 			if throttled >= maxThrottleRetries || wait > c.maxWait {
 				return &rateLimited{until: until, err: apiErr}
 			}
-			if deadline, ok := ctx.Deadline(); ok && deadline.Before(until) {
+			if !providers.FitsDeadline(ctx, wait) {
 				return &rateLimited{until: until, err: apiErr}
 			}
 			throttled++

@@ -10,6 +10,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"github.com/gitgrant/gitgrant"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -94,6 +95,8 @@ type fakeGoogle struct {
 	tokenTTL time.Duration
 	// denied permissions, for testIamPermissions.
 	denied []string
+	// clock is shared with the provider under test.
+	clock gitgrant.Clock
 }
 
 type fakeGroup struct {
@@ -113,8 +116,8 @@ type fakePolicy struct {
 	audit    json.RawMessage
 }
 
-func newFakeGoogle(t testing.TB) *fakeGoogle {
-	f := &fakeGoogle{t: t, issued: map[string]time.Time{}, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
+func newFakeGoogle(t testing.TB, clock gitgrant.Clock) *fakeGoogle {
+	f := &fakeGoogle{t: t, clock: clock, issued: map[string]time.Time{}, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
 		policies: map[string]*fakePolicy{}, calls: map[string]int{}}
 	root := http.NewServeMux()
 	root.HandleFunc("POST /oauth2/token", f.handleToken)
@@ -129,7 +132,8 @@ func newFakeGoogle(t testing.TB) *fakeGoogle {
 	return f
 }
 
-func (f *fakeGoogle) now() time.Time { return time.Now().Add(f.offset) }
+// now is the fake's clock: the test's clock plus what advance added.
+func (f *fakeGoogle) now() time.Time { return f.clock.Now().Add(f.offset) }
 
 // advance moves the fake's clock forward.
 func (f *fakeGoogle) advance(d time.Duration) {
@@ -310,7 +314,7 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if f.perSecond > 0 {
-		now := time.Now()
+		now := f.clock.Now()
 		f.window = slices.DeleteFunc(f.window, func(t time.Time) bool { return now.Sub(t) >= time.Second })
 		if len(f.window) >= f.perSecond {
 			f.throttled++

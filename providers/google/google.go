@@ -125,7 +125,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	now := time.Now
+	now := deps.Now
 	p.api = &apiClient{
 		system:  "google " + cfg.Name,
 		base:    base,
@@ -134,7 +134,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		pace:    &pacer{interval: interval, now: now},
 		maxWait: maxWait,
 		logger:  logger.With("provider", cfg.Name),
-		sleep:   providers.Sleep,
+		sleep:   deps.Sleep,
 		now:     now,
 	}
 	p.api.reachable.Store(true)

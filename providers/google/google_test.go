@@ -14,11 +14,16 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
 const keyPath = "/run/secrets/gitgrant-google.json"
+
+// t0 starts the manual clocks; any date works, none is compared with the
+// wall clock.
+var t0 = time.Date(2031, 3, 4, 9, 0, 0, 0, time.UTC)
 
 // tokenPrefix starts every access token the fake issues: a secret.
 const tokenPrefix = "ya29.fake-access-token"
@@ -29,8 +34,11 @@ type env struct {
 	deps   providers.Deps
 }
 
-func newEnv(tb testing.TB) *env {
-	f := newFakeGoogle(tb)
+func newEnv(tb testing.TB) *env { return newEnvAt(tb, gitgrant.SystemClock) }
+
+// newEnvAt is newEnv with a clock the fake and the provider share.
+func newEnvAt(tb testing.TB, clock gitgrant.Clock) *env {
+	f := newFakeGoogle(tb, clock)
 	keyJSON, keyPEM := serviceAccountKey(tb, f.tokens)
 	d := providers.DefaultDeps()
 	d.Getenv = func(string) string { return "" }
@@ -40,6 +48,7 @@ func newEnv(tb testing.TB) *env {
 		}
 		return nil, os.ErrNotExist
 	}
+	d.Clock = clock
 	return &env{fake: f, keyPEM: keyPEM, deps: d}
 }
 
@@ -63,8 +72,10 @@ func (e *env) config(kind string, roles map[string]string, settings map[string]a
 	return gitgrant.ProviderConfig{Name: "gcp", Type: Type, Roles: rc, Settings: s}
 }
 
-// sleepRecorder records the waits a provider asks for, and waits.
+// sleepRecorder records the waits a provider asks for, and waits on the
+// env's clock.
 type sleepRecorder struct {
+	deps  providers.Deps
 	mu    sync.Mutex
 	waits []time.Duration
 }
@@ -73,7 +84,7 @@ func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
 	s.mu.Lock()
 	s.waits = append(s.waits, d)
 	s.mu.Unlock()
-	return providers.Sleep(ctx, d)
+	return s.deps.Sleep(ctx, d)
 }
 
 func (e *env) open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *sleepRecorder) {
@@ -83,7 +94,7 @@ func (e *env) open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *sleep
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
-	rec := &sleepRecorder{}
+	rec := &sleepRecorder{deps: e.deps}
 	p.(*Provider).api.sleep = rec.sleep
 	return p.(*Provider), rec
 }
@@ -219,12 +230,12 @@ func TestNativeExpiryWithGitgrantStopped(t *testing.T) {
 // saying until when.
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	e := newEnv(t)
+	e := newEnvAt(t, fakeclock.NewAuto(t0))
 	e.fake.addPrincipals("alice@acme.example")
 	e.fake.addGroup("ops@acme.example")
 	p, rec := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"max_rate_limit_wait": "10s"}))
 	e.fake.throttle = []int{1, 2}
-	if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: "alice@acme.example", Until: time.Now().Add(time.Hour)}); err != nil {
+	if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: "alice@acme.example", Until: e.deps.Now().Add(time.Hour)}); err != nil {
 		t.Fatalf("Grant through two 429s: %v", err)
 	}
 	if diff := cmp.Diff([]time.Duration{time.Second, 2 * time.Second}, rec.waits); diff != "" {
@@ -460,20 +471,30 @@ func TestPacingStaysUnderQuota(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			e := newEnv(t)
+			// One clock, moved only by the provider's own waits: the
+			// fake's quota window sees exactly the pacing, whatever the
+			// machine's load.
+			clk := fakeclock.NewAuto(t0)
+			e := newEnvAt(t, clk)
 			names := principals(9)
 			e.fake.addPrincipals(names...)
 			e.fake.addGroup("ops@acme.example")
 			e.fake.perSecond = 5
 			p, _ := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"requests_per_second": tt.rps}))
 			for _, n := range names {
-				if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: n, Until: time.Now().Add(time.Hour)}); err != nil {
+				if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: n, Until: e.deps.Now().Add(time.Hour)}); err != nil {
 					t.Fatal(err)
 				}
 			}
 			e.fake.mu.Lock()
 			throttled := e.fake.throttled
 			e.fake.mu.Unlock()
+			if tt.rps > 0 {
+				// The paced calls are spaced 1/rps apart on the clock.
+				if got, want := clk.Now().Sub(t0), time.Duration(float64(time.Second)/tt.rps); got < want {
+					t.Errorf("the clock moved %v over the grants, want at least one pacing interval (%v)", got, want)
+				}
+			}
 			if (throttled > 0) != tt.wantThrottled {
 				t.Errorf("throttled %d times, want throttling: %v", throttled, tt.wantThrottled)
 			}

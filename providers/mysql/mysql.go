@@ -79,7 +79,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		nativeExpiry:      providers.Bool(cfg, "native_expiry", false),
 		eventSchema:       providers.String(cfg, "event_schema", dc.DBName),
 		terminateSessions: providers.Bool(cfg, "terminate_sessions", false),
-		now:               time.Now,
+		now:               deps.Now,
 	}
 	p.db.SetMaxOpenConns(4)
 	p.db.SetConnMaxIdleTime(time.Minute)

@@ -14,6 +14,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gitgrant/gitgrant/providers"
 )
 
 // maxAttempts bounds the tries of one call: rate limits waited out and a
@@ -188,7 +190,7 @@ func (c *client) waitWindow(ctx context.Context, endpoint string, cause error) e
 	if wait > c.maxWait {
 		return &rateLimited{until: until, err: cause}
 	}
-	if deadline, ok := ctx.Deadline(); ok && deadline.Before(until) {
+	if !providers.FitsDeadline(ctx, wait) {
 		return &rateLimited{until: until, err: cause}
 	}
 	c.log(ctx, "okta: rate limit window spent; waiting", "endpoint", endpoint, "until", until.UTC().Format(time.RFC3339), "wait", wait.String())

@@ -99,7 +99,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		logger = slog.New(slog.DiscardHandler)
 	}
 	logger = logger.With("provider", cfg.Name)
-	now := time.Now
+	now := deps.Now
 	auth, err := openAuth(cfg, deps, base, httpClient, now)
 	if err != nil {
 		return nil, err
@@ -107,7 +107,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	return &Provider{
 		cfg: cfg,
 		api: &client{
-			base: base, http: httpClient, auth: auth, now: now, sleep: providers.Sleep, maxWait: maxWait,
+			base: base, http: httpClient, auth: auth, now: now, sleep: deps.Sleep, maxWait: maxWait,
 			log:     logger.InfoContext,
 			resetAt: map[string]time.Time{},
 		},

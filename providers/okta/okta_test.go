@@ -96,16 +96,13 @@ func deps() providers.Deps {
 // open opens a provider on the fake's clock.
 func open(t testing.TB, cfg gitgrant.ProviderConfig, c *clock) *Provider {
 	t.Helper()
-	pp, err := Open(context.Background(), cfg, deps())
+	d := deps()
+	d.Clock = c
+	pp, err := Open(context.Background(), cfg, d)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	p := pp.(*Provider)
-	p.api.now, p.api.sleep = c.now, c.sleep
-	if app, ok := p.api.auth.(*serviceApp); ok {
-		app.now = c.now
-	}
-	return p
+	return pp.(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -395,6 +392,17 @@ func TestErrors(t *testing.T) {
 			_, err := p.Members(ctx, "ops")
 			return err
 		}, system: true, retryable: true},
+		// The window resets a minute from now on the manual clock, which
+		// may be years from the wall clock: the wait is compared with the
+		// context's remaining second, never the clock's instant with the
+		// real deadline.
+		{name: "rate limited past the context", do: func() error {
+			f.set(func(f *fakeOkta) { f.force429 = 1 })
+			ctx, cancel := context.WithTimeout(ctx, time.Second)
+			defer cancel()
+			_, err := p.Members(ctx, "ops")
+			return err
+		}, system: true, retryable: true, inMessage: "rate limit"},
 	}
 	_, pemKey := testKey()
 	for _, tt := range tests {
@@ -478,13 +486,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	f.set(func(f *fakeOkta) { f.force429 = 1 })
 	var buf bytes.Buffer
 	d := deps()
+	d.Clock = c
 	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	pp, err := Open(t.Context(), config(f.url, "app", map[string]string{"ops": "00gops"}), d)
 	if err != nil {
 		t.Fatal(err)
 	}
 	p := pp.(*Provider)
-	p.api.now, p.api.sleep, p.api.auth.(*serviceApp).now = c.now, c.sleep, c.now
 	for _, who := range []string{"a@example.com", "b@example.com"} {
 		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who}); err != nil {
 			t.Fatal(err)
