@@ -19,7 +19,7 @@ type Retry struct {
 	Attempts int           // total tries, at least 1
 	Base     time.Duration // first wait; doubled each time, with jitter
 	Max      time.Duration // cap on one wait
-	// Sleep waits d or until ctx ends; tests replace it.
+	// Sleep waits d or until ctx ends; nil waits on the applier's clock.
 	Sleep func(ctx context.Context, d time.Duration) error
 }
 
@@ -27,7 +27,7 @@ type Retry struct {
 // out a restart, short enough that a pass never stalls on one system.
 var DefaultRetry = Retry{Attempts: 4, Base: 200 * time.Millisecond, Max: 5 * time.Second}
 
-func (r Retry) wait(ctx context.Context, attempt int) error {
+func (r Retry) wait(ctx context.Context, clock gitgrant.Clock, attempt int) error {
 	d := r.Base << (attempt - 1)
 	if r.Max > 0 && d > r.Max {
 		d = r.Max
@@ -36,7 +36,7 @@ func (r Retry) wait(ctx context.Context, attempt int) error {
 	if r.Sleep != nil {
 		return r.Sleep(ctx, d)
 	}
-	return gitgrant.Sleep(ctx, nil, d)
+	return gitgrant.Sleep(ctx, clock, d)
 }
 
 // Outcome is what happened to one action.
@@ -93,7 +93,8 @@ type Applier struct {
 	Providers map[string]providers.Provider
 	Retry     Retry
 	Logger    *slog.Logger
-	Now       func() time.Time
+	// Clock times actions and retry waits; nil is the wall clock.
+	Clock gitgrant.Clock
 }
 
 // Apply carries out every action. Each provider's actions run in plan
@@ -139,11 +140,8 @@ func (a *Applier) do(ctx context.Context, p providers.Provider, act gitgrant.Act
 	if retry.Attempts < 1 {
 		retry = DefaultRetry
 	}
-	now := time.Now
-	if a.Now != nil {
-		now = a.Now
-	}
-	start := now()
+	clock := gitgrant.ClockOr(a.Clock)
+	start := clock.Now()
 	out := Outcome{Action: act}
 	for out.Attempts = 1; ; out.Attempts++ {
 		switch act.Op {
@@ -155,11 +153,11 @@ func (a *Applier) do(ctx context.Context, p providers.Provider, act gitgrant.Act
 		if out.Err == nil || !retryable(out.Err) || out.Attempts >= retry.Attempts {
 			break
 		}
-		if err := retry.wait(ctx, out.Attempts); err != nil {
+		if err := retry.wait(ctx, clock, out.Attempts); err != nil {
 			break
 		}
 	}
-	out.Took = now().Sub(start)
+	out.Took = clock.Now().Sub(start)
 	a.log(ctx, out)
 	return out
 }

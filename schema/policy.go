@@ -16,6 +16,9 @@ type Checker struct {
 	ticket *regexp.Regexp
 	// Now is the time "in the past" is judged against.
 	now time.Time
+	// committed: the requests are already on a branch, so one whose window
+	// ended is the reconciler's to revoke and clean up, not a mistake.
+	committed bool
 }
 
 // NewChecker prepares policy checks for cfg, which must have loaded
@@ -76,7 +79,11 @@ func (c *Checker) CheckAt(req *gitgrant.Request, now time.Time) gitgrant.Diagnos
 		}
 	}
 	if !req.Expires.IsZero() && !req.Expires.After(now) {
-		add(gitgrant.SeverityError, "expires", fmt.Sprintf("expires %s is in the past", req.Expires.Format(time.RFC3339)), "set a later time, or use duration:")
+		if c.committed {
+			add(gitgrant.SeverityWarning, "expires", fmt.Sprintf("expired at %s", req.Expires.Format(time.RFC3339)), "the reconciler revokes it and removes this file in a cleanup commit")
+		} else {
+			add(gitgrant.SeverityError, "expires", fmt.Sprintf("expires %s is in the past", req.Expires.Format(time.RFC3339)), "set a later time, or use duration:")
+		}
 	}
 	return out
 }

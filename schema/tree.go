@@ -151,6 +151,12 @@ type Options struct {
 	// branch, when it got there. A request whose `expires` has passed since
 	// is expired, not invalid.
 	At map[string]time.Time
+	// Committed says the files are already on a branch (a whole-tree
+	// `gitgrant validate`), not a change under review: a request whose
+	// `expires` has passed is then a warning, because revoking it and
+	// removing the file is the reconciler's job. In a pull request that
+	// adds such a file it is an error.
+	Committed bool
 }
 
 // ParseCache remembers the structural parse of request files by path and
@@ -249,6 +255,7 @@ func Validate(config *File, requests []File, opts Options) *Report {
 	var checker *Checker
 	if rep.Config != nil {
 		checker = NewChecker(rep.Config, opts.Now)
+		checker.committed = opts.Committed
 	}
 	results := make([]FileReport, len(requests))
 	workers := opts.Workers

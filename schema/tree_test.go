@@ -196,3 +196,24 @@ func TestValidateAt(t *testing.T) {
 		t.Errorf("judged at its merge, the request is valid: %v", rep.Diagnostics())
 	}
 }
+
+// A committed request whose window ended is the reconciler's to clean up:
+// a warning on a branch, an error only in a change that adds it.
+func TestValidateCommittedExpiryIsAWarning(t *testing.T) {
+	t.Parallel()
+	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
+	f := File{Path: "requests/orders-db/c.yaml", Data: []byte(strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1))}
+	later := testNow.Add(5 * time.Hour)
+	rep := Validate(cfg, []File{f}, Options{Now: later, Committed: true})
+	errs, warnings := rep.Counts()
+	d := findDiag(rep.Diagnostics(), "expired at 2026-11-22T13:00:00Z")
+	if errs != 0 || warnings != 1 || d == nil || d.Severity != gitgrant.SeverityWarning || d.Field != "expires" || d.Line != 5 {
+		t.Errorf("committed: %d errors, %d warnings, %+v; want one warning at the expires line", errs, warnings, rep.Diagnostics())
+	}
+	if rep.Files[1].Request == nil {
+		t.Errorf("an expired committed request still parses into a request")
+	}
+	if errs, _ := Validate(cfg, []File{f}, Options{Now: later}).Counts(); errs != 1 {
+		t.Errorf("under review: %d errors, want 1", errs)
+	}
+}

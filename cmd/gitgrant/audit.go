@@ -64,7 +64,7 @@ Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
 		flag, value string
 		dst         *time.Time
 	}{{"since", *since, &filter.Since}, {"until", *until, &filter.Until}, {"at", *at, &atTime}} {
-		if *t.dst, err = parseTime(t.value, e.clock()); err != nil {
+		if *t.dst, err = parseTime(t.value, e.now()); err != nil {
 			return usagef("audit: --%s: %v", t.flag, err)
 		}
 	}
@@ -78,7 +78,7 @@ Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
 		return err
 	}
 	defer r.Close()
-	trail, err := audit.Build(ctx, r, audit.Options{Now: e.clock(), IndexDir: audit.IndexDir(r)})
+	trail, err := audit.Build(ctx, r, audit.Options{Now: e.now(), IndexDir: audit.IndexDir(r)})
 	if err != nil {
 		return err
 	}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
@@ -112,7 +114,7 @@ func TestAuditEndToEnd(t *testing.T) {
 		}
 		return out, nil
 	}
-	res, err := r.Cleanup(context.Background(), derive, gitrepo.CommitOptions{Attempts: 30, Now: func() time.Time { return cleanupAt }})
+	res, err := r.Cleanup(context.Background(), derive, gitrepo.CommitOptions{Attempts: 30, Clock: fakeclock.New(cleanupAt)})
 	wg.Wait()
 	if err != nil {
 		t.Fatal(err)
@@ -305,7 +307,7 @@ func TestAuditGolden(t *testing.T) {
 	rm := gitrepo.Removal{Path: "requests/orders-db/alice.yaml", Requester: "alice", Grants: []gitgrant.GrantRef{{Provider: "orders-db", Role: "readwrite"}},
 		ApprovedBy: []string{"dana"}, PullRequest: 7, ExpiredAt: start.Add(time.Hour + 4*time.Minute), RevokedAt: cleanupAt}
 	_, err = r.Cleanup(context.Background(), func(*gitrepo.Snapshot) ([]gitrepo.Removal, error) { return []gitrepo.Removal{rm}, nil },
-		gitrepo.CommitOptions{Now: func() time.Time { return cleanupAt }})
+		gitrepo.CommitOptions{Clock: fakeclock.New(cleanupAt)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -29,14 +29,15 @@ func newEngine(ctx context.Context, e *env, source, branch string, logger *slog.
 	deps := providers.DefaultDeps()
 	deps.Getenv = e.getenv
 	deps.Logger = logger
-	eng := &engine.Engine{Repo: repo, Registry: all.Registry(), Deps: deps, Logger: logger, Now: e.clock}
+	deps.Clock = e.clock()
+	eng := &engine.Engine{Repo: repo, Registry: all.Registry(), Deps: deps, Logger: logger, Clock: e.clock()}
 	if (cfg.Token != "" || cfg.AppID != 0) && cfg.Repository != "" {
-		client, err := ghapi.New(cfg, ghapi.Options{Logger: logger})
+		client, err := ghapi.New(cfg, ghapi.Options{Clock: e.clock(), Logger: logger})
 		if err != nil {
 			return nil, usageError{fmt.Sprintf("GitHub settings: %v", err)}
 		}
 		v := approval.New(client, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
-		v.Now, v.Logger = e.clock, logger
+		v.Clock, v.Logger = e.clock(), logger
 		eng.GitHub, eng.Verifier = client, v
 	}
 	return eng, nil

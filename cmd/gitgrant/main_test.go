@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
@@ -35,7 +37,7 @@ func runCLI(t *testing.T, vars map[string]string, args ...string) result {
 		stdout: &stdout,
 		stderr: &stderr,
 		getenv: func(k string) string { return vars[k] },
-		now:    func() time.Time { return testNow },
+		clk:    fakeclock.NewAuto(testNow), // waits (retries, rate limits) pass at once
 	}
 	code := run(context.Background(), args, e)
 	return result{code, stdout.String(), stderr.String()}

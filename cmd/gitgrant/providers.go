@@ -78,7 +78,7 @@ error, 3 a provider failed.`, e)
 	if err != nil {
 		return err
 	}
-	rep := schema.Validate(config, nil, schema.Options{Now: e.clock()})
+	rep := schema.Validate(config, nil, schema.Options{Now: e.now()})
 	if errs, _ := rep.Counts(); errs > 0 || rep.Config == nil {
 		return rep.Diagnostics()
 	}

@@ -54,7 +54,7 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 	if err != nil {
 		return err
 	}
-	commitOpts := gitrepo.CommitOptions{Now: e.clock}
+	commitOpts := gitrepo.CommitOptions{Clock: e.clock()}
 	if *committer != "" {
 		c, err := parseCommitter(*committer)
 		if err != nil {

@@ -94,7 +94,7 @@ branch and open a pull request; the provider's code owners approve it.
 	}
 	data := buf.Bytes()
 
-	rel, err := freePath(*repo, *provider, *requester, strings.Join(roles, "+"), e.clock())
+	rel, err := freePath(*repo, *provider, *requester, strings.Join(roles, "+"), e.now())
 	if err != nil {
 		return err
 	}
@@ -132,7 +132,7 @@ func checkNewRequest(repo, rel string, data []byte, e *env) error {
 	if err != nil {
 		return err
 	}
-	rep := schema.Validate(cfgFile, []schema.File{{Path: rel, Data: data, Size: int64(len(data))}}, schema.Options{Now: e.clock()})
+	rep := schema.Validate(cfgFile, []schema.File{{Path: rel, Data: data, Size: int64(len(data))}}, schema.Options{Now: e.now()})
 	if errs, _ := rep.Counts(); errs > 0 {
 		fmt.Fprintln(e.stderr, "the request was not written:")
 		render.TextDiagnostics(e.stderr, rep.Diagnostics())

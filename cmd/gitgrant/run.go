@@ -19,15 +19,13 @@ type env struct {
 	stdout io.Writer
 	stderr io.Writer
 	getenv func(string) string
-	now    func() time.Time
+	// clk is the one clock of the command; nil is the wall clock.
+	clk gitgrant.Clock
 }
 
-func (e *env) clock() time.Time {
-	if e.now != nil {
-		return e.now()
-	}
-	return time.Now()
-}
+func (e *env) clock() gitgrant.Clock { return gitgrant.ClockOr(e.clk) }
+
+func (e *env) now() time.Time { return e.clock().Now() }
 
 // command is one subcommand.
 type command struct {

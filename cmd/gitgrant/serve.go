@@ -51,7 +51,7 @@ the same work twice and may comment twice on a pull request.`, e)
 	if err != nil {
 		return err
 	}
-	commitOpts := gitrepo.CommitOptions{Now: e.clock}
+	commitOpts := gitrepo.CommitOptions{Clock: e.clock()}
 	if *committer != "" {
 		if commitOpts.Committer, err = parseCommitter(*committer); err != nil {
 			return err
@@ -81,6 +81,7 @@ the same work twice and may comment twice on a pull request.`, e)
 		Resync:        *resync,
 		WebhookSecret: []byte(secret),
 		ShutdownGrace: *grace,
+		Clock:         e.clock(),
 		Logger:        logger,
 	})
 	err = srv.Run(ctx, ln)

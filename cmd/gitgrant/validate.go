@@ -64,7 +64,10 @@ Exit status: 0 valid, 1 a file is invalid, 2 usage error, 3 the repository
 	if err != nil {
 		return err
 	}
-	rep := schema.Validate(config, requests, schema.Options{Now: e.clock()})
+	// Files in the working tree are committed, or about to be: one whose
+	// window ended is a warning here (the reconciler cleans it up) and an
+	// error only in the pull request that adds it (validate --pr).
+	rep := schema.Validate(config, requests, schema.Options{Now: e.now(), Committed: true})
 	if err := writeValidation(e, format, rep); err != nil {
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
 	}

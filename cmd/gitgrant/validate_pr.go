@@ -112,13 +112,13 @@ func runValidatePR(ctx context.Context, e *env, repoDir string, p prFlag, format
 	if err != nil {
 		return usagef("GitHub settings: %v", err)
 	}
-	checker := &prfeedback.Checker{Client: client, Local: prfeedback.OpenLocal(repoDir), Now: e.clock}
+	checker := &prfeedback.Checker{Client: client, Local: prfeedback.OpenLocal(repoDir), Clock: e.clock()}
 	var files approval.FileReader
 	if checker.Local != nil {
 		files = checker.Local
 	}
 	checker.Verifier = approval.New(client, files, nil)
-	checker.Verifier.Now, checker.Verifier.Logger = e.clock, logger
+	checker.Verifier.Clock, checker.Verifier.Logger = e.clock(), logger
 
 	res, err := checker.Check(ctx, number)
 	if err != nil {

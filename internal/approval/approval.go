@@ -128,8 +128,9 @@ type Verifier struct {
 	// RepoURL, such as https://github.com/o/r, is used for links in
 	// follow-up issues.
 	RepoURL string
-	Now     func() time.Time
-	Logger  *slog.Logger
+	// Clock is the time verification is judged at; nil is the wall clock.
+	Clock  gitgrant.Clock
+	Logger *slog.Logger
 	// MemoTTL bounds how long team memberships are reused (default 5m).
 	MemoTTL time.Duration
 
@@ -152,12 +153,7 @@ type baseFiles struct {
 	owners       *codeowners.File
 }
 
-func (v *Verifier) now() time.Time {
-	if v.Now != nil {
-		return v.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (v *Verifier) now() time.Time { return gitgrant.ClockOr(v.Clock).Now().UTC() }
 
 func (v *Verifier) logger() *slog.Logger {
 	if v.Logger != nil {

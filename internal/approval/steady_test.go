@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
@@ -89,7 +91,8 @@ func TestNoPullRequestVerdictIsRechecked(t *testing.T) {
 	now := t0.Add(48 * time.Hour)
 	cache := &approval.MemoryCache{}
 	v := w.verifier(cache)
-	v.Now = func() time.Time { return now }
+	clk := fakeclock.New(now)
+	v.Clock = clk
 	ev, err := v.Verify(context.Background(), in)
 	if err != nil || ev.Approved {
 		t.Fatalf("before association: %+v %v", ev, err)
@@ -99,7 +102,7 @@ func TestNoPullRequestVerdictIsRechecked(t *testing.T) {
 	if ev, _ := v.Verify(context.Background(), in); ev.Approved {
 		t.Fatal("re-checked before RecheckInterval passed")
 	}
-	now = now.Add(approval.RecheckInterval)
+	clk.Advance(approval.RecheckInterval)
 	ev, err = v.Verify(context.Background(), in)
 	if err != nil || !ev.Approved {
 		t.Fatalf("after association and recheck: %+v %v", ev, err)
@@ -177,7 +180,7 @@ func TestVerificationSurvivesRateLimitsAndErrors(t *testing.T) {
 	w := newWorld(t)
 	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("dave", approval.Approved).merge("merge", path))
 	w.gh.Inject(ghfake.Fault{PathContains: "/pulls", Status: 429, Header: map[string]string{"Retry-After": "3"}})
-	w.gh.Inject(ghfake.Fault{PathContains: "/reviews", Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(time.Now().Add(20 * time.Second).Unix())}})
+	w.gh.Inject(ghfake.Fault{PathContains: "/reviews", Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(w.clk.Now().Add(20 * time.Second).Unix())}})
 	w.gh.Inject(ghfake.Fault{PathContains: "/memberships/", Status: 503, Times: 2})
 	ev, err := w.verifier(nil).Verify(context.Background(), in)
 	if err != nil || !ev.Approved {

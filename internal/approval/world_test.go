@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
@@ -28,11 +30,10 @@ type world struct {
 	repo *ghfake.Repo
 	api  *approval.API
 	cl   *ghapi.Client
+	clk  *fakeclock.Clock // the GitHub client's: its waits pass at once
 	main string
 	tick time.Duration
 }
-
-func noSleep(ctx context.Context, d time.Duration) error { return ctx.Err() }
 
 func newWorld(t *testing.T, configEdits ...func(string) string) *world {
 	t.Helper()
@@ -49,11 +50,12 @@ func newWorld(t *testing.T, configEdits ...func(string) string) *world {
 	gh.AddTeamMember("acme", "dba", "frank")
 	gh.AddTeamMember("acme", "oncall", "grace")
 	gh.AddTeamMember("acme", "platform", "paul")
-	cl, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Sleep: noSleep})
+	clk := fakeclock.NewAuto(t0)
+	cl, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, gh: gh, repo: repo, api: approval.NewGitHub(cl), cl: cl, main: root.SHA}
+	return &world{t: t, gh: gh, repo: repo, api: approval.NewGitHub(cl), cl: cl, clk: clk, main: root.SHA}
 }
 
 func readTestdata(t *testing.T, name string) string {
@@ -72,7 +74,7 @@ func (w *world) now() time.Time {
 
 func (w *world) verifier(cache approval.Cache) *approval.Verifier {
 	return &approval.Verifier{GitHub: w.api, Cache: cache, Org: "acme", RepoURL: "https://github.example/acme/access",
-		Now: func() time.Time { return t0.Add(48 * time.Hour) }}
+		Clock: fakeclock.New(t0.Add(48 * time.Hour))}
 }
 
 // request renders a request file.

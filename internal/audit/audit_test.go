@@ -7,6 +7,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 
@@ -70,7 +72,7 @@ func newScenario(t *testing.T) *scenario {
 	rm := gitrepo.Removal{Path: "requests/orders-db/alice.yaml", Requester: "alice", Grants: []gitgrant.GrantRef{{Provider: "orders-db", Role: "readwrite"}},
 		ApprovedBy: []string{"erin"}, PullRequest: 1, GrantedAt: aliceAt, ExpiredAt: aliceAt.Add(3 * time.Hour), RevokedAt: aliceAt.Add(3*time.Hour + time.Minute)}
 	res, err := r.Cleanup(context.Background(), func(*gitrepo.Snapshot) ([]gitrepo.Removal, error) { return []gitrepo.Removal{rm}, nil },
-		gitrepo.CommitOptions{Now: func() time.Time { return aliceAt.Add(3*time.Hour + 2*time.Minute) }, Notes: []gitrepo.Note{note}})
+		gitrepo.CommitOptions{Clock: fakeclock.New(aliceAt.Add(3*time.Hour + 2*time.Minute)), Notes: []gitrepo.Note{note}})
 	if err != nil {
 		t.Fatal(err)
 	}

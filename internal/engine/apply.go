@@ -55,7 +55,7 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 			return out, err
 		}
 	}
-	applier := &reconciler.Applier{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Now: e.Now}
+	applier := &reconciler.Applier{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Clock: e.Clock}
 	out.Result = applier.Apply(ctx, p.Plan)
 	errs := []error{out.Result.Err()}
 

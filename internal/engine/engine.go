@@ -38,7 +38,9 @@ type Engine struct {
 	Registry providers.Registry
 	Deps     providers.Deps
 	Logger   *slog.Logger
-	Now      func() time.Time
+	// Clock is the one clock of a pass; nil is the wall clock. Providers
+	// opened without a clock of their own in Deps get this one.
+	Clock gitgrant.Clock
 	// Retry is passed to the applier; zero means reconciler.DefaultRetry.
 	Retry reconciler.Retry
 	// GitHubBudget, when set, bounds each part of a pass that waits on
@@ -53,11 +55,16 @@ type Engine struct {
 	Parsed *schema.ParseCache
 }
 
-func (e *Engine) now() time.Time {
-	if e.Now != nil {
-		return e.Now()
+func (e *Engine) now() time.Time { return gitgrant.ClockOr(e.Clock).Now() }
+
+// deps are the providers' dependencies, on the engine's clock unless they
+// name their own.
+func (e *Engine) deps() providers.Deps {
+	d := e.Deps
+	if d.Clock == nil {
+		d.Clock = e.Clock
 	}
-	return time.Now()
+	return d
 }
 
 func (e *Engine) logger() *slog.Logger {
@@ -210,7 +217,7 @@ func (e *Engine) observe(ctx context.Context, p *Pass) reconciler.Observed {
 	sort.Strings(names)
 	for _, name := range names {
 		pc := p.Config.Providers[name]
-		prov, err := e.Registry.Open(ctx, pc, e.Deps)
+		prov, err := e.Registry.Open(ctx, pc, e.deps())
 		if err != nil {
 			p.Problems = append(p.Problems, err) // factories name the provider
 			continue

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/reconciler"
+
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/accesstest"
 	"github.com/gitgrant/gitgrant/internal/approval"
@@ -52,14 +55,16 @@ func (w *world) engine(p *fake.Provider, now time.Time) *engine.Engine {
 	if err != nil {
 		w.t.Fatal(err)
 	}
-	cl, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: w.GH.BaseURL(), Repository: "acme/access"}, ghapi.Options{Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	cl, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: w.GH.BaseURL(), Repository: "acme/access"}, ghapi.Options{Clock: fakeclock.NewAuto(now)})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	v := approval.New(cl, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
-	v.Now = func() time.Time { return now }
+	v.Clock = fakeclock.New(now)
 	return &engine.Engine{
-		Repo: repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Now: func() time.Time { return now },
+		Repo: repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Clock: fakeclock.New(now),
+		// Retries happen, at once: the pass's clock stands still.
+		Retry: reconciler.Retry{Attempts: reconciler.DefaultRetry.Attempts, Base: time.Millisecond, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }},
 		Registry: providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {
 			return keepOpen{p}, nil
 		}},

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/gitgrant/gitgrant"
 )
 
 // ParsePrivateKey reads a GitHub App private key (PKCS#1 as GitHub issues
@@ -77,7 +79,8 @@ type AppTokenSource struct {
 	BaseURL string
 	// HTTP sends the exchange; it must not add authentication itself.
 	HTTP *http.Client
-	Now  func() time.Time
+	// Clock judges token lifetimes; nil is the wall clock.
+	Clock gitgrant.Clock
 	// RefreshBefore is how long before expiry a new token is minted
 	// (default 5 minutes).
 	RefreshBefore time.Duration
@@ -99,12 +102,7 @@ func (s *AppTokenSource) Minted() int {
 	return s.minted
 }
 
-func (s *AppTokenSource) now() time.Time {
-	if s.Now != nil {
-		return s.Now()
-	}
-	return time.Now()
-}
+func (s *AppTokenSource) now() time.Time { return gitgrant.ClockOr(s.Clock).Now() }
 
 // Token returns a valid installation token, minting one when the current
 // one is missing or close to expiry.

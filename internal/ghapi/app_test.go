@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/ghapi"
@@ -47,7 +49,7 @@ func pemOf(k *rsa.PrivateKey) []byte {
 func TestAppAuthRefreshesBeforeExpiry(t *testing.T) {
 	t.Parallel()
 	key, _ := testKeys(t)
-	clk := &clock{now: t0}
+	clk := fakeclock.NewAuto(t0)
 	gh := ghfake.New(clk.Now)
 	defer gh.Close()
 	gh.AddRepo("acme", "access", "main")
@@ -85,7 +87,7 @@ func TestAppAuthRefreshesBeforeExpiry(t *testing.T) {
 func TestAppAuthWithTheWrongKeyFails(t *testing.T) {
 	t.Parallel()
 	key, other := testKeys(t)
-	clk := &clock{now: t0}
+	clk := fakeclock.NewAuto(t0)
 	gh := ghfake.New(clk.Now)
 	defer gh.Close()
 	gh.AddRepo("acme", "access", "main")
@@ -112,11 +114,11 @@ func TestAppJWTClaims(t *testing.T) {
 	}
 	// The fake's verifier is GitHub's rules: checked in the test above; here
 	// an expired JWT must be refused.
-	clk := &clock{now: t0.Add(11 * time.Minute)}
+	clk := fakeclock.NewAuto(t0.Add(11 * time.Minute))
 	gh := ghfake.New(clk.Now)
 	defer gh.Close()
 	gh.AddApp(42, &key.PublicKey, 7, time.Hour)
-	src := &ghapi.AppTokenSource{AppID: 42, InstallationID: 7, Key: key, BaseURL: gh.BaseURL(), Now: func() time.Time { return t0 }}
+	src := &ghapi.AppTokenSource{AppID: 42, InstallationID: 7, Key: key, BaseURL: gh.BaseURL(), Clock: fakeclock.New(t0)}
 	if _, err := src.Token(); err == nil || !strings.Contains(err.Error(), "exp") {
 		t.Errorf("expired JWT accepted: %v", err)
 	}

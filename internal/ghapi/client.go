@@ -5,7 +5,6 @@
 package ghapi
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,10 +12,11 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/google/go-github/v60/github"
 	"golang.org/x/oauth2"
+
+	"github.com/gitgrant/gitgrant"
 )
 
 // DefaultAPIURL is github.com's API.
@@ -116,9 +116,8 @@ func splitRepository(full string) (string, string, error) {
 type Options struct {
 	// Base is the network transport (default http.DefaultTransport).
 	Base http.RoundTripper
-	Now  func() time.Time
-	// Sleep waits; injected by tests.
-	Sleep  func(ctx context.Context, d time.Duration) error
+	// Clock times waits and token lifetimes; nil is the wall clock.
+	Clock  gitgrant.Clock
 	Logger *slog.Logger
 }
 
@@ -135,7 +134,7 @@ type Client struct {
 // New builds a client. Without a token or App it is anonymous (enough for
 // a public repository's reads, and for tests).
 func New(cfg Config, opts Options) (*Client, error) {
-	t := &Transport{Base: opts.Base, Now: opts.Now, Sleep: opts.Sleep, Logger: opts.Logger}
+	t := &Transport{Base: opts.Base, Clock: opts.Clock, Logger: opts.Logger}
 	base, err := baseURL(cfg.apiURL())
 	if err != nil {
 		return nil, err
@@ -155,7 +154,7 @@ func New(cfg Config, opts Options) (*Client, error) {
 		}
 		c.App = &AppTokenSource{
 			AppID: cfg.AppID, InstallationID: cfg.InstallationID, Key: key, BaseURL: base,
-			HTTP: &http.Client{Transport: t}, Now: opts.Now,
+			HTTP: &http.Client{Transport: t}, Clock: opts.Clock,
 		}
 		if c.Repo != "" {
 			c.App.Repositories = []string{c.Repo}

@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/ghapi"
@@ -23,7 +25,7 @@ func TestUpsertComment(t *testing.T) {
 	repo := gh.AddRepo("acme", "access", "main")
 	gh.AddComment(repo, 5, "mallory", marker+"\nfake plan")
 	gh.AddComment(repo, 5, "alice", "looks good")
-	c := newClient(t, gh, &clock{now: t0}, ghapi.Config{})
+	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
 	ctx := context.Background()
 
 	steps := []struct {
@@ -89,7 +91,7 @@ func TestChecksAndStatuses(t *testing.T) {
 	gh := ghfake.New(nil)
 	defer gh.Close()
 	repo := gh.AddRepo("acme", "access", "main")
-	c := newClient(t, gh, &clock{now: t0}, ghapi.Config{})
+	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
 	ctx := context.Background()
 	if _, err := c.CheckRun(ctx, "abc", "gitgrant validate", "failure", "2 errors", "details"); err != nil {
 		t.Fatal(err)
@@ -112,7 +114,7 @@ func TestEnsurePullRequest(t *testing.T) {
 	gh := ghfake.New(nil)
 	defer gh.Close()
 	repo := gh.AddRepo("acme", "access", "main")
-	c := newClient(t, gh, &clock{now: t0}, ghapi.Config{})
+	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
 	ctx := context.Background()
 	n1, created, err := c.EnsurePullRequest(ctx, "gitgrant/cleanup", "main", "Remove 2 expired requests", "a\nb")
 	if err != nil || !created {

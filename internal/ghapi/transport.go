@@ -15,6 +15,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/gitgrant/gitgrant"
 )
 
 // Stats counts what a Transport did. Requests is every request that went
@@ -50,9 +52,8 @@ func (e *RateLimitedError) Error() string {
 // that unchanged data costs a 304, and counts every request.
 type Transport struct {
 	Base http.RoundTripper
-	// Now and Sleep are the clock; tests inject them so that no test waits.
-	Now   func() time.Time
-	Sleep func(ctx context.Context, d time.Duration) error
+	// Clock times waits and rate-limit windows; nil is the wall clock.
+	Clock gitgrant.Clock
 	// MaxRetries bounds attempts after the first (default 4).
 	MaxRetries int
 	// MaxWait bounds one rate-limit wait; a longer one fails with
@@ -90,25 +91,10 @@ func (t *Transport) Stats() Stats {
 	}
 }
 
-func (t *Transport) now() time.Time {
-	if t.Now != nil {
-		return t.Now()
-	}
-	return time.Now()
-}
+func (t *Transport) now() time.Time { return gitgrant.ClockOr(t.Clock).Now() }
 
 func (t *Transport) sleep(ctx context.Context, d time.Duration) error {
-	if t.Sleep != nil {
-		return t.Sleep(ctx, d)
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
+	return gitgrant.Sleep(ctx, t.Clock, d)
 }
 
 func (t *Transport) base() http.RoundTripper {

@@ -17,6 +17,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/google/go-github/v60/github"
 	"github.com/xeipuuv/gojsonschema"
 
@@ -179,7 +181,7 @@ func workload(t *testing.T) *ghfake.Server {
 	key := testKey(t)
 	gh.AddApp(1, &key.PublicKey, 2, time.Hour)
 	cl, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access", AppID: 1, InstallationID: 2, PrivateKey: pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(key)})},
-		ghapi.Options{Now: func() time.Time { return clk }})
+		ghapi.Options{Clock: fakeclock.New(clk)})
 	if err != nil {
 		t.Fatal(err)
 	}

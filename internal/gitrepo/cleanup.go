@@ -57,8 +57,8 @@ type CommitOptions struct {
 	Committer Committer
 	// Signer signs commits when set (OpenPGPSigner or SSHSigner).
 	Signer Signer
-	// Now is the clock; nil means time.Now.
-	Now func() time.Time
+	// Clock dates commits and notes; nil is the wall clock.
+	Clock gitgrant.Clock
 	// Branch, when set, receives the cleanup commit (for a pull request)
 	// instead of the main branch. It must be new or gitgrant's own: it is
 	// replaced (force-pushed) when main or the removals changed.
@@ -71,12 +71,7 @@ type CommitOptions struct {
 	Notes []Note
 }
 
-func (o CommitOptions) now() time.Time {
-	if o.Now != nil {
-		return o.Now().UTC()
-	}
-	return time.Now().UTC()
-}
+func (o CommitOptions) now() time.Time { return gitgrant.ClockOr(o.Clock).Now().UTC() }
 
 func (o CommitOptions) signature() object.Signature {
 	c := o.Committer

@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/gitgrant/gitgrant/internal/gitserver"
 )
 
@@ -19,7 +21,7 @@ func TestCleanupToBranchAgain(t *testing.T) {
 	w.push()
 	r := w.open(t)
 	at := func(d time.Duration) CommitOptions {
-		return CommitOptions{Branch: "gitgrant/cleanup", Now: func() time.Time { return time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).Add(d) }}
+		return CommitOptions{Branch: "gitgrant/cleanup", Clock: fakeclock.New(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).Add(d))}
 	}
 	derive := removeAll(removal("requests/orders-db/alice.yaml", "alice"))
 	first, err := r.Cleanup(context.Background(), derive, at(0))

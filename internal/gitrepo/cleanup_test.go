@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/ProtonMail/go-crypto/openpgp"
 	"github.com/ProtonMail/go-crypto/openpgp/armor"
 	"github.com/go-git/go-git/v5/plumbing"
@@ -42,7 +44,7 @@ func TestCleanupCommitAndTrailers(t *testing.T) {
 	w.squashPR(8, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
 	w.push()
 	r := w.open(t)
-	opts := CommitOptions{Committer: Committer{Name: "Access Bot", Email: "bot@example.com"}, Now: func() time.Time { return at }}
+	opts := CommitOptions{Committer: Committer{Name: "Access Bot", Email: "bot@example.com"}, Clock: fakeclock.New(at)}
 
 	res, err := r.Cleanup(context.Background(), removeAll(removal("requests/orders-db/alice.yaml", "alice"), removal("requests/orders-db/gone.yaml", "zed")), opts)
 	if err != nil {
@@ -108,7 +110,7 @@ func TestCleanupRetriesAfterConcurrentPush(t *testing.T) {
 		}
 		return []Removal{removal("requests/orders-db/alice.yaml", "alice"), removal("requests/orders-db/bob.yaml", "bob")}, nil
 	}
-	res, err := r.Cleanup(context.Background(), derive, CommitOptions{Now: func() time.Time { return at }})
+	res, err := r.Cleanup(context.Background(), derive, CommitOptions{Clock: fakeclock.New(at)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -34,7 +34,8 @@ type Checker struct {
 	// Local reads commits from the workflow's checkout; nil, or a commit
 	// it does not have, means the contents API.
 	Local *LocalFiles
-	Now   func() time.Time
+	// Clock judges windows; nil is the wall clock.
+	Clock gitgrant.Clock
 }
 
 // ChangedFile is one file in the pull request's diff.
@@ -85,12 +86,7 @@ func (r *Result) Relevant() bool {
 // Diagnostics are the problems to annotate and to fail on.
 func (r *Result) Diagnostics() gitgrant.Diagnostics { return r.Report.Diagnostics() }
 
-func (c *Checker) now() time.Time {
-	if c.Now != nil {
-		return c.Now()
-	}
-	return time.Now()
-}
+func (c *Checker) now() time.Time { return gitgrant.ClockOr(c.Clock).Now() }
 
 // Check reads pull request number, its changed files (all pages), the
 // policy at its base and the changed request files at its head, validates

@@ -51,7 +51,7 @@ func BenchmarkRevocationDelayUnderLoad(b *testing.B) {
 }
 
 func runRevocationLoad(b *testing.B, n int) {
-	w := newWorld(b, time.Now)
+	w := newWorld(b, gitgrant.SystemClock)
 	var ids strings.Builder
 	for i := range n {
 		fmt.Fprintf(&ids, "  u%d: {principals: {db: u%d}}\n", i, i)
@@ -69,7 +69,7 @@ func runRevocationLoad(b *testing.B, n int) {
 		files[fmt.Sprintf("requests/db/u%d.yaml", i)] = request("alice", "ro", fmt.Sprintf("subject: u%d\nexpires: %s\n", i, end.Format(time.RFC3339)))
 	}
 	w.mergeFiles(1, "alice", files, time.Now().Add(-time.Minute))
-	eng := w.engine(time.Now)
+	eng := w.engine(gitgrant.SystemClock)
 	eng.Parsed = &schema.ParseCache{} // as gitgrant serve sets it
 	timed := &timedRevokes{keepOpen: keepOpen{w.db}, ends: ends}
 	eng.Registry = providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {

@@ -11,9 +11,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/accesstest"
@@ -26,74 +27,6 @@ import (
 )
 
 var t0 = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-
-// fakeClock is a Clock whose time moves only when a test advances it.
-// Every timer it makes is recorded with its delay.
-type fakeClock struct {
-	mu     sync.Mutex
-	now    time.Time
-	timers []*fakeTimer
-	delays []time.Duration
-}
-
-type fakeTimer struct {
-	clk     *fakeClock
-	c       chan time.Time
-	at      time.Time
-	stopped bool
-	fired   bool
-}
-
-func newFakeClock(now time.Time) *fakeClock { return &fakeClock{now: now} }
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *fakeClock) NewTimer(d time.Duration) Timer {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := &fakeTimer{clk: c, c: make(chan time.Time, 1), at: c.now.Add(d)}
-	c.delays = append(c.delays, d)
-	c.timers = append(c.timers, t)
-	c.fireDue()
-	return t
-}
-
-// Advance moves time on and fires the timers that fall due.
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-	c.fireDue()
-}
-
-func (c *fakeClock) fireDue() {
-	for _, t := range c.timers {
-		if !t.stopped && !t.fired && !t.at.After(c.now) {
-			t.fired = true
-			t.c <- c.now
-		}
-	}
-}
-
-func (c *fakeClock) Delays() []time.Duration {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return append([]time.Duration(nil), c.delays...)
-}
-
-func (t *fakeTimer) C() <-chan time.Time { return t.c }
-
-func (t *fakeTimer) Stop() bool {
-	t.clk.mu.Lock()
-	defer t.clk.mu.Unlock()
-	active := !t.stopped && !t.fired
-	t.stopped = true
-	return active
-}
 
 // eventually polls cond until it holds, failing after a generous
 // deadline: behaviour is asserted, never speed.
@@ -130,10 +63,11 @@ providers:
       rw: {max_duration: 1h, approvals: 1}
 `
 
-func newWorld(t testing.TB, now func() time.Time) *world {
+func newWorld(t testing.TB, clock gitgrant.Clock) *world {
 	t.Helper()
+	now := clock.Now
 	r := accesstest.New(t, now, map[string]string{"gitgrant.yaml": testConfig, ".github/CODEOWNERS": "/requests/ @owner\n"}, now().Add(-48*time.Hour))
-	return &world{Repo: r, t: t, db: fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Now: now})}
+	return &world{Repo: r, t: t, db: fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Clock: clock})}
 }
 
 // commitFiles commits files straight to main and pushes.
@@ -160,22 +94,22 @@ func (keepOpen) Close() error { return nil }
 
 // engine builds an engine on a clone of the remote in its own cache (as a
 // separate replica or process would have), reading time from now.
-func (w *world) engine(now func() time.Time) *engine.Engine {
+func (w *world) engine(clock gitgrant.Clock) *engine.Engine {
 	w.t.Helper()
 	repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: "file://" + w.Remote, CacheDir: w.t.TempDir()})
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	w.t.Cleanup(func() { repo.Close() })
-	cl, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: w.GH.BaseURL(), Repository: "acme/access"}, ghapi.Options{Now: now, Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	cl, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: w.GH.BaseURL(), Repository: "acme/access"}, ghapi.Options{Clock: fakeclock.NewAuto(clock.Now())}) // GitHub's waits pass at once
 	if err != nil {
 		w.t.Fatal(err)
 	}
 	v := approval.New(cl, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
-	v.Now = now
+	v.Clock = clock
 	db := w.db
 	return &engine.Engine{
-		Repo: repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Now: now,
+		Repo: repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Clock: clock,
 		Retry: engineRetry,
 		Registry: providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {
 			return keepOpen{db}, nil
@@ -236,11 +170,11 @@ func get(t testing.TB, h http.Handler, path string) (int, string) {
 }
 
 // commitAt dates gitgrant's own commits by clk (the wall clock when nil).
-func commitAt(clk Clock) gitrepo.CommitOptions {
+func commitAt(clk gitgrant.Clock) gitrepo.CommitOptions {
 	if clk == nil {
-		return gitrepo.CommitOptions{Now: func() time.Time { return t0 }}
+		return gitrepo.CommitOptions{Clock: fakeclock.New(t0)}
 	}
-	return gitrepo.CommitOptions{Now: clk.Now}
+	return gitrepo.CommitOptions{Clock: clk}
 }
 
 // testLogger writes the server's log to the test's output.

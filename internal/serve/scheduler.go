@@ -9,31 +9,9 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"time"
+
+	"github.com/gitgrant/gitgrant"
 )
-
-// Clock is the time source of the scheduler; tests replace it.
-type Clock interface {
-	Now() time.Time
-	NewTimer(d time.Duration) Timer
-}
-
-// Timer is the part of *time.Timer the scheduler uses.
-type Timer interface {
-	C() <-chan time.Time
-	Stop() bool
-}
-
-// RealClock is the wall clock.
-type RealClock struct{}
-
-func (RealClock) Now() time.Time { return time.Now() }
-
-func (RealClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
-
-type realTimer struct{ t *time.Timer }
-
-func (r realTimer) C() <-chan time.Time { return r.t.C }
-func (r realTimer) Stop() bool          { return r.t.Stop() }
 
 // PassFunc runs one pass and returns when the next change is due (zero:
 // nothing scheduled). It is never called twice at once.
@@ -46,7 +24,7 @@ type PassFunc func(ctx context.Context, reason string) (next time.Time, err erro
 // arrives during a pass is folded into exactly one follow-up pass.
 type Scheduler struct {
 	Pass  PassFunc
-	Clock Clock
+	Clock gitgrant.Clock
 	// Resync is the period of full passes for drift; zero disables it.
 	Resync time.Duration
 	// Jitter spreads resyncs over [Resync*(1-Jitter), Resync*(1+Jitter)],
@@ -63,9 +41,9 @@ type Scheduler struct {
 }
 
 // NewScheduler returns a scheduler ready for Trigger and Run.
-func NewScheduler(pass PassFunc, clock Clock, resync time.Duration, logger *slog.Logger) *Scheduler {
+func NewScheduler(pass PassFunc, clock gitgrant.Clock, resync time.Duration, logger *slog.Logger) *Scheduler {
 	if clock == nil {
-		clock = RealClock{}
+		clock = gitgrant.SystemClock
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -111,8 +89,8 @@ func (s *Scheduler) rand() float64 {
 // ends. Passes get passCtx, which outlives ctx so that a pass running at
 // shutdown can finish (Server.Run bounds it); Run returns after that pass.
 func (s *Scheduler) Run(ctx context.Context, passCtx context.Context) {
-	var nextTimer, resyncTimer Timer
-	stop := func(t Timer) {
+	var nextTimer, resyncTimer gitgrant.Timer
+	stop := func(t gitgrant.Timer) {
 		if t != nil {
 			t.Stop()
 		}
@@ -125,7 +103,7 @@ func (s *Scheduler) Run(ctx context.Context, passCtx context.Context) {
 			resyncTimer = s.Clock.NewTimer(ResyncDelay(s.Resync, s.Jitter, s.rand()))
 		}
 	}
-	chanOf := func(t Timer) <-chan time.Time {
+	chanOf := func(t gitgrant.Timer) <-chan time.Time {
 		if t == nil {
 			return nil // blocks forever in select
 		}

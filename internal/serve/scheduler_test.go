@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -52,7 +54,7 @@ func TestResyncDelayWithinJitter(t *testing.T) {
 // within [0.9, 1.1] of the period, using its random source.
 func TestSchedulerResyncJitterBounds(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
+	clk := fakeclock.New(t0)
 	var passes atomic.Int32
 	s := NewScheduler(func(ctx context.Context, reason string) (time.Time, error) {
 		passes.Add(1)
@@ -82,7 +84,7 @@ func TestSchedulerResyncJitterBounds(t *testing.T) {
 // never overlap.
 func TestSchedulerSingleFlight(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
+	clk := fakeclock.New(t0)
 	release := make(chan struct{})
 	started := make(chan string, 10)
 	var running, overlap, passes atomic.Int32
@@ -130,7 +132,7 @@ func TestSchedulerSingleFlight(t *testing.T) {
 // a failed pass is retried after RetryAfter when nothing comes sooner.
 func TestSchedulerTimer(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
+	clk := fakeclock.New(t0)
 	var reasons []string
 	var mu sync.Mutex
 	results := []struct {

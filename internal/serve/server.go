@@ -28,7 +28,7 @@ type Options struct {
 	// repository (a local one is read as it is).
 	Fetch bool
 	// Clock drives the scheduler and the metrics; default the wall clock.
-	Clock Clock
+	Clock gitgrant.Clock
 	// Resync is the period of full passes for drift (0: none).
 	Resync time.Duration
 	// WebhookSecret verifies deliveries; empty refuses every delivery.
@@ -56,7 +56,7 @@ type Server struct {
 // same as opts.Clock.
 func New(eng *engine.Engine, opts Options) *Server {
 	if opts.Clock == nil {
-		opts.Clock = RealClock{}
+		opts.Clock = gitgrant.SystemClock
 	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)

@@ -13,6 +13,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/approval"
@@ -25,7 +28,7 @@ import (
 var engineRetry = reconciler.Retry{Attempts: 1}
 
 // start runs a server on a loopback listener until the test ends.
-func start(t *testing.T, eng *engine.Engine, clk Clock, resync time.Duration) *Server {
+func start(t *testing.T, eng *engine.Engine, clk gitgrant.Clock, resync time.Duration) *Server {
 	t.Helper()
 	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Fetch: true, Clock: clk, Resync: resync, WebhookSecret: []byte(secret), Logger: testLogger(t)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -46,8 +49,8 @@ func start(t *testing.T, eng *engine.Engine, clk Clock, resync time.Duration) *S
 
 func TestWebhookRouting(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, func() time.Time { return t0 })
-	s := New(w.engine(func() time.Time { return t0 }), Options{Clock: newFakeClock(t0), WebhookSecret: []byte(secret)})
+	w := newWorld(t, fakeclock.New(t0))
+	s := New(w.engine(fakeclock.New(t0)), Options{Clock: fakeclock.New(t0), WebhookSecret: []byte(secret)})
 	h := s.Handler()
 	for _, tc := range []struct {
 		name, event, body string
@@ -96,9 +99,9 @@ func (r *recorder) WriteHeader(code int)        { r.code = code }
 // standing still: the webhook, not a timer, caused it.
 func TestWebhookDeliveryGrants(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
-	w := newWorld(t, clk.Now)
-	s := start(t, w.engine(clk.Now), clk, 10*time.Minute)
+	clk := fakeclock.New(t0)
+	w := newWorld(t, clk)
+	s := start(t, w.engine(clk), clk, 10*time.Minute)
 	eventually(t, "the first pass", func() bool { return s.Passes() == 1 })
 
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
@@ -129,10 +132,10 @@ func TestTimerRevokesAtExpiry(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			clk := newFakeClock(t0)
-			w := newWorld(t, clk.Now)
+			clk := fakeclock.New(t0)
+			w := newWorld(t, clk)
 			w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", tc.window), t0.Add(tc.merged))
-			s := start(t, w.engine(clk.Now), clk, time.Hour)
+			s := start(t, w.engine(clk), clk, time.Hour)
 			eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
 			eventually(t, "the timer for the expiry", func() bool { return slices.Contains(clk.Delays(), 2*time.Second) })
 			clk.Advance(2 * time.Second)
@@ -153,10 +156,10 @@ func TestTimerRevokesAtExpiry(t *testing.T) {
 // (and nothing is revoked meanwhile: rule 9), and ready again once fixed.
 func TestReadyzFollowsConfig(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
-	w := newWorld(t, clk.Now)
+	clk := fakeclock.New(t0)
+	w := newWorld(t, clk)
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
-	s := start(t, w.engine(clk.Now), clk, time.Hour)
+	s := start(t, w.engine(clk), clk, time.Hour)
 	h := s.Handler()
 	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
 	if code, body := get(t, h, "/readyz"); code != http.StatusOK {
@@ -193,16 +196,16 @@ func TestReadyzFollowsConfig(t *testing.T) {
 // provider errors counted per provider and GitHub calls from the transport.
 func TestMetricsExposed(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
-	w := newWorld(t, clk.Now)
-	w.db = fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Now: clk.Now, Fail: func(c fake.Call) error {
+	clk := fakeclock.New(t0)
+	w := newWorld(t, clk)
+	w.db = fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Clock: clk, Fail: func(c fake.Call) error {
 		if c.Op == fake.OpMembers && c.Role == "rw" {
 			return fake.Down("db")
 		}
 		return nil
 	}})
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
-	s := start(t, w.engine(clk.Now), clk, time.Hour)
+	s := start(t, w.engine(clk), clk, time.Hour)
 	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
 	eventually(t, "the pass's metrics", func() bool { return s.Passes() == 1 && strings.Contains(scrape(t, s), "gitgrant_passes_total") })
 	body := scrape(t, s)
@@ -251,7 +254,7 @@ func grep(s, sub string) string {
 // exactly one cleanup commit, and nothing was force-pushed.
 func TestTwoReconcilersConverge(t *testing.T) {
 	t.Parallel()
-	clock := func() time.Time { return t0 }
+	clock := fakeclock.New(t0)
 	w := newWorld(t, clock)
 	w.db.Set("ro", map[string]time.Time{"bob": {}, "mallory": {}})
 	w.merge(1, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\n"), t0.Add(-3*time.Hour))
@@ -306,11 +309,11 @@ func TestTwoReconcilersConverge(t *testing.T) {
 // and the cleanup follow.
 func TestRemoteUnreachableOnlyRevokes(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
-	w := newWorld(t, clk.Now)
+	clk := fakeclock.New(t0)
+	w := newWorld(t, clk)
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1m\n"), t0.Add(-58*time.Second))
 	w.merge(2, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\nstarts: "+t0.Add(2*time.Second).Format(time.RFC3339)+"\n"), t0.Add(-time.Minute))
-	s := start(t, w.engine(clk.Now), clk, time.Hour)
+	s := start(t, w.engine(clk), clk, time.Hour)
 	h := s.Handler()
 	eventually(t, "alice's grant", func() bool { return slices.Equal(w.members("ro"), []string{"alice"}) })
 	eventually(t, "the timer", func() bool { return slices.Contains(clk.Delays(), 2*time.Second) })
@@ -342,10 +345,10 @@ func TestRemoteUnreachableOnlyRevokes(t *testing.T) {
 // made and recorded in git) before Run returns.
 func TestShutdownFinishesRunningPass(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
-	w := newWorld(t, clk.Now)
+	clk := fakeclock.New(t0)
+	w := newWorld(t, clk)
 	inGrant, release := make(chan struct{}), make(chan struct{})
-	w.db = fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Now: clk.Now, Fail: func(c fake.Call) error {
+	w.db = fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Clock: clk, Fail: func(c fake.Call) error {
 		if c.Op == fake.OpGrant {
 			close(inGrant)
 			<-release
@@ -353,7 +356,7 @@ func TestShutdownFinishesRunningPass(t *testing.T) {
 		return nil
 	}})
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
-	s := New(w.engine(clk.Now), Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Fetch: true, Clock: clk, Logger: testLogger(t)})
+	s := New(w.engine(clk), Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Fetch: true, Clock: clk, Logger: testLogger(t)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -380,9 +383,9 @@ func TestShutdownFinishesRunningPass(t *testing.T) {
 // Run returns.
 func TestShutdownGraceCancelsPass(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
-	w := newWorld(t, clk.Now)
-	s := New(w.engine(clk.Now), Options{Clock: clk, ShutdownGrace: 45 * time.Second})
+	clk := fakeclock.New(t0)
+	w := newWorld(t, clk)
+	s := New(w.engine(clk), Options{Clock: clk, ShutdownGrace: 45 * time.Second})
 	started := make(chan struct{})
 	s.sched.Pass = func(ctx context.Context, reason string) (time.Time, error) {
 		close(started)
@@ -410,8 +413,8 @@ func TestShutdownGraceCancelsPass(t *testing.T) {
 // feedback are bounded by the engine's GitHub budget.
 func TestHangingGitHubDoesNotHoldRevocations(t *testing.T) {
 	t.Parallel()
-	clk := newFakeClock(t0)
-	w := newWorld(t, clk.Now)
+	clk := fakeclock.New(t0)
+	w := newWorld(t, clk)
 	w.db.Set("ro", map[string]time.Time{"bob": {}})
 	w.merge(1, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\n"), t0.Add(-3*time.Hour))
 	stop := make(chan struct{})
@@ -423,8 +426,8 @@ func TestHangingGitHubDoesNotHoldRevocations(t *testing.T) {
 	}))
 	t.Cleanup(hang.Close)
 	t.Cleanup(func() { close(stop) })
-	eng := w.engine(clk.Now)
-	cl, err := ghapi.New(ghapi.Config{Token: "tok", APIURL: hang.URL + "/", Repository: "acme/access"}, ghapi.Options{Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	eng := w.engine(clk)
+	cl, err := ghapi.New(ghapi.Config{Token: "tok", APIURL: hang.URL + "/", Repository: "acme/access"}, ghapi.Options{Clock: fakeclock.NewAuto(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -49,8 +49,8 @@ type Options struct {
 	// NativeExpiry makes grants end at their Until by themselves, judged by
 	// Now, and makes the provider claim native expiry.
 	NativeExpiry bool
-	// Now is the clock for native expiry; default time.Now.
-	Now func() time.Time
+	// Clock is the clock for native expiry; default the wall clock.
+	Clock gitgrant.Clock
 	// Fail, when set, is called before every call; a non-nil result is
 	// returned instead of doing the call. Use Down or a SystemError to
 	// simulate an outage, or fail only a chosen principal.
@@ -80,9 +80,7 @@ func New(opts Options) *Provider {
 	if opts.Name == "" {
 		opts.Name = "fake"
 	}
-	if opts.Now == nil {
-		opts.Now = time.Now
-	}
+	opts.Clock = gitgrant.ClockOr(opts.Clock)
 	p := &Provider{opts: opts, members: map[string]map[string]time.Time{}}
 	for _, r := range opts.Roles {
 		p.members[r] = map[string]time.Time{}
@@ -171,7 +169,7 @@ func (p *Provider) expire(m map[string]time.Time) {
 	if !p.opts.NativeExpiry {
 		return
 	}
-	now := p.opts.Now()
+	now := p.opts.Clock.Now()
 	for pr, until := range m {
 		if !until.IsZero() && !now.Before(until) {
 			delete(m, pr)

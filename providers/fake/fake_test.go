@@ -7,11 +7,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/fake"
 	"github.com/gitgrant/gitgrant/providers/providertest"
-	"github.com/google/go-cmp/cmp"
 )
 
 func principals(n int) []string {
@@ -53,7 +56,8 @@ func (reopen) Close() error { return nil }
 func TestNativeExpiryUsesClock(t *testing.T) {
 	t.Parallel()
 	now := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
-	p := fake.New(fake.Options{Roles: []string{"r"}, NativeExpiry: true, Now: func() time.Time { return now }})
+	clk := fakeclock.New(now)
+	p := fake.New(fake.Options{Roles: []string{"r"}, NativeExpiry: true, Clock: clk})
 	ctx := context.Background()
 	for _, g := range []providers.Grant{
 		{Role: "r", Principal: "a", Until: now.Add(time.Hour)},
@@ -64,12 +68,12 @@ func TestNativeExpiryUsesClock(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	now = now.Add(time.Hour)
+	clk.Advance(time.Hour)
 	got, err := p.Members(ctx, "r")
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []providers.Member{{Principal: "b", Until: now.Add(time.Hour)}, {Principal: "c"}}
+	want := []providers.Member{{Principal: "b", Until: now.Add(2 * time.Hour)}, {Principal: "c"}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}

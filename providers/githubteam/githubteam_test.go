@@ -240,16 +240,14 @@ func TestRateLimits(t *testing.T) {
 				ctx, cancel = context.WithTimeout(ctx, tt.deadline)
 				defer cancel()
 			}
-			start := time.Now()
 			err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"})
-			elapsed := time.Since(start)
 			if tt.wantErr {
 				var sys *gitgrant.SystemError
 				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by GitHub until") {
 					t.Fatalf("Grant: err = %v, want a retryable SystemError saying until when", err)
 				}
-				if len(rec.waits) != 0 || elapsed > 2*time.Second {
-					t.Errorf("waited %v (asked %v) before giving up; want no wait", elapsed, rec.waits)
+				if len(rec.waits) != 0 {
+					t.Errorf("asked to wait %v before giving up; want no wait", rec.waits)
 				}
 				if got := fake.state("ops"); len(got) != 0 {
 					t.Errorf("memberships = %v, want none", got)
