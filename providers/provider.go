@@ -71,6 +71,15 @@ type SessionTerminator interface {
 	TerminateSessions(ctx context.Context, principal string) error
 }
 
+// Canonicalizer is implemented by providers whose target system has more
+// than one spelling of a principal (MySQL: 'alice'@'%' is alice, and host
+// names ignore case). CanonicalPrincipal returns the spelling Members
+// reports, so that the principal gitgrant.yaml names and the member the
+// system lists compare equal; an error means the principal is unusable.
+type Canonicalizer interface {
+	CanonicalPrincipal(principal string) (string, error)
+}
+
 // Checker is implemented by providers that can verify connectivity and
 // their own permissions without changing anything.
 type Checker interface {

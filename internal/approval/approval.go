@@ -311,7 +311,7 @@ func (v *Verifier) base(ctx context.Context, base string) (*baseFiles, error) {
 		return nil, err
 	}
 	if owners != nil && len(owners.Problems) > 0 {
-		v.logger().Warn("CODEOWNERS lines skipped", "file", owners.Path, "base", base, "problems", len(owners.Problems))
+		v.logger().Warn("CODEOWNERS lines skipped", "file", owners.Path, "base", base, "problems", owners.Problems)
 	}
 	b.owners = owners
 	v.mu.Lock()

@@ -183,8 +183,9 @@ func compile(pattern string) (*regexp.Regexp, error) {
 	switch {
 	case strings.HasPrefix(pattern, "!"):
 		return nil, errors.New("negation (!) is not supported by CODEOWNERS")
-	case strings.ContainsAny(pattern, "[]"):
-		return nil, errors.New("character ranges ([ ]) are not supported by CODEOWNERS")
+	case hasUnescapedBracket(pattern):
+		// GitHub reports such a line as an error; "\[" is a literal bracket.
+		return nil, errors.New(`character ranges ([ ]) are not supported by CODEOWNERS; escape a literal bracket as \[ or \]`)
 	case strings.HasPrefix(pattern, `\#`):
 		return nil, errors.New(`escaping "#" is not supported by CODEOWNERS`)
 	}
@@ -204,23 +205,24 @@ func compile(pattern string) (*regexp.Regexp, error) {
 	if strings.Contains(p, "/") {
 		anchored = true
 	}
-	childrenOnly := strings.HasSuffix(p, "/*") && !strings.HasSuffix(p, "/**/*")
+	segs := strings.Split(p, "/")
+	last := segs[len(segs)-1]
+	// "dir/**/" already means everything inside dir.
+	if last == "**" {
+		dirOnly = false
+	}
 
 	var b strings.Builder
 	b.WriteString("^")
 	if !anchored {
 		b.WriteString("(?:.*/)?")
 	}
-	segs := strings.Split(p, "/")
 	for i, seg := range segs {
-		last := i == len(segs)-1
+		isLast := i == len(segs)-1
 		if seg == "**" {
-			switch {
-			case last && i == 0:
+			if isLast {
 				b.WriteString(".*")
-			case last:
-				b.WriteString(".*")
-			default:
+			} else {
 				b.WriteString("(?:[^/]+/)*")
 			}
 			continue
@@ -231,21 +233,36 @@ func compile(pattern string) (*regexp.Regexp, error) {
 		if err := writeSegment(&b, seg); err != nil {
 			return nil, err
 		}
-		if !last {
+		if !isLast {
 			b.WriteString("/")
 		}
 	}
 	switch {
 	case dirOnly:
 		b.WriteString("/.+")
-	case childrenOnly:
-		// "docs/*" owns the files directly in docs/, not deeper ones
-		// (GitHub's documented behaviour).
+	case last == "*":
+		// A final lone "*" names the files in one directory, not deeper
+		// ones: "docs/*" owns docs/a.md but not docs/x/a.md (GitHub's
+		// documented example), and "/*" owns only the root's files.
 	default:
 		b.WriteString("(?:/.+)?")
 	}
 	b.WriteString("$")
 	return regexp.Compile(b.String())
+}
+
+// hasUnescapedBracket reports whether pattern has a "[" or "]" that no
+// backslash escapes.
+func hasUnescapedBracket(pattern string) bool {
+	for i := 0; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '\\':
+			i++
+		case '[', ']':
+			return true
+		}
+	}
+	return false
 }
 
 func writeSegment(b *strings.Builder, seg string) error {

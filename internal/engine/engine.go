@@ -173,6 +173,7 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	observed := reconciler.Observed{}
 	if observe {
 		observed = e.observe(ctx, p)
+		p.Config = canonicalPrincipals(p.Config, p.open)
 	}
 	entries := append(reconciler.Evaluate(p.Config, sources, now, reconciler.Options{Offline: offline && e.Verifier == nil}), invalid...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })

@@ -44,6 +44,7 @@ var (
 	_ providers.NativeExpirer     = (*Provider)(nil)
 	_ providers.Checker           = (*Provider)(nil)
 	_ providers.SessionTerminator = (*Provider)(nil)
+	_ providers.Canonicalizer     = (*Provider)(nil)
 )
 
 // Open is the providers.Factory of mysql. It connects lazily.
@@ -96,6 +97,17 @@ func (p *Provider) target(role string) (string, error) {
 		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.name, role, providers.ErrNotFound)
 	}
 	return p.cfg.RoleTarget(role), nil
+}
+
+// CanonicalPrincipal implements providers.Canonicalizer: the spelling
+// Members reports for the account s names ('alice'@'%' is alice,
+// 'Bob'@'LOCALHOST' is 'Bob'@'localhost').
+func (p *Provider) CanonicalPrincipal(s string) (string, error) {
+	a, err := p.principal(s)
+	if err != nil {
+		return "", err
+	}
+	return a.String(), nil
 }
 
 func (p *Provider) principal(s string) (account, error) {
@@ -195,7 +207,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		if !user.Valid {
 			continue
 		}
-		m := providers.Member{Principal: account{user.String, host.String}.String()}
+		m := providers.Member{Principal: newAccount(user.String, host.String).String()}
 		if until.Valid {
 			m.Until = until.Time.UTC()
 		}

@@ -297,6 +297,21 @@ func TestPrincipalSyntax(t *testing.T) {
 		{in: "'o''brien'@'localhost'", want: account{"o'brien", "localhost"}, canonical: "'o''brien'@'localhost'"},
 		{in: "'a@b'@'%'", want: account{"a@b", "%"}, canonical: "'a@b'@'%'"},
 		{in: "ünïcødé", want: account{"ünïcødé", "%"}, canonical: "ünïcødé"},
+		// Every spelling MySQL's documentation uses reads as the one
+		// account Members reports: user names keep their case, host
+		// names do not.
+		{in: `"alice"@"%"`, want: account{"alice", "%"}, canonical: "alice"},
+		{in: "`alice`@`%`", want: account{"alice", "%"}, canonical: "alice"},
+		{in: `'alice'@"10.0.%"`, want: account{"alice", "10.0.%"}, canonical: "'alice'@'10.0.%'"},
+		{in: "'Alice'@'LOCALHOST'", want: account{"Alice", "localhost"}, canonical: "'Alice'@'localhost'"},
+		{in: "'ALICE'@'%'", want: account{"ALICE", "%"}, canonical: "ALICE"},
+		{in: "'alice'@'Host.Example.ORG'", want: account{"alice", "host.example.org"}, canonical: "'alice'@'host.example.org'"},
+		{in: `"o""brien"@'%'`, want: account{`o"brien`, "%"}, canonical: `'o"brien'@'%'`},
+		{in: "`semi;colon ``tick```@'%'", want: account{"semi;colon `tick`", "%"}, canonical: "'semi;colon `tick`'@'%'"},
+		{in: `a"b`, bad: true},
+		{in: "a`b", bad: true},
+		{in: "'alice'@%", bad: true},
+		{in: `'alice"@'%'`, bad: true},
 		{in: "alice@example.com", bad: true},
 		{in: "o'brien", bad: true},
 		{in: "'alice'", bad: true},
@@ -390,5 +405,53 @@ func TestRoleGrantedToRole(t *testing.T) {
 	}
 	if ms, err := p.Members(ctx, "reader"); err != nil || len(ms) != 0 {
 		t.Errorf("after revoke: members %v, %v; want none", ms, err)
+	}
+}
+
+// Whatever spelling of an account gitgrant.yaml uses, CanonicalPrincipal
+// turns it into the principal Members reports once it is granted, and
+// Grant and Revoke act on that one account.
+func TestCanonicalPrincipalIsWhatMembersReports(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 0)
+	mixed, plain := f.prefix+"_Mixed", f.prefix+"_plain"
+	for _, a := range []account{{mixed, "localhost"}, {plain, "%"}} {
+		f.mustExec(t, "CREATE USER "+a.sql())
+		t.Cleanup(func() { f.admin.Exec("DROP USER IF EXISTS " + a.sql()) })
+	}
+	p := f.open(t, nil)
+	defer p.Close()
+	ctx := t.Context()
+	tests := []struct{ spelled, members string }{
+		{"'" + mixed + "'@'LOCALHOST'", "'" + mixed + "'@'localhost'"},
+		{"`" + mixed + "`@`LocalHost`", "'" + mixed + "'@'localhost'"},
+		{"'" + plain + "'@'%'", plain},
+		{`"` + plain + `"@"%"`, plain},
+		{plain, plain},
+	}
+	for _, tt := range tests {
+		canonical, err := p.CanonicalPrincipal(tt.spelled)
+		if err != nil || canonical != tt.members {
+			t.Errorf("CanonicalPrincipal(%s) = %q, %v; want %q", tt.spelled, canonical, err, tt.members)
+		}
+		if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: tt.spelled}); err != nil {
+			t.Fatalf("Grant(%s): %v", tt.spelled, err)
+		}
+		ms, err := p.Members(ctx, "reader")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]providers.Member{{Principal: tt.members}}, ms); diff != "" {
+			t.Errorf("members after granting %s (-want +got):\n%s", tt.spelled, diff)
+		}
+		if err := p.Revoke(ctx, "reader", tt.spelled); err != nil {
+			t.Fatalf("Revoke(%s): %v", tt.spelled, err)
+		}
+		if ms, err := p.Members(ctx, "reader"); err != nil || len(ms) != 0 {
+			t.Errorf("members after revoking %s: %v, %v; want none", tt.spelled, ms, err)
+		}
+	}
+	if _, err := p.CanonicalPrincipal("alice@example.com"); !errors.Is(err, providers.ErrInvalidName) {
+		t.Errorf("CanonicalPrincipal(alice@example.com) = %v; want ErrInvalidName", err)
 	}
 }

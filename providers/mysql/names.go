@@ -20,14 +20,22 @@ const (
 )
 
 // account is a user account, 'user'@'host', or a role when host is empty
-// (MariaDB's grant tables record roles granted to roles that way).
+// (MariaDB's grant tables record roles granted to roles that way). Build
+// it with newAccount, which gives each account one spelling.
 type account struct{ user, host string }
 
-// parsePrincipal reads a principal written as 'user'@'host' (quotes
+// newAccount is the account user@host. User names are case-sensitive;
+// host names are not, and the server stores them in lower case.
+func newAccount(user, host string) account {
+	return account{user, strings.ToLower(host)}
+}
+
+// parsePrincipal reads a principal written as 'user'@'host' (either part
+// may be quoted with ', " or ` as in MySQL's documentation, the quote
 // doubled inside) or as a plain user name, which means host '%'.
 func parsePrincipal(s string) (account, error) {
 	var a account
-	if strings.HasPrefix(s, "'") {
+	if len(s) > 0 && strings.ContainsRune(quotes, rune(s[0])) {
 		user, rest, ok := readQuoted(s)
 		if !ok || !strings.HasPrefix(rest, "@") {
 			return a, fmt.Errorf("%w: %q: write accounts as 'user'@'host' (a quote inside doubled) or as a plain user name", providers.ErrInvalidName, s)
@@ -36,12 +44,12 @@ func parsePrincipal(s string) (account, error) {
 		if !ok || rest != "" {
 			return a, fmt.Errorf("%w: %q: write accounts as 'user'@'host' (a quote inside doubled) or as a plain user name", providers.ErrInvalidName, s)
 		}
-		a = account{user, host}
+		a = newAccount(user, host)
 	} else {
-		if strings.ContainsAny(s, "@'") {
+		if strings.ContainsAny(s, "@"+quotes) {
 			return a, fmt.Errorf("%w: %q: a plain user name means 'user'@'%%'; to name a host write 'user'@'host'", providers.ErrInvalidName, s)
 		}
-		a = account{s, "%"}
+		a = newAccount(s, "%")
 	}
 	if err := validName(a.user, maxUser); err != nil {
 		return a, fmt.Errorf("user of %q: %w", s, err)
@@ -56,16 +64,24 @@ func parsePrincipal(s string) (account, error) {
 	return a, nil
 }
 
-// readQuoted reads a '...' string with doubled quotes from the start of s.
+// quotes are the characters MySQL accepts around each part of an account.
+const quotes = "'\"`"
+
+// readQuoted reads a string quoted with its first character, the quote
+// doubled inside, from the start of s.
 func readQuoted(s string) (value, rest string, ok bool) {
+	if s == "" || !strings.ContainsRune(quotes, rune(s[0])) {
+		return "", "", false
+	}
+	q := s[0]
 	var b strings.Builder
 	for i := 1; i < len(s); i++ {
-		if s[i] != '\'' {
+		if s[i] != q {
 			b.WriteByte(s[i])
 			continue
 		}
-		if i+1 < len(s) && s[i+1] == '\'' {
-			b.WriteByte('\'')
+		if i+1 < len(s) && s[i+1] == q {
+			b.WriteByte(q)
 			i++
 			continue
 		}
@@ -77,7 +93,7 @@ func readQuoted(s string) (value, rest string, ok bool) {
 // String writes the account the way Members reports it: a plain user name
 // for host '%' when that reads back the same, else 'user'@'host'.
 func (a account) String() string {
-	if a.host == "%" && !strings.ContainsAny(a.user, "@'") && a.user != "" {
+	if a.host == "%" && !strings.ContainsAny(a.user, "@"+quotes) && a.user != "" {
 		return a.user
 	}
 	return literal(a.user) + "@" + literal(a.host)
