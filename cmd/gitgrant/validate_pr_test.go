@@ -382,3 +382,41 @@ func TestValidatePRGitHubFailsForOne(t *testing.T) {
 		t.Errorf("check runs = %+v, want neutral: the files are valid, the approvals unknown", runs)
 	}
 }
+
+// TestValidatePRTeamsUnreadable: with a token that may not read team
+// membership (the Actions GITHUB_TOKEN gets 404 for the membership and
+// the team), a team member's approval is not reported as missing: the
+// comment and the job summary say that the token cannot read the team,
+// and how to fix it.
+func TestValidatePRTeamsUnreadable(t *testing.T) {
+	t.Parallel()
+	p := newPRWorld(t)
+	head := p.open(8, "alice", map[string]string{
+		"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Repair stuck orders\n",
+	})
+	p.gh.AddReview(p.repo, 8, ghfake.Review{User: "dave", State: "APPROVED", CommitID: head, SubmittedAt: testNow.Add(-time.Minute)})
+	p.gh.Inject(ghfake.Fault{Method: "GET", PathContains: "/orgs/acme/teams/", Status: 404, Body: `{"message":"Not Found"}`, Times: 100})
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	r := runCLI(t, p.with("GITHUB_ACTIONS", "true", "GITHUB_STEP_SUMMARY", summary), "validate", "--repo", p.w.dir, "--pr", "8")
+	if r.code != gitgrant.ExitSystem {
+		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	s, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := p.comments(8)
+	if len(cs) != 1 {
+		t.Fatalf("comments = %+v, want one", cs)
+	}
+	for what, text := range map[string]string{"comment": cs[0].Body, "job summary": string(s), "stderr": r.stderr} {
+		for _, want := range []string{"team acme/dba: the token cannot see the team", "Members: read", "read:org", "GITHUB_TOKEN"} {
+			if !strings.Contains(text, want) {
+				t.Errorf("%s lacks %q:\n%s", what, want, text)
+			}
+		}
+		if strings.Contains(text, "missing") || strings.Contains(text, "not a code owner") {
+			t.Errorf("%s reports an approval missing:\n%s", what, text)
+		}
+	}
+}

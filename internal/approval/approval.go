@@ -8,6 +8,7 @@
 package approval
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -364,6 +365,30 @@ func (v *Verifier) member(ctx context.Context, ref, login string) (bool, error) 
 	v.teams[key] = memo{member: yes, at: v.now()}
 	v.mu.Unlock()
 	return yes, nil
+}
+
+// memberOfAny reports whether login matches one of refs. A team whose
+// members cannot be read (*TeamAccessError) decides nothing: its error is
+// returned only when no other reference matches.
+func (v *Verifier) memberOfAny(ctx context.Context, refs []string, login string) (bool, error) {
+	var unreadable error
+	for _, ref := range refs {
+		ok, err := v.member(ctx, ref, login)
+		switch {
+		case teamAccess(err):
+			unreadable = cmp.Or(unreadable, err)
+		case err != nil:
+			return false, err
+		case ok:
+			return true, nil
+		}
+	}
+	return false, unreadable
+}
+
+func teamAccess(err error) bool {
+	var denied *TeamAccessError
+	return errors.As(err, &denied)
 }
 
 func short(sha string) string {

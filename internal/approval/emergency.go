@@ -65,13 +65,9 @@ func (v *Verifier) emergency(ctx context.Context, in Input, ev gitgrant.Evidence
 	if bf == nil || bf.config == nil {
 		refuse = append(refuse, "emergency: there is no valid policy at the base commit to name break-glass members")
 	} else {
-		member := false
-		for _, m := range bf.config.Policy.BreakGlass.Members {
-			ok, err := v.member(ctx, m, req.Requester)
-			if err != nil {
-				return ev, err
-			}
-			member = member || ok
+		member, err := v.memberOfAny(ctx, bf.config.Policy.BreakGlass.Members, req.Requester)
+		if err != nil {
+			return ev, err
 		}
 		if !member {
 			refuse = append(refuse, fmt.Sprintf("emergency: @%s is not a break-glass member in policy.break_glass.members at the base commit", req.Requester))

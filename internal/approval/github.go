@@ -158,17 +158,63 @@ func (a *API) Commit(ctx context.Context, sha string) (Commit, error) {
 	return commitOf(c), nil
 }
 
-// IsTeamMember implements GitHub: an active membership; a pending one or a
-// 404 is no membership.
+// IsTeamMember implements GitHub: an active membership; a pending one is
+// no membership. GitHub answers 404 both for "not a member" and for a
+// token that may not read the team (the Actions GITHUB_TOKEN), so a 404
+// is "not a member" only once the team itself can be read; otherwise, and
+// on a 403, the answer is a *TeamAccessError.
 func (a *API) IsTeamMember(ctx context.Context, org, slug, login string) (bool, error) {
-	m, resp, err := a.GH.Teams.GetTeamMembershipBySlug(ctx, org, slug, login)
-	if notFound(resp) {
-		return false, nil
+	unreadable := func(resp *github.Response) error {
+		return sysErr(fmt.Sprintf("members of team %s/%s", org, slug), resp, &TeamAccessError{Org: org, Slug: slug, Login: login, Status: resp.StatusCode})
 	}
-	if err != nil {
-		return false, sysErr(fmt.Sprintf("membership of @%s in @%s/%s", login, org, slug), resp, err)
+	m, resp, err := a.GH.Teams.GetTeamMembershipBySlug(ctx, org, slug, login)
+	switch {
+	case denied(resp, err):
+		return false, unreadable(resp)
+	case notFound(resp):
+		_, resp, err := a.GH.Teams.GetTeamBySlug(ctx, org, slug)
+		if denied(resp, err) || notFound(resp) {
+			return false, unreadable(resp)
+		}
+		if err != nil {
+			return false, sysErr(fmt.Sprintf("team %s/%s", org, slug), resp, err)
+		}
+		return false, nil
+	case err != nil:
+		return false, sysErr(fmt.Sprintf("membership of %s in team %s/%s", login, org, slug), resp, err)
 	}
 	return m.GetState() == "active", nil
+}
+
+// denied is a 403 that is not a rate limit.
+func denied(resp *github.Response, err error) bool {
+	var rl *ghapi.RateLimitedError
+	var primary *github.RateLimitError
+	var secondary *github.AbuseRateLimitError
+	if errors.As(err, &rl) || errors.As(err, &primary) || errors.As(err, &secondary) {
+		return false
+	}
+	return resp != nil && resp.StatusCode == http.StatusForbidden
+}
+
+// TeamAccessError says GitHub would not tell whether Login is in a team:
+// the token may not read the organisation's teams (or, on a 404, the team
+// does not exist). It is never "not a member": an approval that depends
+// on it is undecided, not missing. Its text names people and teams
+// without "@", so that a pull request comment quoting it pings nobody.
+type TeamAccessError struct {
+	Org, Slug, Login string
+	Status           int // 403, or 404 for the team itself
+}
+
+func (e *TeamAccessError) Error() string {
+	fix := "Fix: use a GitHub App with the organization permission Members: read, or a token with the read:org scope (the Actions GITHUB_TOKEN never has it)"
+	if e.Status == http.StatusNotFound {
+		return fmt.Sprintf("the token cannot see the team (GitHub answered 404 for it and for %s's membership): it may not read team membership, or the team does not exist, "+
+			"so approvals through this team cannot be checked. %s; if the team does not exist, correct CODEOWNERS or the approvers in %s", e.Login, fix, gitgrant.ConfigPath)
+	}
+	return fmt.Sprintf("GitHub refused to say whether %s is a member (%d): the token may not read team membership, so approvals through this team cannot be checked. %s",
+		e.Login, e.Status, fix)
 }
 
 // ReadFile implements FileReader through the contents API.

@@ -48,16 +48,13 @@ func (v *Verifier) Preview(ctx context.Context, number int, path string, req *gi
 	p.Evidence.Reasons = j.reasons
 	p.Ready = len(j.reasons) == 0
 	if !p.Ready && req.Emergency && j.bf != nil && j.bf.config != nil {
-		for _, m := range j.bf.config.Policy.BreakGlass.Members {
-			ok, err := v.member(ctx, m, req.Requester)
-			if err != nil {
-				return Preview{}, err
-			}
-			if ok && req.Beneficiary() == req.Requester && strings.EqualFold(pr.Author, req.Requester) {
-				p.Ready = true
-				p.Evidence.Emergency = true
-				break
-			}
+		ok, err := v.memberOfAny(ctx, j.bf.config.Policy.BreakGlass.Members, req.Requester)
+		if err != nil {
+			return Preview{}, err
+		}
+		if ok && req.Beneficiary() == req.Requester && strings.EqualFold(pr.Author, req.Requester) {
+			p.Ready = true
+			p.Evidence.Emergency = true
 		}
 	}
 	return p, nil

@@ -1,6 +1,7 @@
 package approval
 
 import (
+	"cmp"
 	"context"
 	"crypto/sha1"
 	"encoding/hex"
@@ -235,7 +236,10 @@ func latestStates(reviews []Review) []Review {
 }
 
 // ownerVia returns the CODEOWNERS entry that makes login an owner, or "".
+// A team whose members cannot be read is skipped; its *TeamAccessError is
+// returned only when no other entry makes login an owner.
 func (v *Verifier) ownerVia(ctx context.Context, owners []codeowners.Owner, login string) (string, error) {
+	var unreadable error
 	for _, o := range owners {
 		switch o.Kind {
 		case codeowners.User:
@@ -248,15 +252,17 @@ func (v *Verifier) ownerVia(ctx context.Context, owners []codeowners.Owner, logi
 				continue // GitHub honours only teams of the repository's org
 			}
 			ok, err := v.member(ctx, o.Name, login)
-			if err != nil {
+			switch {
+			case teamAccess(err):
+				unreadable = cmp.Or(unreadable, err)
+			case err != nil:
 				return "", err
-			}
-			if ok {
+			case ok:
 				return o.String(), nil
 			}
 		}
 	}
-	return "", nil
+	return "", unreadable
 }
 
 func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr PullRequest, reviews []Review, excluded map[string]string) (reviewResult, error) {
@@ -267,13 +273,19 @@ func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr 
 		owners = bf.owners.Owners(in.Path)
 	}
 	var candidates []gitgrant.Approver
+	// undecided: an approval that an unreadable team might have made
+	// count. It matters only when approvals are missing: then the verdict
+	// is GitHub's refusal, not "approval missing".
+	var undecided error
 	for _, r := range latestStates(reviews) {
-		via, err := v.ownerVia(ctx, owners, r.Reviewer)
-		if err != nil {
-			return res, err
-		}
 		switch r.State {
 		case ChangesRequested:
+			// A change request of a code owner blocks: one that cannot be
+			// placed fails closed.
+			via, err := v.ownerVia(ctx, owners, r.Reviewer)
+			if err != nil {
+				return res, err
+			}
 			if via != "" {
 				res.reasons = append(res.reasons, fmt.Sprintf("code owner @%s requested changes (review %d) and has not approved or been dismissed since", r.Reviewer, r.ID))
 			}
@@ -282,11 +294,20 @@ func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr 
 			discounted = append(discounted, fmt.Sprintf("@%s's review %d was dismissed", r.Reviewer, r.ID))
 			continue
 		}
-		switch why, bad := excluded[strings.ToLower(r.Reviewer)]; {
-		case r.CommitID != pr.HeadSHA:
-			discounted = append(discounted, fmt.Sprintf("@%s approved commit %s (review %d), not the final head commit %s", r.Reviewer, short(r.CommitID), r.ID, short(pr.HeadSHA)))
-		case bad:
-			discounted = append(discounted, fmt.Sprintf("@%s cannot approve: %s (review %d)", r.Reviewer, why, r.ID))
+		if why, bad := excluded[strings.ToLower(r.Reviewer)]; r.CommitID != pr.HeadSHA || bad {
+			if r.CommitID != pr.HeadSHA {
+				discounted = append(discounted, fmt.Sprintf("@%s approved commit %s (review %d), not the final head commit %s", r.Reviewer, short(r.CommitID), r.ID, short(pr.HeadSHA)))
+			} else {
+				discounted = append(discounted, fmt.Sprintf("@%s cannot approve: %s (review %d)", r.Reviewer, why, r.ID))
+			}
+			continue
+		}
+		via, err := v.ownerVia(ctx, owners, r.Reviewer)
+		switch {
+		case teamAccess(err):
+			undecided = cmp.Or(undecided, err)
+		case err != nil:
+			return res, err
 		case via == "":
 			discounted = append(discounted, fmt.Sprintf("@%s is not a code owner of %s at the base commit (review %d)", r.Reviewer, in.Path, r.ID))
 		default:
@@ -305,7 +326,11 @@ func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr 
 		var names []string
 		for _, c := range candidates {
 			ok, err := v.inApprovers(ctx, rc.Approvers, c.Login)
-			if err != nil {
+			switch {
+			case teamAccess(err):
+				undecided = cmp.Or(undecided, err)
+				continue
+			case err != nil:
 				return res, err
 			}
 			if !ok {
@@ -346,6 +371,9 @@ func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr 
 			res.approvers = append(res.approvers, c)
 		}
 	}
+	if missing && undecided != nil {
+		return res, undecided
+	}
 	if missing {
 		res.reasons = append(res.reasons, dedupe(discounted)...)
 	}
@@ -356,13 +384,7 @@ func (v *Verifier) inApprovers(ctx context.Context, approvers []string, login st
 	if len(approvers) == 0 {
 		return true, nil
 	}
-	for _, a := range approvers {
-		ok, err := v.member(ctx, a, login)
-		if err != nil || ok {
-			return ok, err
-		}
-	}
-	return false, nil
+	return v.memberOfAny(ctx, approvers, login)
 }
 
 func dedupe(xs []string) []string {

@@ -59,6 +59,7 @@ var operations = []string{
 	"PATCH /repos/{owner}/{repo}/issues/comments/{comment_id}",
 	"POST /repos/{owner}/{repo}/check-runs",
 	"POST /repos/{owner}/{repo}/statuses/{sha}",
+	"GET /orgs/{org}/teams/{team_slug}",
 	"GET /orgs/{org}/teams/{team_slug}/memberships/{username}",
 	"POST /app/installations/{installation_id}/access_tokens",
 }
@@ -175,6 +176,8 @@ func workload(t *testing.T) *ghfake.Server {
 	pr := gh.AddPull(repo, ghfake.Pull{User: "alice", HeadSHA: head.SHA, BaseSHA: root.SHA, MergedAt: t0, MergeCommitSHA: merge.SHA, Commits: []string{head.SHA}})
 	gh.Associate(repo, merge.SHA, pr.Number)
 	gh.AddReview(repo, pr.Number, ghfake.Review{User: "bob", State: "APPROVED", CommitID: head.SHA, SubmittedAt: t0})
+	// carol is in no team: her 404 membership is checked against the team.
+	gh.AddReview(repo, pr.Number, ghfake.Review{User: "carol", State: "APPROVED", CommitID: head.SHA, SubmittedAt: t0})
 	emergency := gh.AddCommit(repo, ghfake.Commit{Parents: []string{merge.SHA}, Author: "alice", Committer: "alice", Date: t0},
 		map[string]string{"requests/db/alice-2.yaml": content + "emergency: true\n"})
 

@@ -115,7 +115,7 @@ func (c PRComment) Headline() string {
 	case errs > 0:
 		parts = append(parts, fmt.Sprintf("❌ %s", plural(errs, "error")))
 	case unchecked > 0:
-		parts = append(parts, "⚠️ approvals not checked (GitHub could not be asked)")
+		parts = append(parts, "⚠️ approvals not checked (see below)")
 	default:
 		parts = append(parts, "✅ valid")
 	}

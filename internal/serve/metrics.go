@@ -25,6 +25,7 @@ type Metrics struct {
 	mergeToGrant    prometheus.Histogram
 	providerErrors  *prometheus.CounterVec
 	lastSuccess     prometheus.Gauge
+	webhooks        *prometheus.CounterVec
 }
 
 // latencyBuckets span a fast pass to a slow resync: 10ms .. ~20min.
@@ -56,8 +57,18 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitgrant_last_successful_pass_timestamp_seconds", Help: "Unix time of the end of the last pass in which everything succeeded.",
 		}),
+		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitgrant_webhook_deliveries_total", Help: "Webhook deliveries, by event (push, pull_request, pull_request_review, ping, other) and outcome (handled, ignored, bad_signature, bad_content_type, too_large, busy, unreadable, bad_payload, failed, no_secret).",
+		}, []string{"event", "outcome"}),
 	}
-	m.Registry.MustRegister(m.activeGrants, m.passDuration, m.passes, m.revocationDelay, m.mergeToGrant, m.providerErrors, m.lastSuccess,
+	// Every delivery series exists from the first scrape, so that an alert
+	// on bad_signature sees an increase from 0 instead of a new series.
+	for _, event := range ghapi.WebhookEvents() {
+		for _, outcome := range ghapi.WebhookOutcomes() {
+			m.webhooks.WithLabelValues(event, outcome)
+		}
+	}
+	m.Registry.MustRegister(m.activeGrants, m.passDuration, m.passes, m.revocationDelay, m.mergeToGrant, m.providerErrors, m.lastSuccess, m.webhooks,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats != nil {
 		for _, c := range []struct {
@@ -75,6 +86,12 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		}
 	}
 	return m
+}
+
+// observeWebhook counts one delivery; event is one of ghapi.WebhookEvents,
+// never the raw header.
+func (m *Metrics) observeWebhook(event, outcome string) {
+	m.webhooks.WithLabelValues(event, outcome).Inc()
 }
 
 // observePlan records the desired state a pass planned.

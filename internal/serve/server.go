@@ -199,8 +199,9 @@ func counts(res reconciler.Result) (applied, failed int) {
 func (s *Server) Handler() http.Handler {
 	branch := "refs/heads/" + s.eng.Repo.Branch()
 	wh := &ghapi.Webhook{
-		Secret: s.opts.WebhookSecret,
-		Logger: s.log,
+		Secret:  s.opts.WebhookSecret,
+		Logger:  s.log,
+		Observe: s.Metrics.observeWebhook,
 		OnPush: func(ctx context.Context, e *github.PushEvent) error {
 			if e.GetRef() == branch {
 				s.Trigger("push")
@@ -235,13 +236,29 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// httpServer bounds what one connection may cost: headers within 10s,
+// the whole request within 30s (the webhook sets a shorter deadline on its
+// body), answers within 30s, 2 minutes idle between requests, and 64 KiB
+// of headers. GitHub sends a delivery at once and waits 10s for the
+// answer; only a slow or hostile client comes near these.
+func (s *Server) httpServer() *http.Server {
+	return &http.Server{
+		Handler:           s.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+	}
+}
+
 // Run serves HTTP on ln and runs passes until ctx ends; then it lets the
 // running pass finish (up to ShutdownGrace, after which its context is
 // cancelled) and stops the HTTP server.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	srv := &http.Server{Handler: s.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	srv := s.httpServer()
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
