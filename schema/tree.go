@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -316,6 +319,10 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 	case ext != ".yaml" && ext != ".yml":
 		return fail(fmt.Sprintf("%q is not a YAML file; only .yaml and .yml files may live under requests/", base), "rename it to .yaml, or move it out of requests/")
 	}
+	if what := unsafePathChar(f.Path); what != "" {
+		return fail(fmt.Sprintf("the path %s holds %s, which a request path may not", strconv.Quote(f.Path), what),
+			"rename the file with letters, digits, '-', '_' and '.' only, as requests/<provider>/<login>-<role>.yaml: the path is written into commit trailers, comments and the audit trail")
+	}
 	if d, bad := checkKind(f); bad {
 		rep.Diagnostics = gitgrant.Diagnostics{d}
 		return rep
@@ -330,6 +337,35 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 		}
 	}
 	return rep
+}
+
+// unsafePathChar names the first character a request path must not hold,
+// or returns "". Control and format characters (a newline, a tab, NUL, an
+// escape sequence, a bidi override, a zero-width space) and line
+// separators could forge a line or hide text wherever the path is written:
+// the trailers of a cleanup commit, a pull request comment, a log. A
+// backtick and angle brackets are markup in those comments.
+func unsafePathChar(p string) string {
+	if !utf8.ValidString(p) {
+		return "bytes that are not valid UTF-8"
+	}
+	for _, r := range p {
+		switch {
+		case r == '\n':
+			return "a newline (U+000A)"
+		case r == '\r':
+			return "a carriage return (U+000D)"
+		case r == '\t':
+			return "a tab (U+0009)"
+		case r == '`':
+			return "a backtick (`)"
+		case r == '<' || r == '>':
+			return fmt.Sprintf("%q", r)
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+			return fmt.Sprintf("the invisible character %U", r)
+		}
+	}
+	return ""
 }
 
 // checkKind rejects files that must not be parsed at all.
