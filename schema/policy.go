@@ -67,6 +67,11 @@ func (c *Checker) CheckAt(req *gitgrant.Request, now time.Time) gitgrant.Diagnos
 
 	c.checkWho(req, add)
 
+	if least := cfg.Policy.MinReasonLength; least > 0 {
+		if n := gitgrant.ReasonLength(req.Reason); n < least {
+			add(gitgrant.SeverityError, "reason", fmt.Sprintf("reason is %d characters; policy.min_reason_length asks for at least %d", n, least), reasonHint)
+		}
+	}
 	if c.ticket != nil {
 		switch {
 		case req.Ticket == "":
