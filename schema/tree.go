@@ -300,7 +300,8 @@ func loadConfigFile(f File) (*gitgrant.Config, gitgrant.Diagnostics) {
 }
 
 // validateRequest judges one file under requests/. A zero FileReport means
-// the file is not a request and is deliberately ignored (README.md, dotfiles).
+// the file is not a request and is deliberately passed over: see
+// besideRequests.
 func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) FileReport {
 	rep := FileReport{Path: f.Path, Kind: "request"}
 	fail := func(msg, hint string) FileReport {
@@ -308,16 +309,16 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 		return rep
 	}
 	base := path.Base(f.Path)
-	ext := strings.ToLower(path.Ext(base))
 	switch {
-	case strings.HasPrefix(base, ".") || strings.EqualFold(base, "README.md"):
+	case besideRequests(f.Path):
 		return FileReport{}
 	case !strings.HasPrefix(f.Path, gitgrant.RequestsDir+"/"):
 		return fail("not a request file: request files live under requests/<provider>/", "move it to requests/<provider>/<name>.yaml")
+	case !gitgrant.IsRequestPath(f.Path):
+		return fail(fmt.Sprintf("%q is not a request file: only .yaml and .yml files under requests/ are", base),
+			"rename it to .yaml if it is a request, else move it out of requests/ (README.md and other .md files, and dotfiles such as .gitkeep, may stay)")
 	case providerFolder(f.Path) == "":
 		return fail("request file at the root of requests/", fmt.Sprintf("move it into the provider's folder: requests/<provider>/%s", base))
-	case ext != ".yaml" && ext != ".yml":
-		return fail(fmt.Sprintf("%q is not a YAML file; only .yaml and .yml files may live under requests/", base), "rename it to .yaml, or move it out of requests/")
 	}
 	if what := unsafePathChar(f.Path); what != "" {
 		return fail(fmt.Sprintf("the path %s holds %s, which a request path may not", strconv.Quote(f.Path), what),
@@ -337,6 +338,20 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 		}
 	}
 	return rep
+}
+
+// besideRequests reports whether p is a file that may sit among request
+// files without being one, and is passed over in silence: documentation
+// (*.md) or a hidden file or folder (.gitkeep, .github/). Any other file
+// under requests/ that gitgrant.IsRequestPath refuses is most likely a
+// request with a wrong name, and an error.
+func besideRequests(p string) bool {
+	for _, name := range strings.Split(p, "/") {
+		if strings.HasPrefix(name, ".") {
+			return true
+		}
+	}
+	return strings.EqualFold(path.Ext(p), ".md")
 }
 
 // unsafePathChar names the first character a request path must not hold,

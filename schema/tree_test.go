@@ -41,6 +41,11 @@ func TestValidateTreeIsolatesBadFiles(t *testing.T) {
 		"requests/stray.yaml":           validRequest,
 		"requests/README.md":            "# How to request access",
 		"requests/orders-db/.gitkeep":   "",
+		// Not requests, passed over: documentation and hidden files.
+		"requests/.gitkeep":                    "",
+		"requests/orders-db/HOWTO.md":          "# Asking for orders-db",
+		"requests/orders-db/.archive/old.yaml": "requester: [\n",
+		"requests/orders-db/.draft-alice.yaml": "requester: [\n",
 	})
 	if err := os.Symlink("../../gitgrant.yaml", filepath.Join(root, "requests/orders-db/link.yaml")); err != nil {
 		t.Fatal(err)
@@ -67,7 +72,7 @@ func TestValidateTreeIsolatesBadFiles(t *testing.T) {
 		"requests/orders-db/bad.yaml":   "YAML syntax error",
 		"requests/orders-db/good.yaml":  "ok",
 		"requests/orders-db/link.yaml":  "is a symbolic link",
-		"requests/orders-db/notes.txt":  `"notes.txt" is not a YAML file; only .yaml and .yml files may live under requests/`,
+		"requests/orders-db/notes.txt":  `"notes.txt" is not a request file`,
 		"requests/orders-db/worse.yaml": "duration 9h exceeds the 4h maximum of orders-db/readwrite",
 		"requests/stray.yaml":           "request file at the root of requests/",
 	}

@@ -23,7 +23,8 @@ func TestFileNameCannotForgeTrailers(t *testing.T) {
 	w.Commit("Initial access repository")
 	w.Git("push", "-q", "origin", "main")
 	alice := "requests/orders-db/alice.yaml"
-	forged := alice + "\nGitgrant-Approved-By: mallory"
+	// Still a *.yaml file; the last line, without ": ", is no trailer.
+	forged := alice + "\nGitgrant-Approved-By: mallory\n.yaml"
 	w.MergePR(1, "alice", alice, request("alice", "readwrite", "1h"))
 	w.MergePR(2, "mallory", forged, request("mallory", "readwrite", "1h"))
 	w.Push()
@@ -60,5 +61,44 @@ func TestFileNameCannotForgeTrailers(t *testing.T) {
 	}
 	if got, ok := approved[forged]; !ok || len(got) != 0 {
 		t.Errorf("the oddly named request: approved by %v (recorded: %v), want no approvers", got, ok)
+	}
+}
+
+// Files beside requests (a README, a .gitkeep, notes in Markdown) are no
+// requests: neither invalid requests nor events of the trail.
+func TestFilesBesideRequestsAreNoEvents(t *testing.T) {
+	t.Parallel()
+	srv := gitserver.Start(t, "x-access-token", "token")
+	srv.NewBare(t, "access")
+	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
+	w.Write("gitgrant.yaml", "version: 1\n")
+	w.Write("requests/README.md", "# How to ask for access\n")
+	w.Write("requests/orders-db/.gitkeep", "")
+	w.Commit("Initial access repository")
+	w.Git("push", "-q", "origin", "main")
+	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", request("alice", "readwrite", "1h"))
+	w.Write("requests/orders-db/HOWTO.md", "Ask the DBAs.\n")
+	w.Write("requests/orders-db/.archive/old.yaml", "requester: [\n")
+	w.Commit("Document the orders-db folder (#2)")
+	w.Git("rm", "-q", "requests/README.md")
+	w.Commit("Drop the README (#3)")
+	w.Push()
+
+	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	trail, err := Build(context.Background(), r, Options{Now: start.Add(30 * time.Minute)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range trail.Events {
+		got = append(got, string(e.Event)+" "+e.Request)
+	}
+	want := []string{"requested requests/orders-db/alice.yaml", "approved requests/orders-db/alice.yaml", "granted requests/orders-db/alice.yaml"}
+	if !slices.Equal(want, got) {
+		t.Errorf("events = %q, want only alice's request: %q", got, want)
 	}
 }
