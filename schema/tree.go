@@ -316,7 +316,7 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 		return fail("not a request file: request files live under requests/<provider>/", "move it to requests/<provider>/<name>.yaml")
 	case !gitgrant.IsRequestPath(f.Path):
 		return fail(fmt.Sprintf("%q is not a request file: only .yaml and .yml files under requests/ are", base),
-			"rename it to .yaml if it is a request, else move it out of requests/ (README.md and other .md files, and dotfiles such as .gitkeep, may stay)")
+			"rename it to .yaml if it is a request, else move it out of requests/: only *.md files and dotfiles may sit beside requests")
 	case providerFolder(f.Path) == "":
 		return fail("request file at the root of requests/", fmt.Sprintf("move it into the provider's folder: requests/<provider>/%s", base))
 	}
