@@ -92,9 +92,6 @@ func LoadRequest(path string, data []byte) (*gitgrant.Request, gitgrant.Diagnost
 		errAt("expires", fmt.Sprintf("expires %s is not after starts %s", str("expires"), str("starts")),
 			"access must end after it starts")
 	}
-	if _, ok := m["reason"].(string); ok && !hasPatternError(diags, "reason") && !gitgrant.ReasonHasWords(req.Reason) {
-		errAt("reason", "reason has no words: it holds only spaces or punctuation", reasonHint)
-	}
 	seen := map[gitgrant.GrantRef]int{}
 	for i, g := range req.Grants {
 		if j, dup := seen[g]; dup {
@@ -109,9 +106,6 @@ func LoadRequest(path string, data []byte) (*gitgrant.Request, gitgrant.Diagnost
 	}
 	return req, diags
 }
-
-// reasonHint is what to do about a reason that says too little.
-const reasonHint = "say why you need the access, for whom or what, such as: Repair stuck orders after INC-1234"
 
 func hasPatternError(diags gitgrant.Diagnostics, field string) bool {
 	for _, d := range diags {
