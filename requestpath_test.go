@@ -18,7 +18,7 @@ func TestRequestPaths(t *testing.T) {
 		{"requests/.gitkeep", false},
 		{"requests/orders-db/.gitkeep", false},
 		{"requests/orders-db/.alice.yaml", false},
-		{"requests/orders-db/.old/alice.yaml", false},
+		{"requests/orders-db/.old/alice.yaml", true}, // only the file's own name counts
 		{"requests/orders-db/.yaml", false},
 		{"requests/orders-db/notes.txt", false},
 		{"requests/orders-db/alice.yaml.bak", false},

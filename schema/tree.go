@@ -342,16 +342,11 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 
 // besideRequests reports whether p is a file that may sit among request
 // files without being one, and is passed over in silence: documentation
-// (*.md) or a hidden file or folder (.gitkeep, .github/). Any other file
-// under requests/ that gitgrant.IsRequestPath refuses is most likely a
-// request with a wrong name, and an error.
+// (*.md) or a hidden file (.gitkeep). Any other file under requests/ that
+// gitgrant.IsRequestPath refuses is most likely a request with a wrong
+// name, and an error.
 func besideRequests(p string) bool {
-	for _, name := range strings.Split(p, "/") {
-		if strings.HasPrefix(name, ".") {
-			return true
-		}
-	}
-	return strings.EqualFold(path.Ext(p), ".md")
+	return strings.HasPrefix(path.Base(p), ".") || strings.EqualFold(path.Ext(p), ".md")
 }
 
 // unsafePathChar names the first character a request path must not hold,

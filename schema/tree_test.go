@@ -44,7 +44,6 @@ func TestValidateTreeIsolatesBadFiles(t *testing.T) {
 		// Not requests, passed over: documentation and hidden files.
 		"requests/.gitkeep":                    "",
 		"requests/orders-db/HOWTO.md":          "# Asking for orders-db",
-		"requests/orders-db/.archive/old.yaml": "requester: [\n",
 		"requests/orders-db/.draft-alice.yaml": "requester: [\n",
 	})
 	if err := os.Symlink("../../gitgrant.yaml", filepath.Join(root, "requests/orders-db/link.yaml")); err != nil {

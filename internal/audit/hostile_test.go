@@ -78,7 +78,7 @@ func TestFilesBesideRequestsAreNoEvents(t *testing.T) {
 	w.Git("push", "-q", "origin", "main")
 	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", request("alice", "readwrite", "1h"))
 	w.Write("requests/orders-db/HOWTO.md", "Ask the DBAs.\n")
-	w.Write("requests/orders-db/.archive/old.yaml", "requester: [\n")
+	w.Write("requests/orders-db/.draft.yaml", "requester: [\n")
 	w.Commit("Document the orders-db folder (#2)")
 	w.Git("rm", "-q", "requests/README.md")
 	w.Commit("Drop the README (#3)")
