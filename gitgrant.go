@@ -87,8 +87,11 @@ type Policy struct {
 	TicketPattern string `json:"ticket_pattern,omitempty"`
 	// AllowOnBehalf lets a requester ask for access for another identity
 	// (a service account or an outside person) through `subject`.
-	AllowOnBehalf bool       `json:"allow_on_behalf"`
-	BreakGlass    BreakGlass `json:"break_glass"`
+	AllowOnBehalf bool `json:"allow_on_behalf"`
+	// MinReasonLength is the fewest characters a reason must have, counted
+	// as ReasonLength does. Zero: no minimum beyond the format's.
+	MinReasonLength int        `json:"min_reason_length,omitempty"`
+	BreakGlass      BreakGlass `json:"break_glass"`
 }
 
 // BreakGlass names who may file emergency requests, which are granted

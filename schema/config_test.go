@@ -73,6 +73,8 @@ func TestBadConfigs(t *testing.T) {
 		{name: "negative approvals", content: strings.Replace(baseConfig, "approvals: 0", "approvals: -1", 1), line: 6, col: 29, field: "providers.orders-db.roles.readonly.approvals", message: "must be at least 0"},
 		{name: "bad drift", content: strings.Replace(baseConfig, "type: postgres", "type: postgres\n    drift: ignore", 1), line: 4, col: 12, field: "providers.orders-db.drift", message: "must be one of"},
 		{name: "bad ticket pattern", content: "policy:\n  ticket_pattern: \"INC-[0-9\"\n" + baseConfig, line: 2, col: 19, field: "policy.ticket_pattern", message: "not a valid regular expression"},
+		{name: "negative reason minimum", content: "policy:\n  min_reason_length: -1\n" + baseConfig, line: 2, col: 22, field: "policy.min_reason_length", message: "must be at least 0"},
+		{name: "reason minimum over the maximum", content: "policy:\n  min_reason_length: 2001\n" + baseConfig, line: 2, col: 22, field: "policy.min_reason_length", message: "must be at most 2000"},
 		{name: "zero policy max", content: "policy:\n  max_duration: 0h\n" + baseConfig, line: 2, col: 17, field: "policy.max_duration", message: "must be longer than zero"},
 		{name: "principal for unknown provider", content: "identities:\n  alice:\n    principals: {orders: alice}\n" + baseConfig, line: 3, col: 18, field: "identities.alice.principals.orders", message: `undeclared provider "orders"`, hint: `did you mean "orders-db"?`},
 		{name: "shared principal", content: "identities:\n  alice:\n    principals: {orders-db: app}\n  bob:\n    principals: {orders-db: app}\n" + baseConfig, line: 5, col: 18, field: "identities.bob.principals.orders-db", message: `principal "app" on orders-db is also alice's`},

@@ -70,6 +70,15 @@ func (c *Checker) CheckAt(req *gitgrant.Request, now time.Time) gitgrant.Diagnos
 
 	c.checkWho(req, add)
 
+	// The reason rules are judged here rather than when the file is read,
+	// so that the audit trail, which reads old files with LoadRequest, still
+	// sees requests granted before the rules as they were.
+	switch least := cfg.Policy.MinReasonLength; {
+	case !gitgrant.ReasonHasWords(req.Reason):
+		add(gitgrant.SeverityError, "reason", "reason has no words: it holds only spaces or punctuation", reasonHint)
+	case least > 0 && gitgrant.ReasonLength(req.Reason) < least:
+		add(gitgrant.SeverityError, "reason", fmt.Sprintf("reason is %d characters; policy.min_reason_length asks for at least %d", gitgrant.ReasonLength(req.Reason), least), reasonHint)
+	}
 	if c.ticket != nil {
 		switch {
 		case req.Ticket == "":
@@ -87,6 +96,9 @@ func (c *Checker) CheckAt(req *gitgrant.Request, now time.Time) gitgrant.Diagnos
 	}
 	return out
 }
+
+// reasonHint is what to do about a reason that says too little.
+const reasonHint = "say why you need the access, for whom or what, such as: Repair stuck orders after INC-1234"
 
 // checkLength compares the requested window with the caps of one grant.
 // With `expires`, the window starts at merge, so it is measured from starts

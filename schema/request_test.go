@@ -128,6 +128,8 @@ func TestBadRequests(t *testing.T) {
 		{name: "starts after expires", content: replace("duration: 4h", "starts: 2026-11-23T12:00:00Z\nexpires: 2026-11-23T10:00:00Z"), line: 6, col: 10, field: "expires", message: "is not after starts"},
 		{name: "duplicate grant", content: replace("    role: readwrite", "    role: readwrite\n  - provider: orders-db\n    role: readwrite"), line: 5, col: 5, field: "grants.1", message: "requested twice"},
 		{name: "short reason", content: replace("reason: Repair stuck orders", "reason: ok"), line: 6, col: 9, field: "reason", message: "too short"},
+		{name: "blank reason", content: replace("reason: Repair stuck orders", `reason: "     "`), line: 6, col: 9, field: "reason", message: "reason has no words", hint: "say why"},
+		{name: "punctuation reason", content: replace("reason: Repair stuck orders", `reason: "... -- !!"`), line: 6, col: 9, field: "reason", message: "reason has no words"},
 		{name: "future version", content: "version: 2\n" + validRequest, line: 1, col: 10, field: "version", message: "newer than this gitgrant understands"},
 		// policy
 		{name: "folder mismatch", path: "requests/ldap/x.yaml", content: validRequest, line: 3, col: 15, field: "grants.0.provider", message: `does not match the folder requests/ldap/`},
@@ -137,6 +139,8 @@ func TestBadRequests(t *testing.T) {
 		{name: "expires over role max", content: replace("duration: 4h", "expires: 2026-11-23T12:00:00Z"), line: 5, col: 10, field: "expires", message: "over the 4h maximum of orders-db/readwrite"},
 		{name: "expires in the past", content: replace("duration: 4h", "expires: 2026-11-22T11:00:00Z"), line: 5, col: 10, field: "expires", message: "is in the past"},
 		{name: "missing ticket", content: replace("ticket: INC-1234\n", ""), line: 1, col: 1, field: "ticket", message: "a ticket is required by policy"},
+		{name: "reason under policy minimum", content: replace("reason: Repair stuck orders", "reason: fix orders."), line: 6, col: 9, field: "reason", message: "reason is 11 characters; policy.min_reason_length asks for at least 12", hint: "say why"},
+		{name: "reason padded to the minimum", content: replace("reason: Repair stuck orders", `reason: "fix          orders"`), line: 6, col: 9, field: "reason", message: "reason is 10 characters"},
 		{name: "ticket pattern", content: replace("ticket: INC-1234", "ticket: JIRA-1"), line: 7, col: 9, field: "ticket", message: "does not match the policy pattern"},
 		{name: "ticket pattern is anchored", content: replace("ticket: INC-1234", "ticket: xINC-1234"), line: 7, col: 9, field: "ticket", message: "does not match the policy pattern"},
 		{name: "unknown requester", content: replace("requester: alice", "requester: mallory"), line: 1, col: 12, field: "requester", message: `requester "mallory" is not in identities`},

@@ -10,9 +10,12 @@ import (
 	"path/filepath"
 	"runtime"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -304,7 +307,8 @@ func loadConfigFile(f File) (*gitgrant.Config, gitgrant.Diagnostics) {
 }
 
 // validateRequest judges one file under requests/. A zero FileReport means
-// the file is not a request and is deliberately ignored (README.md, dotfiles).
+// the file is not a request and is deliberately passed over: see
+// besideRequests.
 func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) FileReport {
 	rep := FileReport{Path: f.Path, Kind: "request"}
 	fail := func(msg, hint string) FileReport {
@@ -312,16 +316,20 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 		return rep
 	}
 	base := path.Base(f.Path)
-	ext := strings.ToLower(path.Ext(base))
 	switch {
-	case strings.HasPrefix(base, ".") || strings.EqualFold(base, "README.md"):
+	case besideRequests(f.Path):
 		return FileReport{}
 	case !strings.HasPrefix(f.Path, gitgrant.RequestsDir+"/"):
 		return fail("not a request file: request files live under requests/<provider>/", "move it to requests/<provider>/<name>.yaml")
+	case !gitgrant.IsRequestPath(f.Path):
+		return fail(fmt.Sprintf("%q is not a request file: only .yaml and .yml files under requests/ are", base),
+			"rename it to .yaml if it is a request, else move it out of requests/: only *.md files and dotfiles may sit beside requests")
 	case providerFolder(f.Path) == "":
 		return fail("request file at the root of requests/", fmt.Sprintf("move it into the provider's folder: requests/<provider>/%s", base))
-	case ext != ".yaml" && ext != ".yml":
-		return fail(fmt.Sprintf("%q is not a YAML file; only .yaml and .yml files may live under requests/", base), "rename it to .yaml, or move it out of requests/")
+	}
+	if what := unsafePathChar(f.Path); what != "" {
+		return fail(fmt.Sprintf("the path %s holds %s, which a request path may not", strconv.Quote(f.Path), what),
+			"rename the file with letters, digits, '-', '_' and '.' only, as requests/<provider>/<login>-<role>.yaml: the path is written into commit trailers, comments and the audit trail")
 	}
 	if d, bad := checkKind(f); bad {
 		rep.Diagnostics = gitgrant.Diagnostics{d}
@@ -337,6 +345,44 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 		}
 	}
 	return rep
+}
+
+// besideRequests reports whether p is a file that may sit among request
+// files without being one, and is passed over in silence: documentation
+// (*.md) or a hidden file (.gitkeep). Any other file under requests/ that
+// gitgrant.IsRequestPath refuses is most likely a request with a wrong
+// name, and an error.
+func besideRequests(p string) bool {
+	return strings.HasPrefix(path.Base(p), ".") || strings.EqualFold(path.Ext(p), ".md")
+}
+
+// unsafePathChar names the first character a request path must not hold,
+// or returns "". Control and format characters (a newline, a tab, NUL, an
+// escape sequence, a bidi override, a zero-width space) and line
+// separators could forge a line or hide text wherever the path is written:
+// the trailers of a cleanup commit, a pull request comment, a log. A
+// backtick and angle brackets are markup in those comments.
+func unsafePathChar(p string) string {
+	if !utf8.ValidString(p) {
+		return "bytes that are not valid UTF-8"
+	}
+	for _, r := range p {
+		switch {
+		case r == '\n':
+			return "a newline (U+000A)"
+		case r == '\r':
+			return "a carriage return (U+000D)"
+		case r == '\t':
+			return "a tab (U+0009)"
+		case r == '`':
+			return "a backtick (`)"
+		case r == '<' || r == '>':
+			return fmt.Sprintf("%q", r)
+		case unicode.In(r, unicode.Cc, unicode.Cf, unicode.Zl, unicode.Zp):
+			return fmt.Sprintf("the invisible character %U", r)
+		}
+	}
+	return ""
 }
 
 // checkKind rejects files that must not be parsed at all.

@@ -3,6 +3,7 @@ package schema
 import (
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -40,6 +41,10 @@ func TestValidateTreeIsolatesBadFiles(t *testing.T) {
 		"requests/stray.yaml":           validRequest,
 		"requests/README.md":            "# How to request access",
 		"requests/orders-db/.gitkeep":   "",
+		// Not requests, passed over: documentation and hidden files.
+		"requests/.gitkeep":                    "",
+		"requests/orders-db/HOWTO.md":          "# Asking for orders-db",
+		"requests/orders-db/.draft-alice.yaml": "requester: [\n",
 	})
 	if err := os.Symlink("../../gitgrant.yaml", filepath.Join(root, "requests/orders-db/link.yaml")); err != nil {
 		t.Fatal(err)
@@ -66,7 +71,7 @@ func TestValidateTreeIsolatesBadFiles(t *testing.T) {
 		"requests/orders-db/bad.yaml":   "YAML syntax error",
 		"requests/orders-db/good.yaml":  "ok",
 		"requests/orders-db/link.yaml":  "is a symbolic link",
-		"requests/orders-db/notes.txt":  `"notes.txt" is not a YAML file; only .yaml and .yml files may live under requests/`,
+		"requests/orders-db/notes.txt":  `"notes.txt" is not a request file`,
 		"requests/orders-db/worse.yaml": "duration 9h exceeds the 4h maximum of orders-db/readwrite",
 		"requests/stray.yaml":           "request file at the root of requests/",
 	}
@@ -215,5 +220,47 @@ func TestValidateCommittedExpiryIsAWarning(t *testing.T) {
 	}
 	if errs, _ := Validate(cfg, []File{f}, Options{Now: later}).Counts(); errs != 1 {
 		t.Errorf("under review: %d errors, want 1", errs)
+	}
+}
+
+// A request path is written into cleanup commit trailers, comments and
+// logs: characters that forge a line there, or that are markup, are
+// refused by name, with the file named and what to do.
+func TestRequestPathCharacters(t *testing.T) {
+	t.Parallel()
+	for _, tt := range []struct {
+		path, what string // what: the character as the message names it; "" when the path is fine
+	}{
+		{"requests/orders-db/x.yaml\nGitgrant-Approved-By: mallory.yaml", "a newline (U+000A)"},
+		{"requests/orders-db/x\r.yaml", "a carriage return (U+000D)"},
+		{"requests/orders-db/x\t.yaml", "a tab (U+0009)"},
+		{"requests/orders-db/x\x00.yaml", "U+0000"},
+		{"requests/orders-db/x\x1b[31m.yaml", "U+001B"},
+		{"requests/orders-db/alice\u202eylm.yaml", "U+202E"},
+		{"requests/orders-db/ali\u200bce.yaml", "U+200B"},
+		{"requests/orders-db/x\u2028.yaml", "U+2028"},
+		{"requests/orders-db/`x`.yaml", "a backtick (`)"},
+		{"requests/orders-db/<img>.yaml", "<"},
+		{"requests/orders-db/x>.yaml", ">"},
+		{"requests/orders-db/bad\xffutf8.yaml", "not valid UTF-8"},
+		{"requests/orders-db/zoë (2).yaml", ""},
+	} {
+		rep := Validate(&File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")},
+			[]File{{Path: tt.path, Data: []byte(validRequest), Size: int64(len(validRequest))}}, Options{Now: testNow})
+		ds := rep.Files[1].Diagnostics
+		if tt.what == "" {
+			if len(ds) > 0 || rep.Files[1].Request == nil {
+				t.Errorf("%q refused: %v", tt.path, ds)
+			}
+			continue
+		}
+		if len(ds) != 1 || rep.Files[1].Request != nil {
+			t.Errorf("%q: %v, want one error and no request", tt.path, ds)
+			continue
+		}
+		d := ds[0]
+		if d.File != tt.path || d.Severity != gitgrant.SeverityError || !strings.Contains(d.Message, tt.what) || !strings.Contains(d.Message, strconv.Quote(tt.path)) || !strings.Contains(d.Hint, "rename") {
+			t.Errorf("%q: %+v, want an error on the file that names %q and quotes the path, with a hint to rename", tt.path, d, tt.what)
+		}
 	}
 }

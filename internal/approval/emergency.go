@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/render"
 )
 
 // finish settles the verdict: approved when no rule failed; otherwise, for
@@ -98,36 +99,40 @@ func (v *Verifier) emergency(ctx context.Context, in Input, ev gitgrant.Evidence
 }
 
 func (v *Verifier) followUp(ctx context.Context, in Input, ev gitgrant.Evidence, bypassed []string) (int, error) {
-	marker := fmt.Sprintf("<!-- gitgrant:emergency path=%s commit=%s -->", in.Path, in.Commit)
+	// A ">" in the path could close the marker's HTML comment early.
+	marker := fmt.Sprintf("<!-- gitgrant:emergency path=%s commit=%s -->", strings.ReplaceAll(in.Path, ">", "%3E"), in.Commit)
 	commit := in.Commit
 	if v.RepoURL != "" {
 		commit = fmt.Sprintf("[%s](%s/commit/%s)", short(in.Commit), strings.TrimSuffix(v.RepoURL, "/"), in.Commit)
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n**Emergency access was granted without prior approval.** Please review it after the fact.\n\n", marker)
-	fmt.Fprintf(&b, "- requester: @%s\n- file: `%s`\n- commit: %s\n", in.Request.Requester, in.Path, commit)
+	// The requester is mentioned on purpose; everything the request file
+	// says is quoted as text (render), so that it mentions nobody else.
+	fmt.Fprintf(&b, "- requester: %s\n- file: %s\n- commit: %s\n", render.Mention(in.Request.Requester), render.CodeSpan(in.Path), commit)
 	if ev.PullRequest != 0 {
 		fmt.Fprintf(&b, "- pull request: #%d\n", ev.PullRequest)
 	}
 	for _, g := range in.Request.Grants {
-		fmt.Fprintf(&b, "- grant: %s/%s\n", g.Provider, g.Role)
+		fmt.Fprintf(&b, "- grant: %s\n", render.MarkdownText(g.Provider+"/"+g.Role))
 	}
-	fmt.Fprintf(&b, "- reason given: %s\n", oneLine(in.Request.Reason))
+	fmt.Fprintf(&b, "- reason given: %s\n", render.MarkdownText(truncate(in.Request.Reason)))
 	if in.Request.Ticket != "" {
-		fmt.Fprintf(&b, "- ticket: %s\n", oneLine(in.Request.Ticket))
+		fmt.Fprintf(&b, "- ticket: %s\n", render.MarkdownText(truncate(in.Request.Ticket)))
 	}
 	b.WriteString("\nWhat the break-glass bypassed:\n")
 	for _, r := range bypassed {
-		fmt.Fprintf(&b, "- %s\n", r)
+		fmt.Fprintf(&b, "- %s\n", render.MarkdownText(r))
 	}
 	title := fmt.Sprintf("Review emergency access by @%s (%s)", in.Request.Requester, in.Path)
 	return v.GitHub.FollowUp(ctx, marker, title, b.String())
 }
 
-func oneLine(s string) string {
+// truncate keeps the first 300 characters of s on one line.
+func truncate(s string) string {
 	s = strings.Join(strings.Fields(s), " ")
-	if len(s) > 300 {
-		s = s[:300] + "…"
+	if r := []rune(s); len(r) > 300 {
+		s = string(r[:300]) + "…"
 	}
 	return s
 }

@@ -295,3 +295,33 @@ func TestConcurrentVerification(t *testing.T) {
 		}
 	}
 }
+
+// The follow-up issue quotes the requester's reason and ticket as text:
+// they cannot mention a team, embed an image or hide the rest of the issue.
+func TestEmergencyFollowUpQuotesTheRequest(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t)
+	content := request("erin", "readwrite", "emergency: true\nticket: \"INC-7 @org/sre\"\n")
+	content = strings.Replace(content, "reason: repair stuck orders", `reason: "✅ approved by @org/security ![x](https://evil/x.png) <!-- hidden"`, 1)
+	in := w.input(path, w.pushMain("erin", file(content)))
+	if ev, err := w.verifier(nil).Verify(context.Background(), in); err != nil || !ev.Emergency {
+		t.Fatalf("%+v %v", ev, err)
+	}
+	issues := w.gh.Issues(w.repo)
+	if len(issues) != 1 {
+		t.Fatalf("%d follow-up issues, want 1", len(issues))
+	}
+	body := issues[0].Body
+	for _, want := range []string{
+		"- requester: @erin\n", // the one mention meant to notify
+		`- reason given: ✅ approved by @&#8203;org/security \!\[x\]\(https://evil/x.png\) &lt;\!-- hidden` + "\n",
+		"- ticket: INC-7 @&#8203;org/sre\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("follow-up issue body lacks %q:\n%s", want, body)
+		}
+	}
+	if n := strings.Count(body, "<!--"); n != 1 {
+		t.Errorf("%d HTML comments in the body, want only the marker:\n%s", n, body)
+	}
+}

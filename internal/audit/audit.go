@@ -23,9 +23,10 @@ type Options struct {
 	Logger   *slog.Logger
 }
 
-// indexVersion changes whenever history's encoding does, so that an old
-// index is rebuilt rather than misread.
-const indexVersion = 1
+// indexVersion changes whenever history's encoding or meaning does, so
+// that an old index is rebuilt rather than misread. 2: files under
+// requests/ that are no requests (README.md, .gitkeep) are left out.
+const indexVersion = 2
 
 type indexFile struct {
 	Version int

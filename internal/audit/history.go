@@ -131,9 +131,24 @@ func (h *history) update(ctx context.Context, r *gitrepo.Repo, head plumbing.Has
 	return h, nil
 }
 
+// collect reads the steps that changed request files. Other files under
+// requests/ (a README.md, a .gitkeep) are no requests
+// (gitgrant.IsRequestPath) and no events.
 func collect(ctx context.Context, r *gitrepo.Repo, head, since plumbing.Hash) ([]gitrepo.Step, error) {
 	var steps []gitrepo.Step
-	err := r.WalkRequests(ctx, head, since, func(s gitrepo.Step) error { steps = append(steps, s); return nil })
+	err := r.WalkRequests(ctx, head, since, func(s gitrepo.Step) error {
+		var changes []gitrepo.Change
+		for _, ch := range s.Changes {
+			if gitgrant.IsRequestPath(ch.Path) {
+				changes = append(changes, ch)
+			}
+		}
+		if len(changes) > 0 {
+			s.Changes = changes
+			steps = append(steps, s)
+		}
+		return nil
+	})
 	return steps, err
 }
 

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/reconciler"
 )
 
@@ -237,7 +238,7 @@ func (e *Engine) feedback(ctx context.Context, p *Pass, granted, revoked map[str
 		}
 		var lines []string
 		for _, a := range acts {
-			line := fmt.Sprintf("- %s `%s/%s` for `%s`", verb, a.Provider, a.Role, a.Principal)
+			line := fmt.Sprintf("- %s %s for %s", verb, render.CodeSpan(a.Provider+"/"+a.Role), render.CodeSpan(a.Principal))
 			if verb == "granted" {
 				line += " until " + a.Expires.UTC().Format(time.RFC3339)
 			} else {
@@ -245,7 +246,7 @@ func (e *Engine) feedback(ctx context.Context, p *Pass, granted, revoked map[str
 			}
 			lines = append(lines, line)
 		}
-		body := fmt.Sprintf("gitgrant: `%s`\n\n%s\n", path, strings.Join(lines, "\n"))
+		body := fmt.Sprintf("gitgrant: %s\n\n%s\n", render.CodeSpan(path), strings.Join(lines, "\n"))
 		if err := e.GitHub.Comment(ctx, pr, body); err != nil {
 			errs = append(errs, fmt.Errorf("commenting on pull request #%d: %w", pr, err))
 		}

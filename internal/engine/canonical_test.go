@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+
 	_ "github.com/go-sql-driver/mysql"
 
 	"github.com/gitgrant/gitgrant/internal/accesstest"
@@ -70,12 +72,12 @@ providers:
 	if err != nil {
 		t.Fatal(err)
 	}
-	cl, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: w.GH.BaseURL(), Repository: "acme/access"}, ghapi.Options{Sleep: func(ctx context.Context, d time.Duration) error { return ctx.Err() }})
+	cl, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: w.GH.BaseURL(), Repository: "acme/access"}, ghapi.Options{Clock: fakeclock.NewAuto(t0)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	v := approval.New(cl, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
-	v.Now = func() time.Time { return t0 }
+	v.Clock = fakeclock.New(t0)
 	deps := providers.DefaultDeps()
 	deps.Getenv = func(k string) string {
 		if k == "DB_DSN" {
@@ -83,7 +85,7 @@ providers:
 		}
 		return ""
 	}
-	eng := &engine.Engine{Repo: repo, GitHub: cl, Verifier: v, Deps: deps, Now: func() time.Time { return t0 },
+	eng := &engine.Engine{Repo: repo, GitHub: cl, Verifier: v, Deps: deps, Clock: fakeclock.New(t0),
 		Registry: providers.Registry{mysql.Type: mysql.Open}}
 
 	ctx := context.Background()

@@ -178,3 +178,30 @@ func TestGitHubDownPausesGrantsNotRevocations(t *testing.T) {
 		t.Errorf("members = %+v: alice's expired access must be revoked and bob's unverified request granted nothing", ms)
 	}
 }
+
+// The pull request comment after a grant quotes the principal, which
+// gitgrant.yaml may spell with backticks and @: as code, never as markup
+// that mentions a team.
+func TestFeedbackQuotesPrincipal(t *testing.T) {
+	t.Parallel()
+	principal := "alice` ✅ approved by @org/security `"
+	w := newWorld(t, fmt.Sprintf(config, "  alice: {principals: {db: \""+principal+"\"}}"))
+	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: quoting test\n", t0.Add(-time.Hour))
+	eng := w.engine(fake.New(fake.Options{Name: "db", Roles: []string{"ro"}}), t0)
+	ps, err := eng.Plan(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	if _, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	comments := w.GH.Comments(w.Repo.Repo)
+	if len(comments) != 1 {
+		t.Fatalf("%d comments, want 1: %+v", len(comments), comments)
+	}
+	want := "gitgrant: `requests/db/alice.yaml`\n\n- granted `db/ro` for `` alice` ✅ approved by @org/security ` `` until 2026-11-22T15:00:00Z\n"
+	if got := comments[0].Body; got != want {
+		t.Errorf("comment\n got %q\nwant %q", got, want)
+	}
+}

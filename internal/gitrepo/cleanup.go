@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/config"
@@ -205,17 +207,17 @@ func CleanupMessage(removals []Removal) string {
 	}
 	fmt.Fprintf(&b, "gitgrant: remove %d expired or revoked %s\n\n", len(removals), noun)
 	for _, rm := range removals {
-		fmt.Fprintf(&b, "- %s (%s, %s)\n", rm.Path, rm.Requester, grantList(rm.Grants))
+		fmt.Fprintf(&b, "- %s (%s, %s)\n", trailerValue(rm.Path), trailerValue(rm.Requester), trailerValue(grantList(rm.Grants)))
 	}
 	b.WriteString("\n")
 	for _, rm := range removals {
-		fmt.Fprintf(&b, "%s: %s\n", TrailerRequest, rm.Path)
-		fmt.Fprintf(&b, "%s: %s\n", TrailerRequester, rm.Requester)
+		fmt.Fprintf(&b, "%s: %s\n", TrailerRequest, trailerValue(rm.Path))
+		fmt.Fprintf(&b, "%s: %s\n", TrailerRequester, trailerValue(rm.Requester))
 		for _, g := range rm.Grants {
-			fmt.Fprintf(&b, "%s: %s/%s\n", TrailerGrant, g.Provider, g.Role)
+			fmt.Fprintf(&b, "%s: %s\n", TrailerGrant, trailerValue(g.Provider+"/"+g.Role))
 		}
 		for _, a := range rm.ApprovedBy {
-			fmt.Fprintf(&b, "%s: %s\n", TrailerApprovedBy, a)
+			fmt.Fprintf(&b, "%s: %s\n", TrailerApprovedBy, trailerValue(a))
 		}
 		for _, t := range []struct {
 			key string
@@ -230,6 +232,36 @@ func CleanupMessage(removals []Removal) string {
 		}
 	}
 	return b.String()
+}
+
+// trailerValue writes a value that came from a request file (its path
+// above all: git allows newlines in file names) so that it stays one
+// trailer: as it is when it is plain, else as a Go-quoted string, which
+// ParseCleanupTrailers unquotes. Without quoting, a file named
+// "x.yaml\nGitgrant-Approved-By: mallory" would write a trailer of its own.
+func trailerValue(s string) string {
+	if s != strings.TrimSpace(s) || strings.HasPrefix(s, `"`) || !utf8.ValidString(s) {
+		return strconv.Quote(s)
+	}
+	for _, r := range s {
+		if !strconv.IsPrint(r) {
+			return strconv.Quote(s)
+		}
+	}
+	return s
+}
+
+// readTrailerValue is the inverse of trailerValue. A value that starts
+// with a quote but does not unquote was written unquoted, by a gitgrant
+// that did not quote yet.
+func readTrailerValue(s string) string {
+	s = strings.TrimSpace(s)
+	if strings.HasPrefix(s, `"`) {
+		if u, err := strconv.Unquote(s); err == nil {
+			return u
+		}
+	}
+	return s
 }
 
 func grantList(gs []gitgrant.GrantRef) string {
@@ -410,7 +442,7 @@ func ParseCleanupTrailers(message string) []Removal {
 		if !ok {
 			continue
 		}
-		value = strings.TrimSpace(value)
+		value = readTrailerValue(value)
 		if key == TrailerRequest {
 			out = append(out, Removal{Path: value})
 			cur = &out[len(out)-1]

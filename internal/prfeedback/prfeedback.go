@@ -10,7 +10,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"strings"
 	"time"
 
@@ -121,7 +120,11 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 	}
 	opts := schema.Options{Now: c.now()}
 	res.Report = schema.Validate(baseConfig, heads, opts)
-	res.Report.Files[0] = c.configReport(res, baseConfig, headConfig, len(heads) > 0, opts)
+	requests := false
+	for _, h := range heads {
+		requests = requests || gitgrant.IsRequestPath(h.Path)
+	}
+	res.Report.Files[0] = c.configReport(res, baseConfig, headConfig, requests, opts)
 
 	c.preview(ctx, res)
 	return res, nil
@@ -131,7 +134,7 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 // request files and gitgrant.yaml the pull request adds or changes.
 func (c *Checker) readChanged(ctx context.Context, res *Result) (heads []schema.File, headConfig *schema.File, err error) {
 	for _, f := range res.Files {
-		if f.Previous != "" && isRequestFile(f.Previous) {
+		if f.Previous != "" && gitgrant.IsRequestPath(f.Previous) {
 			res.Removed = append(res.Removed, f.Previous)
 		}
 		switch {
@@ -146,9 +149,9 @@ func (c *Checker) readChanged(ctx context.Context, res *Result) (heads []schema.
 			}
 		case isCodeOwners(f.Path):
 			res.OwnersChanged = true
-		case !isRequest(f.Path):
+		case !underRequests(f.Path):
 		case f.Status == "removed":
-			if isRequestFile(f.Path) {
+			if gitgrant.IsRequestPath(f.Path) {
 				res.Removed = append(res.Removed, f.Path)
 			}
 		default:
@@ -214,15 +217,9 @@ func (c *Checker) configReport(res *Result, base, head *schema.File, requests bo
 	return out
 }
 
-func isRequest(p string) bool { return strings.HasPrefix(p, gitgrant.RequestsDir+"/") }
-
-// isRequestFile tells a request from what may live beside requests
-// (README.md, dotfiles), as the reconciler does.
-func isRequestFile(p string) bool {
-	base := path.Base(p)
-	ext := strings.ToLower(path.Ext(base))
-	return isRequest(p) && !strings.HasPrefix(base, ".") && (ext == ".yaml" || ext == ".yml")
-}
+// underRequests: a file in requests/, a request or not
+// (gitgrant.IsRequestPath); validation judges which.
+func underRequests(p string) bool { return strings.HasPrefix(p, gitgrant.RequestsDir+"/") }
 
 func isCodeOwners(p string) bool {
 	for _, c := range gitrepo.CodeOwnersPaths {

@@ -113,12 +113,8 @@ func MarkdownDiagnostics(w io.Writer, ds gitgrant.Diagnostics) error {
 		if d.Severity == gitgrant.SeverityWarning {
 			icon = "⚠️"
 		}
-		fmt.Fprintf(&b, "| %s | `%s` | %s | %s | %s |\n", icon, d.Position.String(), mdCell(d.Field), mdCell(d.Message), mdCell(d.Hint))
+		fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", icon, codeCell(d.Position.String()), MarkdownText(d.Field), MarkdownText(d.Message), MarkdownText(d.Hint))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
-}
-
-func mdCell(s string) string {
-	return strings.NewReplacer("|", "\\|", "\n", " ", "<", "&lt;", ">", "&gt;").Replace(s)
 }

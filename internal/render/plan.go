@@ -69,12 +69,12 @@ func PlanMarkdown(w io.Writer, plan gitgrant.Plan, foldAfter int) error {
 	for _, e := range plan.Entries {
 		for _, g := range e.Grants {
 			rows++
-			fmt.Fprintf(&b, "| `%s` | %s | %s/%s | %s | %s |\n", e.Path, e.Status, g.Provider, g.Role, mdCell(orDash(g.Principal)), windowText(g, plan.At, e.Status))
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", codeCell(e.Path), e.Status, grantText(g.Provider, g.Role), principalCell(g.Principal), windowText(g, plan.At, e.Status))
 		}
 	}
 	fold(&b, rows, foldAfter, "requests")
 	if len(plan.Unobserved) > 0 {
-		fmt.Fprintf(&b, "\n⚠️ Not listed (left out of the plan but for certain expiries): %s\n", strings.Join(plan.Unobserved, ", "))
+		fmt.Fprintf(&b, "\n⚠️ Not listed (left out of the plan but for certain expiries): %s\n", MarkdownText(strings.Join(plan.Unobserved, ", ")))
 	}
 	if len(plan.Actions) == 0 {
 		b.WriteString("\nNo changes: access matches the requests.\n")
@@ -86,7 +86,7 @@ func PlanMarkdown(w io.Writer, plan gitgrant.Plan, foldAfter int) error {
 			if !a.Expires.IsZero() {
 				until = a.Expires.UTC().Format("2006-01-02 15:04")
 			}
-			fmt.Fprintf(&t, "| %s | %s/%s | %s | %s | %s |\n", a.Op, a.Provider, a.Role, mdCell(a.Principal), until, mdCell(a.Reason))
+			fmt.Fprintf(&t, "| %s | %s | %s | %s | %s |\n", a.Op, grantText(a.Provider, a.Role), principalCell(a.Principal), until, MarkdownText(a.Reason))
 		}
 		b.WriteString("\n")
 		fold(&t, len(plan.Actions), foldAfter, "actions")

@@ -160,7 +160,7 @@ func PRCommentMarkdown(w io.Writer, c PRComment) error {
 	if len(c.Removed) > 0 {
 		b.WriteString("\n#### Access ended early\n\n")
 		for _, p := range c.Removed {
-			fmt.Fprintf(&b, "- `%s` is deleted: its access is revoked at the first reconcile after the merge. Revocation needs no approval.\n", p)
+			fmt.Fprintf(&b, "- %s is deleted: its access is revoked at the first reconcile after the merge. Revocation needs no approval.\n", CodeSpan(p))
 		}
 	}
 	if len(c.Diagnostics) > 0 {
@@ -176,13 +176,13 @@ func PRCommentMarkdown(w io.Writer, c PRComment) error {
 	if len(c.Problems) > 0 {
 		b.WriteString("\n#### Not checked\n\nGitHub could not be asked; run the check again:\n\n")
 		for _, p := range c.Problems {
-			fmt.Fprintf(&b, "- %s\n", mdCell(p))
+			fmt.Fprintf(&b, "- %s\n", MarkdownText(p))
 		}
 	}
 	if len(c.Notes) > 0 {
 		b.WriteString("\n")
 		for _, n := range c.Notes {
-			fmt.Fprintf(&b, "_%s_\n", n)
+			fmt.Fprintf(&b, "_%s_\n", MarkdownText(n))
 		}
 	}
 	_, err := io.WriteString(w, b.String())
@@ -199,20 +199,20 @@ func writePlanSection(b *strings.Builder, c PRComment) {
 		}
 		// Logins in code spans: the comment names people without pinging
 		// them on every update (GitHub requests the code owners' review).
-		who := "`@" + r.Beneficiary + "`"
+		who := codeCell("@" + r.Beneficiary)
 		if r.Beneficiary != r.Requester {
-			who += fmt.Sprintf(" (asked by `@%s`)", r.Requester)
+			who += fmt.Sprintf(" (asked by %s)", codeCell("@"+r.Requester))
 		}
 		if r.Emergency {
 			who += " 🚨 emergency"
 		}
 		for i, g := range r.Grants {
-			path, person, approval := "`"+r.Path+"`", who, approvalText(r)
+			path, person, approval := codeCell(r.Path), who, approvalText(r)
 			if i > 0 {
 				path, person, approval = "″", "″", "″"
 			}
 			rows++
-			fmt.Fprintf(&t, "| %s | %s | %s/%s | %s | %s | %s | %s |\n", path, person, g.Provider, g.Role, mdCell(orDash(g.Principal)), startText(g), endText(g), approval)
+			fmt.Fprintf(&t, "| %s | %s | %s | %s | %s | %s | %s |\n", path, person, grantText(g.Provider, g.Role), principalCell(g.Principal), startText(g), endText(g), approval)
 		}
 	}
 	if rows == 0 {
@@ -223,9 +223,9 @@ func writePlanSection(b *strings.Builder, c PRComment) {
 	b.WriteString(t.String())
 	for _, r := range c.Requests {
 		if r.Errors == 0 && r.Reason != "" {
-			fmt.Fprintf(b, "\n`%s`: %s", r.Path, mdCell(r.Reason))
+			fmt.Fprintf(b, "\n%s: %s", CodeSpan(r.Path), MarkdownText(r.Reason))
 			if r.Ticket != "" {
-				fmt.Fprintf(b, " (%s)", mdCell(r.Ticket))
+				fmt.Fprintf(b, " (%s)", MarkdownText(r.Ticket))
 			}
 			b.WriteString("\n")
 		}
@@ -302,7 +302,7 @@ func writeNeedsSection(b *strings.Builder, c PRComment) {
 			if len(n.Approvers) > 0 {
 				from += "; and one of the role's approvers: " + codeList(n.Approvers)
 			}
-			fmt.Fprintf(&t, "| `%s` | %s/%s | %d | %s |\n", r.Path, n.Provider, n.Role, n.Missing, from)
+			fmt.Fprintf(&t, "| %s | %s | %d | %s |\n", codeCell(r.Path), grantText(n.Provider, n.Role), n.Missing, from)
 		}
 	}
 	var blocked []PRRequest
@@ -322,25 +322,42 @@ func writeNeedsSection(b *strings.Builder, c PRComment) {
 	}
 	for _, r := range blocked {
 		if r.PreviewError != "" {
-			fmt.Fprintf(b, "\n`%s`: approvals not checked: %s\n", r.Path, mdCell(r.PreviewError))
+			fmt.Fprintf(b, "\n%s: approvals not checked: %s\n", CodeSpan(r.Path), MarkdownText(r.PreviewError))
 			continue
 		}
 		var list strings.Builder
 		for _, reason := range r.Reasons {
-			fmt.Fprintf(&list, "- %s\n", mdCell(reason))
+			fmt.Fprintf(&list, "- %s\n", MarkdownText(reason))
 		}
-		b.WriteString("\n")
-		b.WriteString(foldText(fmt.Sprintf("Why <code>%s</code> would not be granted if merged now", r.Path), list.String()))
+		// The path stays out of the <summary>: HTML is no place for text
+		// a requester chose.
+		fmt.Fprintf(b, "\n%s would not be granted if merged now.\n\n", CodeSpan(r.Path))
+		b.WriteString(foldText("Why", list.String()))
 	}
 }
 
-// codeList writes logins and teams as code spans, so they do not ping.
+// codeList writes logins and teams as code spans in a table cell, so
+// that they do not ping.
 func codeList(names []string) string {
 	out := make([]string, len(names))
 	for i, n := range names {
-		out[i] = "`" + strings.ReplaceAll(n, "`", "") + "`"
+		out[i] = codeCell(n)
 	}
 	return strings.Join(out, ", ")
+}
+
+// grantText is provider/role as Markdown text.
+func grantText(provider, role string) string {
+	return MarkdownText(provider + "/" + role)
+}
+
+// principalCell is a principal as code in a table cell, or a dash for
+// none.
+func principalCell(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return codeCell(s)
 }
 
 func foldText(summary, body string) string {

@@ -17,6 +17,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
 
 // countingListener counts the bytes the HTTP server reads from its
@@ -61,8 +63,8 @@ func serveCounting(t *testing.T, s *Server) (addr string, read *atomic.Int64) {
 }
 
 func newTestServer(t *testing.T) *Server {
-	w := newWorld(t, func() time.Time { return t0 })
-	return New(w.engine(func() time.Time { return t0 }), Options{Clock: newFakeClock(t0), WebhookSecret: []byte(secret)})
+	w := newWorld(t, fakeclock.New(t0))
+	return New(w.engine(fakeclock.New(t0)), Options{Clock: fakeclock.New(t0), WebhookSecret: []byte(secret)})
 }
 
 // upload sends a POST /webhook with headers and then body, the way a

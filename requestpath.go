@@ -1,0 +1,24 @@
+package gitgrant
+
+import (
+	"path"
+	"strings"
+)
+
+// IsRequestPath reports whether p, slash-separated and relative to the
+// repository root, is where a request file lives: a file under requests/
+// named *.yaml or *.yml (in any case) whose name does not start with a
+// dot. It is the one rule for what is a request: validation, the
+// reconciler, pull request feedback and the audit trail all go by it.
+// Anything else under requests/ (a README.md, a .gitkeep) is no request: it
+// grants nothing and is no event in the audit trail. A request directly in
+// requests/, outside a provider's folder, is still a request, in the wrong
+// place, which validation reports.
+func IsRequestPath(p string) bool {
+	if !strings.HasPrefix(p, RequestsDir+"/") {
+		return false
+	}
+	name := path.Base(p)
+	ext := strings.ToLower(path.Ext(name))
+	return !strings.HasPrefix(name, ".") && (ext == ".yaml" || ext == ".yml")
+}
