@@ -17,9 +17,10 @@ const (
 	// approval cannot be verified); it grants nothing.
 	StatusRejected Status = "rejected"
 	// StatusUnverified: its approval could not be checked (no GitHub
-	// credentials, or GitHub unreachable). It grants nothing new, but its
-	// existing grants are not revoked as unapproved either (rule 7: grants
-	// pause, revocations for expiry still happen).
+	// credentials, or GitHub unreachable). It grants nothing new (rule 7:
+	// grants pause). What gitgrant granted for the same content while it
+	// was verified is kept until the window recorded in the ledger ends;
+	// nothing else is (rule 15).
 	StatusUnverified Status = "unverified"
 )
 
@@ -55,6 +56,10 @@ type Entry struct {
 	Grants    []DesiredGrant `json:"grants"`
 	Approvers []string       `json:"approvers,omitempty"`
 	Evidence  *Evidence      `json:"-"`
+	// Blob and Commit identify the file's content on main and the commit
+	// that brought it, to match it with the ledger.
+	Blob   string `json:"-"`
+	Commit string `json:"-"`
 }
 
 // Op is what an action does.
@@ -75,11 +80,18 @@ type Action struct {
 	Role      string    `json:"role"`
 	Principal string    `json:"principal"`
 	Expires   time.Time `json:"expires,omitzero"`
-	// Expired is set on revocations of access whose window has ended, so
-	// the brake can tell routine expiry from unusual removals.
-	Expired bool   `json:"expired,omitempty"`
+	// Expired is set on revocations of access whose window has ended
+	// (Cause is CauseExpired).
+	Expired bool `json:"expired,omitempty"`
+	// Cause says why a revocation is planned; the brake holds back only
+	// drift and policy causes.
+	Cause   Cause  `json:"cause,omitempty"`
 	Reason  string `json:"reason"`
 	Request string `json:"request,omitempty"`
+	// Holding is the ledger line a grant records before it is made (the
+	// record comes first, so a crash never loses what was granted), or
+	// the ledger line a revocation ends. Nil for drift.
+	Holding *Holding `json:"-"`
 }
 
 // Plan is the result of comparing desired with observed access: the
@@ -98,4 +110,15 @@ type Plan struct {
 	// ObservedMembers counts the members of every role that was listed,
 	// the base against which the removal brake measures a plan.
 	ObservedMembers int `json:"observed_members"`
+	// ObservedByRole counts them per "provider/role", for the brake that
+	// is scoped to one role.
+	ObservedByRole map[string]int `json:"-"`
+	// Record are ledger lines to write without any provider call: a
+	// membership that exists and is desired, newly backed by another
+	// request or with a later end.
+	Record []Holding `json:"-"`
+	// Held are actions the removal brake held back (drift and policy
+	// revocations of a role whose share was unusual); everything else in
+	// Actions goes ahead.
+	Held []Action `json:"held,omitempty"`
 }
