@@ -127,6 +127,22 @@ type ProviderConfig struct {
 	Standing []Standing            `json:"standing,omitempty"`
 	Drift    DriftMode             `json:"drift"`
 	Settings map[string]any        `json:"settings,omitempty"`
+	// CallTimeout bounds each call to the provider; zero means
+	// DefaultCallTimeout.
+	CallTimeout time.Duration `json:"call_timeout,omitempty"`
+}
+
+// DefaultCallTimeout bounds each provider call when call_timeout is unset:
+// long enough for a slow API page, short enough that one hung system
+// never holds a pass (rule 15).
+const DefaultCallTimeout = 30 * time.Second
+
+// Timeout is the deadline of one call to the provider.
+func (p *ProviderConfig) Timeout() time.Duration {
+	if p.CallTimeout > 0 {
+		return p.CallTimeout
+	}
+	return DefaultCallTimeout
 }
 
 // RoleConfig is one role a provider manages.

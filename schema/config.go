@@ -4,13 +4,14 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gitgrant/gitgrant"
 )
 
 // commonProviderKeys are the keys every provider entry has; the rest are
 // the type's own settings, validated by the type's schema.
-var commonProviderKeys = map[string]bool{"type": true, "roles": true, "standing": true, "drift": true}
+var commonProviderKeys = map[string]bool{"type": true, "roles": true, "standing": true, "drift": true, "call_timeout": true}
 
 // DefaultBreakGlassMaxDuration applies when policy.break_glass sets members
 // but no max_duration: emergencies are short unless the policy says otherwise.
@@ -141,6 +142,9 @@ func buildConfig(m map[string]any) *gitgrant.Config {
 		pc.Type, _ = pm["type"].(string)
 		if s, ok := pm["drift"].(string); ok {
 			pc.Drift = gitgrant.DriftMode(s)
+		}
+		if s, ok := pm["call_timeout"].(string); ok {
+			pc.CallTimeout, _ = time.ParseDuration(s) // the schema checked the syntax
 		}
 		roles, _ := pm["roles"].(map[string]any)
 		for rn, rv := range roles {

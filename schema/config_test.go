@@ -36,6 +36,26 @@ func TestConfigLoads(t *testing.T) {
 }
 
 // The template at the repository root is what people copy; it must load.
+func TestCallTimeout(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		setting string
+		want    time.Duration
+	}{{"", gitgrant.DefaultCallTimeout}, {"\n    call_timeout: 5s", 5 * time.Second}, {"\n    call_timeout: 2m30s", 150 * time.Second}} {
+		cfg, diags := LoadConfig("gitgrant.yaml", []byte(strings.Replace(baseConfig, "type: postgres", "type: postgres"+tc.setting, 1)))
+		if diags.HasErrors() {
+			t.Fatalf("%q: %v", tc.setting, diags)
+		}
+		p := cfg.Providers["orders-db"]
+		if got := p.Timeout(); got != tc.want {
+			t.Errorf("%q: Timeout() = %v, want %v", tc.setting, got, tc.want)
+		}
+		if _, inSettings := p.Settings["call_timeout"]; inSettings {
+			t.Errorf("call_timeout leaked into the type's settings")
+		}
+	}
+}
+
 func TestTemplateConfigLoads(t *testing.T) {
 	t.Parallel()
 	if cfg, diags := LoadConfig("gitgrant.yaml", readTestFile(t, "../gitgrant.yaml")); cfg == nil || len(diags) > 0 {
@@ -71,6 +91,7 @@ func TestBadConfigs(t *testing.T) {
 		{name: "no roles", content: strings.Replace(baseConfig, "    roles:\n      readonly: {approvals: 0}\n", "", 1), line: 3, col: 5, field: "providers.orders-db.roles", message: `missing required field "roles"`},
 		{name: "bad provider name", content: strings.Replace(baseConfig, "orders-db:", "Orders DB:", 1), line: 2, col: 3, field: "providers.Orders DB", message: `name "Orders DB" is not allowed`},
 		{name: "negative approvals", content: strings.Replace(baseConfig, "approvals: 0", "approvals: -1", 1), line: 6, col: 29, field: "providers.orders-db.roles.readonly.approvals", message: "must be at least 0"},
+		{name: "bad call timeout", content: strings.Replace(baseConfig, "type: postgres", "type: postgres\n    call_timeout: soon", 1), line: 4, col: 19, field: "providers.orders-db.call_timeout", message: "is not valid", hint: "Go duration such as 30s"},
 		{name: "bad drift", content: strings.Replace(baseConfig, "type: postgres", "type: postgres\n    drift: ignore", 1), line: 4, col: 12, field: "providers.orders-db.drift", message: "must be one of"},
 		{name: "bad ticket pattern", content: "policy:\n  ticket_pattern: \"INC-[0-9\"\n" + baseConfig, line: 2, col: 19, field: "policy.ticket_pattern", message: "not a valid regular expression"},
 		{name: "negative reason minimum", content: "policy:\n  min_reason_length: -1\n" + baseConfig, line: 2, col: 22, field: "policy.min_reason_length", message: "must be at least 0"},

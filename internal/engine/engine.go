@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"sort"
+	"sync"
 	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -207,35 +208,66 @@ func (e *Engine) input(req *gitgrant.Request, prov gitrepo.Provenance) approval.
 	return in
 }
 
-// observe opens every provider and lists every managed role. A provider
-// that cannot be opened or listed is left out and recorded in Problems.
+// observe opens every provider and lists every managed role, providers
+// side by side and each call under the provider's own deadline, so that
+// one system that hangs or fails is left out (recorded in Problems) and
+// never holds up the others (rule 15).
 func (e *Engine) observe(ctx context.Context, p *Pass) reconciler.Observed {
-	observed := reconciler.Observed{}
+	type result struct {
+		name     string
+		prov     providers.Provider
+		members  map[string][]providers.Member
+		problems []error
+	}
 	names := make([]string, 0, len(p.Config.Providers))
 	for name := range p.Config.Providers {
 		names = append(names, name)
 	}
 	sort.Strings(names)
-	for _, name := range names {
-		pc := p.Config.Providers[name]
-		prov, err := e.Registry.Open(ctx, pc, e.deps())
-		if err != nil {
-			p.Problems = append(p.Problems, err) // factories name the provider
-			continue
-		}
-		p.open[name] = prov
-		roles := make([]string, 0, len(pc.Roles))
-		for r := range pc.Roles {
-			roles = append(roles, r)
-		}
-		sort.Strings(roles)
-		for _, role := range roles {
-			ms, err := prov.Members(ctx, role)
+	results := make([]result, len(names))
+	var wg sync.WaitGroup
+	for i, name := range names {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			pc := p.Config.Providers[name]
+			res := result{name: name, members: map[string][]providers.Member{}}
+			octx, cancel := context.WithTimeout(ctx, pc.Timeout())
+			prov, err := e.Registry.Open(octx, pc, e.deps())
+			cancel()
 			if err != nil {
-				p.Problems = append(p.Problems, fmt.Errorf("provider %s, role %s: %w", name, role, err))
-				continue
+				res.problems = append(res.problems, err) // factories name the provider
+				results[i] = res
+				return
 			}
-			observed[reconciler.RoleKey{Provider: name, Role: role}] = ms
+			res.prov = prov
+			roles := make([]string, 0, len(pc.Roles))
+			for r := range pc.Roles {
+				roles = append(roles, r)
+			}
+			sort.Strings(roles)
+			for _, role := range roles {
+				mctx, cancel := context.WithTimeout(ctx, pc.Timeout())
+				ms, err := prov.Members(mctx, role)
+				cancel()
+				if err != nil {
+					res.problems = append(res.problems, fmt.Errorf("provider %s, role %s: %w", name, role, err))
+					continue
+				}
+				res.members[role] = ms
+			}
+			results[i] = res
+		}()
+	}
+	wg.Wait()
+	observed := reconciler.Observed{}
+	for _, res := range results {
+		if res.prov != nil {
+			p.open[res.name] = res.prov
+		}
+		p.Problems = append(p.Problems, res.problems...)
+		for role, ms := range res.members {
+			observed[reconciler.RoleKey{Provider: res.name, Role: role}] = ms
 		}
 	}
 	return observed
