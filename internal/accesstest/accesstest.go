@@ -142,3 +142,80 @@ func (r *Repo) sync() {
 	}
 	Git(r.T, r.Work, time.Time{}, "", "pull", "-q", "--ff-only", "origin", "main")
 }
+
+// PR is a pull request opened from main, not merged yet: main may move on
+// before it lands (a stale base).
+type PR struct {
+	r       *Repo
+	N       int
+	Who     string
+	Base    string
+	Head    string
+	files   map[string]string
+	branch  string
+	opened  time.Time
+	commits []string
+}
+
+// OpenPR opens pull request n by who, writing files in one commit on a
+// branch from main's current head at time at.
+func (r *Repo) OpenPR(n int, who string, files map[string]string, at time.Time) *PR {
+	t := r.T
+	t.Helper()
+	r.sync()
+	p := &PR{r: r, N: n, Who: who, files: files, branch: fmt.Sprintf("request-%d", n), opened: at}
+	p.Base = Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
+	Git(t, r.Work, time.Time{}, "", "checkout", "-q", "-b", p.branch)
+	r.Write(files)
+	Git(t, r.Work, at, who, "add", "-A")
+	Git(t, r.Work, at, who, "commit", "-q", "-m", "Request access")
+	p.Head = Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
+	p.commits = []string{p.Head}
+	Git(t, r.Work, time.Time{}, "", "checkout", "-q", "main")
+	r.GH.AddCommit(r.Repo, ghfake.Commit{SHA: p.Head, Parents: []string{p.Base}, Author: who, Committer: who, Message: "Request access", Date: at}, files)
+	return p
+}
+
+// Squash lands the pull request as GitHub's "Squash and merge" does, with
+// the commit title the merger typed (GitHub proposes "<title> (#n)"; a
+// merger may edit it): one commit on main's current head, which may have
+// moved since the pull request was opened. It returns the commit.
+func (p *PR) Squash(merged time.Time, title string, approvers ...string) string {
+	r, t := p.r, p.r.T
+	t.Helper()
+	r.sync()
+	onto := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
+	Git(t, r.Work, time.Time{}, "", "merge", "-q", "--squash", p.branch)
+	Git(t, r.Work, merged, "web-flow", "commit", "-q", "-m", title)
+	sha := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
+	Git(t, r.Work, time.Time{}, "", "push", "-q", "origin", "main")
+	r.GH.AddCommit(r.Repo, ghfake.Commit{SHA: sha, Parents: []string{onto}, Author: p.Who, Committer: "web-flow", Message: title, Date: merged}, p.files)
+	p.land(merged, sha, approvers)
+	return sha
+}
+
+// Merge lands the pull request with a merge commit on main's current head.
+func (p *PR) Merge(merged time.Time, approvers ...string) string {
+	r, t := p.r, p.r.T
+	t.Helper()
+	r.sync()
+	onto := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
+	Git(t, r.Work, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", p.N, p.Who, p.branch), p.branch)
+	sha := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
+	Git(t, r.Work, time.Time{}, "", "push", "-q", "origin", "main")
+	r.GH.AddCommit(r.Repo, ghfake.Commit{SHA: sha, Parents: []string{onto, p.Head}, Author: p.Who, Committer: "web-flow", Message: "Merge", Date: merged}, nil)
+	p.land(merged, sha, approvers)
+	return sha
+}
+
+func (p *PR) land(merged time.Time, sha string, approvers []string) {
+	r := p.r
+	r.GH.AddPull(r.Repo, ghfake.Pull{Number: p.N, User: p.Who, HeadSHA: p.Head, BaseSHA: p.Base, MergedAt: merged, MergeCommitSHA: sha, Commits: p.commits})
+	r.GH.Associate(r.Repo, sha, p.N)
+	for _, c := range p.commits {
+		r.GH.Associate(r.Repo, c, p.N)
+	}
+	for _, a := range approvers {
+		r.GH.AddReview(r.Repo, p.N, ghfake.Review{User: a, State: "APPROVED", CommitID: p.Head, SubmittedAt: merged.Add(-10 * time.Minute)})
+	}
+}
