@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -172,6 +173,12 @@ func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	notDir := t.TempDir()
 	os.WriteFile(filepath.Join(notDir, "requests"), []byte("x"), 0o644)
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() }) // after the parallel subtests, not when this function returns
+	busy := ln.Addr().String()
 	cases := []struct {
 		name string
 		args []string
@@ -183,6 +190,11 @@ func TestExitCodes(t *testing.T) {
 		{"help command", []string{"help", "request"}, gitgrant.ExitOK, "Usage: gitgrant request"},
 		{"command help", []string{"validate", "-h"}, gitgrant.ExitOK, "Usage: gitgrant validate"},
 		{"unknown command", []string{"valid"}, gitgrant.ExitUsage, `did you mean "validate"?`},
+		{"mistyped command", []string{"valdiate"}, gitgrant.ExitUsage, `did you mean "validate"?`},
+		{"mistyped command 2", []string{"reconclie"}, gitgrant.ExitUsage, `did you mean "reconcile"?`},
+		{"missing repo folder", []string{"validate", "--repo", filepath.Join(notDir, "nope")}, gitgrant.ExitSystem, "no such directory"},
+		{"missing repo folder for providers", []string{"providers", "check", "--repo", filepath.Join(notDir, "nope")}, gitgrant.ExitSystem, "no such directory"},
+		{"busy port", []string{"serve", "--listen", busy}, gitgrant.ExitSystem, "listen on"},
 		{"unknown flag", []string{"validate", "--bogus"}, gitgrant.ExitUsage, "flag provided but not defined: -bogus"},
 		{"bad output", []string{"validate", "--output", "xml"}, gitgrant.ExitUsage, `unknown output format "xml"`},
 		{"missing path", []string{"validate", "--repo", "../..", "requests/nope.yaml"}, gitgrant.ExitSystem, "nope.yaml"},
@@ -202,7 +214,25 @@ func TestExitCodes(t *testing.T) {
 			if !strings.Contains(r.stdout+r.stderr, tc.out) {
 				t.Errorf("output lacks %q:\n%s%s", tc.out, r.stdout, r.stderr)
 			}
+			if strings.Contains(r.stderr, "gitgrant: gitgrant:") {
+				t.Errorf("doubled prefix:\n%s", r.stderr)
+			}
 		})
+	}
+}
+
+// Every flag's help names its value sensibly: a back-quoted word in a
+// usage string becomes the value's name, which once made --help show
+// "-once gitgrant serve".
+func TestHelpHasNoStrayValueNames(t *testing.T) {
+	t.Parallel()
+	for _, c := range commands() {
+		r := runCLI(t, nil, c.name, "--help")
+		for _, line := range strings.Split(r.stdout, "\n") {
+			if strings.HasPrefix(strings.TrimSpace(line), "-") && strings.Contains(line, "gitgrant") {
+				t.Errorf("gitgrant %s --help: %q", c.name, line)
+			}
+		}
 	}
 }
 
@@ -298,5 +328,34 @@ func TestRequestNeedsToKnowWhoYouAre(t *testing.T) {
 	r := runCLI(t, nil, "request", "--repo", repo, "--provider", "orders-db", "--role", "readonly", "--for", "1h", "--reason", "Look around")
 	if r.code != gitgrant.ExitUsage || !strings.Contains(r.stderr, "--requester") {
 		t.Errorf("exit %d: %s", r.code, r.stderr)
+	}
+}
+
+// From a subfolder of the access repository, the default --repo finds
+// the folder with gitgrant.yaml, and paths typed relative to where the
+// person stands still name their files.
+func TestRepoFromASubfolder(t *testing.T) {
+	t.Parallel()
+	root := t.TempDir()
+	sub := filepath.Join(root, "requests", "db")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(root, "gitgrant.yaml"), []byte("version: 1\n"), 0o644)
+	os.Mkdir(filepath.Join(root, ".git"), 0o755)
+	got, paths, err := localRepoFrom(sub, ".", []string{"alice.yaml"})
+	if err != nil || got != root || len(paths) != 1 || paths[0] != "requests/db/alice.yaml" {
+		t.Errorf("from %s: repo %q, paths %q, err %v; want %q and requests/db/alice.yaml", sub, got, paths, err, root)
+	}
+	// An explicit --repo is taken as given.
+	if got, _, err := localRepoFrom(sub, sub, nil); err != nil || got != sub {
+		t.Errorf("explicit --repo: %q %v", got, err)
+	}
+	// Outside any access repository, "." stays "." (validate then says
+	// gitgrant.yaml is missing).
+	lone := t.TempDir()
+	os.Mkdir(filepath.Join(lone, ".git"), 0o755)
+	if got, _, err := localRepoFrom(lone, ".", nil); err != nil || got != lone {
+		t.Errorf("outside an access repository: %q %v", got, err)
 	}
 }

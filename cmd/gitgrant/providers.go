@@ -74,6 +74,9 @@ error, 3 a provider failed.`, e)
 	if err != nil || format == render.GitHub {
 		return usagef("providers check: --output must be text or json")
 	}
+	if *repo, _, err = localRepo(*repo, nil); err != nil {
+		return err
+	}
 	config, _, err := schema.ReadFiles(*repo, nil)
 	if err != nil {
 		return err

@@ -38,7 +38,7 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch`")
 	force := fs.Bool("force", false, "apply even when the removal brake refuses the plan")
 	noCleanup := fs.Bool("no-cleanup", false, "do not write notes or cleanup commits (grants and revocations only)")
-	fs.Bool("once", true, "one pass and exit (always; `gitgrant serve` runs continuously)")
+	fs.Bool("once", true, "one pass and exit (always; 'gitgrant serve' runs continuously)")
 	output := fs.String("output", "", "`format` of the plan printed: text, json or github")
 	logFormat := fs.String("log-format", "text", "`format` of the action log on stderr: text or json")
 	ghBudget := fs.Duration("github-budget", 2*time.Minute, "longest wait on GitHub per part of the pass (verification, comments); past it grants pause and revocations go ahead")

@@ -86,13 +86,43 @@ func run(ctx context.Context, args []string, e *env) int {
 	return gitgrant.ExitUsage
 }
 
+// closest suggests the command a mistyped name most likely meant: one it
+// starts (or is started by), else one within two edits.
 func closest(name string) string {
+	best, bestDist := "", 3
 	for _, c := range commands() {
-		if strings.HasPrefix(c.name, name) || strings.HasPrefix(name, c.name) {
+		if len(name) >= 2 && (strings.HasPrefix(c.name, name) || strings.HasPrefix(name, c.name)) {
 			return fmt.Sprintf(" (did you mean %q?)", c.name)
 		}
+		if d := editDistance(strings.ToLower(name), c.name); d < bestDist {
+			best, bestDist = c.name, d
+		}
 	}
-	return ""
+	if best == "" {
+		return ""
+	}
+	return fmt.Sprintf(" (did you mean %q?)", best)
+}
+
+// editDistance is the Levenshtein distance between a and b.
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
 }
 
 func exitCode(err error, e *env) int {
@@ -109,7 +139,7 @@ func exitCode(err error, e *env) int {
 	case errors.Is(err, errInvalid):
 		return gitgrant.ExitInvalid
 	case errors.As(err, &sys):
-		fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
+		fmt.Fprintf(e.stderr, "gitgrant: %s\n", strings.TrimPrefix(err.Error(), "gitgrant: "))
 		return gitgrant.ExitSystem
 	}
 	var diags gitgrant.Diagnostics
@@ -117,7 +147,7 @@ func exitCode(err error, e *env) int {
 		fmt.Fprintln(e.stderr, diags.Error())
 		return gitgrant.ExitInvalid
 	}
-	fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
+	fmt.Fprintf(e.stderr, "gitgrant: %s\n", strings.TrimPrefix(err.Error(), "gitgrant: "))
 	return gitgrant.ExitSystem
 }
 

@@ -5,6 +5,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/serve"
@@ -72,7 +73,7 @@ the same work twice and may comment twice on a pull request.`, e)
 	eng.Parsed = &schema.ParseCache{} // passes re-parse only the request files that changed
 	ln, err := net.Listen("tcp", *listen)
 	if err != nil {
-		return usagef("serve: --listen %s: %v", *listen, err)
+		return &gitgrant.SystemError{System: "network", Op: "listen on " + *listen, Err: err}
 	}
 	logger.Info("serving", "listen", ln.Addr().String(), "repo", eng.Repo.Source(), "branch", eng.Repo.Branch(), "resync", *resync)
 	srv := serve.New(eng, serve.Options{

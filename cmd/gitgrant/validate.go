@@ -54,6 +54,11 @@ Exit status: 0 valid, 1 a file is invalid, 2 usage error, 3 the repository
 		return runValidatePR(ctx, e, *repo, pr, format)
 	}
 
+	root, paths, err := localRepo(*repo, paths)
+	if err != nil {
+		return err
+	}
+	*repo = root
 	var config *schema.File
 	var requests []schema.File
 	if len(paths) == 0 {
