@@ -47,8 +47,8 @@ func (v *Verifier) Preview(ctx context.Context, number int, path string, req *gi
 	p := Preview{Evidence: j.ev, Needs: j.needs}
 	p.Evidence.Reasons = j.reasons
 	p.Ready = len(j.reasons) == 0
-	if !p.Ready && req.Emergency && j.bf != nil && j.bf.config != nil {
-		ok, err := v.memberOfAny(ctx, j.bf.config.Policy.BreakGlass.Members, req.Requester)
+	if !p.Ready && req.Emergency && j.base != nil && j.base.policy.Config != nil {
+		ok, err := v.memberOfAny(ctx, j.base.policy.Config.Policy.BreakGlass.Members, req.Requester)
 		if err != nil {
 			return Preview{}, err
 		}
