@@ -21,8 +21,11 @@ import (
 // merged onto (the stricter wins).
 func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evidence, pr PullRequest) (gitgrant.Evidence, error) {
 	j, err := v.judge(ctx, in, ev, pr)
-	if err != nil || j.commits == nil {
+	if err != nil {
 		return j.ev, err
+	}
+	if j.commits == nil { // judging stopped early: no head, base or policy
+		return v.finish(ctx, in, j.ev, j.reasons, j.base)
 	}
 	onto, why, err := v.mergedOnto(ctx, in.Commit, in.Parents, pr, len(j.commits))
 	if err != nil {

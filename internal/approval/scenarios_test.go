@@ -499,6 +499,27 @@ func TestScenarios(t *testing.T) {
 			}},
 		},
 		{
+			name: "no gitgrant.yaml at the base commit",
+			build: func(w *world) approval.Input {
+				w.pushMain("admin", map[string]string{"gitgrant.yaml": ""})
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval",
+			}},
+		},
+		{
+			name: "an invalid gitgrant.yaml where the pull request was merged",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				w.pushMain("admin", map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"})
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+				"gitgrant.yaml is invalid (1 errors) at the commit it was merged onto (<sha>): no policy, no approval",
+			}},
+		},
+		{
 			name: "role with no approvals still needs a merged pull request",
 			build: func(w *world) approval.Input {
 				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readonly"))).merge("squash", path))
