@@ -187,6 +187,9 @@ type policyJudgement struct {
 	reasons   []string
 	approvers map[string][]gitgrant.Approver
 	needs     []PolicyNeed
+	// blocked counts the reasons that are not a missing approval (and why
+	// reviews did not count): what more approvals cannot fix.
+	blocked int
 }
 
 // PolicyNeed is a changed policy file still short of a code owner's
@@ -200,7 +203,10 @@ type PolicyNeed struct {
 // policies[0] is the base's; the trusted blobs come from it.
 func (v *Verifier) judgePolicyFiles(ctx context.Context, pr PullRequest, changes []PolicyFileChange, policies []*judgedBy, reviews []Review, excluded map[string]string) (policyJudgement, error) {
 	j := policyJudgement{approvers: map[string][]gitgrant.Approver{}}
-	add := func(format string, args ...any) { j.reasons = append(j.reasons, fmt.Sprintf(format, args...)) }
+	add := func(format string, args ...any) {
+		j.reasons = append(j.reasons, fmt.Sprintf(format, args...))
+		j.blocked++
+	}
 	base := policies[0]
 	for _, c := range changes {
 		head, err := v.blobAt(ctx, pr.HeadSHA, c.Path)
@@ -224,10 +230,12 @@ func (v *Verifier) judgePolicyFiles(ctx context.Context, pr PullRequest, changes
 				short(pr.BaseSHA), c.Path, blobName(before), blobName(trusted), short(base.policy.Commit))
 		}
 		for i, at := range policies {
-			approvers, reasons, need, err := v.policyFileApprovals(ctx, c.Path, at, pr, reviews, excluded)
+			approvers, blocking, missing, need, err := v.policyFileApprovals(ctx, c.Path, at, pr, reviews, excluded)
 			if err != nil {
 				return j, err
 			}
+			j.blocked += len(blocking)
+			reasons := append(blocking, missing...)
 			if i == 0 {
 				j.approvers[c.Path] = approvers
 				if need != nil {
@@ -239,39 +247,41 @@ func (v *Verifier) judgePolicyFiles(ctx context.Context, pr PullRequest, changes
 			j.reasons = append(j.reasons, reasons...)
 		}
 	}
+	// A change request blocks the whole pull request: said once.
+	j.reasons = dedupe(j.reasons)
 	return j, nil
 }
 
 // policyFileApprovals applies rule 4 to one policy file by one policy: at
 // least one approval by a code owner of the file, and no code owner's
-// change request standing.
-func (v *Verifier) policyFileApprovals(ctx context.Context, path string, at *judgedBy, pr PullRequest, reviews []Review, excluded map[string]string) ([]gitgrant.Approver, []string, *PolicyNeed, error) {
+// change request standing (blocking). missing says why there is no
+// approval, and need whose it can be.
+func (v *Verifier) policyFileApprovals(ctx context.Context, path string, at *judgedBy, pr PullRequest, reviews []Review, excluded map[string]string) (approvers []gitgrant.Approver, blocking, missing []string, need *PolicyNeed, err error) {
 	var owners []codeowners.Owner
 	if at.policy.Owners != nil {
 		owners = at.policy.Owners.Owners(path)
 	}
 	c, err := v.candidates(ctx, path, owners, at, pr, reviews, excluded)
 	if err != nil {
-		return nil, nil, nil, err
+		return nil, nil, nil, nil, err
 	}
-	reasons := c.blocking
 	if len(c.candidates) > 0 {
-		return c.candidates, reasons, nil, nil
+		return c.candidates, c.blocking, nil, nil, nil
 	}
 	if c.undecided != nil {
-		return nil, nil, nil, c.undecided
+		return nil, nil, nil, nil, c.undecided
 	}
 	names := ownerNames(owners)
 	msg := fmt.Sprintf("%s needs the approval of a code owner of it %s, on the final head commit, and has none", path, at.where())
 	if len(names) > 0 {
 		msg += " (code owners: " + strings.Join(names, ", ") + ")"
 	}
-	reasons = append(reasons, msg)
+	missing = append(missing, msg)
 	if r := at.noOwners(path, owners); r != "" {
-		reasons = append(reasons, r+": an operator must trust a policy commit explicitly to change that (see docs/trust.md)")
+		missing = append(missing, r+": an operator must trust a policy commit explicitly to change that (see docs/trust.md)")
 	}
-	reasons = append(reasons, dedupe(c.discounted)...)
-	return nil, reasons, &PolicyNeed{Path: path, Owners: names}, nil
+	missing = append(missing, dedupe(c.discounted)...)
+	return nil, c.blocking, missing, &PolicyNeed{Path: path, Owners: names}, nil
 }
 
 // blobAt is the blob hash of path at rev, "" when it is absent.
