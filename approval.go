@@ -20,19 +20,24 @@ type Evidence struct {
 	Path string `json:"path"`
 	// Blob is the git blob hash of the request file the evidence is for; a
 	// change to the file invalidates the evidence.
-	Blob        string     `json:"blob"`
-	PullRequest int        `json:"pull_request,omitempty"`
-	Author      string     `json:"author,omitempty"`
-	MergedAt    time.Time  `json:"merged_at,omitzero"`
-	MergeCommit string     `json:"merge_commit,omitempty"`
-	BaseCommit  string     `json:"base_commit,omitempty"`
-	HeadCommit  string     `json:"head_commit,omitempty"`
-	Approvers   []Approver `json:"approvers,omitempty"`
+	Blob        string    `json:"blob"`
+	PullRequest int       `json:"pull_request,omitempty"`
+	Author      string    `json:"author,omitempty"`
+	MergedAt    time.Time `json:"merged_at,omitzero"`
+	MergeCommit string    `json:"merge_commit,omitempty"`
+	BaseCommit  string    `json:"base_commit,omitempty"`
+	HeadCommit  string    `json:"head_commit,omitempty"`
+	// MergedOnto is the main-branch commit the pull request landed on,
+	// decided from GitHub's merge commit and git's parents; the policy in
+	// force there judged the request too (rule 1: the stricter wins).
+	MergedOnto string     `json:"merged_onto,omitempty"`
+	Approvers  []Approver `json:"approvers,omitempty"`
 	// Emergency is set when the request was granted under break-glass
 	// rules, without approval; it must be reviewed after the fact.
 	Emergency bool `json:"emergency,omitempty"`
 	// FollowUpIssue is the issue that asks for review after the fact of an
-	// emergency grant.
+	// emergency grant; verification leaves it 0 (it opens nothing), the
+	// reconciler sets it when it applies the grant.
 	FollowUpIssue int `json:"follow_up_issue,omitempty"`
 	// Approved is true when every rule passed. Reasons lists every rule
 	// that failed, for the requester and the audit trail; with Emergency,

@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/codeowners"
-	"github.com/gitgrant/gitgrant/schema"
 )
 
 // FileReader reads one file of the repository at a revision (a commit
@@ -100,29 +98,33 @@ type Input struct {
 	// Commit is the first-parent commit of main that last changed the file
 	// (a merge, squash or rebased commit, or a direct push).
 	Commit string
-	// Parent is Commit's first parent, when the caller knows it: the base
-	// a direct push is judged by. Empty: asked from GitHub when needed.
-	Parent string
-	// MergedOnto, when the caller knows it from git, is the main-branch
-	// commit the pull request was merged onto (a merge or squash commit's
-	// first parent). A pull request's base.sha can be old (it moves only
-	// when the branch is pushed), so the rules are then also applied with
-	// the files at MergedOnto, and both must pass: a policy tightened while
-	// the pull request was open still applies. Never pass a commit that
-	// holds changes of the pull request itself (a rebased commit's parent).
-	MergedOnto string
-	Request    *gitgrant.Request
+	// Parents are Commit's parents from git, first parent first; nil: asked
+	// from GitHub when needed. The verifier decides from them and from
+	// GitHub's account of the pull request (never from a commit message)
+	// which main commit the pull request was merged onto, and judges a
+	// direct push by its first parent's policy.
+	Parents []string
+	// FirstSeen is when gitgrant first saw Commit on main, from its own
+	// durable record (the earliest recorded, never later than now); zero
+	// means now. The window of content that came without a merged pull
+	// request starts there, or at an earlier commit date (rule 6).
+	FirstSeen time.Time
+	Request   *gitgrant.Request
 }
 
-// Verifier verifies request files. One Verifier may serve many passes; it
-// memoises default branch, base-commit files and team memberships for
-// MemoTTL.
+// Verifier verifies request files and policy changes. One Verifier may
+// serve many passes; it memoises the default branch, the raw policy files
+// of commits, team memberships (for MemoTTL) and policy-change verdicts.
 type Verifier struct {
 	GitHub GitHub
 	// Files reads base and head commits from git; nil or failing reads fall
-	// back to GitHub's contents API.
+	// back to GitHub's contents API. When it also implements ParentReader,
+	// walking back a rebase costs no API calls.
 	Files FileReader
 	Cache Cache
+	// Policy tells the policy in force at a commit (the trusted policy,
+	// rule 13). Nil: the raw gitgrant.yaml and CODEOWNERS at that commit.
+	Policy PolicySource
 	// Org is the repository owner: CODEOWNERS teams of another org are
 	// not honoured (GitHub ignores them too).
 	Org string
@@ -138,7 +140,8 @@ type Verifier struct {
 	mu      sync.Mutex
 	branch  string
 	teams   map[string]memo
-	configs map[string]*baseFiles
+	raw     map[string]*Policy
+	changes map[string]policyMemo
 }
 
 type memo struct {
@@ -146,12 +149,10 @@ type memo struct {
 	at     time.Time
 }
 
-// baseFiles are the policy files at one base commit; a nil field with a
-// reason means the file is missing or unusable.
-type baseFiles struct {
-	config       *gitgrant.Config
-	configReason string
-	owners       *codeowners.File
+// ParentReader is what a FileReader may also offer: a commit's parents,
+// first parent first.
+type ParentReader interface {
+	Parents(ctx context.Context, rev string) ([]string, error)
 }
 
 func (v *Verifier) now() time.Time { return gitgrant.ClockOr(v.Clock).Now().UTC() }
@@ -165,7 +166,8 @@ func (v *Verifier) logger() *slog.Logger {
 
 // Verify returns the evidence for one request file. An error means GitHub
 // or git could not be asked (fail closed: no grant, try again later);
-// a rejection is evidence with Approved false and its reasons.
+// a rejection is evidence with Approved false and its reasons. Verify only
+// reads: an emergency's follow-up issue is opened by EnsureFollowUp.
 func (v *Verifier) Verify(ctx context.Context, in Input) (gitgrant.Evidence, error) {
 	if in.Path == "" || in.Blob == "" || in.Commit == "" || in.Request == nil {
 		return gitgrant.Evidence{}, errors.New("approval: input needs path, blob, commit and the decoded request")
@@ -178,7 +180,13 @@ func (v *Verifier) Verify(ctx context.Context, in Input) (gitgrant.Evidence, err
 			return gitgrant.Evidence{}, fmt.Errorf("approval: evidence cache: %w", err)
 		}
 		if ok && (e.RecheckAt.IsZero() || v.now().Before(e.RecheckAt)) {
-			return e.Evidence, nil
+			same, err := v.samePolicies(ctx, e.Policies)
+			if err != nil {
+				return gitgrant.Evidence{}, err
+			}
+			if same {
+				return e.Evidence, nil
+			}
 		}
 		first = e.FirstChecked
 	}
@@ -194,11 +202,57 @@ func (v *Verifier) Verify(ctx context.Context, in Input) (gitgrant.Evidence, err
 		if recheck && ev.CheckedAt.Sub(entry.FirstChecked) < RecheckWindow {
 			entry.RecheckAt = ev.CheckedAt.Add(RecheckInterval)
 		}
+		if entry.Policies, err = v.policyDeps(ctx, ev.BaseCommit, ev.MergedOnto); err != nil {
+			return gitgrant.Evidence{}, err
+		}
 		if err := v.Cache.Put(ctx, key, entry); err != nil {
 			return gitgrant.Evidence{}, fmt.Errorf("approval: evidence cache: %w", err)
 		}
 	}
 	return ev, nil
+}
+
+// policyDeps records, for a PolicySource, the policy state each commit a
+// verdict was judged at had: a verdict judged by a state that changed
+// since (a policy change verified late) is judged again. The raw files
+// of a commit never change, so without a PolicySource nothing is kept.
+func (v *Verifier) policyDeps(ctx context.Context, commits ...string) (map[string]string, error) {
+	if v.Policy == nil {
+		return nil, nil
+	}
+	deps := map[string]string{}
+	for _, c := range commits {
+		if c == "" {
+			continue
+		}
+		p, err := v.policyAt(ctx, c)
+		if err != nil {
+			return nil, err
+		}
+		deps[c] = p.fingerprint()
+	}
+	return deps, nil
+}
+
+// samePolicies reports whether the policies a cached verdict was judged by
+// are still those in force.
+func (v *Verifier) samePolicies(ctx context.Context, deps map[string]string) (bool, error) {
+	if v.Policy == nil {
+		return true, nil
+	}
+	if deps == nil {
+		return false, nil // judged before a PolicySource was used
+	}
+	for c, fp := range deps {
+		p, err := v.policyAt(ctx, c)
+		if err != nil {
+			return false, err
+		}
+		if p.fingerprint() != fp {
+			return false, nil
+		}
+	}
+	return true, nil
 }
 
 // GitHub links a merged commit to its pull request a little after the
@@ -283,55 +337,6 @@ func (v *Verifier) read(ctx context.Context, rev, path string) ([]byte, error) {
 		v.logger().Debug("git read failed, asking GitHub", "rev", rev, "path", path, "err", err)
 	}
 	return v.GitHub.ReadFile(ctx, rev, path)
-}
-
-// base loads gitgrant.yaml and CODEOWNERS as they were at base.
-func (v *Verifier) base(ctx context.Context, base string) (*baseFiles, error) {
-	v.mu.Lock()
-	if b, ok := v.configs[base]; ok {
-		v.mu.Unlock()
-		return b, nil
-	}
-	v.mu.Unlock()
-	b := &baseFiles{}
-	data, err := v.read(ctx, base, gitgrant.ConfigPath)
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		b.configReason = fmt.Sprintf("%s does not exist at base commit %s: no policy, no approval", gitgrant.ConfigPath, short(base))
-	case err != nil:
-		return nil, err
-	default:
-		cfg, diags := schema.LoadConfig(gitgrant.ConfigPath, data)
-		if cfg == nil || diags.HasErrors() {
-			b.configReason = fmt.Sprintf("%s at base commit %s is invalid (%d errors): no policy, no approval", gitgrant.ConfigPath, short(base), countErrors(diags))
-		}
-		b.config = cfg
-	}
-	owners, err := codeowners.Find(ctx, func(ctx context.Context, p string) ([]byte, error) { return v.read(ctx, base, p) })
-	if err != nil {
-		return nil, err
-	}
-	if owners != nil && len(owners.Problems) > 0 {
-		v.logger().Warn("CODEOWNERS lines skipped", "file", owners.Path, "base", base, "problems", owners.Problems)
-	}
-	b.owners = owners
-	v.mu.Lock()
-	if v.configs == nil {
-		v.configs = map[string]*baseFiles{}
-	}
-	v.configs[base] = b
-	v.mu.Unlock()
-	return b, nil
-}
-
-func countErrors(ds gitgrant.Diagnostics) int {
-	n := 0
-	for _, d := range ds {
-		if d.Severity != gitgrant.SeverityWarning {
-			n++
-		}
-	}
-	return n
 }
 
 // member reports whether login matches a principal reference: a login

@@ -19,11 +19,14 @@ type Key struct {
 
 // Entry is cached evidence. RecheckAt, when set, is when a verdict that may
 // still change (GitHub had not yet linked the commit to a pull request)
-// should be gathered again.
+// should be gathered again. Policies, with a PolicySource, names the
+// policy state (commit and blobs) each commit the verdict was judged at
+// had; when one has changed since, the verdict is gathered again.
 type Entry struct {
 	Evidence     gitgrant.Evidence `json:"evidence"`
 	FirstChecked time.Time         `json:"first_checked"`
 	RecheckAt    time.Time         `json:"recheck_at,omitzero"`
+	Policies     map[string]string `json:"policies"`
 }
 
 // Cache stores evidence; the reconciler may persist it (git notes, a

@@ -21,12 +21,17 @@ const FollowUpLabel = "gitgrant-emergency"
 type API struct {
 	GH          *github.Client
 	Owner, Repo string
+	// Self tells the login gitgrant acts as (ghapi.Client.Identity): only
+	// follow-up issues it wrote are its own.
+	Self func(context.Context) (string, error)
 }
 
 var _ GitHub = (*API)(nil)
 
 // NewGitHub adapts a ghapi client.
-func NewGitHub(c *ghapi.Client) *API { return &API{GH: c.GH, Owner: c.Owner, Repo: c.Repo} }
+func NewGitHub(c *ghapi.Client) *API {
+	return &API{GH: c.GH, Owner: c.Owner, Repo: c.Repo, Self: c.Identity}
+}
 
 // New is a Verifier for the client's repository. files may be nil (base
 // commits are then read through the contents API); cache may be nil (no
@@ -236,10 +241,18 @@ func (a *API) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
 	return []byte(s), nil
 }
 
-// FollowUp implements GitHub: it looks for the marker among issues with
-// FollowUpLabel (open or closed) before creating one, so that a lost cache
-// never duplicates the issue.
+// FollowUp implements GitHub: it looks for the marker among the issues
+// with FollowUpLabel (open or closed) that gitgrant's own identity wrote
+// before creating one, so that a lost cache never duplicates the issue
+// and nobody else's issue, open or closed, stands in for it.
 func (a *API) FollowUp(ctx context.Context, marker, title, body string) (int, error) {
+	if a.Self == nil {
+		return 0, errors.New("approval: no identity to tell gitgrant's own follow-up issues from others' (API.Self)")
+	}
+	self, err := a.Self(ctx)
+	if err != nil {
+		return 0, err
+	}
 	opts := &github.IssueListByRepoOptions{State: "all", Labels: []string{FollowUpLabel}, ListOptions: github.ListOptions{PerPage: 100}}
 	for {
 		is, resp, err := a.GH.Issues.ListByRepo(ctx, a.Owner, a.Repo, opts)
@@ -247,7 +260,7 @@ func (a *API) FollowUp(ctx context.Context, marker, title, body string) (int, er
 			return 0, sysErr("list follow-up issues", resp, err)
 		}
 		for _, i := range is {
-			if strings.Contains(i.GetBody(), marker) {
+			if authoredBy(i.GetUser(), self) && strings.Contains(i.GetBody(), marker) {
 				return i.GetNumber(), nil
 			}
 		}
@@ -262,4 +275,13 @@ func (a *API) FollowUp(ctx context.Context, marker, title, body string) (int, er
 		return 0, sysErr("open follow-up issue", resp, err)
 	}
 	return is.GetNumber(), nil
+}
+
+// authoredBy reports whether u is login; a "[bot]" login, which no person
+// can register, must also be a bot account.
+func authoredBy(u *github.User, login string) bool {
+	if u == nil || !strings.EqualFold(u.GetLogin(), login) {
+		return false
+	}
+	return !strings.HasSuffix(login, "[bot]") || u.GetType() == "Bot"
 }

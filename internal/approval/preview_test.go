@@ -2,6 +2,7 @@ package approval_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -101,6 +102,74 @@ func TestPreview(t *testing.T) {
 			}
 			if len(w.gh.Issues(w.repo)) != 0 {
 				t.Error("a preview opened an issue")
+			}
+		})
+	}
+}
+
+// What `validate --pr` shows on a pull request that changes the policy:
+// which code owners must approve each file, judged by the base.
+func TestPreviewPolicyChange(t *testing.T) {
+	t.Parallel()
+	security := []string{"@acme/security"}
+	tests := []struct {
+		name    string
+		reviews []string
+		want    approval.PolicyPreview
+		reasons []string
+	}{
+		{
+			name: "no review yet",
+			want: approval.PolicyPreview{Needs: []approval.PolicyNeed{{Path: "gitgrant.yaml", Owners: security}, {Path: ".github/CODEOWNERS", Owners: security}}},
+			reasons: []string{
+				"gitgrant.yaml needs the approval of a code owner of it at the base commit, on the final head commit, and has none (code owners: @acme/security)",
+				".github/CODEOWNERS needs the approval of a code owner of it at the base commit, on the final head commit, and has none (code owners: @acme/security)",
+			},
+		},
+		{
+			name: "a requests owner approved", reviews: []string{"bob"},
+			want: approval.PolicyPreview{Needs: []approval.PolicyNeed{{Path: "gitgrant.yaml", Owners: security}, {Path: ".github/CODEOWNERS", Owners: security}}},
+			reasons: []string{
+				"gitgrant.yaml needs the approval of a code owner of it at the base commit, on the final head commit, and has none (code owners: @acme/security)",
+				"@bob is not a code owner of gitgrant.yaml at the base commit (review 1)",
+				".github/CODEOWNERS needs the approval of a code owner of it at the base commit, on the final head commit, and has none (code owners: @acme/security)",
+				"@bob is not a code owner of .github/CODEOWNERS at the base commit (review 1)",
+			},
+		},
+		{name: "a security owner approved", reviews: []string{"sam"}, want: approval.PolicyPreview{Ready: true}},
+		{
+			name: "another security owner requested changes", reviews: []string{"sam", "sue:" + approval.ChangesRequested},
+			want:    approval.PolicyPreview{Blocked: true},
+			reasons: []string{"code owner @sue requested changes (review 2) and has not approved or been dismissed since"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			w := newWorld(t)
+			p := w.openPR("alice").push("alice", "alice", map[string]string{
+				"gitgrant.yaml":      readTestdata(t, "gitgrant.yaml") + "# tidy\n",
+				".github/CODEOWNERS": readTestdata(t, "CODEOWNERS") + "/requests/billing/ @carol\n",
+				path:                 request("alice", "readwrite"),
+			})
+			for _, r := range tt.reviews {
+				who, state, ok := strings.Cut(r, ":")
+				if !ok {
+					state = approval.Approved
+				}
+				p.review(who, state)
+			}
+			n := p.leaveOpen()
+			got, err := w.verifier(nil).PreviewPolicyChange(context.Background(), n, []string{path, "gitgrant.yaml", ".github/CODEOWNERS", "docs/CODEOWNERS"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.reasons, got.Evidence.Reasons); diff != "" {
+				t.Errorf("reasons (-want +got):\n%s", diff)
+			}
+			got.Evidence = gitgrant.PolicyEvidence{}
+			if diff := cmp.Diff(tt.want, got); diff != "" {
+				t.Errorf("preview (-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -16,25 +16,51 @@ import (
 	"github.com/gitgrant/gitgrant/internal/codeowners"
 )
 
-// viaPullRequest applies rules 1-6 to a merged pull request.
+// viaPullRequest applies rules 1-6 to a merged pull request: judged by
+// the policy at its base, and again by the policy at the commit it was
+// merged onto (the stricter wins).
 func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evidence, pr PullRequest) (gitgrant.Evidence, error) {
 	j, err := v.judge(ctx, in, ev, pr)
 	if err != nil {
 		return j.ev, err
 	}
-	return v.finish(ctx, in, j.ev, j.reasons, j.bf)
+	if j.commits == nil { // judging stopped early: no head, base or policy
+		return v.finish(ctx, in, j.ev, j.reasons, j.base)
+	}
+	onto, why, err := v.mergedOnto(ctx, in.Commit, in.Parents, pr, len(j.commits))
+	if err != nil {
+		return j.ev, err
+	}
+	j.ev.MergedOnto = onto
+	if why != "" {
+		j.reasons = append(j.reasons, why)
+	}
+	if onto != "" && onto != pr.BaseSHA {
+		more, err := v.atMergedOnto(ctx, in, pr, j, onto)
+		if err != nil {
+			return j.ev, err
+		}
+		j.reasons = append(j.reasons, more...)
+	}
+	return v.finish(ctx, in, j.ev, j.reasons, j.base)
 }
 
 // judgement is what judge found: the evidence so far, every failed rule,
-// the approvals still missing, and the files at the base.
+// the approvals still missing, the policy at the base, and what the rules
+// at the merged-onto commit need again (commits nil: judging stopped
+// early).
 type judgement struct {
-	ev      gitgrant.Evidence
-	reasons []string
-	needs   []Need
-	bf      *baseFiles
+	ev       gitgrant.Evidence
+	reasons  []string
+	needs    []Need
+	base     *judgedBy
+	commits  []Commit
+	reviews  []Review
+	excluded map[string]string
 }
 
-// judge applies rules 1-4 and 6 to a pull request, merged or not.
+// judge applies rules 1-4 and 6 to a pull request, merged or not, by the
+// policy at its base commit.
 func (v *Verifier) judge(ctx context.Context, in Input, ev gitgrant.Evidence, pr PullRequest) (judgement, error) {
 	ev.PullRequest, ev.Author, ev.MergedAt = pr.Number, pr.Author, pr.MergedAt.UTC()
 	ev.HeadCommit, ev.BaseCommit = pr.HeadSHA, pr.BaseSHA
@@ -67,21 +93,45 @@ func (v *Verifier) judge(ctx context.Context, in Input, ev gitgrant.Evidence, pr
 		add("pull request #%d did not change %s (the same content was already at its base commit %s), so its reviewers never saw it", pr.Number, in.Path, short(pr.BaseSHA))
 	}
 
-	bf, err := v.base(ctx, pr.BaseSHA)
+	policy, err := v.policyAt(ctx, pr.BaseSHA)
 	if err != nil {
 		return judgement{ev: ev}, err
 	}
-	if bf.config == nil {
-		add("%s", bf.configReason)
-		return judgement{ev: ev, reasons: reasons, bf: bf}, nil
+	base := v.judgedAt(policy, "the base commit")
+	if policy.Config == nil {
+		add("%s", base.noConfig())
+		return judgement{ev: ev, reasons: reasons, base: base}, nil
 	}
-	req := in.Request
-	reasons = append(reasons, requestRules(in, bf.config, pr.Author)...)
+	reasons = append(reasons, requestRules(in, base, pr.Author)...)
 
 	commits, err := v.GitHub.PullRequestCommits(ctx, pr.Number)
 	if err != nil {
 		return judgement{ev: ev}, err
 	}
+	excluded, more := excludedReviewers(pr, commits, in.Request.Requester, in.Request.Subject)
+	reasons = append(reasons, more...)
+
+	reviews, err := v.GitHub.Reviews(ctx, pr.Number)
+	if err != nil {
+		return judgement{ev: ev}, err
+	}
+	rr, err := v.reviewRules(ctx, in, base, pr, reviews, excluded)
+	if err != nil {
+		return judgement{ev: ev}, err
+	}
+	ev.Approvers = rr.approvers
+	reasons = append(reasons, rr.reasons...)
+	if commits == nil {
+		commits = []Commit{}
+	}
+	return judgement{ev: ev, reasons: reasons, needs: rr.needs, base: base, commits: commits, reviews: reviews, excluded: excluded}, nil
+}
+
+// excludedReviewers are the people whose approval cannot count, each with
+// why: the requester and subject (for a request), the pull request's
+// author, and every author and committer of its commits. It also returns
+// the reasons the commits cannot all be checked.
+func excludedReviewers(pr PullRequest, commits []Commit, requester, subject string) (map[string]string, []string) {
 	excluded := map[string]string{}
 	exclude := func(login, why string) {
 		if login != "" {
@@ -90,85 +140,80 @@ func (v *Verifier) judge(ctx context.Context, in Input, ev gitgrant.Evidence, pr
 			}
 		}
 	}
-	exclude(req.Requester, "is the requester")
-	exclude(req.Subject, "receives the access (subject)")
+	exclude(requester, "is the requester")
+	exclude(subject, "receives the access (subject)")
 	exclude(pr.Author, "opened the pull request")
+	var reasons []string
 	if len(commits) >= MaxPullCommits {
-		add("pull request #%d has %d or more commits; GitHub lists only %d, so its committers cannot all be checked", pr.Number, MaxPullCommits, MaxPullCommits)
+		reasons = append(reasons, fmt.Sprintf("pull request #%d has %d or more commits; GitHub lists only %d, so its committers cannot all be checked", pr.Number, MaxPullCommits, MaxPullCommits))
 	}
 	for _, c := range commits {
 		if c.Author == "" || c.Committer == "" {
-			add("commit %s of pull request #%d has an author or committer linked to no GitHub account, so gitgrant cannot prove an approver did not write it", short(c.SHA), pr.Number)
+			reasons = append(reasons, fmt.Sprintf("commit %s of pull request #%d has an author or committer linked to no GitHub account, so gitgrant cannot prove an approver did not write it", short(c.SHA), pr.Number))
 		}
 		exclude(c.Author, "authored a commit of the pull request ("+short(c.SHA)+")")
 		exclude(c.Committer, "committed to the pull request ("+short(c.SHA)+")")
 	}
-
-	reviews, err := v.GitHub.Reviews(ctx, pr.Number)
-	if err != nil {
-		return judgement{ev: ev}, err
-	}
-	rr, err := v.reviewRules(ctx, in, bf, pr, reviews, excluded)
-	if err != nil {
-		return judgement{ev: ev}, err
-	}
-	ev.Approvers = rr.approvers
-	reasons = append(reasons, rr.reasons...)
-	j := judgement{ev: ev, reasons: reasons, needs: rr.needs, bf: bf}
-	if in.MergedOnto != "" && in.MergedOnto != pr.BaseSHA {
-		more, err := v.atMergedOnto(ctx, in, pr, reviews, excluded)
-		if err != nil {
-			return judgement{ev: ev}, err
-		}
-		j.reasons = append(j.reasons, more...)
-	}
-	return j, nil
+	return excluded, reasons
 }
 
-// atMergedOnto applies the policy and CODEOWNERS of the commit the pull
-// request was merged onto; it returns the reasons that did not already
-// fail at the base, saying where they come from.
-func (v *Verifier) atMergedOnto(ctx context.Context, in Input, pr PullRequest, reviews []Review, excluded map[string]string) ([]string, error) {
-	bf, err := v.base(ctx, in.MergedOnto)
+// judgedAt names a policy for reasons; at is the commit asked about.
+func (v *Verifier) judgedAt(p *Policy, at string) *judgedBy {
+	return &judgedBy{policy: p, at: at, verified: v.Policy != nil}
+}
+
+// atMergedOnto applies the policy in force at the commit the pull request
+// was merged onto; it returns the reasons that fail there, saying where
+// they come from. A policy identical to the base's decides nothing new.
+func (v *Verifier) atMergedOnto(ctx context.Context, in Input, pr PullRequest, j judgement, onto string) ([]string, error) {
+	policy, err := v.policyAt(ctx, onto)
 	if err != nil {
 		return nil, err
 	}
-	prefix := fmt.Sprintf("at the commit it was merged onto (%s): ", short(in.MergedOnto))
-	if bf.config == nil {
-		return []string{prefix + bf.configReason}, nil
+	if j.base != nil && policy.fingerprint() == j.base.policy.fingerprint() {
+		return nil, nil
 	}
-	reasons := requestRules(in, bf.config, pr.Author)
-	rr, err := v.reviewRules(ctx, in, bf, pr, reviews, excluded)
+	at := v.judgedAt(policy, fmt.Sprintf("the commit it was merged onto (%s)", short(onto)))
+	if policy.Config == nil {
+		return []string{at.noConfig()}, nil
+	}
+	rr, err := v.reviewRules(ctx, in, at, pr, j.reviews, j.excluded)
 	if err != nil {
 		return nil, err
+	}
+	seen := map[string]bool{}
+	for _, r := range j.reasons {
+		seen[r] = true
 	}
 	var out []string
-	for _, r := range append(reasons, rr.reasons...) {
-		out = append(out, prefix+r)
+	for _, r := range append(requestRules(in, at, pr.Author), rr.reasons...) {
+		if !seen[r] { // policy-independent, already said
+			out = append(out, r)
+		}
 	}
-	return out, nil
+	return at.mark(out), nil
 }
 
-// requestRules are the rules about the request itself, judged by the
-// policy at base: rule 2 (path and content agree), rule 3 (author is the
-// requester), and that every grant's role exists at base.
-func requestRules(in Input, cfg *gitgrant.Config, author string) []string {
+// requestRules are the rules about the request itself, judged by a
+// policy: rule 2 (path and content agree), rule 3 (author is the
+// requester), and that every grant's role exists.
+func requestRules(in Input, at *judgedBy, author string) []string {
 	var reasons []string
-	req := in.Request
+	req, cfg := in.Request, at.policy.Config
 	folder := providerFolder(in.Path)
 	for i, g := range req.Grants {
 		if g.Provider != folder {
 			reasons = append(reasons, fmt.Sprintf("grants.%d: provider %q does not match the folder %q the file is in (CODEOWNERS routes by path)", i, g.Provider, folder))
 		}
 		if _, ok := role(cfg, g); !ok {
-			reasons = append(reasons, fmt.Sprintf("grants.%d: role %s/%s is not declared in %s at the base commit", i, g.Provider, g.Role, gitgrant.ConfigPath))
+			reasons = append(reasons, fmt.Sprintf("grants.%d: role %s/%s is not declared in %s %s", i, g.Provider, g.Role, gitgrant.ConfigPath, at.where()))
 		}
 	}
 	if author != "" && !strings.EqualFold(author, req.Requester) && !cfg.Policy.AllowOnBehalf {
-		reasons = append(reasons, fmt.Sprintf("the pull request was opened by @%s, not by the requester @%s, and policy.allow_on_behalf is false at the base commit", author, req.Requester))
+		reasons = append(reasons, fmt.Sprintf("the pull request was opened by @%s, not by the requester @%s, and policy.allow_on_behalf is false %s", author, req.Requester, at.where()))
 	}
 	if req.Subject != "" && !strings.EqualFold(req.Subject, req.Requester) && !cfg.Policy.AllowOnBehalf {
-		reasons = append(reasons, fmt.Sprintf("subject %q requests access on behalf of someone else, and policy.allow_on_behalf is false at the base commit", req.Subject))
+		reasons = append(reasons, fmt.Sprintf("subject %q requests access on behalf of someone else, and policy.allow_on_behalf is false %s", req.Subject, at.where()))
 	}
 	return reasons
 }
@@ -265,18 +310,20 @@ func (v *Verifier) ownerVia(ctx context.Context, owners []codeowners.Owner, logi
 	return "", unreadable
 }
 
-func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr PullRequest, reviews []Review, excluded map[string]string) (reviewResult, error) {
-	var res reviewResult
-	var discounted []string
-	var owners []codeowners.Owner
-	if bf.owners != nil {
-		owners = bf.owners.Owners(in.Path)
-	}
-	var candidates []gitgrant.Approver
-	// undecided: an approval that an unreadable team might have made
-	// count. It matters only when approvals are missing: then the verdict
-	// is GitHub's refusal, not "approval missing".
-	var undecided error
+// candidacy sorts the reviews of a pull request for one path by one
+// policy: the approvals by code owners that may count, the standing change
+// requests of code owners, why other reviews do not count, and a team
+// that could not be read (undecided: it matters only when approvals are
+// missing, and then the verdict is GitHub's refusal, not "missing").
+type candidacy struct {
+	candidates []gitgrant.Approver
+	blocking   []string
+	discounted []string
+	undecided  error
+}
+
+func (v *Verifier) candidates(ctx context.Context, path string, owners []codeowners.Owner, at *judgedBy, pr PullRequest, reviews []Review, excluded map[string]string) (candidacy, error) {
+	var c candidacy
 	for _, r := range latestStates(reviews) {
 		switch r.State {
 		case ChangesRequested:
@@ -284,41 +331,68 @@ func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr 
 			// placed fails closed.
 			via, err := v.ownerVia(ctx, owners, r.Reviewer)
 			if err != nil {
-				return res, err
+				return c, err
 			}
 			if via != "" {
-				res.reasons = append(res.reasons, fmt.Sprintf("code owner @%s requested changes (review %d) and has not approved or been dismissed since", r.Reviewer, r.ID))
+				c.blocking = append(c.blocking, fmt.Sprintf("code owner @%s requested changes (review %d) and has not approved or been dismissed since", r.Reviewer, r.ID))
 			}
 			continue
 		case Dismissed:
-			discounted = append(discounted, fmt.Sprintf("@%s's review %d was dismissed", r.Reviewer, r.ID))
+			c.discounted = append(c.discounted, fmt.Sprintf("@%s's review %d was dismissed", r.Reviewer, r.ID))
 			continue
 		}
 		if why, bad := excluded[strings.ToLower(r.Reviewer)]; r.CommitID != pr.HeadSHA || bad {
 			if r.CommitID != pr.HeadSHA {
-				discounted = append(discounted, fmt.Sprintf("@%s approved commit %s (review %d), not the final head commit %s", r.Reviewer, short(r.CommitID), r.ID, short(pr.HeadSHA)))
+				c.discounted = append(c.discounted, fmt.Sprintf("@%s approved commit %s (review %d), not the final head commit %s", r.Reviewer, short(r.CommitID), r.ID, short(pr.HeadSHA)))
 			} else {
-				discounted = append(discounted, fmt.Sprintf("@%s cannot approve: %s (review %d)", r.Reviewer, why, r.ID))
+				c.discounted = append(c.discounted, fmt.Sprintf("@%s cannot approve: %s (review %d)", r.Reviewer, why, r.ID))
 			}
 			continue
 		}
 		via, err := v.ownerVia(ctx, owners, r.Reviewer)
 		switch {
 		case teamAccess(err):
-			undecided = cmp.Or(undecided, err)
+			c.undecided = cmp.Or(c.undecided, err)
 		case err != nil:
-			return res, err
+			return c, err
 		case via == "":
-			discounted = append(discounted, fmt.Sprintf("@%s is not a code owner of %s at the base commit (review %d)", r.Reviewer, in.Path, r.ID))
+			c.discounted = append(c.discounted, fmt.Sprintf("@%s is not a code owner of %s %s (review %d)", r.Reviewer, path, at.where(), r.ID))
 		default:
-			candidates = append(candidates, gitgrant.Approver{Login: r.Reviewer, ReviewID: r.ID, SubmittedAt: r.SubmittedAt.UTC(), Via: via})
+			c.candidates = append(c.candidates, gitgrant.Approver{Login: r.Reviewer, ReviewID: r.ID, SubmittedAt: r.SubmittedAt.UTC(), Via: via})
 		}
 	}
+	return c, nil
+}
+
+// ownerNames are the owners people can be asked for (emails cannot
+// approve).
+func ownerNames(owners []codeowners.Owner) []string {
+	out := []string{}
+	for _, o := range owners {
+		if o.Kind != codeowners.Email {
+			out = append(out, o.String())
+		}
+	}
+	return out
+}
+
+func (v *Verifier) reviewRules(ctx context.Context, in Input, at *judgedBy, pr PullRequest, reviews []Review, excluded map[string]string) (reviewResult, error) {
+	var res reviewResult
+	var owners []codeowners.Owner
+	if at.policy.Owners != nil {
+		owners = at.policy.Owners.Owners(in.Path)
+	}
+	c, err := v.candidates(ctx, in.Path, owners, at, pr, reviews, excluded)
+	if err != nil {
+		return res, err
+	}
+	res.reasons = c.blocking
+	candidates, discounted, undecided := c.candidates, c.discounted, c.undecided
 
 	counted := map[int64]bool{}
 	missing := false
 	for i, g := range in.Request.Grants {
-		rc, ok := role(bf.config, g)
+		rc, ok := role(at.policy.Config, g)
 		if !ok {
 			continue // already a reason
 		}
@@ -343,12 +417,7 @@ func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr 
 		}
 		if n < rc.Approvals {
 			missing = true
-			need := Need{Grant: g, Missing: rc.Approvals - n, Owners: []string{}, Approvers: rc.Approvers}
-			for _, o := range owners {
-				if o.Kind != codeowners.Email {
-					need.Owners = append(need.Owners, o.String())
-				}
-			}
+			need := Need{Grant: g, Missing: rc.Approvals - n, Owners: ownerNames(owners), Approvers: rc.Approvers}
 			res.needs = append(res.needs, need)
 			msg := fmt.Sprintf("grants.%d: %s/%s needs %d code-owner approval(s) on the final head commit, has %d", i, g.Provider, g.Role, rc.Approvals, n)
 			if len(names) > 0 {
@@ -358,11 +427,8 @@ func (v *Verifier) reviewRules(ctx context.Context, in Input, bf *baseFiles, pr 
 				msg += "; approvers: " + strings.Join(rc.Approvers, ", ")
 			}
 			res.reasons = append(res.reasons, msg)
-			switch {
-			case bf.owners == nil:
-				res.reasons = append(res.reasons, "there is no CODEOWNERS file at the base commit (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so nobody can approve")
-			case len(owners) == 0:
-				res.reasons = append(res.reasons, fmt.Sprintf("%s at the base commit names no owner for %s", bf.owners.Path, in.Path))
+			if r := at.noOwners(in.Path, owners); r != "" {
+				res.reasons = append(res.reasons, r)
 			}
 		}
 	}

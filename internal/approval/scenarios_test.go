@@ -303,10 +303,8 @@ func TestScenarios(t *testing.T) {
 			build: func(w *world) approval.Input {
 				p := w.openPR("alice").push("alice", "alice", file(request("alice", "readonly"))) // readonly: 0 approvals at its base
 				tightened := strings.Replace(readTestdata(w.t, "gitgrant.yaml"), "readonly: {approvals: 0", "readonly: {approvals: 1", 1)
-				onto := w.pushMain("admin", map[string]string{"gitgrant.yaml": tightened})
-				in := w.input(path, p.merge("squash", path))
-				in.MergedOnto = onto
-				return in
+				w.pushMain("admin", map[string]string{"gitgrant.yaml": tightened})
+				return w.input(path, p.merge("squash", path))
 			},
 			want: verdict{Reasons: []string{
 				"at the commit it was merged onto (<sha>): grants.0: orders-db/readonly needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -316,14 +314,12 @@ func TestScenarios(t *testing.T) {
 			name: "stale base: an owner removed on main while the pull request was open",
 			build: func(w *world) approval.Input {
 				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
-				onto := w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"})
-				in := w.input(path, p.merge("merge", path))
-				in.MergedOnto = onto
-				return in
+				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"})
+				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
 				"at the commit it was merged onto (<sha>): grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
-				"at the commit it was merged onto (<sha>): @bob is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+				"@bob is not a code owner of requests/orders-db/alice.yaml at the commit it was merged onto (<sha>) (review 1)",
 			}},
 		},
 		{
@@ -500,6 +496,27 @@ func TestScenarios(t *testing.T) {
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
 				"there is no CODEOWNERS file at the base commit (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so nobody can approve",
 				"@bob is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
+			}},
+		},
+		{
+			name: "no gitgrant.yaml at the base commit",
+			build: func(w *world) approval.Input {
+				w.pushMain("admin", map[string]string{"gitgrant.yaml": ""})
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+			},
+			want: verdict{Reasons: []string{
+				"gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval",
+			}},
+		},
+		{
+			name: "an invalid gitgrant.yaml where the pull request was merged",
+			build: func(w *world) approval.Input {
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				w.pushMain("admin", map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"})
+				return w.input(path, p.merge("merge", path))
+			},
+			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+				"gitgrant.yaml is invalid (1 errors) at the commit it was merged onto (<sha>): no policy, no approval",
 			}},
 		},
 		{

@@ -40,7 +40,7 @@ func TestSteadyStateCostsNoCalls(t *testing.T) {
 	}
 	want := gitgrant.Evidence{
 		Path: path, Blob: in.Blob, PullRequest: 1, Author: "alice", MergedAt: t0.Add(24 * time.Hour),
-		MergeCommit: in.Commit, BaseCommit: first.BaseCommit, HeadCommit: first.HeadCommit,
+		MergeCommit: in.Commit, BaseCommit: first.BaseCommit, HeadCommit: first.HeadCommit, MergedOnto: in.Parents[0],
 		Approvers: []gitgrant.Approver{{Login: "dave", ReviewID: 1, SubmittedAt: t0.Add(2 * time.Minute), Via: "@acme/dba"}},
 		Approved:  true, CheckedAt: t0.Add(48 * time.Hour),
 	}
@@ -113,16 +113,21 @@ func TestEmergencyOpensOneFollowUpIssue(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	in := w.input(path, w.pushMain("erin", file(request("erin", "readwrite", "emergency: true\nticket: INC-7\n"))))
+	const nonce = "5f0c1d7e9a8b4c3d2e1f0a9b"
 	for i := range 2 { // no cache: the second pass must find the issue, not open another
 		ev, err := w.verifier(nil).Verify(context.Background(), in)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !ev.Approved || !ev.Emergency || ev.FollowUpIssue == 0 {
+		if !ev.Approved || !ev.Emergency || ev.FollowUpIssue != 0 {
 			t.Fatalf("pass %d: %+v", i, ev)
 		}
 		if want := t0.Add(30 * time.Hour); !ev.MergedAt.Equal(want) {
 			t.Errorf("clock start %v, want the push's date %v (earlier than now)", ev.MergedAt, want)
+		}
+		n, err := w.verifier(nil).EnsureFollowUp(context.Background(), in, ev, nonce)
+		if err != nil || n == 0 {
+			t.Fatalf("pass %d: follow-up issue %d, %v", i, n, err)
 		}
 	}
 	issues := w.gh.Issues(w.repo)
@@ -130,28 +135,13 @@ func TestEmergencyOpensOneFollowUpIssue(t *testing.T) {
 		t.Fatalf("%d follow-up issues, want 1", len(issues))
 	}
 	is := issues[0]
-	for _, want := range []string{"https://github.example/acme/access/commit/" + in.Commit, "requester: @erin", "`" + path + "`", "ticket: INC-7", "orders-db/readwrite"} {
+	for _, want := range []string{"https://github.example/acme/access/commit/" + in.Commit, "requester: @erin", "`" + path + "`", "ticket: INC-7", "orders-db/readwrite", "nonce=" + nonce} {
 		if !strings.Contains(is.Body, want) {
 			t.Errorf("follow-up issue body lacks %q:\n%s", want, is.Body)
 		}
 	}
 	if diff := cmp.Diff([]string{approval.FollowUpLabel}, is.Labels); diff != "" {
 		t.Errorf("labels (-want +got):\n%s", diff)
-	}
-}
-
-// An emergency push dated in the future cannot push its window out.
-func TestEmergencyFutureDateDoesNotExtendTheWindow(t *testing.T) {
-	t.Parallel()
-	w := newWorld(t)
-	c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main}, Author: "erin", Committer: "erin", Date: t0.Add(1000 * time.Hour)},
-		file(request("erin", "readwrite", "emergency: true\n")))
-	ev, err := w.verifier(nil).Verify(context.Background(), w.input(path, c.SHA))
-	if err != nil || !ev.Emergency {
-		t.Fatalf("%+v %v", ev, err)
-	}
-	if want := t0.Add(48 * time.Hour); !ev.MergedAt.Equal(want) {
-		t.Errorf("clock start %v, want now %v", ev.MergedAt, want)
 	}
 }
 
@@ -304,8 +294,12 @@ func TestEmergencyFollowUpQuotesTheRequest(t *testing.T) {
 	content := request("erin", "readwrite", "emergency: true\nticket: \"INC-7 @org/sre\"\n")
 	content = strings.Replace(content, "reason: repair stuck orders", `reason: "✅ approved by @org/security ![x](https://evil/x.png) <!-- hidden"`, 1)
 	in := w.input(path, w.pushMain("erin", file(content)))
-	if ev, err := w.verifier(nil).Verify(context.Background(), in); err != nil || !ev.Emergency {
+	ev, err := w.verifier(nil).Verify(context.Background(), in)
+	if err != nil || !ev.Emergency {
 		t.Fatalf("%+v %v", ev, err)
+	}
+	if _, err := w.verifier(nil).EnsureFollowUp(context.Background(), in, ev, "0123456789abcdef"); err != nil {
+		t.Fatal(err)
 	}
 	issues := w.gh.Issues(w.repo)
 	if len(issues) != 1 {

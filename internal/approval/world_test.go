@@ -7,6 +7,7 @@ import (
 	"os"
 	"regexp"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,7 +24,8 @@ var t0 = time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 
 // world is one access repository on a fake GitHub, with a main branch that
 // holds testdata/gitgrant.yaml and testdata/CODEOWNERS, teams acme/dba
-// (dave, frank), acme/oncall (grace), acme/platform (paul).
+// (dave, frank), acme/oncall (grace), acme/platform (paul), acme/security
+// (sam, sue).
 type world struct {
 	t    *testing.T
 	gh   *ghfake.Server
@@ -31,6 +33,7 @@ type world struct {
 	api  *approval.API
 	cl   *ghapi.Client
 	clk  *fakeclock.Clock // the GitHub client's: its waits pass at once
+	root string           // the first commit
 	main string
 	tick time.Duration
 }
@@ -50,12 +53,14 @@ func newWorld(t *testing.T, configEdits ...func(string) string) *world {
 	gh.AddTeamMember("acme", "dba", "frank")
 	gh.AddTeamMember("acme", "oncall", "grace")
 	gh.AddTeamMember("acme", "platform", "paul")
+	gh.AddTeamMember("acme", "security", "sam")
+	gh.AddTeamMember("acme", "security", "sue")
 	clk := fakeclock.NewAuto(t0)
 	cl, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Clock: clk})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, gh: gh, repo: repo, api: approval.NewGitHub(cl), cl: cl, clk: clk, main: root.SHA}
+	return &world{t: t, gh: gh, repo: repo, api: approval.NewGitHub(cl), cl: cl, clk: clk, root: root.SHA, main: root.SHA}
 }
 
 func readTestdata(t *testing.T, name string) string {
@@ -133,10 +138,15 @@ func (p *pr) register(merged time.Time, mergeSHA, baseRef string) int {
 
 // merge merges the pull request into main the way kind says ("merge",
 // "squash" or "rebase") and returns the main commit that last changed
-// path.
+// path. The merged tree is main's with the pull request's changes on top,
+// as on GitHub.
 func (p *pr) merge(kind, path string) string {
+	return p.mergeWith(kind, path, kind+" #PR")
+}
+
+// mergeWith merges with a chosen message (a squash title people edit).
+func (p *pr) mergeWith(kind, path, message string) string {
 	w := p.w
-	files := w.gh.Commit(w.repo, p.head).Files
 	at := t0.Add(24 * time.Hour)
 	switch kind {
 	case "merge", "squash":
@@ -144,7 +154,7 @@ func (p *pr) merge(kind, path string) string {
 		if kind == "merge" {
 			parents = append(parents, p.head)
 		}
-		c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: parents, Author: p.author, Committer: "web-flow", Message: kind + " #PR", Date: at, Files: copyFiles(files)}, nil)
+		c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: parents, Author: p.author, Committer: "web-flow", Message: message, Date: at}, p.diff())
 		n := p.register(at, c.SHA, "main")
 		w.gh.Associate(w.repo, c.SHA, n)
 		w.main = c.SHA
@@ -154,13 +164,15 @@ func (p *pr) merge(kind, path string) string {
 		var rebased []string
 		for _, orig := range p.commits {
 			src := w.gh.Commit(w.repo, orig)
-			c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main}, Author: src.Author, Committer: "web-flow", Message: src.Message + " (rebased)", Date: at, Files: copyFiles(src.Files)}, nil)
+			changes := map[string]string{}
+			for _, ch := range p.changed[orig] {
+				changes[ch] = src.Files[ch] // "" deletes
+			}
+			c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main}, Author: src.Author, Committer: "web-flow", Message: src.Message + " (rebased)", Date: at}, changes)
 			rebased = append(rebased, c.SHA)
 			w.main = c.SHA
-			for _, ch := range p.changed[orig] {
-				if ch == path {
-					introduced = c.SHA
-				}
+			if _, ok := changes[path]; ok {
+				introduced = c.SHA
 			}
 		}
 		n := p.register(at, w.main, "main")
@@ -171,6 +183,23 @@ func (p *pr) merge(kind, path string) string {
 	}
 	p.w.t.Fatalf("unknown merge kind %q", kind)
 	return ""
+}
+
+// diff is what the pull request changes: head against base ("" deletes).
+func (p *pr) diff() map[string]string {
+	base, head := p.w.gh.Commit(p.w.repo, p.base).Files, p.w.gh.Commit(p.w.repo, p.head).Files
+	out := map[string]string{}
+	for k, v := range head {
+		if base[k] != v {
+			out[k] = v
+		}
+	}
+	for k := range base {
+		if _, ok := head[k]; !ok {
+			out[k] = ""
+		}
+	}
+	return out
 }
 
 // mergeInto merges into another branch (not main): nothing reaches main
@@ -208,7 +237,8 @@ func (w *world) input(path, commit string) approval.Input {
 	if req == nil {
 		w.t.Fatalf("request %s: %v", path, diags)
 	}
-	return approval.Input{Path: path, Blob: ghfake.BlobSHA([]byte(content)), Commit: commit, Request: req}
+	parents := append([]string{}, w.gh.Commit(w.repo, commit).Parents...)
+	return approval.Input{Path: path, Blob: ghfake.BlobSHA([]byte(content)), Commit: commit, Parents: parents, Request: req}
 }
 
 // gitReader reads files as the reconciler's git side would: from the
@@ -225,6 +255,74 @@ func (g gitReader) ReadFile(_ context.Context, rev, path string) ([]byte, error)
 		return nil, fmt.Errorf("%s: %w", path, fs.ErrNotExist)
 	}
 	return []byte(s), nil
+}
+
+// policyOf is the Policy the files of commit hold.
+func (w *world) policyOf(commit string) approval.Policy {
+	w.t.Helper()
+	c := w.gh.Commit(w.repo, commit)
+	if c == nil {
+		w.t.Fatalf("no commit %s", commit)
+	}
+	files := map[string][]byte{}
+	for _, p := range gitgrant.PolicyFiles {
+		if s, ok := c.Files[p]; ok {
+			files[p] = []byte(s)
+		}
+	}
+	return approval.ParsePolicy(commit, files)
+}
+
+// trusted is a PolicySource as the trust package would be: the policy in
+// force at a commit is the files of the commit it maps to (by default the
+// root commit: nothing since was verified).
+type trusted struct {
+	w  *world
+	mu sync.Mutex
+	at map[string]string
+}
+
+func (t *trusted) set(commit, policy string) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.at == nil {
+		t.at = map[string]string{}
+	}
+	t.at[commit] = policy
+}
+
+func (t *trusted) PolicyAt(_ context.Context, commit string) (approval.Policy, error) {
+	t.mu.Lock()
+	p, ok := t.at[commit]
+	t.mu.Unlock()
+	if !ok {
+		p = t.w.root
+	}
+	return t.w.policyOf(p), nil
+}
+
+// policyChange describes what commit changed in the policy files, as the
+// trust package reads it from git.
+func (w *world) policyChange(commit string) approval.PolicyChangeInput {
+	w.t.Helper()
+	c := w.gh.Commit(w.repo, commit)
+	in := approval.PolicyChangeInput{Commit: commit, Parents: append([]string{}, c.Parents...)}
+	parent := w.gh.Commit(w.repo, c.Parents[0])
+	blob := func(files map[string]string, p string) string {
+		if s, ok := files[p]; ok {
+			return ghfake.BlobSHA([]byte(s))
+		}
+		return ""
+	}
+	for _, p := range gitgrant.PolicyFiles {
+		if b, pb := blob(c.Files, p), blob(parent.Files, p); b != pb {
+			in.Changes = append(in.Changes, approval.PolicyFileChange{Path: p, Blob: b, ParentBlob: pb})
+		}
+	}
+	if len(in.Changes) == 0 {
+		w.t.Fatalf("commit %s changes no policy file", commit)
+	}
+	return in
 }
 
 var shaRE = regexp.MustCompile(`\b[0-9a-f]{12}\b`)

@@ -194,15 +194,15 @@ func (e *Engine) gitHubContext(ctx context.Context) (context.Context, context.Ca
 	return ctx, func() {}
 }
 
-// input describes a request file for verification. MergedOnto is the main
-// commit a merge or squash landed on; for other kinds it stays empty
-// because a rebased commit's parent may hold the pull request's own changes.
+// input describes a request file for verification, with the commit's
+// parents from git: the verifier decides from them and from GitHub which
+// commit a pull request was merged onto.
 func (e *Engine) input(req *gitgrant.Request, prov gitrepo.Provenance) approval.Input {
 	in := approval.Input{Path: req.Path, Blob: prov.Blob.String(), Commit: prov.Commit.String(), Request: req}
-	if c, err := e.Repo.Git().CommitObject(prov.Commit); err == nil && len(c.ParentHashes) > 0 {
-		in.Parent = c.ParentHashes[0].String()
-		if prov.Kind == gitrepo.MergeCommit || prov.Kind == gitrepo.Squash {
-			in.MergedOnto = in.Parent
+	if c, err := e.Repo.Git().CommitObject(prov.Commit); err == nil {
+		in.Parents = []string{}
+		for _, h := range c.ParentHashes {
+			in.Parents = append(in.Parents, h.String())
 		}
 	}
 	return in

@@ -129,6 +129,8 @@ type Client struct {
 	Transport *Transport
 	// App is set when authenticated as a GitHub App.
 	App *AppTokenSource
+
+	identity identityMemo
 }
 
 // New builds a client. Without a token or App it is anonymous (enough for

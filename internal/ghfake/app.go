@@ -37,8 +37,51 @@ func (s *Server) accessToken(w http.ResponseWriter, r *http.Request) {
 	tok := "ghs_" + hex.EncodeToString(buf)
 	exp := s.now().Add(s.tokenTTL)
 	s.tokens[tok] = exp
+	s.actors[tok] = s.appSlug(appID) + "[bot]"
+	s.bots[tok] = true
 	s.minted++
 	writeJSON(w, r, http.StatusCreated, map[string]any{"token": tok, "expires_at": exp.UTC().Format(time.RFC3339)})
+}
+
+// getApp implements GET /app: the App the bearer JWT is signed by.
+func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	jwt := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
+	var claims struct {
+		Iss json.RawMessage `json:"iss"`
+	}
+	parts := strings.Split(jwt, ".")
+	if len(parts) == 3 {
+		_ = decodeSegment(parts[1], &claims)
+	}
+	appID, _ := strconv.ParseInt(strings.Trim(string(claims.Iss), `"`), 10, 64)
+	key, ok := s.apps[appID]
+	if !ok {
+		writeJSON(w, r, http.StatusUnauthorized, map[string]any{"message": "A JSON web token could not be decoded"})
+		return
+	}
+	if err := verifyJWT(jwt, key, appID, s.now()); err != nil {
+		writeJSON(w, r, http.StatusUnauthorized, map[string]any{"message": "A JSON web token could not be decoded: " + err.Error()})
+		return
+	}
+	slug := s.appSlug(appID)
+	writeJSON(w, r, http.StatusOK, map[string]any{"id": appID, "slug": slug, "name": slug, "owner": user("acme"),
+		"html_url": "https://github.example/apps/" + slug})
+}
+
+// getUser implements GET /user: the user a token belongs to. An
+// installation token may not call it, as on GitHub.
+func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	login, bot := s.actor(r)
+	s.mu.Unlock()
+	if bot {
+		writeJSON(w, r, http.StatusForbidden, map[string]any{"message": "Resource not accessible by integration",
+			"documentation_url": "https://docs.github.com/rest/users/users#get-the-authenticated-user"})
+		return
+	}
+	writeJSON(w, r, http.StatusOK, user(login))
 }
 
 func verifyJWT(tok string, key *rsa.PublicKey, appID int64, now time.Time) error {

@@ -62,6 +62,8 @@ var operations = []string{
 	"GET /orgs/{org}/teams/{team_slug}",
 	"GET /orgs/{org}/teams/{team_slug}/memberships/{username}",
 	"POST /app/installations/{installation_id}/access_tokens",
+	"GET /app",
+	"GET /user",
 }
 
 type operation struct {
@@ -195,10 +197,25 @@ func workload(t *testing.T) *ghfake.Server {
 		if req == nil {
 			t.Fatal(diags)
 		}
-		ev, err := v.Verify(ctx, approval.Input{Path: in.path, Blob: ghfake.BlobSHA([]byte(in.content)), Commit: in.commit, Request: req})
+		vin := approval.Input{Path: in.path, Blob: ghfake.BlobSHA([]byte(in.content)), Commit: in.commit, Request: req}
+		ev, err := v.Verify(ctx, vin)
 		if err != nil || !ev.Approved {
 			t.Fatalf("%s: %+v %v", in.path, ev, err)
 		}
+		if ev.Emergency { // the App's identity (GET /app), then the issue
+			if _, err := v.EnsureFollowUp(ctx, vin, ev, "0123456789abcdef0123"); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	// A token's identity is GET /user's.
+	gh.AddUserToken("user-token", "gitgrant-bot")
+	tc, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access", Token: "user-token"}, ghapi.Options{Clock: fakeclock.New(clk)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if login, err := tc.Identity(ctx); err != nil || login != "gitgrant-bot" {
+		t.Fatalf("identity of a user token: %q, %v", login, err)
 	}
 	if _, _, err := cl.UpsertComment(ctx, pr.Number, "<!-- gitgrant:plan -->", "plan"); err != nil {
 		t.Fatal(err)

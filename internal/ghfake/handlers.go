@@ -34,6 +34,8 @@ func (s *Server) routes(m *http.ServeMux) {
 	m.HandleFunc("GET /orgs/{org}/teams/{slug}", s.team)
 	m.HandleFunc("GET /orgs/{org}/teams/{slug}/memberships/{user}", s.teamMembership)
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.accessToken)
+	m.HandleFunc("GET /app", s.getApp)
+	m.HandleFunc("GET /user", s.getUser)
 }
 
 type repoHandler func(w http.ResponseWriter, r *http.Request, repo *Repo)
@@ -336,7 +338,8 @@ func (s *Server) createIssue(w http.ResponseWriter, r *http.Request, rp *Repo) {
 		writeJSON(w, r, http.StatusUnprocessableEntity, map[string]any{"message": "Validation Failed", "errors": []any{map[string]any{"resource": "Issue", "field": "title", "code": "missing_field"}}})
 		return
 	}
-	is := &Issue{Number: rp.nextNumber, Title: in.Title, Body: in.Body, Labels: in.Labels, State: "open", User: "gitgrant[bot]"}
+	author, _ := s.actor(r)
+	is := &Issue{Number: rp.nextNumber, Title: in.Title, Body: in.Body, Labels: in.Labels, State: "open", User: author}
 	rp.nextNumber++
 	rp.issues = append(rp.issues, is)
 	writeJSON(w, r, http.StatusCreated, issueJSON(rp, is))
@@ -369,7 +372,8 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request, rp *Repo)
 		return
 	}
 	s.nextID++
-	c := &Comment{ID: s.nextID, Issue: n, Body: in.Body, User: "gitgrant[bot]", Update: s.now()}
+	author, _ := s.actor(r)
+	c := &Comment{ID: s.nextID, Issue: n, Body: in.Body, User: author, Update: s.now()}
 	rp.comments = append(rp.comments, c)
 	writeJSON(w, r, http.StatusCreated, commentJSON(rp, c))
 }
@@ -384,7 +388,7 @@ func (s *Server) editComment(w http.ResponseWriter, r *http.Request, rp *Repo) {
 	}
 	for _, c := range rp.comments {
 		if c.ID == id {
-			if c.User != "gitgrant[bot]" {
+			if author, _ := s.actor(r); c.User != author {
 				writeJSON(w, r, http.StatusForbidden, map[string]any{"message": "Resource not accessible by integration"})
 				return
 			}
@@ -516,7 +520,8 @@ func (s *Server) createPull(w http.ResponseWriter, r *http.Request, rp *Repo) {
 			return
 		}
 	}
-	p := &Pull{Number: rp.nextNumber, Title: in.Title, Body: in.Body, User: "gitgrant[bot]", State: "open", HeadRef: in.Head, BaseRef: in.Base}
+	author, _ := s.actor(r)
+	p := &Pull{Number: rp.nextNumber, Title: in.Title, Body: in.Body, User: author, State: "open", HeadRef: in.Head, BaseRef: in.Base}
 	rp.nextNumber++
 	rp.pulls[p.Number] = p
 	writeJSON(w, r, http.StatusCreated, s.pullJSON(rp, p))

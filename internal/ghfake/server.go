@@ -76,7 +76,18 @@ type Server struct {
 	// TokenTTL is how long minted installation tokens live (GitHub: 1h).
 	tokenTTL time.Duration
 	minted   int
+	// actors maps a token to who it acts as (absent: DefaultActor);
+	// bots are tokens that act as an installation (GET /user refuses them).
+	actors   map[string]string
+	bots     map[string]bool
+	appSlugs map[int64]string
 }
+
+// DefaultActor is who the fake's callers act as without a user or
+// installation token of their own: anonymous callers and AddToken tokens.
+// GET /user answers with it (a simplification: GitHub refuses GET /user
+// to an installation token), so that tests need not set up an App.
+const DefaultActor = "gitgrant[bot]"
 
 // New starts a fake. now may be nil (time.Now).
 func New(now func() time.Time) *Server {
@@ -87,6 +98,7 @@ func New(now func() time.Time) *Server {
 		repos: map[string]*Repo{}, teams: map[string]map[string]string{},
 		now: now, tokens: map[string]time.Time{}, apps: map[int64]*rsa.PublicKey{},
 		installs: map[int64]int64{}, tokenTTL: time.Hour,
+		actors: map[string]string{}, bots: map[string]bool{}, appSlugs: map[int64]string{},
 	}
 	api := http.NewServeMux()
 	s.routes(api)
@@ -111,6 +123,55 @@ func (s *Server) AddToken(token string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.tokens[token] = time.Time{}
+}
+
+// AddUserToken makes token a valid credential of the user login: what it
+// writes is authored by login, and GET /user answers login.
+func (s *Server) AddUserToken(token, login string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = time.Time{}
+	s.actors[token] = login
+}
+
+// AddInstallationToken makes token a valid credential that acts as the
+// bot login, as an installation token (such as the Actions GITHUB_TOKEN,
+// "github-actions[bot]") does: GET /user refuses it.
+func (s *Server) AddInstallationToken(token, login string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.tokens[token] = time.Time{}
+	s.actors[token] = login
+	s.bots[token] = true
+}
+
+// SetAppSlug names an App (default "gitgrant"): its installation tokens
+// act as "<slug>[bot]", and GET /app answers the slug.
+func (s *Server) SetAppSlug(appID int64, slug string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.appSlugs[appID] = slug
+}
+
+func (s *Server) appSlug(appID int64) string {
+	if slug, ok := s.appSlugs[appID]; ok {
+		return slug
+	}
+	return "gitgrant"
+}
+
+// actor is who the request acts as; the caller holds the lock.
+func (s *Server) actor(r *http.Request) (login string, bot bool) {
+	tok := requestToken(r)
+	if a, ok := s.actors[tok]; ok && tok != "" {
+		return a, s.bots[tok]
+	}
+	return DefaultActor, false
+}
+
+func requestToken(r *http.Request) string {
+	h := r.Header.Get("Authorization")
+	return strings.TrimPrefix(strings.TrimPrefix(h, "Bearer "), "token ")
 }
 
 // AddApp registers a GitHub App with its public key and one installation.
@@ -220,7 +281,7 @@ func (s *Server) wrap(next http.Handler) http.Handler {
 			_, _ = w.Write([]byte(body))
 			return
 		}
-		if !strings.HasPrefix(r.URL.Path, "/app/") && !s.authorized(r) {
+		if r.URL.Path != "/app" && !strings.HasPrefix(r.URL.Path, "/app/") && !s.authorized(r) {
 			writeJSON(rec, r, http.StatusUnauthorized, map[string]any{"message": "Bad credentials", "documentation_url": "https://docs.github.com/rest"})
 			return
 		}
@@ -249,8 +310,7 @@ func (s *Server) authorized(r *http.Request) bool {
 	if len(s.tokens) == 0 && len(s.apps) == 0 {
 		return true
 	}
-	h := r.Header.Get("Authorization")
-	tok := strings.TrimPrefix(strings.TrimPrefix(h, "Bearer "), "token ")
+	tok := requestToken(r)
 	exp, ok := s.tokens[tok]
 	return ok && tok != "" && (exp.IsZero() || s.now().Before(exp))
 }

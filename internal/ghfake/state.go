@@ -251,6 +251,21 @@ func (s *Server) Issues(r *Repo) []Issue {
 	return out
 }
 
+// AddIssue stores an issue written by is.User (not by the API's caller),
+// such as one opened in advance to pre-empt gitgrant's own; it returns
+// the issue's number. State defaults to "open".
+func (s *Server) AddIssue(r *Repo, is Issue) int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	is.Number = r.nextNumber
+	r.nextNumber++
+	if is.State == "" {
+		is.State = "open"
+	}
+	r.issues = append(r.issues, &is)
+	return is.Number
+}
+
 // Comments returns the issue comments so far.
 func (s *Server) Comments(r *Repo) []Comment {
 	s.mu.Lock()

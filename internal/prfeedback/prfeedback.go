@@ -60,6 +60,11 @@ type Result struct {
 	Requests []Request
 	// Removed are request files the pull request deletes or renames away.
 	Removed []string
+	// Policy previews verifying the pull request's change to gitgrant.yaml
+	// or CODEOWNERS (rule 13); nil when it changes neither, or when GitHub
+	// could not be asked (PolicyErr, also in Problems).
+	Policy    *approval.PolicyPreview
+	PolicyErr error
 	// Problems are failures to ask GitHub about one request's approvals;
 	// the rest was checked.
 	Problems []error
@@ -127,7 +132,32 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 	res.Report.Files[0] = c.configReport(res, baseConfig, headConfig, requests, opts)
 
 	c.preview(ctx, res)
+	c.previewPolicy(ctx, res)
 	return res, nil
+}
+
+// previewPolicy asks what verifying the pull request's policy change
+// needs. A failure to ask GitHub is recorded, not fatal.
+func (c *Checker) previewPolicy(ctx context.Context, res *Result) {
+	if !res.ConfigChanged && !res.OwnersChanged {
+		return
+	}
+	var paths []string
+	for _, f := range res.Files {
+		paths = append(paths, f.Path)
+		if f.Previous != "" {
+			paths = append(paths, f.Previous)
+		}
+	}
+	p, err := c.Verifier.PreviewPolicyChange(ctx, res.PR.Number, paths)
+	if err != nil {
+		res.PolicyErr = err
+		res.Problems = append(res.Problems, fmt.Errorf("approvals of the policy change: %w", err))
+		return
+	}
+	if len(p.Evidence.Files) > 0 {
+		res.Policy = &p
+	}
 }
 
 // readChanged sorts the changed files and reads, at the head commit, the
@@ -323,6 +353,24 @@ func Comment(res *Result, foldAfter int) render.PRComment {
 			}
 		}
 		c.Requests = append(c.Requests, pr)
+	}
+	if p := res.Policy; p != nil {
+		pc := &render.PRPolicyChange{Ready: p.Ready, Blocked: p.Blocked, Reasons: p.Evidence.Reasons}
+		needs := map[string][]string{}
+		for _, n := range p.Needs {
+			needs[n.Path] = n.Owners
+		}
+		for _, f := range p.Evidence.Files {
+			pf := render.PRPolicyFile{Path: f.Path, Removed: f.Blob == ""}
+			for _, a := range f.Approvers {
+				pf.ApprovedBy = append(pf.ApprovedBy, "@"+a.Login)
+			}
+			if owners, ok := needs[f.Path]; ok {
+				pf.Missing, pf.Owners = true, owners
+			}
+			pc.Files = append(pc.Files, pf)
+		}
+		c.PolicyChange = pc
 	}
 	if res.Truncated {
 		c.Notes = append(c.Notes, fmt.Sprintf("GitHub lists only the first %d files of a pull request; files past them were not checked.", MaxListedFiles))

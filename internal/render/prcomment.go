@@ -25,7 +25,11 @@ type PRComment struct {
 	// gitgrant.yaml or CODEOWNERS, which do not apply to its own requests.
 	ConfigChanged bool
 	OwnersChanged bool
-	Requests      []PRRequest
+	// PolicyChange is what verifying that change needs; nil when the pull
+	// request changes no policy file (or it could not be checked: then
+	// Problems says so).
+	PolicyChange *PRPolicyChange
+	Requests     []PRRequest
 	// Removed are request files the pull request deletes: early revocation.
 	Removed     []string
 	Diagnostics gitgrant.Diagnostics
@@ -58,6 +62,31 @@ type PRRequest struct {
 	// included).
 	Reasons      []string
 	PreviewError string
+}
+
+// PRPolicyChange is what verifying the pull request's change to the
+// policy files needs (rule 13): each changed file needs the approval of
+// one of its code owners at the base commit.
+type PRPolicyChange struct {
+	Files []PRPolicyFile
+	// Ready: merging now would verify the change. Blocked: approvals
+	// alone will not (Reasons says why).
+	Ready   bool
+	Blocked bool
+	// Reasons are why it would not be verified now, missing approvals
+	// included.
+	Reasons []string
+}
+
+// PRPolicyFile is one changed policy file.
+type PRPolicyFile struct {
+	Path    string
+	Removed bool
+	// ApprovedBy are the approvals that count so far.
+	ApprovedBy []string
+	// Missing: no code owner of the file approved yet; Owners can.
+	Missing bool
+	Owners  []string
 }
 
 // PRGrant is one grant as it would start: at the merge, or at Starts if
@@ -134,6 +163,16 @@ func (c PRComment) Headline() string {
 	if len(c.Removed) > 0 {
 		parts = append(parts, fmt.Sprintf("%s removed (revoked on merge)", plural(len(c.Removed), "request")))
 	}
+	if pc := c.PolicyChange; pc != nil {
+		switch {
+		case pc.Ready:
+			parts = append(parts, "policy change approved")
+		case pc.Blocked:
+			parts = append(parts, "policy change that merging would not put in force")
+		default:
+			parts = append(parts, "policy change waiting for a code owner")
+		}
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -155,6 +194,7 @@ func PRCommentMarkdown(w io.Writer, c PRComment) error {
 	if c.OwnersChanged {
 		b.WriteString("\n> [!NOTE]\n> This pull request changes CODEOWNERS. Approvals of its own requests still come from the code owners at the base commit.\n")
 	}
+	writePolicySection(&b, c)
 	writePlanSection(&b, c)
 	writeNeedsSection(&b, c)
 	if len(c.Removed) > 0 {
@@ -187,6 +227,44 @@ func PRCommentMarkdown(w io.Writer, c PRComment) error {
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+func writePolicySection(b *strings.Builder, c PRComment) {
+	pc := c.PolicyChange
+	if pc == nil {
+		return
+	}
+	b.WriteString("\n#### Policy change\n\ngitgrant puts a change to `gitgrant.yaml` or CODEOWNERS in force only once it is merged with the approval of a code owner of each changed file, by CODEOWNERS at the base commit and where it is merged; until then it keeps the last verified policy.\n\n")
+	b.WriteString("| File | Approved by | Needs one of |\n|---|---|---|\n")
+	for _, f := range pc.Files {
+		path := codeCell(f.Path)
+		if f.Removed {
+			path += " (removed)"
+		}
+		approved, needs := codeList(f.ApprovedBy), "–"
+		if approved == "" {
+			approved = "–"
+		}
+		if f.Missing {
+			needs = codeList(f.Owners)
+			if needs == "" {
+				needs = "nobody: no code owner at the base commit"
+			}
+		}
+		fmt.Fprintf(b, "| %s | %s | %s |\n", path, approved, needs)
+	}
+	if !pc.Ready && len(pc.Reasons) > 0 {
+		var list strings.Builder
+		for _, reason := range pc.Reasons {
+			fmt.Fprintf(&list, "- %s\n", MarkdownText(reason))
+		}
+		if pc.Blocked {
+			b.WriteString("\nThe policy change would not be put in force if merged now, whoever approves it.\n\n")
+		} else {
+			b.WriteString("\nThe policy change would not be put in force if merged now.\n\n")
+		}
+		b.WriteString(foldText("Why", list.String()))
+	}
 }
 
 func writePlanSection(b *strings.Builder, c PRComment) {

@@ -17,6 +17,18 @@ func TestPRCommentMarkdown(t *testing.T) {
 	c := PRComment{
 		Number: 12, BaseSHA: "0123456789abcdef0123", HeadSHA: "fedcba9876543210fedc",
 		ConfigChanged: true, OwnersChanged: true, FoldAfter: 3,
+		PolicyChange: &PRPolicyChange{
+			Files: []PRPolicyFile{
+				{Path: "gitgrant.yaml", ApprovedBy: []string{"@sam"}},
+				{Path: ".github/CODEOWNERS", Missing: true, Owners: []string{"@acme/security"}},
+				{Path: "docs/CODEOWNERS", Removed: true, Missing: true},
+			},
+			Reasons: []string{
+				".github/CODEOWNERS needs the approval of a code owner of it at the base commit, on the final head commit, and has none (code owners: @acme/security)",
+				"@mallory is not a code owner of .github/CODEOWNERS at the base commit (review 3)",
+				"docs/CODEOWNERS needs the approval of a code owner of it at the base commit, on the final head commit, and has none",
+			},
+		},
 		Requests: []PRRequest{
 			{Path: "requests/db/erin.yaml", Requester: "erin", Beneficiary: "erin", Emergency: true, Reason: "Outage | INC-9",
 				Grants:    []PRGrant{{Provider: "db", Role: "admin", Principal: "erin_pg", Duration: gitgrant.Duration(8 * time.Hour), Max: gitgrant.Duration(time.Hour)}},
@@ -51,7 +63,7 @@ func TestPRCommentMarkdown(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, "prcomment.md", b.Bytes())
-	if got, want := c.Headline(), "❌ 1 error, 4 warnings, 1 request ready to grant on merge, 1 request that merging would not grant, 1 request removed (revoked on merge)"; got != want {
+	if got, want := c.Headline(), "❌ 1 error, 4 warnings, 1 request ready to grant on merge, 1 request that merging would not grant, 1 request removed (revoked on merge), policy change waiting for a code owner"; got != want {
 		t.Errorf("headline = %q, want %q", got, want)
 	}
 }
