@@ -55,6 +55,10 @@ type Options struct {
 	// returned instead of doing the call. Use Down or a SystemError to
 	// simulate an outage, or fail only a chosen principal.
 	Fail func(Call) error
+	// FailContext is Fail with the call's context, for a system that
+	// hangs: a hook that waits for ctx.Done and returns ctx.Err() is a
+	// call that never answers before its deadline.
+	FailContext func(ctx context.Context, c Call) error
 }
 
 // Provider is the in-memory provider. Its zero value is not usable; call New.
@@ -134,7 +138,7 @@ func validName(s string) error {
 
 // begin records c and runs the failure hook; it returns the role's
 // members with p.mu held, or an error with it released.
-func (p *Provider) begin(c Call) (map[string]time.Time, error) {
+func (p *Provider) begin(ctx context.Context, c Call) (map[string]time.Time, error) {
 	p.mu.Lock()
 	p.calls = append(p.calls, c)
 	closed := p.closed
@@ -144,6 +148,11 @@ func (p *Provider) begin(c Call) (map[string]time.Time, error) {
 	}
 	if p.opts.Fail != nil {
 		if err := p.opts.Fail(c); err != nil {
+			return nil, err
+		}
+	}
+	if p.opts.FailContext != nil {
+		if err := p.opts.FailContext(ctx, c); err != nil {
 			return nil, err
 		}
 	}
@@ -179,7 +188,7 @@ func (p *Provider) expire(m map[string]time.Time) {
 
 // Members lists role's members, sorted.
 func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member, error) {
-	m, err := p.begin(Call{Op: OpMembers, Role: role})
+	m, err := p.begin(ctx, Call{Op: OpMembers, Role: role})
 	if err != nil {
 		return nil, err
 	}
@@ -201,7 +210,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		p.record(Call{Op: OpGrant, Role: g.Role, Principal: g.Principal, Until: g.Until})
 		return err
 	}
-	m, err := p.begin(Call{Op: OpGrant, Role: g.Role, Principal: g.Principal, Until: g.Until})
+	m, err := p.begin(ctx, Call{Op: OpGrant, Role: g.Role, Principal: g.Principal, Until: g.Until})
 	if err != nil {
 		return err
 	}
@@ -219,7 +228,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		p.record(Call{Op: OpRevoke, Role: role, Principal: principal})
 		return err
 	}
-	m, err := p.begin(Call{Op: OpRevoke, Role: role, Principal: principal})
+	m, err := p.begin(ctx, Call{Op: OpRevoke, Role: role, Principal: principal})
 	if err != nil {
 		return err
 	}
@@ -239,7 +248,7 @@ func (p *Provider) NativeExpiry() bool { return p.opts.NativeExpiry }
 
 // Check succeeds unless the failure hook says otherwise.
 func (p *Provider) Check(ctx context.Context) error {
-	if _, err := p.begin(Call{Op: OpCheck}); err != nil {
+	if _, err := p.begin(ctx, Call{Op: OpCheck}); err != nil {
 		return err
 	}
 	p.mu.Unlock()
@@ -248,7 +257,7 @@ func (p *Provider) Check(ctx context.Context) error {
 
 // TerminateSessions only records the call.
 func (p *Provider) TerminateSessions(ctx context.Context, principal string) error {
-	if _, err := p.begin(Call{Op: OpSession, Principal: principal}); err != nil {
+	if _, err := p.begin(ctx, Call{Op: OpSession, Principal: principal}); err != nil {
 		return err
 	}
 	p.mu.Unlock()
