@@ -140,6 +140,12 @@ type Applier struct {
 	// time fails that action alone, retryably: the provider's other
 	// actions are still tried, and other providers are never held up.
 	CallTimeout func(provider string) time.Duration
+	// ProviderFor, when set, picks the provider for an action before
+	// Providers is consulted; nil from it means Providers. The engine uses
+	// it for revocations of holdings the current configuration cannot
+	// reach (see Reachable): with the provider as configured at the
+	// holding's Policy commit.
+	ProviderFor func(act gitgrant.Action) providers.Provider
 }
 
 // Apply carries out every action. Each provider's actions run in plan
@@ -166,9 +172,9 @@ func (a *Applier) Apply(ctx context.Context, plan gitgrant.Plan) Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, ok := a.Providers[name]
 			for _, i := range byProvider[name] {
-				if !ok {
+				p := a.provider(plan.Actions[i])
+				if p == nil {
 					outcomes[i].Err = fmt.Errorf("provider %s is not open", name)
 					continue
 				}
@@ -178,6 +184,15 @@ func (a *Applier) Apply(ctx context.Context, plan gitgrant.Plan) Result {
 	}
 	wg.Wait()
 	return Result{Outcomes: outcomes}
+}
+
+func (a *Applier) provider(act gitgrant.Action) providers.Provider {
+	if a.ProviderFor != nil {
+		if p := a.ProviderFor(act); p != nil {
+			return p
+		}
+	}
+	return a.Providers[act.Provider]
 }
 
 func (a *Applier) do(ctx context.Context, p providers.Provider, act gitgrant.Action) Outcome {

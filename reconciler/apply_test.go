@@ -261,3 +261,33 @@ func TestApplyBoundsEachCall(t *testing.T) {
 		})
 	}
 }
+
+// A revocation the current configuration cannot reach goes to the
+// provider ProviderFor picks (opened from the holding's policy); the
+// others to Providers.
+func TestApplyProviderFor(t *testing.T) {
+	t.Parallel()
+	now := fake.New(fake.Options{Name: "db", Roles: []string{"rw"}})
+	then := fake.New(fake.Options{Name: "db", Roles: []string{"old"}})
+	then.Set("old", map[string]time.Time{"alice": {}})
+	old := gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "old", Principal: "alice"}, Target: "old", Policy: "p0"}
+	a := &Applier{Providers: map[string]providers.Provider{"db": now}, ProviderFor: func(act gitgrant.Action) providers.Provider {
+		if act.Holding != nil && act.Holding.Policy == "p0" {
+			return then
+		}
+		return nil
+	}}
+	res := a.Apply(context.Background(), gitgrant.Plan{Actions: []gitgrant.Action{
+		{Op: gitgrant.OpRevoke, Provider: "db", Role: "old", Principal: "alice", Cause: gitgrant.CausePolicy, Holding: &old},
+		{Op: gitgrant.OpGrant, Provider: "db", Role: "rw", Principal: "bob"},
+	}})
+	if err := res.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if ms, _ := then.Members(context.Background(), "old"); len(ms) != 0 {
+		t.Errorf("old role members = %+v, want none", ms)
+	}
+	if ms, _ := now.Members(context.Background(), "rw"); len(ms) != 1 || ms[0].Principal != "bob" {
+		t.Errorf("rw members = %+v, want bob", ms)
+	}
+}

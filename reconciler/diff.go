@@ -217,7 +217,7 @@ func (d *differ) role(key RoleKey, members []providers.Member, listed bool) {
 // two memberships under one key.
 func (d *differ) keep(k gitgrant.MemberKey, want desire, target string, m providers.Member, listed, isMember bool) {
 	h, held := d.ledger[k]
-	if held && h.Target != "" && h.Target != target {
+	if held && !Reachable(d.cfg, h) {
 		d.revokes = append(d.revokes, holdingAction(h, gitgrant.CausePolicy,
 			fmt.Sprintf("the target of %s/%s changed from %s to %s: revoked there, granted on %s in the next pass", k.Provider, k.Role, h.Target, target, target)))
 		return
@@ -293,6 +293,23 @@ func (d *differ) holdingCause(h gitgrant.Holding) (gitgrant.Cause, string) {
 		return gitgrant.CausePolicy, fmt.Sprintf("%s no longer holds under the policy: %s", e.Path, strings.Join(e.Reasons, "; "))
 	}
 	return gitgrant.CausePolicy, fmt.Sprintf("%s no longer grants %s/%s to %s under the policy", e.Path, h.Provider, h.Role, h.Principal)
+}
+
+// Reachable reports whether the provider as cfg configures it reaches the
+// membership h records: its provider and role are declared and the role's
+// target is the one h was granted on. When it is not, the revocation Diff
+// plans for h must go through the configuration at h.Policy (the role's
+// old target, or a provider that left cfg): revoking through cfg would
+// miss the membership or hit another one.
+func Reachable(cfg *gitgrant.Config, h gitgrant.Holding) bool {
+	p, ok := cfg.Providers[h.Provider]
+	if !ok {
+		return false
+	}
+	if _, ok := p.Roles[h.Role]; !ok {
+		return false
+	}
+	return h.Target == "" || h.Target == p.RoleTarget(h.Role)
 }
 
 func revoke(k gitgrant.MemberKey, cause gitgrant.Cause, why, path string) gitgrant.Action {

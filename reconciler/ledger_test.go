@@ -254,3 +254,27 @@ func TestDiffCountsObservedMembersPerRole(t *testing.T) {
 		t.Errorf("ObservedMembers = %d, want 2", plan.ObservedMembers)
 	}
 }
+
+func TestReachable(t *testing.T) {
+	t.Parallel()
+	cfg := loadConfig(t)
+	key := func(provider, role string) gitgrant.MemberKey {
+		return gitgrant.MemberKey{Provider: provider, Role: role, Principal: "alice_db"}
+	}
+	cases := []struct {
+		name string
+		h    gitgrant.Holding
+		want bool
+	}{
+		{"same role and target", gitgrant.Holding{MemberKey: key("db", "rw"), Target: "rw"}, true},
+		{"a record from before targets were kept", gitgrant.Holding{MemberKey: key("db", "rw")}, true},
+		{"the role's target changed", gitgrant.Holding{MemberKey: key("db", "rw"), Target: "orders_rw"}, false},
+		{"the role left", gitgrant.Holding{MemberKey: key("db", "old"), Target: "old"}, false},
+		{"the provider left", gitgrant.Holding{MemberKey: key("gone", "rw"), Target: "rw"}, false},
+	}
+	for _, tc := range cases {
+		if got := Reachable(cfg, tc.h); got != tc.want {
+			t.Errorf("%s: Reachable = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}
