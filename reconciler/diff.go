@@ -55,7 +55,7 @@ func Diff(cfg *gitgrant.Config, entries []gitgrant.Entry, observed Observed, led
 	}
 	// Holdings of roles and providers that left the configuration: only
 	// the ledger remembers them (rule 14).
-	for _, h := range ledger.Sorted() {
+	for _, h := range ledger {
 		if !managed[RoleKey{h.Provider, h.Role}] {
 			d.revokeHolding(h)
 		}
@@ -108,9 +108,6 @@ func newDiffer(cfg *gitgrant.Config, entries []gitgrant.Entry, ledger gitgrant.L
 	d := &differ{cfg: cfg, ledger: ledger, now: now, byPath: make(map[string]*gitgrant.Entry, len(entries)),
 		desired: make(map[gitgrant.MemberKey]desire, len(entries)), kept: map[gitgrant.MemberKey]bool{}, mentions: map[gitgrant.MemberKey]mention{},
 		byRole: map[RoleKey][]string{}}
-	for k := range ledger {
-		d.byRole[RoleKey{k.Provider, k.Role}] = append(d.byRole[RoleKey{k.Provider, k.Role}], k.Principal)
-	}
 	for i := range entries {
 		e := &entries[i]
 		if _, dup := d.byPath[e.Path]; !dup {
@@ -152,61 +149,83 @@ func newDiffer(cfg *gitgrant.Config, entries []gitgrant.Entry, ledger gitgrant.L
 			}
 		}
 	}
+	for k := range ledger {
+		if _, ok := d.desired[k]; !ok { // a desired one is listed already
+			d.byRole[RoleKey{k.Provider, k.Role}] = append(d.byRole[RoleKey{k.Provider, k.Role}], k.Principal)
+		}
+	}
 	return d
 }
 
-// role plans one managed role.
+// role plans one managed role: every principal its members, the entries
+// or the ledger name, once. The order does not matter: the plan's actions
+// and records are sorted at the end.
 func (d *differ) role(key RoleKey, members []providers.Member, listed bool) {
-	p := d.cfg.Providers[key.Provider]
+	r := roleView{RoleKey: key, cfg: d.cfg.Providers[key.Provider], listed: listed}
+	r.target = r.cfg.RoleTarget(key.Role)
 	present := make(map[string]providers.Member, len(members))
-	principals := make([]string, 0, len(d.byRole[key])+len(members))
-	principals = append(principals, d.byRole[key]...)
 	for _, m := range members {
 		present[m.Principal] = m
-		principals = append(principals, m.Principal)
 	}
-	sort.Strings(principals)
-	for i, principal := range principals {
-		if i > 0 && principals[i-1] == principal {
-			continue
-		}
-		k := gitgrant.MemberKey{Provider: key.Provider, Role: key.Role, Principal: principal}
-		m, isMember := present[principal]
-		if want, ok := d.desired[k]; ok {
-			d.keep(k, want, p.RoleTarget(key.Role), m, listed, isMember)
-			continue
-		}
-		if p.IsStanding(principal, key.Role) || d.kept[k] {
-			continue
-		}
-		if h, ok := d.ledger[k]; ok {
-			d.revokeHolding(h)
-			continue
-		}
-		men, named := d.mentions[k]
-		switch {
-		case named && men.expired:
-			// Access granted before the ledger existed, or by hand for a
-			// request whose window ended: expiry needs no observation.
-			if !listed || isMember {
-				d.revokes = append(d.revokes, revoke(k, gitgrant.CauseExpired, men.why, men.path))
-			}
-			continue
-		case !listed || !isMember:
-			continue // drift is judged on listed members only
-		}
-		why := "drift: not backed by an active request or a standing entry"
-		if named {
-			why = men.why
-		}
-		if p.RoleDrift(key.Role) == gitgrant.DriftReport {
-			a := revoke(k, gitgrant.CauseDrift, why+" (drift: report)", men.path)
-			a.Op = gitgrant.OpReport
-			d.reports = append(d.reports, a)
-			continue
-		}
-		d.revokes = append(d.revokes, revoke(k, gitgrant.CauseDrift, why, men.path))
+	for principal, m := range present {
+		d.principal(&r, principal, m, true)
 	}
+	seen := make(map[string]bool, len(d.byRole[key]))
+	for _, principal := range d.byRole[key] {
+		if _, isMember := present[principal]; isMember || seen[principal] {
+			continue
+		}
+		seen[principal] = true
+		d.principal(&r, principal, providers.Member{}, false)
+	}
+}
+
+// roleView is what planning one role needs of it.
+type roleView struct {
+	RoleKey
+	cfg    gitgrant.ProviderConfig
+	target string
+	listed bool
+}
+
+// principal plans one principal of one managed role.
+func (d *differ) principal(r *roleView, principal string, m providers.Member, isMember bool) {
+	k := gitgrant.MemberKey{Provider: r.Provider, Role: r.Role, Principal: principal}
+	listed := r.listed
+	if want, ok := d.desired[k]; ok {
+		d.keep(k, want, r.target, m, listed, isMember)
+		return
+	}
+	if r.cfg.IsStanding(principal, r.Role) || d.kept[k] {
+		return
+	}
+	if h, ok := d.ledger[k]; ok {
+		d.revokeHolding(h)
+		return
+	}
+	men, named := d.mentions[k]
+	switch {
+	case named && men.expired:
+		// Access granted before the ledger existed, or by hand for a
+		// request whose window ended: expiry needs no observation.
+		if !listed || isMember {
+			d.revokes = append(d.revokes, revoke(k, gitgrant.CauseExpired, men.why, men.path))
+		}
+		return
+	case !listed || !isMember:
+		return // drift is judged on listed members only
+	}
+	why := "drift: not backed by an active request or a standing entry"
+	if named {
+		why = men.why
+	}
+	if r.cfg.RoleDrift(r.Role) == gitgrant.DriftReport {
+		a := revoke(k, gitgrant.CauseDrift, why+" (drift: report)", men.path)
+		a.Op = gitgrant.OpReport
+		d.reports = append(d.reports, a)
+		return
+	}
+	d.revokes = append(d.revokes, revoke(k, gitgrant.CauseDrift, why, men.path))
 }
 
 // keep plans a desired membership: grant it if absent, move a native
@@ -217,7 +236,7 @@ func (d *differ) role(key RoleKey, members []providers.Member, listed bool) {
 // two memberships under one key.
 func (d *differ) keep(k gitgrant.MemberKey, want desire, target string, m providers.Member, listed, isMember bool) {
 	h, held := d.ledger[k]
-	if held && !Reachable(d.cfg, h) {
+	if held && h.Target != "" && h.Target != target { // !Reachable, on a managed role
 		d.revokes = append(d.revokes, holdingAction(h, gitgrant.CausePolicy,
 			fmt.Sprintf("the target of %s/%s changed from %s to %s: revoked there, granted on %s in the next pass", k.Provider, k.Role, h.Target, target, target)))
 		return
