@@ -193,6 +193,16 @@ func (c *Config) EffectiveMaxDuration(provider, role string) Duration {
 	return limit
 }
 
+// GrantMaxDuration is the cap on one grant of req: EffectiveMaxDuration,
+// tightened to the break-glass maximum for an emergency. Zero: no cap.
+func (c *Config) GrantMaxDuration(req *Request, g GrantRef) Duration {
+	limit := c.EffectiveMaxDuration(g.Provider, g.Role)
+	if bg := c.Policy.BreakGlass.MaxDuration; req.Emergency && bg > 0 && (limit == 0 || bg < limit) {
+		limit = bg
+	}
+	return limit
+}
+
 // RoleTarget is the name of role in the target system.
 func (p *ProviderConfig) RoleTarget(role string) string {
 	if r, ok := p.Roles[role]; ok && r.Target != "" {

@@ -56,6 +56,11 @@ type Entry struct {
 	Grants    []DesiredGrant `json:"grants"`
 	Approvers []string       `json:"approvers,omitempty"`
 	Evidence  *Evidence      `json:"-"`
+	// ByPolicy is set on a rejected entry whose own approval is not the
+	// problem but the policy is: an identity, principal, role or target it
+	// needs is missing, or differs between the policies it must hold
+	// under. What it backed is revoked as a policy change (CausePolicy).
+	ByPolicy bool `json:"-"`
 	// Blob and Commit identify the file's content on main and the commit
 	// that brought it, to match it with the ledger.
 	Blob   string `json:"-"`

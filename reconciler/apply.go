@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -63,28 +65,66 @@ func (r Result) Err() error {
 	return errors.Join(errs...)
 }
 
-// ErrBrake is returned when a plan would remove an unusual share of access
-// that has not expired; a person looks first, then reruns with --force.
-var ErrBrake = errors.New("brake: the plan removes an unusual share of access that has not expired")
+// ErrBrake is returned when a plan would revoke an unusual share of a
+// role's members for drift or a policy change; a person looks first, then
+// reruns with --force. Everything else in the plan goes ahead.
+var ErrBrake = errors.New("brake: drift and policy revocations held back")
 
-// Brake checks a plan before anything is applied. maxShare is the largest
-// fraction (0..1) of observed members that may be revoked for reasons other
-// than expiry in one pass; minCount lets small setups revoke a few without
-// tripping it.
-func Brake(plan gitgrant.Plan, maxShare float64, minCount int) error {
-	n := 0
+// Brake checks a plan before anything is applied, one role at a time.
+// When a role's drift and policy revocations (Cause.Braked) are more than
+// minCount and more than maxShare (0..1) of the members observed on it,
+// they move from Actions to Held and the error, wrapping ErrBrake, names
+// the role. Expired, withdrawn and rejected revocations, grants and
+// reports always stay: nothing stops expiry (rule 15). A role that was not
+// listed counts its own revocations as all of its members. The plan given
+// is not changed.
+func Brake(plan gitgrant.Plan, maxShare float64, minCount int) (gitgrant.Plan, error) {
+	counts := map[string]int{}
 	for _, a := range plan.Actions {
-		if a.Op == gitgrant.OpRevoke && !a.Expired {
-			n++
+		if braked(a) {
+			counts[a.Provider+"/"+a.Role]++
 		}
 	}
-	if n <= minCount || plan.ObservedMembers == 0 {
-		return nil
+	tripped := map[string]bool{}
+	var why []string
+	for _, role := range sortedKeys(counts) {
+		n := counts[role]
+		base := max(plan.ObservedByRole[role], n)
+		if share := float64(n) / float64(base); n > minCount && share > maxShare {
+			tripped[role] = true
+			why = append(why, fmt.Sprintf("%s %d of %d members (%.0f%%)", role, n, base, share*100))
+		}
 	}
-	if share := float64(n) / float64(plan.ObservedMembers); share > maxShare {
-		return fmt.Errorf("%w: %d of %d members (%.0f%%, limit %.0f%%); review the plan and rerun with --force if it is right", ErrBrake, n, plan.ObservedMembers, share*100, maxShare*100)
+	if len(tripped) == 0 {
+		return plan, nil
 	}
-	return nil
+	out := plan
+	out.Actions, out.Held = nil, append([]gitgrant.Action(nil), plan.Held...)
+	for _, a := range plan.Actions {
+		if braked(a) && tripped[a.Provider+"/"+a.Role] {
+			out.Held = append(out.Held, a)
+			continue
+		}
+		out.Actions = append(out.Actions, a)
+	}
+	return out, fmt.Errorf("%w: %s, over the limit of %.0f%% of a role; the rest of the plan goes ahead; review the held revocations and rerun with --force if they are right",
+		ErrBrake, strings.Join(why, ", "), maxShare*100)
+}
+
+// braked reports whether the brake may hold a back: a drift or policy
+// revocation, or one without a cause that is not an expiry (a plan made
+// without causes is not exempt).
+func braked(a gitgrant.Action) bool {
+	return a.Op == gitgrant.OpRevoke && (a.Cause.Braked() || a.Cause == "" && !a.Expired)
+}
+
+func sortedKeys[V any](m map[string]V) []string {
+	out := make([]string, 0, len(m))
+	for k := range m {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
 
 // Applier carries out plans.
@@ -95,6 +135,17 @@ type Applier struct {
 	Logger    *slog.Logger
 	// Clock times actions and retry waits; nil is the wall clock.
 	Clock gitgrant.Clock
+	// CallTimeout bounds one Grant or Revoke call (each attempt) to the
+	// named provider; nil or zero leaves only ctx. A call that runs out of
+	// time fails that action alone, retryably: the provider's other
+	// actions are still tried, and other providers are never held up.
+	CallTimeout func(provider string) time.Duration
+	// ProviderFor, when set, picks the provider for an action before
+	// Providers is consulted; nil from it means Providers. The engine uses
+	// it for revocations of holdings the current configuration cannot
+	// reach (see Reachable): with the provider as configured at the
+	// holding's Policy commit.
+	ProviderFor func(act gitgrant.Action) providers.Provider
 }
 
 // Apply carries out every action. Each provider's actions run in plan
@@ -121,9 +172,9 @@ func (a *Applier) Apply(ctx context.Context, plan gitgrant.Plan) Result {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			p, ok := a.Providers[name]
 			for _, i := range byProvider[name] {
-				if !ok {
+				p := a.provider(plan.Actions[i])
+				if p == nil {
 					outcomes[i].Err = fmt.Errorf("provider %s is not open", name)
 					continue
 				}
@@ -135,6 +186,15 @@ func (a *Applier) Apply(ctx context.Context, plan gitgrant.Plan) Result {
 	return Result{Outcomes: outcomes}
 }
 
+func (a *Applier) provider(act gitgrant.Action) providers.Provider {
+	if a.ProviderFor != nil {
+		if p := a.ProviderFor(act); p != nil {
+			return p
+		}
+	}
+	return a.Providers[act.Provider]
+}
+
 func (a *Applier) do(ctx context.Context, p providers.Provider, act gitgrant.Action) Outcome {
 	retry := a.Retry
 	if retry.Attempts < 1 {
@@ -144,12 +204,7 @@ func (a *Applier) do(ctx context.Context, p providers.Provider, act gitgrant.Act
 	start := clock.Now()
 	out := Outcome{Action: act}
 	for out.Attempts = 1; ; out.Attempts++ {
-		switch act.Op {
-		case gitgrant.OpGrant:
-			out.Err = p.Grant(ctx, providers.Grant{Role: act.Role, Principal: act.Principal, Until: act.Expires})
-		case gitgrant.OpRevoke:
-			out.Err = p.Revoke(ctx, act.Role, act.Principal)
-		}
+		out.Err = a.call(ctx, p, act)
 		if out.Err == nil || !retryable(out.Err) || out.Attempts >= retry.Attempts {
 			break
 		}
@@ -160,6 +215,53 @@ func (a *Applier) do(ctx context.Context, p providers.Provider, act gitgrant.Act
 	out.Took = clock.Now().Sub(start)
 	a.log(ctx, out)
 	return out
+}
+
+// call makes one provider call for act within the provider's call
+// timeout. A provider that ignores its context is not waited for past the
+// deadline: the call is left to finish on its own (its result is dropped;
+// grant and revoke are idempotent, and the next pass sees what happened),
+// so one hung system cannot stop a pass (rule 15).
+func (a *Applier) call(ctx context.Context, p providers.Provider, act gitgrant.Action) error {
+	var limit time.Duration
+	if a.CallTimeout != nil {
+		limit = a.CallTimeout(act.Provider)
+	}
+	if limit <= 0 {
+		return invoke(ctx, p, act)
+	}
+	cctx, cancel := context.WithTimeout(ctx, limit)
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- invoke(cctx, p, act) }()
+	var err error
+	select {
+	case err = <-done:
+		if err == nil {
+			return nil
+		}
+	case <-cctx.Done():
+		select {
+		case err = <-done: // it did stop in time
+		default:
+			err = cctx.Err()
+		}
+	}
+	if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
+		return &gitgrant.SystemError{System: "provider " + act.Provider, Op: string(act.Op),
+			Err: fmt.Errorf("no answer within %s: %w", limit, context.DeadlineExceeded), Retryable: true}
+	}
+	return err
+}
+
+func invoke(ctx context.Context, p providers.Provider, act gitgrant.Action) error {
+	switch act.Op {
+	case gitgrant.OpGrant:
+		return p.Grant(ctx, providers.Grant{Role: act.Role, Principal: act.Principal, Until: act.Expires})
+	case gitgrant.OpRevoke:
+		return p.Revoke(ctx, act.Role, act.Principal)
+	}
+	return nil
 }
 
 func retryable(err error) bool {

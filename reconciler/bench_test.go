@@ -11,9 +11,9 @@ import (
 )
 
 // benchWorld builds a config with 50 roles over 5 providers and n active,
-// approved requests spread over them, plus the observed state that matches
-// (the steady state: every grant already exists).
-func benchWorld(n int) (*gitgrant.Config, []Source, Observed) {
+// approved requests spread over them, plus the observed state and the
+// ledger that match (the steady state: every grant exists and is recorded).
+func benchWorld(n int) (*gitgrant.Config, []Source, Observed, gitgrant.Ledger) {
 	cfg := &gitgrant.Config{Identities: map[string]gitgrant.Identity{}, Providers: map[string]gitgrant.ProviderConfig{}}
 	for p := range 5 {
 		pc := gitgrant.ProviderConfig{Name: fmt.Sprintf("p%d", p), Type: "postgres", Roles: map[string]gitgrant.RoleConfig{}, Drift: gitgrant.DriftRevoke}
@@ -31,14 +31,26 @@ func benchWorld(n int) (*gitgrant.Config, []Source, Observed) {
 		cfg.Identities[fmt.Sprintf("user%d", u)] = id
 	}
 	observed := Observed{}
+	ledger := gitgrant.Ledger{}
 	sources := make([]Source, n)
 	for i := range n {
 		u, p, r := i%users, (i/users)%5, i%10
 		req := &gitgrant.Request{Path: fmt.Sprintf("requests/p%d/req-%06d.yaml", p, i), Requester: fmt.Sprintf("user%d", u), Reason: "bench",
 			Duration: gitgrant.Duration(4 * time.Hour), Grants: []gitgrant.GrantRef{{Provider: fmt.Sprintf("p%d", p), Role: fmt.Sprintf("r%d", r)}}}
 		sources[i] = Source{Request: req, Evidence: &gitgrant.Evidence{Approved: true, MergedAt: t0.Add(-time.Duration(i%180) * time.Minute), Approvers: []gitgrant.Approver{{Login: "owner"}}}}
+		sources[i].Blob = fmt.Sprintf("blob%d", i)
 		key := RoleKey{fmt.Sprintf("p%d", p), fmt.Sprintf("r%d", r)}
 		observed[key] = append(observed[key], providers.Member{Principal: fmt.Sprintf("user%d", u)})
+	}
+	// The ledger holds each membership as the request with the latest end
+	// backs it, as the pass that granted or recorded it left it.
+	for _, e := range Evaluate(cfg, sources, t0, Options{}) {
+		for _, g := range e.Grants {
+			k := gitgrant.MemberKey{Provider: g.Provider, Role: g.Role, Principal: g.Principal}
+			if h, ok := ledger[k]; !ok || g.Window.End.After(h.End) {
+				ledger[k] = gitgrant.Holding{MemberKey: k, Target: g.Role, End: g.Window.End, Request: e.Path, Blob: e.Blob, GrantedAt: g.Window.Start}
+			}
+		}
 	}
 	for p := range 5 {
 		for r := range 10 {
@@ -48,18 +60,18 @@ func benchWorld(n int) (*gitgrant.Config, []Source, Observed) {
 			}
 		}
 	}
-	return cfg, sources, observed
+	return cfg, sources, observed, ledger
 }
 
 // BenchmarkPlan10k is planning 10,000 active requests over 50 roles once
 // the files are parsed and approvals known: Evaluate + Diff, steady state.
 func BenchmarkPlan10k(b *testing.B) {
-	cfg, sources, observed := benchWorld(10_000)
+	cfg, sources, observed, ledger := benchWorld(10_000)
 	b.ReportAllocs()
 	for b.Loop() {
-		plan := Diff(cfg, Evaluate(cfg, sources, t0, Options{}), observed, t0)
-		if len(plan.Actions) != 0 {
-			b.Fatalf("steady state planned %d actions, e.g. %+v", len(plan.Actions), plan.Actions[0])
+		plan := Diff(cfg, Evaluate(cfg, sources, t0, Options{}), observed, ledger, t0)
+		if len(plan.Actions) != 0 || len(plan.Record) != 0 {
+			b.Fatalf("steady state planned %d actions and %d records, e.g. %+v", len(plan.Actions), len(plan.Record), plan.Actions)
 		}
 	}
 }
@@ -68,13 +80,14 @@ func BenchmarkPlan10k(b *testing.B) {
 // requests (the memory goal is under 300 MB).
 func BenchmarkPlan100kMemory(b *testing.B) {
 	for b.Loop() {
-		cfg, sources, observed := benchWorld(100_000)
-		plan := Diff(cfg, Evaluate(cfg, sources, t0, Options{}), observed, t0)
+		cfg, sources, observed, ledger := benchWorld(100_000)
+		plan := Diff(cfg, Evaluate(cfg, sources, t0, Options{}), observed, ledger, t0)
 		runtime.GC()
 		var m runtime.MemStats
 		runtime.ReadMemStats(&m)
 		b.ReportMetric(float64(m.HeapAlloc)/(1<<20), "heap-MB")
 		runtime.KeepAlive(plan)
 		runtime.KeepAlive(sources)
+		runtime.KeepAlive(ledger)
 	}
 }

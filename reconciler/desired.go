@@ -24,6 +24,18 @@ type Source struct {
 	// branch according to git alone. It is used only when Evidence is nil,
 	// for roles that need no approval, in a dry run without GitHub.
 	CommittedAt time.Time
+	// Blob and Commit name the file's content on main and the main commit
+	// that brought it. They are copied to the entry: the ledger knows a
+	// request by them, so an edited file backs nothing granted before.
+	Blob, Commit string
+	// Base and MergedOnto are the trusted configs at the base of the
+	// request's pull request and at the main commit it was merged onto
+	// (rule 1: the stricter wins). The request must hold under each as it
+	// does under the config now: every grant maps to the same provider
+	// type, role, target and principal, and its window ends at the
+	// earliest any of their caps allows. Nil when there is no such commit
+	// (a direct push) or it is not known.
+	Base, MergedOnto *gitgrant.Config
 }
 
 // Options change how Evaluate trusts what it cannot verify.
@@ -48,7 +60,7 @@ func Evaluate(cfg *gitgrant.Config, sources []Source, now time.Time, opts Option
 
 func evaluate(cfg *gitgrant.Config, s Source, now time.Time, opts Options) gitgrant.Entry {
 	req := s.Request
-	e := gitgrant.Entry{Path: req.Path, Requester: req.Requester, Subject: req.Subject, Emergency: req.Emergency, Evidence: s.Evidence}
+	e := gitgrant.Entry{Path: req.Path, Requester: req.Requester, Subject: req.Subject, Emergency: req.Emergency, Evidence: s.Evidence, Blob: s.Blob, Commit: s.Commit}
 	var problems []string // make the request unusable whatever its approval
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
@@ -64,6 +76,7 @@ func evaluate(cfg *gitgrant.Config, s Source, now time.Time, opts Options) gitgr
 	if !known {
 		add("%s is not in identities", req.Beneficiary())
 	}
+	others := s.others(cfg)
 	needsApproval := false
 	for _, g := range req.Grants {
 		p, ok := cfg.Providers[g.Provider]
@@ -77,15 +90,25 @@ func evaluate(cfg *gitgrant.Config, s Source, now time.Time, opts Options) gitgr
 			add("%s has no principal on %s", key, g.Provider)
 			continue
 		}
+		if known {
+			for _, o := range others {
+				for _, why := range disagreements(cfg, o, req.Beneficiary(), g, principal) {
+					add("%s", why)
+				}
+			}
+		}
 		needsApproval = needsApproval || role.Approvals > 0 || req.Emergency
-		w, clamped := window(cfg, req, g, merged)
+		for _, o := range others {
+			needsApproval = needsApproval || o.cfg.Providers[g.Provider].Roles[g.Role].Approvals > 0
+		}
+		w, clamped := window(req, tightestCap(cfg, others, req, g), merged)
 		e.Grants = append(e.Grants, gitgrant.DesiredGrant{Provider: g.Provider, Role: g.Role, Principal: principal, Window: w, Clamped: clamped})
 	}
 
 	ev := s.Evidence
 	switch {
 	case len(problems) > 0:
-		e.Status, e.Reasons = gitgrant.StatusRejected, problems
+		e.Status, e.Reasons, e.ByPolicy = gitgrant.StatusRejected, dedupe(problems), true
 		return e
 	case ev != nil && !ev.Approved:
 		e.Status, e.Reasons = gitgrant.StatusRejected, append([]string(nil), ev.Reasons...)
@@ -136,9 +159,8 @@ func started(gs []gitgrant.DesiredGrant, now time.Time) bool {
 	return false
 }
 
-// window is one grant's [start, end), clamped to the role's maximum (and
-// the break-glass maximum for emergencies).
-func window(cfg *gitgrant.Config, req *gitgrant.Request, g gitgrant.GrantRef, merged time.Time) (gitgrant.Window, bool) {
+// window is one grant's [start, end), clamped to limit (zero: no cap).
+func window(req *gitgrant.Request, limit gitgrant.Duration, merged time.Time) (gitgrant.Window, bool) {
 	start := merged
 	if req.Starts.After(start) {
 		start = req.Starts
@@ -146,10 +168,6 @@ func window(cfg *gitgrant.Config, req *gitgrant.Request, g gitgrant.GrantRef, me
 	end := req.Expires
 	if req.Duration > 0 {
 		end = start.Add(time.Duration(req.Duration))
-	}
-	limit := cfg.EffectiveMaxDuration(g.Provider, g.Role)
-	if bg := cfg.Policy.BreakGlass.MaxDuration; req.Emergency && bg > 0 && (limit == 0 || bg < limit) {
-		limit = bg
 	}
 	clamped := false
 	if limit > 0 && end.Sub(start) > time.Duration(limit) {

@@ -116,7 +116,7 @@ providers:
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
 	want := []gitgrant.Action{
-		{Op: gitgrant.OpRevoke, Provider: "orders-db", Role: "readwrite", Principal: mallory, Reason: "drift: not backed by an active request or a standing entry"},
+		{Op: gitgrant.OpRevoke, Provider: "orders-db", Role: "readwrite", Principal: mallory, Cause: gitgrant.CauseDrift, Reason: "drift: not backed by an active request or a standing entry"},
 		{Op: gitgrant.OpGrant, Provider: "orders-db", Role: "readonly", Principal: bob, Expires: testNow.Add(7 * time.Hour), Reason: "requests/orders-db/bob-ro.yaml until 2026-11-22T19:00:00Z", Request: "requests/orders-db/bob-ro.yaml"},
 	}
 	if diff := cmp.Diff(want, out.Actions); diff != "" {

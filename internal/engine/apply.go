@@ -52,7 +52,9 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 		share, minCount = 0.25, 3
 	}
 	if !o.Force {
-		if err := reconciler.Brake(p.Plan, share, minCount); err != nil {
+		// TODO(lead): apply the braked plan (only drift and policy
+		// revocations are held) and report the error with the outcome.
+		if _, err := reconciler.Brake(p.Plan, share, minCount); err != nil {
 			return out, err
 		}
 	}

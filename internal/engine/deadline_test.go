@@ -38,7 +38,10 @@ providers:
 	w.merge(1, "alice", "requests/wiki/alice.yaml", "requester: alice\ngrants: [{provider: wiki, role: editor}]\nduration: 1h\nreason: expired already\n", t0.Add(-3*time.Hour))
 	w.merge(2, "bob", "requests/wiki/bob.yaml", "requester: bob\ngrants: [{provider: wiki, role: editor}]\nduration: 4h\nreason: active now\n", t0.Add(-time.Hour))
 
-	hung := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Hang: func(fake.Call) bool { return true }})
+	hung := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, FailContext: func(ctx context.Context, _ fake.Call) error {
+		<-ctx.Done() // a system that accepts the call and never answers
+		return ctx.Err()
+	}})
 	wiki := fake.New(fake.Options{Name: "wiki", Roles: []string{"editor"}})
 	wiki.Set("editor", map[string]time.Time{"alice": {}})
 

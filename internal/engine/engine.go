@@ -178,7 +178,7 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	}
 	entries := append(reconciler.Evaluate(p.Config, sources, now, reconciler.Options{Offline: offline && e.Verifier == nil}), invalid...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
-	p.Plan = reconciler.Diff(p.Config, entries, observed, now)
+	p.Plan = reconciler.Diff(p.Config, entries, observed, nil, now) // TODO(lead): the ledger from refs/notes/gitgrant
 	if !observe {
 		p.Plan.Actions, p.Plan.Unobserved = nil, nil // nothing was observed, so nothing can be decided
 		p.desiredOnly = true

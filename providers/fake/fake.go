@@ -55,10 +55,10 @@ type Options struct {
 	// returned instead of doing the call. Use Down or a SystemError to
 	// simulate an outage, or fail only a chosen principal.
 	Fail func(Call) error
-	// Hang, when set and true for a call, makes the call wait until its
-	// context ends and return the context's error: a system that accepts
-	// the connection and never answers.
-	Hang func(Call) bool
+	// FailContext is Fail with the call's context, for a system that
+	// hangs: a hook that waits for ctx.Done and returns ctx.Err() is a
+	// call that never answers before its deadline.
+	FailContext func(ctx context.Context, c Call) error
 }
 
 // Provider is the in-memory provider. Its zero value is not usable; call New.
@@ -139,13 +139,6 @@ func validName(s string) error {
 // begin records c and runs the failure hook; it returns the role's
 // members with p.mu held, or an error with it released.
 func (p *Provider) begin(ctx context.Context, c Call) (map[string]time.Time, error) {
-	if p.opts.Hang != nil && p.opts.Hang(c) {
-		p.mu.Lock()
-		p.calls = append(p.calls, c)
-		p.mu.Unlock()
-		<-ctx.Done()
-		return nil, ctx.Err()
-	}
 	p.mu.Lock()
 	p.calls = append(p.calls, c)
 	closed := p.closed
@@ -155,6 +148,11 @@ func (p *Provider) begin(ctx context.Context, c Call) (map[string]time.Time, err
 	}
 	if p.opts.Fail != nil {
 		if err := p.opts.Fail(c); err != nil {
+			return nil, err
+		}
+	}
+	if p.opts.FailContext != nil {
+		if err := p.opts.FailContext(ctx, c); err != nil {
 			return nil, err
 		}
 	}

@@ -124,21 +124,3 @@ func TestSetSeedsDrift(t *testing.T) {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}
 }
-
-func TestHangWaitsForTheContext(t *testing.T) {
-	t.Parallel()
-	p := fake.New(fake.Options{Roles: []string{"r"}, Hang: func(c fake.Call) bool { return c.Op == fake.OpGrant }})
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Grant(ctx, providers.Grant{Role: "r", Principal: "a"}) }()
-	if _, err := p.Members(context.Background(), "r"); err != nil {
-		t.Fatalf("a call Hang does not pick answers: %v", err)
-	}
-	cancel()
-	if err := <-done; !errors.Is(err, context.Canceled) {
-		t.Errorf("hung Grant = %v, want the context's error", err)
-	}
-	if ms, _ := p.Members(context.Background(), "r"); len(ms) != 0 {
-		t.Errorf("a hung grant took effect: %v", ms)
-	}
-}
