@@ -76,6 +76,12 @@ type Repo struct {
 
 	provMu sync.Mutex
 	prov   *provenanceCache
+
+	// notesMu guards the note caches; writeMu serialises notes writes.
+	notesMu   sync.Mutex
+	noteBlobs map[plumbing.Hash][]string // note blob -> its lines
+	records   *Records                   // the last Records, with the refs it was read at
+	writeMu   sync.Mutex
 }
 
 // IsRemote reports whether source names a remote repository rather than a
