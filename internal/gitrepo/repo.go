@@ -77,6 +77,9 @@ type Repo struct {
 	provMu sync.Mutex
 	prov   *provenanceCache
 
+	policyMu sync.Mutex
+	policy   *policyCache
+
 	// notesMu guards the note caches; writeMu serialises notes writes.
 	notesMu   sync.Mutex
 	noteBlobs map[plumbing.Hash][]string // note blob -> its lines
