@@ -73,7 +73,8 @@ type NoteRecord struct {
 	Holdings []gitgrant.Holding `json:"holdings,omitempty"`
 	// Ended are the memberships a revoked record's revocation ended.
 	Ended []gitgrant.MemberKey `json:"ended,omitempty"`
-	// Seen is what a seen record saw first, at SeenAt (RecordedAt when zero).
+	// Seen is what a seen record saw first, at SeenAt (or RecordedAt when
+	// that is earlier or SeenAt is zero).
 	Seen   []Sighting `json:"seen,omitempty"`
 	SeenAt time.Time  `json:"seen_at,omitzero"`
 	// Policy is the state a policy-trusted record trusts.
@@ -157,15 +158,18 @@ func (r *Repo) Notes() (map[plumbing.Hash][]NoteRecord, error) {
 	return rs.ByCommit(), nil
 }
 
-// noteFile is one note: the blob and its non-empty lines.
+// noteFile is one note: the blob, its non-empty lines and the record
+// each holds (nil for a line that is none of a known version).
 type noteFile struct {
 	blob  plumbing.Hash
 	lines []string
+	recs  []*NoteRecord
 }
 
 // noteFiles reads a notes ref into its notes by annotated commit; a
-// missing ref has no notes. Blobs are read once per Repo: a note's blob
-// never changes, and a long-running reconciler reads the notes every pass.
+// missing ref has no notes. Blobs are read and parsed once per Repo: a
+// note's blob never changes, and a long-running reconciler reads the notes
+// every pass.
 func (r *Repo) noteFiles(name plumbing.ReferenceName) (map[plumbing.Hash]noteFile, error) {
 	ref, err := r.git.Reference(name, true)
 	if errors.Is(err, plumbing.ErrReferenceNotFound) {
@@ -186,11 +190,11 @@ func (r *Repo) noteFiles(name plumbing.ReferenceName) (map[plumbing.Hash]noteFil
 		if len(hex) != 40 {
 			return nil
 		}
-		lines, err := r.noteBlobLines(e.Hash)
+		f, err := r.noteFile(e.Hash)
 		if err != nil {
 			return err
 		}
-		out[plumbing.NewHash(hex)] = noteFile{blob: e.Hash, lines: lines}
+		out[plumbing.NewHash(hex)] = f
 		return nil
 	})
 	if err != nil {
@@ -199,38 +203,50 @@ func (r *Repo) noteFiles(name plumbing.ReferenceName) (map[plumbing.Hash]noteFil
 	return out, nil
 }
 
-func (r *Repo) noteBlobLines(h plumbing.Hash) ([]string, error) {
+func (r *Repo) noteFile(h plumbing.Hash) (noteFile, error) {
 	r.notesMu.Lock()
-	lines, ok := r.noteBlobs[h]
+	f, ok := r.noteBlobs[h]
 	r.notesMu.Unlock()
 	if ok {
-		return lines, nil
+		return f, nil
 	}
 	blob, err := object.GetBlob(r.git.Storer, h)
 	if err != nil {
-		return nil, err
+		return f, err
 	}
 	rd, err := blob.Reader()
 	if err != nil {
-		return nil, err
+		return f, err
 	}
 	data, err := io.ReadAll(rd)
 	rd.Close()
 	if err != nil {
-		return nil, err
+		return f, err
 	}
+	f.blob = h
 	for _, l := range strings.Split(string(data), "\n") {
 		if l = strings.TrimSpace(l); l != "" {
-			lines = append(lines, l)
+			f.lines = append(f.lines, l)
+			f.recs = append(f.recs, parseRecord(l))
 		}
 	}
 	r.notesMu.Lock()
 	if r.noteBlobs == nil {
-		r.noteBlobs = map[plumbing.Hash][]string{}
+		r.noteBlobs = map[plumbing.Hash]noteFile{}
 	}
-	r.noteBlobs[h] = lines
+	r.noteBlobs[h] = f
 	r.notesMu.Unlock()
-	return lines, nil
+	return f, nil
+}
+
+// parseRecord reads one line; nil when it is not a record of a known
+// version.
+func parseRecord(line string) *NoteRecord {
+	var rec NoteRecord
+	if json.Unmarshal([]byte(line), &rec) != nil || rec.Version != NoteVersion {
+		return nil
+	}
+	return &rec
 }
 
 // AddNotes records notes and pushes refs/notes/gitgrant: RecordNotes with

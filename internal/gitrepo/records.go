@@ -2,7 +2,6 @@ package gitrepo
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"maps"
 	"slices"
@@ -48,7 +47,7 @@ func (r *Repo) Records(ctx context.Context) (*Records, error) {
 	if cached != nil && cached.local == local && cached.remote == remote {
 		return cached, nil
 	}
-	merged := map[plumbing.Hash]map[string]bool{}
+	merged := map[plumbing.Hash]map[string]*NoteRecord{}
 	blobs := map[plumbing.Hash]bool{}
 	for _, name := range []plumbing.ReferenceName{NotesRef, remoteNotesRef} {
 		files, err := r.noteFiles(name)
@@ -58,10 +57,10 @@ func (r *Repo) Records(ctx context.Context) (*Records, error) {
 		for h, f := range files {
 			blobs[f.blob] = true
 			if merged[h] == nil {
-				merged[h] = map[string]bool{}
+				merged[h] = map[string]*NoteRecord{}
 			}
-			for _, l := range f.lines {
-				merged[h][l] = true
+			for i, l := range f.lines {
+				merged[h][l] = f.recs[i]
 			}
 		}
 	}
@@ -78,9 +77,10 @@ func (r *Repo) Records(ctx context.Context) (*Records, error) {
 	return rs, nil
 }
 
-// newRecords parses the lines of every annotated commit's note and puts
-// the records in replay order.
-func newRecords(merged map[plumbing.Hash]map[string]bool) *Records {
+// newRecords puts the records of every annotated commit's note (by line;
+// nil for a line that is no record) in replay order. The records are
+// shared with the Repo's cache and never changed.
+func newRecords(merged map[plumbing.Hash]map[string]*NoteRecord) *Records {
 	rs := &Records{byCommit: make(map[plumbing.Hash][]NoteRecord, len(merged))}
 	type line struct {
 		text string
@@ -88,11 +88,15 @@ func newRecords(merged map[plumbing.Hash]map[string]bool) *Records {
 	}
 	var all []line
 	for h, ls := range merged {
-		for _, l := range sortedKeys(ls) {
-			var rec NoteRecord
-			if json.Unmarshal([]byte(l), &rec) != nil || rec.Version != NoteVersion {
-				continue
+		texts := make([]string, 0, len(ls))
+		for l, rec := range ls {
+			if rec != nil {
+				texts = append(texts, l)
 			}
+		}
+		sort.Strings(texts)
+		for _, l := range texts {
+			rec := *ls[l]
 			rs.byCommit[h] = append(rs.byCommit[h], rec)
 			all = append(all, line{l, Note{Commit: h, Record: rec}})
 		}

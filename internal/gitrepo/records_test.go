@@ -37,9 +37,12 @@ func recordsOf(t *testing.T, notes ...Note) *Records {
 }
 
 func rawRecords(lines map[plumbing.Hash][]string) *Records {
-	merged := map[plumbing.Hash]map[string]bool{}
+	merged := map[plumbing.Hash]map[string]*NoteRecord{}
 	for h, ls := range lines {
-		merged[h] = setOf(ls)
+		merged[h] = map[string]*NoteRecord{}
+		for _, l := range ls {
+			merged[h][l] = parseRecord(l)
+		}
 	}
 	return newRecords(merged)
 }

@@ -82,7 +82,7 @@ type Repo struct {
 
 	// notesMu guards the note caches; writeMu serialises notes writes.
 	notesMu   sync.Mutex
-	noteBlobs map[plumbing.Hash][]string // note blob -> its lines
+	noteBlobs map[plumbing.Hash]noteFile // by blob: notes never change
 	records   *Records                   // the last Records, with the refs it was read at
 	writeMu   sync.Mutex
 }
