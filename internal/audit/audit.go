@@ -60,11 +60,11 @@ func Build(ctx context.Context, r *gitrepo.Repo, o Options) (*Trail, error) {
 			log.Warn("audit index not saved; the next run reads the whole history again", "err", err)
 		}
 	}
-	notes, err := r.Notes()
+	recs, err := r.Records(ctx)
 	if err != nil {
 		return nil, err
 	}
-	return build(h, notes, o.Now), nil
+	return build(h, recs.ByCommit(), readLedger(recs), o.Now), nil
 }
 
 // IndexDir is where Build keeps a repository's index: inside its git
@@ -160,10 +160,13 @@ func (t *Trail) Filter(f Filter) []Event {
 }
 
 // At answers "who held what at t": the holdings in force at that instant.
+// A ledger holding not ended is in force from its start on: gitgrant
+// granted it and has not recorded its revocation.
 func (t *Trail) At(at time.Time, f Filter) []Holding {
 	out := []Holding{}
 	for _, h := range t.Holdings {
-		if !h.From.After(at) && at.Before(h.Until) && f.person(h.Requester, h.Beneficiary) && f.grant(h.Provider, h.Role) {
+		lasts := at.Before(h.Until) || h.Source == FromLedger && h.Ended == ""
+		if !h.From.After(at) && lasts && f.person(h.Requester, h.Beneficiary) && f.grant(h.Provider, h.Role) {
 			out = append(out, h)
 		}
 	}

@@ -59,11 +59,17 @@ type Event struct {
 
 // Holding is one role held by one person for one span of time.
 type Holding struct {
-	Requester   string    `json:"requester"`
-	Beneficiary string    `json:"beneficiary"`
-	Provider    string    `json:"provider"`
-	Role        string    `json:"role"`
-	From        time.Time `json:"from"`
+	Requester   string `json:"requester"`
+	Beneficiary string `json:"beneficiary"`
+	// Principal is the name the provider knows the beneficiary by, when
+	// the ledger recorded it.
+	Principal string    `json:"principal,omitempty"`
+	Provider  string    `json:"provider"`
+	Role      string    `json:"role"`
+	From      time.Time `json:"from"`
+	// Until is when it ended or ends; for a ledger holding not ended yet,
+	// the end of the window it was granted for (it is held until gitgrant
+	// records its revocation).
 	Until       time.Time `json:"until"`
 	Ended       Kind      `json:"ended,omitempty"` // revoked or expired; empty while it lasts
 	Request     string    `json:"request"`
@@ -80,12 +86,15 @@ type Trail struct {
 	Holdings []Holding `json:"holdings"`
 }
 
-// build joins the commit history with the notes, judged at now.
-func build(h *history, notes map[plumbing.Hash][]gitrepo.NoteRecord, now time.Time) *Trail {
-	t := &Trail{Head: h.Head, Events: []Event{}, Holdings: []Holding{}}
-	for _, l := range h.Lifetimes {
-		lb := &lifetimeBuilder{t: t, l: l, notes: notes, now: now, first: l.Versions[0]}
-		lb.run()
+// build joins the commit history with the notes, judged at now. When the
+// ledger has lines (nil: none), the holdings are the ledger's joined with
+// those the history gives without the ledger's records.
+func build(h *history, notes map[plumbing.Hash][]gitrepo.NoteRecord, ledger *ledgerHistory, now time.Time) *Trail {
+	t := lifetimes(h, notes, now, nil)
+	if ledger != nil && !ledger.epoch.IsZero() {
+		var owners []int
+		windowed := lifetimes(h, withoutLedger(notes), now, &owners)
+		t.Holdings = ledger.merge(windowed.Holdings, owners, h)
 	}
 	sort.SliceStable(t.Events, func(i, j int) bool {
 		a, b := t.Events[i], t.Events[j]
@@ -98,6 +107,20 @@ func build(h *history, notes map[plumbing.Hash][]gitrepo.NoteRecord, now time.Ti
 		return a.Request < b.Request
 	})
 	sort.SliceStable(t.Holdings, func(i, j int) bool { return t.Holdings[i].From.Before(t.Holdings[j].From) })
+	return t
+}
+
+// lifetimes builds every lifetime's events and holdings; owners, when not
+// nil, receives the lifetime of each holding.
+func lifetimes(h *history, notes map[plumbing.Hash][]gitrepo.NoteRecord, now time.Time, owners *[]int) *Trail {
+	t := &Trail{Head: h.Head, Events: []Event{}, Holdings: []Holding{}}
+	for i, l := range h.Lifetimes {
+		lb := &lifetimeBuilder{t: t, l: l, notes: notes, now: now, first: l.Versions[0]}
+		lb.run()
+		for owners != nil && len(*owners) < len(t.Holdings) {
+			*owners = append(*owners, i)
+		}
+	}
 	return t
 }
 

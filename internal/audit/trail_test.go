@@ -33,7 +33,7 @@ func TestNotesAsTheEngineWritesThem(t *testing.T) {
 		a: {rec("granted", t0.Add(time.Minute), t0.Add(61*time.Minute), time.Time{})},
 		b: {rec("granted", t0.Add(31*time.Minute), t0.Add(5*time.Hour+31*time.Minute), time.Time{}), rec("revoked", time.Time{}, time.Time{}, t0.Add(2*time.Hour))},
 	}
-	trail := build(h, notes, t0.Add(3*time.Hour))
+	trail := build(h, notes, nil, t0.Add(3*time.Hour))
 	type ev struct {
 		Kind   Kind
 		At     time.Time

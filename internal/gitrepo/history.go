@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -107,9 +108,12 @@ type Provenance struct {
 	Blob plumbing.Hash `json:"blob"`
 	// Commit is the first-parent commit of main that last added or changed
 	// the file: the merge commit, the squash commit, or the pushed commit.
-	Commit      plumbing.Hash `json:"commit"`
-	Kind        MergeKind     `json:"kind"`
-	PullRequest int           `json:"pull_request,omitempty"`
+	Commit plumbing.Hash `json:"commit"`
+	// Parents are Commit's parents, first parent first: two for a merge
+	// commit, one for a squash, a rebased or a pushed commit.
+	Parents     []plumbing.Hash `json:"parents,omitempty"`
+	Kind        MergeKind       `json:"kind"`
+	PullRequest int             `json:"pull_request,omitempty"`
 	// Base is the commit the change was judged against: the merge base of a
 	// merge commit's parents, otherwise the first parent.
 	Base plumbing.Hash `json:"base"`
@@ -177,9 +181,12 @@ type provenanceCache struct {
 	byPath map[string]Provenance
 }
 
+// clonePathMap copies the map and the parents of each provenance: the
+// cache's answer must not change when a caller changes its copy.
 func clonePathMap(m map[string]Provenance) map[string]Provenance {
 	out := make(map[string]Provenance, len(m))
 	for k, v := range m {
+		v.Parents = slices.Clone(v.Parents)
 		out[k] = v
 	}
 	return out
@@ -190,7 +197,7 @@ func (r *Repo) ProvenanceOf(c *object.Commit) (Provenance, error) { return r.pro
 
 func (r *Repo) provenanceOf(c *object.Commit) (Provenance, error) {
 	pr, kind := PullRequest(c.Message)
-	pv := Provenance{Commit: c.Hash, Kind: kind, PullRequest: pr, MergedAt: c.Committer.When.UTC(), Author: c.Author.Name}
+	pv := Provenance{Commit: c.Hash, Parents: slices.Clone(c.ParentHashes), Kind: kind, PullRequest: pr, MergedAt: c.Committer.When.UTC(), Author: c.Author.Name}
 	if len(c.ParentHashes) > 0 {
 		pv.Base = c.ParentHashes[0]
 	}

@@ -78,14 +78,22 @@ func TestHistoryAgreesWithGitLog(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Parents are git's, first parent first.
+	parents := func(commit string) []plumbing.Hash {
+		var hs []plumbing.Hash
+		for _, p := range strings.Fields(runIn(t, w.work, "rev-list", "--parents", "-n1", commit))[1:] {
+			hs = append(hs, plumbing.NewHash(p))
+		}
+		return hs
+	}
 	mergeBase := runIn(t, w.work, "merge-base", merge+"^1", merge+"^2")
 	want := map[string]Provenance{
-		"requests/orders-db/alice-readwrite.yaml": {Commit: plumbing.NewHash(renamed), Kind: Direct, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", renamed+"^"))},
-		"requests/orders-db/carol.yaml":           {Commit: plumbing.NewHash(rebased), Kind: Direct, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", rebased+"^"))},
+		"requests/orders-db/alice-readwrite.yaml": {Commit: plumbing.NewHash(renamed), Parents: parents(renamed), Kind: Direct, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", renamed+"^"))},
+		"requests/orders-db/carol.yaml":           {Commit: plumbing.NewHash(rebased), Parents: parents(rebased), Kind: Direct, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", rebased+"^"))},
 	}
 	got := map[string]Provenance{}
 	for p, pv := range prov {
-		got[p] = Provenance{Commit: pv.Commit, Kind: pv.Kind, PullRequest: pv.PullRequest, Base: pv.Base}
+		got[p] = Provenance{Commit: pv.Commit, Parents: pv.Parents, Kind: pv.Kind, PullRequest: pv.PullRequest, Base: pv.Base}
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("provenances (-want +got):\n%s", diff)
@@ -99,8 +107,8 @@ func TestHistoryAgreesWithGitLog(t *testing.T) {
 		commit string
 		want   Provenance
 	}{
-		{merge, Provenance{Commit: plumbing.NewHash(merge), Kind: MergeCommit, PullRequest: 12, Base: plumbing.NewHash(mergeBase)}},
-		{squash, Provenance{Commit: plumbing.NewHash(squash), Kind: Squash, PullRequest: 13, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", squash+"^"))}},
+		{merge, Provenance{Commit: plumbing.NewHash(merge), Parents: parents(merge), Kind: MergeCommit, PullRequest: 12, Base: plumbing.NewHash(mergeBase)}},
+		{squash, Provenance{Commit: plumbing.NewHash(squash), Parents: parents(squash), Kind: Squash, PullRequest: 13, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", squash+"^"))}},
 	} {
 		c, err := r.Git().CommitObject(plumbing.NewHash(tt.commit))
 		if err != nil {

@@ -76,6 +76,15 @@ type Repo struct {
 
 	provMu sync.Mutex
 	prov   *provenanceCache
+
+	policyMu sync.Mutex
+	policy   *policyCache
+
+	// notesMu guards the note caches; writeMu serialises notes writes.
+	notesMu   sync.Mutex
+	noteBlobs map[plumbing.Hash]noteFile // by blob: notes never change
+	records   *Records                   // the last Records, with the refs it was read at
+	writeMu   sync.Mutex
 }
 
 // IsRemote reports whether source names a remote repository rather than a
