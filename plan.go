@@ -1,6 +1,10 @@
 package gitgrant
 
-import "time"
+import (
+	"fmt"
+	"strings"
+	"time"
+)
 
 // Status is where a request stands at a moment in time.
 type Status string
@@ -122,8 +126,66 @@ type Plan struct {
 	// membership that exists and is desired, newly backed by another
 	// request or with a later end.
 	Record []Holding `json:"-"`
+	// Policy is the verified policy the plan was made under (rule 13).
+	Policy *PolicyInForce `json:"policy,omitempty"`
 	// Held are actions the removal brake held back (drift and policy
 	// revocations of a role whose share was unusual); everything else in
 	// Actions goes ahead.
 	Held []Action `json:"held,omitempty"`
+}
+
+// PolicyInForce says which verified policy (gitgrant.yaml and CODEOWNERS)
+// a plan was made under, and what on main is not in force and why.
+type PolicyInForce struct {
+	// Commit is the newest verified policy change at or before main's head.
+	Commit string `json:"commit,omitempty"`
+	// How it was verified: "trust root", "pull request #12", ...
+	How string `json:"how,omitempty"`
+	// ConfigCommit is where the gitgrant.yaml in force comes from, when an
+	// invalid newer verified one made gitgrant keep an older one.
+	ConfigCommit string `json:"config_commit,omitempty"`
+	// Unverified are policy changes on main that are not in force, newest
+	// first.
+	Unverified []UnverifiedPolicy `json:"unverified,omitempty"`
+	// Problems say why the newest verified gitgrant.yaml is not used.
+	Problems []string `json:"problems,omitempty"`
+	// Error is set when no verified, valid policy exists: nothing is
+	// granted, and only access whose recorded window ended is revoked.
+	Error string `json:"error,omitempty"`
+}
+
+// UnverifiedPolicy is a policy change gitgrant does not apply.
+type UnverifiedPolicy struct {
+	Commit  string   `json:"commit"`
+	Files   []string `json:"files"`
+	Reasons []string `json:"reasons"`
+}
+
+// Loud is one line when anything about the policy needs a person's
+// attention, "" otherwise.
+func (p *PolicyInForce) Loud() string {
+	if p == nil {
+		return ""
+	}
+	var parts []string
+	if p.Error != "" {
+		parts = append(parts, p.Error)
+	}
+	if len(p.Unverified) > 0 {
+		u := p.Unverified[0]
+		parts = append(parts, fmt.Sprintf("the policy change of %s (%s) is not verified, so the verified policy of %s stays in force: %s",
+			shortSHA(u.Commit), strings.Join(u.Files, ", "), shortSHA(p.Commit), strings.Join(u.Reasons, "; ")))
+		if n := len(p.Unverified) - 1; n > 0 {
+			parts = append(parts, fmt.Sprintf("%d earlier unverified policy change(s)", n))
+		}
+	}
+	parts = append(parts, p.Problems...)
+	return strings.Join(parts, "; ")
+}
+
+func shortSHA(s string) string {
+	if len(s) > 12 {
+		return s[:12]
+	}
+	return s
 }

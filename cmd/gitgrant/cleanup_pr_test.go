@@ -19,7 +19,7 @@ func runCLIAt(t *testing.T, now time.Time, vars map[string]string, args ...strin
 	t.Helper()
 	var stdout, stderr bytes.Buffer
 	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr,
-		getenv: func(k string) string { return vars[k] }, clk: fakeclock.NewAuto(now)}
+		getenv: testEnv(vars), clk: fakeclock.NewAuto(now)}
 	code := run(context.Background(), args, e)
 	return result{code, stdout.String(), stderr.String()}
 }

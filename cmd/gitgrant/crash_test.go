@@ -115,7 +115,7 @@ providers:
 	reconcile := func() *exec.Cmd {
 		cmd := exec.Command(bin, "reconcile", "--repo", w.dir, "--log-format", "json")
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "CRASH_STATE=" + state,
-			"GITHUB_TOKEN=crash-token", "GITHUB_REPOSITORY=acme/access", "GITHUB_API_URL=" + gh.BaseURL()}
+			"GITHUB_TOKEN=crash-token", "GITGRANT_TRUST_ROOT=first", "GITHUB_REPOSITORY=acme/access", "GITHUB_API_URL=" + gh.BaseURL()}
 		return cmd
 	}
 	members := func() []string {

@@ -30,7 +30,8 @@ func newEngine(ctx context.Context, e *env, source, branch string, logger *slog.
 	deps.Getenv = e.getenv
 	deps.Logger = logger
 	deps.Clock = e.clock()
-	eng := &engine.Engine{Repo: repo, Registry: all.Registry(), Deps: deps, Logger: logger, Clock: e.clock()}
+	eng := &engine.Engine{Repo: repo, Registry: all.Registry(), Deps: deps, Logger: logger, Clock: e.clock(),
+		TrustRoot: e.getenv("GITGRANT_TRUST_ROOT")}
 	if (cfg.Token != "" || cfg.AppID != 0) && cfg.Repository != "" {
 		client, err := ghapi.New(cfg, ghapi.Options{Clock: e.clock(), Logger: logger})
 		if err != nil {

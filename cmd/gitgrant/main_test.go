@@ -37,7 +37,7 @@ func runCLI(t *testing.T, vars map[string]string, args ...string) result {
 		stdin:  strings.NewReader(""),
 		stdout: &stdout,
 		stderr: &stderr,
-		getenv: func(k string) string { return vars[k] },
+		getenv: testEnv(vars),
 		clk:    fakeclock.NewAuto(testNow), // waits (retries, rate limits) pass at once
 	}
 	code := run(context.Background(), args, e)
@@ -357,5 +357,19 @@ func TestRepoFromASubfolder(t *testing.T) {
 	os.Mkdir(filepath.Join(lone, ".git"), 0o755)
 	if got, _, err := localRepoFrom(lone, ".", nil); err != nil || got != lone {
 		t.Errorf("outside an access repository: %q %v", got, err)
+	}
+}
+
+// testEnv reads vars; the trust root defaults to the first policy commit,
+// as `gitgrant trust --root first` would record it (docs/trust.md).
+func testEnv(vars map[string]string) func(string) string {
+	return func(k string) string {
+		if v, ok := vars[k]; ok {
+			return v
+		}
+		if k == "GITGRANT_TRUST_ROOT" {
+			return "first"
+		}
+		return ""
 	}
 }

@@ -2,13 +2,11 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/render"
 )
@@ -44,16 +42,15 @@ every provider that could).`, e)
 		return err
 	}
 	pass, err := eng.Plan(ctx, true)
-	if errors.Is(err, engine.ErrInvalidConfig) {
-		render.TextDiagnostics(e.stderr, pass.Report.Files[0].Diagnostics)
-		return errInvalid
-	}
 	if err != nil {
 		return err
 	}
 	defer pass.Close()
 	if err := writePlan(e, format, pass.Plan); err != nil {
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
+	}
+	if err := policyNotice(e, pass); err != nil {
+		return err
 	}
 	return problems(e, pass.Problems)
 }

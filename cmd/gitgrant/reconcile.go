@@ -72,10 +72,6 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 		logger.Warn("no GitHub credentials: approvals cannot be verified, so nothing new is granted; revocations go ahead")
 	}
 	pass, err := eng.Plan(ctx, false)
-	if errors.Is(err, engine.ErrInvalidConfig) {
-		render.TextDiagnostics(e.stderr, pass.Report.Files[0].Diagnostics)
-		return errInvalid
-	}
 	if err != nil {
 		return err
 	}
@@ -84,10 +80,7 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
 	}
 	out, err := eng.Apply(ctx, pass, engine.ApplyOptions{Force: *force, Cleanup: !*noCleanup, Commit: commitOpts})
-	if errors.Is(err, reconciler.ErrBrake) {
-		fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
-		return errInvalid
-	}
+	braked := errors.Is(err, reconciler.ErrBrake)
 	applied, failed := 0, 0
 	for _, o := range out.Result.Outcomes {
 		switch {
@@ -106,8 +99,18 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 		fmt.Fprintf(e.stdout, " (pull request #%d)", out.CleanupPR)
 	}
 	fmt.Fprintln(e.stdout)
+	if len(pass.Plan.Held) > 0 {
+		fmt.Fprintf(e.stdout, "held back by the removal brake: %d revocation(s); everything else was applied\n", len(pass.Plan.Held))
+	}
+	if perr := policyNotice(e, pass); perr != nil {
+		return perr
+	}
 	if err != nil {
 		fmt.Fprintf(e.stderr, "gitgrant: %v\n", err)
+		if braked && out.Result.Err() == nil {
+			// Only the brake: review the held revocations, then --force.
+			return errInvalid
+		}
 		return &gitgrant.SystemError{System: "gitgrant", Op: "reconcile", Err: errors.New("some actions or the cleanup failed; the next pass retries them")}
 	}
 	return problems(e, pass.Problems)

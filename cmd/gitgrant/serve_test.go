@@ -90,7 +90,7 @@ func TestServeEndToEnd(t *testing.T) {
 	vars := map[string]string{"SERVE_DSN": dsn, "GITHUB_TOKEN": "serve-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(), "GITGRANT_WEBHOOK_SECRET": secret}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	logs := &syncBuffer{}
-	e := &env{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: func(k string) string { return vars[k] }}
+	e := &env{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: testEnv(vars)}
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
 	go func() {

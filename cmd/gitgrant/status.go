@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"sort"
@@ -10,7 +9,6 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/render"
 )
@@ -64,10 +62,6 @@ counted.`, e)
 		return err
 	}
 	pass, err := eng.Desired(ctx, true)
-	if errors.Is(err, engine.ErrInvalidConfig) {
-		render.TextDiagnostics(e.stderr, pass.Report.Files[0].Diagnostics)
-		return errInvalid
-	}
 	if err != nil {
 		return err
 	}
@@ -78,6 +72,9 @@ counted.`, e)
 		}
 	} else if err := writeStatusText(e, doc); err != nil {
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
+	}
+	if err := policyNotice(e, pass); err != nil {
+		return err
 	}
 	return problems(e, pass.Problems)
 }

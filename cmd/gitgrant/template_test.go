@@ -145,7 +145,7 @@ func copyTemplate(t *testing.T, at time.Time) string {
 func runCLIClock(t *testing.T, now time.Time, args ...string) result {
 	t.Helper()
 	var stdout, stderr bytes.Buffer
-	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: func(string) string { return "" }, clk: fakeclock.New(now)}
+	e := &env{stdin: strings.NewReader(""), stdout: &stdout, stderr: &stderr, getenv: testEnv(nil), clk: fakeclock.New(now)}
 	code := run(context.Background(), args, e)
 	return result{code, stdout.String(), stderr.String()}
 }

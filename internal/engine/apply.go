@@ -39,9 +39,14 @@ type Outcome struct {
 	Notes     int
 }
 
-// Apply carries out a planned pass: brake, actions, then the git record
-// (grant notes and the cleanup commit) and feedback on pull requests. A
-// failed action leaves its request file in place so the next pass retries.
+// Apply carries out a planned pass: the removal brake (per role, drift
+// and policy revocations only), the ledger records of what is about to be
+// granted (pushed before any grant, so a crash never loses one), the
+// actions, the records of what was revoked, the cleanup commit, emergency
+// follow-up issues and feedback on pull requests. A failed action leaves
+// its request file in place so the next pass retries. A brake that held
+// actions back is reported (wrapping reconciler.ErrBrake) after
+// everything else was applied.
 func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, error) {
 	var out Outcome
 	if p.desiredOnly {
@@ -51,20 +56,33 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 	if share == 0 {
 		share, minCount = 0.25, 3
 	}
+	var brakeErr error
 	if !o.Force {
-		// TODO(lead): apply the braked plan (only drift and policy
-		// revocations are held) and report the error with the outcome.
-		if _, err := reconciler.Brake(p.Plan, share, minCount); err != nil {
-			return out, err
-		}
+		p.Plan, brakeErr = reconciler.Brake(p.Plan, share, minCount)
 	}
-	applier := &reconciler.Applier{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Clock: e.Clock}
+	started := e.now().UTC()
+	var errs []error
+	if err := e.recordBefore(ctx, p, o); err != nil {
+		// What is about to be granted could not be recorded: grant
+		// nothing, revoke as planned (rule 15).
+		errs = append(errs, fmt.Errorf("recording the ledger before granting (grants wait for the next pass): %w", err))
+		p.Plan = revocationsOnly(p.Plan)
+	}
+	applier := &reconciler.Applier{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Clock: e.Clock,
+		CallTimeout: func(provider string) time.Duration {
+			if pc, ok := p.Config.Providers[provider]; ok {
+				return pc.Timeout()
+			}
+			return gitgrant.DefaultCallTimeout
+		},
+		ProviderFor: e.departed(ctx, p),
+	}
 	out.Result = applier.Apply(ctx, p.Plan)
-	errs := []error{out.Result.Err()}
+	errs = append(errs, out.Result.Err())
 
 	now := e.now().UTC()
-	notes, granted, revoked := e.records(p, out.Result, now)
-	out.Notes = len(notes)
+	notes, granted, revoked := e.recordAfter(p, out.Result, started)
+	out.Notes += len(notes)
 	if o.Cleanup {
 		removals := e.removals(p, out.Result, now)
 		co := o.Commit
@@ -105,68 +123,31 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 			out.CleanupPR = n
 			errs = append(errs, err)
 		}
+	} else if len(notes) > 0 {
+		// No cleanup commit to carry them: the ledger's ends still go out.
+		if err := e.Repo.RecordNotes(ctx, notes, true, o.Commit); err != nil {
+			errs = append(errs, fmt.Errorf("recording revocations: %w", err))
+		}
 	}
 	fctx, cancel := e.gitHubContext(ctx)
 	defer cancel()
+	errs = append(errs, e.followUps(fctx, p, o))
 	errs = append(errs, e.feedback(fctx, p, granted, revoked))
+	errs = append(errs, brakeErr)
 	return out, errors.Join(errs...)
 }
 
-// records turns successful actions into grant-time notes, one per request.
-func (e *Engine) records(p *Pass, res reconciler.Result, now time.Time) (notes []gitrepo.Note, granted, revoked map[string][]gitgrant.Action) {
-	granted, revoked = map[string][]gitgrant.Action{}, map[string][]gitgrant.Action{}
-	for _, o := range res.Outcomes {
-		if o.Err != nil || o.Action.Request == "" {
-			continue
-		}
-		switch o.Action.Op {
-		case gitgrant.OpGrant:
-			granted[o.Action.Request] = append(granted[o.Action.Request], o.Action)
-		case gitgrant.OpRevoke:
-			revoked[o.Action.Request] = append(revoked[o.Action.Request], o.Action)
+// revocationsOnly drops the grants (and the ledger lines to record
+// without a call) from a plan.
+func revocationsOnly(plan gitgrant.Plan) gitgrant.Plan {
+	var keep []gitgrant.Action
+	for _, a := range plan.Actions {
+		if a.Op != gitgrant.OpGrant {
+			keep = append(keep, a)
 		}
 	}
-	entries := map[string]gitgrant.Entry{}
-	for _, en := range p.Plan.Entries {
-		entries[en.Path] = en
-	}
-	add := func(path, event string, acts []gitgrant.Action) {
-		prov, ok := p.Provenance[path]
-		if !ok {
-			return
-		}
-		en := entries[path]
-		rec := gitrepo.NoteRecord{Version: gitrepo.NoteVersion, Event: event, Request: path, Blob: prov.Blob.String(),
-			Requester: en.Requester, PullRequest: prov.PullRequest, Emergency: en.Emergency, RecordedAt: now}
-		for _, g := range en.Grants {
-			rec.Grants = append(rec.Grants, gitgrant.GrantRef{Provider: g.Provider, Role: g.Role})
-		}
-		if ev := p.Evidence[path]; ev != nil {
-			rec.PullRequest = ev.PullRequest
-			for _, a := range ev.Approvers {
-				rec.ApprovedBy = append(rec.ApprovedBy, a.Login)
-				rec.Approvals = append(rec.Approvals, gitrepo.Approval{Reviewer: a.Login, ReviewID: a.ReviewID, CommitID: ev.HeadCommit, SubmittedAt: a.SubmittedAt, Via: a.Via})
-			}
-		}
-		if event == "granted" {
-			rec.GrantedAt = now
-			for _, a := range acts {
-				if a.Expires.After(rec.ExpiresAt) {
-					rec.ExpiresAt = a.Expires
-				}
-			}
-		} else {
-			rec.RevokedAt = now
-		}
-		notes = append(notes, gitrepo.Note{Commit: prov.Commit, Record: rec})
-	}
-	for _, path := range sortedKeys(granted) {
-		add(path, "granted", granted[path])
-	}
-	for _, path := range sortedKeys(revoked) {
-		add(path, "revoked", revoked[path])
-	}
-	return notes, granted, revoked
+	plan.Actions, plan.Record = keep, nil
+	return plan
 }
 
 // removals are the expired requests whose access is gone: every revoke

@@ -85,7 +85,7 @@ providers:
 		}
 		return ""
 	}
-	eng := &engine.Engine{Repo: repo, GitHub: cl, Verifier: v, Deps: deps, Clock: fakeclock.New(t0),
+	eng := &engine.Engine{TrustRoot: engine.TrustFirst, Repo: repo, GitHub: cl, Verifier: v, Deps: deps, Clock: fakeclock.New(t0),
 		Registry: providers.Registry{mysql.Type: mysql.Open}}
 
 	ctx := context.Background()

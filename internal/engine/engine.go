@@ -23,6 +23,7 @@ import (
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/internal/trust"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/reconciler"
 	"github.com/gitgrant/gitgrant/schema"
@@ -54,6 +55,14 @@ type Engine struct {
 	// Parsed keeps parsed request files across passes, so a long-running
 	// process parses only files that changed. Nil: no cache.
 	Parsed *schema.ParseCache
+	// TrustRoot names the policy trusted without a pull request (rule 13,
+	// docs/trust.md): "first" (the first policy commit of main), a commit
+	// of main, or "" for a recorded `gitgrant trust --root first`.
+	TrustRoot string
+
+	trustMu    sync.Mutex
+	trust      *trust.Resolver
+	followedUp map[string]int // emergency follow-up issues ensured, by path@commit
 }
 
 func (e *Engine) now() time.Time { return gitgrant.ClockOr(e.Clock).Now() }
@@ -73,117 +82,6 @@ func (e *Engine) logger() *slog.Logger {
 		return e.Logger
 	}
 	return slog.New(slog.DiscardHandler)
-}
-
-// Pass is one planned pass, ready to show or to apply.
-type Pass struct {
-	At         time.Time
-	Snapshot   *gitrepo.Snapshot
-	Report     *schema.Report
-	Config     *gitgrant.Config
-	Provenance map[string]gitrepo.Provenance
-	Evidence   map[string]*gitgrant.Evidence
-	Plan       gitgrant.Plan
-	// Problems are systems that could not be read (a provider, GitHub);
-	// the pass went on without them, fail-closed.
-	Problems []error
-
-	open map[string]providers.Provider
-	// desiredOnly marks a pass from Desired, which must never be applied:
-	// its expired requests were not seen revoked.
-	desiredOnly bool
-}
-
-// Close releases the providers the pass opened.
-func (p *Pass) Close() {
-	for _, pr := range p.open {
-		pr.Close()
-	}
-}
-
-// ErrInvalidConfig is returned when gitgrant.yaml on the main branch is
-// missing or invalid: without it there is no desired state, and an empty
-// one would revoke everything (rule 9).
-var ErrInvalidConfig = errors.New("gitgrant.yaml on the main branch is missing or invalid; nothing was planned")
-
-// Plan reads the main branch, verifies approvals and observes providers.
-// offline marks a dry run without GitHub: no-approval roles are planned
-// from git's commit time. A failure to read the repository is an error,
-// never an empty plan.
-func (e *Engine) Plan(ctx context.Context, offline bool) (*Pass, error) {
-	return e.plan(ctx, offline, true)
-}
-
-// Desired is Plan without asking any provider: each request's status and
-// window, and NextChange, for reports such as `gitgrant status`. The pass
-// holds no actions and no open providers; it is not meant to be applied.
-func (e *Engine) Desired(ctx context.Context, offline bool) (*Pass, error) {
-	return e.plan(ctx, offline, false)
-}
-
-func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error) {
-	now := e.now()
-	snap, err := e.Repo.ReadRevision("")
-	if err != nil {
-		return nil, err
-	}
-	provenance, err := e.Repo.Provenances(ctx)
-	if err != nil {
-		return nil, err
-	}
-	// A request on main is judged as of when it got there: one whose
-	// `expires` has passed since is expired (revoked as an expiry, then
-	// cleaned up), not invalid.
-	at := make(map[string]time.Time, len(provenance))
-	for path, pv := range provenance {
-		if !pv.MergedAt.IsZero() {
-			at[path] = pv.MergedAt
-		}
-	}
-	rep := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: now, Cache: e.Parsed, At: at})
-	p := &Pass{At: now, Snapshot: snap, Report: rep, Config: rep.Config, Provenance: provenance, Evidence: map[string]*gitgrant.Evidence{}}
-	if rep.Config == nil {
-		return p, ErrInvalidConfig
-	}
-
-	vctx, cancel := e.gitHubContext(ctx)
-	defer cancel()
-	var sources []reconciler.Source
-	var invalid []gitgrant.Entry
-	for _, f := range rep.Files[1:] {
-		if f.Request == nil {
-			invalid = append(invalid, gitgrant.Entry{Path: f.Path, Status: gitgrant.StatusRejected, Reasons: texts(f.Diagnostics), Grants: []gitgrant.DesiredGrant{}})
-			continue
-		}
-		prov := p.Provenance[f.Path]
-		src := reconciler.Source{Request: f.Request, CommittedAt: prov.MergedAt}
-		if e.Verifier != nil {
-			ev, err := e.Verifier.Verify(vctx, e.input(f.Request, prov))
-			if err != nil {
-				// Rule 7: GitHub unreachable pauses grants; the request is
-				// unverified, and its expiry still revokes.
-				p.Problems = append(p.Problems, fmt.Errorf("verifying %s: %w", f.Path, err))
-			} else {
-				src.Evidence = &ev
-				p.Evidence[f.Path] = &ev
-			}
-		}
-		sources = append(sources, src)
-	}
-	p.open, p.Plan.Unobserved = map[string]providers.Provider{}, nil
-	observed := reconciler.Observed{}
-	if observe {
-		observed = e.observe(ctx, p)
-		p.Config = canonicalPrincipals(p.Config, p.open)
-	}
-	entries := append(reconciler.Evaluate(p.Config, sources, now, reconciler.Options{Offline: offline && e.Verifier == nil}), invalid...)
-	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
-	p.Plan = reconciler.Diff(p.Config, entries, observed, nil, now) // TODO(lead): the ledger from refs/notes/gitgrant
-	if !observe {
-		p.Plan.Actions, p.Plan.Unobserved = nil, nil // nothing was observed, so nothing can be decided
-		p.desiredOnly = true
-	}
-	return p, nil
 }
 
 // gitHubContext bounds a part of a pass that waits on GitHub.

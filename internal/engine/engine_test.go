@@ -62,7 +62,8 @@ func (w *world) engine(p *fake.Provider, now time.Time) *engine.Engine {
 	v := approval.New(cl, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
 	v.Clock = fakeclock.New(now)
 	return &engine.Engine{
-		Repo: repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Clock: fakeclock.New(now),
+		TrustRoot: engine.TrustFirst,
+		Repo:      repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Clock: fakeclock.New(now),
 		// Retries happen, at once: the pass's clock stands still.
 		Retry: reconciler.Retry{Attempts: reconciler.DefaultRetry.Attempts, Base: time.Millisecond, Sleep: func(ctx context.Context, _ time.Duration) error { return ctx.Err() }},
 		Registry: providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {

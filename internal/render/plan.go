@@ -19,6 +19,9 @@ type PlanJSON struct {
 // PlanText writes the requests and actions of a plan as two aligned
 // tables, for a terminal.
 func PlanText(w io.Writer, plan gitgrant.Plan) error {
+	if loud := plan.Policy.Loud(); loud != "" {
+		fmt.Fprintf(w, "POLICY: %s\n\n", loud)
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "REQUEST\tSTATUS\tGRANT\tPRINCIPAL\tWINDOW (UTC)\tNOTE\n")
 	for _, e := range plan.Entries {
@@ -57,6 +60,23 @@ func PlanText(w io.Writer, plan gitgrant.Plan) error {
 		}
 		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\t%s\n", a.Op, a.Provider, a.Role, a.Principal, until, a.Reason)
 	}
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return heldText(w, plan)
+}
+
+// heldText lists what the removal brake held back.
+func heldText(w io.Writer, plan gitgrant.Plan) error {
+	if len(plan.Held) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "\nHeld back by the removal brake (review, then rerun with --force): %d\n", len(plan.Held))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "OP\tROLE\tPRINCIPAL\tREASON\n")
+	for _, a := range plan.Held {
+		fmt.Fprintf(tw, "%s\t%s/%s\t%s\t%s\n", a.Op, a.Provider, a.Role, a.Principal, a.Reason)
+	}
 	return tw.Flush()
 }
 
@@ -64,6 +84,9 @@ func PlanText(w io.Writer, plan gitgrant.Plan) error {
 // tables longer than foldAfter rows fold into <details>.
 func PlanMarkdown(w io.Writer, plan gitgrant.Plan, foldAfter int) error {
 	var b strings.Builder
+	if loud := plan.Policy.Loud(); loud != "" {
+		fmt.Fprintf(&b, "> [!WARNING]\n> **Policy:** %s\n\n", MarkdownText(loud))
+	}
 	b.WriteString("| Request | Status | Grant | Principal | Window (UTC) |\n|---|---|---|---|---|\n")
 	rows := 0
 	for _, e := range plan.Entries {
@@ -91,6 +114,12 @@ func PlanMarkdown(w io.Writer, plan gitgrant.Plan, foldAfter int) error {
 		b.WriteString("\n")
 		fold(&t, len(plan.Actions), foldAfter, "actions")
 		b.WriteString(t.String())
+	}
+	if len(plan.Held) > 0 {
+		fmt.Fprintf(&b, "\n**Held back by the removal brake** (review, then rerun with `--force`):\n\n| Action | Role | Principal | Reason |\n|---|---|---|---|\n")
+		for _, a := range plan.Held {
+			fmt.Fprintf(&b, "| %s | %s | %s | %s |\n", a.Op, grantText(a.Provider, a.Role), principalCell(a.Principal), MarkdownText(a.Reason))
+		}
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

@@ -109,7 +109,8 @@ func (w *world) engine(clock gitgrant.Clock) *engine.Engine {
 	v.Clock = clock
 	db := w.db
 	return &engine.Engine{
-		Repo: repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Clock: clock,
+		TrustRoot: engine.TrustFirst,
+		Repo:      repo, GitHub: cl, Verifier: v, Deps: providers.DefaultDeps(), Clock: clock,
 		Retry: engineRetry,
 		Registry: providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {
 			return keepOpen{db}, nil

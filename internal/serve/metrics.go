@@ -26,6 +26,11 @@ type Metrics struct {
 	providerErrors  *prometheus.CounterVec
 	lastSuccess     prometheus.Gauge
 	webhooks        *prometheus.CounterVec
+	// policyUnverified counts policy changes on main not in force;
+	// policyMissing is 1 while no verified policy exists at all.
+	policyUnverified prometheus.Gauge
+	policyMissing    prometheus.Gauge
+	held             prometheus.Gauge
 }
 
 // latencyBuckets span a fast pass to a slow resync: 10ms .. ~20min.
@@ -57,6 +62,15 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitgrant_last_successful_pass_timestamp_seconds", Help: "Unix time of the end of the last pass in which everything succeeded.",
 		}),
+		policyUnverified: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitgrant_policy_unverified_changes", Help: "Policy changes (gitgrant.yaml, CODEOWNERS) on main that are not verified and so not in force, as of the last pass.",
+		}),
+		policyMissing: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitgrant_policy_missing", Help: "1 while no verified, valid policy exists: nothing is granted and only expired access is revoked.",
+		}),
+		held: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitgrant_brake_held_actions", Help: "Revocations (drift and policy changes) the removal brake held back in the last pass.",
+		}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgrant_webhook_deliveries_total", Help: "Webhook deliveries, by event (push, pull_request, pull_request_review, ping, other) and outcome (handled, ignored, bad_signature, bad_content_type, too_large, busy, unreadable, bad_payload, failed, no_secret).",
 		}, []string{"event", "outcome"}),
@@ -69,6 +83,7 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		}
 	}
 	m.Registry.MustRegister(m.activeGrants, m.passDuration, m.passes, m.revocationDelay, m.mergeToGrant, m.providerErrors, m.lastSuccess, m.webhooks,
+		m.policyUnverified, m.policyMissing, m.held,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats != nil {
 		for _, c := range []struct {
@@ -139,3 +154,16 @@ func (m *Metrics) observeResult(plan gitgrant.Plan, res reconciler.Result, at ti
 }
 
 type windowKey struct{ path, provider, role, principal string }
+
+// policy records what the last pass said about the policy in force.
+func (m *Metrics) policy(p *gitgrant.PolicyInForce) {
+	if p == nil {
+		return
+	}
+	m.policyUnverified.Set(float64(len(p.Unverified)))
+	missing := 0.0
+	if p.Error != "" {
+		missing = 1
+	}
+	m.policyMissing.Set(missing)
+}

@@ -49,6 +49,7 @@ type Server struct {
 	mu          sync.Mutex
 	ready       bool
 	readyReason string
+	readyNote   string
 	passes      int
 }
 
@@ -94,6 +95,18 @@ func (s *Server) Ready() (bool, string) {
 	return s.ready, s.readyReason
 }
 
+func (s *Server) setNotice(note string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.readyNote = note
+}
+
+func (s *Server) notice() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.readyNote
+}
+
 func (s *Server) setReady(ok bool, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -122,19 +135,30 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	}
 	p, err := s.eng.Plan(ctx, false)
 	if err != nil {
-		why := err.Error()
-		if errors.Is(err, engine.ErrInvalidConfig) && p != nil && p.Report != nil && len(p.Report.Files) > 0 {
-			why = fmt.Sprintf("%v: %v", err, p.Report.Files[0].Diagnostics)
-		}
-		s.setReady(false, why)
-		log.Error("pass planned nothing", "err", why)
+		s.setReady(false, err.Error())
+		log.Error("pass planned nothing: the repository could not be read", "err", err)
 		return time.Time{}, err
 	}
 	defer p.Close()
-	if fetchErr != nil {
+	switch {
+	case p.PolicyErr != nil:
+		// Rules 9 and 15: no verified policy grants nothing, and access
+		// whose recorded window ended is still revoked below.
+		why := p.PolicyErr.Error()
+		if p.Report != nil && len(p.Report.Files) > 0 && p.Report.Files[0].Diagnostics.HasErrors() {
+			why = fmt.Sprintf("%s: %v", why, p.Report.Files[0].Diagnostics)
+		}
+		s.setReady(false, why)
+		log.Error("no verified policy: only expired access is revoked", "err", why)
+	case fetchErr != nil:
 		s.setReady(false, "fetching the repository: "+fetchErr.Error())
-	} else {
+	default:
 		s.setReady(true, "")
+	}
+	s.Metrics.policy(p.Plan.Policy)
+	s.setNotice(p.Plan.Policy.Loud())
+	if loud := p.Plan.Policy.Loud(); loud != "" && p.PolicyErr == nil {
+		log.Warn("policy on main is not all in force", "policy", loud)
 	}
 	s.Metrics.observePlan(p.Plan)
 
@@ -144,11 +168,11 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 		apply.Cleanup = false // it would fetch and push to the unreachable remote
 	}
 	out, err := s.eng.Apply(ctx, p, apply)
+	s.Metrics.held.Set(float64(len(p.Plan.Held)))
 	end := s.opts.Clock.Now()
 	s.Metrics.observeResult(p.Plan, out.Result, end)
 	if errors.Is(err, reconciler.ErrBrake) {
-		log.Error("the removal brake refused the plan; nothing was applied (run `gitgrant reconcile --force` after review)", "err", err)
-		return p.Plan.NextChange, err
+		log.Error("the removal brake held back drift and policy revocations; everything else was applied (review, then run `gitgrant reconcile --force`)", "held", len(p.Plan.Held), "err", err)
 	}
 	applied, failed := counts(out.Result)
 	errs := append([]error{fetchErr, err}, p.Problems...)
@@ -228,6 +252,12 @@ func (s *Server) Handler() http.Handler {
 		ok, why := s.Ready()
 		if !ok {
 			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
+			return
+		}
+		if note := s.notice(); note != "" {
+			// Ready, but a person should look: an unverified policy change
+			// on main is not in force (rule 13).
+			fmt.Fprintf(w, "ok; warning: %s\n", note)
 			return
 		}
 		fmt.Fprintln(w, "ok")

@@ -1,0 +1,289 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sort"
+	"time"
+
+	"github.com/go-git/go-git/v5/plumbing"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/approval"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/reconciler"
+)
+
+// recordBefore writes, and pushes, what this pass is about to grant before
+// any grant call (rule 14): the ledger lines of grants and of memberships
+// newly backed by another request, the first sightings windows depend on
+// (rule 6), and the nonce of each emergency's follow-up issue. Nothing to
+// record writes nothing.
+func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) error {
+	policy := ""
+	if p.Trust.Policy.ConfigCommit != "" {
+		policy = p.Trust.Policy.ConfigCommit
+	}
+	byRequest := map[string][]gitgrant.Holding{}
+	var order []string
+	hold := func(h gitgrant.Holding) {
+		h.Policy = policy
+		if _, ok := byRequest[h.Request]; !ok {
+			order = append(order, h.Request)
+		}
+		byRequest[h.Request] = append(byRequest[h.Request], h)
+		// The ledger keeps a member only as long as gitgrant has seen the
+		// content that backs it (ledgerFor).
+		p.sighting(gitrepo.SeenFileKey(h.Request, h.Blob))
+	}
+	for _, a := range p.Plan.Actions {
+		if a.Op == gitgrant.OpGrant && a.Holding != nil {
+			hold(*a.Holding)
+		}
+	}
+	for _, h := range p.Plan.Record {
+		hold(h)
+	}
+	entries := map[string]gitgrant.Entry{}
+	for _, en := range p.Plan.Entries {
+		entries[en.Path] = en
+	}
+	var notes []gitrepo.Note
+	for _, path := range order {
+		hs := byRequest[path]
+		en := entries[path]
+		commit := plumbing.NewHash(hs[0].Commit)
+		if prov, ok := p.Provenance[path]; ok {
+			commit = prov.Commit
+		}
+		rec := gitrepo.NoteRecord{Event: gitrepo.EventGranted, Request: path, Blob: hs[0].Blob, Requester: en.Requester,
+			Emergency: en.Emergency, Holdings: hs, GrantedAt: p.At.UTC()}
+		for _, g := range en.Grants {
+			rec.Grants = append(rec.Grants, gitgrant.GrantRef{Provider: g.Provider, Role: g.Role})
+			if g.Window.End.After(rec.ExpiresAt) {
+				rec.ExpiresAt = g.Window.End
+			}
+		}
+		if ev := p.Evidence[path]; ev != nil {
+			rec.PullRequest = ev.PullRequest
+			for _, a := range ev.Approvers {
+				rec.ApprovedBy = append(rec.ApprovedBy, a.Login)
+				rec.Approvals = append(rec.Approvals, gitrepo.Approval{Reviewer: a.Login, ReviewID: a.ReviewID, CommitID: ev.HeadCommit, SubmittedAt: a.SubmittedAt, Via: a.Via})
+			}
+			if ev.Emergency {
+				key := path + "@" + commit.String()
+				if p.markers[key] == "" {
+					nonce, err := approval.NewNonce()
+					if err != nil {
+						return err
+					}
+					p.markers[key], rec.Marker = nonce, nonce
+				}
+			}
+		} else if prov, ok := p.Provenance[path]; ok {
+			rec.PullRequest = prov.PullRequest
+		}
+		notes = append(notes, gitrepo.Note{Commit: commit, Record: rec})
+	}
+	notes = append(notes, p.sightings()...)
+	if len(notes) == 0 {
+		return nil
+	}
+	if err := e.Repo.RecordNotes(ctx, notes, true, o.Commit); err != nil {
+		return err
+	}
+	// Recorded: later passes of this process read them from the notes.
+	for k, t := range p.seen {
+		p.firstSeen[k] = t
+	}
+	p.seen = map[string]time.Time{}
+	return nil
+}
+
+// sightings are the first sightings this pass made, as seen records on
+// the commits they are about.
+func (p *Pass) sightings() []gitrepo.Note {
+	byCommit := map[plumbing.Hash][]gitrepo.Sighting{}
+	keys := make([]string, 0, len(p.seen))
+	for k := range p.seen {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if len(k) == 40 { // a commit
+			byCommit[plumbing.NewHash(k)] = append(byCommit[plumbing.NewHash(k)], gitrepo.Sighting{Commit: k})
+			continue
+		}
+		for path, prov := range p.Provenance {
+			if gitrepo.SeenFileKey(path, prov.Blob.String()) == k {
+				byCommit[prov.Commit] = append(byCommit[prov.Commit], gitrepo.Sighting{Path: path, Blob: prov.Blob.String()})
+			}
+		}
+	}
+	var out []gitrepo.Note
+	for c, ss := range byCommit {
+		out = append(out, gitrepo.Note{Commit: c, Record: gitrepo.NoteRecord{Event: gitrepo.EventSeen, Seen: ss, SeenAt: p.At.UTC()}})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Commit.String() < out[j].Commit.String() })
+	return out
+}
+
+// recordAfter turns successful revocations into revoked records that end
+// their ledger lines, dated when the pass started applying (a grant an
+// overlapping reconciler records during the call is not ended by it), and
+// groups what happened by request for feedback.
+func (e *Engine) recordAfter(p *Pass, res reconciler.Result, started time.Time) (notes []gitrepo.Note, granted, revoked map[string][]gitgrant.Action) {
+	granted, revoked = map[string][]gitgrant.Action{}, map[string][]gitgrant.Action{}
+	ended := map[string][]gitgrant.MemberKey{}
+	commits := map[string]plumbing.Hash{}
+	for _, o := range res.Outcomes {
+		a := o.Action
+		if o.Err != nil {
+			continue
+		}
+		switch a.Op {
+		case gitgrant.OpGrant:
+			if a.Request != "" {
+				granted[a.Request] = append(granted[a.Request], a)
+			}
+		case gitgrant.OpRevoke:
+			if a.Request != "" {
+				revoked[a.Request] = append(revoked[a.Request], a)
+			}
+			if a.Holding == nil {
+				continue // drift: gitgrant never recorded it
+			}
+			path := a.Holding.Request
+			ended[path] = append(ended[path], a.Holding.MemberKey)
+			if prov, ok := p.Provenance[path]; ok && prov.Blob.String() == a.Holding.Blob {
+				commits[path] = prov.Commit
+			} else if _, ok := commits[path]; !ok {
+				commits[path] = plumbing.NewHash(a.Holding.Commit)
+			}
+		}
+	}
+	paths := make([]string, 0, len(ended))
+	for path := range ended {
+		paths = append(paths, path)
+	}
+	sort.Strings(paths)
+	for _, path := range paths {
+		rec := gitrepo.NoteRecord{Event: gitrepo.EventRevoked, Request: path, Ended: ended[path], RevokedAt: started, RecordedAt: started}
+		for _, k := range ended[path] {
+			rec.Grants = append(rec.Grants, gitgrant.GrantRef{Provider: k.Provider, Role: k.Role})
+		}
+		if prov, ok := p.Provenance[path]; ok {
+			rec.Blob, rec.PullRequest = prov.Blob.String(), prov.PullRequest
+		}
+		for _, en := range p.Plan.Entries {
+			if en.Path == path {
+				rec.Requester = en.Requester
+			}
+		}
+		notes = append(notes, gitrepo.Note{Commit: commits[path], Record: rec})
+	}
+	return notes, granted, revoked
+}
+
+// departed returns the applier's provider chooser for revocations the
+// current configuration cannot reach (the role, its target or the provider
+// changed or left): such a holding is revoked through the provider as the
+// verified policy it was granted under configured it (rule 14). Settings of
+// a policy that was never verified are never used: they could send a
+// secret elsewhere.
+func (e *Engine) departed(ctx context.Context, p *Pass) func(gitgrant.Action) providers.Provider {
+	return func(a gitgrant.Action) providers.Provider {
+		h := a.Holding
+		if a.Op != gitgrant.OpRevoke || h == nil || reconciler.Reachable(p.Config, *h) {
+			return nil
+		}
+		key := h.Provider + "@" + h.Policy
+		if prov, ok := p.open[key]; ok {
+			return prov
+		}
+		unavailable := unreachable{fmt.Errorf("provider %s as of policy %s cannot be opened to revoke %s", h.Provider, short(h.Policy), h.MemberKey)}
+		if h.Policy == "" {
+			return unavailable
+		}
+		r, err := e.resolver(ctx)
+		if err != nil {
+			return unreachable{err}
+		}
+		cfg, err := r.ConfigOf(ctx, h.Policy)
+		if err != nil {
+			return unreachable{err}
+		}
+		pc, ok := cfg.Providers[h.Provider]
+		if !ok {
+			return unavailable
+		}
+		octx, cancel := context.WithTimeout(ctx, pc.Timeout())
+		defer cancel()
+		prov, err := e.Registry.Open(octx, pc, e.deps())
+		if err != nil {
+			return unreachable{err}
+		}
+		p.open[key] = prov
+		return prov
+	}
+}
+
+// unreachable is a provider that cannot be opened: every call fails with
+// why, so the revocation is retried next pass and reported meanwhile.
+type unreachable struct{ err error }
+
+func (u unreachable) Members(context.Context, string) ([]providers.Member, error) { return nil, u.err }
+func (u unreachable) Grant(context.Context, providers.Grant) error                { return u.err }
+func (u unreachable) Revoke(context.Context, string, string) error                { return u.err }
+func (u unreachable) Close() error                                                { return nil }
+
+// followUps opens (or finds) the follow-up issue of every emergency grant
+// in force, once per process: never in a dry run, which never calls Apply
+// (rule 16).
+func (e *Engine) followUps(ctx context.Context, p *Pass, o ApplyOptions) error {
+	if e.Verifier == nil || e.GitHub == nil {
+		return nil
+	}
+	var errs []error
+	for _, en := range p.Plan.Entries {
+		ev := p.Evidence[en.Path]
+		if ev == nil || !ev.Emergency || !ev.Approved || (en.Status != gitgrant.StatusActive && en.Status != gitgrant.StatusExpired) {
+			continue
+		}
+		prov := p.Provenance[en.Path]
+		key := en.Path + "@" + prov.Commit.String()
+		nonce := p.markers[key]
+		if nonce == "" {
+			continue // recorded with the grant; none means it was never granted
+		}
+		e.trustMu.Lock()
+		done := e.followedUp[key]
+		e.trustMu.Unlock()
+		if done != 0 {
+			continue
+		}
+		var req *gitgrant.Request
+		for _, f := range p.Report.Files[1:] {
+			if f.Path == en.Path {
+				req = f.Request
+			}
+		}
+		if req == nil {
+			continue
+		}
+		n, err := e.Verifier.EnsureFollowUp(ctx, e.input(req, prov), *ev, nonce)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("emergency follow-up issue for %s: %w", en.Path, err))
+			continue
+		}
+		e.trustMu.Lock()
+		if e.followedUp == nil {
+			e.followedUp = map[string]int{}
+		}
+		e.followedUp[key] = n
+		e.trustMu.Unlock()
+	}
+	return errors.Join(errs...)
+}
