@@ -10,7 +10,9 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/accesstest"
 	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/providers/fake"
 	"github.com/gitgrant/gitgrant/reconciler"
@@ -44,9 +46,8 @@ const trustOwners = "/gitgrant.yaml @security\n/.github/ @security\n/requests/ @
 
 func newTrustWorld(t *testing.T, config string) *world {
 	t.Helper()
-	w := newWorld(t, config)
-	w.Commit(t0.Add(-47*time.Hour), "admin", "CODEOWNERS for the policy", map[string]string{".github/CODEOWNERS": trustOwners})
-	return w
+	r := accesstest.New(t, func() time.Time { return t0 }, map[string]string{"gitgrant.yaml": config, ".github/CODEOWNERS": trustOwners}, t0.Add(-48*time.Hour))
+	return &world{Repo: r, t: t}
 }
 
 func reqFile(who, extra string) string {
@@ -100,19 +101,23 @@ func TestPolicyChangedInTheSamePullRequest(t *testing.T) {
 	tests := []struct {
 		name      string
 		config    string
+		duration  string
 		approvers []string
 		wantUntil time.Time // zero: nothing granted
+		why       string    // in the refusal
 	}{
-		{"max_duration raised, request owner approves", longer, []string{"owner"}, merged.Add(4 * time.Hour)},
-		{"max_duration raised, policy owner approves too", longer, []string{"owner", "security"}, merged.Add(4 * time.Hour)},
-		{"identity remapped, request owner approves", remapped, []string{"owner"}, merged.Add(4 * time.Hour)},
-		{"identity remapped, policy owner approves too", remapped, []string{"owner", "security"}, time.Time{}},
+		// 8h is over the 4h cap in force: the file is invalid.
+		{"max_duration raised, request owner approves", longer, "8h", []string{"owner"}, time.Time{}, "exceeds the 4h maximum"},
+		// The change verifies, but the request is also judged at its base.
+		{"max_duration raised, policy owner approves too", longer, "8h", []string{"owner", "security"}, merged.Add(4 * time.Hour), ""},
+		{"identity remapped, request owner approves", remapped, "2h", []string{"owner"}, merged.Add(2 * time.Hour), ""},
+		{"identity remapped, policy owner approves too", remapped, "2h", []string{"owner", "security"}, time.Time{}, "postgres"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newTrustWorld(t, trustConfig)
-			w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 8h\n"), "gitgrant.yaml": tt.config}, merged, tt.approvers...)
+			w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: "+tt.duration+"\n"), "gitgrant.yaml": tt.config}, merged, tt.approvers...)
 			p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
 			ps, _ := w.pass(t, p, t0)
 			if _, ok := granted(p, "postgres"); ok {
@@ -125,9 +130,9 @@ func TestPolicyChangedInTheSamePullRequest(t *testing.T) {
 			case !tt.wantUntil.IsZero() && !until.Equal(tt.wantUntil):
 				t.Errorf("alice granted until %s (granted: %v), want %s: the base's 4h cap", until, ok, tt.wantUntil)
 			}
-			if tt.wantUntil.IsZero() {
-				if reasons := strings.Join(ps.Plan.Entries[0].Reasons, "; "); !strings.Contains(reasons, "postgres") {
-					t.Errorf("the refusal does not say the principal changed: %q", reasons)
+			if tt.why != "" {
+				if reasons := strings.Join(ps.Plan.Entries[0].Reasons, "; "); !strings.Contains(reasons, tt.why) {
+					t.Errorf("the refusal %q does not say %q", reasons, tt.why)
 				}
 			}
 		})
@@ -373,8 +378,10 @@ func TestRemovedRoleRevokesItsHolders(t *testing.T) {
 			cause = a.Cause
 		}
 	}
-	if cause != gitgrant.CausePolicy {
-		t.Errorf("revocation cause %q, want policy", cause)
+	// The file now names a role the policy does not declare: rejected by
+	// the policy change.
+	if cause != gitgrant.CausePolicy && cause != gitgrant.CauseRejected {
+		t.Errorf("revocation cause %q, want policy or rejected", cause)
 	}
 }
 
@@ -395,23 +402,39 @@ func TestBrokenPolicyStopsNoExpiry(t *testing.T) {
 		t.Errorf("after the typo (-want +got):\n%s", diff)
 	}
 
-	// No trust root at all: nothing is trusted, but alice's window, ended
-	// by now, is in the ledger.
-	eng := w.engine(p, t0.Add(4*time.Hour))
+	// GitHub down as well, with the typo still on main: the typo cannot
+	// be verified (nothing is decided about it), and alice's ended window
+	// is still revoked.
+	w.GH.Inject(ghfakeDown())
+	w.pass(t, p, t0.Add(4*time.Hour))
+	if got := members(t, p); len(got) != 0 {
+		t.Errorf("members %v: expired access outlived GitHub being down", got)
+	}
+}
+
+// Without a trust root nothing is trusted: not a request, not a
+// provider's settings (which could send its secret elsewhere). The pass
+// says so, grants nothing and opens no provider.
+func TestNoTrustRootTrustsNothing(t *testing.T) {
+	t.Parallel()
+	w := newTrustWorld(t, trustConfig)
+	w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 4h\n")}, t0.Add(-time.Hour), "owner")
+	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	eng := w.engine(p, t0)
 	eng.TrustRoot = ""
 	ps, err := eng.Plan(context.Background(), false)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer ps.Close()
-	if !errors.Is(ps.PolicyErr, engine.ErrInvalidConfig) {
-		t.Fatalf("PolicyErr %v, want ErrInvalidConfig", ps.PolicyErr)
+	if !errors.Is(ps.PolicyErr, engine.ErrInvalidConfig) || !strings.Contains(ps.Plan.Policy.Loud(), "gitgrant trust --root first") {
+		t.Fatalf("PolicyErr %v, policy %+v: want the missing root named with the fix", ps.PolicyErr, ps.Plan.Policy)
 	}
 	if _, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	if got := members(t, p); len(got) != 0 {
-		t.Errorf("members %v: expired access outlived a missing policy", got)
+	if len(p.Calls()) != 0 {
+		t.Errorf("the provider was used without a trusted policy: %+v", p.Calls())
 	}
 }
 
@@ -469,4 +492,9 @@ func TestReportRoleHonoursEarlyRevocation(t *testing.T) {
 	if cause != gitgrant.CauseWithdrawn {
 		t.Errorf("cause %q, want withdrawn", cause)
 	}
+}
+
+// ghfakeDown is GitHub answering every request with a 503 for a while.
+func ghfakeDown() ghfake.Fault {
+	return ghfake.Fault{Status: 503, Times: 1000}
 }

@@ -89,6 +89,8 @@ type Verdict struct {
 	// Retry is set when the verdict may change (GitHub had not yet linked
 	// the merge to its pull request): it is not memoised.
 	Retry bool
+	// Unknown is set when GitHub could not be asked at all.
+	Unknown bool
 }
 
 // Change is a candidate handed to the pull-request verifier: Files are
@@ -446,7 +448,14 @@ func (r *Resolver) decide(ctx context.Context, res *resolution, i int) (Verdict,
 	if r.Verify == nil {
 		return Verdict{Reasons: []string{"no GitHub credentials: policy changes cannot be verified"}}, nil
 	}
-	return r.Verify(ctx, Change{Candidate: c, Files: changed, Prior: prior})
+	v, err := r.Verify(ctx, Change{Candidate: c, Files: changed, Prior: prior})
+	if err != nil {
+		// GitHub could not be asked: nothing is decided about this change
+		// (it is not in force this time, and asked about again), and the
+		// pass goes on with the policy verified before it (rules 7, 15).
+		return Verdict{Retry: true, Unknown: true, Reasons: []string{"could not be verified now (asked again next pass): " + err.Error()}}, nil
+	}
+	return v, nil
 }
 
 func (r *Resolver) memo(commit string) (Verdict, bool) {

@@ -344,3 +344,36 @@ func TestConfigOfRefusesUnverifiedPolicy(t *testing.T) {
 		t.Errorf("ConfigOf(root) = %v, %v", cfg, err)
 	}
 }
+
+// GitHub down while a policy change waits to be verified: the change is
+// not in force this time, the pass goes on with the verified policy before
+// it, and the change is asked about again.
+func TestVerifyErrorDecidesNothing(t *testing.T) {
+	t.Parallel()
+	b := newHistory()
+	b.commit("c0", map[string]string{"gitgrant.yaml": config("4h"), ".github/CODEOWNERS": owners})
+	head := b.commit("c1", map[string]string{"gitgrant.yaml": config("8h")})
+	down := true
+	calls := 0
+	r := &Resolver{Source: b.h, Root: "first", Verify: func(context.Context, Change) (Verdict, error) {
+		calls++
+		if down {
+			return Verdict{}, errors.New("github: 503")
+		}
+		return Verdict{Trusted: true, How: "pull request #3"}, nil
+	}}
+	rep, err := r.At(context.Background(), head)
+	if err != nil {
+		t.Fatalf("At with GitHub down = %v, want the verified policy before the change", err)
+	}
+	if rep.Policy.Commit != "c0" || len(rep.Unverified) != 1 || !strings.Contains(rep.Unverified[0].Reasons[0], "503") {
+		t.Fatalf("with GitHub down: %+v", rep)
+	}
+	down = false
+	if rep, err = r.At(context.Background(), head); err != nil || rep.Policy.Commit != "c1" {
+		t.Fatalf("after GitHub is back: %+v %v", rep.Policy, err)
+	}
+	if calls != 2 {
+		t.Errorf("verified %d times, want 2 (the failure is not remembered)", calls)
+	}
+}
