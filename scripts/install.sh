@@ -147,7 +147,7 @@ resolve() {
 	"")
 		if [ "${REPOSITORY:-}" = "$OWN_REPOSITORY" ] || same_dir "${ACTION_PATH:-}" "${WORKSPACE:-}"; then
 			mode=source
-			say "building gitgrant from the action's own source: this is gitgrant's repository (set version: to install a release instead)"
+			echo "gitgrant install: building gitgrant from the action's own source: this is gitgrant's repository (set version: to install a release instead)" >&2
 		elif [[ "$ref" =~ $release_tag ]]; then
 			version=$ref
 		elif [[ "$ref" =~ ^[0-9a-f]{40}$ ]]; then
