@@ -107,7 +107,7 @@ latest_tag() {
 # a release wins over its candidates (v1.2.0 over v1.2.0-rc.1).
 tag_of_commit() {
 	local refs tags final
-	refs=$(git ls-remote --tags "$GIT_URL" 'v*') ||
+	refs=$(GIT_TERMINAL_PROMPT=0 git ls-remote --tags "$GIT_URL" 'v*') ||
 		die "cannot list the tags of $GIT_URL to find which release commit $1 is; set version: to a release such as v1.2.3"
 	tags=$(awk -v sha="$1" '$1 == sha { t = $2; sub("^refs/tags/", "", t); sub("\\^\\{\\}$", "", t); print t }' <<<"$refs" |
 		grep -E "$release_tag" | sort -uV || true)
