@@ -1,4 +1,6 @@
 #!/usr/bin/env bash
+# SPDX-License-Identifier: Apache-2.0
+#
 # Example program for gitgrant's exec provider (docs/providers/exec.md).
 #
 # gitgrant runs it once per call, without a shell, with one JSON request on
