@@ -45,6 +45,7 @@ func commands() []command {
 		{"schema", "print the JSON Schema of a file format", runSchema},
 		{"providers", "check connectivity and permissions of every configured provider", runProviders},
 		{"audit", "rebuild who had what access, when, approved by whom, from git alone", runAudit},
+		{"trust", "which gitgrant.yaml and CODEOWNERS are in force; record the trust root", runTrust},
 		{"version", "print gitgrant's version", runVersion},
 	}
 }

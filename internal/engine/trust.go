@@ -213,3 +213,41 @@ func short(sha string) string {
 	}
 	return sha
 }
+
+// Trust reports the verified policy in force at the head of main and the
+// policy changes since that are not in force (`gitgrant trust`).
+func (e *Engine) Trust(ctx context.Context) (trust.Report, error) {
+	r, err := e.resolver(ctx)
+	if err != nil {
+		return trust.Report{}, err
+	}
+	head, err := e.Repo.MainRef()
+	if err != nil {
+		return trust.Report{}, err
+	}
+	return r.At(ctx, head.String())
+}
+
+// RecordFirstRoot records, and pushes, that the first policy commit of
+// main is the trust root: `gitgrant trust --root first`, done once per
+// repository. It returns that commit. A record naming any other commit
+// would not be honoured (anyone who can push notes could forge one), so
+// there is no such record; name other roots with GITGRANT_TRUST_ROOT.
+func (e *Engine) RecordFirstRoot(ctx context.Context, o gitrepo.CommitOptions) (string, error) {
+	changes, err := e.Repo.PolicyChanges(ctx)
+	if err != nil {
+		return "", err
+	}
+	if len(changes) == 0 {
+		return "", fmt.Errorf("main has no %s or CODEOWNERS yet: commit the policy first", gitgrant.ConfigPath)
+	}
+	first := changes[0]
+	rec := gitrepo.NoteRecord{Event: gitrepo.EventPolicyTrusted, Policy: &gitrepo.PolicyTrust{Commit: first.Commit.String(), State: first.State, How: gitrepo.TrustBootstrap}}
+	if err := e.Repo.RecordNotes(ctx, []gitrepo.Note{{Commit: first.Commit, Record: rec}}, true, o); err != nil {
+		return "", err
+	}
+	e.trustMu.Lock()
+	e.trust = nil // the next question reads the new record
+	e.trustMu.Unlock()
+	return first.Commit.String(), nil
+}

@@ -1,0 +1,132 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/internal/render"
+	"github.com/gitgrant/gitgrant/internal/trust"
+)
+
+func runTrust(ctx context.Context, args []string, e *env) error {
+	fs := newFlags("trust", "[--repo DIR|URL] [--branch main] [--root first] [--output text|json]", `
+Show which version of the policy (gitgrant.yaml and CODEOWNERS) is in force,
+and why each change on main since is not: a change takes effect only once it
+reached main through a pull request its code owners approved, judged by the
+policy in force at that pull request's base (docs/trust.md).
+
+The first policy of a repository cannot be verified that way; it is trusted
+once, explicitly: --root first records (in refs/notes/gitgrant, pushed) that
+the first commit of main with a policy file is the trust root. To adopt an
+existing repository at a later, reviewed commit instead, set
+GITGRANT_TRUST_ROOT=<commit> for every gitgrant that reconciles it.
+
+Policy changes are verified through GitHub when credentials are set
+(GITHUB_TOKEN or a GitHub App, and GITHUB_REPOSITORY); without them only the
+root and restorations of trusted content are trusted.
+
+Exit status: 0 a verified policy is in force and every change is verified,
+1 a change on main is not verified or there is no trust root, 2 usage error,
+3 the repository or GitHub could not be read.`, e)
+	repoFlag := fs.String("repo", ".", "access repository: a local `DIR` or a remote URL")
+	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch`")
+	root := fs.String("root", "", "record the trust root: `first` (the first policy commit of main)")
+	output := fs.String("output", "text", "`format`: text or json")
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("trust: unexpected argument %q", rest[0])
+	}
+	if *output != "text" && *output != "json" {
+		return usagef("trust: --output %q: use text or json", *output)
+	}
+	if *root != "" && *root != engine.TrustFirst {
+		return usagef("trust: --root %q: only \"first\" is recorded in git; to trust a later commit, set GITGRANT_TRUST_ROOT=%s for every gitgrant that reconciles (docs/trust.md)", *root, *root)
+	}
+	eng, err := newEngine(ctx, e, *repoFlag, *branch, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	if *root == engine.TrustFirst {
+		commit, err := eng.RecordFirstRoot(ctx, gitrepo.CommitOptions{Clock: e.clock()})
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stderr, "gitgrant: trust root recorded: the policy of %s (the first policy commit of main)\n", commit)
+		eng.TrustRoot = engine.TrustFirst
+	}
+	rep, err := eng.Trust(ctx)
+	if err != nil && !isNoRoot(err) {
+		return err
+	}
+	doc := trustOf(rep, err, eng.TrustRoot)
+	if *output == "json" {
+		if err := render.WriteJSON(e.stdout, doc); err != nil {
+			return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
+		}
+	} else {
+		writeTrustText(e, doc)
+	}
+	if doc.Error != "" || len(doc.Unverified) > 0 {
+		return errInvalid
+	}
+	return nil
+}
+
+func isNoRoot(err error) bool { return errors.Is(err, trust.ErrNoRoot) }
+
+// trustJSON is the documented shape of `gitgrant trust --output json`
+// (docs/formats.md).
+type trustJSON struct {
+	Version int `json:"version"`
+	// Root is the trust root in effect: "first", a commit, or "" (none).
+	Root string `json:"root"`
+	*gitgrant.PolicyInForce
+}
+
+func trustOf(rep trust.Report, err error, root string) trustJSON {
+	doc := trustJSON{Version: render.JSONVersion, Root: root, PolicyInForce: &gitgrant.PolicyInForce{}}
+	if err != nil {
+		doc.Error = err.Error()
+		return doc
+	}
+	pol := rep.Policy
+	doc.Commit, doc.How, doc.Problems = pol.Commit, pol.How, pol.Problems
+	if pol.ConfigCommit != pol.Commit {
+		doc.ConfigCommit = pol.ConfigCommit
+	}
+	for _, u := range rep.Unverified {
+		doc.Unverified = append(doc.Unverified, gitgrant.UnverifiedPolicy{Commit: u.Commit, Files: u.Files, Reasons: u.Reasons})
+	}
+	return doc
+}
+
+func writeTrustText(e *env, doc trustJSON) {
+	if doc.Error != "" {
+		fmt.Fprintf(e.stdout, "No verified policy: %s\n", doc.Error)
+		return
+	}
+	fmt.Fprintf(e.stdout, "Policy in force: %s (%s)\n", doc.Commit, doc.How)
+	if doc.ConfigCommit != "" {
+		fmt.Fprintf(e.stdout, "gitgrant.yaml in force: %s (%s)\n", doc.ConfigCommit, strings.Join(doc.Problems, "; "))
+	}
+	if len(doc.Unverified) == 0 {
+		fmt.Fprintln(e.stdout, "Every policy change on main is verified.")
+		return
+	}
+	fmt.Fprintf(e.stdout, "\nNot in force (newest first):\n")
+	for _, u := range doc.Unverified {
+		fmt.Fprintf(e.stdout, "  %s  %s\n", u.Commit, strings.Join(u.Files, ", "))
+		for _, r := range u.Reasons {
+			fmt.Fprintf(e.stdout, "      %s\n", r)
+		}
+	}
+}
