@@ -269,3 +269,24 @@ func (p *ProviderConfig) IsStanding(principal, role string) bool {
 	}
 	return false
 }
+
+// Window is the [start, end) of one grant of r once it reached main at
+// merged: from the merge, or `starts` if later, for the duration or until
+// `expires`, clamped to limit (zero: no cap). clamped says the cap cut it.
+func (r *Request) Window(merged time.Time, limit Duration) (w Window, clamped bool) {
+	start := merged
+	if r.Starts.After(start) {
+		start = r.Starts
+	}
+	end := r.Expires
+	if r.Duration > 0 {
+		end = start.Add(time.Duration(r.Duration))
+	}
+	if limit > 0 && end.Sub(start) > time.Duration(limit) {
+		end, clamped = start.Add(time.Duration(limit)), true
+	}
+	if end.Before(start) {
+		end = start
+	}
+	return Window{Start: start, End: end}, clamped
+}

@@ -22,3 +22,19 @@ func IsRequestPath(p string) bool {
 	ext := strings.ToLower(path.Ext(name))
 	return !strings.HasPrefix(name, ".") && (ext == ".yaml" || ext == ".yml")
 }
+
+// ProviderFolder is the provider a request path is filed under —
+// requests/<provider>/... — or "" for a path outside that layout. The
+// folder is what CODEOWNERS routes, so every grant of the file must name
+// it (rule 2).
+func ProviderFolder(p string) string {
+	rest, ok := strings.CutPrefix(path.Clean(p), RequestsDir+"/")
+	if !ok {
+		return ""
+	}
+	folder, _, ok := strings.Cut(rest, "/")
+	if !ok {
+		return ""
+	}
+	return folder
+}

@@ -101,7 +101,7 @@ func evaluate(cfg *gitgrant.Config, s Source, now time.Time, opts Options) gitgr
 		for _, o := range others {
 			needsApproval = needsApproval || o.cfg.Providers[g.Provider].Roles[g.Role].Approvals > 0
 		}
-		w, clamped := window(req, tightestCap(cfg, others, req, g), merged)
+		w, clamped := req.Window(merged, tightestCap(cfg, others, req, g))
 		e.Grants = append(e.Grants, gitgrant.DesiredGrant{Provider: g.Provider, Role: g.Role, Principal: principal, Window: w, Clamped: clamped})
 	}
 
@@ -159,22 +159,3 @@ func started(gs []gitgrant.DesiredGrant, now time.Time) bool {
 	return false
 }
 
-// window is one grant's [start, end), clamped to limit (zero: no cap).
-func window(req *gitgrant.Request, limit gitgrant.Duration, merged time.Time) (gitgrant.Window, bool) {
-	start := merged
-	if req.Starts.After(start) {
-		start = req.Starts
-	}
-	end := req.Expires
-	if req.Duration > 0 {
-		end = start.Add(time.Duration(req.Duration))
-	}
-	clamped := false
-	if limit > 0 && end.Sub(start) > time.Duration(limit) {
-		end, clamped = start.Add(time.Duration(limit)), true
-	}
-	if end.Before(start) {
-		end = start
-	}
-	return gitgrant.Window{Start: start, End: end}, clamped
-}

@@ -47,7 +47,7 @@ func (c *Checker) CheckAt(req *gitgrant.Request, now time.Time) gitgrant.Diagnos
 		out = append(out, gitgrant.Diagnostic{Position: req.Pos(field), Severity: sev, Field: field, Message: msg, Hint: hint})
 	}
 	cfg := c.cfg
-	folder := providerFolder(req.Path)
+	folder := gitgrant.ProviderFolder(req.Path)
 
 	for i, g := range req.Grants {
 		pf, rf := fmt.Sprintf("grants.%d.provider", i), fmt.Sprintf("grants.%d.role", i)
@@ -104,10 +104,7 @@ const reasonHint = "say why you need the access, for whom or what, such as: Repa
 // With `expires`, the window starts at merge, so it is measured from starts
 // when set, else from now (the earliest the merge can be).
 func (c *Checker) checkLength(req *gitgrant.Request, g gitgrant.GrantRef, now time.Time, add func(gitgrant.Severity, string, string, string)) {
-	limit := c.cfg.EffectiveMaxDuration(g.Provider, g.Role)
-	if req.Emergency && c.cfg.Policy.BreakGlass.MaxDuration > 0 && (limit == 0 || c.cfg.Policy.BreakGlass.MaxDuration < limit) {
-		limit = c.cfg.Policy.BreakGlass.MaxDuration
-	}
+	limit := c.cfg.GrantMaxDuration(req, g)
 	if limit == 0 {
 		return
 	}
@@ -198,18 +195,4 @@ func didYouMean(got string, known []string, label string) string {
 		known = append(known[:12:12], "...")
 	}
 	return label + ": " + strings.Join(known, ", ")
-}
-
-// providerFolder is the provider a request path is filed under:
-// requests/<provider>/..., or "" for a path outside that layout.
-func providerFolder(path string) string {
-	rest, ok := strings.CutPrefix(path, gitgrant.RequestsDir+"/")
-	if !ok {
-		return ""
-	}
-	folder, _, ok := strings.Cut(rest, "/")
-	if !ok {
-		return ""
-	}
-	return folder
 }

@@ -324,7 +324,7 @@ func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) 
 	case !gitgrant.IsRequestPath(f.Path):
 		return fail(fmt.Sprintf("%q is not a request file: only .yaml and .yml files under requests/ are", base),
 			"rename it to .yaml if it is a request, else move it out of requests/: only *.md files and dotfiles may sit beside requests")
-	case providerFolder(f.Path) == "":
+	case gitgrant.ProviderFolder(f.Path) == "":
 		return fail("request file at the root of requests/", fmt.Sprintf("move it into the provider's folder: requests/<provider>/%s", base))
 	}
 	if what := unsafePathChar(f.Path); what != "" {

@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
-	"path"
 	"sort"
 	"strings"
 
@@ -200,7 +199,7 @@ func (v *Verifier) atMergedOnto(ctx context.Context, in Input, pr PullRequest, j
 func requestRules(in Input, at *judgedBy, author string) []string {
 	var reasons []string
 	req, cfg := in.Request, at.policy.Config
-	folder := providerFolder(in.Path)
+	folder := gitgrant.ProviderFolder(in.Path)
 	for i, g := range req.Grants {
 		if g.Provider != folder {
 			reasons = append(reasons, fmt.Sprintf("grants.%d: provider %q does not match the folder %q the file is in (CODEOWNERS routes by path)", i, g.Provider, folder))
@@ -216,15 +215,6 @@ func requestRules(in Input, at *judgedBy, author string) []string {
 		reasons = append(reasons, fmt.Sprintf("subject %q requests access on behalf of someone else, and policy.allow_on_behalf is false %s", req.Subject, at.where()))
 	}
 	return reasons
-}
-
-func providerFolder(p string) string {
-	rest, ok := strings.CutPrefix(path.Clean(p), gitgrant.RequestsDir+"/")
-	if !ok {
-		return ""
-	}
-	folder, _, _ := strings.Cut(rest, "/")
-	return folder
 }
 
 func role(cfg *gitgrant.Config, g gitgrant.GrantRef) (gitgrant.RoleConfig, bool) {

@@ -385,12 +385,11 @@ func grants(cfg *gitgrant.Config, req *gitgrant.Request) []render.PRGrant {
 	_, id, _ := cfg.Identity(req.Beneficiary())
 	var out []render.PRGrant
 	for _, g := range req.Grants {
-		limit := cfg.EffectiveMaxDuration(g.Provider, g.Role)
-		if bg := cfg.Policy.BreakGlass.MaxDuration; req.Emergency && bg > 0 && (limit == 0 || bg < limit) {
-			limit = bg
-		}
-		out = append(out, render.PRGrant{Provider: g.Provider, Role: g.Role, Principal: id.Principals[g.Provider],
-			Starts: req.Starts, Duration: req.Duration, Expires: req.Expires, Max: limit})
+		// The principal is the one the reconciler will grant to: the
+		// identity's entry, or its email for providers that name people
+		// by email (PrincipalOf).
+		out = append(out, render.PRGrant{Provider: g.Provider, Role: g.Role, Principal: cfg.PrincipalOf(id, g.Provider),
+			Starts: req.Starts, Duration: req.Duration, Expires: req.Expires, Max: cfg.GrantMaxDuration(req, g)})
 	}
 	return out
 }
