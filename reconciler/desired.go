@@ -158,4 +158,3 @@ func started(gs []gitgrant.DesiredGrant, now time.Time) bool {
 	}
 	return false
 }
-
