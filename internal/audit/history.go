@@ -16,9 +16,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
-
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/schema"
@@ -102,17 +99,17 @@ func (l *Lifetime) current() string {
 
 // update walks the commits after h.Head up to head. On a force-push that
 // removed h.Head from main it starts over: git alone is the truth.
-func (h *history) update(ctx context.Context, r *gitrepo.Repo, head plumbing.Hash) (*history, error) {
-	since := plumbing.ZeroHash
+func (h *history) update(ctx context.Context, r *gitrepo.Repo, head gitrepo.Hash) (*history, error) {
+	since := gitrepo.ZeroHash
 	if h.Head != "" {
-		since = plumbing.NewHash(h.Head)
+		since = gitrepo.ParseHash(h.Head)
 	}
 	if since == head {
 		return h, nil
 	}
 	steps, err := collect(ctx, r, head, since)
 	if errors.Is(err, gitrepo.ErrRewritten) {
-		h, since = newHistory(), plumbing.ZeroHash
+		h, since = newHistory(), gitrepo.ZeroHash
 		steps, err = collect(ctx, r, head, since)
 	}
 	if err != nil {
@@ -134,7 +131,7 @@ func (h *history) update(ctx context.Context, r *gitrepo.Repo, head plumbing.Has
 // collect reads the steps that changed request files. Other files under
 // requests/ (a README.md, a .gitkeep) are no requests
 // (gitgrant.IsRequestPath) and no events.
-func collect(ctx context.Context, r *gitrepo.Repo, head, since plumbing.Hash) ([]gitrepo.Step, error) {
+func collect(ctx context.Context, r *gitrepo.Repo, head, since gitrepo.Hash) ([]gitrepo.Step, error) {
 	var steps []gitrepo.Step
 	err := r.WalkRequests(ctx, head, since, func(s gitrepo.Step) error {
 		var changes []gitrepo.Change
@@ -154,7 +151,7 @@ func collect(ctx context.Context, r *gitrepo.Repo, head, since plumbing.Hash) ([
 
 type blobKey struct {
 	path string
-	blob plumbing.Hash
+	blob gitrepo.Hash
 }
 
 // decodeAll reads every added or changed request file (once per path and
@@ -217,7 +214,7 @@ func (h *history) apply(r *gitrepo.Repo, s gitrepo.Step, decoded map[blobKey]Ver
 		}
 	}
 	// A deletion and an addition of the same blob in one commit is a rename.
-	added := map[plumbing.Hash]int{}
+	added := map[gitrepo.Hash]int{}
 	for i, ch := range s.Changes {
 		if ch.Kind == gitrepo.Added {
 			added[ch.To] = i
@@ -259,7 +256,7 @@ func (h *history) apply(r *gitrepo.Repo, s gitrepo.Step, decoded map[blobKey]Ver
 }
 
 // decode reads a request file with schema.LoadRequest, the one parser.
-func decode(f schema.File, blob plumbing.Hash) Version {
+func decode(f schema.File, blob gitrepo.Hash) Version {
 	v := Version{Path: f.Path, Blob: blob.String()}
 	if f.Kind != schema.Regular {
 		v.Invalid = "not a regular file"
@@ -282,17 +279,17 @@ func decode(f schema.File, blob plumbing.Hash) Version {
 	return v
 }
 
-func commitRef(r *gitrepo.Repo, c *object.Commit) (CommitRef, error) {
+func commitRef(r *gitrepo.Repo, c gitrepo.Commit) (CommitRef, error) {
 	pr, kind := gitrepo.PullRequest(c.Message)
-	ref := CommitRef{Hash: c.Hash.String(), Time: c.Committer.When.UTC(), AuthorTime: c.Author.When.UTC(),
-		Author: c.Author.Name, Committer: c.Committer.Name, PullRequest: pr, Kind: kind}
-	if len(c.ParentHashes) > 1 {
+	ref := CommitRef{Hash: c.Hash.String(), Time: c.CommitTime.UTC(), AuthorTime: c.AuthorTime.UTC(),
+		Author: c.Author, Committer: c.Committer, PullRequest: pr, Kind: kind}
+	if len(c.Parents) > 1 {
 		ref.Kind = gitrepo.MergeCommit
-		head, err := r.Git().CommitObject(c.ParentHashes[1])
+		head, err := r.CommitAt(c.Parents[1])
 		if err != nil {
 			return ref, fmt.Errorf("reading the merged head of %s: %w", c.Hash, err)
 		}
-		ref.AuthorTime, ref.Author = head.Author.When.UTC(), head.Author.Name
+		ref.AuthorTime, ref.Author = head.AuthorTime.UTC(), head.Author
 	} else if kind == gitrepo.MergeCommit {
 		ref.Kind = gitrepo.Direct
 	}

@@ -3,8 +3,6 @@ package audit
 import (
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 )
@@ -77,8 +75,8 @@ func readLedger(recs *gitrepo.Records) *ledgerHistory {
 
 // withoutLedger returns the notes but for the records that carry ledger
 // lines: what the trail answers from when there is no ledger.
-func withoutLedger(notes map[plumbing.Hash][]gitrepo.NoteRecord) map[plumbing.Hash][]gitrepo.NoteRecord {
-	out := make(map[plumbing.Hash][]gitrepo.NoteRecord, len(notes))
+func withoutLedger(notes map[gitrepo.Hash][]gitrepo.NoteRecord) map[gitrepo.Hash][]gitrepo.NoteRecord {
+	out := make(map[gitrepo.Hash][]gitrepo.NoteRecord, len(notes))
 	for h, recs := range notes {
 		for _, rec := range recs {
 			if len(rec.Holdings) == 0 && len(rec.Ended) == 0 {

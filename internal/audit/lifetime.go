@@ -4,8 +4,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 )
 
@@ -14,7 +12,7 @@ import (
 type lifetimeBuilder struct {
 	t     *Trail
 	l     *Lifetime
-	notes map[plumbing.Hash][]gitrepo.NoteRecord
+	notes map[gitrepo.Hash][]gitrepo.NoteRecord
 	now   time.Time
 	first Version
 

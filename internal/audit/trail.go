@@ -4,8 +4,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 )
@@ -89,7 +87,7 @@ type Trail struct {
 // build joins the commit history with the notes, judged at now. When the
 // ledger has lines (nil: none), the holdings are the ledger's joined with
 // those the history gives without the ledger's records.
-func build(h *history, notes map[plumbing.Hash][]gitrepo.NoteRecord, ledger *ledgerHistory, now time.Time) *Trail {
+func build(h *history, notes map[gitrepo.Hash][]gitrepo.NoteRecord, ledger *ledgerHistory, now time.Time) *Trail {
 	t := lifetimes(h, notes, now, nil)
 	if ledger != nil && !ledger.epoch.IsZero() {
 		var owners []int
@@ -112,7 +110,7 @@ func build(h *history, notes map[plumbing.Hash][]gitrepo.NoteRecord, ledger *led
 
 // lifetimes builds every lifetime's events and holdings; owners, when not
 // nil, receives the lifetime of each holding.
-func lifetimes(h *history, notes map[plumbing.Hash][]gitrepo.NoteRecord, now time.Time, owners *[]int) *Trail {
+func lifetimes(h *history, notes map[gitrepo.Hash][]gitrepo.NoteRecord, now time.Time, owners *[]int) *Trail {
 	t := &Trail{Head: h.Head, Events: []Event{}, Holdings: []Holding{}}
 	for i, l := range h.Lifetimes {
 		lb := &lifetimeBuilder{t: t, l: l, notes: notes, now: now, first: l.Versions[0]}
@@ -124,9 +122,9 @@ func lifetimes(h *history, notes map[plumbing.Hash][]gitrepo.NoteRecord, now tim
 	return t
 }
 
-func noteFor(notes map[plumbing.Hash][]gitrepo.NoteRecord, commit, path, event string) *gitrepo.NoteRecord {
+func noteFor(notes map[gitrepo.Hash][]gitrepo.NoteRecord, commit, path, event string) *gitrepo.NoteRecord {
 	var found *gitrepo.NoteRecord
-	for _, rec := range notes[plumbing.NewHash(commit)] {
+	for _, rec := range notes[gitrepo.ParseHash(commit)] {
 		if rec.Request == path && rec.Event == event {
 			found = &rec // the last record wins: later ones correct earlier ones
 		}

@@ -8,16 +8,11 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io/fs"
 	"log/slog"
 	"sort"
 	"sync"
 	"time"
-
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/object"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
@@ -96,12 +91,9 @@ func (e *Engine) gitHubContext(ctx context.Context) (context.Context, context.Ca
 // parents from git: the verifier decides from them and from GitHub which
 // commit a pull request was merged onto.
 func (e *Engine) input(req *gitgrant.Request, prov gitrepo.Provenance) approval.Input {
-	in := approval.Input{Path: req.Path, Blob: prov.Blob.String(), Commit: prov.Commit.String(), Request: req}
-	if c, err := e.Repo.Git().CommitObject(prov.Commit); err == nil {
-		in.Parents = []string{}
-		for _, h := range c.ParentHashes {
-			in.Parents = append(in.Parents, h.String())
-		}
+	in := approval.Input{Path: req.Path, Blob: prov.Blob.String(), Commit: prov.Commit.String(), Request: req, Parents: []string{}}
+	for _, h := range prov.Parents {
+		in.Parents = append(in.Parents, h.String())
 	}
 	return in
 }
@@ -179,22 +171,27 @@ type FileReader struct{ Repo *gitrepo.Repo }
 
 // ReadFile implements approval.FileReader.
 func (g FileReader) ReadFile(ctx context.Context, rev, path string) ([]byte, error) {
-	c, err := g.Repo.Git().CommitObject(plumbing.NewHash(rev))
-	if err != nil {
-		return nil, fmt.Errorf("commit %s is not in the local clone: %w", rev, err)
-	}
-	f, err := c.File(path)
-	if errors.Is(err, object.ErrFileNotFound) {
-		return nil, fmt.Errorf("%s at %s: %w", path, rev, fs.ErrNotExist)
-	}
+	return g.Repo.ReadFileAt(ctx, rev, path)
+}
+
+// Parents implements approval.ParentReader: parents from git cost no API
+// call.
+func (g FileReader) Parents(_ context.Context, rev string) ([]string, error) {
+	c, err := g.Repo.CommitAt(gitrepo.ParseHash(rev))
 	if err != nil {
 		return nil, err
 	}
-	s, err := f.Contents()
-	return []byte(s), err
+	out := make([]string, len(c.Parents))
+	for i, h := range c.Parents {
+		out[i] = h.String()
+	}
+	return out, nil
 }
 
-var _ approval.FileReader = FileReader{}
+var (
+	_ approval.FileReader   = FileReader{}
+	_ approval.ParentReader = FileReader{}
+)
 
 func texts(ds gitgrant.Diagnostics) []string {
 	out := make([]string, 0, len(ds))

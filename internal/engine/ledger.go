@@ -7,8 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
@@ -54,7 +52,7 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 	for _, path := range order {
 		hs := byRequest[path]
 		en := entries[path]
-		commit := plumbing.NewHash(hs[0].Commit)
+		commit := gitrepo.ParseHash(hs[0].Commit)
 		if prov, ok := p.Provenance[path]; ok {
 			commit = prov.Commit
 		}
@@ -105,7 +103,7 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 // sightings are the first sightings this pass made, as seen records on
 // the commits they are about.
 func (p *Pass) sightings() []gitrepo.Note {
-	byCommit := map[plumbing.Hash][]gitrepo.Sighting{}
+	byCommit := map[gitrepo.Hash][]gitrepo.Sighting{}
 	keys := make([]string, 0, len(p.seen))
 	for k := range p.seen {
 		keys = append(keys, k)
@@ -113,7 +111,7 @@ func (p *Pass) sightings() []gitrepo.Note {
 	sort.Strings(keys)
 	for _, k := range keys {
 		if len(k) == 40 { // a commit
-			byCommit[plumbing.NewHash(k)] = append(byCommit[plumbing.NewHash(k)], gitrepo.Sighting{Commit: k})
+			byCommit[gitrepo.ParseHash(k)] = append(byCommit[gitrepo.ParseHash(k)], gitrepo.Sighting{Commit: k})
 			continue
 		}
 		for path, prov := range p.Provenance {
@@ -137,7 +135,7 @@ func (p *Pass) sightings() []gitrepo.Note {
 func (e *Engine) recordAfter(p *Pass, res reconciler.Result, started time.Time) (notes []gitrepo.Note, granted, revoked map[string][]gitgrant.Action) {
 	granted, revoked = map[string][]gitgrant.Action{}, map[string][]gitgrant.Action{}
 	ended := map[string][]gitgrant.MemberKey{}
-	commits := map[string]plumbing.Hash{}
+	commits := map[string]gitrepo.Hash{}
 	for _, o := range res.Outcomes {
 		a := o.Action
 		if o.Err != nil {
@@ -160,7 +158,7 @@ func (e *Engine) recordAfter(p *Pass, res reconciler.Result, started time.Time) 
 			if prov, ok := p.Provenance[path]; ok && prov.Blob.String() == a.Holding.Blob {
 				commits[path] = prov.Commit
 			} else if _, ok := commits[path]; !ok {
-				commits[path] = plumbing.NewHash(a.Holding.Commit)
+				commits[path] = gitrepo.ParseHash(a.Holding.Commit)
 			}
 		}
 	}

@@ -7,8 +7,6 @@ import (
 	"sort"
 	"time"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
@@ -184,7 +182,7 @@ func (e *Engine) policy(ctx context.Context, p *Pass) (*schema.File, error) {
 			}
 		}
 	}
-	data, err := e.Repo.ReadBlob(plumbing.NewHash(blob))
+	data, err := e.Repo.ReadBlob(gitrepo.ParseHash(blob))
 	if err != nil {
 		return nil, err
 	}

@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"sync"
 
-	"github.com/go-git/go-git/v5/plumbing"
-
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
@@ -112,7 +110,7 @@ type gitSource struct {
 	repo *gitrepo.Repo
 
 	mu     sync.Mutex
-	head   plumbing.Hash
+	head   gitrepo.Hash
 	depths map[string]int
 }
 
@@ -150,7 +148,7 @@ func (s *gitSource) Depth(ctx context.Context, commit string) (int, bool, error)
 	}
 	// Not on main's first-parent history (a pull request's base on a side
 	// branch): judge it by its nearest first-parent ancestor that is.
-	chain, _, err := s.repo.FirstParents(ctx, plumbing.NewHash(commit), plumbing.ZeroHash)
+	chain, _, err := s.repo.FirstParents(ctx, gitrepo.ParseHash(commit), gitrepo.ZeroHash)
 	if err != nil {
 		return 0, false, nil // not in this clone: nothing to judge it by
 	}
@@ -163,7 +161,7 @@ func (s *gitSource) Depth(ctx context.Context, commit string) (int, bool, error)
 }
 
 func (s *gitSource) Blob(hash string) ([]byte, error) {
-	return s.repo.ReadBlob(plumbing.NewHash(hash))
+	return s.repo.ReadBlob(gitrepo.ParseHash(hash))
 }
 
 // chain maps every first-parent commit of main to its depth (the root is
@@ -194,7 +192,7 @@ func (s *gitSource) chain(ctx context.Context) (map[string]int, error) {
 	} else {
 		if !s.head.IsZero() {
 			// main was rewritten: start over from the root.
-			if chain, _, err = s.repo.FirstParents(ctx, head, plumbing.ZeroHash); err != nil {
+			if chain, _, err = s.repo.FirstParents(ctx, head, gitrepo.ZeroHash); err != nil {
 				return nil, err
 			}
 		}

@@ -180,7 +180,7 @@ func TestCleanupSigned(t *testing.T) {
 			}
 		}},
 		{"openpgp", &OpenPGPSigner{entity: entity}, func(t *testing.T, w *world, commit plumbing.Hash, r *Repo) {
-			c, err := r.Git().CommitObject(commit)
+			c, err := r.git.CommitObject(commit)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -306,7 +306,7 @@ func TestRepositoryFailures(t *testing.T) {
 			if err != nil && res.Attempts != 1 {
 				t.Errorf("a rejection that is not a race was retried %d times", res.Attempts)
 			}
-			if ref, _ := r.Git().Reference(plumbing.NewRemoteReferenceName("origin", "main"), true); ref != nil && ref.Hash() != plumbing.NewHash(w.git("rev-parse", "HEAD")) {
+			if ref, _ := r.git.Reference(plumbing.NewRemoteReferenceName("origin", "main"), true); ref != nil && ref.Hash() != plumbing.NewHash(w.git("rev-parse", "HEAD")) {
 				t.Errorf("the tracking branch moved to the rejected commit")
 			}
 			return err

@@ -37,7 +37,7 @@ type Change struct {
 // Step is one first-parent commit of the main branch that changed
 // something under requests/, with what it changed, in path order.
 type Step struct {
-	Commit  *object.Commit
+	Commit  Commit
 	Changes []Change
 }
 
@@ -48,7 +48,19 @@ var ErrRewritten = errors.New("history was rewritten: the last audited commit is
 // FirstParents returns the first-parent chain from head back to stop
 // (exclusive), newest first. found is false when the chain reached the root
 // without meeting a non-zero stop.
-func (r *Repo) FirstParents(ctx context.Context, head, stop plumbing.Hash) (chain []*object.Commit, found bool, err error) {
+func (r *Repo) FirstParents(ctx context.Context, head, stop Hash) (chain []Commit, found bool, err error) {
+	cs, found, err := r.firstParents(ctx, head, stop)
+	if err != nil {
+		return nil, false, err
+	}
+	chain = make([]Commit, len(cs))
+	for i, c := range cs {
+		chain[i] = commitOf(c)
+	}
+	return chain, found, nil
+}
+
+func (r *Repo) firstParents(ctx context.Context, head, stop plumbing.Hash) (chain []*object.Commit, found bool, err error) {
 	h := head
 	for !h.IsZero() {
 		if h == stop {
@@ -192,24 +204,21 @@ func clonePathMap(m map[string]Provenance) map[string]Provenance {
 	return out
 }
 
-// ProvenanceOf describes how the first-parent commit c reached main.
-func (r *Repo) ProvenanceOf(c *object.Commit) (Provenance, error) { return r.provenanceOf(c) }
-
-func (r *Repo) provenanceOf(c *object.Commit) (Provenance, error) {
+func (r *Repo) provenanceOf(c Commit) (Provenance, error) {
 	pr, kind := PullRequest(c.Message)
-	pv := Provenance{Commit: c.Hash, Parents: slices.Clone(c.ParentHashes), Kind: kind, PullRequest: pr, MergedAt: c.Committer.When.UTC(), Author: c.Author.Name}
-	if len(c.ParentHashes) > 0 {
-		pv.Base = c.ParentHashes[0]
+	pv := Provenance{Commit: c.Hash, Parents: slices.Clone(c.Parents), Kind: kind, PullRequest: pr, MergedAt: c.CommitTime.UTC(), Author: c.Author}
+	if len(c.Parents) > 0 {
+		pv.Base = c.Parents[0]
 	}
-	if len(c.ParentHashes) < 2 {
+	if len(c.Parents) < 2 {
 		if kind == MergeCommit { // a "Merge pull request" subject on a one-parent commit
 			pv.Kind = Direct
 		}
 		return pv, nil
 	}
 	pv.Kind = MergeCommit
-	first, err1 := object.GetCommit(r.git.Storer, c.ParentHashes[0])
-	head, err2 := object.GetCommit(r.git.Storer, c.ParentHashes[1])
+	first, err1 := object.GetCommit(r.git.Storer, c.Parents[0])
+	head, err2 := object.GetCommit(r.git.Storer, c.Parents[1])
 	if err := errors.Join(err1, err2); err != nil {
 		return pv, r.fail("read parents of "+c.Hash.String(), err, false)
 	}

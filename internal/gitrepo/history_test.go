@@ -110,11 +110,11 @@ func TestHistoryAgreesWithGitLog(t *testing.T) {
 		{merge, Provenance{Commit: plumbing.NewHash(merge), Parents: parents(merge), Kind: MergeCommit, PullRequest: 12, Base: plumbing.NewHash(mergeBase)}},
 		{squash, Provenance{Commit: plumbing.NewHash(squash), Parents: parents(squash), Kind: Squash, PullRequest: 13, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", squash+"^"))}},
 	} {
-		c, err := r.Git().CommitObject(plumbing.NewHash(tt.commit))
+		c, err := r.CommitAt(plumbing.NewHash(tt.commit))
 		if err != nil {
 			t.Fatal(err)
 		}
-		pv, err := r.ProvenanceOf(c)
+		pv, err := r.provenanceOf(c)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -62,6 +62,10 @@ type Options struct {
 	SSHKnownHosts string
 	// Auth overrides every other credential option when set.
 	Auth transport.AuthMethod
+	// FilesOnly opens a local checkout only to read files at commits it
+	// has (a workflow's checkout, shallow or not): no history is walked,
+	// so a shallow clone is fine.
+	FilesOnly bool
 }
 
 // Repo is an opened access repository.
@@ -140,6 +144,9 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 			return nil, r.fail("open", fmt.Errorf("%s is not a git repository: %w", o.Source, err), false)
 		}
 		r.git, r.dir, r.gitDir = g, o.Source, gitDir
+		if o.FilesOnly {
+			return r, nil
+		}
 		if err := r.checkShallow(); err != nil {
 			return nil, err
 		}
@@ -336,9 +343,6 @@ func (r *Repo) Source() string { return r.source }
 
 // Branch is the main branch's short name.
 func (r *Repo) Branch() string { return r.branch }
-
-// Git exposes the go-git repository to this module's other packages.
-func (r *Repo) Git() *git.Repository { return r.git }
 
 // MainRef is the reference the main branch is read from: the remote
 // tracking branch of a cached clone, else the local branch, else HEAD.

@@ -86,7 +86,7 @@ func (r *Repo) treeReader(ctx context.Context, head, since plumbing.Hash) (store
 		}
 		return second.Storer, nil, closeIt, nil
 	}
-	chain, found, err := r.FirstParents(ctx, head, since)
+	chain, found, err := r.firstParents(ctx, head, since)
 	if err != nil {
 		return nil, nil, nil, err
 	}
@@ -207,7 +207,7 @@ func (d *differ) step(olderTree plumbing.Hash) error {
 	d.rotate()
 	if len(changes) > 0 {
 		sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
-		d.steps = append(d.steps, Step{Commit: d.newer, Changes: changes})
+		d.steps = append(d.steps, Step{Commit: commitOf(d.newer), Changes: changes})
 	}
 	return nil
 }
