@@ -78,7 +78,6 @@ the same work twice and may comment twice on a pull request.`, e)
 	logger.Info("serving", "listen", ln.Addr().String(), "repo", eng.Repo.Source(), "branch", eng.Repo.Branch(), "resync", *resync)
 	srv := serve.New(eng, serve.Options{
 		Apply:         engine.ApplyOptions{Cleanup: !*noCleanup, Commit: commitOpts},
-		Fetch:         gitrepo.IsRemote(*repoFlag),
 		Resync:        *resync,
 		WebhookSecret: []byte(secret),
 		ShutdownGrace: *grace,

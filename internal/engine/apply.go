@@ -62,6 +62,13 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 	}
 	started := e.now().UTC()
 	var errs []error
+	if p.Stale != nil {
+		// Rule 7: main may be out of date; revoke, grant nothing, write no
+		// commit (the remote is unreachable anyway).
+		p.Plan = revocationsOnly(p.Plan)
+		o.Cleanup = false
+		errs = append(errs, fmt.Errorf("the remote could not be fetched; only revocations were applied: %w", p.Stale))
+	}
 	if err := e.recordBefore(ctx, p, o); err != nil {
 		// What is about to be granted could not be recorded: grant
 		// nothing, revoke as planned (rule 15).

@@ -3,12 +3,14 @@ package engine_test
 import (
 	"context"
 	"errors"
+	"os"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/fake"
 )
@@ -84,4 +86,60 @@ func containsString(xs []string, x string) bool {
 		}
 	}
 	return false
+}
+
+// Rule 7 in the engine, for every command: with the remote unreachable a
+// pass plans from the last fetch and only revokes — `reconcile --repo URL`
+// as much as `serve`.
+func TestRemoteDownStillRevokes(t *testing.T) {
+	t.Parallel()
+	w := newWorld(t, strings.Replace(config, "%s", "  alice: {principals: {db: alice}}\n  bob: {principals: {db: bob}}", 1))
+	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: short access\n", t0.Add(-30*time.Minute))
+	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	cache := t.TempDir()
+	engineAt := func(now time.Time) *engine.Engine {
+		eng := w.engine(p, now)
+		repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: "file://" + w.Remote, CacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng.Repo = repo
+		return eng
+	}
+	ctx := context.Background()
+	eng := engineAt(t0)
+	ps, err := eng.Plan(ctx, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eng.Apply(ctx, ps, engine.ApplyOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	ps.Close()
+	if ms, _ := p.Members(ctx, "ro"); len(ms) != 1 {
+		t.Fatalf("setup: members %+v", ms)
+	}
+
+	// bob merges while the remote is reachable; then it goes away.
+	w.merge(2, "bob", "requests/db/bob.yaml", "requester: bob\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: later access\n", t0.Add(10*time.Minute))
+	if err := os.Rename(w.Remote, w.Remote+".away"); err != nil {
+		t.Fatal(err)
+	}
+	defer os.Rename(w.Remote+".away", w.Remote)
+	eng = engineAt(t0.Add(2 * time.Hour)) // a new process with the cached clone, as `reconcile --repo URL` runs
+	ps, err = eng.Plan(ctx, false)
+	if err != nil {
+		t.Fatalf("plan from the cached clone: %v", err)
+	}
+	defer ps.Close()
+	if ps.Stale == nil {
+		t.Fatalf("the unreachable remote went unnoticed")
+	}
+	_, err = eng.Apply(ctx, ps, engine.ApplyOptions{Cleanup: true})
+	if err == nil || !strings.Contains(err.Error(), "only revocations") {
+		t.Errorf("apply error %v, want the stale read reported", err)
+	}
+	if ms, _ := p.Members(ctx, "ro"); len(ms) != 0 {
+		t.Errorf("members %+v: alice's expired access must be revoked, bob (not yet fetched) granted nothing", ms)
+	}
 }

@@ -42,6 +42,11 @@ type Pass struct {
 	// Problems are systems that could not be read (a provider, GitHub);
 	// the pass went on without them, fail-closed.
 	Problems []error
+	// Stale is set when the remote could not be fetched: the pass plans
+	// from the last fetched main branch, and applying it only revokes
+	// (rule 7): a request removed early might not be visible yet, and
+	// grants wait for a fresh read.
+	Stale error
 
 	open map[string]providers.Provider
 	// seen are first sightings to record before anything is granted.
@@ -85,6 +90,9 @@ func (e *Engine) Desired(ctx context.Context, offline bool) (*Pass, error) {
 
 func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error) {
 	now := e.now()
+	if e.Repo.Remote() {
+		e.Repo.Fetch(ctx) // a failure is Stale: plan from the last fetch
+	}
 	snap, err := e.Repo.ReadRevision("")
 	if err != nil {
 		return nil, err
@@ -99,7 +107,7 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	}
 	p := &Pass{At: now, Snapshot: snap, Provenance: provenance, Evidence: map[string]*gitgrant.Evidence{},
 		Ledger: records.Ledger(), firstSeen: records.FirstSeen(), seen: map[string]time.Time{}, markers: markers(records),
-		open: map[string]providers.Provider{}}
+		open: map[string]providers.Provider{}, Stale: e.Repo.Stale()}
 
 	cfgFile, err := e.policy(ctx, p)
 	if err != nil {

@@ -89,6 +89,9 @@ type Repo struct {
 	noteBlobs map[plumbing.Hash]noteFile // by blob: notes never change
 	records   *Records                   // the last Records, with the refs it was read at
 	writeMu   sync.Mutex
+
+	fetchMu  sync.Mutex
+	fetchErr error // the last fetch's failure, nil after a success
 }
 
 // IsRemote reports whether source names a remote repository rather than a
@@ -194,9 +197,26 @@ func Open(ctx context.Context, o Options) (*Repo, error) {
 		return nil, err
 	}
 	if err := r.Fetch(ctx); err != nil {
-		return nil, err
+		if _, mainErr := r.MainRef(); mainErr != nil {
+			return nil, err // nothing fetched before: nothing to plan from
+		}
+		// The cache holds an earlier fetch: plan from it. Stale says so,
+		// and a pass then only revokes (rule 7).
 	}
 	return r, nil
+}
+
+// Remote reports whether the repository is a clone of a remote URL that
+// each pass should fetch.
+func (r *Repo) Remote() bool { return r.remote }
+
+// Stale is the error of the last fetch when it failed: main is as it was
+// at an earlier fetch. nil after a successful fetch, and for a local
+// repository.
+func (r *Repo) Stale() error {
+	r.fetchMu.Lock()
+	defer r.fetchMu.Unlock()
+	return r.fetchErr
 }
 
 // openLocal opens a work tree (or a directory inside one) or a bare
@@ -276,9 +296,16 @@ var fetchSpecs = []config.RefSpec{
 func (r *Repo) Fetch(ctx context.Context) error {
 	err := r.git.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: fetchSpecs, Auth: r.auth, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		return r.fail("fetch", err, true)
+		err = r.fail("fetch", err, true)
+	} else {
+		err = nil
 	}
-	return nil
+	if r.remote {
+		r.fetchMu.Lock()
+		r.fetchErr = err
+		r.fetchMu.Unlock()
+	}
+	return err
 }
 
 // authFor picks credentials that fit the URL's scheme.

@@ -75,7 +75,7 @@ func runRevocationLoad(b *testing.B, n int) {
 	eng.Registry = providers.Registry{"exec": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {
 		return timed, nil
 	}}
-	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true}, Fetch: true, Resync: time.Hour})
+	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true}, Resync: time.Hour})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		b.Fatal(err)

@@ -24,9 +24,6 @@ type Options struct {
 	// Apply is passed to every pass (cleanup, committer, brake). Force is
 	// never set by serve: a refused plan waits for a person.
 	Apply engine.ApplyOptions
-	// Fetch fetches the remote before every pass; set it for a remote
-	// repository (a local one is read as it is).
-	Fetch bool
 	// Clock drives the scheduler and the metrics; default the wall clock.
 	Clock gitgrant.Clock
 	// Resync is the period of full passes for drift (0: none).
@@ -127,12 +124,6 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 		s.Metrics.passes.WithLabelValues(result).Inc()
 	}()
 
-	var fetchErr error
-	if s.opts.Fetch {
-		if fetchErr = s.eng.Repo.Fetch(ctx); fetchErr != nil {
-			log.Warn("fetch failed: planning from the last fetched main branch; grants pause, revocations go ahead", "err", fetchErr)
-		}
-	}
 	p, err := s.eng.Plan(ctx, false)
 	if err != nil {
 		s.setReady(false, err.Error())
@@ -150,8 +141,9 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 		}
 		s.setReady(false, why)
 		log.Error("no verified policy: only expired access is revoked", "err", why)
-	case fetchErr != nil:
-		s.setReady(false, "fetching the repository: "+fetchErr.Error())
+	case p.Stale != nil:
+		log.Warn("fetch failed: planning from the last fetched main branch; grants pause, revocations go ahead", "err", p.Stale)
+		s.setReady(false, "fetching the repository: "+p.Stale.Error())
 	default:
 		s.setReady(true, "")
 	}
@@ -162,12 +154,7 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	}
 	s.Metrics.observePlan(p.Plan)
 
-	apply := s.opts.Apply
-	if fetchErr != nil {
-		p.Plan = revocationsOnly(p.Plan)
-		apply.Cleanup = false // it would fetch and push to the unreachable remote
-	}
-	out, err := s.eng.Apply(ctx, p, apply)
+	out, err := s.eng.Apply(ctx, p, s.opts.Apply) // revocations only when p.Stale (rule 7)
 	s.Metrics.held.Set(float64(len(p.Plan.Held)))
 	end := s.opts.Clock.Now()
 	s.Metrics.observeResult(p.Plan, out.Result, end)
@@ -175,7 +162,7 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 		log.Error("the removal brake held back drift and policy revocations; everything else was applied (review, then run `gitgrant reconcile --force`)", "held", len(p.Plan.Held), "err", err)
 	}
 	applied, failed := counts(out.Result)
-	errs := append([]error{fetchErr, err}, p.Problems...)
+	errs := append([]error{err}, p.Problems...)
 	all := errors.Join(errs...)
 	result = "ok"
 	if all != nil {
@@ -193,17 +180,6 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 		log.Info("pass done", attrs...)
 	}
 	return p.Plan.NextChange, all
-}
-
-func revocationsOnly(plan gitgrant.Plan) gitgrant.Plan {
-	var keep []gitgrant.Action
-	for _, a := range plan.Actions {
-		if a.Op != gitgrant.OpGrant {
-			keep = append(keep, a)
-		}
-	}
-	plan.Actions = keep
-	return plan
 }
 
 func counts(res reconciler.Result) (applied, failed int) {

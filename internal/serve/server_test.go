@@ -30,7 +30,7 @@ var engineRetry = reconciler.Retry{Attempts: 1}
 // start runs a server on a loopback listener until the test ends.
 func start(t *testing.T, eng *engine.Engine, clk gitgrant.Clock, resync time.Duration) *Server {
 	t.Helper()
-	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Fetch: true, Clock: clk, Resync: resync, WebhookSecret: []byte(secret), Logger: testLogger(t)})
+	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Clock: clk, Resync: resync, WebhookSecret: []byte(secret), Logger: testLogger(t)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -358,7 +358,7 @@ func TestShutdownFinishesRunningPass(t *testing.T) {
 		return nil
 	}})
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
-	s := New(w.engine(clk), Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Fetch: true, Clock: clk, Logger: testLogger(t)})
+	s := New(w.engine(clk), Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Clock: clk, Logger: testLogger(t)})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
