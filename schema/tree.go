@@ -216,6 +216,22 @@ type Report struct {
 	Files  []FileReport     `json:"files"`
 }
 
+// ConfigFile is the report of gitgrant.yaml: always the first file.
+func (r *Report) ConfigFile() *FileReport {
+	if r == nil || len(r.Files) == 0 {
+		return &FileReport{Path: gitgrant.ConfigPath}
+	}
+	return &r.Files[0]
+}
+
+// Requests are the reports of the request files, in path order.
+func (r *Report) Requests() []FileReport {
+	if r == nil || len(r.Files) == 0 {
+		return nil
+	}
+	return r.Files[1:]
+}
+
 // Diagnostics returns every file's diagnostics, in file order.
 func (r *Report) Diagnostics() gitgrant.Diagnostics {
 	var out gitgrant.Diagnostics

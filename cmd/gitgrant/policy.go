@@ -24,8 +24,8 @@ func policyNotice(e *env, pass *engine.Pass) error {
 		return nil
 	}
 	fmt.Fprintf(e.stderr, "gitgrant: %v\n", pass.PolicyErr)
-	if pass.Report != nil && len(pass.Report.Files) > 0 && pass.Report.Files[0].Diagnostics.HasErrors() {
-		render.TextDiagnostics(e.stderr, pass.Report.Files[0].Diagnostics)
+	if pass.Report.ConfigFile().Diagnostics.HasErrors() {
+		render.TextDiagnostics(e.stderr, pass.Report.ConfigFile().Diagnostics)
 	}
 	return errInvalid
 }

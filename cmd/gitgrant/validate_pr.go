@@ -165,8 +165,8 @@ type prJSONPull struct {
 func writePRValidation(e *env, format render.Format, res *prfeedback.Result, c render.PRComment, body string) error {
 	rep := res.Report
 	errs, warnings := rep.Counts()
-	if !res.ConfigChanged && len(rep.Files[0].Diagnostics) == 0 {
-		rep = &schema.Report{Config: rep.Config, Files: rep.Files[1:]}
+	if !res.ConfigChanged && len(rep.ConfigFile().Diagnostics) == 0 {
+		rep = &schema.Report{Config: rep.Config, Files: rep.Requests()}
 	}
 	summary := validationSummary{Files: len(rep.Files), Errors: errs, Warnings: warnings}
 	for _, f := range rep.Files {

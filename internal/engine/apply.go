@@ -190,11 +190,7 @@ func (e *Engine) removals(p *Pass, res reconciler.Result, now time.Time) []gitre
 				r.GrantedAt = g.Window.Start
 			}
 		}
-		if ev := p.Evidence[en.Path]; ev != nil {
-			r.PullRequest = ev.PullRequest
-		} else {
-			r.PullRequest = p.Provenance[en.Path].PullRequest
-		}
+		r.PullRequest = p.request(en.Path).PullRequest()
 		out = append(out, r)
 	}
 	return out
@@ -219,10 +215,7 @@ func (e *Engine) feedback(ctx context.Context, p *Pass, granted, revoked map[str
 	}
 	var errs []error
 	say := func(path string, acts []gitgrant.Action, verb string) {
-		pr := p.Provenance[path].PullRequest
-		if ev := p.Evidence[path]; ev != nil && ev.PullRequest != 0 {
-			pr = ev.PullRequest
-		}
+		pr := p.request(path).PullRequest()
 		if pr == 0 {
 			return
 		}

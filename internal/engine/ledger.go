@@ -34,7 +34,7 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 		byRequest[h.Request] = append(byRequest[h.Request], h)
 		// The ledger keeps a member only as long as gitgrant has seen the
 		// content that backs it (ledgerFor).
-		p.sighting(gitrepo.SeenFileKey(h.Request, h.Blob))
+		p.sightFile(h.Request, h.Blob, gitrepo.ParseHash(h.Commit))
 	}
 	for _, a := range p.Plan.Actions {
 		if a.Op == gitgrant.OpGrant && a.Holding != nil {
@@ -44,17 +44,14 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 	for _, h := range p.Plan.Record {
 		hold(h)
 	}
-	entries := map[string]gitgrant.Entry{}
-	for _, en := range p.Plan.Entries {
-		entries[en.Path] = en
-	}
 	var notes []gitrepo.Note
 	for _, path := range order {
 		hs := byRequest[path]
-		en := entries[path]
+		req := p.request(path)
+		en := req.Entry
 		commit := gitrepo.ParseHash(hs[0].Commit)
-		if prov, ok := p.Provenance[path]; ok {
-			commit = prov.Commit
+		if !req.Provenance.Commit.IsZero() {
+			commit = req.Provenance.Commit
 		}
 		rec := gitrepo.NoteRecord{Event: gitrepo.EventGranted, Request: path, Blob: hs[0].Blob, Requester: en.Requester,
 			Emergency: en.Emergency, Holdings: hs, GrantedAt: p.At.UTC()}
@@ -64,8 +61,8 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 				rec.ExpiresAt = g.Window.End
 			}
 		}
-		if ev := p.Evidence[path]; ev != nil {
-			rec.PullRequest = ev.PullRequest
+		rec.PullRequest = req.PullRequest()
+		if ev := req.Evidence; ev != nil {
 			for _, a := range ev.Approvers {
 				rec.ApprovedBy = append(rec.ApprovedBy, a.Login)
 				rec.Approvals = append(rec.Approvals, gitrepo.Approval{Reviewer: a.Login, ReviewID: a.ReviewID, CommitID: ev.HeadCommit, SubmittedAt: a.SubmittedAt, Via: a.Via})
@@ -80,8 +77,6 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 					p.markers[key], rec.Marker = nonce, nonce
 				}
 			}
-		} else if prov, ok := p.Provenance[path]; ok {
-			rec.PullRequest = prov.PullRequest
 		}
 		notes = append(notes, gitrepo.Note{Commit: commit, Record: rec})
 	}
@@ -93,10 +88,10 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 		return err
 	}
 	// Recorded: later passes of this process read them from the notes.
-	for k, t := range p.seen {
-		p.firstSeen[k] = t
+	for k := range p.seen {
+		p.firstSeen[k] = p.At
 	}
-	p.seen = map[string]time.Time{}
+	p.seen = map[string]sighting{}
 	return nil
 }
 
@@ -110,15 +105,8 @@ func (p *Pass) sightings() []gitrepo.Note {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if len(k) == 40 { // a commit
-			byCommit[gitrepo.ParseHash(k)] = append(byCommit[gitrepo.ParseHash(k)], gitrepo.Sighting{Commit: k})
-			continue
-		}
-		for path, prov := range p.Provenance {
-			if gitrepo.SeenFileKey(path, prov.Blob.String()) == k {
-				byCommit[prov.Commit] = append(byCommit[prov.Commit], gitrepo.Sighting{Path: path, Blob: prov.Blob.String()})
-			}
-		}
+		s := p.seen[k]
+		byCommit[s.on] = append(byCommit[s.on], s.what)
 	}
 	var out []gitrepo.Note
 	for c, ss := range byCommit {
@@ -155,7 +143,7 @@ func (e *Engine) recordAfter(p *Pass, res reconciler.Result, started time.Time) 
 			}
 			path := a.Holding.Request
 			ended[path] = append(ended[path], a.Holding.MemberKey)
-			if prov, ok := p.Provenance[path]; ok && prov.Blob.String() == a.Holding.Blob {
+			if prov := p.request(path).Provenance; prov.Blob.String() == a.Holding.Blob {
 				commits[path] = prov.Commit
 			} else if _, ok := commits[path]; !ok {
 				commits[path] = gitrepo.ParseHash(a.Holding.Commit)
@@ -172,13 +160,8 @@ func (e *Engine) recordAfter(p *Pass, res reconciler.Result, started time.Time) 
 		for _, k := range ended[path] {
 			rec.Grants = append(rec.Grants, gitgrant.GrantRef{Provider: k.Provider, Role: k.Role})
 		}
-		if prov, ok := p.Provenance[path]; ok {
-			rec.Blob, rec.PullRequest = prov.Blob.String(), prov.PullRequest
-		}
-		for _, en := range p.Plan.Entries {
-			if en.Path == path {
-				rec.Requester = en.Requester
-			}
+		if req := p.request(path); !req.Provenance.Commit.IsZero() {
+			rec.Blob, rec.PullRequest, rec.Requester = req.Provenance.Blob.String(), req.PullRequest(), req.Entry.Requester
 		}
 		notes = append(notes, gitrepo.Note{Commit: commits[path], Record: rec})
 	}
@@ -245,13 +228,13 @@ func (e *Engine) followUps(ctx context.Context, p *Pass, o ApplyOptions) error {
 		return nil
 	}
 	var errs []error
-	for _, en := range p.Plan.Entries {
-		ev := p.Evidence[en.Path]
-		if ev == nil || !ev.Emergency || !ev.Approved || (en.Status != gitgrant.StatusActive && en.Status != gitgrant.StatusExpired) {
+	for _, path := range sortedKeys(p.Requests) {
+		r := p.Requests[path]
+		ev, en := r.Evidence, r.Entry
+		if ev == nil || !ev.Emergency || !ev.Approved || r.File.Request == nil || (en.Status != gitgrant.StatusActive && en.Status != gitgrant.StatusExpired) {
 			continue
 		}
-		prov := p.Provenance[en.Path]
-		key := en.Path + "@" + prov.Commit.String()
+		key := path + "@" + r.Provenance.Commit.String()
 		nonce := p.markers[key]
 		if nonce == "" {
 			continue // recorded with the grant; none means it was never granted
@@ -262,18 +245,9 @@ func (e *Engine) followUps(ctx context.Context, p *Pass, o ApplyOptions) error {
 		if done != 0 {
 			continue
 		}
-		var req *gitgrant.Request
-		for _, f := range p.Report.Files[1:] {
-			if f.Path == en.Path {
-				req = f.Request
-			}
-		}
-		if req == nil {
-			continue
-		}
-		n, err := e.Verifier.EnsureFollowUp(ctx, e.input(req, prov), *ev, nonce)
+		n, err := e.Verifier.EnsureFollowUp(ctx, e.input(r.File.Request, r.Provenance), *ev, nonce)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("emergency follow-up issue for %s: %w", en.Path, err))
+			errs = append(errs, fmt.Errorf("emergency follow-up issue for %s: %w", path, err))
 			continue
 		}
 		e.trustMu.Lock()

@@ -21,13 +21,13 @@ type Pass struct {
 	At       time.Time
 	Snapshot *gitrepo.Snapshot
 	// Report validates the request files on main against the verified
-	// configuration; Files[0] is that configuration.
+	// configuration (Report.ConfigFile) and the request files (Report.Requests).
 	Report *schema.Report
 	// Config is the verified configuration in force (nil without one).
-	Config     *gitgrant.Config
-	Provenance map[string]gitrepo.Provenance
-	Evidence   map[string]*gitgrant.Evidence
-	Plan       gitgrant.Plan
+	Config *gitgrant.Config
+	// Requests are the request files on main, one record each, by path.
+	Requests map[string]*Request
+	Plan     gitgrant.Plan
 	// Trust says which policy is in force and which changes on main are
 	// not verified (rule 13).
 	Trust trust.Report
@@ -49,8 +49,9 @@ type Pass struct {
 	Stale error
 
 	open map[string]providers.Provider
-	// seen are first sightings to record before anything is granted.
-	seen map[string]time.Time
+	// seen are first sightings to record before anything is granted, by
+	// key (gitrepo.SeenCommitKey, SeenFileKey).
+	seen map[string]sighting
 	// firstSeen are the recorded first sightings.
 	firstSeen map[string]time.Time
 	// markers are the recorded follow-up issue nonces, by request path
@@ -59,6 +60,40 @@ type Pass struct {
 	// desiredOnly marks a pass from Desired, which must never be applied:
 	// its expired requests were not seen revoked.
 	desiredOnly bool
+}
+
+// Request is one request file on main as a pass knows it: how it got
+// there, whether it parsed, whether its approval verified, and what the
+// plan made of it.
+type Request struct {
+	Path string
+	// Provenance is how the file's content reached main, from git.
+	Provenance gitrepo.Provenance
+	// File is its parse and validation; File.Request is nil when invalid.
+	File schema.FileReport
+	// Evidence is its verified approval; nil when not verified (no GitHub,
+	// GitHub down, or the file is invalid).
+	Evidence *gitgrant.Evidence
+	// Entry is what the plan made of it.
+	Entry gitgrant.Entry
+}
+
+// request is the record of path; a request file that is not on main (a
+// ledger line's, since removed) has one with only its path.
+func (p *Pass) request(path string) *Request {
+	if r, ok := p.Requests[path]; ok {
+		return r
+	}
+	return &Request{Path: path}
+}
+
+// PullRequest is the pull request that brought path, as verified, else
+// as git's message says; 0 when none is known.
+func (r *Request) PullRequest() int {
+	if r.Evidence != nil && r.Evidence.PullRequest != 0 {
+		return r.Evidence.PullRequest
+	}
+	return r.Provenance.PullRequest
 }
 
 // Close releases the providers the pass opened.
@@ -105,8 +140,8 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	if err != nil {
 		return nil, err
 	}
-	p := &Pass{At: now, Snapshot: snap, Provenance: provenance, Evidence: map[string]*gitgrant.Evidence{},
-		Ledger: records.Ledger(), firstSeen: records.FirstSeen(), seen: map[string]time.Time{}, markers: markers(records),
+	p := &Pass{At: now, Snapshot: snap, Requests: map[string]*Request{},
+		Ledger: records.Ledger(), firstSeen: records.FirstSeen(), seen: map[string]sighting{}, markers: markers(records),
 		open: map[string]providers.Provider{}, Stale: e.Repo.Stale()}
 
 	cfgFile, err := e.policy(ctx, p)
@@ -123,6 +158,16 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 		}
 	}
 	p.Report = schema.Validate(cfgFile, snap.Requests, schema.Options{Now: now, Cache: e.Parsed, At: at})
+	for _, f := range p.Report.Requests() {
+		p.Requests[f.Path] = &Request{Path: f.Path, File: f, Provenance: provenance[f.Path]}
+	}
+	defer func() {
+		for _, en := range p.Plan.Entries {
+			if r, ok := p.Requests[en.Path]; ok {
+				r.Entry = en
+			}
+		}
+	}()
 	if p.PolicyErr == nil && p.Report.Config == nil {
 		p.PolicyErr = fmt.Errorf("%w: the verified version does not load", ErrInvalidConfig)
 	}
@@ -210,8 +255,9 @@ func (e *Engine) sources(ctx context.Context, p *Pass) ([]reconciler.Source, []g
 	defer cancel()
 	var sources []reconciler.Source
 	var invalid []gitgrant.Entry
-	for _, f := range p.Report.Files[1:] {
-		prov := p.Provenance[f.Path]
+	for _, f := range p.Report.Requests() {
+		rec := p.Requests[f.Path]
+		prov := rec.Provenance
 		if f.Request == nil {
 			invalid = append(invalid, gitgrant.Entry{Path: f.Path, Status: gitgrant.StatusRejected, Reasons: texts(f.Diagnostics),
 				Grants: []gitgrant.DesiredGrant{}, Blob: prov.Blob.String(), Commit: prov.Commit.String()})
@@ -220,7 +266,7 @@ func (e *Engine) sources(ctx context.Context, p *Pass) ([]reconciler.Source, []g
 		src := reconciler.Source{Request: f.Request, CommittedAt: prov.MergedAt, Blob: prov.Blob.String(), Commit: prov.Commit.String()}
 		if e.Verifier != nil {
 			in := e.input(f.Request, prov)
-			in.FirstSeen = p.sighting(gitrepo.SeenCommitKey(in.Commit))
+			in.FirstSeen = p.sightCommit(prov.Commit)
 			ev, err := e.Verifier.Verify(vctx, in)
 			if err != nil {
 				// Rule 7: GitHub unreachable pauses grants; the request is
@@ -228,7 +274,7 @@ func (e *Engine) sources(ctx context.Context, p *Pass) ([]reconciler.Source, []g
 				p.Problems = append(p.Problems, fmt.Errorf("verifying %s: %w", f.Path, err))
 			} else {
 				src.Evidence = &ev
-				p.Evidence[f.Path] = &ev
+				rec.Evidence = &ev
 				src.Base = e.configAt(ctx, p, ev.BaseCommit)
 				src.MergedOnto = e.configAt(ctx, p, ev.MergedOnto)
 			}
@@ -266,15 +312,30 @@ func (e *Engine) evaluate(p *Pass, sources []reconciler.Source, invalid []gitgra
 	return entries
 }
 
-// sighting is when gitgrant first saw key: the earliest recorded time, or
-// now (then recorded before anything is granted). A forged later record
-// never helps; a forged earlier one only shortens a window.
-func (p *Pass) sighting(key string) time.Time {
+// sighting is a first sighting to record: what was seen, on which commit.
+type sighting struct {
+	on   gitrepo.Hash
+	what gitrepo.Sighting
+}
+
+// sightCommit is when gitgrant first saw commit: the earliest recorded
+// time, or now (then recorded before anything is granted). A forged later
+// record never helps; a forged earlier one only shortens a window.
+func (p *Pass) sightCommit(commit gitrepo.Hash) time.Time {
+	return p.sight(gitrepo.SeenCommitKey(commit.String()), sighting{on: commit, what: gitrepo.Sighting{Commit: commit.String()}})
+}
+
+// sightFile is when gitgrant first saw a request file's content.
+func (p *Pass) sightFile(path, blob string, commit gitrepo.Hash) time.Time {
+	return p.sight(gitrepo.SeenFileKey(path, blob), sighting{on: commit, what: gitrepo.Sighting{Path: path, Blob: blob}})
+}
+
+func (p *Pass) sight(key string, s sighting) time.Time {
 	if t, ok := p.firstSeen[key]; ok && t.Before(p.At) {
 		return t
 	}
 	if _, ok := p.seen[key]; !ok {
-		p.seen[key] = p.At
+		p.seen[key] = s
 	}
 	return p.At
 }

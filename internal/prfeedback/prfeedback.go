@@ -54,7 +54,7 @@ type Result struct {
 	ConfigChanged bool
 	OwnersChanged bool
 	// Report judges the head versions of the changed request files by the
-	// base commit's gitgrant.yaml. Files[0] is gitgrant.yaml: the pull
+	// base commit's gitgrant.yaml. ConfigFile is gitgrant.yaml: the pull
 	// request's version when it changes it, else the base's problems only.
 	Report   *schema.Report
 	Requests []Request
@@ -129,7 +129,7 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 	for _, h := range heads {
 		requests = requests || gitgrant.IsRequestPath(h.Path)
 	}
-	res.Report.Files[0] = c.configReport(res, baseConfig, headConfig, requests, opts)
+	*res.Report.ConfigFile() = c.configReport(res, baseConfig, headConfig, requests, opts)
 
 	c.preview(ctx, res)
 	c.previewPolicy(ctx, res)
@@ -201,7 +201,7 @@ func (c *Checker) readChanged(ctx context.Context, res *Result) (heads []schema.
 // preview asks, for every valid request, what merging now would grant.
 // A failure to ask GitHub about one request is recorded, not fatal.
 func (c *Checker) preview(ctx context.Context, res *Result) {
-	for _, f := range res.Report.Files[1:] {
+	for _, f := range res.Report.Requests() {
 		errs := 0
 		for _, d := range f.Diagnostics {
 			if d.Severity != gitgrant.SeverityWarning {
@@ -229,13 +229,13 @@ func (c *Checker) preview(ctx context.Context, res *Result) {
 func (c *Checker) configReport(res *Result, base, head *schema.File, requests bool, opts schema.Options) schema.FileReport {
 	out := schema.FileReport{Path: gitgrant.ConfigPath, Kind: "config"}
 	if head != nil {
-		out.Diagnostics = schema.Validate(head, nil, opts).Files[0].Diagnostics
+		out.Diagnostics = schema.Validate(head, nil, opts).ConfigFile().Diagnostics
 	}
 	if res.Report.Config == nil && requests {
 		msg := fmt.Sprintf("gitgrant.yaml at the base commit %s is missing or invalid, so the requests in this pull request cannot be judged", short(res.PR.BaseSHA))
 		hint := "merge a pull request that fixes gitgrant.yaml first; a fix in this same pull request does not count for its requests"
 		if base != nil {
-			for _, d := range res.Report.Files[0].Diagnostics {
+			for _, d := range res.Report.ConfigFile().Diagnostics {
 				if d.Severity != gitgrant.SeverityWarning {
 					msg += fmt.Sprintf(" (first problem there: line %d: %s)", d.Line, d.Message)
 					break

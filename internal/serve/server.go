@@ -136,8 +136,8 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 		// Rules 9 and 15: no verified policy grants nothing, and access
 		// whose recorded window ended is still revoked below.
 		why := p.PolicyErr.Error()
-		if p.Report != nil && len(p.Report.Files) > 0 && p.Report.Files[0].Diagnostics.HasErrors() {
-			why = fmt.Sprintf("%s: %v", why, p.Report.Files[0].Diagnostics)
+		if p.Report.ConfigFile().Diagnostics.HasErrors() {
+			why = fmt.Sprintf("%s: %v", why, p.Report.ConfigFile().Diagnostics)
 		}
 		s.setReady(false, why)
 		log.Error("no verified policy: only expired access is revoked", "err", why)
