@@ -127,8 +127,8 @@ func sortedKeys[V any](m map[string]V) []string {
 	return out
 }
 
-// Applier carries out plans.
-type Applier struct {
+// Executor carries out plans: the provider calls, with retries and deadlines. (engine.Apply is the whole pass around it: brake, ledger, cleanup, feedback.)
+type Executor struct {
 	// Providers by provider name (not type).
 	Providers map[string]providers.Provider
 	Retry     Retry
@@ -148,10 +148,10 @@ type Applier struct {
 	ProviderFor func(act gitgrant.Action) providers.Provider
 }
 
-// Apply carries out every action. Each provider's actions run in plan
+// Execute carries out every action. Each provider's actions run in plan
 // order (revocations first), and providers run side by side, so one
 // provider's failure or slowness never holds up another's.
-func (a *Applier) Apply(ctx context.Context, plan gitgrant.Plan) Result {
+func (a *Executor) Execute(ctx context.Context, plan gitgrant.Plan) Result {
 	byProvider := map[string][]int{}
 	var order []string
 	for i, act := range plan.Actions {
@@ -186,7 +186,7 @@ func (a *Applier) Apply(ctx context.Context, plan gitgrant.Plan) Result {
 	return Result{Outcomes: outcomes}
 }
 
-func (a *Applier) provider(act gitgrant.Action) providers.Provider {
+func (a *Executor) provider(act gitgrant.Action) providers.Provider {
 	if a.ProviderFor != nil {
 		if p := a.ProviderFor(act); p != nil {
 			return p
@@ -195,7 +195,7 @@ func (a *Applier) provider(act gitgrant.Action) providers.Provider {
 	return a.Providers[act.Provider]
 }
 
-func (a *Applier) do(ctx context.Context, p providers.Provider, act gitgrant.Action) Outcome {
+func (a *Executor) do(ctx context.Context, p providers.Provider, act gitgrant.Action) Outcome {
 	retry := a.Retry
 	if retry.Attempts < 1 {
 		retry = DefaultRetry
@@ -222,7 +222,7 @@ func (a *Applier) do(ctx context.Context, p providers.Provider, act gitgrant.Act
 // deadline: the call is left to finish on its own (its result is dropped;
 // grant and revoke are idempotent, and the next pass sees what happened),
 // so one hung system cannot stop a pass (rule 15).
-func (a *Applier) call(ctx context.Context, p providers.Provider, act gitgrant.Action) error {
+func (a *Executor) call(ctx context.Context, p providers.Provider, act gitgrant.Action) error {
 	var limit time.Duration
 	if a.CallTimeout != nil {
 		limit = a.CallTimeout(act.Provider)
@@ -269,7 +269,7 @@ func retryable(err error) bool {
 	return errors.As(err, &sys) && sys.Retryable
 }
 
-func (a *Applier) log(ctx context.Context, o Outcome) {
+func (a *Executor) log(ctx context.Context, o Outcome) {
 	if a.Logger == nil {
 		return
 	}

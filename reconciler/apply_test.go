@@ -52,9 +52,9 @@ func TestApplyConverges(t *testing.T) {
 		{Request: req("requests/db/bob.yaml", "bob", "rw", 2*time.Hour), Evidence: approved(t0.Add(-time.Hour))},
 	}
 	var logs bytes.Buffer
-	a := &Applier{Providers: ps, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
+	a := &Executor{Providers: ps, Logger: slog.New(slog.NewJSONHandler(&logs, nil))}
 	plan := Diff(cfg, Evaluate(cfg, sources, t0, Options{}), observe(t, ps, cfg), nil, t0)
-	if res := a.Apply(context.Background(), plan); res.Err() != nil {
+	if res := a.Execute(context.Background(), plan); res.Err() != nil {
 		t.Fatal(res.Err())
 	}
 	ms, _ := db.Members(context.Background(), "rw")
@@ -83,13 +83,13 @@ func TestApplyIsolatesProviders(t *testing.T) {
 	down := fake.New(fake.Options{Name: "down", Roles: []string{"r"}, Fail: func(fake.Call) error { return fake.Down("down") }})
 	up := fake.New(fake.Options{Name: "up", Roles: []string{"r"}})
 	var sleeps atomic.Int32
-	a := &Applier{Providers: map[string]providers.Provider{"down": down, "up": up}, Retry: noSleep(&sleeps)}
+	a := &Executor{Providers: map[string]providers.Provider{"down": down, "up": up}, Retry: noSleep(&sleeps)}
 	plan := gitgrant.Plan{Actions: []gitgrant.Action{
 		{Op: gitgrant.OpGrant, Provider: "down", Role: "r", Principal: "x"},
 		{Op: gitgrant.OpGrant, Provider: "up", Role: "r", Principal: "y"},
 		{Op: gitgrant.OpRevoke, Provider: "up", Role: "r", Principal: "z"},
 	}}
-	res := a.Apply(context.Background(), plan)
+	res := a.Execute(context.Background(), plan)
 	var sys *gitgrant.SystemError
 	if err := res.Err(); err == nil || !errors.As(err, &sys) || !strings.Contains(err.Error(), "grant down/r x") {
 		t.Fatalf("want the down provider's error, got %v", err)
@@ -109,8 +109,8 @@ func TestApplyDoesNotRetryPermanentErrors(t *testing.T) {
 	t.Parallel()
 	p := fake.New(fake.Options{Name: "p", Roles: []string{"r"}, Principals: []string{"known"}})
 	var sleeps atomic.Int32
-	a := &Applier{Providers: map[string]providers.Provider{"p": p}, Retry: noSleep(&sleeps)}
-	res := a.Apply(context.Background(), gitgrant.Plan{Actions: []gitgrant.Action{{Op: gitgrant.OpGrant, Provider: "p", Role: "r", Principal: "ghost"}}})
+	a := &Executor{Providers: map[string]providers.Provider{"p": p}, Retry: noSleep(&sleeps)}
+	res := a.Execute(context.Background(), gitgrant.Plan{Actions: []gitgrant.Action{{Op: gitgrant.OpGrant, Provider: "p", Role: "r", Principal: "ghost"}}})
 	if !errors.Is(res.Err(), providers.ErrNotFound) || res.Outcomes[0].Attempts != 1 || sleeps.Load() != 0 {
 		t.Errorf("err %v after %d attempts; a missing principal is not retried", res.Err(), res.Outcomes[0].Attempts)
 	}
@@ -227,7 +227,7 @@ func TestApplyBoundsEachCall(t *testing.T) {
 			var sleeps atomic.Int32
 			retry := noSleep(&sleeps)
 			retry.Attempts = 2
-			a := &Applier{Providers: map[string]providers.Provider{"hung": hung, "up": up}, Retry: retry,
+			a := &Executor{Providers: map[string]providers.Provider{"hung": hung, "up": up}, Retry: retry,
 				CallTimeout: func(string) time.Duration { return 20 * time.Millisecond }}
 			plan := gitgrant.Plan{Actions: []gitgrant.Action{
 				{Op: gitgrant.OpRevoke, Provider: "hung", Role: "r", Principal: "x", Cause: gitgrant.CauseExpired},
@@ -236,7 +236,7 @@ func TestApplyBoundsEachCall(t *testing.T) {
 				{Op: gitgrant.OpGrant, Provider: "up", Role: "r", Principal: "new"},
 			}}
 			done := make(chan Result, 1)
-			go func() { done <- a.Apply(context.Background(), plan) }()
+			go func() { done <- a.Execute(context.Background(), plan) }()
 			var res Result
 			select {
 			case res = <-done:
@@ -271,13 +271,13 @@ func TestApplyProviderFor(t *testing.T) {
 	then := fake.New(fake.Options{Name: "db", Roles: []string{"old"}})
 	then.Set("old", map[string]time.Time{"alice": {}})
 	old := gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "old", Principal: "alice"}, Target: "old", Policy: "p0"}
-	a := &Applier{Providers: map[string]providers.Provider{"db": now}, ProviderFor: func(act gitgrant.Action) providers.Provider {
+	a := &Executor{Providers: map[string]providers.Provider{"db": now}, ProviderFor: func(act gitgrant.Action) providers.Provider {
 		if act.Holding != nil && act.Holding.Policy == "p0" {
 			return then
 		}
 		return nil
 	}}
-	res := a.Apply(context.Background(), gitgrant.Plan{Actions: []gitgrant.Action{
+	res := a.Execute(context.Background(), gitgrant.Plan{Actions: []gitgrant.Action{
 		{Op: gitgrant.OpRevoke, Provider: "db", Role: "old", Principal: "alice", Cause: gitgrant.CausePolicy, Holding: &old},
 		{Op: gitgrant.OpGrant, Provider: "db", Role: "rw", Principal: "bob"},
 	}})

@@ -75,7 +75,7 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 		errs = append(errs, fmt.Errorf("recording the ledger before granting (grants wait for the next pass): %w", err))
 		p.Plan = revocationsOnly(p.Plan)
 	}
-	applier := &reconciler.Applier{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Clock: e.Clock,
+	executor := &reconciler.Executor{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Clock: e.Clock,
 		CallTimeout: func(provider string) time.Duration {
 			if pc, ok := p.Config.Providers[provider]; ok {
 				return pc.Timeout()
@@ -84,7 +84,7 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 		},
 		ProviderFor: e.departed(ctx, p),
 	}
-	out.Result = applier.Apply(ctx, p.Plan)
+	out.Result = executor.Execute(ctx, p.Plan)
 	errs = append(errs, out.Result.Err())
 
 	now := e.now().UTC()
