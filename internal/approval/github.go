@@ -69,8 +69,8 @@ func (a *API) DefaultBranch(ctx context.Context) (string, error) {
 }
 
 // PullRequestsWithCommit implements GitHub (all pages).
-func (a *API) PullRequestsWithCommit(ctx context.Context, sha string) ([]PullRequest, error) {
-	var out []PullRequest
+func (a *API) PullRequestsWithCommit(ctx context.Context, sha string) ([]gitgrant.PullRequest, error) {
+	var out []gitgrant.PullRequest
 	opts := &github.ListOptions{PerPage: 100}
 	for {
 		prs, resp, err := a.GH.PullRequests.ListPullRequestsWithCommit(ctx, a.Owner, a.Repo, sha, opts)
@@ -78,7 +78,7 @@ func (a *API) PullRequestsWithCommit(ctx context.Context, sha string) ([]PullReq
 			return nil, sysErr("list pull requests of commit "+sha, resp, err)
 		}
 		for _, p := range prs {
-			out = append(out, PullRequest{
+			out = append(out, gitgrant.PullRequest{
 				Number: p.GetNumber(), Author: p.GetUser().GetLogin(),
 				Merged: p.MergedAt != nil, MergedAt: p.GetMergedAt().Time,
 				MergeCommitSHA: p.GetMergeCommitSHA(), HeadSHA: p.GetHead().GetSHA(),
@@ -93,12 +93,12 @@ func (a *API) PullRequestsWithCommit(ctx context.Context, sha string) ([]PullReq
 }
 
 // PullRequest implements GitHub.
-func (a *API) PullRequest(ctx context.Context, n int) (PullRequest, error) {
+func (a *API) PullRequest(ctx context.Context, n int) (gitgrant.PullRequest, error) {
 	p, resp, err := a.GH.PullRequests.Get(ctx, a.Owner, a.Repo, n)
 	if err != nil {
-		return PullRequest{}, sysErr(fmt.Sprintf("get pull request #%d", n), resp, err)
+		return gitgrant.PullRequest{}, sysErr(fmt.Sprintf("get pull request #%d", n), resp, err)
 	}
-	return PullRequest{
+	return gitgrant.PullRequest{
 		Number: p.GetNumber(), Author: p.GetUser().GetLogin(),
 		Merged: p.GetMerged() || p.MergedAt != nil, MergedAt: p.GetMergedAt().Time,
 		MergeCommitSHA: p.GetMergeCommitSHA(), HeadSHA: p.GetHead().GetSHA(),
@@ -106,8 +106,8 @@ func (a *API) PullRequest(ctx context.Context, n int) (PullRequest, error) {
 	}, nil
 }
 
-func commitOf(c *github.RepositoryCommit) Commit {
-	out := Commit{SHA: c.GetSHA(), Author: c.GetAuthor().GetLogin(), Committer: c.GetCommitter().GetLogin(),
+func commitOf(c *github.RepositoryCommit) gitgrant.Commit {
+	out := gitgrant.Commit{SHA: c.GetSHA(), Author: c.GetAuthor().GetLogin(), Committer: c.GetCommitter().GetLogin(),
 		Date: c.GetCommit().GetCommitter().GetDate().Time}
 	for _, p := range c.Parents {
 		out.Parents = append(out.Parents, p.GetSHA())
@@ -116,8 +116,8 @@ func commitOf(c *github.RepositoryCommit) Commit {
 }
 
 // PullRequestCommits implements GitHub (all pages).
-func (a *API) PullRequestCommits(ctx context.Context, n int) ([]Commit, error) {
-	var out []Commit
+func (a *API) PullRequestCommits(ctx context.Context, n int) ([]gitgrant.Commit, error) {
+	var out []gitgrant.Commit
 	opts := &github.ListOptions{PerPage: 100}
 	for {
 		cs, resp, err := a.GH.PullRequests.ListCommits(ctx, a.Owner, a.Repo, n, opts)
@@ -135,8 +135,8 @@ func (a *API) PullRequestCommits(ctx context.Context, n int) ([]Commit, error) {
 }
 
 // Reviews implements GitHub (all pages).
-func (a *API) Reviews(ctx context.Context, n int) ([]Review, error) {
-	var out []Review
+func (a *API) Reviews(ctx context.Context, n int) ([]gitgrant.Review, error) {
+	var out []gitgrant.Review
 	opts := &github.ListOptions{PerPage: 100}
 	for {
 		rs, resp, err := a.GH.PullRequests.ListReviews(ctx, a.Owner, a.Repo, n, opts)
@@ -144,7 +144,7 @@ func (a *API) Reviews(ctx context.Context, n int) ([]Review, error) {
 			return nil, sysErr(fmt.Sprintf("list reviews of pull request #%d", n), resp, err)
 		}
 		for _, r := range rs {
-			out = append(out, Review{ID: r.GetID(), Reviewer: r.GetUser().GetLogin(), State: r.GetState(),
+			out = append(out, gitgrant.Review{ID: r.GetID(), Reviewer: r.GetUser().GetLogin(), State: r.GetState(),
 				CommitID: r.GetCommitID(), SubmittedAt: r.GetSubmittedAt().Time})
 		}
 		if resp.NextPage == 0 {
@@ -155,10 +155,10 @@ func (a *API) Reviews(ctx context.Context, n int) ([]Review, error) {
 }
 
 // Commit implements GitHub.
-func (a *API) Commit(ctx context.Context, sha string) (Commit, error) {
+func (a *API) Commit(ctx context.Context, sha string) (gitgrant.Commit, error) {
 	c, resp, err := a.GH.Repositories.GetCommit(ctx, a.Owner, a.Repo, sha, nil)
 	if err != nil {
-		return Commit{}, sysErr("get commit "+sha, resp, err)
+		return gitgrant.Commit{}, sysErr("get commit "+sha, resp, err)
 	}
 	return commitOf(c), nil
 }
@@ -167,10 +167,10 @@ func (a *API) Commit(ctx context.Context, sha string) (Commit, error) {
 // no membership. GitHub answers 404 both for "not a member" and for a
 // token that may not read the team (the Actions GITHUB_TOKEN), so a 404
 // is "not a member" only once the team itself can be read; otherwise, and
-// on a 403, the answer is a *TeamAccessError.
+// on a 403, the answer is a *gitgrant.TeamAccessError.
 func (a *API) IsTeamMember(ctx context.Context, org, slug, login string) (bool, error) {
 	unreadable := func(resp *github.Response) error {
-		return sysErr(fmt.Sprintf("members of team %s/%s", org, slug), resp, &TeamAccessError{Org: org, Slug: slug, Login: login, Status: resp.StatusCode})
+		return sysErr(fmt.Sprintf("members of team %s/%s", org, slug), resp, &gitgrant.TeamAccessError{Org: org, Slug: slug, Login: login, Status: resp.StatusCode})
 	}
 	m, resp, err := a.GH.Teams.GetTeamMembershipBySlug(ctx, org, slug, login)
 	switch {
@@ -200,26 +200,6 @@ func denied(resp *github.Response, err error) bool {
 		return false
 	}
 	return resp != nil && resp.StatusCode == http.StatusForbidden
-}
-
-// TeamAccessError says GitHub would not tell whether Login is in a team:
-// the token may not read the organisation's teams (or, on a 404, the team
-// does not exist). It is never "not a member": an approval that depends
-// on it is undecided, not missing. Its text names people and teams
-// without "@", so that a pull request comment quoting it pings nobody.
-type TeamAccessError struct {
-	Org, Slug, Login string
-	Status           int // 403, or 404 for the team itself
-}
-
-func (e *TeamAccessError) Error() string {
-	fix := "Fix: use a GitHub App with the organization permission Members: read, or a token with the read:org scope (the Actions GITHUB_TOKEN never has it)"
-	if e.Status == http.StatusNotFound {
-		return fmt.Sprintf("the token cannot see the team (GitHub answered 404 for it and for %s's membership): it may not read team membership, or the team does not exist, "+
-			"so approvals through this team cannot be checked. %s; if the team does not exist, correct CODEOWNERS or the approvers in %s", e.Login, fix, gitgrant.ConfigPath)
-	}
-	return fmt.Sprintf("GitHub refused to say whether %s is a member (%d): the token may not read team membership, so approvals through this team cannot be checked. %s",
-		e.Login, e.Status, fix)
 }
 
 // ReadFile implements FileReader through the contents API.

@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
@@ -28,7 +29,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			name: "an unverified CODEOWNERS push makes nobody an owner",
 			build: func(w *world) approval.Input {
 				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -39,7 +40,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			name: "the verified owners still approve after an unverified push removed them",
 			build: func(w *world) approval.Input {
 				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
@@ -48,7 +49,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			build: func(w *world) approval.Input {
 				lowered := strings.Replace(readTestdata(w.t, "gitgrant.yaml"), "approvals: 2", "approvals: 1", 1)
 				w.pushMain("mallory", map[string]string{"gitgrant.yaml": lowered})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
@@ -90,7 +91,7 @@ func TestPolicySourceJudges(t *testing.T) {
 func TestCachedVerdictFollowsThePolicy(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", approval.Approved).merge("merge", path))
+	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 	cache := &approval.MemoryCache{}
 	src := &trusted{w: w}
 	verify := func() approval.Input {
@@ -142,7 +143,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 		{
 			name: "a squash whose title lost its (#N), with an owner removed on main meanwhile",
 			build: func(w *world) (approval.Input, string) {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.mergeWith("squash", path, "Add alice's access")), onto
 			},
@@ -151,7 +152,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 		{
 			name: "a squash of two commits",
 			build: func(w *world) (approval.Input, string) {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).review("bob", gitgrant.ReviewApproved)
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.mergeWith("squash", path, "Access")), onto
 			},
@@ -162,7 +163,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 			build: func(w *world) (approval.Input, string) {
 				p := w.openPR("alice").push("alice", "alice", map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @bob @carol\n"}).
 					push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).
-					push("alice", "alice", file(rw)).review("bob", approval.Approved)
+					push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.merge("rebase", path)), onto
 			},
@@ -173,7 +174,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 			build: func(w *world) (approval.Input, string) {
 				p := w.openPR("alice").push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).
 					push("alice", "alice", map[string]string{"requests/orders-db/NOTES.md": "y"}).
-					push("alice", "alice", file(rw)).review("bob", approval.Approved)
+					push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				onto := w.main
 				return w.input(path, p.merge("rebase", path)), onto
 			},
@@ -205,7 +206,7 @@ func TestVerifyOnlyReads(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ins := []approval.Input{
-		w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", approval.Approved).merge("merge", path)),
+		w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved).merge("merge", path)),
 		w.input("requests/orders-db/grace.yaml", w.openPR("grace").push("grace", "grace", map[string]string{"requests/orders-db/grace.yaml": request("grace", "readwrite", "emergency: true\n")}).merge("squash", "requests/orders-db/grace.yaml")),
 		w.input("requests/orders-db/erin.yaml", w.pushMain("erin", map[string]string{"requests/orders-db/erin.yaml": request("erin", "readwrite", "emergency: true\n")})),
 		w.input("requests/orders-db/mallory.yaml", w.pushMain("mallory", map[string]string{"requests/orders-db/mallory.yaml": request("mallory", "readwrite")})),

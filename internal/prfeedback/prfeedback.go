@@ -47,7 +47,7 @@ type ChangedFile struct {
 
 // Result is what Check found.
 type Result struct {
-	PR    approval.PullRequest
+	PR    gitgrant.PullRequest
 	Files []ChangedFile
 	// ConfigChanged and OwnersChanged: gitgrant.yaml or a CODEOWNERS file
 	// is in the diff; neither applies to the pull request's own requests.
