@@ -32,8 +32,8 @@ type FileReader interface {
 // longer pull request cannot have all its committers checked.
 const MaxPullCommits = 250
 
-// GitHub is what verification needs from GitHub's API. NewGitHub adapts a
-// go-github client; tests use it against the fake.
+// GitHub is what verification needs from GitHub's API; *ghapi.Client
+// implements it.
 type GitHub interface {
 	FileReader
 	DefaultBranch(ctx context.Context) (string, error)
@@ -44,9 +44,26 @@ type GitHub interface {
 	Commit(ctx context.Context, sha string) (gitgrant.Commit, error)
 	// IsTeamMember reports active membership of org/slug.
 	IsTeamMember(ctx context.Context, org, slug, login string) (bool, error)
-	// FollowUp returns the number of the open or closed issue whose body
-	// holds marker, creating it when there is none.
+	// FollowUp returns the number of the open or closed issue gitgrant
+	// wrote whose body holds marker, creating it when there is none.
 	FollowUp(ctx context.Context, marker, title, body string) (int, error)
+}
+
+// Repository is GitHub for the repository whose requests are verified.
+type Repository interface {
+	GitHub
+	// Org is the repository's owner: CODEOWNERS teams of another org are
+	// not honoured.
+	Org() string
+	// RepoURL is the repository's web address, for links.
+	RepoURL() string
+}
+
+// New is a Verifier for repo. files may be nil (base commits are then
+// read through the contents API); cache may be nil (no steady state:
+// every pass asks GitHub again).
+func New(repo Repository, files FileReader, cache Cache) *Verifier {
+	return &Verifier{GitHub: repo, Files: files, Cache: cache, Org: repo.Org(), RepoURL: repo.RepoURL()}
 }
 
 // Input is one request file as it is on the main branch.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
 	"github.com/google/go-cmp/cmp"
@@ -140,7 +141,7 @@ func TestEmergencyOpensOneFollowUpIssue(t *testing.T) {
 			t.Errorf("follow-up issue body lacks %q:\n%s", want, is.Body)
 		}
 	}
-	if diff := cmp.Diff([]string{approval.FollowUpLabel}, is.Labels); diff != "" {
+	if diff := cmp.Diff([]string{ghapi.FollowUpLabel}, is.Labels); diff != "" {
 		t.Errorf("labels (-want +got):\n%s", diff)
 	}
 }

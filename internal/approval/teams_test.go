@@ -142,19 +142,19 @@ func TestTeamMembershipAnswers(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
-	if ok, err := w.api.IsTeamMember(ctx, "acme", "dba", "dave"); err != nil || !ok {
+	if ok, err := w.cl.IsTeamMember(ctx, "acme", "dba", "dave"); err != nil || !ok {
 		t.Errorf("dave in acme/dba = %v, %v; want true", ok, err)
 	}
-	if ok, err := w.api.IsTeamMember(ctx, "acme", "dba", "mallory"); err != nil || ok {
+	if ok, err := w.cl.IsTeamMember(ctx, "acme", "dba", "mallory"); err != nil || ok {
 		t.Errorf("mallory in acme/dba = %v, %v; want false", ok, err)
 	}
 	var denied *gitgrant.TeamAccessError
-	if _, err := w.api.IsTeamMember(ctx, "acme", "no-such-team", "dave"); !errors.As(err, &denied) || !strings.Contains(err.Error(), "if the team does not exist, correct CODEOWNERS") {
+	if _, err := w.cl.IsTeamMember(ctx, "acme", "no-such-team", "dave"); !errors.As(err, &denied) || !strings.Contains(err.Error(), "if the team does not exist, correct CODEOWNERS") {
 		t.Errorf("a team nobody can see: %v; want a TeamAccessError that names a typo as a cause", err)
 	}
 	w.gh.Inject(ghfake.Fault{Method: "GET", PathContains: "/memberships/", Status: 403,
 		Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}, Body: `{"message":"API rate limit exceeded"}`})
-	if ok, err := w.api.IsTeamMember(ctx, "acme", "dba", "dave"); errors.As(err, &denied) || (err == nil && !ok) {
+	if ok, err := w.cl.IsTeamMember(ctx, "acme", "dba", "dave"); errors.As(err, &denied) || (err == nil && !ok) {
 		t.Errorf("after a rate limit: %v, %v; want dave found, or a rate-limit error", ok, err)
 	}
 }

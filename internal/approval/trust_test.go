@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
@@ -249,11 +250,11 @@ func TestFollowUpCannotBePreempted(t *testing.T) {
 	in := w.input(path, w.pushMain("erin", file(request("erin", "readwrite", "emergency: true\n"))))
 	const nonce = "a3f1c2d4e5b6a7980a1b2c3d"
 	planted := []ghfake.Issue{
-		{Title: "Review emergency access by @erin", Labels: []string{approval.FollowUpLabel}, User: "erin", State: "closed",
+		{Title: "Review emergency access by @erin", Labels: []string{ghapi.FollowUpLabel}, User: "erin", State: "closed",
 			Body: "<!-- gitgrant:emergency path=" + path + " commit=" + in.Commit + " -->\nreviewed, all fine"},
-		{Title: "Review emergency access by @erin", Labels: []string{approval.FollowUpLabel}, User: "erin", State: "closed",
+		{Title: "Review emergency access by @erin", Labels: []string{ghapi.FollowUpLabel}, User: "erin", State: "closed",
 			Body: "<!-- gitgrant:emergency path=" + path + " commit=" + in.Commit + " nonce=" + nonce + " -->\nreviewed, all fine"},
-		{Title: "Review emergency access by @erin", Labels: []string{approval.FollowUpLabel}, User: "gitgrant", State: "closed",
+		{Title: "Review emergency access by @erin", Labels: []string{ghapi.FollowUpLabel}, User: "gitgrant", State: "closed",
 			Body: "<!-- gitgrant:emergency path=" + path + " commit=" + in.Commit + " nonce=" + nonce + " -->\na look-alike account"},
 	}
 	for _, is := range planted {

@@ -206,3 +206,7 @@ func (c *Client) RepoURL() string {
 	u.RawQuery = ""
 	return u.String()
 }
+
+// Org is the repository's owner: the only organisation whose teams
+// CODEOWNERS may name (GitHub ignores the others').
+func (c *Client) Org() string { return c.Owner }

@@ -10,8 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
-
-	"github.com/gitgrant/gitgrant"
 )
 
 // MaxCommentBytes is a little under GitHub's 65536-character limit on a
@@ -64,15 +62,6 @@ func LimitComment(body string) string {
 	return body[:cut] + note
 }
 
-func (c *Client) fail(op string, resp *github.Response, err error) error {
-	retry := resp == nil || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-	var rl *RateLimitedError
-	if errors.As(err, &rl) {
-		retry = true
-	}
-	return &gitgrant.SystemError{System: "github", Op: op, Err: err, Retryable: retry}
-}
-
 // UpsertComment keeps exactly one comment of gitgrant's on an issue or
 // pull request, found by marker (an HTML comment such as
 // "<!-- gitgrant:plan -->"): it edits the newest comment that starts with
@@ -88,7 +77,7 @@ func (c *Client) UpsertComment(ctx context.Context, number int, marker, body str
 	for {
 		cs, resp, err := c.GH.Issues.ListComments(ctx, c.Owner, c.Repo, number, opts)
 		if err != nil {
-			return 0, false, c.fail(fmt.Sprintf("list comments of #%d", number), resp, err)
+			return 0, false, fail(fmt.Sprintf("list comments of #%d", number), resp, err)
 		}
 		for _, cm := range cs {
 			if strings.HasPrefix(cm.GetBody(), marker) {
@@ -109,12 +98,12 @@ func (c *Client) UpsertComment(ctx context.Context, number int, marker, body str
 			return found[i].GetID(), false, nil
 		}
 		if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusNotFound) {
-			return 0, false, c.fail(fmt.Sprintf("edit comment on #%d", number), resp, err)
+			return 0, false, fail(fmt.Sprintf("edit comment on #%d", number), resp, err)
 		}
 	}
 	cm, resp, err := c.GH.Issues.CreateComment(ctx, c.Owner, c.Repo, number, &github.IssueComment{Body: &body})
 	if err != nil {
-		return 0, false, c.fail(fmt.Sprintf("comment on #%d", number), resp, err)
+		return 0, false, fail(fmt.Sprintf("comment on #%d", number), resp, err)
 	}
 	return cm.GetID(), true, nil
 }
@@ -125,7 +114,7 @@ func (c *Client) Comment(ctx context.Context, number int, body string) error {
 	body = LimitComment(body)
 	_, resp, err := c.GH.Issues.CreateComment(ctx, c.Owner, c.Repo, number, &github.IssueComment{Body: &body})
 	if err != nil {
-		return c.fail(fmt.Sprintf("comment on #%d", number), resp, err)
+		return fail(fmt.Sprintf("comment on #%d", number), resp, err)
 	}
 	return nil
 }
@@ -145,7 +134,7 @@ func (c *Client) CheckRun(ctx context.Context, headSHA, name string, conclusion 
 		Output: &github.CheckRunOutput{Title: &title, Summary: &summary},
 	})
 	if err != nil {
-		return 0, c.fail("create check run "+name, resp, err)
+		return 0, fail("create check run "+name, resp, err)
 	}
 	return run.GetID(), nil
 }
@@ -160,7 +149,7 @@ func (c *Client) SetStatus(ctx context.Context, sha, state, statusContext, descr
 		State: &state, Context: &statusContext, Description: &description,
 	})
 	if err != nil {
-		return c.fail("set status "+statusContext, resp, err)
+		return fail("set status "+statusContext, resp, err)
 	}
 	return nil
 }
@@ -174,7 +163,7 @@ func (c *Client) EnsurePullRequest(ctx context.Context, head, base, title, body 
 		State: "open", Head: c.Owner + ":" + head, Base: base, ListOptions: github.ListOptions{PerPage: 10},
 	})
 	if err != nil {
-		return 0, false, c.fail("find pull request for "+head, resp, err)
+		return 0, false, fail("find pull request for "+head, resp, err)
 	}
 	for _, p := range prs {
 		if p.GetHead().GetRef() != head {
@@ -185,13 +174,13 @@ func (c *Client) EnsurePullRequest(ctx context.Context, head, base, title, body 
 		}
 		_, resp, err := c.GH.PullRequests.Edit(ctx, c.Owner, c.Repo, p.GetNumber(), &github.PullRequest{Title: &title, Body: &body})
 		if err != nil {
-			return 0, false, c.fail(fmt.Sprintf("update pull request #%d", p.GetNumber()), resp, err)
+			return 0, false, fail(fmt.Sprintf("update pull request #%d", p.GetNumber()), resp, err)
 		}
 		return p.GetNumber(), false, nil
 	}
 	p, resp, err := c.GH.PullRequests.Create(ctx, c.Owner, c.Repo, &github.NewPullRequest{Title: &title, Head: &head, Base: &base, Body: &body})
 	if err != nil {
-		return 0, false, c.fail("open pull request for "+head, resp, err)
+		return 0, false, fail("open pull request for "+head, resp, err)
 	}
 	return p.GetNumber(), true, nil
 }

@@ -57,10 +57,10 @@ func (c *Client) userLogin(ctx context.Context) (string, error) {
 		return ActionsBot, nil
 	}
 	if err != nil {
-		return "", c.fail("get the authenticated user (who gitgrant acts as)", resp, err)
+		return "", fail("get the authenticated user (who gitgrant acts as)", resp, err)
 	}
 	if u.GetLogin() == "" {
-		return "", c.fail("get the authenticated user", resp, errors.New("no login in the answer"))
+		return "", fail("get the authenticated user", resp, errors.New("no login in the answer"))
 	}
 	return u.GetLogin(), nil
 }

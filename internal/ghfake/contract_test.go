@@ -191,7 +191,7 @@ func workload(t *testing.T) *ghfake.Server {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	v := &approval.Verifier{GitHub: approval.NewGitHub(cl), Org: "acme"}
+	v := &approval.Verifier{GitHub: cl, Org: "acme"}
 	for _, in := range []struct{ path, commit, content string }{{p, merge.SHA, content}, {"requests/db/alice-2.yaml", emergency.SHA, content + "emergency: true\n"}} {
 		req, diags := schema.LoadRequest(in.path, []byte(in.content))
 		if req == nil {

@@ -1,0 +1,97 @@
+package ghapi
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/google/go-github/v60/github"
+
+	"github.com/gitgrant/gitgrant"
+)
+
+// PullRequestsWithCommit lists the pull requests GitHub associates with a
+// commit (all pages): the one it was merged by, and open ones that
+// contain it.
+func (c *Client) PullRequestsWithCommit(ctx context.Context, sha string) ([]gitgrant.PullRequest, error) {
+	prs, err := allItems("list pull requests of commit "+sha, func(page int) ([]*github.PullRequest, *github.Response, error) {
+		return c.GH.PullRequests.ListPullRequestsWithCommit(ctx, c.Owner, c.Repo, sha, listPage(page))
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []gitgrant.PullRequest
+	for _, p := range prs {
+		out = append(out, pullRequestOf(p))
+	}
+	return out, nil
+}
+
+// PullRequest reads one pull request.
+func (c *Client) PullRequest(ctx context.Context, number int) (gitgrant.PullRequest, error) {
+	p, resp, err := c.GH.PullRequests.Get(ctx, c.Owner, c.Repo, number)
+	if err != nil {
+		return gitgrant.PullRequest{}, fail(fmt.Sprintf("get pull request #%d", number), resp, err)
+	}
+	return pullRequestOf(p), nil
+}
+
+// pullRequestOf reads a pull request as the list and the get endpoints
+// give it: the list's have no "merged" field, only merged_at.
+func pullRequestOf(p *github.PullRequest) gitgrant.PullRequest {
+	return gitgrant.PullRequest{
+		Number: p.GetNumber(), Author: p.GetUser().GetLogin(),
+		Merged: p.GetMerged() || p.MergedAt != nil, MergedAt: p.GetMergedAt().Time,
+		MergeCommitSHA: p.GetMergeCommitSHA(), HeadSHA: p.GetHead().GetSHA(),
+		BaseSHA: p.GetBase().GetSHA(), BaseRef: p.GetBase().GetRef(),
+	}
+}
+
+// PullRequestCommits lists a pull request's commits (all pages; GitHub
+// lists at most 250).
+func (c *Client) PullRequestCommits(ctx context.Context, number int) ([]gitgrant.Commit, error) {
+	cs, err := allItems(fmt.Sprintf("list commits of pull request #%d", number), func(page int) ([]*github.RepositoryCommit, *github.Response, error) {
+		return c.GH.PullRequests.ListCommits(ctx, c.Owner, c.Repo, number, listPage(page))
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []gitgrant.Commit
+	for _, rc := range cs {
+		out = append(out, commitOf(rc))
+	}
+	return out, nil
+}
+
+// Commit reads one commit.
+func (c *Client) Commit(ctx context.Context, sha string) (gitgrant.Commit, error) {
+	rc, resp, err := c.GH.Repositories.GetCommit(ctx, c.Owner, c.Repo, sha, nil)
+	if err != nil {
+		return gitgrant.Commit{}, fail("get commit "+sha, resp, err)
+	}
+	return commitOf(rc), nil
+}
+
+func commitOf(rc *github.RepositoryCommit) gitgrant.Commit {
+	out := gitgrant.Commit{SHA: rc.GetSHA(), Author: rc.GetAuthor().GetLogin(), Committer: rc.GetCommitter().GetLogin(),
+		Date: rc.GetCommit().GetCommitter().GetDate().Time}
+	for _, p := range rc.Parents {
+		out.Parents = append(out.Parents, p.GetSHA())
+	}
+	return out
+}
+
+// Reviews lists a pull request's reviews (all pages).
+func (c *Client) Reviews(ctx context.Context, number int) ([]gitgrant.Review, error) {
+	rs, err := allItems(fmt.Sprintf("list reviews of pull request #%d", number), func(page int) ([]*github.PullRequestReview, *github.Response, error) {
+		return c.GH.PullRequests.ListReviews(ctx, c.Owner, c.Repo, number, listPage(page))
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []gitgrant.Review
+	for _, r := range rs {
+		out = append(out, gitgrant.Review{ID: r.GetID(), Reviewer: r.GetUser().GetLogin(), State: r.GetState(),
+			CommitID: r.GetCommitID(), SubmittedAt: r.GetSubmittedAt().Time})
+	}
+	return out, nil
+}
