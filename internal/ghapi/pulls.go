@@ -95,3 +95,19 @@ func (c *Client) Reviews(ctx context.Context, number int) ([]gitgrant.Review, er
 	}
 	return out, nil
 }
+
+// PullRequestFiles lists the files a pull request changes (all pages;
+// GitHub lists at most 3000).
+func (c *Client) PullRequestFiles(ctx context.Context, number int) ([]gitgrant.PullRequestFile, error) {
+	fs, err := allItems(fmt.Sprintf("list files of pull request #%d", number), func(page int) ([]*github.CommitFile, *github.Response, error) {
+		return c.GH.PullRequests.ListFiles(ctx, c.Owner, c.Repo, number, listPage(page))
+	})
+	if err != nil {
+		return nil, err
+	}
+	var out []gitgrant.PullRequestFile
+	for _, f := range fs {
+		out = append(out, gitgrant.PullRequestFile{Path: f.GetFilename(), Status: f.GetStatus(), Previous: f.GetPreviousFilename()})
+	}
+	return out, nil
+}
