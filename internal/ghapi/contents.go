@@ -11,7 +11,7 @@ import (
 
 // DefaultBranch is the repository's default branch.
 func (c *Client) DefaultBranch(ctx context.Context) (string, error) {
-	r, resp, err := c.GH.Repositories.Get(ctx, c.Owner, c.Repo)
+	r, resp, err := c.gh.Repositories.Get(ctx, c.Owner, c.Repo)
 	if err != nil {
 		return "", fail("get repository "+c.Owner+"/"+c.Repo, resp, err)
 	}
@@ -33,7 +33,7 @@ type Content struct {
 // Contents reads path at rev (a commit SHA or a ref). A path that is
 // missing, or a directory, is an error wrapping fs.ErrNotExist.
 func (c *Client) Contents(ctx context.Context, rev, path string) (Content, error) {
-	f, _, resp, err := c.GH.Repositories.GetContents(ctx, c.Owner, c.Repo, path, &github.RepositoryContentGetOptions{Ref: rev})
+	f, _, resp, err := c.gh.Repositories.GetContents(ctx, c.Owner, c.Repo, path, &github.RepositoryContentGetOptions{Ref: rev})
 	if resp != nil && resp.StatusCode == 404 {
 		return Content{}, fmt.Errorf("%s at %s: %w", path, rev, fs.ErrNotExist)
 	}

@@ -22,7 +22,7 @@ func (c *Client) FollowUp(ctx context.Context, marker, title, body string) (int,
 	}
 	found := 0
 	err = eachItem("list follow-up issues", func(page int) ([]*github.Issue, *github.Response, error) {
-		return c.GH.Issues.ListByRepo(ctx, c.Owner, c.Repo, &github.IssueListByRepoOptions{
+		return c.gh.Issues.ListByRepo(ctx, c.Owner, c.Repo, &github.IssueListByRepoOptions{
 			State: "all", Labels: []string{FollowUpLabel}, ListOptions: *listPage(page)})
 	}, func(i *github.Issue) bool {
 		if authoredBy(i.GetUser(), self) && strings.Contains(i.GetBody(), marker) {
@@ -34,7 +34,7 @@ func (c *Client) FollowUp(ctx context.Context, marker, title, body string) (int,
 		return found, err
 	}
 	labels := []string{FollowUpLabel}
-	is, resp, err := c.GH.Issues.Create(ctx, c.Owner, c.Repo, &github.IssueRequest{Title: &title, Body: &body, Labels: &labels})
+	is, resp, err := c.gh.Issues.Create(ctx, c.Owner, c.Repo, &github.IssueRequest{Title: &title, Body: &body, Labels: &labels})
 	if err != nil {
 		return 0, fail("open follow-up issue", resp, err)
 	}

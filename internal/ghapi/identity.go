@@ -52,7 +52,7 @@ func (c *Client) Identity(ctx context.Context) (string, error) {
 }
 
 func (c *Client) userLogin(ctx context.Context) (string, error) {
-	u, resp, err := c.GH.Users.Get(ctx, "")
+	u, resp, err := c.gh.Users.Get(ctx, "")
 	if resp != nil && resp.StatusCode == http.StatusForbidden && integration(err) {
 		return ActionsBot, nil
 	}

@@ -14,7 +14,7 @@ import (
 // contain it.
 func (c *Client) PullRequestsWithCommit(ctx context.Context, sha string) ([]gitgrant.PullRequest, error) {
 	prs, err := allItems("list pull requests of commit "+sha, func(page int) ([]*github.PullRequest, *github.Response, error) {
-		return c.GH.PullRequests.ListPullRequestsWithCommit(ctx, c.Owner, c.Repo, sha, listPage(page))
+		return c.gh.PullRequests.ListPullRequestsWithCommit(ctx, c.Owner, c.Repo, sha, listPage(page))
 	})
 	if err != nil {
 		return nil, err
@@ -28,7 +28,7 @@ func (c *Client) PullRequestsWithCommit(ctx context.Context, sha string) ([]gitg
 
 // PullRequest reads one pull request.
 func (c *Client) PullRequest(ctx context.Context, number int) (gitgrant.PullRequest, error) {
-	p, resp, err := c.GH.PullRequests.Get(ctx, c.Owner, c.Repo, number)
+	p, resp, err := c.gh.PullRequests.Get(ctx, c.Owner, c.Repo, number)
 	if err != nil {
 		return gitgrant.PullRequest{}, fail(fmt.Sprintf("get pull request #%d", number), resp, err)
 	}
@@ -50,7 +50,7 @@ func pullRequestOf(p *github.PullRequest) gitgrant.PullRequest {
 // lists at most 250).
 func (c *Client) PullRequestCommits(ctx context.Context, number int) ([]gitgrant.Commit, error) {
 	cs, err := allItems(fmt.Sprintf("list commits of pull request #%d", number), func(page int) ([]*github.RepositoryCommit, *github.Response, error) {
-		return c.GH.PullRequests.ListCommits(ctx, c.Owner, c.Repo, number, listPage(page))
+		return c.gh.PullRequests.ListCommits(ctx, c.Owner, c.Repo, number, listPage(page))
 	})
 	if err != nil {
 		return nil, err
@@ -64,7 +64,7 @@ func (c *Client) PullRequestCommits(ctx context.Context, number int) ([]gitgrant
 
 // Commit reads one commit.
 func (c *Client) Commit(ctx context.Context, sha string) (gitgrant.Commit, error) {
-	rc, resp, err := c.GH.Repositories.GetCommit(ctx, c.Owner, c.Repo, sha, nil)
+	rc, resp, err := c.gh.Repositories.GetCommit(ctx, c.Owner, c.Repo, sha, nil)
 	if err != nil {
 		return gitgrant.Commit{}, fail("get commit "+sha, resp, err)
 	}
@@ -83,7 +83,7 @@ func commitOf(rc *github.RepositoryCommit) gitgrant.Commit {
 // Reviews lists a pull request's reviews (all pages).
 func (c *Client) Reviews(ctx context.Context, number int) ([]gitgrant.Review, error) {
 	rs, err := allItems(fmt.Sprintf("list reviews of pull request #%d", number), func(page int) ([]*github.PullRequestReview, *github.Response, error) {
-		return c.GH.PullRequests.ListReviews(ctx, c.Owner, c.Repo, number, listPage(page))
+		return c.gh.PullRequests.ListReviews(ctx, c.Owner, c.Repo, number, listPage(page))
 	})
 	if err != nil {
 		return nil, err
@@ -100,7 +100,7 @@ func (c *Client) Reviews(ctx context.Context, number int) ([]gitgrant.Review, er
 // GitHub lists at most 3000).
 func (c *Client) PullRequestFiles(ctx context.Context, number int) ([]gitgrant.PullRequestFile, error) {
 	fs, err := allItems(fmt.Sprintf("list files of pull request #%d", number), func(page int) ([]*github.CommitFile, *github.Response, error) {
-		return c.GH.PullRequests.ListFiles(ctx, c.Owner, c.Repo, number, listPage(page))
+		return c.gh.PullRequests.ListFiles(ctx, c.Owner, c.Repo, number, listPage(page))
 	})
 	if err != nil {
 		return nil, err

@@ -19,12 +19,12 @@ func (c *Client) IsTeamMember(ctx context.Context, org, slug, login string) (boo
 		return fail(fmt.Sprintf("members of team %s/%s", org, slug), resp,
 			&gitgrant.TeamAccessError{Org: org, Slug: slug, Login: login, Status: resp.StatusCode})
 	}
-	m, resp, err := c.GH.Teams.GetTeamMembershipBySlug(ctx, org, slug, login)
+	m, resp, err := c.gh.Teams.GetTeamMembershipBySlug(ctx, org, slug, login)
 	switch refusedAs(resp, err) {
 	case ErrForbidden:
 		return false, unreadable(resp)
 	case ErrNotFound:
-		_, resp, err := c.GH.Teams.GetTeamBySlug(ctx, org, slug)
+		_, resp, err := c.gh.Teams.GetTeamBySlug(ctx, org, slug)
 		if refusedAs(resp, err) != nil {
 			return false, unreadable(resp)
 		}
