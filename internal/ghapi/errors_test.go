@@ -45,12 +45,7 @@ func TestErrorsAreClassified(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			gh := ghfake.New(nil)
-			defer gh.Close()
-			gh.AddRepo("acme", "access", "main")
-			tt.fault.PathContains = "/repos/acme/access"
-			gh.Inject(tt.fault)
-			_, err := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{}).DefaultBranch(context.Background())
+			_, err := newClient(t, repoWithFaults(t, tt.fault), fakeclock.NewAuto(t0), ghapi.Config{}).DefaultBranch(context.Background())
 			var se *gitgrant.SystemError
 			if !errors.As(err, &se) {
 				t.Fatalf("err = %v, want a *gitgrant.SystemError", err)

@@ -24,14 +24,17 @@ func eachItem[T any](op string, list func(page int) ([]T, *github.Response, erro
 	}
 }
 
-// allItems gathers every page's items.
-func allItems[T any](op string, list func(page int) ([]T, *github.Response, error)) ([]T, error) {
-	var out []T
+// allItems gathers every page's items, each converted by conv.
+func allItems[T, U any](op string, list func(page int) ([]T, *github.Response, error), conv func(T) U) ([]U, error) {
+	var out []U
 	err := eachItem(op, list, func(it T) bool {
-		out = append(out, it)
+		out = append(out, conv(it))
 		return false
 	})
-	return out, err
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
 }
 
 // perPage is the most GitHub lists at once.

@@ -13,17 +13,9 @@ import (
 // commit (all pages): the one it was merged by, and open ones that
 // contain it.
 func (c *Client) PullRequestsWithCommit(ctx context.Context, sha string) ([]gitgrant.PullRequest, error) {
-	prs, err := allItems("list pull requests of commit "+sha, func(page int) ([]*github.PullRequest, *github.Response, error) {
+	return allItems("list pull requests of commit "+sha, func(page int) ([]*github.PullRequest, *github.Response, error) {
 		return c.gh.PullRequests.ListPullRequestsWithCommit(ctx, c.Owner, c.Repo, sha, listPage(page))
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []gitgrant.PullRequest
-	for _, p := range prs {
-		out = append(out, pullRequestOf(p))
-	}
-	return out, nil
+	}, pullRequestOf)
 }
 
 // PullRequest reads one pull request.
@@ -49,17 +41,9 @@ func pullRequestOf(p *github.PullRequest) gitgrant.PullRequest {
 // PullRequestCommits lists a pull request's commits (all pages; GitHub
 // lists at most 250).
 func (c *Client) PullRequestCommits(ctx context.Context, number int) ([]gitgrant.Commit, error) {
-	cs, err := allItems(fmt.Sprintf("list commits of pull request #%d", number), func(page int) ([]*github.RepositoryCommit, *github.Response, error) {
+	return allItems(fmt.Sprintf("list commits of pull request #%d", number), func(page int) ([]*github.RepositoryCommit, *github.Response, error) {
 		return c.gh.PullRequests.ListCommits(ctx, c.Owner, c.Repo, number, listPage(page))
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []gitgrant.Commit
-	for _, rc := range cs {
-		out = append(out, commitOf(rc))
-	}
-	return out, nil
+	}, commitOf)
 }
 
 // Commit reads one commit.
@@ -82,32 +66,24 @@ func commitOf(rc *github.RepositoryCommit) gitgrant.Commit {
 
 // Reviews lists a pull request's reviews (all pages).
 func (c *Client) Reviews(ctx context.Context, number int) ([]gitgrant.Review, error) {
-	rs, err := allItems(fmt.Sprintf("list reviews of pull request #%d", number), func(page int) ([]*github.PullRequestReview, *github.Response, error) {
+	return allItems(fmt.Sprintf("list reviews of pull request #%d", number), func(page int) ([]*github.PullRequestReview, *github.Response, error) {
 		return c.gh.PullRequests.ListReviews(ctx, c.Owner, c.Repo, number, listPage(page))
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []gitgrant.Review
-	for _, r := range rs {
-		out = append(out, gitgrant.Review{ID: r.GetID(), Reviewer: r.GetUser().GetLogin(), State: r.GetState(),
-			CommitID: r.GetCommitID(), SubmittedAt: r.GetSubmittedAt().Time})
-	}
-	return out, nil
+	}, reviewOf)
 }
 
 // PullRequestFiles lists the files a pull request changes (all pages;
 // GitHub lists at most 3000).
 func (c *Client) PullRequestFiles(ctx context.Context, number int) ([]gitgrant.PullRequestFile, error) {
-	fs, err := allItems(fmt.Sprintf("list files of pull request #%d", number), func(page int) ([]*github.CommitFile, *github.Response, error) {
+	return allItems(fmt.Sprintf("list files of pull request #%d", number), func(page int) ([]*github.CommitFile, *github.Response, error) {
 		return c.gh.PullRequests.ListFiles(ctx, c.Owner, c.Repo, number, listPage(page))
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []gitgrant.PullRequestFile
-	for _, f := range fs {
-		out = append(out, gitgrant.PullRequestFile{Path: f.GetFilename(), Status: f.GetStatus(), Previous: f.GetPreviousFilename()})
-	}
-	return out, nil
+	}, fileOf)
+}
+
+func reviewOf(r *github.PullRequestReview) gitgrant.Review {
+	return gitgrant.Review{ID: r.GetID(), Reviewer: r.GetUser().GetLogin(), State: r.GetState(),
+		CommitID: r.GetCommitID(), SubmittedAt: r.GetSubmittedAt().Time}
+}
+
+func fileOf(f *github.CommitFile) gitgrant.PullRequestFile {
+	return gitgrant.PullRequestFile{Path: f.GetFilename(), Status: f.GetStatus(), Previous: f.GetPreviousFilename()}
 }

@@ -33,6 +33,20 @@ func newClient(t *testing.T, gh *ghfake.Server, clk *fakeclock.Clock, cfg ghapi.
 	return c
 }
 
+// repoWithFaults is a fake GitHub with the repository acme/access, whose
+// calls to it meet faults first.
+func repoWithFaults(t *testing.T, faults ...ghfake.Fault) *ghfake.Server {
+	t.Helper()
+	gh := ghfake.New(nil)
+	t.Cleanup(gh.Close)
+	gh.AddRepo("acme", "access", "main")
+	for _, f := range faults {
+		f.PathContains = "/repos/acme/access"
+		gh.Inject(f)
+	}
+	return gh
+}
+
 func reset(at time.Time) string { return strconv.FormatInt(at.Unix(), 10) }
 
 func TestRateLimitsAndRetries(t *testing.T) {
@@ -95,15 +109,8 @@ func TestRateLimitsAndRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			gh := ghfake.New(nil)
-			defer gh.Close()
-			gh.AddRepo("acme", "access", "main")
-			for _, f := range tt.faults {
-				f.PathContains = "/repos/acme/access"
-				gh.Inject(f)
-			}
 			clk := fakeclock.NewAuto(t0)
-			c := newClient(t, gh, clk, ghapi.Config{})
+			c := newClient(t, repoWithFaults(t, tt.faults...), clk, ghapi.Config{})
 			branch, err := c.DefaultBranch(context.Background())
 			switch {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
