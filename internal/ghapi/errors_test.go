@@ -10,15 +10,10 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
-
-// The consumers declare the interfaces they need; ghapi satisfies them
-// without importing them.
-var _ approval.Repository = (*ghapi.Client)(nil)
 
 // Every failed call is classified in one place: a *gitgrant.SystemError,
 // retryable only when a later call may succeed unchanged, that tells a
