@@ -28,66 +28,42 @@ type FileReader interface {
 	ReadFile(ctx context.Context, rev, path string) ([]byte, error)
 }
 
-// PullRequest is what verification needs to know about a pull request.
-type PullRequest struct {
-	Number         int
-	Author         string
-	Merged         bool
-	MergedAt       time.Time
-	MergeCommitSHA string
-	HeadSHA        string
-	BaseSHA        string
-	BaseRef        string
-}
-
-// Commit is a commit as GitHub attributes it: Author and Committer are
-// GitHub logins, empty when the email is linked to no account.
-type Commit struct {
-	SHA       string
-	Author    string
-	Committer string
-	Parents   []string
-	// Date is the committer date: author-controlled, so it is only ever
-	// used to shorten a window, never to lengthen one.
-	Date time.Time
-}
-
-// Review is one pull request review.
-type Review struct {
-	ID          int64
-	Reviewer    string
-	State       string
-	CommitID    string
-	SubmittedAt time.Time
-}
-
-// Review states as GitHub reports them.
-const (
-	Approved         = "APPROVED"
-	ChangesRequested = "CHANGES_REQUESTED"
-	Commented        = "COMMENTED"
-	Dismissed        = "DISMISSED"
-)
-
 // MaxPullCommits is how many commits GitHub lists for a pull request; a
 // longer pull request cannot have all its committers checked.
 const MaxPullCommits = 250
 
-// GitHub is what verification needs from GitHub's API. NewGitHub adapts a
-// go-github client; tests use it against the fake.
+// GitHub is what verification needs from GitHub's API; *ghapi.Client
+// implements it.
 type GitHub interface {
 	FileReader
 	DefaultBranch(ctx context.Context) (string, error)
-	PullRequestsWithCommit(ctx context.Context, sha string) ([]PullRequest, error)
-	PullRequest(ctx context.Context, number int) (PullRequest, error)
-	PullRequestCommits(ctx context.Context, number int) ([]Commit, error)
-	Reviews(ctx context.Context, number int) ([]Review, error)
-	Commit(ctx context.Context, sha string) (Commit, error)
+	PullRequestsWithCommit(ctx context.Context, sha string) ([]gitgrant.PullRequest, error)
+	PullRequest(ctx context.Context, number int) (gitgrant.PullRequest, error)
+	PullRequestCommits(ctx context.Context, number int) ([]gitgrant.Commit, error)
+	Reviews(ctx context.Context, number int) ([]gitgrant.Review, error)
+	Commit(ctx context.Context, sha string) (gitgrant.Commit, error)
 	// IsTeamMember reports active membership of org/slug.
 	IsTeamMember(ctx context.Context, org, slug, login string) (bool, error)
-	// FollowUp returns the number of the open or closed issue whose body
-	// holds marker, creating it when there is none.
+	// FollowUp returns the number of the open or closed issue gitgrant
+	// wrote whose body holds marker, creating it when there is none.
 	FollowUp(ctx context.Context, marker, title, body string) (int, error)
+}
+
+// Repository is GitHub for the repository whose requests are verified.
+type Repository interface {
+	GitHub
+	// Org is the repository's owner: CODEOWNERS teams of another org are
+	// not honoured.
+	Org() string
+	// RepoURL is the repository's web address, for links.
+	RepoURL() string
+}
+
+// New is a Verifier for repo. files may be nil (base commits are then
+// read through the contents API); cache may be nil (no steady state:
+// every pass asks GitHub again).
+func New(repo Repository, files FileReader, cache Cache) *Verifier {
+	return &Verifier{GitHub: repo, Files: files, Cache: cache, Org: repo.Org(), RepoURL: repo.RepoURL()}
 }
 
 // Input is one request file as it is on the main branch.
@@ -286,8 +262,8 @@ func (v *Verifier) verify(ctx context.Context, in Input) (ev gitgrant.Evidence, 
 // (or squash) commit is sha; failing that, a merged one GitHub associates
 // with sha (a rebase merge, whose rebased commits are not the
 // merge_commit_sha). Open and unmerged pull requests never count.
-func pickPullRequest(prs []PullRequest, sha, branch string) (PullRequest, bool) {
-	var rebased []PullRequest
+func pickPullRequest(prs []gitgrant.PullRequest, sha, branch string) (gitgrant.PullRequest, bool) {
+	var rebased []gitgrant.PullRequest
 	for _, p := range prs {
 		if !p.Merged || p.MergedAt.IsZero() || p.BaseRef != branch {
 			continue
@@ -298,7 +274,7 @@ func pickPullRequest(prs []PullRequest, sha, branch string) (PullRequest, bool) 
 		rebased = append(rebased, p)
 	}
 	if len(rebased) == 0 {
-		return PullRequest{}, false
+		return gitgrant.PullRequest{}, false
 	}
 	best := rebased[0]
 	for _, p := range rebased[1:] {
@@ -373,7 +349,7 @@ func (v *Verifier) member(ctx context.Context, ref, login string) (bool, error) 
 }
 
 // memberOfAny reports whether login matches one of refs. A team whose
-// members cannot be read (*TeamAccessError) decides nothing: its error is
+// members cannot be read (*gitgrant.TeamAccessError) decides nothing: its error is
 // returned only when no other reference matches.
 func (v *Verifier) memberOfAny(ctx context.Context, refs []string, login string) (bool, error) {
 	var unreadable error
@@ -392,7 +368,7 @@ func (v *Verifier) memberOfAny(ctx context.Context, refs []string, login string)
 }
 
 func teamAccess(err error) bool {
-	var denied *TeamAccessError
+	var denied *gitgrant.TeamAccessError
 	return errors.As(err, &denied)
 }
 

@@ -3,6 +3,8 @@ package approval
 import (
 	"context"
 	"fmt"
+
+	"github.com/gitgrant/gitgrant"
 )
 
 // mergedOnto finds the main-branch commit a merged pull request landed
@@ -19,7 +21,7 @@ import (
 //     parent holds the pull request's own changes, so it never judges.
 //
 // A non-empty reason means it cannot be told (fail closed).
-func (v *Verifier) mergedOnto(ctx context.Context, commit string, known []string, pr PullRequest, k int) (onto, reason string, err error) {
+func (v *Verifier) mergedOnto(ctx context.Context, commit string, known []string, pr gitgrant.PullRequest, k int) (onto, reason string, err error) {
 	parents, err := v.parents(ctx, commit, known)
 	if err != nil {
 		return "", "", err
@@ -52,7 +54,7 @@ func (v *Verifier) mergedOnto(ctx context.Context, commit string, known []string
 	return "", fmt.Sprintf("cannot tell which commit pull request #%d was merged onto: the %d first-parent commits before %s all belong to it, yet it has %d commits", pr.Number, k, short(commit), k), nil
 }
 
-func hasPullRequest(prs []PullRequest, number int) bool {
+func hasPullRequest(prs []gitgrant.PullRequest, number int) bool {
 	for _, p := range prs {
 		if p.Number == number {
 			return true

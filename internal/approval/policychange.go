@@ -201,7 +201,7 @@ type PolicyNeed struct {
 
 // judgePolicyFiles applies the per-file rules of VerifyPolicyChange.
 // policies[0] is the base's; the trusted blobs come from it.
-func (v *Verifier) judgePolicyFiles(ctx context.Context, pr PullRequest, changes []PolicyFileChange, policies []*judgedBy, reviews []Review, excluded map[string]string) (policyJudgement, error) {
+func (v *Verifier) judgePolicyFiles(ctx context.Context, pr gitgrant.PullRequest, changes []PolicyFileChange, policies []*judgedBy, reviews []gitgrant.Review, excluded map[string]string) (policyJudgement, error) {
 	j := policyJudgement{approvers: map[string][]gitgrant.Approver{}}
 	add := func(format string, args ...any) {
 		j.reasons = append(j.reasons, fmt.Sprintf(format, args...))
@@ -256,7 +256,7 @@ func (v *Verifier) judgePolicyFiles(ctx context.Context, pr PullRequest, changes
 // least one approval by a code owner of the file, and no code owner's
 // change request standing (blocking). missing says why there is no
 // approval, and need whose it can be.
-func (v *Verifier) policyFileApprovals(ctx context.Context, path string, at *judgedBy, pr PullRequest, reviews []Review, excluded map[string]string) (approvers []gitgrant.Approver, blocking, missing []string, need *PolicyNeed, err error) {
+func (v *Verifier) policyFileApprovals(ctx context.Context, path string, at *judgedBy, pr gitgrant.PullRequest, reviews []gitgrant.Review, excluded map[string]string) (approvers []gitgrant.Approver, blocking, missing []string, need *PolicyNeed, err error) {
 	var owners []codeowners.Owner
 	if at.policy.Owners != nil {
 		owners = at.policy.Owners.Owners(path)

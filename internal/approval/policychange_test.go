@@ -61,7 +61,7 @@ func TestPolicyChanges(t *testing.T) {
 		{
 			name: "approved by a code owner of the file",
 			build: func(w *world) string {
-				return w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", approval.Approved).merge("squash", "gitgrant.yaml")
+				return w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", gitgrant.ReviewApproved).merge("squash", "gitgrant.yaml")
 			},
 			want: policyVerdict{Verified: true, Approvers: map[string][]string{"gitgrant.yaml": {"sam via @acme/security"}}},
 		},
@@ -70,7 +70,7 @@ func TestPolicyChanges(t *testing.T) {
 			build: func(w *world) string {
 				changes := lowered(w)
 				changes[".github/CODEOWNERS"] = owners(w)[".github/CODEOWNERS"]
-				return w.openPR("alice").push("alice", "alice", changes).review("sam", approval.Approved).merge("merge", "gitgrant.yaml")
+				return w.openPR("alice").push("alice", "alice", changes).review("sam", gitgrant.ReviewApproved).merge("merge", "gitgrant.yaml")
 			},
 			want: policyVerdict{Verified: true, Approvers: map[string][]string{
 				"gitgrant.yaml": {"sam via @acme/security"}, ".github/CODEOWNERS": {"sam via @acme/security"},
@@ -88,7 +88,7 @@ func TestPolicyChanges(t *testing.T) {
 		{
 			name: "approved by a code owner of requests only",
 			build: func(w *world) string {
-				return w.openPR("alice").push("alice", "alice", lowered(w)).review("bob", approval.Approved).merge("squash", "gitgrant.yaml")
+				return w.openPR("alice").push("alice", "alice", lowered(w)).review("bob", gitgrant.ReviewApproved).merge("squash", "gitgrant.yaml")
 			},
 			want: policyVerdict{Reasons: []string{
 				needsSecurity,
@@ -100,7 +100,7 @@ func TestPolicyChanges(t *testing.T) {
 			build: func(w *world) string {
 				changes := lowered(w)
 				changes[".github/CODEOWNERS"] = "* @mallory\n"
-				return w.openPR("alice").push("alice", "alice", changes).review("mallory", approval.Approved).merge("merge", "gitgrant.yaml")
+				return w.openPR("alice").push("alice", "alice", changes).review("mallory", gitgrant.ReviewApproved).merge("merge", "gitgrant.yaml")
 			},
 			want: policyVerdict{Reasons: []string{
 				needsSecurity,
@@ -112,7 +112,7 @@ func TestPolicyChanges(t *testing.T) {
 		{
 			name: "an owner approves their own pull request",
 			build: func(w *world) string {
-				return w.openPR("sam").push("sam", "sam", lowered(w)).review("sam", approval.Approved).merge("squash", "gitgrant.yaml")
+				return w.openPR("sam").push("sam", "sam", lowered(w)).review("sam", gitgrant.ReviewApproved).merge("squash", "gitgrant.yaml")
 			},
 			want: policyVerdict{Reasons: []string{needsSecurity, "@sam cannot approve: opened the pull request (review 1)"}},
 		},
@@ -120,14 +120,14 @@ func TestPolicyChanges(t *testing.T) {
 			name: "an owner who committed to the pull request",
 			build: func(w *world) string {
 				p := w.openPR("alice").push("alice", "alice", lowered(w)).push("sue", "sue", map[string]string{"docs/notes.md": "x"})
-				return p.review("sue", approval.Approved).merge("merge", "gitgrant.yaml")
+				return p.review("sue", gitgrant.ReviewApproved).merge("merge", "gitgrant.yaml")
 			},
 			want: policyVerdict{Reasons: []string{needsSecurity, "@sue cannot approve: authored a commit of the pull request (<sha>) (review 1)"}},
 		},
 		{
 			name: "an approval of an older head",
 			build: func(w *world) string {
-				p := w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", gitgrant.ReviewApproved)
 				return p.push("alice", "alice", map[string]string{"gitgrant.yaml": cfg(w) + "# more\n"}).merge("squash", "gitgrant.yaml")
 			},
 			want: policyVerdict{Reasons: []string{needsSecurity, "@sam approved commit <sha> (review 1), not the final head commit <sha>"}},
@@ -135,7 +135,7 @@ func TestPolicyChanges(t *testing.T) {
 		{
 			name: "another owner's change request stands",
 			build: func(w *world) string {
-				return w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", approval.Approved).review("sue", approval.ChangesRequested).merge("merge", "gitgrant.yaml")
+				return w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", gitgrant.ReviewApproved).review("sue", gitgrant.ReviewChangesRequested).merge("merge", "gitgrant.yaml")
 			},
 			want: policyVerdict{Approvers: map[string][]string{"gitgrant.yaml": {"sam via @acme/security"}}, Reasons: []string{
 				"code owner @sue requested changes (review 2) and has not approved or been dismissed since",
@@ -144,7 +144,7 @@ func TestPolicyChanges(t *testing.T) {
 		{
 			name: "the merge commit differs from the reviewed head",
 			build: func(w *world) string {
-				p := w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", gitgrant.ReviewApproved)
 				files := copyFiles(w.gh.Commit(w.repo, p.head).Files)
 				files["gitgrant.yaml"] = cfg(w) + "# evil\n"
 				c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "alice", Date: t0, Files: files}, nil)
@@ -160,7 +160,7 @@ func TestPolicyChanges(t *testing.T) {
 		{
 			name: "an owner removed on main while the pull request was open",
 			build: func(w *world) string {
-				p := w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", gitgrant.ReviewApproved)
 				w.pushMain("admin", map[string]string{".github/CODEOWNERS": readTestdata(w.t, "CODEOWNERS") + "/gitgrant.yaml @sue\n"})
 				return p.mergeWith("squash", "gitgrant.yaml", "Lower admin approvals")
 			},
@@ -174,7 +174,7 @@ func TestPolicyChanges(t *testing.T) {
 			trusted: true,
 			build: func(w *world) string {
 				w.pushMain("mallory", map[string]string{"gitgrant.yaml": cfg(w) + "# unverified\n"})
-				return w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", approval.Approved).merge("squash", "gitgrant.yaml")
+				return w.openPR("alice").push("alice", "alice", lowered(w)).review("sam", gitgrant.ReviewApproved).merge("squash", "gitgrant.yaml")
 			},
 			want: policyVerdict{Approvers: map[string][]string{"gitgrant.yaml": {"sam via @acme/security"}}, Reasons: []string{
 				"the pull request's base commit <sha> holds a change to gitgrant.yaml (blob <sha>) that was never verified (the verified one is blob <sha>, from commit <sha>): revert that change through a pull request first, then base this change on it",
@@ -185,7 +185,7 @@ func TestPolicyChanges(t *testing.T) {
 			trusted: true,
 			build: func(w *world) string {
 				w.pushMain("mallory", map[string]string{"CODEOWNERS": "* @mallory\n", ".github/CODEOWNERS": ""})
-				return w.openPR("mallory").push("mallory", "mallory", lowered(w)).review("carol", approval.Approved).merge("squash", "gitgrant.yaml")
+				return w.openPR("mallory").push("mallory", "mallory", lowered(w)).review("carol", gitgrant.ReviewApproved).merge("squash", "gitgrant.yaml")
 			},
 			want: policyVerdict{Reasons: []string{
 				"gitgrant.yaml needs the approval of a code owner of it at the base commit's verified policy (from <sha>), on the final head commit, and has none (code owners: @acme/security)",
@@ -196,7 +196,7 @@ func TestPolicyChanges(t *testing.T) {
 			name: "no owner for the file: nobody can approve",
 			build: func(w *world) string {
 				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/ @bob\n"})
-				return w.openPR("alice").push("alice", "alice", lowered(w)).review("bob", approval.Approved).merge("squash", "gitgrant.yaml")
+				return w.openPR("alice").push("alice", "alice", lowered(w)).review("bob", gitgrant.ReviewApproved).merge("squash", "gitgrant.yaml")
 			},
 			want: policyVerdict{Reasons: []string{
 				"gitgrant.yaml needs the approval of a code owner of it at the base commit, on the final head commit, and has none",
@@ -207,7 +207,7 @@ func TestPolicyChanges(t *testing.T) {
 		{
 			name: "a multi-commit rebase: each rebased commit is judged where the pull request landed",
 			build: func(w *world) string {
-				p := w.openPR("alice").push("alice", "alice", map[string]string{"docs/notes.md": "x"}).push("alice", "alice", lowered(w)).review("sam", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", map[string]string{"docs/notes.md": "x"}).push("alice", "alice", lowered(w)).review("sam", gitgrant.ReviewApproved)
 				return p.merge("rebase", "gitgrant.yaml")
 			},
 			want: policyVerdict{Verified: true, Approvers: map[string][]string{"gitgrant.yaml": {"sam via @acme/security"}}},
@@ -246,10 +246,10 @@ func TestPolicyChanges(t *testing.T) {
 func TestPolicyChangeTeamAccessError(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	commit := w.openPR("alice").push("alice", "alice", map[string]string{"gitgrant.yaml": readTestdata(t, "gitgrant.yaml") + "# x\n"}).review("sam", approval.Approved).merge("squash", "gitgrant.yaml")
+	commit := w.openPR("alice").push("alice", "alice", map[string]string{"gitgrant.yaml": readTestdata(t, "gitgrant.yaml") + "# x\n"}).review("sam", gitgrant.ReviewApproved).merge("squash", "gitgrant.yaml")
 	w.gh.Inject(ghfake.Fault{PathContains: "/teams/security", Status: 403, Times: 10})
 	_, err := w.verifier(nil).VerifyPolicyChange(context.Background(), w.policyChange(commit))
-	var denied *approval.TeamAccessError
+	var denied *gitgrant.TeamAccessError
 	if !errors.As(err, &denied) {
 		t.Fatalf("error %v, want a TeamAccessError", err)
 	}
@@ -260,7 +260,7 @@ func TestPolicyChangeTeamAccessError(t *testing.T) {
 func TestPolicyChangeMemoAndRecheck(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	p := w.openPR("alice").push("alice", "alice", map[string]string{"gitgrant.yaml": readTestdata(t, "gitgrant.yaml") + "# x\n"}).review("sam", approval.Approved)
+	p := w.openPR("alice").push("alice", "alice", map[string]string{"gitgrant.yaml": readTestdata(t, "gitgrant.yaml") + "# x\n"}).review("sam", gitgrant.ReviewApproved)
 	merge := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "web-flow", Date: t0}, p.diff())
 	in := w.policyChange(merge.SHA)
 	v := w.verifier(nil)

@@ -79,7 +79,7 @@ func TestPreview(t *testing.T) {
 			}
 			p := w.openPR(tt.author).push(tt.author, tt.author, changes)
 			for _, r := range tt.reviews {
-				p.review(r, approval.Approved)
+				p.review(r, gitgrant.ReviewApproved)
 			}
 			n := p.leaveOpen()
 			req, diags := schema.LoadRequest(path, []byte(tt.content))
@@ -138,7 +138,7 @@ func TestPreviewPolicyChange(t *testing.T) {
 		},
 		{name: "a security owner approved", reviews: []string{"sam"}, want: approval.PolicyPreview{Ready: true}},
 		{
-			name: "another security owner requested changes", reviews: []string{"sam", "sue:" + approval.ChangesRequested},
+			name: "another security owner requested changes", reviews: []string{"sam", "sue:" + gitgrant.ReviewChangesRequested},
 			want:    approval.PolicyPreview{Blocked: true},
 			reasons: []string{"code owner @sue requested changes (review 2) and has not approved or been dismissed since"},
 		},
@@ -155,7 +155,7 @@ func TestPreviewPolicyChange(t *testing.T) {
 			for _, r := range tt.reviews {
 				who, state, ok := strings.Cut(r, ":")
 				if !ok {
-					state = approval.Approved
+					state = gitgrant.ReviewApproved
 				}
 				p.review(who, state)
 			}

@@ -18,7 +18,7 @@ import (
 // viaPullRequest applies rules 1-6 to a merged pull request: judged by
 // the policy at its base, and again by the policy at the commit it was
 // merged onto (the stricter wins).
-func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evidence, pr PullRequest) (gitgrant.Evidence, error) {
+func (v *Verifier) viaPullRequest(ctx context.Context, in Input, ev gitgrant.Evidence, pr gitgrant.PullRequest) (gitgrant.Evidence, error) {
 	j, err := v.judge(ctx, in, ev, pr)
 	if err != nil {
 		return j.ev, err
@@ -53,14 +53,14 @@ type judgement struct {
 	reasons  []string
 	needs    []Need
 	base     *judgedBy
-	commits  []Commit
-	reviews  []Review
+	commits  []gitgrant.Commit
+	reviews  []gitgrant.Review
 	excluded map[string]string
 }
 
 // judge applies rules 1-4 and 6 to a pull request, merged or not, by the
 // policy at its base commit.
-func (v *Verifier) judge(ctx context.Context, in Input, ev gitgrant.Evidence, pr PullRequest) (judgement, error) {
+func (v *Verifier) judge(ctx context.Context, in Input, ev gitgrant.Evidence, pr gitgrant.PullRequest) (judgement, error) {
 	ev.PullRequest, ev.Author, ev.MergedAt = pr.Number, pr.Author, pr.MergedAt.UTC()
 	ev.HeadCommit, ev.BaseCommit = pr.HeadSHA, pr.BaseSHA
 	var reasons []string
@@ -121,7 +121,7 @@ func (v *Verifier) judge(ctx context.Context, in Input, ev gitgrant.Evidence, pr
 	ev.Approvers = rr.approvers
 	reasons = append(reasons, rr.reasons...)
 	if commits == nil {
-		commits = []Commit{}
+		commits = []gitgrant.Commit{}
 	}
 	return judgement{ev: ev, reasons: reasons, needs: rr.needs, base: base, commits: commits, reviews: reviews, excluded: excluded}, nil
 }
@@ -130,7 +130,7 @@ func (v *Verifier) judge(ctx context.Context, in Input, ev gitgrant.Evidence, pr
 // why: the requester and subject (for a request), the pull request's
 // author, and every author and committer of its commits. It also returns
 // the reasons the commits cannot all be checked.
-func excludedReviewers(pr PullRequest, commits []Commit, requester, subject string) (map[string]string, []string) {
+func excludedReviewers(pr gitgrant.PullRequest, commits []gitgrant.Commit, requester, subject string) (map[string]string, []string) {
 	excluded := map[string]string{}
 	exclude := func(login, why string) {
 		if login != "" {
@@ -164,7 +164,7 @@ func (v *Verifier) judgedAt(p *Policy, at string) *judgedBy {
 // atMergedOnto applies the policy in force at the commit the pull request
 // was merged onto; it returns the reasons that fail there, saying where
 // they come from. A policy identical to the base's decides nothing new.
-func (v *Verifier) atMergedOnto(ctx context.Context, in Input, pr PullRequest, j judgement, onto string) ([]string, error) {
+func (v *Verifier) atMergedOnto(ctx context.Context, in Input, pr gitgrant.PullRequest, j judgement, onto string) ([]string, error) {
 	policy, err := v.policyAt(ctx, onto)
 	if err != nil {
 		return nil, err
@@ -245,14 +245,14 @@ type Need struct {
 // latestStates keeps, per reviewer, the latest review that sets a state
 // (APPROVED, CHANGES_REQUESTED, DISMISSED). A COMMENTED review changes no
 // state, as on GitHub.
-func latestStates(reviews []Review) []Review {
-	latest := map[string]Review{}
+func latestStates(reviews []gitgrant.Review) []gitgrant.Review {
+	latest := map[string]gitgrant.Review{}
 	for _, r := range reviews {
 		if r.Reviewer == "" {
 			continue
 		}
 		switch r.State {
-		case Approved, ChangesRequested, Dismissed:
+		case gitgrant.ReviewApproved, gitgrant.ReviewChangesRequested, gitgrant.ReviewDismissed:
 		default:
 			continue
 		}
@@ -262,7 +262,7 @@ func latestStates(reviews []Review) []Review {
 			latest[k] = r
 		}
 	}
-	out := make([]Review, 0, len(latest))
+	out := make([]gitgrant.Review, 0, len(latest))
 	for _, r := range latest {
 		out = append(out, r)
 	}
@@ -271,7 +271,7 @@ func latestStates(reviews []Review) []Review {
 }
 
 // ownerVia returns the CODEOWNERS entry that makes login an owner, or "".
-// A team whose members cannot be read is skipped; its *TeamAccessError is
+// A team whose members cannot be read is skipped; its *gitgrant.TeamAccessError is
 // returned only when no other entry makes login an owner.
 func (v *Verifier) ownerVia(ctx context.Context, owners []codeowners.Owner, login string) (string, error) {
 	var unreadable error
@@ -312,11 +312,11 @@ type candidacy struct {
 	undecided  error
 }
 
-func (v *Verifier) candidates(ctx context.Context, path string, owners []codeowners.Owner, at *judgedBy, pr PullRequest, reviews []Review, excluded map[string]string) (candidacy, error) {
+func (v *Verifier) candidates(ctx context.Context, path string, owners []codeowners.Owner, at *judgedBy, pr gitgrant.PullRequest, reviews []gitgrant.Review, excluded map[string]string) (candidacy, error) {
 	var c candidacy
 	for _, r := range latestStates(reviews) {
 		switch r.State {
-		case ChangesRequested:
+		case gitgrant.ReviewChangesRequested:
 			// A change request of a code owner blocks: one that cannot be
 			// placed fails closed.
 			via, err := v.ownerVia(ctx, owners, r.Reviewer)
@@ -327,7 +327,7 @@ func (v *Verifier) candidates(ctx context.Context, path string, owners []codeown
 				c.blocking = append(c.blocking, fmt.Sprintf("code owner @%s requested changes (review %d) and has not approved or been dismissed since", r.Reviewer, r.ID))
 			}
 			continue
-		case Dismissed:
+		case gitgrant.ReviewDismissed:
 			c.discounted = append(c.discounted, fmt.Sprintf("@%s's review %d was dismissed", r.Reviewer, r.ID))
 			continue
 		}
@@ -366,7 +366,7 @@ func ownerNames(owners []codeowners.Owner) []string {
 	return out
 }
 
-func (v *Verifier) reviewRules(ctx context.Context, in Input, at *judgedBy, pr PullRequest, reviews []Review, excluded map[string]string) (reviewResult, error) {
+func (v *Verifier) reviewRules(ctx context.Context, in Input, at *judgedBy, pr gitgrant.PullRequest, reviews []gitgrant.Review, excluded map[string]string) (reviewResult, error) {
 	var res reviewResult
 	var owners []codeowners.Owner
 	if at.policy.Owners != nil {

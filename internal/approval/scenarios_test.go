@@ -9,6 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 )
@@ -35,14 +36,14 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approved by a code owner on the final head (merge commit)",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
 		{
 			name: "stale approval after a new push",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-1\n"))).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
@@ -53,7 +54,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "self-approval by the requester",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("alice", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("alice", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -64,7 +65,7 @@ func TestScenarios(t *testing.T) {
 			name: "approval by a committer on the pull request",
 			build: func(w *world) approval.Input {
 				p := w.openPR("alice").push("alice", "alice", file(rw)).push("bob", "bob", map[string]string{"requests/orders-db/notes.md": "x"})
-				return w.input(path, p.review("bob", approval.Approved).merge("merge", path))
+				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -75,7 +76,7 @@ func TestScenarios(t *testing.T) {
 			name: "approval by someone who only committed (not authored) a commit",
 			build: func(w *world) approval.Input {
 				p := w.openPR("alice").push("alice", "carol", file(rw))
-				return w.input(path, p.review("carol", approval.Approved).merge("merge", path))
+				return w.input(path, p.review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -85,7 +86,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approval by a non-owner",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -96,7 +97,7 @@ func TestScenarios(t *testing.T) {
 			name: "CODEOWNERS changed in the same pull request to make the approver an owner",
 			build: func(w *world) approval.Input {
 				p := w.openPR("alice").push("alice", "alice", map[string]string{path: rw, ".github/CODEOWNERS": "* @mallory\n"})
-				return w.input(path, p.review("mallory", approval.Approved).merge("squash", path))
+				return w.input(path, p.review("mallory", gitgrant.ReviewApproved).merge("squash", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -108,7 +109,7 @@ func TestScenarios(t *testing.T) {
 			build: func(w *world) approval.Input {
 				lowered := strings.Replace(readTestdata(w.t, "gitgrant.yaml"), "approvals: 2", "approvals: 1", 1)
 				p := w.openPR("alice").push("alice", "alice", map[string]string{path: request("alice", "admin"), "gitgrant.yaml": lowered})
-				return w.input(path, p.review("carol", approval.Approved).merge("merge", path))
+				return w.input(path, p.review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
@@ -117,14 +118,14 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "team owner approval",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"dave via @acme/dba"}},
 		},
 		{
 			name: "an owner of an earlier, broader CODEOWNERS rule: the last match wins",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("paul", approval.Approved) // @acme/platform owns "*"
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("paul", gitgrant.ReviewApproved) // @acme/platform owns "*"
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
@@ -137,7 +138,7 @@ func TestScenarios(t *testing.T) {
 			build: func(w *world) approval.Input {
 				w.gh.AddTeamMember("evil-org", "dba", "oscar")
 				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/ @evil-org/dba\n"})
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("oscar", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("oscar", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
@@ -148,8 +149,8 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "dismissed approval",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
-				p.reviews[0].State = approval.Dismissed // GitHub turns a dismissed review's state into DISMISSED
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p.reviews[0].State = gitgrant.ReviewDismissed // GitHub turns a dismissed review's state into DISMISSED
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
@@ -160,7 +161,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "changes requested by another owner after an approval",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).review("carol", approval.ChangesRequested)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).review("carol", gitgrant.ReviewChangesRequested)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
@@ -170,7 +171,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approval then changes requested by the same owner",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).review("bob", approval.ChangesRequested)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewChangesRequested)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
@@ -181,8 +182,8 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "changes requested on an old commit still stands",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("carol", approval.ChangesRequested)
-				p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-2\n"))).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("carol", gitgrant.ReviewChangesRequested)
+				p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-2\n"))).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
@@ -192,7 +193,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "changes requested then approved by the same owner",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("carol", approval.ChangesRequested).review("carol", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("carol", gitgrant.ReviewChangesRequested).review("carol", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"carol via @carol"}},
@@ -200,7 +201,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "changes requested by a non-owner does not block",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", approval.ChangesRequested).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewChangesRequested).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
@@ -208,7 +209,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "a comment after an approval changes no state",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).review("bob", approval.Commented)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewCommented)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
@@ -235,7 +236,7 @@ func TestScenarios(t *testing.T) {
 			name: "squash merge",
 			build: func(w *world) approval.Input {
 				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-3\n")))
-				return w.input(path, p.review("bob", approval.Approved).merge("squash", path))
+				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("squash", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
@@ -243,14 +244,14 @@ func TestScenarios(t *testing.T) {
 			name: "rebase merge: the file came in with a rebased commit, not merge_commit_sha",
 			build: func(w *world) approval.Input {
 				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "notes"})
-				return w.input(path, p.review("bob", approval.Approved).merge("rebase", path))
+				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("rebase", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
 		{
 			name: "request modified later by a direct push",
 			build: func(w *world) approval.Input {
-				w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path)
+				w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path)
 				return w.input(path, w.pushMain("alice", file(request("alice", "readwrite", "ticket: INC-9\n"))))
 			},
 			want: verdict{Reasons: []string{
@@ -260,7 +261,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "request modified later by an unapproved pull request",
 			build: func(w *world) approval.Input {
-				w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path)
+				w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path)
 				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).merge("squash", path))
 			},
 			want: verdict{Reasons: []string{
@@ -270,7 +271,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "evil merge: the merge commit's content differs from the reviewed head",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				files := copyFiles(w.gh.Commit(w.repo, p.head).Files)
 				files[path] = request("alice", "admin")
 				c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "alice", Message: "merge", Date: t0, Files: files}, nil)
@@ -288,7 +289,7 @@ func TestScenarios(t *testing.T) {
 			name: "content pushed directly, then a reviewed pull request that does not touch it",
 			build: func(w *world) approval.Input {
 				w.pushMain("alice", file(rw))
-				p := w.openPR("alice").push("alice", "alice", map[string]string{"requests/orders-db/README.md": "harmless"}).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", map[string]string{"requests/orders-db/README.md": "harmless"}).review("bob", gitgrant.ReviewApproved)
 				p.merge("merge", path)
 				// Even if GitHub linked the file's commit to this pull request,
 				// its diff never showed the file.
@@ -313,7 +314,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "stale base: an owner removed on main while the pull request was open",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"})
 				return w.input(path, p.merge("merge", path))
 			},
@@ -325,7 +326,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "logins compare without case, as on GitHub",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("Alice").push("Alice", "Alice", file(rw)).review("BOB", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("Alice").push("Alice", "Alice", file(rw)).review("BOB", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"BOB via @bob"}},
 		},
@@ -333,7 +334,7 @@ func TestScenarios(t *testing.T) {
 			name: "an invited (pending) team member is not an owner",
 			build: func(w *world) approval.Input {
 				w.gh.SetTeamMembership("acme", "dba", "ivan", "pending")
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("ivan", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("ivan", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -347,7 +348,7 @@ func TestScenarios(t *testing.T) {
 				for i := range approval.MaxPullCommits {
 					p.push("alice", "alice", map[string]string{"requests/orders-db/README.md": fmt.Sprint(i)})
 				}
-				return w.input(path, p.review("bob", approval.Approved).merge("squash", path))
+				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("squash", path))
 			},
 			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
 				"pull request #1 has 250 or more commits; GitHub lists only 250, so its committers cannot all be checked",
@@ -356,7 +357,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "requester other than the pull request author",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
 				"the pull request was opened by @bob, not by the requester @alice, and policy.allow_on_behalf is false at the base commit",
@@ -366,7 +367,7 @@ func TestScenarios(t *testing.T) {
 			name:   "requester other than the author, allowed by allow_on_behalf at base",
 			config: []func(string) string{allowOnBehalf},
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"carol via @carol"}},
 		},
@@ -374,7 +375,7 @@ func TestScenarios(t *testing.T) {
 			name:   "on behalf: the author cannot approve their own pull request",
 			config: []func(string) string{allowOnBehalf},
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("carol").push("carol", "carol", file(rw)).review("carol", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("carol").push("carol", "carol", file(rw)).review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -402,7 +403,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "emergency request that is also properly approved is an ordinary grant",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("erin").push("erin", "erin", file(request("erin", "readwrite", "emergency: true\n"))).review("bob", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("erin").push("erin", "erin", file(request("erin", "readwrite", "emergency: true\n"))).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
@@ -429,7 +430,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "too few approvals for a two-approval role",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
@@ -438,7 +439,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "two approvals for a two-approval role",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).review("dave", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).review("dave", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"carol via @carol", "dave via @acme/dba"}},
@@ -446,7 +447,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approver who is a code owner but not in the role's approvers",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
@@ -457,7 +458,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approved pull request still open, file pushed to main directly",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				p.leaveOpen()
 				return w.input(path, w.pushMain("alice", file(rw)))
 			},
@@ -468,7 +469,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "pull request merged into another branch",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				p.mergeInto("staging")
 				return w.input(path, p.head)
 			},
@@ -480,7 +481,7 @@ func TestScenarios(t *testing.T) {
 			name: "a commit of the pull request is linked to no GitHub account",
 			build: func(w *world) approval.Input {
 				p := w.openPR("alice").push("alice", "alice", file(rw)).push("", "", map[string]string{"requests/orders-db/README.md": "x"})
-				return w.input(path, p.review("bob", approval.Approved).merge("merge", path))
+				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
 				"commit <sha> of pull request #1 has an author or committer linked to no GitHub account, so gitgrant cannot prove an approver did not write it",
@@ -490,7 +491,7 @@ func TestScenarios(t *testing.T) {
 			name: "no CODEOWNERS at the base commit",
 			build: func(w *world) approval.Input {
 				w.pushMain("admin", map[string]string{".github/CODEOWNERS": ""})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -502,7 +503,7 @@ func TestScenarios(t *testing.T) {
 			name: "no gitgrant.yaml at the base commit",
 			build: func(w *world) approval.Input {
 				w.pushMain("admin", map[string]string{"gitgrant.yaml": ""})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval",
@@ -511,7 +512,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "an invalid gitgrant.yaml where the pull request was merged",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				w.pushMain("admin", map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"})
 				return w.input(path, p.merge("merge", path))
 			},

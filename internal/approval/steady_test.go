@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
 	"github.com/google/go-cmp/cmp"
@@ -20,7 +21,7 @@ import (
 func TestSteadyStateCostsNoCalls(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("dave", approval.Approved).merge("merge", path))
+	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("dave", gitgrant.ReviewApproved).merge("merge", path))
 	cache := &approval.MemoryCache{}
 	v := w.verifier(cache)
 	first, err := v.Verify(context.Background(), in)
@@ -59,7 +60,7 @@ func TestCacheIsKeyedByCommit(t *testing.T) {
 	w := newWorld(t)
 	content := request("alice", "readwrite", "expires: 2027-01-01T00:00:00Z\n")
 	content = strings.Replace(content, "duration: 1h\n", "", 1)
-	approved := w.input(path, w.openPR("alice").push("alice", "alice", file(content)).review("bob", approval.Approved).merge("merge", path))
+	approved := w.input(path, w.openPR("alice").push("alice", "alice", file(content)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 	cache := &approval.MemoryCache{}
 	if ev, err := w.verifier(cache).Verify(context.Background(), approved); err != nil || !ev.Approved {
 		t.Fatalf("approved pull request: %+v %v", ev, err)
@@ -83,7 +84,7 @@ func TestCacheIsKeyedByCommit(t *testing.T) {
 func TestNoPullRequestVerdictIsRechecked(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	p := w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", approval.Approved)
+	p := w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved)
 	// The merge commit exists on main, but GitHub has not associated it.
 	merge := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "web-flow", Date: t0,
 		Files: copyFiles(w.gh.Commit(w.repo, p.head).Files)}, nil)
@@ -140,7 +141,7 @@ func TestEmergencyOpensOneFollowUpIssue(t *testing.T) {
 			t.Errorf("follow-up issue body lacks %q:\n%s", want, is.Body)
 		}
 	}
-	if diff := cmp.Diff([]string{approval.FollowUpLabel}, is.Labels); diff != "" {
+	if diff := cmp.Diff([]string{ghapi.FollowUpLabel}, is.Labels); diff != "" {
 		t.Errorf("labels (-want +got):\n%s", diff)
 	}
 }
@@ -150,7 +151,7 @@ func TestEmergencyOpensOneFollowUpIssue(t *testing.T) {
 func TestGitHubOutageFailsClosed(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", approval.Approved).merge("merge", path))
+	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 	w.gh.Inject(ghfake.Fault{PathContains: "/reviews", Status: 502, Times: 100})
 	cache := &approval.MemoryCache{}
 	_, err := w.verifier(cache).Verify(context.Background(), in)
@@ -168,7 +169,7 @@ func TestGitHubOutageFailsClosed(t *testing.T) {
 func TestVerificationSurvivesRateLimitsAndErrors(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("dave", approval.Approved).merge("merge", path))
+	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("dave", gitgrant.ReviewApproved).merge("merge", path))
 	w.gh.Inject(ghfake.Fault{PathContains: "/pulls", Status: 429, Header: map[string]string{"Retry-After": "3"}})
 	w.gh.Inject(ghfake.Fault{PathContains: "/reviews", Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(w.clk.Now().Add(20 * time.Second).Unix())}})
 	w.gh.Inject(ghfake.Fault{PathContains: "/memberships/", Status: 503, Times: 2})
@@ -187,11 +188,11 @@ func TestVerificationSurvivesRateLimitsAndErrors(t *testing.T) {
 func TestReviewsAcrossPages(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	p := w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", approval.Approved)
+	p := w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved)
 	for range 150 {
-		p.review("mallory", approval.Commented)
+		p.review("mallory", gitgrant.ReviewCommented)
 	}
-	p.review("carol", approval.ChangesRequested)
+	p.review("carol", gitgrant.ReviewChangesRequested)
 	ev, err := w.verifier(nil).Verify(context.Background(), w.input(path, p.merge("merge", path)))
 	if err != nil {
 		t.Fatal(err)
@@ -218,7 +219,7 @@ func TestFigures(t *testing.T) {
 			for i := range 100 {
 				p := fmt.Sprintf("requests/orders-db/r%03d.yaml", i)
 				reviewer := []string{"bob", "carol", "dave", "frank"}[i%4]
-				pr := w.openPR("alice").push("alice", "alice", map[string]string{p: request("alice", "readwrite")}).review(reviewer, approval.Approved)
+				pr := w.openPR("alice").push("alice", "alice", map[string]string{p: request("alice", "readwrite")}).review(reviewer, gitgrant.ReviewApproved)
 				ins = append(ins, w.input(p, pr.merge([]string{"merge", "squash", "rebase"}[i%3], p)))
 			}
 			cache := &approval.MemoryCache{}
@@ -265,7 +266,7 @@ func TestConcurrentVerification(t *testing.T) {
 	var ins []approval.Input
 	for i := range 12 {
 		p := fmt.Sprintf("requests/orders-db/c%02d.yaml", i)
-		pr := w.openPR("alice").push("alice", "alice", map[string]string{p: request("alice", "readwrite")}).review([]string{"dave", "frank", "bob"}[i%3], approval.Approved)
+		pr := w.openPR("alice").push("alice", "alice", map[string]string{p: request("alice", "readwrite")}).review([]string{"dave", "frank", "bob"}[i%3], gitgrant.ReviewApproved)
 		ins = append(ins, w.input(p, pr.merge("squash", p)))
 	}
 	v := w.verifier(&approval.MemoryCache{})

@@ -35,7 +35,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "team member's approval, 404 (GITHUB_TOKEN)",
 			status: 404,
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			wantErr: "acme/dba",
 		},
@@ -43,7 +43,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "team member's approval, 403",
 			status: 403,
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			wantErr: "acme/dba",
 		},
@@ -51,7 +51,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "a user owner's approval does not depend on the team",
 			status: 403,
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", approval.Approved).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
@@ -60,7 +60,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "a change request that may be a team member's fails closed",
 			status: 403,
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).review("mallory", approval.ChangesRequested)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).review("mallory", gitgrant.ReviewChangesRequested)
 				return w.input(path, p.merge("merge", path))
 			},
 			wantErr: "acme/dba",
@@ -69,7 +69,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "a team in the role's approvers",
 			status: 404,
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			wantErr: "acme/dba",
@@ -78,7 +78,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "a stale approval needs no team",
 			status: 404,
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("dave", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("dave", gitgrant.ReviewApproved)
 				return w.input(path, p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-1\n"))).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
@@ -112,7 +112,7 @@ func TestTeamsUnreadable(t *testing.T) {
 				}
 				return
 			}
-			var denied *approval.TeamAccessError
+			var denied *gitgrant.TeamAccessError
 			if !errors.As(err, &denied) {
 				t.Fatalf("got %+v, %v; want a TeamAccessError", verdictOf(ev), err)
 			}
@@ -142,19 +142,19 @@ func TestTeamMembershipAnswers(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ctx := context.Background()
-	if ok, err := w.api.IsTeamMember(ctx, "acme", "dba", "dave"); err != nil || !ok {
+	if ok, err := w.cl.IsTeamMember(ctx, "acme", "dba", "dave"); err != nil || !ok {
 		t.Errorf("dave in acme/dba = %v, %v; want true", ok, err)
 	}
-	if ok, err := w.api.IsTeamMember(ctx, "acme", "dba", "mallory"); err != nil || ok {
+	if ok, err := w.cl.IsTeamMember(ctx, "acme", "dba", "mallory"); err != nil || ok {
 		t.Errorf("mallory in acme/dba = %v, %v; want false", ok, err)
 	}
-	var denied *approval.TeamAccessError
-	if _, err := w.api.IsTeamMember(ctx, "acme", "no-such-team", "dave"); !errors.As(err, &denied) || !strings.Contains(err.Error(), "if the team does not exist, correct CODEOWNERS") {
+	var denied *gitgrant.TeamAccessError
+	if _, err := w.cl.IsTeamMember(ctx, "acme", "no-such-team", "dave"); !errors.As(err, &denied) || !strings.Contains(err.Error(), "if the team does not exist, correct CODEOWNERS") {
 		t.Errorf("a team nobody can see: %v; want a TeamAccessError that names a typo as a cause", err)
 	}
 	w.gh.Inject(ghfake.Fault{Method: "GET", PathContains: "/memberships/", Status: 403,
 		Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "1"}, Body: `{"message":"API rate limit exceeded"}`})
-	if ok, err := w.api.IsTeamMember(ctx, "acme", "dba", "dave"); errors.As(err, &denied) || (err == nil && !ok) {
+	if ok, err := w.cl.IsTeamMember(ctx, "acme", "dba", "dave"); errors.As(err, &denied) || (err == nil && !ok) {
 		t.Errorf("after a rate limit: %v, %v; want dave found, or a rate-limit error", ok, err)
 	}
 }

@@ -8,7 +8,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
@@ -28,7 +30,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			name: "an unverified CODEOWNERS push makes nobody an owner",
 			build: func(w *world) approval.Input {
 				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -39,7 +41,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			name: "the verified owners still approve after an unverified push removed them",
 			build: func(w *world) approval.Input {
 				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
@@ -48,7 +50,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			build: func(w *world) approval.Input {
 				lowered := strings.Replace(readTestdata(w.t, "gitgrant.yaml"), "approvals: 2", "approvals: 1", 1)
 				w.pushMain("mallory", map[string]string{"gitgrant.yaml": lowered})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", approval.Approved).merge("merge", path))
+				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
@@ -90,7 +92,7 @@ func TestPolicySourceJudges(t *testing.T) {
 func TestCachedVerdictFollowsThePolicy(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", approval.Approved).merge("merge", path))
+	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved).merge("merge", path))
 	cache := &approval.MemoryCache{}
 	src := &trusted{w: w}
 	verify := func() approval.Input {
@@ -142,7 +144,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 		{
 			name: "a squash whose title lost its (#N), with an owner removed on main meanwhile",
 			build: func(w *world) (approval.Input, string) {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.mergeWith("squash", path, "Add alice's access")), onto
 			},
@@ -151,7 +153,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 		{
 			name: "a squash of two commits",
 			build: func(w *world) (approval.Input, string) {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).review("bob", approval.Approved)
+				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).review("bob", gitgrant.ReviewApproved)
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.mergeWith("squash", path, "Access")), onto
 			},
@@ -162,7 +164,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 			build: func(w *world) (approval.Input, string) {
 				p := w.openPR("alice").push("alice", "alice", map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @bob @carol\n"}).
 					push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).
-					push("alice", "alice", file(rw)).review("bob", approval.Approved)
+					push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.merge("rebase", path)), onto
 			},
@@ -173,7 +175,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 			build: func(w *world) (approval.Input, string) {
 				p := w.openPR("alice").push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).
 					push("alice", "alice", map[string]string{"requests/orders-db/NOTES.md": "y"}).
-					push("alice", "alice", file(rw)).review("bob", approval.Approved)
+					push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
 				onto := w.main
 				return w.input(path, p.merge("rebase", path)), onto
 			},
@@ -205,7 +207,7 @@ func TestVerifyOnlyReads(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ins := []approval.Input{
-		w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", approval.Approved).merge("merge", path)),
+		w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved).merge("merge", path)),
 		w.input("requests/orders-db/grace.yaml", w.openPR("grace").push("grace", "grace", map[string]string{"requests/orders-db/grace.yaml": request("grace", "readwrite", "emergency: true\n")}).merge("squash", "requests/orders-db/grace.yaml")),
 		w.input("requests/orders-db/erin.yaml", w.pushMain("erin", map[string]string{"requests/orders-db/erin.yaml": request("erin", "readwrite", "emergency: true\n")})),
 		w.input("requests/orders-db/mallory.yaml", w.pushMain("mallory", map[string]string{"requests/orders-db/mallory.yaml": request("mallory", "readwrite")})),
@@ -248,11 +250,11 @@ func TestFollowUpCannotBePreempted(t *testing.T) {
 	in := w.input(path, w.pushMain("erin", file(request("erin", "readwrite", "emergency: true\n"))))
 	const nonce = "a3f1c2d4e5b6a7980a1b2c3d"
 	planted := []ghfake.Issue{
-		{Title: "Review emergency access by @erin", Labels: []string{approval.FollowUpLabel}, User: "erin", State: "closed",
+		{Title: "Review emergency access by @erin", Labels: []string{ghapi.FollowUpLabel}, User: "erin", State: "closed",
 			Body: "<!-- gitgrant:emergency path=" + path + " commit=" + in.Commit + " -->\nreviewed, all fine"},
-		{Title: "Review emergency access by @erin", Labels: []string{approval.FollowUpLabel}, User: "erin", State: "closed",
+		{Title: "Review emergency access by @erin", Labels: []string{ghapi.FollowUpLabel}, User: "erin", State: "closed",
 			Body: "<!-- gitgrant:emergency path=" + path + " commit=" + in.Commit + " nonce=" + nonce + " -->\nreviewed, all fine"},
-		{Title: "Review emergency access by @erin", Labels: []string{approval.FollowUpLabel}, User: "gitgrant", State: "closed",
+		{Title: "Review emergency access by @erin", Labels: []string{ghapi.FollowUpLabel}, User: "gitgrant", State: "closed",
 			Body: "<!-- gitgrant:emergency path=" + path + " commit=" + in.Commit + " nonce=" + nonce + " -->\na look-alike account"},
 	}
 	for _, is := range planted {

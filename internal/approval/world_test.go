@@ -30,7 +30,6 @@ type world struct {
 	t    *testing.T
 	gh   *ghfake.Server
 	repo *ghfake.Repo
-	api  *approval.API
 	cl   *ghapi.Client
 	clk  *fakeclock.Clock // the GitHub client's: its waits pass at once
 	root string           // the first commit
@@ -60,7 +59,7 @@ func newWorld(t *testing.T, configEdits ...func(string) string) *world {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &world{t: t, gh: gh, repo: repo, api: approval.NewGitHub(cl), cl: cl, clk: clk, root: root.SHA, main: root.SHA}
+	return &world{t: t, gh: gh, repo: repo, cl: cl, clk: clk, root: root.SHA, main: root.SHA}
 }
 
 func readTestdata(t *testing.T, name string) string {
@@ -78,7 +77,7 @@ func (w *world) now() time.Time {
 }
 
 func (w *world) verifier(cache approval.Cache) *approval.Verifier {
-	return &approval.Verifier{GitHub: w.api, Cache: cache, Org: "acme", RepoURL: "https://github.example/acme/access",
+	return &approval.Verifier{GitHub: w.cl, Cache: cache, Org: "acme", RepoURL: "https://github.example/acme/access",
 		Clock: fakeclock.New(t0.Add(48 * time.Hour))}
 }
 

@@ -69,7 +69,7 @@ func TestAppAuthRefreshesBeforeExpiry(t *testing.T) {
 	}
 	for i, s := range steps {
 		clk.Advance(s.advance)
-		if _, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access"); err != nil {
+		if _, err := c.DefaultBranch(context.Background()); err != nil {
 			t.Fatalf("step %d: %v", i, err)
 		}
 		if got := gh.MintedTokens(); got != s.wantMinted {
@@ -93,7 +93,7 @@ func TestAppAuthWithTheWrongKeyFails(t *testing.T) {
 	gh.AddRepo("acme", "access", "main")
 	gh.AddApp(42, &key.PublicKey, 7, time.Hour)
 	c := newClient(t, gh, clk, ghapi.Config{AppID: 42, InstallationID: 7, PrivateKey: pemOf(other)})
-	_, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access")
+	_, err := c.DefaultBranch(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "signature does not verify") {
 		t.Fatalf("err = %v", err)
 	}
@@ -228,7 +228,7 @@ func TestEnterpriseURLs(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := c.GH.BaseURL.String(); got != tt.want {
+			if got := ghapi.BaseURL(c); got != tt.want {
 				t.Errorf("base URL %s, want %s", got, tt.want)
 			}
 			wantWeb := strings.Replace(strings.TrimSuffix(strings.TrimSuffix(tt.want, "/"), "/api/v3"), "api.github.com", "github.com", 1) + "/acme/access"

@@ -1,7 +1,10 @@
 // Package ghapi owns talking to GitHub: a go-github client authenticated by
 // a token or as a GitHub App installation, a transport that honours rate
 // limits, retries idempotent calls, revalidates with ETags and counts its
-// calls, and the webhook receiver used by `gitgrant serve`.
+// calls, one classification of GitHub's errors, and the webhook receiver
+// used by `gitgrant serve`. It is the only package that imports go-github
+// (providers/githubteam aside): its methods take and return root-package
+// types and plain values, which the consumers' own interfaces name.
 package ghapi
 
 import (
@@ -121,9 +124,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Client is an authenticated go-github client for one repository.
+// Client talks to GitHub about one repository, authenticated.
 type Client struct {
-	GH          *github.Client
+	gh          *github.Client
 	Owner, Repo string
 	// Transport counts the client's calls: Transport.Stats().
 	Transport *Transport
@@ -173,7 +176,7 @@ func New(cfg Config, opts Options) (*Client, error) {
 			return nil, fmt.Errorf("%s: %w", EnvAPIURL, err)
 		}
 	}
-	c.GH = gh
+	c.gh = gh
 	return c, nil
 }
 
@@ -198,7 +201,7 @@ func baseURL(raw string) (string, error) {
 // comments: https://github.com/OWNER/REPO, or the GitHub Enterprise
 // Server host's.
 func (c *Client) RepoURL() string {
-	u := *c.GH.BaseURL
+	u := *c.gh.BaseURL
 	if u.Host == "api.github.com" {
 		u.Host = "github.com"
 	}
@@ -206,3 +209,7 @@ func (c *Client) RepoURL() string {
 	u.RawQuery = ""
 	return u.String()
 }
+
+// Org is the repository's owner: the only organisation whose teams
+// CODEOWNERS may name (GitHub ignores the others').
+func (c *Client) Org() string { return c.Owner }

@@ -10,8 +10,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/google/go-github/v60/github"
-
-	"github.com/gitgrant/gitgrant"
 )
 
 // MaxCommentBytes is a little under GitHub's 65536-character limit on a
@@ -64,15 +62,6 @@ func LimitComment(body string) string {
 	return body[:cut] + note
 }
 
-func (c *Client) fail(op string, resp *github.Response, err error) error {
-	retry := resp == nil || resp.StatusCode >= 500 || resp.StatusCode == http.StatusTooManyRequests
-	var rl *RateLimitedError
-	if errors.As(err, &rl) {
-		retry = true
-	}
-	return &gitgrant.SystemError{System: "github", Op: op, Err: err, Retryable: retry}
-}
-
 // UpsertComment keeps exactly one comment of gitgrant's on an issue or
 // pull request, found by marker (an HTML comment such as
 // "<!-- gitgrant:plan -->"): it edits the newest comment that starts with
@@ -84,37 +73,32 @@ func (c *Client) UpsertComment(ctx context.Context, number int, marker, body str
 	}
 	body = LimitComment(body)
 	var found []*github.IssueComment
-	opts := &github.IssueListCommentsOptions{ListOptions: github.ListOptions{PerPage: 100}}
-	for {
-		cs, resp, err := c.GH.Issues.ListComments(ctx, c.Owner, c.Repo, number, opts)
-		if err != nil {
-			return 0, false, c.fail(fmt.Sprintf("list comments of #%d", number), resp, err)
+	err = eachItem(fmt.Sprintf("list comments of #%d", number), func(page int) ([]*github.IssueComment, *github.Response, error) {
+		return c.gh.Issues.ListComments(ctx, c.Owner, c.Repo, number, &github.IssueListCommentsOptions{ListOptions: *listPage(page)})
+	}, func(cm *github.IssueComment) bool {
+		if strings.HasPrefix(cm.GetBody(), marker) {
+			found = append(found, cm)
 		}
-		for _, cm := range cs {
-			if strings.HasPrefix(cm.GetBody(), marker) {
-				found = append(found, cm)
-			}
-		}
-		if resp.NextPage == 0 {
-			break
-		}
-		opts.Page = resp.NextPage
+		return false
+	})
+	if err != nil {
+		return 0, false, err
 	}
 	for i := len(found) - 1; i >= 0; i-- {
 		if found[i].GetBody() == body {
 			return found[i].GetID(), false, nil // unchanged: no write
 		}
-		_, resp, err := c.GH.Issues.EditComment(ctx, c.Owner, c.Repo, found[i].GetID(), &github.IssueComment{Body: &body})
+		_, resp, err := c.gh.Issues.EditComment(ctx, c.Owner, c.Repo, found[i].GetID(), &github.IssueComment{Body: &body})
 		if err == nil {
 			return found[i].GetID(), false, nil
 		}
 		if resp == nil || (resp.StatusCode != http.StatusForbidden && resp.StatusCode != http.StatusNotFound) {
-			return 0, false, c.fail(fmt.Sprintf("edit comment on #%d", number), resp, err)
+			return 0, false, fail(fmt.Sprintf("edit comment on #%d", number), resp, err)
 		}
 	}
-	cm, resp, err := c.GH.Issues.CreateComment(ctx, c.Owner, c.Repo, number, &github.IssueComment{Body: &body})
+	cm, resp, err := c.gh.Issues.CreateComment(ctx, c.Owner, c.Repo, number, &github.IssueComment{Body: &body})
 	if err != nil {
-		return 0, false, c.fail(fmt.Sprintf("comment on #%d", number), resp, err)
+		return 0, false, fail(fmt.Sprintf("comment on #%d", number), resp, err)
 	}
 	return cm.GetID(), true, nil
 }
@@ -123,9 +107,9 @@ func (c *Client) UpsertComment(ctx context.Context, number int, marker, body str
 // reconciler acted.
 func (c *Client) Comment(ctx context.Context, number int, body string) error {
 	body = LimitComment(body)
-	_, resp, err := c.GH.Issues.CreateComment(ctx, c.Owner, c.Repo, number, &github.IssueComment{Body: &body})
+	_, resp, err := c.gh.Issues.CreateComment(ctx, c.Owner, c.Repo, number, &github.IssueComment{Body: &body})
 	if err != nil {
-		return c.fail(fmt.Sprintf("comment on #%d", number), resp, err)
+		return fail(fmt.Sprintf("comment on #%d", number), resp, err)
 	}
 	return nil
 }
@@ -140,12 +124,12 @@ type Conclusion string
 func (c *Client) CheckRun(ctx context.Context, headSHA, name string, conclusion Conclusion, title, summary string) (int64, error) {
 	summary = LimitComment(summary)
 	concl := string(conclusion)
-	run, resp, err := c.GH.Checks.CreateCheckRun(ctx, c.Owner, c.Repo, github.CreateCheckRunOptions{
+	run, resp, err := c.gh.Checks.CreateCheckRun(ctx, c.Owner, c.Repo, github.CreateCheckRunOptions{
 		Name: name, HeadSHA: headSHA, Status: github.String("completed"), Conclusion: &concl,
 		Output: &github.CheckRunOutput{Title: &title, Summary: &summary},
 	})
 	if err != nil {
-		return 0, c.fail("create check run "+name, resp, err)
+		return 0, fail("create check run "+name, resp, err)
 	}
 	return run.GetID(), nil
 }
@@ -156,11 +140,11 @@ func (c *Client) SetStatus(ctx context.Context, sha, state, statusContext, descr
 	if len(description) > 140 {
 		description = description[:137] + "..."
 	}
-	_, resp, err := c.GH.Repositories.CreateStatus(ctx, c.Owner, c.Repo, sha, &github.RepoStatus{
+	_, resp, err := c.gh.Repositories.CreateStatus(ctx, c.Owner, c.Repo, sha, &github.RepoStatus{
 		State: &state, Context: &statusContext, Description: &description,
 	})
 	if err != nil {
-		return c.fail("set status "+statusContext, resp, err)
+		return fail("set status "+statusContext, resp, err)
 	}
 	return nil
 }
@@ -170,11 +154,11 @@ func (c *Client) SetStatus(ctx context.Context, sha, state, statusContext, descr
 // that already exists for head: there is never more than one.
 func (c *Client) EnsurePullRequest(ctx context.Context, head, base, title, body string) (number int, created bool, err error) {
 	body = LimitComment(body)
-	prs, resp, err := c.GH.PullRequests.List(ctx, c.Owner, c.Repo, &github.PullRequestListOptions{
+	prs, resp, err := c.gh.PullRequests.List(ctx, c.Owner, c.Repo, &github.PullRequestListOptions{
 		State: "open", Head: c.Owner + ":" + head, Base: base, ListOptions: github.ListOptions{PerPage: 10},
 	})
 	if err != nil {
-		return 0, false, c.fail("find pull request for "+head, resp, err)
+		return 0, false, fail("find pull request for "+head, resp, err)
 	}
 	for _, p := range prs {
 		if p.GetHead().GetRef() != head {
@@ -183,15 +167,15 @@ func (c *Client) EnsurePullRequest(ctx context.Context, head, base, title, body 
 		if p.GetTitle() == title && p.GetBody() == body {
 			return p.GetNumber(), false, nil
 		}
-		_, resp, err := c.GH.PullRequests.Edit(ctx, c.Owner, c.Repo, p.GetNumber(), &github.PullRequest{Title: &title, Body: &body})
+		_, resp, err := c.gh.PullRequests.Edit(ctx, c.Owner, c.Repo, p.GetNumber(), &github.PullRequest{Title: &title, Body: &body})
 		if err != nil {
-			return 0, false, c.fail(fmt.Sprintf("update pull request #%d", p.GetNumber()), resp, err)
+			return 0, false, fail(fmt.Sprintf("update pull request #%d", p.GetNumber()), resp, err)
 		}
 		return p.GetNumber(), false, nil
 	}
-	p, resp, err := c.GH.PullRequests.Create(ctx, c.Owner, c.Repo, &github.NewPullRequest{Title: &title, Head: &head, Base: &base, Body: &body})
+	p, resp, err := c.gh.PullRequests.Create(ctx, c.Owner, c.Repo, &github.NewPullRequest{Title: &title, Head: &head, Base: &base, Body: &body})
 	if err != nil {
-		return 0, false, c.fail("open pull request for "+head, resp, err)
+		return 0, false, fail("open pull request for "+head, resp, err)
 	}
 	return p.GetNumber(), true, nil
 }

@@ -52,15 +52,15 @@ func (c *Client) Identity(ctx context.Context) (string, error) {
 }
 
 func (c *Client) userLogin(ctx context.Context) (string, error) {
-	u, resp, err := c.GH.Users.Get(ctx, "")
+	u, resp, err := c.gh.Users.Get(ctx, "")
 	if resp != nil && resp.StatusCode == http.StatusForbidden && integration(err) {
 		return ActionsBot, nil
 	}
 	if err != nil {
-		return "", c.fail("get the authenticated user (who gitgrant acts as)", resp, err)
+		return "", fail("get the authenticated user (who gitgrant acts as)", resp, err)
 	}
 	if u.GetLogin() == "" {
-		return "", c.fail("get the authenticated user", resp, errors.New("no login in the answer"))
+		return "", fail("get the authenticated user", resp, errors.New("no login in the answer"))
 	}
 	return u.GetLogin(), nil
 }

@@ -33,6 +33,20 @@ func newClient(t *testing.T, gh *ghfake.Server, clk *fakeclock.Clock, cfg ghapi.
 	return c
 }
 
+// repoWithFaults is a fake GitHub with the repository acme/access, whose
+// calls to it meet faults first.
+func repoWithFaults(t *testing.T, faults ...ghfake.Fault) *ghfake.Server {
+	t.Helper()
+	gh := ghfake.New(nil)
+	t.Cleanup(gh.Close)
+	gh.AddRepo("acme", "access", "main")
+	for _, f := range faults {
+		f.PathContains = "/repos/acme/access"
+		gh.Inject(f)
+	}
+	return gh
+}
+
 func reset(at time.Time) string { return strconv.FormatInt(at.Unix(), 10) }
 
 func TestRateLimitsAndRetries(t *testing.T) {
@@ -95,23 +109,16 @@ func TestRateLimitsAndRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			gh := ghfake.New(nil)
-			defer gh.Close()
-			gh.AddRepo("acme", "access", "main")
-			for _, f := range tt.faults {
-				f.PathContains = "/repos/acme/access"
-				gh.Inject(f)
-			}
 			clk := fakeclock.NewAuto(t0)
-			c := newClient(t, gh, clk, ghapi.Config{})
-			repo, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access")
+			c := newClient(t, repoWithFaults(t, tt.faults...), clk, ghapi.Config{})
+			branch, err := c.DefaultBranch(context.Background())
 			switch {
 			case tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)):
 				t.Fatalf("err = %v, want it to contain %q", err, tt.wantErr)
 			case tt.wantErr == "" && err != nil:
 				t.Fatal(err)
-			case tt.wantErr == "" && repo.GetDefaultBranch() != "main":
-				t.Errorf("repository %+v", repo)
+			case tt.wantErr == "" && branch != "main":
+				t.Errorf("default branch %q", branch)
 			}
 			if !tt.wantSleeps(clk.Delays()) {
 				t.Errorf("sleeps %v", clk.Delays())
@@ -133,7 +140,7 @@ func TestRateLimitedErrorCarriesTheTime(t *testing.T) {
 	gh.Inject(ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "3600"}})
 	clk := fakeclock.NewAuto(t0)
 	c := newClient(t, gh, clk, ghapi.Config{})
-	_, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access")
+	_, err := c.DefaultBranch(context.Background())
 	var rl *ghapi.RateLimitedError
 	if !errors.As(err, &rl) || !rl.Secondary || !rl.Until.Equal(t0.Add(time.Hour)) {
 		t.Fatalf("err = %#v", err)
@@ -214,7 +221,7 @@ func TestWaitIsContextAware(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
 	defer cancel()
-	_, _, err = c.GH.Repositories.Get(ctx, "acme", "access")
+	_, err = c.DefaultBranch(ctx)
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Errorf("err = %v, want the context's deadline", err)
 	}
@@ -228,9 +235,9 @@ func TestConditionalRequests(t *testing.T) {
 	clk := fakeclock.NewAuto(t0)
 	c := newClient(t, gh, clk, ghapi.Config{})
 	for i := range 3 {
-		repo, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access")
-		if err != nil || repo.GetDefaultBranch() != "main" {
-			t.Fatalf("call %d: %+v %v", i, repo, err)
+		branch, err := c.DefaultBranch(context.Background())
+		if err != nil || branch != "main" {
+			t.Fatalf("call %d: %q %v", i, branch, err)
 		}
 	}
 	var statuses []int
@@ -252,10 +259,10 @@ func TestTokenAuthAndBadToken(t *testing.T) {
 	gh.AddRepo("acme", "access", "main")
 	gh.AddToken("good-token-123")
 	clk := fakeclock.NewAuto(t0)
-	if _, _, err := newClient(t, gh, clk, ghapi.Config{Token: "good-token-123"}).GH.Repositories.Get(context.Background(), "acme", "access"); err != nil {
+	if _, err := newClient(t, gh, clk, ghapi.Config{Token: "good-token-123"}).DefaultBranch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	_, _, err := newClient(t, gh, clk, ghapi.Config{Token: "wrong-token-456"}).GH.Repositories.Get(context.Background(), "acme", "access")
+	_, err := newClient(t, gh, clk, ghapi.Config{Token: "wrong-token-456"}).DefaultBranch(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "401") {
 		t.Fatalf("err = %v, want 401", err)
 	}
@@ -280,7 +287,7 @@ func TestRetriesAreLoggedWithoutSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := c.GH.Repositories.Get(context.Background(), "acme", "access"); err != nil {
+	if _, err := c.DefaultBranch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	out := logs.String()

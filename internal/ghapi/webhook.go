@@ -93,9 +93,14 @@ type Webhook struct {
 	MaxConcurrent int
 	BodyTimeout   time.Duration
 
-	OnPush              func(ctx context.Context, e *github.PushEvent) error
-	OnPullRequest       func(ctx context.Context, e *github.PullRequestEvent) error
-	OnPullRequestReview func(ctx context.Context, e *github.PullRequestReviewEvent) error
+	// OnPush is told the ref pushed to ("refs/heads/main").
+	OnPush func(ctx context.Context, ref string) error
+	// OnPullRequest is told the pull request, the action ("opened",
+	// "synchronize", "closed", ...) and whether it is merged.
+	OnPullRequest func(ctx context.Context, number int, action string, merged bool) error
+	// OnPullRequestReview is told the pull request and the action
+	// ("submitted", "edited", "dismissed").
+	OnPullRequestReview func(ctx context.Context, number int, action string) error
 
 	// Observe, when set, is told every POST's event label (WebhookEvents)
 	// and outcome (WebhookOutcomes).
@@ -300,15 +305,7 @@ func jsonPayload(r *http.Request, raw []byte) ([]byte, error) {
 }
 
 func (h *Webhook) dispatch(ctx context.Context, w http.ResponseWriter, event string, payload []byte, log *slog.Logger) string {
-	var handle func() error
-	switch event {
-	case "push":
-		handle = decodeTo(ctx, payload, h.OnPush)
-	case "pull_request":
-		handle = decodeTo(ctx, payload, h.OnPullRequest)
-	case "pull_request_review":
-		handle = decodeTo(ctx, payload, h.OnPullRequestReview)
-	}
+	handle := h.handler(ctx, event, payload)
 	if handle == nil {
 		log.Debug("webhook event ignored")
 		w.WriteHeader(http.StatusAccepted)
@@ -331,16 +328,31 @@ func (h *Webhook) dispatch(ctx context.Context, w http.ResponseWriter, event str
 
 type badPayload struct{ error }
 
-// decodeTo decodes payload as E and calls fn; nil when there is no callback.
-func decodeTo[E any](ctx context.Context, payload []byte, fn func(context.Context, *E) error) func() error {
-	if fn == nil {
-		return nil
+// handler decodes the payload of an event with a callback and calls it
+// with what it needs; nil when there is no callback for the event.
+func (h *Webhook) handler(ctx context.Context, event string, payload []byte) func() error {
+	switch {
+	case event == "push" && h.OnPush != nil:
+		return decoded(payload, func(e *github.PushEvent) error { return h.OnPush(ctx, e.GetRef()) })
+	case event == "pull_request" && h.OnPullRequest != nil:
+		return decoded(payload, func(e *github.PullRequestEvent) error {
+			return h.OnPullRequest(ctx, e.GetPullRequest().GetNumber(), e.GetAction(), e.GetPullRequest().GetMerged())
+		})
+	case event == "pull_request_review" && h.OnPullRequestReview != nil:
+		return decoded(payload, func(e *github.PullRequestReviewEvent) error {
+			return h.OnPullRequestReview(ctx, e.GetPullRequest().GetNumber(), e.GetAction())
+		})
 	}
+	return nil
+}
+
+// decoded decodes payload as E and hands it to fn.
+func decoded[E any](payload []byte, fn func(*E) error) func() error {
 	return func() error {
 		e := new(E)
 		if err := json.Unmarshal(payload, e); err != nil {
 			return badPayload{err}
 		}
-		return fn(ctx, e)
+		return fn(e)
 	}
 }

@@ -19,7 +19,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/google/go-github/v60/github"
 
 	"github.com/gitgrant/gitgrant/internal/ghapi"
 )
@@ -61,6 +60,7 @@ func TestWebhookHandler(t *testing.T) {
 	const secret = "s3cret"
 	push := `{"ref":"refs/heads/main","after":"abc","repository":{"full_name":"acme/access"}}`
 	pr := `{"action":"synchronize","number":5,"pull_request":{"number":5}}`
+	merged := `{"action":"closed","number":6,"pull_request":{"number":6,"merged":true}}`
 	review := `{"action":"submitted","review":{"id":9,"state":"approved"},"pull_request":{"number":5}}`
 	ping := `{"zen":"Keep it logically awesome."}`
 	const form = "application/x-www-form-urlencoded"
@@ -82,13 +82,14 @@ func TestWebhookHandler(t *testing.T) {
 	}{
 		{name: "push", event: "push", body: push, wantStatus: 202, wantCalled: "push refs/heads/main", wantOutcome: "push handled"},
 		{name: "pull_request", event: "pull_request", body: pr, wantStatus: 202, wantCalled: "pull_request synchronize 5", wantOutcome: "pull_request handled"},
-		{name: "pull_request_review", event: "pull_request_review", body: review, wantStatus: 202, wantCalled: "review submitted 9", wantOutcome: "pull_request_review handled"},
+		{name: "pull_request merged", event: "pull_request", body: merged, wantStatus: 202, wantCalled: "pull_request closed 6 merged", wantOutcome: "pull_request handled"},
+		{name: "pull_request_review", event: "pull_request_review", body: review, wantStatus: 202, wantCalled: "review submitted 5", wantOutcome: "pull_request_review handled"},
 		{name: "other events are acknowledged and ignored", event: "issues", body: `{"action":"opened"}`, wantStatus: 202, wantOutcome: "other ignored"},
 		{name: "ping", event: "ping", body: ping, wantStatus: 202, wantOutcome: "ping ignored"},
 		{name: "JSON with a charset", event: "push", body: push, contentType: "application/json; charset=utf-8", wantStatus: 202, wantCalled: "push refs/heads/main", wantOutcome: "push handled"},
 		{name: "no content type is JSON", event: "push", body: push, contentType: "-", wantStatus: 202, wantCalled: "push refs/heads/main", wantOutcome: "push handled"},
 		{name: "form-encoded push", event: "push", body: formBody(push), contentType: form, wantStatus: 202, wantCalled: "push refs/heads/main", wantOutcome: "push handled"},
-		{name: "form-encoded review", event: "pull_request_review", body: formBody(review), contentType: form, wantStatus: 202, wantCalled: "review submitted 9", wantOutcome: "pull_request_review handled"},
+		{name: "form-encoded review", event: "pull_request_review", body: formBody(review), contentType: form, wantStatus: 202, wantCalled: "review submitted 5", wantOutcome: "pull_request_review handled"},
 		{name: "form-encoded ping", event: "ping", body: formBody(ping), contentType: form, wantStatus: 202, wantOutcome: "ping ignored"},
 		{name: "form-encoded without payload", event: "push", body: "zen=x", contentType: form, wantStatus: 400, wantOutcome: "push bad_payload"},
 		{name: "other content type", event: "push", body: push, contentType: "text/plain", wantStatus: 415, wantOutcome: "push bad_content_type", wantBody: "set the webhook's content type to application/json"},
@@ -112,16 +113,19 @@ func TestWebhookHandler(t *testing.T) {
 			h := &ghapi.Webhook{
 				Secret:  []byte(secret),
 				MaxBody: tt.maxBody,
-				OnPush: func(_ context.Context, e *github.PushEvent) error {
-					called = "push " + e.GetRef()
+				OnPush: func(_ context.Context, ref string) error {
+					called = "push " + ref
 					return tt.failWith
 				},
-				OnPullRequest: func(_ context.Context, e *github.PullRequestEvent) error {
-					called = "pull_request " + e.GetAction() + " " + itoa(e.GetNumber())
+				OnPullRequest: func(_ context.Context, number int, action string, merged bool) error {
+					called = "pull_request " + action + " " + itoa(number)
+					if merged {
+						called += " merged"
+					}
 					return tt.failWith
 				},
-				OnPullRequestReview: func(_ context.Context, e *github.PullRequestReviewEvent) error {
-					called = "review " + e.GetAction() + " " + itoa(int(e.GetReview().GetID()))
+				OnPullRequestReview: func(_ context.Context, number int, action string) error {
+					called = "review " + action + " " + itoa(number)
 					return tt.failWith
 				},
 				Observe: func(event, o string) { outcome = event + " " + o },
@@ -277,7 +281,7 @@ func TestWebhookBoundsConcurrentDeliveries(t *testing.T) {
 	var mu sync.Mutex
 	outcomes := map[string]int{}
 	h := &ghapi.Webhook{Secret: []byte(secret), MaxConcurrent: 2,
-		OnPush:  func(context.Context, *github.PushEvent) error { return nil },
+		OnPush:  func(context.Context, string) error { return nil },
 		Observe: func(_, o string) { mu.Lock(); outcomes[o]++; mu.Unlock() }}
 	post := func(body io.ReadCloser, sig string) *httptest.ResponseRecorder {
 		req := httptest.NewRequest(http.MethodPost, "/webhook", nil)

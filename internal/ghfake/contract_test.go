@@ -19,7 +19,6 @@ import (
 
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
-	"github.com/google/go-github/v60/github"
 	"github.com/xeipuuv/gojsonschema"
 
 	"github.com/gitgrant/gitgrant/internal/approval"
@@ -191,7 +190,7 @@ func workload(t *testing.T) *ghfake.Server {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	v := &approval.Verifier{GitHub: approval.NewGitHub(cl), Org: "acme"}
+	v := &approval.Verifier{GitHub: cl, Org: "acme"}
 	for _, in := range []struct{ path, commit, content string }{{p, merge.SHA, content}, {"requests/db/alice-2.yaml", emergency.SHA, content + "emergency: true\n"}} {
 		req, diags := schema.LoadRequest(in.path, []byte(in.content))
 		if req == nil {
@@ -234,11 +233,11 @@ func workload(t *testing.T) *ghfake.Server {
 			t.Fatal(err)
 		}
 	}
-	if _, _, err := cl.GH.PullRequests.Get(ctx, "acme", "access", pr.Number); err != nil {
+	if _, err := cl.PullRequest(ctx, pr.Number); err != nil {
 		t.Fatal(err)
 	}
 	// validate --pr lists what a pull request changes.
-	if files, _, err := cl.GH.PullRequests.ListFiles(ctx, "acme", "access", pr.Number, &github.ListOptions{PerPage: 100}); err != nil || len(files) != 1 || files[0].GetFilename() != p || files[0].GetStatus() != "added" {
+	if files, err := cl.PullRequestFiles(ctx, pr.Number); err != nil || len(files) != 1 || files[0].Path != p || files[0].Status != "added" {
 		t.Fatalf("files of #%d = %+v, %v", pr.Number, files, err)
 	}
 	return gh

@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/go-github/v60/github"
-
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
@@ -37,18 +35,10 @@ type Checker struct {
 	Clock gitgrant.Clock
 }
 
-// ChangedFile is one file in the pull request's diff.
-type ChangedFile struct {
-	Path   string
-	Status string // added, modified, removed, renamed, ...
-	// Previous is a renamed file's old path.
-	Previous string
-}
-
 // Result is what Check found.
 type Result struct {
-	PR    approval.PullRequest
-	Files []ChangedFile
+	PR    gitgrant.PullRequest
+	Files []gitgrant.PullRequestFile
 	// ConfigChanged and OwnersChanged: gitgrant.yaml or a CODEOWNERS file
 	// is in the diff; neither applies to the pull request's own requests.
 	ConfigChanged bool
@@ -105,7 +95,7 @@ func (c *Checker) Check(ctx context.Context, number int) (*Result, error) {
 		return nil, &gitgrant.SystemError{System: "github", Op: fmt.Sprintf("get pull request #%d", number), Err: errors.New("no base or head commit in the answer")}
 	}
 	res := &Result{PR: pr}
-	if res.Files, err = c.listFiles(ctx, number); err != nil {
+	if res.Files, err = c.Client.PullRequestFiles(ctx, number); err != nil {
 		return nil, err
 	}
 	res.Truncated = len(res.Files) >= MaxListedFiles
@@ -260,24 +250,6 @@ func isCodeOwners(p string) bool {
 	return false
 }
 
-func (c *Checker) listFiles(ctx context.Context, number int) ([]ChangedFile, error) {
-	var out []ChangedFile
-	opts := &github.ListOptions{PerPage: 100}
-	for {
-		fs, resp, err := c.Client.GH.PullRequests.ListFiles(ctx, c.Client.Owner, c.Client.Repo, number, opts)
-		if err != nil {
-			return nil, ghErr(fmt.Sprintf("list files of pull request #%d", number), resp, err)
-		}
-		for _, f := range fs {
-			out = append(out, ChangedFile{Path: f.GetFilename(), Status: f.GetStatus(), Previous: f.GetPreviousFilename()})
-		}
-		if resp.NextPage == 0 {
-			return out, nil
-		}
-		opts.Page = resp.NextPage
-	}
-}
-
 // file reads one file at a commit, from the checkout when it has the
 // commit, else through the contents API. A missing file wraps
 // fs.ErrNotExist.
@@ -288,35 +260,19 @@ func (c *Checker) file(ctx context.Context, rev, p string) (schema.File, error) 
 			return f, err
 		}
 	}
-	fc, _, resp, err := c.Client.GH.Repositories.GetContents(ctx, c.Client.Owner, c.Client.Repo, p, &github.RepositoryContentGetOptions{Ref: rev})
-	if resp != nil && resp.StatusCode == 404 {
-		return schema.File{}, fmt.Errorf("%s at %s: %w", p, short(rev), fs.ErrNotExist)
-	}
+	fc, err := c.Client.Contents(ctx, rev, p)
 	if err != nil {
-		return schema.File{}, ghErr(fmt.Sprintf("read %s at %s", p, short(rev)), resp, err)
+		return schema.File{}, err
 	}
-	if fc == nil {
-		return schema.File{}, fmt.Errorf("%s at %s is a directory: %w", p, short(rev), fs.ErrNotExist)
-	}
-	f := schema.File{Path: p, Size: int64(fc.GetSize())}
-	switch fc.GetType() {
-	case "file":
-		s, err := fc.GetContent()
-		if err != nil {
-			return f, ghErr(fmt.Sprintf("decode %s at %s", p, short(rev)), resp, err)
-		}
-		f.Data = []byte(s)
+	f := schema.File{Path: p, Size: fc.Size, Data: fc.Data}
+	switch fc.Type {
+	case "file": // Data is its content
 	case "symlink":
 		f.Kind = schema.Symlink
 	default:
 		f.Kind = schema.Irregular
 	}
 	return f, nil
-}
-
-func ghErr(op string, resp *github.Response, err error) error {
-	retry := resp == nil || resp.StatusCode >= 500 || resp.StatusCode == 429
-	return &gitgrant.SystemError{System: "github", Op: op, Err: err, Retryable: retry}
 }
 
 func short(sha string) string {
@@ -451,12 +407,10 @@ func (c *Checker) Publish(ctx context.Context, res *Result, body string, conclus
 	return skipped, nil
 }
 
+// forbidden: GitHub refused the write, with a 403, or a 404 to a token
+// that may not see.
 func forbidden(err error) bool {
-	var er *github.ErrorResponse
-	if errors.As(err, &er) && er.Response != nil {
-		return er.Response.StatusCode == 403 || er.Response.StatusCode == 404
-	}
-	return false
+	return errors.Is(err, ghapi.ErrForbidden) || errors.Is(err, ghapi.ErrNotFound)
 }
 
 // stripEmoji drops the leading status symbol of a headline for places

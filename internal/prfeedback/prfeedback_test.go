@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
@@ -46,7 +47,7 @@ func TestPolicyChangeInTheComment(t *testing.T) {
 		"gitgrant.yaml": strings.Replace(config, "approvals: 1", "approvals: 0", 1),
 	})
 	pr := gh.AddPull(repo, ghfake.Pull{User: "alice", HeadSHA: head.SHA, BaseSHA: base.SHA, Commits: []string{head.SHA}})
-	gh.AddReview(repo, pr.Number, ghfake.Review{User: "bob", State: approval.Approved, CommitID: head.SHA})
+	gh.AddReview(repo, pr.Number, ghfake.Review{User: "bob", State: gitgrant.ReviewApproved, CommitID: head.SHA})
 
 	cl, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Clock: fakeclock.NewAuto(t0)})
 	if err != nil {

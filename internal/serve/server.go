@@ -10,7 +10,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/google/go-github/v60/github"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/gitgrant/gitgrant"
@@ -202,19 +201,19 @@ func (s *Server) Handler() http.Handler {
 		Secret:  s.opts.WebhookSecret,
 		Logger:  s.log,
 		Observe: s.Metrics.observeWebhook,
-		OnPush: func(ctx context.Context, e *github.PushEvent) error {
-			if e.GetRef() == branch {
+		OnPush: func(_ context.Context, ref string) error {
+			if ref == branch {
 				s.Trigger("push")
 			}
 			return nil
 		},
-		OnPullRequest: func(ctx context.Context, e *github.PullRequestEvent) error {
-			if e.GetAction() == "closed" && e.GetPullRequest().GetMerged() {
+		OnPullRequest: func(_ context.Context, _ int, action string, merged bool) error {
+			if action == "closed" && merged {
 				s.Trigger("pull_request merged")
 			}
 			return nil
 		},
-		OnPullRequestReview: func(ctx context.Context, e *github.PullRequestReviewEvent) error {
+		OnPullRequestReview: func(context.Context, int, string) error {
 			s.Trigger("pull_request_review")
 			return nil
 		},
