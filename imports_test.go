@@ -19,6 +19,7 @@ var technologyHomes = []struct {
 	homes        []string // directories, relative to the module root
 }{
 	{"github.com/google/go-github/", []string{"internal/ghapi", "providers/githubteam"}},
+	{"github.com/go-git/go-git/", []string{"internal/gitrepo"}},
 }
 
 // TestTechnologiesStayHome fails when a non-test Go file outside a
