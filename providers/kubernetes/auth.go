@@ -30,6 +30,17 @@ func restConfig(cfg gitgrant.ProviderConfig, deps providers.Deps, saDir string) 
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
 	}
+	rps := defaultRequestsPerSecond
+	if v, ok := cfg.Settings["requests_per_second"]; ok {
+		n, ok := v.(int)
+		if f, isFloat := v.(float64); isFloat && f == float64(int(f)) {
+			n, ok = int(f), true
+		}
+		if !ok || n < 1 {
+			return nil, bad("requests_per_second must be a whole number of 1 or more")
+		}
+		rps = n
+	}
 	path := providers.String(cfg, "kubeconfig", "")
 	inCluster := providers.Bool(cfg, "in_cluster", false)
 	var rc *rest.Config
@@ -61,17 +72,6 @@ func restConfig(cfg gitgrant.ProviderConfig, deps providers.Deps, saDir string) 
 		}
 	default:
 		return nil, bad("set kubeconfig (a kubeconfig file) or in_cluster: true (the pod's service account)")
-	}
-	rps := defaultRequestsPerSecond
-	if v, ok := cfg.Settings["requests_per_second"]; ok {
-		n, ok := v.(int)
-		if f, isFloat := v.(float64); isFloat && f == float64(int(f)) {
-			n, ok = int(f), true
-		}
-		if !ok || n < 1 {
-			return nil, bad("requests_per_second must be a whole number of 1 or more")
-		}
-		rps = n
 	}
 	rc.QPS, rc.Burst = float32(rps), 2*rps
 	// A backstop per HTTP request; each call also has its context's

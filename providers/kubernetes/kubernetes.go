@@ -415,7 +415,7 @@ func (p *Provider) Check(ctx context.Context) error {
 	}
 	var problems []error
 	for _, kind := range []string{"rolebindings", "clusterrolebindings"} {
-		problems = append(problems, p.may(ctx, "list", kind, "", ""))
+		problems = append(problems, p.may(ctx, []string{"list"}, kind, "", ""))
 	}
 	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
 		t, err := p.target(role)
@@ -423,42 +423,52 @@ func (p *Provider) Check(ctx context.Context) error {
 			problems = append(problems, err)
 			continue
 		}
-		for _, ns := range t.scopes() {
+		exists := func(ns string) {
 			if err := p.b.roleExists(ctx, t, ns); err != nil {
 				where := t.Kind + " " + t.Name
 				if t.Kind == "Role" {
 					where += " in namespace " + ns
 				}
 				problems = append(problems, p.classify("role "+role+": look up "+where, err))
-				continue
+			}
+		}
+		if t.Kind == "ClusterRole" {
+			exists("")
+		}
+		for _, ns := range t.scopes() {
+			if t.Kind == "Role" {
+				exists(ns)
 			}
 			kind := "clusterrolebindings"
 			if ns != "" {
 				kind = "rolebindings"
 			}
-			for _, verb := range []string{"get", "create", "update", "delete"} {
-				problems = append(problems, p.may(ctx, verb, kind, ns, ""))
-			}
-			problems = append(problems, p.may(ctx, "bind", strings.ToLower(t.Kind)+"s", ns, t.Name))
+			problems = append(problems,
+				p.may(ctx, []string{"get", "create", "update", "delete"}, kind, ns, ""),
+				p.may(ctx, []string{"bind"}, strings.ToLower(t.Kind)+"s", ns, t.Name))
 		}
 	}
 	return errors.Join(problems...)
 }
 
-// may asks the API server whether gitgrant's credentials may do verb on
-// an RBAC resource.
-func (p *Provider) may(ctx context.Context, verb, resource, namespace, name string) error {
-	if resource == "clusterroles" {
-		namespace = ""
+// may asks the API server whether gitgrant's credentials may do each of
+// verbs on an RBAC resource (SelfSubjectAccessReview), and names the
+// ones it may not.
+func (p *Provider) may(ctx context.Context, verbs []string, resource, namespace, name string) error {
+	var denied []string
+	for _, verb := range verbs {
+		review := &authzv1.SelfSubjectAccessReview{Spec: authzv1.SelfSubjectAccessReviewSpec{
+			ResourceAttributes: &authzv1.ResourceAttributes{Verb: verb, Group: rbacv1.GroupName, Resource: resource, Namespace: namespace, Name: name},
+		}}
+		got, err := p.client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
+		if err != nil {
+			return p.classify("ask whether gitgrant may "+verb+" "+resource, err)
+		}
+		if !got.Status.Allowed {
+			denied = append(denied, verb)
+		}
 	}
-	review := &authzv1.SelfSubjectAccessReview{Spec: authzv1.SelfSubjectAccessReviewSpec{
-		ResourceAttributes: &authzv1.ResourceAttributes{Verb: verb, Group: rbacv1.GroupName, Resource: resource, Namespace: namespace, Name: name},
-	}}
-	got, err := p.client.AuthorizationV1().SelfSubjectAccessReviews().Create(ctx, review, metav1.CreateOptions{})
-	if err != nil {
-		return p.classify("ask whether gitgrant may "+verb+" "+resource, err)
-	}
-	if got.Status.Allowed {
+	if len(denied) == 0 {
 		return nil
 	}
 	where := "cluster-wide"
@@ -468,5 +478,6 @@ func (p *Provider) may(ctx context.Context, verb, resource, namespace, name stri
 	if name != "" {
 		resource += " " + name
 	}
-	return fmt.Errorf("provider %s: gitgrant may not %s %s %s; grant it that (docs/providers/kubernetes.md lists the RBAC it needs)", p.cfg.Name, verb, resource, where)
+	return fmt.Errorf("provider %s: gitgrant may not %s %s %s; grant it that (docs/providers/kubernetes.md lists the RBAC it needs)",
+		p.cfg.Name, strings.Join(denied, ", "), resource, where)
 }

@@ -3,6 +3,7 @@ package kubernetes
 import (
 	"context"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"strings"
@@ -72,7 +73,11 @@ func (w world) config() gitgrant.ProviderConfig {
 // open opens the provider as the given kubeconfig user.
 func (w world) open(t *testing.T, cfg gitgrant.ProviderConfig, user *clientcmdapi.AuthInfo) *Provider {
 	t.Helper()
+	cfg.Settings = maps.Clone(cfg.Settings)
 	cfg.Settings["kubeconfig"] = w.srv.Kubeconfig(t, user)
+	// The tests share one API server; the default pace would make the
+	// concurrency test slow rather than prove more.
+	cfg.Settings["requests_per_second"] = 500
 	p, err := open(cfg, providers.DefaultDeps(), "/nonexistent")
 	if err != nil {
 		t.Fatalf("open: %v", err)
@@ -127,16 +132,18 @@ func docsRBAC(t *testing.T) []byte {
 }
 
 // principals are the conformance suite's: every kind of subject, names
-// that OIDC produces, and enough of them for the concurrency test.
+// that OIDC produces, and enough of them for the concurrency test. They
+// start with c- because the suite grants them edit cluster-wide, which
+// other tests, running alongside, must not see.
 func (w world) principals(t *testing.T) []string {
 	t.Helper()
 	out := []string{
-		"user:alice", "user:bob", "User:carol", "group:developers", "group:oidc:sre team",
-		"user:alice@example.com", "user:https://issuer.example.com#1234", "user:zoë",
+		"user:c-alice", "user:c-bob", "User:c-carol", "group:c-developers", "group:oidc:c-sre team",
+		"user:c-alice@example.com", "user:https://issuer.example.com#c-1234", "user:c-zoë",
 		"serviceaccount:" + w.ns[0] + "/robot", "serviceaccount:" + w.ns[1] + "/robot",
 	}
 	for i := len(out); i < 20; i++ {
-		out = append(out, fmt.Sprintf("user:person-%02d", i))
+		out = append(out, fmt.Sprintf("user:c-person-%02d", i))
 	}
 	ctx := context.Background()
 	for i, p := range out {
@@ -212,54 +219,57 @@ func TestGrantTakesEffect(t *testing.T) {
 	p := w.open(t, w.config(), &clientcmdapi.AuthInfo{Token: w.leastPrivileged(t)})
 	ctx := t.Context()
 	asAlice := w.srv.AdminConfig()
-	asAlice.Impersonate.UserName = "alice"
+	asAlice.Impersonate.UserName = "effect-alice"
 	alice, err := clientset.NewForConfig(asAlice)
 	if err != nil {
 		t.Fatal(err)
 	}
-	type can struct{ ns0, ns1, elsewhere, listAsAlice bool }
+	type can struct{ NS0, NS1, Elsewhere, ListAsAlice bool }
 	observe := func() can {
 		_, err := alice.CoreV1().Pods(w.ns[1]).List(ctx, metav1.ListOptions{})
 		if err != nil && !apierrors.IsForbidden(err) {
 			t.Fatalf("listing pods as alice: %v", err)
 		}
 		return can{
-			ns0:         w.srv.Can(t, "alice", nil, "get", "pods", w.ns[0]),
-			ns1:         w.srv.Can(t, "alice", nil, "get", "pods", w.ns[1]),
-			elsewhere:   w.srv.Can(t, "alice", nil, "get", "pods", "default"),
-			listAsAlice: err == nil,
+			NS0:         w.srv.Can(t, "effect-alice", nil, "get", "pods", w.ns[0]),
+			NS1:         w.srv.Can(t, "effect-alice", nil, "get", "pods", w.ns[1]),
+			Elsewhere:   w.srv.Can(t, "effect-alice", nil, "get", "pods", "default"),
+			ListAsAlice: err == nil,
 		}
 	}
 	if diff := cmp.Diff(can{}, observe()); diff != "" {
 		t.Fatalf("before the grant (-want +got):\n%s", diff)
 	}
-	if err := p.Grant(ctx, providers.Grant{Role: "viewer", Principal: "user:alice", Until: time.Now().Add(time.Hour)}); err != nil {
+	if err := p.Grant(ctx, providers.Grant{Role: "viewer", Principal: "user:effect-alice", Until: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatalf("Grant: %v", err)
 	}
-	if diff := cmp.Diff(can{ns0: true, ns1: true, listAsAlice: true}, observe()); diff != "" {
+	want := can{NS0: true, NS1: true, ListAsAlice: true}
+	kube.Settle(func() bool { return observe() == want })
+	if diff := cmp.Diff(want, observe()); diff != "" {
 		t.Errorf("after the grant (-want +got):\n%s", diff)
 	}
-	if err := p.Revoke(ctx, "viewer", "user:alice"); err != nil {
+	if err := p.Revoke(ctx, "viewer", "user:effect-alice"); err != nil {
 		t.Fatalf("Revoke: %v", err)
 	}
+	kube.Settle(func() bool { return observe() == can{} })
 	if diff := cmp.Diff(can{}, observe()); diff != "" {
 		t.Errorf("after the revoke (-want +got):\n%s", diff)
 	}
 
 	// A group grant reaches its members, and only them.
-	if err := p.Grant(ctx, providers.Grant{Role: "editor", Principal: "group:sre"}); err != nil {
+	if err := p.Grant(ctx, providers.Grant{Role: "editor", Principal: "group:effect-sre"}); err != nil {
 		t.Fatalf("Grant(group): %v", err)
 	}
-	if !w.srv.Can(t, "dave", []string{"sre"}, "create", "pods", "default") {
-		t.Errorf("a member of sre may not create pods after the group got edit cluster-wide")
+	if !kube.Settle(func() bool { return w.srv.Can(t, "dave", []string{"effect-sre"}, "create", "pods", "default") }) {
+		t.Errorf("a member of effect-sre may not create pods after the group got edit cluster-wide")
 	}
 	if w.srv.Can(t, "erin", []string{"other"}, "create", "pods", "default") {
-		t.Errorf("a non-member of sre may create pods")
+		t.Errorf("a non-member of effect-sre may create pods")
 	}
-	if err := p.Revoke(ctx, "editor", "group:sre"); err != nil {
+	if err := p.Revoke(ctx, "editor", "group:effect-sre"); err != nil {
 		t.Fatalf("Revoke(group): %v", err)
 	}
-	if w.srv.Can(t, "dave", []string{"sre"}, "create", "pods", "default") {
-		t.Errorf("a member of sre may still create pods after the revoke")
+	if !kube.Settle(func() bool { return !w.srv.Can(t, "dave", []string{"effect-sre"}, "create", "pods", "default") }) {
+		t.Errorf("a member of effect-sre may still create pods after the revoke")
 	}
 }

@@ -206,8 +206,8 @@ func bindingName(provider, role string, sub rbacv1.Subject) string {
 		}
 		return '-'
 	}, role)
-	if len(readable) > 40 {
-		readable = readable[:40]
+	if len(readable) > 36 {
+		readable = readable[:36]
 	}
 	return "gitgrant-" + strings.Trim(readable, "-") + "-" + hex.EncodeToString(h[:8])
 }

@@ -57,8 +57,12 @@ func TestParseTarget(t *testing.T) {
 
 func TestParsePrincipal(t *testing.T) {
 	t.Parallel()
-	user := func(n string) rbacv1.Subject { return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: n} }
-	group := func(n string) rbacv1.Subject { return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: n} }
+	user := func(n string) rbacv1.Subject {
+		return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.UserKind, Name: n}
+	}
+	group := func(n string) rbacv1.Subject {
+		return rbacv1.Subject{APIGroup: rbacv1.GroupName, Kind: rbacv1.GroupKind, Name: n}
+	}
 	tests := []struct {
 		in        string
 		want      rbacv1.Subject

@@ -112,7 +112,7 @@ func goBuild(src, pkg, out string) error {
 	tmp := out + ".tmp"
 	// -trimpath and -s keep the binaries small; the module's go.sum is
 	// the only source of truth (no network beyond the module proxy).
-	cmd := exec.Command("go", "build", "-trimpath", "-ldflags=-s -w", "-o", tmp, pkg)
+	cmd := exec.Command("go", "build", "-trimpath", "-ldflags="+ldflags(), "-o", tmp, pkg)
 	cmd.Dir = src
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "CGO_ENABLED=0")
 	var buf bytes.Buffer
@@ -132,6 +132,18 @@ func goBuild(src, pkg, out string) error {
 		return fmt.Errorf("go build %s in %s: %v: %s", pkg, src, err, msg)
 	}
 	return os.Rename(tmp, out)
+}
+
+// ldflags strips the binaries and stamps the version variables a release
+// build stamps: the server reports them, and clients compare them.
+func ldflags() string {
+	major, minor, _ := strings.Cut(strings.TrimPrefix(Version, "v"), ".")
+	minor, _, _ = strings.Cut(minor, ".")
+	return "-s -w" +
+		" -X k8s.io/component-base/version.gitVersion=" + Version +
+		" -X k8s.io/component-base/version.gitMajor=" + major +
+		" -X k8s.io/component-base/version.gitMinor=" + minor +
+		" -X k8s.io/component-base/version.gitTreeState=clean"
 }
 
 // buildModuleDir is the build/ folder next to this file.
@@ -176,6 +188,7 @@ func buildKey(src string) (string, error) {
 		return "", fmt.Errorf("go env GOVERSION: %w", err)
 	}
 	h.Write(v)
+	h.Write([]byte(ldflags()))
 	return Version + "-" + hex.EncodeToString(h.Sum(nil))[:12], nil
 }
 

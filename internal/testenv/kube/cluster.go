@@ -2,6 +2,7 @@ package kube
 
 import (
 	"bytes"
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -23,6 +24,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"k8s.io/client-go/kubernetes"
 )
 
 // startTimeout bounds how long etcd and kube-apiserver may take to be
@@ -161,6 +164,15 @@ func (c *cluster) startAPIServer(bin string, srv *Server) error {
 		return err
 	}
 	c.apiserver = p
+	admin, err := kubernetes.NewForConfig(srv.AdminConfig())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		err = aggregateClusterRoles(ctx, admin)
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("filling the aggregated ClusterRoles: %w", err)
+	}
 	return nil
 }
 

@@ -151,6 +151,21 @@ func (s *Server) Allowed(t testing.TB, user string, groups []string, attrs authz
 	return got.Status.Allowed
 }
 
+// Settle polls cond until it returns true or ten seconds pass, and
+// reports whether it did. The authorizer learns of RBAC changes through a
+// watch, a moment after the write: ask whether someone may do something
+// through Settle, for the answer after a grant and after a revoke alike.
+func Settle(cond func() bool) bool {
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			return false
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return true
+}
+
 var once struct {
 	sync.Once
 	srv  *Server

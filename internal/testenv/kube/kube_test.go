@@ -43,7 +43,7 @@ func TestAPIServer(t *testing.T) {
 	if _, err := admin.RbacV1().RoleBindings(ns).Create(ctx, rb, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("binding view to alice: %v", err)
 	}
-	if !srv.Can(t, "alice", nil, "get", "pods", ns) {
+	if !Settle(func() bool { return srv.Can(t, "alice", nil, "get", "pods", ns) }) {
 		t.Errorf("alice may not get pods in %s after a RoleBinding to view", ns)
 	}
 	if srv.Can(t, "alice", nil, "get", "pods", "default") {
