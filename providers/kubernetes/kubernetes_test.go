@@ -2,6 +2,8 @@ package kubernetes
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"fmt"
 	"maps"
 	"os"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	authzv1 "k8s.io/api/authorization/v1"
 	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
@@ -41,10 +44,13 @@ func newWorld(t *testing.T, name string) world {
 	t.Helper()
 	srv := kube.APIServer(t)
 	// The provider's name is the label that keeps each test's bindings
-	// apart; name is unique per test.
-	w := world{srv: srv, admin: srv.Admin(t), provider: name}
+	// apart: name is unique per test, the suffix per run (-count=N shares
+	// the server).
+	suffix := make([]byte, 3)
+	rand.Read(suffix)
+	w := world{srv: srv, admin: srv.Admin(t), provider: name + "-" + hex.EncodeToString(suffix)}
 	for _, p := range []string{"a", "b"} {
-		w.ns = append(w.ns, srv.Namespace(t, w.provider+"-"+p))
+		w.ns = append(w.ns, srv.Namespace(t, name+"-"+p))
 	}
 	role := &rbacv1.Role{
 		ObjectMeta: metav1.ObjectMeta{Name: "pod-reader"},
@@ -107,6 +113,12 @@ func (w world) leastPrivileged(t *testing.T) string {
 	}
 	if _, err := w.admin.RbacV1().ClusterRoleBindings().Create(ctx, crb, metav1.CreateOptions{}); err != nil {
 		t.Fatalf("binding the documented ClusterRole: %v", err)
+	}
+	user := "system:serviceaccount:" + w.ns[0] + ":gitgrant"
+	if !kube.Settle(func() bool {
+		return w.srv.Allowed(t, user, nil, authzv1.ResourceAttributes{Verb: "list", Group: rbacv1.GroupName, Resource: "clusterrolebindings"})
+	}) {
+		t.Fatal("the documented ClusterRole did not take effect within the authorizer's settling time")
 	}
 	return token
 }
