@@ -29,6 +29,11 @@ type Grant struct {
 	// target system enforce it; the others ignore it (the reconciler
 	// revokes). Zero means no end (standing access; not used for requests).
 	Until time.Time
+	// Request is the request file that backs the grant, when the caller
+	// knows it. Providers that can label what they create (Kubernetes
+	// annotations) record it for people looking at the target system;
+	// none depends on it.
+	Request string
 }
 
 // Member is one principal holding a managed role.

@@ -257,7 +257,7 @@ func (a *Executor) call(ctx context.Context, p providers.Provider, act gitgrant.
 func invoke(ctx context.Context, p providers.Provider, act gitgrant.Action) error {
 	switch act.Op {
 	case gitgrant.OpGrant:
-		return p.Grant(ctx, providers.Grant{Role: act.Role, Principal: act.Principal, Until: act.Expires})
+		return p.Grant(ctx, providers.Grant{Role: act.Role, Principal: act.Principal, Until: act.Expires, Request: act.Request})
 	case gitgrant.OpRevoke:
 		return p.Revoke(ctx, act.Role, act.Principal)
 	}

@@ -9,6 +9,7 @@ import (
 	"github.com/gitgrant/gitgrant/providers/exec"
 	"github.com/gitgrant/gitgrant/providers/githubteam"
 	"github.com/gitgrant/gitgrant/providers/google"
+	"github.com/gitgrant/gitgrant/providers/kubernetes"
 	"github.com/gitgrant/gitgrant/providers/ldap"
 	"github.com/gitgrant/gitgrant/providers/mysql"
 	"github.com/gitgrant/gitgrant/providers/okta"
@@ -28,5 +29,6 @@ func Registry() providers.Registry {
 		entra.Type:      entra.Open,
 		google.Type:     google.Open,
 		aws.Type:        aws.Open,
+		kubernetes.Type: kubernetes.Open,
 	}
 }

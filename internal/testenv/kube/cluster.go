@@ -1,0 +1,375 @@
+package kube
+
+import (
+	"bytes"
+	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/rsa"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"k8s.io/client-go/kubernetes"
+)
+
+// startTimeout bounds how long etcd and kube-apiserver may take to be
+// ready; generous, because the machine may be busy compiling.
+const startTimeout = 2 * time.Minute
+
+// cluster is etcd and kube-apiserver running from one directory.
+type cluster struct {
+	dir             string
+	etcd, apiserver *process
+}
+
+// start writes the keys and certificates into a new directory and starts
+// etcd, then kube-apiserver, each on free loopback ports (tried again
+// when a port is taken in between).
+func start(bins Binaries) (*Server, *cluster, error) {
+	dir, err := os.MkdirTemp("", "gitgrant-kube-")
+	if err != nil {
+		return nil, nil, err
+	}
+	c := &cluster{dir: dir}
+	srv := &Server{AdminUser: "gitgrant-test-admin", AdminToken: randomHex(24)}
+	if srv.CAData, err = writeCredentials(dir, srv); err != nil {
+		os.RemoveAll(dir)
+		return nil, nil, fmt.Errorf("writing test credentials: %w", err)
+	}
+	for attempt := 0; ; attempt++ {
+		err = c.startEtcd(bins.Etcd)
+		if err == nil {
+			break
+		}
+		if attempt == 2 {
+			c.stop()
+			return nil, nil, err
+		}
+	}
+	for attempt := 0; ; attempt++ {
+		err = c.startAPIServer(bins.APIServer, srv)
+		if err == nil {
+			return srv, c, nil
+		}
+		if attempt == 2 {
+			c.stop()
+			return nil, nil, err
+		}
+	}
+}
+
+func (c *cluster) startEtcd(bin string) error {
+	client, peer := freePort(), freePort()
+	if client == 0 || peer == 0 {
+		return errors.New("no free loopback port for etcd")
+	}
+	clientURL := fmt.Sprintf("http://127.0.0.1:%d", client)
+	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
+	data := filepath.Join(c.dir, "etcd")
+	os.RemoveAll(data)
+	p, err := startProcess(bin,
+		"--name=test", "--data-dir="+data,
+		"--listen-client-urls="+clientURL, "--advertise-client-urls="+clientURL,
+		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
+		"--initial-cluster=test="+peerURL,
+		// A throwaway store: durability buys nothing and costs seconds.
+		"--unsafe-no-fsync", "--log-level=warn",
+	)
+	if err != nil {
+		return err
+	}
+	ready := func() error {
+		resp, err := http.Get(clientURL + "/health")
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("etcd /health: %s", resp.Status)
+		}
+		return nil
+	}
+	if err := p.waitReady("etcd", ready); err != nil {
+		return err
+	}
+	c.etcd = p
+	os.WriteFile(filepath.Join(c.dir, "etcd.url"), []byte(clientURL), 0o600)
+	return nil
+}
+
+func (c *cluster) startAPIServer(bin string, srv *Server) error {
+	port := freePort()
+	if port == 0 {
+		return errors.New("no free loopback port for kube-apiserver")
+	}
+	etcdURL, err := os.ReadFile(filepath.Join(c.dir, "etcd.url"))
+	if err != nil {
+		return err
+	}
+	srv.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
+	f := func(name string) string { return filepath.Join(c.dir, name) }
+	p, err := startProcess(bin,
+		"--etcd-servers="+string(etcdURL),
+		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
+		"--secure-port="+strconv.Itoa(port),
+		"--tls-cert-file="+f("serving.pem"), "--tls-private-key-file="+f("serving.key"),
+		"--cert-dir="+f("certs"),
+		"--authorization-mode=RBAC",
+		"--token-auth-file="+f("tokens.csv"),
+		"--service-account-issuer=https://kubernetes.default.svc.cluster.local",
+		"--service-account-key-file="+f("sa.pub"),
+		"--service-account-signing-key-file="+f("sa.key"),
+		"--service-cluster-ip-range=10.96.0.0/24",
+		// Nothing runs pods here; the Endpoints of the kubernetes
+		// service would point nowhere.
+		"--endpoint-reconciler-type=none",
+		"--enable-priority-and-fairness=false",
+		"--profiling=false",
+		"--v=0",
+	)
+	if err != nil {
+		return err
+	}
+	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(srv.CAData)}}, Timeout: 5 * time.Second}
+	ready := func() error {
+		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/readyz", nil)
+		req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("/readyz: %s", resp.Status)
+		}
+		return nil
+	}
+	if err := p.waitReady("kube-apiserver", ready); err != nil {
+		return err
+	}
+	c.apiserver = p
+	admin, err := kubernetes.NewForConfig(srv.AdminConfig())
+	if err == nil {
+		ctx, cancel := context.WithTimeout(context.Background(), startTimeout)
+		err = aggregateClusterRoles(ctx, admin)
+		cancel()
+	}
+	if err != nil {
+		return fmt.Errorf("filling the aggregated ClusterRoles: %w", err)
+	}
+	return nil
+}
+
+// stop ends kube-apiserver, then etcd, and removes the directory.
+func (c *cluster) stop() error {
+	defer os.RemoveAll(c.dir)
+	var errs []error
+	for _, p := range []*process{c.apiserver, c.etcd} {
+		if p != nil {
+			errs = append(errs, p.stop())
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// process is one server program running in the foreground.
+type process struct {
+	name    string
+	cmd     *exec.Cmd
+	log     *lockedBuffer
+	exited  chan struct{}
+	waitErr error
+}
+
+// startProcess starts bin with args, the end of its output kept in
+// memory for error messages. Pdeathsig fires when the thread that
+// started the child exits, so the child is started from a locked thread
+// that lives as long as it does.
+func startProcess(bin string, args ...string) (*process, error) {
+	p := &process{name: filepath.Base(bin), log: &lockedBuffer{}, exited: make(chan struct{})}
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		cmd := exec.Command(bin, args...)
+		cmd.Stdout, cmd.Stderr = p.log, p.log
+		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+		if err := cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		p.cmd = cmd
+		started <- nil
+		p.waitErr = cmd.Wait()
+		close(p.exited)
+	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	return p, nil
+}
+
+// waitReady polls ready until it succeeds, the process exits, or
+// startTimeout passes; the process is stopped on failure.
+func (p *process) waitReady(what string, ready func() error) error {
+	deadline := time.Now().Add(startTimeout)
+	for {
+		err := ready()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("%s exited at start (%v):\n%s", what, p.waitErr, tail(p.log.String(), 30))
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			p.stop()
+			return fmt.Errorf("%s was not ready within %v (%v):\n%s", what, startTimeout, err, tail(p.log.String(), 30))
+		}
+	}
+}
+
+// stop sends SIGTERM and waits, then kills.
+func (p *process) stop() error {
+	if p.cmd == nil || p.cmd.Process == nil {
+		return nil
+	}
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-p.exited:
+		return nil
+	case <-time.After(15 * time.Second):
+		p.cmd.Process.Kill()
+		<-p.exited
+		return fmt.Errorf("%s ignored SIGTERM for 15s and was killed", p.name)
+	}
+}
+
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	// Keep the last megabyte: enough to explain a failure.
+	if b.buf.Len() > 1<<20 {
+		rest := b.buf.Bytes()[b.buf.Len()-(1<<19):]
+		b.buf = *bytes.NewBuffer(append([]byte(nil), rest...))
+	}
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// writeCredentials writes into dir: a CA and a serving certificate for
+// 127.0.0.1 and localhost (ca.pem, serving.pem, serving.key), the
+// service-account signing key pair (sa.key, sa.pub) and the static token
+// of the administrator (tokens.csv). It returns the CA's PEM.
+func writeCredentials(dir string, srv *Server) ([]byte, error) {
+	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	now := time.Now()
+	caTmpl := &x509.Certificate{
+		SerialNumber:          big.NewInt(1),
+		Subject:               pkix.Name{CommonName: "gitgrant test Kubernetes CA"},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign,
+	}
+	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	srvTmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(2),
+		Subject:      pkix.Name{CommonName: "kube-apiserver"},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(24 * time.Hour),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		DNSNames:     []string{"localhost", "kubernetes.default.svc"},
+		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
+	}
+	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
+	if err != nil {
+		return nil, err
+	}
+	srvKeyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
+	if err != nil {
+		return nil, err
+	}
+	saKey, err := rsa.GenerateKey(rand.Reader, 2048)
+	if err != nil {
+		return nil, err
+	}
+	saPriv, err := x509.MarshalPKCS8PrivateKey(saKey)
+	if err != nil {
+		return nil, err
+	}
+	saPub, err := x509.MarshalPKIXPublicKey(&saKey.PublicKey)
+	if err != nil {
+		return nil, err
+	}
+	caPEM := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER})
+	files := map[string][]byte{
+		"ca.pem":      caPEM,
+		"serving.pem": pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: srvDER}),
+		"serving.key": pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: srvKeyDER}),
+		"sa.key":      pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: saPriv}),
+		"sa.pub":      pem.EncodeToMemory(&pem.Block{Type: "PUBLIC KEY", Bytes: saPub}),
+		// token,user,uid,"group1,group2"
+		"tokens.csv": fmt.Appendf(nil, "%s,%s,%s,\"system:masters\"\n", srv.AdminToken, srv.AdminUser, srv.AdminUser),
+	}
+	for name, data := range files {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
+			return nil, err
+		}
+	}
+	return caPEM, nil
+}
+
+func certPool(pemData []byte) *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AppendCertsFromPEM(pemData)
+	return p
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
