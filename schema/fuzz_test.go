@@ -60,7 +60,7 @@ func FuzzLoadRequest(f *testing.F) {
 	f.Add([]byte("a: &a [*a]\n"))
 	f.Add([]byte("requester: alice\n---\n"))
 	cfg := testConfig(f)
-	checker := NewChecker(cfg, testNow)
+	checker := NewPolicy(cfg, testNow)
 	f.Fuzz(func(t *testing.T, data []byte) {
 		const path = "requests/orders-db/fuzz.yaml"
 		req, ds := LoadRequest(path, data)
@@ -91,7 +91,7 @@ func FuzzLoadConfig(f *testing.F) {
 		if len(cfg.Providers) == 0 {
 			t.Fatalf("accepted a config without providers")
 		}
-		NewChecker(cfg, testNow) // must not panic on anything LoadConfig accepts
+		NewPolicy(cfg, testNow) // must not panic on anything LoadConfig accepts
 	})
 }
 

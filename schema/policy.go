@@ -9,9 +9,9 @@ import (
 	"github.com/gitgrant/gitgrant"
 )
 
-// Checker applies the static policy of one config to requests. Build it
+// Policy applies the static policy of one config to requests. Build it
 // once per config: it compiles the ticket pattern and indexes logins.
-type Checker struct {
+type Policy struct {
 	cfg    *gitgrant.Config
 	ticket *regexp.Regexp
 	// Now is the time "in the past" is judged against.
@@ -21,10 +21,10 @@ type Checker struct {
 	committed bool
 }
 
-// NewChecker prepares policy checks for cfg, which must have loaded
+// NewPolicy prepares policy checks for cfg, which must have loaded
 // without errors.
-func NewChecker(cfg *gitgrant.Config, now time.Time) *Checker {
-	c := &Checker{cfg: cfg, now: now}
+func NewPolicy(cfg *gitgrant.Config, now time.Time) *Policy {
+	c := &Policy{cfg: cfg, now: now}
 	if p := cfg.Policy.TicketPattern; p != "" {
 		c.ticket = regexp.MustCompile(`^(?:` + p + `)$`) // LoadConfig rejected patterns that do not compile
 	}
@@ -34,14 +34,14 @@ func NewChecker(cfg *gitgrant.Config, now time.Time) *Checker {
 // Check returns every static policy violation of req: what can be judged
 // from the files alone, before any approval is looked at. Time-based rules
 // are judged at the checker's time.
-func (c *Checker) Check(req *gitgrant.Request) gitgrant.Diagnostics {
+func (c *Policy) Check(req *gitgrant.Request) gitgrant.Diagnostics {
 	return c.CheckAt(req, c.now)
 }
 
 // CheckAt is Check with time-based rules (an expiry in the past, a window
 // measured from the merge) judged at now: for a request already on the main
 // branch, the time it got there.
-func (c *Checker) CheckAt(req *gitgrant.Request, now time.Time) gitgrant.Diagnostics {
+func (c *Policy) CheckAt(req *gitgrant.Request, now time.Time) gitgrant.Diagnostics {
 	var out gitgrant.Diagnostics
 	add := func(sev gitgrant.Severity, field, msg, hint string) {
 		out = append(out, gitgrant.Diagnostic{Position: req.Pos(field), Severity: sev, Field: field, Message: msg, Hint: hint})
@@ -103,7 +103,7 @@ const reasonHint = "say why you need the access, for whom or what, such as: Repa
 // checkLength compares the requested window with the caps of one grant.
 // With `expires`, the window starts at merge, so it is measured from starts
 // when set, else from now (the earliest the merge can be).
-func (c *Checker) checkLength(req *gitgrant.Request, g gitgrant.GrantRef, now time.Time, add func(gitgrant.Severity, string, string, string)) {
+func (c *Policy) checkLength(req *gitgrant.Request, g gitgrant.GrantRef, now time.Time, add func(gitgrant.Severity, string, string, string)) {
 	limit := c.cfg.GrantMaxDuration(req, g)
 	if limit == 0 {
 		return
@@ -133,7 +133,7 @@ func emergencyNote(req *gitgrant.Request) string {
 }
 
 // checkWho covers requester, subject and emergency use.
-func (c *Checker) checkWho(req *gitgrant.Request, add func(gitgrant.Severity, string, string, string)) {
+func (c *Policy) checkWho(req *gitgrant.Request, add func(gitgrant.Severity, string, string, string)) {
 	cfg := c.cfg
 	if _, _, ok := cfg.Identity(req.Requester); !ok {
 		add(gitgrant.SeverityError, "requester", fmt.Sprintf("requester %q is not in identities", req.Requester),

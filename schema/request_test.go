@@ -52,7 +52,7 @@ func TestValidRequest(t *testing.T) {
 	if got := req.Pos("grants.0.role"); got != (gitgrant.Position{File: req.Path, Line: 4, Column: 11}) {
 		t.Errorf("position of grants.0.role = %v, want line 4 column 11", got)
 	}
-	if diags := NewChecker(testConfig(t), testNow).Check(req); len(diags) > 0 {
+	if diags := NewPolicy(testConfig(t), testNow).Check(req); len(diags) > 0 {
 		t.Errorf("valid request fails policy: %v", diags)
 	}
 }
@@ -230,7 +230,7 @@ providers:
 	if cfg == nil {
 		t.Fatal(ds)
 	}
-	c := NewChecker(cfg, testNow)
+	c := NewPolicy(cfg, testNow)
 	for who, wantErr := range map[string]bool{"alice": false, "bob": true} {
 		req, ds := LoadRequest("requests/idp/x.yaml", []byte("requester: "+who+"\ngrants: [{provider: idp, role: admins}]\nduration: 1h\nreason: okta admin work\n"))
 		if req == nil {

@@ -271,9 +271,9 @@ func Validate(config *File, requests []File, opts Options) *Report {
 	}
 	rep.Files = append(rep.Files, cfgReport)
 
-	var checker *Checker
+	var checker *Policy
 	if rep.Config != nil {
-		checker = NewChecker(rep.Config, opts.Now)
+		checker = NewPolicy(rep.Config, opts.Now)
 		checker.committed = opts.Committed
 	}
 	results := make([]FileReport, len(requests))
@@ -325,7 +325,7 @@ func loadConfigFile(f File) (*gitgrant.Config, gitgrant.Diagnostics) {
 // validateRequest judges one file under requests/. A zero FileReport means
 // the file is not a request and is deliberately passed over: see
 // besideRequests.
-func validateRequest(f File, checker *Checker, cache *ParseCache, at time.Time) FileReport {
+func validateRequest(f File, checker *Policy, cache *ParseCache, at time.Time) FileReport {
 	rep := FileReport{Path: f.Path, Kind: "request"}
 	fail := func(msg, hint string) FileReport {
 		rep.Diagnostics = gitgrant.Diagnostics{{Position: gitgrant.Position{File: f.Path}, Severity: gitgrant.SeverityError, Message: msg, Hint: hint}}

@@ -13,7 +13,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
-	"github.com/gitgrant/gitgrant/internal/prfeedback"
+	"github.com/gitgrant/gitgrant/internal/prcheck"
 	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/schema"
 )
@@ -112,7 +112,7 @@ func runValidatePR(ctx context.Context, e *env, repoDir string, p prFlag, format
 	if err != nil {
 		return usagef("GitHub settings: %v", err)
 	}
-	checker := &prfeedback.Checker{Client: client, Local: prfeedback.OpenLocal(repoDir), Clock: e.clock()}
+	checker := &prcheck.Checker{Client: client, Local: prcheck.OpenLocal(repoDir), Clock: e.clock()}
 	var files approval.FileReader
 	if checker.Local != nil {
 		files = checker.Local
@@ -124,7 +124,7 @@ func runValidatePR(ctx context.Context, e *env, repoDir string, p prFlag, format
 	if err != nil {
 		return err
 	}
-	comment := prfeedback.Comment(res, 10)
+	comment := prcheck.Comment(res, 10)
 	var body strings.Builder
 	if err := render.PRCommentMarkdown(&body, comment); err != nil {
 		return err
@@ -133,7 +133,7 @@ func runValidatePR(ctx context.Context, e *env, repoDir string, p prFlag, format
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
 	}
 	errs, _ := comment.Counts()
-	skipped, err := checker.Publish(ctx, res, body.String(), prfeedback.Conclusion(res), comment.Headline())
+	skipped, err := checker.Publish(ctx, res, body.String(), prcheck.Conclusion(res), comment.Headline())
 	for _, s := range skipped {
 		fmt.Fprintf(e.stderr, "gitgrant: warning: GitHub refused %s (a pull request from a fork, or missing permissions); the annotations and job summary still show the result\n", s)
 	}
@@ -162,7 +162,7 @@ type prJSONPull struct {
 	Removed       []string `json:"removed"`
 }
 
-func writePRValidation(e *env, format render.Format, res *prfeedback.Result, c render.PRComment, body string) error {
+func writePRValidation(e *env, format render.Format, res *prcheck.Result, c render.PRComment, body string) error {
 	rep := res.Report
 	errs, warnings := rep.Counts()
 	if !res.ConfigChanged && len(rep.ConfigFile().Diagnostics) == 0 {

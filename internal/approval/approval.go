@@ -171,7 +171,7 @@ func (v *Verifier) Verify(ctx context.Context, in Input) (gitgrant.Evidence, err
 		return gitgrant.Evidence{}, err
 	}
 	if v.Cache != nil {
-		entry := Entry{Evidence: ev, FirstChecked: first}
+		entry := CacheEntry{Evidence: ev, FirstChecked: first}
 		if entry.FirstChecked.IsZero() {
 			entry.FirstChecked = ev.CheckedAt
 		}

@@ -17,12 +17,12 @@ type Key struct {
 	Commit string `json:"commit"`
 }
 
-// Entry is cached evidence. RecheckAt, when set, is when a verdict that may
+// CacheEntry is cached evidence. RecheckAt, when set, is when a verdict that may
 // still change (GitHub had not yet linked the commit to a pull request)
 // should be gathered again. Policies, with a PolicySource, names the
 // policy state (commit and blobs) each commit the verdict was judged at
 // had; when one has changed since, the verdict is gathered again.
-type Entry struct {
+type CacheEntry struct {
 	Evidence     gitgrant.Evidence `json:"evidence"`
 	FirstChecked time.Time         `json:"first_checked"`
 	RecheckAt    time.Time         `json:"recheck_at,omitzero"`
@@ -32,20 +32,20 @@ type Entry struct {
 // Cache stores evidence; the reconciler may persist it (git notes, a
 // file). Get's ok is false when nothing is stored.
 type Cache interface {
-	Get(ctx context.Context, k Key) (Entry, bool, error)
-	Put(ctx context.Context, k Key, e Entry) error
+	Get(ctx context.Context, k Key) (CacheEntry, bool, error)
+	Put(ctx context.Context, k Key, e CacheEntry) error
 }
 
 // MemoryCache is a Cache in memory.
 type MemoryCache struct {
 	mu sync.Mutex
-	m  map[Key]Entry
+	m  map[Key]CacheEntry
 }
 
 var _ Cache = (*MemoryCache)(nil)
 
 // Get implements Cache.
-func (c *MemoryCache) Get(_ context.Context, k Key) (Entry, bool, error) {
+func (c *MemoryCache) Get(_ context.Context, k Key) (CacheEntry, bool, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	e, ok := c.m[k]
@@ -53,11 +53,11 @@ func (c *MemoryCache) Get(_ context.Context, k Key) (Entry, bool, error) {
 }
 
 // Put implements Cache.
-func (c *MemoryCache) Put(_ context.Context, k Key, e Entry) error {
+func (c *MemoryCache) Put(_ context.Context, k Key, e CacheEntry) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.m == nil {
-		c.m = map[Key]Entry{}
+		c.m = map[Key]CacheEntry{}
 	}
 	c.m[k] = e
 	return nil

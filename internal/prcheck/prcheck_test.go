@@ -1,4 +1,4 @@
-package prfeedback_test
+package prcheck_test
 
 import (
 	"context"
@@ -12,7 +12,7 @@ import (
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
-	"github.com/gitgrant/gitgrant/internal/prfeedback"
+	"github.com/gitgrant/gitgrant/internal/prcheck"
 	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
@@ -55,12 +55,12 @@ func TestPolicyChangeInTheComment(t *testing.T) {
 	}
 	v := approval.New(cl, nil, nil)
 	v.Clock = fakeclock.New(t0)
-	c := &prfeedback.Checker{Client: cl, Verifier: v, Clock: fakeclock.New(t0)}
+	c := &prcheck.Checker{Client: cl, Verifier: v, Clock: fakeclock.New(t0)}
 	res, err := c.Check(context.Background(), pr.Number)
 	if err != nil {
 		t.Fatal(err)
 	}
-	comment := prfeedback.Comment(res, 10)
+	comment := prcheck.Comment(res, 10)
 	want := &render.PRPolicyChange{
 		Files: []render.PRPolicyFile{{Path: "gitgrant.yaml", Missing: true, Owners: []string{"@acme/security"}}},
 		Reasons: []string{

@@ -1,4 +1,4 @@
-package prfeedback
+package prcheck
 
 import (
 	"testing"

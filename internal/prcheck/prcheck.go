@@ -1,9 +1,9 @@
-// Package prfeedback owns `gitgrant validate --pr`: it checks what one
+// Package prcheck owns `gitgrant validate --pr`: it checks what one
 // pull request changes, judged by the policy at the pull request's base
 // commit (brief rule 1), previews what merging it would grant and which
 // approvals are still missing, and reports back on the pull request with
 // one comment (updated, never duplicated) and a check.
-package prfeedback
+package prcheck
 
 import (
 	"context"
