@@ -82,6 +82,17 @@ const (
 	OpReport Op = "report"
 )
 
+// Past is the op as a past participle, for messages: "granted".
+func (o Op) Past() string {
+	switch o {
+	case OpGrant:
+		return "granted"
+	case OpRevoke:
+		return "revoked"
+	}
+	return string(o) + "ed"
+}
+
 // Action is one change to one membership.
 type Action struct {
 	Op        Op        `json:"op"`

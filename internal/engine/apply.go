@@ -214,31 +214,27 @@ func (e *Engine) feedback(ctx context.Context, p *Pass, granted, revoked map[str
 		return nil
 	}
 	var errs []error
-	say := func(path string, acts []gitgrant.Action, verb string) {
+	say := func(path string, acts []gitgrant.Action) {
 		pr := p.request(path).PullRequest()
 		if pr == 0 {
 			return
 		}
-		var lines []string
+		changes := make([]render.AccessChange, 0, len(acts))
 		for _, a := range acts {
-			line := fmt.Sprintf("- %s %s for %s", verb, render.CodeSpan(a.Provider+"/"+a.Role), render.CodeSpan(a.Principal))
-			if verb == "granted" {
-				line += " until " + a.Expires.UTC().Format(time.RFC3339)
-			} else {
-				line += " at " + e.now().UTC().Format(time.RFC3339)
-			}
-			lines = append(lines, line)
+			changes = append(changes, render.AccessChange{Op: a.Op, Provider: a.Provider, Role: a.Role, Principal: a.Principal,
+				Until: a.Expires, At: e.now(), Cause: a.Cause})
 		}
-		body := fmt.Sprintf("gitgrant: %s\n\n%s\n", render.CodeSpan(path), strings.Join(lines, "\n"))
-		if err := e.GitHub.Comment(ctx, pr, body); err != nil {
+		var body strings.Builder
+		render.AccessComment(&body, path, changes)
+		if err := e.GitHub.Comment(ctx, pr, body.String()); err != nil {
 			errs = append(errs, fmt.Errorf("commenting on pull request #%d: %w", pr, err))
 		}
 	}
 	for _, path := range sortedKeys(granted) {
-		say(path, granted[path], "granted")
+		say(path, granted[path])
 	}
 	for _, path := range sortedKeys(revoked) {
-		say(path, revoked[path], "revoked")
+		say(path, revoked[path])
 	}
 	return errors.Join(errs...)
 }

@@ -81,3 +81,20 @@ func TestGitHubAnnotationsEscape(t *testing.T) {
 		t.Errorf("got %q\nwant %q", b.String(), want)
 	}
 }
+
+// The comment on a request's pull request after a pass: what was granted
+// until when, what was revoked and why; hostile principals stay text.
+func TestAccessCommentGolden(t *testing.T) {
+	t.Parallel()
+	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
+	var b bytes.Buffer
+	err := AccessComment(&b, "requests/db/alice`s.yaml", []AccessChange{
+		{Op: gitgrant.OpGrant, Provider: "db", Role: "ro", Principal: "alice", Until: at.Add(4 * time.Hour)},
+		{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "@org/security ✅", At: at, Cause: gitgrant.CauseExpired},
+		{Op: gitgrant.OpRevoke, Provider: "okta", Role: "ops", Principal: "alice@example.com", At: at, Cause: gitgrant.CausePolicy},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "access-comment.md", b.Bytes())
+}
