@@ -76,7 +76,9 @@ func TestTokenSourceFailure(t *testing.T) {
 	s := gitserver.Start(t, testUser, testToken)
 	s.NewBare(t, "access")
 	_, err := Open(context.Background(), Options{Source: s.URL("access"), CacheDir: t.TempDir(),
-		TokenSource: func() (string, error) { return "", errors.New("GitHub App installation 7: get access token: 401 Unauthorized") }})
+		TokenSource: func() (string, error) {
+			return "", errors.New("GitHub App installation 7: get access token: 401 Unauthorized")
+		}})
 	var sys *gitgrant.SystemError
 	if !errors.As(err, &sys) || !strings.Contains(err.Error(), "a token for git: GitHub App installation 7") {
 		t.Fatalf("Open = %v, want a SystemError saying the token could not be had", err)
