@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
@@ -37,7 +36,7 @@ every provider that could).`, e)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	eng, err := newEngine(ctx, e, *repoFlag, *branch, slog.New(slog.DiscardHandler))
+	eng, err := newEngine(ctx, e, engineOptions{Source: *repoFlag, Branch: *branch})
 	if err != nil {
 		return err
 	}

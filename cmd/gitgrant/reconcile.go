@@ -63,7 +63,7 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 		commitOpts.Committer = c
 	}
 
-	eng, err := newEngine(ctx, e, *repoFlag, *branch, logger)
+	eng, err := newEngine(ctx, e, engineOptions{Source: *repoFlag, Branch: *branch, Logger: logger})
 	if err != nil {
 		return err
 	}

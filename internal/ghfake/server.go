@@ -310,7 +310,20 @@ func (s *Server) authorized(r *http.Request) bool {
 	if len(s.tokens) == 0 && len(s.apps) == 0 {
 		return true
 	}
-	tok := requestToken(r)
+	return s.validLocked(requestToken(r))
+}
+
+// ValidToken reports whether token is a credential the fake accepts now:
+// one added, or an installation token it minted that has not lapsed. A git
+// server in front of the same repositories asks it, as github.com checks
+// the password of git's basic auth.
+func (s *Server) ValidToken(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.validLocked(token)
+}
+
+func (s *Server) validLocked(tok string) bool {
 	exp, ok := s.tokens[tok]
 	return ok && tok != "" && (exp.IsZero() || s.now().Before(exp))
 }

@@ -453,3 +453,22 @@ func (s scrubbed) Error() string {
 	return credentialsInURL.ReplaceAllString(s.err.Error(), "${1}REDACTED@")
 }
 func (s scrubbed) Unwrap() error { return s.err }
+
+// OriginURL is the URL of the origin remote of the local repository that
+// holds dir, or "" when there is none.
+func OriginURL(dir string) string {
+	g, _, err := openLocal(dir)
+	if err != nil {
+		return ""
+	}
+	defer func() {
+		if c, ok := g.Storer.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}()
+	rem, err := g.Remote(remoteName)
+	if err != nil || len(rem.Config().URLs) == 0 {
+		return ""
+	}
+	return rem.Config().URLs[0]
+}
