@@ -16,7 +16,9 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/reconciler"
+	"github.com/gitgrant/gitgrant/schema"
 )
 
 // Options configure a Server.
@@ -71,6 +73,9 @@ func New(eng *engine.Engine, opts Options) *Server {
 		stats = eng.GitHub.Transport.Stats
 	}
 	s := &Server{eng: eng, opts: opts, log: opts.Logger, Metrics: NewMetrics(stats), readyReason: "no pass has run yet"}
+	// The providers and roles on main name the series that exist before
+	// the first pass (which then keeps only the verified policy's).
+	s.Metrics.known(configOnMain(eng.Repo))
 	s.sched = NewScheduler(s.pass, opts.Clock, opts.Resync, opts.Logger)
 	return s
 }
@@ -160,7 +165,7 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	if loud := p.Plan.Policy.Loud(); loud != "" && p.PolicyErr == nil {
 		log.Warn("policy on main is not all in force", "policy", loud)
 	}
-	s.Metrics.observePlan(p.Plan)
+	s.Metrics.observePlan(p.Plan, p.Config)
 
 	apply := s.opts.Apply
 	if fetchErr != nil {
@@ -323,4 +328,18 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return serveErr
 	}
 	return nil
+}
+
+// configOnMain is gitgrant.yaml as main has it, or nil when it cannot be
+// read or loaded; it only names metric series, so it need not be verified.
+func configOnMain(repo *gitrepo.Repo) *gitgrant.Config {
+	snap, err := repo.ReadRevision("")
+	if err != nil || snap.Config == nil {
+		return nil
+	}
+	cfg, diags := schema.LoadConfig(gitgrant.ConfigPath, snap.Config.Data)
+	if diags.HasErrors() {
+		return nil
+	}
+	return cfg
 }
