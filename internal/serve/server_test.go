@@ -209,7 +209,9 @@ func TestMetricsExposed(t *testing.T) {
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
 	s := start(t, w.engine(clk), clk, time.Hour)
 	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
-	eventually(t, "the pass's metrics", func() bool { return s.Passes() == 1 && strings.Contains(scrape(t, s), `gitgrant_passes_total{result="partial"} 1`) })
+	eventually(t, "the pass's metrics", func() bool {
+		return s.Passes() == 1 && strings.Contains(scrape(t, s), `gitgrant_passes_total{result="partial"} 1`)
+	})
 	body := scrape(t, s)
 	for _, want := range []string{
 		`gitgrant_active_grants{provider="db",role="ro"} 1`,
