@@ -36,6 +36,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"init", "write a new access repository: gitgrant.yaml, CODEOWNERS, workflows, README", runInit},
 		{"validate", "check request files and gitgrant.yaml against the schemas and policy", runValidate},
 		{"request", "write a new request file", runRequest},
 		{"plan", "dry run: show the grants and revocations reconcile would make", runPlan},
