@@ -162,4 +162,3 @@ func readFile(t *testing.T, path string) string {
 	}
 	return string(b)
 }
-
