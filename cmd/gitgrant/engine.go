@@ -9,7 +9,6 @@ import (
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/providers"
-	"github.com/gitgrant/gitgrant/providers/all"
 )
 
 // engineOptions say which repository a command reconciles.
@@ -50,7 +49,7 @@ func newEngine(ctx context.Context, e *env, o engineOptions) (*engine.Engine, er
 	deps.Getenv = e.getenv
 	deps.Logger = logger
 	deps.Clock = e.clock()
-	eng := &engine.Engine{Repo: repo, Registry: all.Registry(), Deps: deps, Logger: logger, Clock: e.clock(),
+	eng := &engine.Engine{Repo: repo, Registry: e.registry(), Deps: deps, Logger: logger, Clock: e.clock(),
 		TrustRoot: e.getenv("GITGRANT_TRUST_ROOT")}
 	if acc.Client != nil {
 		v := approval.New(acc.Client, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
