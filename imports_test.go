@@ -19,7 +19,9 @@ var technologyHomes = []struct {
 	homes        []string // directories, relative to the module root
 }{
 	{"github.com/google/go-github/", []string{"internal/ghapi", "providers/githubteam"}},
-	{"github.com/go-git/go-git/", []string{"internal/gitrepo"}},
+	// The client side of git is gitrepo's; the simulated GitHub (ghfake)
+	// is a git server, which the demo runs.
+	{"github.com/go-git/go-git/", []string{"internal/gitrepo", "internal/ghfake"}},
 }
 
 // TestTechnologiesStayHome fails when a non-test Go file outside a

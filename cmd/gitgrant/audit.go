@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -29,10 +30,11 @@ refs/notes/gitgrant (docs/audit.md). With --at, it answers "who held what at
 that time" instead.
 
 --repo is a local clone or a URL (https://, ssh://, git@host:path, file://);
-a URL is cloned into a cache and fetched on every run. HTTPS remotes use the
-token in GITGRANT_GIT_TOKEN or GITHUB_TOKEN; ssh remotes use GITGRANT_SSH_KEY
-or the SSH agent, and check the host key against GITGRANT_SSH_KNOWN_HOSTS
-(default ~/.ssh/known_hosts). Times are RFC 3339 (2026-11-22T09:00:00Z) or a date
+a URL is cloned into a cache and fetched on every run. HTTPS remotes use
+GITGRANT_GIT_TOKEN, else the GitHub App's installation token
+(GITGRANT_GITHUB_APP_*), else GITHUB_TOKEN; ssh remotes use
+GITGRANT_GIT_SSH_KEY_FILE or the SSH agent, and refuse a host whose key is
+not in GITGRANT_GIT_SSH_KNOWN_HOSTS (default ~/.ssh/known_hosts). Times are RFC 3339 (2026-11-22T09:00:00Z) or a date
 (2026-11-22, midnight UTC). A local clone only knows what was last fetched:
 run git fetch origin 'refs/notes/*:refs/notes/*' to see grant notes.
 
@@ -69,11 +71,13 @@ Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
 		}
 	}
 
-	token := e.getenv("GITGRANT_GIT_TOKEN")
-	if token == "" {
-		token = e.getenv("GITHUB_TOKEN")
+	acc, err := resolveAccess(e, *repo, false, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
 	}
-	r, err := gitrepo.Open(ctx, gitrepo.Options{Source: *repo, Branch: *branch, CacheDir: *cacheDir, Token: token, SSHKeyFile: e.getenv("GITGRANT_SSH_KEY"), SSHKnownHosts: e.getenv("GITGRANT_SSH_KNOWN_HOSTS")})
+	gopts := acc.Git
+	gopts.Source, gopts.Branch, gopts.CacheDir = *repo, *branch, *cacheDir
+	r, err := gitrepo.Open(ctx, gopts)
 	if err != nil {
 		return err
 	}

@@ -2,44 +2,59 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"log/slog"
-	"os"
+	"path/filepath"
 
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/engine"
-	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/providers"
-	"github.com/gitgrant/gitgrant/providers/all"
 )
 
-// newEngine opens the access repository and, when credentials are in the
-// environment (GITHUB_TOKEN or a GitHub App, with GITHUB_REPOSITORY), the
-// GitHub client that verifies approvals.
-func newEngine(ctx context.Context, e *env, source, branch string, logger *slog.Logger) (*engine.Engine, error) {
-	cfg, err := ghapi.ConfigFromEnv(e.getenv, os.ReadFile)
-	if err != nil {
-		return nil, usageError{fmt.Sprintf("GitHub settings: %v", err)}
+// engineOptions say which repository a command reconciles.
+type engineOptions struct {
+	Source, Branch string
+	Logger         *slog.Logger
+	// CacheDir holds clones of remote repositories (default: the user
+	// cache directory).
+	CacheDir string
+}
+
+// newEngine opens the access repository with the credentials in the
+// environment (resolveAccess) and, when GitHub credentials are set, the
+// client that verifies approvals. Credentials without a repository to
+// verify against are a usage error, never a silent offline pass.
+func newEngine(ctx context.Context, e *env, o engineOptions) (*engine.Engine, error) {
+	logger := o.Logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
 	}
-	repo, err := gitrepo.Open(ctx, gitrepo.Options{Source: source, Branch: branch, Token: cfg.Token})
+	acc, err := resolveAccess(e, o.Source, true, logger)
 	if err != nil {
 		return nil, err
+	}
+	gopts := acc.Git
+	gopts.Source, gopts.Branch, gopts.CacheDir = o.Source, o.Branch, o.CacheDir
+	if xdg := e.getenv("XDG_CACHE_HOME"); gopts.CacheDir == "" && xdg != "" {
+		gopts.CacheDir = filepath.Join(xdg, "gitgrant", "repos") // as on Linux, and on every system alike
+	}
+	repo, err := gitrepo.Open(ctx, gopts)
+	if err != nil {
+		return nil, err
+	}
+	if acc.Derived != "" {
+		logger.Info("GITHUB_REPOSITORY not set: using the repository of "+acc.Derived, "repository", acc.GitHub.Repository)
 	}
 	deps := providers.DefaultDeps()
 	deps.Getenv = e.getenv
 	deps.Logger = logger
 	deps.Clock = e.clock()
-	eng := &engine.Engine{Repo: repo, Registry: all.Registry(), Deps: deps, Logger: logger, Clock: e.clock(),
+	eng := &engine.Engine{Repo: repo, Registry: e.registry(), Deps: deps, Logger: logger, Clock: e.clock(),
 		TrustRoot: e.getenv("GITGRANT_TRUST_ROOT")}
-	if (cfg.Token != "" || cfg.AppID != 0) && cfg.Repository != "" {
-		client, err := ghapi.New(cfg, ghapi.Options{Clock: e.clock(), Logger: logger})
-		if err != nil {
-			return nil, usageError{fmt.Sprintf("GitHub settings: %v", err)}
-		}
-		v := approval.New(client, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
+	if acc.Client != nil {
+		v := approval.New(acc.Client, engine.FileReader{Repo: repo}, &approval.MemoryCache{})
 		v.Clock, v.Logger = e.clock(), logger
-		eng.GitHub, eng.Verifier = client, v
+		eng.GitHub, eng.Verifier = acc.Client, v
 	}
 	return eng, nil
 }

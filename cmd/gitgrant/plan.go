@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"log/slog"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
@@ -19,10 +18,11 @@ every provider for the members of its managed roles, and prints each
 request's status and window and the exact actions: revocations first, each
 with its reason.
 
-With GitHub credentials (GITHUB_TOKEN or a GitHub App, and GITHUB_REPOSITORY)
-every approval is verified as reconcile would. Without them the dry run is
-offline: requests for roles that need no approval are planned from the commit
-time git reports, and requests that need approval are marked unverified.
+Approvals are verified through GitHub exactly as reconcile verifies them
+(GITHUB_TOKEN or a GitHub App; GITHUB_REPOSITORY, or a github.com origin).
+Without GitHub credentials no request can be verified, so the plan, like
+reconcile, grants nothing: every request that is not expired or rejected is
+"unverified", with the reason, and only revocations are planned.
 
 Exit status: 0 the plan was computed, 1 gitgrant.yaml is invalid, 3 the
 repository or a provider could not be read (the plan is still printed for
@@ -37,11 +37,11 @@ every provider that could).`, e)
 	if err != nil {
 		return usageError{err.Error()}
 	}
-	eng, err := newEngine(ctx, e, *repoFlag, *branch, slog.New(slog.DiscardHandler))
+	eng, err := newEngine(ctx, e, engineOptions{Source: *repoFlag, Branch: *branch})
 	if err != nil {
 		return err
 	}
-	pass, err := eng.Plan(ctx, true)
+	pass, err := eng.Plan(ctx, false) // offline planning would show grants reconcile never makes
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 )
 
@@ -111,13 +112,19 @@ providers:
 	for _, e := range out.Requests {
 		status[filepath.Base(e.Path)] = e.Status
 	}
-	wantStatus := map[string]gitgrant.Status{"alice-rw.yaml": gitgrant.StatusUnverified, "bob-ro.yaml": gitgrant.StatusActive, "broken.yaml": gitgrant.StatusRejected}
+	// Without GitHub nothing is verified, so reconcile grants nothing, not
+	// even the role that needs no approval: the plan says so, and why.
+	wantStatus := map[string]gitgrant.Status{"alice-rw.yaml": gitgrant.StatusUnverified, "bob-ro.yaml": gitgrant.StatusUnverified, "broken.yaml": gitgrant.StatusRejected}
 	if diff := cmp.Diff(wantStatus, status); diff != "" {
 		t.Errorf("statuses (-want +got):\n%s", diff)
 	}
+	for _, e := range out.Requests {
+		if e.Status == gitgrant.StatusUnverified && !cmp.Equal(e.Reasons, []string{engine.NoGitHubReason}) {
+			t.Errorf("%s: reasons %q, want the one that says reconcile needs GitHub credentials", e.Path, e.Reasons)
+		}
+	}
 	want := []gitgrant.Action{
 		{Op: gitgrant.OpRevoke, Provider: "orders-db", Role: "readwrite", Principal: mallory, Cause: gitgrant.CauseDrift, Reason: "drift: not backed by an active request or a standing entry"},
-		{Op: gitgrant.OpGrant, Provider: "orders-db", Role: "readonly", Principal: bob, Expires: testNow.Add(7 * time.Hour), Reason: "requests/orders-db/bob-ro.yaml until 2026-11-22T19:00:00Z", Request: "requests/orders-db/bob-ro.yaml"},
 	}
 	if diff := cmp.Diff(want, out.Actions); diff != "" {
 		t.Errorf("actions (-want +got):\n%s", diff)
@@ -125,7 +132,8 @@ providers:
 
 	// The same plan as text: a person reads statuses and reasons.
 	r = runCLI(t, map[string]string{"TEST_PLAN_DSN": dsn}, "plan", "--repo", repo)
-	for _, s := range []string{"unverified", "revoke  orders-db/readwrite  " + mallory, "2 action(s), revocations first"} {
+	for _, s := range []string{"unverified", "reconcile needs GitHub credentials to verify the approval", "revoke  orders-db/readwrite  " + mallory, "1 action(s), revocations first",
+		"2 request(s) unverified: nothing is granted for them until their approval is verified"} {
 		if !strings.Contains(r.stdout, s) {
 			t.Errorf("text plan lacks %q:\n%s", s, r.stdout)
 		}

@@ -13,7 +13,6 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/providers"
-	"github.com/gitgrant/gitgrant/providers/all"
 	"github.com/gitgrant/gitgrant/schema"
 )
 
@@ -85,7 +84,7 @@ error, 3 a provider failed.`, e)
 	if errs, _ := rep.Counts(); errs > 0 || rep.Config == nil {
 		return rep.Diagnostics()
 	}
-	results := checkProviders(ctx, rep.Config, all.Registry(), e, *timeout)
+	results := checkProviders(ctx, rep.Config, e.registry(), e, *timeout)
 	failed := 0
 	for _, r := range results {
 		if !r.OK {

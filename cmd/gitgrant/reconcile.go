@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/mail"
 	"time"
 
@@ -31,6 +32,11 @@ Environment: GITHUB_TOKEN or GITGRANT_GITHUB_APP_ID,
 GITGRANT_GITHUB_APP_INSTALLATION_ID, GITGRANT_GITHUB_APP_PRIVATE_KEY_FILE;
 GITHUB_REPOSITORY; GITHUB_API_URL for GitHub Enterprise Server; the
 providers' *_env secrets.
+
+--output json prints one JSON document on stdout once the pass is done: the
+plan, as 'gitgrant plan --output json' prints it, and "result" (applied,
+failed, failures, notes, cleanup_commit, removed, cleanup_pull_request,
+held); the action log stays on stderr (docs/formats.md).
 
 Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 3 a system could not be read or an action failed (the rest was applied).`, e)
@@ -63,7 +69,7 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 		commitOpts.Committer = c
 	}
 
-	eng, err := newEngine(ctx, e, *repoFlag, *branch, logger)
+	eng, err := newEngine(ctx, e, engineOptions{Source: *repoFlag, Branch: *branch, Logger: logger})
 	if err != nil {
 		return err
 	}
@@ -76,31 +82,20 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 		return err
 	}
 	defer pass.Close()
-	if err := writePlan(e, format, pass.Plan); err != nil {
-		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
+	if format != render.JSON { // JSON is one document, written once the pass is done
+		if err := writePlan(e, format, pass.Plan); err != nil {
+			return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
+		}
 	}
 	out, err := eng.Apply(ctx, pass, engine.ApplyOptions{Force: *force, Cleanup: !*noCleanup, Commit: commitOpts})
 	braked := errors.Is(err, reconciler.ErrBrake)
-	applied, failed := 0, 0
-	for _, o := range out.Result.Outcomes {
-		switch {
-		case o.Action.Op == gitgrant.OpReport:
-		case o.Err != nil:
-			failed++
-		default:
-			applied++
+	res := resultOf(pass, out)
+	if format == render.JSON {
+		if werr := render.WriteJSON(e.stdout, reconcileJSON{PlanJSON: render.PlanJSON{Version: render.JSONVersion, Plan: pass.Plan}, Result: res}); werr != nil {
+			return &gitgrant.SystemError{System: "output", Op: "write", Err: werr}
 		}
-	}
-	fmt.Fprintf(e.stdout, "\napplied %d action(s), %d failed; %d note(s)", applied, failed, out.Notes)
-	if !out.Cleanup.Commit.IsZero() {
-		fmt.Fprintf(e.stdout, "; cleanup commit %s removed %d file(s)", out.Cleanup.Commit.String()[:12], len(out.Cleanup.Removed))
-	}
-	if out.CleanupPR != 0 {
-		fmt.Fprintf(e.stdout, " (pull request #%d)", out.CleanupPR)
-	}
-	fmt.Fprintln(e.stdout)
-	if len(pass.Plan.Held) > 0 {
-		fmt.Fprintf(e.stdout, "held back by the removal brake: %d revocation(s); everything else was applied\n", len(pass.Plan.Held))
+	} else {
+		writeResultText(e.stdout, res)
 	}
 	if perr := policyNotice(e, pass); perr != nil {
 		return perr
@@ -123,4 +118,58 @@ func parseCommitter(s string) (gitrepo.Committer, error) {
 		return gitrepo.Committer{}, usagef("--committer: write \"Name <email>\"")
 	}
 	return gitrepo.Committer{Name: a.Name, Email: a.Address}, nil
+}
+
+// reconcileJSON is `reconcile --output json`: the plan, as `plan --output
+// json` prints it, and what applying it did.
+type reconcileJSON struct {
+	render.PlanJSON
+	Result reconcileResult `json:"result"`
+}
+
+type reconcileResult struct {
+	// Applied and Failed count grants and revocations (not reports).
+	Applied int `json:"applied"`
+	Failed  int `json:"failed"`
+	// Failures say what failed, one line per action.
+	Failures []string `json:"failures,omitempty"`
+	// Notes are the ledger and grant-time records written.
+	Notes              int      `json:"notes"`
+	CleanupCommit      string   `json:"cleanup_commit,omitempty"`
+	Removed            []string `json:"removed,omitempty"`
+	CleanupPullRequest int      `json:"cleanup_pull_request,omitempty"`
+	// Held counts the revocations the removal brake held back.
+	Held int `json:"held"`
+}
+
+func resultOf(pass *engine.Pass, out engine.Outcome) reconcileResult {
+	res := reconcileResult{Notes: out.Notes, Removed: out.Cleanup.Removed, CleanupPullRequest: out.CleanupPR, Held: len(pass.Plan.Held)}
+	for _, o := range out.Result.Outcomes {
+		switch {
+		case o.Action.Op == gitgrant.OpReport:
+		case o.Err != nil:
+			res.Failed++
+			res.Failures = append(res.Failures, fmt.Sprintf("%s %s/%s %s: %v", o.Action.Op, o.Action.Provider, o.Action.Role, o.Action.Principal, o.Err))
+		default:
+			res.Applied++
+		}
+	}
+	if !out.Cleanup.Commit.IsZero() {
+		res.CleanupCommit = out.Cleanup.Commit.String()
+	}
+	return res
+}
+
+func writeResultText(w io.Writer, res reconcileResult) {
+	fmt.Fprintf(w, "\napplied %d action(s), %d failed; %d note(s)", res.Applied, res.Failed, res.Notes)
+	if res.CleanupCommit != "" {
+		fmt.Fprintf(w, "; cleanup commit %s removed %d file(s)", res.CleanupCommit[:12], len(res.Removed))
+	}
+	if res.CleanupPullRequest != 0 {
+		fmt.Fprintf(w, " (pull request #%d)", res.CleanupPullRequest)
+	}
+	fmt.Fprintln(w)
+	if res.Held > 0 {
+		fmt.Fprintf(w, "held back by the removal brake: %d revocation(s); everything else was applied\n", res.Held)
+	}
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -15,7 +16,9 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 )
 
@@ -246,15 +249,55 @@ func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
 	w.commit(testNow.Add(-time.Hour), "alice", "direct push")
 	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 
-	r := runCLI(t, map[string]string{"NOGH_DSN": dsn}, "reconcile", "--repo", w.dir)
+	// The plan shows exactly what reconcile then does: no grant, the drift
+	// revocation, and why alice gets nothing.
+	vars := map[string]string{"NOGH_DSN": dsn}
+	p := runCLI(t, vars, "plan", "--repo", w.dir, "--output", "json")
+	var plan render.PlanJSON
+	if err := json.Unmarshal([]byte(p.stdout), &plan); err != nil || p.code != 0 {
+		t.Fatalf("plan: exit %d, %v\n%s%s", p.code, err, p.stdout, p.stderr)
+	}
+
+	r := runCLI(t, vars, "reconcile", "--repo", w.dir, "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	var doc reconcileJSON
+	dec := json.NewDecoder(strings.NewReader(r.stdout))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&doc); err != nil || dec.More() {
+		t.Fatalf("reconcile --output json is not one JSON document (%v):\n%s", err, r.stdout)
+	}
+	if diff := cmp.Diff(plan.Actions, doc.Actions); diff != "" {
+		t.Errorf("reconcile did what the plan did not say (-plan +reconcile):\n%s", diff)
+	}
+	wantActions := []string{"revoke " + mallory}
+	var gotActions []string
+	for _, a := range doc.Actions {
+		gotActions = append(gotActions, string(a.Op)+" "+a.Principal)
+	}
+	if diff := cmp.Diff(wantActions, gotActions); diff != "" {
+		t.Errorf("actions (-want +got):\n%s", diff)
+	}
+	if doc.Result.Applied != 1 || doc.Result.Failed != 0 {
+		t.Errorf("result = %+v, want the one revocation applied", doc.Result)
+	}
+	if len(doc.Entries) != 1 || doc.Entries[0].Status != gitgrant.StatusUnverified || !cmp.Equal(doc.Entries[0].Reasons, []string{engine.NoGitHubReason}) {
+		t.Errorf("requests = %+v, want alice's unverified because reconcile needs GitHub credentials", doc.Entries)
 	}
 	if got := pgMembers(t, dsn, ro); len(got) != 0 {
 		t.Errorf("members = %v: a direct push without verified approval grants nothing, and drift is revoked", got)
 	}
-	if !strings.Contains(r.stderr, "no GitHub credentials") || !strings.Contains(r.stdout, "unverified") {
-		t.Errorf("stdout:\n%s\nstderr:\n%s", r.stdout, r.stderr)
+	if !strings.Contains(r.stderr, "no GitHub credentials") {
+		t.Errorf("stderr does not warn about the missing credentials:\n%s", r.stderr)
+	}
+
+	// As text, the same, with the summary a person reads.
+	r = runCLI(t, vars, "reconcile", "--repo", w.dir)
+	for _, want := range []string{"unverified", "reconcile needs GitHub credentials", "1 request(s) unverified: nothing is granted for them", "No changes: access matches the verified requests.", "applied 0 action(s)"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("text output lacks %q:\n%s", want, r.stdout)
+		}
 	}
 }
 

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/all"
 )
 
 // env is what a command may touch of the outside world, so that tests run
@@ -21,9 +23,19 @@ type env struct {
 	getenv func(string) string
 	// clk is the one clock of the command; nil is the wall clock.
 	clk gitgrant.Clock
+	// providers opens the providers gitgrant.yaml names; nil is every
+	// type of this build (the demo swaps in its in-memory database).
+	providers providers.Registry
 }
 
 func (e *env) clock() gitgrant.Clock { return gitgrant.ClockOr(e.clk) }
+
+func (e *env) registry() providers.Registry {
+	if e.providers != nil {
+		return e.providers
+	}
+	return all.Registry()
+}
 
 func (e *env) now() time.Time { return e.clock().Now() }
 
@@ -36,6 +48,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"demo", "see gitgrant work end to end, on this machine, without credentials", runDemo},
+		{"init", "write a new access repository: gitgrant.yaml, CODEOWNERS, workflows, README", runInit},
 		{"validate", "check request files and gitgrant.yaml against the schemas and policy", runValidate},
 		{"request", "write a new request file", runRequest},
 		{"plan", "dry run: show the grants and revocations reconcile would make", runPlan},

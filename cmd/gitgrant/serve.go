@@ -62,7 +62,7 @@ the same work twice and may comment twice on a pull request.`, e)
 	if secret == "" {
 		logger.Warn("no webhook secret: every delivery is refused; passes run on the timer and the resync only", "variable", *secretEnv)
 	}
-	eng, err := newEngine(ctx, e, *repoFlag, *branch, logger)
+	eng, err := newEngine(ctx, e, engineOptions{Source: *repoFlag, Branch: *branch, Logger: logger})
 	if err != nil {
 		return err
 	}

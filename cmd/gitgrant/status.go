@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"sort"
 	"text/tabwriter"
 	"time"
@@ -57,7 +56,7 @@ counted.`, e)
 	if *output != "text" && *output != "json" {
 		return usagef("status: --output %q: use text or json", *output)
 	}
-	eng, err := newEngine(ctx, e, *repoFlag, *branch, slog.New(slog.DiscardHandler))
+	eng, err := newEngine(ctx, e, engineOptions{Source: *repoFlag, Branch: *branch})
 	if err != nil {
 		return err
 	}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"strings"
 
 	"github.com/gitgrant/gitgrant"
@@ -51,7 +50,7 @@ Exit status: 0 a verified policy is in force and every change is verified,
 	if *root != "" && *root != engine.TrustFirst {
 		return usagef("trust: --root %q: only \"first\" is recorded in git; to trust a later commit, set GITGRANT_TRUST_ROOT=%s for every gitgrant that reconciles (docs/trust.md)", *root, *root)
 	}
-	eng, err := newEngine(ctx, e, *repoFlag, *branch, slog.New(slog.DiscardHandler))
+	eng, err := newEngine(ctx, e, engineOptions{Source: *repoFlag, Branch: *branch})
 	if err != nil {
 		return err
 	}

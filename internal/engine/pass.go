@@ -143,6 +143,9 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	p := &Pass{At: now, Snapshot: snap, Requests: map[string]*Request{},
 		Ledger: records.Ledger(), firstSeen: records.FirstSeen(), seen: map[string]sighting{}, markers: markers(records),
 		open: map[string]providers.Provider{}, Stale: e.Repo.Stale()}
+	if p.Stale != nil {
+		p.Problems = append(p.Problems, fmt.Errorf("main is as of the last fetch, the remote could not be fetched now (only revocations are applied): %w", p.Stale))
+	}
 
 	cfgFile, err := e.policy(ctx, p)
 	if err != nil {
@@ -306,8 +309,20 @@ func (e *Engine) configAt(ctx context.Context, p *Pass, commit string) *gitgrant
 	return pol.Config
 }
 
+// NoGitHubReason is why a request is unverified when gitgrant has no GitHub
+// credentials: reconcile grants nothing that it cannot verify (rules 5, 7).
+const NoGitHubReason = "reconcile needs GitHub credentials to verify the approval (GITHUB_TOKEN or a GitHub App, and GITHUB_REPOSITORY): nothing is granted until then; expiry still revokes"
+
 func (e *Engine) evaluate(p *Pass, sources []reconciler.Source, invalid []gitgrant.Entry, offline bool) []gitgrant.Entry {
-	entries := append(reconciler.Evaluate(p.Config, sources, p.At, reconciler.Options{Offline: offline && e.Verifier == nil}), invalid...)
+	entries := reconciler.Evaluate(p.Config, sources, p.At, reconciler.Options{Offline: offline && e.Verifier == nil})
+	if e.Verifier == nil {
+		for i := range entries {
+			if entries[i].Status == gitgrant.StatusUnverified {
+				entries[i].Reasons = []string{NoGitHubReason}
+			}
+		}
+	}
+	entries = append(entries, invalid...)
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Path < entries[j].Path })
 	return entries
 }

@@ -1,11 +1,16 @@
-// Package ghfake is a stateful fake of GitHub's REST API at the HTTP level,
-// for tests: it runs behind the real go-github client, mounted under a path
-// prefix (like GitHub Enterprise Server's /api/v3/) so that a client that
-// builds an absolute URL instead of using its base URL is caught. It keeps
+// Package ghfake is the simulated GitHub: a stateful fake of GitHub's REST
+// API at the HTTP level, with GitHub Apps and their installation tokens,
+// that can also serve repositories over git's smart HTTP. gitgrant's tests
+// run against it, and so does `gitgrant demo` (docs/demo.md), which is why
+// it ships in the binary; nothing else of the test support does.
+//
+// It runs behind the real go-github client, mounted under a path prefix
+// (like GitHub Enterprise Server's /api/v3/) so that a client that builds
+// an absolute URL instead of using its base URL is caught. It keeps
 // repositories, commits, pull requests, reviews, teams, contents, issues,
 // comments, check runs and statuses, serves GitHub's documented response
 // shapes (with Link pagination and ETags), records every request, and can
-// inject server errors and rate limits.
+// inject server errors and rate limits. It enforces no branch protection.
 package ghfake
 
 import (
@@ -81,6 +86,8 @@ type Server struct {
 	actors   map[string]string
 	bots     map[string]bool
 	appSlugs map[int64]string
+	// gitRepos are the repositories served over smart HTTP (ServeGit).
+	gitRepos map[string]*gitRepo
 }
 
 // DefaultActor is who the fake's callers act as without a user or
@@ -105,6 +112,9 @@ func New(now func() time.Time) *Server {
 	root := http.NewServeMux()
 	root.Handle(Prefix+"/", http.StripPrefix(Prefix, s.wrap(api)))
 	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if s.serveGit(w, r) {
+			return
+		}
 		s.mu.Lock()
 		s.unprefixed++
 		s.requests = append(s.requests, Request{Method: r.Method, Path: r.URL.Path, Query: r.URL.RawQuery, Status: http.StatusBadRequest})
@@ -310,7 +320,20 @@ func (s *Server) authorized(r *http.Request) bool {
 	if len(s.tokens) == 0 && len(s.apps) == 0 {
 		return true
 	}
-	tok := requestToken(r)
+	return s.validLocked(requestToken(r))
+}
+
+// ValidToken reports whether token is a credential the fake accepts now:
+// one added, or an installation token it minted that has not lapsed. A git
+// server in front of the same repositories asks it, as github.com checks
+// the password of git's basic auth.
+func (s *Server) ValidToken(token string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.validLocked(token)
+}
+
+func (s *Server) validLocked(tok string) bool {
 	exp, ok := s.tokens[tok]
 	return ok && tok != "" && (exp.IsZero() || s.now().Before(exp))
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -406,15 +407,42 @@ func (r *Repo) pushRef(ctx context.Context, commit plumbing.Hash, dst plumbing.R
 	if force {
 		spec = "+" + spec
 	}
-	err := r.git.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: r.auth})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+	auth, err := r.credentials()
+	if err != nil {
 		return err
+	}
+	err = r.git.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: auth})
+	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
+		if isNonFastForward(err) {
+			return err
+		}
+		return fmt.Errorf("%w: %s", err, r.refusalAdvice(dst, err))
 	}
 	if dst.IsBranch() {
 		tracking := plumbing.NewRemoteReferenceName(remoteName, dst.Short())
 		return r.git.Storer.SetReference(plumbing.NewHashReference(tracking, commit))
 	}
 	return nil
+}
+
+// refusalAdvice says what to change when the remote refused a push for a
+// reason other than a lost race, which retrying never fixes: a protected
+// branch's hook ("pre-receive hook declined", GitHub's GH006), or a token
+// without the right to push.
+func (r *Repo) refusalAdvice(dst plumbing.ReferenceName, err error) string {
+	s := strings.ToLower(err.Error())
+	switch {
+	case errors.Is(err, transport.ErrAuthorizationFailed), errors.Is(err, transport.ErrAuthenticationRequired),
+		strings.Contains(s, "permission") || strings.Contains(s, "403"):
+		return fmt.Sprintf("the credentials cannot push to %s: give gitgrant's token or GitHub App contents: write on the access repository", dst.Short())
+	case dst == plumbing.NewBranchReferenceName(r.branch):
+		return fmt.Sprintf("the remote refused gitgrant's cleanup commit on %s, which is how a protected branch answers a direct push: "+
+			"set `cleanup.mode: pull-request` in gitgrant.yaml (gitgrant then opens a pull request that removes the expired files), "+
+			"or let gitgrant's GitHub App bypass the protection of %s", r.branch, r.branch)
+	case dst == NotesRef:
+		return fmt.Sprintf("the remote refused %s, where gitgrant keeps its ledger: exempt that ref from the rules (rulesets) that cover it, for gitgrant's token or GitHub App", NotesRef)
+	}
+	return fmt.Sprintf("the remote refused the push to %s: let gitgrant's token or GitHub App push there", dst)
 }
 
 // isNonFastForward tells a lost race (someone pushed first) from other

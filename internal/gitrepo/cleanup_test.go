@@ -310,7 +310,7 @@ func TestRepositoryFailures(t *testing.T) {
 				t.Errorf("the tracking branch moved to the rejected commit")
 			}
 			return err
-		}, "pre-receive hook declined"},
+		}, "pre-receive hook declined: the remote refused gitgrant's cleanup commit on main, which is how a protected branch answers a direct push: set `cleanup.mode: pull-request` in gitgrant.yaml"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -378,8 +378,18 @@ func TestSSHRemote(t *testing.T) {
 	other := filepath.Join(t.TempDir(), "known_hosts")
 	os.WriteFile(other, []byte(strings.Replace(mustRead(t, sshd.KnownHosts), "127.0.0.1", "127.0.0.2", 1)), 0o600)
 	opts.SSHKnownHosts, opts.CacheDir = other, t.TempDir()
-	if _, err := Open(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "key") {
-		t.Errorf("unknown host key: err = %v, want a host key error", err)
+	if _, err := Open(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "is in no known_hosts file ("+other+"): add the host's published key there") {
+		t.Errorf("unknown host: err = %v, want it refused with what to do", err)
+	}
+
+	// The same host with another key: someone in the middle.
+	pub, _, _ := ed25519.GenerateKey(rand.Reader)
+	sshPub, _ := ssh.NewPublicKey(pub)
+	line := strings.Fields(mustRead(t, sshd.KnownHosts))[0] + " " + string(ssh.MarshalAuthorizedKey(sshPub))
+	os.WriteFile(other, []byte(line), 0o600)
+	opts.CacheDir = t.TempDir()
+	if _, err := Open(context.Background(), opts); err == nil || !strings.Contains(err.Error(), "differs from the one in "+other+": refusing to connect") {
+		t.Errorf("changed host key: err = %v, want it refused", err)
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/plumbing/transport"
 )
 
 // Hash names a git object (a commit, a blob). It is go-git's value type
@@ -107,4 +108,14 @@ func (r *Repo) ReadFileAt(ctx context.Context, rev, path string) ([]byte, error)
 		return nil, fmt.Errorf("%s at %s is not a regular file: %w", path, rev, fs.ErrNotExist)
 	}
 	return f.Data, nil
+}
+
+// RemoteHostPath splits a remote URL (https://HOST/PATH,
+// ssh://git@HOST/PATH or git@HOST:PATH) into its host and path.
+func RemoteHostPath(remote string) (host, path string, ok bool) {
+	ep, err := transport.NewEndpoint(remote)
+	if err != nil {
+		return "", "", false
+	}
+	return ep.Host, ep.Path, true
 }

@@ -103,7 +103,7 @@ func TestRecordNotesWithoutPush(t *testing.T) {
 	}
 	err := r.RecordNotes(ctx, []Note{{Commit: merge, Record: revoked(at.Add(time.Hour), at.Add(time.Hour), aliceRW)}}, true, o)
 	var sys *gitgrant.SystemError
-	if !errors.As(err, &sys) || !strings.Contains(err.Error(), "pre-receive hook declined") {
+	if !errors.As(err, &sys) || !strings.Contains(err.Error(), "pre-receive hook declined: the remote refused refs/notes/gitgrant, where gitgrant keeps its ledger") {
 		t.Fatalf("RecordNotes with a rejecting remote = %v, want a *gitgrant.SystemError saying the hook declined", err)
 	}
 	if l := ledgerOf(t, r); len(l) != 0 {

@@ -12,6 +12,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -29,6 +30,8 @@ import (
 	githttp "github.com/go-git/go-git/v5/plumbing/transport/http"
 	gitssh "github.com/go-git/go-git/v5/plumbing/transport/ssh"
 	"github.com/go-git/go-git/v5/storage/filesystem"
+	"golang.org/x/crypto/ssh"
+	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -53,12 +56,17 @@ type Options struct {
 	// of basic auth with TokenUser (default "x-access-token").
 	Token     string
 	TokenUser string
+	// TokenSource, when set instead of Token, is asked for the token
+	// before every fetch and push, so that a GitHub App's installation
+	// token, which lapses after an hour, is refreshed in a long-running
+	// process.
+	TokenSource func() (string, error)
 	// SSHKeyFile is a private key for ssh remotes; empty means the SSH agent.
 	SSHKeyFile     string
 	SSHKeyPassword string
 	// SSHKnownHosts is a known_hosts file the server's host key must be
 	// in; empty means $SSH_KNOWN_HOSTS or ~/.ssh/known_hosts. Host keys are
-	// always checked.
+	// always checked: a host in none of them is refused.
 	SSHKnownHosts string
 	// Auth overrides every other credential option when set.
 	Auth transport.AuthMethod
@@ -76,7 +84,8 @@ type Repo struct {
 	source string // redacted: safe to print
 	branch string
 	remote bool // a cached clone of Source, fetched on Open
-	auth   transport.AuthMethod
+	// auth gives the credentials of one fetch or push (nil: none).
+	auth func() (transport.AuthMethod, error)
 
 	provMu sync.Mutex
 	prov   *provenanceCache
@@ -294,7 +303,11 @@ var fetchSpecs = []config.RefSpec{
 
 // Fetch brings the remote's branches and notes up to date.
 func (r *Repo) Fetch(ctx context.Context) error {
-	err := r.git.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: fetchSpecs, Auth: r.auth, Tags: git.NoTags})
+	auth, err := r.credentials()
+	if err != nil {
+		return err
+	}
+	err = r.git.FetchContext(ctx, &git.FetchOptions{RemoteName: remoteName, RefSpecs: fetchSpecs, Auth: auth, Tags: git.NoTags})
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		err = r.fail("fetch", err, true)
 	} else {
@@ -308,10 +321,27 @@ func (r *Repo) Fetch(ctx context.Context) error {
 	return err
 }
 
-// authFor picks credentials that fit the URL's scheme.
-func authFor(rawURL string, o Options) (transport.AuthMethod, error) {
+// credentials are those of the next fetch or push: a token source is
+// asked each time, so the token is never one that lapsed meanwhile.
+func (r *Repo) credentials() (transport.AuthMethod, error) {
+	if r.auth == nil {
+		return nil, nil
+	}
+	auth, err := r.auth()
+	if err != nil {
+		return nil, r.fail("authenticate", err, true)
+	}
+	return auth, nil
+}
+
+// authFor picks credentials that fit the URL's scheme, as a function
+// called before each fetch and push.
+func authFor(rawURL string, o Options) (func() (transport.AuthMethod, error), error) {
+	fixed := func(a transport.AuthMethod) func() (transport.AuthMethod, error) {
+		return func() (transport.AuthMethod, error) { return a, nil }
+	}
 	if o.Auth != nil {
-		return o.Auth, nil
+		return fixed(o.Auth), nil
 	}
 	ep, err := transport.NewEndpoint(rawURL)
 	if err != nil {
@@ -319,43 +349,80 @@ func authFor(rawURL string, o Options) (transport.AuthMethod, error) {
 	}
 	switch ep.Protocol {
 	case "http", "https":
-		if o.Token == "" {
-			return nil, nil
-		}
 		user := o.TokenUser
 		if user == "" {
 			user = "x-access-token"
 		}
-		return &githttp.BasicAuth{Username: user, Password: o.Token}, nil
+		switch {
+		case o.Token != "":
+			return fixed(&githttp.BasicAuth{Username: user, Password: o.Token}), nil
+		case o.TokenSource != nil:
+			return func() (transport.AuthMethod, error) {
+				tok, err := o.TokenSource()
+				if err != nil {
+					return nil, fmt.Errorf("a token for git: %w", err)
+				}
+				return &githttp.BasicAuth{Username: user, Password: tok}, nil
+			}, nil
+		}
+		return nil, nil
 	case "ssh":
-		user := ep.User
-		if user == "" {
-			user = "git"
-		}
-		var files []string
-		if o.SSHKnownHosts != "" {
-			files = []string{o.SSHKnownHosts}
-		}
-		hostKeys, err := gitssh.NewKnownHostsCallback(files...)
+		auth, err := sshAuth(ep, o)
 		if err != nil {
-			return nil, fmt.Errorf("reading known hosts: %w", err)
+			return nil, err
 		}
-		if o.SSHKeyFile != "" {
-			auth, err := gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, o.SSHKeyPassword)
-			if err != nil {
-				return nil, fmt.Errorf("reading SSH key %s: %w", o.SSHKeyFile, err)
+		return fixed(auth), nil
+	}
+	return nil, nil
+}
+
+// sshAuth is a key file's or the SSH agent's, with host keys checked
+// against known_hosts: a host found in none is refused.
+func sshAuth(ep *transport.Endpoint, o Options) (transport.AuthMethod, error) {
+	user := ep.User
+	if user == "" {
+		user = "git"
+	}
+	var files []string
+	if o.SSHKnownHosts != "" {
+		files = []string{o.SSHKnownHosts}
+	}
+	known, err := gitssh.NewKnownHostsCallback(files...)
+	if err != nil {
+		return nil, fmt.Errorf("reading known hosts (%s): %w", knownHostsName(files), err)
+	}
+	hostKeys := func(host string, remote net.Addr, key ssh.PublicKey) error {
+		err := known(host, remote, key)
+		var kerr *knownhosts.KeyError
+		if errors.As(err, &kerr) {
+			if len(kerr.Want) == 0 {
+				return fmt.Errorf("the host key of %s is in no known_hosts file (%s): add the host's published key there (for github.com: https://api.github.com/meta, \"ssh_keys\"), never accept it blindly", host, knownHostsName(files))
 			}
-			auth.HostKeyCallback = hostKeys
-			return auth, nil
+			return fmt.Errorf("the host key of %s differs from the one in %s: refusing to connect (a changed key or someone in the middle)", host, knownHostsName(files))
 		}
-		auth, err := gitssh.NewSSHAgentAuth(user)
+		return err
+	}
+	if o.SSHKeyFile != "" {
+		auth, err := gitssh.NewPublicKeysFromFile(user, o.SSHKeyFile, o.SSHKeyPassword)
 		if err != nil {
-			return nil, fmt.Errorf("no SSH key given and no SSH agent: %w", err)
+			return nil, fmt.Errorf("reading SSH key %s: %w", o.SSHKeyFile, err)
 		}
 		auth.HostKeyCallback = hostKeys
 		return auth, nil
 	}
-	return nil, nil
+	auth, err := gitssh.NewSSHAgentAuth(user)
+	if err != nil {
+		return nil, fmt.Errorf("no SSH key given and no SSH agent: %w", err)
+	}
+	auth.HostKeyCallback = hostKeys
+	return auth, nil
+}
+
+func knownHostsName(files []string) string {
+	if len(files) > 0 {
+		return files[0]
+	}
+	return "$SSH_KNOWN_HOSTS, ~/.ssh/known_hosts or /etc/ssh/ssh_known_hosts"
 }
 
 // GitDir is the repository's git directory (for a work tree, its .git),
@@ -417,3 +484,22 @@ func (s scrubbed) Error() string {
 	return credentialsInURL.ReplaceAllString(s.err.Error(), "${1}REDACTED@")
 }
 func (s scrubbed) Unwrap() error { return s.err }
+
+// OriginURL is the URL of the origin remote of the local repository that
+// holds dir, or "" when there is none.
+func OriginURL(dir string) string {
+	g, _, err := openLocal(dir)
+	if err != nil {
+		return ""
+	}
+	defer func() {
+		if c, ok := g.Storer.(interface{ Close() error }); ok {
+			c.Close()
+		}
+	}()
+	rem, err := g.Remote(remoteName)
+	if err != nil || len(rem.Config().URLs) == 0 {
+		return ""
+	}
+	return rem.Config().URLs[0]
+}

@@ -46,8 +46,21 @@ func PlanText(w io.Writer, plan gitgrant.Plan) error {
 	if len(plan.Unobserved) > 0 {
 		fmt.Fprintf(w, "\nNot listed (left out of the plan but for certain expiries): %s\n", strings.Join(plan.Unobserved, ", "))
 	}
+	unverified := 0
+	for _, e := range plan.Entries {
+		if e.Status == gitgrant.StatusUnverified {
+			unverified++
+		}
+	}
+	if unverified > 0 {
+		fmt.Fprintf(w, "\n%d request(s) unverified: nothing is granted for them until their approval is verified (see NOTE); their expiry still revokes.\n", unverified)
+	}
 	if len(plan.Actions) == 0 {
-		_, err := fmt.Fprintln(w, "\nNo changes: access matches the requests.")
+		msg := "\nNo changes: access matches the requests."
+		if unverified > 0 {
+			msg = "\nNo changes: access matches the verified requests."
+		}
+		_, err := fmt.Fprintln(w, msg)
 		return err
 	}
 	fmt.Fprintf(w, "\n%d action(s), revocations first:\n", len(plan.Actions))

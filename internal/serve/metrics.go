@@ -75,17 +75,26 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 			Name: "gitgrant_webhook_deliveries_total", Help: "Webhook deliveries, by event (push, pull_request, pull_request_review, ping, other) and outcome (handled, ignored, bad_signature, bad_content_type, too_large, busy, unreadable, bad_payload, failed, no_secret).",
 		}, []string{"event", "outcome"}),
 	}
-	// Every delivery series exists from the first scrape, so that an alert
-	// on bad_signature sees an increase from 0 instead of a new series.
+	// Every series whose labels are known exists from the first scrape, so
+	// that an alert on an increase (bad_signature, a provider error, a
+	// failed pass) sees it from 0 instead of a series that appears later,
+	// and a dashboard shows 0 rather than nothing before the first pass.
 	for _, event := range ghapi.WebhookEvents() {
 		for _, outcome := range ghapi.WebhookOutcomes() {
 			m.webhooks.WithLabelValues(event, outcome)
 		}
 	}
+	for _, result := range passResults {
+		m.passes.WithLabelValues(result)
+		m.passDuration.WithLabelValues(result)
+	}
 	m.Registry.MustRegister(m.activeGrants, m.passDuration, m.passes, m.revocationDelay, m.mergeToGrant, m.providerErrors, m.lastSuccess, m.webhooks,
 		m.policyUnverified, m.policyMissing, m.held,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	if stats != nil {
+	if stats == nil { // no GitHub client: the counters stay at 0, and exist
+		stats = func() ghapi.Stats { return ghapi.Stats{} }
+	}
+	{
 		for _, c := range []struct {
 			name, help string
 			get        func(ghapi.Stats) int64
@@ -103,15 +112,38 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 	return m
 }
 
+// passResults are the values of the result label of pass metrics.
+var passResults = []string{"ok", "partial", "error"}
+
+// providerOps are the values of the op label of provider errors.
+var providerOps = []string{"members", string(gitgrant.OpGrant), string(gitgrant.OpRevoke)}
+
+// known creates, at zero, the series of every provider and role cfg
+// declares, so that they exist before anything happened to them.
+func (m *Metrics) known(cfg *gitgrant.Config) {
+	if cfg == nil {
+		return
+	}
+	for name, p := range cfg.Providers {
+		for _, op := range providerOps {
+			m.providerErrors.WithLabelValues(name, op)
+		}
+		for role := range p.Roles {
+			m.activeGrants.WithLabelValues(name, role)
+		}
+	}
+}
+
 // observeWebhook counts one delivery; event is one of ghapi.WebhookEvents,
 // never the raw header.
 func (m *Metrics) observeWebhook(event, outcome string) {
 	m.webhooks.WithLabelValues(event, outcome).Inc()
 }
 
-// observePlan records the desired state a pass planned.
-func (m *Metrics) observePlan(plan gitgrant.Plan) {
+// observePlan records the desired state a pass planned under cfg.
+func (m *Metrics) observePlan(plan gitgrant.Plan, cfg *gitgrant.Config) {
 	m.activeGrants.Reset()
+	m.known(cfg)
 	for _, en := range plan.Entries {
 		if en.Status != gitgrant.StatusActive {
 			continue

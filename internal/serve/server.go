@@ -15,7 +15,9 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/reconciler"
+	"github.com/gitgrant/gitgrant/schema"
 )
 
 // Options configure a Server.
@@ -67,6 +69,9 @@ func New(eng *engine.Engine, opts Options) *Server {
 		stats = eng.GitHub.Transport.Stats
 	}
 	s := &Server{eng: eng, opts: opts, log: opts.Logger, Metrics: NewMetrics(stats), readyReason: "no pass has run yet"}
+	// The providers and roles on main name the series that exist before
+	// the first pass (which then keeps only the verified policy's).
+	s.Metrics.known(configOnMain(eng.Repo))
 	s.sched = NewScheduler(s.pass, opts.Clock, opts.Resync, opts.Logger)
 	return s
 }
@@ -151,7 +156,7 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	if loud := p.Plan.Policy.Loud(); loud != "" && p.PolicyErr == nil {
 		log.Warn("policy on main is not all in force", "policy", loud)
 	}
-	s.Metrics.observePlan(p.Plan)
+	s.Metrics.observePlan(p.Plan, p.Config)
 
 	out, err := s.eng.Apply(ctx, p, s.opts.Apply) // revocations only when p.Stale (rule 7)
 	s.Metrics.held.Set(float64(len(p.Plan.Held)))
@@ -298,4 +303,18 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 		return serveErr
 	}
 	return nil
+}
+
+// configOnMain is gitgrant.yaml as main has it, or nil when it cannot be
+// read or loaded; it only names metric series, so it need not be verified.
+func configOnMain(repo *gitrepo.Repo) *gitgrant.Config {
+	snap, err := repo.ReadRevision("")
+	if err != nil || snap.Config == nil {
+		return nil
+	}
+	cfg, diags := schema.LoadConfig(gitgrant.ConfigPath, snap.Config.Data)
+	if diags.HasErrors() {
+		return nil
+	}
+	return cfg
 }

@@ -209,7 +209,9 @@ func TestMetricsExposed(t *testing.T) {
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
 	s := start(t, w.engine(clk), clk, time.Hour)
 	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
-	eventually(t, "the pass's metrics", func() bool { return s.Passes() == 1 && strings.Contains(scrape(t, s), "gitgrant_passes_total") })
+	eventually(t, "the pass's metrics", func() bool {
+		return s.Passes() == 1 && strings.Contains(scrape(t, s), `gitgrant_passes_total{result="partial"} 1`)
+	})
 	body := scrape(t, s)
 	for _, want := range []string{
 		`gitgrant_active_grants{provider="db",role="ro"} 1`,
@@ -441,4 +443,49 @@ func TestHangingGitHubDoesNotHoldRevocations(t *testing.T) {
 	eventually(t, "the end of the pass", func() bool { return s.Passes() == 1 })
 	s.Trigger("test")
 	eventually(t, "a second pass", func() bool { return s.Passes() == 2 })
+}
+
+// Every metric family, and every series whose labels are known (results,
+// the providers and roles on main), exists from the first scrape, before
+// any pass ran: alerts on increase() see them from 0, dashboards show 0.
+func TestMetricsExistBeforeFirstPass(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(t0)
+	for _, withGitHub := range []bool{true, false} {
+		w := newWorld(t, clk)
+		eng := w.engine(clk)
+		if !withGitHub {
+			eng.GitHub, eng.Verifier = nil, nil
+		}
+		body := scrape(t, New(eng, Options{Clock: clk}))
+		for _, family := range []string{
+			"gitgrant_active_grants", "gitgrant_pass_duration_seconds", "gitgrant_passes_total",
+			"gitgrant_revocation_delay_seconds", "gitgrant_merge_to_grant_seconds", "gitgrant_provider_errors_total",
+			"gitgrant_last_successful_pass_timestamp_seconds", "gitgrant_webhook_deliveries_total",
+			"gitgrant_policy_unverified_changes", "gitgrant_policy_missing", "gitgrant_brake_held_actions",
+			"gitgrant_github_requests_total", "gitgrant_github_not_modified_total", "gitgrant_github_retries_total",
+			"gitgrant_github_rate_limit_waits_total", "gitgrant_github_server_errors_total",
+		} {
+			if !strings.Contains(body, "# TYPE "+family+" ") {
+				t.Errorf("GitHub %v: /metrics before the first pass lacks the family %s", withGitHub, family)
+			}
+		}
+		for _, series := range []string{
+			`gitgrant_active_grants{provider="db",role="ro"} 0`,
+			`gitgrant_active_grants{provider="db",role="rw"} 0`,
+			`gitgrant_provider_errors_total{op="members",provider="db"} 0`,
+			`gitgrant_provider_errors_total{op="grant",provider="db"} 0`,
+			`gitgrant_provider_errors_total{op="revoke",provider="db"} 0`,
+			`gitgrant_passes_total{result="ok"} 0`,
+			`gitgrant_passes_total{result="partial"} 0`,
+			`gitgrant_passes_total{result="error"} 0`,
+			`gitgrant_pass_duration_seconds_count{result="error"} 0`,
+			`gitgrant_webhook_deliveries_total{event="push",outcome="bad_signature"} 0`,
+			"gitgrant_github_requests_total 0",
+		} {
+			if !strings.Contains(body, series+"\n") {
+				t.Errorf("GitHub %v: /metrics before the first pass lacks %s", withGitHub, series)
+			}
+		}
+	}
 }

@@ -1,0 +1,174 @@
+package ghfake
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+)
+
+// BareRepo is a repository as GitHub stores it, written the way GitHub
+// itself writes: merge commits, web edits, branches. The simulated GitHub
+// serves it over smart HTTP (ServeGit); what gitgrant pushes there lands in
+// it too.
+type BareRepo struct{ dir string }
+
+// InitBare creates an empty bare repository at dir whose default branch
+// is branch.
+func InitBare(dir, branch string) (*BareRepo, error) {
+	if _, err := git.PlainInitWithOptions(dir, &git.PlainInitOptions{Bare: true, InitOptions: git.InitOptions{DefaultBranch: plumbing.NewBranchReferenceName(branch)}}); err != nil {
+		return nil, fmt.Errorf("creating the repository: %w", err)
+	}
+	return &BareRepo{dir: dir}, nil
+}
+
+// Dir is where the repository lives.
+func (b *BareRepo) Dir() string { return b.dir }
+
+// storage opens the repository afresh, so that it sees what pushes through
+// the simulated GitHub wrote since (new pack files).
+func (b *BareRepo) storage() *filesystem.Storage {
+	return filesystem.NewStorage(osfs.New(b.dir), cache.NewObjectLRUDefault())
+}
+
+// Branch is the commit branch points at ("" before the first) and its
+// files.
+func (b *BareRepo) Branch(branch string) (sha string, files map[string]string, err error) {
+	st := b.storage()
+	defer st.Close()
+	ref, err := st.Reference(plumbing.NewBranchReferenceName(branch))
+	if err != nil {
+		return "", map[string]string{}, nil
+	}
+	c, err := object.GetCommit(st, ref.Hash())
+	if err != nil {
+		return "", nil, err
+	}
+	files = map[string]string{}
+	iter, err := c.Files()
+	if err != nil {
+		return "", nil, err
+	}
+	err = iter.ForEach(func(f *object.File) error {
+		content, err := f.Contents()
+		files[f.Name] = content
+		return err
+	})
+	return ref.Hash().String(), files, err
+}
+
+// Message is a commit's message.
+func (b *BareRepo) Message(sha string) (string, error) {
+	st := b.storage()
+	defer st.Close()
+	c, err := object.GetCommit(st, plumbing.NewHash(sha))
+	if err != nil {
+		return "", err
+	}
+	return c.Message, nil
+}
+
+// SetBranch points branch at sha.
+func (b *BareRepo) SetBranch(branch, sha string) error {
+	st := b.storage()
+	defer st.Close()
+	return st.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), plumbing.NewHash(sha)))
+}
+
+// Commit stores a commit of files with changes applied ("" deletes a
+// file), by author and committer (GitHub logins) at when; it returns the
+// commit and its files.
+func (b *BareRepo) Commit(parents []string, files, changes map[string]string, author, committer, msg string, when time.Time) (string, map[string]string, error) {
+	all := make(map[string]string, len(files)+len(changes))
+	for p, c := range files {
+		all[p] = c
+	}
+	for p, c := range changes {
+		if c == "" {
+			delete(all, p)
+		} else {
+			all[p] = c
+		}
+	}
+	st := b.storage()
+	defer st.Close()
+	tree, err := storeTree(st, all, "")
+	if err != nil {
+		return "", nil, err
+	}
+	c := &object.Commit{
+		Author:    object.Signature{Name: author, Email: author + "@users.noreply.github.com", When: when},
+		Committer: object.Signature{Name: committer, Email: committer + "@users.noreply.github.com", When: when},
+		Message:   msg + "\n",
+		TreeHash:  tree,
+	}
+	for _, p := range parents {
+		c.ParentHashes = append(c.ParentHashes, plumbing.NewHash(p))
+	}
+	obj := st.NewEncodedObject()
+	if err := c.Encode(obj); err != nil {
+		return "", nil, err
+	}
+	h, err := st.SetEncodedObject(obj)
+	return h.String(), all, err
+}
+
+// storeTree stores the tree of the files under prefix ("" for the root).
+func storeTree(st *filesystem.Storage, files map[string]string, prefix string) (plumbing.Hash, error) {
+	subdirs := map[string]bool{}
+	var entries []object.TreeEntry
+	for path, content := range files {
+		rest, ok := strings.CutPrefix(path, prefix)
+		if !ok {
+			continue
+		}
+		if dir, _, nested := strings.Cut(rest, "/"); nested {
+			subdirs[dir] = true
+			continue
+		}
+		blob := st.NewEncodedObject()
+		blob.SetType(plumbing.BlobObject)
+		bw, err := blob.Writer()
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		if _, err := bw.Write([]byte(content)); err != nil {
+			return plumbing.ZeroHash, err
+		}
+		bw.Close()
+		h, err := st.SetEncodedObject(blob)
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries = append(entries, object.TreeEntry{Name: rest, Mode: filemode.Regular, Hash: h})
+	}
+	for dir := range subdirs {
+		h, err := storeTree(st, files, prefix+dir+"/")
+		if err != nil {
+			return plumbing.ZeroHash, err
+		}
+		entries = append(entries, object.TreeEntry{Name: dir, Mode: filemode.Dir, Hash: h})
+	}
+	// git orders entries by name, a directory as if its name ended in "/".
+	sort.Slice(entries, func(i, j int) bool { return sortName(entries[i]) < sortName(entries[j]) })
+	obj := st.NewEncodedObject()
+	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
+		return plumbing.ZeroHash, err
+	}
+	return st.SetEncodedObject(obj)
+}
+
+func sortName(e object.TreeEntry) string {
+	if e.Mode == filemode.Dir {
+		return e.Name + "/"
+	}
+	return e.Name
+}
