@@ -6,7 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -165,25 +169,35 @@ func TestConformance(t *testing.T) {
 
 func TestRevokeRemovesMembershipGrantedByAnotherRole(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, 1)
-	dba := f.prefix + "_dba"
-	f.mustExec(t, "CREATE ROLE "+quote(dba)+" CREATEROLE")
-	f.mustExec(t, "GRANT "+quote(f.groups["reader"])+" TO "+quote(dba)+" WITH ADMIN OPTION")
-	f.mustExec(t, "SET ROLE "+quote(dba))
-	f.mustExec(t, "GRANT "+quote(f.groups["reader"])+" TO "+quote(f.principals[0]))
-	f.mustExec(t, "RESET ROLE")
-	p := f.open(t, nil, nil)
-	defer p.Close()
-	ctx := t.Context()
-	if err := p.Revoke(ctx, "reader", f.principals[0]); err != nil {
-		t.Fatalf("Revoke: %v", err)
-	}
-	ms, err := p.Members(ctx, "reader")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]providers.Member{{Principal: dba}}, ms); diff != "" {
-		t.Errorf("members (-want +got):\n%s", diff)
+	// Seeking grantors is what PostgreSQL 16 and later need; forcing it
+	// runs that path on any server.
+	for _, seek := range []bool{false, true} {
+		t.Run(fmt.Sprintf("seek grantors=%v", seek), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, 1)
+			dba := f.prefix + ` "dba"`
+			f.mustExec(t, "CREATE ROLE "+quote(dba)+" CREATEROLE")
+			f.mustExec(t, "GRANT "+quote(f.groups["writer"])+" TO "+quote(dba)+" WITH ADMIN OPTION")
+			f.mustExec(t, "SET ROLE "+quote(dba))
+			f.mustExec(t, "GRANT "+quote(f.groups["writer"])+" TO "+quote(f.principals[0]))
+			f.mustExec(t, "RESET ROLE")
+			p := f.open(t, nil, nil)
+			defer p.Close()
+			p.alwaysSeekGrantors = seek
+			ctx := t.Context()
+			for range 2 { // the second finds nothing to revoke
+				if err := p.Revoke(ctx, "writer", f.principals[0]); err != nil {
+					t.Fatalf("Revoke: %v", err)
+				}
+			}
+			ms, err := p.Members(ctx, "writer")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]providers.Member{{Principal: dba}}, ms); diff != "" {
+				t.Errorf("members (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -289,33 +303,52 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
-// queryCounter counts statements and batches sent to the server: each is
-// one round trip.
-type queryCounter struct{ n atomic.Int64 }
-
-func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
+// countingConn counts what the client sends: pgconn flushes each request
+// (a statement, or a pipeline up to its Sync) with one Write, so writes
+// are round trips.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
 }
-func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *queryCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *queryCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *queryCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
+func (c countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+func countWrites(writes *atomic.Int64) func(*pgxpool.Config) {
+	return func(c *pgxpool.Config) {
+		var d net.Dialer
+		c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return countingConn{conn, writes}, nil
+		}
+	}
+}
+
+// TestRoundTrips pins what each call costs on the wire: as much as the
+// statement psql would send for it, and a second round trip only where
+// PostgreSQL 16's grantor rows need a look.
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 3)
-	counter := &queryCounter{}
-	p := f.open(t, nil, func(c *pgxpool.Config) { c.ConnConfig.Tracer = counter })
+	var writes atomic.Int64
+	p := f.open(t, nil, countWrites(&writes))
 	defer p.Close()
 	ctx := t.Context()
 	for _, pr := range f.principals {
 		if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: pr}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	seeking := f.open(t, nil, countWrites(&writes))
+	defer seeking.Close()
+	seeking.alwaysSeekGrantors = true
+	if _, err := seeking.Members(ctx, "reader"); err != nil { // connect
+		t.Fatal(err)
 	}
 	tests := []struct {
 		name string
@@ -325,42 +358,53 @@ func TestRoundTrips(t *testing.T) {
 		{"members of a role with three members", func() error { _, err := p.Members(ctx, "reader"); return err }, 1},
 		{"members of an empty role", func() error { _, err := p.Members(ctx, "writer"); return err }, 1},
 		{"grant", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
+		{"grant again", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
 		{"revoke", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
+		{"revoke what is gone", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
+		{"revoke, seeking other grantors", func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }, 2},
 	}
 	for _, tt := range tests {
-		before := counter.n.Load()
+		before := writes.Load()
 		if err := tt.do(); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if got := counter.n.Load() - before; got != tt.want {
+		if got := writes.Load() - before; got != tt.want {
 			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
 		}
 	}
 }
 
 // BenchmarkGrantRevoke1000 grants one group role to 1,000 login roles and
-// revokes it again, one call each, as the reconciler does.
+// revokes it again through the provider, one call each as the reconciler
+// makes them, side by side with its floor: the same 2,000 statements from
+// psql -f in one session. Each side connects once per iteration (psql
+// starts, the provider opens its pool), so neither gets a warm connection
+// the other lacks. It reports both times and provider/psql.
 func BenchmarkGrantRevoke1000(b *testing.B) {
+	psql := testenv.Client(b, "psql", "install postgresql-client")
 	f := newFixture(b, 1000)
-	p := f.open(b, nil, nil)
-	defer p.Close()
-	ctx := context.Background()
-	start := time.Now()
-	for b.Loop() {
-		for _, pr := range f.principals {
-			if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: pr}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		ms, err := p.Members(ctx, "reader")
-		if err != nil || len(ms) != len(f.principals) {
-			b.Fatalf("Members: %d, %v", len(ms), err)
-		}
-		for _, pr := range f.principals {
-			if err := p.Revoke(ctx, "reader", pr); err != nil {
-				b.Fatal(err)
-			}
-		}
+	group := f.groups["reader"]
+	var script strings.Builder
+	for _, pr := range f.principals {
+		fmt.Fprintf(&script, "GRANT %s TO %s;\n", quote(group), quote(pr))
 	}
-	b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/1000-grants+revokes")
+	for _, pr := range f.principals {
+		fmt.Fprintf(&script, "REVOKE %s FROM %s;\n", quote(group), quote(pr))
+	}
+	file := filepath.Join(b.TempDir(), "grant-revoke.sql")
+	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	floor := providertest.Floor{Client: "psql"}
+	for b.Loop() {
+		floor.Time(b, func() error {
+			out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f.dsn, "-f", file).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%w\n%s", err, out)
+			}
+			return nil
+		})
+		floor.GrantRevoke(b, func() providers.Provider { return f.open(b, nil, nil) }, "reader", f.principals, time.Time{})
+	}
+	floor.Report(b)
 }
