@@ -113,6 +113,14 @@ func validIdentifier(s string) error {
 
 func quote(s string) string { return pgx.Identifier{s}.Sanitize() }
 
+// The statements Grant and Revoke send; the benchmark hands psql the same.
+func grantSQL(group, principal string) string {
+	return "GRANT " + quote(group) + " TO " + quote(principal)
+}
+func revokeSQL(group, principal string) string {
+	return "REVOKE " + quote(group) + " FROM " + quote(principal)
+}
+
 // target resolves a declared role to its group role name.
 func (p *Provider) target(role string) (string, error) {
 	if _, ok := p.cfg.Roles[role]; !ok {
@@ -225,7 +233,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		return fmt.Errorf("provider %s: principal: %w", p.name, err)
 	}
 	// Already a member is a notice, not an error.
-	return p.exec(ctx, "grant "+g.Role+" to "+g.Principal, "GRANT "+quote(group)+" TO "+quote(g.Principal))
+	return p.exec(ctx, "grant "+g.Role+" to "+g.Principal, grantSQL(group, g.Principal))
 }
 
 // grantorsSQL finds who granted a membership that is still there.
@@ -258,7 +266,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	if err != nil {
 		return p.classify(op, err)
 	}
-	err = execRetrying(ctx, conn, "REVOKE "+quote(group)+" FROM "+quote(principal))
+	err = execRetrying(ctx, conn, revokeSQL(group, principal))
 	if err == nil && (p.alwaysSeekGrantors || grantorRows(conn.Conn().PgConn())) {
 		err = p.revokeOtherGrantors(ctx, conn, op, group, principal)
 	}
@@ -306,7 +314,7 @@ func (p *Provider) revokeOtherGrantors(ctx context.Context, conn *pgxpool.Conn, 
 		return err
 	}
 	for _, gr := range grantors {
-		if err := execRetrying(ctx, conn, "REVOKE "+quote(group)+" FROM "+quote(principal)+" GRANTED BY "+quote(gr)); err != nil {
+		if err := execRetrying(ctx, conn, revokeSQL(group, principal)+" GRANTED BY "+quote(gr)); err != nil {
 			return err
 		}
 	}

@@ -386,25 +386,24 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 	group := f.groups["reader"]
 	var script strings.Builder
 	for _, pr := range f.principals {
-		fmt.Fprintf(&script, "GRANT %s TO %s;\n", quote(group), quote(pr))
+		fmt.Fprintf(&script, "%s;\n", grantSQL(group, pr))
 	}
 	for _, pr := range f.principals {
-		fmt.Fprintf(&script, "REVOKE %s FROM %s;\n", quote(group), quote(pr))
+		fmt.Fprintf(&script, "%s;\n", revokeSQL(group, pr))
 	}
 	file := filepath.Join(b.TempDir(), "grant-revoke.sql")
 	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	floor := providertest.Floor{Client: "psql"}
+	floor := providertest.Floor{Client: "psql", Run: func() error {
+		out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f.dsn, "-f", file).CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		return nil
+	}}
 	for b.Loop() {
-		floor.Time(b, func() error {
-			out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f.dsn, "-f", file).CombinedOutput()
-			if err != nil {
-				return fmt.Errorf("%w\n%s", err, out)
-			}
-			return nil
-		})
-		floor.GrantRevoke(b, func() providers.Provider { return f.open(b, nil, nil) }, "reader", f.principals, time.Time{})
+		floor.Compare(b, func() providers.Provider { return f.open(b, nil, nil) }, "reader", f.principals, time.Time{})
 	}
 	floor.Report(b)
 }

@@ -9,20 +9,37 @@ import (
 )
 
 // Floor times a provider side by side with its floor: the same changes made
-// by the target system's own client in one session. Both run in the same
-// benchmark iteration, so that a machine shared with other work slows both
-// alike; the ratio is what the README reports.
+// by the target system's own client in one session. Both run in every
+// benchmark iteration, in turn first, so that a machine shared with other
+// work slows both alike; the ratio is what the README reports.
 type Floor struct {
 	// Client names the floor in the metrics ("psql", "mariadb", ...).
-	Client          string
+	Client string
+	// Run makes the changes once through the client. It must leave the
+	// target as it found it: every grant it makes it revokes again.
+	Run func() error
+
+	runs            int
 	floor, provider time.Duration
 }
 
-// Time runs the floor once and adds its duration.
-func (f *Floor) Time(b *testing.B, run func() error) {
+// Compare runs the floor and the provider once each (see GrantRevoke).
+func (f *Floor) Compare(b *testing.B, open func() providers.Provider, role string, principals []string, until time.Time) {
+	b.Helper()
+	if f.runs%2 == 0 {
+		f.timeFloor(b)
+		f.GrantRevoke(b, open, role, principals, until)
+	} else {
+		f.GrantRevoke(b, open, role, principals, until)
+		f.timeFloor(b)
+	}
+	f.runs++
+}
+
+func (f *Floor) timeFloor(b *testing.B) {
 	b.Helper()
 	start := time.Now()
-	if err := run(); err != nil {
+	if err := f.Run(); err != nil {
 		b.Fatalf("%s: %v", f.Client, err)
 	}
 	f.floor += time.Since(start)
