@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net"
 	"os/exec"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -415,9 +416,10 @@ func TestRoundTrips(t *testing.T) {
 
 // BenchmarkGrantRevoke1000 grants one role to 1,000 accounts and revokes it
 // again through the provider, one call each as the reconciler makes them,
-// side by side with its floor: the same statements from the mariadb client
-// in one session (with native expiry, each grant's CREATE OR REPLACE EVENT
-// and each revoke's DROP EVENT too). Both connect as gitgrant's account.
+// side by side with its floors: the same statements from the mariadb
+// client in one session, and from go-sql-driver on one connection (with
+// native expiry, each grant's CREATE OR REPLACE EVENT and each revoke's
+// DROP EVENT too). All connect as gitgrant's account.
 func BenchmarkGrantRevoke1000(b *testing.B) {
 	client := testenv.Client(b, "mariadb", "install mariadb-client")
 	f := newFixture(b, 1000)
@@ -436,15 +438,35 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 				settings = map[string]any{"native_expiry": true, "event_schema": f.schema}
 			}
 			until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-			script := f.statements(b, f.open(b, settings), native, until)
-			floor := providertest.Floor{Client: "mariadb", Run: func() error {
-				cmd := exec.Command(client, "--no-defaults", "--batch", "--default-character-set=utf8mb4",
-					"--host="+host, "--port="+port, "--user="+cfg.User, cfg.DBName)
-				cmd.Stdin = strings.NewReader(script)
-				if out, err := cmd.CombinedOutput(); err != nil {
-					return fmt.Errorf("%w\n%s", err, out)
-				}
-				return nil
+			statements := f.statements(b, f.open(b, settings), native, until)
+			floor := providertest.Floor{Clients: []providertest.Client{
+				{Name: "mariadb", Run: func() error {
+					cmd := exec.Command(client, "--no-defaults", "--batch", "--default-character-set=utf8mb4",
+						"--host="+host, "--port="+port, "--user="+cfg.User, cfg.DBName)
+					cmd.Stdin = strings.NewReader(strings.Join(statements, ";\n") + ";\n")
+					if out, err := cmd.CombinedOutput(); err != nil {
+						return fmt.Errorf("%w\n%s", err, out)
+					}
+					return nil
+				}},
+				{Name: "go-sql-driver", Run: func() error {
+					db, err := sql.Open("mysql", f.gitgrantDSN)
+					if err != nil {
+						return err
+					}
+					defer db.Close()
+					conn, err := db.Conn(context.Background())
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					for _, s := range statements {
+						if _, err := conn.ExecContext(context.Background(), s); err != nil {
+							return err
+						}
+					}
+					return nil
+				}},
 			}}
 			for b.Loop() {
 				floor.Compare(b, func() providers.Provider { return f.open(b, settings) }, "reader", f.principals, until)
@@ -455,15 +477,16 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 }
 
 // statements are what p sends to grant the fixture's reader role to every
-// principal and then revoke it, as one script.
-func (f *fixture) statements(b *testing.B, p *Provider, native bool, until time.Time) string {
+// principal and then revoke it, after the time zone it sets on connecting
+// (event times are written in UTC).
+func (f *fixture) statements(b *testing.B, p *Provider, native bool, until time.Time) []string {
 	defer p.Close()
 	maria, err := p.isMariaDB(b.Context())
 	if err != nil {
 		b.Fatal(err)
 	}
 	role := f.roles["reader"]
-	var grants, revokes strings.Builder
+	var grants, revokes []string
 	for _, pr := range f.principals {
 		a, err := parsePrincipal(pr)
 		if err != nil {
@@ -471,17 +494,17 @@ func (f *fixture) statements(b *testing.B, p *Provider, native bool, until time.
 		}
 		if native {
 			if !maria {
-				fmt.Fprintf(&grants, "%s;\n", p.dropEventSQL(role, a))
+				grants = append(grants, p.dropEventSQL(role, a))
 			}
-			fmt.Fprintf(&grants, "%s;\n", p.createEventSQL(maria, role, a, until))
+			grants = append(grants, p.createEventSQL(maria, role, a, until))
 		}
-		fmt.Fprintf(&grants, "%s;\n", grantSQL(role, a))
-		fmt.Fprintf(&revokes, "%s;\n", revokeSQL(role, a))
+		grants = append(grants, grantSQL(role, a))
+		revokes = append(revokes, revokeSQL(role, a))
 		if native {
-			fmt.Fprintf(&revokes, "%s;\n", p.dropEventSQL(role, a))
+			revokes = append(revokes, p.dropEventSQL(role, a))
 		}
 	}
-	return grants.String() + revokes.String()
+	return slices.Concat([]string{"SET time_zone = '+00:00'"}, grants, revokes)
 }
 
 // A role granted to a role is a member too (drift), reported as the role

@@ -376,31 +376,47 @@ func TestRoundTrips(t *testing.T) {
 
 // BenchmarkGrantRevoke1000 grants one group role to 1,000 login roles and
 // revokes it again through the provider, one call each as the reconciler
-// makes them, side by side with its floor: the same 2,000 statements from
-// psql -f in one session. Each side connects once per iteration (psql
-// starts, the provider opens its pool), so neither gets a warm connection
-// the other lacks. It reports both times and provider/psql.
+// makes them, side by side with its floors: the same 2,000 statements from
+// psql -f in one session, and from pgx on one connection. Each side
+// connects once per iteration (psql starts, the provider opens its pool),
+// so none gets a warm connection the others lack.
 func BenchmarkGrantRevoke1000(b *testing.B) {
 	psql := testenv.Client(b, "psql", "install postgresql-client")
 	f := newFixture(b, 1000)
 	group := f.groups["reader"]
-	var script strings.Builder
+	var statements []string
 	for _, pr := range f.principals {
-		fmt.Fprintf(&script, "%s;\n", grantSQL(group, pr))
+		statements = append(statements, grantSQL(group, pr))
 	}
 	for _, pr := range f.principals {
-		fmt.Fprintf(&script, "%s;\n", revokeSQL(group, pr))
+		statements = append(statements, revokeSQL(group, pr))
 	}
 	file := filepath.Join(b.TempDir(), "grant-revoke.sql")
-	if err := os.WriteFile(file, []byte(script.String()), 0o600); err != nil {
+	if err := os.WriteFile(file, []byte(strings.Join(statements, ";\n")+";\n"), 0o600); err != nil {
 		b.Fatal(err)
 	}
-	floor := providertest.Floor{Client: "psql", Run: func() error {
-		out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f.dsn, "-f", file).CombinedOutput()
-		if err != nil {
-			return fmt.Errorf("%w\n%s", err, out)
-		}
-		return nil
+	floor := providertest.Floor{Clients: []providertest.Client{
+		{Name: "psql", Run: func() error {
+			out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f.dsn, "-f", file).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%w\n%s", err, out)
+			}
+			return nil
+		}},
+		{Name: "pgx", Run: func() error {
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, f.dsn)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			for _, s := range statements {
+				if _, err := conn.Exec(ctx, s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
 	}}
 	for b.Loop() {
 		floor.Compare(b, func() providers.Provider { return f.open(b, nil, nil) }, "reader", f.principals, time.Time{})

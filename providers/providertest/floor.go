@@ -2,54 +2,64 @@ package providertest
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant/providers"
 )
 
-// Floor times a provider side by side with its floor: the same changes made
-// by the target system's own client in one session. Both run in every
-// benchmark iteration, in turn first, so that a machine shared with other
-// work slows both alike; the ratio is what the README reports.
+// Floor times a provider side by side with its floors: the same changes
+// made in one session by the target system's own client (psql, mariadb,
+// ldapmodify), and by the Go driver the provider uses, without the
+// provider. All run in every benchmark iteration, each first in turn, so
+// that a machine shared with other work slows them alike. The README
+// reports provider/client; provider/driver is the provider's own overhead.
 type Floor struct {
-	// Client names the floor in the metrics ("psql", "mariadb", ...).
-	Client string
-	// Run makes the changes once through the client. It must leave the
-	// target as it found it: every grant it makes it revokes again.
-	Run func() error
+	Clients []Client
 
-	runs            int
-	floor, provider time.Duration
+	runs     int
+	provider time.Duration
 }
 
-// Compare runs the floor and the provider once each (see GrantRevoke).
+// Client makes the changes once in one session. It must leave the target
+// as it found it: every grant it makes it revokes again.
+type Client struct {
+	Name string // in the metrics: "psql", "pgx", ...
+	Run  func() error
+
+	took time.Duration
+}
+
+// Compare runs every client and the provider once each (see GrantRevoke).
 func (f *Floor) Compare(b *testing.B, open func() providers.Provider, role string, principals []string, until time.Time) {
 	b.Helper()
-	if f.runs%2 == 0 {
-		f.timeFloor(b)
-		f.GrantRevoke(b, open, role, principals, until)
-	} else {
-		f.GrantRevoke(b, open, role, principals, until)
-		f.timeFloor(b)
+	// -1 is the provider; the order turns by one each iteration.
+	order := []int{-1}
+	for i := range f.Clients {
+		order = append(order, i)
+	}
+	turn := f.runs % len(order)
+	for _, i := range slices.Concat(order[turn:], order[:turn]) {
+		if i < 0 {
+			f.GrantRevoke(b, open, role, principals, until)
+			continue
+		}
+		c := &f.Clients[i]
+		start := time.Now()
+		if err := c.Run(); err != nil {
+			b.Fatalf("%s: %v", c.Name, err)
+		}
+		c.took += time.Since(start)
 	}
 	f.runs++
-}
-
-func (f *Floor) timeFloor(b *testing.B) {
-	b.Helper()
-	start := time.Now()
-	if err := f.Run(); err != nil {
-		b.Fatalf("%s: %v", f.Client, err)
-	}
-	f.floor += time.Since(start)
 }
 
 // GrantRevoke opens a provider, grants role to every principal and then
 // revokes it from every one, one call each in plan order as the reconciler
 // makes them, and closes the provider. Opening (and so connecting) is
-// timed, as the floor's client connects too; the check between the two
-// halves, that Members lists every principal, is not.
+// timed, as the clients connect too; the check between the two halves,
+// that Members lists every principal, is not.
 func (f *Floor) GrantRevoke(b *testing.B, open func() providers.Provider, role string, principals []string, until time.Time) {
 	b.Helper()
 	ctx := context.Background()
@@ -74,13 +84,15 @@ func (f *Floor) GrantRevoke(b *testing.B, open func() providers.Provider, role s
 	f.provider += took + time.Since(start)
 }
 
-// Report reports, per iteration, the floor's time, the provider's, and
-// provider/floor.
+// Report reports, per iteration, each client's time, the provider's, and
+// provider/client for each.
 func (f *Floor) Report(b *testing.B) {
 	n := float64(b.N)
-	b.ReportMetric(float64(f.floor.Milliseconds())/n, "ms-"+f.Client)
 	b.ReportMetric(float64(f.provider.Milliseconds())/n, "ms-provider")
-	if f.floor > 0 {
-		b.ReportMetric(f.provider.Seconds()/f.floor.Seconds(), "provider/"+f.Client)
+	for _, c := range f.Clients {
+		b.ReportMetric(float64(c.took.Milliseconds())/n, "ms-"+c.Name)
+		if c.took > 0 {
+			b.ReportMetric(f.provider.Seconds()/c.took.Seconds(), "provider/"+c.Name)
+		}
 	}
 }
