@@ -236,14 +236,14 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	return p.exec(ctx, "grant "+g.Role+" to "+g.Principal, grantSQL(group, g.Principal))
 }
 
-// grantorsSQL finds who granted a membership that is still there.
+// grantorsSQL finds who granted a membership that is still there, given
+// both roles as quoted identifiers. It reads one catalog table, so that
+// planning it afresh on every revoke costs little.
 const grantorsSQL = `
-SELECT DISTINCT gr.rolname
-FROM pg_catalog.pg_auth_members am
-JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
-JOIN pg_catalog.pg_roles m ON m.oid = am.member
-JOIN pg_catalog.pg_roles gr ON gr.oid = am.grantor
-WHERE g.rolname = $1 AND m.rolname = $2`
+SELECT DISTINCT pg_catalog.pg_get_userbyid(grantor)
+FROM pg_catalog.pg_auth_members
+WHERE roleid = $1::pg_catalog.text::pg_catalog.regrole
+  AND member = $2::pg_catalog.text::pg_catalog.regrole`
 
 // Revoke removes principal from the role's group role. Not a member, or a
 // principal that no longer exists, is success. A membership granted by
@@ -251,8 +251,8 @@ WHERE g.rolname = $1 AND m.rolname = $2`
 // exclusive. Up to PostgreSQL 15 a membership is one row whoever granted
 // it, and REVOKE removes it: one round trip, the statement psql would send.
 // From 16 on each grantor has a row of its own and REVOKE removes only the
-// connected role's, so Revoke then looks for the others' and revokes each
-// naming its grantor.
+// connected role's, so Revoke also looks for the others' in the same round
+// trip and revokes each naming its grantor.
 func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	group, err := p.target(role)
 	if err != nil {
@@ -266,9 +266,10 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	if err != nil {
 		return p.classify(op, err)
 	}
-	err = execRetrying(ctx, conn, revokeSQL(group, principal))
-	if err == nil && (p.alwaysSeekGrantors || grantorRows(conn.Conn().PgConn())) {
-		err = p.revokeOtherGrantors(ctx, conn, op, group, principal)
+	if p.alwaysSeekGrantors || grantorRows(conn.Conn().PgConn()) {
+		err = revokeEveryGrantor(ctx, conn, group, principal)
+	} else {
+		err = execRetrying(ctx, conn, revokeSQL(group, principal))
 	}
 	conn.Release()
 	var pgErr *pgconn.PgError
@@ -302,14 +303,31 @@ func grantorRows(c *pgconn.PgConn) bool {
 	return err != nil || n >= 16
 }
 
-// revokeOtherGrantors revokes what remains of a membership after REVOKE:
-// the rows of other grantors.
-func (p *Provider) revokeOtherGrantors(ctx context.Context, conn *pgxpool.Conn, op, group, principal string) error {
-	rows, err := conn.Query(ctx, grantorsSQL, group, principal)
-	if err != nil {
-		return err
+// revokeEveryGrantor revokes a membership on a server that keeps a row
+// per grantor: REVOKE, and in the same round trip a look for rows of other
+// grantors, which are then revoked naming each.
+func revokeEveryGrantor(ctx context.Context, conn *pgxpool.Conn, group, principal string) error {
+	var grantors []string
+	var err error
+	for range 5 {
+		batch := &pgx.Batch{}
+		batch.Queue(revokeSQL(group, principal))
+		batch.Queue(grantorsSQL, quote(group), quote(principal))
+		br := conn.SendBatch(ctx, batch)
+		_, err = br.Exec()
+		if err == nil {
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				grantors, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil || !concurrentUpdate(err) {
+			break
+		}
 	}
-	grantors, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
 		return err
 	}
