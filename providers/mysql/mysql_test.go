@@ -479,7 +479,7 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 // statements are what p sends to grant the fixture's reader role to every
 // principal and then revoke it, after the time zone it sets on connecting
 // (event times are written in UTC).
-func (f *fixture) statements(b *testing.B, p *Provider, native bool, until time.Time) []string {
+func (f *fixture) statements(b testing.TB, p *Provider, native bool, until time.Time) []string {
 	defer p.Close()
 	maria, err := p.isMariaDB(b.Context())
 	if err != nil {

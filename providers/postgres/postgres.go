@@ -299,7 +299,8 @@ func grantorRows(c *pgconn.PgConn) bool {
 	major, _, _ := strings.Cut(v, ".")
 	n, err := strconv.Atoi(major)
 	// A version that cannot be read is treated as new: looking costs a
-	// round trip, not looking could leave access in place.
+	// query in the same round trip, not looking could leave access in
+	// place.
 	return err != nil || n >= 16
 }
 
