@@ -18,8 +18,7 @@ import (
 type Floor struct {
 	Clients []Client
 
-	runs     int
-	provider time.Duration
+	provider []time.Duration // per iteration
 }
 
 // Client makes the changes once in one session. It must leave the target
@@ -28,10 +27,10 @@ type Client struct {
 	Name string // in the metrics: "psql", "pgx", ...
 	Run  func() error
 
-	took time.Duration
+	took []time.Duration // per iteration
 }
 
-// Compare runs every client and the provider once each (see GrantRevoke).
+// Compare runs every client and the provider once each (see grantRevoke).
 func (f *Floor) Compare(b *testing.B, open func() providers.Provider, role string, principals []string, until time.Time) {
 	b.Helper()
 	// -1 is the provider; the order turns by one each iteration.
@@ -39,10 +38,10 @@ func (f *Floor) Compare(b *testing.B, open func() providers.Provider, role strin
 	for i := range f.Clients {
 		order = append(order, i)
 	}
-	turn := f.runs % len(order)
+	turn := len(f.provider) % len(order)
 	for _, i := range slices.Concat(order[turn:], order[:turn]) {
 		if i < 0 {
-			f.GrantRevoke(b, open, role, principals, until)
+			f.grantRevoke(b, open, role, principals, until)
 			continue
 		}
 		c := &f.Clients[i]
@@ -50,17 +49,16 @@ func (f *Floor) Compare(b *testing.B, open func() providers.Provider, role strin
 		if err := c.Run(); err != nil {
 			b.Fatalf("%s: %v", c.Name, err)
 		}
-		c.took += time.Since(start)
+		c.took = append(c.took, time.Since(start))
 	}
-	f.runs++
 }
 
-// GrantRevoke opens a provider, grants role to every principal and then
+// grantRevoke opens a provider, grants role to every principal and then
 // revokes it from every one, one call each in plan order as the reconciler
 // makes them, and closes the provider. Opening (and so connecting) is
 // timed, as the clients connect too; the check between the two halves,
 // that Members lists every principal, is not.
-func (f *Floor) GrantRevoke(b *testing.B, open func() providers.Provider, role string, principals []string, until time.Time) {
+func (f *Floor) grantRevoke(b *testing.B, open func() providers.Provider, role string, principals []string, until time.Time) {
 	b.Helper()
 	ctx := context.Background()
 	start := time.Now()
@@ -81,18 +79,43 @@ func (f *Floor) GrantRevoke(b *testing.B, open func() providers.Provider, role s
 			b.Fatalf("Revoke(%q): %v", pr, err)
 		}
 	}
-	f.provider += took + time.Since(start)
+	f.provider = append(f.provider, took+time.Since(start))
 }
 
-// Report reports, per iteration, each client's time, the provider's, and
-// provider/client for each.
+// Report reports each side's mean time per iteration and, for each
+// client, the median over iterations of provider/client. The median, not
+// the ratio of the sums, because on a shared machine one iteration can
+// meet a burst of other work on one side only.
 func (f *Floor) Report(b *testing.B) {
-	n := float64(b.N)
-	b.ReportMetric(float64(f.provider.Milliseconds())/n, "ms-provider")
+	b.ReportMetric(mean(f.provider), "ms-provider")
 	for _, c := range f.Clients {
-		b.ReportMetric(float64(c.took.Milliseconds())/n, "ms-"+c.Name)
-		if c.took > 0 {
-			b.ReportMetric(f.provider.Seconds()/c.took.Seconds(), "provider/"+c.Name)
+		b.ReportMetric(mean(c.took), "ms-"+c.Name)
+		ratios := make([]float64, len(c.took))
+		for i := range c.took {
+			ratios[i] = f.provider[i].Seconds() / c.took[i].Seconds()
+		}
+		if len(ratios) > 0 {
+			b.ReportMetric(median(ratios), "provider/"+c.Name)
 		}
 	}
+}
+
+func mean(ds []time.Duration) float64 {
+	if len(ds) == 0 {
+		return 0
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	return float64(sum.Milliseconds()) / float64(len(ds))
+}
+
+func median(xs []float64) float64 {
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	if n := len(s); n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }
