@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"testing"
 	"time"
 
@@ -83,4 +84,16 @@ func FreePort(t testing.TB) int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// Client returns the path of a target system's own command-line client
+// (psql, mariadb, ldapmodify), which benchmarks run beside a provider as
+// its floor. how says which package provides it.
+func Client(t testing.TB, name, how string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		Unavailable(t, name, how, err)
+	}
+	return path
 }

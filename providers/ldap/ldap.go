@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/go-ldap/ldap/v3"
 
@@ -42,6 +43,9 @@ type Provider struct {
 	placeholdDN *ldap.DN
 	pool        *pool
 	dialer      *dialer
+	// withoutPlaceholder holds the DNs of groups last seen without the
+	// placeholder (see placeholderGone).
+	withoutPlaceholder sync.Map
 }
 
 var (
@@ -168,6 +172,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		return nil, p.wrap("list members of", role, group, err)
 	}
 	members := make([]providers.Member, 0, len(values))
+	placeholder := false
 	for _, v := range values {
 		dn, err := ldap.ParseDN(v)
 		if err != nil {
@@ -175,6 +180,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 			continue
 		}
 		if dn.EqualFold(p.placeholdDN) {
+			placeholder = true
 			continue
 		}
 		name, ok := p.memberDN.match(dn)
@@ -183,6 +189,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		members = append(members, providers.Member{Principal: name})
 	}
+	p.setPlaceholderGone(group, !placeholder)
 	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
 	return members, nil
 }
@@ -220,7 +227,11 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 				}
 			}
 		}
-		return p.modify(c, group, []change{{add: true, value: member}, {value: p.placeholder}})
+		changes := []change{{add: true, value: member}}
+		if !p.placeholderGone(group) {
+			changes = append(changes, change{value: p.placeholder})
+		}
+		return p.modify(c, group, changes)
 	})
 	var missing *memberMissing
 	switch {
@@ -236,6 +247,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	if err != nil {
 		return p.wrap("grant", g.Role, group, err)
 	}
+	p.setPlaceholderGone(group, true)
 	return nil
 }
 
@@ -263,6 +275,9 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		err := p.modify(c, group, []change{{value: member}})
 		if ldap.IsErrorWithCode(err, ldap.LDAPResultObjectClassViolation) {
 			err = p.modify(c, group, []change{{add: true, value: p.placeholder}, {value: member}})
+			if err == nil {
+				p.setPlaceholderGone(group, false)
+			}
 		}
 		return err
 	})
@@ -299,6 +314,27 @@ func (p *Provider) Check(ctx context.Context) error {
 func (p *Provider) Close() error {
 	p.pool.close()
 	return nil
+}
+
+// placeholderGone reports whether group was last seen without the
+// placeholder, so that a grant need only add the member: on a directory
+// without Permissive Modify, deleting a placeholder that is not there fails
+// the request and costs a second one. It is a hint, refreshed by every
+// Members call and every change Grant and Revoke make. Should another
+// writer have put the placeholder back meanwhile, a grant leaves it beside
+// the new member, where it grants nothing, Members does not report it and
+// the next grant after the next Members call takes it out.
+func (p *Provider) placeholderGone(group string) bool {
+	_, ok := p.withoutPlaceholder.Load(group)
+	return ok
+}
+
+func (p *Provider) setPlaceholderGone(group string, gone bool) {
+	if gone {
+		p.withoutPlaceholder.Store(group, struct{}{})
+	} else {
+		p.withoutPlaceholder.Delete(group)
+	}
 }
 
 // change is one value of the member attribute to add or delete.

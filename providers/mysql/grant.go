@@ -36,7 +36,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		}
 	}
 	// Granting a role the account holds already is not an error.
-	if _, err := p.db.ExecContext(ctx, "GRANT "+roleSQL(role)+" TO "+a.sql()); err != nil {
+	if _, err := p.db.ExecContext(ctx, grantSQL(role, a)); err != nil {
 		err = p.classify(op, err)
 		if p.nativeExpiry && !g.Until.IsZero() && errors.Is(err, providers.ErrNotFound) {
 			p.dropEvent(ctx, op, role, a) // best effort: nothing to expire
@@ -57,12 +57,8 @@ func (p *Provider) scheduleRevoke(ctx context.Context, op, role string, a accoun
 	if err != nil {
 		return err
 	}
-	name := ident(p.eventSchema) + "." + ident(eventName(role, a))
-	body := " ON SCHEDULE AT " + literal(at.Format(time.DateTime)) +
-		" ON COMPLETION NOT PRESERVE COMMENT 'gitgrant: revoke at expiry'" +
-		" DO REVOKE " + roleSQL(role) + " FROM " + a.sql()
 	if maria {
-		if _, err := p.db.ExecContext(ctx, "CREATE OR REPLACE EVENT "+name+body); err != nil {
+		if _, err := p.db.ExecContext(ctx, p.createEventSQL(true, role, a, at)); err != nil {
 			return p.classify(op+": schedule expiry", err)
 		}
 		return nil
@@ -73,7 +69,7 @@ func (p *Provider) scheduleRevoke(ctx context.Context, op, role string, a accoun
 		if err := p.dropEvent(ctx, op, role, a); err != nil {
 			return err
 		}
-		_, err := p.db.ExecContext(ctx, "CREATE EVENT "+name+body)
+		_, err := p.db.ExecContext(ctx, p.createEventSQL(false, role, a, at))
 		if me, ok := serverError(err); ok && me.Number == erEventExists && attempt < 3 {
 			continue
 		}
@@ -85,11 +81,34 @@ func (p *Provider) scheduleRevoke(ctx context.Context, op, role string, a accoun
 }
 
 func (p *Provider) dropEvent(ctx context.Context, op, role string, a account) error {
-	_, err := p.db.ExecContext(ctx, "DROP EVENT IF EXISTS "+ident(p.eventSchema)+"."+ident(eventName(role, a)))
+	_, err := p.db.ExecContext(ctx, p.dropEventSQL(role, a))
 	if err != nil {
 		return p.classify(op+": drop expiry event", err)
 	}
 	return nil
+}
+
+// The statements Grant and Revoke send, one home for each, which the
+// benchmark also hands the mariadb client as the floor.
+
+func grantSQL(role string, a account) string  { return "GRANT " + roleSQL(role) + " TO " + a.sql() }
+func revokeSQL(role string, a account) string { return "REVOKE " + roleSQL(role) + " FROM " + a.sql() }
+
+// createEventSQL schedules the revocation of role from a at at (whole
+// seconds, UTC). MariaDB replaces an earlier event in the same statement.
+func (p *Provider) createEventSQL(maria bool, role string, a account, at time.Time) string {
+	create := "CREATE EVENT "
+	if maria {
+		create = "CREATE OR REPLACE EVENT "
+	}
+	return create + ident(p.eventSchema) + "." + ident(eventName(role, a)) +
+		" ON SCHEDULE AT " + literal(at.Format(time.DateTime)) +
+		" ON COMPLETION NOT PRESERVE COMMENT 'gitgrant: revoke at expiry'" +
+		" DO " + revokeSQL(role, a)
+}
+
+func (p *Provider) dropEventSQL(role string, a account) string {
+	return "DROP EVENT IF EXISTS " + ident(p.eventSchema) + "." + ident(eventName(role, a))
 }
 
 // Revoke takes the role from the account; not granted, or an account that
@@ -105,7 +124,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		return err
 	}
 	op := "revoke " + role + " from " + principal
-	_, err = p.db.ExecContext(ctx, "REVOKE "+roleSQL(target)+" FROM "+a.sql())
+	_, err = p.db.ExecContext(ctx, revokeSQL(target, a))
 	if me, ok := serverError(err); ok {
 		switch me.Number {
 		case erCannotRevokeRole:

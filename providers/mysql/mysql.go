@@ -49,6 +49,12 @@ var (
 
 // Open is the providers.Factory of mysql. It connects lazily.
 func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+	return open(cfg, deps, nil)
+}
+
+// open opens the provider; tweak, when set, adjusts the driver's
+// configuration (tests count round trips with it).
+func open(cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*drv.Config)) (*Provider, error) {
 	for role := range cfg.Roles {
 		if err := validRole(cfg.RoleTarget(role)); err != nil {
 			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
@@ -69,6 +75,9 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	}
 	// Event times are written and read in UTC.
 	dc.Params["time_zone"] = "'+00:00'"
+	if tweak != nil {
+		tweak(dc)
+	}
 	conn, err := drv.NewConnector(dc)
 	if err != nil {
 		return nil, fmt.Errorf("provider %s: the DSN is not usable: %w", cfg.Name, err)

@@ -7,7 +7,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
+	"os/exec"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -125,11 +129,16 @@ func depsWith(dsn string) providers.Deps {
 
 func (f *fixture) open(t testing.TB, settings map[string]any) *Provider {
 	t.Helper()
-	p, err := Open(context.Background(), f.config(settings), depsWith(f.gitgrantDSN))
+	return f.openTweaked(t, settings, nil)
+}
+
+func (f *fixture) openTweaked(t testing.TB, settings map[string]any, tweak func(*drv.Config)) *Provider {
+	t.Helper()
+	p, err := open(f.config(settings), depsWith(f.gitgrantDSN), tweak)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
-	return p.(*Provider)
+	return p
 }
 
 const downPassword = "hunter2-do-not-print"
@@ -339,37 +348,163 @@ func TestPrincipalSyntax(t *testing.T) {
 	}
 }
 
+// countingConn counts what the client sends: the driver writes each
+// command with one Write, so writes are round trips.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// TestRoundTrips pins what each call costs on the wire: the statement the
+// mariadb client would send for it, and with native expiry the event's
+// statement beside it.
+func TestRoundTrips(t *testing.T) {
+	t.Parallel()
+	f := newFixture(t, 2)
+	var writes atomic.Int64
+	count := func(c *drv.Config) {
+		var d net.Dialer
+		c.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return countingConn{conn, &writes}, nil
+		}
+	}
+	ctx := t.Context()
+	plain := f.openTweaked(t, nil, count)
+	defer plain.Close()
+	native := f.openTweaked(t, map[string]any{"native_expiry": true, "event_schema": f.schema}, count)
+	defer native.Close()
+	for _, p := range []*Provider{plain, native} { // connect, learn the dialect
+		if _, err := p.Members(ctx, "reader"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	until := time.Now().Add(time.Hour)
+	alice, bob := f.principals[0], f.principals[1]
+	tests := []struct {
+		name string
+		do   func() error
+		want int64
+	}{
+		{"grant", func() error { return plain.Grant(ctx, providers.Grant{Role: "reader", Principal: alice}) }, 1},
+		{"grant again", func() error { return plain.Grant(ctx, providers.Grant{Role: "reader", Principal: alice}) }, 1},
+		{"revoke", func() error { return plain.Revoke(ctx, "reader", alice) }, 1},
+		{"revoke what is gone", func() error { return plain.Revoke(ctx, "reader", alice) }, 1},
+		{"grant with an expiry event", func() error {
+			return native.Grant(ctx, providers.Grant{Role: "reader", Principal: bob, Until: until})
+		}, 2},
+		{"revoke and drop the event", func() error { return native.Revoke(ctx, "reader", bob) }, 2},
+	}
+	for _, tt := range tests {
+		before := writes.Load()
+		if err := tt.do(); err != nil {
+			t.Fatalf("%s: %v", tt.name, err)
+		}
+		if got := writes.Load() - before; got != tt.want {
+			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
+		}
+	}
+}
+
 // BenchmarkGrantRevoke1000 grants one role to 1,000 accounts and revokes it
-// again, one call each, as the reconciler does.
+// again through the provider, one call each as the reconciler makes them,
+// side by side with its floors: the same statements from the mariadb
+// client in one session, and from go-sql-driver on one connection (with
+// native expiry, each grant's CREATE OR REPLACE EVENT and each revoke's
+// DROP EVENT too). All connect as gitgrant's account.
 func BenchmarkGrantRevoke1000(b *testing.B) {
+	client := testenv.Client(b, "mariadb", "install mariadb-client")
 	f := newFixture(b, 1000)
+	cfg, err := drv.ParseDSN(f.gitgrantDSN)
+	if err != nil {
+		b.Fatal(err)
+	}
+	host, port, err := net.SplitHostPort(cfg.Addr)
+	if err != nil {
+		b.Fatal(err)
+	}
 	for _, native := range []bool{false, true} {
 		b.Run(fmt.Sprintf("native_expiry=%v", native), func(b *testing.B) {
 			settings := map[string]any{}
 			if native {
 				settings = map[string]any{"native_expiry": true, "event_schema": f.schema}
 			}
-			p := f.open(b, settings)
-			defer p.Close()
-			ctx := context.Background()
-			until := time.Now().Add(time.Hour)
+			until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
+			statements := f.statements(b, f.open(b, settings), native, until)
+			floor := providertest.Floor{Clients: []providertest.Client{
+				{Name: "mariadb", Run: func() error {
+					cmd := exec.Command(client, "--no-defaults", "--batch", "--default-character-set=utf8mb4",
+						"--host="+host, "--port="+port, "--user="+cfg.User, cfg.DBName)
+					cmd.Stdin = strings.NewReader(strings.Join(statements, ";\n") + ";\n")
+					if out, err := cmd.CombinedOutput(); err != nil {
+						return fmt.Errorf("%w\n%s", err, out)
+					}
+					return nil
+				}},
+				{Name: "go-sql-driver", Run: func() error {
+					db, err := sql.Open("mysql", f.gitgrantDSN)
+					if err != nil {
+						return err
+					}
+					defer db.Close()
+					conn, err := db.Conn(context.Background())
+					if err != nil {
+						return err
+					}
+					defer conn.Close()
+					for _, s := range statements {
+						if _, err := conn.ExecContext(context.Background(), s); err != nil {
+							return err
+						}
+					}
+					return nil
+				}},
+			}}
 			for b.Loop() {
-				for _, pr := range f.principals {
-					if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: pr, Until: until}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				if ms, err := p.Members(ctx, "reader"); err != nil || len(ms) != len(f.principals) {
-					b.Fatalf("Members: %d, %v", len(ms), err)
-				}
-				for _, pr := range f.principals {
-					if err := p.Revoke(ctx, "reader", pr); err != nil {
-						b.Fatal(err)
-					}
-				}
+				floor.Compare(b, func() providers.Provider { return f.open(b, settings) }, "reader", f.principals, until)
 			}
+			floor.Report(b)
 		})
 	}
+}
+
+// statements are what p sends to grant the fixture's reader role to every
+// principal and then revoke it, after the time zone it sets on connecting
+// (event times are written in UTC).
+func (f *fixture) statements(b testing.TB, p *Provider, native bool, until time.Time) []string {
+	defer p.Close()
+	maria, err := p.isMariaDB(b.Context())
+	if err != nil {
+		b.Fatal(err)
+	}
+	role := f.roles["reader"]
+	var grants, revokes []string
+	for _, pr := range f.principals {
+		a, err := parsePrincipal(pr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		if native {
+			if !maria {
+				grants = append(grants, p.dropEventSQL(role, a))
+			}
+			grants = append(grants, p.createEventSQL(maria, role, a, until))
+		}
+		grants = append(grants, grantSQL(role, a))
+		revokes = append(revokes, revokeSQL(role, a))
+		if native {
+			revokes = append(revokes, p.dropEventSQL(role, a))
+		}
+	}
+	return slices.Concat([]string{"SET time_zone = '+00:00'"}, grants, revokes)
 }
 
 // A role granted to a role is a member too (drift), reported as the role

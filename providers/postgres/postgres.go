@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -34,6 +35,9 @@ type Provider struct {
 	cfg               gitgrant.ProviderConfig
 	pool              *pgxpool.Pool
 	terminateSessions bool
+	// alwaysSeekGrantors makes Revoke look for other grantors' rows on
+	// any server, so that tests run that path on PostgreSQL 15 too.
+	alwaysSeekGrantors bool
 }
 
 var (
@@ -64,10 +68,12 @@ func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps,
 		return nil, fmt.Errorf("provider %s: the DSN cannot be parsed (expected postgres://user@host:5432/db?sslmode=verify-full; the value is not shown because it may hold a password)", cfg.Name)
 	}
 	pc.MaxConns = 4
-	// Unnamed statements with cached descriptions: one round trip per call
-	// once warm, and no named prepared statement that a failed batch can
-	// leave the cache out of step with.
-	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeCacheDescribe
+	// One round trip per statement, cold or warm: a statement without
+	// arguments goes as a simple query, as psql sends it; one with
+	// arguments (all text) as an unnamed statement described in the same
+	// round trip. Nothing is prepared, so nothing can be out of step with
+	// the server (or with a pooler in front of it).
+	pc.ConnConfig.DefaultQueryExecMode = pgx.QueryExecModeExec
 	pc.ConnConfig.RuntimeParams["application_name"] = "gitgrant"
 	if tweak != nil {
 		tweak(pc)
@@ -107,6 +113,14 @@ func validIdentifier(s string) error {
 
 func quote(s string) string { return pgx.Identifier{s}.Sanitize() }
 
+// The statements Grant and Revoke send; the benchmark hands psql the same.
+func grantSQL(group, principal string) string {
+	return "GRANT " + quote(group) + " TO " + quote(principal)
+}
+func revokeSQL(group, principal string) string {
+	return "REVOKE " + quote(group) + " FROM " + quote(principal)
+}
+
 // target resolves a declared role to its group role name.
 func (p *Provider) target(role string) (string, error) {
 	if _, ok := p.cfg.Roles[role]; !ok {
@@ -145,16 +159,25 @@ func concurrentUpdate(err error) bool {
 }
 
 func (p *Provider) exec(ctx context.Context, op, sql string, args ...any) error {
-	var err error
-	for range 5 {
-		if _, err = p.pool.Exec(ctx, sql, args...); err == nil || !concurrentUpdate(err) {
-			break
-		}
-	}
-	if err != nil {
+	if err := execRetrying(ctx, p.pool, sql, args...); err != nil {
 		return p.classify(op, err)
 	}
 	return nil
+}
+
+// execRetrying runs sql on db, again when a concurrent change of the same
+// membership got in its way. Without arguments it is one simple-protocol
+// round trip, as psql sends it.
+func execRetrying(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}, sql string, args ...any) error {
+	var err error
+	for range 5 {
+		if _, err = db.Exec(ctx, sql, args...); err == nil || !concurrentUpdate(err) {
+			break
+		}
+	}
+	return err
 }
 
 // membersSQL lists a group's members in one round trip. It returns no row
@@ -210,22 +233,26 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		return fmt.Errorf("provider %s: principal: %w", p.name, err)
 	}
 	// Already a member is a notice, not an error.
-	return p.exec(ctx, "grant "+g.Role+" to "+g.Principal, "GRANT "+quote(group)+" TO "+quote(g.Principal))
+	return p.exec(ctx, "grant "+g.Role+" to "+g.Principal, grantSQL(group, g.Principal))
 }
 
-// grantorsSQL finds who granted a membership that is still there.
+// grantorsSQL finds who granted a membership that is still there, given
+// both roles as quoted identifiers. It reads one catalog table, so that
+// planning it afresh on every revoke costs little.
 const grantorsSQL = `
-SELECT DISTINCT gr.rolname
-FROM pg_catalog.pg_auth_members am
-JOIN pg_catalog.pg_roles g ON g.oid = am.roleid
-JOIN pg_catalog.pg_roles m ON m.oid = am.member
-JOIN pg_catalog.pg_roles gr ON gr.oid = am.grantor
-WHERE g.rolname = $1 AND m.rolname = $2`
+SELECT DISTINCT pg_catalog.pg_get_userbyid(grantor)
+FROM pg_catalog.pg_auth_members
+WHERE roleid = $1::pg_catalog.text::pg_catalog.regrole
+  AND member = $2::pg_catalog.text::pg_catalog.regrole`
 
 // Revoke removes principal from the role's group role. Not a member, or a
 // principal that no longer exists, is success. A membership granted by
-// another role (a DBA by hand) is revoked too, naming its grantor, since
-// managed roles are exclusive.
+// another role (a DBA by hand) is revoked too, since managed roles are
+// exclusive. Up to PostgreSQL 15 a membership is one row whoever granted
+// it, and REVOKE removes it: one round trip, the statement psql would send.
+// From 16 on each grantor has a row of its own and REVOKE removes only the
+// connected role's, so Revoke also looks for the others' in the same round
+// trip and revokes each naming its grantor.
 func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	group, err := p.target(role)
 	if err != nil {
@@ -235,28 +262,16 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		return fmt.Errorf("provider %s: principal: %w", p.name, err)
 	}
 	op := "revoke " + role + " from " + principal
-	// One round trip: the revoke, then whoever else granted it.
-	batch := &pgx.Batch{}
-	batch.Queue("REVOKE " + quote(group) + " FROM " + quote(principal))
-	batch.Queue(grantorsSQL, group, principal)
-	var grantors []string
-	for attempt := 0; ; attempt++ {
-		br := p.pool.SendBatch(ctx, batch)
-		_, err = br.Exec()
-		if err == nil {
-			var rows pgx.Rows
-			rows, err = br.Query()
-			if err == nil {
-				grantors, err = pgx.CollectRows(rows, pgx.RowTo[string])
-			}
-		}
-		if cerr := br.Close(); err == nil {
-			err = cerr
-		}
-		if err == nil || !concurrentUpdate(err) || attempt == 4 {
-			break
-		}
+	conn, err := p.pool.Acquire(ctx)
+	if err != nil {
+		return p.classify(op, err)
 	}
+	if p.alwaysSeekGrantors || grantorRows(conn.Conn().PgConn()) {
+		err = revokeEveryGrantor(ctx, conn, group, principal)
+	} else {
+		err = execRetrying(ctx, conn, revokeSQL(group, principal))
+	}
+	conn.Release()
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "42704" {
 		// The principal (or the group) does not exist: it holds nothing.
@@ -271,13 +286,56 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	if err != nil {
 		return p.classify(op, err)
 	}
-	for _, gr := range grantors {
-		if err := p.exec(ctx, op, "REVOKE "+quote(group)+" FROM "+quote(principal)+" GRANTED BY "+quote(gr)); err != nil {
-			return err
-		}
-	}
 	if p.terminateSessions {
 		return p.TerminateSessions(ctx, principal)
+	}
+	return nil
+}
+
+// grantorRows reports whether the server keeps one membership row per
+// grantor (PostgreSQL 16 and later).
+func grantorRows(c *pgconn.PgConn) bool {
+	v := c.ParameterStatus("server_version")
+	major, _, _ := strings.Cut(v, ".")
+	n, err := strconv.Atoi(major)
+	// A version that cannot be read is treated as new: looking costs a
+	// query in the same round trip, not looking could leave access in
+	// place.
+	return err != nil || n >= 16
+}
+
+// revokeEveryGrantor revokes a membership on a server that keeps a row
+// per grantor: REVOKE, and in the same round trip a look for rows of other
+// grantors, which are then revoked naming each.
+func revokeEveryGrantor(ctx context.Context, conn *pgxpool.Conn, group, principal string) error {
+	var grantors []string
+	var err error
+	for range 5 {
+		batch := &pgx.Batch{}
+		batch.Queue(revokeSQL(group, principal))
+		batch.Queue(grantorsSQL, quote(group), quote(principal))
+		br := conn.SendBatch(ctx, batch)
+		_, err = br.Exec()
+		if err == nil {
+			var rows pgx.Rows
+			if rows, err = br.Query(); err == nil {
+				grantors, err = pgx.CollectRows(rows, pgx.RowTo[string])
+			}
+		}
+		if cerr := br.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil || !concurrentUpdate(err) {
+			break
+		}
+	}
+	if err != nil {
+		return err
+	}
+	for _, gr := range grantors {
+		if err := execRetrying(ctx, conn, revokeSQL(group, principal)+" GRANTED BY "+quote(gr)); err != nil {
+			return err
+		}
 	}
 	return nil
 }

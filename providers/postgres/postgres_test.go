@@ -6,7 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"net"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -144,46 +148,73 @@ func (f *fixture) leastPrivilege(t testing.TB) *fixture {
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, 20).leastPrivilege(t)
-	providertest.Run(t, providertest.Harness{
-		Open:             func(t *testing.T) providers.Provider { return f.open(t, nil, nil) },
-		Roles:            []string{"reader", "writer"},
-		Principals:       f.principals,
-		MissingPrincipal: f.prefix + "_nobody",
-		OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
-			cfg := f.config(nil)
-			cfg.Roles = map[string]gitgrant.RoleConfig{"hostile": {Target: target}}
-			return Open(t.Context(), cfg, depsWith(f.dsn))
-		},
-		Down: func(t *testing.T) (providers.Provider, error) {
-			dsn := fmt.Sprintf("postgres://gitgrant:%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", downPassword, testenv.FreePort(t))
-			return Open(t.Context(), f.config(nil), depsWith(dsn))
-		},
-		Secrets: []string{downPassword},
-	})
+	// Seeking other grantors on revoke is what PostgreSQL 16 and later
+	// need; forcing it runs that path through the suite on any server.
+	for _, seek := range []bool{false, true} {
+		t.Run(fmt.Sprintf("seek grantors=%v", seek), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, 20).leastPrivilege(t)
+			providertest.Run(t, providertest.Harness{
+				Open: func(t *testing.T) providers.Provider {
+					p := f.open(t, nil, nil)
+					p.alwaysSeekGrantors = seek
+					return p
+				},
+				Roles:            []string{"reader", "writer"},
+				Principals:       f.principals,
+				MissingPrincipal: f.prefix + "_nobody",
+				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
+					cfg := f.config(nil)
+					cfg.Roles = map[string]gitgrant.RoleConfig{"hostile": {Target: target}}
+					return Open(t.Context(), cfg, depsWith(f.dsn))
+				},
+				Down: func(t *testing.T) (providers.Provider, error) {
+					dsn := fmt.Sprintf("postgres://gitgrant:%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", downPassword, testenv.FreePort(t))
+					return Open(t.Context(), f.config(nil), depsWith(dsn))
+				},
+				Secrets: []string{downPassword},
+			})
+		})
+	}
 }
 
 func TestRevokeRemovesMembershipGrantedByAnotherRole(t *testing.T) {
 	t.Parallel()
-	f := newFixture(t, 1)
-	dba := f.prefix + "_dba"
-	f.mustExec(t, "CREATE ROLE "+quote(dba)+" CREATEROLE")
-	f.mustExec(t, "GRANT "+quote(f.groups["reader"])+" TO "+quote(dba)+" WITH ADMIN OPTION")
-	f.mustExec(t, "SET ROLE "+quote(dba))
-	f.mustExec(t, "GRANT "+quote(f.groups["reader"])+" TO "+quote(f.principals[0]))
-	f.mustExec(t, "RESET ROLE")
-	p := f.open(t, nil, nil)
-	defer p.Close()
-	ctx := t.Context()
-	if err := p.Revoke(ctx, "reader", f.principals[0]); err != nil {
-		t.Fatalf("Revoke: %v", err)
-	}
-	ms, err := p.Members(ctx, "reader")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]providers.Member{{Principal: dba}}, ms); diff != "" {
-		t.Errorf("members (-want +got):\n%s", diff)
+	for _, seek := range []bool{false, true} {
+		t.Run(fmt.Sprintf("seek grantors=%v", seek), func(t *testing.T) {
+			t.Parallel()
+			f := newFixture(t, 1)
+			dba := f.prefix + ` "dba"`
+			f.mustExec(t, "CREATE ROLE "+quote(dba)+" CREATEROLE")
+			f.mustExec(t, "GRANT "+quote(f.groups["writer"])+" TO "+quote(dba)+" WITH ADMIN OPTION")
+			f.mustExec(t, "SET ROLE "+quote(dba))
+			f.mustExec(t, "GRANT "+quote(f.groups["writer"])+" TO "+quote(f.principals[0]))
+			f.mustExec(t, "RESET ROLE")
+			ctx := t.Context()
+			rows, err := f.admin.Query(ctx, grantorsSQL, quote(f.groups["writer"]), quote(f.principals[0]))
+			if err != nil {
+				t.Fatal(err)
+			}
+			grantors, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if diff := cmp.Diff([]string{dba}, grantors); diff != "" || err != nil {
+				t.Fatalf("grantorsSQL: %v (-want +got):\n%s", err, diff)
+			}
+			p := f.open(t, nil, nil)
+			defer p.Close()
+			p.alwaysSeekGrantors = seek
+			for range 2 { // the second finds nothing to revoke
+				if err := p.Revoke(ctx, "writer", f.principals[0]); err != nil {
+					t.Fatalf("Revoke: %v", err)
+				}
+			}
+			ms, err := p.Members(ctx, "writer")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff([]providers.Member{{Principal: dba}}, ms); diff != "" {
+				t.Errorf("members (-want +got):\n%s", diff)
+			}
+		})
 	}
 }
 
@@ -289,33 +320,52 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
-// queryCounter counts statements and batches sent to the server: each is
-// one round trip.
-type queryCounter struct{ n atomic.Int64 }
-
-func (c *queryCounter) TraceQueryStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceQueryStartData) context.Context {
-	c.n.Add(1)
-	return ctx
+// countingConn counts what the client sends: pgconn flushes each request
+// (a statement, or a pipeline up to its Sync) with one Write, so writes
+// are round trips.
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
 }
-func (c *queryCounter) TraceQueryEnd(context.Context, *pgx.Conn, pgx.TraceQueryEndData) {}
-func (c *queryCounter) TraceBatchStart(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBatchStartData) context.Context {
-	c.n.Add(1)
-	return ctx
-}
-func (c *queryCounter) TraceBatchQuery(context.Context, *pgx.Conn, pgx.TraceBatchQueryData) {}
-func (c *queryCounter) TraceBatchEnd(context.Context, *pgx.Conn, pgx.TraceBatchEndData)     {}
 
+func (c countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+func countWrites(writes *atomic.Int64) func(*pgxpool.Config) {
+	return func(c *pgxpool.Config) {
+		var d net.Dialer
+		c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := d.DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return countingConn{conn, writes}, nil
+		}
+	}
+}
+
+// TestRoundTrips pins what each call costs on the wire: one round trip, as
+// the statement psql would send for it, also where PostgreSQL 16's grantor
+// rows need a look.
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 3)
-	counter := &queryCounter{}
-	p := f.open(t, nil, func(c *pgxpool.Config) { c.ConnConfig.Tracer = counter })
+	var writes atomic.Int64
+	p := f.open(t, nil, countWrites(&writes))
 	defer p.Close()
 	ctx := t.Context()
 	for _, pr := range f.principals {
 		if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: pr}); err != nil {
 			t.Fatal(err)
 		}
+	}
+	seeking := f.open(t, nil, countWrites(&writes))
+	defer seeking.Close()
+	seeking.alwaysSeekGrantors = true
+	if _, err := seeking.Members(ctx, "reader"); err != nil { // connect
+		t.Fatal(err)
 	}
 	tests := []struct {
 		name string
@@ -325,42 +375,69 @@ func TestRoundTrips(t *testing.T) {
 		{"members of a role with three members", func() error { _, err := p.Members(ctx, "reader"); return err }, 1},
 		{"members of an empty role", func() error { _, err := p.Members(ctx, "writer"); return err }, 1},
 		{"grant", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
+		{"grant again", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
 		{"revoke", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
+		{"revoke what is gone", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
+		{"revoke, seeking other grantors", func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }, 1},
+		{"revoke what is gone, seeking other grantors", func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }, 1},
 	}
 	for _, tt := range tests {
-		before := counter.n.Load()
+		before := writes.Load()
 		if err := tt.do(); err != nil {
 			t.Fatalf("%s: %v", tt.name, err)
 		}
-		if got := counter.n.Load() - before; got != tt.want {
+		if got := writes.Load() - before; got != tt.want {
 			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
 		}
 	}
 }
 
 // BenchmarkGrantRevoke1000 grants one group role to 1,000 login roles and
-// revokes it again, one call each, as the reconciler does.
+// revokes it again through the provider, one call each as the reconciler
+// makes them, side by side with its floors: the same 2,000 statements from
+// psql -f in one session, and from pgx on one connection. Each side
+// connects once per iteration (psql starts, the provider opens its pool),
+// so none gets a warm connection the others lack.
 func BenchmarkGrantRevoke1000(b *testing.B) {
+	psql := testenv.Client(b, "psql", "install postgresql-client")
 	f := newFixture(b, 1000)
-	p := f.open(b, nil, nil)
-	defer p.Close()
-	ctx := context.Background()
-	start := time.Now()
-	for b.Loop() {
-		for _, pr := range f.principals {
-			if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: pr}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		ms, err := p.Members(ctx, "reader")
-		if err != nil || len(ms) != len(f.principals) {
-			b.Fatalf("Members: %d, %v", len(ms), err)
-		}
-		for _, pr := range f.principals {
-			if err := p.Revoke(ctx, "reader", pr); err != nil {
-				b.Fatal(err)
-			}
-		}
+	group := f.groups["reader"]
+	var statements []string
+	for _, pr := range f.principals {
+		statements = append(statements, grantSQL(group, pr))
 	}
-	b.ReportMetric(float64(time.Since(start).Milliseconds())/float64(b.N), "ms/1000-grants+revokes")
+	for _, pr := range f.principals {
+		statements = append(statements, revokeSQL(group, pr))
+	}
+	file := filepath.Join(b.TempDir(), "grant-revoke.sql")
+	if err := os.WriteFile(file, []byte(strings.Join(statements, ";\n")+";\n"), 0o600); err != nil {
+		b.Fatal(err)
+	}
+	floor := providertest.Floor{Clients: []providertest.Client{
+		{Name: "psql", Run: func() error {
+			out, err := exec.Command(psql, "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", f.dsn, "-f", file).CombinedOutput()
+			if err != nil {
+				return fmt.Errorf("%w\n%s", err, out)
+			}
+			return nil
+		}},
+		{Name: "pgx", Run: func() error {
+			ctx := context.Background()
+			conn, err := pgx.Connect(ctx, f.dsn)
+			if err != nil {
+				return err
+			}
+			defer conn.Close(ctx)
+			for _, s := range statements {
+				if _, err := conn.Exec(ctx, s); err != nil {
+					return err
+				}
+			}
+			return nil
+		}},
+	}}
+	for b.Loop() {
+		floor.Compare(b, func() providers.Provider { return f.open(b, nil, nil) }, "reader", f.principals, time.Time{})
+	}
+	floor.Report(b)
 }
