@@ -76,6 +76,50 @@ type SessionTerminator interface {
 	TerminateSessions(ctx context.Context, principal string) error
 }
 
+// Account is a login created for one request (an ephemeral account).
+type Account struct {
+	// Name is the login: the role's readable prefix and a random suffix,
+	// chosen by gitgrant and recorded in the ledger before it is created.
+	Name string
+	// Secret is its password. gitgrant encrypts it to the requester and
+	// forgets it: it never reaches a log, an error, git or metrics.
+	Secret string
+	// Connect says where to use it, without any secret: host, port and
+	// database, as a DSN and a client command would need them.
+	Connect Connection
+}
+
+// Connection is where an ephemeral account connects.
+type Connection struct {
+	Host     string `json:"host"`
+	Port     int    `json:"port,omitempty"`
+	Database string `json:"database,omitempty"`
+	// Kind is the client family: "postgres" or "mysql".
+	Kind string `json:"kind"`
+}
+
+// Ephemeral is implemented by providers that can give a role to a login
+// created for one request and drop it afterwards (a role with
+// `mode: ephemeral`). Drop and List are idempotent like Grant and Revoke.
+type Ephemeral interface {
+	// IsEphemeral says whether role is configured with mode: ephemeral.
+	IsEphemeral(role string) bool
+	// AccountPrefix is the readable prefix of role's accounts; only logins
+	// with it are ever listed or dropped.
+	AccountPrefix(role string) string
+	// CreateAccount creates login name (AccountPrefix plus a suffix) with
+	// a strong random password and role granted, expiring by itself at
+	// until where the system can (PostgreSQL VALID UNTIL, a MariaDB event),
+	// and returns it with its secret. A name that exists is an error.
+	CreateAccount(ctx context.Context, role, name string, until time.Time) (Account, error)
+	// DropAccount ends the login's sessions and drops it; objects it owns
+	// are reassigned or the drop is refused with what to do. Dropping a
+	// login that is gone is success.
+	DropAccount(ctx context.Context, role, name string) error
+	// Accounts lists the logins of role with its prefix.
+	Accounts(ctx context.Context, role string) ([]string, error)
+}
+
 // Canonicalizer is implemented by providers whose target system has more
 // than one spelling of a principal (MySQL: 'alice'@'%' is alice, and host
 // names ignore case). CanonicalPrincipal returns the spelling Members
