@@ -159,6 +159,20 @@ type RoleConfig struct {
 	// Target is the role's name in the target system (a group role, a group
 	// DN part, a team slug); empty means the role's own name.
 	Target string `json:"target,omitempty"`
+	// Mode "ephemeral" grants the role to a login created for each request
+	// and dropped afterwards, whose secret is handed to the requester
+	// encrypted (docs/ephemeral.md); "" grants it to the person's own
+	// principal.
+	Mode string `json:"mode,omitempty"`
+}
+
+// ModeEphemeral is RoleConfig.Mode for ephemeral accounts.
+const ModeEphemeral = "ephemeral"
+
+// IsEphemeral reports whether provider's role is granted through
+// ephemeral accounts.
+func (c *Config) IsEphemeral(provider, role string) bool {
+	return c.Providers[provider].Roles[role].Mode == ModeEphemeral
 }
 
 // Standing is a principal that may hold managed roles permanently.

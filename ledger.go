@@ -52,6 +52,9 @@ type Holding struct {
 	// granted: the record is written before the grant call).
 	GrantedAt time.Time `json:"granted_at"`
 	Emergency bool      `json:"emergency,omitempty"`
+	// Owner is, for an ephemeral account (Principal is then the account's
+	// login), the principal of the person it was created for.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Ledger is every membership gitgrant holds responsibility for, by key.
