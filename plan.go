@@ -71,6 +71,15 @@ type Entry struct {
 	Commit string `json:"-"`
 }
 
+// Beneficiary is the login the entry's grants are for: the subject when
+// it asks on someone's behalf, else the requester.
+func (e Entry) Beneficiary() string {
+	if e.Subject != "" {
+		return e.Subject
+	}
+	return e.Requester
+}
+
 // Op is what an action does.
 type Op string
 

@@ -83,7 +83,7 @@ type Account struct {
 	Name string
 	// Secret is its password. gitgrant encrypts it to the requester and
 	// forgets it: it never reaches a log, an error, git or metrics.
-	Secret string
+	Secret string `json:"-"`
 	// Connect says where to use it, without any secret: host, port and
 	// database, as a DSN and a client command would need them.
 	Connect Connection
@@ -267,3 +267,9 @@ func FromHTTPStatus(system, provider, what string, status int, err error) error 
 	}
 	return fmt.Errorf("provider %s: %s: %w", provider, what, err)
 }
+
+// String names the account and where it connects, never its secret.
+func (a Account) String() string { return a.Name + "@" + a.Connect.Host }
+
+// GoString is String: %#v must not print the secret either.
+func (a Account) GoString() string { return a.String() }

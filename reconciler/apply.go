@@ -47,6 +47,9 @@ type Outcome struct {
 	Err      error
 	Attempts int
 	Took     time.Duration
+	// Account is the login an ephemeral grant created, with its secret:
+	// the engine hands the secret to the requester and forgets it.
+	Account *providers.Account `json:"-"`
 }
 
 // Result of applying a plan.
@@ -203,8 +206,13 @@ func (a *Executor) do(ctx context.Context, p providers.Provider, act gitgrant.Ac
 	clock := gitgrant.ClockOr(a.Clock)
 	start := clock.Now()
 	out := Outcome{Action: act}
+	if isEphemeral(p, act) && act.Op == gitgrant.OpGrant {
+		// A created account's secret exists once: a retry could not tell
+		// whether an attempt that timed out created it.
+		retry.Attempts = 1
+	}
 	for out.Attempts = 1; ; out.Attempts++ {
-		out.Err = a.call(ctx, p, act)
+		out.Account, out.Err = a.call(ctx, p, act)
 		if out.Err == nil || !retryable(out.Err) || out.Attempts >= retry.Attempts {
 			break
 		}
@@ -222,7 +230,7 @@ func (a *Executor) do(ctx context.Context, p providers.Provider, act gitgrant.Ac
 // deadline: the call is left to finish on its own (its result is dropped;
 // grant and revoke are idempotent, and the next pass sees what happened),
 // so one hung system cannot stop a pass (rule 15).
-func (a *Executor) call(ctx context.Context, p providers.Provider, act gitgrant.Action) error {
+func (a *Executor) call(ctx context.Context, p providers.Provider, act gitgrant.Action) (*providers.Account, error) {
 	var limit time.Duration
 	if a.CallTimeout != nil {
 		limit = a.CallTimeout(act.Provider)
@@ -232,36 +240,73 @@ func (a *Executor) call(ctx context.Context, p providers.Provider, act gitgrant.
 	}
 	cctx, cancel := context.WithTimeout(ctx, limit)
 	defer cancel()
-	done := make(chan error, 1)
-	go func() { done <- invoke(cctx, p, act) }()
-	var err error
+	type answer struct {
+		acc *providers.Account
+		err error
+	}
+	done := make(chan answer, 1)
+	go func() {
+		acc, err := invoke(cctx, p, act)
+		done <- answer{acc, err}
+	}()
+	var ans answer
 	select {
-	case err = <-done:
-		if err == nil {
-			return nil
+	case ans = <-done:
+		if ans.err == nil {
+			return ans.acc, nil
 		}
 	case <-cctx.Done():
 		select {
-		case err = <-done: // it did stop in time
+		case ans = <-done: // it did stop in time
 		default:
-			err = cctx.Err()
+			ans.err = cctx.Err()
 		}
 	}
 	if errors.Is(cctx.Err(), context.DeadlineExceeded) && ctx.Err() == nil {
-		return &gitgrant.SystemError{System: "provider " + act.Provider, Op: string(act.Op),
+		return nil, &gitgrant.SystemError{System: "provider " + act.Provider, Op: string(act.Op),
 			Err: fmt.Errorf("no answer within %s: %w", limit, context.DeadlineExceeded), Retryable: true}
 	}
-	return err
+	return nil, ans.err
 }
 
-func invoke(ctx context.Context, p providers.Provider, act gitgrant.Action) error {
+// isEphemeral: act concerns an account gitgrant creates for one request
+// (its role is in ephemeral mode, or its ledger line names an owner).
+func isEphemeral(p providers.Provider, act gitgrant.Action) bool {
+	if act.Holding != nil && act.Holding.Owner != "" {
+		return true
+	}
+	ep, ok := p.(providers.Ephemeral)
+	return ok && ep.IsEphemeral(act.Role)
+}
+
+func invoke(ctx context.Context, p providers.Provider, act gitgrant.Action) (*providers.Account, error) {
+	if isEphemeral(p, act) {
+		ep, ok := p.(providers.Ephemeral)
+		if !ok {
+			return nil, fmt.Errorf("provider %s cannot manage ephemeral accounts", act.Provider)
+		}
+		switch act.Op {
+		case gitgrant.OpGrant:
+			acc, err := ep.CreateAccount(ctx, act.Role, act.Principal, act.Expires)
+			if err != nil {
+				// Whether or not it was made, no one holds its secret:
+				// make sure it does not exist (idempotent).
+				ep.DropAccount(context.WithoutCancel(ctx), act.Role, act.Principal)
+				return nil, err
+			}
+			return &acc, nil
+		case gitgrant.OpRevoke:
+			return nil, ep.DropAccount(ctx, act.Role, act.Principal)
+		}
+		return nil, nil
+	}
 	switch act.Op {
 	case gitgrant.OpGrant:
-		return p.Grant(ctx, providers.Grant{Role: act.Role, Principal: act.Principal, Until: act.Expires, Request: act.Request})
+		return nil, p.Grant(ctx, providers.Grant{Role: act.Role, Principal: act.Principal, Until: act.Expires, Request: act.Request})
 	case gitgrant.OpRevoke:
-		return p.Revoke(ctx, act.Role, act.Principal)
+		return nil, p.Revoke(ctx, act.Role, act.Principal)
 	}
-	return nil
+	return nil, nil
 }
 
 func retryable(err error) bool {

@@ -155,6 +155,7 @@ func buildConfig(m map[string]any) *gitgrant.Config {
 				rc.Drift = gitgrant.DriftMode(s)
 			}
 			rc.Target, _ = rm["target"].(string)
+			rc.Mode, _ = rm["mode"].(string)
 			pc.Roles[rn] = rc
 		}
 		standing, _ := pm["standing"].([]any)

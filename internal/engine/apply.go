@@ -69,6 +69,12 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 		o.Cleanup = false
 		errs = append(errs, fmt.Errorf("the remote could not be fetched; only revocations were applied: %w", p.Stale))
 	}
+	keys, err := e.checkRecipients(ctx, p)
+	errs = append(errs, err)
+	if err := e.nameAccounts(p); err != nil {
+		errs = append(errs, err)
+		p.Plan = revocationsOnly(p.Plan)
+	}
 	if err := e.recordBefore(ctx, p, o); err != nil {
 		// What is about to be granted could not be recorded: grant
 		// nothing, revoke as planned (rule 15).
@@ -85,7 +91,7 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 		ProviderFor: e.departed(ctx, p),
 	}
 	out.Result = executor.Execute(ctx, p.Plan)
-	errs = append(errs, out.Result.Err())
+	errs = append(errs, e.handOff(ctx, p, &out.Result, keys), out.Result.Err())
 
 	now := e.now().UTC()
 	notes, granted, revoked := e.recordAfter(p, out.Result, started)

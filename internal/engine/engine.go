@@ -54,6 +54,9 @@ type Engine struct {
 	// docs/trust.md): "first" (the first policy commit of main), a commit
 	// of main, or "" for a recorded `gitgrant trust --root first`.
 	TrustRoot string
+	// Handoff delivers ephemeral accounts' secrets; nil: no ephemeral
+	// account is created (docs/ephemeral.md).
+	Handoff Handoff
 
 	trustMu    sync.Mutex
 	trust      *trust.Resolver
@@ -138,7 +141,7 @@ func (e *Engine) observe(ctx context.Context, p *Pass) reconciler.Observed {
 			sort.Strings(roles)
 			for _, role := range roles {
 				mctx, cancel := context.WithTimeout(ctx, pc.Timeout())
-				ms, err := prov.Members(mctx, role)
+				ms, err := members(mctx, prov, pc, role)
 				cancel()
 				if err != nil {
 					res.problems = append(res.problems, fmt.Errorf("provider %s, role %s: %w", name, role, err))
@@ -201,4 +204,25 @@ func texts(ds gitgrant.Diagnostics) []string {
 		}
 	}
 	return out
+}
+
+// members lists who holds role: its members, or for an ephemeral role the
+// accounts with its prefix.
+func members(ctx context.Context, prov providers.Provider, pc gitgrant.ProviderConfig, role string) ([]providers.Member, error) {
+	if pc.Roles[role].Mode != gitgrant.ModeEphemeral {
+		return prov.Members(ctx, role)
+	}
+	ep, ok := prov.(providers.Ephemeral)
+	if !ok {
+		return nil, fmt.Errorf("provider %s (type %s) cannot make ephemeral accounts for role %s", pc.Name, pc.Type, role)
+	}
+	names, err := ep.Accounts(ctx, role)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]providers.Member, 0, len(names))
+	for _, n := range names {
+		out = append(out, providers.Member{Principal: n})
+	}
+	return out, nil
 }

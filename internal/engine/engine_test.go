@@ -45,7 +45,7 @@ func (w *world) merge(n int, who, path, content string, merged time.Time) {
 
 // keepOpen shares one fake provider across passes: a pass closes what it
 // opened, and the fake stands for a system that outlives any pass.
-type keepOpen struct{ providers.Provider }
+type keepOpen struct{ *fake.Provider }
 
 func (keepOpen) Close() error { return nil }
 

@@ -5,6 +5,8 @@ package fake
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -59,6 +61,10 @@ type Options struct {
 	// hangs: a hook that waits for ctx.Done and returns ctx.Err() is a
 	// call that never answers before its deadline.
 	FailContext func(ctx context.Context, c Call) error
+	// Ephemeral are the roles granted through accounts made for one
+	// request: their members are accounts named "gg_<role>_…", created
+	// with a random secret by CreateAccount.
+	Ephemeral []string
 }
 
 // Provider is the in-memory provider. Its zero value is not usable; call New.
@@ -77,6 +83,7 @@ var (
 	_ providers.NativeExpirer     = (*Provider)(nil)
 	_ providers.Checker           = (*Provider)(nil)
 	_ providers.SessionTerminator = (*Provider)(nil)
+	_ providers.Ephemeral         = (*Provider)(nil)
 )
 
 // New returns an empty provider managing opts.Roles.
@@ -280,4 +287,69 @@ func Factory(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.De
 		roles = append(roles, r)
 	}
 	return New(Options{Name: cfg.Name, Roles: roles}), nil
+}
+
+// Ops of the ephemeral calls.
+const (
+	OpCreate Op = "create"
+	OpDrop   Op = "drop"
+)
+
+// IsEphemeral implements providers.Ephemeral.
+func (p *Provider) IsEphemeral(role string) bool {
+	for _, r := range p.opts.Ephemeral {
+		if r == role {
+			return true
+		}
+	}
+	return false
+}
+
+// AccountPrefix implements providers.Ephemeral.
+func (p *Provider) AccountPrefix(role string) string { return "gg_" + role + "_" }
+
+// CreateAccount implements providers.Ephemeral: the account is a member
+// of role until until, with a random secret.
+func (p *Provider) CreateAccount(ctx context.Context, role, name string, until time.Time) (providers.Account, error) {
+	if !strings.HasPrefix(name, p.AccountPrefix(role)) {
+		return providers.Account{}, fmt.Errorf("%w: %q lacks the prefix %q", providers.ErrInvalidName, name, p.AccountPrefix(role))
+	}
+	m, err := p.begin(ctx, Call{Op: OpCreate, Role: role, Principal: name, Until: until})
+	if err != nil {
+		return providers.Account{}, err
+	}
+	defer p.mu.Unlock()
+	if _, exists := m[name]; exists {
+		return providers.Account{}, fmt.Errorf("account %s exists", name)
+	}
+	secret := make([]byte, 24)
+	rand.Read(secret)
+	m[name] = until
+	return providers.Account{Name: name, Secret: hex.EncodeToString(secret), Connect: providers.Connection{Host: p.opts.Name + ".example", Kind: "postgres"}}, nil
+}
+
+// DropAccount implements providers.Ephemeral.
+func (p *Provider) DropAccount(ctx context.Context, role, name string) error {
+	m, err := p.begin(ctx, Call{Op: OpDrop, Role: role, Principal: name})
+	if err != nil {
+		return err
+	}
+	defer p.mu.Unlock()
+	delete(m, name)
+	return nil
+}
+
+// Accounts implements providers.Ephemeral.
+func (p *Provider) Accounts(ctx context.Context, role string) ([]string, error) {
+	ms, err := p.Members(ctx, role)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for _, m := range ms {
+		if strings.HasPrefix(m.Principal, p.AccountPrefix(role)) {
+			out = append(out, m.Principal)
+		}
+	}
+	return out, nil
 }
