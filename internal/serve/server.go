@@ -164,6 +164,13 @@ func (s *Server) setReady(ok bool, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ready, s.readyReason = ok, reason
+}
+
+// passDone counts a pass once it has ended, so that a caller who sees the
+// count go up sees everything that pass did.
+func (s *Server) passDone() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.passes++
 }
 
@@ -184,6 +191,7 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	defer func() {
 		s.Metrics.passDuration.WithLabelValues(result).Observe(s.opts.Clock.Now().Sub(start).Seconds())
 		s.Metrics.passes.WithLabelValues(result).Inc()
+		s.passDone()
 	}()
 
 	p, err := s.eng.Plan(ctx, false)
