@@ -537,3 +537,25 @@ func TestReleaseWaitsAndNeverClearsAnother(t *testing.T) {
 		}
 	})
 }
+
+// TestPassRefusedWithoutLease: a pass that starts when this replica no
+// longer holds the Lease (a process resumed after a pause, before its
+// fence's timer has run) does nothing at all.
+func TestPassRefusedWithoutLease(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(t0)
+	w := newWorld(t, clk)
+	w.db.Set("ro", map[string]time.Time{"mallory": {}})
+	lock := &memLock{identity: "a"}
+	s := New(w.engine(clk), Options{Clock: clk, Election: DefaultElection(lock)})
+	s.setLeading(func() bool { return false })
+	if _, err := s.pass(t.Context(), "test"); !errors.Is(err, errStandby) {
+		t.Errorf("pass = %v, want errStandby", err)
+	}
+	if calls := w.db.Calls(); len(calls) != 0 {
+		t.Errorf("the provider was called: %v", calls)
+	}
+	if s.Passes() != 0 {
+		t.Errorf("%d passes counted", s.Passes())
+	}
+}
