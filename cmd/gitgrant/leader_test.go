@@ -23,6 +23,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/internal/testenv/kube"
@@ -409,4 +410,46 @@ func deliverWebhook(t *testing.T, base, secret, event, body string) int {
 	}
 	resp.Body.Close()
 	return resp.StatusCode
+}
+
+// TestServeLeaderElectFlags: leader election settings that cannot work
+// are usage errors that say what to change, before anything starts.
+func TestServeLeaderElectFlags(t *testing.T) {
+	t.Parallel()
+	kubeconfig := filepath.Join(t.TempDir(), "kubeconfig")
+	if err := os.WriteFile(kubeconfig, []byte(`apiVersion: v1
+kind: Config
+clusters: [{name: c, cluster: {server: "https://127.0.0.1:1"}}]
+users: [{name: u, user: {token: not-printed}}]
+contexts: [{name: x, context: {cluster: c, user: u}}]
+current-context: x
+`), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	base := []string{"serve", "--listen", "127.0.0.1:0", "--repo", t.TempDir(), "--leader-elect"}
+	tests := []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"no cluster", []string{}, "no Kubernetes configuration"},
+		{"missing kubeconfig", []string{"--kubeconfig", kubeconfig + ".nope"}, "kubeconfig.nope"},
+		{"renew deadline not below the lease", []string{"--kubeconfig", kubeconfig, "--renew-deadline", "15s"}, "--renew-deadline 15s must be above 0 and below --lease-duration 15s"},
+		{"fractional lease", []string{"--kubeconfig", kubeconfig, "--lease-duration", "15500ms"}, "whole seconds"},
+		{"retry too slow", []string{"--kubeconfig", kubeconfig, "--retry-period", "9s"}, "--retry-period 9s"},
+		{"bad lease name", []string{"--kubeconfig", kubeconfig, "--lease-name", "Gitgrant_Lease"}, `--lease-name "Gitgrant_Lease"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// HOME and KUBECONFIG point nowhere: only the flags decide.
+			r := runCLI(t, map[string]string{"HOME": t.TempDir(), "KUBECONFIG": filepath.Join(t.TempDir(), "none")}, append(slices.Clone(base), tt.args...)...)
+			if r.code != gitgrant.ExitUsage || !strings.Contains(r.stderr, tt.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", r.code, gitgrant.ExitUsage, tt.want, r.stderr)
+			}
+			if strings.Contains(r.stderr, "not-printed") {
+				t.Errorf("the token reached the output")
+			}
+		})
+	}
 }

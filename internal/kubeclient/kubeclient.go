@@ -57,7 +57,7 @@ func FromKubeconfig(path, context string) (*rest.Config, error) {
 // Resolve is how a command finds its cluster: the kubeconfig named
 // explicitly; else, in a pod, the pod's service account (in saDir); else
 // $KUBECONFIG (a list of files, as kubectl reads it), else
-// ~/.kube/config. what says which it was, for a log line.
+// $HOME/.kube/config. what says which it was, for a log line.
 func Resolve(kubeconfig string, getenv func(string) string, saDir string) (cfg *rest.Config, what string, err error) {
 	if kubeconfig != "" {
 		cfg, err = FromKubeconfig(kubeconfig, "")
@@ -70,7 +70,10 @@ func Resolve(kubeconfig string, getenv func(string) string, saDir string) (cfg *
 	files := filepath.SplitList(getenv("KUBECONFIG"))
 	what = "$KUBECONFIG " + strings.Join(files, string(filepath.ListSeparator))
 	if len(files) == 0 {
-		home, _ := os.UserHomeDir()
+		home := getenv("HOME")
+		if home == "" {
+			home, _ = os.UserHomeDir()
+		}
 		files = []string{filepath.Join(home, clientcmd.RecommendedHomeDir, clientcmd.RecommendedFileName)}
 		what = "kubeconfig " + files[0]
 	}

@@ -34,6 +34,11 @@ func TestResolve(t *testing.T) {
 	explicit := writeKubeconfig(t, "https://explicit.example:6443")
 	fromEnv := writeKubeconfig(t, "https://env.example:6443")
 	saDir := t.TempDir()
+	home := t.TempDir()
+	os.MkdirAll(filepath.Join(home, ".kube"), 0o700)
+	if err := os.Rename(writeKubeconfig(t, "https://home.example:6443"), filepath.Join(home, ".kube", "config")); err != nil {
+		t.Fatal(err)
+	}
 	pod := map[string]string{"KUBERNETES_SERVICE_HOST": "10.0.0.1", "KUBERNETES_SERVICE_PORT": "443", "KUBECONFIG": fromEnv}
 	tests := []struct {
 		name       string
@@ -47,6 +52,8 @@ func TestResolve(t *testing.T) {
 		{"$KUBECONFIG outside a pod", "", map[string]string{"KUBECONFIG": fromEnv}, "https://env.example:6443", ""},
 		{"a missing explicit file", filepath.Join(saDir, "nope"), nil, "", "nope"},
 		{"nothing at all", "", map[string]string{"KUBECONFIG": filepath.Join(saDir, "absent")}, "", "no Kubernetes configuration"},
+		{"~/.kube/config", "", map[string]string{"HOME": home}, "https://home.example:6443", ""},
+		{"no ~/.kube/config", "", map[string]string{"HOME": saDir}, "", "no Kubernetes configuration"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
