@@ -39,11 +39,6 @@ type Election struct {
 	RetryPeriod   time.Duration
 }
 
-// DefaultElection holds client-go's customary timing: 15s, 10s, 2s.
-func DefaultElection(lock resourcelock.Interface) *Election {
-	return &Election{Lock: lock, LeaseDuration: 15 * time.Second, RenewDeadline: 10 * time.Second, RetryPeriod: 2 * time.Second}
-}
-
 // Validate checks the timing (the Lease stores whole seconds) and the
 // identity.
 func (e *Election) Validate() error {
@@ -55,7 +50,7 @@ func (e *Election) Validate() error {
 	case e.RenewDeadline <= 0 || e.RenewDeadline >= e.LeaseDuration:
 		return fmt.Errorf("--renew-deadline %s must be above 0 and below --lease-duration %s: a leader stops acting at the renew deadline, before anyone can take its Lease", e.RenewDeadline, e.LeaseDuration)
 	case e.RetryPeriod <= 0 || float64(e.RenewDeadline) <= leaderelection.JitterFactor*float64(e.RetryPeriod):
-		return fmt.Errorf("--retry-period %s must be above 0 and --renew-deadline %s more than %.1f times it: a leader must get several tries at renewing", e.RetryPeriod, e.RenewDeadline, leaderelection.JitterFactor)
+		return fmt.Errorf("--retry-period %s must be above 0 and --renew-deadline %s more than %.1f times it (client-go's jitter), so that the leader gets to try again before it gives up", e.RetryPeriod, e.RenewDeadline, leaderelection.JitterFactor)
 	}
 	return nil
 }
