@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	appsv1 "k8s.io/api/apps/v1"
 	authzv1 "k8s.io/api/authorization/v1"
+	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -266,6 +267,12 @@ func TestChartDeployment(t *testing.T) {
 				slices.Contains(c.Args, "--lease-name=gitgrant") && slices.Contains(c.Args, "--lease-namespace=gitgrant")
 			if hasLeaderFlags != tt.leaderElect {
 				t.Errorf("leader election flags in %q: %v, want %v", c.Args, hasLeaderFlags, tt.leaderElect)
+			}
+			podName := slices.ContainsFunc(c.Env, func(e corev1.EnvVar) bool {
+				return e.Name == "POD_NAME" && e.ValueFrom != nil && e.ValueFrom.FieldRef != nil && e.ValueFrom.FieldRef.FieldPath == "metadata.name"
+			})
+			if podName != tt.leaderElect {
+				t.Errorf("POD_NAME from metadata.name (the identity in the Lease): %v, want %v", podName, tt.leaderElect)
 			}
 			if !tt.leaderElect && d.Spec.Strategy.Type != appsv1.RecreateDeploymentStrategyType {
 				t.Errorf("without leader election the strategy is %q, want Recreate (two pods never overlap)", d.Spec.Strategy.Type)

@@ -1,19 +1,24 @@
 package main
 
 import (
+	"cmp"
 	"context"
+	"crypto/rand"
+	"log/slog"
 	"net"
+	"os"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/internal/kubeclient"
 	"github.com/gitgrant/gitgrant/internal/serve"
 	"github.com/gitgrant/gitgrant/schema"
 )
 
 func runServe(ctx context.Context, args []string, e *env) error {
-	fs := newFlags("serve", "--listen ADDR [--repo DIR|URL] [--branch main] [--resync 10m] [--webhook-secret-env NAME]", `
+	fs := newFlags("serve", "--listen ADDR [--repo DIR|URL] [--branch main] [--resync 10m] [--webhook-secret-env NAME] [--leader-elect [--lease-name gitgrant] [--lease-namespace NS]]", `
 Long-running reconciler. Passes (as 'gitgrant reconcile' runs them) never
 overlap and run when a GitHub webhook says main changed (push to main, a pull
 request merged, a review), when the next start or expiry in the plan is due,
@@ -26,9 +31,16 @@ secret in the variable --webhook-secret-env names), GET /healthz, GET /readyz
 (503 with the reason while the repository or gitgrant.yaml cannot be read),
 GET /metrics (Prometheus). See docs/serve.md.
 
-Run one replica: passes are serialised within the process, and every action
-and cleanup push is idempotent, so an overlap converges, but two replicas do
-the same work twice and may comment twice on a pull request.`, e)
+Without --leader-elect, run one replica: passes are serialised within the
+process, and every action and cleanup push is idempotent, so an overlap
+converges, but two replicas do the same work twice and may comment twice on
+a pull request. With --leader-elect, run as many as you like: only the
+holder of a coordination.k8s.io Lease runs passes; the others serve
+/healthz, /readyz and /metrics, drop webhook triggers (the leader's passes
+are full passes) and take over when the leader stops renewing. The cluster
+is the pod's own (its service account), else --kubeconfig, else
+$KUBECONFIG or ~/.kube/config; the identity is $POD_NAME, else the host
+name with a random suffix. See docs/serve.md#high-availability.`, e)
 	listen := fs.String("listen", "", "`address` to serve HTTP on, such as :8080")
 	repoFlag := fs.String("repo", ".", "access repository: a local `DIR` (with an origin remote) or a remote URL")
 	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch`")
@@ -39,6 +51,14 @@ the same work twice and may comment twice on a pull request.`, e)
 	noCleanup := fs.Bool("no-cleanup", false, "do not write notes or cleanup commits")
 	logFormat := fs.String("log-format", "json", "`format` of the log on stderr: text or json")
 	committer := fs.String("committer", "", "cleanup commit identity `\"Name <email>\"`")
+	var lf leaderFlags
+	fs.BoolVar(&lf.elect, "leader-elect", false, "run as one of several replicas: only the holder of a Lease runs passes")
+	fs.StringVar(&lf.name, "lease-name", "gitgrant", "`name` of the coordination.k8s.io Lease")
+	fs.StringVar(&lf.namespace, "lease-namespace", "", "`namespace` of the Lease (default: the pod's, else default)")
+	fs.DurationVar(&lf.duration, "lease-duration", 15*time.Second, "how long after the leader's last renewal another replica may take over (whole seconds)")
+	fs.DurationVar(&lf.renewDeadline, "renew-deadline", 10*time.Second, "the leader stops acting when it has not renewed its Lease for this `long` (below --lease-duration)")
+	fs.DurationVar(&lf.retryPeriod, "retry-period", 2*time.Second, "how often replicas try to renew or take the Lease")
+	fs.StringVar(&lf.kubeconfig, "kubeconfig", "", "kubeconfig `file` for leader election (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -49,6 +69,10 @@ the same work twice and may comment twice on a pull request.`, e)
 		return usagef("serve: --resync must not be negative")
 	}
 	logger, err := newLogger(e, *logFormat)
+	if err != nil {
+		return err
+	}
+	election, err := lf.election(e, logger)
 	if err != nil {
 		return err
 	}
@@ -81,10 +105,47 @@ the same work twice and may comment twice on a pull request.`, e)
 		Resync:        *resync,
 		WebhookSecret: []byte(secret),
 		ShutdownGrace: *grace,
+		Election:      election,
 		Clock:         e.clock(),
 		Logger:        logger,
 	})
 	err = srv.Run(ctx, ln)
 	logger.Info("stopped", "passes", srv.Passes())
 	return err
+}
+
+// leaderFlags are serve's leader election settings.
+type leaderFlags struct {
+	elect                                bool
+	name, namespace, kubeconfig          string
+	duration, renewDeadline, retryPeriod time.Duration
+}
+
+// election is nil without --leader-elect: serve then reconciles alone.
+func (f leaderFlags) election(e *env, logger *slog.Logger) (*serve.Election, error) {
+	if !f.elect {
+		return nil, nil
+	}
+	cfg, from, err := kubeclient.Resolve(f.kubeconfig, e.getenv, kubeclient.ServiceAccountDir)
+	if err != nil {
+		return nil, usagef("serve --leader-elect: the Kubernetes cluster that holds the Lease: %v", err)
+	}
+	namespace := cmp.Or(f.namespace, kubeclient.Namespace(kubeclient.ServiceAccountDir), "default")
+	identity := e.getenv("POD_NAME")
+	if identity == "" {
+		// Two processes on one host must never share an identity: both
+		// would think they hold the Lease.
+		host, _ := os.Hostname()
+		identity = cmp.Or(host, "gitgrant") + "_" + rand.Text()[:8]
+	}
+	lock, err := serve.LeaseLock(cfg, namespace, f.name, identity)
+	if err != nil {
+		return nil, usagef("serve: %v", err)
+	}
+	el := &serve.Election{Lock: lock, LeaseDuration: f.duration, RenewDeadline: f.renewDeadline, RetryPeriod: f.retryPeriod}
+	if err := el.Validate(); err != nil {
+		return nil, usagef("serve: %v", err)
+	}
+	logger.Info("leader election", "lease", namespace+"/"+f.name, "identity", identity, "cluster", from, "lease_duration", f.duration, "renew_deadline", f.renewDeadline, "retry_period", f.retryPeriod)
+	return el, nil
 }

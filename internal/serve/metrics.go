@@ -31,6 +31,8 @@ type Metrics struct {
 	policyUnverified prometheus.Gauge
 	policyMissing    prometheus.Gauge
 	held             prometheus.Gauge
+	leader           prometheus.Gauge
+	standbyDropped   prometheus.Counter
 }
 
 // latencyBuckets span a fast pass to a slow resync: 10ms .. ~20min.
@@ -71,6 +73,12 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		held: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "gitgrant_brake_held_actions", Help: "Revocations (drift and policy changes) the removal brake held back in the last pass.",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "gitgrant_leader", Help: "1 while this replica runs the passes (it holds the Lease, or runs without leader election), 0 while it is a standby.",
+		}),
+		standbyDropped: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "gitgrant_standby_dropped_triggers_total", Help: "Webhook triggers a standby replica received and dropped: the leader's next pass finds the change.",
+		}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgrant_webhook_deliveries_total", Help: "Webhook deliveries, by event (push, pull_request, pull_request_review, ping, other) and outcome (handled, ignored, bad_signature, bad_content_type, too_large, busy, unreadable, bad_payload, failed, no_secret).",
 		}, []string{"event", "outcome"}),
@@ -89,7 +97,7 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		m.passDuration.WithLabelValues(result)
 	}
 	m.Registry.MustRegister(m.activeGrants, m.passDuration, m.passes, m.revocationDelay, m.mergeToGrant, m.providerErrors, m.lastSuccess, m.webhooks,
-		m.policyUnverified, m.policyMissing, m.held,
+		m.policyUnverified, m.policyMissing, m.held, m.leader, m.standbyDropped,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats == nil { // no GitHub client: the counters stay at 0, and exist
 		stats = func() ghapi.Stats { return ghapi.Stats{} }

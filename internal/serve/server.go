@@ -33,7 +33,11 @@ type Options struct {
 	WebhookSecret []byte
 	// ShutdownGrace bounds the pass still running at shutdown (default 30s).
 	ShutdownGrace time.Duration
-	Logger        *slog.Logger
+	// Election, when set, makes this server one replica of several: only
+	// the holder of the Lease runs passes. Nil: this server reconciles
+	// alone.
+	Election *Election
+	Logger   *slog.Logger
 }
 
 // Server is a long-running reconciler with its HTTP endpoints.
@@ -49,7 +53,14 @@ type Server struct {
 	readyReason string
 	readyNote   string
 	passes      int
+	// leading says whether this replica may act; nil while it is a
+	// standby (with Election) and always true without Election.
+	leading    func() bool
+	leaderName string
 }
+
+// errStandby ends a pass that found this replica no longer the leader.
+var errStandby = errors.New("not the leader: this replica no longer holds the Lease, so it runs no pass")
 
 // New wires a server around an engine. The engine's clock should be the
 // same as opts.Clock.
@@ -73,14 +84,60 @@ func New(eng *engine.Engine, opts Options) *Server {
 	// the first pass (which then keeps only the verified policy's).
 	s.Metrics.known(configOnMain(eng.Repo))
 	s.sched = NewScheduler(s.pass, opts.Clock, opts.Resync, opts.Logger)
+	if opts.Election == nil {
+		s.leading = func() bool { return true }
+		s.Metrics.leader.Set(1)
+	}
 	return s
 }
 
 // Scheduler exposes the scheduler, for tests that tune jitter or count.
 func (s *Server) Scheduler() *Scheduler { return s.sched }
 
-// Trigger asks for a pass (coalesced with any already waiting).
-func (s *Server) Trigger(reason string) { s.sched.Trigger(reason) }
+// Trigger asks for a pass (coalesced with any already waiting). A standby
+// drops it: the leader's passes are full passes, and the next one finds
+// whatever the trigger was about.
+func (s *Server) Trigger(reason string) {
+	if leading, leader := s.Leading(); !leading {
+		s.Metrics.standbyDropped.Inc()
+		s.log.Info("standby: trigger dropped; the leader's next pass finds the change", "trigger", reason, "leader", leader)
+		return
+	}
+	s.sched.Trigger(reason)
+}
+
+// Leading reports whether this replica runs passes (always, without
+// Election) and, when it does not, which replica holds the Lease ("" when
+// none is known yet).
+func (s *Server) Leading() (bool, string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.leading != nil && s.leading(), s.leaderName
+}
+
+// setLeading starts a term (may reports whether this replica still holds
+// the Lease) or, with nil, ends it. A replica that takes over stays ready
+// until its first pass says otherwise, so that a takeover does not leave
+// the Service without a ready pod while that pass runs.
+func (s *Server) setLeading(may func() bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leading = may
+	if may == nil {
+		s.Metrics.leader.Set(0)
+		return
+	}
+	s.Metrics.leader.Set(1)
+	if s.passes == 0 {
+		s.ready, s.readyReason = true, ""
+	}
+}
+
+func (s *Server) setLeaderName(identity string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.leaderName = identity
+}
 
 // Passes counts the passes run so far.
 func (s *Server) Passes() int {
@@ -112,6 +169,13 @@ func (s *Server) setReady(ok bool, reason string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.ready, s.readyReason = ok, reason
+}
+
+// passDone counts a pass once it has ended, so that a caller who sees the
+// count go up sees everything that pass did.
+func (s *Server) passDone() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
 	s.passes++
 }
 
@@ -120,12 +184,19 @@ func (s *Server) setReady(ok bool, reason string) {
 // when the remote cannot be fetched the pass plans from the last fetched
 // main branch and applies only revocations; grants wait for a fresh read.
 func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
+	// The term's fence cancels ctx when the Lease is no longer held; this
+	// check closes the moment between the two (a process resumed after a
+	// pause finds its Lease long gone before any timer of its own fires).
+	if leading, _ := s.Leading(); !leading {
+		return time.Time{}, errStandby
+	}
 	start := s.opts.Clock.Now()
 	log := s.log.With("trigger", reason)
 	result := "error"
 	defer func() {
 		s.Metrics.passDuration.WithLabelValues(result).Observe(s.opts.Clock.Now().Sub(start).Seconds())
 		s.Metrics.passes.WithLabelValues(result).Inc()
+		s.passDone()
 	}()
 
 	p, err := s.eng.Plan(ctx, false)
@@ -229,6 +300,16 @@ func (s *Server) Handler() http.Handler {
 		fmt.Fprintln(w, "ok")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		if leading, leader := s.Leading(); !leading {
+			// A standby is ready: it serves the probes and the metrics and
+			// is needed for rollouts and disruption budgets; its passes are
+			// the leader's.
+			if leader == "" {
+				leader = "not known yet"
+			}
+			fmt.Fprintf(w, "ok: standby; the leader is %s\n", leader)
+			return
+		}
 		ok, why := s.Ready()
 		if !ok {
 			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
@@ -266,6 +347,11 @@ func (s *Server) httpServer() *http.Server {
 // running pass finish (up to ShutdownGrace, after which its context is
 // cancelled) and stops the HTTP server.
 func (s *Server) Run(ctx context.Context, ln net.Listener) error {
+	if s.opts.Election != nil {
+		if err := s.opts.Election.Validate(); err != nil {
+			return err
+		}
+	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	srv := s.httpServer()
@@ -277,6 +363,10 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		if s.opts.Election != nil {
+			s.lead(ctx, passCtx)
+			return
+		}
 		s.sched.Run(ctx, passCtx)
 	}()
 	var serveErr error

@@ -164,6 +164,7 @@ func TestReadyzFollowsConfig(t *testing.T) {
 	s := start(t, w.engine(clk), clk, time.Hour)
 	h := s.Handler()
 	eventually(t, "the grant", func() bool { return len(w.members("ro")) == 1 })
+	eventually(t, "the end of the first pass", func() bool { return s.Passes() == 1 })
 	if code, body := get(t, h, "/readyz"); code != http.StatusOK {
 		t.Fatalf("/readyz = %d %s", code, body)
 	}

@@ -2,19 +2,17 @@ package kubernetes
 
 import (
 	"fmt"
-	"net"
-	"path/filepath"
 
 	"k8s.io/client-go/rest"
-	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/kubeclient"
 	"github.com/gitgrant/gitgrant/providers"
 )
 
 // serviceAccountDir is where Kubernetes mounts a pod's service account
 // token and the cluster's CA.
-const serviceAccountDir = "/var/run/secrets/kubernetes.io/serviceaccount"
+const serviceAccountDir = kubeclient.ServiceAccountDir
 
 // defaultRequestsPerSecond paces the provider's API calls: high enough
 // for a pass over many grants, low enough to stay a polite client of the
@@ -48,9 +46,7 @@ func restConfig(cfg gitgrant.ProviderConfig, deps providers.Deps, saDir string) 
 	case path != "" && inCluster:
 		return nil, bad("set either kubeconfig or in_cluster: true, not both")
 	case path != "":
-		rules := &clientcmd.ClientConfigLoadingRules{ExplicitPath: path}
-		overrides := &clientcmd.ConfigOverrides{CurrentContext: providers.String(cfg, "context", "")}
-		c, err := clientcmd.NewNonInteractiveDeferredLoadingClientConfig(rules, overrides).ClientConfig()
+		c, err := kubeclient.FromKubeconfig(path, providers.String(cfg, "context", ""))
 		if err != nil {
 			// clientcmd names the file and the context, never a credential.
 			return nil, bad("kubeconfig %s: %v", path, err)
@@ -60,16 +56,11 @@ func restConfig(cfg gitgrant.ProviderConfig, deps providers.Deps, saDir string) 
 		if providers.String(cfg, "context", "") != "" {
 			return nil, bad("context only applies to a kubeconfig; remove it or set kubeconfig")
 		}
-		host, port := deps.Getenv("KUBERNETES_SERVICE_HOST"), deps.Getenv("KUBERNETES_SERVICE_PORT")
-		if host == "" || port == "" {
-			return nil, bad("in_cluster: true, but KUBERNETES_SERVICE_HOST and KUBERNETES_SERVICE_PORT are not set: gitgrant is not running in a pod (set kubeconfig instead)")
+		c, err := kubeclient.InCluster(deps.Getenv, saDir)
+		if err != nil {
+			return nil, bad("in_cluster: true, but %v (set kubeconfig instead)", err)
 		}
-		// client-go reads the token file again as the kubelet rotates it.
-		rc = &rest.Config{
-			Host:            "https://" + net.JoinHostPort(host, port),
-			BearerTokenFile: filepath.Join(saDir, "token"),
-			TLSClientConfig: rest.TLSClientConfig{CAFile: filepath.Join(saDir, "ca.crt")},
-		}
+		rc = c
 	default:
 		return nil, bad("set kubeconfig (a kubeconfig file) or in_cluster: true (the pod's service account)")
 	}
