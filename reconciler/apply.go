@@ -212,6 +212,12 @@ func (a *Executor) do(ctx context.Context, p providers.Provider, act gitgrant.Ac
 		retry.Attempts = 1
 	}
 	for out.Attempts = 1; ; out.Attempts++ {
+		if err := ctx.Err(); err != nil {
+			// The pass was cancelled (a leader that lost its lease, a
+			// shutdown): no further call starts.
+			out.Err = err
+			break
+		}
 		out.Account, out.Err = a.call(ctx, p, act)
 		if out.Err == nil || !retryable(out.Err) || out.Attempts >= retry.Attempts {
 			break

@@ -43,6 +43,10 @@ const (
 	EventSeen = "seen"
 	// EventPolicyTrusted: a policy state became trusted (rule 13).
 	EventPolicyTrusted = "policy-trusted"
+	// EventNotified: a person was told something about a request once
+	// (Notice): a reminder before its window ends, why it was refused.
+	// It keeps gitgrant from saying it twice.
+	EventNotified = "notified"
 )
 
 // NoteRecord is one line of a note: a JSON object (JSON Lines), so that
@@ -82,6 +86,9 @@ type NoteRecord struct {
 	// Marker is, on an emergency grant's record, the random nonce of the
 	// marker in its follow-up issue.
 	Marker string `json:"marker,omitempty"`
+	// Notice is what a notified record told about Request at Blob, such
+	// as "reminder:2026-11-22T16:00:00Z" or "refused:<digest>".
+	Notice string `json:"notice,omitempty"`
 }
 
 // Sighting is one thing a seen record saw: a commit, or a file's content

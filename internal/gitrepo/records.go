@@ -251,6 +251,21 @@ func (rs *Records) FirstSeen() map[string]time.Time {
 	return out
 }
 
+// Notices returns what notified records told, as request@blob#notice
+// keys (NoticeKey).
+func (rs *Records) Notices() map[string]bool {
+	out := map[string]bool{}
+	for _, n := range rs.notes {
+		if n.Record.Event == EventNotified && n.Record.Notice != "" {
+			out[NoticeKey(n.Record.Request, n.Record.Blob, n.Record.Notice)] = true
+		}
+	}
+	return out
+}
+
+// NoticeKey names one notice about one request content.
+func NoticeKey(request, blob, notice string) string { return request + "@" + blob + "#" + notice }
+
 // Refused returns the keys any seen record refused.
 func (rs *Records) Refused() map[string]bool {
 	out := map[string]bool{}
