@@ -90,8 +90,12 @@ type Policy struct {
 	AllowOnBehalf bool `json:"allow_on_behalf"`
 	// MinReasonLength is the fewest characters a reason must have, counted
 	// as ReasonLength does. Zero: no minimum beyond the format's.
-	MinReasonLength int        `json:"min_reason_length,omitempty"`
-	BreakGlass      BreakGlass `json:"break_glass"`
+	MinReasonLength int `json:"min_reason_length,omitempty"`
+	// Reminder is how long before a window ends its requester is told, on
+	// the pull request, with the command to extend it; zero means
+	// DefaultReminder, negative never.
+	Reminder   Duration   `json:"reminder,omitempty"`
+	BreakGlass BreakGlass `json:"break_glass"`
 }
 
 // BreakGlass names who may file emergency requests, which are granted
@@ -130,6 +134,22 @@ type ProviderConfig struct {
 	// CallTimeout bounds each call to the provider; zero means
 	// DefaultCallTimeout.
 	CallTimeout time.Duration `json:"call_timeout,omitempty"`
+}
+
+// DefaultReminder is how long before a window ends the requester is
+// reminded when policy.reminder is unset.
+const DefaultReminder = Duration(30 * time.Minute)
+
+// ReminderLead is how long before a window ends its requester is reminded;
+// zero: never.
+func (p Policy) ReminderLead() time.Duration {
+	switch {
+	case p.Reminder < 0:
+		return 0
+	case p.Reminder == 0:
+		return time.Duration(DefaultReminder)
+	}
+	return time.Duration(p.Reminder)
 }
 
 // DefaultCallTimeout bounds each provider call when call_timeout is unset:

@@ -114,6 +114,13 @@ func buildConfig(m map[string]any) *gitgrant.Config {
 	cfg.Policy.TicketPattern, _ = pol["ticket_pattern"].(string)
 	cfg.Policy.AllowOnBehalf, _ = pol["allow_on_behalf"].(bool)
 	fmt.Sscan(fmt.Sprint(pol["min_reason_length"]), &cfg.Policy.MinReasonLength)
+	switch r := pol["reminder"]; r {
+	case nil:
+	case "off":
+		cfg.Policy.Reminder = -1
+	default:
+		cfg.Policy.Reminder = durationOf(r)
+	}
 	bg, _ := pol["break_glass"].(map[string]any)
 	cfg.Policy.BreakGlass.Members = stringList(bg["members"])
 	cfg.Policy.BreakGlass.MaxDuration = durationOf(bg["max_duration"])

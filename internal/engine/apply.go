@@ -95,6 +95,11 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 
 	now := e.now().UTC()
 	notes, granted, revoked := e.recordAfter(p, out.Result, started)
+	nctx, ncancel := e.gitHubContext(ctx)
+	told, err := e.notify(nctx, p)
+	ncancel()
+	notes = append(notes, told...)
+	errs = append(errs, err)
 	out.Notes += len(notes)
 	if o.Cleanup {
 		removals := e.removals(p, out.Result, now)

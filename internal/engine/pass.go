@@ -57,6 +57,8 @@ type Pass struct {
 	// markers are the recorded follow-up issue nonces, by request path
 	// and commit.
 	markers map[string]string
+	// notices are what people were already told (gitrepo.NoticeKey).
+	notices map[string]bool
 	// desiredOnly marks a pass from Desired, which must never be applied:
 	// its expired requests were not seen revoked.
 	desiredOnly bool
@@ -141,7 +143,7 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 		return nil, err
 	}
 	p := &Pass{At: now, Snapshot: snap, Requests: map[string]*Request{},
-		Ledger: records.Ledger(), firstSeen: records.FirstSeen(), seen: map[string]sighting{}, markers: markers(records),
+		Ledger: records.Ledger(), firstSeen: records.FirstSeen(), seen: map[string]sighting{}, markers: markers(records), notices: records.Notices(),
 		open: map[string]providers.Provider{}, Stale: e.Repo.Stale()}
 	if p.Stale != nil {
 		p.Problems = append(p.Problems, fmt.Errorf("main is as of the last fetch, the remote could not be fetched now (only revocations are applied): %w", p.Stale))
@@ -180,7 +182,13 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 		return p, nil
 	}
 	p.Config = p.Report.Config
-	defer func() { p.Plan.Policy = p.policyInForce() }()
+	defer func() {
+		p.Plan.Policy = p.policyInForce()
+		// Wake up for reminders too (serve schedules on NextChange).
+		if ts := reminderTimes(p); len(ts) > 0 && (p.Plan.NextChange.IsZero() || ts[0].Before(p.Plan.NextChange)) {
+			p.Plan.NextChange = ts[0]
+		}
+	}()
 
 	sources, invalid := e.sources(ctx, p)
 	if observe {

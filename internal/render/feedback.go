@@ -48,3 +48,40 @@ func AccessComment(w io.Writer, path string, changes []AccessChange) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// Reminder is the comment that tells a requester their access ends soon
+// and how to keep it.
+func Reminder(w io.Writer, requester, path string, grants []AccessChange, now time.Time, extend string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s: your access from %s ends soon:\n\n", Mention(requester), CodeSpan(path))
+	for _, g := range grants {
+		left := g.Until.Sub(now).Truncate(time.Minute)
+		fmt.Fprintf(&b, "- %s for %s ends at %s (in %s)\n", CodeSpan(g.Provider+"/"+g.Role), CodeSpan(g.Principal), g.Until.UTC().Format(time.RFC3339), gitgrant.Duration(left))
+	}
+	fmt.Fprintf(&b, "\nTo keep it, extend the request and open a pull request:\n\n%s\n", CodeBlock(extend))
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// Refused is the comment on a merged request that grants nothing: why,
+// and what to do.
+func Refused(w io.Writer, path string, reasons []string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gitgrant: %s was merged but grants nothing:\n\n", CodeSpan(path))
+	for _, r := range reasons {
+		fmt.Fprintf(&b, "- %s\n", MarkdownText(r))
+	}
+	b.WriteString("\nFix what is said above in a new pull request (the approvals must be on its final commit, by the code owners of the file, and not by you), or remove the file.\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// CodeBlock is s in a fenced code block whose fence no run of backticks
+// in s can close.
+func CodeBlock(s string) string {
+	fence := "```"
+	for strings.Contains(s, fence) {
+		fence += "`"
+	}
+	return fence + "sh\n" + s + "\n" + fence
+}
