@@ -164,25 +164,16 @@ func (r Registry) Types() []string {
 	return out
 }
 
-// Secret resolves a secret setting given by reference: <name>_env names an
-// environment variable, <name>_file a file whose content (trailing newline
-// trimmed) is the secret. It never includes the secret in an error.
+// Secret resolves a secret setting of an untyped settings map: the
+// SecretRef of name_env (which wins when both are set) or name_file.
+// Providers with a settings struct make the SecretRef themselves.
 func Secret(cfg gitgrant.ProviderConfig, name string, deps Deps) (string, error) {
-	if v, ok := cfg.Settings[name+"_env"].(string); ok {
-		s := deps.Getenv(v)
-		if s == "" {
-			return "", fmt.Errorf("provider %s: environment variable %s (from %s_env) is not set", cfg.Name, v, name)
-		}
-		return s, nil
+	ref := SecretRef{Name: name}
+	ref.Env, _ = cfg.Settings[name+"_env"].(string)
+	if ref.Env == "" {
+		ref.File, _ = cfg.Settings[name+"_file"].(string)
 	}
-	if p, ok := cfg.Settings[name+"_file"].(string); ok {
-		b, err := deps.ReadFile(p)
-		if err != nil {
-			return "", fmt.Errorf("provider %s: reading %s_file: %w", cfg.Name, name, err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	return "", fmt.Errorf("provider %s: set %s_env or %s_file", cfg.Name, name, name)
+	return ref.Read(cfg.Name, deps)
 }
 
 // String returns a string setting, or def when it is absent.
