@@ -500,7 +500,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		c.advance(2 * time.Hour)
 	}
 	logged := buf.String()
-	if !strings.Contains(logged, "rate limit window spent; waiting") {
+	if !strings.Contains(logged, "rate limited; waiting") {
 		t.Errorf("the wait was not logged:\n%s", logged)
 	}
 	_, pemKey := testKey()

@@ -38,6 +38,12 @@ func StatusOf(err error) (int, string) {
 	return 0, ""
 }
 
+// IsStatus says whether err is an answer with the given HTTP status.
+func IsStatus(err error, status int) bool {
+	got, _ := StatusOf(err)
+	return got == status
+}
+
 // Classify turns an error of a call into the errors the reconciler acts
 // on; system is the provider's type and name, what names the call:
 //
