@@ -46,7 +46,7 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 						b.Fatal(err)
 					}
 				}
-				granted, grantCalls := c.now().Sub(start), p.api.calls.Load()
+				granted, grantCalls := c.now().Sub(start), p.api.Calls()
 				ms, err := p.Members(ctx, "ops")
 				if err != nil || len(ms) != n {
 					b.Fatalf("Members: %d, %v", len(ms), err)
@@ -60,14 +60,13 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 				throttled, issued := f.throttled, f.issued
 				f.mu.Unlock()
 				b.ReportMetric(float64(grantCalls), "grant-calls")
-				b.ReportMetric(float64(p.api.calls.Load()-grantCalls), "list+revoke-calls")
+				b.ReportMetric(float64(p.api.Calls()-grantCalls), "list+revoke-calls")
 				b.ReportMetric(granted.Minutes(), "grant-graph-min")
 				b.ReportMetric(c.now().Sub(start).Minutes(), "graph-min")
 				b.ReportMetric(float64(throttled), "429s")
-				b.ReportMetric(float64(p.api.waits.Load()), "limit-waits")
-				b.ReportMetric(time.Duration(p.api.waited.Load()).Seconds(), "limit-wait-s")
-				b.ReportMetric(float64(p.api.waits.Load()), "limit-waits")
-				b.ReportMetric(time.Duration(p.api.waited.Load()).Seconds(), "limit-wait-s")
+				waits, waited := p.api.Waited()
+				b.ReportMetric(float64(waits), "limit-waits")
+				b.ReportMetric(waited.Seconds(), "limit-wait-s")
 				b.ReportMetric(float64(issued), "tokens")
 			}
 		})

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitgrant/gitgrant/providers/providertest"
 	"github.com/gitgrant/gitgrant/schema"
 )
 
@@ -51,4 +52,9 @@ func TestConfigFromYAML(t *testing.T) {
 			t.Errorf("%s: LoadConfig accepted it", b.name)
 		}
 	}
+}
+
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

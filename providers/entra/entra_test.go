@@ -355,7 +355,7 @@ func TestThrottling(t *testing.T) {
 			}
 			if tt.wantErr {
 				var sys *gitgrant.SystemError
-				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "throttled by Microsoft Graph until") {
+				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by Microsoft Graph until") {
 					t.Fatalf("err = %v, want a retryable SystemError saying until when", err)
 				}
 				return
@@ -418,8 +418,14 @@ func TestErrors(t *testing.T) {
 	f := setup(t, c, 1, []string{"alice@contoso.com"})
 	roles := map[string]string{"ops": groupID(0), "gone": groupID(7)}
 	p := open(t, config(f, roles, nil), c)
-	pw := open(t, config(f, roles, nil), c)
-	pw.api.token.cfg.ClientSecret = "not-the-secret"
+	wrong := deps()
+	wrong.Getenv = func(string) string { return "not-the-secret" }
+	wrong.Clock = c
+	pwp, err := Open(t.Context(), config(f, roles, nil), wrong)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pw := pwp.(*Provider)
 	ctx := t.Context()
 	tests := []struct {
 		name              string
@@ -442,7 +448,7 @@ func TestErrors(t *testing.T) {
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, system: true, retryable: true, inMessage: "throttled"},
+		}, system: true, retryable: true, inMessage: "rate limited"},
 	}
 	for _, tt := range tests {
 		err := tt.do()
@@ -560,7 +566,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		c.advance(2 * time.Hour)
 	}
 	logged := buf.String()
-	if !strings.Contains(logged, "throttled by Microsoft Graph; waiting") {
+	if !strings.Contains(logged, "rate limited; waiting") {
 		t.Errorf("the wait was not logged:\n%s", logged)
 	}
 	for _, s := range []string{testSecret, "fake-graph-access-token", "Bearer"} {
