@@ -153,7 +153,9 @@ func (s *TokenSource) failure(err error) error {
 	switch {
 	case errors.As(err, &te):
 		return te
-	case errors.As(err, &re) && re.Response != nil:
+	case errors.As(err, &re) && re.Response == nil:
+		return &TokenError{Transport: errors.New("the token response is unusable")}
+	case errors.As(err, &re):
 		out := &TokenError{Status: re.Response.StatusCode, Code: re.ErrorCode}
 		if out.Code == "" {
 			var body struct {
@@ -174,7 +176,9 @@ func (s *TokenSource) failure(err error) error {
 	case errors.As(err, &ue):
 		return &TokenError{Transport: errors.New(s.scrub(ue.Err.Error()))}
 	}
-	return &TokenError{Transport: errors.New("the token response is unusable")}
+	// x/oauth2's own messages (an unreadable or incomplete answer, a
+	// transport error it formatted) name the endpoint, not the request.
+	return &TokenError{Transport: errors.New(s.scrub(err.Error()))}
 }
 
 func (s *TokenSource) scrub(text string) string {
