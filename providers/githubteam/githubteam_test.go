@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
@@ -48,29 +48,19 @@ func deps() providers.Deps {
 	return d
 }
 
-// sleepRecorder records the waits a provider asks for, and waits for real
-// (go-github refuses requests until a limit it has seen resets).
-type sleepRecorder struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	return gitgrant.Sleep(ctx, gitgrant.SystemClock, d)
-}
-
-func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *sleepRecorder) {
+// open opens a provider whose clock records the waits it asks for and
+// waits for real (go-github refuses requests until a limit it has seen
+// resets).
+func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *fakeclock.Recording) {
 	t.Helper()
-	p, err := Open(t.Context(), cfg, deps())
+	d := deps()
+	rec := fakeclock.Record(gitgrant.SystemClock)
+	d.Clock = rec
+	p, err := Open(t.Context(), cfg, d)
 	if err != nil {
 		t.Fatalf("Open: %v", err)
 	}
 	t.Cleanup(func() { p.Close() })
-	rec := &sleepRecorder{}
-	p.(*Provider).sleep = rec.sleep
 	return p.(*Provider), rec
 }
 
@@ -212,7 +202,7 @@ func TestRateLimits(t *testing.T) {
 		maxWait  string
 		deadline time.Duration // 0: none
 		wantErr  bool
-		minWait  time.Duration // of the first recorded wait
+		minWait  time.Duration // of the first recorded wait, less the moment it took to start it
 		maxWaitD time.Duration
 	}{
 		{name: "primary", limits: []string{"primary"}, minWait: time.Second, maxWaitD: 3 * time.Second},
@@ -246,8 +236,8 @@ func TestRateLimits(t *testing.T) {
 				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by GitHub until") {
 					t.Fatalf("Grant: err = %v, want a retryable SystemError saying until when", err)
 				}
-				if len(rec.waits) != 0 {
-					t.Errorf("asked to wait %v before giving up; want no wait", rec.waits)
+				if waits := rec.Delays(); len(waits) != 0 {
+					t.Errorf("asked to wait %v before giving up; want no wait", waits)
 				}
 				if got := fake.state("ops"); len(got) != 0 {
 					t.Errorf("memberships = %v, want none", got)
@@ -257,10 +247,11 @@ func TestRateLimits(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Grant: %v", err)
 			}
-			if len(rec.waits) != len(tt.limits) {
-				t.Fatalf("waits = %v, want %d", rec.waits, len(tt.limits))
+			waits := rec.Delays()
+			if len(waits) != len(tt.limits) {
+				t.Fatalf("waits = %v, want %d", waits, len(tt.limits))
 			}
-			if w := rec.waits[0]; w < tt.minWait || w > tt.maxWaitD {
+			if w := waits[0]; w < tt.minWait-100*time.Millisecond || w > tt.maxWaitD {
 				t.Errorf("first wait = %v, want between %v and %v", w, tt.minWait, tt.maxWaitD)
 			}
 			if diff := cmp.Diff([]string{"alice:member:active"}, fake.state("ops")); diff != "" {
@@ -468,4 +459,9 @@ func TestRequests(t *testing.T) {
 			t.Errorf("%s: requests (-want +got):\n%s", s.name, diff)
 		}
 	}
+}
+
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
 }
