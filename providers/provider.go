@@ -1,7 +1,33 @@
 // Package providers defines how gitgrant talks to target systems: the
 // Provider interface every system implements, optional capabilities found
 // by type assertion, a registry keyed by provider type, and helpers for
-// reading secrets by reference. Each system lives in its own subpackage.
+// reading settings and secrets. Each system lives in its own subpackage;
+// providers/all wires them into the command's registry, one line each.
+//
+// # Typed settings
+//
+// A provider type owns its settings. Its package declares a Settings
+// struct with a json tag per key, and beside it <type>.schema.json, the
+// JSON Schema gitgrant.yaml is validated against when it is loaded (with
+// additionalProperties: false). This package embeds every such schema
+// (SettingsSchema), so the schema package and `gitgrant schema provider`
+// find a new type's without a list to extend. Open starts with
+//
+//	var s Settings
+//	if err := providers.Decode(cfg, &s); err != nil {
+//		return nil, err
+//	}
+//
+// and then judges what the schema cannot (a URL's parts, a duration with
+// ParseWait, ...). A secret is two settings, name_env and name_file, read
+// with SecretRef{Name: "name", Env: s.NameEnv, File: s.NameFile}.Read. The
+// provider's tests call providertest.SettingsMatchSchema, which keeps the
+// struct and the schema naming the same keys.
+//
+// Adding a provider type touches its own package (code, Settings,
+// <type>.schema.json, tests), one line in providers/all, and its page in
+// docs/providers/. Types still read through String, Bool and Secret, with
+// their schema in schema/providers/, until they move to this pattern.
 package providers
 
 import (
@@ -176,7 +202,8 @@ func Secret(cfg gitgrant.ProviderConfig, name string, deps Deps) (string, error)
 	return ref.Read(cfg.Name, deps)
 }
 
-// String returns a string setting, or def when it is absent.
+// String returns a string setting of an untyped settings map, or def when
+// it is absent.
 func String(cfg gitgrant.ProviderConfig, key, def string) string {
 	if s, ok := cfg.Settings[key].(string); ok {
 		return s
@@ -184,7 +211,8 @@ func String(cfg gitgrant.ProviderConfig, key, def string) string {
 	return def
 }
 
-// Bool returns a boolean setting, or def when it is absent.
+// Bool returns a boolean setting of an untyped settings map, or def when it
+// is absent.
 func Bool(cfg gitgrant.ProviderConfig, key string, def bool) bool {
 	if b, ok := cfg.Settings[key].(bool); ok {
 		return b
