@@ -387,6 +387,9 @@ func (p *Provider) checkGroup(ctx context.Context, role string) error {
 // Close has nothing to release: the HTTP client belongs to the caller.
 func (p *Provider) Close() error { return nil }
 
+// Calls is how many API requests the provider has sent, for figures.
+func (p *Provider) Calls() int64 { return p.api.Calls() }
+
 // group returns the object id of role's group. Only declared roles are
 // managed.
 func (p *Provider) group(role string) (string, error) {

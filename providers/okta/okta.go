@@ -390,6 +390,9 @@ func (p *Provider) Check(ctx context.Context) error {
 // Close has nothing to release: the HTTP client belongs to the caller.
 func (p *Provider) Close() error { return nil }
 
+// Calls is how many API requests the provider has sent, for figures.
+func (p *Provider) Calls() int64 { return p.api.Calls() }
+
 // group returns the id of role's group. Only declared roles are managed.
 func (p *Provider) group(role string) (string, error) {
 	if _, ok := p.cfg.Roles[role]; !ok {
