@@ -376,7 +376,7 @@ func TestPacingStaysUnderQuota(t *testing.T) {
 			t.Parallel()
 			f := newFake(t)
 			f.pollsToFinish = 0 // SUCCEEDED at once: only the pacing is measured
-			f.perSecond["SWBExternalService"], f.perSecond["AWSIdentityStore"] = 5, 5
+			f.quota.Limit = 5   // each service
 			var names []string
 			for i := range 8 {
 				names = append(names, fmt.Sprintf("dev-%d", i))

@@ -15,6 +15,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -25,7 +26,7 @@ func groupID(i int) string { return fmt.Sprintf("9%07d-1111-4111-8111-%012d", i,
 
 // setup starts a fake tenant with groups (ids groupID(0), groupID(1), ...)
 // and users (id userID(i), userPrincipalName upns[i]).
-func setup(t testing.TB, c *clock, groups int, upns []string) *fakeGraph {
+func setup(t testing.TB, c gitgrant.Clock, groups int, upns []string) *fakeGraph {
 	f := newFakeGraph(t, c)
 	for i := range groups {
 		f.addGroup(groupID(i))
@@ -69,7 +70,7 @@ func deps() providers.Deps {
 	return d
 }
 
-func open(t testing.TB, cfg gitgrant.ProviderConfig, c *clock) *Provider {
+func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
 	t.Helper()
 	d := deps()
 	d.Clock = c
@@ -99,11 +100,11 @@ func TestConformance(t *testing.T) {
 				upns = append(upns, fmt.Sprintf("dev%02d@contoso.com", i))
 			}
 			upns = append(upns, "Mixed.Case@Contoso.COM", "guest_example.org#EXT#@contoso.onmicrosoft.com")
-			c := realClock()
+			c := gitgrant.SystemClock
 			f := setup(t, c, 2, upns)
 			// Tokens live 62s and are renewed a minute early, so the suite
 			// runs across several of them.
-			f.set(func(f *fakeGraph) { f.tokenTTL = 62 * time.Second })
+			f.Set(func() { f.tokens.TTL = 62 * time.Second })
 			principals, missing := upns, "ghost@contoso.com"
 			if tt.byID {
 				principals = nil
@@ -132,11 +133,11 @@ func TestConformance(t *testing.T) {
 				},
 				Secrets: []string{testSecret, "fake-graph-access-token"},
 			})
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			t.Logf("access tokens issued during the suite: %d", f.issued)
-			if f.issued < 2 {
-				t.Errorf("the suite ran on %d token(s); want it to renew them", f.issued)
+			f.Mu.Lock()
+			defer f.Mu.Unlock()
+			t.Logf("access tokens issued during the suite: %d", f.tokens.Issued)
+			if f.tokens.Issued < 2 {
+				t.Errorf("the suite ran on %d token(s); want it to renew them", f.tokens.Issued)
 			}
 		})
 	}
@@ -147,11 +148,11 @@ func TestConformance(t *testing.T) {
 // making no call at all.
 func TestNativeExpiryWithPIM(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, []string{"alice@contoso.com", "bob@contoso.com"})
 	p := open(t, config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), c)
 	ctx := t.Context()
-	t0 := c.now()
+	t0 := c.Now()
 	aliceUntil, bobUntil := t0.Add(time.Hour), t0.Add(4*time.Hour)
 	for _, g := range []providers.Grant{
 		{Role: "ops", Principal: "alice@contoso.com", Until: aliceUntil},
@@ -164,9 +165,9 @@ func TestNativeExpiryWithPIM(t *testing.T) {
 	if !p.NativeExpiry() {
 		t.Fatal("NativeExpiry() = false after PIM answered")
 	}
-	f.mu.Lock()
+	f.Mu.Lock()
 	asked := f.ends
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	wantAsked := []string{"alice@contoso.com " + aliceUntil.Format(time.RFC3339), "bob@contoso.com " + bobUntil.Format(time.RFC3339)}
 	if diff := cmp.Diff(wantAsked, asked); diff != "" {
 		t.Fatalf("endDateTimes gitgrant set (-want +got):\n%s", diff)
@@ -174,23 +175,23 @@ func TestNativeExpiryWithPIM(t *testing.T) {
 
 	// gitgrant stops here. Just before alice's end she is still a member;
 	// just after, Entra has removed her.
-	calls := len(f.log())
-	c.advance(aliceUntil.Sub(c.now()) - time.Second)
+	calls := len(f.Log())
+	c.Advance(aliceUntil.Sub(c.Now()) - time.Second)
 	if diff := cmp.Diff([]string{"alice@contoso.com", "bob@contoso.com"}, f.memberUPNs(groupID(0))); diff != "" {
 		t.Errorf("a second before the end, members (-want +got):\n%s", diff)
 	}
-	c.advance(2 * time.Second)
+	c.Advance(2 * time.Second)
 	if diff := cmp.Diff([]string{"bob@contoso.com"}, f.memberUPNs(groupID(0))); diff != "" {
 		t.Errorf("a second after the end, members (-want +got):\n%s", diff)
 	}
-	f.mu.Lock()
+	f.Mu.Lock()
 	ended := f.ended
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	if diff := cmp.Diff([]string{"alice@contoso.com " + aliceUntil.Format(time.RFC3339)}, ended); diff != "" {
 		t.Errorf("assignments Entra ended (-want +got):\n%s", diff)
 	}
-	if n := len(f.log()); n != calls {
-		t.Errorf("gitgrant made %d calls while stopped: %v", n-calls, f.log()[calls:])
+	if n := len(f.Log()); n != calls {
+		t.Errorf("gitgrant made %d calls while stopped: %v", n-calls, f.Log()[calls:])
 	}
 
 	// When gitgrant comes back, it sees what Entra did, and bob's end.
@@ -209,9 +210,9 @@ func TestMembersPages(t *testing.T) {
 	for i := range 250 {
 		upns = append(upns, fmt.Sprintf("user%03d@contoso.com", i))
 	}
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, upns)
-	f.set(func(f *fakeGraph) {
+	f.Set(func() {
 		for id := range f.users {
 			f.groups[groupID(0)].members[id] = 0
 		}
@@ -234,7 +235,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(99),
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(199),
 	}
-	if diff := cmp.Diff(want, f.log()); diff != "" {
+	if diff := cmp.Diff(want, f.Log()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
@@ -299,14 +300,14 @@ func TestRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := manualClock()
+			c := httpapitest.ManualClock()
 			f := setup(t, c, 1, []string{"alice@contoso.com"})
 			p := open(t, config(f, map[string]string{"ops": gid}, tt.settings), c)
 			if err := tt.do(t.Context(), p); err != nil {
 				t.Fatal(err)
 			}
 			want := append([]string{"POST /contoso.onmicrosoft.com/oauth2/v2.0/token"}, tt.want...)
-			if diff := cmp.Diff(want, f.log()); diff != "" {
+			if diff := cmp.Diff(want, f.Log()); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 		})
@@ -334,19 +335,19 @@ func TestThrottling(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := manualClock()
+			c := httpapitest.ManualClock()
 			var upns []string
 			for i := range tt.grants {
 				upns = append(upns, fmt.Sprintf("u%d@contoso.com", i))
 			}
 			f := setup(t, c, 1, upns)
-			f.set(func(f *fakeGraph) { f.force429, f.budget, f.lag = tt.force429, tt.budget, 0 })
+			f.Set(func() { f.force429, f.budget.Limit, f.lag = tt.force429, tt.budget, 0 })
 			s := map[string]any{}
 			if tt.maxWait != "" {
 				s["max_rate_limit_wait"] = tt.maxWait
 			}
 			p := open(t, config(f, map[string]string{"ops": groupID(0)}, s), c)
-			start := c.now()
+			start := c.Now()
 			var err error
 			for _, u := range upns {
 				if err = p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: u}); err != nil {
@@ -363,13 +364,13 @@ func TestThrottling(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.mu.Lock()
+			f.Mu.Lock()
 			throttled := f.throttled
-			f.mu.Unlock()
+			f.Mu.Unlock()
 			if throttled != tt.wantAt429 {
 				t.Errorf("the fake answered %d 429s, want %d", throttled, tt.wantAt429)
 			}
-			if moved := c.now().Sub(start); moved < tt.minTime {
+			if moved := c.Now().Sub(start); moved < tt.minTime {
 				t.Errorf("the clock moved %v, want at least %v", moved, tt.minTime)
 			}
 			if got := f.memberUPNs(groupID(0)); len(got) != len(upns) {
@@ -383,13 +384,13 @@ func TestThrottling(t *testing.T) {
 // Graph refuses early is replaced once.
 func TestTokenLifetime(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, []string{"a@contoso.com", "b@contoso.com", "c@contoso.com"})
 	p := open(t, config(f, map[string]string{"ops": groupID(0)}, nil), c)
 	counts := func() (int, int) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.issued, f.refusedToken
+		f.Mu.Lock()
+		defer f.Mu.Unlock()
+		return f.tokens.Issued, f.tokens.Refused
 	}
 	steps := []struct {
 		name          string
@@ -398,8 +399,8 @@ func TestTokenLifetime(t *testing.T) {
 		issued, refus int
 	}{
 		{"first call", func() {}, "a@contoso.com", 1, 0},
-		{"after the token ran out", func() { c.advance(2 * time.Hour) }, "b@contoso.com", 2, 0},
-		{"after the token was revoked", func() { f.set(func(f *fakeGraph) { clear(f.tokens) }) }, "c@contoso.com", 3, 1},
+		{"after the token ran out", func() { c.Advance(2 * time.Hour) }, "b@contoso.com", 2, 0},
+		{"after the token was revoked", func() { f.Set(func() { f.tokens.RevokeAll() }) }, "c@contoso.com", 3, 1},
 	}
 	for _, s := range steps {
 		s.before()
@@ -414,7 +415,7 @@ func TestTokenLifetime(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, []string{"alice@contoso.com"})
 	roles := map[string]string{"ops": groupID(0), "gone": groupID(7)}
 	p := open(t, config(f, roles, nil), c)
@@ -428,54 +429,28 @@ func TestErrors(t *testing.T) {
 	pw := pwp.(*Provider)
 	ctx := t.Context()
 	tests := []struct {
-		name              string
-		do                func() error
-		notFound, invalid bool
-		system, retryable bool
-		inMessage         string
+		name string
+		do   func() error
+		want providertest.Failure
 	}{
-		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, notFound: true, inMessage: `"ghost@contoso.com" does not exist in the tenant`},
-		{name: "spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, invalid: true, inMessage: `as "alice@contoso.com"`},
-		{name: "an id where names are used", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, invalid: true},
-		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, notFound: true},
-		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, notFound: true},
-		{name: "missing group on Check", do: func() error { return p.Check(ctx) }, notFound: true},
-		{name: "apostrophe", do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, invalid: true},
-		{name: "wrong secret", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, system: true, inMessage: "AADSTS7000215"},
+		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, want: providertest.Failure{NotFound: true, Says: `"ghost@contoso.com" does not exist in the tenant`}},
+		{name: "spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, want: providertest.Failure{Invalid: true, Says: `as "alice@contoso.com"`}},
+		{name: "an id where names are used", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, want: providertest.Failure{Invalid: true}},
+		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, want: providertest.Failure{NotFound: true}},
+		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, want: providertest.Failure{NotFound: true}},
+		{name: "missing group on Check", do: func() error { return p.Check(ctx) }, want: providertest.Failure{NotFound: true}},
+		{name: "apostrophe", do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, want: providertest.Failure{Invalid: true}},
+		{name: "wrong secret", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, want: providertest.Failure{System: true, Says: "AADSTS7000215"}},
 		{name: "throttled past the context", do: func() error {
-			f.set(func(f *fakeGraph) { f.force429 = 1 })
+			f.Set(func() { f.force429 = 1 })
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, system: true, retryable: true, inMessage: "rate limited"},
+		}, want: providertest.Failure{System: true, Retryable: true, Says: "rate limited"}},
 	}
 	for _, tt := range tests {
-		err := tt.do()
-		if err == nil {
-			t.Errorf("%s: no error", tt.name)
-			continue
-		}
-		for _, s := range []string{testSecret, "not-the-secret", "fake-graph-access-token"} {
-			if strings.Contains(err.Error(), s) {
-				t.Errorf("%s: error contains a secret: %v", tt.name, err)
-			}
-		}
-		if !strings.Contains(err.Error(), tt.inMessage) {
-			t.Errorf("%s: %v, want it to say %q", tt.name, err, tt.inMessage)
-		}
-		if got := errors.Is(err, providers.ErrNotFound); got != tt.notFound {
-			t.Errorf("%s: %v: ErrNotFound = %v, want %v", tt.name, err, got, tt.notFound)
-		}
-		if got := errors.Is(err, providers.ErrInvalidName); got != tt.invalid {
-			t.Errorf("%s: %v: ErrInvalidName = %v, want %v", tt.name, err, got, tt.invalid)
-		}
-		var sys *gitgrant.SystemError
-		if got := errors.As(err, &sys); got != tt.system {
-			t.Errorf("%s: %v: SystemError = %v, want %v", tt.name, err, got, tt.system)
-		} else if got && sys.Retryable != tt.retryable {
-			t.Errorf("%s: %v: Retryable = %v, want %v", tt.name, err, sys.Retryable, tt.retryable)
-		}
+		providertest.CheckFailure(t, tt.name, tt.do(), tt.want, testSecret, "not-the-secret", "fake-graph-access-token")
 	}
 }
 
@@ -517,11 +492,11 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 // end (drift to revoke), and a group assigned through PIM by its id.
 func TestPIMMembers(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, []string{"alice@contoso.com", "bob@contoso.com"})
-	end := c.now().Add(time.Hour)
+	end := c.Now().Add(time.Hour)
 	nested := "77777777-0000-4000-8000-000000000000"
-	f.set(func(f *fakeGraph) {
+	f.Set(func() {
 		g := f.groups[groupID(0)]
 		g.pim[userID(0)] = &fakeSchedule{end: end, user: "alice@contoso.com"}
 		g.members[userID(0)] = 5 // replication has not caught up
@@ -547,9 +522,9 @@ func TestPIMMembers(t *testing.T) {
 // and neither they nor anything else logged carries a credential.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, []string{"a@contoso.com", "b@contoso.com"})
-	f.set(func(f *fakeGraph) { f.force429 = 1 })
+	f.Set(func() { f.force429 = 1 })
 	var buf bytes.Buffer
 	d := deps()
 	d.Clock = c
@@ -560,10 +535,10 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	}
 	p := pp.(*Provider)
 	for _, who := range []string{"a@contoso.com", "b@contoso.com"} {
-		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who, Until: c.now().Add(time.Hour)}); err != nil {
+		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who, Until: c.Now().Add(time.Hour)}); err != nil {
 			t.Fatal(err)
 		}
-		c.advance(2 * time.Hour)
+		c.Advance(2 * time.Hour)
 	}
 	logged := buf.String()
 	if !strings.Contains(logged, "rate limited; waiting") {

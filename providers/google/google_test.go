@@ -39,7 +39,7 @@ func newEnv(tb testing.TB) *env { return newEnvAt(tb, gitgrant.SystemClock) }
 // newEnvAt is newEnv with a clock the fake and the provider share.
 func newEnvAt(tb testing.TB, clock gitgrant.Clock) *env {
 	f := newFakeGoogle(tb, clock)
-	keyJSON, keyPEM := serviceAccountKey(tb, f.tokens)
+	keyJSON, keyPEM := serviceAccountKey(f.tokenURL)
 	d := providers.DefaultDeps()
 	d.Getenv = func(string) string { return "" }
 	d.ReadFile = func(p string) ([]byte, error) {
@@ -462,7 +462,7 @@ func TestPacingStaysUnderQuota(t *testing.T) {
 			names := principals(9)
 			e.fake.addPrincipals(names...)
 			e.fake.addGroup("ops@acme.example")
-			e.fake.perSecond = 5
+			e.fake.quota.Limit = 5
 			p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"requests_per_second": tt.rps}))
 			for _, n := range names {
 				if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: n, Until: e.deps.Now().Add(time.Hour)}); err != nil {
@@ -518,7 +518,7 @@ func TestTokenRefreshOnSchedule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.fake.addGroup("ops@acme.example")
-	e.fake.tokenTTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
+	e.fake.tokens.TTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
 	p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
 	for range 2 {
 		if _, err := p.Members(t.Context(), "ops"); err != nil {

@@ -3,15 +3,10 @@ package okta
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +15,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -28,25 +24,12 @@ const (
 	testClientID = "0oa1serviceapp"
 )
 
-// testKey is the service app's key pair, made once per test binary.
-var testKey = sync.OnceValues(func() (*rsa.PrivateKey, string) {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		panic(err)
-	}
-	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-})
-
 // setup starts a fake org with the given groups (all OKTA_GROUP) and
 // users (id u<i>, login and email <name>@example.com).
-func setup(t testing.TB, c *clock, groups []string, names []string) *fakeOkta {
+func setup(t testing.TB, c gitgrant.Clock, groups []string, names []string) *fakeOkta {
 	f := newFakeOkta(t, c)
-	key, _ := testKey()
-	f.set(func(f *fakeOkta) {
+	key, _ := httpapitest.RSAKey()
+	f.Set(func() {
 		f.apiToken = testAPIToken
 		f.clientID = testClientID
 		f.publicKey = &key.PublicKey
@@ -78,8 +61,15 @@ func config(orgURL, auth string, roles map[string]string) gitgrant.ProviderConfi
 	return gitgrant.ProviderConfig{Name: "okta", Type: Type, Roles: rc, Settings: settings}
 }
 
+// secrets are what no error or log may show: the API token, the service
+// app's key and any access token.
+func secrets() []string {
+	_, pemKey := httpapitest.RSAKey()
+	return []string{testAPIToken, pemKey, "fake-access-token"}
+}
+
 func deps() providers.Deps {
-	_, pemKey := testKey()
+	_, pemKey := httpapitest.RSAKey()
 	d := providers.DefaultDeps()
 	d.Getenv = func(k string) string {
 		switch k {
@@ -94,7 +84,7 @@ func deps() providers.Deps {
 }
 
 // open opens a provider on the fake's clock.
-func open(t testing.TB, cfg gitgrant.ProviderConfig, c *clock) *Provider {
+func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
 	t.Helper()
 	d := deps()
 	d.Clock = c
@@ -115,13 +105,12 @@ func TestConformance(t *testing.T) {
 				principals = append(principals, fmt.Sprintf("dev%02d@example.com", i))
 			}
 			principals = append(principals, "o.brien+ops@example.com", "Mixed.Case@Example.COM")
-			c := realClock()
+			c := gitgrant.SystemClock
 			f := setup(t, c, []string{"00gadmins", "00greaders"}, principals)
 			// Tokens live 62s and are renewed a minute early, so the suite
 			// runs across several of them.
-			f.set(func(f *fakeOkta) { f.tokenTTL = 62 * time.Second })
+			f.Set(func() { f.tokens.TTL = 62 * time.Second })
 			roles := map[string]string{"admin": "00gadmins", "reader": "00greaders"}
-			_, pemKey := testKey()
 			providertest.Run(t, providertest.Harness{
 				Open:             func(t *testing.T) providers.Provider { return open(t, config(f.url, auth, roles), c) },
 				Roles:            []string{"admin", "reader"},
@@ -134,13 +123,13 @@ func TestConformance(t *testing.T) {
 				Down: func(t *testing.T) (providers.Provider, error) {
 					return Open(t.Context(), config(fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), auth, roles), deps())
 				},
-				Secrets: []string{testAPIToken, pemKey, "fake-access-token"},
+				Secrets: secrets(),
 			})
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			t.Logf("access tokens issued during the suite: %d", f.issued)
-			if auth == "app" && f.issued < 2 {
-				t.Errorf("the suite ran on %d token(s); want it to renew them", f.issued)
+			f.Mu.Lock()
+			defer f.Mu.Unlock()
+			t.Logf("access tokens issued during the suite: %d", f.tokens.Issued)
+			if auth == "app" && f.tokens.Issued < 2 {
+				t.Errorf("the suite ran on %d token(s); want it to renew them", f.tokens.Issued)
 			}
 		})
 	}
@@ -161,9 +150,9 @@ func TestMembersPages(t *testing.T) {
 	for i := range 450 {
 		logins = append(logins, fmt.Sprintf("user%03d@example.com", i))
 	}
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, []string{"00gbig"}, logins)
-	f.set(func(f *fakeOkta) {
+	f.Set(func() {
 		f.lag = 0
 		for uid := range f.users {
 			f.groups["00gbig"].members[uid] = 0
@@ -182,7 +171,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /api/v1/groups/00gbig/users?after=00u00199&limit=200",
 		"GET /api/v1/groups/00gbig/users?after=00u00399&limit=200",
 	}
-	if diff := cmp.Diff(want, f.log()); diff != "" {
+	if diff := cmp.Diff(want, f.Log()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
@@ -231,7 +220,7 @@ func TestRequests(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := manualClock()
+			c := httpapitest.ManualClock()
 			f := setup(t, c, []string{"00gops"}, []string{"alice@example.com"})
 			cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
 			for k, v := range tt.settings {
@@ -241,7 +230,7 @@ func TestRequests(t *testing.T) {
 			if err := tt.do(t.Context(), p); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(tt.want, f.log()); diff != "" {
+			if diff := cmp.Diff(tt.want, f.Log()); diff != "" {
 				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 		})
@@ -271,19 +260,19 @@ func TestRateLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := manualClock()
+			c := httpapitest.ManualClock()
 			var logins []string
 			for i := range tt.grants {
 				logins = append(logins, fmt.Sprintf("u%d@example.com", i))
 			}
 			f := setup(t, c, []string{"00gops"}, logins)
-			f.set(func(f *fakeOkta) { f.perMinute, f.force429 = tt.perMinute, tt.force429 })
+			f.Set(func() { f.quota.Limit, f.force429 = tt.perMinute, tt.force429 })
 			cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
 			if tt.maxWait != "" {
 				cfg.Settings["max_rate_limit_wait"] = tt.maxWait
 			}
 			p := open(t, cfg, c)
-			start := c.now()
+			start := c.Now()
 			var err error
 			for _, l := range logins {
 				if err = p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: l}); err != nil {
@@ -300,13 +289,13 @@ func TestRateLimits(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			f.mu.Lock()
+			f.Mu.Lock()
 			throttled := f.throttled
-			f.mu.Unlock()
+			f.Mu.Unlock()
 			if throttled != tt.wantAt429 {
 				t.Errorf("the fake answered %d 429s, want %d", throttled, tt.wantAt429)
 			}
-			if moved := c.now().Sub(start); moved < tt.minTime {
+			if moved := c.Now().Sub(start); moved < tt.minTime {
 				t.Errorf("the clock moved %v, want at least %v", moved, tt.minTime)
 			}
 			if diff := cmp.Diff(len(logins), len(f.memberLogins("00gops"))); diff != "" {
@@ -320,7 +309,7 @@ func TestRateLimits(t *testing.T) {
 // and a token Okta refuses early (revoked) is replaced once.
 func TestTokenLifetime(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, []string{"00gops"}, []string{"a@example.com", "b@example.com", "c@example.com"})
 	p := open(t, config(f.url, "app", map[string]string{"ops": "00gops"}), c)
 	ctx := t.Context()
@@ -331,20 +320,20 @@ func TestTokenLifetime(t *testing.T) {
 		}
 	}
 	issued := func() (int, int) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.issued, f.unauthored
+		f.Mu.Lock()
+		defer f.Mu.Unlock()
+		return f.tokens.Issued, f.tokens.Refused
 	}
 	grant("a@example.com")
 	if n, refused := issued(); n != 1 || refused != 0 {
 		t.Fatalf("tokens issued %d, refused %d; want 1, 0", n, refused)
 	}
-	c.advance(2 * time.Hour) // the token ran out while gitgrant was idle
+	c.Advance(2 * time.Hour) // the token ran out while gitgrant was idle
 	grant("b@example.com")
 	if n, refused := issued(); n != 2 || refused != 0 {
 		t.Fatalf("after expiry: tokens issued %d, refused %d; want 2, 0 (renewed before use)", n, refused)
 	}
-	f.set(func(f *fakeOkta) { clear(f.tokens) }) // revoked by an admin
+	f.Set(func() { f.tokens.RevokeAll() }) // revoked by an admin
 	grant("c@example.com")
 	if n, refused := issued(); n != 3 || refused != 1 {
 		t.Fatalf("after revocation: tokens issued %d, refused %d; want 3, 1", n, refused)
@@ -356,9 +345,9 @@ func TestTokenLifetime(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, []string{"00gops", "00gapp"}, []string{"alice@example.com", "twin@example.com"})
-	f.set(func(f *fakeOkta) {
+	f.Set(func() {
 		f.groups["00gapp"].typ = "APP_GROUP"
 		f.users["00u00001"].email = "alice@example.com" // two users share an email
 	})
@@ -373,64 +362,37 @@ func TestErrors(t *testing.T) {
 	ctx := t.Context()
 
 	tests := []struct {
-		name              string
-		do                func() error
-		notFound, invalid bool
-		system, retryable bool
-		inMessage         string
+		name string
+		do   func() error
+		want providertest.Failure
 	}{
-		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@example.com"}) }, notFound: true, inMessage: `"ghost@example.com" does not exist in Okta`},
-		{name: "login spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@example.com"}) }, invalid: true, inMessage: `as "alice@example.com"`},
-		{name: "email of two users", do: func() error { return pe.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"}) }, invalid: true, inMessage: "more than one"},
-		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, notFound: true},
-		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@example.com"}) }, notFound: true},
-		{name: "Check: missing and app groups", do: func() error { return p.Check(ctx) }, notFound: true, inMessage: "type APP_GROUP"},
-		{name: "login with a slash", do: func() error { return p.Revoke(ctx, "ops", "a/../b") }, invalid: true},
-		{name: "client the org does not know", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, system: true, inMessage: "invalid_client"},
+		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@example.com"}) }, want: providertest.Failure{NotFound: true, Says: `"ghost@example.com" does not exist in Okta`}},
+		{name: "login spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@example.com"}) }, want: providertest.Failure{Invalid: true, Says: `as "alice@example.com"`}},
+		{name: "email of two users", do: func() error { return pe.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"}) }, want: providertest.Failure{Invalid: true, Says: "more than one"}},
+		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, want: providertest.Failure{NotFound: true}},
+		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@example.com"}) }, want: providertest.Failure{NotFound: true}},
+		{name: "Check: missing and app groups", do: func() error { return p.Check(ctx) }, want: providertest.Failure{NotFound: true, Says: "type APP_GROUP"}},
+		{name: "login with a slash", do: func() error { return p.Revoke(ctx, "ops", "a/../b") }, want: providertest.Failure{Invalid: true}},
+		{name: "client the org does not know", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, want: providertest.Failure{System: true, Says: "invalid_client"}},
 		{name: "server error", do: func() error {
-			f.set(func(f *fakeOkta) { f.failures = 1 })
+			f.Set(func() { f.failures = 1 })
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, system: true, retryable: true},
+		}, want: providertest.Failure{System: true, Retryable: true}},
 		// The window resets a minute from now on the manual clock, which
 		// may be years from the wall clock: the wait is compared with the
 		// context's remaining second, never the clock's instant with the
 		// real deadline.
 		{name: "rate limited past the context", do: func() error {
-			f.set(func(f *fakeOkta) { f.force429 = 1 })
+			f.Set(func() { f.force429 = 1 })
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, system: true, retryable: true, inMessage: "rate limit"},
+		}, want: providertest.Failure{System: true, Retryable: true, Says: "rate limit"}},
 	}
-	_, pemKey := testKey()
 	for _, tt := range tests {
-		err := tt.do()
-		if err == nil {
-			t.Errorf("%s: no error", tt.name)
-			continue
-		}
-		for _, s := range []string{testAPIToken, pemKey, "fake-access-token"} {
-			if strings.Contains(err.Error(), s) {
-				t.Errorf("%s: error contains a secret: %v", tt.name, err)
-			}
-		}
-		if !strings.Contains(err.Error(), tt.inMessage) {
-			t.Errorf("%s: %v, want it to say %q", tt.name, err, tt.inMessage)
-		}
-		if got := errors.Is(err, providers.ErrNotFound); got != tt.notFound {
-			t.Errorf("%s: %v: ErrNotFound = %v, want %v", tt.name, err, got, tt.notFound)
-		}
-		if got := errors.Is(err, providers.ErrInvalidName); got != tt.invalid {
-			t.Errorf("%s: %v: ErrInvalidName = %v, want %v", tt.name, err, got, tt.invalid)
-		}
-		var sys *gitgrant.SystemError
-		if got := errors.As(err, &sys); got != tt.system {
-			t.Errorf("%s: %v: SystemError = %v, want %v", tt.name, err, got, tt.system)
-		} else if got && sys.Retryable != tt.retryable {
-			t.Errorf("%s: %v: Retryable = %v, want %v", tt.name, err, sys.Retryable, tt.retryable)
-		}
+		providertest.CheckFailure(t, tt.name, tt.do(), tt.want, secrets()...)
 	}
 	if got := f.memberLogins("00gops"); len(got) != 0 {
 		t.Errorf("members after failed grants: %v", got)
@@ -469,9 +431,10 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
 			}
-			_, pemKey := testKey()
-			if strings.Contains(err.Error(), testAPIToken) || strings.Contains(err.Error(), pemKey) {
-				t.Errorf("error contains a secret: %v", err)
+			for _, s := range secrets() {
+				if strings.Contains(err.Error(), s) {
+					t.Errorf("error contains a secret: %v", err)
+				}
 			}
 		})
 	}
@@ -481,9 +444,9 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 // and neither they nor anything else logged carries a credential.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, []string{"00gops"}, []string{"a@example.com", "b@example.com"})
-	f.set(func(f *fakeOkta) { f.force429 = 1 })
+	f.Set(func() { f.force429 = 1 })
 	var buf bytes.Buffer
 	d := deps()
 	d.Clock = c
@@ -497,14 +460,13 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who}); err != nil {
 			t.Fatal(err)
 		}
-		c.advance(2 * time.Hour)
+		c.Advance(2 * time.Hour)
 	}
 	logged := buf.String()
 	if !strings.Contains(logged, "rate limited; waiting") {
 		t.Errorf("the wait was not logged:\n%s", logged)
 	}
-	_, pemKey := testKey()
-	for _, s := range []string{testAPIToken, pemKey, "PRIVATE KEY", "fake-access-token", "Bearer", "SSWS"} {
+	for _, s := range append(secrets(), "PRIVATE KEY", "Bearer", "SSWS") {
 		if strings.Contains(logged, s) {
 			t.Errorf("the log contains %q:\n%s", s, logged)
 		}
