@@ -279,24 +279,15 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 // confirm calls visible until it says yes, pausing between calls for at
 // most confirmWait in all (throttling waits do not count).
 func (p *Provider) confirm(ctx context.Context, role, gid string, visible func() (bool, error)) error {
-	var paused time.Duration
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 8*time.Second) {
-		ok, err := visible()
-		if err != nil {
-			return p.wrap("confirm grant of", role, gid, err)
-		}
-		if ok {
-			return nil
-		}
-		if paused+wait > p.confirmWait {
-			return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
-				fmt.Errorf("the grant was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
-		}
-		if err := gitgrant.Sleep(ctx, p.clock, wait); err != nil {
-			return err
-		}
-		paused += wait
+	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}, p.confirmWait, visible)
+	switch {
+	case err != nil:
+		return p.wrap("confirm grant of", role, gid, err)
+	case !shown:
+		return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
+			fmt.Errorf("the grant was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
 	}
+	return nil
 }
 
 // Revoke removes the user from the group (with PIM: ends the active

@@ -240,27 +240,24 @@ func (p *Provider) lookupMembership(ctx context.Context, group, member string) (
 	return resp.Name, nil
 }
 
-// waitVisible waits, within visibleWait, until a new membership can be
-// looked up, so that Members right after a grant sees it. Google has
-// created it either way: a slow index is logged, not failed.
+// waitVisible waits, pausing for at most visibleWait in all, until a new
+// membership can be looked up, so that Members right after a grant sees
+// it. Google has created it either way: a slow index is logged, not failed.
 func (p *Provider) waitVisible(ctx context.Context, group, member, what string) error {
-	deadline := p.clock.Now().Add(visibleWait)
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 100 * time.Millisecond, Max: 2 * time.Second}, visibleWait, func() (bool, error) {
 		_, err := p.lookupMembership(ctx, group, member)
-		if err == nil {
-			return nil
+		if errors.Is(err, errMembershipGone) {
+			return false, nil
 		}
-		if !errors.Is(err, errMembershipGone) {
-			return p.api.Fail(what+": read back", err)
-		}
-		if p.clock.Now().Add(delay).After(deadline) {
-			p.log.WarnContext(ctx, "google: a new membership is not visible yet", "group", group, "member", member)
-			return nil
-		}
-		if err := gitgrant.Sleep(ctx, p.clock, delay); err != nil {
-			return err
-		}
+		return err == nil, err
+	})
+	if err != nil {
+		return p.api.Fail(what+": read back", err)
 	}
+	if !shown {
+		p.log.WarnContext(ctx, "google: a new membership is not visible yet", "group", group, "member", member)
+	}
+	return nil
 }
 
 // groupRevoke deletes the membership; none is success.

@@ -256,41 +256,37 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	return p.confirm(ctx, g.Role, gid, u.ID)
 }
 
-// confirm reads the user's groups until gid is among them. It pauses
-// between reads for at most confirmWait in all; time spent waiting for
-// rate limits does not count, since Okta was not asked then.
+// confirm reads the user's groups until gid is among them, pausing between
+// reads for at most confirmWait in all; time spent waiting for rate limits
+// does not count, since Okta was not asked then.
 func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
-	var paused time.Duration
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 4*time.Second) {
-		found := false
+	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}, p.confirmWait, func() (bool, error) {
 		next := fmt.Sprintf("api/v1/users/%s/groups?limit=%d", uid, pageSize)
-		for next != "" && !found {
+		for next != "" {
 			var groups []struct {
 				ID string `json:"id"`
 			}
 			h, err := p.call(ctx, "user-groups", http.MethodGet, next, &groups)
 			if err != nil {
-				return p.wrap("confirm grant of", role, gid, err)
+				return false, err
 			}
-			found = slices.ContainsFunc(groups, func(g struct {
-				ID string `json:"id"`
-			}) bool {
-				return g.ID == gid
-			})
+			for _, g := range groups {
+				if g.ID == gid {
+					return true, nil
+				}
+			}
 			next = httpapi.NextLink(h)
 		}
-		if found {
-			return nil
-		}
-		if paused+wait > p.confirmWait {
-			return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
-				fmt.Errorf("the membership was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
-		}
-		if err := gitgrant.Sleep(ctx, p.clock, wait); err != nil {
-			return err
-		}
-		paused += wait
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		return p.wrap("confirm grant of", role, gid, err)
+	case !shown:
+		return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
+			fmt.Errorf("the membership was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
 	}
+	return nil
 }
 
 // lookup finds a user by login (GET /api/v1/users/{login}) or by primary

@@ -60,7 +60,7 @@ type Config struct {
 	// 400 ms, ... apart; default none.
 	ServerRetries int
 	// Backoff is the pause after a rate-limited answer whose headers do
-	// not say how long.
+	// not say how long (at least a second).
 	Backoff Backoff
 	// Problem reads the API's error body into its error code and message;
 	// nil keeps neither.
@@ -277,7 +277,8 @@ func (c *Client) note(bucket string, resp *http.Response, nth int) bool {
 	case ok:
 		c.limits.PauseUntil(bucket, now.Add(d))
 	case limited:
-		c.limits.PauseUntil(bucket, now.Add(c.cfg.Backoff.Nth(nth)))
+		// Every delay is at least a second, as the headers' are.
+		c.limits.PauseUntil(bucket, now.Add(max(c.cfg.Backoff.Nth(nth), time.Second)))
 	}
 	return limited
 }

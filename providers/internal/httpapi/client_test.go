@@ -374,7 +374,46 @@ func TestBackoff(t *testing.T) {
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("Nth (-want +got):\n%s", diff)
 	}
-	if d := (Backoff{}).Nth(3); d != time.Second {
-		t.Errorf("the zero Backoff waits %v, want a second", d)
+	if d := (Backoff{First: time.Second}).Nth(3); d != 4*time.Second {
+		t.Errorf("a Backoff without a maximum waits %v, want 4s", d)
+	}
+}
+
+// TestSettle: a change is asked after until reads show it, with pauses
+// that double, and no longer than the total allows.
+func TestSettle(t *testing.T) {
+	t.Parallel()
+	b := Backoff{First: 250 * time.Millisecond, Max: time.Second}
+	tests := []struct {
+		name      string
+		showsAt   int // the ask that sees the change; 0: never
+		total     time.Duration
+		wantOK    bool
+		wantWaits []time.Duration
+	}{
+		{"at once", 1, time.Minute, true, nil},
+		{"on the fourth ask", 4, time.Minute, true, []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}},
+		{"never, within the total", 0, 2 * time.Second, false, []time.Duration{250 * time.Millisecond, 500 * time.Millisecond, time.Second}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			clock := fakeclock.NewAuto(t0)
+			asks := 0
+			ok, err := Settle(t.Context(), clock, b, tt.total, func() (bool, error) {
+				asks++
+				return asks == tt.showsAt, nil
+			})
+			if err != nil || ok != tt.wantOK {
+				t.Errorf("Settle = %v, %v; want %v", ok, err, tt.wantOK)
+			}
+			if diff := cmp.Diff(tt.wantWaits, clock.Delays()); diff != "" {
+				t.Errorf("pauses (-want +got):\n%s", diff)
+			}
+		})
+	}
+	boom := errors.New("boom")
+	if _, err := Settle(t.Context(), fakeclock.NewAuto(t0), b, time.Minute, func() (bool, error) { return false, boom }); err != boom {
+		t.Errorf("Settle with a failing read = %v, want its error", err)
 	}
 }

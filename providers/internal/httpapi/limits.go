@@ -151,22 +151,44 @@ func Delay(h http.Header, now time.Time) (d time.Duration, ok bool) {
 	return 0, false
 }
 
-// Backoff is the pause after the n-th rate-limited answer that does not
-// say how long: First, doubled each time, at most Max.
+// Backoff is a series of pauses: First, doubled each time, at most Max.
 type Backoff struct {
 	First, Max time.Duration
 }
 
-// Nth is the pause after the n-th such answer of a call (n from 1).
+// Nth is the n-th pause (n from 1).
 func (b Backoff) Nth(n int) time.Duration {
 	d := b.First
-	for i := 1; i < n && d < b.Max; i++ {
+	for i := 1; i < n && (b.Max == 0 || d < b.Max); i++ {
 		d *= 2
 	}
 	if b.Max > 0 {
 		d = min(d, b.Max)
 	}
-	return max(d, time.Second)
+	return d
+}
+
+// Settle waits for a change to show in an API's reads, which may lag its
+// writes (eventual consistency). It asks visible until it says yes,
+// pausing between asks as b says, for at most total in all; the time
+// visible itself takes (a slow answer, a rate-limit wait) does not count.
+// It reports false when total ran out first.
+func Settle(ctx context.Context, clock gitgrant.Clock, b Backoff, total time.Duration, visible func() (bool, error)) (bool, error) {
+	var paused time.Duration
+	for n := 1; ; n++ {
+		ok, err := visible()
+		if ok || err != nil {
+			return ok, err
+		}
+		wait := b.Nth(n)
+		if paused+wait > total {
+			return false, nil
+		}
+		if err := gitgrant.Sleep(ctx, clock, wait); err != nil {
+			return false, err
+		}
+		paused += wait
+	}
 }
 
 // Pacer spaces requests at least one interval apart, so that a provider
