@@ -3,7 +3,6 @@ package entra
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -104,7 +103,7 @@ func TestConformance(t *testing.T) {
 			f := setup(t, c, 2, upns)
 			// Tokens live 62s and are renewed a minute early, so the suite
 			// runs across several of them.
-			f.Set(func() { f.tokens.TTL = 62 * time.Second })
+			f.Set(func() { f.Tokens.TTL = 62 * time.Second })
 			principals, missing := upns, "ghost@contoso.com"
 			if tt.byID {
 				principals = nil
@@ -135,9 +134,9 @@ func TestConformance(t *testing.T) {
 			})
 			f.Mu.Lock()
 			defer f.Mu.Unlock()
-			t.Logf("access tokens issued during the suite: %d", f.tokens.Issued)
-			if f.tokens.Issued < 2 {
-				t.Errorf("the suite ran on %d token(s); want it to renew them", f.tokens.Issued)
+			t.Logf("access tokens issued during the suite: %d", f.Tokens.Issued)
+			if f.Tokens.Issued < 2 {
+				t.Errorf("the suite ran on %d token(s); want it to renew them", f.Tokens.Issued)
 			}
 		})
 	}
@@ -319,18 +318,16 @@ func TestRequests(t *testing.T) {
 func TestThrottling(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name      string
-		force429  int
-		budget    int
-		maxWait   string
-		grants    int
-		wantErr   bool
-		wantAt429 int
-		minTime   time.Duration
+		name     string
+		force429 int
+		budget   int
+		maxWait  string
+		grants   int
+		want     httpapitest.Limited
 	}{
-		{name: "429 with Retry-After", force429: 2, grants: 1, wantAt429: 2, minTime: 6 * time.Second},
-		{name: "budget spent", budget: 10, grants: 4, wantAt429: 1, minTime: time.Second},
-		{name: "longer than max_rate_limit_wait", force429: 1, grants: 1, maxWait: "1s", wantErr: true},
+		{name: "429 with Retry-After", force429: 2, grants: 1, want: httpapitest.Limited{Refusals: 2, MinTime: 6 * time.Second}},
+		{name: "budget spent", budget: 10, grants: 4, want: httpapitest.Limited{Refusals: 1, MinTime: time.Second}},
+		{name: "longer than max_rate_limit_wait", force429: 1, grants: 1, maxWait: "1s", want: httpapitest.Limited{Fails: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -347,33 +344,9 @@ func TestThrottling(t *testing.T) {
 				s["max_rate_limit_wait"] = tt.maxWait
 			}
 			p := open(t, config(f, map[string]string{"ops": groupID(0)}, s), c)
-			start := c.Now()
-			var err error
-			for _, u := range upns {
-				if err = p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: u}); err != nil {
-					break
-				}
-			}
-			if tt.wantErr {
-				var sys *gitgrant.SystemError
-				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by Microsoft Graph until") {
-					t.Fatalf("err = %v, want a retryable SystemError saying until when", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Mu.Lock()
-			throttled := f.throttled
-			f.Mu.Unlock()
-			if throttled != tt.wantAt429 {
-				t.Errorf("the fake answered %d 429s, want %d", throttled, tt.wantAt429)
-			}
-			if moved := c.Now().Sub(start); moved < tt.minTime {
-				t.Errorf("the clock moved %v, want at least %v", moved, tt.minTime)
-			}
-			if got := f.memberUPNs(groupID(0)); len(got) != len(upns) {
+			tt.want.API = "Microsoft Graph"
+			f.CheckLimited(t, tt.want, func() error { return providertest.GrantEach(t.Context(), p, "ops", upns, time.Time{}) })
+			if got := f.memberUPNs(groupID(0)); !tt.want.Fails && len(got) != len(upns) {
 				t.Errorf("members = %v, want %d", got, len(upns))
 			}
 		})
@@ -385,32 +358,12 @@ func TestThrottling(t *testing.T) {
 func TestTokenLifetime(t *testing.T) {
 	t.Parallel()
 	c := httpapitest.ManualClock()
-	f := setup(t, c, 1, []string{"a@contoso.com", "b@contoso.com", "c@contoso.com"})
+	who := [3]string{"a@contoso.com", "b@contoso.com", "c@contoso.com"}
+	f := setup(t, c, 1, who[:])
 	p := open(t, config(f, map[string]string{"ops": groupID(0)}, nil), c)
-	counts := func() (int, int) {
-		f.Mu.Lock()
-		defer f.Mu.Unlock()
-		return f.tokens.Issued, f.tokens.Refused
-	}
-	steps := []struct {
-		name          string
-		before        func()
-		who           string
-		issued, refus int
-	}{
-		{"first call", func() {}, "a@contoso.com", 1, 0},
-		{"after the token ran out", func() { c.Advance(2 * time.Hour) }, "b@contoso.com", 2, 0},
-		{"after the token was revoked", func() { f.Set(func() { f.tokens.RevokeAll() }) }, "c@contoso.com", 3, 1},
-	}
-	for _, s := range steps {
-		s.before()
-		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: s.who}); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if issued, refused := counts(); issued != s.issued || refused != s.refus {
-			t.Errorf("%s: tokens issued %d, refused %d; want %d, %d", s.name, issued, refused, s.issued, s.refus)
-		}
-	}
+	f.CheckTokenRenewal(t, c, func(who string) error {
+		return p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who})
+	}, who)
 }
 
 func TestErrors(t *testing.T) {

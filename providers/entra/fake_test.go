@@ -48,19 +48,17 @@ type fakeGraph struct {
 	t                testing.TB
 	url              string // server root
 
-	tenant    string
-	clientID  string
-	secret    string
-	tokens    httpapitest.Tokens
-	users     map[string]*fakeUser // by id
-	groups    map[string]*fakeGroup
-	lag       int
-	maxPage   int
-	budget    httpapitest.Quota // resource units per 10 s; Limit 0: unlimited
-	throttled int
-	force429  int
-	ends      []string // endDateTimes gitgrant asked PIM for, "user end"
-	ended     []string // assignments Entra ended by itself, "user at"
+	tenant   string
+	clientID string
+	secret   string
+	users    map[string]*fakeUser // by id
+	groups   map[string]*fakeGroup
+	lag      int
+	maxPage  int
+	budget   httpapitest.Quota // resource units per 10 s; Limit 0: unlimited
+	force429 int
+	ends     []string // endDateTimes gitgrant asked PIM for, "user end"
+	ended    []string // assignments Entra ended by itself, "user at"
 }
 
 func newFakeGraph(t testing.TB, c gitgrant.Clock) *fakeGraph {
@@ -70,7 +68,7 @@ func newFakeGraph(t testing.TB, c gitgrant.Clock) *fakeGraph {
 		budget: httpapitest.Quota{Window: 10 * time.Second},
 	}
 	f.Clock = c
-	f.tokens = httpapitest.Tokens{Now: c.Now, Prefix: "fake-graph-access-token-", TTL: time.Hour}
+	f.Tokens = httpapitest.Tokens{Now: c.Now, Prefix: "fake-graph-access-token-", TTL: time.Hour}
 	graph := http.NewServeMux()
 	graph.HandleFunc("GET /users", f.authed(1, f.handleUsers))
 	graph.HandleFunc("GET /users/{id}", f.authed(1, f.handleUser))
@@ -157,19 +155,19 @@ func (f *fakeGraph) authed(cost int, h http.HandlerFunc) http.HandlerFunc {
 	return f.Serve(func(w http.ResponseWriter, r *http.Request) {
 		now := f.Clock.Now()
 		f.expire()
-		if !f.tokens.Valid(r.Header.Get("Authorization")) {
+		if !f.Tokens.Valid(r.Header.Get("Authorization")) {
 			writeGraphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 			return
 		}
 		if f.force429 > 0 {
 			f.force429--
-			f.throttled++
+			f.Throttled++
 			w.Header().Set("Retry-After", "3")
 			writeGraphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
 			return
 		}
 		if ok, _, reset := f.budget.Take("", cost, now); !ok {
-			f.throttled++
+			f.Throttled++
 			w.Header().Set("Retry-After", strconv.Itoa(max(int(reset.Sub(now).Seconds()+0.999), 1)))
 			writeGraphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
 			return
@@ -200,7 +198,7 @@ func (f *fakeGraph) handleToken(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.")
 		return
 	}
-	access, ttl := f.tokens.Issue()
+	access, ttl := f.Tokens.Issue()
 	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": access})
 }
 

@@ -43,14 +43,12 @@ type fakeOkta struct {
 	apiToken  string
 	clientID  string
 	publicKey *rsa.PublicKey
-	tokens    httpapitest.Tokens
 	jtis      map[string]bool
 	users     map[string]*fakeUser // by id
 	groups    map[string]*fakeGroup
 	lag       int // reads that miss a new membership
 	maxPage   int
 	quota     httpapitest.Quota // requests per endpoint per minute; Limit 0: unlimited
-	throttled int               // 429s answered
 	force429  int               // 429s to answer next, whatever the count
 	failures  int               // 502s to answer next
 }
@@ -61,7 +59,7 @@ func newFakeOkta(t testing.TB, c gitgrant.Clock) *fakeOkta {
 		quota: httpapitest.Quota{Window: time.Minute},
 	}
 	f.Clock = c
-	f.tokens = httpapitest.Tokens{Now: c.Now, Prefix: "fake-access-token-", TTL: time.Hour}
+	f.Tokens = httpapitest.Tokens{Now: c.Now, Prefix: "fake-access-token-", TTL: time.Hour}
 	api := http.NewServeMux()
 	api.HandleFunc("POST /oauth2/v1/token", f.Serve(f.handleToken))
 	api.HandleFunc("GET /api/v1/users", f.authed("users", f.handleSearchUsers))
@@ -112,7 +110,7 @@ func (f *fakeOkta) authed(endpoint string, h http.HandlerFunc) http.HandlerFunc 
 	return f.Serve(func(w http.ResponseWriter, r *http.Request) {
 		now := f.Clock.Now()
 		w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
-		if auth := r.Header.Get("Authorization"); !(f.apiToken != "" && auth == "SSWS "+f.apiToken) && !f.tokens.Valid(auth) {
+		if auth := r.Header.Get("Authorization"); !(f.apiToken != "" && auth == "SSWS "+f.apiToken) && !f.Tokens.Valid(auth) {
 			w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="http://fake/oauth2/v1/authorize", realm="http://fake", scope="okta.users.read", error="invalid_token", error_description="The access token is invalid.", resource="/api/v1/users"`)
 			writeOktaError(w, http.StatusUnauthorized, "E0000011", "Invalid token provided")
 			return
@@ -132,7 +130,7 @@ func (f *fakeOkta) authed(endpoint string, h http.HandlerFunc) http.HandlerFunc 
 			}
 			if !ok {
 				f.force429 = max(f.force429-1, 0)
-				f.throttled++
+				f.Throttled++
 				h.Set("X-Rate-Limit-Remaining", "0")
 				writeOktaError(w, http.StatusTooManyRequests, "E0000047", "API call exceeded rate limit due to too many requests.")
 				return
@@ -186,7 +184,7 @@ func (f *fakeOkta) handleToken(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	f.jtis[claims.Jti] = true
-	access, ttl := f.tokens.Issue()
+	access, ttl := f.Tokens.Issue()
 	httpapitest.WriteJSON(w, http.StatusOK, map[string]any{
 		"token_type": "Bearer", "expires_in": ttl, "access_token": access, "scope": r.PostForm.Get("scope"),
 	})

@@ -3,7 +3,6 @@ package okta
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -109,7 +108,7 @@ func TestConformance(t *testing.T) {
 			f := setup(t, c, []string{"00gadmins", "00greaders"}, principals)
 			// Tokens live 62s and are renewed a minute early, so the suite
 			// runs across several of them.
-			f.Set(func() { f.tokens.TTL = 62 * time.Second })
+			f.Set(func() { f.Tokens.TTL = 62 * time.Second })
 			roles := map[string]string{"admin": "00gadmins", "reader": "00greaders"}
 			providertest.Run(t, providertest.Harness{
 				Open:             func(t *testing.T) providers.Provider { return open(t, config(f.url, auth, roles), c) },
@@ -127,9 +126,9 @@ func TestConformance(t *testing.T) {
 			})
 			f.Mu.Lock()
 			defer f.Mu.Unlock()
-			t.Logf("access tokens issued during the suite: %d", f.tokens.Issued)
-			if auth == "app" && f.tokens.Issued < 2 {
-				t.Errorf("the suite ran on %d token(s); want it to renew them", f.tokens.Issued)
+			t.Logf("access tokens issued during the suite: %d", f.Tokens.Issued)
+			if auth == "app" && f.Tokens.Issued < 2 {
+				t.Errorf("the suite ran on %d token(s); want it to renew them", f.Tokens.Issued)
 			}
 		})
 	}
@@ -248,14 +247,12 @@ func TestRateLimits(t *testing.T) {
 		force429  int
 		maxWait   string
 		grants    int
-		wantErr   bool
-		wantAt429 int           // 429s the fake answered
-		minTime   time.Duration // the clock moved at least this far
+		want      httpapitest.Limited
 	}{
 		{name: "under the limit", perMinute: 100, grants: 5},
-		{name: "window spent: wait for the reset", perMinute: 6, grants: 10, minTime: time.Minute},
-		{name: "429 waited out", force429: 2, grants: 1, wantAt429: 2},
-		{name: "longer than max_rate_limit_wait", perMinute: 3, grants: 3, maxWait: "10s", wantErr: true},
+		{name: "window spent: wait for the reset", perMinute: 6, grants: 10, want: httpapitest.Limited{MinTime: time.Minute}},
+		{name: "429 waited out", force429: 2, grants: 1, want: httpapitest.Limited{Refusals: 2}},
+		{name: "longer than max_rate_limit_wait", perMinute: 3, grants: 3, maxWait: "10s", want: httpapitest.Limited{Fails: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -272,34 +269,10 @@ func TestRateLimits(t *testing.T) {
 				cfg.Settings["max_rate_limit_wait"] = tt.maxWait
 			}
 			p := open(t, cfg, c)
-			start := c.Now()
-			var err error
-			for _, l := range logins {
-				if err = p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: l}); err != nil {
-					break
-				}
-			}
-			if tt.wantErr {
-				var sys *gitgrant.SystemError
-				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by Okta until") {
-					t.Fatalf("err = %v, want a retryable SystemError saying until when", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.Mu.Lock()
-			throttled := f.throttled
-			f.Mu.Unlock()
-			if throttled != tt.wantAt429 {
-				t.Errorf("the fake answered %d 429s, want %d", throttled, tt.wantAt429)
-			}
-			if moved := c.Now().Sub(start); moved < tt.minTime {
-				t.Errorf("the clock moved %v, want at least %v", moved, tt.minTime)
-			}
-			if diff := cmp.Diff(len(logins), len(f.memberLogins("00gops"))); diff != "" {
-				t.Errorf("members (-want +got):\n%s", diff)
+			tt.want.API = "Okta"
+			f.CheckLimited(t, tt.want, func() error { return providertest.GrantEach(t.Context(), p, "ops", logins, time.Time{}) })
+			if got := f.memberLogins("00gops"); !tt.want.Fails && len(got) != len(logins) {
+				t.Errorf("members = %v, want %d", got, len(logins))
 			}
 		})
 	}
@@ -310,35 +283,13 @@ func TestRateLimits(t *testing.T) {
 func TestTokenLifetime(t *testing.T) {
 	t.Parallel()
 	c := httpapitest.ManualClock()
-	f := setup(t, c, []string{"00gops"}, []string{"a@example.com", "b@example.com", "c@example.com"})
+	who := [3]string{"a@example.com", "b@example.com", "c@example.com"}
+	f := setup(t, c, []string{"00gops"}, who[:])
 	p := open(t, config(f.url, "app", map[string]string{"ops": "00gops"}), c)
-	ctx := t.Context()
-	grant := func(who string) {
-		t.Helper()
-		if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: who}); err != nil {
-			t.Fatalf("Grant(%s): %v", who, err)
-		}
-	}
-	issued := func() (int, int) {
-		f.Mu.Lock()
-		defer f.Mu.Unlock()
-		return f.tokens.Issued, f.tokens.Refused
-	}
-	grant("a@example.com")
-	if n, refused := issued(); n != 1 || refused != 0 {
-		t.Fatalf("tokens issued %d, refused %d; want 1, 0", n, refused)
-	}
-	c.Advance(2 * time.Hour) // the token ran out while gitgrant was idle
-	grant("b@example.com")
-	if n, refused := issued(); n != 2 || refused != 0 {
-		t.Fatalf("after expiry: tokens issued %d, refused %d; want 2, 0 (renewed before use)", n, refused)
-	}
-	f.Set(func() { f.tokens.RevokeAll() }) // revoked by an admin
-	grant("c@example.com")
-	if n, refused := issued(); n != 3 || refused != 1 {
-		t.Fatalf("after revocation: tokens issued %d, refused %d; want 3, 1", n, refused)
-	}
-	if diff := cmp.Diff([]string{"a@example.com", "b@example.com", "c@example.com"}, f.memberLogins("00gops")); diff != "" {
+	f.CheckTokenRenewal(t, c, func(who string) error {
+		return p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who})
+	}, who)
+	if diff := cmp.Diff(who[:], f.memberLogins("00gops")); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}
 }

@@ -1,6 +1,8 @@
 package providertest
 
 import (
+	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -37,10 +39,8 @@ func GrantRevoke(tb testing.TB, p providers.Provider, role string, principals []
 		*d, *n = clock.Now().Sub(start), calls()-before
 	}
 	phase(&f.Grant, &f.GrantCalls, func() {
-		for _, who := range principals {
-			if err := p.Grant(ctx, providers.Grant{Role: role, Principal: who, Until: until}); err != nil {
-				tb.Fatalf("Grant(%s): %v", who, err)
-			}
+		if err := GrantEach(ctx, p, role, principals, until); err != nil {
+			tb.Fatal(err)
 		}
 	})
 	phase(&f.List, &f.ListCalls, func() {
@@ -57,6 +57,17 @@ func GrantRevoke(tb testing.TB, p providers.Provider, role string, principals []
 		}
 	})
 	return f
+}
+
+// GrantEach grants role to each principal in turn until until, as the
+// reconciler applies a plan, and stops at the first error.
+func GrantEach(ctx context.Context, p providers.Provider, role string, principals []string, until time.Time) error {
+	for _, who := range principals {
+		if err := p.Grant(ctx, providers.Grant{Role: role, Principal: who, Until: until}); err != nil {
+			return fmt.Errorf("Grant(%s): %w", who, err)
+		}
+	}
+	return nil
 }
 
 // Report reports the figures as benchmark metrics.

@@ -75,7 +75,11 @@ type Fake struct {
 	Mu      sync.Mutex
 	Clock   gitgrant.Clock
 	Latency time.Duration
-	log     []string
+	// Tokens are the access tokens the fake issues and accepts.
+	Tokens Tokens
+	// Throttled counts the requests the fake refused for a rate limit.
+	Throttled int
+	log       []string
 }
 
 // Serve wraps a handler of the fake.

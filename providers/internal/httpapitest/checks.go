@@ -1,0 +1,81 @@
+package httpapitest
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+)
+
+// Limited is what a provider's test expects of a run of grants against a
+// fake that rate-limits them.
+type Limited struct {
+	// API names the service as the provider's errors do ("Okta").
+	API string
+	// Fails: the run stops with a retryable error that says until when,
+	// since the wait was longer than the provider may wait.
+	Fails bool
+	// Refusals is how many requests the fake refused (429s).
+	Refusals int
+	// MinTime is how far the clock moved at least (the waits).
+	MinTime time.Duration
+}
+
+// CheckLimited runs grants (which stops at the first error) and checks the
+// outcome against want.
+func (f *Fake) CheckLimited(t *testing.T, want Limited, grants func() error) {
+	t.Helper()
+	start := f.Clock.Now()
+	err := grants()
+	if want.Fails {
+		var sys *gitgrant.SystemError
+		if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by "+want.API+" until") {
+			t.Fatalf("err = %v, want a retryable SystemError saying until when", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.Mu.Lock()
+	refused := f.Throttled
+	f.Mu.Unlock()
+	if refused != want.Refusals {
+		t.Errorf("the fake answered %d 429s, want %d", refused, want.Refusals)
+	}
+	if moved := f.Clock.Now().Sub(start); moved < want.MinTime {
+		t.Errorf("the clock moved %v, want at least %v", moved, want.MinTime)
+	}
+}
+
+// CheckTokenRenewal grants three principals in turn: the first on a new
+// token; the second after the token ran out while the provider was idle
+// (renewed before use: nothing refused); the third after an administrator
+// revoked every token (refused once, then replaced).
+func (f *Fake) CheckTokenRenewal(t *testing.T, clock *fakeclock.Clock, grant func(who string) error, who [3]string) {
+	t.Helper()
+	steps := []struct {
+		name            string
+		before          func()
+		issued, refused int
+	}{
+		{"first call", func() {}, 1, 0},
+		{"after the token ran out", func() { clock.Advance(2 * time.Hour) }, 2, 0},
+		{"after the token was revoked", func() { f.Set(f.Tokens.RevokeAll) }, 3, 1},
+	}
+	for i, s := range steps {
+		s.before()
+		if err := grant(who[i]); err != nil {
+			t.Fatalf("%s: Grant(%s): %v", s.name, who[i], err)
+		}
+		f.Mu.Lock()
+		issued, refused := f.Tokens.Issued, f.Tokens.Refused
+		f.Mu.Unlock()
+		if issued != s.issued || refused != s.refused {
+			t.Errorf("%s: tokens issued %d, refused %d; want %d, %d", s.name, issued, refused, s.issued, s.refused)
+		}
+	}
+}
