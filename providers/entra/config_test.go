@@ -1,7 +1,6 @@
 package entra
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/gitgrant/gitgrant"
@@ -13,13 +12,7 @@ import (
 // the schema refuses what Open would (an inline secret, an unknown key).
 func TestConfigFromYAML(t *testing.T) {
 	t.Parallel()
-	d := deps()
-	d.ReadFile = func(name string) ([]byte, error) {
-		if name == "/run/secrets/entra-gitgrant" {
-			return []byte(testSecret + "\n"), nil
-		}
-		return nil, errors.New("no such file")
-	}
+	d := providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": testSecret}, map[string]string{"/run/secrets/entra-gitgrant": testSecret + "\n"}, nil)
 	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, d) }
 	providertest.ConfigFromYAML(t, "testdata/gitgrant.yaml", open,
 		providertest.Edit{Name: "inline client secret", Old: "client_secret_env: ENTRA_CLIENT_SECRET", New: "client_secret: abc~def"},

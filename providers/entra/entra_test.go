@@ -59,25 +59,14 @@ func config(f *fakeGraph, roles map[string]string, settings map[string]any) gitg
 }
 
 func deps() providers.Deps {
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		if k == "ENTRA_CLIENT_SECRET" {
-			return testSecret
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": testSecret}, nil, nil)
 }
 
 func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
 	t.Helper()
 	d := deps()
 	d.Clock = c
-	pp, err := Open(context.Background(), cfg, d)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	return pp.(*Provider)
+	return providertest.Open(t, Open, cfg, d).(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -372,14 +361,8 @@ func TestErrors(t *testing.T) {
 	f := setup(t, c, 1, []string{"alice@contoso.com"})
 	roles := map[string]string{"ops": groupID(0), "gone": groupID(7)}
 	p := open(t, config(f, roles, nil), c)
-	wrong := deps()
-	wrong.Getenv = func(string) string { return "not-the-secret" }
-	wrong.Clock = c
-	pwp, err := Open(t.Context(), config(f, roles, nil), wrong)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pw := pwp.(*Provider)
+	wrong := providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": "not-the-secret"}, nil, c)
+	pw := providertest.Open(t, Open, config(f, roles, nil), wrong)
 	ctx := t.Context()
 	tests := []struct {
 		name string

@@ -38,14 +38,7 @@ func config(apiURL string, roles map[string]string) gitgrant.ProviderConfig {
 }
 
 func deps() providers.Deps {
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		if k == "GITGRANT_TEAM_TOKEN" {
-			return testToken
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"GITGRANT_TEAM_TOKEN": testToken}, nil, nil)
 }
 
 // open opens a provider whose clock records the waits it asks for and
@@ -53,15 +46,10 @@ func deps() providers.Deps {
 // resets).
 func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *fakeclock.Recording) {
 	t.Helper()
-	d := deps()
 	rec := fakeclock.Record(gitgrant.SystemClock)
+	d := deps()
 	d.Clock = rec
-	p, err := Open(t.Context(), cfg, d)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p.(*Provider), rec
+	return providertest.Open(t, Open, cfg, d).(*Provider), rec
 }
 
 func TestConformance(t *testing.T) {
@@ -268,12 +256,7 @@ func TestErrors(t *testing.T) {
 	p, _ := open(t, config(apiURL, map[string]string{"ops": "ops", "gone": "no-such-team"}))
 
 	wrongToken := config(apiURL, map[string]string{"ops": "ops"})
-	wrongDeps := deps()
-	wrongDeps.Getenv = func(string) string { return "ghs_wrong" }
-	wp, err := Open(t.Context(), wrongToken, wrongDeps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wp := providertest.Open(t, Open, wrongToken, providertest.Deps(map[string]string{"GITGRANT_TEAM_TOKEN": "ghs_wrong"}, nil, nil))
 
 	tests := []struct {
 		name                string

@@ -3,7 +3,6 @@ package google
 import (
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 	"testing"
 	"time"
@@ -40,16 +39,8 @@ func newEnv(tb testing.TB) *env { return newEnvAt(tb, gitgrant.SystemClock) }
 func newEnvAt(tb testing.TB, clock gitgrant.Clock) *env {
 	f := newFakeGoogle(tb, clock)
 	keyJSON, keyPEM := serviceAccountKey(f.tokenURL)
-	d := providers.DefaultDeps()
-	d.Getenv = func(string) string { return "" }
-	d.ReadFile = func(p string) ([]byte, error) {
-		if p == keyPath {
-			return []byte(keyJSON), nil
-		}
-		return nil, os.ErrNotExist
-	}
 	rec := fakeclock.Record(clock)
-	d.Clock = rec
+	d := providertest.Deps(nil, map[string]string{keyPath: keyJSON}, rec)
 	return &env{fake: f, keyPEM: keyPEM, deps: d, clock: rec}
 }
 
@@ -75,12 +66,7 @@ func (e *env) config(kind string, roles map[string]string, settings map[string]a
 
 func (e *env) open(t *testing.T, cfg gitgrant.ProviderConfig) *Provider {
 	t.Helper()
-	p, err := Open(t.Context(), cfg, e.deps)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
-	return p.(*Provider)
+	return providertest.Open(t, Open, cfg, e.deps).(*Provider)
 }
 
 func principals(n int) []string {

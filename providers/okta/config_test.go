@@ -1,7 +1,6 @@
 package okta
 
 import (
-	"errors"
 	"testing"
 
 	"github.com/gitgrant/gitgrant"
@@ -16,12 +15,7 @@ func TestConfigFromYAML(t *testing.T) {
 	t.Parallel()
 	d := deps()
 	_, pemKey := httpapitest.RSAKey()
-	d.ReadFile = func(name string) ([]byte, error) {
-		if name == "/run/secrets/okta-gitgrant.pem" {
-			return []byte(pemKey), nil
-		}
-		return nil, errors.New("no such file")
-	}
+	d.ReadFile = providertest.Deps(nil, map[string]string{"/run/secrets/okta-gitgrant.pem": pemKey}, nil).ReadFile
 	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, d) }
 	providertest.ConfigFromYAML(t, "testdata/gitgrant.yaml", open,
 		providertest.Edit{Name: "inline API token", Old: "api_token_env: OKTA_API_TOKEN", New: "api_token: 00abcdef"},

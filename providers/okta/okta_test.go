@@ -69,17 +69,7 @@ func secrets() []string {
 
 func deps() providers.Deps {
 	_, pemKey := httpapitest.RSAKey()
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		switch k {
-		case "OKTA_API_TOKEN":
-			return testAPIToken
-		case "OKTA_PRIVATE_KEY":
-			return pemKey
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"OKTA_API_TOKEN": testAPIToken, "OKTA_PRIVATE_KEY": pemKey}, nil, nil)
 }
 
 // open opens a provider on the fake's clock.
@@ -87,11 +77,7 @@ func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider
 	t.Helper()
 	d := deps()
 	d.Clock = c
-	pp, err := Open(context.Background(), cfg, d)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	return pp.(*Provider)
+	return providertest.Open(t, Open, cfg, d).(*Provider)
 }
 
 func TestConformance(t *testing.T) {
