@@ -334,25 +334,15 @@ func TestConcurrentConflicts(t *testing.T) {
 func TestOpenRefuses(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	tests := []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"instance", map[string]any{"instance_arn": "arn:aws:sso:::instance/x"}, "instance_arn"},
-		{"store", map[string]any{"identity_store_id": "d-1"}, "identity_store_id"},
-		{"match_by", map[string]any{"match_by": "phone"}, "match_by"},
-		{"max_wait", map[string]any{"max_wait": "-1s"}, "max_wait"},
-		{"rps", map[string]any{"requests_per_second": "fast"}, "requests_per_second"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if _, err := open(t, testConfig(f, roles(), tt.settings), nil); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("open = %v, want an error about %s", err, tt.want)
-			}
-		})
-	}
+	openFake := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return open(t, cfg, nil) }
+	providertest.CheckRefusals(t, testConfig(f, roles(), nil), openFake, []providertest.Refusal{
+		{Name: "instance", Settings: map[string]any{"instance_arn": "arn:aws:sso:::instance/x"}, Says: "instance_arn"},
+		{Name: "store", Settings: map[string]any{"identity_store_id": "d-1"}, Says: "identity_store_id"},
+		{Name: "match_by", Settings: map[string]any{"match_by": "phone"}, Says: "match_by"},
+		{Name: "max_wait", Settings: map[string]any{"max_wait": "-1s"}, Says: "max_wait"},
+		{Name: "rps", Settings: map[string]any{"requests_per_second": "fast"}, Says: "requests_per_second"},
+		{Name: "max_attempts", Settings: map[string]any{"max_attempts": 21}, Says: "max_attempts"},
+	}, secretKey, sessionTk)
 	if _, err := Open(t.Context(), testConfig(f, roles(), map[string]any{"region": "moon-1"}), providers.DefaultDeps()); err == nil || !strings.Contains(err.Error(), "region") {
 		t.Errorf("Open with a bad region = %v", err)
 	}

@@ -1,11 +1,8 @@
 package entra
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -392,34 +389,19 @@ func TestErrors(t *testing.T) {
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"tenant missing", map[string]any{"tenant_id": nil}, "setting tenant_id"},
-		{"tenant with a slash", map[string]any{"tenant_id": "a/../b"}, "setting tenant_id"},
-		{"client_id not a GUID", map[string]any{"client_id": "app"}, "setting client_id"},
-		{"graph_url not a URL", map[string]any{"graph_url": "graph.microsoft.com"}, "setting graph_url"},
-		{"bad principal", map[string]any{"principal": "mail"}, "setting principal"},
-		{"bad wait", map[string]any{"max_rate_limit_wait": "soon"}, "max_rate_limit_wait"},
-		{"no secret", map[string]any{"client_secret_env": nil}, "client_secret_env or client_secret_file"},
-		{"secret unset", map[string]any{"client_secret_env": "UNSET"}, "UNSET"},
-		{"both secrets", map[string]any{"client_secret_file": "/run/secret"}, "not both"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := &fakeGraph{url: "https://example.invalid"}
-			_, err := Open(t.Context(), config(f, nil, tt.settings), deps())
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Errorf("error contains the secret: %v", err)
-			}
-		})
-	}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	providertest.CheckRefusals(t, config(&fakeGraph{url: "https://example.invalid"}, nil, nil), open, []providertest.Refusal{
+		{Name: "tenant missing", Settings: map[string]any{"tenant_id": nil}, Says: "setting tenant_id"},
+		{Name: "tenant with a slash", Settings: map[string]any{"tenant_id": "a/../b"}, Says: "setting tenant_id"},
+		{Name: "client_id not a GUID", Settings: map[string]any{"client_id": "app"}, Says: "setting client_id"},
+		{Name: "graph_url not a URL", Settings: map[string]any{"graph_url": "graph.microsoft.com"}, Says: "setting graph_url"},
+		{Name: "bad principal", Settings: map[string]any{"principal": "mail"}, Says: "setting principal"},
+		{Name: "bad wait", Settings: map[string]any{"max_rate_limit_wait": "soon"}, Says: "max_rate_limit_wait"},
+		{Name: "no secret", Settings: map[string]any{"client_secret_env": nil}, Says: "client_secret_env or client_secret_file"},
+		{Name: "secret unset", Settings: map[string]any{"client_secret_env": "UNSET"}, Says: "UNSET"},
+		{Name: "both secrets", Settings: map[string]any{"client_secret_file": "/run/secret"}, Says: "not both"},
+		{Name: "pim as a string", Settings: map[string]any{"pim": "yes"}, Says: "setting pim must be true or false"},
+	}, testSecret)
 }
 
 // TestPIMMembers: with PIM, Members joins the active assignments (with
@@ -459,30 +441,10 @@ func TestPIMMembers(t *testing.T) {
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
 	c := httpapitest.ManualClock()
-	f := setup(t, c, 1, []string{"a@contoso.com", "b@contoso.com"})
+	who := []string{"a@contoso.com", "b@contoso.com"}
+	f := setup(t, c, 1, who)
 	f.Set(func() { f.force429 = 1 })
-	var buf bytes.Buffer
-	d := deps()
-	d.Clock = c
-	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pp, err := Open(t.Context(), config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pp.(*Provider)
-	for _, who := range []string{"a@contoso.com", "b@contoso.com"} {
-		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who, Until: c.Now().Add(time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-		c.Advance(2 * time.Hour)
-	}
-	logged := buf.String()
-	if !strings.Contains(logged, "rate limited; waiting") {
-		t.Errorf("the wait was not logged:\n%s", logged)
-	}
-	for _, s := range []string{testSecret, "fake-graph-access-token", "Bearer"} {
-		if strings.Contains(logged, s) {
-			t.Errorf("the log contains %q:\n%s", s, logged)
-		}
-	}
+	httpapitest.CheckLogs(t, c, deps(), func(d providers.Deps) providers.Provider {
+		return providertest.Open(t, Open, config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), d)
+	}, "ops", who, testSecret, "fake-graph-access-token")
 }

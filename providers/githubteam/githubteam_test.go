@@ -359,33 +359,15 @@ func TestCredentials(t *testing.T) {
 
 func TestNewRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name, key string
-		value     any // nil deletes the setting
-		want      string
-	}{
-		{"org missing", "org", nil, "setting org"},
-		{"org with a slash", "org", "acme/../x", "setting org"},
-		{"api_url not a URL", "api_url", "ghe.example.com", "setting api_url"},
-		{"max wait not a duration", "max_rate_limit_wait", "soon", "max_rate_limit_wait"},
-		{"token variable unset", "token_env", "UNSET_VARIABLE", "UNSET_VARIABLE"},
-		{"both token references", "token_file", "/run/secrets/gh", "not both"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := config("https://ghe.example.com/api/v3/", nil)
-			if tt.value == nil {
-				delete(cfg.Settings, tt.key)
-			} else {
-				cfg.Settings[tt.key] = tt.value
-			}
-			_, err := Open(t.Context(), cfg, deps())
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
-			}
-		})
-	}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	providertest.CheckRefusals(t, config("https://ghe.example.com/api/v3/", nil), open, []providertest.Refusal{
+		{Name: "org missing", Settings: map[string]any{"org": nil}, Says: "setting org"},
+		{Name: "org with a slash", Settings: map[string]any{"org": "acme/../x"}, Says: "setting org"},
+		{Name: "api_url not a URL", Settings: map[string]any{"api_url": "ghe.example.com"}, Says: "setting api_url"},
+		{Name: "max wait not a duration", Settings: map[string]any{"max_rate_limit_wait": "soon"}, Says: "max_rate_limit_wait"},
+		{Name: "token variable unset", Settings: map[string]any{"token_env": "UNSET_VARIABLE"}, Says: "UNSET_VARIABLE"},
+		{Name: "both token references", Settings: map[string]any{"token_file": "/run/secrets/gh"}, Says: "not both"},
+	}, testToken)
 }
 
 // TestCheckChildTeams: GitHub lists a child team's members as the parent's,

@@ -370,27 +370,16 @@ func TestIAMConflictsAndForeignBindings(t *testing.T) {
 func TestOpenRefuses(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tests := []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"no kind", map[string]any{"kind": ""}, "setting kind"},
-		{"bad resource", map[string]any{"kind": KindIAM, "resource": "projects/../x"}, "setting resource"},
-		{"bad url", map[string]any{"api_url": "ftp://x"}, "setting api_url"},
-		{"missing key file", map[string]any{"credentials_file": "/nope"}, "credentials_file"},
-		{"both", map[string]any{"credentials_env": "X"}, "not both"},
-		{"bad wait", map[string]any{"max_rate_limit_wait": "soon"}, "max_rate_limit_wait"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := Open(t.Context(), e.config(KindGroups, nil, tt.settings), e.deps)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Open = %v, want an error about %s", err, tt.want)
-			}
-		})
-	}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, e.deps) }
+	providertest.CheckRefusals(t, e.config(KindGroups, nil, nil), open, []providertest.Refusal{
+		{Name: "no kind", Settings: map[string]any{"kind": ""}, Says: "setting kind"},
+		{Name: "bad resource", Settings: map[string]any{"kind": KindIAM, "resource": "projects/../x"}, Says: "setting resource"},
+		{Name: "bad url", Settings: map[string]any{"api_url": "ftp://x"}, Says: "setting api_url"},
+		{Name: "missing key file", Settings: map[string]any{"credentials_file": "/nope"}, Says: "credentials_file"},
+		{Name: "both", Settings: map[string]any{"credentials_env": "X"}, Says: "not both"},
+		{Name: "bad wait", Settings: map[string]any{"max_rate_limit_wait": "soon"}, Says: "max_rate_limit_wait"},
+		{Name: "negative pace", Settings: map[string]any{"requests_per_second": -1}, Says: "requests_per_second"},
+	}, e.keyPEM)
 	d := e.deps
 	d.ReadFile = func(string) ([]byte, error) {
 		return []byte(`{"type":"service_account","private_key":"` + "SECRET-KEY-MATERIAL" + `"`), nil

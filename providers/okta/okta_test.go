@@ -1,11 +1,8 @@
 package okta
 
 import (
-	"bytes"
 	"context"
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -338,43 +335,19 @@ func TestErrors(t *testing.T) {
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		settings map[string]any // nil value deletes the key
-		want     string
-	}{
-		{"org_url missing", map[string]any{"org_url": nil}, "setting org_url"},
-		{"org_url with a password", map[string]any{"org_url": "https://u:p@example.okta.com"}, "setting org_url"},
-		{"bad principal", map[string]any{"principal": "id"}, "setting principal"},
-		{"bad wait", map[string]any{"max_rate_limit_wait": "soon"}, "max_rate_limit_wait"},
-		{"no credentials", map[string]any{"client_id": nil, "private_key_env": nil, "key_id": nil}, "set client_id"},
-		{"both credentials", map[string]any{"api_token_env": "OKTA_API_TOKEN"}, "not both"},
-		{"key variable unset", map[string]any{"private_key_env": "UNSET"}, "UNSET"},
-		{"key not PEM", map[string]any{"private_key_env": "OKTA_API_TOKEN"}, "not PEM"},
-		{"client_id missing", map[string]any{"client_id": nil}, "client_id is required"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := config("https://example.okta.com", "app", nil)
-			for k, v := range tt.settings {
-				if v == nil {
-					delete(cfg.Settings, k)
-				} else {
-					cfg.Settings[k] = v
-				}
-			}
-			_, err := Open(t.Context(), cfg, deps())
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
-			}
-			for _, s := range secrets() {
-				if strings.Contains(err.Error(), s) {
-					t.Errorf("error contains a secret: %v", err)
-				}
-			}
-		})
-	}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	providertest.CheckRefusals(t, config("https://example.okta.com", "app", nil), open, []providertest.Refusal{
+		{Name: "org_url missing", Settings: map[string]any{"org_url": nil}, Says: "setting org_url"},
+		{Name: "org_url with a password", Settings: map[string]any{"org_url": "https://u:p@example.okta.com"}, Says: "setting org_url"},
+		{Name: "bad principal", Settings: map[string]any{"principal": "id"}, Says: "setting principal"},
+		{Name: "bad wait", Settings: map[string]any{"max_rate_limit_wait": "soon"}, Says: "max_rate_limit_wait"},
+		{Name: "no credentials", Settings: map[string]any{"client_id": nil, "private_key_env": nil, "key_id": nil}, Says: "set client_id"},
+		{Name: "both credentials", Settings: map[string]any{"api_token_env": "OKTA_API_TOKEN"}, Says: "not both"},
+		{Name: "key variable unset", Settings: map[string]any{"private_key_env": "UNSET"}, Says: "UNSET"},
+		{Name: "key not PEM", Settings: map[string]any{"private_key_env": "OKTA_API_TOKEN"}, Says: "not PEM"},
+		{Name: "client_id missing", Settings: map[string]any{"client_id": nil}, Says: "client_id is required"},
+		{Name: "unknown setting", Settings: map[string]any{"group_prefix": "x"}, Says: `unknown setting "group_prefix"`},
+	}, secrets()...)
 }
 
 // TestLogsHoldNoSecrets: the waits gitgrant logs say what it waits for,
@@ -382,30 +355,10 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
 	c := httpapitest.ManualClock()
-	f := setup(t, c, []string{"00gops"}, []string{"a@example.com", "b@example.com"})
+	who := []string{"a@example.com", "b@example.com"}
+	f := setup(t, c, []string{"00gops"}, who)
 	f.Set(func() { f.force429 = 1 })
-	var buf bytes.Buffer
-	d := deps()
-	d.Clock = c
-	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pp, err := Open(t.Context(), config(f.url, "app", map[string]string{"ops": "00gops"}), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pp.(*Provider)
-	for _, who := range []string{"a@example.com", "b@example.com"} {
-		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who}); err != nil {
-			t.Fatal(err)
-		}
-		c.Advance(2 * time.Hour)
-	}
-	logged := buf.String()
-	if !strings.Contains(logged, "rate limited; waiting") {
-		t.Errorf("the wait was not logged:\n%s", logged)
-	}
-	for _, s := range append(secrets(), "PRIVATE KEY", "Bearer", "SSWS") {
-		if strings.Contains(logged, s) {
-			t.Errorf("the log contains %q:\n%s", s, logged)
-		}
-	}
+	httpapitest.CheckLogs(t, c, deps(), func(d providers.Deps) providers.Provider {
+		return providertest.Open(t, Open, config(f.url, "app", map[string]string{"ops": "00gops"}), d)
+	}, "ops", who, append(secrets(), "PRIVATE KEY", "SSWS")...)
 }

@@ -1,13 +1,16 @@
 package httpapitest
 
 import (
+	"bytes"
 	"errors"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/providers"
 )
 
 // Limited is what a provider's test expects of a run of grants against a
@@ -76,6 +79,34 @@ func (f *Fake) CheckTokenRenewal(t *testing.T, clock *fakeclock.Clock, grant fun
 		f.Mu.Unlock()
 		if issued != s.issued || refused != s.refused {
 			t.Errorf("%s: tokens issued %d, refused %d; want %d, %d", s.name, issued, refused, s.issued, s.refused)
+		}
+	}
+}
+
+// CheckLogs opens a provider (with open, on deps that log into a buffer
+// at debug level) and grants role to each principal, the clock moving two
+// hours after each so that tokens are renewed. The caller has made the
+// fake refuse a request for a rate limit: the log must say that the
+// provider waited, and hold none of secrets.
+func CheckLogs(t *testing.T, clock *fakeclock.Clock, deps providers.Deps, open func(providers.Deps) providers.Provider, role string, principals []string, secrets ...string) {
+	t.Helper()
+	var buf bytes.Buffer
+	deps.Clock = clock
+	deps.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	p := open(deps)
+	for _, who := range principals {
+		if err := p.Grant(t.Context(), providers.Grant{Role: role, Principal: who, Until: clock.Now().Add(time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		clock.Advance(2 * time.Hour)
+	}
+	logged := buf.String()
+	if !strings.Contains(logged, "rate limited; waiting") {
+		t.Errorf("the wait was not logged:\n%s", logged)
+	}
+	for _, s := range append(secrets, "Bearer") {
+		if strings.Contains(logged, s) {
+			t.Errorf("the log contains %q:\n%s", s, logged)
 		}
 	}
 }
