@@ -19,7 +19,8 @@
 //	}
 //
 // and then judges what the schema cannot (a URL's parts, a duration with
-// ParseWait, ...). A secret is two settings, name_env and name_file, read
+// ParseWait, ...), saying what is wrong with Named(cfg.Name).Errorf. A
+// secret is two settings, name_env and name_file, read
 // with SecretRef{Name: "name", Env: s.NameEnv, File: s.NameFile}.Read. The
 // provider's tests call providertest.SettingsMatchSchema, which keeps the
 // struct and the schema naming the same keys.

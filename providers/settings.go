@@ -89,6 +89,15 @@ func (r SecretRef) Read(provider string, deps Deps) (string, error) {
 	return "", fmt.Errorf("provider %s: set %s_env or %s_file", provider, r.Name, r.Name)
 }
 
+// Named formats the errors of one provider entry, which all start
+// "provider NAME: ".
+type Named string
+
+// Errorf formats an error of the provider.
+func (n Named) Errorf(format string, args ...any) error {
+	return fmt.Errorf("provider %s: %w", string(n), fmt.Errorf(format, args...))
+}
+
 // ParseWait reads a duration setting written as a Go duration (30s, 5m),
 // or returns def when it is empty. A negative wait is refused.
 func ParseWait(provider, key, value string, def time.Duration) (time.Duration, error) {

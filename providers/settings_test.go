@@ -132,3 +132,12 @@ func TestParseWait(t *testing.T) {
 		}
 	}
 }
+
+func TestNamed(t *testing.T) {
+	t.Parallel()
+	cause := errors.New("cause")
+	err := Named("corp").Errorf("setting x must be y, not %q: %w", "z", cause)
+	if err.Error() != `provider corp: setting x must be y, not "z": cause` || !errors.Is(err, cause) {
+		t.Errorf("Errorf = %v, want the provider named and the cause wrapped", err)
+	}
+}

@@ -142,9 +142,7 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 	if err := providers.Decode(cfg, &s); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
+	bad := providers.Named(cfg.Name).Errorf
 	p := &Provider{
 		cfg:      cfg,
 		instance: s.InstanceARN,

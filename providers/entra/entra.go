@@ -112,9 +112,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	if err := providers.Decode(cfg, &s); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
+	bad := providers.Named(cfg.Name).Errorf
 	if !tenantPattern.MatchString(s.TenantID) || len(s.TenantID) > 100 {
 		return nil, bad("setting tenant_id must be the directory (tenant) id or a verified domain, not %q", s.TenantID)
 	}

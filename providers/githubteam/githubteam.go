@@ -89,9 +89,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	if err := providers.Decode(cfg, &s); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
+	bad := providers.Named(cfg.Name).Errorf
 	org := s.Org
 	if !orgPattern.MatchString(org) || len(org) > maxNameLen {
 		return nil, bad("setting org must be an organisation login, not %q", org)

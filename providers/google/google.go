@@ -104,9 +104,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	if err := providers.Decode(cfg, &s); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
+	bad := providers.Named(cfg.Name).Errorf
 	p := &Provider{cfg: cfg, kind: s.Kind, clock: gitgrant.ClockOr(deps.Clock), log: httpapi.Logger(deps, cfg.Name)}
 	var scope, defaultURL string
 	switch p.kind {

@@ -85,9 +85,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	if err := providers.Decode(cfg, &s); err != nil {
 		return nil, err
 	}
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
+	bad := providers.Named(cfg.Name).Errorf
 	base, err := url.Parse(s.OrgURL)
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" || base.User != nil {
 		return nil, bad("setting org_url must be the org's URL, such as https://example.okta.com")
