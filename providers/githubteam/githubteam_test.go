@@ -110,7 +110,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /orgs/acme/teams/big/members?page=2&per_page=100&role=all",
 		"GET /orgs/acme/teams/big/members?page=3&per_page=100&role=all",
 	}
-	if diff := cmp.Diff(want, fake.log()); diff != "" {
+	if diff := cmp.Diff(want, fake.Log()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
@@ -272,9 +272,9 @@ func TestErrors(t *testing.T) {
 		{name: "login with a slash", do: func() error { return p.Revoke(t.Context(), "ops", "../admin") }, invalid: true},
 		{name: "bad token", do: func() error { _, err := wp.Members(t.Context(), "ops"); return err }, system: true},
 		{name: "server error", do: func() error {
-			fake.mu.Lock()
+			fake.Mu.Lock()
 			fake.failures = 1
-			fake.mu.Unlock()
+			fake.Mu.Unlock()
 			_, err := p.Members(t.Context(), "ops")
 			return err
 		}, system: true, retryable: true},
@@ -379,9 +379,9 @@ func TestCheckChildTeams(t *testing.T) {
 	if err := p.Check(t.Context()); err != nil {
 		t.Fatalf("Check without child teams: %v", err)
 	}
-	fake.mu.Lock()
+	fake.Mu.Lock()
 	fake.children["ops"] = []string{"ops-oncall"}
-	fake.mu.Unlock()
+	fake.Mu.Unlock()
 	err := p.Check(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "team acme/ops has child teams (ops-oncall)") {
 		t.Fatalf("Check = %v, want it to name ops and its child team", err)
@@ -416,11 +416,11 @@ func TestRequests(t *testing.T) {
 		}},
 	}
 	for _, s := range steps {
-		before := len(fake.log())
+		before := len(fake.Log())
 		if err := s.do(); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if diff := cmp.Diff(s.want, fake.log()[before:]); diff != "" {
+		if diff := cmp.Diff(s.want, fake.Log()[before:]); diff != "" {
 			t.Errorf("%s: requests (-want +got):\n%s", s.name, diff)
 		}
 	}
