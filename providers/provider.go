@@ -11,14 +11,15 @@
 // JSON Schema gitgrant.yaml is validated against when it is loaded (with
 // additionalProperties: false). This package embeds every such schema
 // (SettingsSchema), so the schema package and `gitgrant schema provider`
-// find a new type's without a list to extend. Open starts with
+// find a new type's without a list to extend. The type's Factory decodes
+// the settings strictly (Decode) before the provider sees them:
 //
-//	var s Settings
-//	if err := providers.Decode(cfg, &s); err != nil {
-//		return nil, err
-//	}
+//	// Open opens a <type> provider.
+//	var Open = providers.Typed(openWith)
 //
-// and then judges what the schema cannot (a URL's parts, a duration with
+//	func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
+//
+// openWith then judges what the schema cannot (a URL's parts, a duration with
 // ParseWait, ...), saying what is wrong with Named(cfg.Name).Errorf. A
 // secret is two settings, name_env and name_file, read
 // with SecretRef{Name: "name", Env: s.NameEnv, File: s.NameFile}.Read. The

@@ -2,6 +2,7 @@ package providers
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,6 +11,19 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 )
+
+// Typed makes the Factory of a provider type that owns its settings: it
+// decodes an entry's settings strictly into the type's settings struct S
+// (Decode) and opens the provider from them with open.
+func Typed[S any](open func(ctx context.Context, cfg gitgrant.ProviderConfig, settings S, deps Deps) (Provider, error)) Factory {
+	return func(ctx context.Context, cfg gitgrant.ProviderConfig, deps Deps) (Provider, error) {
+		var s S
+		if err := Decode(cfg, &s); err != nil {
+			return nil, err
+		}
+		return open(ctx, cfg, s, deps)
+	}
+}
 
 // Decode reads a provider entry's settings into the provider's own
 // settings struct (see the package comment on typed settings). It is

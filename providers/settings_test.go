@@ -1,6 +1,7 @@
 package providers
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -139,5 +140,23 @@ func TestNamed(t *testing.T) {
 	err := Named("corp").Errorf("setting x must be y, not %q: %w", "z", cause)
 	if err.Error() != `provider corp: setting x must be y, not "z": cause` || !errors.Is(err, cause) {
 		t.Errorf("Errorf = %v, want the provider named and the cause wrapped", err)
+	}
+}
+
+// TestTyped: a typed Factory hands its open function the decoded
+// settings, and refuses settings Decode refuses before open runs.
+func TestTyped(t *testing.T) {
+	t.Parallel()
+	var got testSettings
+	factory := Typed(func(_ context.Context, _ gitgrant.ProviderConfig, s testSettings, _ Deps) (Provider, error) {
+		got = s
+		return nil, nil
+	})
+	if _, err := factory(t.Context(), gitgrant.ProviderConfig{Name: "p", Settings: map[string]any{"url": "https://x"}}, Deps{}); err != nil || got.URL != "https://x" {
+		t.Errorf("Typed: settings %+v, err %v; want url https://x", got, err)
+	}
+	got = testSettings{URL: "untouched"}
+	if _, err := factory(t.Context(), gitgrant.ProviderConfig{Name: "p", Settings: map[string]any{"nope": 1}}, Deps{}); err == nil || got.URL != "untouched" {
+		t.Errorf("Typed with an unknown key: err %v, open ran: %v", err, got.URL != "untouched")
 	}
 }

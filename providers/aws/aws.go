@@ -102,15 +102,12 @@ type principal struct {
 var (
 	_ providers.Provider = (*Provider)(nil)
 	_ providers.Checker  = (*Provider)(nil)
-	_ providers.Factory  = Open
 )
 
 // Open opens an aws provider with the SDK's default credential chain.
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	var s Settings
-	if err := providers.Decode(cfg, &s); err != nil {
-		return nil, err
-	}
+var Open = providers.Typed(openDefault)
+
+func openDefault(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
 	var opts []func(*config.LoadOptions) error
 	if r := s.Region; r != "" {
 		if !regionPattern.MatchString(r) {
@@ -132,16 +129,12 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		// The loader names files and profiles, never key material.
 		return nil, &gitgrant.SystemError{System: "aws " + cfg.Name, Op: "load the AWS configuration", Err: err}
 	}
-	return openWith(cfg, deps, awsCfg)
+	return openWith(cfg, s, deps, awsCfg)
 }
 
 // openWith opens the provider with a loaded AWS configuration; tests
 // give it static credentials and the fake's endpoint.
-func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Config) (*Provider, error) {
-	var s Settings
-	if err := providers.Decode(cfg, &s); err != nil {
-		return nil, err
-	}
+func openWith(cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps, awsCfg aws.Config) (*Provider, error) {
 	bad := providers.Named(cfg.Name).Errorf
 	p := &Provider{
 		cfg:      cfg,

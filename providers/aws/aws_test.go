@@ -89,7 +89,11 @@ func open(t testing.TB, cfg gitgrant.ProviderConfig, creds sdkaws.CredentialsPro
 	if creds == nil {
 		creds = &countingCreds{}
 	}
-	p, err := openWith(cfg, providers.DefaultDeps(), sdkaws.Config{Region: testRegion, Credentials: sdkaws.NewCredentialsCache(creds)})
+	var s Settings
+	if err := providers.Decode(cfg, &s); err != nil {
+		return nil, err
+	}
+	p, err := openWith(cfg, s, providers.DefaultDeps(), sdkaws.Config{Region: testRegion, Credentials: sdkaws.NewCredentialsCache(creds)})
 	if err != nil {
 		return nil, err
 	}

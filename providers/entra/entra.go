@@ -102,16 +102,14 @@ var (
 	_ providers.Provider      = (*Provider)(nil)
 	_ providers.Checker       = (*Provider)(nil)
 	_ providers.NativeExpirer = (*Provider)(nil)
-	_ providers.Factory       = Open
 )
 
 // Open opens an entra provider. It reads the client secret at once and
 // fetches a token when the first request needs one.
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	var s Settings
-	if err := providers.Decode(cfg, &s); err != nil {
-		return nil, err
-	}
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
 	bad := providers.Named(cfg.Name).Errorf
 	if !tenantPattern.MatchString(s.TenantID) || len(s.TenantID) > 100 {
 		return nil, bad("setting tenant_id must be the directory (tenant) id or a verified domain, not %q", s.TenantID)

@@ -77,18 +77,16 @@ type Provider struct {
 var (
 	_ providers.Provider = (*Provider)(nil)
 	_ providers.Checker  = (*Provider)(nil)
-	_ providers.Factory  = Open
 )
 
 // Open opens a github-team provider. With token_env or token_file it
 // authenticates with that token; without, it uses deps.HTTPClient as it is,
 // which the command sets up with gitgrant's own GitHub credentials (a
 // GITHUB_TOKEN or a GitHub App installation token).
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	var s Settings
-	if err := providers.Decode(cfg, &s); err != nil {
-		return nil, err
-	}
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
 	bad := providers.Named(cfg.Name).Errorf
 	org := s.Org
 	if !orgPattern.MatchString(org) || len(org) > maxNameLen {

@@ -93,17 +93,15 @@ var (
 	_ providers.Provider      = (*Provider)(nil)
 	_ providers.Checker       = (*Provider)(nil)
 	_ providers.NativeExpirer = (*Provider)(nil)
-	_ providers.Factory       = Open
 )
 
 // Open opens a google provider. Credentials: a service-account key or a
 // workload identity federation configuration (JSON) from credentials_file
 // or credentials_env; without either, Application Default Credentials.
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	var s Settings
-	if err := providers.Decode(cfg, &s); err != nil {
-		return nil, err
-	}
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
 	bad := providers.Named(cfg.Name).Errorf
 	p := &Provider{cfg: cfg, kind: s.Kind, clock: gitgrant.ClockOr(deps.Clock), log: httpapi.Logger(deps, cfg.Name)}
 	var scope, defaultURL string
