@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -186,11 +187,7 @@ func (f *fakeGoogle) policyBindings(resource string) []binding {
 func (f *fakeGoogle) callCounts() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range f.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(f.calls)
 }
 
 // sweep deletes memberships whose expireTime has passed: Google does it.

@@ -17,13 +17,16 @@ type StatusError struct {
 	Message string
 }
 
-func (e *StatusError) Error() string {
-	s := fmt.Sprintf("HTTP %d", e.Status)
-	if e.Code != "" {
-		s += " " + e.Code
+func (e *StatusError) Error() string { return describeAnswer(e.Status, e.Code, e.Message) }
+
+// describeAnswer says what an HTTP answer was: "HTTP 404 CODE: message".
+func describeAnswer(status int, code, message string) string {
+	s := fmt.Sprintf("HTTP %d", status)
+	if code != "" {
+		s += " " + code
 	}
-	if e.Message != "" {
-		s += ": " + e.Message
+	if message != "" {
+		s += ": " + message
 	}
 	return s
 }

@@ -125,14 +125,7 @@ func (e *TokenError) Error() string {
 	if e.Transport != nil {
 		return fmt.Sprintf("requesting an access token: %v", e.Transport)
 	}
-	s := fmt.Sprintf("requesting an access token: HTTP %d", e.Status)
-	if e.Code != "" {
-		s += " " + e.Code
-	}
-	if e.Description != "" {
-		s += ": " + e.Description
-	}
-	return s
+	return "requesting an access token: " + describeAnswer(e.Status, e.Code, e.Description)
 }
 
 // Retryable says whether a retry may help: the token endpoint was
