@@ -40,6 +40,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -70,6 +71,13 @@ type Member struct {
 	// Until is the expiry the target system itself enforces, when it has
 	// one (native expiry); zero otherwise.
 	Until time.Time
+}
+
+// SortMembers sorts members by principal, the order Members returns them
+// in, and returns them.
+func SortMembers(members []Member) []Member {
+	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Principal, b.Principal) })
+	return members
 }
 
 // Provider manages membership of the roles one provider declares.

@@ -174,8 +174,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		in.NextToken = out.NextToken
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // Grant assigns the permission set in the account to the principal and

@@ -234,8 +234,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		out = append(out, providers.Member{Principal: p.name(u.ID, u.UPN), Until: ends[id]})
 	}
-	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return out, nil
+	return providers.SortMembers(out), nil
 }
 
 // Grant adds the user to the group (with PIM: an active assignment until

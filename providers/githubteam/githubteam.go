@@ -162,8 +162,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		opts.Page = resp.NextPage
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // Grant makes the user a member of the team. The login must be spelt as

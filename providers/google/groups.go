@@ -125,8 +125,7 @@ func (p *Provider) groupMembers(ctx context.Context, role string) ([]providers.M
 		}
 		q.Set("pageToken", page.NextPageToken)
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 func memberExpiry(m membership) (time.Time, error) {

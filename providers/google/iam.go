@@ -211,8 +211,7 @@ func (p *Provider) iamMembers(ctx context.Context, role string) ([]providers.Mem
 	for pr, u := range until {
 		members = append(members, providers.Member{Principal: pr, Until: u})
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // iamGrant binds the member to the role with a condition that ends at

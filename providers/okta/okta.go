@@ -224,8 +224,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		next = httpapi.NextLink(h)
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // Grant adds the user to the group, then waits until Okta's reads show the
