@@ -25,6 +25,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -357,39 +358,23 @@ func TestOpenRefuses(t *testing.T) {
 // still get every grant through.
 func TestPacingStaysUnderQuota(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name          string
-		rps           float64
-		wantThrottled bool
-	}{
-		{"paced below the limit", 4.5, false},
-		{"unpaced", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t)
-			f.pollsToFinish = 0 // SUCCEEDED at once: only the pacing is measured
-			f.quota.Limit = 5   // each service
-			var names []string
-			for i := range 8 {
-				names = append(names, fmt.Sprintf("dev-%d", i))
-				f.addUser(names[i], names[i]+"@acme.example")
-			}
-			p := mustOpen(t, testConfig(f, roles(), map[string]any{"requests_per_second": tt.rps}), nil)
-			for _, n := range names {
-				if err := p.Grant(t.Context(), providers.Grant{Role: "admin", Principal: n}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			f.mu.Lock()
-			throttled := f.throttled
-			f.mu.Unlock()
-			if (throttled > 0) != tt.wantThrottled {
-				t.Errorf("throttled %d times, want throttling: %v", throttled, tt.wantThrottled)
-			}
-		})
-	}
+	httpapitest.CheckPacing(t, func(t *testing.T, rps float64) int {
+		f := newFake(t)
+		f.pollsToFinish = 0 // SUCCEEDED at once: only the pacing is measured
+		f.quota.Limit = 5   // each service
+		var names []string
+		for i := range 8 {
+			names = append(names, fmt.Sprintf("dev-%d", i))
+			f.addUser(names[i], names[i]+"@acme.example")
+		}
+		p := mustOpen(t, testConfig(f, roles(), map[string]any{"requests_per_second": rps}), nil)
+		if err := providertest.GrantEach(t.Context(), p, "admin", names, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.throttled
+	})
 }
 
 // TestOpenDefaultChain: Open finds credentials through the SDK's default

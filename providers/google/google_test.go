@@ -13,6 +13,8 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -418,46 +420,27 @@ func TestRefusedKey(t *testing.T) {
 // 429's Retry-After.
 func TestPacingStaysUnderQuota(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name          string
-		rps           float64
-		wantThrottled bool
-	}{
-		{"paced below the quota", 4.5, false},
-		{"unpaced", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			// One clock, moved only by the provider's own waits: the
-			// fake's quota window sees exactly the pacing, whatever the
-			// machine's load.
-			clk := fakeclock.NewAuto(t0)
-			e := newEnvAt(t, clk)
-			names := principals(9)
-			e.fake.addPrincipals(names...)
-			e.fake.addGroup("ops@acme.example")
-			e.fake.quota.Limit = 5
-			p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"requests_per_second": tt.rps}))
-			for _, n := range names {
-				if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: n, Until: e.deps.Now().Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			e.fake.mu.Lock()
-			throttled := e.fake.throttled
-			e.fake.mu.Unlock()
-			if tt.rps > 0 {
-				// The paced calls are spaced 1/rps apart on the clock.
-				if got, want := clk.Now().Sub(t0), time.Duration(float64(time.Second)/tt.rps); got < want {
-					t.Errorf("the clock moved %v over the grants, want at least one pacing interval (%v)", got, want)
-				}
-			}
-			if (throttled > 0) != tt.wantThrottled {
-				t.Errorf("throttled %d times, want throttling: %v", throttled, tt.wantThrottled)
-			}
-		})
-	}
+	httpapitest.CheckPacing(t, func(t *testing.T, rps float64) int {
+		// One clock, moved only by the provider's own waits: the fake's
+		// quota window sees exactly the pacing, whatever the machine's load.
+		clk := fakeclock.NewAuto(t0)
+		e := newEnvAt(t, clk)
+		names := principals(9)
+		e.fake.addPrincipals(names...)
+		e.fake.addGroup("ops@acme.example")
+		e.fake.quota.Limit = 5
+		p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"requests_per_second": rps}))
+		if err := providertest.GrantEach(t.Context(), p, "ops", names, clk.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		// The paced calls are spaced 1/rps apart on the clock.
+		if got, want := clk.Now().Sub(t0), httpapi.Interval(rps); got < want {
+			t.Errorf("the clock moved %v over the grants, want at least one pacing interval (%v)", got, want)
+		}
+		e.fake.mu.Lock()
+		defer e.fake.mu.Unlock()
+		return e.fake.throttled
+	})
 }
 
 // TestCheckIAMPermissions: Check asks the resource which of the two

@@ -110,3 +110,28 @@ func CheckLogs(t *testing.T, clock *fakeclock.Clock, deps providers.Deps, open f
 		}
 	}
 }
+
+// CheckPacing runs grants against a fake that admits 5 requests a second:
+// run opens a provider paced at rps, sets the fake's quota, grants, and
+// says how many requests the fake refused. Paced just below the quota
+// (4.5 a second) the provider is never refused; unpaced it is, and every
+// grant still gets through.
+func CheckPacing(t *testing.T, run func(t *testing.T, rps float64) (refused int)) {
+	t.Helper()
+	tests := []struct {
+		name        string
+		rps         float64
+		wantRefused bool
+	}{
+		{"paced below the quota", 4.5, false},
+		{"unpaced", 0, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			if refused := run(t, tt.rps); (refused > 0) != tt.wantRefused {
+				t.Errorf("refused %d times, want refusals: %v", refused, tt.wantRefused)
+			}
+		})
+	}
+}
