@@ -232,28 +232,28 @@ func TestRequests(t *testing.T) {
 	g := "/"
 	gid, uid := groupID(0), userID(0)
 	pimInst := g + pimInstances + "?$filter=groupId%20eq%20%27" + gid + "%27%20and%20principalId%20eq%20%27" + uid + "%27"
-	tests := []struct {
-		name     string
-		settings map[string]any
-		do       func(ctx context.Context, p *Provider) error
-		want     []string
-	}{
-		{"grant", nil, func(ctx context.Context, p *Provider) error {
+	fresh := func(t *testing.T, settings map[string]any) (*Provider, *httpapitest.Fake) {
+		c := httpapitest.ManualClock()
+		f := setup(t, c, 1, []string{"alice@contoso.com"})
+		return open(t, config(f, map[string]string{"ops": gid}, settings), c), &f.Fake
+	}
+	exchanges := []httpapitest.Exchange[*Provider]{
+		{Name: "grant", Do: func(ctx context.Context, p *Provider) error {
 			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com"})
-		}, []string{
+		}, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"POST " + g + "groups/" + gid + "/members/$ref",
 			"POST " + g + "users/" + uid + "/checkMemberGroups",
 			"POST " + g + "users/" + uid + "/checkMemberGroups",
 		}},
-		{"grant twice", nil, func(ctx context.Context, p *Provider) error {
+		{Name: "grant twice", Do: func(ctx context.Context, p *Provider) error {
 			for range 2 {
 				if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com"}); err != nil {
 					return err
 				}
 			}
 			return nil
-		}, []string{
+		}, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"POST " + g + "groups/" + gid + "/members/$ref",
 			"POST " + g + "users/" + uid + "/checkMemberGroups",
@@ -261,42 +261,31 @@ func TestRequests(t *testing.T) {
 			"POST " + g + "groups/" + gid + "/members/$ref", // already exists: success
 			"POST " + g + "users/" + uid + "/checkMemberGroups",
 		}},
-		{"revoke", nil, func(ctx context.Context, p *Provider) error { return p.Revoke(ctx, "ops", "alice@contoso.com") }, []string{
+		{Name: "revoke", Do: func(ctx context.Context, p *Provider) error { return p.Revoke(ctx, "ops", "alice@contoso.com") }, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"DELETE " + g + "groups/" + gid + "/members/" + uid + "/$ref",
 		}},
-		{"grant with PIM", map[string]any{"pim": true}, func(ctx context.Context, p *Provider) error {
+		{Name: "grant with PIM", Settings: map[string]any{"pim": true}, Do: func(ctx context.Context, p *Provider) error {
 			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com", Until: time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)})
-		}, []string{
+		}, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"GET " + pimInst,
 			"POST " + g + pimRequests,
 			"GET " + pimInst,
 			"GET " + pimInst,
 		}},
-		{"revoke with PIM", map[string]any{"pim": true}, func(ctx context.Context, p *Provider) error {
+		{Name: "revoke with PIM", Settings: map[string]any{"pim": true}, Do: func(ctx context.Context, p *Provider) error {
 			return p.Revoke(ctx, "ops", "alice@contoso.com")
-		}, []string{
+		}, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"POST " + g + pimRequests,
 			"DELETE " + g + "groups/" + gid + "/members/" + uid + "/$ref",
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := httpapitest.ManualClock()
-			f := setup(t, c, 1, []string{"alice@contoso.com"})
-			p := open(t, config(f, map[string]string{"ops": gid}, tt.settings), c)
-			if err := tt.do(t.Context(), p); err != nil {
-				t.Fatal(err)
-			}
-			want := append([]string{"POST /contoso.onmicrosoft.com/oauth2/v2.0/token"}, tt.want...)
-			if diff := cmp.Diff(want, f.Log()); diff != "" {
-				t.Errorf("requests (-want +got):\n%s", diff)
-			}
-		})
+	for i := range exchanges {
+		exchanges[i].Want = append([]string{"POST /contoso.onmicrosoft.com/oauth2/v2.0/token"}, exchanges[i].Want...)
 	}
+	httpapitest.CheckRequests(t, fresh, exchanges)
 }
 
 // TestThrottling: a 429 is waited out for as long as Retry-After says, a

@@ -3,6 +3,7 @@ package okta
 import (
 	"context"
 	"fmt"
+	"maps"
 	"testing"
 	"time"
 
@@ -162,61 +163,45 @@ func TestMembersPages(t *testing.T) {
 // new membership to show (the fake's reads miss it once).
 func TestRequests(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		settings map[string]any
-		do       func(ctx context.Context, p *Provider) error
-		want     []string
-	}{
-		{"grant by login", nil, func(ctx context.Context, p *Provider) error {
+	fresh := func(t *testing.T, settings map[string]any) (*Provider, *httpapitest.Fake) {
+		c := httpapitest.ManualClock()
+		f := setup(t, c, []string{"00gops"}, []string{"alice@example.com"})
+		cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
+		maps.Copy(cfg.Settings, settings)
+		return open(t, cfg, c), &f.Fake
+	}
+	httpapitest.CheckRequests(t, fresh, []httpapitest.Exchange[*Provider]{
+		{Name: "grant by login", Do: func(ctx context.Context, p *Provider) error {
 			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"})
-		}, []string{
+		}, Want: []string{
 			"GET /api/v1/users/alice@example.com",
 			"PUT /api/v1/groups/00gops/users/00u00000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 		}},
-		{"grant by email", map[string]any{"principal": "email"}, func(ctx context.Context, p *Provider) error {
+		{Name: "grant by email", Settings: map[string]any{"principal": "email"}, Do: func(ctx context.Context, p *Provider) error {
 			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"})
-		}, []string{
+		}, Want: []string{
 			"GET /api/v1/users?filter=profile.email+eq+%22alice%40example.com%22&limit=2",
 			"PUT /api/v1/groups/00gops/users/00u00000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 		}},
-		{"revoke a non-member", nil, func(ctx context.Context, p *Provider) error {
+		{Name: "revoke a non-member", Do: func(ctx context.Context, p *Provider) error {
 			return p.Revoke(ctx, "ops", "alice@example.com")
-		}, []string{
+		}, Want: []string{
 			"GET /api/v1/users/alice@example.com",
 			"DELETE /api/v1/groups/00gops/users/00u00000",
 		}},
-		{"revoke someone unknown", nil, func(ctx context.Context, p *Provider) error {
+		{Name: "revoke someone unknown", Do: func(ctx context.Context, p *Provider) error {
 			return p.Revoke(ctx, "ops", "ghost@example.com")
-		}, []string{
+		}, Want: []string{
 			"GET /api/v1/users/ghost@example.com",
 		}},
-		{"check", nil, func(ctx context.Context, p *Provider) error { return p.Check(ctx) }, []string{
+		{Name: "check", Do: func(ctx context.Context, p *Provider) error { return p.Check(ctx) }, Want: []string{
 			"GET /api/v1/groups/00gops",
 		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := httpapitest.ManualClock()
-			f := setup(t, c, []string{"00gops"}, []string{"alice@example.com"})
-			cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
-			for k, v := range tt.settings {
-				cfg.Settings[k] = v
-			}
-			p := open(t, cfg, c)
-			if err := tt.do(t.Context(), p); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, f.Log()); diff != "" {
-				t.Errorf("requests (-want +got):\n%s", diff)
-			}
-		})
-	}
+	})
 }
 
 // TestRateLimits: a spent window is waited out before the next request

@@ -2,6 +2,7 @@ package httpapitest
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"log/slog"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/google/go-cmp/cmp"
 )
 
 // Limited is what a provider's test expects of a run of grants against a
@@ -131,6 +133,34 @@ func CheckPacing(t *testing.T, run func(t *testing.T, rps float64) (refused int)
 			t.Parallel()
 			if refused := run(t, tt.rps); (refused > 0) != tt.wantRefused {
 				t.Errorf("refused %d times, want refusals: %v", refused, tt.wantRefused)
+			}
+		})
+	}
+}
+
+// Exchange is an operation of a provider of type P and the requests it
+// must send, in order ("METHOD uri", as Fake logs them).
+type Exchange[P any] struct {
+	Name     string
+	Settings map[string]any // over the provider's usual ones
+	Do       func(ctx context.Context, p P) error
+	Want     []string
+}
+
+// CheckRequests runs each exchange on a fresh fake and provider, which
+// open makes with the exchange's settings, and compares the requests the
+// fake served with the ones it must send.
+func CheckRequests[P any](t *testing.T, open func(t *testing.T, settings map[string]any) (P, *Fake), exchanges []Exchange[P]) {
+	t.Helper()
+	for _, x := range exchanges {
+		t.Run(x.Name, func(t *testing.T) {
+			t.Parallel()
+			p, f := open(t, x.Settings)
+			if err := x.Do(t.Context(), p); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(x.Want, f.Log()); diff != "" {
+				t.Errorf("requests (-want +got):\n%s", diff)
 			}
 		})
 	}
