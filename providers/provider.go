@@ -1,7 +1,35 @@
 // Package providers defines how gitgrant talks to target systems: the
 // Provider interface every system implements, optional capabilities found
 // by type assertion, a registry keyed by provider type, and helpers for
-// reading secrets by reference. Each system lives in its own subpackage.
+// reading settings and secrets. Each system lives in its own subpackage;
+// providers/all wires them into the command's registry, one line each.
+//
+// # Typed settings
+//
+// A provider type owns its settings. Its package declares a Settings
+// struct with a json tag per key, and beside it <type>.schema.json, the
+// JSON Schema gitgrant.yaml is validated against when it is loaded (with
+// additionalProperties: false). This package embeds every such schema
+// (SettingsSchema), so the schema package and `gitgrant schema provider`
+// find a new type's without a list to extend. The type's Factory decodes
+// the settings strictly (Decode) before the provider sees them:
+//
+//	// Open opens a <type> provider.
+//	var Open = providers.Typed(openWith)
+//
+//	func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
+//
+// openWith then judges what the schema cannot (a URL's parts, a duration with
+// ParseWait, ...), saying what is wrong with Named(cfg.Name).Errorf. A
+// secret is two settings, name_env and name_file, read
+// with SecretRef{Name: "name", Env: s.NameEnv, File: s.NameFile}.Read. The
+// provider's tests call providertest.SettingsMatchSchema, which keeps the
+// struct and the schema naming the same keys.
+//
+// Adding a provider type touches its own package (code, Settings,
+// <type>.schema.json, tests), one line in providers/all, and its page in
+// docs/providers/. Types still read through String, Bool and Secret, with
+// their schema in schema/providers/, until they move to this pattern.
 package providers
 
 import (
@@ -12,6 +40,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -42,6 +71,13 @@ type Member struct {
 	// Until is the expiry the target system itself enforces, when it has
 	// one (native expiry); zero otherwise.
 	Until time.Time
+}
+
+// SortMembers sorts members by principal, the order Members returns them
+// in, and returns them.
+func SortMembers(members []Member) []Member {
+	slices.SortFunc(members, func(a, b Member) int { return strings.Compare(a.Principal, b.Principal) })
+	return members
 }
 
 // Provider manages membership of the roles one provider declares.
@@ -208,28 +244,20 @@ func (r Registry) Types() []string {
 	return out
 }
 
-// Secret resolves a secret setting given by reference: <name>_env names an
-// environment variable, <name>_file a file whose content (trailing newline
-// trimmed) is the secret. It never includes the secret in an error.
+// Secret resolves a secret setting of an untyped settings map: the
+// SecretRef of name_env (which wins when both are set) or name_file.
+// Providers with a settings struct make the SecretRef themselves.
 func Secret(cfg gitgrant.ProviderConfig, name string, deps Deps) (string, error) {
-	if v, ok := cfg.Settings[name+"_env"].(string); ok {
-		s := deps.Getenv(v)
-		if s == "" {
-			return "", fmt.Errorf("provider %s: environment variable %s (from %s_env) is not set", cfg.Name, v, name)
-		}
-		return s, nil
+	ref := SecretRef{Name: name}
+	ref.Env, _ = cfg.Settings[name+"_env"].(string)
+	if ref.Env == "" {
+		ref.File, _ = cfg.Settings[name+"_file"].(string)
 	}
-	if p, ok := cfg.Settings[name+"_file"].(string); ok {
-		b, err := deps.ReadFile(p)
-		if err != nil {
-			return "", fmt.Errorf("provider %s: reading %s_file: %w", cfg.Name, name, err)
-		}
-		return strings.TrimRight(string(b), "\r\n"), nil
-	}
-	return "", fmt.Errorf("provider %s: set %s_env or %s_file", cfg.Name, name, name)
+	return ref.Read(cfg.Name, deps)
 }
 
-// String returns a string setting, or def when it is absent.
+// String returns a string setting of an untyped settings map, or def when
+// it is absent.
 func String(cfg gitgrant.ProviderConfig, key, def string) string {
 	if s, ok := cfg.Settings[key].(string); ok {
 		return s
@@ -237,7 +265,8 @@ func String(cfg gitgrant.ProviderConfig, key, def string) string {
 	return def
 }
 
-// Bool returns a boolean setting, or def when it is absent.
+// Bool returns a boolean setting of an untyped settings map, or def when it
+// is absent.
 func Bool(cfg gitgrant.ProviderConfig, key string, def bool) bool {
 	if b, ok := cfg.Settings[key].(bool); ok {
 		return b

@@ -31,3 +31,11 @@ func TestFromHTTPStatus(t *testing.T) {
 		}
 	}
 }
+
+func TestSortMembers(t *testing.T) {
+	t.Parallel()
+	got := SortMembers([]Member{{Principal: "bob"}, {Principal: "Alice"}, {Principal: "alice"}})
+	if got[0].Principal != "Alice" || got[1].Principal != "alice" || got[2].Principal != "bob" {
+		t.Errorf("SortMembers = %v, want byte order", got)
+	}
+}

@@ -86,10 +86,11 @@ func LoadConfig(path string, data []byte) (*gitgrant.Config, gitgrant.Diagnostic
 }
 
 func providerSchema(typ string) (*compiled, bool) {
-	if _, ok := ProviderSchema(typ); !ok {
+	b, ok := ProviderSchema(typ)
+	if !ok {
 		return nil, false
 	}
-	return load("providers/" + typ + ".schema.json"), true
+	return loadBytes("provider "+typ, b), true
 }
 
 func providerSettings(pm map[string]any) map[string]any {

@@ -1,5 +1,6 @@
 // Package schema owns gitgrant's file formats: the JSON Schemas of request
-// files and gitgrant.yaml (embedded, printed by `gitgrant schema`), loading
+// files and gitgrant.yaml (embedded, printed by `gitgrant schema`; each
+// provider type's settings schema comes from the providers package), loading
 // YAML into domain types with a file:line:column on every error, and the
 // static policy checks that every command shares. Nothing here talks to git,
 // GitHub or a provider.
@@ -10,14 +11,20 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 
 	"github.com/xeipuuv/gojsonreference"
 	"github.com/xeipuuv/gojsonschema"
+
+	"github.com/gitgrant/gitgrant/providers"
 )
 
+// The settings schemas of provider types still kept here, until each
+// moves beside its provider (see providers.SettingsSchema).
+//
 //go:embed request.schema.json config.schema.json providers/*.schema.json
 var files embed.FS
 
@@ -28,21 +35,35 @@ func RequestSchema() []byte { return mustRead("request.schema.json") }
 // provider settings have their own schemas, see ProviderSchema.
 func ConfigSchema() []byte { return mustRead("config.schema.json") }
 
-// ProviderSchema returns the JSON Schema of one provider type's settings.
+// ProviderSchema returns the JSON Schema of one provider type's settings:
+// the one beside the provider's code, or for a type that has not moved
+// yet, the one kept here.
 func ProviderSchema(typ string) ([]byte, bool) {
-	b, err := files.ReadFile("providers/" + typ + ".schema.json")
+	if b, ok := providers.SettingsSchema(typ); ok {
+		return b, true
+	}
+	b, err := files.ReadFile(keptProviderSchema(typ))
 	return b, err == nil
 }
 
-// ProviderTypes lists the provider types this build knows, sorted.
-func ProviderTypes() []string {
+func keptProviderSchema(typ string) string { return "providers/" + typ + ".schema.json" }
+
+// keptProviderTypes lists the types whose settings schema is still kept
+// here, sorted.
+func keptProviderTypes() []string {
 	entries, _ := files.ReadDir("providers")
 	out := make([]string, 0, len(entries))
 	for _, e := range entries {
 		out = append(out, strings.TrimSuffix(e.Name(), ".schema.json"))
 	}
-	sort.Strings(out)
 	return out
+}
+
+// ProviderTypes lists the provider types this build knows, sorted.
+func ProviderTypes() []string {
+	out := append(providers.SchemaTypes(), keptProviderTypes()...)
+	sort.Strings(out)
+	return slices.Compact(out)
 }
 
 func mustRead(name string) []byte {
@@ -60,13 +81,15 @@ type compiled struct {
 	raw    map[string]any
 }
 
-var compiledSchemas sync.Map // file name -> *compiled; embedded data, so compiled once
+var compiledSchemas sync.Map // name -> *compiled; embedded data, so compiled once
 
-func load(name string) *compiled {
+func load(name string) *compiled { return loadBytes(name, mustRead(name)) }
+
+// loadBytes compiles an embedded schema once, under name.
+func loadBytes(name string, data []byte) *compiled {
 	if c, ok := compiledSchemas.Load(name); ok {
 		return c.(*compiled)
 	}
-	data := mustRead(name)
 	var raw map[string]any
 	if err := json.Unmarshal(data, &raw); err != nil {
 		panic(fmt.Sprintf("embedded schema %s: %v", name, err))

@@ -174,8 +174,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		in.NextToken = out.NextToken
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // Grant assigns the permission set in the account to the principal and
@@ -294,13 +293,13 @@ func (p *Provider) lock(ctx context.Context, key string) (func(), error) {
 // change of the same assignment is under way) is waited out the same way.
 func (p *Provider) assign(ctx context.Context, what string, start func() (*types.AccountAssignmentOperationStatus, error),
 	describe func(requestID string) (*types.AccountAssignmentOperationStatus, error)) error {
-	deadline := p.now().Add(p.maxWait)
+	deadline := p.clock.Now().Add(p.maxWait)
 	delay := 100 * time.Millisecond
 	pause := func() error {
-		if p.now().Add(delay).After(deadline) {
+		if p.clock.Now().Add(delay).After(deadline) {
 			return providers.Unavailable(p.system(), what, fmt.Errorf("not done after %v; Identity Center may still finish it", p.maxWait))
 		}
-		err := p.sleep(ctx, delay)
+		err := gitgrant.Sleep(ctx, p.clock, delay)
 		delay = min(2*delay, 2*time.Second)
 		return err
 	}

@@ -10,6 +10,7 @@
 package aws
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 // Type is the provider type in gitgrant.yaml.
@@ -59,6 +61,20 @@ var (
 	regionPattern = regexp.MustCompile(`^[a-z]{2}(-[a-z]+)+-[0-9]$`)
 )
 
+// Settings are an aws provider entry's settings in gitgrant.yaml, as
+// aws.schema.json beside this file describes them.
+type Settings struct {
+	InstanceARN       string   `json:"instance_arn"`
+	IdentityStoreID   string   `json:"identity_store_id"`
+	Region            string   `json:"region"`
+	Profile           string   `json:"profile"`
+	MatchBy           string   `json:"match_by"`
+	EndpointURL       string   `json:"endpoint_url"`
+	RequestsPerSecond *float64 `json:"requests_per_second"`
+	MaxAttempts       *int     `json:"max_attempts"`
+	MaxWait           string   `json:"max_wait"`
+}
+
 // Provider manages the account assignments of one aws provider entry.
 type Provider struct {
 	cfg      gitgrant.ProviderConfig
@@ -68,11 +84,9 @@ type Provider struct {
 	admin    *ssoadmin.Client
 	ids      *identitystore.Client
 	creds    aws.CredentialsProvider
-	pace     *pacer
 	maxWait  time.Duration
 	logger   *slog.Logger
-	sleep    func(ctx context.Context, d time.Duration) error
-	now      func() time.Time
+	clock    gitgrant.Clock
 	calls    *callCounter
 
 	mu     sync.Mutex
@@ -88,20 +102,21 @@ type principal struct {
 var (
 	_ providers.Provider = (*Provider)(nil)
 	_ providers.Checker  = (*Provider)(nil)
-	_ providers.Factory  = Open
 )
 
 // Open opens an aws provider with the SDK's default credential chain.
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+var Open = providers.Typed(openDefault)
+
+func openDefault(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
 	var opts []func(*config.LoadOptions) error
-	if r := providers.String(cfg, "region", ""); r != "" {
+	if r := s.Region; r != "" {
 		if !regionPattern.MatchString(r) {
 			return nil, fmt.Errorf("provider %s: setting region must be an AWS region such as eu-west-1, not %q", cfg.Name, r)
 		}
 		opts = append(opts, config.WithRegion(r))
 	}
-	if p := providers.String(cfg, "profile", ""); p != "" {
-		opts = append(opts, config.WithSharedConfigProfile(p))
+	if s.Profile != "" {
+		opts = append(opts, config.WithSharedConfigProfile(s.Profile))
 	}
 	// The SDK's own client honours AWS_CA_BUNDLE and the proxy
 	// variables; a plain *http.Client cannot take a CA bundle, so only a
@@ -114,27 +129,24 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		// The loader names files and profiles, never key material.
 		return nil, &gitgrant.SystemError{System: "aws " + cfg.Name, Op: "load the AWS configuration", Err: err}
 	}
-	return openWith(cfg, deps, awsCfg)
+	return openWith(cfg, s, deps, awsCfg)
 }
 
 // openWith opens the provider with a loaded AWS configuration; tests
 // give it static credentials and the fake's endpoint.
-func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Config) (*Provider, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
+func openWith(cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps, awsCfg aws.Config) (*Provider, error) {
+	bad := providers.Named(cfg.Name).Errorf
 	p := &Provider{
 		cfg:      cfg,
-		instance: providers.String(cfg, "instance_arn", ""),
-		store:    providers.String(cfg, "identity_store_id", ""),
-		matchBy:  providers.String(cfg, "match_by", MatchUserName),
-		maxWait:  defaultMaxWait,
-		sleep:    deps.Sleep,
-		now:      deps.Now,
+		instance: s.InstanceARN,
+		store:    s.IdentityStoreID,
+		matchBy:  cmp.Or(s.MatchBy, MatchUserName),
+		clock:    gitgrant.ClockOr(deps.Clock),
 		calls:    &callCounter{},
 		byName:   map[string]principal{},
 		byID:     map[string]string{},
 		busy:     map[string]chan struct{}{},
+		logger:   httpapi.Logger(deps, cfg.Name),
 	}
 	if !instancePattern.MatchString(p.instance) {
 		return nil, bad("setting instance_arn must be an IAM Identity Center instance ARN such as arn:aws:sso:::instance/ssoins-0123456789abcdef, not %q", p.instance)
@@ -148,31 +160,35 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 	if awsCfg.Region == "" {
 		return nil, bad("no AWS region: set region, or AWS_REGION in the environment")
 	}
-	lim, err := readLimits(cfg)
-	if err != nil {
-		return nil, err
+	var err error
+	if p.maxWait, err = providers.ParseWait(cfg.Name, "max_wait", s.MaxWait, defaultMaxWait); err != nil || p.maxWait == 0 {
+		return nil, bad("setting max_wait must be a positive duration such as 2m, not %q", s.MaxWait)
 	}
-	p.maxWait = lim.maxWait
-	p.pace = &pacer{interval: lim.interval, now: deps.Now, sleep: deps.Sleep}
-	p.calls.pace = p.pace
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	rps := float64(defaultRequestsPerSecond)
+	if s.RequestsPerSecond != nil {
+		if rps = *s.RequestsPerSecond; rps < 0 {
+			return nil, bad("setting requests_per_second must be a number, at least 0")
+		}
 	}
-	p.logger = logger.With("provider", cfg.Name)
+	p.calls.pace = httpapi.NewPacer(httpapi.Interval(rps), deps.Clock)
+	attempts := retryAttempts
+	if s.MaxAttempts != nil {
+		if attempts = *s.MaxAttempts; attempts < 1 || attempts > 20 {
+			return nil, bad("setting max_attempts must be a whole number from 1 to 20")
+		}
+	}
 
 	// Throttling and 5xx are retried by the SDK with capped exponential
 	// backoff; its client-side retry quota is off, because the pacer
 	// already keeps gitgrant under the limits and a long reconcile must
 	// not run out of retries.
-	attempts := lim.attempts
 	awsCfg.Retryer = func() aws.Retryer {
 		return retry.NewStandard(func(o *retry.StandardOptions) {
 			o.MaxAttempts = attempts
 			o.RateLimiter = ratelimit.None
 		})
 	}
-	endpoint := providers.String(cfg, "endpoint_url", "")
+	endpoint := s.EndpointURL
 	p.creds = awsCfg.Credentials
 	p.admin = ssoadmin.NewFromConfig(awsCfg, func(o *ssoadmin.Options) {
 		if endpoint != "" {
@@ -187,56 +203,6 @@ func openWith(cfg gitgrant.ProviderConfig, deps providers.Deps, awsCfg aws.Confi
 		o.APIOptions = append(o.APIOptions, p.calls.middleware)
 	})
 	return p, nil
-}
-
-type limits struct {
-	maxWait, interval time.Duration
-	attempts          int
-}
-
-// readLimits reads max_wait, requests_per_second (as the interval between
-// requests; zero: no pacing) and max_attempts.
-func readLimits(cfg gitgrant.ProviderConfig) (limits, error) {
-	bad := func(format string, args ...any) (limits, error) {
-		return limits{}, fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
-	lim := limits{maxWait: defaultMaxWait, attempts: retryAttempts}
-	if s := providers.String(cfg, "max_wait", ""); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d <= 0 {
-			return bad("setting max_wait must be a positive duration such as 2m, not %q", s)
-		}
-		lim.maxWait = d
-	}
-	rps := float64(defaultRequestsPerSecond)
-	if v, ok := cfg.Settings["requests_per_second"]; ok {
-		n, ok := number(v)
-		if !ok || n < 0 {
-			return bad("setting requests_per_second must be a number, at least 0")
-		}
-		rps = n
-	}
-	if rps > 0 {
-		lim.interval = time.Duration(float64(time.Second) / rps)
-	}
-	if v, ok := cfg.Settings["max_attempts"]; ok {
-		n, ok := number(v)
-		if !ok || n != float64(int(n)) || n < 1 || n > 20 {
-			return bad("setting max_attempts must be a whole number from 1 to 20")
-		}
-		lim.attempts = int(n)
-	}
-	return lim, nil
-}
-
-func number(v any) (float64, bool) {
-	switch n := v.(type) {
-	case int:
-		return float64(n), true
-	case float64:
-		return n, true
-	}
-	return 0, false
 }
 
 // Close has nothing to release: the SDK's HTTP client is shared.

@@ -25,6 +25,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -89,7 +90,11 @@ func open(t testing.TB, cfg gitgrant.ProviderConfig, creds sdkaws.CredentialsPro
 	if creds == nil {
 		creds = &countingCreds{}
 	}
-	p, err := openWith(cfg, providers.DefaultDeps(), sdkaws.Config{Region: testRegion, Credentials: sdkaws.NewCredentialsCache(creds)})
+	var s Settings
+	if err := providers.Decode(cfg, &s); err != nil {
+		return nil, err
+	}
+	p, err := openWith(cfg, s, providers.DefaultDeps(), sdkaws.Config{Region: testRegion, Credentials: sdkaws.NewCredentialsCache(creds)})
 	if err != nil {
 		return nil, err
 	}
@@ -334,25 +339,15 @@ func TestConcurrentConflicts(t *testing.T) {
 func TestOpenRefuses(t *testing.T) {
 	t.Parallel()
 	f := newFake(t)
-	tests := []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"instance", map[string]any{"instance_arn": "arn:aws:sso:::instance/x"}, "instance_arn"},
-		{"store", map[string]any{"identity_store_id": "d-1"}, "identity_store_id"},
-		{"match_by", map[string]any{"match_by": "phone"}, "match_by"},
-		{"max_wait", map[string]any{"max_wait": "-1s"}, "max_wait"},
-		{"rps", map[string]any{"requests_per_second": "fast"}, "requests_per_second"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if _, err := open(t, testConfig(f, roles(), tt.settings), nil); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("open = %v, want an error about %s", err, tt.want)
-			}
-		})
-	}
+	openFake := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return open(t, cfg, nil) }
+	providertest.CheckRefusals(t, testConfig(f, roles(), nil), openFake, []providertest.Refusal{
+		{Name: "instance", Settings: map[string]any{"instance_arn": "arn:aws:sso:::instance/x"}, Says: "instance_arn"},
+		{Name: "store", Settings: map[string]any{"identity_store_id": "d-1"}, Says: "identity_store_id"},
+		{Name: "match_by", Settings: map[string]any{"match_by": "phone"}, Says: "match_by"},
+		{Name: "max_wait", Settings: map[string]any{"max_wait": "-1s"}, Says: "max_wait"},
+		{Name: "rps", Settings: map[string]any{"requests_per_second": "fast"}, Says: "requests_per_second"},
+		{Name: "max_attempts", Settings: map[string]any{"max_attempts": 21}, Says: "max_attempts"},
+	}, secretKey, sessionTk)
 	if _, err := Open(t.Context(), testConfig(f, roles(), map[string]any{"region": "moon-1"}), providers.DefaultDeps()); err == nil || !strings.Contains(err.Error(), "region") {
 		t.Errorf("Open with a bad region = %v", err)
 	}
@@ -363,39 +358,23 @@ func TestOpenRefuses(t *testing.T) {
 // still get every grant through.
 func TestPacingStaysUnderQuota(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name          string
-		rps           float64
-		wantThrottled bool
-	}{
-		{"paced below the limit", 4.5, false},
-		{"unpaced", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := newFake(t)
-			f.pollsToFinish = 0 // SUCCEEDED at once: only the pacing is measured
-			f.perSecond["SWBExternalService"], f.perSecond["AWSIdentityStore"] = 5, 5
-			var names []string
-			for i := range 8 {
-				names = append(names, fmt.Sprintf("dev-%d", i))
-				f.addUser(names[i], names[i]+"@acme.example")
-			}
-			p := mustOpen(t, testConfig(f, roles(), map[string]any{"requests_per_second": tt.rps}), nil)
-			for _, n := range names {
-				if err := p.Grant(t.Context(), providers.Grant{Role: "admin", Principal: n}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			f.mu.Lock()
-			throttled := f.throttled
-			f.mu.Unlock()
-			if (throttled > 0) != tt.wantThrottled {
-				t.Errorf("throttled %d times, want throttling: %v", throttled, tt.wantThrottled)
-			}
-		})
-	}
+	httpapitest.CheckPacing(t, func(t *testing.T, rps float64) int {
+		f := newFake(t)
+		f.pollsToFinish = 0 // SUCCEEDED at once: only the pacing is measured
+		f.quota.Limit = 5   // each service
+		var names []string
+		for i := range 8 {
+			names = append(names, fmt.Sprintf("dev-%d", i))
+			f.addUser(names[i], names[i]+"@acme.example")
+		}
+		p := mustOpen(t, testConfig(f, roles(), map[string]any{"requests_per_second": rps}), nil)
+		if err := providertest.GrantEach(t.Context(), p, "admin", names, time.Time{}); err != nil {
+			t.Fatal(err)
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.throttled
+	})
 }
 
 // TestOpenDefaultChain: Open finds credentials through the SDK's default
@@ -448,4 +427,9 @@ func caBundle(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
+}
+
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

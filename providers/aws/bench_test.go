@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
 // BenchmarkGrantRevoke1000 grants 1,000 account assignments one after
@@ -17,40 +18,16 @@ import (
 // second across both APIs and is never throttled. Run with -benchtime=1x.
 func BenchmarkGrantRevoke1000(b *testing.B) {
 	f := newFake(b)
-	f.perSecond["SWBExternalService"], f.perSecond["AWSIdentityStore"] = 20, 20
+	f.quota.Limit = 20 // each service
 	names := make([]string, 1000)
 	for i := range names {
 		names[i] = fmt.Sprintf("user%04d", i)
 		f.addUser(names[i], names[i]+"@acme.example")
 	}
 	cfg := testConfig(f, roles(), map[string]any{"requests_per_second": 19})
-	ctx := b.Context()
 	for b.Loop() {
 		p := mustOpen(b, cfg, nil)
-		start := time.Now()
-		for _, n := range names {
-			if err := p.Grant(ctx, providers.Grant{Role: "admin", Principal: n, Until: time.Now().Add(time.Hour)}); err != nil {
-				b.Fatal(err)
-			}
-		}
-		granted, grantCalls := time.Since(start), p.Calls()
-		ms, err := p.Members(ctx, "admin")
-		if err != nil || len(ms) != len(names) {
-			b.Fatalf("Members: %d, %v", len(ms), err)
-		}
-		listCalls := p.Calls() - grantCalls
-		start = time.Now()
-		for _, n := range names {
-			if err := p.Revoke(ctx, "admin", n); err != nil {
-				b.Fatal(err)
-			}
-		}
-		revoked := time.Since(start)
-		b.ReportMetric(float64(grantCalls), "grant-calls")
-		b.ReportMetric(granted.Seconds(), "grant-s")
-		b.ReportMetric(float64(listCalls), "list-calls")
-		b.ReportMetric(float64(p.Calls()-grantCalls-listCalls), "revoke-calls")
-		b.ReportMetric(revoked.Seconds(), "revoke-s")
+		providertest.GrantRevoke(b, p, "admin", names, time.Now().Add(time.Hour), gitgrant.SystemClock).Report(b)
 		f.mu.Lock()
 		b.ReportMetric(float64(f.throttled), "throttled")
 		f.mu.Unlock()

@@ -5,62 +5,34 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"sync"
 	"sync/atomic"
-	"time"
 
 	"github.com/aws/smithy-go"
 	"github.com/aws/smithy-go/middleware"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 // callCounter paces and counts every attempt the SDK sends, retries
 // included: it sits in the deserialize step, which runs once per attempt.
 type callCounter struct {
 	n    atomic.Int64
-	pace *pacer
+	pace *httpapi.Pacer
 }
 
 func (c *callCounter) middleware(stack *middleware.Stack) error {
 	return stack.Deserialize.Add(middleware.DeserializeMiddlewareFunc("gitgrantPaceAndCount",
 		func(ctx context.Context, in middleware.DeserializeInput, next middleware.DeserializeHandler) (middleware.DeserializeOutput, middleware.Metadata, error) {
 			if c.pace != nil {
-				if err := c.pace.wait(ctx); err != nil {
+				if err := c.pace.Wait(ctx); err != nil {
 					return middleware.DeserializeOutput{}, middleware.Metadata{}, err
 				}
 			}
 			c.n.Add(1)
 			return next.HandleDeserialize(ctx, in)
 		}), middleware.Before)
-}
-
-// pacer spaces requests at most one per interval.
-type pacer struct {
-	interval time.Duration
-	now      func() time.Time
-	sleep    func(ctx context.Context, d time.Duration) error
-	mu       sync.Mutex
-	next     time.Time
-}
-
-func (p *pacer) wait(ctx context.Context) error {
-	if p.interval <= 0 {
-		return nil
-	}
-	p.mu.Lock()
-	now := p.now()
-	at := now
-	if p.next.After(now) {
-		at = p.next
-	}
-	p.next = at.Add(p.interval)
-	p.mu.Unlock()
-	if d := at.Sub(now); d > 0 {
-		return p.sleep(ctx, d)
-	}
-	return nil
 }
 
 // errorCode is the API error code (ThrottlingException, ...), if any.

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
@@ -21,6 +22,7 @@ import (
 
 	sdkaws "github.com/aws/aws-sdk-go-v2/aws"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 )
 
 const (
@@ -56,9 +58,8 @@ type fakeAWS struct {
 	pollsToFinish int
 	// throttle answers the next requests with ThrottlingException.
 	throttle int
-	// perSecond caps requests per service in any one-second window.
-	perSecond map[string]int
-	window    map[string][]time.Time
+	// quota caps requests per service and second.
+	quota     httpapitest.Quota
 	calls     map[string]int
 	throttled int
 }
@@ -81,7 +82,7 @@ type fakeRequest struct {
 func newFakeAWS(t testing.TB) *fakeAWS {
 	f := &fakeAWS{t: t, keys: map[string]fakeKey{}, users: map[string]fakeUser{}, groups: map[string]string{},
 		permissionSets: map[string]bool{}, accounts: map[string]bool{}, assignments: map[string]string{},
-		requests: map[string]*fakeRequest{}, pollsToFinish: 1, perSecond: map[string]int{}, window: map[string][]time.Time{}, calls: map[string]int{}}
+		requests: map[string]*fakeRequest{}, pollsToFinish: 1, quota: httpapitest.Quota{Window: time.Second}, calls: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(f.serve))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
@@ -115,11 +116,7 @@ func (f *fakeAWS) addGroup(name string) string {
 func (f *fakeAWS) callCounts() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range f.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(f.calls)
 }
 
 // assigned lists "principalId" of the assignments of ps in account.
@@ -216,15 +213,10 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
 		return
 	}
-	if limit := f.perSecond[service]; limit > 0 {
-		now := time.Now()
-		f.window[service] = slices.DeleteFunc(f.window[service], func(t time.Time) bool { return now.Sub(t) >= time.Second })
-		if len(f.window[service]) >= limit {
-			f.throttled++
-			writeAWSError(w, http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
-			return
-		}
-		f.window[service] = append(f.window[service], now)
+	if ok, _, _ := f.quota.Take(service, 1, time.Now()); !ok {
+		f.throttled++
+		writeAWSError(w, http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
+		return
 	}
 	var in map[string]any
 	if err := json.Unmarshal(body, &in); err != nil {

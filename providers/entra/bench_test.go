@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
 // BenchmarkGrantRevoke1000 grants and then revokes 1,000 memberships of one
@@ -14,9 +15,9 @@ import (
 // units per 10 seconds per application; the fake charges 1 per read, 2 per
 // list, 3 per write) and reads that miss a new membership once. The fake's
 // clock moves 50ms per request (a usual round trip) and when gitgrant
-// waits, so graph-min is the time the run would take against Graph. The
-// busy-tenant case leaves gitgrant a tenth of that budget, to show 429s
-// and Retry-After waits at scale.
+// waits, so the seconds are the time the run would take against Graph.
+// The busy-tenant case leaves gitgrant a tenth of that budget, to show
+// 429s and Retry-After waits at scale.
 func BenchmarkGrantRevoke1000(b *testing.B) {
 	for _, mode := range []struct {
 		name     string
@@ -35,40 +36,18 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 				upns = append(upns, fmt.Sprintf("user%04d@contoso.com", i))
 			}
 			for b.Loop() {
-				c := manualClock()
+				c := httpapitest.ManualClock()
 				f := setup(b, c, 1, upns)
-				f.set(func(f *fakeGraph) { f.budget, f.latency = mode.budget, 50*time.Millisecond })
+				f.Set(func() { f.budget.Limit, f.Latency = mode.budget, 50*time.Millisecond })
 				p := open(b, config(f, map[string]string{"ops": groupID(0)}, mode.settings), c)
-				ctx := b.Context()
-				start := c.now()
-				for _, u := range upns {
-					if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: u, Until: start.Add(24 * time.Hour)}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				granted, grantCalls := c.now().Sub(start), p.api.calls.Load()
-				ms, err := p.Members(ctx, "ops")
-				if err != nil || len(ms) != n {
-					b.Fatalf("Members: %d, %v", len(ms), err)
-				}
-				for _, u := range upns {
-					if err := p.Revoke(ctx, "ops", u); err != nil {
-						b.Fatal(err)
-					}
-				}
-				f.mu.Lock()
-				throttled, issued := f.throttled, f.issued
-				f.mu.Unlock()
-				b.ReportMetric(float64(grantCalls), "grant-calls")
-				b.ReportMetric(float64(p.api.calls.Load()-grantCalls), "list+revoke-calls")
-				b.ReportMetric(granted.Minutes(), "grant-graph-min")
-				b.ReportMetric(c.now().Sub(start).Minutes(), "graph-min")
-				b.ReportMetric(float64(throttled), "429s")
-				b.ReportMetric(float64(p.api.waits.Load()), "limit-waits")
-				b.ReportMetric(time.Duration(p.api.waited.Load()).Seconds(), "limit-wait-s")
-				b.ReportMetric(float64(p.api.waits.Load()), "limit-waits")
-				b.ReportMetric(time.Duration(p.api.waited.Load()).Seconds(), "limit-wait-s")
-				b.ReportMetric(float64(issued), "tokens")
+				providertest.GrantRevoke(b, p, "ops", upns, c.Now().Add(24*time.Hour), c).Report(b)
+				waits, waited := p.api.Waited()
+				f.Mu.Lock()
+				b.ReportMetric(float64(f.Throttled), "429s")
+				b.ReportMetric(float64(f.Tokens.Issued), "tokens")
+				f.Mu.Unlock()
+				b.ReportMetric(float64(waits), "limit-waits")
+				b.ReportMetric(waited.Seconds(), "limit-wait-s")
 			}
 		})
 	}

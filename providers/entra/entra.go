@@ -6,10 +6,10 @@
 package entra
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -25,6 +25,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 // Type is the provider type in gitgrant.yaml.
@@ -51,10 +52,27 @@ var (
 	tenantPattern = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9.-]*$`)
 )
 
+// Settings are an entra provider entry's settings in gitgrant.yaml, as
+// entra.schema.json beside this file describes them.
+type Settings struct {
+	TenantID         string `json:"tenant_id"`
+	ClientID         string `json:"client_id"`
+	ClientSecretEnv  string `json:"client_secret_env"`
+	ClientSecretFile string `json:"client_secret_file"`
+	Principal        string `json:"principal"`
+	PIM              bool   `json:"pim"`
+	Justification    string `json:"justification"`
+	GraphURL         string `json:"graph_url"`
+	LoginURL         string `json:"login_url"`
+	MaxRateLimitWait string `json:"max_rate_limit_wait"`
+}
+
 // Provider manages the groups of one entra provider entry.
 type Provider struct {
 	cfg           gitgrant.ProviderConfig
-	api           *client
+	api           *httpapi.Client
+	graph         *url.URL // the Graph root, for the @odata.id of a new member
+	clock         gitgrant.Clock
 	byID          bool // principals are object ids, not userPrincipalNames
 	pim           bool
 	justification string
@@ -84,86 +102,69 @@ var (
 	_ providers.Provider      = (*Provider)(nil)
 	_ providers.Checker       = (*Provider)(nil)
 	_ providers.NativeExpirer = (*Provider)(nil)
-	_ providers.Factory       = Open
 )
 
 // Open opens an entra provider. It reads the client secret at once and
 // fetches a token when the first request needs one.
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
+	bad := providers.Named(cfg.Name).Errorf
+	if !tenantPattern.MatchString(s.TenantID) || len(s.TenantID) > 100 {
+		return nil, bad("setting tenant_id must be the directory (tenant) id or a verified domain, not %q", s.TenantID)
 	}
-	tenant := providers.String(cfg, "tenant_id", "")
-	if !tenantPattern.MatchString(tenant) || len(tenant) > 100 {
-		return nil, bad("setting tenant_id must be the directory (tenant) id or a verified domain, not %q", tenant)
-	}
-	clientID := providers.String(cfg, "client_id", "")
-	if !guidPattern.MatchString(clientID) {
+	if !guidPattern.MatchString(s.ClientID) {
 		return nil, bad("setting client_id must be the application (client) id, a GUID")
 	}
-	graphURL, err := baseURL(providers.String(cfg, "graph_url", defaultGraphURL))
+	graphURL, err := baseURL(cmp.Or(s.GraphURL, defaultGraphURL))
 	if err != nil {
 		return nil, bad("setting graph_url must be an http(s) URL such as %s", defaultGraphURL)
 	}
-	loginURL, err := baseURL(providers.String(cfg, "login_url", defaultLoginURL))
+	loginURL, err := baseURL(cmp.Or(s.LoginURL, defaultLoginURL))
 	if err != nil {
 		return nil, bad("setting login_url must be an http(s) URL such as %s", defaultLoginURL)
 	}
-	maxWait := defaultMaxWait
-	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
-		maxWait, err = time.ParseDuration(s)
-		if err != nil || maxWait < 0 {
-			return nil, bad("setting max_rate_limit_wait must be a duration such as 5m, not %q", s)
-		}
-	}
-	var byID bool
-	switch a := providers.String(cfg, "principal", "userPrincipalName"); a {
-	case "userPrincipalName":
-	case "id":
-		byID = true
-	default:
-		return nil, bad("setting principal must be userPrincipalName or id, not %q", a)
-	}
-	_, hasEnv := cfg.Settings["client_secret_env"]
-	_, hasFile := cfg.Settings["client_secret_file"]
-	if hasEnv && hasFile {
-		return nil, bad("set client_secret_env or client_secret_file, not both")
-	}
-	secret, err := providers.Secret(cfg, "client_secret", deps)
+	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
 	if err != nil {
 		return nil, err
 	}
-	httpClient := deps.HTTPClient
-	if httpClient == nil {
-		httpClient = http.DefaultClient
+	var byID bool
+	switch s.Principal {
+	case "", "userPrincipalName":
+	case "id":
+		byID = true
+	default:
+		return nil, bad("setting principal must be userPrincipalName or id, not %q", s.Principal)
 	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
+	secret, err := providers.SecretRef{Name: "client_secret", Env: s.ClientSecretEnv, File: s.ClientSecretFile}.Read(cfg.Name, deps)
+	if err != nil {
+		return nil, err
 	}
-	logger = logger.With("provider", cfg.Name)
 	// The token's audience is the Graph host: https://graph.microsoft.com
 	// or a national cloud's.
 	scope := (&url.URL{Scheme: graphURL.Scheme, Host: graphURL.Host, Path: "/.default"}).String()
-	tokens := &tokenSource{
-		cfg: clientcredentials.Config{
-			ClientID:     clientID,
-			ClientSecret: secret,
-			TokenURL:     loginURL.JoinPath(tenant, "oauth2/v2.0/token").String(),
-			Scopes:       []string{scope},
-			AuthStyle:    oauth2.AuthStyleInParams,
-		},
-		secret: secret, httpClient: httpClient, now: deps.Now,
+	credentials := clientcredentials.Config{
+		ClientID:     s.ClientID,
+		ClientSecret: secret,
+		TokenURL:     loginURL.JoinPath(s.TenantID, "oauth2/v2.0/token").String(),
+		Scopes:       []string{scope},
+		AuthStyle:    oauth2.AuthStyleInParams,
 	}
+	tokens := httpapi.NewTokenSource(httpapi.TokenConfig{Fetch: credentials.Token, Secrets: []string{secret}, Describe: true}, deps)
 	return &Provider{
 		cfg: cfg,
-		api: &client{
-			base: graphURL, http: httpClient, token: tokens, now: deps.Now, sleep: deps.Sleep, maxWait: maxWait,
-			log: logger.InfoContext,
-		},
+		api: httpapi.New(httpapi.Config{
+			API: "Microsoft Graph", System: Type + " " + cfg.Name, Provider: cfg.Name, BaseURL: graphURL, Auth: tokens, MaxWait: maxWait,
+			// Graph's advice when a 429 does not say how long.
+			Backoff: httpapi.Backoff{First: 2 * time.Second, Max: 30 * time.Second},
+			Problem: problem,
+		}, deps),
+		graph:         graphURL,
+		clock:         gitgrant.ClockOr(deps.Clock),
 		byID:          byID,
-		pim:           providers.Bool(cfg, "pim", false),
-		justification: providers.String(cfg, "justification", "gitgrant access request"),
+		pim:           s.PIM,
+		justification: cmp.Or(s.Justification, "gitgrant access request"),
 		confirmWait:   defaultConfirmWait,
 		users:         map[string]cachedUser{},
 	}, nil
@@ -200,7 +201,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 	if err != nil {
 		return nil, err
 	}
-	direct, err := list[user](ctx, p.api, fmt.Sprintf("groups/%s/members?$select=id,userPrincipalName&$top=%d", gid, pageSize))
+	direct, err := list[user](ctx, p, fmt.Sprintf("groups/%s/members?$select=id,userPrincipalName&$top=%d", gid, pageSize))
 	if err != nil {
 		return nil, p.wrap("list members of", role, gid, err)
 	}
@@ -233,8 +234,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		out = append(out, providers.Member{Principal: p.name(u.ID, u.UPN), Until: ends[id]})
 	}
-	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return out, nil
+	return providers.SortMembers(out), nil
 }
 
 // Grant adds the user to the group (with PIM: an active assignment until
@@ -256,8 +256,8 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	if p.pim {
 		return p.grantPIM(ctx, g, gid, u.ID)
 	}
-	ref := map[string]string{"@odata.id": p.api.base.JoinPath("directoryObjects", u.ID).String()}
-	err = p.api.do(ctx, http.MethodPost, fmt.Sprintf("groups/%s/members/$ref", gid), ref, nil)
+	ref := map[string]string{"@odata.id": p.graph.JoinPath("directoryObjects", u.ID).String()}
+	err = p.do(ctx, http.MethodPost, fmt.Sprintf("groups/%s/members/$ref", gid), ref, nil)
 	if err != nil && !alreadyMember(err) {
 		// The user exists, so a 404 means the group does not.
 		return p.wrap("grant", g.Role, gid, err)
@@ -266,39 +266,23 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		var res struct {
 			Value []string `json:"value"`
 		}
-		err := p.api.do(ctx, http.MethodPost, fmt.Sprintf("users/%s/checkMemberGroups", u.ID), map[string][]string{"groupIds": {gid}}, &res)
+		err := p.do(ctx, http.MethodPost, fmt.Sprintf("users/%s/checkMemberGroups", u.ID), map[string][]string{"groupIds": {gid}}, &res)
 		return slices.Contains(res.Value, gid), err
 	})
-}
-
-// alreadyMember recognises Graph's answer to adding a member twice.
-func alreadyMember(err error) bool {
-	var ge *graphError
-	return errors.As(err, &ge) && ge.status == http.StatusBadRequest &&
-		strings.Contains(ge.Body.Message, "One or more added object references already exist")
 }
 
 // confirm calls visible until it says yes, pausing between calls for at
 // most confirmWait in all (throttling waits do not count).
 func (p *Provider) confirm(ctx context.Context, role, gid string, visible func() (bool, error)) error {
-	var paused time.Duration
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 8*time.Second) {
-		ok, err := visible()
-		if err != nil {
-			return p.wrap("confirm grant of", role, gid, err)
-		}
-		if ok {
-			return nil
-		}
-		if paused+wait > p.confirmWait {
-			return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
-				fmt.Errorf("the grant was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
-		}
-		if err := p.api.sleep(ctx, wait); err != nil {
-			return err
-		}
-		paused += wait
+	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}, p.confirmWait, visible)
+	switch {
+	case err != nil:
+		return p.wrap("confirm grant of", role, gid, err)
+	case !shown:
+		return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
+			fmt.Errorf("the grant was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
 	}
+	return nil
 }
 
 // Revoke removes the user from the group (with PIM: ends the active
@@ -330,8 +314,8 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 			return p.wrap("revoke", role, gid, err)
 		}
 	}
-	err = p.api.do(ctx, http.MethodDelete, fmt.Sprintf("groups/%s/members/%s/$ref", gid, id), nil, nil)
-	if err != nil && !isStatus(err, http.StatusNotFound) {
+	err = p.do(ctx, http.MethodDelete, fmt.Sprintf("groups/%s/members/%s/$ref", gid, id), nil, nil)
+	if err != nil && !httpapi.IsStatus(err, http.StatusNotFound) {
 		return p.wrap("revoke", role, gid, err)
 	}
 	return nil
@@ -341,7 +325,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // assignments, which needs the PIM permission.
 func (p *Provider) Check(ctx context.Context) error {
 	if len(p.cfg.Roles) == 0 {
-		if err := p.api.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil); err != nil {
+		if err := p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil); err != nil {
 			return p.wrap("read users of", "", "", err)
 		}
 		return nil
@@ -369,7 +353,7 @@ func (p *Provider) checkGroup(ctx context.Context, role string) error {
 		GroupTypes            []string `json:"groupTypes"`
 		OnPremisesSyncEnabled *bool    `json:"onPremisesSyncEnabled"`
 	}
-	if err := p.api.do(ctx, http.MethodGet, "groups/"+gid+"?$select=id,displayName,groupTypes,onPremisesSyncEnabled", nil, &g); err != nil {
+	if err := p.do(ctx, http.MethodGet, "groups/"+gid+"?$select=id,displayName,groupTypes,onPremisesSyncEnabled", nil, &g); err != nil {
 		return p.wrap("read group of", role, gid, err)
 	}
 	switch {
@@ -388,6 +372,9 @@ func (p *Provider) checkGroup(ctx context.Context, role string) error {
 
 // Close has nothing to release: the HTTP client belongs to the caller.
 func (p *Provider) Close() error { return nil }
+
+// Calls is how many API requests the provider has sent, for figures.
+func (p *Provider) Calls() int64 { return p.api.Calls() }
 
 // group returns the object id of role's group. Only declared roles are
 // managed.
@@ -419,12 +406,12 @@ func (p *Provider) lookup(ctx context.Context, principal string) (user, error) {
 	p.mu.Lock()
 	c, ok := p.users[key]
 	p.mu.Unlock()
-	if ok && p.api.now().Before(c.until) {
+	if ok && p.clock.Now().Before(c.until) {
 		return c.user, nil
 	}
 	var u user
-	err := p.api.do(ctx, http.MethodGet, "users/"+url.PathEscape(principal)+"?$select=id,userPrincipalName", nil, &u)
-	if isStatus(err, http.StatusNotFound) {
+	err := p.do(ctx, http.MethodGet, "users/"+url.PathEscape(principal)+"?$select=id,userPrincipalName", nil, &u)
+	if httpapi.IsStatus(err, http.StatusNotFound) {
 		return user{}, fmt.Errorf("user %q does not exist in the tenant: %w", principal, providers.ErrNotFound)
 	}
 	if err != nil {
@@ -440,7 +427,7 @@ func (p *Provider) remember(u user) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	c := cachedUser{user: u, until: p.api.now().Add(userCacheTTL)}
+	c := cachedUser{user: u, until: p.clock.Now().Add(userCacheTTL)}
 	p.users[strings.ToLower(u.ID)] = c
 	if u.UPN != "" {
 		p.users[strings.ToLower(u.UPN)] = c

@@ -1,12 +1,8 @@
 package entra
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +11,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -25,7 +22,7 @@ func groupID(i int) string { return fmt.Sprintf("9%07d-1111-4111-8111-%012d", i,
 
 // setup starts a fake tenant with groups (ids groupID(0), groupID(1), ...)
 // and users (id userID(i), userPrincipalName upns[i]).
-func setup(t testing.TB, c *clock, groups int, upns []string) *fakeGraph {
+func setup(t testing.TB, c gitgrant.Clock, groups int, upns []string) *fakeGraph {
 	f := newFakeGraph(t, c)
 	for i := range groups {
 		f.addGroup(groupID(i))
@@ -59,25 +56,14 @@ func config(f *fakeGraph, roles map[string]string, settings map[string]any) gitg
 }
 
 func deps() providers.Deps {
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		if k == "ENTRA_CLIENT_SECRET" {
-			return testSecret
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": testSecret}, nil, nil)
 }
 
-func open(t testing.TB, cfg gitgrant.ProviderConfig, c *clock) *Provider {
+func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
 	t.Helper()
 	d := deps()
 	d.Clock = c
-	pp, err := Open(context.Background(), cfg, d)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	return pp.(*Provider)
+	return providertest.Open(t, Open, cfg, d).(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -99,11 +85,11 @@ func TestConformance(t *testing.T) {
 				upns = append(upns, fmt.Sprintf("dev%02d@contoso.com", i))
 			}
 			upns = append(upns, "Mixed.Case@Contoso.COM", "guest_example.org#EXT#@contoso.onmicrosoft.com")
-			c := realClock()
+			c := gitgrant.SystemClock
 			f := setup(t, c, 2, upns)
 			// Tokens live 62s and are renewed a minute early, so the suite
 			// runs across several of them.
-			f.set(func(f *fakeGraph) { f.tokenTTL = 62 * time.Second })
+			f.Set(func() { f.Tokens.TTL = 62 * time.Second })
 			principals, missing := upns, "ghost@contoso.com"
 			if tt.byID {
 				principals = nil
@@ -132,11 +118,11 @@ func TestConformance(t *testing.T) {
 				},
 				Secrets: []string{testSecret, "fake-graph-access-token"},
 			})
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			t.Logf("access tokens issued during the suite: %d", f.issued)
-			if f.issued < 2 {
-				t.Errorf("the suite ran on %d token(s); want it to renew them", f.issued)
+			f.Mu.Lock()
+			defer f.Mu.Unlock()
+			t.Logf("access tokens issued during the suite: %d", f.Tokens.Issued)
+			if f.Tokens.Issued < 2 {
+				t.Errorf("the suite ran on %d token(s); want it to renew them", f.Tokens.Issued)
 			}
 		})
 	}
@@ -147,11 +133,11 @@ func TestConformance(t *testing.T) {
 // making no call at all.
 func TestNativeExpiryWithPIM(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, []string{"alice@contoso.com", "bob@contoso.com"})
 	p := open(t, config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), c)
 	ctx := t.Context()
-	t0 := c.now()
+	t0 := c.Now()
 	aliceUntil, bobUntil := t0.Add(time.Hour), t0.Add(4*time.Hour)
 	for _, g := range []providers.Grant{
 		{Role: "ops", Principal: "alice@contoso.com", Until: aliceUntil},
@@ -164,9 +150,9 @@ func TestNativeExpiryWithPIM(t *testing.T) {
 	if !p.NativeExpiry() {
 		t.Fatal("NativeExpiry() = false after PIM answered")
 	}
-	f.mu.Lock()
+	f.Mu.Lock()
 	asked := f.ends
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	wantAsked := []string{"alice@contoso.com " + aliceUntil.Format(time.RFC3339), "bob@contoso.com " + bobUntil.Format(time.RFC3339)}
 	if diff := cmp.Diff(wantAsked, asked); diff != "" {
 		t.Fatalf("endDateTimes gitgrant set (-want +got):\n%s", diff)
@@ -174,23 +160,23 @@ func TestNativeExpiryWithPIM(t *testing.T) {
 
 	// gitgrant stops here. Just before alice's end she is still a member;
 	// just after, Entra has removed her.
-	calls := len(f.log())
-	c.advance(aliceUntil.Sub(c.now()) - time.Second)
+	calls := len(f.Log())
+	c.Advance(aliceUntil.Sub(c.Now()) - time.Second)
 	if diff := cmp.Diff([]string{"alice@contoso.com", "bob@contoso.com"}, f.memberUPNs(groupID(0))); diff != "" {
 		t.Errorf("a second before the end, members (-want +got):\n%s", diff)
 	}
-	c.advance(2 * time.Second)
+	c.Advance(2 * time.Second)
 	if diff := cmp.Diff([]string{"bob@contoso.com"}, f.memberUPNs(groupID(0))); diff != "" {
 		t.Errorf("a second after the end, members (-want +got):\n%s", diff)
 	}
-	f.mu.Lock()
+	f.Mu.Lock()
 	ended := f.ended
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	if diff := cmp.Diff([]string{"alice@contoso.com " + aliceUntil.Format(time.RFC3339)}, ended); diff != "" {
 		t.Errorf("assignments Entra ended (-want +got):\n%s", diff)
 	}
-	if n := len(f.log()); n != calls {
-		t.Errorf("gitgrant made %d calls while stopped: %v", n-calls, f.log()[calls:])
+	if n := len(f.Log()); n != calls {
+		t.Errorf("gitgrant made %d calls while stopped: %v", n-calls, f.Log()[calls:])
 	}
 
 	// When gitgrant comes back, it sees what Entra did, and bob's end.
@@ -209,9 +195,9 @@ func TestMembersPages(t *testing.T) {
 	for i := range 250 {
 		upns = append(upns, fmt.Sprintf("user%03d@contoso.com", i))
 	}
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, upns)
-	f.set(func(f *fakeGraph) {
+	f.Set(func() {
 		for id := range f.users {
 			f.groups[groupID(0)].members[id] = 0
 		}
@@ -234,7 +220,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(99),
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(199),
 	}
-	if diff := cmp.Diff(want, f.log()); diff != "" {
+	if diff := cmp.Diff(want, f.Log()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
@@ -246,28 +232,28 @@ func TestRequests(t *testing.T) {
 	g := "/"
 	gid, uid := groupID(0), userID(0)
 	pimInst := g + pimInstances + "?$filter=groupId%20eq%20%27" + gid + "%27%20and%20principalId%20eq%20%27" + uid + "%27"
-	tests := []struct {
-		name     string
-		settings map[string]any
-		do       func(ctx context.Context, p *Provider) error
-		want     []string
-	}{
-		{"grant", nil, func(ctx context.Context, p *Provider) error {
+	fresh := func(t *testing.T, settings map[string]any) (*Provider, *httpapitest.Fake) {
+		c := httpapitest.ManualClock()
+		f := setup(t, c, 1, []string{"alice@contoso.com"})
+		return open(t, config(f, map[string]string{"ops": gid}, settings), c), &f.Fake
+	}
+	exchanges := []httpapitest.Exchange[*Provider]{
+		{Name: "grant", Do: func(ctx context.Context, p *Provider) error {
 			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com"})
-		}, []string{
+		}, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"POST " + g + "groups/" + gid + "/members/$ref",
 			"POST " + g + "users/" + uid + "/checkMemberGroups",
 			"POST " + g + "users/" + uid + "/checkMemberGroups",
 		}},
-		{"grant twice", nil, func(ctx context.Context, p *Provider) error {
+		{Name: "grant twice", Do: func(ctx context.Context, p *Provider) error {
 			for range 2 {
 				if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com"}); err != nil {
 					return err
 				}
 			}
 			return nil
-		}, []string{
+		}, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"POST " + g + "groups/" + gid + "/members/$ref",
 			"POST " + g + "users/" + uid + "/checkMemberGroups",
@@ -275,42 +261,31 @@ func TestRequests(t *testing.T) {
 			"POST " + g + "groups/" + gid + "/members/$ref", // already exists: success
 			"POST " + g + "users/" + uid + "/checkMemberGroups",
 		}},
-		{"revoke", nil, func(ctx context.Context, p *Provider) error { return p.Revoke(ctx, "ops", "alice@contoso.com") }, []string{
+		{Name: "revoke", Do: func(ctx context.Context, p *Provider) error { return p.Revoke(ctx, "ops", "alice@contoso.com") }, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"DELETE " + g + "groups/" + gid + "/members/" + uid + "/$ref",
 		}},
-		{"grant with PIM", map[string]any{"pim": true}, func(ctx context.Context, p *Provider) error {
+		{Name: "grant with PIM", Settings: map[string]any{"pim": true}, Do: func(ctx context.Context, p *Provider) error {
 			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@contoso.com", Until: time.Date(2026, 11, 23, 13, 0, 0, 0, time.UTC)})
-		}, []string{
+		}, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"GET " + pimInst,
 			"POST " + g + pimRequests,
 			"GET " + pimInst,
 			"GET " + pimInst,
 		}},
-		{"revoke with PIM", map[string]any{"pim": true}, func(ctx context.Context, p *Provider) error {
+		{Name: "revoke with PIM", Settings: map[string]any{"pim": true}, Do: func(ctx context.Context, p *Provider) error {
 			return p.Revoke(ctx, "ops", "alice@contoso.com")
-		}, []string{
+		}, Want: []string{
 			"GET " + g + "users/alice@contoso.com?$select=id,userPrincipalName",
 			"POST " + g + pimRequests,
 			"DELETE " + g + "groups/" + gid + "/members/" + uid + "/$ref",
 		}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := manualClock()
-			f := setup(t, c, 1, []string{"alice@contoso.com"})
-			p := open(t, config(f, map[string]string{"ops": gid}, tt.settings), c)
-			if err := tt.do(t.Context(), p); err != nil {
-				t.Fatal(err)
-			}
-			want := append([]string{"POST /contoso.onmicrosoft.com/oauth2/v2.0/token"}, tt.want...)
-			if diff := cmp.Diff(want, f.log()); diff != "" {
-				t.Errorf("requests (-want +got):\n%s", diff)
-			}
-		})
+	for i := range exchanges {
+		exchanges[i].Want = append([]string{"POST /contoso.onmicrosoft.com/oauth2/v2.0/token"}, exchanges[i].Want...)
 	}
+	httpapitest.CheckRequests(t, fresh, exchanges)
 }
 
 // TestThrottling: a 429 is waited out for as long as Retry-After says, a
@@ -318,61 +293,35 @@ func TestRequests(t *testing.T) {
 func TestThrottling(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name      string
-		force429  int
-		budget    int
-		maxWait   string
-		grants    int
-		wantErr   bool
-		wantAt429 int
-		minTime   time.Duration
+		name     string
+		force429 int
+		budget   int
+		maxWait  string
+		grants   int
+		want     httpapitest.Limited
 	}{
-		{name: "429 with Retry-After", force429: 2, grants: 1, wantAt429: 2, minTime: 6 * time.Second},
-		{name: "budget spent", budget: 10, grants: 4, wantAt429: 1, minTime: time.Second},
-		{name: "longer than max_rate_limit_wait", force429: 1, grants: 1, maxWait: "1s", wantErr: true},
+		{name: "429 with Retry-After", force429: 2, grants: 1, want: httpapitest.Limited{Refusals: 2, MinTime: 6 * time.Second}},
+		{name: "budget spent", budget: 10, grants: 4, want: httpapitest.Limited{Refusals: 1, MinTime: time.Second}},
+		{name: "longer than max_rate_limit_wait", force429: 1, grants: 1, maxWait: "1s", want: httpapitest.Limited{Fails: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := manualClock()
+			c := httpapitest.ManualClock()
 			var upns []string
 			for i := range tt.grants {
 				upns = append(upns, fmt.Sprintf("u%d@contoso.com", i))
 			}
 			f := setup(t, c, 1, upns)
-			f.set(func(f *fakeGraph) { f.force429, f.budget, f.lag = tt.force429, tt.budget, 0 })
+			f.Set(func() { f.force429, f.budget.Limit, f.lag = tt.force429, tt.budget, 0 })
 			s := map[string]any{}
 			if tt.maxWait != "" {
 				s["max_rate_limit_wait"] = tt.maxWait
 			}
 			p := open(t, config(f, map[string]string{"ops": groupID(0)}, s), c)
-			start := c.now()
-			var err error
-			for _, u := range upns {
-				if err = p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: u}); err != nil {
-					break
-				}
-			}
-			if tt.wantErr {
-				var sys *gitgrant.SystemError
-				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "throttled by Microsoft Graph until") {
-					t.Fatalf("err = %v, want a retryable SystemError saying until when", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.mu.Lock()
-			throttled := f.throttled
-			f.mu.Unlock()
-			if throttled != tt.wantAt429 {
-				t.Errorf("the fake answered %d 429s, want %d", throttled, tt.wantAt429)
-			}
-			if moved := c.now().Sub(start); moved < tt.minTime {
-				t.Errorf("the clock moved %v, want at least %v", moved, tt.minTime)
-			}
-			if got := f.memberUPNs(groupID(0)); len(got) != len(upns) {
+			tt.want.API = "Microsoft Graph"
+			f.CheckLimited(t, tt.want, func() error { return providertest.GrantEach(t.Context(), p, "ops", upns, time.Time{}) })
+			if got := f.memberUPNs(groupID(0)); !tt.want.Fails && len(got) != len(upns) {
 				t.Errorf("members = %v, want %d", got, len(upns))
 			}
 		})
@@ -383,126 +332,65 @@ func TestThrottling(t *testing.T) {
 // Graph refuses early is replaced once.
 func TestTokenLifetime(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
-	f := setup(t, c, 1, []string{"a@contoso.com", "b@contoso.com", "c@contoso.com"})
+	c := httpapitest.ManualClock()
+	who := [3]string{"a@contoso.com", "b@contoso.com", "c@contoso.com"}
+	f := setup(t, c, 1, who[:])
 	p := open(t, config(f, map[string]string{"ops": groupID(0)}, nil), c)
-	counts := func() (int, int) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.issued, f.refusedToken
-	}
-	steps := []struct {
-		name          string
-		before        func()
-		who           string
-		issued, refus int
-	}{
-		{"first call", func() {}, "a@contoso.com", 1, 0},
-		{"after the token ran out", func() { c.advance(2 * time.Hour) }, "b@contoso.com", 2, 0},
-		{"after the token was revoked", func() { f.set(func(f *fakeGraph) { clear(f.tokens) }) }, "c@contoso.com", 3, 1},
-	}
-	for _, s := range steps {
-		s.before()
-		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: s.who}); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if issued, refused := counts(); issued != s.issued || refused != s.refus {
-			t.Errorf("%s: tokens issued %d, refused %d; want %d, %d", s.name, issued, refused, s.issued, s.refus)
-		}
-	}
+	f.CheckTokenRenewal(t, c, func(who string) error {
+		return p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who})
+	}, who)
 }
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, []string{"alice@contoso.com"})
 	roles := map[string]string{"ops": groupID(0), "gone": groupID(7)}
 	p := open(t, config(f, roles, nil), c)
-	pw := open(t, config(f, roles, nil), c)
-	pw.api.token.cfg.ClientSecret = "not-the-secret"
+	wrong := providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": "not-the-secret"}, nil, c)
+	pw := providertest.Open(t, Open, config(f, roles, nil), wrong)
 	ctx := t.Context()
 	tests := []struct {
-		name              string
-		do                func() error
-		notFound, invalid bool
-		system, retryable bool
-		inMessage         string
+		name string
+		do   func() error
+		want providertest.Failure
 	}{
-		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, notFound: true, inMessage: `"ghost@contoso.com" does not exist in the tenant`},
-		{name: "spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, invalid: true, inMessage: `as "alice@contoso.com"`},
-		{name: "an id where names are used", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, invalid: true},
-		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, notFound: true},
-		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, notFound: true},
-		{name: "missing group on Check", do: func() error { return p.Check(ctx) }, notFound: true},
-		{name: "apostrophe", do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, invalid: true},
-		{name: "wrong secret", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, system: true, inMessage: "AADSTS7000215"},
+		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, want: providertest.Failure{NotFound: true, Says: `"ghost@contoso.com" does not exist in the tenant`}},
+		{name: "spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, want: providertest.Failure{Invalid: true, Says: `as "alice@contoso.com"`}},
+		{name: "an id where names are used", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, want: providertest.Failure{Invalid: true}},
+		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, want: providertest.Failure{NotFound: true}},
+		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, want: providertest.Failure{NotFound: true}},
+		{name: "missing group on Check", do: func() error { return p.Check(ctx) }, want: providertest.Failure{NotFound: true}},
+		{name: "apostrophe", do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, want: providertest.Failure{Invalid: true}},
+		{name: "wrong secret", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, want: providertest.Failure{System: true, Says: "AADSTS7000215"}},
 		{name: "throttled past the context", do: func() error {
-			f.set(func(f *fakeGraph) { f.force429 = 1 })
+			f.Set(func() { f.force429 = 1 })
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, system: true, retryable: true, inMessage: "throttled"},
+		}, want: providertest.Failure{System: true, Retryable: true, Says: "rate limited"}},
 	}
 	for _, tt := range tests {
-		err := tt.do()
-		if err == nil {
-			t.Errorf("%s: no error", tt.name)
-			continue
-		}
-		for _, s := range []string{testSecret, "not-the-secret", "fake-graph-access-token"} {
-			if strings.Contains(err.Error(), s) {
-				t.Errorf("%s: error contains a secret: %v", tt.name, err)
-			}
-		}
-		if !strings.Contains(err.Error(), tt.inMessage) {
-			t.Errorf("%s: %v, want it to say %q", tt.name, err, tt.inMessage)
-		}
-		if got := errors.Is(err, providers.ErrNotFound); got != tt.notFound {
-			t.Errorf("%s: %v: ErrNotFound = %v, want %v", tt.name, err, got, tt.notFound)
-		}
-		if got := errors.Is(err, providers.ErrInvalidName); got != tt.invalid {
-			t.Errorf("%s: %v: ErrInvalidName = %v, want %v", tt.name, err, got, tt.invalid)
-		}
-		var sys *gitgrant.SystemError
-		if got := errors.As(err, &sys); got != tt.system {
-			t.Errorf("%s: %v: SystemError = %v, want %v", tt.name, err, got, tt.system)
-		} else if got && sys.Retryable != tt.retryable {
-			t.Errorf("%s: %v: Retryable = %v, want %v", tt.name, err, sys.Retryable, tt.retryable)
-		}
+		providertest.CheckFailure(t, tt.name, tt.do(), tt.want, testSecret, "not-the-secret", "fake-graph-access-token")
 	}
 }
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"tenant missing", map[string]any{"tenant_id": nil}, "setting tenant_id"},
-		{"tenant with a slash", map[string]any{"tenant_id": "a/../b"}, "setting tenant_id"},
-		{"client_id not a GUID", map[string]any{"client_id": "app"}, "setting client_id"},
-		{"graph_url not a URL", map[string]any{"graph_url": "graph.microsoft.com"}, "setting graph_url"},
-		{"bad principal", map[string]any{"principal": "mail"}, "setting principal"},
-		{"bad wait", map[string]any{"max_rate_limit_wait": "soon"}, "max_rate_limit_wait"},
-		{"no secret", map[string]any{"client_secret_env": nil}, "client_secret_env or client_secret_file"},
-		{"secret unset", map[string]any{"client_secret_env": "UNSET"}, "UNSET"},
-		{"both secrets", map[string]any{"client_secret_file": "/run/secret"}, "not both"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			f := &fakeGraph{url: "https://example.invalid"}
-			_, err := Open(t.Context(), config(f, nil, tt.settings), deps())
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
-			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Errorf("error contains the secret: %v", err)
-			}
-		})
-	}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	providertest.CheckRefusals(t, config(&fakeGraph{url: "https://example.invalid"}, nil, nil), open, []providertest.Refusal{
+		{Name: "tenant missing", Settings: map[string]any{"tenant_id": nil}, Says: "setting tenant_id"},
+		{Name: "tenant with a slash", Settings: map[string]any{"tenant_id": "a/../b"}, Says: "setting tenant_id"},
+		{Name: "client_id not a GUID", Settings: map[string]any{"client_id": "app"}, Says: "setting client_id"},
+		{Name: "graph_url not a URL", Settings: map[string]any{"graph_url": "graph.microsoft.com"}, Says: "setting graph_url"},
+		{Name: "bad principal", Settings: map[string]any{"principal": "mail"}, Says: "setting principal"},
+		{Name: "bad wait", Settings: map[string]any{"max_rate_limit_wait": "soon"}, Says: "max_rate_limit_wait"},
+		{Name: "no secret", Settings: map[string]any{"client_secret_env": nil}, Says: "client_secret_env or client_secret_file"},
+		{Name: "secret unset", Settings: map[string]any{"client_secret_env": "UNSET"}, Says: "UNSET"},
+		{Name: "both secrets", Settings: map[string]any{"client_secret_file": "/run/secret"}, Says: "not both"},
+		{Name: "pim as a string", Settings: map[string]any{"pim": "yes"}, Says: "setting pim must be true or false"},
+	}, testSecret)
 }
 
 // TestPIMMembers: with PIM, Members joins the active assignments (with
@@ -511,11 +399,11 @@ func TestOpenRejectsBadSettings(t *testing.T) {
 // end (drift to revoke), and a group assigned through PIM by its id.
 func TestPIMMembers(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, []string{"alice@contoso.com", "bob@contoso.com"})
-	end := c.now().Add(time.Hour)
+	end := c.Now().Add(time.Hour)
 	nested := "77777777-0000-4000-8000-000000000000"
-	f.set(func(f *fakeGraph) {
+	f.Set(func() {
 		g := f.groups[groupID(0)]
 		g.pim[userID(0)] = &fakeSchedule{end: end, user: "alice@contoso.com"}
 		g.members[userID(0)] = 5 // replication has not caught up
@@ -541,31 +429,11 @@ func TestPIMMembers(t *testing.T) {
 // and neither they nor anything else logged carries a credential.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
-	f := setup(t, c, 1, []string{"a@contoso.com", "b@contoso.com"})
-	f.set(func(f *fakeGraph) { f.force429 = 1 })
-	var buf bytes.Buffer
-	d := deps()
-	d.Clock = c
-	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pp, err := Open(t.Context(), config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pp.(*Provider)
-	for _, who := range []string{"a@contoso.com", "b@contoso.com"} {
-		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who, Until: c.now().Add(time.Hour)}); err != nil {
-			t.Fatal(err)
-		}
-		c.advance(2 * time.Hour)
-	}
-	logged := buf.String()
-	if !strings.Contains(logged, "throttled by Microsoft Graph; waiting") {
-		t.Errorf("the wait was not logged:\n%s", logged)
-	}
-	for _, s := range []string{testSecret, "fake-graph-access-token", "Bearer"} {
-		if strings.Contains(logged, s) {
-			t.Errorf("the log contains %q:\n%s", s, logged)
-		}
-	}
+	c := httpapitest.ManualClock()
+	who := []string{"a@contoso.com", "b@contoso.com"}
+	f := setup(t, c, 1, who)
+	f.Set(func() { f.force429 = 1 })
+	httpapitest.CheckLogs(t, c, deps(), func(d providers.Deps) providers.Provider {
+		return providertest.Open(t, Open, config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), d)
+	}, "ops", who, testSecret, "fake-graph-access-token")
 }

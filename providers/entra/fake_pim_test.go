@@ -62,7 +62,7 @@ func (f *fakeGraph) handlePIMRequest(w http.ResponseWriter, r *http.Request) {
 		switch si.Expiration.Type {
 		case "noExpiration":
 		case "afterDateTime":
-			if si.Expiration.EndDateTime == nil || !si.Expiration.EndDateTime.After(f.clock.now()) {
+			if si.Expiration.EndDateTime == nil || !si.Expiration.EndDateTime.After(f.Clock.Now()) {
 				writeGraphError(w, http.StatusBadRequest, "InvalidScheduleInfo", "The expiration must be in the future.")
 				return
 			}
@@ -92,7 +92,7 @@ func (f *fakeGraph) handlePIMRequest(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	writeJSON(w, http.StatusCreated, map[string]any{
-		"id": fmt.Sprintf("req-%d", len(f.requests)), "status": "Provisioned", "action": req.Action,
+		"id": fmt.Sprintf("req-%d", len(f.ends)), "status": "Provisioned", "action": req.Action,
 		"accessId": "member", "principalId": u.id, "groupId": req.GroupID, "justification": req.Justification,
 	})
 }

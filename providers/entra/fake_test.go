@@ -5,16 +5,14 @@ import (
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 )
 
 // The fake mounts Graph and the login endpoint under prefixes, so that a
@@ -23,25 +21,6 @@ const (
 	graphPrefix = "/graph/v1.0"
 	loginPrefix = "/login"
 )
-
-// clock is the clock the fake and the provider share: the wall clock, or
-// the suite's manual clock, which moves only when advanced or waited on, so
-// that rate-limit windows and token lifetimes pass at once.
-type clock struct {
-	gitgrant.Clock
-	manual *fakeclock.Clock // nil for the wall clock
-}
-
-func realClock() *clock { return &clock{Clock: gitgrant.SystemClock} }
-
-func manualClock() *clock {
-	m := fakeclock.NewAuto(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	return &clock{Clock: m, manual: m}
-}
-
-func (c *clock) now() time.Time { return c.Now() }
-
-func (c *clock) advance(d time.Duration) { c.manual.Advance(d) }
 
 type fakeUser struct{ id, upn string }
 
@@ -65,38 +44,31 @@ type fakeGroup struct {
 // reads see only from the second read on, and PIM assignments that end by
 // themselves at their endDateTime.
 type fakeGraph struct {
-	t     testing.TB
-	clock *clock
-	url   string // server root
+	httpapitest.Fake // handlers run with Mu held; so does the state below
+	t                testing.TB
+	url              string // server root
 
-	mu           sync.Mutex
-	tenant       string
-	clientID     string
-	secret       string
-	tokenTTL     time.Duration
-	tokens       map[string]time.Time
-	issued       int
-	refusedToken int
-	users        map[string]*fakeUser // by id
-	groups       map[string]*fakeGroup
-	lag          int
-	maxPage      int
-	latency      time.Duration // the manual clock moves this much per request
-	budget       int           // resource units per 10 s; 0: unlimited
-	spent        int
-	windowStart  time.Time
-	throttled    int
-	force429     int
-	requests     []string
-	ends         []string // endDateTimes gitgrant asked PIM for, "user end"
-	ended        []string // assignments Entra ended by itself, "user at"
+	tenant   string
+	clientID string
+	secret   string
+	users    map[string]*fakeUser // by id
+	groups   map[string]*fakeGroup
+	lag      int
+	maxPage  int
+	budget   httpapitest.Quota // resource units per 10 s; Limit 0: unlimited
+	force429 int
+	ends     []string // endDateTimes gitgrant asked PIM for, "user end"
+	ended    []string // assignments Entra ended by itself, "user at"
 }
 
-func newFakeGraph(t testing.TB, c *clock) *fakeGraph {
+func newFakeGraph(t testing.TB, c gitgrant.Clock) *fakeGraph {
 	f := &fakeGraph{
-		t: t, clock: c, tenant: "contoso.onmicrosoft.com", clientID: "11111111-2222-3333-4444-555555555555", secret: "fake~client~secret~must~never~leak",
-		tokenTTL: time.Hour, tokens: map[string]time.Time{}, users: map[string]*fakeUser{}, groups: map[string]*fakeGroup{}, lag: 1, maxPage: 100,
+		t: t, tenant: "contoso.onmicrosoft.com", clientID: "11111111-2222-3333-4444-555555555555", secret: "fake~client~secret~must~never~leak",
+		users: map[string]*fakeUser{}, groups: map[string]*fakeGroup{}, lag: 1, maxPage: 100,
+		budget: httpapitest.Quota{Window: 10 * time.Second},
 	}
+	f.Clock = c
+	f.Tokens = httpapitest.Tokens{Now: c.Now, Prefix: "fake-graph-access-token-", TTL: time.Hour}
 	graph := http.NewServeMux()
 	graph.HandleFunc("GET /users", f.authed(1, f.handleUsers))
 	graph.HandleFunc("GET /users/{id}", f.authed(1, f.handleUser))
@@ -107,53 +79,33 @@ func newFakeGraph(t testing.TB, c *clock) *fakeGraph {
 	graph.HandleFunc("DELETE /groups/{gid}/members/{id}/$ref", f.authed(3, f.handleRemoveMember))
 	graph.HandleFunc("POST /"+pimRequests, f.authed(3, f.handlePIMRequest))
 	graph.HandleFunc("GET /"+pimInstances, f.authed(2, f.handlePIMInstances))
-	graph.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("fake Graph: unexpected request %s %s", r.Method, r.URL)
+	graph.HandleFunc("/", httpapitest.Unexpected(t, func(w http.ResponseWriter, r *http.Request) {
 		writeGraphError(w, http.StatusBadRequest, "BadRequest", "Resource not found for the segment.")
-	})
-	root := http.NewServeMux()
-	root.Handle(graphPrefix+"/", http.StripPrefix(graphPrefix, graph))
-	root.HandleFunc("POST "+loginPrefix+"/{tenant}/oauth2/v2.0/token", f.handleToken)
-	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("fake Graph: request outside the prefixes (an absolute URL?): %s %s", r.Method, r.URL)
-		http.Error(w, "outside the prefixes", http.StatusBadRequest)
-	})
-	srv := httptest.NewServer(root)
-	t.Cleanup(srv.Close)
-	f.url = srv.URL
+	}))
+	login := http.NewServeMux()
+	login.HandleFunc("POST /{tenant}/oauth2/v2.0/token", f.Serve(f.handleToken))
+	f.url = httpapitest.NewServer(t, map[string]http.Handler{graphPrefix: graph, loginPrefix: login})
 	return f
 }
 
 func (f *fakeGraph) graphURL() string { return f.url + graphPrefix + "/" }
 func (f *fakeGraph) loginURL() string { return f.url + loginPrefix + "/" }
 
-func (f *fakeGraph) set(fn func(f *fakeGraph)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
 func (f *fakeGraph) addUser(id, upn string) {
-	f.set(func(f *fakeGraph) { f.users[id] = &fakeUser{id: id, upn: upn} })
+	f.Set(func() { f.users[id] = &fakeUser{id: id, upn: upn} })
 }
 
 func (f *fakeGraph) addGroup(gid string) {
-	f.set(func(f *fakeGraph) {
+	f.Set(func() {
 		f.groups[gid] = &fakeGroup{name: "group " + gid[:8], members: map[string]int{}, pim: map[string]*fakeSchedule{}}
 	})
-}
-
-func (f *fakeGraph) log() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
 }
 
 // memberUPNs is the group's membership as stored, after Entra ended what
 // has run out, sorted.
 func (f *fakeGraph) memberUPNs(gid string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.expire()
 	out := []string{}
 	for id := range f.groups[gid].members {
@@ -166,7 +118,7 @@ func (f *fakeGraph) memberUPNs(gid string) []string {
 // expire is Entra's own schedule: an assignment whose end has passed is
 // removed with its membership, whether or not anyone calls.
 func (f *fakeGraph) expire() {
-	now := f.clock.now()
+	now := f.Clock.Now()
 	for _, gid := range slices.Sorted(maps.Keys(f.groups)) {
 		g := f.groups[gid]
 		for _, id := range slices.Sorted(maps.Keys(g.pim)) {
@@ -182,8 +134,7 @@ func (f *fakeGraph) expire() {
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json;odata.metadata=minimal;odata.streaming=true;IEEE754Compatible=false;charset=utf-8")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	httpapitest.WriteJSON(w, code, v)
 }
 
 func writeGraphError(w http.ResponseWriter, code int, errCode, msg string) {
@@ -198,55 +149,36 @@ func notFound(w http.ResponseWriter, id string) {
 		fmt.Sprintf("Resource '%s' does not exist or one of its queried reference-property objects are not present.", id))
 }
 
-// authed checks the bearer token and the resource-unit budget, logs the
-// request and serves it with f.mu held.
+// authed checks the bearer token and the resource-unit budget, and
+// serves the request.
 func (f *fakeGraph) authed(cost int, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
-		if f.clock.manual != nil && f.latency > 0 {
-			f.clock.advance(f.latency)
-		}
-		now := f.clock.now()
+	return f.Serve(func(w http.ResponseWriter, r *http.Request) {
+		now := f.Clock.Now()
 		f.expire()
-		auth := r.Header.Get("Authorization")
-		if exp, ok := f.tokens[strings.TrimPrefix(auth, "Bearer ")]; !strings.HasPrefix(auth, "Bearer ") || !ok || !now.Before(exp) {
-			f.refusedToken++
+		if !f.Tokens.Valid(r.Header.Get("Authorization")) {
 			writeGraphError(w, http.StatusUnauthorized, "InvalidAuthenticationToken", "Lifetime validation failed, the token is expired.")
 			return
 		}
 		if f.force429 > 0 {
 			f.force429--
-			f.throttled++
+			f.Throttled++
 			w.Header().Set("Retry-After", "3")
 			writeGraphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
 			return
 		}
-		if f.budget > 0 {
-			start := now.Truncate(10 * time.Second)
-			if !start.Equal(f.windowStart) {
-				f.windowStart, f.spent = start, 0
-			}
-			if f.spent+cost > f.budget {
-				f.throttled++
-				retry := int(start.Add(10*time.Second).Sub(now).Seconds() + 0.999)
-				w.Header().Set("Retry-After", strconv.Itoa(max(retry, 1)))
-				writeGraphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
-				return
-			}
-			f.spent += cost
+		if ok, _, reset := f.budget.Take("", cost, now); !ok {
+			f.Throttled++
+			w.Header().Set("Retry-After", strconv.Itoa(max(int(reset.Sub(now).Seconds()+0.999), 1)))
+			writeGraphError(w, http.StatusTooManyRequests, "TooManyRequests", "Too many requests.")
+			return
 		}
 		h(w, r)
-	}
+	})
 }
 
 // handleToken is the v2.0 token endpoint, client credentials grant with a
 // client secret.
 func (f *fakeGraph) handleToken(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, r.Method+" "+strings.TrimPrefix(r.URL.Path, loginPrefix))
 	fail := func(code int, errCode, desc string) {
 		writeJSON(w, code, map[string]any{"error": errCode, "error_description": desc + "\r\nTrace ID: fake\r\nCorrelation ID: fake", "error_codes": []int{7000215}})
 	}
@@ -266,10 +198,8 @@ func (f *fakeGraph) handleToken(w http.ResponseWriter, r *http.Request) {
 		fail(http.StatusBadRequest, "invalid_scope", "AADSTS1002012: The provided value for scope is not valid.")
 		return
 	}
-	f.issued++
-	access := fmt.Sprintf("fake-graph-access-token-%d", f.issued)
-	f.tokens[access] = f.clock.now().Add(f.tokenTTL)
-	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": int(f.tokenTTL.Seconds()), "ext_expires_in": int(f.tokenTTL.Seconds()), "access_token": access})
+	access, ttl := f.Tokens.Issue()
+	writeJSON(w, http.StatusOK, map[string]any{"token_type": "Bearer", "expires_in": ttl, "ext_expires_in": ttl, "access_token": access})
 }
 
 func (f *fakeGraph) findUser(key string) *fakeUser {

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 // PIM for Groups: a grant is an active ("assigned") membership whose
@@ -46,7 +47,7 @@ func (p *Provider) assignments(ctx context.Context, gid, uid string) ([]instance
 	if uid != "" {
 		filter += fmt.Sprintf(" and principalId eq '%s'", uid)
 	}
-	all, err := list[instance](ctx, p.api, pimInstances+"?$filter="+strings.ReplaceAll(url.QueryEscape(filter), "+", "%20"))
+	all, err := list[instance](ctx, p, pimInstances+"?$filter="+strings.ReplaceAll(url.QueryEscape(filter), "+", "%20"))
 	if err != nil {
 		return nil, err
 	}
@@ -119,14 +120,14 @@ func (p *Provider) request(ctx context.Context, action, gid, uid string, until t
 			expiration = map[string]any{"type": "afterDateTime", "endDateTime": until.UTC().Format(time.RFC3339)}
 		}
 		body["scheduleInfo"] = map[string]any{
-			"startDateTime": p.api.now().UTC().Format(time.RFC3339),
+			"startDateTime": p.clock.Now().UTC().Format(time.RFC3339),
 			"expiration":    expiration,
 		}
 	}
 	var res struct {
 		Status string `json:"status"`
 	}
-	if err := p.api.do(ctx, http.MethodPost, pimRequests, body, &res); err != nil {
+	if err := p.do(ctx, http.MethodPost, pimRequests, body, &res); err != nil {
 		return err
 	}
 	p.pimAnswered.Store(true)
@@ -134,8 +135,6 @@ func (p *Provider) request(ctx context.Context, action, gid, uid string, until t
 	case "Provisioned", "Granted", "PendingProvisioning", "ScheduleCreated", "PendingScheduleCreation", "Revoked", "":
 		return nil
 	}
-	return &graphError{status: http.StatusConflict, Body: struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	}{Code: "Request" + res.Status, Message: fmt.Sprintf("PIM answered the %s request with status %s", action, res.Status)}}
+	return &httpapi.StatusError{Status: http.StatusConflict, Code: "Request" + res.Status,
+		Message: fmt.Sprintf("PIM answered the %s request with status %s", action, res.Status)}
 }

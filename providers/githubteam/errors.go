@@ -5,38 +5,38 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/google/go-github/v60/github"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 // maxRateLimitRetries bounds the waits of one call, on top of maxWait.
 const maxRateLimitRetries = 5
 
 // call runs one API request, waiting out rate limits: until the primary
-// limit resets, or as long as a secondary limit's Retry-After says. A wait
+// limit resets, or as long as a secondary limit's Retry-After says. The
+// pause holds back every call of the provider (httpapi.Limiter); a wait
 // longer than maxWait, or past the context's deadline, is not started: the
 // call fails at once with a retryable error that says when to come back.
 func (p *Provider) call(ctx context.Context, do func() (*github.Response, error)) (*github.Response, error) {
 	for attempt := 0; ; attempt++ {
+		if err := p.limits.Wait(ctx, "", nil); err != nil {
+			return nil, err
+		}
 		resp, err := do()
 		wait, limited := p.rateLimitWait(err)
 		if !limited {
 			return resp, err
 		}
-		until := p.now().Add(wait)
-		if wait > p.maxWait || attempt == maxRateLimitRetries {
-			return resp, &rateLimited{until: until, err: err}
+		p.limits.PauseUntil("", p.clock.Now().Add(wait))
+		if attempt == maxRateLimitRetries {
+			return resp, p.limits.Refuse("", err)
 		}
-		if !providers.FitsDeadline(ctx, wait) {
-			return resp, &rateLimited{until: until, err: err}
-		}
-		p.logger.InfoContext(ctx, "github-team: rate limited; waiting", "until", until.UTC().Format(time.RFC3339), "wait", wait.String())
-		if err := p.sleep(ctx, wait); err != nil {
+		if err := p.limits.Wait(ctx, "", err); err != nil {
 			return resp, err
 		}
 	}
@@ -54,7 +54,7 @@ func (p *Provider) rateLimitWait(err error) (time.Duration, bool) {
 	switch {
 	case errors.As(err, &primary):
 		// The reset time has a resolution of a second; come back just after.
-		return max(primary.Rate.Reset.Time.Sub(p.now())+time.Second, time.Second), true
+		return max(primary.Rate.Reset.Time.Sub(p.clock.Now())+time.Second, time.Second), true
 	case errors.As(err, &secondary):
 		if d := secondary.GetRetryAfter(); d > 0 {
 			return d, true
@@ -62,30 +62,16 @@ func (p *Provider) rateLimitWait(err error) (time.Duration, bool) {
 		return defaultSecondaryWait, true
 	case errors.As(err, &resp) && resp.Response != nil:
 		h, code := resp.Response.Header, resp.Response.StatusCode
-		if code != http.StatusTooManyRequests && !(code == http.StatusForbidden && (h.Get("Retry-After") != "" || h.Get("X-RateLimit-Remaining") == "0")) {
+		if code != http.StatusTooManyRequests && !(code == http.StatusForbidden && (h.Get("Retry-After") != "" || httpapi.Spent(h))) {
 			return 0, false
 		}
-		if s, err := strconv.Atoi(h.Get("Retry-After")); err == nil && s >= 0 {
-			return max(time.Duration(s)*time.Second, time.Second), true
-		}
-		if s, err := strconv.ParseInt(h.Get("X-RateLimit-Reset"), 10, 64); err == nil {
-			return max(time.Unix(s, 0).Sub(p.now())+time.Second, time.Second), true
+		if d, ok := httpapi.Delay(h, p.clock.Now()); ok {
+			return d, true
 		}
 		return defaultSecondaryWait, true
 	}
 	return 0, false
 }
-
-// rateLimited is a rate limit gitgrant did not wait out.
-type rateLimited struct {
-	until time.Time
-	err   error
-}
-
-func (e *rateLimited) Error() string {
-	return fmt.Sprintf("rate limited by GitHub until %s: %v", e.until.UTC().Format(time.RFC3339), e.err)
-}
-func (e *rateLimited) Unwrap() error { return e.err }
 
 func isNotFound(err error) bool {
 	var resp *github.ErrorResponse
@@ -98,7 +84,7 @@ func (p *Provider) wrap(op, role, slug string, err error) error {
 	if role == "" {
 		what = op + " " + p.org
 	}
-	var limited *rateLimited
+	var limited *httpapi.RateLimited
 	var resp *github.ErrorResponse
 	switch {
 	case errors.Is(err, context.Canceled):

@@ -4,13 +4,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 )
 
 // apiPrefix is where the fake mounts the REST API, as GitHub Enterprise
@@ -22,18 +23,17 @@ const apiPrefix = "/api/v3"
 // endpoints from memory. Logins are matched without regard to case, as
 // GitHub does, and reported in their canonical spelling.
 type fakeGitHub struct {
-	t     *testing.T
-	org   string
-	token string // required as "Bearer <token>" when set
+	httpapitest.Fake // handlers run with Mu held; so does the state below
+	t                *testing.T
+	org              string
+	token            string // required as "Bearer <token>" when set
 
-	mu       sync.Mutex
 	users    map[string]string // lower-case login -> canonical login
 	inOrg    map[string]bool   // lower-case login -> member of org
 	teams    map[string]map[string]*fakeMembership
 	children map[string][]string // parent slug -> child slugs
 	limits   []string            // rate limit responses to give, next first
 	failures int                 // 500s to give before answering
-	requests []string            // "METHOD path?query", in order
 }
 
 type fakeMembership struct {
@@ -59,25 +59,17 @@ func newFakeGitHub(t *testing.T, org string, members []string, teams ...string) 
 	api.HandleFunc("PUT /orgs/{org}/teams/{slug}/memberships/{user}", f.handlePutMembership)
 	api.HandleFunc("DELETE /orgs/{org}/teams/{slug}/memberships/{user}", f.handleDeleteMembership)
 	api.HandleFunc("GET /users/{user}", f.handleUser)
-	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("fake GitHub: unexpected request %s %s", r.Method, r.URL)
+	api.HandleFunc("/", httpapitest.Unexpected(t, func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "Not Found")
-	})
-
-	root := http.NewServeMux()
-	root.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, f.middleware(api)))
-	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("fake GitHub: request outside %s (an absolute URL?): %s %s", apiPrefix, r.Method, r.URL)
-		http.Error(w, "outside the API prefix", http.StatusBadRequest)
-	})
-	srv := httptest.NewServer(root)
-	t.Cleanup(srv.Close)
-	return f, srv.URL + apiPrefix + "/"
+	}))
+	f.Clock = gitgrant.SystemClock
+	root := httpapitest.NewServer(t, map[string]http.Handler{apiPrefix: f.Serve(f.gate(api))})
+	return f, root + apiPrefix + "/"
 }
 
 func (f *fakeGitHub) addUser(login string, inOrg bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.users[strings.ToLower(login)] = login
 	f.inOrg[strings.ToLower(login)] = inOrg
 }
@@ -86,21 +78,15 @@ func (f *fakeGitHub) addUser(login string, inOrg bool) {
 // "secondary" (403 with Retry-After) or "429" (with Retry-After), each
 // optionally with ":<seconds>" to wait.
 func (f *fakeGitHub) limit(kinds ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.limits = append(f.limits, kinds...)
-}
-
-func (f *fakeGitHub) log() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
 }
 
 // state returns the team's memberships as "login:role:state", sorted.
 func (f *fakeGitHub) state(team string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	var out []string
 	for _, m := range f.teams[team] {
 		out = append(out, m.login+":"+m.role+":"+m.state)
@@ -110,15 +96,15 @@ func (f *fakeGitHub) state(team string) []string {
 }
 
 func (f *fakeGitHub) setMembership(team, login, role, state string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.teams[team][strings.ToLower(login)] = &fakeMembership{login: f.users[strings.ToLower(login)], role: role, state: state}
 }
 
-func (f *fakeGitHub) middleware(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
+// gate answers what GitHub answers before a request reaches its handler:
+// a refused token, a server error, a rate limit.
+func (f *fakeGitHub) gate(next http.Handler) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
 		var limit string
 		if len(f.limits) > 0 {
 			limit, f.limits = f.limits[0], f.limits[1:]
@@ -127,8 +113,6 @@ func (f *fakeGitHub) middleware(next http.Handler) http.Handler {
 		if fail {
 			f.failures--
 		}
-		f.mu.Unlock()
-
 		if f.token != "" && r.Header.Get("Authorization") != "Bearer "+f.token {
 			writeError(w, http.StatusUnauthorized, "Bad credentials")
 			return
@@ -145,7 +129,7 @@ func (f *fakeGitHub) middleware(next http.Handler) http.Handler {
 		w.Header().Set("X-RateLimit-Remaining", "4999")
 		w.Header().Set("X-RateLimit-Reset", strconv.FormatInt(time.Now().Add(time.Hour).Unix(), 10))
 		next.ServeHTTP(w, r)
-	})
+	}
 }
 
 // writeLimit answers as GitHub does when a rate limit is hit.
@@ -186,8 +170,7 @@ func writeLimit(w http.ResponseWriter, spec string) {
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=utf-8")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	httpapitest.WriteJSON(w, code, v)
 }
 
 func writeError(w http.ResponseWriter, code int, msg string) {
@@ -216,16 +199,12 @@ func (f *fakeGitHub) handleOrg(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeGitHub) handleTeam(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if _, ok := f.team(w, r); ok {
 		writeJSON(w, http.StatusOK, map[string]any{"slug": r.PathValue("slug"), "name": r.PathValue("slug"), "id": 7})
 	}
 }
 
 func (f *fakeGitHub) handleChildTeams(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if _, ok := f.team(w, r); !ok {
 		return
 	}
@@ -239,8 +218,6 @@ func (f *fakeGitHub) handleChildTeams(w http.ResponseWriter, r *http.Request) {
 // handleMembers lists active members (never pending ones), sorted, in
 // pages of per_page (default 30, at most 100) with a Link header.
 func (f *fakeGitHub) handleMembers(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	team, ok := f.team(w, r)
 	if !ok {
 		return
@@ -286,8 +263,6 @@ func (f *fakeGitHub) handleMembers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *fakeGitHub) handleGetMembership(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	team, ok := f.team(w, r)
 	if !ok {
 		return
@@ -304,8 +279,6 @@ func (f *fakeGitHub) handleGetMembership(w http.ResponseWriter, r *http.Request)
 // organisation (state pending); an existing membership keeps its state and
 // takes the requested role, as on GitHub.
 func (f *fakeGitHub) handlePutMembership(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	team, ok := f.team(w, r)
 	if !ok {
 		return
@@ -346,8 +319,6 @@ func (f *fakeGitHub) handlePutMembership(w http.ResponseWriter, r *http.Request)
 }
 
 func (f *fakeGitHub) handleDeleteMembership(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	team, ok := f.team(w, r)
 	if !ok {
 		return
@@ -362,8 +333,6 @@ func (f *fakeGitHub) handleDeleteMembership(w http.ResponseWriter, r *http.Reque
 }
 
 func (f *fakeGitHub) handleUser(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	login, ok := f.users[strings.ToLower(r.PathValue("user"))]
 	if !ok {
 		writeError(w, http.StatusNotFound, "Not Found")

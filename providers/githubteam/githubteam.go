@@ -5,6 +5,7 @@
 package githubteam
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +23,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 // Type is the provider type in gitgrant.yaml.
@@ -52,63 +54,62 @@ var (
 
 const maxNameLen = 100
 
+// Settings are a github-team provider entry's settings in gitgrant.yaml,
+// as github-team.schema.json beside this file describes them.
+type Settings struct {
+	Org              string `json:"org"`
+	TokenEnv         string `json:"token_env"`
+	TokenFile        string `json:"token_file"`
+	APIURL           string `json:"api_url"`
+	MaxRateLimitWait string `json:"max_rate_limit_wait"`
+}
+
 // Provider manages the teams of one github-team provider entry.
 type Provider struct {
-	cfg     gitgrant.ProviderConfig
-	org     string
-	client  *github.Client
-	logger  *slog.Logger
-	maxWait time.Duration
-	// sleep waits for d or until ctx ends; tests replace it to see waits.
-	sleep func(ctx context.Context, d time.Duration) error
-	now   func() time.Time
+	cfg    gitgrant.ProviderConfig
+	org    string
+	client *github.Client
+	logger *slog.Logger
+	clock  gitgrant.Clock
+	limits *httpapi.Limiter
 }
 
 var (
 	_ providers.Provider = (*Provider)(nil)
 	_ providers.Checker  = (*Provider)(nil)
-	_ providers.Factory  = Open
 )
 
 // Open opens a github-team provider. With token_env or token_file it
 // authenticates with that token; without, it uses deps.HTTPClient as it is,
 // which the command sets up with gitgrant's own GitHub credentials (a
 // GITHUB_TOKEN or a GitHub App installation token).
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
-	org := providers.String(cfg, "org", "")
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
+	bad := providers.Named(cfg.Name).Errorf
+	org := s.Org
 	if !orgPattern.MatchString(org) || len(org) > maxNameLen {
 		return nil, bad("setting org must be an organisation login, not %q", org)
 	}
-	apiURL := providers.String(cfg, "api_url", defaultAPIURL)
-	base, err := url.Parse(apiURL)
+	base, err := url.Parse(cmp.Or(s.APIURL, defaultAPIURL))
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
 		return nil, bad("setting api_url must be an http(s) URL such as https://ghe.example.com/api/v3/")
 	}
 	if !strings.HasSuffix(base.Path, "/") {
 		base.Path += "/"
 	}
-	maxWait := defaultMaxWait
-	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
-		maxWait, err = time.ParseDuration(s)
-		if err != nil || maxWait < 0 {
-			return nil, bad("setting max_rate_limit_wait must be a duration such as 5m, not %q", s)
-		}
+	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
+	if err != nil {
+		return nil, err
 	}
 
 	httpClient := deps.HTTPClient
 	if httpClient == nil {
 		httpClient = http.DefaultClient
 	}
-	_, hasEnv := cfg.Settings["token_env"]
-	_, hasFile := cfg.Settings["token_file"]
-	if hasEnv && hasFile {
-		return nil, bad("set token_env or token_file, not both")
-	}
-	if hasEnv || hasFile {
-		token, err := providers.Secret(cfg, "token", deps)
+	if ref := (providers.SecretRef{Name: "token", Env: s.TokenEnv, File: s.TokenFile}); ref.Set() {
+		token, err := ref.Read(cfg.Name, deps)
 		if err != nil {
 			return nil, err
 		}
@@ -120,18 +121,14 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	}
 	client := github.NewClient(httpClient)
 	client.BaseURL = base
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
+	logger := httpapi.Logger(deps, cfg.Name)
 	return &Provider{
-		cfg:     cfg,
-		org:     org,
-		client:  client,
-		logger:  logger.With("provider", cfg.Name),
-		maxWait: maxWait,
-		sleep:   deps.Sleep,
-		now:     deps.Now,
+		cfg:    cfg,
+		org:    org,
+		client: client,
+		logger: logger,
+		clock:  gitgrant.ClockOr(deps.Clock),
+		limits: httpapi.NewLimiter("GitHub", maxWait, deps.Clock, logger),
 	}, nil
 }
 
@@ -165,8 +162,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		opts.Page = resp.NextPage
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // Grant makes the user a member of the team. The login must be spelt as

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +13,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
@@ -38,40 +38,18 @@ func config(apiURL string, roles map[string]string) gitgrant.ProviderConfig {
 }
 
 func deps() providers.Deps {
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		if k == "GITGRANT_TEAM_TOKEN" {
-			return testToken
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"GITGRANT_TEAM_TOKEN": testToken}, nil, nil)
 }
 
-// sleepRecorder records the waits a provider asks for, and waits for real
-// (go-github refuses requests until a limit it has seen resets).
-type sleepRecorder struct {
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	return gitgrant.Sleep(ctx, gitgrant.SystemClock, d)
-}
-
-func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *sleepRecorder) {
+// open opens a provider whose clock records the waits it asks for and
+// waits for real (go-github refuses requests until a limit it has seen
+// resets).
+func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *fakeclock.Recording) {
 	t.Helper()
-	p, err := Open(t.Context(), cfg, deps())
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
-	rec := &sleepRecorder{}
-	p.(*Provider).sleep = rec.sleep
-	return p.(*Provider), rec
+	rec := fakeclock.Record(gitgrant.SystemClock)
+	d := deps()
+	d.Clock = rec
+	return providertest.Open(t, Open, cfg, d).(*Provider), rec
 }
 
 func TestConformance(t *testing.T) {
@@ -132,7 +110,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /orgs/acme/teams/big/members?page=2&per_page=100&role=all",
 		"GET /orgs/acme/teams/big/members?page=3&per_page=100&role=all",
 	}
-	if diff := cmp.Diff(want, fake.log()); diff != "" {
+	if diff := cmp.Diff(want, fake.Log()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
@@ -212,7 +190,7 @@ func TestRateLimits(t *testing.T) {
 		maxWait  string
 		deadline time.Duration // 0: none
 		wantErr  bool
-		minWait  time.Duration // of the first recorded wait
+		minWait  time.Duration // of the first recorded wait, less the moment it took to start it
 		maxWaitD time.Duration
 	}{
 		{name: "primary", limits: []string{"primary"}, minWait: time.Second, maxWaitD: 3 * time.Second},
@@ -246,8 +224,8 @@ func TestRateLimits(t *testing.T) {
 				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by GitHub until") {
 					t.Fatalf("Grant: err = %v, want a retryable SystemError saying until when", err)
 				}
-				if len(rec.waits) != 0 {
-					t.Errorf("asked to wait %v before giving up; want no wait", rec.waits)
+				if waits := rec.Delays(); len(waits) != 0 {
+					t.Errorf("asked to wait %v before giving up; want no wait", waits)
 				}
 				if got := fake.state("ops"); len(got) != 0 {
 					t.Errorf("memberships = %v, want none", got)
@@ -257,10 +235,11 @@ func TestRateLimits(t *testing.T) {
 			if err != nil {
 				t.Fatalf("Grant: %v", err)
 			}
-			if len(rec.waits) != len(tt.limits) {
-				t.Fatalf("waits = %v, want %d", rec.waits, len(tt.limits))
+			waits := rec.Delays()
+			if len(waits) != len(tt.limits) {
+				t.Fatalf("waits = %v, want %d", waits, len(tt.limits))
 			}
-			if w := rec.waits[0]; w < tt.minWait || w > tt.maxWaitD {
+			if w := waits[0]; w < tt.minWait-100*time.Millisecond || w > tt.maxWaitD {
 				t.Errorf("first wait = %v, want between %v and %v", w, tt.minWait, tt.maxWaitD)
 			}
 			if diff := cmp.Diff([]string{"alice:member:active"}, fake.state("ops")); diff != "" {
@@ -277,12 +256,7 @@ func TestErrors(t *testing.T) {
 	p, _ := open(t, config(apiURL, map[string]string{"ops": "ops", "gone": "no-such-team"}))
 
 	wrongToken := config(apiURL, map[string]string{"ops": "ops"})
-	wrongDeps := deps()
-	wrongDeps.Getenv = func(string) string { return "ghs_wrong" }
-	wp, err := Open(t.Context(), wrongToken, wrongDeps)
-	if err != nil {
-		t.Fatal(err)
-	}
+	wp := providertest.Open(t, Open, wrongToken, providertest.Deps(map[string]string{"GITGRANT_TEAM_TOKEN": "ghs_wrong"}, nil, nil))
 
 	tests := []struct {
 		name                string
@@ -298,9 +272,9 @@ func TestErrors(t *testing.T) {
 		{name: "login with a slash", do: func() error { return p.Revoke(t.Context(), "ops", "../admin") }, invalid: true},
 		{name: "bad token", do: func() error { _, err := wp.Members(t.Context(), "ops"); return err }, system: true},
 		{name: "server error", do: func() error {
-			fake.mu.Lock()
+			fake.Mu.Lock()
 			fake.failures = 1
-			fake.mu.Unlock()
+			fake.Mu.Unlock()
 			_, err := p.Members(t.Context(), "ops")
 			return err
 		}, system: true, retryable: true},
@@ -385,33 +359,15 @@ func TestCredentials(t *testing.T) {
 
 func TestNewRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name, key string
-		value     any // nil deletes the setting
-		want      string
-	}{
-		{"org missing", "org", nil, "setting org"},
-		{"org with a slash", "org", "acme/../x", "setting org"},
-		{"api_url not a URL", "api_url", "ghe.example.com", "setting api_url"},
-		{"max wait not a duration", "max_rate_limit_wait", "soon", "max_rate_limit_wait"},
-		{"token variable unset", "token_env", "UNSET_VARIABLE", "UNSET_VARIABLE"},
-		{"both token references", "token_file", "/run/secrets/gh", "not both"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := config("https://ghe.example.com/api/v3/", nil)
-			if tt.value == nil {
-				delete(cfg.Settings, tt.key)
-			} else {
-				cfg.Settings[tt.key] = tt.value
-			}
-			_, err := Open(t.Context(), cfg, deps())
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
-			}
-		})
-	}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	providertest.CheckRefusals(t, config("https://ghe.example.com/api/v3/", nil), open, []providertest.Refusal{
+		{Name: "org missing", Settings: map[string]any{"org": nil}, Says: "setting org"},
+		{Name: "org with a slash", Settings: map[string]any{"org": "acme/../x"}, Says: "setting org"},
+		{Name: "api_url not a URL", Settings: map[string]any{"api_url": "ghe.example.com"}, Says: "setting api_url"},
+		{Name: "max wait not a duration", Settings: map[string]any{"max_rate_limit_wait": "soon"}, Says: "max_rate_limit_wait"},
+		{Name: "token variable unset", Settings: map[string]any{"token_env": "UNSET_VARIABLE"}, Says: "UNSET_VARIABLE"},
+		{Name: "both token references", Settings: map[string]any{"token_file": "/run/secrets/gh"}, Says: "not both"},
+	}, testToken)
 }
 
 // TestCheckChildTeams: GitHub lists a child team's members as the parent's,
@@ -423,9 +379,9 @@ func TestCheckChildTeams(t *testing.T) {
 	if err := p.Check(t.Context()); err != nil {
 		t.Fatalf("Check without child teams: %v", err)
 	}
-	fake.mu.Lock()
+	fake.Mu.Lock()
 	fake.children["ops"] = []string{"ops-oncall"}
-	fake.mu.Unlock()
+	fake.Mu.Unlock()
 	err := p.Check(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "team acme/ops has child teams (ops-oncall)") {
 		t.Fatalf("Check = %v, want it to name ops and its child team", err)
@@ -460,12 +416,17 @@ func TestRequests(t *testing.T) {
 		}},
 	}
 	for _, s := range steps {
-		before := len(fake.log())
+		before := len(fake.Log())
 		if err := s.do(); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if diff := cmp.Diff(s.want, fake.log()[before:]); diff != "" {
+		if diff := cmp.Diff(s.want, fake.Log()[before:]); diff != "" {
 			t.Errorf("%s: requests (-want +got):\n%s", s.name, diff)
 		}
 	}
+}
+
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

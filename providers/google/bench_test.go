@@ -5,7 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
 // BenchmarkGrantRevoke1000 grants 1,000 memberships one after another, as
@@ -26,7 +27,7 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 			e.fake.addPrincipals(names...)
 			e.fake.addGroup("ops@acme.example")
 			e.fake.addPolicy("projects/acme-prod")
-			e.fake.perSecond = 10
+			e.fake.quota.Limit = 10
 			roles := map[string]string{"ops": "ops@acme.example"}
 			if kind == KindIAM {
 				roles = map[string]string{"ops": "roles/viewer"}
@@ -38,32 +39,7 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 				if err != nil {
 					b.Fatal(err)
 				}
-				p := pp.(*Provider)
-				until := time.Now().Add(4 * time.Hour)
-				start := time.Now()
-				for _, n := range names {
-					if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: n, Until: until}); err != nil {
-						b.Fatal(err)
-					}
-				}
-				granted, grantCalls := time.Since(start), p.Calls()
-				ms, err := p.Members(ctx, "ops")
-				if err != nil || len(ms) != len(names) {
-					b.Fatalf("Members: %d, %v", len(ms), err)
-				}
-				listCalls := p.Calls() - grantCalls
-				start = time.Now()
-				for _, n := range names {
-					if err := p.Revoke(ctx, "ops", n); err != nil {
-						b.Fatal(err)
-					}
-				}
-				revoked := time.Since(start)
-				b.ReportMetric(float64(grantCalls), "grant-calls")
-				b.ReportMetric(granted.Seconds(), "grant-s")
-				b.ReportMetric(float64(listCalls), "list-calls")
-				b.ReportMetric(float64(p.Calls()-grantCalls-listCalls), "revoke-calls")
-				b.ReportMetric(revoked.Seconds(), "revoke-s")
+				providertest.GrantRevoke(b, pp, "ops", names, time.Now().Add(4*time.Hour), gitgrant.SystemClock).Report(b)
 				e.fake.mu.Lock()
 				b.ReportMetric(float64(e.fake.throttled), "throttled")
 				b.ReportMetric(float64(e.fake.calls["token"]), "token-calls")

@@ -1,18 +1,11 @@
 package google
 
 import (
-	"crypto"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
 	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
 	"fmt"
-	"github.com/gitgrant/gitgrant"
+	"maps"
 	"net/http"
-	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
@@ -20,31 +13,19 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 )
 
 // apiPrefix is where the fake mounts the APIs, so that a request built
 // from an absolute URL instead of api_url misses it and fails the test.
 const apiPrefix = "/google"
 
-var (
-	keyOnce sync.Once
-	testKey *rsa.PrivateKey
-)
-
 // serviceAccountKey returns a service-account JSON key whose token_uri is
 // the fake's, and the PEM private key inside it (a secret).
-func serviceAccountKey(t testing.TB, tokenURL string) (string, string) {
-	keyOnce.Do(func() {
-		var err error
-		if testKey, err = rsa.GenerateKey(rand.Reader, 2048); err != nil {
-			panic(err)
-		}
-	})
-	der, err := x509.MarshalPKCS8PrivateKey(testKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pemKey := string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
+func serviceAccountKey(tokenURL string) (string, string) {
+	_, pemKey := httpapitest.RSAKey()
 	b, _ := json.Marshal(map[string]string{
 		"type":           "service_account",
 		"project_id":     "acme-prod",
@@ -62,14 +43,13 @@ func serviceAccountKey(t testing.TB, tokenURL string) (string, string) {
 // Resource Manager v3 getIamPolicy/setIamPolicy, from memory. Its clock
 // (for token, membership and condition expiry) can be moved forward.
 type fakeGoogle struct {
-	t      testing.TB
-	url    string // api_url of both APIs
-	tokens string // token_uri
+	t        testing.TB
+	url      string // api_url of both APIs
+	tokenURL string // token_uri
 
-	mu      sync.Mutex
-	offset  time.Duration // fake clock = real clock + offset
-	issued  map[string]time.Time
-	nTokens int
+	mu     sync.Mutex
+	offset time.Duration // fake clock = real clock + offset
+	tokens httpapitest.Tokens
 	// principals Google knows: users, groups, service accounts (emails).
 	principals map[string]bool
 	groups     map[string]*fakeGroup // by group email
@@ -83,16 +63,13 @@ type fakeGoogle struct {
 	conflicts int
 	// throttle answers the next requests with 429 and Retry-After.
 	throttle []int
-	// quota: at most perSecond requests in any one-second window (0: no
-	// limit); requests over it get 429 with Retry-After: 1.
-	perSecond int
-	window    []time.Time
+	// quota: at most Limit requests a second (0: no limit); requests over
+	// it get 429 with Retry-After: 1.
+	quota     httpapitest.Quota
 	calls     map[string]int // by method name
 	throttled int
 	// refuseKey makes the token endpoint refuse the key (disabled).
 	refuseKey bool
-	// tokenTTL is the expires_in of issued tokens (default an hour).
-	tokenTTL time.Duration
 	// denied permissions, for testIamPermissions.
 	denied []string
 	// clock is shared with the provider under test.
@@ -117,18 +94,13 @@ type fakePolicy struct {
 }
 
 func newFakeGoogle(t testing.TB, clock gitgrant.Clock) *fakeGoogle {
-	f := &fakeGoogle{t: t, clock: clock, issued: map[string]time.Time{}, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
-		policies: map[string]*fakePolicy{}, calls: map[string]int{}}
-	root := http.NewServeMux()
-	root.HandleFunc("POST /oauth2/token", f.handleToken)
-	root.Handle(apiPrefix+"/", http.StripPrefix(apiPrefix, http.HandlerFunc(f.handleAPI)))
-	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("fake Google: request outside %s (an absolute URL?): %s %s", apiPrefix, r.Method, r.URL)
-		http.Error(w, "outside the API prefix", http.StatusBadRequest)
-	})
-	srv := httptest.NewServer(root)
-	t.Cleanup(srv.Close)
-	f.url, f.tokens = srv.URL+apiPrefix+"/", srv.URL+"/oauth2/token"
+	f := &fakeGoogle{t: t, clock: clock, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
+		policies: map[string]*fakePolicy{}, calls: map[string]int{}, quota: httpapitest.Quota{Window: time.Second}}
+	f.tokens = httpapitest.Tokens{Now: f.now, Prefix: tokenPrefix + "-", TTL: time.Hour}
+	oauth := http.NewServeMux()
+	oauth.HandleFunc("POST /token", f.handleToken)
+	root := httpapitest.NewServer(t, map[string]http.Handler{apiPrefix: http.HandlerFunc(f.handleAPI), "/oauth2": oauth})
+	f.url, f.tokenURL = root+apiPrefix+"/", root+"/oauth2/token"
 	return f
 }
 
@@ -215,11 +187,7 @@ func (f *fakeGoogle) policyBindings(resource string) []binding {
 func (f *fakeGoogle) callCounts() map[string]int {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	out := map[string]int{}
-	for k, v := range f.calls {
-		out[k] = v
-	}
-	return out
+	return maps.Clone(f.calls)
 }
 
 // sweep deletes memberships whose expireTime has passed: Google does it.
@@ -233,8 +201,7 @@ func (f *fakeGoogle) sweep(g *fakeGroup) {
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json; charset=UTF-8")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
+	httpapitest.WriteJSON(w, code, v)
 }
 
 func writeError(w http.ResponseWriter, code int, status, msg string) {
@@ -248,45 +215,28 @@ func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}
-	parts := strings.Split(r.Form.Get("assertion"), ".")
-	if len(parts) != 3 {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "malformed assertion"})
-		return
-	}
-	sig, _ := base64.RawURLEncoding.DecodeString(parts[2])
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
 	f.mu.Lock()
-	refuse := f.refuseKey
-	f.mu.Unlock()
-	if refuse {
+	defer f.mu.Unlock()
+	if f.refuseKey {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Invalid grant: account not found"})
 		return
 	}
-	if rsa.VerifyPKCS1v15(&testKey.PublicKey, crypto.SHA256, sum[:], sig) != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
-		return
-	}
+	key, _ := httpapitest.RSAKey()
 	var claims struct {
 		Iss, Scope, Aud string
 		Exp, Iat        int64
 	}
-	payload, _ := base64.RawURLEncoding.DecodeString(parts[1])
-	json.Unmarshal(payload, &claims)
-	if claims.Aud != f.tokens || !strings.HasPrefix(claims.Scope, "https://www.googleapis.com/auth/") || claims.Iss == "" {
+	if !httpapitest.VerifyRS256(r.Form.Get("assertion"), &key.PublicKey, &claims) {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Invalid JWT Signature."})
+		return
+	}
+	if claims.Aud != f.tokenURL || !strings.HasPrefix(claims.Scope, "https://www.googleapis.com/auth/") || claims.Iss == "" {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_scope"})
 		return
 	}
-	f.mu.Lock()
-	f.nTokens++
-	token := fmt.Sprintf("ya29.fake-access-token-%d", f.nTokens)
-	ttl := f.tokenTTL
-	if ttl == 0 {
-		ttl = time.Hour
-	}
-	f.issued[token] = f.now().Add(ttl)
+	token, ttl := f.tokens.Issue()
 	f.calls["token"]++
-	f.mu.Unlock()
-	writeJSON(w, http.StatusOK, map[string]any{"access_token": token, "expires_in": int(ttl.Seconds()), "token_type": "Bearer"})
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
 }
 
 var (
@@ -300,8 +250,7 @@ var (
 func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-	if exp, ok := f.issued[token]; !ok || !f.now().Before(exp) {
+	if !f.tokens.Valid(r.Header.Get("Authorization")) {
 		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
 		return
 	}
@@ -313,16 +262,11 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute'.")
 		return
 	}
-	if f.perSecond > 0 {
-		now := f.clock.Now()
-		f.window = slices.DeleteFunc(f.window, func(t time.Time) bool { return now.Sub(t) >= time.Second })
-		if len(f.window) >= f.perSecond {
-			f.throttled++
-			w.Header().Set("Retry-After", "1")
-			writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded.")
-			return
-		}
-		f.window = append(f.window, now)
+	if ok, _, _ := f.quota.Take("", 1, f.clock.Now()); !ok {
+		f.throttled++
+		w.Header().Set("Retry-After", "1")
+		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded.")
+		return
 	}
 	path := r.URL.Path
 	switch m := v3Path.FindStringSubmatch(path); {

@@ -12,6 +12,7 @@
 package google
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 // Type is the provider type in gitgrant.yaml.
@@ -60,11 +62,25 @@ var (
 	resourcePattern = regexp.MustCompile(`^(projects/[a-z0-9][a-z0-9.:-]{0,99}|folders/[0-9]{1,30}|organizations/[0-9]{1,30})$`)
 )
 
+// Settings are a google provider entry's settings in gitgrant.yaml, as
+// google.schema.json beside this file describes them.
+type Settings struct {
+	Kind              string   `json:"kind"`
+	Resource          string   `json:"resource"`
+	CredentialsFile   string   `json:"credentials_file"`
+	CredentialsEnv    string   `json:"credentials_env"`
+	APIURL            string   `json:"api_url"`
+	RequestsPerSecond *float64 `json:"requests_per_second"`
+	MaxRateLimitWait  string   `json:"max_rate_limit_wait"`
+}
+
 // Provider manages the groups or IAM roles of one google provider entry.
 type Provider struct {
-	cfg  gitgrant.ProviderConfig
-	kind string
-	api  *apiClient
+	cfg   gitgrant.ProviderConfig
+	kind  string
+	api   *httpapi.Client
+	clock gitgrant.Clock
+	log   *slog.Logger
 	// groups: resolved group resource names by target.
 	groups *groupCache
 	// iam: the resource whose policy holds the bindings, and a lock that
@@ -77,17 +93,17 @@ var (
 	_ providers.Provider      = (*Provider)(nil)
 	_ providers.Checker       = (*Provider)(nil)
 	_ providers.NativeExpirer = (*Provider)(nil)
-	_ providers.Factory       = Open
 )
 
 // Open opens a google provider. Credentials: a service-account key or a
 // workload identity federation configuration (JSON) from credentials_file
 // or credentials_env; without either, Application Default Credentials.
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
-	p := &Provider{cfg: cfg, kind: providers.String(cfg, "kind", "")}
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
+	bad := providers.Named(cfg.Name).Errorf
+	p := &Provider{cfg: cfg, kind: s.Kind, clock: gitgrant.ClockOr(deps.Clock), log: httpapi.Logger(deps, cfg.Name)}
 	var scope, defaultURL string
 	switch p.kind {
 	case KindGroups:
@@ -95,7 +111,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 		p.groups = &groupCache{names: map[string]string{}}
 	case KindIAM:
 		scope, defaultURL = scopeCloudPlatform, defaultResourceManagerURL
-		p.resource = providers.String(cfg, "resource", "")
+		p.resource = s.Resource
 		if !resourcePattern.MatchString(p.resource) {
 			return nil, bad("setting resource must be projects/PROJECT_ID, folders/NUMBER or organizations/NUMBER, not %q", p.resource)
 		}
@@ -103,80 +119,56 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	default:
 		return nil, bad("setting kind must be %q or %q, not %q", KindGroups, KindIAM, p.kind)
 	}
-	base, err := url.Parse(providers.String(cfg, "api_url", defaultURL))
+	base, err := url.Parse(cmp.Or(s.APIURL, defaultURL))
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" {
 		return nil, bad("setting api_url must be an http(s) URL such as %s", defaultURL)
 	}
-	base.Path = strings.TrimSuffix(base.Path, "/")
-	maxWait, interval, err := limits(cfg)
+	if !strings.HasSuffix(base.Path, "/") {
+		base.Path += "/"
+	}
+	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
 	if err != nil {
 		return nil, err
 	}
-	newSource, err := credentials(ctx, cfg, deps, scope)
+	rps := float64(defaultRequestsPerSecond)
+	if s.RequestsPerSecond != nil {
+		if rps = *s.RequestsPerSecond; rps < 0 {
+			return nil, bad("setting requests_per_second must be a number, at least 0")
+		}
+	}
+	newSource, err := credentials(ctx, cfg.Name, s, deps, scope)
 	if err != nil {
 		return nil, err
 	}
-	httpClient := deps.HTTPClient
-	if httpClient == nil {
-		httpClient = http.DefaultClient
-	}
-	tokens := &refreshableSource{newSource: newSource}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	now := deps.Now
-	p.api = &apiClient{
-		system:  "google " + cfg.Name,
-		base:    base,
-		http:    &http.Client{Transport: &oauth2.Transport{Source: tokens, Base: httpClient.Transport}, Timeout: httpClient.Timeout},
-		tokens:  tokens,
-		pace:    &pacer{interval: interval, now: now},
-		maxWait: maxWait,
-		logger:  logger.With("provider", cfg.Name),
-		sleep:   deps.Sleep,
-		now:     now,
-	}
-	p.api.reachable.Store(true)
+	tokens := httpapi.NewTokenSource(httpapi.TokenConfig{
+		Fetch: func(context.Context) (*oauth2.Token, error) {
+			// A fresh source for each token: after a refused token, the
+			// next comes from Google, not from a cache.
+			src, err := newSource()
+			if err != nil {
+				return nil, &httpapi.TokenError{Transport: err}
+			}
+			return src.Token()
+		},
+		// As x/oauth2 does: Google's tokens live an hour.
+		Early: 10 * time.Second,
+	}, deps)
+	p.api = httpapi.New(httpapi.Config{
+		API: "Google", System: Type + " " + cfg.Name, Provider: cfg.Name, BaseURL: base, Auth: tokens,
+		MaxWait: maxWait, Interval: httpapi.Interval(rps),
+		RateLimitRetries: 8, ServerRetries: 3,
+		Backoff: httpapi.Backoff{First: 2 * time.Second, Max: 2 * time.Second},
+		Problem: problem,
+	}, deps)
 	return p, nil
 }
 
-// limits reads max_rate_limit_wait and requests_per_second (as the
-// interval between requests; zero: no pacing).
-func limits(cfg gitgrant.ProviderConfig) (time.Duration, time.Duration, error) {
-	maxWait := defaultMaxWait
-	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
-		d, err := time.ParseDuration(s)
-		if err != nil || d < 0 {
-			return 0, 0, fmt.Errorf("provider %s: setting max_rate_limit_wait must be a duration such as 5m, not %q", cfg.Name, s)
-		}
-		maxWait = d
-	}
-	rps := float64(defaultRequestsPerSecond)
-	if v, ok := cfg.Settings["requests_per_second"]; ok {
-		switch n := v.(type) {
-		case int:
-			rps = float64(n)
-		case float64:
-			rps = n
-		default:
-			rps = -1
-		}
-		if rps < 0 {
-			return 0, 0, fmt.Errorf("provider %s: setting requests_per_second must be a number, at least 0", cfg.Name)
-		}
-	}
-	var interval time.Duration
-	if rps > 0 {
-		interval = time.Duration(float64(time.Second) / rps)
-	}
-	return maxWait, interval, nil
-}
+func (p *Provider) system() string { return Type + " " + p.cfg.Name }
 
 // credentials returns a function that makes a fresh token source from
 // the configured credentials. The JSON is read once, here, and kept only
 // in memory; neither it nor a token ever reaches an error or a log.
-func credentials(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps, scope string) (func() (oauth2.TokenSource, error), error) {
+func credentials(ctx context.Context, name string, s Settings, deps providers.Deps, scope string) (func() (oauth2.TokenSource, error), error) {
 	// The token requests use deps.HTTPClient (tests, proxies) and must
 	// outlive ctx, which only carries that client here.
 	httpClient := deps.HTTPClient
@@ -184,12 +176,8 @@ func credentials(ctx context.Context, cfg gitgrant.ProviderConfig, deps provider
 		httpClient = http.DefaultClient
 	}
 	tokenCtx := context.WithValue(context.WithoutCancel(ctx), oauth2.HTTPClient, httpClient)
-	_, hasEnv := cfg.Settings["credentials_env"]
-	_, hasFile := cfg.Settings["credentials_file"]
-	if hasEnv && hasFile {
-		return nil, fmt.Errorf("provider %s: set credentials_env or credentials_file, not both", cfg.Name)
-	}
-	if !hasEnv && !hasFile {
+	ref := providers.SecretRef{Name: "credentials", Env: s.CredentialsEnv, File: s.CredentialsFile}
+	if !ref.Set() {
 		// Application Default Credentials: GOOGLE_APPLICATION_CREDENTIALS,
 		// gcloud's file, or the metadata server (GKE workload identity).
 		return func() (oauth2.TokenSource, error) {
@@ -200,7 +188,7 @@ func credentials(ctx context.Context, cfg gitgrant.ProviderConfig, deps provider
 			return creds.TokenSource, nil
 		}, nil
 	}
-	raw, err := providers.Secret(cfg, "credentials", deps)
+	raw, err := ref.Read(name, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -211,14 +199,14 @@ func credentials(ctx context.Context, cfg gitgrant.ProviderConfig, deps provider
 		Type googleauth.CredentialsType `json:"type"`
 	}
 	if json.Unmarshal([]byte(raw), &kind) != nil || (kind.Type != googleauth.ServiceAccount && kind.Type != googleauth.ExternalAccount) {
-		return nil, fmt.Errorf("provider %s: the credentials JSON must have type %q or %q", cfg.Name, googleauth.ServiceAccount, googleauth.ExternalAccount)
+		return nil, fmt.Errorf("provider %s: the credentials JSON must have type %q or %q", name, googleauth.ServiceAccount, googleauth.ExternalAccount)
 	}
 	parse := func() (oauth2.TokenSource, error) {
 		creds, err := googleauth.CredentialsFromJSONWithType(tokenCtx, []byte(raw), kind.Type, scope)
 		if err != nil {
 			// The parser's errors can quote the input: say only what
 			// kind of problem it was.
-			return nil, fmt.Errorf("provider %s: the credentials JSON is not a service-account key or an external_account configuration", cfg.Name)
+			return nil, fmt.Errorf("provider %s: the credentials JSON is not a service-account key or an external_account configuration", name)
 		}
 		return creds.TokenSource, nil
 	}
@@ -230,7 +218,7 @@ func credentials(ctx context.Context, cfg gitgrant.ProviderConfig, deps provider
 
 // NativeExpiry reports that Google ends grants at their Until by itself,
 // as long as the API has been reachable.
-func (p *Provider) NativeExpiry() bool { return p.api.reachable.Load() }
+func (p *Provider) NativeExpiry() bool { return p.api.Reachable() }
 
 // Members lists the principals holding role now, with the expiry Google
 // enforces for each.
@@ -271,7 +259,7 @@ func (p *Provider) Check(ctx context.Context) error {
 func (p *Provider) Close() error { return nil }
 
 // Calls is how many API requests the provider has sent, for figures.
-func (p *Provider) Calls() int64 { return p.api.calls.Load() }
+func (p *Provider) Calls() int64 { return p.api.Calls() }
 
 // declared returns role's target, refusing roles gitgrant.yaml does not
 // declare.

@@ -1,12 +1,9 @@
 package google
 
 import (
-	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,6 +13,8 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -32,6 +31,8 @@ type env struct {
 	fake   *fakeGoogle
 	keyPEM string
 	deps   providers.Deps
+	// clock records the waits of the providers the env opens.
+	clock *fakeclock.Recording
 }
 
 func newEnv(tb testing.TB) *env { return newEnvAt(tb, gitgrant.SystemClock) }
@@ -39,17 +40,10 @@ func newEnv(tb testing.TB) *env { return newEnvAt(tb, gitgrant.SystemClock) }
 // newEnvAt is newEnv with a clock the fake and the provider share.
 func newEnvAt(tb testing.TB, clock gitgrant.Clock) *env {
 	f := newFakeGoogle(tb, clock)
-	keyJSON, keyPEM := serviceAccountKey(tb, f.tokens)
-	d := providers.DefaultDeps()
-	d.Getenv = func(string) string { return "" }
-	d.ReadFile = func(p string) ([]byte, error) {
-		if p == keyPath {
-			return []byte(keyJSON), nil
-		}
-		return nil, os.ErrNotExist
-	}
-	d.Clock = clock
-	return &env{fake: f, keyPEM: keyPEM, deps: d}
+	keyJSON, keyPEM := serviceAccountKey(f.tokenURL)
+	rec := fakeclock.Record(clock)
+	d := providertest.Deps(nil, map[string]string{keyPath: keyJSON}, rec)
+	return &env{fake: f, keyPEM: keyPEM, deps: d, clock: rec}
 }
 
 func (e *env) config(kind string, roles map[string]string, settings map[string]any) gitgrant.ProviderConfig {
@@ -72,31 +66,9 @@ func (e *env) config(kind string, roles map[string]string, settings map[string]a
 	return gitgrant.ProviderConfig{Name: "gcp", Type: Type, Roles: rc, Settings: s}
 }
 
-// sleepRecorder records the waits a provider asks for, and waits on the
-// env's clock.
-type sleepRecorder struct {
-	deps  providers.Deps
-	mu    sync.Mutex
-	waits []time.Duration
-}
-
-func (s *sleepRecorder) sleep(ctx context.Context, d time.Duration) error {
-	s.mu.Lock()
-	s.waits = append(s.waits, d)
-	s.mu.Unlock()
-	return s.deps.Sleep(ctx, d)
-}
-
-func (e *env) open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *sleepRecorder) {
+func (e *env) open(t *testing.T, cfg gitgrant.ProviderConfig) *Provider {
 	t.Helper()
-	p, err := Open(t.Context(), cfg, e.deps)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	t.Cleanup(func() { p.Close() })
-	rec := &sleepRecorder{deps: e.deps}
-	p.(*Provider).api.sleep = rec.sleep
-	return p.(*Provider), rec
+	return providertest.Open(t, Open, cfg, e.deps).(*Provider)
 }
 
 func principals(n int) []string {
@@ -110,8 +82,7 @@ func principals(n int) []string {
 func harness(e *env, kind string, roles map[string]string, names []string) providertest.Harness {
 	return providertest.Harness{
 		Open: func(t *testing.T) providers.Provider {
-			p, _ := e.open(t, e.config(kind, roles, nil))
-			return p
+			return e.open(t, e.config(kind, roles, nil))
 		},
 		Principals:       names,
 		MissingPrincipal: "nobody@acme.example",
@@ -173,7 +144,7 @@ func TestNativeExpiryWithGitgrantStopped(t *testing.T) {
 			if kind == KindIAM {
 				roles = map[string]string{"ops": "roles/compute.admin"}
 			}
-			p, _ := e.open(t, e.config(kind, roles, nil))
+			p := e.open(t, e.config(kind, roles, nil))
 			until := time.Now().Add(4 * time.Hour).Truncate(time.Second)
 			for _, g := range []providers.Grant{
 				{Role: "ops", Principal: "alice@acme.example", Until: until},
@@ -233,12 +204,12 @@ func TestRateLimits(t *testing.T) {
 	e := newEnvAt(t, fakeclock.NewAuto(t0))
 	e.fake.addPrincipals("alice@acme.example")
 	e.fake.addGroup("ops@acme.example")
-	p, rec := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"max_rate_limit_wait": "10s"}))
+	p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"max_rate_limit_wait": "10s"}))
 	e.fake.throttle = []int{1, 2}
 	if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: "alice@acme.example", Until: e.deps.Now().Add(time.Hour)}); err != nil {
 		t.Fatalf("Grant through two 429s: %v", err)
 	}
-	if diff := cmp.Diff([]time.Duration{time.Second, 2 * time.Second}, rec.waits); diff != "" {
+	if diff := cmp.Diff([]time.Duration{time.Second, 2 * time.Second}, e.clock.Delays()); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
 	e.fake.mu.Lock()
@@ -259,7 +230,7 @@ func TestTokenExpiryMidRun(t *testing.T) {
 	e := newEnv(t)
 	e.fake.addPrincipals("alice@acme.example", "bob@acme.example")
 	e.fake.addPolicy("projects/acme-prod")
-	p, _ := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
+	p := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
 	ctx := t.Context()
 	if err := p.Grant(ctx, providers.Grant{Role: "viewer", Principal: "alice@acme.example", Until: time.Now().Add(3 * time.Hour)}); err != nil {
 		t.Fatal(err)
@@ -291,7 +262,7 @@ func TestMembersPages(t *testing.T) {
 	for i, w := range want {
 		g.members[w] = &fakeMember{id: fmt.Sprintf("x%d", i), key: w}
 	}
-	p, _ := e.open(t, e.config(KindGroups, map[string]string{"big": "big@acme.example"}, nil))
+	p := e.open(t, e.config(KindGroups, map[string]string{"big": "big@acme.example"}, nil))
 	ms, err := p.Members(t.Context(), "big")
 	if err != nil {
 		t.Fatal(err)
@@ -317,7 +288,7 @@ func TestEventualConsistency(t *testing.T) {
 	e.fake.addPrincipals("alice@acme.example")
 	e.fake.addGroup("ops@acme.example")
 	e.fake.lag = 700 * time.Millisecond
-	p, rec := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
+	p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
 	ctx := t.Context()
 	until := time.Now().Add(time.Hour).Truncate(time.Second)
 	steps := []struct {
@@ -339,7 +310,7 @@ func TestEventualConsistency(t *testing.T) {
 			t.Errorf("%s: Members (-want +got):\n%s", s.name, diff)
 		}
 	}
-	if len(rec.waits) == 0 {
+	if len(e.clock.Delays()) == 0 {
 		t.Errorf("the provider never waited for the membership to become visible")
 	}
 }
@@ -356,7 +327,7 @@ func TestIAMConflictsAndForeignBindings(t *testing.T) {
 		binding{Role: "roles/viewer", Members: []string{"user:bob@acme.example", "user:carol@acme.example"}},
 		binding{Role: "roles/viewer", Members: []string{"user:carol@acme.example"}, Condition: businessHours},
 	)
-	p, _ := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
+	p := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
 	ctx := t.Context()
 	until := time.Now().Add(time.Hour).Truncate(time.Second)
 
@@ -401,27 +372,16 @@ func TestIAMConflictsAndForeignBindings(t *testing.T) {
 func TestOpenRefuses(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
-	tests := []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"no kind", map[string]any{"kind": ""}, "setting kind"},
-		{"bad resource", map[string]any{"kind": KindIAM, "resource": "projects/../x"}, "setting resource"},
-		{"bad url", map[string]any{"api_url": "ftp://x"}, "setting api_url"},
-		{"missing key file", map[string]any{"credentials_file": "/nope"}, "credentials_file"},
-		{"both", map[string]any{"credentials_env": "X"}, "not both"},
-		{"bad wait", map[string]any{"max_rate_limit_wait": "soon"}, "max_rate_limit_wait"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			_, err := Open(t.Context(), e.config(KindGroups, nil, tt.settings), e.deps)
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Open = %v, want an error about %s", err, tt.want)
-			}
-		})
-	}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, e.deps) }
+	providertest.CheckRefusals(t, e.config(KindGroups, nil, nil), open, []providertest.Refusal{
+		{Name: "no kind", Settings: map[string]any{"kind": ""}, Says: "setting kind"},
+		{Name: "bad resource", Settings: map[string]any{"kind": KindIAM, "resource": "projects/../x"}, Says: "setting resource"},
+		{Name: "bad url", Settings: map[string]any{"api_url": "ftp://x"}, Says: "setting api_url"},
+		{Name: "missing key file", Settings: map[string]any{"credentials_file": "/nope"}, Says: "credentials_file"},
+		{Name: "both", Settings: map[string]any{"credentials_env": "X"}, Says: "not both"},
+		{Name: "bad wait", Settings: map[string]any{"max_rate_limit_wait": "soon"}, Says: "max_rate_limit_wait"},
+		{Name: "negative pace", Settings: map[string]any{"requests_per_second": -1}, Says: "requests_per_second"},
+	}, e.keyPEM)
 	d := e.deps
 	d.ReadFile = func(string) ([]byte, error) {
 		return []byte(`{"type":"service_account","private_key":"` + "SECRET-KEY-MATERIAL" + `"`), nil
@@ -439,7 +399,7 @@ func TestRefusedKey(t *testing.T) {
 	e := newEnv(t)
 	e.fake.addGroup("ops@acme.example")
 	e.fake.refuseKey = true
-	p, _ := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
+	p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
 	_, err := p.Members(t.Context(), "ops")
 	var sys *gitgrant.SystemError
 	if !errors.As(err, &sys) || sys.Retryable {
@@ -460,46 +420,27 @@ func TestRefusedKey(t *testing.T) {
 // 429's Retry-After.
 func TestPacingStaysUnderQuota(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name          string
-		rps           float64
-		wantThrottled bool
-	}{
-		{"paced below the quota", 4.5, false},
-		{"unpaced", 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			// One clock, moved only by the provider's own waits: the
-			// fake's quota window sees exactly the pacing, whatever the
-			// machine's load.
-			clk := fakeclock.NewAuto(t0)
-			e := newEnvAt(t, clk)
-			names := principals(9)
-			e.fake.addPrincipals(names...)
-			e.fake.addGroup("ops@acme.example")
-			e.fake.perSecond = 5
-			p, _ := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"requests_per_second": tt.rps}))
-			for _, n := range names {
-				if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: n, Until: e.deps.Now().Add(time.Hour)}); err != nil {
-					t.Fatal(err)
-				}
-			}
-			e.fake.mu.Lock()
-			throttled := e.fake.throttled
-			e.fake.mu.Unlock()
-			if tt.rps > 0 {
-				// The paced calls are spaced 1/rps apart on the clock.
-				if got, want := clk.Now().Sub(t0), time.Duration(float64(time.Second)/tt.rps); got < want {
-					t.Errorf("the clock moved %v over the grants, want at least one pacing interval (%v)", got, want)
-				}
-			}
-			if (throttled > 0) != tt.wantThrottled {
-				t.Errorf("throttled %d times, want throttling: %v", throttled, tt.wantThrottled)
-			}
-		})
-	}
+	httpapitest.CheckPacing(t, func(t *testing.T, rps float64) int {
+		// One clock, moved only by the provider's own waits: the fake's
+		// quota window sees exactly the pacing, whatever the machine's load.
+		clk := fakeclock.NewAuto(t0)
+		e := newEnvAt(t, clk)
+		names := principals(9)
+		e.fake.addPrincipals(names...)
+		e.fake.addGroup("ops@acme.example")
+		e.fake.quota.Limit = 5
+		p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, map[string]any{"requests_per_second": rps}))
+		if err := providertest.GrantEach(t.Context(), p, "ops", names, clk.Now().Add(time.Hour)); err != nil {
+			t.Fatal(err)
+		}
+		// The paced calls are spaced 1/rps apart on the clock.
+		if got, want := clk.Now().Sub(t0), httpapi.Interval(rps); got < want {
+			t.Errorf("the clock moved %v over the grants, want at least one pacing interval (%v)", got, want)
+		}
+		e.fake.mu.Lock()
+		defer e.fake.mu.Unlock()
+		return e.fake.throttled
+	})
 }
 
 // TestCheckIAMPermissions: Check asks the resource which of the two
@@ -520,7 +461,7 @@ func TestCheckIAMPermissions(t *testing.T) {
 			e := newEnv(t)
 			e.fake.addPolicy("projects/acme-prod")
 			e.fake.denied = tt.denied
-			p, _ := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
+			p := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
 			err := p.Check(t.Context())
 			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
 				t.Errorf("Check = %v, want error %q", err, tt.wantErr)
@@ -535,8 +476,8 @@ func TestTokenRefreshOnSchedule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.fake.addGroup("ops@acme.example")
-	e.fake.tokenTTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
-	p, _ := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
+	e.fake.tokens.TTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
+	p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
 	for range 2 {
 		if _, err := p.Members(t.Context(), "ops"); err != nil {
 			t.Fatal(err)
@@ -556,7 +497,7 @@ func TestRevokeHandBoundMembers(t *testing.T) {
 	hand := []string{"domain:acme.example", "deleted:user:gone@acme.example?uid=123456789", "allAuthenticatedUsers",
 		"principalSet://iam.googleapis.com/locations/global/workforcePools/acme/group/sre"}
 	e.fake.addPolicy("projects/acme-prod", binding{Role: "roles/viewer", Members: hand})
-	p, _ := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
+	p := e.open(t, e.config(KindIAM, map[string]string{"viewer": "roles/viewer"}, nil))
 	ms, err := p.Members(t.Context(), "viewer")
 	if err != nil || len(ms) != len(hand) {
 		t.Fatalf("Members = %v, %v; want the %d hand-bound members", ms, err, len(hand))
@@ -572,4 +513,9 @@ func TestRevokeHandBoundMembers(t *testing.T) {
 	if got := e.fake.policyBindings("projects/acme-prod"); len(got) != 0 {
 		t.Errorf("policy after revoking every hand-bound member: %+v", got)
 	}
+}
+
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

@@ -12,7 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 const (
@@ -74,9 +76,9 @@ func (p *Provider) group(ctx context.Context, role string) (string, error) {
 	var resp struct {
 		Name string `json:"name"`
 	}
-	err = p.api.do(ctx, http.MethodGet, "/v1/groups:lookup", url.Values{"groupKey.id": {target}}, nil, &resp)
+	err = p.do(ctx, http.MethodGet, "v1/groups:lookup", url.Values{"groupKey.id": {target}}, nil, &resp)
 	if err != nil {
-		return "", p.api.wrap(p.cfg.Name, fmt.Sprintf("role %s: look up group %s", role, target), err)
+		return "", p.api.Fail(fmt.Sprintf("role %s: look up group %s", role, target), err)
 	}
 	if !groupIDPattern.MatchString(resp.Name) {
 		return "", fmt.Errorf("provider %s: role %s: Cloud Identity answered group name %q", p.cfg.Name, role, resp.Name)
@@ -108,8 +110,8 @@ func (p *Provider) groupMembers(ctx context.Context, role string) ([]providers.M
 			Memberships   []membership `json:"memberships"`
 			NextPageToken string       `json:"nextPageToken"`
 		}
-		if err := p.api.do(ctx, http.MethodGet, "/v1/"+group+"/memberships", q, nil, &page); err != nil {
-			return nil, p.api.wrap(p.cfg.Name, fmt.Sprintf("list members of %s (%s)", role, group), err)
+		if err := p.do(ctx, http.MethodGet, "v1/"+group+"/memberships", q, nil, &page); err != nil {
+			return nil, p.api.Fail(fmt.Sprintf("list members of %s (%s)", role, group), err)
 		}
 		for _, m := range page.Memberships {
 			until, err := memberExpiry(m)
@@ -123,8 +125,7 @@ func (p *Provider) groupMembers(ctx context.Context, role string) ([]providers.M
 		}
 		q.Set("pageToken", page.NextPageToken)
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 func memberExpiry(m membership) (time.Time, error) {
@@ -160,9 +161,9 @@ func (p *Provider) groupGrant(ctx context.Context, g providers.Grant) error {
 	}
 	what := fmt.Sprintf("grant %s (%s) to %s", g.Role, group, g.Principal)
 	body := membership{PreferredMemberKey: entityKey{ID: g.Principal}, Roles: []membershipRole{memberRole(g.Until)}}
-	deadline := p.api.now().Add(visibleWait)
+	deadline := p.clock.Now().Add(visibleWait)
 	for {
-		err = p.api.do(ctx, http.MethodPost, "/v1/"+group+"/memberships", nil, body, nil)
+		err = p.do(ctx, http.MethodPost, "v1/"+group+"/memberships", nil, body, nil)
 		switch code, status := statusOf(err); {
 		case err == nil:
 			return p.waitVisible(ctx, group, g.Principal, what)
@@ -173,10 +174,10 @@ func (p *Provider) groupGrant(ctx context.Context, g providers.Grant) error {
 			}
 			// It exists, yet the lookup does not see it yet (or it was
 			// just deleted): try again shortly, within bounds.
-			if p.api.now().After(deadline) {
-				return providers.Unavailable(p.api.system, what, errors.New("the membership exists but cannot be looked up; Cloud Identity is still catching up"))
+			if p.clock.Now().After(deadline) {
+				return providers.Unavailable(p.system(), what, errors.New("the membership exists but cannot be looked up; Cloud Identity is still catching up"))
 			}
-			if err := p.api.sleep(ctx, 250*time.Millisecond); err != nil {
+			if err := gitgrant.Sleep(ctx, p.clock, 250*time.Millisecond); err != nil {
 				return err
 			}
 		case code == http.StatusNotFound || (code == http.StatusBadRequest && memberMissing(err)):
@@ -184,13 +185,13 @@ func (p *Provider) groupGrant(ctx context.Context, g providers.Grant) error {
 			// Google does not know.
 			return fmt.Errorf("provider %s: %s: Google knows no user, group or service account %q: %w", p.cfg.Name, what, g.Principal, providers.ErrNotFound)
 		default:
-			return p.api.wrap(p.cfg.Name, what, err)
+			return p.api.Fail(what, err)
 		}
 	}
 }
 
 func memberMissing(err error) bool {
-	var e *apiError
+	var e *httpapi.StatusError
 	if !errors.As(err, &e) {
 		return false
 	}
@@ -206,14 +207,14 @@ func (p *Provider) updateExpiry(ctx context.Context, group string, g providers.G
 		return err
 	}
 	if err != nil {
-		return p.api.wrap(p.cfg.Name, what, err)
+		return p.api.Fail(what, err)
 	}
 	body := map[string]any{"updateRolesParams": []any{map[string]any{
 		"fieldMask":      "expiryDetail.expireTime",
 		"membershipRole": memberRole(g.Until),
 	}}}
-	if err := p.api.do(ctx, http.MethodPost, "/v1/"+name+":modifyMembershipRoles", nil, body, nil); err != nil {
-		return p.api.wrap(p.cfg.Name, what+": update the expiry", err)
+	if err := p.do(ctx, http.MethodPost, "v1/"+name+":modifyMembershipRoles", nil, body, nil); err != nil {
+		return p.api.Fail(what+": update the expiry", err)
 	}
 	return nil
 }
@@ -225,7 +226,7 @@ func (p *Provider) lookupMembership(ctx context.Context, group, member string) (
 	var resp struct {
 		Name string `json:"name"`
 	}
-	err := p.api.do(ctx, http.MethodGet, "/v1/"+group+"/memberships:lookup", url.Values{"memberKey.id": {member}}, nil, &resp)
+	err := p.do(ctx, http.MethodGet, "v1/"+group+"/memberships:lookup", url.Values{"memberKey.id": {member}}, nil, &resp)
 	if code, _ := statusOf(err); code == http.StatusNotFound {
 		return "", errMembershipGone
 	}
@@ -238,27 +239,24 @@ func (p *Provider) lookupMembership(ctx context.Context, group, member string) (
 	return resp.Name, nil
 }
 
-// waitVisible waits, within visibleWait, until a new membership can be
-// looked up, so that Members right after a grant sees it. Google has
-// created it either way: a slow index is logged, not failed.
+// waitVisible waits, pausing for at most visibleWait in all, until a new
+// membership can be looked up, so that Members right after a grant sees
+// it. Google has created it either way: a slow index is logged, not failed.
 func (p *Provider) waitVisible(ctx context.Context, group, member, what string) error {
-	deadline := p.api.now().Add(visibleWait)
-	for delay := 100 * time.Millisecond; ; delay = min(2*delay, 2*time.Second) {
+	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 100 * time.Millisecond, Max: 2 * time.Second}, visibleWait, func() (bool, error) {
 		_, err := p.lookupMembership(ctx, group, member)
-		if err == nil {
-			return nil
+		if errors.Is(err, errMembershipGone) {
+			return false, nil
 		}
-		if !errors.Is(err, errMembershipGone) {
-			return p.api.wrap(p.cfg.Name, what+": read back", err)
-		}
-		if p.api.now().Add(delay).After(deadline) {
-			p.api.logger.WarnContext(ctx, "google: a new membership is not visible yet", "group", group, "member", member)
-			return nil
-		}
-		if err := p.api.sleep(ctx, delay); err != nil {
-			return err
-		}
+		return err == nil, err
+	})
+	if err != nil {
+		return p.api.Fail(what+": read back", err)
 	}
+	if !shown {
+		p.log.WarnContext(ctx, "google: a new membership is not visible yet", "group", group, "member", member)
+	}
+	return nil
 }
 
 // groupRevoke deletes the membership; none is success.
@@ -276,11 +274,11 @@ func (p *Provider) groupRevoke(ctx context.Context, role, principal string) erro
 		return nil
 	}
 	if err != nil {
-		return p.api.wrap(p.cfg.Name, what, err)
+		return p.api.Fail(what, err)
 	}
-	err = p.api.do(ctx, http.MethodDelete, "/v1/"+name, nil, nil, nil)
+	err = p.do(ctx, http.MethodDelete, "v1/"+name, nil, nil, nil)
 	if code, _ := statusOf(err); err != nil && code != http.StatusNotFound {
-		return p.api.wrap(p.cfg.Name, what, err)
+		return p.api.Fail(what, err)
 	}
 	return nil
 }
@@ -292,8 +290,8 @@ func (p *Provider) groupCheck(ctx context.Context) error {
 		group, err := p.group(ctx, role)
 		if err == nil {
 			q := url.Values{"pageSize": {"1"}}
-			if err = p.api.do(ctx, http.MethodGet, "/v1/"+group+"/memberships", q, nil, nil); err != nil {
-				err = p.api.wrap(p.cfg.Name, fmt.Sprintf("read members of %s (%s)", role, group), err)
+			if err = p.do(ctx, http.MethodGet, "v1/"+group+"/memberships", q, nil, nil); err != nil {
+				err = p.api.Fail(fmt.Sprintf("read members of %s (%s)", role, group), err)
 			}
 		}
 		if err != nil {

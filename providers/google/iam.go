@@ -14,6 +14,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 const (
@@ -115,7 +116,7 @@ func principalOf(member string) string {
 func (p *Provider) getPolicy(ctx context.Context) (*policy, error) {
 	var raw map[string]json.RawMessage
 	body := map[string]any{"options": map[string]any{"requestedPolicyVersion": 3}}
-	if err := p.api.do(ctx, http.MethodPost, "/v3/"+p.resource+":getIamPolicy", nil, body, &raw); err != nil {
+	if err := p.do(ctx, http.MethodPost, "v3/"+p.resource+":getIamPolicy", nil, body, &raw); err != nil {
 		return nil, err
 	}
 	pol := &policy{raw: raw}
@@ -140,7 +141,7 @@ func (p *Provider) setPolicy(ctx context.Context, pol *policy) error {
 	// Conditions need version 3; the etag (kept from the read) makes a
 	// concurrent change fail instead of being overwritten.
 	raw["version"] = json.RawMessage("3")
-	return p.api.do(ctx, http.MethodPost, "/v3/"+p.resource+":setIamPolicy", nil, map[string]any{"policy": raw}, nil)
+	return p.do(ctx, http.MethodPost, "v3/"+p.resource+":setIamPolicy", nil, map[string]any{"policy": raw}, nil)
 }
 
 // modify runs a read-modify-write of the policy: change edits the
@@ -166,9 +167,9 @@ func (p *Provider) modify(ctx context.Context, change func(*policy) bool) error 
 		if err == nil || (code != http.StatusConflict && status != "ABORTED") || attempt == maxConflictRetries {
 			return err
 		}
-		p.api.logger.InfoContext(ctx, "google: the IAM policy changed meanwhile; reading it again", "resource", p.resource, "attempt", attempt)
+		p.log.InfoContext(ctx, "google: the IAM policy changed meanwhile; reading it again", "resource", p.resource, "attempt", attempt)
 		backoff := time.Duration(50*attempt)*time.Millisecond + rand.N(100*time.Millisecond)
-		if err := p.api.sleep(ctx, backoff); err != nil {
+		if err := gitgrant.Sleep(ctx, p.clock, backoff); err != nil {
 			return err
 		}
 	}
@@ -181,9 +182,9 @@ func (p *Provider) iamMembers(ctx context.Context, role string) ([]providers.Mem
 	}
 	pol, err := p.getPolicy(ctx)
 	if err != nil {
-		return nil, p.api.wrap(p.cfg.Name, fmt.Sprintf("list members of %s (%s on %s)", role, target, p.resource), err)
+		return nil, p.api.Fail(fmt.Sprintf("list members of %s (%s on %s)", role, target, p.resource), err)
 	}
-	now := p.api.now()
+	now := p.clock.Now()
 	until := map[string]time.Time{} // zero: no expiry
 	for _, b := range pol.bindings {
 		if b.Role != target {
@@ -210,8 +211,7 @@ func (p *Provider) iamMembers(ctx context.Context, role string) ([]providers.Mem
 	for pr, u := range until {
 		members = append(members, providers.Member{Principal: pr, Until: u})
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // iamGrant binds the member to the role with a condition that ends at
@@ -227,7 +227,7 @@ func (p *Provider) iamGrant(ctx context.Context, g providers.Grant) error {
 		return err
 	}
 	what := fmt.Sprintf("grant %s (%s on %s) to %s", g.Role, target, p.resource, g.Principal)
-	now := p.api.now()
+	now := p.clock.Now()
 	err = p.modify(ctx, func(pol *policy) bool {
 		if g.Until.IsZero() {
 			changed := dropOurs(pol, target, member, now)
@@ -250,11 +250,11 @@ func (p *Provider) iamGrant(ctx context.Context, g providers.Grant) error {
 	case code == http.StatusBadRequest && principalMissing(err):
 		return fmt.Errorf("provider %s: %s: Google knows no such principal: %w", p.cfg.Name, what, providers.ErrNotFound)
 	}
-	return p.api.wrap(p.cfg.Name, what, err)
+	return p.api.Fail(what, err)
 }
 
 func principalMissing(err error) bool {
-	var e *apiError
+	var e *httpapi.StatusError
 	return errors.As(err, &e) && strings.Contains(strings.ToLower(e.Message), "does not exist")
 }
 
@@ -328,7 +328,7 @@ func (p *Provider) iamRevoke(ctx context.Context, role, principal string) error 
 		return err
 	}
 	what := fmt.Sprintf("revoke %s (%s on %s) from %s", role, target, p.resource, principal)
-	now := p.api.now()
+	now := p.clock.Now()
 	var foreign []string
 	err = p.modify(ctx, func(pol *policy) bool {
 		foreign = nil
@@ -354,7 +354,7 @@ func (p *Provider) iamRevoke(ctx context.Context, role, principal string) error 
 		return changed
 	})
 	if err != nil {
-		return p.api.wrap(p.cfg.Name, what, err)
+		return p.api.Fail(what, err)
 	}
 	if len(foreign) > 0 {
 		return fmt.Errorf("provider %s: %s: still bound through conditions gitgrant did not write (titles %q); remove those bindings by hand or list the principal as standing", p.cfg.Name, what, foreign)
@@ -370,9 +370,9 @@ func (p *Provider) iamCheck(ctx context.Context) error {
 	var resp struct {
 		Permissions []string `json:"permissions"`
 	}
-	err := p.api.do(ctx, http.MethodPost, "/v3/"+p.resource+":testIamPermissions", nil, map[string]any{"permissions": want}, &resp)
+	err := p.do(ctx, http.MethodPost, "v3/"+p.resource+":testIamPermissions", nil, map[string]any{"permissions": want}, &resp)
 	if err != nil {
-		return p.api.wrap(p.cfg.Name, "test permissions on "+p.resource, err)
+		return p.api.Fail("test permissions on "+p.resource, err)
 	}
 	var missing []string
 	for _, w := range want {
@@ -381,7 +381,7 @@ func (p *Provider) iamCheck(ctx context.Context) error {
 		}
 	}
 	if len(missing) > 0 {
-		return &gitgrant.SystemError{System: p.api.system, Op: "check " + p.resource,
+		return &gitgrant.SystemError{System: p.system(), Op: "check " + p.resource,
 			Err: fmt.Errorf("the credentials lack %s", strings.Join(missing, ", "))}
 	}
 	return nil

@@ -13,35 +13,15 @@ import (
 	"encoding/pem"
 	"errors"
 	"fmt"
-	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/gitgrant/gitgrant"
 )
-
-// authorizer gives the Authorization header of the next request, and
-// forgets a token the server refused.
-type authorizer interface {
-	header(ctx context.Context) (string, error)
-	refused(header string)
-	// renewable says whether a refused token can be replaced by a new one.
-	renewable() bool
-}
-
-// apiToken is an Okta API token: "SSWS <token>", valid until revoked.
-type apiToken string
-
-func (a apiToken) header(context.Context) (string, error) { return "SSWS " + string(a), nil }
-func (apiToken) refused(string)                           {}
-func (apiToken) renewable() bool                          { return false }
-
-// tokenEarly is how long before its expiry a token is replaced, so that
-// it does not run out between being read and reaching Okta.
-const tokenEarly = time.Minute
 
 // assertionLifetime is how long a client assertion is valid; Okta accepts
 // at most an hour.
@@ -55,24 +35,14 @@ type serviceApp struct {
 	clientID, keyID, tokenURL string
 	scopes                    []string
 	key                       *rsa.PrivateKey
-	httpClient                *http.Client
-	now                       func() time.Time
-
-	mu  sync.Mutex // held while fetching, so concurrent callers share one token
-	tok *oauth2.Token
+	clock                     gitgrant.Clock
 }
 
-func (s *serviceApp) renewable() bool { return true }
-
-func (s *serviceApp) header(ctx context.Context) (string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok != nil && s.now().Add(tokenEarly).Before(s.tok.Expiry) {
-		return "Bearer " + s.tok.AccessToken, nil
-	}
+// token fetches a new access token; ctx carries the HTTP client.
+func (s *serviceApp) token(ctx context.Context) (*oauth2.Token, error) {
 	assertion, err := s.assertion()
 	if err != nil {
-		return "", err
+		return nil, err
 	}
 	cfg := clientcredentials.Config{
 		ClientID: s.clientID,
@@ -84,28 +54,7 @@ func (s *serviceApp) header(ctx context.Context) (string, error) {
 		},
 		AuthStyle: oauth2.AuthStyleInParams,
 	}
-	tok, err := cfg.Token(context.WithValue(ctx, oauth2.HTTPClient, s.httpClient))
-	if err != nil {
-		return "", tokenError(err)
-	}
-	if tok.Expiry.IsZero() {
-		// x/oauth2 computes Expiry from expires_in with the real clock;
-		// without one, keep the token for Okta's default hour.
-		tok.Expiry = time.Now().Add(time.Hour)
-	}
-	// Re-base the expiry on the injected clock, so that tests that move it
-	// see tokens run out.
-	tok.Expiry = s.now().Add(time.Until(tok.Expiry))
-	s.tok = tok
-	return "Bearer " + tok.AccessToken, nil
-}
-
-func (s *serviceApp) refused(header string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.tok != nil && header == "Bearer "+s.tok.AccessToken {
-		s.tok = nil
-	}
+	return cfg.Token(ctx)
 }
 
 // assertion signs the client assertion JWT Okta's token endpoint expects:
@@ -115,7 +64,7 @@ func (s *serviceApp) assertion() (string, error) {
 	if _, err := rand.Read(jti); err != nil {
 		return "", err
 	}
-	now := s.now()
+	now := s.clock.Now()
 	header := map[string]string{"alg": "RS256", "typ": "JWT"}
 	if s.keyID != "" {
 		header["kid"] = s.keyID
@@ -164,45 +113,4 @@ func parsePrivateKey(pemText string) (*rsa.PrivateKey, error) {
 		return nil, fmt.Errorf("private key is %T; Okta's private_key_jwt here needs RSA (RS256)", k)
 	}
 	return rk, nil
-}
-
-// tokenFailure is a token request that failed. It keeps only Okta's error
-// code and description, never the request (which holds the assertion).
-type tokenFailure struct {
-	status    int
-	code      string
-	desc      string
-	transport error
-}
-
-func tokenError(err error) error {
-	var re *oauth2.RetrieveError
-	if errors.As(err, &re) && re.Response != nil {
-		return &tokenFailure{status: re.Response.StatusCode, code: re.ErrorCode, desc: re.ErrorDescription}
-	}
-	var ue *url.Error
-	if errors.As(err, &ue) {
-		return &tokenFailure{transport: ue.Err}
-	}
-	return &tokenFailure{transport: errors.New("token response unusable")}
-}
-
-func (e *tokenFailure) Error() string {
-	if e.transport != nil {
-		return fmt.Sprintf("requesting an access token: %v", e.transport)
-	}
-	s := fmt.Sprintf("requesting an access token: HTTP %d", e.status)
-	if e.code != "" {
-		s += " " + e.code
-	}
-	if e.desc != "" {
-		s += ": " + e.desc
-	}
-	return s
-}
-
-// retryable: the token endpoint was unreachable or failed on its side; a
-// refused client or scope needs someone to fix the configuration.
-func (e *tokenFailure) retryable() bool {
-	return e.transport != nil || e.status >= 500 || e.status == http.StatusTooManyRequests
 }

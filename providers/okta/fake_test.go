@@ -1,48 +1,24 @@
 package okta
 
 import (
-	"crypto"
+	"cmp"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"maps"
 	"net/http"
-	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 )
 
 // orgPrefix is where the fake mounts the org, so that a request built from
 // an absolute URL instead of org_url misses it and fails the test.
 const orgPrefix = "/okta-org"
-
-// clock is the clock the fake and the provider share: the wall clock, or
-// the suite's manual clock, which moves only when advanced or waited on, so
-// that rate-limit windows and token lifetimes pass at once.
-type clock struct {
-	gitgrant.Clock
-	manual *fakeclock.Clock // nil for the wall clock
-}
-
-func realClock() *clock { return &clock{Clock: gitgrant.SystemClock} }
-
-func manualClock() *clock {
-	m := fakeclock.NewAuto(time.Date(2026, 11, 23, 9, 0, 0, 0, time.UTC))
-	return &clock{Clock: m, manual: m}
-}
-
-func (c *clock) now() time.Time { return c.Now() }
-
-func (c *clock) advance(d time.Duration) { c.manual.Advance(d) }
 
 type fakeUser struct {
 	id, login, email string
@@ -60,44 +36,32 @@ type fakeGroup struct {
 // X-Rate-Limit-* headers and 429, access tokens that expire, and new
 // memberships that reads see only from the second read on.
 type fakeOkta struct {
-	t     testing.TB
-	clock *clock
-	url   string // org URL
+	httpapitest.Fake // handlers run with Mu held; so does the state below
+	t                testing.TB
+	url              string // org URL
 
-	mu         sync.Mutex
-	apiToken   string
-	clientID   string
-	publicKey  *rsa.PublicKey
-	tokenTTL   time.Duration
-	tokens     map[string]time.Time // access token -> expiry
-	issued     int
-	jtis       map[string]bool
-	users      map[string]*fakeUser // by id
-	groups     map[string]*fakeGroup
-	lag        int // reads that miss a new membership
-	maxPage    int
-	perMinute  int           // requests per endpoint per minute; 0: unlimited
-	latency    time.Duration // a manual clock moves this much per request
-	windows    map[string]*window
-	throttled  int      // 429s answered
-	force429   int      // 429s to answer next, whatever the count
-	failures   int      // 502s to answer next
-	requests   []string // "METHOD path?query", in order, without the prefix
-	unauthored int      // 401s answered
+	apiToken  string
+	clientID  string
+	publicKey *rsa.PublicKey
+	jtis      map[string]bool
+	users     map[string]*fakeUser // by id
+	groups    map[string]*fakeGroup
+	lag       int // reads that miss a new membership
+	maxPage   int
+	quota     httpapitest.Quota // requests per endpoint per minute; Limit 0: unlimited
+	force429  int               // 429s to answer next, whatever the count
+	failures  int               // 502s to answer next
 }
 
-type window struct {
-	start time.Time
-	count int
-}
-
-func newFakeOkta(t testing.TB, c *clock) *fakeOkta {
+func newFakeOkta(t testing.TB, c gitgrant.Clock) *fakeOkta {
 	f := &fakeOkta{
-		t: t, clock: c, tokenTTL: time.Hour, tokens: map[string]time.Time{}, jtis: map[string]bool{},
-		users: map[string]*fakeUser{}, groups: map[string]*fakeGroup{}, lag: 1, maxPage: 200, windows: map[string]*window{},
+		t: t, jtis: map[string]bool{}, users: map[string]*fakeUser{}, groups: map[string]*fakeGroup{}, lag: 1, maxPage: 200,
+		quota: httpapitest.Quota{Window: time.Minute},
 	}
+	f.Clock = c
+	f.Tokens = httpapitest.Tokens{Now: c.Now, Prefix: "fake-access-token-", TTL: time.Hour}
 	api := http.NewServeMux()
-	api.HandleFunc("POST /oauth2/v1/token", f.handleToken)
+	api.HandleFunc("POST /oauth2/v1/token", f.Serve(f.handleToken))
 	api.HandleFunc("GET /api/v1/users", f.authed("users", f.handleSearchUsers))
 	api.HandleFunc("GET /api/v1/users/{id}", f.authed("users", f.handleUser))
 	api.HandleFunc("GET /api/v1/users/{id}/groups", f.authed("user-groups", f.handleUserGroups))
@@ -105,39 +69,26 @@ func newFakeOkta(t testing.TB, c *clock) *fakeOkta {
 	api.HandleFunc("GET /api/v1/groups/{gid}/users", f.authed("group-users", f.handleGroupUsers))
 	api.HandleFunc("PUT /api/v1/groups/{gid}/users/{uid}", f.authed("group-users-write", f.handleAddMember))
 	api.HandleFunc("DELETE /api/v1/groups/{gid}/users/{uid}", f.authed("group-users-write", f.handleRemoveMember))
-	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("fake Okta: unexpected request %s %s", r.Method, r.URL)
+	api.HandleFunc("/", httpapitest.Unexpected(t, func(w http.ResponseWriter, r *http.Request) {
 		writeOktaError(w, http.StatusNotFound, "E0000022", "The endpoint does not support the provided HTTP method")
-	})
-	root := http.NewServeMux()
-	root.Handle(orgPrefix+"/", http.StripPrefix(orgPrefix, api))
-	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		t.Errorf("fake Okta: request outside %s (an absolute URL?): %s %s", orgPrefix, r.Method, r.URL)
-		http.Error(w, "outside the org prefix", http.StatusBadRequest)
-	})
-	srv := httptest.NewServer(root)
-	t.Cleanup(srv.Close)
-	f.url = srv.URL + orgPrefix
+	}))
+	f.url = httpapitest.NewServer(t, map[string]http.Handler{orgPrefix: api}) + orgPrefix
 	return f
 }
 
 func (f *fakeOkta) addUser(id, login, email string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.users[id] = &fakeUser{id: id, login: login, email: email}
+	f.Set(func() { f.users[id] = &fakeUser{id: id, login: login, email: email} })
 }
 
 func (f *fakeOkta) addGroup(gid, typ string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.groups[gid] = &fakeGroup{typ: typ, name: "group " + gid, members: map[string]int{}}
+	f.Set(func() { f.groups[gid] = &fakeGroup{typ: typ, name: "group " + gid, members: map[string]int{}} })
 }
 
 // memberLogins returns the logins of the group's members as stored,
 // whatever reads would show, sorted.
 func (f *fakeOkta) memberLogins(gid string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	var out []string
 	for uid := range f.groups[gid].members {
 		out = append(out, f.users[uid].login)
@@ -146,49 +97,20 @@ func (f *fakeOkta) memberLogins(gid string) []string {
 	return out
 }
 
-func (f *fakeOkta) log() []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return slices.Clone(f.requests)
-}
-
-func (f *fakeOkta) set(fn func(f *fakeOkta)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	fn(f)
-}
-
-func writeJSON(w http.ResponseWriter, code int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.WriteHeader(code)
-	json.NewEncoder(w).Encode(v)
-}
-
 func writeOktaError(w http.ResponseWriter, code int, errorCode, summary string) {
-	writeJSON(w, code, map[string]any{
+	httpapitest.WriteJSON(w, code, map[string]any{
 		"errorCode": errorCode, "errorSummary": summary, "errorLink": errorCode,
 		"errorId": "oae-fake", "errorCauses": []any{},
 	})
 }
 
 // authed checks the Authorization header and the endpoint's rate limit,
-// logs the request, and serves it with f.mu held.
+// and serves the request.
 func (f *fakeOkta) authed(endpoint string, h http.HandlerFunc) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
-		if f.clock.manual != nil && f.latency > 0 {
-			f.clock.advance(f.latency)
-		}
-		now := f.clock.now()
+	return f.Serve(func(w http.ResponseWriter, r *http.Request) {
+		now := f.Clock.Now()
 		w.Header().Set("Date", now.UTC().Format(http.TimeFormat))
-		auth := r.Header.Get("Authorization")
-		switch {
-		case f.apiToken != "" && auth == "SSWS "+f.apiToken:
-		case strings.HasPrefix(auth, "Bearer ") && now.Before(f.tokens[strings.TrimPrefix(auth, "Bearer ")]):
-		default:
-			f.unauthored++
+		if auth := r.Header.Get("Authorization"); !(f.apiToken != "" && auth == "SSWS "+f.apiToken) && !f.Tokens.Valid(auth) {
 			w.Header().Set("WWW-Authenticate", `Bearer authorization_uri="http://fake/oauth2/v1/authorize", realm="http://fake", scope="okta.users.read", error="invalid_token", error_description="The access token is invalid.", resource="/api/v1/users"`)
 			writeOktaError(w, http.StatusUnauthorized, "E0000011", "Invalid token provided")
 			return
@@ -198,45 +120,32 @@ func (f *fakeOkta) authed(endpoint string, h http.HandlerFunc) http.HandlerFunc 
 			writeOktaError(w, http.StatusBadGateway, "E0000009", "Internal Server Error")
 			return
 		}
-		if f.perMinute > 0 || f.force429 > 0 {
-			win := f.windows[endpoint]
-			start := now.Truncate(time.Minute)
-			if win == nil || !win.start.Equal(start) {
-				win = &window{start: start}
-				f.windows[endpoint] = win
-			}
-			limit := f.perMinute
-			if limit == 0 {
-				limit = 1 << 30
-			}
-			reset := start.Add(time.Minute).Unix()
+		if f.quota.Limit > 0 || f.force429 > 0 {
 			h := w.Header()
-			h.Set("X-Rate-Limit-Limit", strconv.Itoa(limit))
-			h.Set("X-Rate-Limit-Reset", strconv.FormatInt(reset, 10))
-			if win.count >= limit || f.force429 > 0 {
-				if f.force429 > 0 {
-					f.force429--
-				}
-				f.throttled++
+			h.Set("X-Rate-Limit-Limit", strconv.Itoa(cmp.Or(f.quota.Limit, 1<<30)))
+			h.Set("X-Rate-Limit-Reset", strconv.FormatInt(now.Truncate(time.Minute).Add(time.Minute).Unix(), 10))
+			ok, left := f.force429 == 0, 0
+			if ok {
+				ok, left, _ = f.quota.Take(endpoint, 1, now)
+			}
+			if !ok {
+				f.force429 = max(f.force429-1, 0)
+				f.Throttled++
 				h.Set("X-Rate-Limit-Remaining", "0")
 				writeOktaError(w, http.StatusTooManyRequests, "E0000047", "API call exceeded rate limit due to too many requests.")
 				return
 			}
-			win.count++
-			h.Set("X-Rate-Limit-Remaining", strconv.Itoa(limit-win.count))
+			h.Set("X-Rate-Limit-Remaining", strconv.Itoa(left))
 		}
 		h(w, r)
-	}
+	})
 }
 
 // handleToken is the org authorization server's token endpoint for the
 // client credentials grant with a private_key_jwt client assertion.
 func (f *fakeOkta) handleToken(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	f.requests = append(f.requests, r.Method+" "+r.URL.RequestURI())
 	fail := func(code, desc string) {
-		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": code, "error_description": desc})
+		httpapitest.WriteJSON(w, http.StatusUnauthorized, map[string]string{"error": code, "error_description": desc})
 	}
 	if err := r.ParseForm(); err != nil {
 		fail("invalid_request", "bad form")
@@ -250,12 +159,15 @@ func (f *fakeOkta) handleToken(w http.ResponseWriter, r *http.Request) {
 		fail("invalid_client", "client_assertion_type")
 		return
 	}
-	claims, ok := f.verifyAssertion(r.PostForm.Get("client_assertion"))
-	if !ok {
+	var claims struct {
+		Iss, Sub, Aud, Jti string
+		Exp, Iat           int64
+	}
+	if !httpapitest.VerifyRS256(r.PostForm.Get("client_assertion"), f.publicKey, &claims) {
 		fail("invalid_client", "The client_assertion signature is invalid.")
 		return
 	}
-	now := f.clock.now().Unix()
+	now := f.Clock.Now().Unix()
 	if claims.Iss != f.clientID || claims.Sub != f.clientID || claims.Aud != f.url+"/oauth2/v1/token" ||
 		claims.Exp <= now || claims.Exp > now+3600 || claims.Jti == "" || f.jtis[claims.Jti] {
 		fail("invalid_client", "The client_assertion token is invalid.")
@@ -267,42 +179,15 @@ func (f *fakeOkta) handleToken(w http.ResponseWriter, r *http.Request) {
 	}
 	for _, s := range strings.Fields(r.PostForm.Get("scope")) {
 		if s != "okta.groups.manage" && s != "okta.users.read" {
-			writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_scope", "error_description": "The requested scope is invalid, unknown, or malformed."})
+			httpapitest.WriteJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_scope", "error_description": "The requested scope is invalid, unknown, or malformed."})
 			return
 		}
 	}
 	f.jtis[claims.Jti] = true
-	f.issued++
-	access := fmt.Sprintf("fake-access-token-%d", f.issued)
-	f.tokens[access] = f.clock.now().Add(f.tokenTTL)
-	writeJSON(w, http.StatusOK, map[string]any{
-		"token_type": "Bearer", "expires_in": int(f.tokenTTL.Seconds()), "access_token": access, "scope": r.PostForm.Get("scope"),
+	access, ttl := f.Tokens.Issue()
+	httpapitest.WriteJSON(w, http.StatusOK, map[string]any{
+		"token_type": "Bearer", "expires_in": ttl, "access_token": access, "scope": r.PostForm.Get("scope"),
 	})
-}
-
-type assertionClaims struct {
-	Iss, Sub, Aud, Jti string
-	Exp, Iat           int64
-}
-
-func (f *fakeOkta) verifyAssertion(jwt string) (assertionClaims, bool) {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 || f.publicKey == nil {
-		return assertionClaims{}, false
-	}
-	var header struct{ Alg string }
-	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
-	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
-	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &header) != nil || header.Alg != "RS256" {
-		return assertionClaims{}, false
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if rsa.VerifyPKCS1v15(f.publicKey, crypto.SHA256, sum[:], sig) != nil {
-		return assertionClaims{}, false
-	}
-	var c assertionClaims
-	return c, json.Unmarshal(cb, &c) == nil
 }
 
 func (f *fakeOkta) userJSON(u *fakeUser) map[string]any {
@@ -332,7 +217,7 @@ func (f *fakeOkta) handleUser(w http.ResponseWriter, r *http.Request) {
 		writeOktaError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.PathValue("id")+" (User)")
 		return
 	}
-	writeJSON(w, http.StatusOK, f.userJSON(u))
+	httpapitest.WriteJSON(w, http.StatusOK, f.userJSON(u))
 }
 
 // handleSearchUsers serves ?filter=profile.email eq "..." (and no filter).
@@ -357,7 +242,7 @@ func (f *fakeOkta) handleSearchUsers(w http.ResponseWriter, r *http.Request) {
 	if n, err := strconv.Atoi(r.URL.Query().Get("limit")); err == nil && n < len(out) {
 		out = out[:n]
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapitest.WriteJSON(w, http.StatusOK, out)
 }
 
 func (f *fakeOkta) handleGroup(w http.ResponseWriter, r *http.Request) {
@@ -366,7 +251,7 @@ func (f *fakeOkta) handleGroup(w http.ResponseWriter, r *http.Request) {
 		writeOktaError(w, http.StatusNotFound, "E0000007", "Not found: Resource not found: "+r.PathValue("gid")+" (UserGroup)")
 		return
 	}
-	writeJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("gid"), "type": g.typ, "profile": map[string]string{"name": g.name}})
+	httpapitest.WriteJSON(w, http.StatusOK, map[string]any{"id": r.PathValue("gid"), "type": g.typ, "profile": map[string]string{"name": g.name}})
 }
 
 // visible reports whether a read sees the membership, counting the read.
@@ -417,7 +302,7 @@ func (f *fakeOkta) handleGroupUsers(w http.ResponseWriter, r *http.Request) {
 	if page == nil {
 		page = []any{}
 	}
-	writeJSON(w, http.StatusOK, page)
+	httpapitest.WriteJSON(w, http.StatusOK, page)
 }
 
 func (f *fakeOkta) handleUserGroups(w http.ResponseWriter, r *http.Request) {
@@ -433,7 +318,7 @@ func (f *fakeOkta) handleUserGroups(w http.ResponseWriter, r *http.Request) {
 			out = append(out, map[string]any{"id": gid, "type": g.typ, "profile": map[string]string{"name": g.name}})
 		}
 	}
-	writeJSON(w, http.StatusOK, out)
+	httpapitest.WriteJSON(w, http.StatusOK, out)
 }
 
 func (f *fakeOkta) member(w http.ResponseWriter, r *http.Request) (*fakeGroup, string, bool) {

@@ -6,9 +6,9 @@ package okta
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"maps"
 	"net/http"
 	"net/url"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
 
 // Type is the provider type in gitgrant.yaml.
@@ -47,122 +48,145 @@ var (
 	emailPattern = regexp.MustCompile(`^[A-Za-z0-9._+-]+@[A-Za-z0-9][A-Za-z0-9.-]*$`)
 )
 
+// Settings are an okta provider entry's settings in gitgrant.yaml, as
+// okta.schema.json beside this file describes them.
+type Settings struct {
+	OrgURL           string `json:"org_url"`
+	ClientID         string `json:"client_id"`
+	PrivateKeyEnv    string `json:"private_key_env"`
+	PrivateKeyFile   string `json:"private_key_file"`
+	KeyID            string `json:"key_id"`
+	Scopes           string `json:"scopes"`
+	APITokenEnv      string `json:"api_token_env"`
+	APITokenFile     string `json:"api_token_file"`
+	Principal        string `json:"principal"`
+	MaxRateLimitWait string `json:"max_rate_limit_wait"`
+}
+
 // Provider manages the groups of one okta provider entry.
 type Provider struct {
 	cfg         gitgrant.ProviderConfig
-	api         *client
+	api         *httpapi.Client
+	clock       gitgrant.Clock
 	byEmail     bool // principals are primary emails, not logins
 	confirmWait time.Duration
-	logger      *slog.Logger
 }
 
 var (
 	_ providers.Provider = (*Provider)(nil)
 	_ providers.Checker  = (*Provider)(nil)
-	_ providers.Factory  = Open
 )
 
 // Open opens an okta provider. It reads the credentials at once and
 // fetches a token only when the first request needs one.
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	bad := func(format string, args ...any) error {
-		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
-	}
-	base, err := url.Parse(providers.String(cfg, "org_url", ""))
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
+	bad := providers.Named(cfg.Name).Errorf
+	base, err := url.Parse(s.OrgURL)
 	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" || base.User != nil {
 		return nil, bad("setting org_url must be the org's URL, such as https://example.okta.com")
 	}
 	if !strings.HasSuffix(base.Path, "/") {
 		base.Path += "/"
 	}
-	maxWait := defaultMaxWait
-	if s := providers.String(cfg, "max_rate_limit_wait", ""); s != "" {
-		maxWait, err = time.ParseDuration(s)
-		if err != nil || maxWait < 0 {
-			return nil, bad("setting max_rate_limit_wait must be a duration such as 5m, not %q", s)
-		}
+	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
+	if err != nil {
+		return nil, err
 	}
 	var byEmail bool
-	switch a := providers.String(cfg, "principal", "login"); a {
-	case "login":
+	switch s.Principal {
+	case "", "login":
 	case "email":
 		byEmail = true
 	default:
-		return nil, bad("setting principal must be login or email, not %q", a)
+		return nil, bad("setting principal must be login or email, not %q", s.Principal)
 	}
-	httpClient := deps.HTTPClient
-	if httpClient == nil {
-		httpClient = http.DefaultClient
-	}
-	logger := deps.Logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
-	logger = logger.With("provider", cfg.Name)
-	now := deps.Now
-	auth, err := openAuth(cfg, deps, base, httpClient, now)
+	auth, err := openAuth(cfg.Name, s, deps, base)
 	if err != nil {
 		return nil, err
 	}
 	return &Provider{
 		cfg: cfg,
-		api: &client{
-			base: base, http: httpClient, auth: auth, now: now, sleep: deps.Sleep, maxWait: maxWait,
-			log:     logger.InfoContext,
-			resetAt: map[string]time.Time{},
-		},
+		api: httpapi.New(httpapi.Config{
+			API: "Okta", System: Type + " " + cfg.Name, Provider: cfg.Name, BaseURL: base, Auth: auth, MaxWait: maxWait,
+			// Okta's windows are a minute long: a 429 that does not say
+			// when its window resets waits that long.
+			Backoff: httpapi.Backoff{First: time.Minute, Max: time.Minute},
+			Problem: problem,
+		}, deps),
+		clock:       gitgrant.ClockOr(deps.Clock),
 		byEmail:     byEmail,
 		confirmWait: defaultConfirmWait,
-		logger:      logger,
 	}, nil
+}
+
+// problem reads Okta's error object.
+func problem(body []byte) (string, string) {
+	var e struct {
+		Code    string `json:"errorCode"`
+		Summary string `json:"errorSummary"`
+	}
+	json.Unmarshal(body, &e)
+	return e.Code, e.Summary
 }
 
 // openAuth picks the credentials: an API token, or a service app's client
 // id and private key; exactly one of the two.
-func openAuth(cfg gitgrant.ProviderConfig, deps providers.Deps, base *url.URL, hc *http.Client, now func() time.Time) (authorizer, error) {
-	has := func(k string) bool { _, ok := cfg.Settings[k]; return ok }
-	token := has("api_token_env") || has("api_token_file")
-	app := has("client_id") || has("private_key_env") || has("private_key_file")
-	switch {
-	case token && app:
-		return nil, fmt.Errorf("provider %s: set api_token_env/_file or client_id with private_key_env/_file, not both", cfg.Name)
-	case token:
-		if has("api_token_env") && has("api_token_file") {
-			return nil, fmt.Errorf("provider %s: set api_token_env or api_token_file, not both", cfg.Name)
-		}
-		s, err := providers.Secret(cfg, "api_token", deps)
+func openAuth(name string, s Settings, deps providers.Deps, base *url.URL) (httpapi.Authorizer, error) {
+	token := providers.SecretRef{Name: "api_token", Env: s.APITokenEnv, File: s.APITokenFile}
+	key := providers.SecretRef{Name: "private_key", Env: s.PrivateKeyEnv, File: s.PrivateKeyFile}
+	switch app := s.ClientID != "" || key.Set(); {
+	case token.Set() && app:
+		return nil, fmt.Errorf("provider %s: set api_token_env/_file or client_id with private_key_env/_file, not both", name)
+	case token.Set():
+		t, err := token.Read(name, deps)
 		if err != nil {
 			return nil, err
 		}
-		return apiToken(s), nil
+		return httpapi.Static("SSWS " + t), nil
 	case app:
-		clientID := providers.String(cfg, "client_id", "")
-		if clientID == "" {
-			return nil, fmt.Errorf("provider %s: setting client_id is required with private_key_env/_file", cfg.Name)
+		if s.ClientID == "" {
+			return nil, fmt.Errorf("provider %s: setting client_id is required with private_key_env/_file", name)
 		}
-		if has("private_key_env") && has("private_key_file") {
-			return nil, fmt.Errorf("provider %s: set private_key_env or private_key_file, not both", cfg.Name)
-		}
-		pemText, err := providers.Secret(cfg, "private_key", deps)
+		pemText, err := key.Read(name, deps)
 		if err != nil {
 			return nil, err
 		}
-		key, err := parsePrivateKey(pemText)
+		k, err := parsePrivateKey(pemText)
 		if err != nil {
-			return nil, fmt.Errorf("provider %s: %v", cfg.Name, err)
+			return nil, fmt.Errorf("provider %s: %v", name, err)
 		}
 		scopes := defaultScopes
-		if s := providers.String(cfg, "scopes", ""); s != "" {
-			scopes = strings.Fields(s)
+		if s.Scopes != "" {
+			scopes = strings.Fields(s.Scopes)
 		}
-		tokenURL := base.JoinPath("oauth2/v1/token").String()
-		return &serviceApp{
-			clientID: clientID, keyID: providers.String(cfg, "key_id", ""), tokenURL: tokenURL,
-			scopes: scopes, key: key, httpClient: hc, now: now,
-		}, nil
+		sa := &serviceApp{
+			clientID: s.ClientID, keyID: s.KeyID, tokenURL: base.JoinPath("oauth2/v1/token").String(),
+			scopes: scopes, key: k, clock: gitgrant.ClockOr(deps.Clock),
+		}
+		return httpapi.NewTokenSource(httpapi.TokenConfig{Fetch: sa.token, Describe: true}, deps), nil
 	}
-	return nil, fmt.Errorf("provider %s: set client_id with private_key_env or private_key_file (a service app), or api_token_env or api_token_file", cfg.Name)
+	return nil, fmt.Errorf("provider %s: set client_id with private_key_env or private_key_file (a service app), or api_token_env or api_token_file", name)
 }
+
+// call sends one request, counted against the rate limit of Okta's
+// endpoint, and decodes the answer into out.
+func (p *Provider) call(ctx context.Context, endpoint, method, path string, out any) (http.Header, error) {
+	return p.api.Do(ctx, httpapi.Call{Method: method, Path: path, Bucket: endpoint}, out)
+}
+
+// wrap turns an error of a call into the errors the reconciler acts on.
+func (p *Provider) wrap(op, role, gid string, err error) error {
+	what := fmt.Sprintf("%s %s (group %s)", op, role, gid)
+	if role == "" {
+		what = op + " the org"
+	}
+	return p.api.Fail(what, err)
+}
+
+func (p *Provider) system() string { return Type + " " + p.cfg.Name }
 
 // user is the part of Okta's user object gitgrant reads.
 type user struct {
@@ -191,17 +215,16 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 	next := fmt.Sprintf("api/v1/groups/%s/users?limit=%d", gid, pageSize)
 	for next != "" {
 		var users []user
-		h, err := p.api.do(ctx, "group-users", http.MethodGet, next, &users)
+		h, err := p.call(ctx, "group-users", http.MethodGet, next, &users)
 		if err != nil {
 			return nil, p.wrap("list members of", role, gid, err)
 		}
 		for _, u := range users {
 			members = append(members, providers.Member{Principal: p.principalOf(u)})
 		}
-		next = nextLink(h)
+		next = httpapi.NextLink(h)
 	}
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // Grant adds the user to the group, then waits until Okta's reads show the
@@ -221,48 +244,44 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		return fmt.Errorf("provider %s: grant %s: Okta knows %q as %q; use that spelling in identities: %w",
 			p.cfg.Name, g.Role, g.Principal, got, providers.ErrInvalidName)
 	}
-	if _, err := p.api.do(ctx, "group-users-write", http.MethodPut, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil); err != nil {
+	if _, err := p.call(ctx, "group-users-write", http.MethodPut, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil); err != nil {
 		// The user exists, so a 404 means the group does not.
 		return p.wrap("grant", g.Role, gid, err)
 	}
 	return p.confirm(ctx, g.Role, gid, u.ID)
 }
 
-// confirm reads the user's groups until gid is among them. It pauses
-// between reads for at most confirmWait in all; time spent waiting for
-// rate limits does not count, since Okta was not asked then.
+// confirm reads the user's groups until gid is among them, pausing between
+// reads for at most confirmWait in all; time spent waiting for rate limits
+// does not count, since Okta was not asked then.
 func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
-	var paused time.Duration
-	for wait := 250 * time.Millisecond; ; wait = min(2*wait, 4*time.Second) {
-		found := false
+	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}, p.confirmWait, func() (bool, error) {
 		next := fmt.Sprintf("api/v1/users/%s/groups?limit=%d", uid, pageSize)
-		for next != "" && !found {
+		for next != "" {
 			var groups []struct {
 				ID string `json:"id"`
 			}
-			h, err := p.api.do(ctx, "user-groups", http.MethodGet, next, &groups)
+			h, err := p.call(ctx, "user-groups", http.MethodGet, next, &groups)
 			if err != nil {
-				return p.wrap("confirm grant of", role, gid, err)
+				return false, err
 			}
-			found = slices.ContainsFunc(groups, func(g struct {
-				ID string `json:"id"`
-			}) bool {
-				return g.ID == gid
-			})
-			next = nextLink(h)
+			for _, g := range groups {
+				if g.ID == gid {
+					return true, nil
+				}
+			}
+			next = httpapi.NextLink(h)
 		}
-		if found {
-			return nil
-		}
-		if paused+wait > p.confirmWait {
-			return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
-				fmt.Errorf("the membership was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
-		}
-		if err := p.api.sleep(ctx, wait); err != nil {
-			return err
-		}
-		paused += wait
+		return false, nil
+	})
+	switch {
+	case err != nil:
+		return p.wrap("confirm grant of", role, gid, err)
+	case !shown:
+		return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
+			fmt.Errorf("the membership was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
 	}
+	return nil
 }
 
 // lookup finds a user by login (GET /api/v1/users/{login}) or by primary
@@ -273,8 +292,8 @@ func (p *Provider) lookup(ctx context.Context, principal string) (user, error) {
 	}
 	if !p.byEmail {
 		var u user
-		_, err := p.api.do(ctx, "users", http.MethodGet, "api/v1/users/"+url.PathEscape(principal), &u)
-		if isStatus(err, http.StatusNotFound) {
+		_, err := p.call(ctx, "users", http.MethodGet, "api/v1/users/"+url.PathEscape(principal), &u)
+		if httpapi.IsStatus(err, http.StatusNotFound) {
 			return user{}, fmt.Errorf("user %q does not exist in Okta: %w", principal, providers.ErrNotFound)
 		}
 		return u, err
@@ -282,7 +301,7 @@ func (p *Provider) lookup(ctx context.Context, principal string) (user, error) {
 	// The pattern keeps quotes and backslashes out of the filter.
 	q := url.Values{"filter": {fmt.Sprintf(`profile.email eq "%s"`, principal)}, "limit": {"2"}}
 	var users []user
-	if _, err := p.api.do(ctx, "users", http.MethodGet, "api/v1/users?"+q.Encode(), &users); err != nil {
+	if _, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?"+q.Encode(), &users); err != nil {
 		return user{}, err
 	}
 	switch len(users) {
@@ -313,8 +332,8 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		// no one named principal holds the group.
 		return nil
 	}
-	_, err = p.api.do(ctx, "group-users-write", http.MethodDelete, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil)
-	if err != nil && !isStatus(err, http.StatusNotFound) {
+	_, err = p.call(ctx, "group-users-write", http.MethodDelete, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil)
+	if err != nil && !httpapi.IsStatus(err, http.StatusNotFound) {
 		return p.wrap("revoke", role, gid, err)
 	}
 	return nil
@@ -325,7 +344,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // imported from an application or directory.
 func (p *Provider) Check(ctx context.Context) error {
 	if len(p.cfg.Roles) == 0 {
-		if _, err := p.api.do(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil); err != nil {
+		if _, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil); err != nil {
 			return p.wrap("read users of", "", "", err)
 		}
 		return nil
@@ -343,7 +362,7 @@ func (p *Provider) Check(ctx context.Context) error {
 				Name string `json:"name"`
 			} `json:"profile"`
 		}
-		if _, err := p.api.do(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
+		if _, err := p.call(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
 			errs = append(errs, p.wrap("read group of", role, gid, err))
 			var sys *gitgrant.SystemError
 			if errors.As(errs[len(errs)-1], &sys) {
@@ -361,6 +380,9 @@ func (p *Provider) Check(ctx context.Context) error {
 
 // Close has nothing to release: the HTTP client belongs to the caller.
 func (p *Provider) Close() error { return nil }
+
+// Calls is how many API requests the provider has sent, for figures.
+func (p *Provider) Calls() int64 { return p.api.Calls() }
 
 // group returns the id of role's group. Only declared roles are managed.
 func (p *Provider) group(role string) (string, error) {

@@ -1,17 +1,9 @@
 package okta
 
 import (
-	"bytes"
 	"context"
-	"crypto/rand"
-	"crypto/rsa"
-	"crypto/x509"
-	"encoding/pem"
-	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
-	"sync"
+	"maps"
 	"testing"
 	"time"
 
@@ -20,6 +12,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/internal/httpapitest"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -28,25 +21,12 @@ const (
 	testClientID = "0oa1serviceapp"
 )
 
-// testKey is the service app's key pair, made once per test binary.
-var testKey = sync.OnceValues(func() (*rsa.PrivateKey, string) {
-	k, err := rsa.GenerateKey(rand.Reader, 2048)
-	if err != nil {
-		panic(err)
-	}
-	der, err := x509.MarshalPKCS8PrivateKey(k)
-	if err != nil {
-		panic(err)
-	}
-	return k, string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}))
-})
-
 // setup starts a fake org with the given groups (all OKTA_GROUP) and
 // users (id u<i>, login and email <name>@example.com).
-func setup(t testing.TB, c *clock, groups []string, names []string) *fakeOkta {
+func setup(t testing.TB, c gitgrant.Clock, groups []string, names []string) *fakeOkta {
 	f := newFakeOkta(t, c)
-	key, _ := testKey()
-	f.set(func(f *fakeOkta) {
+	key, _ := httpapitest.RSAKey()
+	f.Set(func() {
 		f.apiToken = testAPIToken
 		f.clientID = testClientID
 		f.publicKey = &key.PublicKey
@@ -78,31 +58,24 @@ func config(orgURL, auth string, roles map[string]string) gitgrant.ProviderConfi
 	return gitgrant.ProviderConfig{Name: "okta", Type: Type, Roles: rc, Settings: settings}
 }
 
+// secrets are what no error or log may show: the API token, the service
+// app's key and any access token.
+func secrets() []string {
+	_, pemKey := httpapitest.RSAKey()
+	return []string{testAPIToken, pemKey, "fake-access-token"}
+}
+
 func deps() providers.Deps {
-	_, pemKey := testKey()
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		switch k {
-		case "OKTA_API_TOKEN":
-			return testAPIToken
-		case "OKTA_PRIVATE_KEY":
-			return pemKey
-		}
-		return ""
-	}
-	return d
+	_, pemKey := httpapitest.RSAKey()
+	return providertest.Deps(map[string]string{"OKTA_API_TOKEN": testAPIToken, "OKTA_PRIVATE_KEY": pemKey}, nil, nil)
 }
 
 // open opens a provider on the fake's clock.
-func open(t testing.TB, cfg gitgrant.ProviderConfig, c *clock) *Provider {
+func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
 	t.Helper()
 	d := deps()
 	d.Clock = c
-	pp, err := Open(context.Background(), cfg, d)
-	if err != nil {
-		t.Fatalf("Open: %v", err)
-	}
-	return pp.(*Provider)
+	return providertest.Open(t, Open, cfg, d).(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -115,13 +88,12 @@ func TestConformance(t *testing.T) {
 				principals = append(principals, fmt.Sprintf("dev%02d@example.com", i))
 			}
 			principals = append(principals, "o.brien+ops@example.com", "Mixed.Case@Example.COM")
-			c := realClock()
+			c := gitgrant.SystemClock
 			f := setup(t, c, []string{"00gadmins", "00greaders"}, principals)
 			// Tokens live 62s and are renewed a minute early, so the suite
 			// runs across several of them.
-			f.set(func(f *fakeOkta) { f.tokenTTL = 62 * time.Second })
+			f.Set(func() { f.Tokens.TTL = 62 * time.Second })
 			roles := map[string]string{"admin": "00gadmins", "reader": "00greaders"}
-			_, pemKey := testKey()
 			providertest.Run(t, providertest.Harness{
 				Open:             func(t *testing.T) providers.Provider { return open(t, config(f.url, auth, roles), c) },
 				Roles:            []string{"admin", "reader"},
@@ -134,13 +106,13 @@ func TestConformance(t *testing.T) {
 				Down: func(t *testing.T) (providers.Provider, error) {
 					return Open(t.Context(), config(fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), auth, roles), deps())
 				},
-				Secrets: []string{testAPIToken, pemKey, "fake-access-token"},
+				Secrets: secrets(),
 			})
-			f.mu.Lock()
-			defer f.mu.Unlock()
-			t.Logf("access tokens issued during the suite: %d", f.issued)
-			if auth == "app" && f.issued < 2 {
-				t.Errorf("the suite ran on %d token(s); want it to renew them", f.issued)
+			f.Mu.Lock()
+			defer f.Mu.Unlock()
+			t.Logf("access tokens issued during the suite: %d", f.Tokens.Issued)
+			if auth == "app" && f.Tokens.Issued < 2 {
+				t.Errorf("the suite ran on %d token(s); want it to renew them", f.Tokens.Issued)
 			}
 		})
 	}
@@ -161,9 +133,9 @@ func TestMembersPages(t *testing.T) {
 	for i := range 450 {
 		logins = append(logins, fmt.Sprintf("user%03d@example.com", i))
 	}
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, []string{"00gbig"}, logins)
-	f.set(func(f *fakeOkta) {
+	f.Set(func() {
 		f.lag = 0
 		for uid := range f.users {
 			f.groups["00gbig"].members[uid] = 0
@@ -182,7 +154,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /api/v1/groups/00gbig/users?after=00u00199&limit=200",
 		"GET /api/v1/groups/00gbig/users?after=00u00399&limit=200",
 	}
-	if diff := cmp.Diff(want, f.log()); diff != "" {
+	if diff := cmp.Diff(want, f.Log()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
@@ -191,61 +163,45 @@ func TestMembersPages(t *testing.T) {
 // new membership to show (the fake's reads miss it once).
 func TestRequests(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		settings map[string]any
-		do       func(ctx context.Context, p *Provider) error
-		want     []string
-	}{
-		{"grant by login", nil, func(ctx context.Context, p *Provider) error {
+	fresh := func(t *testing.T, settings map[string]any) (*Provider, *httpapitest.Fake) {
+		c := httpapitest.ManualClock()
+		f := setup(t, c, []string{"00gops"}, []string{"alice@example.com"})
+		cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
+		maps.Copy(cfg.Settings, settings)
+		return open(t, cfg, c), &f.Fake
+	}
+	httpapitest.CheckRequests(t, fresh, []httpapitest.Exchange[*Provider]{
+		{Name: "grant by login", Do: func(ctx context.Context, p *Provider) error {
 			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"})
-		}, []string{
+		}, Want: []string{
 			"GET /api/v1/users/alice@example.com",
 			"PUT /api/v1/groups/00gops/users/00u00000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 		}},
-		{"grant by email", map[string]any{"principal": "email"}, func(ctx context.Context, p *Provider) error {
+		{Name: "grant by email", Settings: map[string]any{"principal": "email"}, Do: func(ctx context.Context, p *Provider) error {
 			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"})
-		}, []string{
+		}, Want: []string{
 			"GET /api/v1/users?filter=profile.email+eq+%22alice%40example.com%22&limit=2",
 			"PUT /api/v1/groups/00gops/users/00u00000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 		}},
-		{"revoke a non-member", nil, func(ctx context.Context, p *Provider) error {
+		{Name: "revoke a non-member", Do: func(ctx context.Context, p *Provider) error {
 			return p.Revoke(ctx, "ops", "alice@example.com")
-		}, []string{
+		}, Want: []string{
 			"GET /api/v1/users/alice@example.com",
 			"DELETE /api/v1/groups/00gops/users/00u00000",
 		}},
-		{"revoke someone unknown", nil, func(ctx context.Context, p *Provider) error {
+		{Name: "revoke someone unknown", Do: func(ctx context.Context, p *Provider) error {
 			return p.Revoke(ctx, "ops", "ghost@example.com")
-		}, []string{
+		}, Want: []string{
 			"GET /api/v1/users/ghost@example.com",
 		}},
-		{"check", nil, func(ctx context.Context, p *Provider) error { return p.Check(ctx) }, []string{
+		{Name: "check", Do: func(ctx context.Context, p *Provider) error { return p.Check(ctx) }, Want: []string{
 			"GET /api/v1/groups/00gops",
 		}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := manualClock()
-			f := setup(t, c, []string{"00gops"}, []string{"alice@example.com"})
-			cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
-			for k, v := range tt.settings {
-				cfg.Settings[k] = v
-			}
-			p := open(t, cfg, c)
-			if err := tt.do(t.Context(), p); err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, f.log()); diff != "" {
-				t.Errorf("requests (-want +got):\n%s", diff)
-			}
-		})
-	}
+	})
 }
 
 // TestRateLimits: a spent window is waited out before the next request
@@ -259,58 +215,32 @@ func TestRateLimits(t *testing.T) {
 		force429  int
 		maxWait   string
 		grants    int
-		wantErr   bool
-		wantAt429 int           // 429s the fake answered
-		minTime   time.Duration // the clock moved at least this far
+		want      httpapitest.Limited
 	}{
 		{name: "under the limit", perMinute: 100, grants: 5},
-		{name: "window spent: wait for the reset", perMinute: 6, grants: 10, minTime: time.Minute},
-		{name: "429 waited out", force429: 2, grants: 1, wantAt429: 2},
-		{name: "longer than max_rate_limit_wait", perMinute: 3, grants: 3, maxWait: "10s", wantErr: true},
+		{name: "window spent: wait for the reset", perMinute: 6, grants: 10, want: httpapitest.Limited{MinTime: time.Minute}},
+		{name: "429 waited out", force429: 2, grants: 1, want: httpapitest.Limited{Refusals: 2}},
+		{name: "longer than max_rate_limit_wait", perMinute: 3, grants: 3, maxWait: "10s", want: httpapitest.Limited{Fails: true}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			c := manualClock()
+			c := httpapitest.ManualClock()
 			var logins []string
 			for i := range tt.grants {
 				logins = append(logins, fmt.Sprintf("u%d@example.com", i))
 			}
 			f := setup(t, c, []string{"00gops"}, logins)
-			f.set(func(f *fakeOkta) { f.perMinute, f.force429 = tt.perMinute, tt.force429 })
+			f.Set(func() { f.quota.Limit, f.force429 = tt.perMinute, tt.force429 })
 			cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
 			if tt.maxWait != "" {
 				cfg.Settings["max_rate_limit_wait"] = tt.maxWait
 			}
 			p := open(t, cfg, c)
-			start := c.now()
-			var err error
-			for _, l := range logins {
-				if err = p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: l}); err != nil {
-					break
-				}
-			}
-			if tt.wantErr {
-				var sys *gitgrant.SystemError
-				if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by Okta until") {
-					t.Fatalf("err = %v, want a retryable SystemError saying until when", err)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			f.mu.Lock()
-			throttled := f.throttled
-			f.mu.Unlock()
-			if throttled != tt.wantAt429 {
-				t.Errorf("the fake answered %d 429s, want %d", throttled, tt.wantAt429)
-			}
-			if moved := c.now().Sub(start); moved < tt.minTime {
-				t.Errorf("the clock moved %v, want at least %v", moved, tt.minTime)
-			}
-			if diff := cmp.Diff(len(logins), len(f.memberLogins("00gops"))); diff != "" {
-				t.Errorf("members (-want +got):\n%s", diff)
+			tt.want.API = "Okta"
+			f.CheckLimited(t, tt.want, func() error { return providertest.GrantEach(t.Context(), p, "ops", logins, time.Time{}) })
+			if got := f.memberLogins("00gops"); !tt.want.Fails && len(got) != len(logins) {
+				t.Errorf("members = %v, want %d", got, len(logins))
 			}
 		})
 	}
@@ -320,45 +250,23 @@ func TestRateLimits(t *testing.T) {
 // and a token Okta refuses early (revoked) is replaced once.
 func TestTokenLifetime(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
-	f := setup(t, c, []string{"00gops"}, []string{"a@example.com", "b@example.com", "c@example.com"})
+	c := httpapitest.ManualClock()
+	who := [3]string{"a@example.com", "b@example.com", "c@example.com"}
+	f := setup(t, c, []string{"00gops"}, who[:])
 	p := open(t, config(f.url, "app", map[string]string{"ops": "00gops"}), c)
-	ctx := t.Context()
-	grant := func(who string) {
-		t.Helper()
-		if err := p.Grant(ctx, providers.Grant{Role: "ops", Principal: who}); err != nil {
-			t.Fatalf("Grant(%s): %v", who, err)
-		}
-	}
-	issued := func() (int, int) {
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.issued, f.unauthored
-	}
-	grant("a@example.com")
-	if n, refused := issued(); n != 1 || refused != 0 {
-		t.Fatalf("tokens issued %d, refused %d; want 1, 0", n, refused)
-	}
-	c.advance(2 * time.Hour) // the token ran out while gitgrant was idle
-	grant("b@example.com")
-	if n, refused := issued(); n != 2 || refused != 0 {
-		t.Fatalf("after expiry: tokens issued %d, refused %d; want 2, 0 (renewed before use)", n, refused)
-	}
-	f.set(func(f *fakeOkta) { clear(f.tokens) }) // revoked by an admin
-	grant("c@example.com")
-	if n, refused := issued(); n != 3 || refused != 1 {
-		t.Fatalf("after revocation: tokens issued %d, refused %d; want 3, 1", n, refused)
-	}
-	if diff := cmp.Diff([]string{"a@example.com", "b@example.com", "c@example.com"}, f.memberLogins("00gops")); diff != "" {
+	f.CheckTokenRenewal(t, c, func(who string) error {
+		return p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who})
+	}, who)
+	if diff := cmp.Diff(who[:], f.memberLogins("00gops")); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}
 }
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
+	c := httpapitest.ManualClock()
 	f := setup(t, c, []string{"00gops", "00gapp"}, []string{"alice@example.com", "twin@example.com"})
-	f.set(func(f *fakeOkta) {
+	f.Set(func() {
 		f.groups["00gapp"].typ = "APP_GROUP"
 		f.users["00u00001"].email = "alice@example.com" // two users share an email
 	})
@@ -373,64 +281,37 @@ func TestErrors(t *testing.T) {
 	ctx := t.Context()
 
 	tests := []struct {
-		name              string
-		do                func() error
-		notFound, invalid bool
-		system, retryable bool
-		inMessage         string
+		name string
+		do   func() error
+		want providertest.Failure
 	}{
-		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@example.com"}) }, notFound: true, inMessage: `"ghost@example.com" does not exist in Okta`},
-		{name: "login spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@example.com"}) }, invalid: true, inMessage: `as "alice@example.com"`},
-		{name: "email of two users", do: func() error { return pe.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"}) }, invalid: true, inMessage: "more than one"},
-		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, notFound: true},
-		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@example.com"}) }, notFound: true},
-		{name: "Check: missing and app groups", do: func() error { return p.Check(ctx) }, notFound: true, inMessage: "type APP_GROUP"},
-		{name: "login with a slash", do: func() error { return p.Revoke(ctx, "ops", "a/../b") }, invalid: true},
-		{name: "client the org does not know", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, system: true, inMessage: "invalid_client"},
+		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@example.com"}) }, want: providertest.Failure{NotFound: true, Says: `"ghost@example.com" does not exist in Okta`}},
+		{name: "login spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@example.com"}) }, want: providertest.Failure{Invalid: true, Says: `as "alice@example.com"`}},
+		{name: "email of two users", do: func() error { return pe.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"}) }, want: providertest.Failure{Invalid: true, Says: "more than one"}},
+		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, want: providertest.Failure{NotFound: true}},
+		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@example.com"}) }, want: providertest.Failure{NotFound: true}},
+		{name: "Check: missing and app groups", do: func() error { return p.Check(ctx) }, want: providertest.Failure{NotFound: true, Says: "type APP_GROUP"}},
+		{name: "login with a slash", do: func() error { return p.Revoke(ctx, "ops", "a/../b") }, want: providertest.Failure{Invalid: true}},
+		{name: "client the org does not know", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, want: providertest.Failure{System: true, Says: "invalid_client"}},
 		{name: "server error", do: func() error {
-			f.set(func(f *fakeOkta) { f.failures = 1 })
+			f.Set(func() { f.failures = 1 })
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, system: true, retryable: true},
+		}, want: providertest.Failure{System: true, Retryable: true}},
 		// The window resets a minute from now on the manual clock, which
 		// may be years from the wall clock: the wait is compared with the
 		// context's remaining second, never the clock's instant with the
 		// real deadline.
 		{name: "rate limited past the context", do: func() error {
-			f.set(func(f *fakeOkta) { f.force429 = 1 })
+			f.Set(func() { f.force429 = 1 })
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, system: true, retryable: true, inMessage: "rate limit"},
+		}, want: providertest.Failure{System: true, Retryable: true, Says: "rate limit"}},
 	}
-	_, pemKey := testKey()
 	for _, tt := range tests {
-		err := tt.do()
-		if err == nil {
-			t.Errorf("%s: no error", tt.name)
-			continue
-		}
-		for _, s := range []string{testAPIToken, pemKey, "fake-access-token"} {
-			if strings.Contains(err.Error(), s) {
-				t.Errorf("%s: error contains a secret: %v", tt.name, err)
-			}
-		}
-		if !strings.Contains(err.Error(), tt.inMessage) {
-			t.Errorf("%s: %v, want it to say %q", tt.name, err, tt.inMessage)
-		}
-		if got := errors.Is(err, providers.ErrNotFound); got != tt.notFound {
-			t.Errorf("%s: %v: ErrNotFound = %v, want %v", tt.name, err, got, tt.notFound)
-		}
-		if got := errors.Is(err, providers.ErrInvalidName); got != tt.invalid {
-			t.Errorf("%s: %v: ErrInvalidName = %v, want %v", tt.name, err, got, tt.invalid)
-		}
-		var sys *gitgrant.SystemError
-		if got := errors.As(err, &sys); got != tt.system {
-			t.Errorf("%s: %v: SystemError = %v, want %v", tt.name, err, got, tt.system)
-		} else if got && sys.Retryable != tt.retryable {
-			t.Errorf("%s: %v: Retryable = %v, want %v", tt.name, err, sys.Retryable, tt.retryable)
-		}
+		providertest.CheckFailure(t, tt.name, tt.do(), tt.want, secrets()...)
 	}
 	if got := f.memberLogins("00gops"); len(got) != 0 {
 		t.Errorf("members after failed grants: %v", got)
@@ -439,74 +320,30 @@ func TestErrors(t *testing.T) {
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		settings map[string]any // nil value deletes the key
-		want     string
-	}{
-		{"org_url missing", map[string]any{"org_url": nil}, "setting org_url"},
-		{"org_url with a password", map[string]any{"org_url": "https://u:p@example.okta.com"}, "setting org_url"},
-		{"bad principal", map[string]any{"principal": "id"}, "setting principal"},
-		{"bad wait", map[string]any{"max_rate_limit_wait": "soon"}, "max_rate_limit_wait"},
-		{"no credentials", map[string]any{"client_id": nil, "private_key_env": nil, "key_id": nil}, "set client_id"},
-		{"both credentials", map[string]any{"api_token_env": "OKTA_API_TOKEN"}, "not both"},
-		{"key variable unset", map[string]any{"private_key_env": "UNSET"}, "UNSET"},
-		{"key not PEM", map[string]any{"private_key_env": "OKTA_API_TOKEN"}, "not PEM"},
-		{"client_id missing", map[string]any{"client_id": nil}, "client_id is required"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := config("https://example.okta.com", "app", nil)
-			for k, v := range tt.settings {
-				if v == nil {
-					delete(cfg.Settings, k)
-				} else {
-					cfg.Settings[k] = v
-				}
-			}
-			_, err := Open(t.Context(), cfg, deps())
-			if err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Fatalf("Open: err = %v, want one mentioning %q", err, tt.want)
-			}
-			_, pemKey := testKey()
-			if strings.Contains(err.Error(), testAPIToken) || strings.Contains(err.Error(), pemKey) {
-				t.Errorf("error contains a secret: %v", err)
-			}
-		})
-	}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	providertest.CheckRefusals(t, config("https://example.okta.com", "app", nil), open, []providertest.Refusal{
+		{Name: "org_url missing", Settings: map[string]any{"org_url": nil}, Says: "setting org_url"},
+		{Name: "org_url with a password", Settings: map[string]any{"org_url": "https://u:p@example.okta.com"}, Says: "setting org_url"},
+		{Name: "bad principal", Settings: map[string]any{"principal": "id"}, Says: "setting principal"},
+		{Name: "bad wait", Settings: map[string]any{"max_rate_limit_wait": "soon"}, Says: "max_rate_limit_wait"},
+		{Name: "no credentials", Settings: map[string]any{"client_id": nil, "private_key_env": nil, "key_id": nil}, Says: "set client_id"},
+		{Name: "both credentials", Settings: map[string]any{"api_token_env": "OKTA_API_TOKEN"}, Says: "not both"},
+		{Name: "key variable unset", Settings: map[string]any{"private_key_env": "UNSET"}, Says: "UNSET"},
+		{Name: "key not PEM", Settings: map[string]any{"private_key_env": "OKTA_API_TOKEN"}, Says: "not PEM"},
+		{Name: "client_id missing", Settings: map[string]any{"client_id": nil}, Says: "client_id is required"},
+		{Name: "unknown setting", Settings: map[string]any{"group_prefix": "x"}, Says: `unknown setting "group_prefix"`},
+	}, secrets()...)
 }
 
 // TestLogsHoldNoSecrets: the waits gitgrant logs say what it waits for,
 // and neither they nor anything else logged carries a credential.
 func TestLogsHoldNoSecrets(t *testing.T) {
 	t.Parallel()
-	c := manualClock()
-	f := setup(t, c, []string{"00gops"}, []string{"a@example.com", "b@example.com"})
-	f.set(func(f *fakeOkta) { f.force429 = 1 })
-	var buf bytes.Buffer
-	d := deps()
-	d.Clock = c
-	d.Logger = slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	pp, err := Open(t.Context(), config(f.url, "app", map[string]string{"ops": "00gops"}), d)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := pp.(*Provider)
-	for _, who := range []string{"a@example.com", "b@example.com"} {
-		if err := p.Grant(t.Context(), providers.Grant{Role: "ops", Principal: who}); err != nil {
-			t.Fatal(err)
-		}
-		c.advance(2 * time.Hour)
-	}
-	logged := buf.String()
-	if !strings.Contains(logged, "rate limit window spent; waiting") {
-		t.Errorf("the wait was not logged:\n%s", logged)
-	}
-	_, pemKey := testKey()
-	for _, s := range []string{testAPIToken, pemKey, "PRIVATE KEY", "fake-access-token", "Bearer", "SSWS"} {
-		if strings.Contains(logged, s) {
-			t.Errorf("the log contains %q:\n%s", s, logged)
-		}
-	}
+	c := httpapitest.ManualClock()
+	who := []string{"a@example.com", "b@example.com"}
+	f := setup(t, c, []string{"00gops"}, who)
+	f.Set(func() { f.force429 = 1 })
+	httpapitest.CheckLogs(t, c, deps(), func(d providers.Deps) providers.Provider {
+		return providertest.Open(t, Open, config(f.url, "app", map[string]string{"ops": "00gops"}), d)
+	}, "ops", who, append(secrets(), "PRIVATE KEY", "SSWS")...)
 }
