@@ -106,6 +106,10 @@ type BreakGlass struct {
 type Identity struct {
 	Email      string            `json:"email,omitempty"`
 	Principals map[string]string `json:"principals,omitempty"`
+	// SSHKeys are public keys in authorized_keys form ("ssh-ed25519
+	// AAAA... comment"). When set, the secrets of ephemeral accounts are
+	// encrypted to these instead of the keys GitHub lists for the login.
+	SSHKeys []string `json:"ssh_keys,omitempty"`
 }
 
 // DriftMode says what happens to a member of a managed role that no active
@@ -159,6 +163,16 @@ type RoleConfig struct {
 	// Target is the role's name in the target system (a group role, a group
 	// DN part, a team slug); empty means the role's own name.
 	Target string `json:"target,omitempty"`
+	// Mode is "" (the requester's own principal becomes a member of the
+	// target) or ModeEphemeral (a login is created for each request, with
+	// the target granted, and dropped when the request ends).
+	Mode string `json:"mode,omitempty"`
+	// AccountPrefix starts the name of every ephemeral account of the
+	// role; empty means DefaultAccountPrefix(role). See ephemeral.go.
+	AccountPrefix string `json:"account_prefix,omitempty"`
+	// OnOwned says what dropping an ephemeral account does with objects
+	// it owns: OnOwnedReassign (default) or OnOwnedRefuse.
+	OnOwned string `json:"on_owned,omitempty"`
 }
 
 // Standing is a principal that may hold managed roles permanently.
