@@ -52,6 +52,12 @@ func (c Connection) String() string {
 	return s
 }
 
+// ErrOwnsObjects says an ephemeral account was not dropped because it
+// owns objects (or holds privileges) that gitgrant may not reassign: its
+// access has ended (it can no longer log in and holds no role), and a
+// person has to move the objects before gitgrant can drop it.
+var ErrOwnsObjects = errors.New("the account owns objects")
+
 // PasswordLen is the length of an ephemeral account's password: 40
 // characters of [A-Za-z0-9], 238 bits, nothing any client or DSN needs to
 // quote.
