@@ -17,8 +17,8 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/schema"
-	"github.com/google/go-cmp/cmp"
 	drv "github.com/go-sql-driver/mysql"
+	"github.com/google/go-cmp/cmp"
 )
 
 // ephemeralFixture is a fixture whose reader role is ephemeral and may
