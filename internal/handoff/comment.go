@@ -70,6 +70,11 @@ func (n Notice) marker() string {
 		v.Set("database", n.Connect.Database)
 	}
 	v.Set("until", n.Until.UTC().Format(time.RFC3339))
+	keys := make([]string, len(n.Keys))
+	for i, k := range n.Keys {
+		keys[i] = k.Type + " " + k.Fingerprint
+	}
+	v.Set("keys", strings.Join(keys, ","))
 	// QueryEscape leaves no space, "<" or ">": the comment cannot end early.
 	return Marker + v.Encode() + " -->"
 }
@@ -111,6 +116,11 @@ func ParseNotice(body string) (n Notice, ok bool, err error) {
 	if p := v.Get("port"); p != "" {
 		if n.Connect.Port, err = strconv.Atoi(p); err != nil {
 			return Notice{}, true, fmt.Errorf("the hand-off comment's port %q is not a number", p)
+		}
+	}
+	for _, k := range strings.Split(v.Get("keys"), ",") {
+		if typ, fp, ok := strings.Cut(k, " "); ok {
+			n.Keys = append(n.Keys, Key{Type: typ, Fingerprint: fp})
 		}
 	}
 	if n.Until, err = time.Parse(time.RFC3339, v.Get("until")); err != nil {

@@ -120,9 +120,19 @@ func Seal(p Payload, keys []string) (string, error) {
 // encrypted to other keys.
 var ErrNotForYou = errors.New("the credentials are encrypted to other SSH keys")
 
+// Identity is a private key to decrypt with (LoadIdentity).
+type Identity struct {
+	age  age.Identity
+	File string
+}
+
 // Open decrypts an armored age file that Seal wrote.
-func Open(armored string, identities ...age.Identity) (Payload, error) {
-	r, err := age.Decrypt(armor.NewReader(strings.NewReader(armored)), identities...)
+func Open(armored string, identities ...Identity) (Payload, error) {
+	ids := make([]age.Identity, len(identities))
+	for i, id := range identities {
+		ids[i] = id.age
+	}
+	r, err := age.Decrypt(armor.NewReader(strings.NewReader(armored)), ids...)
 	if err != nil {
 		var none *age.NoIdentityMatchError
 		if errors.As(err, &none) {
@@ -161,7 +171,12 @@ type Passphrase func(keyFile string) ([]byte, error)
 // or PEM format) for Open. A key protected by a passphrase needs its
 // public half (read from the key or from path.pub) and ask, which is
 // called only when the key matches a recipient of the file.
-func LoadIdentity(path string, ask Passphrase) (age.Identity, error) {
+func LoadIdentity(path string, ask Passphrase) (Identity, error) {
+	id, err := loadIdentity(path, ask)
+	return Identity{age: id, File: path}, err
+}
+
+func loadIdentity(path string, ask Passphrase) (age.Identity, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("reading the SSH key: %w", err)
