@@ -299,3 +299,24 @@ func TestCredentialsRefusesAnEditedComment(t *testing.T) {
 		t.Errorf("exit %d, stdout %q; stderr:\n%s", r.code, r.stdout, r.stderr)
 	}
 }
+
+// The JSON example in docs/ephemeral.md is what the command prints.
+func TestEphemeralDocJSONExample(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../docs/ephemeral.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(data), "`mariadb` or\n`json`:")
+	if !ok {
+		t.Fatal("docs/ephemeral.md has no JSON example of gitgrant credentials")
+	}
+	_, block, _ := strings.Cut(after, "```json\n")
+	block, _, _ = strings.Cut(block, "```")
+	dec := json.NewDecoder(strings.NewReader(block))
+	dec.DisallowUnknownFields()
+	var doc credentialsJSON
+	if err := dec.Decode(&doc); err != nil || len(doc.Credentials) != 1 {
+		t.Errorf("the example does not decode: %v\n%s", err, block)
+	}
+}
