@@ -131,14 +131,18 @@ func TestCredentialsEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer p.Close()
+	t.Cleanup(func() { p.Close() }) // after the drop below (cleanups run last first)
 	eph := p.(providers.Ephemeral)
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second) // the server's clock judges VALID UNTIL
 	a, err := eph.CreateAccount(ctx, "support", name, until)
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { eph.DropAccount(context.Background(), "support", name) })
+	t.Cleanup(func() {
+		if err := eph.DropAccount(context.Background(), "support", name); err != nil {
+			t.Errorf("dropping the account: %v", err)
+		}
+	})
 	deps.Logger.Info("created", "account", a)
 	h.handOff(a, until)
 
