@@ -110,6 +110,10 @@ type BreakGlass struct {
 type Identity struct {
 	Email      string            `json:"email,omitempty"`
 	Principals map[string]string `json:"principals,omitempty"`
+	// SSHKeys are public keys in authorized_keys form ("ssh-ed25519
+	// AAAA... comment"). When set, the secrets of ephemeral accounts are
+	// encrypted to these instead of the keys GitHub lists for the login.
+	SSHKeys []string `json:"ssh_keys,omitempty"`
 }
 
 // DriftMode says what happens to a member of a managed role that no active
@@ -179,20 +183,16 @@ type RoleConfig struct {
 	// Target is the role's name in the target system (a group role, a group
 	// DN part, a team slug); empty means the role's own name.
 	Target string `json:"target,omitempty"`
-	// Mode "ephemeral" grants the role to a login created for each request
-	// and dropped afterwards, whose secret is handed to the requester
-	// encrypted (docs/ephemeral.md); "" grants it to the person's own
-	// principal.
+	// Mode is "" (the requester's own principal becomes a member of the
+	// target) or ModeEphemeral (a login is created for each request, with
+	// the target granted, and dropped when the request ends).
 	Mode string `json:"mode,omitempty"`
-}
-
-// ModeEphemeral is RoleConfig.Mode for ephemeral accounts.
-const ModeEphemeral = "ephemeral"
-
-// IsEphemeral reports whether provider's role is granted through
-// ephemeral accounts.
-func (c *Config) IsEphemeral(provider, role string) bool {
-	return c.Providers[provider].Roles[role].Mode == ModeEphemeral
+	// AccountPrefix starts the name of every ephemeral account of the
+	// role; empty means DefaultAccountPrefix(role). See ephemeral.go.
+	AccountPrefix string `json:"account_prefix,omitempty"`
+	// OnOwned says what dropping an ephemeral account does with objects
+	// it owns: OnOwnedReassign (default) or OnOwnedRefuse.
+	OnOwned string `json:"on_owned,omitempty"`
 }
 
 // Standing is a principal that may hold managed roles permanently.
@@ -323,4 +323,25 @@ func (r *Request) Window(merged time.Time, limit Duration) (w Window, clamped bo
 		end = start
 	}
 	return Window{Start: start, End: end}, clamped
+}
+
+// IsEphemeral reports whether provider's role is granted through
+// ephemeral accounts.
+func (c *Config) IsEphemeral(provider, role string) bool {
+	p, ok := c.Providers[provider]
+	return ok && p.IsEphemeral(role)
+}
+
+// GrantPrincipal is who a grant of provider's role is for: the identity's
+// principal there, or, for a role granted through ephemeral accounts
+// (where no personal principal is needed), the GitHub login itself, which
+// owns the account.
+func (c *Config) GrantPrincipal(login string, id Identity, provider, role string) string {
+	if p := c.PrincipalOf(id, provider); p != "" {
+		return p
+	}
+	if c.IsEphemeral(provider, role) {
+		return login
+	}
+	return ""
 }

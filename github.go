@@ -48,6 +48,18 @@ type Review struct {
 	SubmittedAt time.Time
 }
 
+// Comment is a comment on an issue or pull request.
+type Comment struct {
+	ID     int64
+	Author string
+	// AuthorIsBot: GitHub says the author is a bot account (a GitHub
+	// App, or github-actions), which no person can sign in as.
+	AuthorIsBot bool
+	Body        string
+	URL         string
+	CreatedAt   time.Time
+}
+
 // Review states as GitHub reports them.
 const (
 	ReviewApproved         = "APPROVED"

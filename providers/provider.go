@@ -149,10 +149,14 @@ type Ephemeral interface {
 	// and returns it with its secret. A name that exists is an error.
 	CreateAccount(ctx context.Context, role, name string, until time.Time) (Account, error)
 	// DropAccount ends the login's sessions and drops it; objects it owns
-	// are reassigned or the drop is refused with what to do. Dropping a
-	// login that is gone is success.
+	// are reassigned, or the login is kept without its access (no login,
+	// no role, no sessions) and the error wraps ErrOwnsObjects with what
+	// to do. Dropping a login that is gone is success. A name that is not
+	// one of role's accounts (gitgrant.CheckAccountName) is ErrInvalidName.
 	DropAccount(ctx context.Context, role, name string) error
-	// Accounts lists the logins of role with its prefix.
+	// Accounts lists the logins of role: its prefix and a suffix gitgrant
+	// could have made, whether they can still log in or not. Members of
+	// an ephemeral role leaves them out: they are not memberships.
 	Accounts(ctx context.Context, role string) ([]string, error)
 }
 
@@ -296,9 +300,3 @@ func FromHTTPStatus(system, provider, what string, status int, err error) error 
 	}
 	return fmt.Errorf("provider %s: %s: %w", provider, what, err)
 }
-
-// String names the account and where it connects, never its secret.
-func (a Account) String() string { return a.Name + "@" + a.Connect.Host }
-
-// GoString is String: %#v must not print the secret either.
-func (a Account) GoString() string { return a.String() }

@@ -47,7 +47,7 @@ func disagreements(now *gitgrant.Config, o policy, login string, g gitgrant.Gran
 		out = append(out, fmt.Sprintf("role %s/%s targets %s %s and %s now%s", g.Provider, g.Role, was, o.where, is, fix))
 	}
 	_, id, known := o.cfg.Identity(login)
-	switch was := o.cfg.PrincipalOf(id, g.Provider); {
+	switch was := o.cfg.GrantPrincipal(login, id, g.Provider, g.Role); {
 	case !known:
 		out = append(out, fmt.Sprintf("%s is not in identities %s%s", login, o.where, fix))
 	case was == "":

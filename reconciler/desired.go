@@ -85,7 +85,7 @@ func evaluate(cfg *gitgrant.Config, s Source, now time.Time, opts Options) gitgr
 			add("%s/%s is not declared in gitgrant.yaml", g.Provider, g.Role)
 			continue
 		}
-		principal := cfg.PrincipalOf(id, g.Provider)
+		principal := cfg.GrantPrincipal(key, id, g.Provider, g.Role)
 		if known && principal == "" {
 			add("%s has no principal on %s", key, g.Provider)
 			continue

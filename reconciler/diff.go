@@ -106,6 +106,7 @@ type differ struct {
 
 	revokes, grants, reports []gitgrant.Action
 	record                   []gitgrant.Holding
+	accounts                 map[string]bool // ephemeral logins of the ledger (accountNames)
 }
 
 func newDiffer(cfg *gitgrant.Config, entries []gitgrant.Entry, ledger gitgrant.Ledger, now time.Time) *differ {
@@ -485,12 +486,27 @@ func (d *differ) ephemeral(key RoleKey, members []providers.Member, listed bool)
 		return
 	}
 	for _, m := range members {
-		if _, held := d.ledger[gitgrant.MemberKey{Provider: key.Provider, Role: key.Role, Principal: m.Principal}]; held {
+		// Matched across the whole ledger: two providers on one server
+		// with the same prefix list each other's accounts.
+		if d.accountNames()[m.Principal] {
 			continue
 		}
 		k := gitgrant.MemberKey{Provider: key.Provider, Role: key.Role, Principal: m.Principal}
 		d.revokes = append(d.revokes, revoke(k, gitgrant.CauseDrift, "drift: an ephemeral account no ledger line explains (a crash between creating and recording it, or made outside gitgrant)", ""))
 	}
+}
+
+// accountNames are the logins of every ephemeral account in the ledger.
+func (d *differ) accountNames() map[string]bool {
+	if d.accounts == nil {
+		d.accounts = map[string]bool{}
+		for _, h := range d.ledger {
+			if h.Owner != "" {
+				d.accounts[h.Principal] = true
+			}
+		}
+	}
+	return d.accounts
 }
 
 // keptEphemeral: an unverified entry keeps the account gitgrant created

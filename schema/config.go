@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/handoff"
 )
 
 // commonProviderKeys are the keys every provider entry has; the rest are
@@ -134,6 +135,7 @@ func buildConfig(m map[string]any) *gitgrant.Config {
 		im, _ := v.(map[string]any)
 		id := gitgrant.Identity{Principals: map[string]string{}}
 		id.Email, _ = im["email"].(string)
+		id.SSHKeys = stringList(im["ssh_keys"])
 		pr, _ := im["principals"].(map[string]any)
 		for p, name := range pr {
 			if s, ok := name.(string); ok {
@@ -164,6 +166,8 @@ func buildConfig(m map[string]any) *gitgrant.Config {
 			}
 			rc.Target, _ = rm["target"].(string)
 			rc.Mode, _ = rm["mode"].(string)
+			rc.AccountPrefix, _ = rm["account_prefix"].(string)
+			rc.OnOwned, _ = rm["on_owned"].(string)
 			pc.Roles[rn] = rc
 		}
 		standing, _ := pm["standing"].([]any)
@@ -262,6 +266,12 @@ func checkConfig(d *doc, cfg *gitgrant.Config) gitgrant.Diagnostics {
 			}
 			principalOwner[key] = login
 		}
+		for i, k := range id.SSHKeys {
+			if err := handoff.CheckKey(k); err != nil {
+				add(gitgrant.SeverityError, fmt.Sprintf("%s.ssh_keys.%d", field, i), "cannot receive the secrets of ephemeral accounts: "+err.Error(),
+					"list an ssh-ed25519 key (or ssh-rsa of 2048 bits or more) as the .pub file or GitHub shows it")
+			}
+		}
 	}
 
 	for _, name := range sortedKeys(cfg.Providers) {
@@ -281,6 +291,7 @@ func checkConfig(d *doc, cfg *gitgrant.Config) gitgrant.Diagnostics {
 					"list more approvers, add a team, or lower approvals")
 			}
 		}
+		out = append(out, checkEphemeral(d, name, p)...)
 		for i, s := range p.Standing {
 			for _, role := range s.Roles {
 				if _, ok := p.Roles[role]; !ok {

@@ -155,8 +155,9 @@ func (c *Policy) checkWho(req *gitgrant.Request, add func(gitgrant.Severity, str
 	if benField != "" {
 		if key, id, ok := cfg.Identity(req.Beneficiary()); ok {
 			for i, g := range req.Grants {
-				if _, declared := cfg.Providers[g.Provider]; !declared {
-					continue
+				pc, declared := cfg.Providers[g.Provider]
+				if !declared || pc.IsEphemeral(g.Role) {
+					continue // an ephemeral role's login is made for the request
 				}
 				if cfg.PrincipalOf(id, g.Provider) == "" {
 					add(gitgrant.SeverityError, fmt.Sprintf("grants.%d.provider", i), fmt.Sprintf("%s has no principal on %s", key, g.Provider),

@@ -60,6 +60,7 @@ func commands() []command {
 		{"providers", "check connectivity and permissions of every configured provider", runProviders},
 		{"audit", "rebuild who had what access, when, approved by whom, from git alone", runAudit},
 		{"trust", "which gitgrant.yaml and CODEOWNERS are in force; record the trust root", runTrust},
+		{"credentials", "decrypt the login gitgrant made for your request (ephemeral roles)", runCredentials},
 		{"version", "print gitgrant's version", runVersion},
 	}
 }

@@ -99,6 +99,7 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 	told, err := e.notify(nctx, p)
 	ncancel()
 	notes = append(notes, told...)
+	notes = append(notes, p.told...)
 	errs = append(errs, err)
 	out.Notes += len(notes)
 	if o.Cleanup {

@@ -54,9 +54,6 @@ type Engine struct {
 	// docs/trust.md): "first" (the first policy commit of main), a commit
 	// of main, or "" for a recorded `gitgrant trust --root first`.
 	TrustRoot string
-	// Handoff delivers ephemeral accounts' secrets; nil: no ephemeral
-	// account is created (docs/ephemeral.md).
-	Handoff Handoff
 
 	trustMu    sync.Mutex
 	trust      *trust.Resolver

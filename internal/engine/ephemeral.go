@@ -2,31 +2,17 @@ package engine
 
 import (
 	"context"
-	"crypto/rand"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
+	"github.com/gitgrant/gitgrant/internal/handoff"
+	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/reconciler"
 )
-
-// Handoff hands an ephemeral account's secret to the person it was made
-// for (docs/ephemeral.md): sealed to their public SSH keys and posted on
-// the request's pull request. The secret goes nowhere else.
-type Handoff interface {
-	// Recipients are the public SSH keys to seal to for the GitHub login
-	// (the identity's own list first, else GitHub's). None is an error
-	// that says how to add one.
-	Recipients(ctx context.Context, login string, id gitgrant.Identity) ([]string, error)
-	// Deliver seals acc to recipients and posts it on pull request pr of
-	// request path.
-	Deliver(ctx context.Context, pr int, path string, acc providers.Account, recipients []string) error
-}
-
-// accountSuffix is the random part of an account's name: 10 characters of
-// [a-z0-9], about 51 bits.
-const accountSuffix = 10
 
 // nameAccounts gives every ephemeral account the plan creates its login:
 // the provider's prefix for the role and a random suffix. The name is in
@@ -38,32 +24,16 @@ func (e *Engine) nameAccounts(p *Pass) error {
 		if a.Op != gitgrant.OpGrant || a.Holding == nil || a.Holding.Owner == "" || a.Principal != "" {
 			continue
 		}
-		ep, ok := p.open[a.Provider].(providers.Ephemeral)
-		if !ok {
+		if _, ok := p.open[a.Provider].(providers.Ephemeral); !ok {
 			return fmt.Errorf("provider %s cannot make ephemeral accounts", a.Provider)
 		}
-		suffix, err := randomName(accountSuffix)
-		if err != nil {
-			return err
-		}
-		name := ep.AccountPrefix(a.Role) + suffix
+		pc := p.Config.Providers[a.Provider]
+		name := gitgrant.NewAccountName(pc.RoleAccountPrefix(a.Role))
 		h := *a.Holding
 		h.Principal = name
 		p.Plan.Actions[i].Principal, p.Plan.Actions[i].Holding = name, &h
 	}
 	return nil
-}
-
-func randomName(n int) (string, error) {
-	const alphabet = "abcdefghijklmnopqrstuvwxyz0123456789"
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		return "", err
-	}
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b), nil
 }
 
 // checkRecipients drops the creation of accounts whose owner has no key to
@@ -80,14 +50,17 @@ func (e *Engine) checkRecipients(ctx context.Context, p *Pass) (map[string][]str
 		}
 		login := p.request(a.Request).Entry.Beneficiary()
 		if _, ok := keys[login]; !ok {
-			if e.Handoff == nil {
+			if e.GitHub == nil {
 				errs = append(errs, fmt.Errorf("%s: ephemeral accounts need GitHub credentials to hand the secret over; nothing was created", a.Request))
 				continue
 			}
 			_, id, _ := p.Config.Identity(login)
-			ks, err := e.Handoff.Recipients(ctx, login, id)
+			ks, err := handoff.KeysFor(ctx, login, id, e.GitHub)
 			if err != nil {
 				errs = append(errs, fmt.Errorf("%s: %w; nothing was created", a.Request, err))
+				if errors.Is(err, handoff.ErrNoKey) {
+					e.tell(ctx, p, a.Request, "no-key", []string{err.Error()})
+				}
 				continue
 			}
 			keys[login] = ks
@@ -110,10 +83,7 @@ func (e *Engine) handOff(ctx context.Context, p *Pass, res *reconciler.Result, k
 		acc := *o.Account
 		res.Outcomes[i].Account = nil // the secret leaves memory with this pass
 		req := p.request(o.Action.Request)
-		err := errors.New("no pull request to hand the secret over on")
-		if pr := req.PullRequest(); pr != 0 {
-			err = e.Handoff.Deliver(ctx, pr, req.Path, acc, keys[req.Entry.Beneficiary()])
-		}
+		err := e.deliver(ctx, req, o.Action, acc, keys[req.Entry.Beneficiary()])
 		if err == nil {
 			continue
 		}
@@ -128,4 +98,39 @@ func (e *Engine) handOff(ctx context.Context, p *Pass, res *reconciler.Result, k
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// deliver seals acc to keys and posts it on the request's pull request
+// (docs/ephemeral.md): the account's name and host in clear, the secret
+// only inside the armor.
+func (e *Engine) deliver(ctx context.Context, req *Request, a gitgrant.Action, acc providers.Account, keys []string) error {
+	pr := req.PullRequest()
+	if pr == 0 {
+		return errors.New("no pull request to hand the secret over on")
+	}
+	n, err := handoff.NewNotice(handoff.Payload{Account: acc, Provider: a.Provider, Role: a.Role,
+		Repository: e.GitHub.Owner + "/" + e.GitHub.Repo, PullRequest: pr, Request: req.Path, Until: a.Expires}, req.Entry.Beneficiary(), keys)
+	if err != nil {
+		return err
+	}
+	return e.GitHub.Comment(ctx, pr, n.Markdown(pr))
+}
+
+// tell says, once per request content and notice, why a merged request
+// grants nothing (render.Refused); the record that it was said goes out
+// with the pass's other records.
+func (e *Engine) tell(ctx context.Context, p *Pass, path, notice string, reasons []string) {
+	r := p.request(path)
+	pr := r.PullRequest()
+	blob := r.Provenance.Blob.String()
+	if e.GitHub == nil || pr == 0 || p.notices[gitrepo.NoticeKey(path, blob, notice)] {
+		return
+	}
+	var body strings.Builder
+	render.Refused(&body, path, reasons)
+	if err := e.GitHub.Comment(ctx, pr, body.String()); err != nil {
+		return // said next pass
+	}
+	p.notices[gitrepo.NoticeKey(path, blob, notice)] = true
+	p.told = append(p.told, gitrepo.Note{Commit: r.Provenance.Commit, Record: gitrepo.NoteRecord{Event: gitrepo.EventNotified, Request: path, Blob: blob, Notice: notice}})
 }

@@ -3,52 +3,28 @@ package engine_test
 import (
 	"bytes"
 	"context"
-	"errors"
+	"fmt"
 	"log/slog"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/handoff"
+	"github.com/gitgrant/gitgrant/internal/testing/sshkeys"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/fake"
 )
 
-// handoff records what would be posted on pull requests, secrets included
-// (the test checks they went nowhere else).
-type handoff struct {
-	mu        sync.Mutex
-	delivered []providers.Account
-	noKeys    bool
-	fail      bool
-}
-
-func (h *handoff) Recipients(_ context.Context, login string, _ gitgrant.Identity) ([]string, error) {
-	if h.noKeys {
-		return nil, errors.New(login + " has no public SSH key on GitHub: add one (Settings → SSH keys), or list it under identities." + login + ".ssh_keys")
-	}
-	return []string{"ssh-ed25519 AAAAtest " + login}, nil
-}
-
-func (h *handoff) Deliver(_ context.Context, pr int, path string, acc providers.Account, recipients []string) error {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.fail {
-		return errors.New("GitHub: 503")
-	}
-	h.delivered = append(h.delivered, acc)
-	return nil
-}
-
 const ephemeralConfig = `identities:
-  alice: {principals: {db: alice}}
+  alice: {principals: {db: alice}%s}
 providers:
   db:
-    type: exec
-    command: [unused]
+    type: postgres
+    dsn_env: UNUSED_DSN
     roles:
       ro: {max_duration: 8h, approvals: 1, mode: ephemeral}
 `
@@ -58,16 +34,35 @@ providers:
 // explains is dropped as drift; no key, no account.
 func TestEphemeralAccountLifecycle(t *testing.T) {
 	t.Parallel()
-	w := newWorld(t, ephemeralConfig)
+	key := sshkeys.Generate(t, sshkeys.Ed25519, "")
+	w := newWorld(t, fmt.Sprintf(ephemeralConfig, ", ssh_keys: [\""+key.Public+"\"]"))
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: repair stuck orders\n", t0.Add(-10*time.Minute))
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Ephemeral: []string{"ro"}})
-	h := &handoff{}
+	id, err := handoff.LoadIdentity(key.Private, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// delivered opens every hand-off comment on the pull request.
+	delivered := func() []handoff.Payload {
+		var out []handoff.Payload
+		for _, c := range w.GH.Comments(w.Repo.Repo) {
+			n, ok, err := handoff.ParseNotice(c.Body)
+			if !ok || err != nil {
+				continue
+			}
+			pl, err := handoff.Open(n.Sealed, id)
+			if err != nil {
+				t.Fatalf("the hand-off does not open with alice's key: %v", err)
+			}
+			out = append(out, pl)
+		}
+		return out
+	}
 	var logs bytes.Buffer
 	ctx := context.Background()
 	pass := func(now time.Time) error {
 		t.Helper()
-		eng := w.engine(p, now)
-		eng.Handoff = h
+		eng := ephemeralEngine(w, p, now)
 		eng.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 		ps, err := eng.Plan(ctx, false)
 		if err != nil {
@@ -82,10 +77,11 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 		t.Fatal(err)
 	}
 	accounts, _ := p.Accounts(ctx, "ro")
-	if len(accounts) != 1 || len(h.delivered) != 1 || h.delivered[0].Name != accounts[0] || !strings.HasPrefix(accounts[0], "gg_ro_") {
-		t.Fatalf("accounts %v, delivered %v: want one account, handed over", accounts, h.delivered)
+	got := delivered()
+	if len(accounts) != 1 || len(got) != 1 || got[0].Account.Name != accounts[0] || !strings.HasPrefix(accounts[0], "gg_ro_") {
+		t.Fatalf("accounts %v, delivered %v: want one account, handed over", accounts, got)
 	}
-	secret := h.delivered[0].Secret
+	secret := got[0].Account.Secret
 	if len(secret) < 32 {
 		t.Fatalf("secret %d characters", len(secret))
 	}
@@ -94,12 +90,12 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 	if err := pass(t0.Add(time.Minute)); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := p.Accounts(ctx, "ro"); len(got) != 1 || len(h.delivered) != 1 {
-		t.Fatalf("steady state: accounts %v, %d hand-offs", got, len(h.delivered))
+	if got, _ := p.Accounts(ctx, "ro"); len(got) != 1 || len(delivered()) != 1 {
+		t.Fatalf("steady state: accounts %v, %d hand-offs", got, len(delivered()))
 	}
 
 	// An account made outside gitgrant (or by a crash before its record).
-	if _, err := p.CreateAccount(ctx, "ro", "gg_ro_orphan0000", t0.Add(time.Hour)); err != nil {
+	if _, err := p.CreateAccount(ctx, "ro", "gg_ro_orphan000000", t0.Add(time.Hour)); err != nil {
 		t.Fatal(err)
 	}
 	if err := pass(t0.Add(2 * time.Minute)); err != nil {
@@ -121,6 +117,11 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 	if strings.Contains(logs.String(), secret) {
 		t.Errorf("the secret is in the log")
 	}
+	for _, r := range w.GH.Requests() {
+		if strings.Contains(string(r.Body), secret) {
+			t.Errorf("the secret went to GitHub in the clear: %s %s", r.Method, r.Path)
+		}
+	}
 	objects, err := exec.Command("git", "-C", w.Remote, "cat-file", "--batch-all-objects", "--batch").Output()
 	if err != nil {
 		t.Fatal(err)
@@ -136,25 +137,29 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 func TestEphemeralNeedsAKeyAndADelivery(t *testing.T) {
 	t.Parallel()
 	for _, tc := range []struct {
-		name string
-		h    *handoff
-		want string
+		name  string
+		keys  string
+		fault bool
+		want  string
 	}{
-		{"no key", &handoff{noKeys: true}, "no public SSH key"},
-		{"hand-off fails", &handoff{fail: true}, "it was dropped"},
+		{"no key", "", false, "no SSH key"},
+		{"hand-off fails", ", ssh_keys: [\"KEY\"]", true, "it was dropped"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			w := newWorld(t, ephemeralConfig)
+			key := sshkeys.Generate(t, sshkeys.Ed25519, "")
+			w := newWorld(t, fmt.Sprintf(ephemeralConfig, strings.Replace(tc.keys, "KEY", key.Public, 1)))
 			w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: repair stuck orders\n", t0.Add(-10*time.Minute))
 			p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Ephemeral: []string{"ro"}})
-			eng := w.engine(p, t0)
-			eng.Handoff = tc.h
+			eng := ephemeralEngine(w, p, t0)
 			ps, err := eng.Plan(context.Background(), false)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ps.Close()
+			if tc.fault {
+				w.GH.Inject(ghfake.Fault{Method: "POST", PathContains: "/comments", Status: 503, Times: 100})
+			}
 			_, err = eng.Apply(context.Background(), ps, engine.ApplyOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("apply error %v, want %q", err, tc.want)
@@ -162,6 +167,26 @@ func TestEphemeralNeedsAKeyAndADelivery(t *testing.T) {
 			if got, _ := p.Accounts(context.Background(), "ro"); len(got) != 0 {
 				t.Errorf("accounts %v: none may be left that nobody holds the secret of", got)
 			}
+			if !tc.fault {
+				told := false
+				for _, c := range w.GH.Comments(w.Repo.Repo) {
+					told = told || (c.Issue == 1 && strings.Contains(c.Body, "ssh-keygen -t ed25519"))
+				}
+				if !told {
+					t.Errorf("the pull request was not told how to add a key")
+				}
+			}
 		})
 	}
+}
+
+// ephemeralEngine is the world's engine with the in-memory provider
+// standing in for a postgres one (ephemeral accounts are a postgres and
+// mysql mode).
+func ephemeralEngine(w *world, p *fake.Provider, now time.Time) *engine.Engine {
+	eng := w.engine(p, now)
+	eng.Registry = providers.Registry{"postgres": func(context.Context, gitgrant.ProviderConfig, providers.Deps) (providers.Provider, error) {
+		return keepOpen{p}, nil
+	}}
+	return eng
 }

@@ -57,8 +57,10 @@ type Pass struct {
 	// markers are the recorded follow-up issue nonces, by request path
 	// and commit.
 	markers map[string]string
-	// notices are what people were already told (gitrepo.NoticeKey).
+	// notices are what people were already told (gitrepo.NoticeKey);
+	// told are the records of what this pass told.
 	notices map[string]bool
+	told    []gitrepo.Note
 	// desiredOnly marks a pass from Desired, which must never be applied:
 	// its expired requests were not seen revoked.
 	desiredOnly bool

@@ -133,3 +133,20 @@ func decodeSegment(seg string, v any) error {
 	}
 	return json.Unmarshal(b, v)
 }
+
+// listUserKeys implements GET /users/{login}/keys: the user's public SSH
+// keys, as authorized_keys lines without comments, as GitHub lists them.
+func (s *Server) listUserKeys(w http.ResponseWriter, r *http.Request) {
+	s.mu.Lock()
+	keys := s.userKeys[strings.ToLower(r.PathValue("login"))]
+	s.mu.Unlock()
+	out := []map[string]any{}
+	for i, k := range keys {
+		fields := strings.Fields(k)
+		if len(fields) >= 2 {
+			k = fields[0] + " " + fields[1] // GitHub drops the comment
+		}
+		out = append(out, map[string]any{"id": i + 1, "key": k})
+	}
+	writeJSON(w, r, http.StatusOK, paginate(w, r, out))
+}

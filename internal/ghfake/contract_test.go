@@ -63,6 +63,7 @@ var operations = []string{
 	"POST /app/installations/{installation_id}/access_tokens",
 	"GET /app",
 	"GET /user",
+	"GET /users/{username}/keys",
 }
 
 type operation struct {
@@ -232,6 +233,15 @@ func workload(t *testing.T) *ghfake.Server {
 		if _, _, err := cl.EnsurePullRequest(ctx, "gitgrant/cleanup", "main", title, "body"); err != nil {
 			t.Fatal(err)
 		}
+	}
+	// The hand-off of an ephemeral account: the requester's keys, and
+	// gitgrant credentials reading the pull request's comments.
+	gh.SetUserKeys("alice", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop")
+	if keys, err := cl.UserSSHKeys(ctx, "alice"); err != nil || len(keys) != 1 || !strings.HasPrefix(keys[0], "ssh-ed25519 AAAA") {
+		t.Fatalf("alice's keys: %q, %v", keys, err)
+	}
+	if comments, err := cl.Comments(ctx, pr.Number); err != nil || len(comments) != 1 || comments[0].Body != "<!-- gitgrant:plan -->\nplan 2" {
+		t.Fatalf("comments of #%d: %+v, %v", pr.Number, comments, err)
 	}
 	if _, err := cl.PullRequest(ctx, pr.Number); err != nil {
 		t.Fatal(err)

@@ -36,6 +36,7 @@ func (s *Server) routes(m *http.ServeMux) {
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.accessToken)
 	m.HandleFunc("GET /app", s.getApp)
 	m.HandleFunc("GET /user", s.getUser)
+	m.HandleFunc("GET /users/{login}/keys", s.listUserKeys)
 }
 
 type repoHandler func(w http.ResponseWriter, r *http.Request, repo *Repo)
@@ -347,7 +348,7 @@ func (s *Server) createIssue(w http.ResponseWriter, r *http.Request, rp *Repo) {
 
 func commentJSON(rp *Repo, c *Comment) map[string]any {
 	return map[string]any{
-		"id": c.ID, "body": c.Body, "user": user(c.User), "updated_at": ts(c.Update),
+		"id": c.ID, "body": c.Body, "user": user(c.User), "created_at": ts(c.Created), "updated_at": ts(c.Update),
 		"html_url": fmt.Sprintf("https://github.example/%s/%s/issues/%d#issuecomment-%d", rp.Owner, rp.Name, c.Issue, c.ID),
 	}
 }
@@ -373,7 +374,7 @@ func (s *Server) createComment(w http.ResponseWriter, r *http.Request, rp *Repo)
 	}
 	s.nextID++
 	author, _ := s.actor(r)
-	c := &Comment{ID: s.nextID, Issue: n, Body: in.Body, User: author, Update: s.now()}
+	c := &Comment{ID: s.nextID, Issue: n, Body: in.Body, User: author, Created: s.now(), Update: s.now()}
 	rp.comments = append(rp.comments, c)
 	writeJSON(w, r, http.StatusCreated, commentJSON(rp, c))
 }

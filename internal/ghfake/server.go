@@ -88,6 +88,8 @@ type Server struct {
 	appSlugs map[int64]string
 	// gitRepos are the repositories served over smart HTTP (ServeGit).
 	gitRepos map[string]*gitRepo
+	// userKeys are the public SSH keys of users, by lower-case login.
+	userKeys map[string][]string
 }
 
 // DefaultActor is who the fake's callers act as without a user or

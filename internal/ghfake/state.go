@@ -75,11 +75,12 @@ type Issue struct {
 
 // Comment is an issue (or pull request) comment.
 type Comment struct {
-	ID     int64
-	Issue  int
-	Body   string
-	User   string
-	Update time.Time
+	ID      int64
+	Issue   int
+	Body    string
+	User    string
+	Created time.Time
+	Update  time.Time
 }
 
 // CheckRun is a check run as created or updated.
@@ -282,7 +283,7 @@ func (s *Server) AddComment(r *Repo, issue int, user, body string) int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.nextID++
-	r.comments = append(r.comments, &Comment{ID: s.nextID, Issue: issue, Body: body, User: user, Update: s.now()})
+	r.comments = append(r.comments, &Comment{ID: s.nextID, Issue: issue, Body: body, User: user, Created: s.now(), Update: s.now()})
 	return s.nextID
 }
 
@@ -322,4 +323,15 @@ func (s *Server) Statuses(r *Repo) []Status {
 func fakeSHA(seed string) string {
 	h := sha1.Sum([]byte(seed))
 	return hex.EncodeToString(h[:])
+}
+
+// SetUserKeys sets the public SSH keys GitHub lists for login (GET
+// /users/{login}/keys); a login without any lists none.
+func (s *Server) SetUserKeys(login string, keys ...string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.userKeys == nil {
+		s.userKeys = map[string][]string{}
+	}
+	s.userKeys[strings.ToLower(login)] = append([]string(nil), keys...)
 }

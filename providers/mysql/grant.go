@@ -228,13 +228,20 @@ func (p *Provider) Check(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
-	if p.nativeExpiry {
+	ephemeral := false
+	for role := range p.cfg.Roles {
+		ephemeral = ephemeral || p.cfg.IsEphemeral(role)
+	}
+	if p.nativeExpiry || ephemeral {
 		on, err := p.schedulerOn(ctx)
 		if err != nil {
 			return err
 		}
-		if !on {
+		if !on && p.nativeExpiry {
 			errs = append(errs, errors.New("native_expiry is set but the event scheduler is not ON (SET GLOBAL event_scheduler=ON, and event_scheduler=ON in the server config): gitgrant alone revokes at expiry"))
+		}
+		if !on && ephemeral {
+			errs = append(errs, errors.New("ephemeral roles need the event scheduler ON (SET GLOBAL event_scheduler=ON, and event_scheduler=ON in the server config) for the events that drop their accounts at expiry: without it gitgrant alone drops them"))
 		}
 		var n int
 		if err := p.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", p.eventSchema).Scan(&n); err != nil {
@@ -244,13 +251,16 @@ func (p *Provider) Check(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("event_schema %q does not exist (or the account cannot see it)", p.eventSchema))
 		}
 	}
-	if p.terminateSessions {
+	if p.terminateSessions || ephemeral {
 		ok, err := p.canKill(ctx)
 		if err != nil {
 			return err
 		}
-		if !ok {
+		if !ok && p.terminateSessions {
 			errs = append(errs, errors.New("terminate_sessions is set but the account lacks PROCESS (to see other users' connections) and CONNECTION ADMIN or SUPER (to kill them)"))
+		}
+		if !ok && ephemeral {
+			errs = append(errs, errors.New("ephemeral roles need PROCESS and CONNECTION ADMIN (or SUPER) to end their accounts' connections"))
 		}
 	}
 	if len(errs) > 0 {

@@ -32,6 +32,10 @@ type Provider struct {
 	eventSchema       string
 	terminateSessions bool
 	now               func() time.Time
+	// connect is where ephemeral accounts connect, accountDSN how
+	// gitgrant logs in as one (ephemeral.go).
+	connect    providers.Connection
+	accountDSN *drv.Config
 
 	dialect struct {
 		sync.Mutex
@@ -96,6 +100,10 @@ func open(cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*drv.Conf
 	if p.nativeExpiry && p.eventSchema == "" {
 		p.db.Close()
 		return nil, fmt.Errorf("provider %s: native_expiry needs a schema to hold its events: set event_schema, or name a database in the DSN", cfg.Name)
+	}
+	if err := p.openEphemeral(dc); err != nil {
+		p.db.Close()
+		return nil, err
 	}
 	return p, nil
 }
@@ -207,6 +215,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 	defer rows.Close()
 	found := false
 	out := []providers.Member{}
+	ephemeral, prefix := p.cfg.IsEphemeral(role), p.cfg.RoleAccountPrefix(role)
 	for rows.Next() {
 		var user, host sql.NullString
 		var until sql.NullTime
@@ -215,6 +224,9 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		if !user.Valid {
 			continue
+		}
+		if ephemeral && host.String == "%" && gitgrant.CheckAccountName(prefix, user.String, maxAccount) == nil {
+			continue // an ephemeral account is listed by Accounts
 		}
 		m := providers.Member{Principal: newAccount(user.String, host.String).String()}
 		if until.Valid {

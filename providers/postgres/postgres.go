@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 	"unicode/utf8"
 
 	"github.com/gitgrant/gitgrant"
@@ -38,6 +39,9 @@ type Provider struct {
 	// alwaysSeekGrantors makes Revoke look for other grantors' rows on
 	// any server, so that tests run that path on PostgreSQL 15 too.
 	alwaysSeekGrantors bool
+	// connect is where ephemeral accounts connect (ephemeral.go).
+	connect providers.Connection
+	now     func() time.Time
 }
 
 var (
@@ -58,6 +62,9 @@ func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps,
 			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
 		}
 	}
+	if err := checkEphemeralRoles(cfg); err != nil {
+		return nil, err
+	}
 	dsn, err := providers.Secret(cfg, "dsn", deps)
 	if err != nil {
 		return nil, err
@@ -66,6 +73,10 @@ func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps,
 	if err != nil {
 		// The parser's message may quote the DSN, password and all.
 		return nil, fmt.Errorf("provider %s: the DSN cannot be parsed (expected postgres://user@host:5432/db?sslmode=verify-full; the value is not shown because it may hold a password)", cfg.Name)
+	}
+	connect, err := connection(cfg, &pc.ConnConfig.Config)
+	if err != nil {
+		return nil, err
 	}
 	pc.MaxConns = 4
 	// One round trip per statement, cold or warm: a statement without
@@ -87,6 +98,8 @@ func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps,
 		cfg:               cfg,
 		pool:              pool,
 		terminateSessions: providers.Bool(cfg, "terminate_sessions", false),
+		connect:           connect,
+		now:               deps.Now,
 	}, nil
 }
 
@@ -213,10 +226,12 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		return nil, fmt.Errorf("provider %s: group role %q of role %s does not exist: %w", p.name, group, role, providers.ErrNotFound)
 	}
 	out := []providers.Member{}
+	ephemeral, prefix := p.cfg.IsEphemeral(role), p.cfg.RoleAccountPrefix(role)
 	for _, n := range names {
-		if n != nil {
-			out = append(out, providers.Member{Principal: *n})
+		if n == nil || ephemeral && gitgrant.CheckAccountName(prefix, *n, maxIdentifier) == nil {
+			continue // an ephemeral account is listed by Accounts
 		}
+		out = append(out, providers.Member{Principal: *n})
 	}
 	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
 	return out, nil
@@ -393,13 +408,15 @@ SELECT t.name,
        COALESCE(me.rolsuper
          OR pg_catalog.pg_has_role(current_user, g.oid, 'MEMBER WITH ADMIN OPTION')
          OR (me.rolcreaterole AND NOT g.rolsuper AND current_setting('server_version_num')::int < 160000), false),
-       me.rolsuper OR pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'MEMBER')
+       me.rolsuper OR pg_catalog.pg_has_role(current_user, 'pg_signal_backend', 'MEMBER'),
+       me.rolsuper OR me.rolcreaterole
 FROM unnest($1::text[]) AS t(name)
 LEFT JOIN pg_catalog.pg_roles g ON g.rolname = t.name
 CROSS JOIN (SELECT rolsuper, rolcreaterole FROM pg_catalog.pg_roles WHERE rolname = current_user) me`
 
 // Check verifies that the server answers and that the connected role can
-// grant every managed group (and end sessions, when configured to).
+// grant every managed group (and end sessions, when configured to, or
+// create and drop logins and end their sessions for ephemeral roles).
 func (p *Provider) Check(ctx context.Context) error {
 	roles := make([]string, 0, len(p.cfg.Roles))
 	for r := range p.cfg.Roles {
@@ -422,6 +439,7 @@ func (p *Provider) Check(ctx context.Context) error {
 		Exists    bool
 		CanGrant  bool
 		CanSignal bool
+		CanCreate bool
 	}
 	res, err := pgx.CollectRows(rows, pgx.RowToStructByPos[result])
 	if err != nil {
@@ -437,6 +455,12 @@ func (p *Provider) Check(ctx context.Context) error {
 		}
 		if i == 0 && p.terminateSessions && !r.CanSignal {
 			errs = append(errs, errors.New("terminate_sessions is set but the connected role is not a member of pg_signal_backend"))
+		}
+		if p.cfg.IsEphemeral(roles[i]) && !r.CanCreate {
+			errs = append(errs, fmt.Errorf("role %s is ephemeral but the connected role cannot create logins (needs CREATEROLE)", roles[i]))
+		}
+		if p.cfg.IsEphemeral(roles[i]) && !r.CanSignal {
+			errs = append(errs, fmt.Errorf("role %s is ephemeral but the connected role cannot end its accounts' sessions (needs membership of pg_signal_backend)", roles[i]))
 		}
 	}
 	if len(errs) > 0 {
