@@ -105,7 +105,14 @@ func (p *pool) close() {
 }
 
 func isNetwork(err error) bool {
-	return ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || ldap.IsErrorWithCode(err, ldap.LDAPResultServerDown)
+	if err == nil {
+		return false
+	}
+	return ldap.IsErrorWithCode(err, ldap.ErrorNetwork) || ldap.IsErrorWithCode(err, ldap.LDAPResultServerDown) ||
+		// A write to a connection the server (or a middlebox) closed, seen
+		// before go-ldap's reader notices and marks it closing. go-ldap
+		// flattens that error with %s, so only its text identifies it.
+		strings.Contains(err.Error(), "unable to send request: ")
 }
 
 // dialer opens and binds connections for one provider.
