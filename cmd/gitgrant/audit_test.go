@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
+
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
 	"github.com/google/go-cmp/cmp"
@@ -323,6 +325,6 @@ func TestAuditGolden(t *testing.T) {
 		if out.code != 0 {
 			t.Fatalf("%v: exit %d: %s", tt.args, out.code, out.stderr)
 		}
-		golden(t, tt.golden, out.stdout)
+		golden.CheckString(t, filepath.Join("testdata", "golden", tt.golden), out.stdout)
 	}
 }

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
+
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -26,7 +29,7 @@ func TestDemo(t *testing.T) {
 		t.Fatalf("demo: exit %d\n%s%s", r.code, r.stdout, r.stderr)
 	}
 	out := demoTook.ReplaceAllString(demoPort.ReplaceAllString(r.stdout, "127.0.0.1:PORT"), "in 0.0s.")
-	golden(t, "demo.txt", out)
+	golden.CheckString(t, filepath.Join("testdata", "golden", "demo.txt"), out)
 
 	// The lines that make the story, whatever else the golden file says.
 	for _, want := range []string{

@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
+
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 	"github.com/gitgrant/gitgrant/internal/workflowcheck"
@@ -36,7 +38,7 @@ func TestInitWritesAValidRepository(t *testing.T) {
 		provs = append(provs, "--provider", "p-"+typ+"="+typ)
 	}
 	dir, r := initInto(t, append(provs, "--owners", "@acme/security", "--request-owners", "p-postgres=@acme/dba", "--version", "v1.2.3")...)
-	golden(t, "init-all-types.txt", strings.ReplaceAll(r.stdout, dir, "DIR"))
+	golden.CheckString(t, filepath.Join("testdata", "golden", "init-all-types.txt"), strings.ReplaceAll(r.stdout, dir, "DIR"))
 
 	v := runCLI(t, nil, "validate", "--repo", dir)
 	if v.code != gitgrant.ExitOK || !strings.Contains(v.stdout, "0 errors, 0 warnings") {

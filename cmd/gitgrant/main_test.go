@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"flag"
 	"net"
 	"os"
 	"path/filepath"
@@ -12,15 +11,13 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/schema"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files in testdata/golden")
 
 var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
@@ -42,25 +39,6 @@ func runCLI(t *testing.T, vars map[string]string, args ...string) result {
 	}
 	code := run(context.Background(), args, e)
 	return result{code, stdout.String(), stderr.String()}
-}
-
-// golden compares got with testdata/golden/name, or rewrites it with -update.
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", "golden", name)
-	if *update {
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test ./cmd/gitgrant -update to create it)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s differs (-want +got); if intended, rerun with -update:\n%s", path, diff)
-	}
 }
 
 // badRepo copies testdata/badrepo and adds what git cannot carry well in
@@ -105,7 +83,7 @@ func TestValidateBadRepo(t *testing.T) {
 			if r.code != gitgrant.ExitInvalid {
 				t.Errorf("exit %d, want 1; stderr: %s", r.code, r.stderr)
 			}
-			golden(t, tc.name, r.stdout)
+			golden.CheckString(t, filepath.Join("testdata", "golden", tc.name), r.stdout)
 		})
 	}
 }
@@ -280,7 +258,7 @@ func TestRequestWritesAValidFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "request-written.yaml", string(data))
+	golden.CheckString(t, filepath.Join("testdata", "golden", "request-written.yaml"), string(data))
 	if v := runCLI(t, nil, "validate", "--repo", repo); v.code != 0 {
 		t.Errorf("the written file does not validate:\n%s", v.stdout)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
+
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/render"
@@ -143,7 +145,7 @@ func TestValidatePR(t *testing.T) {
 		t.Fatalf("%d validate comments, want 1: %+v", len(cs), cs)
 	}
 	body := strings.NewReplacer(p.base[:12], "<base>", head[:12], "<head>").Replace(cs[0].Body)
-	golden(t, "validate-pr-comment.md", body)
+	golden.CheckString(t, filepath.Join("testdata", "golden", "validate-pr-comment.md"), body)
 	runs := p.gh.CheckRuns(p.repo)
 	if len(runs) != 1 || runs[0].Conclusion != "success" || runs[0].HeadSHA != head || runs[0].Name != "gitgrant validate" {
 		t.Errorf("check runs = %+v, want one success on the head", runs)

@@ -3,7 +3,6 @@ package handoff_test
 import (
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -20,8 +21,6 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testing/sshkeys"
 	"github.com/gitgrant/gitgrant/providers"
 )
-
-var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 
 const secret = "Pq7RzK2mVwX9sLtB4nHcJ8dFgY3aE6uQ0iOoZxWv"
 
@@ -247,7 +246,7 @@ func TestNotice(t *testing.T) {
 	fixed := n
 	fixed.Keys = []handoff.Key{{Type: "ssh-ed25519", Fingerprint: "SHA256:Ub0uR3Vn0jO1h4zYp8m9L2kQ6cXwTfEaGdSiHbJlN5o"}}
 	fixed.Sealed = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IHNzaC1lZDI1NTE5IC4uLgo=\n-----END AGE ENCRYPTED FILE-----\n"
-	golden(t, "notice.golden", fixed.Markdown(42))
+	golden.CheckString(t, filepath.Join("testdata", "notice.golden"), fixed.Markdown(42))
 
 	parsed, ok, err := handoff.ParseNotice(body)
 	if !ok || err != nil {
@@ -304,25 +303,5 @@ func TestDSNAndCommand(t *testing.T) {
 		if got := handoff.Command(tt.a); got != tt.command {
 			t.Errorf("Command = %q, want %q", got, tt.command)
 		}
-	}
-}
-
-func golden(t *testing.T, name, got string) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.MkdirAll("testdata", 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte(got), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (rerun with -update)", err)
-	}
-	if diff := cmp.Diff(string(want), got); diff != "" {
-		t.Errorf("%s (-want +got); if intended, rerun with -update:\n%s", path, diff)
 	}
 }

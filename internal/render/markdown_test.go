@@ -3,10 +3,13 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/yuin/goldmark"
@@ -129,7 +132,7 @@ func TestHostileTextRendersInert(t *testing.T) {
 	if err := PRCommentMarkdown(&benign, hostileComment(plain)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "prcomment-hostile.md", hostile.Bytes())
+	golden.Check(t, filepath.Join("testdata", "prcomment-hostile.md"), hostile.Bytes())
 
 	gotTags, gotText, outsideCode := renderGFM(t, hostile.String())
 	wantTags, _, _ := renderGFM(t, benign.String())

@@ -2,36 +2,14 @@ package render
 
 import (
 	"bytes"
-	"flag"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	"github.com/google/go-cmp/cmp"
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/gitgrant/gitgrant"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (rerun with -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
 
 func samplePlan() gitgrant.Plan {
 	at := time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
@@ -55,7 +33,7 @@ func TestPlanText(t *testing.T) {
 	if err := PlanText(&b, samplePlan()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan.txt", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "plan.txt"), b.Bytes())
 }
 
 func TestPlanMarkdownFolds(t *testing.T) {
@@ -63,7 +41,7 @@ func TestPlanMarkdownFolds(t *testing.T) {
 	if err := PlanMarkdown(&b, samplePlan(), 1); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "plan-folded.md", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "plan-folded.md"), b.Bytes())
 	b.Reset()
 	if err := PlanMarkdown(&b, samplePlan(), 10); err != nil {
 		t.Fatal(err)
@@ -96,5 +74,5 @@ func TestAccessCommentGolden(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "access-comment.md", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "access-comment.md"), b.Bytes())
 }

@@ -3,8 +3,11 @@ package render
 import (
 	"bytes"
 	"fmt"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -62,7 +65,7 @@ func TestPRCommentMarkdown(t *testing.T) {
 	if err := PRCommentMarkdown(&b, c); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "prcomment.md", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "prcomment.md"), b.Bytes())
 	if got, want := c.Headline(), "❌ 1 error, 4 warnings, 1 request ready to grant on merge, 1 request that merging would not grant, 1 request removed (revoked on merge), policy change waiting for a code owner"; got != want {
 		t.Errorf("headline = %q, want %q", got, want)
 	}

@@ -1,0 +1,52 @@
+// SPDX-License-Identifier: Apache-2.0
+
+// Package golden compares output that people read (plans, PR comments,
+// reports, pages) with files under a package's testdata, and rewrites them
+// when the test runs with -update:
+//
+//	go test ./internal/render -update
+package golden
+
+import (
+	"flag"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+)
+
+var update = flag.Bool("update", false, "rewrite golden files under testdata instead of comparing with them")
+
+// Updating reports whether the test binary runs with -update, for tests
+// that regenerate other artefacts (a screenshot) along with their golden
+// files.
+func Updating() bool { return *update }
+
+// Check compares got with the file at path (relative to the package under
+// test, usually testdata/...), or writes got there under -update.
+func Check(t testing.TB, path string, got []byte) {
+	t.Helper()
+	if *update {
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, got, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run the test with -update to create it)", err)
+	}
+	if diff := cmp.Diff(string(want), string(got)); diff != "" {
+		t.Errorf("%s differs (-want +got); if the change is intended, rerun with -update:\n%s", path, diff)
+	}
+}
+
+// CheckString is Check for text.
+func CheckString(t testing.TB, path, got string) {
+	t.Helper()
+	Check(t, path, []byte(got))
+}
