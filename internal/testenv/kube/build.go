@@ -117,7 +117,10 @@ func goBuild(src, pkg, out string) error {
 	cmd.Env = append(os.Environ(), "GOWORK=off", "GOFLAGS=-mod=readonly -buildvcs=false", "CGO_ENABLED=0")
 	var buf bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &buf, &buf
-	if err := cmd.Run(); err != nil {
+	release := dieWithParent(cmd)
+	err := cmd.Run()
+	release()
+	if err != nil {
 		os.Remove(tmp)
 		var exitErr *exec.ExitError
 		if !errors.As(err, &exitErr) {
