@@ -115,7 +115,12 @@ func build(h *history, notes map[gitrepo.Hash][]gitrepo.NoteRecord, ledger *ledg
 // lines), a version merged from its first line on is granted only if a
 // note says so: nothing is inferred.
 func lifetimes(h *history, notes map[gitrepo.Hash][]gitrepo.NoteRecord, now time.Time, ledger *ledgerHistory, owners *[]int) *Trail {
-	t := &Trail{Head: h.Head, Events: []Event{}, Holdings: []Holding{}}
+	// Size the events up front: a long history has hundreds of thousands.
+	n := 0
+	for _, l := range h.Lifetimes {
+		n += 2*len(l.Versions) + len(l.Renames) + 4
+	}
+	t := &Trail{Head: h.Head, Events: make([]Event, 0, n), Holdings: []Holding{}}
 	for i, l := range h.Lifetimes {
 		lb := &lifetimeBuilder{t: t, l: l, notes: notes, now: now, first: l.Versions[0]}
 		if ledger != nil {

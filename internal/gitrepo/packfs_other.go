@@ -4,3 +4,5 @@ package gitrepo
 
 // mapFile does not map on this platform: go-git reads the file itself.
 func mapFile(string, int64) ([]byte, error) { return nil, nil }
+
+func unmapFile([]byte) error { return nil }

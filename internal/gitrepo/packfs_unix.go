@@ -16,3 +16,6 @@ func mapFile(path string, size int64) ([]byte, error) {
 	defer f.Close()
 	return syscall.Mmap(int(f.Fd()), 0, int(size), syscall.PROT_READ, syscall.MAP_SHARED)
 }
+
+// unmapFile undoes mapFile.
+func unmapFile(b []byte) error { return syscall.Munmap(b) }

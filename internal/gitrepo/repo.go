@@ -101,6 +101,10 @@ type Repo struct {
 
 	fetchMu  sync.Mutex
 	fetchErr error // the last fetch's failure, nil after a success
+
+	packs  packSet // memory-mapped packs for objectReader
+	readMu sync.Mutex
+	reader *objectReader // withReader's
 }
 
 // IsRemote reports whether source names a remote repository rather than a
@@ -272,6 +276,10 @@ func isGitDir(dir string) bool {
 
 // Close releases the pack files the repository keeps open.
 func (r *Repo) Close() error {
+	r.readMu.Lock()
+	r.reader = nil
+	r.packs.close()
+	r.readMu.Unlock()
 	if c, ok := r.git.Storer.(interface{ Close() error }); ok {
 		return c.Close()
 	}
