@@ -36,9 +36,20 @@ func (p *mappedPack) offset(h plumbing.Hash) (int64, bool) {
 	}
 	hi := int(binary.BigEndian.Uint32(p.idx[8+4*int(h[0]):]))
 	names := p.idx[idxHeader : idxHeader+20*p.n]
+	want := binary.BigEndian.Uint64(h[:8])
 	for lo < hi {
 		m := int(uint(lo+hi) >> 1)
-		switch c := bytes.Compare(names[20*m:20*m+20], h[:]); {
+		name := names[20*m : 20*m+20]
+		c := 0
+		// The first 8 bytes decide almost every comparison.
+		if got := binary.BigEndian.Uint64(name); got < want {
+			c = -1
+		} else if got > want {
+			c = 1
+		} else {
+			c = bytes.Compare(name[8:], h[8:])
+		}
+		switch {
 		case c == 0:
 			offs := idxHeader + 24*p.n
 			o := binary.BigEndian.Uint32(p.idx[offs+4*m:])
