@@ -19,3 +19,11 @@ func mapFile(path string, size int64) ([]byte, error) {
 
 // unmapFile undoes mapFile.
 func unmapFile(b []byte) error { return syscall.Munmap(b) }
+
+// inode is a file's inode number, 0 when unknown.
+func inode(fi os.FileInfo) uint64 {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		return uint64(st.Ino)
+	}
+	return 0
+}

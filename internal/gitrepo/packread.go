@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 
@@ -70,37 +71,73 @@ func (p *mappedPack) offset(h plumbing.Hash) (int64, bool) {
 	return 0, false
 }
 
-// packSet is the packs of a repository as they were when first asked for.
-// A pack written later (a fetch) is not in it: its objects come from
-// go-git's storage instead (objectReader.fallback).
+// packSet is the packs of a repository, mapped when first asked for and
+// again when the pack directory changed (a fetch wrote a pack) and an
+// object was not found.
 type packSet struct {
-	once  sync.Once
-	packs []*mappedPack
+	mu     sync.Mutex
+	loaded bool
+	closed bool
+	dir    fileStamp
+	byName map[string]*mappedPack
+	packs  []*mappedPack
 }
 
 func (ps *packSet) load(gitDir string) []*mappedPack {
-	ps.once.Do(func() {
-		if gitDir == "" {
-			return
-		}
-		idxs, _ := filepath.Glob(filepath.Join(gitDir, "objects", "pack", "pack-*.idx"))
-		for _, name := range idxs {
-			if p, err := mapPack(name); err == nil {
-				ps.packs = append(ps.packs, p)
-			}
-		}
-	})
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if !ps.loaded {
+		ps.loaded = true
+		ps.scan(gitDir)
+	}
 	return ps.packs
+}
+
+// refresh maps the packs written since the last scan, if any.
+func (ps *packSet) refresh(gitDir string) []*mappedPack {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	if ps.loaded && !ps.closed && stampOf(filepath.Join(gitDir, "objects", "pack")) != ps.dir {
+		ps.scan(gitDir)
+	}
+	return ps.packs
+}
+
+func (ps *packSet) scan(gitDir string) {
+	if gitDir == "" || ps.closed {
+		return
+	}
+	dir := filepath.Join(gitDir, "objects", "pack")
+	ps.dir = stampOf(dir)
+	if ps.byName == nil {
+		ps.byName = map[string]*mappedPack{}
+	}
+	idxs, _ := filepath.Glob(filepath.Join(dir, "pack-*.idx"))
+	var packs []*mappedPack
+	for _, name := range idxs {
+		p, ok := ps.byName[name]
+		if !ok {
+			var err error
+			if p, err = mapPack(name); err != nil {
+				continue
+			}
+			ps.byName[name] = p
+		}
+		packs = append(packs, p)
+	}
+	ps.packs = packs
 }
 
 // close unmaps the packs; no objectReader may be in use.
 func (ps *packSet) close() {
-	ps.once.Do(func() {}) // a later load maps nothing
-	for _, p := range ps.packs {
+	ps.mu.Lock()
+	defer ps.mu.Unlock()
+	ps.loaded, ps.closed = true, true
+	for _, p := range ps.byName {
 		unmapFile(p.data)
 		unmapFile(p.idx)
 	}
-	ps.packs = nil
+	ps.packs, ps.byName = nil, nil
 }
 
 // mapPack maps a pack and its index after checking the index's layout
@@ -164,6 +201,8 @@ func packFor(idxName string, idx []byte) (*mappedPack, error) {
 // objects, a pack fetched since) come from go-git's storage. Not safe for
 // concurrent use: each goroutine has its own (they share the packs).
 type objectReader struct {
+	set      *packSet
+	gitDir   string
 	packs    []*mappedPack
 	fallback storer.EncodedObjectStorer
 	src      bytes.Reader
@@ -172,6 +211,24 @@ type objectReader struct {
 	bases     map[baseKey]packObject
 	baseBytes int
 	maxBases  int // bytes; zero means maxBaseCache
+
+	// blobs are policy files ReadBlob read (CODEOWNERS, gitgrant.yaml),
+	// asked for once per request a pass verifies. Content-addressed: never
+	// stale.
+	blobs map[plumbing.Hash][]byte
+}
+
+// maxBlobCache bounds objectReader.blobs.
+const maxBlobCache = 64
+
+func (or *objectReader) rememberBlob(h plumbing.Hash, data []byte) {
+	if len(or.blobs) >= maxBlobCache {
+		clear(or.blobs)
+	}
+	if or.blobs == nil {
+		or.blobs = map[plumbing.Hash][]byte{}
+	}
+	or.blobs[h] = data
 }
 
 type baseKey struct {
@@ -189,7 +246,7 @@ type packObject struct {
 const maxBaseCache = 32 << 20
 
 func (r *Repo) objects(fallback storer.EncodedObjectStorer) *objectReader {
-	return &objectReader{packs: r.packs.load(r.gitDir), fallback: fallback}
+	return &objectReader{set: &r.packs, gitDir: r.gitDir, packs: r.packs.load(r.gitDir), fallback: fallback}
 }
 
 // withReader calls fn with the repository's shared objectReader, which
@@ -207,6 +264,22 @@ func (r *Repo) withReader(fn func(*objectReader) error) error {
 // read returns the type and content of the object h. The content may be
 // shared with the reader's cache: callers must not modify it.
 func (or *objectReader) read(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
+	if typ, data, ok, err := or.fromPacks(h); ok || err != nil {
+		return typ, data, err
+	}
+	if or.set != nil {
+		if ps := or.set.refresh(or.gitDir); !slices.Equal(ps, or.packs) {
+			or.packs = ps
+			if typ, data, ok, err := or.fromPacks(h); ok || err != nil {
+				return typ, data, err
+			}
+		}
+	}
+	return or.readLoose(h)
+}
+
+// fromPacks reads h from the mapped packs; ok is false when none has it.
+func (or *objectReader) fromPacks(h plumbing.Hash) (plumbing.ObjectType, []byte, bool, error) {
 	for _, p := range or.packs {
 		off, ok := p.offset(h)
 		if !ok {
@@ -214,10 +287,15 @@ func (or *objectReader) read(h plumbing.Hash) (plumbing.ObjectType, []byte, erro
 		}
 		o, err := or.at(p, off, 0)
 		if err != nil {
-			return plumbing.InvalidObject, nil, fmt.Errorf("object %s: %w", h, err)
+			return plumbing.InvalidObject, nil, false, fmt.Errorf("object %s: %w", h, err)
 		}
-		return o.typ, o.data, nil
+		return o.typ, o.data, true, nil
 	}
+	return plumbing.InvalidObject, nil, false, nil
+}
+
+// readLoose reads through go-git: loose objects, packs not mapped.
+func (or *objectReader) readLoose(h plumbing.Hash) (plumbing.ObjectType, []byte, error) {
 	obj, err := or.fallback.EncodedObject(plumbing.AnyObject, h)
 	if err != nil {
 		return plumbing.InvalidObject, nil, err

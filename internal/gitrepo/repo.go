@@ -102,6 +102,7 @@ type Repo struct {
 	fetchMu  sync.Mutex
 	fetchErr error // the last fetch's failure, nil after a success
 
+	refs   refCache
 	packs  packSet // memory-mapped packs for objectReader
 	readMu sync.Mutex
 	reader *objectReader // withReader's
@@ -453,9 +454,17 @@ func (r *Repo) MainRef() (plumbing.Hash, error) {
 	if !r.remote {
 		candidates = []plumbing.ReferenceName{plumbing.NewBranchReferenceName(r.branch), plumbing.NewRemoteReferenceName(remoteName, r.branch)}
 	}
-	for _, name := range candidates {
+	if h, ok := r.refs.lookup(r.gitDir, candidates); ok {
+		return h, nil
+	}
+	packed := fileStamp{}
+	if r.gitDir != "" {
+		packed = stampOf(filepath.Join(r.gitDir, "packed-refs"))
+	}
+	for i, name := range candidates {
 		ref, err := r.git.Reference(name, true)
 		if err == nil {
+			r.refs.remember(r.gitDir, candidates, i, packed, ref.Hash())
 			return ref.Hash(), nil
 		}
 		if !errors.Is(err, plumbing.ErrReferenceNotFound) {
