@@ -89,7 +89,6 @@ func auditOnce(b *testing.B, dir, indexDir string) (time.Duration, time.Duration
 	return time.Since(start), cpuTime() - cpu
 }
 
-
 // sideBySide runs the floor and gitgrant once per iteration, alternating
 // which goes first, and reports their mean wall times (ms-git-log,
 // ms-gitgrant), the median of the ratio of wall times
