@@ -2,7 +2,9 @@ package schema
 
 import (
 	"fmt"
+	"slices"
 	"testing"
+	"time"
 
 	"gopkg.in/yaml.v3"
 )
@@ -77,5 +79,57 @@ func BenchmarkValidate10kCached(b *testing.B) {
 		if errs, _ := rep.Counts(); errs != 0 {
 			b.Fatalf("generated tree has %d errors", errs)
 		}
+	}
+}
+
+// BenchmarkValidateVsDecode runs, in every iteration, yaml.v3 decoding
+// alone and Validate (default workers) on the same files, each first in
+// turn, at 1,000 and 10,000 files, and reports the median of
+// validate/decode (the goal: at most 1.5) with both mean times:
+//
+//	go test -run '^$' -bench ValidateVsDecode -benchtime 10x ./schema
+func BenchmarkValidateVsDecode(b *testing.B) {
+	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(b, "testdata/gitgrant.yaml")}
+	for _, n := range []int{1_000, benchFiles} {
+		b.Run(fmt.Sprintf("files=%d", n), func(b *testing.B) {
+			files := benchTree(n)
+			decode := func() time.Duration {
+				start := time.Now()
+				for _, f := range files {
+					var v map[string]any
+					if err := yaml.Unmarshal(f.Data, &v); err != nil {
+						b.Fatal(err)
+					}
+				}
+				return time.Since(start)
+			}
+			validate := func() time.Duration {
+				start := time.Now()
+				rep := Validate(cfg, files, Options{Now: testNow})
+				if errs, _ := rep.Counts(); errs != 0 {
+					b.Fatalf("generated tree has %d errors", errs)
+				}
+				return time.Since(start)
+			}
+			var td, tv time.Duration
+			var ratios []float64
+			i := 0
+			for b.Loop() {
+				var d, v time.Duration
+				if i%2 == 0 {
+					d, v = decode(), validate()
+				} else {
+					v, d = validate(), decode()
+				}
+				i++
+				td, tv = td+d, tv+v
+				ratios = append(ratios, float64(v)/float64(d))
+			}
+			slices.Sort(ratios)
+			b.ReportMetric(float64(td.Microseconds())/1000/float64(i), "ms-decode")
+			b.ReportMetric(float64(tv.Microseconds())/1000/float64(i), "ms-validate")
+			b.ReportMetric(ratios[len(ratios)/2], "validate/decode")
+			b.ReportMetric(0, "ns/op")
+		})
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -143,6 +144,9 @@ func (f Filter) grant(provider, role string) bool {
 
 // Events returns the events the filter selects, in time order.
 func (t *Trail) Filter(f Filter) []Event {
+	if f == (Filter{}) {
+		return slices.Clone(t.Events)
+	}
 	out := []Event{}
 	for _, e := range t.Events {
 		if !f.person(e.Requester, e.Beneficiary) || (!f.Since.IsZero() && e.Time.Before(f.Since)) || (!f.Until.IsZero() && !e.Time.Before(f.Until)) {

@@ -1,15 +1,12 @@
 package audit
 
 import (
+	"strings"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 )
-
-// FromLedger marks a holding read from gitgrant's ledger lines
-// (refs/notes/gitgrant): what gitgrant actually granted and revoked.
-const FromLedger = "ledger"
 
 // ledgerSpan is one membership as the ledger holds it: from the record
 // that added it to the revocation that ended it (zero while it lasts).
@@ -34,12 +31,20 @@ type backing struct {
 type ledgerHistory struct {
 	epoch time.Time
 	spans []ledgerSpan
+	// refused holds "path@blob" (gitrepo.SeenFileKey) of every request
+	// content gitgrant told its pull request it refused.
+	refused map[string]bool
 }
 
 // readLedger replays the records (gitrepo.Records.Replay: the one place
 // that decides what the ledger holds) into spans.
 func readLedger(recs *gitrepo.Records) *ledgerHistory {
-	lh := &ledgerHistory{}
+	lh := &ledgerHistory{refused: map[string]bool{}}
+	for k := range recs.Notices() { // request@blob#notice
+		if i := strings.LastIndexByte(k, '#'); i >= 0 && strings.HasPrefix(k[i+1:], "refused:") {
+			lh.refused[k[:i]] = true
+		}
+	}
 	open := map[gitgrant.MemberKey]int{}
 	recs.Replay(func(s gitrepo.LedgerStep) {
 		if lh.epoch.IsZero() {

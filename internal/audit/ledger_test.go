@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -121,4 +122,82 @@ func sorted(ss []string) []string {
 	out := slices.Clone(ss)
 	slices.Sort(out)
 	return out
+}
+
+// TestLedgerSaysNotGranted: a pull request merged while gitgrant keeps its
+// ledger, that gitgrant never granted (it refused it, or it was never
+// approved), is not shown as granted by inference: the trail says what
+// the ledger says. A request merged before the ledger existed is still
+// inferred.
+func TestLedgerSaysNotGranted(t *testing.T) {
+	t.Parallel()
+	srv := gitserver.Start(t, "x-access-token", "token")
+	srv.NewBare(t, "access")
+	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
+	w.Write("gitgrant.yaml", "version: 1\n")
+	w.Commit("Initial access repository")
+	commits := map[string]string{}
+	land := func(n int, who string) {
+		path := "requests/orders-db/" + who + ".yaml"
+		commits[who] = w.SquashPR(n, who, path, request(who, "readonly", "1h"))
+	}
+	land(1, "carol") // before the ledger: inferred
+	land(2, "alice") // granted with the ledger
+	land(3, "mallory")
+	land(4, "dave")
+	w.Git("push", "-q", "origin", "main")
+	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ta := commitTime(t, w, commits["alice"])
+	blob := func(who string) string {
+		return w.Git("rev-parse", commits[who]+":requests/orders-db/"+who+".yaml")
+	}
+	notes := []gitrepo.Note{
+		{Commit: plumbing.NewHash(commits["alice"]), Record: gitrepo.NoteRecord{Event: gitrepo.EventGranted, Request: "requests/orders-db/alice.yaml",
+			Requester: "alice", ApprovedBy: []string{"dana"}, GrantedAt: ta.Add(time.Second), ExpiresAt: ta.Add(time.Hour), RecordedAt: ta.Add(time.Second),
+			Holdings: []gitgrant.Holding{{MemberKey: key("alice"), Target: "orders_ro", End: ta.Add(time.Hour), Request: "requests/orders-db/alice.yaml",
+				Blob: blob("alice"), Commit: commits["alice"]}}}},
+		// gitgrant refused mallory's request (say, approved by nobody who
+		// counts) and told the pull request once.
+		{Commit: plumbing.NewHash(commits["mallory"]), Record: gitrepo.NoteRecord{Event: gitrepo.EventNotified, Request: "requests/orders-db/mallory.yaml",
+			Blob: blob("mallory"), Notice: "refused:0123456789abcdef", RecordedAt: ta.Add(2 * time.Second)}},
+	}
+	if err := r.RecordNotes(context.Background(), notes, true, gitrepo.CommitOptions{Clock: fakeclock.New(ta.Add(time.Minute))}); err != nil {
+		t.Fatal(err)
+	}
+	trail, err := Build(context.Background(), r, Options{Now: ta.Add(4 * time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]string{}
+	for _, e := range trail.Events {
+		if e.Event != Requested && e.Event != Approved {
+			got[e.Requester] = append(got[e.Requester], string(e.Event)+" "+e.Source)
+		}
+	}
+	want := map[string][]string{
+		"carol":   {"granted inferred", "expired inferred"},
+		"alice":   {"granted note", "expired inferred"},
+		"mallory": {"not-granted ledger"},
+		"dave":    {"not-granted ledger"},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("events but requested and approved (-want +got):\n%s", diff)
+	}
+	for _, e := range trail.Events {
+		if e.Event == NotGranted && e.Requester == "mallory" && !strings.Contains(e.Detail, "refused") {
+			t.Errorf("mallory's not-granted event does not say gitgrant refused it: %q", e.Detail)
+		}
+		if e.Event == NotGranted && e.Requester == "dave" && strings.Contains(e.Detail, "refused it") {
+			t.Errorf("dave's not-granted event says gitgrant refused it, which nothing records: %q", e.Detail)
+		}
+	}
+	for _, h := range trail.At(ta.Add(30*time.Minute), Filter{}) {
+		if h.Beneficiary == "mallory" || h.Beneficiary == "dave" {
+			t.Errorf("%s held %s/%s at a time the ledger says nothing was granted to them", h.Beneficiary, h.Provider, h.Role)
+		}
+	}
 }

@@ -15,6 +15,10 @@ type lifetimeBuilder struct {
 	notes map[gitrepo.Hash][]gitrepo.NoteRecord
 	now   time.Time
 	first Version
+	// epoch is the ledger's first line (zero: no ledger); refused the
+	// request contents gitgrant refused (ledgerHistory.refused).
+	epoch   time.Time
+	refused map[string]bool
 
 	// The grant note, on the version that was granted (grantedIdx), if any.
 	granted     *gitrepo.NoteRecord
@@ -145,6 +149,16 @@ func (b *lifetimeBuilder) window(i int, v Version) (string, bool) {
 		b.start, b.end, source = b.granted.GrantedAt, b.granted.ExpiresAt, FromNote
 	case !b.haveGrant && (b.grantedIdx > i || b.first.Commit.PullRequest == 0 && !v.Emergency && b.grantedIdx < 0):
 		return "", false // not granted (yet): unreviewed
+	case !b.haveGrant && !b.epoch.IsZero() && !v.Commit.Time.Before(b.epoch):
+		// gitgrant kept its ledger when this version reached main and
+		// wrote no grant note for it: it was not granted, whatever its
+		// pull request says.
+		e := b.event(NotGranted, v.Commit.Time, v, v.Commit, FromLedger)
+		e.Detail = "the ledger records no grant of it: not (yet) verified or approved, or the grant failed"
+		if b.refused[gitrepo.SeenFileKey(v.Path, v.Blob)] {
+			e.Detail = "gitgrant refused it and told its pull request why; the ledger records no grant"
+		}
+		return "", false
 	case !b.haveGrant:
 		b.start, b.end = window(v, v.Commit.Time)
 		if rm := b.l.Removed; rm != nil && rm.Trailer != nil && !rm.Trailer.GrantedAt.IsZero() {

@@ -12,13 +12,14 @@ import (
 type Kind string
 
 const (
-	Requested  Kind = "requested"  // the request file was written (author time of the change)
-	Approved   Kind = "approved"   // its pull request merged (or a note records approvals)
-	Unreviewed Kind = "unreviewed" // it reached main without a pull request or a grant note: no access
-	Granted    Kind = "granted"    // access began (note, else inferred from merge time and starts)
-	Extended   Kind = "extended"   // a later change moved the expiry later
-	Shortened  Kind = "shortened"  // a later change moved the expiry earlier
-	Changed    Kind = "changed"    // a later change that moved no expiry, or of a request not granted
+	Requested  Kind = "requested"   // the request file was written (author time of the change)
+	Approved   Kind = "approved"    // its pull request merged (or a note records approvals)
+	Unreviewed Kind = "unreviewed"  // it reached main without a pull request or a grant note: no access
+	NotGranted Kind = "not-granted" // merged while gitgrant kept its ledger, which records no grant of it
+	Granted    Kind = "granted"     // access began (note, else inferred from merge time and starts)
+	Extended   Kind = "extended"    // a later change moved the expiry later
+	Shortened  Kind = "shortened"   // a later change moved the expiry earlier
+	Changed    Kind = "changed"     // a later change that moved no expiry, or of a request not granted
 	Renamed    Kind = "renamed"
 	Invalid    Kind = "invalid" // the file on main did not decode: it grants nothing
 	Revoked    Kind = "revoked" // access ended before its expiry (file removed, revert, or gitgrant)
@@ -27,13 +28,14 @@ const (
 	Removed    Kind = "removed"    // a person removed the file after it had expired
 )
 
-var kindOrder = map[Kind]int{Requested: 0, Approved: 1, Unreviewed: 1, Granted: 2, Invalid: 2, Extended: 3, Shortened: 3, Changed: 3, Renamed: 3, Revoked: 4, Expired: 4, CleanedUp: 5, Removed: 5}
+var kindOrder = map[Kind]int{Requested: 0, Approved: 1, Unreviewed: 1, Granted: 2, NotGranted: 2, Invalid: 2, Extended: 3, Shortened: 3, Changed: 3, Renamed: 3, Revoked: 4, Expired: 4, CleanedUp: 5, Removed: 5}
 
 // Source says what an event's facts come from.
 const (
 	FromCommit   = "commit"   // the commit that changed the file
 	FromTrailer  = "trailer"  // a cleanup commit's trailers
 	FromNote     = "note"     // refs/notes/gitgrant
+	FromLedger   = "ledger"   // gitgrant's ledger lines in refs/notes/gitgrant
 	FromInferred = "inferred" // computed from the request and the merge time
 )
 
@@ -88,10 +90,10 @@ type Trail struct {
 // ledger has lines (nil: none), the holdings are the ledger's joined with
 // those the history gives without the ledger's records.
 func build(h *history, notes map[gitrepo.Hash][]gitrepo.NoteRecord, ledger *ledgerHistory, now time.Time) *Trail {
-	t := lifetimes(h, notes, now, nil)
+	t := lifetimes(h, notes, now, ledger, nil)
 	if ledger != nil && !ledger.epoch.IsZero() {
 		var owners []int
-		windowed := lifetimes(h, withoutLedger(notes), now, &owners)
+		windowed := lifetimes(h, withoutLedger(notes), now, nil, &owners)
 		t.Holdings = ledger.merge(windowed.Holdings, owners, h)
 	}
 	sort.SliceStable(t.Events, func(i, j int) bool {
@@ -109,11 +111,21 @@ func build(h *history, notes map[gitrepo.Hash][]gitrepo.NoteRecord, ledger *ledg
 }
 
 // lifetimes builds every lifetime's events and holdings; owners, when not
-// nil, receives the lifetime of each holding.
-func lifetimes(h *history, notes map[gitrepo.Hash][]gitrepo.NoteRecord, now time.Time, owners *[]int) *Trail {
-	t := &Trail{Head: h.Head, Events: []Event{}, Holdings: []Holding{}}
+// nil, receives the lifetime of each holding. With a ledger (not nil, with
+// lines), a version merged from its first line on is granted only if a
+// note says so: nothing is inferred.
+func lifetimes(h *history, notes map[gitrepo.Hash][]gitrepo.NoteRecord, now time.Time, ledger *ledgerHistory, owners *[]int) *Trail {
+	// Size the events up front: a long history has hundreds of thousands.
+	n := 0
+	for _, l := range h.Lifetimes {
+		n += 2*len(l.Versions) + len(l.Renames) + 4
+	}
+	t := &Trail{Head: h.Head, Events: make([]Event, 0, n), Holdings: []Holding{}}
 	for i, l := range h.Lifetimes {
 		lb := &lifetimeBuilder{t: t, l: l, notes: notes, now: now, first: l.Versions[0]}
+		if ledger != nil {
+			lb.epoch, lb.refused = ledger.epoch, ledger.refused
+		}
 		lb.run()
 		for owners != nil && len(*owners) < len(t.Holdings) {
 			*owners = append(*owners, i)

@@ -57,6 +57,7 @@ type Engine struct {
 
 	trustMu    sync.Mutex
 	trust      *trust.Resolver
+	trustSrc   *gitSource     // trust's view of main, pinned during a plan
 	followedUp map[string]int // emergency follow-up issues ensured, by path@commit
 }
 

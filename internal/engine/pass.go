@@ -136,6 +136,9 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	if err != nil {
 		return nil, err
 	}
+	if src := e.pinTrust(ctx, snap.Commit); src != nil {
+		defer src.pin(gitrepo.ZeroHash)
+	}
 	provenance, err := e.Repo.Provenances(ctx)
 	if err != nil {
 		return nil, err

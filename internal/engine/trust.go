@@ -42,7 +42,8 @@ func (e *Engine) resolver(ctx context.Context) (*trust.Resolver, error) {
 			}
 		}
 	}
-	r := &trust.Resolver{Source: &gitSource{repo: e.Repo}, Root: root}
+	e.trustSrc = &gitSource{repo: e.Repo}
+	r := &trust.Resolver{Source: e.trustSrc, Root: root}
 	if e.Verifier != nil {
 		r.Verify = e.verifyPolicyChange
 		e.Verifier.Policy = policySource{r}
@@ -112,6 +113,17 @@ type gitSource struct {
 	mu     sync.Mutex
 	head   gitrepo.Hash
 	depths map[string]int
+	// pinned, when set, is main's head for every question: the commit
+	// the running plan read. A plan verifies every request against the
+	// one main it planned from, without reading the ref once per request.
+	pinned gitrepo.Hash
+}
+
+// pin makes h main's head until pin(ZeroHash).
+func (s *gitSource) pin(h gitrepo.Hash) {
+	s.mu.Lock()
+	s.pinned = h
+	s.mu.Unlock()
 }
 
 func (s *gitSource) Candidates(ctx context.Context) ([]trust.Candidate, error) {
@@ -167,12 +179,15 @@ func (s *gitSource) Blob(hash string) ([]byte, error) {
 // chain maps every first-parent commit of main to its depth (the root is
 // 0), extending the last answer when main only moved forward.
 func (s *gitSource) chain(ctx context.Context) (map[string]int, error) {
-	head, err := s.repo.MainRef()
-	if err != nil {
-		return nil, err
-	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	head := s.pinned
+	if head.IsZero() {
+		var err error
+		if head, err = s.repo.MainRef(); err != nil {
+			return nil, err
+		}
+	}
 	if head == s.head && s.depths != nil {
 		return s.depths, nil
 	}
@@ -248,4 +263,19 @@ func (e *Engine) RecordFirstRoot(ctx context.Context, o gitrepo.CommitOptions) (
 	e.trust = nil // the next question reads the new record
 	e.trustMu.Unlock()
 	return first.Commit.String(), nil
+}
+
+// pinTrust pins trust's view of main to head for the plan under way, and
+// returns the source to unpin (nil when there is no resolver yet).
+func (e *Engine) pinTrust(ctx context.Context, head gitrepo.Hash) *gitSource {
+	if _, err := e.resolver(ctx); err != nil {
+		return nil // the plan reports it when it asks
+	}
+	e.trustMu.Lock()
+	src := e.trustSrc
+	e.trustMu.Unlock()
+	if src != nil {
+		src.pin(head)
+	}
+	return src
 }

@@ -52,11 +52,18 @@ func commitOf(c *object.Commit) Commit {
 
 // CommitAt reads one commit.
 func (r *Repo) CommitAt(h Hash) (Commit, error) {
-	c, err := object.GetCommit(r.git.Storer, h)
+	var c Commit
+	err := r.withReader(func(or *objectReader) error {
+		data, err := or.readType(h, plumbing.CommitObject)
+		if err == nil {
+			c, err = parseCommit(h, data)
+		}
+		return err
+	})
 	if err != nil {
 		return Commit{}, r.fail("read commit "+h.String(), err, false)
 	}
-	return commitOf(c), nil
+	return c, nil
 }
 
 // ErrNoCommit says the clone lacks a commit: ask GitHub instead.

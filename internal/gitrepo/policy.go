@@ -1,10 +1,10 @@
 package gitrepo
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
 	"slices"
 	"strings"
@@ -220,18 +220,22 @@ func (s *policyStates) find(t *object.Tree, p string) (string, error) {
 // ReadBlob reads a blob, at most gitgrant.MaxFileSize+1 bytes of it:
 // enough for a parser (schema.LoadConfig) to say it is too large.
 func (r *Repo) ReadBlob(h plumbing.Hash) ([]byte, error) {
-	obj, err := r.git.Storer.EncodedObject(plumbing.BlobObject, h)
+	var data []byte
+	err := r.withReader(func(or *objectReader) error {
+		if b, ok := or.blobs[h]; ok {
+			data = b
+			return nil
+		}
+		b, err := or.readType(h, plumbing.BlobObject)
+		if err != nil {
+			return err
+		}
+		data = b[:min(len(b), gitgrant.MaxFileSize+1)]
+		or.rememberBlob(h, data)
+		return nil
+	})
 	if err != nil {
 		return nil, r.fail("read blob "+h.String(), err, false)
 	}
-	rd, err := obj.Reader()
-	if err != nil {
-		return nil, r.fail("read blob "+h.String(), err, false)
-	}
-	defer rd.Close()
-	data, err := io.ReadAll(io.LimitReader(rd, gitgrant.MaxFileSize+1))
-	if err != nil {
-		return nil, r.fail("read blob "+h.String(), err, false)
-	}
-	return data, nil
+	return bytes.Clone(data), nil
 }

@@ -1,9 +1,9 @@
 package gitrepo
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
-	"io"
 	"path"
 
 	"github.com/go-git/go-git/v5/plumbing"
@@ -146,19 +146,17 @@ func (r *Repo) FileAt(p string, h plumbing.Hash, m filemode.FileMode) (schema.Fi
 	if f.Kind != schema.Regular {
 		return f, nil
 	}
-	obj, err := r.git.Storer.EncodedObject(plumbing.BlobObject, h)
+	err := r.withReader(func(or *objectReader) error {
+		data, err := or.readType(h, plumbing.BlobObject)
+		if err != nil {
+			return err
+		}
+		f.Size = int64(len(data))
+		f.Data = bytes.Clone(data[:min(len(data), gitgrant.MaxFileSize+1)])
+		return nil
+	})
 	if err != nil {
 		return f, r.fail(fmt.Sprintf("read %s (blob %s)", p, h), err, false)
-	}
-	f.Size = obj.Size()
-	rd, err := obj.Reader()
-	if err != nil {
-		return f, r.fail("read "+p, err, false)
-	}
-	defer rd.Close()
-	f.Data, err = io.ReadAll(io.LimitReader(rd, gitgrant.MaxFileSize+1))
-	if err != nil {
-		return f, r.fail("read "+p, err, false)
 	}
 	return f, nil
 }

@@ -101,6 +101,11 @@ type Repo struct {
 
 	fetchMu  sync.Mutex
 	fetchErr error // the last fetch's failure, nil after a success
+
+	refs   refCache
+	packs  packSet // memory-mapped packs for objectReader
+	readMu sync.Mutex
+	reader *objectReader // withReader's
 }
 
 // IsRemote reports whether source names a remote repository rather than a
@@ -272,6 +277,10 @@ func isGitDir(dir string) bool {
 
 // Close releases the pack files the repository keeps open.
 func (r *Repo) Close() error {
+	r.readMu.Lock()
+	r.reader = nil
+	r.packs.close()
+	r.readMu.Unlock()
 	if c, ok := r.git.Storer.(interface{ Close() error }); ok {
 		return c.Close()
 	}
@@ -445,9 +454,17 @@ func (r *Repo) MainRef() (plumbing.Hash, error) {
 	if !r.remote {
 		candidates = []plumbing.ReferenceName{plumbing.NewBranchReferenceName(r.branch), plumbing.NewRemoteReferenceName(remoteName, r.branch)}
 	}
-	for _, name := range candidates {
+	if h, ok := r.refs.lookup(r.gitDir, candidates); ok {
+		return h, nil
+	}
+	packed := fileStamp{}
+	if r.gitDir != "" {
+		packed = stampOf(filepath.Join(r.gitDir, "packed-refs"))
+	}
+	for i, name := range candidates {
 		ref, err := r.git.Reference(name, true)
 		if err == nil {
+			r.refs.remember(r.gitDir, candidates, i, packed, ref.Hash())
 			return ref.Hash(), nil
 		}
 		if !errors.Is(err, plumbing.ErrReferenceNotFound) {

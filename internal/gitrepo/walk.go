@@ -22,9 +22,11 @@ import (
 // commit and one small tree read per commit plus the changed folders. It
 // returns ErrRewritten when since is not on head's first-parent chain.
 //
-// Reading commits and reading trees overlap: one goroutine follows the
-// first parents while another, with its own handle on the object store
-// (go-git's pack reader is not safe for concurrent use), diffs the trees.
+// Objects are read with objectReader, straight from the memory-mapped
+// packs. Reading commits and reading trees overlap: one goroutine follows
+// the first parents while another, with its own reader (and its own
+// handle on go-git's storage for objects in no mapped pack), diffs the
+// trees.
 func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn func(Step) error) error {
 	trees, chain, closeTrees, err := r.treeReader(ctx, head, since)
 	if err != nil {
@@ -44,7 +46,7 @@ func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn f
 		close(commits)
 		done <- result{found, err}
 	}()
-	d := &differ{r: r, s: trees, old: map[plumbing.Hash]map[string]object.TreeEntry{}, cur: map[plumbing.Hash]map[string]object.TreeEntry{}}
+	d := &differ{r: r, s: r.objects(trees), old: map[plumbing.Hash][]treeEntry{}, cur: map[plumbing.Hash][]treeEntry{}}
 	for w := range commits {
 		if err := d.next(w); err != nil {
 			cancel()
@@ -72,12 +74,13 @@ func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn f
 	return nil
 }
 
-// treeReader returns the object store trees are read from: a second
-// handle on the repository, so that trees are read while another
-// goroutine reads commits. Without one (a linked work tree) it reads the
-// first-parent chain up front and returns it, and trees come from the
-// one handle after that.
-func (r *Repo) treeReader(ctx context.Context, head, since plumbing.Hash) (storer.EncodedObjectStorer, []*object.Commit, func(), error) {
+// treeReader returns the object store objects missing from the mapped
+// packs are read from by the tree goroutine: a second handle on the
+// repository, so that trees are read while another goroutine reads
+// commits. Without one (a linked work tree) it reads the first-parent
+// chain up front and returns it, and trees come from the one handle after
+// that.
+func (r *Repo) treeReader(ctx context.Context, head, since plumbing.Hash) (storer.EncodedObjectStorer, []rawCommit, func(), error) {
 	if second, err := r.secondHandle(); err == nil && second != nil {
 		closeIt := func() {
 			if c, ok := second.Storer.(interface{ Close() error }); ok {
@@ -86,31 +89,48 @@ func (r *Repo) treeReader(ctx context.Context, head, since plumbing.Hash) (store
 		}
 		return second.Storer, nil, closeIt, nil
 	}
-	chain, found, err := r.firstParents(ctx, head, since)
+	cs, found, err := r.firstParents(ctx, head, since)
 	if err != nil {
 		return nil, nil, nil, err
 	}
 	if !found {
 		return nil, nil, nil, ErrRewritten
 	}
-	if chain == nil {
-		chain = []*object.Commit{}
+	chain := make([]rawCommit, len(cs))
+	for i, c := range cs {
+		chain[i] = rawCommit{hash: c.Hash, tree: c.TreeHash, full: c}
 	}
 	return r.git.Storer, chain, func() {}, nil
 }
 
+// rawCommit is a commit as read from the pack: its hash, tree and
+// encoding, decoded in full (commitOf) only when it changed requests/.
+type rawCommit struct {
+	hash, tree plumbing.Hash
+	data       []byte
+	full       *object.Commit // when read through go-git
+}
+
+func (c rawCommit) decode() (Commit, error) {
+	if c.full != nil {
+		return commitOf(c.full), nil
+	}
+	return parseCommit(c.hash, c.data)
+}
+
 // walked is a commit of the chain with the hash of its requests/ tree.
 type walked struct {
-	commit   *object.Commit
+	commit   rawCommit
 	requests plumbing.Hash
 }
 
 // sendFirstParents sends head's first-parent chain, newest first, down to
 // since (exclusive), or the chain read up front, each commit with its
 // requests/ tree hash. found reports whether since was met.
-func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, chain []*object.Commit, out chan<- walked) (bool, error) {
-	send := func(c *object.Commit) error {
-		t, err := requestsTreeOf(r, r.git.Storer, c.TreeHash)
+func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, chain []rawCommit, out chan<- walked) (bool, error) {
+	or := r.objects(r.git.Storer)
+	send := func(c rawCommit) error {
+		t, err := requestsTreeOf(r, or, c.tree)
 		if err != nil {
 			return err
 		}
@@ -133,17 +153,18 @@ func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, 
 		if h == since {
 			return true, nil
 		}
-		c, err := object.GetCommit(r.git.Storer, h)
+		data, err := or.readType(h, plumbing.CommitObject)
 		if err != nil {
 			return false, r.fail("read commit "+h.String(), fmt.Errorf("%w (is the repository corrupt or shallow?)", err), false)
 		}
-		if err := send(c); err != nil {
+		tree, parent, err := commitTreeAndParent(data)
+		if err != nil {
+			return false, r.fail("read commit "+h.String(), err, false)
+		}
+		if err := send(rawCommit{hash: h, tree: tree, data: data}); err != nil {
 			return false, err
 		}
-		h = plumbing.ZeroHash
-		if len(c.ParentHashes) > 0 {
-			h = c.ParentHashes[0]
-		}
+		h = parent
 	}
 	return false, nil
 }
@@ -161,12 +182,12 @@ func (r *Repo) secondHandle() (*git.Repository, error) {
 // older side of one diff is the newer side of the next.
 type differ struct {
 	r        *Repo
-	s        storer.EncodedObjectStorer
-	old, cur map[plumbing.Hash]map[string]object.TreeEntry
+	s        *objectReader
+	old, cur map[plumbing.Hash][]treeEntry
 
 	// Commits arrive newest first; a commit's changes are known once its
 	// parent's requests/ tree is.
-	newer     *object.Commit
+	newer     *rawCommit
 	newerTree plumbing.Hash
 	steps     []Step // newest first
 }
@@ -176,7 +197,7 @@ func (d *differ) next(w walked) error {
 	if err := d.step(w.requests); err != nil {
 		return err
 	}
-	d.newer, d.newerTree = w.commit, w.requests
+	d.newer, d.newerTree = &w.commit, w.requests
 	return nil
 }
 
@@ -184,11 +205,15 @@ func (d *differ) next(w walked) error {
 func (d *differ) last(since plumbing.Hash) error {
 	base := plumbing.ZeroHash
 	if !since.IsZero() {
-		c, err := object.GetCommit(d.s, since)
+		data, err := d.s.readType(since, plumbing.CommitObject)
 		if err != nil {
 			return d.r.fail("read commit "+since.String(), err, false)
 		}
-		if base, err = requestsTreeOf(d.r, d.s, c.TreeHash); err != nil {
+		tree, _, err := commitTreeAndParent(data)
+		if err != nil {
+			return d.r.fail("read commit "+since.String(), err, false)
+		}
+		if base, err = requestsTreeOf(d.r, d.s, tree); err != nil {
 			return err
 		}
 	}
@@ -206,50 +231,62 @@ func (d *differ) step(olderTree plumbing.Hash) error {
 	}
 	d.rotate()
 	if len(changes) > 0 {
+		c, err := d.newer.decode()
+		if err != nil {
+			return d.r.fail("read commit "+d.newer.hash.String(), err, false)
+		}
 		sort.SliceStable(changes, func(i, j int) bool { return changes[i].Path < changes[j].Path })
-		d.steps = append(d.steps, Step{Commit: commitOf(d.newer), Changes: changes})
+		d.steps = append(d.steps, Step{Commit: c, Changes: changes})
 	}
 	return nil
 }
 
 func (d *differ) rotate() {
-	d.old, d.cur = d.cur, make(map[plumbing.Hash]map[string]object.TreeEntry, len(d.cur))
+	d.old, d.cur = d.cur, make(map[plumbing.Hash][]treeEntry, len(d.cur))
 }
 
 // requestsTreeOf returns the hash of requests/ in a root tree, zero when
 // absent or not a directory.
-func requestsTreeOf(r *Repo, s storer.EncodedObjectStorer, root plumbing.Hash) (plumbing.Hash, error) {
-	t, err := object.GetTree(s, root)
+func requestsTreeOf(r *Repo, or *objectReader, root plumbing.Hash) (plumbing.Hash, error) {
+	data, err := or.readType(root, plumbing.TreeObject)
 	if err != nil {
 		return plumbing.ZeroHash, r.fail("read tree "+root.String(), fmt.Errorf("%w (is the repository corrupt?)", err), false)
 	}
-	i := sort.Search(len(t.Entries), func(i int) bool { return t.Entries[i].Name >= gitgrant.RequestsDir })
-	if i < len(t.Entries) && t.Entries[i].Name == gitgrant.RequestsDir && t.Entries[i].Mode == filemode.Dir {
-		return t.Entries[i].Hash, nil
+	var found plumbing.Hash
+	err = scanTree(data, func(e treeEntry) bool {
+		if e.name == gitgrant.RequestsDir {
+			found = plumbing.ZeroHash
+			if e.mode == filemode.Dir {
+				found = e.hash
+			}
+		}
+		return true
+	})
+	if err != nil {
+		return plumbing.ZeroHash, r.fail("read tree "+root.String(), err, false)
 	}
-	return plumbing.ZeroHash, nil
+	return found, nil
 }
 
-func (d *differ) entries(h plumbing.Hash, dir string) (map[string]object.TreeEntry, error) {
+func (d *differ) entries(h plumbing.Hash, dir string) ([]treeEntry, error) {
 	if h.IsZero() {
 		return nil, nil
 	}
-	if m, ok := d.cur[h]; ok {
-		return m, nil
+	if es, ok := d.cur[h]; ok {
+		return es, nil
 	}
-	m, ok := d.old[h]
+	es, ok := d.old[h]
 	if !ok {
-		t, err := object.GetTree(d.s, h)
+		data, err := d.s.readType(h, plumbing.TreeObject)
+		if err == nil {
+			es, err = parseTree(data)
+		}
 		if err != nil {
 			return nil, d.r.fail("read tree "+dir, err, false)
 		}
-		m = make(map[string]object.TreeEntry, len(t.Entries))
-		for _, e := range t.Entries {
-			m[e.Name] = e
-		}
 	}
-	d.cur[h] = m
-	return m, nil
+	d.cur[h] = es
+	return es, nil
 }
 
 // diff appends the file changes between trees a and b (either may be
@@ -266,31 +303,37 @@ func (d *differ) diff(a, b plumbing.Hash, dir string, out *[]Change) error {
 	if err != nil {
 		return err
 	}
-	names := make([]string, 0, len(ea)+len(eb))
-	for n := range ea {
-		names = append(names, n)
-	}
-	for n := range eb {
-		if _, ok := ea[n]; !ok {
-			names = append(names, n)
+	// Both lists are sorted by name (parseTree): walk them side by side.
+	for i, j := 0, 0; i < len(ea) || j < len(eb); {
+		var x, y treeEntry
+		inA, inB := false, false
+		switch {
+		case j >= len(eb) || i < len(ea) && ea[i].name < eb[j].name:
+			x, inA = ea[i], true
+			i++
+		case i >= len(ea) || eb[j].name < ea[i].name:
+			y, inB = eb[j], true
+			j++
+		default:
+			x, y, inA, inB = ea[i], eb[j], true, true
+			i, j = i+1, j+1
 		}
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		x, inA := ea[n]
-		y, inB := eb[n]
-		if inA && inB && x.Hash == y.Hash && x.Mode == y.Mode {
+		if inA && inB && x.hash == y.hash && x.mode == y.mode {
 			continue
 		}
+		n := x.name
+		if !inA {
+			n = y.name
+		}
 		p := path.Join(dir, n)
-		aDir, bDir := inA && x.Mode == filemode.Dir, inB && y.Mode == filemode.Dir
+		aDir, bDir := inA && x.mode == filemode.Dir, inB && y.mode == filemode.Dir
 		if aDir || bDir {
 			ah, bh := plumbing.ZeroHash, plumbing.ZeroHash
 			if aDir {
-				ah, inA = x.Hash, false
+				ah, inA = x.hash, false
 			}
 			if bDir {
-				bh, inB = y.Hash, false
+				bh, inB = y.hash, false
 			}
 			if err := d.diff(ah, bh, p, out); err != nil {
 				return err
@@ -298,11 +341,11 @@ func (d *differ) diff(a, b plumbing.Hash, dir string, out *[]Change) error {
 		}
 		switch {
 		case inA && inB:
-			*out = append(*out, Change{Path: p, Kind: Modified, From: x.Hash, To: y.Hash, FromMode: x.Mode, ToMode: y.Mode})
+			*out = append(*out, Change{Path: p, Kind: Modified, From: x.hash, To: y.hash, FromMode: x.mode, ToMode: y.mode})
 		case inA:
-			*out = append(*out, Change{Path: p, Kind: Deleted, From: x.Hash, FromMode: x.Mode})
+			*out = append(*out, Change{Path: p, Kind: Deleted, From: x.hash, FromMode: x.mode})
 		case inB:
-			*out = append(*out, Change{Path: p, Kind: Added, To: y.Hash, ToMode: y.Mode})
+			*out = append(*out, Change{Path: p, Kind: Added, To: y.hash, ToMode: y.mode})
 		}
 	}
 	return nil

@@ -1,0 +1,180 @@
+package gitrepo
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/schema"
+)
+
+// packedHistory writes, for git fast-import, commits first-parent commits
+// from mark start on (the first one a root when start is 1) that do to
+// requests/ what people do: add, change and delete files in several
+// folders, make one executable, replace one with a symbolic link, turn a
+// file into a folder and back, and touch files elsewhere.
+func packedHistory(w io.Writer, start, commits int) {
+	bw := bufio.NewWriter(w)
+	defer bw.Flush()
+	for i := start; i < start+commits; i++ {
+		fmt.Fprintf(bw, "commit refs/heads/main\nmark :%d\nauthor User%d <u%d@example.com> %d +0100\ncommitter GitHub <noreply@github.com> %d +0000\ndata <<EOM\nChange %d (#%d)\n\nBody of %d\nEOM\n",
+			i, i%7, i%7, 1700000000+i*60, 1700000000+i*60, i, i, i)
+		switch {
+		case i > start:
+			fmt.Fprintf(bw, "from :%d\n", i-1)
+		case i > 1:
+			fmt.Fprintf(bw, "from refs/heads/main^0\n")
+		}
+		dir := fmt.Sprintf("requests/db%d", i%5)
+		file := func(p, mode string, n int) {
+			content := fmt.Sprintf("requester: user%d\ngrants:\n  - provider: db\n    role: readonly\nduration: %dh\nreason: Investigate ticket INC-%d, which needs a long reason\n", n, n%9+1, n)
+			fmt.Fprintf(bw, "M %s inline %s\ndata %d\n%s\n", mode, p, len(content), content)
+		}
+		switch {
+		case i == 1:
+			fmt.Fprintf(bw, "M 100644 inline gitgrant.yaml\ndata 11\nversion: 1\n\n")
+		case i%11 == 0:
+			fmt.Fprintf(bw, "D %s/u%d.yaml\n", dir, i-20)
+		case i%13 == 0:
+			file(fmt.Sprintf("%s/u%d.yaml", dir, i-10), "100755", i)
+		case i%17 == 0:
+			fmt.Fprintf(bw, "M 120000 inline %s/u%d.yaml\ndata 9\n/dev/null\n", dir, i-5)
+		case i%19 == 0:
+			fmt.Fprintf(bw, "D requests/swap.yaml\n")
+			file("requests/swap.yaml/inner.yaml", "100644", i)
+		case i%23 == 0:
+			fmt.Fprintf(bw, "D requests/swap.yaml\n")
+			file("requests/swap.yaml", "100644", i)
+		case i%3 == 0:
+			fmt.Fprintf(bw, "M 100644 inline notes.md\ndata 4\n%04d\n", i%10000)
+		case i%4 == 0:
+			file(fmt.Sprintf("%s/u%d.yaml", dir, i-8), "100644", i+1)
+		default:
+			file(fmt.Sprintf("%s/u%d.yaml", dir, i), "100644", i)
+		}
+		bw.WriteString("\n")
+	}
+}
+
+// TestWalkFromPacksAgreesWithGitLog: the walk reads objects from the
+// packs itself. On a history held in two packs, one with deltas that name
+// their base by hash (REF_DELTA) and one by offset (OFS_DELTA), deep delta
+// chains, and loose objects on top, it finds what git log finds, and the
+// commits and files it returns are go-git's.
+func TestWalkFromPacksAgreesWithGitLog(t *testing.T) {
+	t.Parallel()
+	gitserver.Git(t)
+	dir := filepath.Join(t.TempDir(), "packed.git")
+	if _, err := gitserver.RunEnv("", nil, "init", "--bare", "--initial-branch=main", dir); err != nil {
+		t.Fatal(err)
+	}
+	importCommits := func(start, n int) {
+		t.Helper()
+		cmd := exec.Command("git", "fast-import", "--quiet")
+		cmd.Dir, cmd.Env = dir, gitserver.IsolatedEnv()
+		in, err := cmd.StdinPipe()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		packedHistory(in, start, n)
+		in.Close()
+		if err := cmd.Wait(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	importCommits(1, 400)
+	if _, err := gitserver.RunEnv(dir, nil, "-c", "repack.useDeltaBaseOffset=false", "repack", "-a", "-d", "-q", "--depth=60", "--window=50"); err != nil {
+		t.Fatal(err)
+	}
+	importCommits(401, 300)
+	if _, err := gitserver.RunEnv(dir, nil, "repack", "-d", "-q", "--depth=60", "--window=50"); err != nil { // a second pack, offset deltas
+		t.Fatal(err)
+	}
+	before, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.pack"))
+	importCommits(701, 20)
+	// fast-import writes a pack of its own: unpack it, so that the last
+	// commits are loose objects.
+	after, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.pack"))
+	for _, p := range after {
+		if slices.Contains(before, p) {
+			continue
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		os.Remove(p)
+		os.Remove(strings.TrimSuffix(p, ".pack") + ".idx")
+		cmd := exec.Command("git", "unpack-objects", "-q")
+		cmd.Dir, cmd.Env, cmd.Stdin = dir, gitserver.IsolatedEnv(), bytes.NewReader(data)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("unpack-objects: %v %s", err, out)
+		}
+	}
+	if packs, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.pack")); len(packs) != 2 {
+		t.Fatalf("want 2 packs, have %d", len(packs))
+	}
+	r, err := Open(context.Background(), Options{Source: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	want := gitLogChanges(t, dir, "main")
+	for i, l := range want { // a type change (a file becoming a link) is a modification
+		want[i] = strings.Replace(l, " T ", " M ", 1)
+	}
+	if diff := cmp.Diff(want, walkChanges(t, r)); diff != "" {
+		t.Errorf("walk disagrees with git log (-git +gitgrant):\n%s", diff)
+	}
+
+	head, err := r.MainRef()
+	if err != nil {
+		t.Fatal(err)
+	}
+	steps := 0
+	err = r.WalkRequests(context.Background(), head, plumbing.ZeroHash, func(s Step) error {
+		steps++
+		c, err := object.GetCommit(r.git.Storer, s.Commit.Hash)
+		if err != nil {
+			return err
+		}
+		if diff := cmp.Diff(commitOf(c), s.Commit); diff != "" {
+			t.Errorf("commit %s (-go-git +walk):\n%s", s.Commit.Hash, diff)
+		}
+		for _, ch := range s.Changes {
+			if ch.Kind == Deleted {
+				continue
+			}
+			f, err := r.FileAt(ch.Path, ch.To, ch.ToMode)
+			if err != nil {
+				return err
+			}
+			if want := runIn(t, dir, "cat-file", "blob", ch.To.String()); f.Kind == schema.Regular && string(f.Data) != want+"\n" && string(f.Data) != want {
+				t.Errorf("%s at %s: %q, git has %q", ch.Path, ch.To, f.Data, want)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if steps < 300 {
+		t.Errorf("%d steps, want most of the 720 commits", steps)
+	}
+}

@@ -1,0 +1,145 @@
+package gitrepo
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"sort"
+
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/filemode"
+	"github.com/go-git/go-git/v5/plumbing/object"
+)
+
+// treeEntry is one entry of a tree object.
+type treeEntry struct {
+	name string
+	mode filemode.FileMode
+	hash plumbing.Hash
+}
+
+var errBadTree = errors.New("malformed tree object")
+
+// scanTree calls fn for every entry of a tree object's content, in the
+// order stored, until fn returns false. It allocates only the names.
+func scanTree(data []byte, fn func(treeEntry) bool) error {
+	for len(data) > 0 {
+		sp := bytes.IndexByte(data, ' ')
+		if sp <= 0 || sp > 7 {
+			return errBadTree
+		}
+		var mode uint32
+		for _, c := range data[:sp] {
+			if c < '0' || c > '7' {
+				return errBadTree
+			}
+			mode = mode<<3 | uint32(c-'0')
+		}
+		data = data[sp+1:]
+		nul := bytes.IndexByte(data, 0)
+		if nul <= 0 || nul+21 > len(data) {
+			return errBadTree
+		}
+		e := treeEntry{name: string(data[:nul]), mode: filemode.FileMode(mode)}
+		copy(e.hash[:], data[nul+1:nul+21])
+		data = data[nul+21:]
+		if !fn(e) {
+			return nil
+		}
+	}
+	return nil
+}
+
+// parseTree returns a tree's entries sorted by name. git stores them in
+// its own order (a folder sorts as if its name ended in "/"); a malformed
+// tree may hold a name twice, and the last one counts, as when go-git's
+// entries are read into a map.
+func parseTree(data []byte) ([]treeEntry, error) {
+	es := make([]treeEntry, 0, bytes.Count(data, []byte{0}))
+	sorted := true
+	err := scanTree(data, func(e treeEntry) bool {
+		if n := len(es); n > 0 && es[n-1].name >= e.name {
+			sorted = false
+		}
+		es = append(es, e)
+		return true
+	})
+	if err != nil || sorted {
+		return es, err
+	}
+	sort.SliceStable(es, func(i, j int) bool { return es[i].name < es[j].name })
+	out := es[:0]
+	for i, e := range es {
+		if i+1 < len(es) && es[i+1].name == e.name {
+			continue
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+// commitTreeAndParent reads a commit's tree and first parent (zero for a
+// root commit) from the headers go-git reads them from: the first "tree"
+// line and the first "parent" line. Anything unusual goes through go-git.
+func commitTreeAndParent(raw []byte) (tree, parent plumbing.Hash, err error) {
+	data := raw
+	hexLine := func(prefix string) (plumbing.Hash, bool) {
+		var h plumbing.Hash
+		if len(data) < len(prefix)+41 || string(data[:len(prefix)]) != prefix || data[len(prefix)+40] != '\n' {
+			return h, false
+		}
+		if _, err := hex.Decode(h[:], data[len(prefix):len(prefix)+40]); err != nil {
+			return h, false
+		}
+		data = data[len(prefix)+41:]
+		return h, true
+	}
+	var ok bool
+	if tree, ok = hexLine("tree "); ok {
+		if bytes.HasPrefix(data, []byte("parent ")) {
+			parent, ok = hexLine("parent ")
+		}
+		if ok {
+			return tree, parent, nil
+		}
+	}
+	c, err := decodeCommit(plumbing.ZeroHash, raw)
+	if err != nil {
+		return plumbing.ZeroHash, plumbing.ZeroHash, err
+	}
+	if len(c.ParentHashes) > 0 {
+		parent = c.ParentHashes[0]
+	}
+	return c.TreeHash, parent, nil
+}
+
+// parseCommit decodes a commit's content with go-git.
+func parseCommit(h plumbing.Hash, data []byte) (Commit, error) {
+	c, err := decodeCommit(h, data)
+	if err != nil {
+		return Commit{}, err
+	}
+	return commitOf(c), nil
+}
+
+func decodeCommit(h plumbing.Hash, data []byte) (*object.Commit, error) {
+	o := &plumbing.MemoryObject{}
+	o.SetType(plumbing.CommitObject)
+	if _, err := o.Write(data); err != nil {
+		return nil, err
+	}
+	c := &object.Commit{}
+	if err := c.Decode(hashedObject{o, h}); err != nil {
+		return nil, fmt.Errorf("decoding commit %s: %w", h, err)
+	}
+	return c, nil
+}
+
+// hashedObject is an object whose hash is known: go-git need not compute it.
+type hashedObject struct {
+	*plumbing.MemoryObject
+	h plumbing.Hash
+}
+
+func (o hashedObject) Hash() plumbing.Hash { return o.h }
