@@ -1,0 +1,240 @@
+package sim
+
+import (
+	"fmt"
+	"maps"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/go-git/go-billy/v5/osfs"
+	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/cache"
+	"github.com/go-git/go-git/v5/plumbing/object"
+	"github.com/go-git/go-git/v5/storage/filesystem"
+
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+)
+
+// token is the GitHub token the fake accepts, for the API and for git.
+const token = "sim-token"
+
+// hub is the simulated GitHub: the access repository stored as GitHub
+// stores it (a bare repository served over smart HTTP, written in process
+// as GitHub writes merges, with no git program) and its twin in the fake
+// API, so that pull requests, commits and reviews agree between the two.
+type hub struct {
+	t    testing.TB
+	gh   *ghfake.Server
+	api  *ghfake.Repo
+	bare *ghfake.BareRepo
+	dir  string
+}
+
+func newHub(t testing.TB, now func() time.Time, files map[string]string, at time.Time) *hub {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "access.git")
+	bare, err := ghfake.InitBare(dir, "main")
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := &hub{t: t, gh: ghfake.New(now), bare: bare, dir: dir}
+	t.Cleanup(h.gh.Close)
+	h.gh.AddToken(token)
+	h.api = h.gh.AddRepo("acme", "access", "main")
+	h.gh.ServeGit("acme", "access", dir)
+	h.push(at, "admin", "Set up the access repository", files)
+	return h
+}
+
+func (h *hub) url() string { return h.gh.GitURL("acme", "access") }
+
+// main is main's head and files. A commit the API does not know yet (one
+// gitgrant pushed) is mirrored there.
+func (h *hub) main() (string, map[string]string) {
+	sha, files, err := h.bare.Branch("main")
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	if sha != "" && h.gh.Commit(h.api, sha) == nil {
+		st := h.storage()
+		defer st.Close()
+		c, err := object.GetCommit(st, plumbing.NewHash(sha))
+		if err != nil {
+			h.t.Fatal(err)
+		}
+		gc := ghfake.Commit{SHA: sha, Author: c.Author.Name, Committer: c.Committer.Name, Message: c.Message, Date: c.Committer.When, Files: maps.Clone(files)}
+		for _, p := range c.ParentHashes {
+			gc.Parents = append(gc.Parents, p.String())
+		}
+		h.gh.AddCommit(h.api, gc, nil)
+	}
+	return sha, files
+}
+
+func (h *hub) storage() *filesystem.Storage {
+	return filesystem.NewStorage(osfs.New(h.dir), cache.NewObjectLRUDefault())
+}
+
+// commit stores a commit on the given parents with the tree of files plus
+// changes ("" deletes) and mirrors it in the API.
+func (h *hub) commit(parents []string, files, changes map[string]string, author, committer, msg string, at time.Time) (string, map[string]string) {
+	sha, all, err := h.bare.Commit(parents, files, changes, author, committer, msg, at)
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	h.gh.AddCommit(h.api, ghfake.Commit{SHA: sha, Parents: parents, Author: author, Committer: committer, Message: msg, Date: at, Files: maps.Clone(all)}, nil)
+	return sha, all
+}
+
+func (h *hub) setMain(sha string) {
+	if err := h.bare.SetBranch("main", sha); err != nil {
+		h.t.Fatal(err)
+	}
+}
+
+// push commits changes straight to main as who, dated at (a direct push;
+// the pusher chooses the date).
+func (h *hub) push(at time.Time, who, msg string, changes map[string]string) string {
+	head, files := h.main()
+	var parents []string
+	if head != "" {
+		parents = []string{head}
+	}
+	sha, _ := h.commit(parents, files, changes, who, who, msg, at)
+	h.setMain(sha)
+	return sha
+}
+
+// pull is a pull request under way: its base and its commits.
+type pull struct {
+	h       *hub
+	n       int
+	who     string
+	base    string
+	head    string
+	commits []string
+	changes map[string]string // what it changes, cumulatively
+	tree    map[string]string // the head's files
+}
+
+// open opens pull request n by who from main's head.
+func (h *hub) open(n int, who string, changes map[string]string, at time.Time) *pull {
+	base, files := h.main()
+	p := &pull{h: h, n: n, who: who, base: base, changes: maps.Clone(changes)}
+	p.head, p.tree = h.commit([]string{base}, files, changes, who, who, "Request access", at)
+	p.commits = []string{p.head}
+	for _, c := range p.commits {
+		h.gh.Associate(h.api, c, n)
+	}
+	return p
+}
+
+// pushTo adds a commit to the pull request.
+func (p *pull) pushTo(at time.Time, who string, changes map[string]string) {
+	h := p.h
+	p.head, p.tree = h.commit([]string{p.head}, p.tree, changes, who, who, "Update the request", at)
+	p.commits = append(p.commits, p.head)
+	maps.Copy(p.changes, changes)
+	h.gh.Associate(h.api, p.head, p.n)
+}
+
+// review adds a review of the pull request's head as it is now.
+func (p *pull) review(who, state string, at time.Time) {
+	p.h.gh.AddReview(p.h.api, p.n, ghfake.Review{User: who, State: state, CommitID: p.head, SubmittedAt: at})
+}
+
+// Merge methods, as GitHub's merge button offers them.
+const (
+	byMerge       = "merge"
+	bySquash      = "squash"
+	bySquashTitle = "squash, title edited"
+	byRebase      = "rebase"
+)
+
+// land merges the pull request onto main's current head at time at.
+func (p *pull) land(at time.Time, how string) string {
+	h := p.h
+	onto, files := h.main()
+	var sha string
+	switch how {
+	case byMerge:
+		sha, _ = h.commit([]string{onto, p.head}, files, p.changes, p.who, "web-flow", fmt.Sprintf("Merge pull request #%d from %s/request-%d", p.n, p.who, p.n), at)
+	case bySquash, bySquashTitle:
+		title := fmt.Sprintf("Request access (#%d)", p.n)
+		if how == bySquashTitle {
+			title = "Request access"
+		}
+		sha, _ = h.commit([]string{onto}, files, p.changes, p.who, "web-flow", title, at)
+	case byRebase:
+		// Each commit replayed; the pull request's changes are small enough
+		// that every replayed commit carries them all.
+		sha = onto
+		for range p.commits {
+			sha, files = h.commit([]string{sha}, files, p.changes, p.who, "web-flow", "Request access", at)
+			h.gh.Associate(h.api, sha, p.n)
+		}
+	default:
+		h.t.Fatalf("unknown merge method %q", how)
+	}
+	h.setMain(sha)
+	h.gh.AddPull(h.api, ghfake.Pull{Number: p.n, User: p.who, HeadSHA: p.head, BaseSHA: p.base, MergedAt: at, MergeCommitSHA: sha, Commits: p.commits})
+	h.gh.Associate(h.api, sha, p.n)
+	return sha
+}
+
+// refs are the repository's refs, "sha name" lines, sorted; "" while it
+// is away.
+func (h *hub) refs() string {
+	if _, err := os.Stat(h.dir); err != nil {
+		return ""
+	}
+	st := h.storage()
+	defer st.Close()
+	iter, err := st.IterReferences()
+	if err != nil {
+		h.t.Fatal(err)
+	}
+	var lines []string
+	iter.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			lines = append(lines, r.Hash().String()+" "+r.Name().String())
+		}
+		return nil
+	})
+	sort.Strings(lines)
+	return strings.Join(lines, "\n")
+}
+
+// descends reports whether commit next descends from (or is) prev.
+func (h *hub) descends(prev, next string) bool {
+	if prev == next {
+		return true
+	}
+	st := h.storage()
+	defer st.Close()
+	a, err := object.GetCommit(st, plumbing.NewHash(prev))
+	if err != nil {
+		return false
+	}
+	b, err := object.GetCommit(st, plumbing.NewHash(next))
+	if err != nil {
+		return false
+	}
+	ok, err := a.IsAncestor(b)
+	return err == nil && ok
+}
+
+// away takes the repository off the network (or brings it back).
+func (h *hub) away(gone bool) {
+	from, to := h.dir, h.dir+".away"
+	if !gone {
+		from, to = to, from
+	}
+	if err := os.Rename(from, to); err != nil {
+		h.t.Fatal(err)
+	}
+}
