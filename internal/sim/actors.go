@@ -321,6 +321,14 @@ func (w *world) policyChange() {
 	switch {
 	case verified:
 		how = "pull request approved by security"
+		if t.main.config() != t.verified.config() || t.main.codeowners() != t.verified.codeowners() {
+			// A change is judged at its base, which must hold only verified
+			// policy: the unverified change is reverted first (docs/trust.md).
+			w.mergePolicy(n, map[string]string{"gitgrant.yaml": t.verified.config(), ".github/CODEOWNERS": t.verified.codeowners()}, "security")
+			n = w.nextPR
+			w.nextPR++
+			how = "revert of the unverified policy, then " + how
+		}
 		w.mergePolicy(n, files, "security")
 		for _, s := range t.verified.standing {
 			if !slices.Contains(next.standing, s) {

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"os"
 	"context"
 	"runtime/debug"
 	"strings"
@@ -106,6 +107,15 @@ func (w *world) pass() error {
 	if err == nil {
 		_, applyErr = w.eng.Apply(ctx, ps, engine.ApplyOptions{Cleanup: true, Commit: gitrepo.CommitOptions{Clock: w.clock}})
 		ps.Close()
+		if os.Getenv("SIM_DEBUG") != "" && w.opts.Log != nil {
+			w.opts.Log("policy %+v", ps.Plan.Policy)
+			for _, en := range ps.Plan.Entries {
+				w.opts.Log("entry %s %s %v approvers %v grants %+v", en.Path, en.Status, en.Reasons, en.Approvers, en.Grants)
+			}
+			for _, pr := range ps.Problems {
+				w.opts.Log("problem %v", pr)
+			}
+		}
 		held = map[string]bool{}
 		for _, a := range ps.Plan.Held {
 			held[a.Provider+"/"+a.Role+"/"+a.Principal] = true
