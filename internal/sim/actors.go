@@ -68,9 +68,11 @@ func (w *world) grantTarget() (string, string) {
 	}
 }
 
-func requestYAML(who, provider, role string, d time.Duration, extra string) string {
-	return fmt.Sprintf("requester: %s\ngrants: [{provider: %s, role: %s}]\nduration: %s\nreason: Simulated work on INC-%d\n%s",
-		who, provider, role, fmtDuration(d), int(d.Minutes()), extra)
+// requestYAML is a request file; tag makes its content unique (a change
+// that leaves the content as it was is no new request).
+func requestYAML(who, provider, role string, d time.Duration, extra, tag string) string {
+	return fmt.Sprintf("requester: %s\ngrants: [{provider: %s, role: %s}]\nduration: %s\nreason: Simulated work (%s)\n%s",
+		who, provider, role, fmtDuration(d), tag, extra)
 }
 
 func fmtDuration(d time.Duration) string {
@@ -103,7 +105,7 @@ func (w *world) openRequest(open *[]*openPR) {
 		starts = w.now().Add(time.Duration(1+w.rng.IntN(4)) * time.Hour).Truncate(time.Minute)
 		extra = "starts: " + starts.Format(time.RFC3339) + "\n"
 	}
-	content := requestYAML(who, provider, role, d, extra)
+	content := requestYAML(who, provider, role, d, extra, fmt.Sprintf("#%d", n))
 	o := &openPR{duration: d, base: w.truth.verified.clone(), opened: w.now()}
 	kind := ""
 	switch k := w.rng.IntN(10); {
@@ -115,7 +117,7 @@ func (w *world) openRequest(open *[]*openPR) {
 		kind = "self-approved"
 		who, o.approver = "owner1", "owner1"
 		path = fmt.Sprintf("requests/%s/%s-%d.yaml", provider, who, n)
-		content = requestYAML(who, provider, role, d, extra)
+		content = requestYAML(who, provider, role, d, extra, fmt.Sprintf("#%d", n))
 	case k < 8:
 		kind, o.approver, o.pushAfter = "approved-then-pushed", w.approverFor(who), true
 	case k < 9:
@@ -175,8 +177,10 @@ func (w *world) directPush() {
 	who := w.pick(requesters)
 	provider, role := w.grantTarget()
 	d := w.duration(provider + "/" + role)
-	path := fmt.Sprintf("requests/%s/%s-push-%d.yaml", provider, who, w.step)
-	content := requestYAML(who, provider, role, d, "")
+	id := w.nextPR
+	w.nextPR++
+	path := fmt.Sprintf("requests/%s/%s-push-%d.yaml", provider, who, id)
+	content := requestYAML(who, provider, role, d, "", fmt.Sprintf("push %d", id))
 	w.push(who, "Direct push", map[string]string{path: content})
 	rec := &record{path: path, content: content, requester: who, provider: provider, role: role, kind: "direct push"}
 	w.truth.put(rec)
@@ -203,8 +207,10 @@ func (w *world) emergency() {
 	if future {
 		date = date.Add(2 * time.Hour)
 	}
-	path := fmt.Sprintf("requests/%s/%s-emergency-%d.yaml", provider, who, w.step)
-	content := requestYAML(who, provider, role, d, "emergency: true\n")
+	id := w.nextPR
+	w.nextPR++
+	path := fmt.Sprintf("requests/%s/%s-emergency-%d.yaml", provider, who, id)
+	content := requestYAML(who, provider, role, d, "emergency: true\n", fmt.Sprintf("emergency %d", id))
 	w.hub.push(date, who, "Break glass", map[string]string{path: content})
 	kind := "emergency"
 	if future {
@@ -253,7 +259,7 @@ func (w *world) extend() {
 	d := w.duration(old.key())
 	n := w.nextPR
 	w.nextPR++
-	content := requestYAML(old.requester, old.provider, old.role, d, "")
+	content := requestYAML(old.requester, old.provider, old.role, d, "", fmt.Sprintf("#%d", n))
 	o := &openPR{duration: d, base: w.truth.verified.clone(), opened: w.now()}
 	kind := "extension"
 	if w.rng.IntN(3) == 0 {

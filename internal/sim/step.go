@@ -149,6 +149,9 @@ func (w *world) pass() error {
 		return err
 	}
 	w.track(before)
+	if w.firstGrant.IsZero() && len(w.granted) > 0 {
+		w.firstGrant = at
+	}
 	w.truth.history = append(w.truth.history, holders{at: at, members: ms, granted: w.grantedSnapshot()})
 	if killed || err != nil {
 		return nil

@@ -102,7 +102,10 @@ type world struct {
 	// granted is what the reconciler granted and did not revoke since,
 	// by "provider/role/principal".
 	granted map[string]bool
-	started time.Time
+	// firstGrant is when gitgrant first granted anything: its first
+	// ledger line.
+	firstGrant time.Time
+	started    time.Time
 }
 
 type faults struct {
