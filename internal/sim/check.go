@@ -197,7 +197,11 @@ func (w *world) checkAudit() error {
 			// Before gitgrant's first ledger line the trail can only infer
 			// windows from request files (docs/audit.md): not checked.
 			preLedger := w.firstGrant.IsZero() || hd.From.Before(w.firstGrant)
-			if !preLedger && !slices.Contains(h[i].members[key], who) && !w.legitAt(key, who, at) {
+			// A revocation whose record was lost (the pass was killed, or the
+			// remote was away) leaves the ledger holding open: the trail
+			// then errs on the side of access held, by design.
+			lost := hd.Source == audit.FromLedger && hd.Ended == "" && w.unrecorded[k]
+			if !preLedger && !lost && !slices.Contains(h[i].members[key], who) && !w.legitAt(key, who, at) {
 				return w.violate("audit --at agrees", "audit --at %s lists %s holding %s (%s), which it neither held nor had a verified window for", at.Format(time.RFC3339), who, key, hd.Request)
 			}
 		}

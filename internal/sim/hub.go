@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"maps"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -226,6 +227,27 @@ func (h *hub) descends(prev, next string) bool {
 	}
 	ok, err := a.IsAncestor(b)
 	return err == nil && ok
+}
+
+// repack packs a repository's objects into one pack, as git gc does on
+// any server now and then: go-git reads every pack's index afresh for
+// each storage it opens, so many small packs cost more than the work.
+func repack(t testing.TB, dir string) {
+	for _, args := range [][]string{{"repack", "-a", "-d", "-q"}, {"prune-packed", "-q"}} {
+		cmd := exec.Command("git", args...)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("git %v in %s: %v\n%s", args, dir, err, out)
+		}
+	}
+}
+
+// repackCache repacks the clones in a gitrepo cache directory.
+func repackCache(t testing.TB, cache string) {
+	clones, _ := filepath.Glob(filepath.Join(cache, "*", "HEAD"))
+	for _, head := range clones {
+		repack(t, filepath.Dir(head))
+	}
 }
 
 // away takes the repository off the network (or brings it back).

@@ -32,6 +32,9 @@ func (w *world) runStep() (err error) {
 		w.count("clock jump back")
 	}
 	w.clock.Set(w.now().Add(adv))
+	if w.step%8 == 0 && !w.faults.remoteDown {
+		repack(w.t, w.hub.dir)
+	}
 	w.toggleFaults()
 	for range w.rng.IntN(3) {
 		w.act(&w.open)
@@ -78,6 +81,7 @@ func (w *world) reachable(provider string) bool {
 // the next pass starts from git and the providers alone).
 func (w *world) pass() error {
 	if w.eng == nil || w.rng.IntN(8) == 0 {
+		repackCache(w.t, w.cache) // between processes, like git gc
 		eng, err := w.newEngine(w.cache)
 		if err != nil {
 			w.t.Fatalf("seed %d: opening the repository: %v", w.opts.Seed, err)
@@ -148,7 +152,7 @@ func (w *world) pass() error {
 	if err := w.checkFollowUps(); err != nil {
 		return err
 	}
-	w.track(before)
+	w.track(before, killed || w.faults.remoteDown)
 	if w.firstGrant.IsZero() && len(w.granted) > 0 {
 		w.firstGrant = at
 	}
@@ -171,6 +175,7 @@ func (w *world) pass() error {
 // dryRun is `gitgrant plan` in a process of its own: it must write
 // nothing (rule 16).
 func (w *world) dryRun() error {
+	repackCache(w.t, w.cache+"-plan")
 	eng, err := w.newEngine(w.cache + "-plan")
 	if err != nil {
 		if w.faults.remoteDown {
@@ -225,7 +230,7 @@ func (w *world) grantedSnapshot() map[string]bool {
 
 // track follows the reconciler's grants and revocations in the calls the
 // providers received since before.
-func (w *world) track(before map[string]int) {
+func (w *world) track(before map[string]int, unrecorded bool) {
 	for _, name := range sortedKeys(w.provs) {
 		for _, c := range w.provs[name].Calls()[before[name]:] {
 			k := name + "/" + c.Role + "/" + c.Principal
@@ -233,6 +238,9 @@ func (w *world) track(before map[string]int) {
 			case fake.OpGrant:
 				w.granted[k] = true
 			case fake.OpRevoke:
+				if unrecorded && w.granted[k] {
+					w.unrecorded[k] = true
+				}
 				delete(w.granted, k)
 			}
 		}

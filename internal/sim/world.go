@@ -105,6 +105,9 @@ type world struct {
 	// firstGrant is when gitgrant first granted anything: its first
 	// ledger line.
 	firstGrant time.Time
+	// unrecorded are grants revoked in a pass that may not have recorded
+	// it, by "provider/role/principal".
+	unrecorded map[string]bool
 	started    time.Time
 }
 
@@ -118,7 +121,7 @@ type faults struct {
 func Run(t testing.TB, o Options) *Result {
 	t.Helper()
 	w := &world{t: t, opts: o, rng: rand.New(rand.NewPCG(o.Seed, o.Seed^0x9e3779b97f4a7c15)),
-		clock: fakeclock.New(Epoch), trace: sha256.New(), nextPR: 1, granted: map[string]bool{},
+		clock: fakeclock.New(Epoch), trace: sha256.New(), nextPR: 1, granted: map[string]bool{}, unrecorded: map[string]bool{},
 		res:    &Result{Seed: o.Seed, Counts: map[string]int{}, Checks: map[string]int{}},
 		faults: faults{down: map[string]bool{}, hung: map[string]bool{}}}
 	w.truth = newTruth()
