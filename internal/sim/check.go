@@ -198,11 +198,13 @@ func (w *world) checkAudit() error {
 			// windows from request files (docs/audit.md): not checked.
 			preLedger := w.firstGrant.IsZero() || hd.From.Before(w.firstGrant)
 			// A revocation whose record was lost (the pass was killed, or the
-			// remote was away) leaves the ledger holding open: the trail
-			// then errs on the side of access held, by design.
-			lost := hd.Source == audit.FromLedger && hd.Ended == "" && w.unrecorded[k]
+			// remote was away) leaves the ledger holding open until a later
+			// record ends it: the trail then errs on the side of access
+			// held, by design.
+			lost := hd.Source == audit.FromLedger && w.unrecorded[k]
 			if !preLedger && !lost && !slices.Contains(h[i].members[key], who) && !w.legitAt(key, who, at) {
-				return w.violate("audit --at agrees", "audit --at %s lists %s holding %s (%s), which it neither held nor had a verified window for", at.Format(time.RFC3339), who, key, hd.Request)
+				return w.violate("audit --at agrees", "audit --at %s lists %s holding %s (%s, from %s, until %s, source %s, ended %q), which it neither held nor had a verified window for",
+					at.Format(time.RFC3339), who, key, hd.Request, hd.From.Format(time.RFC3339), hd.Until.Format(time.RFC3339), hd.Source, hd.Ended)
 			}
 		}
 		for _, key := range sortedKeys(h[i].members) {

@@ -16,7 +16,7 @@ var (
 	seedFlag  = flag.Uint64("sim.seed", 0, "run only this seed (0: the CI set, or the soak)")
 	stepsFlag = flag.Int("sim.steps", 0, "steps per seed (0: from -sim.days)")
 	seedsFlag = flag.Int("sim.seeds", 0, "how many seeds (0: the CI set; GITGRANT_SIM_SOAK=N also sets it)")
-	daysFlag  = flag.Float64("sim.days", 0, "simulated days per seed (0: 2 in CI)")
+	daysFlag  = flag.Float64("sim.days", 0, "simulated days per seed (0: 2)")
 	verbose   = flag.Bool("sim.v", false, "log every step")
 )
 
@@ -26,8 +26,8 @@ const (
 	ciDays  = 2.0
 )
 
-// stepsPerDay: a step moves the clock by about an hour.
-const stepsPerDay = 22
+// stepsPerDay: a step moves the clock by about two hours.
+const stepsPerDay = 12
 
 func plan() (seeds []uint64, steps int) {
 	days := *daysFlag

@@ -20,7 +20,7 @@ func (w *world) runStep() (err error) {
 			err = w.violate("no panic", "%v\n%s", r, debug.Stack())
 		}
 	}()
-	adv := time.Duration(10+w.rng.IntN(110)) * time.Minute
+	adv := time.Duration(20+w.rng.IntN(200)) * time.Minute // two hours on average
 	switch {
 	case w.rng.IntN(40) == 0:
 		adv += time.Duration(1+w.rng.IntN(12)) * time.Hour
