@@ -22,9 +22,14 @@ var (
 
 // ciSeeds and ciDays are what `go test ./internal/sim` runs.
 const (
-	ciSeeds = 200
+	ciSeeds = 150
 	ciDays  = 2.0
 )
+
+// knownDefects are seeds of the CI set that find a defect not fixed yet
+// (docs/simulation.md, "What it found"): the CI set skips them, saying
+// why; -sim.seed runs them.
+var knownDefects = map[uint64]string{}
 
 // stepsPerDay: a step moves the clock by about two hours.
 const stepsPerDay = 12
@@ -68,6 +73,9 @@ func TestSimulation(t *testing.T) {
 	t.Run("seeds", func(t *testing.T) {
 		for _, seed := range seeds {
 			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+				if why, ok := knownDefects[seed]; ok && *seedFlag == 0 {
+					t.Skipf("seed %d finds a known defect, not fixed yet: %s (replay with -sim.seed=%d)", seed, why, seed)
+				}
 				t.Parallel()
 				o := sim.Options{Seed: seed, Steps: steps}
 				if *verbose {

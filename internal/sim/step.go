@@ -1,8 +1,8 @@
 package sim
 
 import (
-	"os"
 	"context"
+	"os"
 	"runtime/debug"
 	"strings"
 	"time"
@@ -246,4 +246,3 @@ func (w *world) track(before map[string]int, unrecorded bool) {
 		}
 	}
 }
-
