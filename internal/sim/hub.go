@@ -11,12 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
-	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
-	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/storage/filesystem"
-
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 )
 
@@ -61,23 +55,13 @@ func (h *hub) main() (string, map[string]string) {
 		h.t.Fatal(err)
 	}
 	if sha != "" && h.gh.Commit(h.api, sha) == nil {
-		st := h.storage()
-		defer st.Close()
-		c, err := object.GetCommit(st, plumbing.NewHash(sha))
+		c, err := h.bare.CommitAt(sha)
 		if err != nil {
 			h.t.Fatal(err)
 		}
-		gc := ghfake.Commit{SHA: sha, Author: c.Author.Name, Committer: c.Committer.Name, Message: c.Message, Date: c.Committer.When, Files: maps.Clone(files)}
-		for _, p := range c.ParentHashes {
-			gc.Parents = append(gc.Parents, p.String())
-		}
-		h.gh.AddCommit(h.api, gc, nil)
+		h.gh.AddCommit(h.api, ghfake.Commit{SHA: sha, Parents: c.Parents, Author: c.Author, Committer: c.Committer, Message: c.Message, Date: c.When, Files: maps.Clone(files)}, nil)
 	}
 	return sha, files
-}
-
-func (h *hub) storage() *filesystem.Storage {
-	return filesystem.NewStorage(osfs.New(h.dir), cache.NewObjectLRUDefault())
 }
 
 // commit stores a commit on the given parents with the tree of files plus
@@ -193,39 +177,21 @@ func (h *hub) refs() string {
 	if _, err := os.Stat(h.dir); err != nil {
 		return ""
 	}
-	st := h.storage()
-	defer st.Close()
-	iter, err := st.IterReferences()
+	refs, err := h.bare.Refs()
 	if err != nil {
 		h.t.Fatal(err)
 	}
 	var lines []string
-	iter.ForEach(func(r *plumbing.Reference) error {
-		if r.Type() == plumbing.HashReference {
-			lines = append(lines, r.Hash().String()+" "+r.Name().String())
-		}
-		return nil
-	})
+	for name, sha := range refs {
+		lines = append(lines, sha+" "+name)
+	}
 	sort.Strings(lines)
 	return strings.Join(lines, "\n")
 }
 
 // descends reports whether commit next descends from (or is) prev.
 func (h *hub) descends(prev, next string) bool {
-	if prev == next {
-		return true
-	}
-	st := h.storage()
-	defer st.Close()
-	a, err := object.GetCommit(st, plumbing.NewHash(prev))
-	if err != nil {
-		return false
-	}
-	b, err := object.GetCommit(st, plumbing.NewHash(next))
-	if err != nil {
-		return false
-	}
-	ok, err := a.IsAncestor(b)
+	ok, err := h.bare.Descends(prev, next)
 	return err == nil && ok
 }
 
