@@ -22,7 +22,7 @@ var (
 
 // ciSeeds and ciDays are what `go test ./internal/sim` runs.
 const (
-	ciSeeds = 150
+	ciSeeds = 120
 	ciDays  = 2.0
 )
 

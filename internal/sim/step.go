@@ -84,6 +84,12 @@ func (w *world) pass() error {
 		repackCache(w.t, w.cache) // between processes, like git gc
 		eng, err := w.newEngine(w.cache)
 		if err != nil {
+			if w.faults.remoteDown {
+				// Never cloned, and the remote is away: the process cannot
+				// start (nothing to plan from), and changes nothing.
+				w.logf("pass: the reconciler cannot start: %v", err)
+				return nil
+			}
 			w.t.Fatalf("seed %d: opening the repository: %v", w.opts.Seed, err)
 		}
 		w.eng = eng
