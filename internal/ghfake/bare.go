@@ -172,3 +172,64 @@ func sortName(e object.TreeEntry) string {
 	}
 	return e.Name
 }
+
+// CommitInfo is what a stored commit says of itself.
+type CommitInfo struct {
+	SHA               string
+	Parents           []string
+	Author, Committer string
+	Message           string
+	When              time.Time
+}
+
+// CommitAt reads a stored commit.
+func (b *BareRepo) CommitAt(sha string) (CommitInfo, error) {
+	st := b.storage()
+	defer st.Close()
+	c, err := object.GetCommit(st, plumbing.NewHash(sha))
+	if err != nil {
+		return CommitInfo{}, err
+	}
+	info := CommitInfo{SHA: sha, Author: c.Author.Name, Committer: c.Committer.Name, Message: c.Message, When: c.Committer.When}
+	for _, p := range c.ParentHashes {
+		info.Parents = append(info.Parents, p.String())
+	}
+	return info, nil
+}
+
+// Refs maps every ref that names a commit to it.
+func (b *BareRepo) Refs() (map[string]string, error) {
+	st := b.storage()
+	defer st.Close()
+	iter, err := st.IterReferences()
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]string{}
+	err = iter.ForEach(func(r *plumbing.Reference) error {
+		if r.Type() == plumbing.HashReference {
+			out[r.Name().String()] = r.Hash().String()
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Descends reports whether commit next is prev or descends from it: a
+// ref that moved from prev to next moved forward.
+func (b *BareRepo) Descends(prev, next string) (bool, error) {
+	if prev == next {
+		return true, nil
+	}
+	st := b.storage()
+	defer st.Close()
+	p, err := object.GetCommit(st, plumbing.NewHash(prev))
+	if err != nil {
+		return false, err
+	}
+	n, err := object.GetCommit(st, plumbing.NewHash(next))
+	if err != nil {
+		return false, err
+	}
+	return p.IsAncestor(n)
+}

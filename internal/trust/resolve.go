@@ -142,6 +142,22 @@ func (r *Resolver) decide(ctx context.Context, res *resolution, i int) (Verdict,
 	if err != nil {
 		return Verdict{}, err
 	}
+	v, err := r.judge(ctx, c, prior)
+	// A verdict judged against a prior policy that rests on a verdict
+	// which may still change (GitHub could not be asked about an earlier
+	// change) may change with it: it is not memoised either, or a short
+	// outage would fix it for the life of the process.
+	for j := i - 1; j >= 0 && err == nil; j-- {
+		if _, ok := res.transient[res.cands[j].Commit]; ok {
+			v.Retry = true
+			break
+		}
+	}
+	return v, err
+}
+
+// judge decides candidate c against the trusted policy before it.
+func (r *Resolver) judge(ctx context.Context, c Candidate, prior Policy) (Verdict, error) {
 	if c.State.Equal(prior.State) {
 		return Verdict{Trusted: true, How: "restores the verified policy of " + short(prior.Commit)}, nil
 	}

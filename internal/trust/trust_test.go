@@ -377,3 +377,72 @@ func TestVerifyErrorDecidesNothing(t *testing.T) {
 		t.Errorf("verified %d times, want 2 (the failure is not remembered)", calls)
 	}
 }
+
+// A change judged while GitHub could not be asked about an earlier one is
+// judged against the wrong prior policy; that verdict must not outlive the
+// outage. Found by the simulation (internal/sim, seed 10): a verified
+// CODEOWNERS change stayed "carries content that was never verified" for
+// the life of the process, and a direct push restoring an older policy
+// stayed trusted as a "restoration" after the change it undid verified.
+func TestVerdictOnAnUnknownPriorIsNotMemoised(t *testing.T) {
+	t.Parallel()
+	const looser = "/gitgrant.yaml @acme/security\n/requests/db/ @acme/dba @acme/interns\n"
+	tests := []struct {
+		name     string
+		build    func(b *builder) (head string, approved map[string]int)
+		want     string   // policy in force once GitHub answers
+		untrusts []string // unverified then
+	}{
+		{
+			name: "verified change after an unknown one",
+			build: func(b *builder) (string, map[string]int) {
+				b.commit("c1", map[string]string{"gitgrant.yaml": config("8h")})
+				return b.commit("c2", map[string]string{".github/CODEOWNERS": looser}), map[string]int{"c1": 1, "c2": 2}
+			},
+			want: "c2",
+		},
+		{
+			name: "direct push restoring what an unknown change replaced",
+			build: func(b *builder) (string, map[string]int) {
+				b.commit("c1", map[string]string{".github/CODEOWNERS": looser})
+				return b.commit("c2", map[string]string{".github/CODEOWNERS": owners}), map[string]int{"c1": 1}
+			},
+			want:     "c1",
+			untrusts: []string{"c2"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			b := newHistory()
+			b.commit("c0", map[string]string{"gitgrant.yaml": config("4h"), ".github/CODEOWNERS": owners})
+			head, approved := tt.build(b)
+			down := true
+			v := &verifier{approved: approved}
+			r := &Resolver{Source: b.h, Root: "first", Verify: func(ctx context.Context, ch Change) (Verdict, error) {
+				if down && ch.Commit == "c1" {
+					return Verdict{}, errors.New("github: 503")
+				}
+				return v.verify(ctx, ch)
+			}}
+			if _, err := r.At(context.Background(), head); err != nil {
+				t.Fatalf("with GitHub down: %v", err)
+			}
+			down = false
+			rep, err := r.At(context.Background(), head)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rep.Policy.Commit != tt.want {
+				t.Errorf("policy in force %s (%s), want %s; unverified %+v", rep.Policy.Commit, rep.Policy.How, tt.want, rep.Unverified)
+			}
+			var got []string
+			for _, u := range rep.Unverified {
+				got = append(got, u.Commit)
+			}
+			if diff := cmp.Diff(tt.untrusts, got); diff != "" {
+				t.Errorf("unverified (-want +got):\n%s", diff)
+			}
+		})
+	}
+}

@@ -353,3 +353,19 @@ func (p *Provider) Accounts(ctx context.Context, role string) ([]string, error) 
 	}
 	return out, nil
 }
+
+// Holders lists role's members as the system has them, sorted, without
+// recording a call or consulting the failure hooks: what a test sees when
+// it looks at the target itself.
+func (p *Provider) Holders(role string) []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	m := p.members[role]
+	p.expire(m)
+	out := make([]string, 0, len(m))
+	for pr := range m {
+		out = append(out, pr)
+	}
+	slices.Sort(out)
+	return out
+}
