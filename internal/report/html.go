@@ -30,7 +30,8 @@ const (
 	labelWidth = 220
 	barHeight  = 18
 	rowHeight  = 26
-	barsWidth  = chartWidth - labelWidth - 90
+	barsWidth  = chartWidth - labelWidth - 170
+	labelRunes = 30
 )
 
 // chart is one horizontal bar chart, laid out for the template.
@@ -42,7 +43,8 @@ type chart struct {
 }
 
 type chartRow struct {
-	Label    string
+	Label    string // whole, in data-label and the bars' titles
+	Shown    string // cut to fit beside the bars
 	Y, TextY int
 	Segments []segment
 	Value    string
@@ -74,7 +76,7 @@ func newChart(id, title string, legend []legendItem, bars []barInput) chart {
 		top = max(top, sum)
 	}
 	for i, b := range bars {
-		row := chartRow{Label: b.label, Y: 4 + i*rowHeight, TextY: 4 + i*rowHeight + 13, Value: b.value}
+		row := chartRow{Label: b.label, Shown: cut(b.label, labelRunes), Y: 4 + i*rowHeight, TextY: 4 + i*rowHeight + 13, Value: b.value}
 		x := labelWidth
 		for j, v := range b.values {
 			w := 0
@@ -93,6 +95,21 @@ func newChart(id, title string, legend []legendItem, bars []barInput) chart {
 		c.Rows = append(c.Rows, row)
 	}
 	return c
+}
+
+func usedText(rate *float64) string {
+	if rate == nil {
+		return "use unknown"
+	}
+	return "used " + percent(rate)
+}
+
+func cut(s string, n int) string {
+	r := []rune(s)
+	if len(r) <= n {
+		return s
+	}
+	return string(r[:n-1]) + "…"
 }
 
 func seconds(p *float64) float64 {
@@ -123,7 +140,7 @@ func charts(r *Report) []chart {
 	var use []barInput
 	for _, u := range r.Usage {
 		use = append(use, barInput{label: roleName(u.Provider, u.Role), values: []float64{float64(u.Used), float64(u.NotSeen), float64(u.Unknown)},
-			value: "used " + percent(u.Rate)})
+			value: usedText(u.Rate)})
 	}
 	out = append(out, newChart("usage", "Grants used", []legendItem{{"used", "used"}, {"notseen", "not seen"}, {"unknown", "unknown"}}, use))
 
