@@ -124,4 +124,3 @@ func reportRun(ctx context.Context, o reportOptions, e *env) error {
 	}
 	return nil
 }
-

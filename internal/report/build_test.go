@@ -159,7 +159,7 @@ func TestBuild(t *testing.T) {
 		WrittenToApproved: Stat{Count: 1, P50: f(ta.Add(-time.Minute).Sub(s.aliceWritten(t)).Seconds()), P90: f(ta.Add(-time.Minute).Sub(s.aliceWritten(t)).Seconds())},
 		ApprovedToMerged:  Stat{Count: 1, P50: f(60), P90: f(60)},
 		MergedToGranted:   Stat{Count: 2, P50: f(60), P90: f(120)},
-		WrittenToGranted:  Stat{Count: 2, P50: f(ta.Add(2*time.Minute).Sub(s.aliceWritten(t)).Seconds()), P90: f(ta.Add(2*time.Minute).Sub(s.aliceWritten(t)).Seconds())},
+		WrittenToGranted:  Stat{Count: 2, P50: f(ta.Add(2 * time.Minute).Sub(s.aliceWritten(t)).Seconds()), P90: f(ta.Add(2 * time.Minute).Sub(s.aliceWritten(t)).Seconds())},
 	}
 	if s.times["erin"].Add(time.Minute).Sub(s.erinWritten(t)) > ta.Add(2*time.Minute).Sub(s.aliceWritten(t)) {
 		t.Fatal("the scenario assumes erin's emergency is granted faster than alice's request")
