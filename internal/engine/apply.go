@@ -100,6 +100,7 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 	ncancel()
 	notes = append(notes, told...)
 	notes = append(notes, p.told...)
+	notes = append(notes, e.observeUsage(ctx, p)...)
 	errs = append(errs, err)
 	out.Notes += len(notes)
 	if o.Cleanup {
