@@ -2,6 +2,7 @@ package report
 
 import (
 	"bytes"
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
@@ -216,5 +217,30 @@ func TestScreenshot(t *testing.T) {
 		if err := os.WriteFile(filepath.Join("..", "..", "docs", "report.png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
+	}
+}
+
+// TestDocJSONExample: the example in docs/report.md is what the report
+// prints: it decodes into Report without an unknown field.
+func TestDocJSONExample(t *testing.T) {
+	t.Parallel()
+	data, err := os.ReadFile("../../docs/report.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(data), "## `--output json`")
+	if !ok {
+		t.Fatal("docs/report.md has no --output json section")
+	}
+	_, block, _ := strings.Cut(after, "```json\n")
+	block, _, _ = strings.Cut(block, "```")
+	dec := json.NewDecoder(strings.NewReader(block))
+	dec.DisallowUnknownFields()
+	var r Report
+	if err := dec.Decode(&r); err != nil {
+		t.Errorf("the example does not decode: %v", err)
+	}
+	if r.Version != Version || len(r.TimeToAccess) == 0 || len(r.Emergencies) == 0 {
+		t.Errorf("the example lost its content: %+v", r)
 	}
 }
