@@ -95,6 +95,7 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 
 	now := e.now().UTC()
 	notes, granted, revoked := e.recordAfter(p, out.Result, started)
+	notes = append(notes, driftRecords(p, out.Result, started)...)
 	nctx, ncancel := e.gitHubContext(ctx)
 	told, err := e.notify(nctx, p)
 	ncancel()

@@ -51,6 +51,10 @@ const (
 	// through a provider that can tell (providers.UsageObserver); Usage
 	// says what it saw.
 	EventUsage = "usage"
+	// EventDriftRemoved: gitgrant revoked memberships it never granted and
+	// nothing explains (drift); Ended names them, RevokedAt says when. The
+	// ledger replay ignores it: it ends no ledger line.
+	EventDriftRemoved = "drift-removed"
 )
 
 // NoteRecord is one line of a note: a JSON object (JSON Lines), so that
@@ -79,7 +83,8 @@ type NoteRecord struct {
 	// Holdings are ledger lines (rule 14) on granted and extended records:
 	// the memberships granted, written before the grant call.
 	Holdings []gitgrant.Holding `json:"holdings,omitempty"`
-	// Ended are the memberships a revoked record's revocation ended.
+	// Ended are the memberships a revoked record's revocation ended (or a
+	// drift-removed record's removed).
 	Ended []gitgrant.MemberKey `json:"ended,omitempty"`
 	// Seen is what a seen record saw first, at SeenAt (or RecordedAt when
 	// that is earlier or SeenAt is zero).

@@ -122,6 +122,9 @@ func newScenario(t *testing.T) *scenario {
 			Holdings: []gitgrant.Holding{holding("erin", "readwrite", te.Add(31*time.Minute), true)}}},
 		{Commit: plumbing.NewHash(s.commits["erin"]), Record: gitrepo.NoteRecord{Event: gitrepo.EventUsage, RecordedAt: te.Add(5 * time.Minute),
 			Usage: []gitrepo.UsageSighting{{MemberKey: key("erin", "readwrite"), GrantedAt: te.Add(time.Minute)}}}},
+		// mallory held readwrite by hand; gitgrant removed it as drift.
+		{Commit: plumbing.NewHash(s.commits["bob-gone"]), Record: gitrepo.NoteRecord{Event: gitrepo.EventDriftRemoved, RevokedAt: s.times["bob-gone"].Add(time.Hour),
+			RecordedAt: s.times["bob-gone"].Add(time.Hour), Ended: []gitgrant.MemberKey{key("mallory", "readwrite")}}},
 		{Commit: plumbing.NewHash(s.commits["erin"]), Record: gitrepo.NoteRecord{Event: gitrepo.EventRevoked, Request: path("erin"),
 			RevokedAt: te.Add(31 * time.Minute), RecordedAt: te.Add(31 * time.Minute), Ended: []gitgrant.MemberKey{key("erin", "readwrite")}}},
 	}
@@ -188,7 +191,7 @@ func TestBuild(t *testing.T) {
 		t.Errorf("usage (-want +got):\n%s", diff)
 	}
 
-	wantCounts := map[string]int{RefusedUnreviewed: 1, RefusedInvalid: 1, RefusedAfterMerge: 1, RefusedNotGranted: 0, RefusedCommitTime: 0}
+	wantCounts := map[string]int{RefusedUnreviewed: 1, RefusedInvalid: 1, RefusedAfterMerge: 1, RefusedNotGranted: 0, RefusedCommitTime: 0, RefusedDriftRemove: 1}
 	if diff := cmp.Diff(wantCounts, rep.Refusals.Counts); diff != "" {
 		t.Errorf("refusal counts (-want +got):\n%s", diff)
 	}
@@ -196,7 +199,7 @@ func TestBuild(t *testing.T) {
 	for _, x := range rep.Refusals.Items {
 		kinds = append(kinds, x.Kind+" "+x.Requester)
 	}
-	if diff := cmp.Diff([]string{"refused bob", "unreviewed carol", "invalid "}, kinds); diff != "" {
+	if diff := cmp.Diff([]string{"refused bob", "unreviewed carol", "invalid ", "drift mallory"}, kinds); diff != "" {
 		t.Errorf("refusals (-want +got):\n%s", diff)
 	}
 
@@ -215,7 +218,7 @@ func TestBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(ro.Usage) != 1 || ro.Usage[0].Unknown != 1 || len(ro.Emergencies) != 0 || ro.Refusals.Counts[RefusedUnreviewed] != 1 || ro.Refusals.Counts[RefusedInvalid] != 0 {
+	if len(ro.Usage) != 1 || ro.Usage[0].Unknown != 1 || len(ro.Emergencies) != 0 || ro.Refusals.Counts[RefusedUnreviewed] != 1 || ro.Refusals.Counts[RefusedInvalid] != 0 || ro.Refusals.Counts[RefusedDriftRemove] != 0 {
 		t.Errorf("readonly report: usage %+v emergencies %+v refusals %+v", ro.Usage, ro.Emergencies, ro.Refusals.Counts)
 	}
 	early, err := Build(context.Background(), s.repo, Options{Now: s.end, Filter: Filter{Since: start.Add(-48 * time.Hour), Until: start}})

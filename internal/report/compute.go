@@ -362,7 +362,7 @@ func usage(in input, f Filter) []Usage {
 }
 
 func refusals(in input, ls []*life, f Filter) Refusals {
-	r := Refusals{Counts: map[string]int{RefusedUnreviewed: 0, RefusedInvalid: 0, RefusedAfterMerge: 0, RefusedNotGranted: 0, RefusedCommitTime: 0}, Items: []Refused{}}
+	r := Refusals{Counts: map[string]int{RefusedUnreviewed: 0, RefusedInvalid: 0, RefusedAfterMerge: 0, RefusedNotGranted: 0, RefusedCommitTime: 0, RefusedDriftRemove: 0}, Items: []Refused{}}
 	add := func(x Refused) {
 		if f.in(x.Time) {
 			x.Time = x.Time.UTC()
@@ -392,6 +392,18 @@ func refusals(in input, ls []*life, f Filter) Refusals {
 			x := base
 			x.Time, x.Kind, x.Detail = l.merged, RefusedNotGranted, "merged and removed without being granted"
 			add(x)
+		}
+	}
+	for _, n := range in.records {
+		rec := n.Record
+		if rec.Event != gitrepo.EventDriftRemoved {
+			continue
+		}
+		for _, k := range rec.Ended {
+			if f.grant(k.Provider, k.Role) {
+				add(Refused{Time: cmp.Or(rec.RevokedAt, rec.RecordedAt), Kind: RefusedDriftRemove, Requester: k.Principal, Grants: []string{k.Provider + "/" + k.Role},
+					Commit: n.Commit.String(), Detail: k.Principal + " held " + k.Provider + "/" + k.Role + " without a request or a standing entry: removed"})
+			}
 		}
 	}
 	if f.Provider == "" && f.Role == "" {

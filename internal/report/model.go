@@ -116,16 +116,13 @@ const (
 	RefusedAfterMerge  = "refused"      // merged, and gitgrant told the pull request why it grants nothing
 	RefusedNotGranted  = "not-granted"  // merged and removed again without ever being granted
 	RefusedCommitTime  = "refused-time" // a commit date gitgrant refused to trust (rule 6)
-	RefusedDriftRemove = "drift"        // access found outside gitgrant and removed
+	RefusedDriftRemove = "drift"        // access found outside gitgrant and removed (recorded from gitgrant v1 on: drift-removed records)
 )
 
 // Refusals are the attempts that granted nothing.
 type Refusals struct {
 	Counts map[string]int `json:"counts"`
-	// DriftRecorded says whether drift removals are in git: gitgrant
-	// does not record them yet, so their count is unknown.
-	DriftRecorded bool      `json:"drift_recorded"`
-	Items         []Refused `json:"items"`
+	Items  []Refused      `json:"items"`
 }
 
 // Refused is one attempt that granted nothing.

@@ -71,7 +71,7 @@ func sample(role string) *Report {
 			{Provider: "orders-db", Role: "readwrite", Grants: 12, Used: 11, NotSeen: 1, Rate: ptr(11.0 / 12)},
 			{Provider: "warehouse", Role: role, Grants: 3, Unknown: 3},
 		},
-		Refusals: Refusals{Counts: map[string]int{RefusedUnreviewed: 2, RefusedInvalid: 1, RefusedAfterMerge: 3, RefusedNotGranted: 1, RefusedCommitTime: 0},
+		Refusals: Refusals{Counts: map[string]int{RefusedUnreviewed: 2, RefusedInvalid: 1, RefusedAfterMerge: 3, RefusedNotGranted: 1, RefusedCommitTime: 0, RefusedDriftRemove: 2},
 			Items: []Refused{
 				{Time: at.Add(50 * time.Hour), Kind: RefusedUnreviewed, Request: "requests/orders-db/mallory.yaml", Requester: "mallory", Grants: []string{"orders-db/readwrite"}, Commit: "cccc", Detail: "direct push"},
 				{Time: at.Add(70 * time.Hour), Kind: RefusedAfterMerge, Request: "requests/warehouse/" + role + ".yaml", Requester: role, Grants: []string{"warehouse/" + role}, PullRequest: 77, Commit: "dddd", Detail: reason},

@@ -106,9 +106,6 @@ func WriteText(w io.Writer, r *Report) error {
 	for _, k := range refusalKinds {
 		p("%s\t%d\n", k, r.Refusals.Counts[k])
 	}
-	if !r.Refusals.DriftRecorded {
-		p("%s\tunknown (not recorded in git)\n", RefusedDriftRemove)
-	}
 	if len(r.Refusals.Items) > 0 {
 		p("TIME\tKIND\tWHO\tGRANTS\tPR\tREQUEST\n")
 		for _, x := range r.Refusals.Items {
@@ -131,7 +128,7 @@ func WriteText(w io.Writer, r *Report) error {
 	return tw.Flush()
 }
 
-var refusalKinds = []string{RefusedUnreviewed, RefusedInvalid, RefusedAfterMerge, RefusedNotGranted, RefusedCommitTime}
+var refusalKinds = []string{RefusedUnreviewed, RefusedInvalid, RefusedAfterMerge, RefusedNotGranted, RefusedCommitTime, RefusedDriftRemove}
 
 func roleFilter(provider, role string) string {
 	switch {
