@@ -26,11 +26,11 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 // chartWidth and the rest lay out every bar chart: labels left, bars
 // right, one row per bar.
 const (
-	chartWidth = 720
+	chartWidth = 900
 	labelWidth = 220
 	barHeight  = 18
 	rowHeight  = 26
-	barsWidth  = chartWidth - labelWidth - 170
+	barsWidth  = chartWidth - labelWidth - 220
 	labelRunes = 30
 )
 
