@@ -3,7 +3,6 @@ package report
 import (
 	"bytes"
 	"encoding/json"
-	"flag"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -14,27 +13,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/testing/browser"
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 )
-
-var update = flag.Bool("update", false, "rewrite golden files and docs/report.png")
-
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (rerun with -update)", err)
-	}
-	if diff := cmp.Diff(string(want), string(got)); diff != "" {
-		t.Errorf("%s (-want +got):\n%s", path, diff)
-	}
-}
 
 // hostile is text a requester controls (a file name, a login, a role
 // in a config they proposed) that tries to become markup.
@@ -106,7 +86,7 @@ func TestRenderGolden(t *testing.T) {
 			if err := tt.write(&b, sampleReport()); err != nil {
 				t.Fatal(err)
 			}
-			golden(t, tt.name, b.Bytes())
+			golden.Check(t, filepath.Join("testdata", tt.name), b.Bytes())
 		})
 	}
 }
@@ -213,7 +193,7 @@ func TestScreenshot(t *testing.T) {
 	if !bytes.HasPrefix(png, []byte("\x89PNG\r\n\x1a\n")) {
 		t.Fatalf("the screenshot is not a PNG")
 	}
-	if *update {
+	if golden.Updating() {
 		if err := os.WriteFile(filepath.Join("..", "..", "docs", "report.png"), png, 0o644); err != nil {
 			t.Fatal(err)
 		}
