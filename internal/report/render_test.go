@@ -18,7 +18,8 @@ import (
 
 // hostile is text a requester controls (a file name, a login, a role
 // in a config they proposed) that tries to become markup.
-const hostile = `<img src=x onerror="document.title='pwned'"><script>document.title='pwned'</script>`
+// The escape would clear a terminal.
+const hostile = "<img src=x onerror=\"document.title='pwned'\"><script>document.title='pwned'</script>\x1b[2J"
 
 func sampleReport() *Report { return sample(hostile) }
 

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
 )
 
 // WriteJSON writes the report as docs/report.md documents it.
@@ -78,10 +79,28 @@ func signedDuration(v *float64) string {
 
 func day(t time.Time) string { return t.UTC().Format(time.RFC3339) }
 
+// printable replaces control characters (a terminal escape in a file name
+// or a role) so that text from the repository cannot drive the terminal.
+func printable(s string) string {
+	return strings.Map(func(r rune) rune {
+		if unicode.IsControl(r) {
+			return '?'
+		}
+		return r
+	}, s)
+}
+
 // WriteText writes the report for people at a terminal.
 func WriteText(w io.Writer, r *Report) error {
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	p := func(format string, a ...any) { fmt.Fprintf(tw, format, a...) }
+	p := func(format string, a ...any) {
+		for i, v := range a {
+			if s, ok := v.(string); ok {
+				a[i] = printable(s)
+			}
+		}
+		fmt.Fprintf(tw, format, a...)
+	}
 	p("gitgrant report for %s to %s (main at %s)\n", day(r.Since), day(r.Until), short(r.Head))
 	if r.Provider != "" || r.Role != "" {
 		p("only %s\n", roleFilter(r.Provider, r.Role))
