@@ -116,7 +116,7 @@ const (
 	RefusedAfterMerge  = "refused"      // merged, and gitgrant told the pull request why it grants nothing
 	RefusedNotGranted  = "not-granted"  // merged and removed again without ever being granted
 	RefusedCommitTime  = "refused-time" // a commit date gitgrant refused to trust (rule 6)
-	RefusedDriftRemove = "drift"        // access found outside gitgrant and removed (recorded from gitgrant v1 on: drift-removed records)
+	RefusedDriftRemove = "drift"        // access found outside gitgrant and removed (drift-removed records)
 )
 
 // Refusals are the attempts that granted nothing.
