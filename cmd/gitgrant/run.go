@@ -59,6 +59,7 @@ func commands() []command {
 		{"schema", "print the JSON Schema of a file format", runSchema},
 		{"providers", "check connectivity and permissions of every configured provider", runProviders},
 		{"audit", "rebuild who had what access, when, approved by whom, from git alone", runAudit},
+		{"report", "measure just-in-time access: time to access, privilege reduction, refusals, approvals", runReport},
 		{"trust", "which gitgrant.yaml and CODEOWNERS are in force; record the trust root", runTrust},
 		{"credentials", "decrypt the login gitgrant made for your request (ephemeral roles)", runCredentials},
 		{"version", "print gitgrant's version", runVersion},

@@ -95,11 +95,13 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 
 	now := e.now().UTC()
 	notes, granted, revoked := e.recordAfter(p, out.Result, started)
+	notes = append(notes, driftRecords(p, out.Result, started)...)
 	nctx, ncancel := e.gitHubContext(ctx)
 	told, err := e.notify(nctx, p)
 	ncancel()
 	notes = append(notes, told...)
 	notes = append(notes, p.told...)
+	notes = append(notes, e.observeUsage(ctx, p)...)
 	errs = append(errs, err)
 	out.Notes += len(notes)
 	if o.Cleanup {

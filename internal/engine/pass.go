@@ -61,6 +61,9 @@ type Pass struct {
 	// told are the records of what this pass told.
 	notices map[string]bool
 	told    []gitrepo.Note
+	// usage is, for every span looked at for sessions (usageKey), the
+	// most sessions seen.
+	usage map[string]int
 	// desiredOnly marks a pass from Desired, which must never be applied:
 	// its expired requests were not seen revoked.
 	desiredOnly bool
@@ -149,7 +152,7 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	}
 	p := &Pass{At: now, Snapshot: snap, Requests: map[string]*Request{},
 		Ledger: records.Ledger(), firstSeen: records.FirstSeen(), seen: map[string]sighting{}, markers: markers(records), notices: records.Notices(),
-		open: map[string]providers.Provider{}, Stale: e.Repo.Stale()}
+		usage: usageSeen(records), open: map[string]providers.Provider{}, Stale: e.Repo.Stale()}
 	if p.Stale != nil {
 		p.Problems = append(p.Problems, fmt.Errorf("main is as of the last fetch, the remote could not be fetched now (only revocations are applied): %w", p.Stale))
 	}

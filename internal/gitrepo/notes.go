@@ -47,6 +47,14 @@ const (
 	// (Notice): a reminder before its window ends, why it was refused.
 	// It keeps gitgrant from saying it twice.
 	EventNotified = "notified"
+	// EventUsage: gitgrant looked for sessions of memberships it granted,
+	// through a provider that can tell (providers.UsageObserver); Usage
+	// says what it saw.
+	EventUsage = "usage"
+	// EventDriftRemoved: gitgrant revoked memberships it never granted and
+	// nothing explains (drift); Ended names them, RevokedAt says when. The
+	// ledger replay ignores it: it ends no ledger line.
+	EventDriftRemoved = "drift-removed"
 )
 
 // NoteRecord is one line of a note: a JSON object (JSON Lines), so that
@@ -75,7 +83,8 @@ type NoteRecord struct {
 	// Holdings are ledger lines (rule 14) on granted and extended records:
 	// the memberships granted, written before the grant call.
 	Holdings []gitgrant.Holding `json:"holdings,omitempty"`
-	// Ended are the memberships a revoked record's revocation ended.
+	// Ended are the memberships a revoked record's revocation ended (or a
+	// drift-removed record's removed).
 	Ended []gitgrant.MemberKey `json:"ended,omitempty"`
 	// Seen is what a seen record saw first, at SeenAt (or RecordedAt when
 	// that is earlier or SeenAt is zero).
@@ -89,6 +98,18 @@ type NoteRecord struct {
 	// Notice is what a notified record told about Request at Blob, such
 	// as "reminder:2026-11-22T16:00:00Z" or "refused:<digest>".
 	Notice string `json:"notice,omitempty"`
+	// Usage is what a usage record saw of each membership.
+	Usage []UsageSighting `json:"usage,omitempty"`
+}
+
+// UsageSighting is one look at a membership's sessions: the span it
+// belongs to (the ledger line's GrantedAt), how many sessions of the
+// principal were open, and the earliest one's start.
+type UsageSighting struct {
+	gitgrant.MemberKey
+	GrantedAt    time.Time `json:"granted_at"`
+	Sessions     int       `json:"sessions"`
+	FirstSession time.Time `json:"first_session,omitzero"`
 }
 
 // Sighting is one thing a seen record saw: a commit, or a file's content
