@@ -38,10 +38,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,6 +134,24 @@ type Connection struct {
 	Database string `json:"database,omitempty"`
 	// Kind is the client family: "postgres" or "mysql".
 	Kind string `json:"kind"`
+}
+
+// WithAccountHost returns c moved to an account_host setting (host or
+// host:port) when one is set: where requesters connect when that is not
+// the server gitgrant reaches (a proxy, a public name).
+func (c Connection) WithAccountHost(provider, h string) (Connection, error) {
+	if h == "" {
+		return c, nil
+	}
+	c.Host, c.Port = h, 0
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		n, err := strconv.Atoi(port)
+		if err != nil || n <= 0 || n > 65535 {
+			return c, fmt.Errorf("provider %s: account_host %q: the port is not a number from 1 to 65535", provider, h)
+		}
+		c.Host, c.Port = host, n
+	}
+	return c, nil
 }
 
 // Ephemeral is implemented by providers that can give a role to a login
