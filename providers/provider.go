@@ -28,8 +28,7 @@
 //
 // Adding a provider type touches its own package (code, Settings,
 // <type>.schema.json, tests), one line in providers/all, and its page in
-// docs/providers/. Types still read through String, Bool and Secret, with
-// their schema in schema/providers/, until they move to this pattern.
+// docs/providers/.
 package providers
 
 import (
@@ -266,36 +265,6 @@ func (r Registry) Types() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Secret resolves a secret setting of an untyped settings map: the
-// SecretRef of name_env (which wins when both are set) or name_file.
-// Providers with a settings struct make the SecretRef themselves.
-func Secret(cfg gitgrant.ProviderConfig, name string, deps Deps) (string, error) {
-	ref := SecretRef{Name: name}
-	ref.Env, _ = cfg.Settings[name+"_env"].(string)
-	if ref.Env == "" {
-		ref.File, _ = cfg.Settings[name+"_file"].(string)
-	}
-	return ref.Read(cfg.Name, deps)
-}
-
-// String returns a string setting of an untyped settings map, or def when
-// it is absent.
-func String(cfg gitgrant.ProviderConfig, key, def string) string {
-	if s, ok := cfg.Settings[key].(string); ok {
-		return s
-	}
-	return def
-}
-
-// Bool returns a boolean setting of an untyped settings map, or def when it
-// is absent.
-func Bool(cfg gitgrant.ProviderConfig, key string, def bool) bool {
-	if b, ok := cfg.Settings[key].(bool); ok {
-		return b
-	}
-	return def
 }
 
 // Unavailable wraps an error from a system that could not be reached or
