@@ -24,7 +24,7 @@ func TestFormatsDocJSONExamples(t *testing.T) {
 	}{
 		{"`reconcile --output json` adds to the plan:", &reconcileJSON{}},
 		{"`status --output json`:", &render.Status{}},
-		{"`providers check --output json`:", &providersCheckJSON{}},
+		{"`providers check --output json`:", &render.ProvidersCheck{}},
 	} {
 		t.Run(tt.intro, func(t *testing.T) {
 			_, after, ok := strings.Cut(doc, tt.intro)
