@@ -9,17 +9,16 @@ import (
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"math/big"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testenv/process"
 
 	"github.com/go-ldap/ldap/v3"
 )
@@ -103,10 +102,7 @@ func startSlapd() (LDAPServer, *slapd, error) {
 // slapd is one private server process and its directory.
 type slapd struct {
 	bin, dir string
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	log      *bytes.Buffer
-	waitErr  error
+	proc     *process.Process
 }
 
 // initSlapd writes cn=config and the test tree into dir with slapadd.
@@ -143,73 +139,40 @@ func initSlapd(bin, slapadd, dir string, srv LDAPServer) (*slapd, error) {
 	return &slapd{bin: bin, dir: dir}, nil
 }
 
-// start runs slapd in the foreground on srv.URL and waits until it answers.
+// start runs slapd in the foreground on srv.URL and waits until it
+// answers and the service account can bind.
 func (p *slapd) start(srv LDAPServer) error {
-	p.log = new(bytes.Buffer)
-	p.exited = make(chan struct{})
-	started := make(chan error, 1)
-	// Pdeathsig fires when the thread that started the child exits, so the
-	// child is started from a locked thread that lives as long as it does.
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		// -d 0 keeps slapd in the foreground without debug output; its
-		// own messages go to stderr, kept for error reports.
-		cmd := exec.Command(p.bin, "-d", "0", "-F", filepath.Join(p.dir, "slapd.d"), "-h", srv.URL+"/ "+srv.LDAPSURL+"/")
-		cmd.Stdout, cmd.Stderr = p.log, p.log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		p.cmd = cmd
-		started <- nil
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		return fmt.Errorf("starting %s: %w", p.bin, err)
+	// -d 0 keeps slapd in the foreground without debug output; its own
+	// messages go to stderr, kept for error reports.
+	proc, err := process.Start(p.bin, "-d", "0", "-F", filepath.Join(p.dir, "slapd.d"), "-h", srv.URL+"/ "+srv.LDAPSURL+"/")
+	if err != nil {
+		return err
 	}
-	deadline := time.Now().Add(15 * time.Second)
-	for {
+	p.proc = proc
+	return proc.WaitReady("slapd", 15*time.Second, 50*time.Millisecond, slapdStopGrace, func() error {
 		conn, err := ldap.DialURL(srv.URL)
-		if err == nil {
-			err = conn.Bind(srv.ServiceDN, srv.ServicePassword)
-			conn.Close()
-			if err == nil {
-				return nil
-			}
-			p.stop()
-			return fmt.Errorf("test slapd answers but binding as %s failed: %w", srv.ServiceDN, err)
+		if err != nil {
+			return err
 		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("slapd exited at start (%v): %s", p.waitErr, strings.TrimSpace(p.log.String()))
-		case <-time.After(50 * time.Millisecond):
+		defer conn.Close()
+		if err := conn.Bind(srv.ServiceDN, srv.ServicePassword); err != nil {
+			return process.Fail(fmt.Errorf("test slapd answers but binding as %s failed: %w", srv.ServiceDN, err))
 		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return fmt.Errorf("slapd did not answer on %s within 15s: %v", srv.URL, err)
-		}
-	}
+		return nil
+	})
 }
+
+// slapdStopGrace is how long slapd has after SIGTERM to close mdb cleanly.
+const slapdStopGrace = 10 * time.Second
 
 // stop terminates slapd (gracefully, so that mdb is closed cleanly) and
 // removes its directory.
 func (p *slapd) stop() error {
 	defer os.RemoveAll(p.dir)
-	if p.cmd == nil || p.cmd.Process == nil {
+	if p.proc == nil {
 		return nil
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(10 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
-		return errors.New("slapd ignored SIGTERM for 10s and was killed")
-	}
+	return p.proc.Stop(slapdStopGrace)
 }
 
 // ldapConfig is the cn=config database: the mdb backend, three schemas and
