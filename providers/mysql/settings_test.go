@@ -1,10 +1,10 @@
 package mysql
 
 import (
-	"strings"
 	"testing"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
@@ -18,31 +18,13 @@ func TestSettingsMatchSchema(t *testing.T) {
 // schema stops gitgrant.yaml; no DSN is quoted.
 func TestOpenRefusesSettings(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"unknown setting", map[string]any{"dsn": "root:sekret@tcp(db:3306)/"}, `unknown setting "dsn"`},
-		{"setting of another type", map[string]any{"native_expiry": "yes"}, "native_expiry must be true or false"},
-		{"both dsn_env and dsn_file", map[string]any{"dsn_file": "/run/dsn"}, "not both"},
+	good := gitgrant.ProviderConfig{Name: "my", Type: Type, Roles: map[string]gitgrant.RoleConfig{"r": {}}, Settings: map[string]any{"dsn_env": "MYTEST_DSN"}}
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) {
+		return Open(t.Context(), cfg, depsWith("root:sekret@tcp(db:3306)/app"))
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			settings := map[string]any{"dsn_env": "MYTEST_DSN"}
-			for k, v := range tt.settings {
-				settings[k] = v
-			}
-			cfg := gitgrant.ProviderConfig{Name: "my", Type: Type, Roles: map[string]gitgrant.RoleConfig{"r": {}}, Settings: settings}
-			p, err := Open(t.Context(), cfg, depsWith("root:sekret@tcp(db:3306)/app"))
-			if err == nil {
-				p.Close()
-				t.Fatal("Open succeeded")
-			}
-			if !strings.Contains(err.Error(), tt.want) || strings.Contains(err.Error(), "sekret") {
-				t.Errorf("error %q: want it to mention %q and no password", err, tt.want)
-			}
-		})
-	}
+	providertest.CheckRefusals(t, good, open, []providertest.Refusal{
+		{Name: "unknown setting", Settings: map[string]any{"dsn": "root:sekret@tcp(db:3306)/"}, Says: `unknown setting "dsn"`},
+		{Name: "setting of another type", Settings: map[string]any{"native_expiry": "yes"}, Says: "native_expiry must be true or false"},
+		{Name: "both dsn_env and dsn_file", Settings: map[string]any{"dsn_file": "/run/dsn"}, Says: "not both"},
+	}, "sekret")
 }
