@@ -28,8 +28,7 @@
 //
 // Adding a provider type touches its own package (code, Settings,
 // <type>.schema.json, tests), one line in providers/all, and its page in
-// docs/providers/. Types still read through String, Bool and Secret, with
-// their schema in schema/providers/, until they move to this pattern.
+// docs/providers/.
 package providers
 
 import (
@@ -38,10 +37,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"slices"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -132,6 +133,24 @@ type Connection struct {
 	Database string `json:"database,omitempty"`
 	// Kind is the client family: "postgres" or "mysql".
 	Kind string `json:"kind"`
+}
+
+// WithAccountHost returns c moved to an account_host setting (host or
+// host:port) when one is set: where requesters connect when that is not
+// the server gitgrant reaches (a proxy, a public name).
+func (c Connection) WithAccountHost(provider, h string) (Connection, error) {
+	if h == "" {
+		return c, nil
+	}
+	c.Host, c.Port = h, 0
+	if host, port, err := net.SplitHostPort(h); err == nil {
+		n, err := strconv.Atoi(port)
+		if err != nil || n <= 0 || n > 65535 {
+			return c, fmt.Errorf("provider %s: account_host %q: the port is not a number from 1 to 65535", provider, h)
+		}
+		c.Host, c.Port = host, n
+	}
+	return c, nil
 }
 
 // Ephemeral is implemented by providers that can give a role to a login
@@ -246,36 +265,6 @@ func (r Registry) Types() []string {
 	}
 	sort.Strings(out)
 	return out
-}
-
-// Secret resolves a secret setting of an untyped settings map: the
-// SecretRef of name_env (which wins when both are set) or name_file.
-// Providers with a settings struct make the SecretRef themselves.
-func Secret(cfg gitgrant.ProviderConfig, name string, deps Deps) (string, error) {
-	ref := SecretRef{Name: name}
-	ref.Env, _ = cfg.Settings[name+"_env"].(string)
-	if ref.Env == "" {
-		ref.File, _ = cfg.Settings[name+"_file"].(string)
-	}
-	return ref.Read(cfg.Name, deps)
-}
-
-// String returns a string setting of an untyped settings map, or def when
-// it is absent.
-func String(cfg gitgrant.ProviderConfig, key, def string) string {
-	if s, ok := cfg.Settings[key].(string); ok {
-		return s
-	}
-	return def
-}
-
-// Bool returns a boolean setting of an untyped settings map, or def when it
-// is absent.
-func Bool(cfg gitgrant.ProviderConfig, key string, def bool) bool {
-	if b, ok := cfg.Settings[key].(bool); ok {
-		return b
-	}
-	return def
 }
 
 // Unavailable wraps an error from a system that could not be reached or

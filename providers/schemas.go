@@ -10,12 +10,14 @@ import (
 )
 
 // Each provider type's settings schema lives in its own package directory,
-// beside the settings struct it describes, named <type>.schema.json. This
-// package embeds them all, so that the schema package (which validates
-// gitgrant.yaml and must not depend on any provider's technology) finds
-// them without a list to keep: a new provider brings its schema along.
+// beside the settings struct it describes, named <type>.schema.json, and
+// with it <type>.example.yaml, the entry `gitgrant init` writes (see
+// ExampleOf). This package embeds them all, so that the schema package
+// (which validates gitgrant.yaml and must not depend on any provider's
+// technology) and init find them without a list to keep: a new provider
+// brings its files along.
 //
-//go:embed */*.schema.json
+//go:embed */*.schema.json */*.example.yaml
 var settingsSchemas embed.FS
 
 // schemaFiles maps each type to its schema's path in settingsSchemas.

@@ -11,7 +11,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"path"
-	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -22,10 +21,7 @@ import (
 	"github.com/gitgrant/gitgrant/providers"
 )
 
-// The settings schemas of provider types still kept here, until each
-// moves beside its provider (see providers.SettingsSchema).
-//
-//go:embed request.schema.json config.schema.json providers/*.schema.json
+//go:embed request.schema.json config.schema.json
 var files embed.FS
 
 // RequestSchema returns the JSON Schema of request files.
@@ -35,36 +31,12 @@ func RequestSchema() []byte { return mustRead("request.schema.json") }
 // provider settings have their own schemas, see ProviderSchema.
 func ConfigSchema() []byte { return mustRead("config.schema.json") }
 
-// ProviderSchema returns the JSON Schema of one provider type's settings:
-// the one beside the provider's code, or for a type that has not moved
-// yet, the one kept here.
-func ProviderSchema(typ string) ([]byte, bool) {
-	if b, ok := providers.SettingsSchema(typ); ok {
-		return b, true
-	}
-	b, err := files.ReadFile(keptProviderSchema(typ))
-	return b, err == nil
-}
-
-func keptProviderSchema(typ string) string { return "providers/" + typ + ".schema.json" }
-
-// keptProviderTypes lists the types whose settings schema is still kept
-// here, sorted.
-func keptProviderTypes() []string {
-	entries, _ := files.ReadDir("providers")
-	out := make([]string, 0, len(entries))
-	for _, e := range entries {
-		out = append(out, strings.TrimSuffix(e.Name(), ".schema.json"))
-	}
-	return out
-}
+// ProviderSchema returns the JSON Schema of one provider type's settings,
+// the one beside the provider's code.
+func ProviderSchema(typ string) ([]byte, bool) { return providers.SettingsSchema(typ) }
 
 // ProviderTypes lists the provider types this build knows, sorted.
-func ProviderTypes() []string {
-	out := append(providers.SchemaTypes(), keptProviderTypes()...)
-	sort.Strings(out)
-	return slices.Compact(out)
-}
+func ProviderTypes() []string { return providers.SchemaTypes() }
 
 func mustRead(name string) []byte {
 	b, err := files.ReadFile(name)

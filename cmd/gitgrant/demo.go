@@ -11,6 +11,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/demo"
+	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/fake"
 )
@@ -90,7 +91,7 @@ seconds.`, e)
 	if err := d.story(); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nDone: %s of the story in %.1fs.", humanDuration(clk.Now().Sub(d.start)), time.Since(started).Seconds())
+	fmt.Fprintf(e.stdout, "\nDone: %s of the story in %.1fs.", render.HumanDuration(clk.Now().Sub(d.start)), time.Since(started).Seconds())
 	if *keep {
 		fmt.Fprintf(e.stdout, " The repositories are in %s:\n  git -C %s/github/acme/access.git log --stat main\n  gitgrant audit --repo %s/github/acme/access.git\n", root, root, root)
 	} else {

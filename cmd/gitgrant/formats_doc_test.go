@@ -5,6 +5,8 @@ import (
 	"os"
 	"strings"
 	"testing"
+
+	"github.com/gitgrant/gitgrant/internal/render"
 )
 
 // The JSON examples in docs/formats.md are what the commands print: each
@@ -21,8 +23,8 @@ func TestFormatsDocJSONExamples(t *testing.T) {
 		into  any
 	}{
 		{"`reconcile --output json` adds to the plan:", &reconcileJSON{}},
-		{"`status --output json`:", &statusJSON{}},
-		{"`providers check --output json`:", &providersCheckJSON{}},
+		{"`status --output json`:", &render.Status{}},
+		{"`providers check --output json`:", &render.ProvidersCheck{}},
 	} {
 		t.Run(tt.intro, func(t *testing.T) {
 			_, after, ok := strings.Cut(doc, tt.intro)

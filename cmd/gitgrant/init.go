@@ -16,6 +16,7 @@ import (
 	"text/template"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/all"
 )
 
@@ -45,82 +46,15 @@ type initData struct {
 	Secrets               []string
 }
 
-// providerExample is a new provider of a type: the settings it cannot do
-// without, with placeholder values marked "edit" and secrets named after
-// the provider (ORDERS_DB_DSN for orders-db).
+// providerExample is a new provider of a type, as the type's package
+// describes it (providers.ExampleOf).
 func providerExample(name, typ string) (initProvider, bool) {
-	env := envPrefix(name)
-	snake := strings.ReplaceAll(name, "-", "_")
-	p := initProvider{Name: name, Type: typ, PrincipalExample: "alice"}
-	switch typ {
-	case "postgres":
-		p.Settings = []string{"dsn_env: " + env + "_DSN          # postgres://gitgrant@db.example.org/postgres?sslmode=verify-full"}
-		p.Secrets = []string{env + "_DSN"}
-		p.Role, p.Target = "readonly", snake+"_readonly"
-	case "mysql":
-		p.Settings = []string{"dsn_env: " + env + "_DSN          # gitgrant:PASSWORD@tcp(db.example.org:3306)/?tls=true"}
-		p.Secrets = []string{env + "_DSN"}
-		p.Role, p.Target = "readonly", snake+"_readonly"
-	case "ldap":
-		p.Settings = []string{
-			"url: ldaps://ldap.example.org                                   # edit",
-			"bind_dn: cn=gitgrant,ou=services,dc=example,dc=org              # edit",
-			"bind_password_env: " + env + "_BIND_PASSWORD",
-			"group_dn: cn={role},ou=groups,dc=example,dc=org                 # edit",
-			"member_dn: uid={principal},ou=people,dc=example,dc=org          # edit",
-			"placeholder_dn: cn=placeholder,ou=services,dc=example,dc=org    # edit",
-		}
-		p.Secrets = []string{env + "_BIND_PASSWORD"}
-		p.Role = "admins"
-	case "github-team":
-		p.Settings = []string{"org: example-org   # edit", "token_env: " + env + "_TOKEN"}
-		p.Secrets = []string{env + "_TOKEN"}
-		p.Role, p.Target = "maintainers", "maintainers"
-	case "exec":
-		p.Settings = []string{`command: ["/usr/local/bin/` + name + `-access"]   # edit: a program that speaks docs/providers/exec.md`}
-		p.Role = "editor"
-	case "okta":
-		p.Settings = []string{"org_url: https://example.okta.com   # edit", "api_token_env: " + env + "_API_TOKEN"}
-		p.Secrets = []string{env + "_API_TOKEN"}
-		p.Role, p.Target, p.PrincipalExample = "admins", "00g1emaKYZTWRYYRRTSK", "alice@example.com"
-	case "entra":
-		p.Settings = []string{
-			"tenant_id: 00000000-0000-0000-0000-000000000000   # edit",
-			"client_id: 00000000-0000-0000-0000-000000000000   # edit",
-			"client_secret_env: " + env + "_CLIENT_SECRET",
-		}
-		p.Secrets = []string{env + "_CLIENT_SECRET"}
-		p.Role, p.Target, p.PrincipalExample = "admins", "00000000-0000-0000-0000-000000000000", "alice@example.com"
-	case "google":
-		p.Settings = []string{"kind: groups", "credentials_env: " + env + "_CREDENTIALS   # the service account key's JSON"}
-		p.Secrets = []string{env + "_CREDENTIALS"}
-		p.Role, p.Target, p.PrincipalExample = "oncall", "oncall@example.com", "alice@example.com"
-	case "aws":
-		p.Settings = []string{
-			"instance_arn: arn:aws:sso:::instance/ssoins-0000000000000000   # edit",
-			"identity_store_id: d-0000000000                                # edit",
-			"region: us-east-1                                              # edit",
-		}
-		p.Role, p.Target, p.PrincipalExample = "readonly", `"arn:aws:sso:::permissionSet/ssoins-0000000000000000/ps-0000000000000000@111122223333"`, "alice@example.com"
-	case "kubernetes":
-		p.Settings = []string{"in_cluster: true   # or kubeconfig: /path/to/kubeconfig"}
-		p.Role, p.Target, p.PrincipalExample = "viewer", `"ClusterRole/view@default"`, `"user:alice@example.com"`
-	default:
-		return p, false
+	ex, ok := providers.ExampleOf(typ, name)
+	if !ok {
+		return initProvider{}, false
 	}
-	return p, true
-}
-
-func envPrefix(name string) string {
-	var b strings.Builder
-	for _, r := range strings.ToUpper(name) {
-		if (r >= 'A' && r <= 'Z') || (r >= '0' && r <= '9') {
-			b.WriteRune(r)
-		} else {
-			b.WriteByte('_')
-		}
-	}
-	return b.String()
+	return initProvider{Name: name, Type: typ, Settings: ex.Settings, Role: ex.Role, Target: ex.Target,
+		PrincipalExample: ex.Principal, Secrets: ex.Secrets}, true
 }
 
 var (

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 
@@ -30,22 +29,6 @@ func runProviders(ctx context.Context, args []string, e *env) error {
 		return usagef("providers: missing subcommand (have: check)")
 	}
 	return usagef("providers: unknown subcommand %q (have: check)", args[0])
-}
-
-// providerCheck is the outcome for one provider; its JSON form is part of
-// `providers check --output json`.
-type providerCheck struct {
-	Name  string `json:"name"`
-	Type  string `json:"type"`
-	OK    bool   `json:"ok"`
-	Roles int    `json:"roles"`
-	Error string `json:"error,omitempty"`
-}
-
-type providersCheckJSON struct {
-	Version   int             `json:"version"`
-	OK        bool            `json:"ok"`
-	Providers []providerCheck `json:"providers"`
 }
 
 func runProvidersCheck(ctx context.Context, args []string, e *env) error {
@@ -91,7 +74,7 @@ error, 3 a provider failed.`, e)
 			failed++
 		}
 	}
-	if err := writeProviderChecks(e, format, results, failed == 0); err != nil {
+	if err := render.ProviderChecks(e.stdout, format, results, failed == 0); err != nil {
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
 	}
 	if failed > 0 {
@@ -102,7 +85,7 @@ error, 3 a provider failed.`, e)
 
 // checkProviders checks every provider at once, each within timeout, and
 // returns the results sorted by provider name.
-func checkProviders(ctx context.Context, cfg *gitgrant.Config, reg providers.Registry, e *env, timeout time.Duration) []providerCheck {
+func checkProviders(ctx context.Context, cfg *gitgrant.Config, reg providers.Registry, e *env, timeout time.Duration) []render.ProviderCheck {
 	deps := providers.DefaultDeps()
 	deps.Getenv = e.getenv
 	deps.ReadFile = os.ReadFile
@@ -111,7 +94,7 @@ func checkProviders(ctx context.Context, cfg *gitgrant.Config, reg providers.Reg
 		names = append(names, name)
 	}
 	slices.Sort(names)
-	results := make([]providerCheck, len(names))
+	results := make([]render.ProviderCheck, len(names))
 	var wg sync.WaitGroup
 	for i, name := range names {
 		pc := cfg.Providers[name]
@@ -121,7 +104,7 @@ func checkProviders(ctx context.Context, cfg *gitgrant.Config, reg providers.Reg
 		wg.Go(func() {
 			ctx, cancel := context.WithTimeout(ctx, timeout)
 			defer cancel()
-			r := providerCheck{Name: name, Type: pc.Type, Roles: len(pc.Roles), OK: true}
+			r := render.ProviderCheck{Name: name, Type: pc.Type, Roles: len(pc.Roles), OK: true}
 			if err := checkProvider(ctx, pc, reg, deps); err != nil {
 				r.OK, r.Error = false, err.Error()
 			}
@@ -155,35 +138,4 @@ func checkProvider(ctx context.Context, pc gitgrant.ProviderConfig, reg provider
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func writeProviderChecks(e *env, format render.Format, results []providerCheck, ok bool) error {
-	if format == render.JSON {
-		if results == nil {
-			results = []providerCheck{}
-		}
-		return render.WriteJSON(e.stdout, providersCheckJSON{Version: render.JSONVersion, OK: ok, Providers: results})
-	}
-	if len(results) == 0 {
-		_, err := fmt.Fprintln(e.stdout, "no providers are declared in gitgrant.yaml")
-		return err
-	}
-	for _, r := range results {
-		var err error
-		if r.OK {
-			roles := "roles"
-			if r.Roles == 1 {
-				roles = "role"
-			}
-			_, err = fmt.Fprintf(e.stdout, "ok    %s (%s): reachable, %d %s checked\n", r.Name, r.Type, r.Roles, roles)
-		} else {
-			// Joined errors span lines; indent them under their provider.
-			msg := strings.ReplaceAll(r.Error, "\n", "\n        ")
-			_, err = fmt.Fprintf(e.stdout, "FAIL  %s (%s): %s\n", r.Name, r.Type, msg)
-		}
-		if err != nil {
-			return err
-		}
-	}
-	return nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/internal/testenv"
 )
 
@@ -155,11 +156,11 @@ func TestProvidersCheckJSON(t *testing.T) {
 	if r.code != gitgrant.ExitSystem {
 		t.Errorf("exit code %d, want %d; stderr: %s", r.code, gitgrant.ExitSystem, r.stderr)
 	}
-	var got providersCheckJSON
+	var got render.ProvidersCheck
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("stdout is not JSON: %v\n%s", err, r.stdout)
 	}
-	want := providersCheckJSON{Version: 1, OK: false, Providers: []providerCheck{
+	want := render.ProvidersCheck{Version: 1, OK: false, Providers: []render.ProviderCheck{
 		{Name: "app-db", Type: "postgres", OK: true, Roles: 2},
 		{Name: "unset-db", Type: "postgres", OK: false, Roles: 1, Error: "provider unset-db: environment variable UNSET_DSN (from dsn_env) is not set"},
 	}}

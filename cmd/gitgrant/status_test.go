@@ -9,6 +9,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/render"
 )
 
 // TestStatus lists active and upcoming grants with the time left, from the
@@ -45,11 +46,11 @@ providers:
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	var got statusJSON
+	var got render.Status
 	if err := json.Unmarshal([]byte(r.stdout), &got); err != nil {
 		t.Fatalf("%v\n%s", err, r.stdout)
 	}
-	want := statusJSON{Version: 1, At: testNow, NextChange: testNow.Add(2 * time.Hour), Unverified: 1, Grants: []statusGrant{
+	want := render.Status{Version: 1, At: testNow, NextChange: testNow.Add(2 * time.Hour), Unverified: 1, Grants: []render.StatusGrant{
 		{Status: gitgrant.StatusActive, Path: "requests/db/alice.yaml", Requester: "alice", Provider: "db", Role: "ro", Principal: "alice_pg",
 			Start: testNow.Add(-time.Hour), End: testNow.Add(3 * time.Hour), Remaining: 3 * 3600},
 		{Status: gitgrant.StatusPending, Path: "requests/db/bob.yaml", Requester: "bob", Provider: "db", Role: "ro", Principal: "bob_pg",

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/accesstest"
+	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
 
@@ -74,7 +75,7 @@ func TestTemplateOnAnyDate(t *testing.T) {
 			if v.code != 0 {
 				t.Fatalf("validate exited %d:\n%s%s", v.code, v.stdout, v.stderr)
 			}
-			var validation validationJSON
+			var validation render.Validation
 			if err := json.Unmarshal([]byte(v.stdout), &validation); err != nil {
 				t.Fatalf("validate --output json: %v\n%s", err, v.stdout)
 			}

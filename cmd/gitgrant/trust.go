@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strings"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
@@ -72,7 +71,7 @@ Exit status: 0 a verified policy is in force and every change is verified,
 			return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
 		}
 	} else {
-		writeTrustText(e, doc)
+		render.TrustText(e.stdout, doc)
 	}
 	if doc.Error != "" || len(doc.Unverified) > 0 {
 		return errInvalid
@@ -82,17 +81,9 @@ Exit status: 0 a verified policy is in force and every change is verified,
 
 func isNoRoot(err error) bool { return errors.Is(err, trust.ErrNoRoot) }
 
-// trustJSON is the documented shape of `gitgrant trust --output json`
-// (docs/formats.md).
-type trustJSON struct {
-	Version int `json:"version"`
-	// Root is the trust root in effect: "first", a commit, or "" (none).
-	Root string `json:"root"`
-	*gitgrant.PolicyInForce
-}
-
-func trustOf(rep trust.Report, err error, root string) trustJSON {
-	doc := trustJSON{Version: render.JSONVersion, Root: root, PolicyInForce: &gitgrant.PolicyInForce{}}
+// trustOf is the trust report as `gitgrant trust` prints it.
+func trustOf(rep trust.Report, err error, root string) render.Trust {
+	doc := render.Trust{Version: render.JSONVersion, Root: root, PolicyInForce: &gitgrant.PolicyInForce{}}
 	if err != nil {
 		doc.Error = err.Error()
 		return doc
@@ -106,26 +97,4 @@ func trustOf(rep trust.Report, err error, root string) trustJSON {
 		doc.Unverified = append(doc.Unverified, gitgrant.UnverifiedPolicy{Commit: u.Commit, Files: u.Files, Reasons: u.Reasons})
 	}
 	return doc
-}
-
-func writeTrustText(e *env, doc trustJSON) {
-	if doc.Error != "" {
-		fmt.Fprintf(e.stdout, "No verified policy: %s\n", doc.Error)
-		return
-	}
-	fmt.Fprintf(e.stdout, "Policy in force: %s (%s)\n", doc.Commit, doc.How)
-	if doc.ConfigCommit != "" {
-		fmt.Fprintf(e.stdout, "gitgrant.yaml in force: %s (%s)\n", doc.ConfigCommit, strings.Join(doc.Problems, "; "))
-	}
-	if len(doc.Unverified) == 0 {
-		fmt.Fprintln(e.stdout, "Every policy change on main is verified.")
-		return
-	}
-	fmt.Fprintf(e.stdout, "\nNot in force (newest first):\n")
-	for _, u := range doc.Unverified {
-		fmt.Fprintf(e.stdout, "  %s  %s\n", u.Commit, strings.Join(u.Files, ", "))
-		for _, r := range u.Reasons {
-			fmt.Fprintf(e.stdout, "      %s\n", r)
-		}
-	}
 }

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/accesstest"
+	"github.com/gitgrant/gitgrant/internal/render"
 )
 
 // The first run of `gitgrant trust` names the missing root and the fix;
@@ -39,7 +40,7 @@ func TestTrustCommand(t *testing.T) {
 	accesstest.Git(t, t.TempDir(), time.Time{}, "", "clone", "-q", r.Remote, clone)
 	accesstest.Git(t, clone, time.Time{}, "", "fetch", "-q", "origin", "refs/notes/gitgrant:refs/notes/gitgrant")
 	res = runCLI(t, noRoot, "trust", "--repo", clone, "--output", "json")
-	var doc trustJSON
+	var doc render.Trust
 	if err := json.Unmarshal([]byte(res.stdout), &doc); err != nil || res.code != 0 || doc.How != "trust root" {
 		t.Fatalf("fresh clone: exit %d, %+v, %v\n%s%s", res.code, doc, err, res.stdout, res.stderr)
 	}

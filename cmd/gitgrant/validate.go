@@ -82,76 +82,33 @@ Exit status: 0 valid, 1 a file is invalid, 2 usage error, 3 the repository
 	return nil
 }
 
-// validationJSON is the documented shape of `validate --output json`
-// (docs/formats.md). Fields are only added within a version.
-type validationJSON struct {
-	Version int               `json:"version"`
-	OK      bool              `json:"ok"`
-	Summary validationSummary `json:"summary"`
-	Files   []fileJSON        `json:"files"`
-}
-
-type validationSummary struct {
-	Files    int `json:"files"`
-	Requests int `json:"requests"`
-	Errors   int `json:"errors"`
-	Warnings int `json:"warnings"`
-}
-
-type fileJSON struct {
-	Path        string                `json:"path"`
-	Kind        string                `json:"kind"`
-	OK          bool                  `json:"ok"`
-	Request     *gitgrant.Request     `json:"request,omitempty"`
-	Diagnostics []gitgrant.Diagnostic `json:"diagnostics"`
+// validatedFiles are a report's files as render shows them.
+func validatedFiles(rep *schema.Report) []render.ValidatedFile {
+	out := make([]render.ValidatedFile, 0, len(rep.Files))
+	for _, f := range rep.Files {
+		out = append(out, render.ValidatedFile{Path: f.Path, Kind: f.Kind, Request: f.Request, Diagnostics: f.Diagnostics})
+	}
+	return out
 }
 
 func writeValidation(e *env, format render.Format, rep *schema.Report) error {
-	errs, warnings := rep.Counts()
-	summary := validationSummary{Files: len(rep.Files), Errors: errs, Warnings: warnings}
-	for _, f := range rep.Files {
-		if f.Kind == "request" {
-			summary.Requests++
-		}
-	}
+	v := render.NewValidation(validatedFiles(rep))
 	switch format {
 	case render.JSON:
-		out := validationJSON{Version: render.JSONVersion, OK: errs == 0, Summary: summary, Files: []fileJSON{}}
-		for _, f := range rep.Files {
-			ds := f.Diagnostics
-			if ds == nil {
-				ds = gitgrant.Diagnostics{}
-			}
-			out.Files = append(out.Files, fileJSON{Path: f.Path, Kind: f.Kind, OK: !ds.HasErrors(), Request: f.Request, Diagnostics: ds})
-		}
-		return render.WriteJSON(e.stdout, out)
+		return render.WriteJSON(e.stdout, v)
 	case render.GitHub:
-		if err := render.GitHubAnnotations(e.stdout, rep.Diagnostics()); err != nil {
+		if err := render.GitHubAnnotations(e.stdout, v.Diagnostics()); err != nil {
 			return err
 		}
-		if err := writeJobSummary(e, rep.Diagnostics(), summary); err != nil {
-			return err
+		if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" {
+			if err := appendFile(path, func(w io.Writer) error { return render.ValidationJobSummary(w, v) }); err != nil {
+				return err
+			}
 		}
-	default:
-		if err := render.TextDiagnostics(e.stdout, rep.Diagnostics()); err != nil {
-			return err
-		}
+		_, err := fmt.Fprintln(e.stdout, v.Summary)
+		return err
 	}
-	_, err := fmt.Fprintf(e.stdout, "%d files checked (%d requests): %d errors, %d warnings\n", summary.Files, summary.Requests, errs, warnings)
-	return err
-}
-
-// writeJobSummary appends a markdown table to $GITHUB_STEP_SUMMARY, which
-// GitHub shows on the workflow run's page.
-func writeJobSummary(e *env, ds gitgrant.Diagnostics, s validationSummary) error {
-	path := e.getenv("GITHUB_STEP_SUMMARY")
-	if path == "" {
-		return nil
-	}
-	return appendFile(path, func(w io.Writer) error {
-		fmt.Fprintf(w, "### gitgrant validate\n\n%d files checked (%d requests): %d errors, %d warnings\n\n", s.Files, s.Requests, s.Errors, s.Warnings)
-		return render.MarkdownDiagnostics(w, ds)
-	})
+	return render.ValidationText(e.stdout, v)
 }
 
 // appendFile appends what write produces to the file at path.

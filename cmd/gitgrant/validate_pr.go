@@ -149,7 +149,7 @@ func runValidatePR(ctx context.Context, e *env, repoDir string, p prFlag, format
 // prJSON is `validate --pr --output json`: the validation document of
 // plain validate, plus the pull request and each request's preview.
 type prJSON struct {
-	validationJSON
+	render.Validation
 	PullRequest prJSONPull                   `json:"pull_request"`
 	Previews    map[string]*approval.Preview `json:"previews"`
 }
@@ -168,25 +168,13 @@ func writePRValidation(e *env, format render.Format, res *prcheck.Result, c rend
 	if !res.ConfigChanged && len(rep.ConfigFile().Diagnostics) == 0 {
 		rep = &schema.Report{Config: rep.Config, Files: rep.Requests()}
 	}
-	summary := validationSummary{Files: len(rep.Files), Errors: errs, Warnings: warnings}
-	for _, f := range rep.Files {
-		if f.Kind == "request" {
-			summary.Requests++
-		}
-	}
+	v := render.NewValidation(validatedFiles(rep))
 	switch format {
 	case render.JSON:
 		out := prJSON{
-			validationJSON: validationJSON{Version: render.JSONVersion, OK: errs == 0, Summary: summary, Files: []fileJSON{}},
-			PullRequest:    prJSONPull{Number: res.PR.Number, Base: res.PR.BaseSHA, Head: res.PR.HeadSHA, ConfigChanged: res.ConfigChanged, Removed: append([]string{}, res.Removed...)},
-			Previews:       map[string]*approval.Preview{},
-		}
-		for _, f := range rep.Files {
-			ds := f.Diagnostics
-			if ds == nil {
-				ds = gitgrant.Diagnostics{}
-			}
-			out.Files = append(out.Files, fileJSON{Path: f.Path, Kind: f.Kind, OK: !ds.HasErrors(), Request: f.Request, Diagnostics: ds})
+			Validation:  v,
+			PullRequest: prJSONPull{Number: res.PR.Number, Base: res.PR.BaseSHA, Head: res.PR.HeadSHA, ConfigChanged: res.ConfigChanged, Removed: append([]string{}, res.Removed...)},
+			Previews:    map[string]*approval.Preview{},
 		}
 		for _, r := range res.Requests {
 			if r.Preview != nil {
@@ -195,7 +183,7 @@ func writePRValidation(e *env, format render.Format, res *prcheck.Result, c rend
 		}
 		return render.WriteJSON(e.stdout, out) // nothing after the document
 	case render.GitHub:
-		if err := render.GitHubAnnotations(e.stdout, rep.Diagnostics()); err != nil {
+		if err := render.GitHubAnnotations(e.stdout, v.Diagnostics()); err != nil {
 			return err
 		}
 		if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" {
@@ -207,7 +195,7 @@ func writePRValidation(e *env, format render.Format, res *prcheck.Result, c rend
 			}
 		}
 	default:
-		if err := render.TextDiagnostics(e.stdout, rep.Diagnostics()); err != nil {
+		if err := render.TextDiagnostics(e.stdout, v.Diagnostics()); err != nil {
 			return err
 		}
 	}
@@ -216,6 +204,6 @@ func writePRValidation(e *env, format render.Format, res *prcheck.Result, c rend
 		return err
 	}
 	_, err := fmt.Fprintf(e.stdout, "pull request #%d: %d files checked (%d requests) against gitgrant.yaml at base %.12s: %d errors, %d warnings\n%s\n",
-		res.PR.Number, summary.Files, summary.Requests, res.PR.BaseSHA, errs, warnings, c.Headline())
+		res.PR.Number, v.Summary.Files, v.Summary.Requests, res.PR.BaseSHA, errs, warnings, c.Headline())
 	return err
 }

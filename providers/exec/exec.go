@@ -91,25 +91,34 @@ var (
 
 var envName = regexp.MustCompile(`^[A-Z_][A-Z0-9_]*$`)
 
+// Settings are an exec provider entry's settings in gitgrant.yaml, as
+// exec.schema.json beside this file describes them.
+type Settings struct {
+	// Command is the program and its arguments; no shell.
+	Command      []string `json:"command"`
+	Timeout      string   `json:"timeout"`
+	Env          []string `json:"env"`
+	NativeExpiry bool     `json:"native_expiry"`
+}
+
 // Open is the providers.Factory of exec. It checks the settings; the
 // program first runs on the first call.
-func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
-	argv, err := stringList(cfg, "command")
-	if err != nil || len(argv) == 0 || argv[0] == "" {
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
+	if len(s.Command) == 0 || s.Command[0] == "" {
 		return nil, fmt.Errorf("provider %s: command must be a non-empty list of strings (the program and its arguments; no shell)", cfg.Name)
 	}
 	timeout := DefaultTimeout
-	if s := providers.String(cfg, "timeout", ""); s != "" {
-		if timeout, err = time.ParseDuration(s); err != nil || timeout <= 0 {
-			return nil, fmt.Errorf("provider %s: timeout %q is not a positive duration like 30s", cfg.Name, s)
+	if s.Timeout != "" {
+		var err error
+		if timeout, err = time.ParseDuration(s.Timeout); err != nil || timeout <= 0 {
+			return nil, fmt.Errorf("provider %s: timeout %q is not a positive duration like 30s", cfg.Name, s.Timeout)
 		}
 	}
-	allowed, err := stringList(cfg, "env")
-	if err != nil {
-		return nil, fmt.Errorf("provider %s: env must be a list of variable names", cfg.Name)
-	}
 	env := []string{"PATH=" + deps.Getenv("PATH")}
-	for _, k := range allowed {
+	for _, k := range s.Env {
 		if !envName.MatchString(k) || k == "PATH" {
 			return nil, fmt.Errorf("provider %s: env: %q is not a variable name like MY_TOKEN", cfg.Name, k)
 		}
@@ -122,31 +131,7 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
 		}
 	}
-	return &Provider{name: cfg.Name, cfg: cfg, argv: argv, env: env, timeout: timeout,
-		nativeExpiry: providers.Bool(cfg, "native_expiry", false)}, nil
-}
-
-// stringList reads a list-of-strings setting; absent is an empty list.
-func stringList(cfg gitgrant.ProviderConfig, key string) ([]string, error) {
-	raw, ok := cfg.Settings[key]
-	if !ok {
-		return nil, nil
-	}
-	switch v := raw.(type) {
-	case []string:
-		return v, nil
-	case []any:
-		out := make([]string, len(v))
-		for i, x := range v {
-			s, ok := x.(string)
-			if !ok {
-				return nil, fmt.Errorf("%s[%d] is not a string", key, i)
-			}
-			out[i] = s
-		}
-		return out, nil
-	}
-	return nil, fmt.Errorf("%s is not a list", key)
+	return &Provider{name: cfg.Name, cfg: cfg, argv: s.Command, env: env, timeout: timeout, nativeExpiry: s.NativeExpiry}, nil
 }
 
 // validName keeps names a program can read back unambiguously: JSON

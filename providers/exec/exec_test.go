@@ -332,6 +332,11 @@ func TestBrokenPrograms(t *testing.T) {
 	}
 }
 
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
+}
+
 func TestOpenRejects(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -343,6 +348,9 @@ func TestOpenRejects(t *testing.T) {
 		{"command not a list", map[string]any{"command": "sh -c 'x'"}, "command must be"},
 		{"bad timeout", map[string]any{"command": []any{"x"}, "timeout": "soon"}, "timeout"},
 		{"bad env name", map[string]any{"command": []any{"x"}, "env": []any{"lower"}}, "env"},
+		{"env not a list", map[string]any{"command": []any{"x"}, "env": "TOKEN"}, "setting env must be a list"},
+		{"command with a number", map[string]any{"command": []any{"x", 1}}, "setting command must be"},
+		{"unknown setting", map[string]any{"command": []any{"x"}, "shell": true}, `unknown setting "shell"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

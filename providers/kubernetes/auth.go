@@ -19,41 +19,46 @@ const serviceAccountDir = kubeclient.ServiceAccountDir
 // API server's priority and fairness.
 const defaultRequestsPerSecond = 20
 
+// Settings are a kubernetes provider entry's settings in gitgrant.yaml, as
+// kubernetes.schema.json beside this file describes them.
+type Settings struct {
+	Kubeconfig string `json:"kubeconfig"`
+	Context    string `json:"context"`
+	InCluster  bool   `json:"in_cluster"`
+	// RequestsPerSecond is nil when unset, so that 0 is refused, not
+	// taken for the default.
+	RequestsPerSecond *int `json:"requests_per_second"`
+}
+
 // restConfig builds the client configuration the settings ask for:
 // a kubeconfig file (whose user may authenticate with a client
 // certificate, a token or an exec credential plugin such as
 // `aws eks get-token` or kubelogin), or the pod's own service account
 // (in_cluster). saDir is where in-cluster credentials are read.
-func restConfig(cfg gitgrant.ProviderConfig, deps providers.Deps, saDir string) (*rest.Config, error) {
+func restConfig(cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps, saDir string) (*rest.Config, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
 	}
 	rps := defaultRequestsPerSecond
-	if v, ok := cfg.Settings["requests_per_second"]; ok {
-		n, ok := v.(int)
-		if f, isFloat := v.(float64); isFloat && f == float64(int(f)) {
-			n, ok = int(f), true
-		}
-		if !ok || n < 1 {
+	if s.RequestsPerSecond != nil {
+		if rps = *s.RequestsPerSecond; rps < 1 {
 			return nil, bad("requests_per_second must be a whole number of 1 or more")
 		}
-		rps = n
 	}
-	path := providers.String(cfg, "kubeconfig", "")
-	inCluster := providers.Bool(cfg, "in_cluster", false)
+	path, inCluster := s.Kubeconfig, s.InCluster
 	var rc *rest.Config
 	switch {
 	case path != "" && inCluster:
 		return nil, bad("set either kubeconfig or in_cluster: true, not both")
 	case path != "":
-		c, err := kubeclient.FromKubeconfig(path, providers.String(cfg, "context", ""))
+		c, err := kubeclient.FromKubeconfig(path, s.Context)
 		if err != nil {
 			// clientcmd names the file and the context, never a credential.
 			return nil, bad("kubeconfig %s: %v", path, err)
 		}
 		rc = c
 	case inCluster:
-		if providers.String(cfg, "context", "") != "" {
+		if s.Context != "" {
 			return nil, bad("context only applies to a kubeconfig; remove it or set kubeconfig")
 		}
 		c, err := kubeclient.InCluster(deps.Getenv, saDir)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 	"github.com/gitgrant/gitgrant/schema"
 )
 
@@ -78,6 +79,11 @@ func TestAuthentication(t *testing.T) {
 	}
 }
 
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
+}
+
 // TestSettings: what Open refuses, and what the schema says first.
 func TestSettings(t *testing.T) {
 	t.Parallel()
@@ -94,6 +100,8 @@ func TestSettings(t *testing.T) {
 		{"context without kubeconfig", map[string]any{"in_cluster": true, "context": "prod"}, "context only applies to a kubeconfig"},
 		{"missing kubeconfig", map[string]any{"kubeconfig": "/nonexistent/kubeconfig"}, "kubeconfig /nonexistent/kubeconfig"},
 		{"bad rate", map[string]any{"kubeconfig": "/x", "requests_per_second": 0}, "requests_per_second"},
+		{"fractional rate", map[string]any{"kubeconfig": "/x", "requests_per_second": 2.5}, "requests_per_second must be a whole number"},
+		{"unknown setting", map[string]any{"kubeconfig": "/x", "namespace": "prod"}, `unknown setting "namespace"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -78,8 +78,14 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	return open(cfg, deps, serviceAccountDir)
 }
 
+// open decodes the settings strictly and opens the provider, reading
+// in-cluster credentials from saDir.
 func open(cfg gitgrant.ProviderConfig, deps providers.Deps, saDir string) (*Provider, error) {
-	rc, err := restConfig(cfg, deps, saDir)
+	var s Settings
+	if err := providers.Decode(cfg, &s); err != nil {
+		return nil, err
+	}
+	rc, err := restConfig(cfg, s, deps, saDir)
 	if err != nil {
 		return nil, err
 	}

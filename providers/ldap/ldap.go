@@ -7,6 +7,7 @@
 package ldap
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -51,49 +52,62 @@ type Provider struct {
 var (
 	_ providers.Provider = (*Provider)(nil)
 	_ providers.Checker  = (*Provider)(nil)
-	_ providers.Factory  = Open
 )
+
+// Settings are an ldap provider entry's settings in gitgrant.yaml, as
+// ldap.schema.json beside this file describes them.
+type Settings struct {
+	URL              string `json:"url"`
+	StartTLS         bool   `json:"start_tls"`
+	CAFile           string `json:"ca_file"`
+	BindDN           string `json:"bind_dn"`
+	BindPasswordEnv  string `json:"bind_password_env"`
+	BindPasswordFile string `json:"bind_password_file"`
+	// GroupDN and MemberDN are DN templates with {role} and {principal}.
+	GroupDN         string `json:"group_dn"`
+	MemberDN        string `json:"member_dn"`
+	MemberAttribute string `json:"member_attribute"`
+	PlaceholderDN   string `json:"placeholder_dn"`
+}
 
 // Open opens an ldap provider. It validates the settings and reads the bind
 // password, but connects only on first use.
-func Open(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
+var Open = providers.Typed(openWith)
+
+// openWith opens the provider from its decoded settings.
+func openWith(_ context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("provider %s: %s", cfg.Name, fmt.Sprintf(format, args...))
 	}
-	u, err := url.Parse(providers.String(cfg, "url", ""))
+	u, err := url.Parse(s.URL)
 	if err != nil || (u.Scheme != "ldap" && u.Scheme != "ldaps") || u.Host == "" {
 		return nil, bad("setting url must be ldap://host[:port] or ldaps://host[:port]")
 	}
-	startTLS := providers.Bool(cfg, "start_tls", false)
+	startTLS := s.StartTLS
 	if startTLS && u.Scheme == "ldaps" {
 		return nil, bad("start_tls is for ldap:// URLs; ldaps:// is TLS already")
 	}
-	bindDN := providers.String(cfg, "bind_dn", "")
+	bindDN := s.BindDN
 	if _, err := ldap.ParseDN(bindDN); err != nil || bindDN == "" {
 		return nil, bad("setting bind_dn must be a DN")
 	}
-	_, hasEnv := cfg.Settings["bind_password_env"]
-	_, hasFile := cfg.Settings["bind_password_file"]
-	if hasEnv && hasFile {
-		return nil, bad("set bind_password_env or bind_password_file, not both")
-	}
-	password, err := providers.Secret(cfg, "bind_password", deps)
+	password, err := providers.SecretRef{Name: "bind_password", Env: s.BindPasswordEnv, File: s.BindPasswordFile}.Read(cfg.Name, deps)
 	if err != nil {
 		return nil, err
 	}
-	groupDN, err := parseTemplate("group_dn", providers.String(cfg, "group_dn", ""), "{role}")
+	groupDN, err := parseTemplate("group_dn", s.GroupDN, "{role}")
 	if err != nil {
 		return nil, bad("%v", err)
 	}
-	memberDN, err := parseTemplate("member_dn", providers.String(cfg, "member_dn", ""), "{principal}")
+	memberDN, err := parseTemplate("member_dn", s.MemberDN, "{principal}")
 	if err != nil {
 		return nil, bad("%v", err)
 	}
-	attr := providers.String(cfg, "member_attribute", "member")
+	attr := cmp.Or(s.MemberAttribute, "member")
 	if attr != "member" && attr != "uniqueMember" {
 		return nil, bad("setting member_attribute must be member or uniqueMember, not %q", attr)
 	}
-	placeholder := providers.String(cfg, "placeholder_dn", "")
+	placeholder := s.PlaceholderDN
 	placeholdDN, err := ldap.ParseDN(placeholder)
 	if err != nil || placeholder == "" {
 		return nil, bad("setting placeholder_dn must be a DN")
@@ -101,7 +115,7 @@ func Open(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (
 	if _, ok := memberDN.match(placeholdDN); ok {
 		return nil, bad("placeholder_dn %s looks like a member (it matches member_dn); use an entry that is no one", placeholder)
 	}
-	tlsConfig, err := tlsSettings(cfg, u, startTLS, deps)
+	tlsConfig, err := tlsSettings(s.CAFile, u, startTLS, deps)
 	if err != nil {
 		return nil, bad("%v", err)
 	}
@@ -126,9 +140,8 @@ func Open(_ context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (
 
 // tlsSettings verifies the server as u's host name, against ca_file when
 // it is set, else against the system's trust store.
-func tlsSettings(cfg gitgrant.ProviderConfig, u *url.URL, startTLS bool, deps providers.Deps) (*tls.Config, error) {
+func tlsSettings(caFile string, u *url.URL, startTLS bool, deps providers.Deps) (*tls.Config, error) {
 	tlsConfig := &tls.Config{ServerName: u.Hostname(), MinVersion: tls.VersionTLS12}
-	caFile := providers.String(cfg, "ca_file", "")
 	if caFile == "" {
 		return tlsConfig, nil
 	}

@@ -333,6 +333,8 @@ func TestNewRejectsBadSettings(t *testing.T) {
 		{"bind_dn not a DN", "bind_dn", "gitgrant", "bind_dn"},
 		{"both password references", "bind_password_file", "/run/secrets/ldap", "not both"},
 		{"ca_file without TLS", "ca_file", "/nonexistent/ca.pem", "not encrypted"},
+		{"start_tls not a boolean", "start_tls", "yes", "start_tls must be true or false"},
+		{"unknown setting", "bind_password", "pw", `unknown setting "bind_password"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -745,4 +747,9 @@ func BenchmarkGrantRevoke1000Parallel(b *testing.B) {
 		}
 		run(func(i int) error { return p.Revoke(ctx, "par", fmt.Sprintf("par%04d", i)) })
 	}
+}
+
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

@@ -44,7 +44,7 @@ func (p *Provider) AccountPrefix(role string) string { return p.cfg.RoleAccountP
 
 // openEphemeral checks the ephemeral roles' settings and finds where
 // their accounts connect; it runs when the provider opens.
-func (p *Provider) openEphemeral(dc *drv.Config) error {
+func (p *Provider) openEphemeral(dc *drv.Config, accountHost string) error {
 	ephemeral := false
 	for role := range p.cfg.Roles {
 		if !p.cfg.IsEphemeral(role) {
@@ -73,15 +73,9 @@ func (p *Provider) openEphemeral(dc *drv.Config) error {
 	} else {
 		p.connect.Host = dc.Addr
 	}
-	if h := providers.String(p.cfg, "account_host", ""); h != "" {
-		p.connect.Host, p.connect.Port = h, 0
-		if host, port, err := net.SplitHostPort(h); err == nil {
-			n, err := strconv.Atoi(port)
-			if err != nil || n <= 0 || n > 65535 {
-				return fmt.Errorf("provider %s: account_host %q: the port is not a number from 1 to 65535", p.name, h)
-			}
-			p.connect.Host, p.connect.Port = host, n
-		}
+	var err error
+	if p.connect, err = p.connect.WithAccountHost(p.name, accountHost); err != nil {
+		return err
 	}
 	// gitgrant logs in as a new account once, on MariaDB, to make its
 	// role its default (SET DEFAULT ROLE ... FOR another account needs

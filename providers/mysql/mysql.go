@@ -6,6 +6,7 @@
 package mysql
 
 import (
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -51,20 +52,36 @@ var (
 	_ providers.Canonicalizer     = (*Provider)(nil)
 )
 
+// Settings are a mysql provider entry's settings in gitgrant.yaml, as
+// mysql.schema.json beside this file describes them.
+type Settings struct {
+	DSNEnv            string `json:"dsn_env"`
+	DSNFile           string `json:"dsn_file"`
+	NativeExpiry      bool   `json:"native_expiry"`
+	EventSchema       string `json:"event_schema"`
+	AccountHost       string `json:"account_host"`
+	TerminateSessions bool   `json:"terminate_sessions"`
+}
+
 // Open is the providers.Factory of mysql. It connects lazily.
 func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps) (providers.Provider, error) {
 	return open(cfg, deps, nil)
 }
 
-// open opens the provider; tweak, when set, adjusts the driver's
-// configuration (tests count round trips with it).
+// open decodes the settings strictly and opens the provider; tweak, when
+// set, adjusts the driver's configuration (tests count round trips with
+// it).
 func open(cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*drv.Config)) (*Provider, error) {
+	var s Settings
+	if err := providers.Decode(cfg, &s); err != nil {
+		return nil, err
+	}
 	for role := range cfg.Roles {
 		if err := validRole(cfg.RoleTarget(role)); err != nil {
 			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
 		}
 	}
-	dsn, err := providers.Secret(cfg, "dsn", deps)
+	dsn, err := providers.SecretRef{Name: "dsn", Env: s.DSNEnv, File: s.DSNFile}.Read(cfg.Name, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -90,9 +107,9 @@ func open(cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*drv.Conf
 		name:              cfg.Name,
 		cfg:               cfg,
 		db:                sql.OpenDB(conn),
-		nativeExpiry:      providers.Bool(cfg, "native_expiry", false),
-		eventSchema:       providers.String(cfg, "event_schema", dc.DBName),
-		terminateSessions: providers.Bool(cfg, "terminate_sessions", false),
+		nativeExpiry:      s.NativeExpiry,
+		eventSchema:       cmp.Or(s.EventSchema, dc.DBName),
+		terminateSessions: s.TerminateSessions,
 		now:               deps.Now,
 	}
 	p.db.SetMaxOpenConns(4)
@@ -101,7 +118,7 @@ func open(cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*drv.Conf
 		p.db.Close()
 		return nil, fmt.Errorf("provider %s: native_expiry needs a schema to hold its events: set event_schema, or name a database in the DSN", cfg.Name)
 	}
-	if err := p.openEphemeral(dc); err != nil {
+	if err := p.openEphemeral(dc, s.AccountHost); err != nil {
 		p.db.Close()
 		return nil, err
 	}

@@ -9,8 +9,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net"
-	"strconv"
 	"strings"
 	"time"
 
@@ -51,21 +49,9 @@ func checkEphemeralRoles(cfg gitgrant.ProviderConfig) error {
 
 // connection is where requesters connect: account_host when set (host or
 // host:port), else the DSN's host, port and database.
-func connection(cfg gitgrant.ProviderConfig, dsn *pgconn.Config) (providers.Connection, error) {
+func connection(provider, accountHost string, dsn *pgconn.Config) (providers.Connection, error) {
 	c := providers.Connection{Host: dsn.Host, Port: int(dsn.Port), Database: dsn.Database, Kind: "postgres"}
-	h := providers.String(cfg, "account_host", "")
-	if h == "" {
-		return c, nil
-	}
-	c.Host, c.Port = h, 0
-	if host, port, err := net.SplitHostPort(h); err == nil {
-		n, err := strconv.Atoi(port)
-		if err != nil || n <= 0 || n > 65535 {
-			return c, fmt.Errorf("provider %s: account_host %q: the port is not a number from 1 to 65535", cfg.Name, h)
-		}
-		c.Host, c.Port = host, n
-	}
-	return c, nil
+	return c.WithAccountHost(provider, accountHost)
 }
 
 // accountName checks that name is one of role's ephemeral accounts.

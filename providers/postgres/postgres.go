@@ -30,6 +30,15 @@ const Type = "postgres"
 // names, which could make a name refer to a different role.
 const maxIdentifier = 63
 
+// Settings are a postgres provider entry's settings in gitgrant.yaml, as
+// postgres.schema.json beside this file describes them.
+type Settings struct {
+	DSNEnv            string `json:"dsn_env"`
+	DSNFile           string `json:"dsn_file"`
+	AccountHost       string `json:"account_host"`
+	TerminateSessions bool   `json:"terminate_sessions"`
+}
+
 // Provider is a postgres provider. It is safe for concurrent use.
 type Provider struct {
 	name              string
@@ -56,7 +65,13 @@ func Open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps)
 	return open(ctx, cfg, deps, nil)
 }
 
+// open decodes the settings strictly and opens the provider; tweak, when
+// set, adjusts the pool's configuration (tests count round trips with it).
 func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*pgxpool.Config)) (*Provider, error) {
+	var s Settings
+	if err := providers.Decode(cfg, &s); err != nil {
+		return nil, err
+	}
 	for role := range cfg.Roles {
 		if err := validIdentifier(cfg.RoleTarget(role)); err != nil {
 			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
@@ -65,7 +80,7 @@ func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps,
 	if err := checkEphemeralRoles(cfg); err != nil {
 		return nil, err
 	}
-	dsn, err := providers.Secret(cfg, "dsn", deps)
+	dsn, err := providers.SecretRef{Name: "dsn", Env: s.DSNEnv, File: s.DSNFile}.Read(cfg.Name, deps)
 	if err != nil {
 		return nil, err
 	}
@@ -74,7 +89,7 @@ func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps,
 		// The parser's message may quote the DSN, password and all.
 		return nil, fmt.Errorf("provider %s: the DSN cannot be parsed (expected postgres://user@host:5432/db?sslmode=verify-full; the value is not shown because it may hold a password)", cfg.Name)
 	}
-	connect, err := connection(cfg, &pc.ConnConfig.Config)
+	connect, err := connection(cfg.Name, s.AccountHost, &pc.ConnConfig.Config)
 	if err != nil {
 		return nil, err
 	}
@@ -97,7 +112,7 @@ func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps,
 		name:              cfg.Name,
 		cfg:               cfg,
 		pool:              pool,
-		terminateSessions: providers.Bool(cfg, "terminate_sessions", false),
+		terminateSessions: s.TerminateSessions,
 		connect:           connect,
 		now:               deps.Now,
 	}, nil

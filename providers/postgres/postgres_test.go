@@ -287,6 +287,11 @@ func TestCheckReportsMissingGroupAndPermissions(t *testing.T) {
 	}
 }
 
+func TestSettingsMatchSchema(t *testing.T) {
+	t.Parallel()
+	providertest.SettingsMatchSchema(t, Type, Settings{})
+}
+
 func TestOpenRejects(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
@@ -301,6 +306,9 @@ func TestOpenRejects(t *testing.T) {
 		{"unparsable dsn", map[string]any{"dsn_env": "D"}, map[string]string{"D": "postgres://u:sekret@host:notaport/db"}, "", "cannot be parsed"},
 		{"too long target", map[string]any{"dsn_env": "D"}, map[string]string{"D": "postgres://localhost/db"}, strings.Repeat("x", 64), "at most 63"},
 		{"reserved target", map[string]any{"dsn_env": "D"}, map[string]string{"D": "postgres://localhost/db"}, "PUBLIC", "reserved"},
+		{"unknown setting", map[string]any{"dsn_env": "D", "dsn": "postgres://u:sekret@localhost/db"}, map[string]string{"D": "postgres://localhost/db"}, "", "unknown setting \"dsn\""},
+		{"setting of another type", map[string]any{"dsn_env": "D", "terminate_sessions": "yes"}, map[string]string{"D": "postgres://localhost/db"}, "", "terminate_sessions must be true or false"},
+		{"both dsn_env and dsn_file", map[string]any{"dsn_env": "D", "dsn_file": "/run/dsn"}, map[string]string{"D": "postgres://localhost/db"}, "", "not both"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -1,7 +1,6 @@
 package kube
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -17,13 +16,11 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strconv"
-	"sync"
-	"syscall"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testenv/process"
 
 	"k8s.io/client-go/kubernetes"
 )
@@ -32,10 +29,17 @@ import (
 // ready; generous, because the machine may be busy compiling.
 const startTimeout = 2 * time.Minute
 
+// How often a starting server is asked whether it is ready, and how long
+// a stopping one has after SIGTERM.
+const (
+	pollInterval = 100 * time.Millisecond
+	stopGrace    = 15 * time.Second
+)
+
 // cluster is etcd and kube-apiserver running from one directory.
 type cluster struct {
 	dir             string
-	etcd, apiserver *process
+	etcd, apiserver *process.Process
 }
 
 // start writes the keys and certificates into a new directory and starts
@@ -83,7 +87,7 @@ func (c *cluster) startEtcd(bin string) error {
 	peerURL := fmt.Sprintf("http://127.0.0.1:%d", peer)
 	data := filepath.Join(c.dir, "etcd")
 	os.RemoveAll(data)
-	p, err := startProcess(bin,
+	p, err := process.Start(bin,
 		"--name=test", "--data-dir="+data,
 		"--listen-client-urls="+clientURL, "--advertise-client-urls="+clientURL,
 		"--listen-peer-urls="+peerURL, "--initial-advertise-peer-urls="+peerURL,
@@ -105,7 +109,7 @@ func (c *cluster) startEtcd(bin string) error {
 		}
 		return nil
 	}
-	if err := p.waitReady("etcd", ready); err != nil {
+	if err := p.WaitReady("etcd", startTimeout, pollInterval, stopGrace, ready); err != nil {
 		return err
 	}
 	c.etcd = p
@@ -124,7 +128,7 @@ func (c *cluster) startAPIServer(bin string, srv *Server) error {
 	}
 	srv.URL = fmt.Sprintf("https://127.0.0.1:%d", port)
 	f := func(name string) string { return filepath.Join(c.dir, name) }
-	p, err := startProcess(bin,
+	p, err := process.Start(bin,
 		"--etcd-servers="+string(etcdURL),
 		"--bind-address=127.0.0.1", "--advertise-address=127.0.0.1",
 		"--secure-port="+strconv.Itoa(port),
@@ -160,7 +164,7 @@ func (c *cluster) startAPIServer(bin string, srv *Server) error {
 		}
 		return nil
 	}
-	if err := p.waitReady("kube-apiserver", ready); err != nil {
+	if err := p.WaitReady("kube-apiserver", startTimeout, pollInterval, stopGrace, ready); err != nil {
 		return err
 	}
 	c.apiserver = p
@@ -180,108 +184,12 @@ func (c *cluster) startAPIServer(bin string, srv *Server) error {
 func (c *cluster) stop() error {
 	defer os.RemoveAll(c.dir)
 	var errs []error
-	for _, p := range []*process{c.apiserver, c.etcd} {
+	for _, p := range []*process.Process{c.apiserver, c.etcd} {
 		if p != nil {
-			errs = append(errs, p.stop())
+			errs = append(errs, p.Stop(stopGrace))
 		}
 	}
 	return errors.Join(errs...)
-}
-
-// process is one server program running in the foreground.
-type process struct {
-	name    string
-	cmd     *exec.Cmd
-	log     *lockedBuffer
-	exited  chan struct{}
-	waitErr error
-}
-
-// startProcess starts bin with args, the end of its output kept in
-// memory for error messages. Pdeathsig fires when the thread that
-// started the child exits, so the child is started from a locked thread
-// that lives as long as it does.
-func startProcess(bin string, args ...string) (*process, error) {
-	p := &process{name: filepath.Base(bin), log: &lockedBuffer{}, exited: make(chan struct{})}
-	started := make(chan error, 1)
-	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
-		cmd := exec.Command(bin, args...)
-		cmd.Stdout, cmd.Stderr = p.log, p.log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
-		if err := cmd.Start(); err != nil {
-			started <- err
-			return
-		}
-		p.cmd = cmd
-		started <- nil
-		p.waitErr = cmd.Wait()
-		close(p.exited)
-	}()
-	if err := <-started; err != nil {
-		return nil, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	return p, nil
-}
-
-// waitReady polls ready until it succeeds, the process exits, or
-// startTimeout passes; the process is stopped on failure.
-func (p *process) waitReady(what string, ready func() error) error {
-	deadline := time.Now().Add(startTimeout)
-	for {
-		err := ready()
-		if err == nil {
-			return nil
-		}
-		select {
-		case <-p.exited:
-			return fmt.Errorf("%s exited at start (%v):\n%s", what, p.waitErr, tail(p.log.String(), 30))
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			p.stop()
-			return fmt.Errorf("%s was not ready within %v (%v):\n%s", what, startTimeout, err, tail(p.log.String(), 30))
-		}
-	}
-}
-
-// stop sends SIGTERM and waits, then kills.
-func (p *process) stop() error {
-	if p.cmd == nil || p.cmd.Process == nil {
-		return nil
-	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.exited:
-		return nil
-	case <-time.After(15 * time.Second):
-		p.cmd.Process.Kill()
-		<-p.exited
-		return fmt.Errorf("%s ignored SIGTERM for 15s and was killed", p.name)
-	}
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	// Keep the last megabyte: enough to explain a failure.
-	if b.buf.Len() > 1<<20 {
-		rest := b.buf.Bytes()[b.buf.Len()-(1<<19):]
-		b.buf = *bytes.NewBuffer(append([]byte(nil), rest...))
-	}
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // writeCredentials writes into dir: a CA and a serving certificate for
