@@ -2,7 +2,10 @@ package render
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
+
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -26,7 +29,7 @@ func TestTrustText(t *testing.T) {
 			t.Parallel()
 			var b bytes.Buffer
 			TrustText(&b, tt.doc)
-			golden(t, tt.name, b.Bytes())
+			golden.Check(t, filepath.Join("testdata", tt.name), b.Bytes())
 		})
 	}
 }
@@ -51,7 +54,7 @@ func TestProviderChecks(t *testing.T) {
 		if err := ProviderChecks(&b, tt.format, tt.results, false); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, tt.name, b.Bytes())
+		golden.Check(t, filepath.Join("testdata", tt.name), b.Bytes())
 	}
 	var b bytes.Buffer
 	if err := ProviderChecks(&b, Text, nil, true); err != nil || b.String() != "no providers are declared in gitgrant.yaml\n" {

@@ -2,8 +2,11 @@ package render
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -50,7 +53,7 @@ func TestStatusText(t *testing.T) {
 	if err := StatusText(&b, StatusOf(p, p.At)); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "status.txt", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "status.txt"), b.Bytes())
 	b.Reset()
 	if err := StatusText(&b, StatusOf(gitgrant.Plan{}, p.At)); err != nil {
 		t.Fatal(err)

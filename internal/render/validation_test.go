@@ -2,8 +2,11 @@ package render
 
 import (
 	"bytes"
+	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -40,6 +43,6 @@ func TestValidation(t *testing.T) {
 		if err := tt.write(&b); err != nil {
 			t.Fatal(err)
 		}
-		golden(t, tt.name, b.Bytes())
+		golden.Check(t, filepath.Join("testdata", tt.name), b.Bytes())
 	}
 }
