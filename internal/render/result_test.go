@@ -2,8 +2,11 @@ package render
 
 import (
 	"bytes"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/gitgrant/gitgrant"
 )
@@ -38,7 +41,7 @@ func TestResultMarkdown(t *testing.T) {
 	if err := ResultMarkdown(&b, sampleResult(), 20); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "result.md", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "result.md"), b.Bytes())
 }
 
 func TestResultMarkdownAllDone(t *testing.T) {
@@ -48,7 +51,7 @@ func TestResultMarkdownAllDone(t *testing.T) {
 	if err := ResultMarkdown(&b, res, 2); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "result-done.md", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "result-done.md"), b.Bytes())
 }
 
 func TestResultAnnotations(t *testing.T) {
@@ -57,7 +60,7 @@ func TestResultAnnotations(t *testing.T) {
 	if err := ResultAnnotations(&b, sampleResult()); err != nil {
 		t.Fatal(err)
 	}
-	golden(t, "result-annotations.txt", b.Bytes())
+	golden.Check(t, filepath.Join("testdata", "result-annotations.txt"), b.Bytes())
 	for i, line := range strings.Split(strings.TrimSuffix(b.String(), "\n"), "\n") {
 		if !strings.HasPrefix(line, "::error ") {
 			t.Errorf("line %d is not a workflow command (a newline escaped the escaping): %q", i+1, line)

@@ -2,7 +2,6 @@ package serve
 
 import (
 	"context"
-	"flag"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -14,9 +13,8 @@ import (
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/testing/browser"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 )
-
-var updateScreenshot = flag.Bool("update-status-screenshot", false, "rewrite docs/status-page.png from the status page test")
 
 // hostileReason tries to leave its table cell and run a script.
 const hostileReason = `<img src=x onerror=alert(1)> </td><script>alert(2)</script>`
@@ -128,7 +126,7 @@ func TestStatusPageInBrowser(t *testing.T) {
 	if len(png) < 8 || string(png[1:4]) != "PNG" {
 		t.Fatalf("no PNG screenshot")
 	}
-	if *updateScreenshot {
+	if golden.Updating() {
 		if err := os.WriteFile("../../docs/status-page.png", png, 0o644); err != nil {
 			t.Fatal(err)
 		}
