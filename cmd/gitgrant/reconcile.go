@@ -97,6 +97,11 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 	} else {
 		writeResultText(e.stdout, res)
 	}
+	if format == render.GitHub {
+		if werr := writeResultGitHub(e, renderResult(pass, out, err)); werr != nil {
+			return &gitgrant.SystemError{System: "output", Op: "write", Err: werr}
+		}
+	}
 	if perr := policyNotice(e, pass); perr != nil {
 		return perr
 	}
@@ -158,6 +163,54 @@ func resultOf(pass *engine.Pass, out engine.Outcome) reconcileResult {
 		res.CleanupCommit = out.Cleanup.Commit.String()
 	}
 	return res
+}
+
+// renderResult is what the pass did, for the job summary: every action
+// with its outcome, what the brake held, the cleanup, and the failures that
+// belong to no one action (the cleanup push, comments, systems not read).
+func renderResult(pass *engine.Pass, out engine.Outcome, applyErr error) render.Result {
+	res := render.Result{Held: pass.Plan.Held, Notes: out.Notes, Removed: out.Cleanup.Removed, CleanupPR: out.CleanupPR}
+	if !out.Cleanup.Commit.IsZero() {
+		res.CleanupCommit = out.Cleanup.Commit.String()
+	}
+	for _, o := range out.Result.Outcomes {
+		a := render.Applied{Action: o.Action}
+		if o.Err != nil {
+			a.Err = o.Err.Error()
+		}
+		res.Actions = append(res.Actions, a)
+	}
+	actionsErr := ""
+	if err := out.Result.Err(); err != nil {
+		actionsErr = err.Error()
+	}
+	var parts []error
+	if joined, ok := applyErr.(interface{ Unwrap() []error }); ok {
+		parts = joined.Unwrap()
+	} else if applyErr != nil {
+		parts = []error{applyErr}
+	}
+	for _, err := range append(parts, pass.Problems...) {
+		if err == nil || errors.Is(err, reconciler.ErrBrake) || err.Error() == actionsErr {
+			continue // shown as held, or row by row
+		}
+		res.Errors = append(res.Errors, err.Error())
+	}
+	return res
+}
+
+// writeResultGitHub appends the result to the job summary and prints an
+// ::error annotation for each failure.
+func writeResultGitHub(e *env, res render.Result) error {
+	if path := e.getenv("GITHUB_STEP_SUMMARY"); path != "" {
+		if err := appendFile(path, func(w io.Writer) error {
+			fmt.Fprintln(w)
+			return render.ResultMarkdown(w, res, 20)
+		}); err != nil {
+			return err
+		}
+	}
+	return render.ResultAnnotations(e.stdout, res)
 }
 
 func writeResultText(w io.Writer, res reconcileResult) {

@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/schema"
 )
@@ -40,13 +41,26 @@ func (m *multiFlag) String() string     { return strings.Join(*m, ",") }
 func (m *multiFlag) Set(v string) error { *m = append(*m, v); return nil }
 
 func runRequest(ctx context.Context, args []string, e *env) error {
-	fs := newFlags("request", "--provider P --role R (--for D | --until T) --reason TEXT [flags]", `
+	fs := newFlags("request", "--provider P --role R (--for D | --until T) --reason TEXT [flags]\n       gitgrant request --extend FILE (--for D | --until T) [--open-pr]", `
 Write a request file at requests/<provider>/<requester>-<role>-<date>.yaml,
 checked against gitgrant.yaml before anything is written. Commit it on a
 branch and open a pull request; the provider's code owners approve it.
 
   gitgrant request --provider orders-db --role readwrite --for 4h \
-    --reason "Repair stuck orders after INC-1234" --ticket INC-1234`, e)
+    --reason "Repair stuck orders after INC-1234" --ticket INC-1234
+
+--extend FILE moves the end of an existing request: --for D makes access
+last D from now (from its start, if that is later), --until T until T. The
+file's duration: becomes expires:, since an extension's window starts
+again when its own pull request merges; it must fit the role's maximum
+from then.
+
+--open-pr commits the new or extended file on a new branch on top of the
+remote's main branch, pushes it and opens the pull request, printing its
+URL; the work tree is not touched. It needs your own GitHub credentials
+(GITHUB_TOKEN, such as $(gh auth token)): the pull request's author must be
+the requester. git pushes with GITGRANT_GIT_TOKEN, else the GitHub token,
+or SSH for an ssh:// or git@ origin.`, e)
 	repo := fs.String("repo", ".", "access repository `DIR`")
 	provider := fs.String("provider", "", "provider `name` from gitgrant.yaml (required)")
 	var roles multiFlag
@@ -60,8 +74,60 @@ branch and open a pull request; the provider's code owners approve it.
 	subject := fs.String("subject", "", "identity that receives the access, when asking on its behalf")
 	emergency := fs.Bool("emergency", false, "break-glass request (only for policy.break_glass members)")
 	stdout := fs.Bool("stdout", false, "print the file instead of writing it")
+	extend := fs.String("extend", "", "request `FILE` to extend (with --for or --until)")
+	openPR := fs.Bool("open-pr", false, "push a branch with the file and open the pull request")
+	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch` the pull request goes into")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
+	}
+	if (*dur == "") == (*until == "") {
+		return usagef("request: give exactly one of --for (how long) and --until (when it ends)")
+	}
+	if *openPR && *stdout {
+		return usagef("request: --open-pr and --stdout do not go together")
+	}
+	if *extend != "" {
+		if *provider != "" || len(roles) > 0 || *reason != "" || *ticket != "" || *starts != "" || *subject != "" || *emergency || *requester != "" {
+			return usagef("request --extend: only --for or --until change; edit the file for anything else")
+		}
+		root, files, err := localRepo(*repo, []string{*extend})
+		if err != nil {
+			return err
+		}
+		rel, err := relToRepo(root, files[0])
+		if err != nil {
+			return err
+		}
+		end, err := extendEnd(*dur, *until, e.now())
+		if err != nil {
+			return err
+		}
+		ext, err := extendRequest(root, rel, end, e.now(), e)
+		if err != nil {
+			return err
+		}
+		if err := checkNewRequest(root, rel, ext.Data, e); err != nil {
+			return err
+		}
+		p := proposal{Rel: rel, Data: ext.Data, Requester: ext.Request.Requester,
+			Branch:  "access/extend-" + strings.TrimSuffix(path.Base(rel), ".yaml") + "-" + e.now().UTC().Format("20060102-1504"),
+			Title:   fmt.Sprintf("Extend %s until %s", rel, ext.Expires.Format(time.RFC3339)),
+			Body:    extensionBody(ext),
+			Message: fmt.Sprintf("Extend %s until %s", path.Base(rel), ext.Expires.Format(time.RFC3339))}
+		switch {
+		case *stdout:
+			_, err := e.stdout.Write(ext.Data)
+			return err
+		case *openPR:
+			return openPullRequest(ctx, root, *branch, p, e)
+		}
+		full := filepath.Join(root, filepath.FromSlash(rel))
+		if err := os.WriteFile(full, ext.Data, 0o644); err != nil {
+			return &gitgrant.SystemError{System: "filesystem", Op: "write " + full, Err: err}
+		}
+		fmt.Fprintf(e.stdout, "extended %s until %s\nnext: git checkout -b %s && git commit -am %q && git push, then open a pull request (or rerun with --open-pr)\n",
+			rel, ext.Expires.Format(time.RFC3339), p.Branch, p.Message)
+		return nil
 	}
 	switch {
 	case *provider == "":
@@ -70,8 +136,6 @@ branch and open a pull request; the provider's code owners approve it.
 		return usagef("request: --role is required")
 	case *reason == "":
 		return usagef("request: --reason is required: approvers and the audit trail need it")
-	case (*dur == "") == (*until == ""):
-		return usagef("request: give exactly one of --for (how long) and --until (when it ends)")
 	}
 	if *requester == "" {
 		*requester = gitConfig(*repo, "github.user")
@@ -105,6 +169,12 @@ branch and open a pull request; the provider's code owners approve it.
 		_, err := e.stdout.Write(data)
 		return err
 	}
+	title := "Request " + *provider + " " + strings.Join(roles, ", ")
+	if *openPR {
+		return openPullRequest(ctx, *repo, *branch, proposal{Rel: rel, Data: data, Requester: *requester,
+			Branch: "access/" + strings.TrimSuffix(path.Base(rel), ".yaml"), Title: title, Message: title,
+			Body: requestBody(rf, rel), New: true}, e)
+	}
 	full := filepath.Join(*repo, filepath.FromSlash(rel))
 	if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
 		return &gitgrant.SystemError{System: "filesystem", Op: "create " + filepath.Dir(full), Err: err}
@@ -120,8 +190,8 @@ branch and open a pull request; the provider's code owners approve it.
 	if err := f.Close(); err != nil {
 		return &gitgrant.SystemError{System: "filesystem", Op: "write " + full, Err: err}
 	}
-	fmt.Fprintf(e.stdout, "wrote %s\nnext: git checkout -b access/%s && git add %s && git commit -m %q && git push, then open a pull request\n",
-		rel, strings.TrimSuffix(path.Base(rel), ".yaml"), rel, "Request "+*provider+" "+strings.Join(roles, ", "))
+	fmt.Fprintf(e.stdout, "wrote %s\nnext: git checkout -b access/%s && git add %s && git commit -m %q && git push, then open a pull request (or rerun with --open-pr)\n",
+		rel, strings.TrimSuffix(path.Base(rel), ".yaml"), rel, title)
 	return nil
 }
 

@@ -31,6 +31,14 @@ secret in the variable --webhook-secret-env names), GET /healthz, GET /readyz
 (503 with the reason while the repository or gitgrant.yaml cannot be read),
 GET /metrics (Prometheus). See docs/serve.md.
 
+The status page (off by default) shows who holds what, observed and
+desired, upcoming starts and expiries, recent events, unobserved providers,
+the policy in force and what holds grants back. --status-page serves it at
+GET /status on --listen to requests with "Authorization: Bearer" and the
+token in GITGRANT_STATUS_TOKEN; --status-addr 127.0.0.1:PORT serves it
+without a token on a loopback-only listener of its own (for kubectl
+port-forward or an authenticating proxy beside it).
+
 Without --leader-elect, run one replica: passes are serialised within the
 process, and every action and cleanup push is idempotent, so an overlap
 converges, but two replicas do the same work twice and may comment twice on
@@ -51,6 +59,8 @@ name with a random suffix. See docs/serve.md#high-availability.`, e)
 	noCleanup := fs.Bool("no-cleanup", false, "do not write notes or cleanup commits")
 	logFormat := fs.String("log-format", "json", "`format` of the log on stderr: text or json")
 	committer := fs.String("committer", "", "cleanup commit identity `\"Name <email>\"`")
+	statusPage := fs.Bool("status-page", false, "serve the status page at /status on --listen, to bearers of the token in GITGRANT_STATUS_TOKEN")
+	statusAddr := fs.String("status-addr", "", "also serve the status page, without a token, on this loopback `address` (such as 127.0.0.1:9091)")
 	var lf leaderFlags
 	fs.BoolVar(&lf.elect, "leader-elect", false, "run as one of several replicas: only the holder of a Lease runs passes")
 	fs.StringVar(&lf.name, "lease-name", "gitgrant", "`name` of the coordination.k8s.io Lease")
@@ -67,6 +77,15 @@ name with a random suffix. See docs/serve.md#high-availability.`, e)
 	}
 	if *resync < 0 {
 		return usagef("serve: --resync must not be negative")
+	}
+	statusToken := e.getenv(envStatusToken)
+	if *statusPage && len(statusToken) < 16 {
+		return usagef("serve --status-page: set %s to a random token of at least 16 characters (such as: openssl rand -hex 32); the page is served only to requests that bear it", envStatusToken)
+	}
+	if *statusAddr != "" {
+		if err := serve.CheckLoopback(*statusAddr); err != nil {
+			return usagef("serve --status-addr: %v", err)
+		}
 	}
 	logger, err := newLogger(e, *logFormat)
 	if err != nil {
@@ -100,7 +119,31 @@ name with a random suffix. See docs/serve.md#high-availability.`, e)
 		return &gitgrant.SystemError{System: "network", Op: "listen on " + *listen, Err: err}
 	}
 	logger.Info("serving", "listen", ln.Addr().String(), "repo", eng.Repo.Source(), "branch", eng.Repo.Branch(), "resync", *resync)
+	var status *serve.StatusPage
+	if *statusPage || *statusAddr != "" {
+		status = serve.NewStatusPage(e.clock())
+	}
+	if !*statusPage {
+		statusToken = ""
+	}
+	if *statusAddr != "" {
+		sln, err := net.Listen("tcp", *statusAddr)
+		if err != nil {
+			ln.Close()
+			return &gitgrant.SystemError{System: "network", Op: "listen on " + *statusAddr, Err: err}
+		}
+		logger.Info("status page", "listen", sln.Addr().String())
+		sctx, stop := context.WithCancel(ctx)
+		defer stop()
+		go func() {
+			if err := serve.ServeStatus(sctx, sln, status); err != nil {
+				logger.Error("status page listener stopped", "err", err)
+			}
+		}()
+	}
 	srv := serve.New(eng, serve.Options{
+		Status:        status,
+		StatusToken:   statusToken,
 		Apply:         engine.ApplyOptions{Cleanup: !*noCleanup, Commit: commitOpts},
 		Resync:        *resync,
 		WebhookSecret: []byte(secret),
@@ -113,6 +156,9 @@ name with a random suffix. See docs/serve.md#high-availability.`, e)
 	logger.Info("stopped", "passes", srv.Passes())
 	return err
 }
+
+// envStatusToken holds the bearer token of --status-page.
+const envStatusToken = "GITGRANT_STATUS_TOKEN"
 
 // leaderFlags are serve's leader election settings.
 type leaderFlags struct {

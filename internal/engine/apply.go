@@ -228,8 +228,17 @@ func (e *Engine) feedback(ctx context.Context, p *Pass, granted, revoked map[str
 		return nil
 	}
 	var errs []error
+	var notes map[gitrepo.Hash][]gitrepo.NoteRecord
 	say := func(path string, acts []gitgrant.Action) {
 		pr := p.request(path).PullRequest()
+		if pr == 0 {
+			// The file left main (deleted early, or cleaned up): the
+			// ledger's grant record names the pull request it came by.
+			if notes == nil {
+				notes, _ = e.Repo.Notes()
+			}
+			pr = grantedBy(notes, path, acts)
+		}
 		if pr == 0 {
 			return
 		}
@@ -251,6 +260,23 @@ func (e *Engine) feedback(ctx context.Context, p *Pass, granted, revoked map[str
 		say(path, revoked[path])
 	}
 	return errors.Join(errs...)
+}
+
+// grantedBy is the pull request gitgrant recorded when it granted what
+// acts revoke for path, from the grant record on the commit each holding
+// names; 0 when none is recorded.
+func grantedBy(notes map[gitrepo.Hash][]gitrepo.NoteRecord, path string, acts []gitgrant.Action) int {
+	for _, a := range acts {
+		if a.Holding == nil || a.Holding.Commit == "" {
+			continue
+		}
+		for _, rec := range notes[gitrepo.ParseHash(a.Holding.Commit)] {
+			if rec.Event == gitrepo.EventGranted && rec.Request == path && rec.PullRequest != 0 {
+				return rec.PullRequest
+			}
+		}
+	}
+	return 0
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -39,6 +39,10 @@ type Pass struct {
 	MainConfig gitgrant.Diagnostics
 	// Ledger is what gitgrant holds responsibility for, as recorded.
 	Ledger gitgrant.Ledger
+	// Observed are the members the providers listed, by role; a role that
+	// could not be listed is absent (Plan.Unobserved). Nil for a pass from
+	// Desired, which asks no provider.
+	Observed reconciler.Observed
 	// Problems are systems that could not be read (a provider, GitHub);
 	// the pass went on without them, fail-closed.
 	Problems []error
@@ -201,6 +205,7 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 	sources, invalid := e.sources(ctx, p)
 	if observe {
 		observed := e.observe(ctx, p)
+		p.Observed = observed
 		p.Config = canonicalPrincipals(p.Config, p.open)
 		for i := range sources {
 			sources[i].Base = canonical(sources[i].Base, p.open)

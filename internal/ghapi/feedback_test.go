@@ -2,6 +2,7 @@ package ghapi_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -134,6 +135,31 @@ func TestEnsurePullRequest(t *testing.T) {
 	pulls := gh.Pulls(repo)
 	if len(pulls) != 1 || pulls[n1].Title != "Remove 3 expired requests" || pulls[n1].Body != "a\nb\nc" {
 		t.Errorf("pulls %+v", pulls)
+	}
+}
+
+// A person's pull request (gitgrant request --open-pr): opened with its
+// web address; a second one for the same branch is GitHub's refusal, not
+// a silent take-over of the first.
+func TestCreatePullRequest(t *testing.T) {
+	t.Parallel()
+	gh := ghfake.New(nil)
+	defer gh.Close()
+	repo := gh.AddRepo("acme", "access", "main")
+	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
+	ctx := context.Background()
+	n, url, err := c.CreatePullRequest(ctx, "access/alice-readwrite", "main", "Request orders-db readwrite", "Repair stuck orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := fmt.Sprintf("https://github.example/acme/access/pull/%d", n); url != want {
+		t.Errorf("url %q, want %q", url, want)
+	}
+	if p := gh.Pulls(repo)[n]; p.HeadRef != "access/alice-readwrite" || p.BaseRef != "main" || p.Title != "Request orders-db readwrite" || p.Body != "Repair stuck orders" {
+		t.Errorf("pull request %+v", p)
+	}
+	if _, _, err := c.CreatePullRequest(ctx, "access/alice-readwrite", "main", "again", ""); err == nil || !strings.Contains(err.Error(), "already exists") {
+		t.Errorf("second pull request for the branch: %v, want GitHub's refusal", err)
 	}
 }
 

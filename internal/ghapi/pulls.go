@@ -87,3 +87,16 @@ func reviewOf(r *github.PullRequestReview) gitgrant.Review {
 func fileOf(f *github.CommitFile) gitgrant.PullRequestFile {
 	return gitgrant.PullRequestFile{Path: f.GetFilename(), Status: f.GetStatus(), Previous: f.GetPreviousFilename()}
 }
+
+// CreatePullRequest opens a pull request from head (a branch already
+// pushed) into base and returns its number and web address. Unlike
+// EnsurePullRequest it never takes over an open one: a person's request
+// is theirs to open once.
+func (c *Client) CreatePullRequest(ctx context.Context, head, base, title, body string) (number int, url string, err error) {
+	body = LimitComment(body)
+	p, resp, err := c.gh.PullRequests.Create(ctx, c.Owner, c.Repo, &github.NewPullRequest{Title: &title, Head: &head, Base: &base, Body: &body})
+	if err != nil {
+		return 0, "", fail("open pull request for "+head, resp, err)
+	}
+	return p.GetNumber(), p.GetHTMLURL(), nil
+}

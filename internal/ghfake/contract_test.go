@@ -234,6 +234,10 @@ func workload(t *testing.T) *ghfake.Server {
 			t.Fatal(err)
 		}
 	}
+	// gitgrant request --open-pr opens a person's pull request once.
+	if n, u, err := cl.CreatePullRequest(ctx, "access/alice-readwrite", "main", "Request orders-db readwrite", "why"); err != nil || n == 0 || !strings.Contains(u, fmt.Sprintf("/pull/%d", n)) {
+		t.Fatalf("create pull request: #%d %q %v", n, u, err)
+	}
 	// The hand-off of an ephemeral account: the requester's keys, and
 	// gitgrant credentials reading the pull request's comments.
 	gh.SetUserKeys("alice", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl alice@laptop")

@@ -38,6 +38,10 @@ type Options struct {
 	// alone.
 	Election *Election
 	Logger   *slog.Logger
+	// Status, when set, is told about every pass; with StatusToken it is
+	// also served at GET /status to bearers of that token.
+	Status      *StatusPage
+	StatusToken string
 }
 
 // Server is a long-running reconciler with its HTTP endpoints.
@@ -201,6 +205,9 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 
 	p, err := s.eng.Plan(ctx, false)
 	if err != nil {
+		if s.opts.Status != nil {
+			s.opts.Status.Record(nil, engine.Outcome{}, reason, s.opts.Clock.Now(), err)
+		}
 		s.setReady(false, err.Error())
 		log.Error("pass planned nothing: the repository could not be read", "err", err)
 		return time.Time{}, err
@@ -239,6 +246,9 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	applied, failed := counts(out.Result)
 	errs := append([]error{err}, p.Problems...)
 	all := errors.Join(errs...)
+	if s.opts.Status != nil {
+		s.opts.Status.Record(p, out, reason, end, all)
+	}
 	result = "ok"
 	if all != nil {
 		result = "partial"
@@ -270,7 +280,8 @@ func counts(res reconciler.Result) (applied, failed int) {
 	return applied, failed
 }
 
-// Handler serves /webhook, /healthz, /readyz and /metrics.
+// Handler serves /webhook, /healthz, /readyz, /metrics and, when
+// configured, /status.
 func (s *Server) Handler() http.Handler {
 	branch := "refs/heads/" + s.eng.Repo.Branch()
 	wh := &ghapi.Webhook{
@@ -323,6 +334,9 @@ func (s *Server) Handler() http.Handler {
 		}
 		fmt.Fprintln(w, "ok")
 	})
+	if s.opts.Status != nil && s.opts.StatusToken != "" {
+		mux.Handle("GET /status", RequireBearer(s.opts.StatusToken, s.opts.Status))
+	}
 	mux.Handle("GET /metrics", promhttp.HandlerFor(s.Metrics.Registry, promhttp.HandlerOpts{Registry: s.Metrics.Registry}))
 	return mux
 }

@@ -1,0 +1,78 @@
+package main
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/testenv"
+)
+
+// Under GitHub Actions, reconcile's job summary says what the pass did,
+// not only what it planned, and a failed grant is an ::error annotation
+// on its request file.
+func TestReconcileJobSummaryReportsOutcomes(t *testing.T) {
+	t.Parallel()
+	dsn := testenv.PostgresDSN(t)
+	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	ro, bob, carol := "sum_ro_"+s, "sum_bob_"+s, "sum_carol_"+s
+	// carol's login does not exist: granting her the role fails.
+	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN")
+	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
+
+	gh := ghfake.New(func() time.Time { return testNow })
+	t.Cleanup(gh.Close)
+	gh.AddToken("test-token")
+	repo := gh.AddRepo("acme", "access", "main")
+	w := newGitWork(t)
+	w.write(map[string]string{"gitgrant.yaml": fmt.Sprintf(`identities:
+  bob: {principals: {orders-db: %s}}
+  carol: {principals: {orders-db: %s}}
+providers:
+  orders-db:
+    type: postgres
+    dsn_env: SUM_DSN
+    roles:
+      readonly: {target: %s, max_duration: 8h, approvals: 0}
+`, bob, carol, ro)})
+	initial := w.commit(testNow.Add(-24*time.Hour), "admin", "Set up access repository")
+	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-24 * time.Hour)}, nil)
+	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Refund audit\n"}, testNow.Add(-10*time.Minute))
+	w.pullRequest(gh, repo, 2, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Check refunds\n"}, testNow.Add(-5*time.Minute))
+
+	summary := filepath.Join(t.TempDir(), "summary.md")
+	vars := map[string]string{"SUM_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(),
+		"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary}
+	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.dir)
+	if r.code != 3 {
+		t.Fatalf("exit %d, want 3 (one grant failed)\n%s\n%s", r.code, r.stdout, r.stderr)
+	}
+	data, err := os.ReadFile(summary)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := string(data)
+	for _, want := range []string{
+		"### gitgrant plan",
+		"### gitgrant reconcile: done with failures; the next pass retries them",
+		"1 action applied, 1 action failed",
+		"| grant | `orders-db/readonly` | `" + bob + "` | `requests/orders-db/bob-ro.yaml` |",
+		"#### Failed",
+		"| grant | `orders-db/readonly` | `" + carol + "` | `requests/orders-db/carol-ro.yaml` |",
+	} {
+		if !strings.Contains(got, want) {
+			t.Errorf("job summary lacks %q:\n%s", want, got)
+		}
+	}
+	if !strings.Contains(r.stdout, "::error file=requests/orders-db/carol-ro.yaml,title=gitgrant%3A grant orders-db/readonly failed::grant orders-db/readonly for "+carol+" failed: ") {
+		t.Errorf("no ::error annotation for the failed grant:\n%s", r.stdout)
+	}
+	if strings.Contains(r.stdout, "::error file=requests/orders-db/bob-ro.yaml") {
+		t.Errorf("an annotation for a grant that succeeded:\n%s", r.stdout)
+	}
+}
