@@ -21,7 +21,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gitgrant/gitgrant/internal/accesstest"
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 )
 
 // scripts/install.sh is how the action (action.yml) gets gitgrant: these

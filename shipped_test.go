@@ -22,9 +22,9 @@ func TestBinaryShipsNoTestSupport(t *testing.T) {
 	for _, pkg := range strings.Fields(string(out)) {
 		switch {
 		case pkg == "testing",
-			strings.HasPrefix(pkg, "github.com/gitgrant/gitgrant/internal/accesstest"),
-			strings.HasPrefix(pkg, "github.com/gitgrant/gitgrant/internal/gitserver"),
-			strings.HasPrefix(pkg, "github.com/gitgrant/gitgrant/internal/testenv"),
+			strings.HasPrefix(pkg, "github.com/gitgrant/gitgrant/internal/testing/accesstest"),
+			strings.HasPrefix(pkg, "github.com/gitgrant/gitgrant/internal/testing/gitserver"),
+			strings.HasPrefix(pkg, "github.com/gitgrant/gitgrant/internal/testing/testenv"),
 			strings.HasPrefix(pkg, "github.com/gitgrant/gitgrant/internal/testing/"),
 			strings.HasPrefix(pkg, "github.com/gitgrant/gitgrant/providers/providertest"):
 			t.Errorf("the gitgrant binary imports %s, which is test support", pkg)

@@ -34,8 +34,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/testenv"
-	"github.com/gitgrant/gitgrant/internal/testenv/kube"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv/kube"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/kubernetes"
 )

@@ -18,8 +18,8 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // appWorld is GitHub as a GitHub App sees it: the fake API mints

@@ -21,7 +21,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/audit"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 const auditToken = "tok-3f9a-never-printed"

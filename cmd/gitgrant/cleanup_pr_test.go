@@ -11,7 +11,7 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
 	"github.com/gitgrant/gitgrant/internal/ghfake"
-	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // runCLIAt is runCLI with the clock at now.

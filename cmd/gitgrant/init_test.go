@@ -10,7 +10,7 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/internal/workflowcheck"
 	"github.com/gitgrant/gitgrant/providers/all"
 )

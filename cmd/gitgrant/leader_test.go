@@ -25,8 +25,8 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
-	"github.com/gitgrant/gitgrant/internal/testenv"
-	"github.com/gitgrant/gitgrant/internal/testenv/kube"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv/kube"
 )
 
 func TestMain(m *testing.M) { kube.Main(m) }

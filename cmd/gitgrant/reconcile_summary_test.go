@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/ghfake"
-	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // Under GitHub Actions, reconcile's job summary says what the pass did,

@@ -9,8 +9,8 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
 	"github.com/gitgrant/gitgrant/internal/report"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // TestReportCommand runs `gitgrant report` on a local clone: every format,

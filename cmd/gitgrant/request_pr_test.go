@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/ghfake"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // requestWorld is a requester's clone of an access repository served by

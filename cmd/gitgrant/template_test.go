@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/accesstest"
 	"github.com/gitgrant/gitgrant/internal/render"
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
 

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/accesstest"
 	"github.com/gitgrant/gitgrant/internal/render"
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 )
 
 // The first run of `gitgrant trust` names the missing root and the fix;

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // historySpec describes a generated access repository history.

@@ -13,8 +13,8 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // TestAtFromLedger: once gitgrant keeps a ledger, "who held what at T" is

@@ -12,8 +12,8 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // ledgerHistory writes, for git fast-import, a main branch of commits

@@ -7,7 +7,7 @@ import (
 
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // The cleanup branch of cleanup.mode: pull-request is gitgrant's own: a

@@ -22,8 +22,8 @@ import (
 	"golang.org/x/crypto/ssh"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
-	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 var at = time.Date(2026, 11, 2, 12, 0, 0, 0, time.UTC)

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 const (

@@ -8,7 +8,7 @@ import (
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // gitLogChanges is `git log --first-parent --name-status` for requests/,

@@ -5,7 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // TestMainRefFollowsGit: MainRef reads loose refs itself and remembers a

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // rotatingTokens stands for a GitHub App: one installation token is valid

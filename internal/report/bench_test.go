@@ -17,7 +17,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/audit"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
-	"github.com/gitgrant/gitgrant/internal/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // benchRequests is the history issue #14 asks the report to be shown on.

@@ -15,7 +15,7 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/testenv/kube"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv/kube"
 	"github.com/gitgrant/gitgrant/providers"
 )
 

@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/providers"
 )
 

@@ -3,7 +3,7 @@
 // Package browser drives headless Chromium for tests of the pages gitgrant
 // renders (the report, the status page): the DOM after scripts ran, and
 // screenshots. Without Chromium it skips the test locally and fails it under
-// CI=true, like the server helpers in internal/testenv.
+// CI=true, like the server helpers in internal/testing/testenv.
 package browser
 
 import (
@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // names are the executables Chromium goes by: Debian's package, other

@@ -7,7 +7,7 @@
 // The binaries are built from the Go module proxy on first use and cached
 // (see EnsureBinaries). Without a go command or the proxy the tests skip
 // with a loud reason locally and fail under CI=true, like every server of
-// internal/testenv.
+// internal/testing/testenv.
 //
 // The server is started once per test binary and shared by its tests,
 // which therefore work in namespaces of their own (Server.Namespace).
@@ -41,7 +41,7 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
-	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // Server is the running test API server. Its credentials are random per
@@ -189,7 +189,7 @@ func APIServer(t testing.TB) *Server {
 		var missing *errCannotBuild
 		if errors.As(once.err, &missing) {
 			testenv.Unavailable(t, "kube-apiserver "+Version+" and etcd",
-				"they are built from the Go module proxy into the Go cache on first use (.ci/run does it first); check that `go build` works in internal/testenv/kube/build, or set GITGRANT_TEST_KUBE_APISERVER and GITGRANT_TEST_ETCD", once.err)
+				"they are built from the Go module proxy into the Go cache on first use (.ci/run does it first); check that `go build` works in internal/testing/testenv/kube/build, or set GITGRANT_TEST_KUBE_APISERVER and GITGRANT_TEST_ETCD", once.err)
 		}
 		t.Fatalf("starting the test API server: %v", once.err)
 	}

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/testenv/process"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv/process"
 
 	"github.com/go-ldap/ldap/v3"
 )

@@ -20,7 +20,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/testenv/process"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv/process"
 
 	"k8s.io/client-go/kubernetes"
 )

@@ -167,7 +167,7 @@ func buildModuleDir() (string, error) {
 	if gomod == "" || gomod == os.DevNull {
 		return "", errors.New("finding the build module: not inside gitgrant's module")
 	}
-	dir := filepath.Join(filepath.Dir(gomod), "internal", "testenv", "kube", "build")
+	dir := filepath.Join(filepath.Dir(gomod), "internal", "testing", "testenv", "kube", "build")
 	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err != nil {
 		return "", fmt.Errorf("finding the build module: %w", err)
 	}

@@ -19,7 +19,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/testenv"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // Git finds the git CLI and its http-backend, or marks the test unavailable
