@@ -17,8 +17,9 @@ import (
 
 // notify tells people what they need to know about their requests, once
 // each (a notified record remembers it, so a steady state costs no call):
-// a reminder before a window ends, with the command to extend it, and why
-// a merged request grants nothing. It returns the records to write.
+// a reminder before a window ends, with the command to extend it, why a
+// merged request grants nothing, and why one cannot be verified when the
+// cause will not pass by itself. It returns the records to write.
 func (e *Engine) notify(ctx context.Context, p *Pass) ([]gitrepo.Note, error) {
 	if e.GitHub == nil {
 		return nil, nil
@@ -56,6 +57,11 @@ func (e *Engine) notify(ctx context.Context, p *Pass) ([]gitrepo.Note, error) {
 			sum := sha256.Sum256([]byte(strings.Join(en.Reasons, "\n")))
 			notice = "refused:" + hex.EncodeToString(sum[:8])
 			render.Refused(&body, path, en.Reasons)
+		case en.Status == gitgrant.StatusUnverified && lasting(r.VerifyErr):
+			msg := r.VerifyErr.Error()
+			sum := sha256.Sum256([]byte(msg))
+			notice = "unverified:" + hex.EncodeToString(sum[:8])
+			render.Unverified(&body, path, msg)
 		default:
 			continue
 		}
@@ -69,6 +75,15 @@ func (e *Engine) notify(ctx context.Context, p *Pass) ([]gitrepo.Note, error) {
 		notes = append(notes, gitrepo.Note{Commit: r.Provenance.Commit, Record: gitrepo.NoteRecord{Event: gitrepo.EventNotified, Request: path, Blob: blob, Notice: notice}})
 	}
 	return notes, errors.Join(errs...)
+}
+
+// lasting reports whether a verification failed for a reason that the
+// next pass will meet again — gitgrant's credentials cannot read a team —
+// and is worth telling the pull request. An outage is not: it passes by
+// itself, and GitHub is what the comment would go through.
+func lasting(err error) bool {
+	var denied *gitgrant.TeamAccessError
+	return errors.As(err, &denied)
 }
 
 // reminderTimes are when reminders fall due after now, so that a

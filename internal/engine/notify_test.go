@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/providers/fake"
 )
 
@@ -46,5 +48,43 @@ func TestRemindersAndRefusals(t *testing.T) {
 	refusals := comments(2)
 	if len(refusals) != 1 || !strings.Contains(refusals[0], "grants nothing") || !strings.Contains(refusals[0], "approval") {
 		t.Errorf("bob's pull request: %q, want one comment saying why it grants nothing", refusals)
+	}
+}
+
+// A merged request whose approvals gitgrant's own credentials cannot check
+// (break-glass names a team the token cannot read) is told why, once, with
+// the fix; an outage, which passes by itself, tells nobody.
+func TestUnverifiedIsToldOnce(t *testing.T) {
+	t.Parallel()
+	w := newTrustWorld(t, trustConfig)
+	w.MergePR(3, "mallory", map[string]string{"requests/db/mallory.yaml": reqFile("mallory", "duration: 1h\nemergency: true\n")}, t0.Add(-time.Minute))
+	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	told := func() []string {
+		var out []string
+		for _, c := range w.GH.Comments(w.Repo.Repo) {
+			if c.Issue == 3 && strings.Contains(c.Body, "cannot be verified") {
+				out = append(out, c.Body)
+			}
+		}
+		return out
+	}
+	w.GH.Inject(ghfake.Fault{Status: 503, Times: 1 << 20}) // GitHub down: verification fails, and nobody is told
+	w.pass(t, p, t0)
+	if got := told(); len(got) != 0 {
+		t.Fatalf("told during an outage: %q", got)
+	}
+	w.GH.ClearFaults() // up again; the team stays unreadable
+	for _, at := range []time.Time{t0.Add(time.Minute), t0.Add(2 * time.Minute)} {
+		ps, _ := w.pass(t, p, at)
+		if e := ps.Requests["requests/db/mallory.yaml"].Entry; e.Status != gitgrant.StatusUnverified {
+			t.Fatalf("status %s, want unverified", e.Status)
+		}
+	}
+	got := told()
+	if len(got) != 1 || !strings.Contains(got[0], "read:org") || !strings.Contains(got[0], "grants nothing yet") {
+		t.Errorf("mallory's pull request: %q, want one comment saying why and how to fix it", got)
+	}
+	if m := members(t, p); len(m) != 0 {
+		t.Errorf("members %v: an unverified request was granted", m)
 	}
 }

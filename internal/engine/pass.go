@@ -85,6 +85,9 @@ type Request struct {
 	// Evidence is its verified approval; nil when not verified (no GitHub,
 	// GitHub down, or the file is invalid).
 	Evidence *gitgrant.Evidence
+	// VerifyErr is why verifying it failed; nil when it verified or was
+	// not tried.
+	VerifyErr error
 	// Entry is what the plan made of it.
 	Entry gitgrant.Entry
 }
@@ -296,6 +299,7 @@ func (e *Engine) sources(ctx context.Context, p *Pass) ([]reconciler.Source, []g
 				// Rule 7: GitHub unreachable pauses grants; the request is
 				// unverified, and its expiry still revokes.
 				p.Problems = append(p.Problems, fmt.Errorf("verifying %s: %w", f.Path, err))
+				rec.VerifyErr = err
 			} else {
 				src.Evidence = &ev
 				rec.Evidence = &ev

@@ -76,6 +76,18 @@ func Refused(w io.Writer, path string, reasons []string) error {
 	return err
 }
 
+// Unverified is the comment on a merged request whose approvals gitgrant
+// cannot check for a reason that is gitgrant's own (its credentials), not
+// the request's: nothing is granted until they can be checked.
+func Unverified(w io.Writer, path, why string) error {
+	var b strings.Builder
+	fmt.Fprintf(&b, "gitgrant: %s was merged, but its approvals cannot be verified, so it grants nothing yet:\n\n", CodeSpan(path))
+	fmt.Fprintf(&b, "- %s\n", MarkdownText(why))
+	b.WriteString("\nThis is about gitgrant's credentials, not your request: ask the maintainers of this access repository to fix what is said above. gitgrant checks again on every pass and grants the request once its approvals verify; its expiry applies either way.\n")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
 // CodeBlock is s in a fenced code block whose fence no run of backticks
 // in s can close.
 func CodeBlock(s string) string {
