@@ -2,15 +2,9 @@ package testenv
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
 	"encoding/hex"
-	"encoding/pem"
 	"fmt"
-	"math/big"
 	"net"
 	"os"
 	"os/exec"
@@ -18,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/testcert"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv/process"
 
 	"github.com/go-ldap/ldap/v3"
@@ -281,57 +276,12 @@ description: Keeps gitgrant-managed groups non-empty; grants nothing.
 // writeTLSFiles makes a CA and a server certificate for 127.0.0.1 and
 // localhost, valid for a day, as ca.pem, server.pem and server.key in dir.
 func writeTLSFiles(dir string) error {
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	p, err := testcert.Loopback("gitgrant test CA", "127.0.0.1")
 	if err != nil {
 		return err
 	}
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "gitgrant test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	srvKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return err
-	}
-	srvTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(24 * time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-		DNSNames:     []string{"localhost"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-	}
-	srvDER, err := x509.CreateCertificate(rand.Reader, srvTmpl, caTmpl, &srvKey.PublicKey, caKey)
-	if err != nil {
-		return err
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(srvKey)
-	if err != nil {
-		return err
-	}
-	files := []struct {
-		name, kind string
-		der        []byte
-	}{
-		{"ca.pem", "CERTIFICATE", caDER},
-		{"server.pem", "CERTIFICATE", srvDER},
-		{"server.key", "PRIVATE KEY", keyDER},
-	}
-	for _, f := range files {
-		data := pem.EncodeToMemory(&pem.Block{Type: f.kind, Bytes: f.der})
-		if err := os.WriteFile(filepath.Join(dir, f.name), data, 0o600); err != nil {
+	for name, data := range map[string][]byte{"ca.pem": p.CA, "server.pem": p.Cert, "server.key": p.Key} {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o600); err != nil {
 			return err
 		}
 	}
