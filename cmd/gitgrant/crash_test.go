@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/ghfake"
@@ -107,7 +109,7 @@ providers:
 		".github/CODEOWNERS": "/requests/ @carol\n",
 	})
 	initial := w.commit(now.Add(-24*time.Hour), "admin", "Set up access repository")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: now.Add(-24 * time.Hour)}, nil)
 	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/wiki/bob.yaml": "requester: bob\ngrants: [{provider: wiki, role: editor}]\nduration: 1h\nreason: Fix the runbook\n"}, now.Add(-3*time.Hour), "carol")
 	w.pullRequest(gh, repo, 2, "alice", map[string]string{"requests/wiki/alice.yaml": "requester: alice\ngrants: [{provider: wiki, role: editor}]\nduration: 2h\nreason: Write the postmortem\n"}, now.Add(-time.Minute), "carol")
@@ -128,7 +130,7 @@ providers:
 		return ms
 	}
 	cleanups := func() int {
-		log := runGit(t, w.remote, time.Time{}, "", "log", "--format=%B", "main")
+		log := accesstest.Git(t, w.remote, time.Time{}, "", "log", "--format=%B", "main")
 		return strings.Count(log, "Gitgrant-Request: requests/wiki/bob.yaml\n")
 	}
 
@@ -190,18 +192,18 @@ providers:
 	if n := cleanups(); n != 1 {
 		t.Errorf("%d cleanup commits for bob's expired request, want exactly 1", n)
 	}
-	if files := runGit(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/"); files != "requests/wiki/alice.yaml" {
+	if files := accesstest.Git(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/"); files != "requests/wiki/alice.yaml" {
 		t.Errorf("requests on the remote:\n%s", files)
 	}
 
 	// Third run: nothing left to do, no new commit.
-	head := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main")
+	head := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main")
 	third := reconcile()
 	b, err := third.CombinedOutput()
 	if err != nil || !strings.Contains(string(b), "applied 0 action(s), 0 failed") {
 		t.Errorf("third run: %v\n%s", err, b)
 	}
-	if again := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main"); again != head {
+	if again := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main"); again != head {
 		t.Errorf("a converged run made a commit")
 	}
 	if diff := cmp.Diff([]string{"alice"}, members()); diff != "" {

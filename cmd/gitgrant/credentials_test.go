@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 
@@ -59,7 +61,7 @@ func newHandoffWorld(t *testing.T, group string) *handoffWorld {
 	cfg := fmt.Sprintf("identities:\n  alice: {}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: ORDERS_DB_DSN\n    roles:\n      support: {target: %q, mode: ephemeral, approvals: 0}\n", group)
 	h.w.write(map[string]string{"gitgrant.yaml": cfg})
 	base := h.w.commit(testNow.Add(-48*time.Hour), "admin", "Set up")
-	runGit(t, h.w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, h.w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 	gh.AddCommit(repo, ghfake.Commit{SHA: base, Author: "admin", Committer: "admin", Message: "Set up", Date: testNow.Add(-48 * time.Hour), Files: map[string]string{"gitgrant.yaml": cfg}}, nil)
 	h.w.pullRequest(gh, repo, handoffPR, "alice", map[string]string{h.requestPath: "requester: alice\ngrants: [{provider: orders-db, role: support}]\nduration: 1h\nreason: Look at order 7\n"}, testNow.Add(-time.Hour))
 	logger := slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -120,9 +122,9 @@ func TestCredentialsEndToEnd(t *testing.T) {
 	// gitgrant's side. The ledger names the account before it exists.
 	prefix := gitgrant.DefaultAccountPrefix("support")
 	name := gitgrant.NewAccountName(prefix)
-	merge := runGit(t, h.w.dir, time.Time{}, "", "rev-parse", "HEAD")
-	runGit(t, h.w.dir, time.Time{}, "", "notes", "--ref=gitgrant", "add", "-m", `{"event":"granted","account":"`+name+`"}`, merge)
-	runGit(t, h.w.dir, time.Time{}, "", "push", "-q", "origin", "refs/notes/gitgrant")
+	merge := accesstest.Git(t, h.w.dir, time.Time{}, "", "rev-parse", "HEAD")
+	accesstest.Git(t, h.w.dir, time.Time{}, "", "notes", "--ref=gitgrant", "add", "-m", `{"event":"granted","account":"`+name+`"}`, merge)
+	accesstest.Git(t, h.w.dir, time.Time{}, "", "push", "-q", "origin", "refs/notes/gitgrant")
 	deps := providers.DefaultDeps()
 	deps.Getenv = testEnv(map[string]string{"ORDERS_DB_DSN": dsn})
 	deps.Logger = slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -211,7 +213,7 @@ func TestCredentialsEndToEnd(t *testing.T) {
 		places[fmt.Sprintf("GitHub request %d %s %s", i, req.Method, req.Path)] = string(req.Body) + string(req.Response)
 	}
 	for _, dir := range []string{h.w.dir, h.w.remote} {
-		places["git objects of "+dir] = runGit(t, dir, time.Time{}, "", "cat-file", "--batch-all-objects", "--batch")
+		places["git objects of "+dir] = accesstest.Git(t, dir, time.Time{}, "", "cat-file", "--batch-all-objects", "--batch")
 	}
 	if !strings.Contains(places["git objects of "+h.w.remote], name) || !strings.Contains(h.log.String(), name) {
 		t.Fatal("the account's name is not in the ledger's notes or the log: the search below would prove nothing")

@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+
 	"github.com/google/go-cmp/cmp"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -199,7 +201,7 @@ func TestServeLeaderElection(t *testing.T) {
 		".github/CODEOWNERS": "/requests/ @owner\n",
 	})
 	initial := w.commit(now.Add(-24*time.Hour), "admin", "Set up access repository")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: now.Add(-24 * time.Hour)}, nil)
 	merge := func(n int, who string) {
 		t.Helper()

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
@@ -40,7 +42,7 @@ providers:
       readonly: {target: %s, max_duration: 8h, approvals: 0}
 `, bob, carol, ro)})
 	initial := w.commit(testNow.Add(-24*time.Hour), "admin", "Set up access repository")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-24 * time.Hour)}, nil)
 	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Refund audit\n"}, testNow.Add(-10*time.Minute))
 	w.pullRequest(gh, repo, 2, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Check refunds\n"}, testNow.Add(-5*time.Minute))

@@ -5,12 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -33,30 +34,10 @@ func newGitWork(t *testing.T) *gitWork {
 	t.Helper()
 	root := t.TempDir()
 	w := &gitWork{t: t, dir: filepath.Join(root, "work"), remote: filepath.Join(root, "remote.git")}
-	runGit(t, root, time.Time{}, "", "init", "-q", "--bare", "-b", "main", w.remote)
-	runGit(t, root, time.Time{}, "", "init", "-q", "-b", "main", w.dir)
-	runGit(t, w.dir, time.Time{}, "", "remote", "add", "origin", w.remote)
+	accesstest.Git(t, root, time.Time{}, "", "init", "-q", "--bare", "-b", "main", w.remote)
+	accesstest.Git(t, root, time.Time{}, "", "init", "-q", "-b", "main", w.dir)
+	accesstest.Git(t, w.dir, time.Time{}, "", "remote", "add", "origin", w.remote)
 	return w
-}
-
-// runGit runs git as who (a GitHub login, as author and committer) at time at.
-func runGit(t *testing.T, dir string, at time.Time, who string, args ...string) string {
-	t.Helper()
-	if who == "" {
-		who = "admin"
-	}
-	cmd := exec.Command("git", append([]string{"-c", "user.name=" + who, "-c", "user.email=" + who + "@example.com"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = os.Environ()
-	if !at.IsZero() {
-		d := at.Format(time.RFC3339)
-		cmd.Env = append(cmd.Env, "GIT_AUTHOR_DATE="+d, "GIT_COMMITTER_DATE="+d)
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
 }
 
 func (w *gitWork) write(files map[string]string) {
@@ -70,24 +51,24 @@ func (w *gitWork) write(files map[string]string) {
 }
 
 func (w *gitWork) commit(at time.Time, who, msg string) string {
-	runGit(w.t, w.dir, at, who, "add", "-A")
-	runGit(w.t, w.dir, at, who, "commit", "-q", "-m", msg)
-	return runGit(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
+	accesstest.Git(w.t, w.dir, at, who, "add", "-A")
+	accesstest.Git(w.t, w.dir, at, who, "commit", "-q", "-m", msg)
+	return accesstest.Git(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
 }
 
 // pullRequest puts files on a branch as who, merges it into main with a
 // merge commit as GitHub writes it, and records the same pull request,
 // commits and approving reviews on the fake GitHub.
 func (w *gitWork) pullRequest(gh *ghfake.Server, repo *ghfake.Repo, n int, who string, files map[string]string, merged time.Time, approvers ...string) {
-	base := runGit(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
+	base := accesstest.Git(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
 	branch := fmt.Sprintf("request-%d", n)
-	runGit(w.t, w.dir, time.Time{}, "", "checkout", "-q", "-b", branch)
+	accesstest.Git(w.t, w.dir, time.Time{}, "", "checkout", "-q", "-b", branch)
 	w.write(files)
 	head := w.commit(merged.Add(-30*time.Minute), who, "Request access")
-	runGit(w.t, w.dir, time.Time{}, "", "checkout", "-q", "main")
-	runGit(w.t, w.dir, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, branch), branch)
-	merge := runGit(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
-	runGit(w.t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(w.t, w.dir, time.Time{}, "", "checkout", "-q", "main")
+	accesstest.Git(w.t, w.dir, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, branch), branch)
+	merge := accesstest.Git(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
+	accesstest.Git(w.t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 
 	gh.AddCommit(repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "Request access", Date: merged.Add(-30 * time.Minute)}, files)
 	gh.AddCommit(repo, ghfake.Commit{SHA: merge, Parents: []string{base, head}, Author: who, Committer: "web-flow", Message: "Merge", Date: merged}, nil)
@@ -172,7 +153,7 @@ providers:
 		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
 	})
 	initial := w.commit(testNow.Add(-24*time.Hour), "admin", "Set up access repository")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-24 * time.Hour)}, nil)
 
 	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
@@ -198,17 +179,17 @@ providers:
 
 	// The cleanup commit reached the remote, with its trailers, and the
 	// expired file is gone there; the active one stays.
-	files := runGit(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/")
+	files := accesstest.Git(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/")
 	if files != "requests/orders-db/alice-rw.yaml" {
 		t.Errorf("requests on the remote after cleanup:\n%s", files)
 	}
-	msg := runGit(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
+	msg := accesstest.Git(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
 	for _, want := range []string{"Gitgrant-Request: requests/orders-db/bob-ro.yaml", "Gitgrant-Requester: bob", "Gitgrant-Pull-Request: 1"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("cleanup commit lacks %q:\n%s", want, msg)
 		}
 	}
-	if notes := runGit(t, w.remote, time.Time{}, "", "notes", "--ref=refs/notes/gitgrant", "list"); notes == "" {
+	if notes := accesstest.Git(t, w.remote, time.Time{}, "", "notes", "--ref=refs/notes/gitgrant", "list"); notes == "" {
 		t.Errorf("no grant-time notes were pushed")
 	}
 	var told bool
@@ -222,12 +203,12 @@ providers:
 	}
 
 	// A second pass converges: nothing to do, no new commit.
-	head := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main")
+	head := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main")
 	r = runCLI(t, vars, "reconcile", "--repo", w.dir)
 	if r.code != 0 || !strings.Contains(r.stdout, "applied 0 action(s), 0 failed") {
 		t.Errorf("second pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if again := runGit(t, w.remote, time.Time{}, "", "rev-parse", "main"); again != head {
+	if again := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main"); again != head {
 		t.Errorf("an empty change made a commit: %s -> %s", head, again)
 	}
 }
@@ -247,7 +228,7 @@ func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
 		"requests/db/alice.yaml": "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: Look at data\n",
 	})
 	w.commit(testNow.Add(-time.Hour), "alice", "direct push")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 
 	// The plan shows exactly what reconcile then does: no grant, the drift
 	// revocation, and why alice gets nothing.
@@ -318,7 +299,7 @@ func TestReconcileBrake(t *testing.T) {
 	w := newGitWork(t)
 	w.write(map[string]string{"gitgrant.yaml": fmt.Sprintf("providers:\n  db:\n    type: postgres\n    dsn_env: BRAKE_DSN\n    roles:\n      ro: {target: %s}\n", ro)})
 	w.commit(testNow.Add(-time.Hour), "admin", "init")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 
 	r := runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.dir)
 	if r.code != gitgrant.ExitInvalid || !strings.Contains(r.stderr, "brake") {

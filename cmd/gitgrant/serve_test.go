@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/ghfake"
@@ -83,7 +85,7 @@ func TestServeEndToEnd(t *testing.T) {
 		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
 	})
 	initial := w.commit(now.Add(-24*time.Hour), "admin", "Set up access repository")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: now.Add(-24 * time.Hour)}, nil)
 
 	const secret = "serve-e2e-secret"
@@ -127,7 +129,7 @@ func TestServeEndToEnd(t *testing.T) {
 	waitFor(t, "the grant after the webhook", logs, func() bool { return cmp.Equal([]string{alice}, pgMembers(t, dsn, rw)) })
 	waitFor(t, "the revocation at expiry", logs, func() bool { return len(pgMembers(t, dsn, rw)) == 0 })
 	waitFor(t, "the cleanup commit", logs, func() bool {
-		return runGit(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/") == ""
+		return accesstest.Git(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/") == ""
 	})
 	waitFor(t, "the revocation delay in /metrics", logs, func() bool {
 		_, m := httpGet(base + "/metrics")
@@ -147,7 +149,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if diff := cmp.Diff([]string{"requested", "approved", "granted", "expired", "cleaned-up"}, events); diff != "" {
 		t.Errorf("audit events (-want +got):\n%s\n%s", diff, audit.stdout)
 	}
-	msg := runGit(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
+	msg := accesstest.Git(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
 	if !strings.Contains(msg, "Gitgrant-Request: requests/orders-db/alice.yaml") {
 		t.Errorf("cleanup commit:\n%s", msg)
 	}

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+
 	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/gitgrant/gitgrant"
@@ -58,7 +60,7 @@ func newPRWorld(t *testing.T) *prWorld {
 	}
 	w.write(files)
 	base := w.commit(testNow.Add(-48*time.Hour), "admin", "Set up access repository")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 	gh.AddCommit(repo, ghfake.Commit{SHA: base, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-48 * time.Hour), Files: files}, nil)
 	return &prWorld{t: t, gh: gh, repo: repo, w: w, base: base, vars: map[string]string{
 		"GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(),
@@ -70,13 +72,13 @@ func (p *prWorld) land(at time.Time, changes map[string]string) {
 	p.t.Helper()
 	for path, content := range changes {
 		if content == "" {
-			runGit(p.t, p.w.dir, time.Time{}, "", "rm", "-q", path)
+			accesstest.Git(p.t, p.w.dir, time.Time{}, "", "rm", "-q", path)
 		} else {
 			p.w.write(map[string]string{path: content})
 		}
 	}
 	sha := p.w.commit(at, "admin", "Change main")
-	runGit(p.t, p.w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	accesstest.Git(p.t, p.w.dir, time.Time{}, "", "push", "-q", "origin", "main")
 	p.gh.AddCommit(p.repo, ghfake.Commit{SHA: sha, Parents: []string{p.base}, Author: "admin", Committer: "admin", Message: "Change main", Date: at}, changes)
 	p.base = sha
 }
@@ -86,17 +88,17 @@ func (p *prWorld) land(at time.Time, changes map[string]string) {
 func (p *prWorld) open(n int, author string, changes map[string]string) string {
 	t, w := p.t, p.w
 	branch := fmt.Sprintf("pr-%d", n)
-	runGit(t, w.dir, time.Time{}, "", "checkout", "-q", "-b", branch, "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "checkout", "-q", "-b", branch, "main")
 	for path, content := range changes {
 		if content == "" {
-			runGit(t, w.dir, time.Time{}, "", "rm", "-q", path)
+			accesstest.Git(t, w.dir, time.Time{}, "", "rm", "-q", path)
 		} else {
 			w.write(map[string]string{path: content})
 		}
 	}
 	head := w.commit(testNow.Add(-time.Hour), author, "Change access")
-	runGit(t, w.dir, time.Time{}, "", "push", "-q", "origin", branch)
-	runGit(t, w.dir, time.Time{}, "", "checkout", "-q", "main")
+	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", branch)
+	accesstest.Git(t, w.dir, time.Time{}, "", "checkout", "-q", "main")
 	p.gh.AddCommit(p.repo, ghfake.Commit{SHA: head, Parents: []string{p.base}, Author: author, Committer: author, Message: "Change access", Date: testNow.Add(-time.Hour)}, changes)
 	p.gh.AddPull(p.repo, ghfake.Pull{Number: n, User: author, HeadRef: branch, HeadSHA: head, BaseSHA: p.base, Commits: []string{head}})
 	p.gh.Associate(p.repo, head, n)
