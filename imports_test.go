@@ -19,9 +19,9 @@ var technologyHomes = []struct {
 	homes        []string // directories, relative to the module root
 }{
 	{"github.com/google/go-github/", []string{"internal/ghapi", "providers/githubteam"}},
-	// The client side of git is gitrepo's; the simulated GitHub (ghfake)
-	// is a git server, which the demo runs.
-	{"github.com/go-git/go-git/", []string{"internal/gitrepo", "internal/ghfake"}},
+	// Both sides of git are gitrepo's: the client, and the smart-HTTP
+	// server and bare-repository writes the simulated GitHub uses.
+	{"github.com/go-git/go-git/", []string{"internal/gitrepo"}},
 	// Encrypting secrets to SSH keys is the hand-off's alone.
 	{"filippo.io/age", []string{"internal/handoff"}},
 }

@@ -19,6 +19,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
 )
 
 // The repository and App of the demo.
@@ -39,7 +40,7 @@ type World struct {
 	// KeyFile is the GitHub App's private key, as gitgrant reads it.
 	KeyFile string
 	clock   *Clock
-	bare    *ghfake.BareRepo
+	bare    *gitrepo.BareRepo
 	nextPR  int
 }
 
@@ -47,7 +48,7 @@ type World struct {
 // repository served at GitURL, and a GitHub App installed on it.
 func New(dir string, clock *Clock) (*World, error) {
 	w := &World{Dir: dir, clock: clock, nextPR: 1}
-	bare, err := ghfake.InitBare(filepath.Join(dir, "github", Owner, Name+".git"), "main")
+	bare, err := gitrepo.InitBare(filepath.Join(dir, "github", Owner, Name+".git"), "main")
 	if err != nil {
 		return nil, err
 	}

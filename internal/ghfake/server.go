@@ -28,6 +28,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
 )
 
 // Prefix is where the API is mounted, as on GitHub Enterprise Server.
@@ -87,7 +89,7 @@ type Server struct {
 	bots     map[string]bool
 	appSlugs map[int64]string
 	// gitRepos are the repositories served over smart HTTP (ServeGit).
-	gitRepos map[string]*gitRepo
+	gitRepos map[string]*gitrepo.SmartHTTP
 	// userKeys are the public SSH keys of users, by lower-case login.
 	userKeys map[string][]string
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
 )
 
 // token is the GitHub token the fake accepts, for the API and for git.
@@ -25,14 +26,14 @@ type hub struct {
 	t    testing.TB
 	gh   *ghfake.Server
 	api  *ghfake.Repo
-	bare *ghfake.BareRepo
+	bare *gitrepo.BareRepo
 	dir  string
 }
 
 func newHub(t testing.TB, now func() time.Time, files map[string]string, at time.Time) *hub {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "access.git")
-	bare, err := ghfake.InitBare(dir, "main")
+	bare, err := gitrepo.InitBare(dir, "main")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package ghfake
+package gitrepo
 
 import (
 	"fmt"
@@ -17,7 +17,7 @@ import (
 
 // BareRepo is a repository as GitHub stores it, written the way GitHub
 // itself writes: merge commits, web edits, branches. The simulated GitHub
-// serves it over smart HTTP (ServeGit); what gitgrant pushes there lands in
+// serves it over smart HTTP (SmartHTTP); what gitgrant pushes there lands in
 // it too.
 type BareRepo struct{ dir string }
 
@@ -100,7 +100,7 @@ func (b *BareRepo) Commit(parents []string, files, changes map[string]string, au
 	}
 	st := b.storage()
 	defer st.Close()
-	tree, err := storeTree(st, all, "")
+	tree, err := storeBareTree(st, all, "")
 	if err != nil {
 		return "", nil, err
 	}
@@ -122,7 +122,7 @@ func (b *BareRepo) Commit(parents []string, files, changes map[string]string, au
 }
 
 // storeTree stores the tree of the files under prefix ("" for the root).
-func storeTree(st *filesystem.Storage, files map[string]string, prefix string) (plumbing.Hash, error) {
+func storeBareTree(st *filesystem.Storage, files map[string]string, prefix string) (plumbing.Hash, error) {
 	subdirs := map[string]bool{}
 	var entries []object.TreeEntry
 	for path, content := range files {
@@ -151,14 +151,14 @@ func storeTree(st *filesystem.Storage, files map[string]string, prefix string) (
 		entries = append(entries, object.TreeEntry{Name: rest, Mode: filemode.Regular, Hash: h})
 	}
 	for dir := range subdirs {
-		h, err := storeTree(st, files, prefix+dir+"/")
+		h, err := storeBareTree(st, files, prefix+dir+"/")
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
 		entries = append(entries, object.TreeEntry{Name: dir, Mode: filemode.Dir, Hash: h})
 	}
 	// git orders entries by name, a directory as if its name ended in "/".
-	sort.Slice(entries, func(i, j int) bool { return sortName(entries[i]) < sortName(entries[j]) })
+	sort.Slice(entries, func(i, j int) bool { return bareSortName(entries[i]) < bareSortName(entries[j]) })
 	obj := st.NewEncodedObject()
 	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
@@ -166,7 +166,7 @@ func storeTree(st *filesystem.Storage, files map[string]string, prefix string) (
 	return st.SetEncodedObject(obj)
 }
 
-func sortName(e object.TreeEntry) string {
+func bareSortName(e object.TreeEntry) string {
 	if e.Mode == filemode.Dir {
 		return e.Name + "/"
 	}
