@@ -302,7 +302,10 @@ func (sp *StatusPage) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no randomness for the page's nonce", http.StatusInternalServerError)
 		return
 	}
-	nonce := base64.StdEncoding.EncodeToString(b[:])
+	// The URL alphabet is valid in a CSP nonce and needs no escaping in
+	// the HTML attribute, so header and page carry the same bytes
+	// (html/template writes a standard-alphabet "+" as "&#43;").
+	nonce := base64.RawURLEncoding.EncodeToString(b[:])
 	sp.mu.Lock()
 	data := statusData{Nonce: nonce, Now: sp.clock.Now().UTC(), View: sp.last, Events: append([]statusEvent(nil), sp.events...)}
 	sp.mu.Unlock()
