@@ -81,8 +81,9 @@ type Input struct {
 	// direct push by its first parent's policy.
 	Parents []string
 	// FirstSeen is when gitgrant first saw Commit on main, from its own
-	// durable record (the earliest recorded, never later than now); zero
-	// means now. The window of content that came without a merged pull
+	// durable record (the earliest recorded; later than now only after
+	// the clock stepped back, by MaxClockStepBack at most); zero means
+	// now. The window of content that came without a merged pull
 	// request starts there, or at an earlier commit date (rule 6).
 	FirstSeen time.Time
 	Request   *gitgrant.Request

@@ -20,6 +20,16 @@ import (
 // refused for good (rule 6).
 const MaxCommitDateSkew = 5 * time.Minute
 
+// MaxClockStepBack is how far a recorded first sighting may lie in the
+// future of the reconciler's clock and still be believed: its own record,
+// written before its clock stepped back. Believing it keeps an honest
+// break-glass window from being judged against a sighting invented by the
+// step (and revoked early). A record further ahead is not believed (the
+// sighting is now, as for a commit never seen), so a sighting forged
+// into the ledger can move a break-glass window later by this much at
+// most, and never lengthen it.
+const MaxClockStepBack = 15 * time.Minute
+
 // finish settles the verdict: approved when no rule failed; otherwise, for
 // an emergency request, the break-glass rules decide (rule 5).
 func (v *Verifier) finish(ctx context.Context, in Input, ev gitgrant.Evidence, reasons []string, base *judgedBy) (gitgrant.Evidence, error) {
@@ -81,7 +91,7 @@ func (v *Verifier) direct(ctx context.Context, in Input, ev gitgrant.Evidence, b
 	}
 	ev.BaseCommit, ev.HeadCommit, ev.Author = base, in.Commit, c.Author
 	seen := in.FirstSeen.UTC()
-	if seen.IsZero() || seen.After(ev.CheckedAt) {
+	if seen.IsZero() || seen.Sub(ev.CheckedAt) > MaxClockStepBack {
 		seen = ev.CheckedAt
 	}
 	ev.MergedAt = seen

@@ -361,8 +361,17 @@ type sighting struct {
 // sightCommit is when gitgrant first saw commit: the earliest recorded
 // time, or now (then recorded before anything is granted). A forged later
 // record never helps; a forged earlier one only shortens a window.
+//
+// A recorded sighting up to approval.MaxClockStepBack in the future of
+// now is this reconciler's own, from before its clock stepped back: it
+// stands, and no earlier one is recorded over it, which would make an
+// honest commit date look like one from the future.
 func (p *Pass) sightCommit(commit gitrepo.Hash) time.Time {
-	return p.sight(gitrepo.SeenCommitKey(commit.String()), sighting{on: commit, what: gitrepo.Sighting{Commit: commit.String()}})
+	key := gitrepo.SeenCommitKey(commit.String())
+	if t, ok := p.firstSeen[key]; ok && t.After(p.At) && t.Sub(p.At) <= approval.MaxClockStepBack {
+		return t
+	}
+	return p.sight(key, sighting{on: commit, what: gitrepo.Sighting{Commit: commit.String()}})
 }
 
 // sightFile is when gitgrant first saw a request file's content.

@@ -14,6 +14,7 @@ import (
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/providers/fake"
 	"github.com/gitgrant/gitgrant/reconciler"
 )
@@ -310,6 +311,51 @@ func TestBreakGlassWindowsEnd(t *testing.T) {
 			t.Errorf("%d follow-up issues opened, want exactly 1", n)
 		}
 	})
+
+	// Simulation seed 45: the reconciler's clock stepped back 9 minutes
+	// after it granted an honest break-glass request. By that clock the
+	// window has not begun, so the pass may take the access back; but it
+	// also recorded an earlier first sighting, so the commit date looked
+	// 8 minutes in its future and the emergency stayed refused for good,
+	// with most of its hour left. The earlier record stands; once the
+	// clock is inside the window again, so is the access, and it still
+	// ends on time.
+	t.Run("reconciler clock steps back", func(t *testing.T) {
+		t.Parallel()
+		w := newTrustWorld(t, trustConfig)
+		w.Commit(t0, "alice", "break glass", map[string]string{"requests/db/alice.yaml": emergency})
+		p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+		for _, at := range []time.Time{t0.Add(time.Minute), t0.Add(-8 * time.Minute), t0.Add(30 * time.Minute)} {
+			w.pass(t, p, at)
+			if at.Before(t0) {
+				continue // before the window by the stepped-back clock
+			}
+			if diff := cmp.Diff([]string{"alice"}, members(t, p)); diff != "" {
+				t.Fatalf("at %s: break-glass not held inside its window (-want +got):\n%s", at.Format(time.TimeOnly), diff)
+			}
+		}
+		w.pass(t, p, t0.Add(61*time.Minute))
+		if got := members(t, p); len(got) != 0 {
+			t.Fatalf("members %v, want the hour over", got)
+		}
+	})
+
+	// A first sighting forged far ahead into the ledger is not believed:
+	// the commit is seen now, and its future date is refused, as if no
+	// record existed.
+	t.Run("forged future sighting", func(t *testing.T) {
+		t.Parallel()
+		w := newTrustWorld(t, trustConfig)
+		commit := w.Commit(t0.Add(2*time.Hour), "alice", "break glass", map[string]string{"requests/db/alice.yaml": emergency})
+		forgeSighting(t, w, commit, t0.Add(2*time.Hour))
+		p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+		for _, at := range []time.Time{t0.Add(time.Minute), t0.Add(2*time.Hour + time.Minute)} {
+			w.pass(t, p, at)
+			if got := members(t, p); len(got) != 0 {
+				t.Fatalf("at %s: members %v, want the future-dated break-glass refused despite the forged sighting", at.Format(time.TimeOnly), got)
+			}
+		}
+	})
 }
 
 // Finding 3 (rule 15): members nobody explains trip the brake of their
@@ -497,4 +543,18 @@ func TestReportRoleHonoursEarlyRevocation(t *testing.T) {
 // ghfakeDown is GitHub answering every request with a 503 for a while.
 func ghfakeDown() ghfake.Fault {
 	return ghfake.Fault{Status: 503, Times: 1000}
+}
+
+// forgeSighting pushes a seen record for commit at when, as somebody who
+// can push refs/notes/gitgrant would.
+func forgeSighting(t *testing.T, w *world, commit string, when time.Time) {
+	t.Helper()
+	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: w.Work})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := gitrepo.NoteRecord{Event: gitrepo.EventSeen, Seen: []gitrepo.Sighting{{Commit: commit}}, RecordedAt: when}
+	if err := r.RecordNotes(context.Background(), []gitrepo.Note{{Commit: gitrepo.ParseHash(commit), Record: rec}}, true, gitrepo.CommitOptions{Clock: fakeclock.New(when)}); err != nil {
+		t.Fatal(err)
+	}
 }
