@@ -168,8 +168,35 @@ type Options struct {
 // concurrent use. The cached requests are shared: callers must not modify
 // them.
 type ParseCache struct {
-	mu sync.Mutex
-	m  map[string]parsed // by path; an entry counts only for the same content
+	mu  sync.Mutex
+	m   map[string]parsed // by path; an entry counts only for the same content
+	cfg parsedConfig      // the last configuration loaded
+}
+
+type parsedConfig struct {
+	path, data string
+	cfg        *gitgrant.Config
+	diags      gitgrant.Diagnostics
+}
+
+// config loads a configuration file, again only when its path or
+// content changed: every pass of serve validates by the same one. The
+// configuration is shared, as cached requests are: nobody changes it.
+func (c *ParseCache) config(f File) (*gitgrant.Config, gitgrant.Diagnostics) {
+	if c == nil || f.Kind != Regular {
+		return loadConfigFile(f)
+	}
+	c.mu.Lock()
+	p := c.cfg
+	c.mu.Unlock()
+	if p.data != "" && p.path == f.Path && p.data == string(f.Data) && int64(len(f.Data)) == f.Size {
+		return p.cfg, append(gitgrant.Diagnostics(nil), p.diags...)
+	}
+	cfg, diags := loadConfigFile(f)
+	c.mu.Lock()
+	c.cfg = parsedConfig{f.Path, string(f.Data), cfg, append(gitgrant.Diagnostics(nil), diags...)}
+	c.mu.Unlock()
+	return cfg, diags
 }
 
 type parsed struct {
@@ -267,7 +294,7 @@ func Validate(config *File, requests []File, opts Options) *Report {
 			Message: "gitgrant.yaml not found at the repository root", Hint: "create it (see docs/formats.md), or point --repo at the access repository"}}
 	} else {
 		cfgReport.Path = config.Path
-		rep.Config, cfgReport.Diagnostics = loadConfigFile(*config)
+		rep.Config, cfgReport.Diagnostics = opts.Cache.config(*config)
 	}
 	rep.Files = append(rep.Files, cfgReport)
 

@@ -119,7 +119,22 @@ type Verifier struct {
 	teams   map[string]memo
 	raw     map[string]*Policy
 	changes map[string]policyMemo
+	// files are reads from git by commit hash and path: content at a
+	// commit never changes, and every pass reads each request at its
+	// pull request's head and base again.
+	files map[fileKey]fileMemo
 }
+
+type fileKey struct{ rev, path string }
+
+type fileMemo struct {
+	data    []byte
+	missing bool
+}
+
+// maxFileMemo bounds the remembered reads (a few MB of request files);
+// past it the memo starts again.
+const maxFileMemo = 50_000
 
 type memo struct {
 	member bool
@@ -307,8 +322,26 @@ func (v *Verifier) defaultBranch(ctx context.Context) (string, error) {
 // not have the revision. A file git says is missing is missing.
 func (v *Verifier) read(ctx context.Context, rev, path string) ([]byte, error) {
 	if v.Files != nil {
+		key := fileKey{rev, path}
+		v.mu.Lock()
+		m, ok := v.files[key]
+		v.mu.Unlock()
+		if ok {
+			if m.missing {
+				return nil, fmt.Errorf("%s at %s: %w", path, rev, fs.ErrNotExist)
+			}
+			return m.data, nil
+		}
 		data, err := v.Files.ReadFile(ctx, rev, path)
 		if err == nil || errors.Is(err, fs.ErrNotExist) {
+			if isCommitHash(rev) {
+				v.mu.Lock()
+				if v.files == nil || len(v.files) >= maxFileMemo {
+					v.files = map[fileKey]fileMemo{}
+				}
+				v.files[key] = fileMemo{data: data, missing: err != nil}
+				v.mu.Unlock()
+			}
 			return data, err
 		}
 		v.logger().Debug("git read failed, asking GitHub", "rev", rev, "path", path, "err", err)
@@ -378,4 +411,18 @@ func short(sha string) string {
 		return sha[:12]
 	}
 	return sha
+}
+
+// isCommitHash reports whether rev names one commit for good: a full
+// SHA-1 or SHA-256 hash, not a branch or an abbreviation.
+func isCommitHash(rev string) bool {
+	if len(rev) != 40 && len(rev) != 64 {
+		return false
+	}
+	for _, c := range rev {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
 }

@@ -58,6 +58,8 @@ type Pass struct {
 	seen map[string]sighting
 	// firstSeen are the recorded first sightings.
 	firstSeen map[string]time.Time
+	// configs are the verified configurations at commits, once a pass.
+	configs map[string]*gitgrant.Config
 	// markers are the recorded follow-up issue nonces, by request path
 	// and commit.
 	markers map[string]string
@@ -319,6 +321,20 @@ func (e *Engine) configAt(ctx context.Context, p *Pass, commit string) *gitgrant
 	if commit == "" {
 		return nil
 	}
+	// Many requests share a base commit: the policy there is resolved
+	// once a pass (and a problem with it said once).
+	if cfg, ok := p.configs[commit]; ok {
+		return cfg
+	}
+	cfg := e.resolveConfigAt(ctx, p, commit)
+	if p.configs == nil {
+		p.configs = map[string]*gitgrant.Config{}
+	}
+	p.configs[commit] = cfg
+	return cfg
+}
+
+func (e *Engine) resolveConfigAt(ctx context.Context, p *Pass, commit string) *gitgrant.Config {
 	r, err := e.resolver(ctx)
 	if err != nil {
 		p.Problems = append(p.Problems, err)
@@ -380,8 +396,8 @@ func (p *Pass) sightFile(path, blob string, commit gitrepo.Hash) time.Time {
 }
 
 func (p *Pass) sight(key string, s sighting) time.Time {
-	if t, ok := p.firstSeen[key]; ok && t.Before(p.At) {
-		return t
+	if t, ok := p.firstSeen[key]; ok && !t.After(p.At) {
+		return t // (a record of this very instant needs no second one)
 	}
 	if _, ok := p.seen[key]; !ok {
 		p.seen[key] = s

@@ -117,6 +117,10 @@ type gitSource struct {
 	// the running plan read. A plan verifies every request against the
 	// one main it planned from, without reading the ref once per request.
 	pinned gitrepo.Hash
+	// cands are the candidates of candHead, asked for once per request
+	// and more while a plan is pinned: computed once per head.
+	cands    []trust.Candidate
+	candHead gitrepo.Hash
 }
 
 // pin makes h main's head until pin(ZeroHash).
@@ -127,6 +131,25 @@ func (s *gitSource) pin(h gitrepo.Hash) {
 }
 
 func (s *gitSource) Candidates(ctx context.Context) ([]trust.Candidate, error) {
+	s.mu.Lock()
+	pinned, cands := s.pinned, s.cands
+	known := !pinned.IsZero() && s.candHead == pinned
+	s.mu.Unlock()
+	if known {
+		return cands, nil // read, never changed, by the resolver
+	}
+	cands, err := s.candidates(ctx)
+	if err == nil && !pinned.IsZero() {
+		s.mu.Lock()
+		if s.pinned == pinned {
+			s.cands, s.candHead = cands, pinned
+		}
+		s.mu.Unlock()
+	}
+	return cands, err
+}
+
+func (s *gitSource) candidates(ctx context.Context) ([]trust.Candidate, error) {
 	changes, err := s.repo.PolicyChanges(ctx)
 	if err != nil {
 		return nil, err

@@ -51,6 +51,7 @@ func BenchmarkRevocationDelayUnderLoad(b *testing.B) {
 		span, lead time.Duration
 	}{
 		{500, 5 * time.Second, 20 * time.Second},
+		{20, 5 * time.Second, 20 * time.Second},
 		{10_000, time.Minute, 90 * time.Second},
 	} {
 		b.Run(fmt.Sprintf("n=%d/over=%s", sz.n, sz.span), func(b *testing.B) {
@@ -62,13 +63,14 @@ func BenchmarkRevocationDelayUnderLoad(b *testing.B) {
 // runRevocationLoad ends n windows over span, the first lead from now
 // (long enough for the first pass to verify and grant every request).
 func runRevocationLoad(b *testing.B, n int, span, lead time.Duration) {
-	w := newWorld(b, gitgrant.SystemClock)
 	var ids strings.Builder
 	for i := range n {
 		fmt.Fprintf(&ids, "  u%d: {principals: {db: u%d}}\n", i, i)
 	}
+	// The identities are in the first, trusted policy: a policy pushed
+	// to main later would not be in force, and nothing would be granted.
 	cfg := strings.Replace(testConfig, "identities:\n", "policy: {allow_on_behalf: true}\nidentities:\n"+ids.String(), 1)
-	w.commitFiles(time.Now().Add(-time.Hour), map[string]string{"gitgrant.yaml": cfg})
+	w := newWorldWith(b, gitgrant.SystemClock, cfg)
 	first := time.Now().Add(lead).Truncate(time.Second)
 	files := map[string]string{}
 	ends := map[string]time.Time{}

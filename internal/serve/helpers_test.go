@@ -65,8 +65,15 @@ providers:
 
 func newWorld(t testing.TB, clock gitgrant.Clock) *world {
 	t.Helper()
+	return newWorldWith(t, clock, testConfig)
+}
+
+// newWorldWith is newWorld with config as the first, trusted policy: a
+// later config pushed to main is not in force (rule 13).
+func newWorldWith(t testing.TB, clock gitgrant.Clock, config string) *world {
+	t.Helper()
 	now := clock.Now
-	r := accesstest.New(t, now, map[string]string{"gitgrant.yaml": testConfig, ".github/CODEOWNERS": "/requests/ @owner\n"}, now().Add(-48*time.Hour))
+	r := accesstest.New(t, now, map[string]string{"gitgrant.yaml": config, ".github/CODEOWNERS": "/requests/ @owner\n"}, now().Add(-48*time.Hour))
 	return &world{Repo: r, t: t, db: fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}, Clock: clock})}
 }
 

@@ -236,11 +236,25 @@ func (r *Resolver) config(blob string) (*gitgrant.Config, []string) {
 func (r *Resolver) owners(s State) (*codeowners.File, error) {
 	for _, p := range []string{".github/CODEOWNERS", "CODEOWNERS", "docs/CODEOWNERS"} {
 		if blob := s[p]; blob != "" {
+			key := p + "\x00" + blob
+			r.mu.Lock()
+			f, ok := r.owned[key]
+			r.mu.Unlock()
+			if ok {
+				return f, nil // parsed files are read, never changed
+			}
 			data, err := r.Source.Blob(blob)
 			if err != nil {
 				return nil, fmt.Errorf("trust: reading %s: %w", p, err)
 			}
-			return codeowners.Parse(p, data), nil
+			f = codeowners.Parse(p, data)
+			r.mu.Lock()
+			if r.owned == nil {
+				r.owned = map[string]*codeowners.File{}
+			}
+			r.owned[key] = f
+			r.mu.Unlock()
+			return f, nil
 		}
 	}
 	return nil, nil

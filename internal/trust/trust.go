@@ -142,7 +142,8 @@ type Resolver struct {
 
 	mu       sync.Mutex
 	verdicts map[string]Verdict
-	configs  map[string]configMemo // by blob
+	configs  map[string]configMemo       // by blob
+	owned    map[string]*codeowners.File // by path and blob: a policy state's CODEOWNERS, parsed once
 }
 
 type configMemo struct {
