@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"strings"
 	"time"
 
 	"github.com/gitgrant/gitgrant/schema"
@@ -78,16 +79,24 @@ func (r *Repo) FileAtCommit(rev, p string) (schema.File, error) {
 	if err != nil {
 		return schema.File{}, fmt.Errorf("%s: %w", rev, ErrNoCommit)
 	}
-	tree, err := c.Tree()
-	if err != nil {
-		return schema.File{}, fmt.Errorf("%s: %w", rev, ErrNoCommit)
-	}
-	e, err := tree.FindEntry(p)
-	if errors.Is(err, object.ErrEntryNotFound) || errors.Is(err, object.ErrDirectoryNotFound) || errors.Is(err, object.ErrFileNotFound) {
-		return schema.File{}, fmt.Errorf("%s at %s: %w", p, rev, fs.ErrNotExist)
-	}
-	if err != nil {
-		return schema.File{}, r.fail("read "+p+" at "+rev, err, false)
+	notExist := fmt.Errorf("%s at %s: %w", p, rev, fs.ErrNotExist)
+	tree, e := c.TreeHash, object.TreeEntry{Mode: filemode.Dir}
+	for _, name := range strings.Split(p, "/") {
+		if e.Mode != filemode.Dir {
+			return schema.File{}, notExist // a file where a folder was named
+		}
+		entries, err := r.treeEntries(tree)
+		if err != nil {
+			if errors.Is(err, plumbing.ErrObjectNotFound) && tree == c.TreeHash {
+				return schema.File{}, fmt.Errorf("%s: %w", rev, ErrNoCommit)
+			}
+			return schema.File{}, r.fail("read "+p+" at "+rev, err, false)
+		}
+		var ok bool
+		if e, ok = entries[name]; !ok {
+			return schema.File{}, notExist
+		}
+		tree = e.Hash
 	}
 	if e.Mode == filemode.Dir {
 		return schema.File{}, fmt.Errorf("%s at %s is a directory: %w", p, rev, fs.ErrNotExist)

@@ -106,6 +106,7 @@ type Repo struct {
 	packs  packSet // memory-mapped packs for objectReader
 	readMu sync.Mutex
 	reader *objectReader // withReader's
+	trees  treeIndexes   // FileAtCommit's
 }
 
 // IsRemote reports whether source names a remote repository rather than a
