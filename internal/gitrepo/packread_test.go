@@ -150,7 +150,7 @@ func TestWalkFromPacksAgreesWithGitLog(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if want := runIn(t, dir, "cat-file", "blob", ch.To.String()); f.Kind == schema.Regular && string(f.Data) != want+"\n" && string(f.Data) != want {
+			if want := gitserver.Run(t, dir, "cat-file", "blob", ch.To.String()); f.Kind == schema.Regular && string(f.Data) != want+"\n" && string(f.Data) != want {
 				t.Errorf("%s at %s: %q, git has %q", ch.Path, ch.To, f.Data, want)
 			}
 		}
