@@ -22,11 +22,7 @@ import (
 // history from before the ledger still answers from the windows.
 func TestAtFromLedger(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n"})
 	commits := map[string]string{}
 	land := func(n int, who, d string) {
 		path := "requests/orders-db/" + who + ".yaml"
@@ -38,11 +34,7 @@ func TestAtFromLedger(t *testing.T) {
 	land(4, "dave", "2h")  // merged after the ledger began, never granted
 	land(5, "erin", "30m") // granted, never revoked: gitgrant was down
 	w.Git("push", "-q", "origin", "main")
-	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openAccess(t, srv)
 
 	ta, te := commitTime(t, w, commits["alice"]), commitTime(t, w, commits["erin"])
 	line := func(who string, end time.Time) gitgrant.Holding {
@@ -69,10 +61,7 @@ func TestAtFromLedger(t *testing.T) {
 	if err := r.RecordNotes(context.Background(), notes, true, gitrepo.CommitOptions{Clock: fakeclock.New(te)}); err != nil {
 		t.Fatal(err)
 	}
-	trail, err := Build(context.Background(), r, Options{Now: te.Add(4 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	trail := buildTrail(t, r, Options{Now: te.Add(4 * time.Hour)})
 	for _, tt := range []struct {
 		at   time.Time
 		want []string
@@ -131,11 +120,7 @@ func sorted(ss []string) []string {
 // inferred.
 func TestLedgerSaysNotGranted(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n"})
 	commits := map[string]string{}
 	land := func(n int, who string) {
 		path := "requests/orders-db/" + who + ".yaml"
@@ -146,11 +131,7 @@ func TestLedgerSaysNotGranted(t *testing.T) {
 	land(3, "mallory")
 	land(4, "dave")
 	w.Git("push", "-q", "origin", "main")
-	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openAccess(t, srv)
 	ta := commitTime(t, w, commits["alice"])
 	blob := func(who string) string {
 		return w.Git("rev-parse", commits[who]+":requests/orders-db/"+who+".yaml")
@@ -168,10 +149,7 @@ func TestLedgerSaysNotGranted(t *testing.T) {
 	if err := r.RecordNotes(context.Background(), notes, true, gitrepo.CommitOptions{Clock: fakeclock.New(ta.Add(time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
-	trail, err := Build(context.Background(), r, Options{Now: ta.Add(4 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	trail := buildTrail(t, r, Options{Now: ta.Add(4 * time.Hour)})
 	got := map[string][]string{}
 	for _, e := range trail.Events {
 		if e.Event != Requested && e.Event != Approved {

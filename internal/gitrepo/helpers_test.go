@@ -25,13 +25,11 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	s := gitserver.Start(t, testUser, testToken)
-	w := &world{t: t, server: s, bare: s.NewBare(t, "access"), Work: gitserver.NewWork(t, s.AuthURL("access"), time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC))}
-	w.Write("gitgrant.yaml", "version: 1\nproviders:\n  orders-db:\n    type: postgres\n    roles:\n      readonly: {approvals: 1}\n      readwrite: {approvals: 1}\n")
-	w.Write(".github/CODEOWNERS", "/requests/orders-db/ @acme/dba\n")
-	w.Commit("Initial access repository")
-	w.Git("push", "-q", "origin", "main")
-	return w
+	s, work := gitserver.NewAccess(t, testToken, time.Date(2026, 11, 1, 9, 0, 0, 0, time.UTC), map[string]string{
+		"gitgrant.yaml":      "version: 1\nproviders:\n  orders-db:\n    type: postgres\n    roles:\n      readonly: {approvals: 1}\n      readwrite: {approvals: 1}\n",
+		".github/CODEOWNERS": "/requests/orders-db/ @acme/dba\n",
+	})
+	return &world{Work: work, t: t, server: s, bare: s.Path("access")}
 }
 
 func requestYAML(requester, role, duration string) string {

@@ -56,12 +56,9 @@ type scenario struct {
 
 func newScenario(t *testing.T) *scenario {
 	t.Helper()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", config)
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": config})
 	s := &scenario{commits: map[string]string{}, times: map[string]time.Time{}}
-	s.commits["root"] = w.Commit("Initial access repository")
+	s.commits["root"] = w.Git("rev-parse", "HEAD")
 	path := func(who string) string { return "requests/orders-db/" + who + ".yaml" }
 	s.commits["alice"] = w.MergePR(1, "alice", path("alice"), request("alice", "readwrite", "1h", false))
 	s.commits["bob"] = w.SquashPR(2, "bob", path("bob"), request("bob", "readonly", "2h", false))

@@ -2,8 +2,10 @@ package gitserver
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -30,6 +32,22 @@ func NewWork(t testing.TB, url string, clock time.Time) *Work {
 		w.Git("remote", "add", "origin", url)
 	}
 	return w
+}
+
+// NewAccess serves one access repository, "access", to x-access-token
+// with password token, its main holding files committed at the next
+// minute of clock and pushed; it returns the server and that clone.
+func NewAccess(t testing.TB, token string, clock time.Time, files map[string]string) (*Server, *Work) {
+	t.Helper()
+	s := Start(t, "x-access-token", token)
+	s.NewBare(t, "access")
+	w := NewWork(t, s.AuthURL("access"), clock)
+	for _, p := range slices.Sorted(maps.Keys(files)) {
+		w.Write(p, files[p])
+	}
+	w.Commit("Initial access repository")
+	Run(t, w.Dir, "push", "-q", "origin", "main") // off the clock: it writes no commit
+	return s, w
 }
 
 // Git runs the CLI in the clone at the next minute of the clock.
