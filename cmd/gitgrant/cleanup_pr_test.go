@@ -38,11 +38,7 @@ func TestReconcileCleanupPullRequest(t *testing.T) {
 	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN", "CREATE ROLE "+carol+" LOGIN", "GRANT "+ro+" TO "+bob)
 	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
 
-	gh := ghfake.New(func() time.Time { return testNow })
-	t.Cleanup(gh.Close)
-	gh.AddToken("test-token")
-	repo := gh.AddRepo("acme", "access", "main")
-	w := accesstest.On(t, gh, repo, map[string]string{
+	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{
 		"gitgrant.yaml": fmt.Sprintf(`identities:
   bob: {principals: {orders-db: %s}}
   carol: {principals: {orders-db: %s}}
@@ -59,7 +55,7 @@ cleanup:
 	w.MergePR(1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
 	mainBefore := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main")
 
-	vars := map[string]string{"CPR_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL()}
+	vars := map[string]string{"CPR_DSN": dsn, "GITHUB_TOKEN": accesstest.Token, "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL()}
 	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.Work)
 	if r.code != 0 {
 		t.Fatalf("first pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -84,7 +80,7 @@ cleanup:
 	}
 	cleanupPRs := func() []ghfake.Pull {
 		var out []ghfake.Pull
-		for _, p := range gh.Pulls(repo) {
+		for _, p := range w.GH.Pulls(w.Repo) {
 			if p.HeadRef == "gitgrant/cleanup" {
 				out = append(out, p)
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
@@ -47,35 +45,17 @@ func gitRepo(t *testing.T, files map[string]string, at time.Time) string {
 	return dir
 }
 
-// pgFixture creates the roles a plan test needs in the real PostgreSQL and
-// drops them afterwards. Names carry a unique suffix so tests can run in
-// parallel and leave nothing behind.
-func pgFixture(t *testing.T, dsn string, sqls ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, q := range sqls {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
-}
-
 func TestPlanAgainstRealPostgres(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
 	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
 	ro, rw, bob, alice, mallory := "gg_ro_"+s, "gg_rw_"+s, "gg_bob_"+s, "gg_alice_"+s, "gg_mallory_"+s
-	pgFixture(t, dsn,
+	pgExec(t, dsn,
 		fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, ro), fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, rw),
 		fmt.Sprintf(`CREATE ROLE %s LOGIN`, bob), fmt.Sprintf(`CREATE ROLE %s LOGIN`, alice), fmt.Sprintf(`CREATE ROLE %s LOGIN`, mallory),
 		fmt.Sprintf(`GRANT %s TO %s`, rw, mallory))
 	t.Cleanup(func() {
-		pgFixture(t, dsn, fmt.Sprintf(`DROP ROLE IF EXISTS %s, %s, %s, %s, %s`, mallory, alice, bob, rw, ro))
+		pgExec(t, dsn, fmt.Sprintf(`DROP ROLE IF EXISTS %s, %s, %s, %s, %s`, mallory, alice, bob, rw, ro))
 	})
 
 	config := fmt.Sprintf(`identities:

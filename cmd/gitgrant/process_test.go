@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 )
 
@@ -75,10 +74,7 @@ func newWikiWorld(t *testing.T, token, owner string, people ...string) *wikiWorl
 	for _, p := range append([]string{"bob"}, people...) {
 		identities += fmt.Sprintf("  %s: {principals: {wiki: %s}}\n", p, p)
 	}
-	gh := ghfake.New(time.Now)
-	t.Cleanup(gh.Close)
-	gh.AddToken(token)
-	w := accesstest.On(t, gh, gh.AddRepo("acme", "access", "main"), map[string]string{
+	w := accesstest.New(t, time.Now, map[string]string{
 		"gitgrant.yaml": fmt.Sprintf(`identities:
 %sproviders:
   wiki:
@@ -90,6 +86,7 @@ func newWikiWorld(t *testing.T, token, owner string, people ...string) *wikiWorl
 `, identities, script),
 		".github/CODEOWNERS": "/requests/ @" + owner + "\n",
 	}, time.Now().UTC().Add(-24*time.Hour))
+	w.GH.AddToken(token)
 	return &wikiWorld{Repo: w, state: state, token: token}
 }
 

@@ -10,7 +10,6 @@ import (
 
 	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
@@ -26,11 +25,7 @@ func TestReconcileJobSummaryReportsOutcomes(t *testing.T) {
 	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN")
 	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
 
-	gh := ghfake.New(func() time.Time { return testNow })
-	t.Cleanup(gh.Close)
-	gh.AddToken("test-token")
-	repo := gh.AddRepo("acme", "access", "main")
-	w := accesstest.On(t, gh, repo, map[string]string{"gitgrant.yaml": fmt.Sprintf(`identities:
+	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{"gitgrant.yaml": fmt.Sprintf(`identities:
   bob: {principals: {orders-db: %s}}
   carol: {principals: {orders-db: %s}}
 providers:
@@ -44,7 +39,7 @@ providers:
 	w.MergePR(2, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Check refunds\n"}, testNow.Add(-5*time.Minute))
 
 	summary := filepath.Join(t.TempDir(), "summary.md")
-	vars := map[string]string{"SUM_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(),
+	vars := map[string]string{"SUM_DSN": dsn, "GITHUB_TOKEN": accesstest.Token, "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL(),
 		"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary}
 	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.Work)
 	if r.code != 3 {

@@ -16,35 +16,41 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
-func pgExec(t *testing.T, dsn string, sqls ...string) {
+// pgConn is a connection to the real PostgreSQL, for the caller to
+// close.
+func pgConn(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	return conn
+}
+
+// pgExec runs sqls in the real PostgreSQL: the roles a test needs, with
+// names that carry a unique suffix so tests can run in parallel, and
+// their removal afterwards.
+func pgExec(t *testing.T, dsn string, sqls ...string) {
+	t.Helper()
+	conn := pgConn(t, dsn)
+	defer conn.Close(context.Background())
 	for _, q := range sqls {
-		if _, err := conn.Exec(ctx, q); err != nil {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 }
 
+// pgMembers are the members of group, sorted.
 func pgMembers(t *testing.T, dsn, group string) []string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT m.rolname FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member WHERE g.rolname = $1`, group)
+	conn := pgConn(t, dsn)
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), `SELECT m.rolname FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member WHERE g.rolname = $1`, group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,12 +79,7 @@ func TestReconcileEndToEnd(t *testing.T) {
 		pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s, %s, %s", mallory, bob, alice, rw, ro))
 	})
 
-	gh := ghfake.New(func() time.Time { return testNow })
-	t.Cleanup(gh.Close)
-	gh.AddToken("test-token")
-	repo := gh.AddRepo("acme", "access", "main")
-
-	w := accesstest.On(t, gh, repo, map[string]string{
+	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{
 		"gitgrant.yaml": fmt.Sprintf(`identities:
   alice: {principals: {orders-db: %s}}
   bob: {principals: {orders-db: %s}}
@@ -96,7 +97,7 @@ providers:
 	w.MergePR(1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
 	w.MergePR(2, "alice", map[string]string{"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Repair stuck orders\n"}, testNow.Add(-time.Hour), "carol")
 
-	vars := map[string]string{"E2E_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL()}
+	vars := map[string]string{"E2E_DSN": dsn, "GITHUB_TOKEN": accesstest.Token, "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL()}
 	r := runCLI(t, vars, "reconcile", "--repo", w.Work, "--log-format", "json")
 	t.Logf("first pass:\n%s", r.stdout)
 	if r.code != 0 {
@@ -130,13 +131,13 @@ providers:
 		t.Errorf("no grant-time notes were pushed")
 	}
 	var told bool
-	for _, c := range gh.Comments(repo) {
+	for _, c := range w.GH.Comments(w.Repo) {
 		if c.Issue == 2 && strings.Contains(c.Body, "granted `orders-db/readwrite` for `"+alice+"` until 2026-11-22T13:00:00Z") {
 			told = true
 		}
 	}
 	if !told {
-		t.Errorf("pull request #2 was not told about the grant: %+v", gh.Comments(repo))
+		t.Errorf("pull request #2 was not told about the grant: %+v", w.GH.Comments(w.Repo))
 	}
 
 	// A second pass converges: nothing to do, no new commit.

@@ -18,7 +18,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
@@ -74,18 +73,15 @@ func TestServeEndToEnd(t *testing.T) {
 	pgExec(t, dsn, "CREATE ROLE "+rw+" NOLOGIN", "CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+mallory+" LOGIN", "GRANT "+rw+" TO "+mallory)
 	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", mallory, alice, rw)) })
 
-	gh := ghfake.New(time.Now)
-	t.Cleanup(gh.Close)
-	gh.AddToken("serve-token")
-	repo := gh.AddRepo("acme", "access", "main")
 	now := time.Now().UTC().Truncate(time.Second)
-	w := accesstest.On(t, gh, repo, map[string]string{
+	w := accesstest.New(t, time.Now, map[string]string{
 		"gitgrant.yaml":      fmt.Sprintf("identities:\n  alice: {principals: {orders-db: %s}}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: SERVE_DSN\n    roles:\n      readwrite: {target: %s, max_duration: 4h, approvals: 1}\n", alice, rw),
 		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
 	}, now.Add(-24*time.Hour))
+	w.GH.AddToken("serve-token") // distinct enough to look for in the log
 
 	const secret = "serve-e2e-secret"
-	vars := map[string]string{"SERVE_DSN": dsn, "GITHUB_TOKEN": "serve-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(), "GITGRANT_WEBHOOK_SECRET": secret}
+	vars := map[string]string{"SERVE_DSN": dsn, "GITHUB_TOKEN": "serve-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL(), "GITGRANT_WEBHOOK_SECRET": secret}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	logs := &syncBuffer{}
 	e := &env{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: testEnv(vars)}

@@ -45,11 +45,6 @@ type prWorld struct {
 
 func newPRWorld(t *testing.T) *prWorld {
 	t.Helper()
-	gh := ghfake.New(func() time.Time { return testNow })
-	t.Cleanup(gh.Close)
-	gh.AddToken("test-token")
-	repo := gh.AddRepo("acme", "access", "main")
-	gh.AddTeamMember("acme", "dba", "dave")
 	files := map[string]string{
 		"gitgrant.yaml":                   prConfig,
 		".github/CODEOWNERS":              "/requests/orders-db/ @carol @acme/dba\n",
@@ -57,9 +52,11 @@ func newPRWorld(t *testing.T) *prWorld {
 		"requests/orders-db/README.md":    "Requests for the orders database.\n",
 		"requests/orders-db/.placeholder": "\n",
 	}
-	w := accesstest.On(t, gh, repo, files, testNow.Add(-48*time.Hour))
-	return &prWorld{t: t, gh: gh, repo: repo, w: w, base: w.Git(time.Time{}, "", "rev-parse", "HEAD"), vars: map[string]string{
-		"GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(),
+	w := accesstest.New(t, func() time.Time { return testNow }, files, testNow.Add(-48*time.Hour))
+	w.GH.AddToken("test-token") // distinct enough to look for in the output
+	w.GH.AddTeamMember("acme", "dba", "dave")
+	return &prWorld{t: t, gh: w.GH, repo: w.Repo, w: w, base: w.Git(time.Time{}, "", "rev-parse", "HEAD"), vars: map[string]string{
+		"GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL(),
 	}}
 }
 
