@@ -163,20 +163,6 @@ func timeText(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func prText(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return "#" + strconv.Itoa(n)
-}
-
-func short(hash string) string {
-	if len(hash) > 12 {
-		return hash[:12]
-	}
-	return hash
-}
-
 func writeEvents(w io.Writer, format, head string, events []audit.Event) error {
 	switch format {
 	case "json":
@@ -199,12 +185,12 @@ func writeEvents(w io.Writer, format, head string, events []audit.Event) error {
 			who += " for " + ev.Beneficiary
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", timeText(ev.Time), ev.Event, who, grantsText(ev.Grants), timeText(ev.Until),
-			prText(ev.PullRequest), short(ev.Commit), ev.Actor, ev.Request)
+			render.PRRef(ev.PullRequest), render.ShortSHA(ev.Commit), ev.Actor, ev.Request)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d events (main at %s)\n", len(events), short(head))
+	_, err := fmt.Fprintf(w, "%d events (main at %s)\n", len(events), render.ShortSHA(head))
 	return err
 }
 
@@ -229,12 +215,12 @@ func writeHoldings(w io.Writer, format, head string, at time.Time, hs []audit.Ho
 		if h.Beneficiary != h.Requester {
 			who += " (requested by " + h.Requester + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", who, h.Provider, h.Role, timeText(h.From), timeText(h.Until), prText(h.PullRequest),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", who, h.Provider, h.Role, timeText(h.From), timeText(h.Until), render.PRRef(h.PullRequest),
 			strings.Join(h.ApprovedBy, ","), h.Request)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d held at %s (main at %s)\n", len(hs), timeText(at), short(head))
+	_, err := fmt.Fprintf(w, "%d held at %s (main at %s)\n", len(hs), timeText(at), render.ShortSHA(head))
 	return err
 }
