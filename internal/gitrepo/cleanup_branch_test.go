@@ -17,8 +17,7 @@ import (
 func TestCleanupToBranchAgain(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.Push()
+	w.landAlice()
 	r := w.open(t)
 	at := func(d time.Duration) CommitOptions {
 		return CommitOptions{Branch: "gitgrant/cleanup", Clock: fakeclock.New(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).Add(d))}

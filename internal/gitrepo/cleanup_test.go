@@ -131,8 +131,7 @@ func TestCleanupRetriesAfterConcurrentPush(t *testing.T) {
 func TestCleanupToBranch(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.Push()
+	w.landAlice()
 	mainBefore := w.Git("rev-parse", "HEAD")
 	r := w.open(t)
 	res, err := r.Cleanup(context.Background(), removeAll(removal("requests/orders-db/alice.yaml", "alice")), CommitOptions{Branch: "gitgrant/cleanup"})
@@ -193,8 +192,7 @@ func TestCleanupSigned(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-			w.Push()
+			w.landAlice()
 			r := w.open(t)
 			res, err := r.Cleanup(context.Background(), removeAll(removal("requests/orders-db/alice.yaml", "alice")),
 				CommitOptions{Signer: tt.signer, Committer: Committer{Name: "bot", Email: "bot@example.com"}})
@@ -248,8 +246,7 @@ func TestNotesRoundTrip(t *testing.T) {
 func TestRepositoryFailures(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.Push()
+	w.landAlice()
 
 	shallow := filepath.Join(t.TempDir(), "shallow")
 	gitserver.Run(t, "", "clone", "-q", "--depth=1", "file://"+w.bare, shallow)
@@ -357,8 +354,7 @@ func TestRedact(t *testing.T) {
 func TestSSHRemote(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.Push()
+	w.landAlice()
 	sshd := w.server.StartSSH(t)
 	opts := Options{Source: sshd.URL("access"), SSHKeyFile: sshd.ClientKey, SSHKnownHosts: sshd.KnownHosts, CacheDir: t.TempDir()}
 	r, err := Open(context.Background(), opts)

@@ -36,6 +36,14 @@ func requestYAML(requester, role, duration string) string {
 	return fmt.Sprintf("requester: %s\ngrants:\n  - provider: orders-db\n    role: %s\nduration: %s\nreason: Repair stuck orders after INC-1234\n", requester, role, duration)
 }
 
+// landAlice lands alice's request for readonly on orders-db, 4h, by
+// squash-merging pull request 1, and pushes it.
+func (w *world) landAlice() {
+	w.t.Helper()
+	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
+	w.Push()
+}
+
 // open opens the server's repository through gitrepo, as a cached clone.
 func (w *world) open(t *testing.T) *Repo {
 	t.Helper()
