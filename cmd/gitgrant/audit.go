@@ -148,13 +148,7 @@ func writeJSONList[T any](w io.Writer, header, key string, items []T) error {
 	return err
 }
 
-func grantsText(gs []gitgrant.GrantRef) string {
-	parts := make([]string, len(gs))
-	for i, g := range gs {
-		parts[i] = g.Provider + "/" + g.Role
-	}
-	return strings.Join(parts, " ")
-}
+func grantsText(gs []gitgrant.GrantRef) string { return strings.Join(gitgrant.GrantNames(gs), " ") }
 
 func timeText(t time.Time) string {
 	if t.IsZero() {

@@ -36,14 +36,14 @@ func CleanupMessage(removals []Removal) string {
 	}
 	fmt.Fprintf(&b, "gitgrant: remove %d expired or revoked %s\n\n", len(removals), noun)
 	for _, rm := range removals {
-		fmt.Fprintf(&b, "- %s (%s, %s)\n", trailerValue(rm.Path), trailerValue(rm.Requester), trailerValue(grantList(rm.Grants)))
+		fmt.Fprintf(&b, "- %s (%s, %s)\n", trailerValue(rm.Path), trailerValue(rm.Requester), trailerValue(strings.Join(gitgrant.GrantNames(rm.Grants), ", ")))
 	}
 	b.WriteString("\n")
 	for _, rm := range removals {
 		fmt.Fprintf(&b, "%s: %s\n", TrailerRequest, trailerValue(rm.Path))
 		fmt.Fprintf(&b, "%s: %s\n", TrailerRequester, trailerValue(rm.Requester))
 		for _, g := range rm.Grants {
-			fmt.Fprintf(&b, "%s: %s\n", TrailerGrant, trailerValue(g.Provider+"/"+g.Role))
+			fmt.Fprintf(&b, "%s: %s\n", TrailerGrant, trailerValue(g.Name()))
 		}
 		for _, a := range rm.ApprovedBy {
 			fmt.Fprintf(&b, "%s: %s\n", TrailerApprovedBy, trailerValue(a))
@@ -91,14 +91,6 @@ func readTrailerValue(s string) string {
 		}
 	}
 	return s
-}
-
-func grantList(gs []gitgrant.GrantRef) string {
-	parts := make([]string, len(gs))
-	for i, g := range gs {
-		parts[i] = g.Provider + "/" + g.Role
-	}
-	return strings.Join(parts, ", ")
 }
 
 // ParseCleanupTrailers reads the per-request trailer blocks of a cleanup

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 )
 
@@ -49,7 +50,7 @@ func refusals(in input, ls []*life, f Filter) Refusals {
 		if !l.matches(f.Provider, f.Role) {
 			continue
 		}
-		base := Refused{Request: l.path, Requester: l.requester, Grants: grantNames(l.grants), PullRequest: l.pullRequest, Commit: l.commit}
+		base := Refused{Request: l.path, Requester: l.requester, Grants: gitgrant.GrantNames(l.grants), PullRequest: l.pullRequest, Commit: l.commit}
 		switch {
 		case l.unreviewed != nil && !l.emergency && l.granted.IsZero():
 			x := base
@@ -178,7 +179,7 @@ func emergencies(ls []*life, f Filter) []Emergency {
 		if !f.in(at) {
 			continue
 		}
-		e := Emergency{Time: at.UTC(), Request: l.path, Requester: l.requester, Grants: grantNames(l.grants), PullRequest: l.pullRequest,
+		e := Emergency{Time: at.UTC(), Request: l.path, Requester: l.requester, Grants: gitgrant.GrantNames(l.grants), PullRequest: l.pullRequest,
 			Commit: l.commit, Granted: !l.granted.IsZero(), ApprovedBy: l.approvedBy}
 		switch {
 		case l.viaPR && len(l.approvedBy) > 0:
