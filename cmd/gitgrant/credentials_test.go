@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -306,20 +307,8 @@ func TestCredentialsRefusesAnEditedComment(t *testing.T) {
 // The JSON example in docs/ephemeral.md is what the command prints.
 func TestEphemeralDocJSONExample(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../docs/ephemeral.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(data), "`mariadb` or\n`json`:")
-	if !ok {
-		t.Fatal("docs/ephemeral.md has no JSON example of gitgrant credentials")
-	}
-	_, block, _ := strings.Cut(after, "```json\n")
-	block, _, _ = strings.Cut(block, "```")
-	dec := json.NewDecoder(strings.NewReader(block))
-	dec.DisallowUnknownFields()
 	var doc credentialsJSON
-	if err := dec.Decode(&doc); err != nil || len(doc.Credentials) != 1 {
+	if block, err := golden.DocExample(t, "../../docs/ephemeral.md", "`mariadb` or\n`json`:", &doc); err != nil || len(doc.Credentials) != 1 {
 		t.Errorf("the example does not decode: %v\n%s", err, block)
 	}
 }
