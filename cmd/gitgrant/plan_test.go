@@ -3,8 +3,6 @@ package main
 import (
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,35 +12,18 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
-// gitRepo makes a repository with the git CLI, committing files with the
-// given committer time, on branch main.
+// gitRepo makes a repository on branch main with files committed at
+// time at, and no remote.
 func gitRepo(t *testing.T, files map[string]string, at time.Time) string {
 	t.Helper()
-	dir := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(dir, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	date := at.Format(time.RFC3339)
-	for _, args := range [][]string{
-		{"init", "-q", "-b", "main"},
-		{"add", "-A"},
-		{"-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-q", "-m", "Add requests"},
-	} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_COMMITTER_DATE="+date, "GIT_AUTHOR_DATE="+date)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	return dir
+	w := gitserver.NewWork(t, "", at)
+	w.WriteFiles(files)
+	w.CommitAt(at, "Test", "Add requests")
+	return w.Dir
 }
 
 func TestPlanAgainstRealPostgres(t *testing.T) {
