@@ -77,12 +77,12 @@ func newScenario(t *testing.T) *scenario {
 	r := openAccess(t, s.server)
 	s.repo = r
 	// gitgrant granted carol's rebase-merged request and recorded it.
-	carolAt := commitTime(t, w, s.commit["carol"])
+	carolAt := w.CommitTime(s.commit["carol"])
 	note := gitrepo.Note{Commit: plumbing.NewHash(s.commit["carol"]), Record: gitrepo.NoteRecord{Event: "granted", Request: "requests/orders-db/carol.yaml",
 		Requester: "carol", Grants: []gitgrant.GrantRef{{Provider: "orders-db", Role: "readonly"}}, PullRequest: 9, ApprovedBy: []string{"dana"},
 		GrantedAt: carolAt, ExpiresAt: carolAt.Add(45 * time.Minute)}}
 	// Alice's access ran out; gitgrant cleans her request up.
-	aliceAt := commitTime(t, w, s.commit["alice"])
+	aliceAt := w.CommitTime(s.commit["alice"])
 	rm := gitrepo.Removal{Path: "requests/orders-db/alice.yaml", Requester: "alice", Grants: []gitgrant.GrantRef{{Provider: "orders-db", Role: "readwrite"}},
 		ApprovedBy: []string{"erin"}, PullRequest: 1, GrantedAt: aliceAt, ExpiredAt: aliceAt.Add(3 * time.Hour), RevokedAt: aliceAt.Add(3*time.Hour + time.Minute)}
 	res, err := r.Cleanup(context.Background(), func(*gitrepo.Snapshot) ([]gitrepo.Removal, error) { return []gitrepo.Removal{rm}, nil },
@@ -93,15 +93,6 @@ func newScenario(t *testing.T) *scenario {
 	s.commit["cleanup"] = res.Commit.String()
 	w.Git("pull", "-q", "--rebase=merges", "origin", "main")
 	return s
-}
-
-func commitTime(t *testing.T, w *gitserver.Work, commit string) time.Time {
-	t.Helper()
-	at, err := time.Parse(time.RFC3339, w.Git("log", "-1", "--format=%cI", commit))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return at.UTC()
 }
 
 func TestTrail(t *testing.T) {
@@ -146,8 +137,8 @@ func TestTrail(t *testing.T) {
 	checkAgainstGitLog(t, s.work.Dir, trail)
 
 	// Who held what, at three moments.
-	aliceAt := commitTime(t, s.work, s.commit["alice"])
-	revertAt := commitTime(t, s.work, s.commit["revert"])
+	aliceAt := s.work.CommitTime(s.commit["alice"])
+	revertAt := s.work.CommitTime(s.commit["revert"])
 	for _, tt := range []struct {
 		at   time.Time
 		want []string

@@ -36,7 +36,7 @@ func TestAtFromLedger(t *testing.T) {
 	w.Git("push", "-q", "origin", "main")
 	r := openAccess(t, srv)
 
-	ta, te := commitTime(t, w, commits["alice"]), commitTime(t, w, commits["erin"])
+	ta, te := w.CommitTime(commits["alice"]), w.CommitTime(commits["erin"])
 	line := func(who string, end time.Time) gitgrant.Holding {
 		path := "requests/orders-db/" + who + ".yaml"
 		return gitgrant.Holding{MemberKey: key(who), Target: "orders_ro", End: end, Request: path,
@@ -52,7 +52,7 @@ func TestAtFromLedger(t *testing.T) {
 	}
 	notes := []gitrepo.Note{
 		// The first ledger line: the new gitgrant recorded what it found granted.
-		grant("frank", ta.Add(-30*time.Second), commitTime(t, w, commits["frank"]).Add(4*time.Hour)),
+		grant("frank", ta.Add(-30*time.Second), w.CommitTime(commits["frank"]).Add(4*time.Hour)),
 		grant("alice", ta.Add(time.Minute), ta.Add(61*time.Minute)),
 		revoke("alice", ta.Add(20*time.Minute)),
 		revoke("frank", ta.Add(30*time.Minute)),
@@ -89,7 +89,7 @@ func TestAtFromLedger(t *testing.T) {
 			got = append(got, h)
 		}
 	}
-	tf := commitTime(t, w, commits["frank"])
+	tf := w.CommitTime(commits["frank"])
 	want := []Holding{{Requester: "frank", Beneficiary: "frank", Provider: "orders-db", Role: "readonly",
 		From: tf, Until: ta.Add(-30 * time.Second), Request: "requests/orders-db/frank.yaml", Commit: commits["frank"], PullRequest: 2, Source: FromInferred,
 	}, {Requester: "frank", Beneficiary: "frank", Principal: "pg_frank", Provider: "orders-db", Role: "readonly",
@@ -132,7 +132,7 @@ func TestLedgerSaysNotGranted(t *testing.T) {
 	land(4, "dave")
 	w.Git("push", "-q", "origin", "main")
 	r := openAccess(t, srv)
-	ta := commitTime(t, w, commits["alice"])
+	ta := w.CommitTime(commits["alice"])
 	blob := func(who string) string {
 		return w.Git("rev-parse", commits[who]+":requests/orders-db/"+who+".yaml")
 	}

@@ -128,6 +128,16 @@ func (w *Work) CommitAt(at time.Time, who, msg string) string {
 	return w.Git("rev-parse", "HEAD")
 }
 
+// CommitTime is when commit was committed, in UTC.
+func (w *Work) CommitTime(commit string) time.Time {
+	w.t.Helper()
+	at, err := time.Parse(time.RFC3339, w.Git("log", "-1", "--format=%cI", commit))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	return at.UTC()
+}
+
 // MergePR lands a one-commit branch by user that writes path with a merge
 // commit, as GitHub's "Create a merge commit" does; it returns the merge.
 func (w *Work) MergePR(n int, user, path, content string) string {
