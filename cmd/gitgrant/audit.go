@@ -157,19 +157,27 @@ func timeText(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
+// writeCSV writes header, then one record per item.
+func writeCSV[T any](w io.Writer, header []string, items []T, record func(T) []string) error {
+	cw := csv.NewWriter(w)
+	cw.Write(header)
+	for _, it := range items {
+		cw.Write(record(it))
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
 func writeEvents(w io.Writer, format, head string, events []audit.Event) error {
 	switch format {
 	case "json":
 		return writeJSONList(w, fmt.Sprintf("\"version\": %d,\n  \"head\": %q", render.JSONVersion, head), "events", events)
 	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"time", "event", "requester", "beneficiary", "grants", "request", "commit", "pull_request", "actor", "approved_by", "until", "source", "detail"})
-		for _, ev := range events {
-			cw.Write([]string{timeText(ev.Time), string(ev.Event), ev.Requester, ev.Beneficiary, grantsText(ev.Grants), ev.Request, ev.Commit,
-				strconv.Itoa(ev.PullRequest), ev.Actor, strings.Join(ev.ApprovedBy, " "), timeText(ev.Until), ev.Source, ev.Detail})
-		}
-		cw.Flush()
-		return cw.Error()
+		return writeCSV(w, []string{"time", "event", "requester", "beneficiary", "grants", "request", "commit", "pull_request", "actor", "approved_by", "until", "source", "detail"},
+			events, func(ev audit.Event) []string {
+				return []string{timeText(ev.Time), string(ev.Event), ev.Requester, ev.Beneficiary, grantsText(ev.Grants), ev.Request, ev.Commit,
+					strconv.Itoa(ev.PullRequest), ev.Actor, strings.Join(ev.ApprovedBy, " "), timeText(ev.Until), ev.Source, ev.Detail}
+			})
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tWHO\tGRANTS\tUNTIL\tPR\tCOMMIT\tBY\tREQUEST")
@@ -193,14 +201,11 @@ func writeHoldings(w io.Writer, format, head string, at time.Time, hs []audit.Ho
 	case "json":
 		return writeJSONList(w, fmt.Sprintf("\"version\": %d,\n  \"head\": %q,\n  \"at\": %q", render.JSONVersion, head, at.UTC().Format(time.RFC3339Nano)), "holdings", hs)
 	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"requester", "beneficiary", "provider", "role", "from", "until", "request", "commit", "pull_request", "approved_by", "source"})
-		for _, h := range hs {
-			cw.Write([]string{h.Requester, h.Beneficiary, h.Provider, h.Role, timeText(h.From), timeText(h.Until), h.Request, h.Commit,
-				strconv.Itoa(h.PullRequest), strings.Join(h.ApprovedBy, " "), h.Source})
-		}
-		cw.Flush()
-		return cw.Error()
+		return writeCSV(w, []string{"requester", "beneficiary", "provider", "role", "from", "until", "request", "commit", "pull_request", "approved_by", "source"},
+			hs, func(h audit.Holding) []string {
+				return []string{h.Requester, h.Beneficiary, h.Provider, h.Role, timeText(h.From), timeText(h.Until), h.Request, h.Commit,
+					strconv.Itoa(h.PullRequest), strings.Join(h.ApprovedBy, " "), h.Source}
+			})
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WHO\tPROVIDER\tROLE\tFROM\tUNTIL\tPR\tAPPROVED BY\tREQUEST")
