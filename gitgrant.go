@@ -28,6 +28,18 @@ type GrantRef struct {
 	Role     string `json:"role"`
 }
 
+// Name is "provider/role", as output, trailers and reports name a grant.
+func (g GrantRef) Name() string { return g.Provider + "/" + g.Role }
+
+// GrantNames are the grants' names, in order.
+func GrantNames(gs []GrantRef) []string {
+	out := make([]string, len(gs))
+	for i, g := range gs {
+		out[i] = g.Name()
+	}
+	return out
+}
+
 // Request is one request file, decoded and structurally valid. Times are
 // zero when absent; exactly one of Duration and Expires is set.
 type Request struct {

@@ -5,8 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
 	"math/rand/v2"
-	"sort"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -90,7 +91,7 @@ func Brake(plan gitgrant.Plan, maxShare float64, minCount int) (gitgrant.Plan, e
 	}
 	tripped := map[string]bool{}
 	var why []string
-	for _, role := range sortedKeys(counts) {
+	for _, role := range slices.Sorted(maps.Keys(counts)) {
 		n := counts[role]
 		base := max(plan.ObservedByRole[role], n)
 		if share := float64(n) / float64(base); n > minCount && share > maxShare {
@@ -119,15 +120,6 @@ func Brake(plan gitgrant.Plan, maxShare float64, minCount int) (gitgrant.Plan, e
 // without causes is not exempt).
 func braked(a gitgrant.Action) bool {
 	return a.Op == gitgrant.OpRevoke && (a.Cause.Braked() || a.Cause == "" && !a.Expired)
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Executor carries out plans: the provider calls, with retries and deadlines. (engine.Apply is the whole pass around it: brake, ledger, cleanup, feedback.)

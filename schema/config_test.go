@@ -118,16 +118,7 @@ func TestBadConfigs(t *testing.T) {
 			if cfg != nil {
 				t.Fatalf("accepted, want %q", tc.message)
 			}
-			got := findDiag(ds, tc.message)
-			if got == nil {
-				t.Fatalf("no diagnostic containing %q; got:\n%v", tc.message, ds)
-			}
-			if tc.line != 0 && (got.Line != tc.line || got.Column != tc.col || got.Field != tc.field) {
-				t.Errorf("%q at %d:%d field %q, want %d:%d field %q", got.Message, got.Line, got.Column, got.Field, tc.line, tc.col, tc.field)
-			}
-			if !strings.Contains(got.Hint, tc.hint) {
-				t.Errorf("hint %q does not contain %q", got.Hint, tc.hint)
-			}
+			wantDiag(t, ds, tc.message, tc.line, tc.col, tc.field, tc.hint)
 			if tc.mustNotShow != "" && strings.Contains(ds.Error(), tc.mustNotShow) {
 				t.Errorf("diagnostics repeat the secret:\n%v", ds)
 			}

@@ -103,16 +103,7 @@ func TestBadEphemeralConfigs(t *testing.T) {
 			if cfg != nil {
 				t.Fatalf("accepted, want %q", tc.message)
 			}
-			got := findDiag(ds, tc.message)
-			if got == nil {
-				t.Fatalf("no diagnostic containing %q; got:\n%v", tc.message, ds)
-			}
-			if got.Line != tc.line || got.Column != tc.col || got.Field != tc.field {
-				t.Errorf("%q at %d:%d field %q, want %d:%d field %q", got.Message, got.Line, got.Column, got.Field, tc.line, tc.col, tc.field)
-			}
-			if !strings.Contains(got.Hint, tc.hint) {
-				t.Errorf("hint %q does not contain %q", got.Hint, tc.hint)
-			}
+			wantDiag(t, ds, tc.message, tc.line, tc.col, tc.field, tc.hint)
 		})
 	}
 }

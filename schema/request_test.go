@@ -176,20 +176,28 @@ func TestBadRequests(t *testing.T) {
 					t.Errorf("diagnostic without message: %+v", d)
 				}
 			}
-			got := findDiag(ds, tc.message)
-			if got == nil {
-				t.Fatalf("no diagnostic containing %q; got:\n%v", tc.message, ds)
-			}
-			if got.Line != tc.line || got.Column != tc.col || got.Field != tc.field {
-				t.Errorf("diagnostic %q at %d:%d field %q, want %d:%d field %q", got.Message, got.Line, got.Column, got.Field, tc.line, tc.col, tc.field)
-			}
-			if !strings.Contains(got.Hint, tc.hint) {
-				t.Errorf("hint %q does not contain %q", got.Hint, tc.hint)
-			}
+			wantDiag(t, ds, tc.message, tc.line, tc.col, tc.field, tc.hint)
 		})
 	}
 	if len(cases) < 40 {
 		t.Errorf("only %d bad inputs; the table must cover at least 40", len(cases))
+	}
+}
+
+// wantDiag fails the test unless ds holds a diagnostic whose message
+// contains message, at line:col of field (line 0: anywhere), with a hint
+// that contains hint.
+func wantDiag(t *testing.T, ds gitgrant.Diagnostics, message string, line, col int, field, hint string) {
+	t.Helper()
+	got := findDiag(ds, message)
+	if got == nil {
+		t.Fatalf("no diagnostic containing %q; got:\n%v", message, ds)
+	}
+	if line != 0 && (got.Line != line || got.Column != col || got.Field != field) {
+		t.Errorf("%q at %d:%d field %q, want %d:%d field %q", got.Message, got.Line, got.Column, got.Field, line, col, field)
+	}
+	if !strings.Contains(got.Hint, hint) {
+		t.Errorf("hint %q does not contain %q", got.Hint, hint)
 	}
 }
 

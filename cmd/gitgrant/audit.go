@@ -148,13 +148,7 @@ func writeJSONList[T any](w io.Writer, header, key string, items []T) error {
 	return err
 }
 
-func grantsText(gs []gitgrant.GrantRef) string {
-	parts := make([]string, len(gs))
-	for i, g := range gs {
-		parts[i] = g.Provider + "/" + g.Role
-	}
-	return strings.Join(parts, " ")
-}
+func grantsText(gs []gitgrant.GrantRef) string { return strings.Join(gitgrant.GrantNames(gs), " ") }
 
 func timeText(t time.Time) string {
 	if t.IsZero() {
@@ -163,18 +157,15 @@ func timeText(t time.Time) string {
 	return t.UTC().Format(time.RFC3339)
 }
 
-func prText(n int) string {
-	if n == 0 {
-		return ""
+// writeCSV writes header, then one record per item.
+func writeCSV[T any](w io.Writer, header []string, items []T, record func(T) []string) error {
+	cw := csv.NewWriter(w)
+	cw.Write(header)
+	for _, it := range items {
+		cw.Write(record(it))
 	}
-	return "#" + strconv.Itoa(n)
-}
-
-func short(hash string) string {
-	if len(hash) > 12 {
-		return hash[:12]
-	}
-	return hash
+	cw.Flush()
+	return cw.Error()
 }
 
 func writeEvents(w io.Writer, format, head string, events []audit.Event) error {
@@ -182,14 +173,11 @@ func writeEvents(w io.Writer, format, head string, events []audit.Event) error {
 	case "json":
 		return writeJSONList(w, fmt.Sprintf("\"version\": %d,\n  \"head\": %q", render.JSONVersion, head), "events", events)
 	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"time", "event", "requester", "beneficiary", "grants", "request", "commit", "pull_request", "actor", "approved_by", "until", "source", "detail"})
-		for _, ev := range events {
-			cw.Write([]string{timeText(ev.Time), string(ev.Event), ev.Requester, ev.Beneficiary, grantsText(ev.Grants), ev.Request, ev.Commit,
-				strconv.Itoa(ev.PullRequest), ev.Actor, strings.Join(ev.ApprovedBy, " "), timeText(ev.Until), ev.Source, ev.Detail})
-		}
-		cw.Flush()
-		return cw.Error()
+		return writeCSV(w, []string{"time", "event", "requester", "beneficiary", "grants", "request", "commit", "pull_request", "actor", "approved_by", "until", "source", "detail"},
+			events, func(ev audit.Event) []string {
+				return []string{timeText(ev.Time), string(ev.Event), ev.Requester, ev.Beneficiary, grantsText(ev.Grants), ev.Request, ev.Commit,
+					strconv.Itoa(ev.PullRequest), ev.Actor, strings.Join(ev.ApprovedBy, " "), timeText(ev.Until), ev.Source, ev.Detail}
+			})
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "TIME\tEVENT\tWHO\tGRANTS\tUNTIL\tPR\tCOMMIT\tBY\tREQUEST")
@@ -199,12 +187,12 @@ func writeEvents(w io.Writer, format, head string, events []audit.Event) error {
 			who += " for " + ev.Beneficiary
 		}
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", timeText(ev.Time), ev.Event, who, grantsText(ev.Grants), timeText(ev.Until),
-			prText(ev.PullRequest), short(ev.Commit), ev.Actor, ev.Request)
+			render.PRRef(ev.PullRequest), render.ShortSHA(ev.Commit), ev.Actor, ev.Request)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d events (main at %s)\n", len(events), short(head))
+	_, err := fmt.Fprintf(w, "%d events (main at %s)\n", len(events), render.ShortSHA(head))
 	return err
 }
 
@@ -213,14 +201,11 @@ func writeHoldings(w io.Writer, format, head string, at time.Time, hs []audit.Ho
 	case "json":
 		return writeJSONList(w, fmt.Sprintf("\"version\": %d,\n  \"head\": %q,\n  \"at\": %q", render.JSONVersion, head, at.UTC().Format(time.RFC3339Nano)), "holdings", hs)
 	case "csv":
-		cw := csv.NewWriter(w)
-		cw.Write([]string{"requester", "beneficiary", "provider", "role", "from", "until", "request", "commit", "pull_request", "approved_by", "source"})
-		for _, h := range hs {
-			cw.Write([]string{h.Requester, h.Beneficiary, h.Provider, h.Role, timeText(h.From), timeText(h.Until), h.Request, h.Commit,
-				strconv.Itoa(h.PullRequest), strings.Join(h.ApprovedBy, " "), h.Source})
-		}
-		cw.Flush()
-		return cw.Error()
+		return writeCSV(w, []string{"requester", "beneficiary", "provider", "role", "from", "until", "request", "commit", "pull_request", "approved_by", "source"},
+			hs, func(h audit.Holding) []string {
+				return []string{h.Requester, h.Beneficiary, h.Provider, h.Role, timeText(h.From), timeText(h.Until), h.Request, h.Commit,
+					strconv.Itoa(h.PullRequest), strings.Join(h.ApprovedBy, " "), h.Source}
+			})
 	}
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "WHO\tPROVIDER\tROLE\tFROM\tUNTIL\tPR\tAPPROVED BY\tREQUEST")
@@ -229,12 +214,12 @@ func writeHoldings(w io.Writer, format, head string, at time.Time, hs []audit.Ho
 		if h.Beneficiary != h.Requester {
 			who += " (requested by " + h.Requester + ")"
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", who, h.Provider, h.Role, timeText(h.From), timeText(h.Until), prText(h.PullRequest),
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", who, h.Provider, h.Role, timeText(h.From), timeText(h.Until), render.PRRef(h.PullRequest),
 			strings.Join(h.ApprovedBy, ","), h.Request)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	_, err := fmt.Fprintf(w, "%d held at %s (main at %s)\n", len(hs), timeText(at), short(head))
+	_, err := fmt.Fprintf(w, "%d held at %s (main at %s)\n", len(hs), timeText(at), render.ShortSHA(head))
 	return err
 }

@@ -36,13 +36,8 @@ func auditRequest(requester, role, duration string) string {
 // `gitgrant audit` and `git log` agree on every event.
 func TestAuditEndToEnd(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", auditToken)
-	srv.NewBare(t, "access")
 	start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
-	w.Git("push", "-q", "origin", "main")
+	srv, w := gitserver.NewAccess(t, auditToken, start, map[string]string{"gitgrant.yaml": "version: 1\n"})
 	var expired []string
 	for i := range 6 {
 		user := fmt.Sprintf("user%d", i)
@@ -290,12 +285,9 @@ func TestAuditFailures(t *testing.T) {
 // commit hashes).
 func TestAuditGolden(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", auditToken)
-	bare := srv.NewBare(t, "access")
 	start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
+	srv, w := gitserver.NewAccess(t, auditToken, start, map[string]string{"gitgrant.yaml": "version: 1\n"})
+	bare := srv.Path("access")
 	w.MergePR(7, "alice", "requests/orders-db/alice.yaml", auditRequest("alice", "readwrite", "1h"))
 	w.SquashPR(8, "bob", "requests/orders-db/bob.yaml", auditRequest("bob", "readonly", "4h"))
 	w.SquashPR(9, "bob", "requests/orders-db/bob.yaml", auditRequest("bob", "readonly", "8h"))

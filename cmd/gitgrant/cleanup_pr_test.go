@@ -38,12 +38,7 @@ func TestReconcileCleanupPullRequest(t *testing.T) {
 	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN", "CREATE ROLE "+carol+" LOGIN", "GRANT "+ro+" TO "+bob)
 	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
 
-	gh := ghfake.New(func() time.Time { return testNow })
-	t.Cleanup(gh.Close)
-	gh.AddToken("test-token")
-	repo := gh.AddRepo("acme", "access", "main")
-	w := newGitWork(t)
-	w.write(map[string]string{
+	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{
 		"gitgrant.yaml": fmt.Sprintf(`identities:
   bob: {principals: {orders-db: %s}}
   carol: {principals: {orders-db: %s}}
@@ -56,39 +51,36 @@ providers:
 cleanup:
   mode: pull-request
 `, bob, carol, ro),
-	})
-	initial := w.commit(testNow.Add(-24*time.Hour), "admin", "Set up access repository")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-24 * time.Hour)}, nil)
-	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
-	mainBefore := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main")
+	}, testNow.Add(-24*time.Hour))
+	w.MergePR(1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
+	mainBefore := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main")
 
-	vars := map[string]string{"CPR_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL()}
-	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.dir)
+	vars := map[string]string{"CPR_DSN": dsn, "GITHUB_TOKEN": accesstest.Token, "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL()}
+	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.Work)
 	if r.code != 0 {
 		t.Fatalf("first pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 	if got := pgMembers(t, dsn, ro); len(got) != 0 {
 		t.Errorf("members %v: the expired grant was not revoked", got)
 	}
-	if got := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main"); got != mainBefore {
+	if got := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main"); got != mainBefore {
 		t.Errorf("main moved (%s -> %s): pull-request mode must not push to main", mainBefore, got)
 	}
 	branchFiles := func() string {
-		return accesstest.Git(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "gitgrant/cleanup")
+		return accesstest.Git(t, w.Remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "gitgrant/cleanup")
 	}
 	if files := branchFiles(); strings.Contains(files, "requests/") {
 		t.Errorf("the cleanup branch still holds request files:\n%s", files)
 	}
-	if parent := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup^"); parent != mainBefore {
+	if parent := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup^"); parent != mainBefore {
 		t.Errorf("cleanup branch is on %s, want on main %s", parent, mainBefore)
 	}
-	if msg := accesstest.Git(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "gitgrant/cleanup"); !strings.Contains(msg, "Gitgrant-Request: requests/orders-db/bob-ro.yaml") {
+	if msg := accesstest.Git(t, w.Remote, time.Time{}, "", "log", "-1", "--format=%B", "gitgrant/cleanup"); !strings.Contains(msg, "Gitgrant-Request: requests/orders-db/bob-ro.yaml") {
 		t.Errorf("cleanup commit message lacks its trailers:\n%s", msg)
 	}
 	cleanupPRs := func() []ghfake.Pull {
 		var out []ghfake.Pull
-		for _, p := range gh.Pulls(repo) {
+		for _, p := range w.GH.Pulls(w.Repo) {
 			if p.HeadRef == "gitgrant/cleanup" {
 				out = append(out, p)
 			}
@@ -102,15 +94,15 @@ cleanup:
 	if !strings.Contains(r.stdout, fmt.Sprintf("(pull request #%d)", prs[0].Number)) {
 		t.Errorf("stdout does not name the pull request:\n%s", r.stdout)
 	}
-	tip := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup")
+	tip := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup")
 
 	// Nobody merged it yet: the next pass keeps the same branch tip and
 	// the same pull request.
-	r = runCLIAt(t, testNow.Add(5*time.Minute), vars, "reconcile", "--repo", w.dir)
+	r = runCLIAt(t, testNow.Add(5*time.Minute), vars, "reconcile", "--repo", w.Work)
 	if r.code != 0 {
 		t.Fatalf("second pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if got := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup"); got != tip {
+	if got := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup"); got != tip {
 		t.Errorf("an unchanged cleanup was pushed again: %s -> %s", tip, got)
 	}
 	if got := cleanupPRs(); len(got) != 1 || got[0].Number != prs[0].Number {
@@ -119,13 +111,13 @@ cleanup:
 
 	// Main moves on (another request merges): the branch is rebuilt on the
 	// new main, and the one pull request now shows that.
-	w.pullRequest(gh, repo, 10, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 4h\nreason: Check refunds\n"}, testNow.Add(9*time.Minute))
-	newMain := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main")
-	r = runCLIAt(t, testNow.Add(10*time.Minute), vars, "reconcile", "--repo", w.dir)
+	w.MergePR(10, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 4h\nreason: Check refunds\n"}, testNow.Add(9*time.Minute))
+	newMain := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main")
+	r = runCLIAt(t, testNow.Add(10*time.Minute), vars, "reconcile", "--repo", w.Work)
 	if r.code != 0 {
 		t.Fatalf("third pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if parent := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup^"); parent != newMain {
+	if parent := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup^"); parent != newMain {
 		t.Errorf("cleanup branch is on %s, want on the new main %s", parent, newMain)
 	}
 	if files := branchFiles(); files != "gitgrant.yaml\nrequests/orders-db/carol-ro.yaml" {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+	"github.com/gitgrant/gitgrant/internal/testing/golden"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -38,7 +39,7 @@ type handoffWorld struct {
 	t           *testing.T
 	gh          *ghfake.Server
 	repo        *ghfake.Repo
-	w           *gitWork
+	w           *accesstest.Repo
 	gitgrant    *ghapi.Client
 	ed, rsa     sshkeys.Pair
 	log         *bytes.Buffer // everything gitgrant's side logged
@@ -55,15 +56,12 @@ func newHandoffWorld(t *testing.T, group string) *handoffWorld {
 	gh.AddUserToken("alice-token", "alice")
 	gh.AddUserToken("mallory-token", "mallory")
 	repo := gh.AddRepo("acme", "access", "main")
-	h := &handoffWorld{t: t, gh: gh, repo: repo, w: newGitWork(t), log: &bytes.Buffer{}, requestPath: "requests/orders-db/alice-support.yaml",
+	cfg := fmt.Sprintf("identities:\n  alice: {}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: ORDERS_DB_DSN\n    roles:\n      support: {target: %q, mode: ephemeral, approvals: 0}\n", group)
+	h := &handoffWorld{t: t, gh: gh, repo: repo, w: accesstest.On(t, gh, repo, map[string]string{"gitgrant.yaml": cfg}, testNow.Add(-48*time.Hour)),
+		log: &bytes.Buffer{}, requestPath: "requests/orders-db/alice-support.yaml",
 		ed: sshkeys.Generate(t, sshkeys.Ed25519, ""), rsa: sshkeys.Generate(t, sshkeys.RSA, "")}
 	gh.SetUserKeys("alice", h.ed.Public, h.rsa.Public)
-	cfg := fmt.Sprintf("identities:\n  alice: {}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: ORDERS_DB_DSN\n    roles:\n      support: {target: %q, mode: ephemeral, approvals: 0}\n", group)
-	h.w.write(map[string]string{"gitgrant.yaml": cfg})
-	base := h.w.commit(testNow.Add(-48*time.Hour), "admin", "Set up")
-	accesstest.Git(t, h.w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	gh.AddCommit(repo, ghfake.Commit{SHA: base, Author: "admin", Committer: "admin", Message: "Set up", Date: testNow.Add(-48 * time.Hour), Files: map[string]string{"gitgrant.yaml": cfg}}, nil)
-	h.w.pullRequest(gh, repo, handoffPR, "alice", map[string]string{h.requestPath: "requester: alice\ngrants: [{provider: orders-db, role: support}]\nduration: 1h\nreason: Look at order 7\n"}, testNow.Add(-time.Hour))
+	h.w.MergePR(handoffPR, "alice", map[string]string{h.requestPath: "requester: alice\ngrants: [{provider: orders-db, role: support}]\nduration: 1h\nreason: Look at order 7\n"}, testNow.Add(-time.Hour))
 	logger := slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	c, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access", Token: "gitgrant-token"}, ghapi.Options{Clock: fakeclock.NewAuto(testNow), Logger: logger})
 	if err != nil {
@@ -122,9 +120,9 @@ func TestCredentialsEndToEnd(t *testing.T) {
 	// gitgrant's side. The ledger names the account before it exists.
 	prefix := gitgrant.DefaultAccountPrefix("support")
 	name := gitgrant.NewAccountName(prefix)
-	merge := accesstest.Git(t, h.w.dir, time.Time{}, "", "rev-parse", "HEAD")
-	accesstest.Git(t, h.w.dir, time.Time{}, "", "notes", "--ref=gitgrant", "add", "-m", `{"event":"granted","account":"`+name+`"}`, merge)
-	accesstest.Git(t, h.w.dir, time.Time{}, "", "push", "-q", "origin", "refs/notes/gitgrant")
+	merge := accesstest.Git(t, h.w.Work, time.Time{}, "", "rev-parse", "HEAD")
+	accesstest.Git(t, h.w.Work, time.Time{}, "", "notes", "--ref=gitgrant", "add", "-m", `{"event":"granted","account":"`+name+`"}`, merge)
+	accesstest.Git(t, h.w.Work, time.Time{}, "", "push", "-q", "origin", "refs/notes/gitgrant")
 	deps := providers.DefaultDeps()
 	deps.Getenv = testEnv(map[string]string{"ORDERS_DB_DSN": dsn})
 	deps.Logger = slog.New(slog.NewJSONHandler(h.log, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -188,7 +186,7 @@ func TestCredentialsEndToEnd(t *testing.T) {
 	os.MkdirAll(filepath.Join(home, ".ssh"), 0o700)
 	key, _ := os.ReadFile(h.ed.Private)
 	os.WriteFile(filepath.Join(home, ".ssh", "id_ed25519"), key, 0o600)
-	r := runCLI(t, h.vars("HOME", home), "credentials", "--request", h.requestPath, "--repo", h.w.dir, "--output", "psql")
+	r := runCLI(t, h.vars("HOME", home), "credentials", "--request", h.requestPath, "--repo", h.w.Work, "--output", "psql")
 	stderrs = append(stderrs, r.stderr)
 	if want := handoff.Command(a); r.code != gitgrant.ExitOK || strings.TrimSpace(r.stdout) != want {
 		t.Errorf("--request --output psql: exit %d, %q, want %q; stderr:\n%s", r.code, r.stdout, want, r.stderr)
@@ -212,10 +210,10 @@ func TestCredentialsEndToEnd(t *testing.T) {
 	for i, req := range h.gh.Requests() {
 		places[fmt.Sprintf("GitHub request %d %s %s", i, req.Method, req.Path)] = string(req.Body) + string(req.Response)
 	}
-	for _, dir := range []string{h.w.dir, h.w.remote} {
+	for _, dir := range []string{h.w.Work, h.w.Remote} {
 		places["git objects of "+dir] = accesstest.Git(t, dir, time.Time{}, "", "cat-file", "--batch-all-objects", "--batch")
 	}
-	if !strings.Contains(places["git objects of "+h.w.remote], name) || !strings.Contains(h.log.String(), name) {
+	if !strings.Contains(places["git objects of "+h.w.Remote], name) || !strings.Contains(h.log.String(), name) {
 		t.Fatal("the account's name is not in the ledger's notes or the log: the search below would prove nothing")
 	}
 	for where, text := range places {
@@ -274,7 +272,7 @@ func TestCredentialsRefusals(t *testing.T) {
 			t.Errorf("%s: the password was printed", tt.name)
 		}
 	}
-	r := runCLI(t, map[string]string{"HOME": t.TempDir()}, "credentials", "--pr", pr, "--repo", h.w.dir)
+	r := runCLI(t, map[string]string{"HOME": t.TempDir()}, "credentials", "--pr", pr, "--repo", h.w.Work)
 	if r.code != gitgrant.ExitUsage || !strings.Contains(r.stderr, "set GITHUB_TOKEN") {
 		t.Errorf("without a token: exit %d\n%s", r.code, r.stderr)
 	}
@@ -309,20 +307,8 @@ func TestCredentialsRefusesAnEditedComment(t *testing.T) {
 // The JSON example in docs/ephemeral.md is what the command prints.
 func TestEphemeralDocJSONExample(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../docs/ephemeral.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(data), "`mariadb` or\n`json`:")
-	if !ok {
-		t.Fatal("docs/ephemeral.md has no JSON example of gitgrant credentials")
-	}
-	_, block, _ := strings.Cut(after, "```json\n")
-	block, _, _ = strings.Cut(block, "```")
-	dec := json.NewDecoder(strings.NewReader(block))
-	dec.DisallowUnknownFields()
 	var doc credentialsJSON
-	if err := dec.Decode(&doc); err != nil || len(doc.Credentials) != 1 {
+	if block, err := golden.DocExample(t, "../../docs/ephemeral.md", "`mariadb` or\n`json`:", &doc); err != nil || len(doc.Credentials) != 1 {
 		t.Errorf("the example does not decode: %v\n%s", err, block)
 	}
 }

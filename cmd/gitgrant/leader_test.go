@@ -12,13 +12,10 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 
 	"github.com/google/go-cmp/cmp"
 	rbacv1 "k8s.io/api/rbac/v1"
@@ -26,43 +23,11 @@ import (
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv/kube"
 )
 
 func TestMain(m *testing.M) { kube.Main(m) }
-
-// recordingProvider is an exec provider whose target keeps one member per
-// line in $LEADER_STATE/<target>, and which appends every grant and
-// revoke it makes to $LEADER_STATE/calls as "op target principal pid",
-// pid being the gitgrant process that ran it: the record of who did what,
-// across processes.
-const recordingProvider = `#!/usr/bin/env bash
-set -euo pipefail
-state=$LEADER_STATE
-req=$(cat)
-op=$(jq -r .op <<<"$req")
-target=$(jq -r '.target // ""' <<<"$req")
-principal=$(jq -r '.principal // ""' <<<"$req")
-file=$state/$target
-exec 9>"$state/lock"
-flock 9
-touch "$file"
-case $op in
-check) echo '{"ok":true}' ;;
-list) jq -cR '{principal: .}' "$file" | jq -cs '{ok: true, members: .}' ;;
-grant)
-	grep -qxF "$principal" "$file" || echo "$principal" >>"$file"
-	echo "grant $target $principal $PPID" >>"$state/calls"
-	echo '{"ok":true}' ;;
-revoke)
-	grep -vxF "$principal" "$file" >"$file.tmp" || true
-	mv "$file.tmp" "$file"
-	echo "revoke $target $principal $PPID" >>"$state/calls"
-	echo '{"ok":true}' ;;
-esac
-`
 
 // leaderRBAC is the Role docs/serve.md gives gitgrant for leader
 // election: create Leases, and get and update its own.
@@ -92,22 +57,9 @@ func leaderRBAC(t *testing.T, srv *kube.Server, ns, sa, lease string) {
 
 // serveReplica is one `gitgrant serve --leader-elect` process.
 type serveReplica struct {
+	*process
 	name string
 	base string // http://127.0.0.1:port
-	cmd  *exec.Cmd
-	logs *syncBuffer
-	done chan struct{}
-}
-
-func (r *serveReplica) pid() string { return strconv.Itoa(r.cmd.Process.Pid) }
-
-func (r *serveReplica) exited() bool {
-	select {
-	case <-r.done:
-		return true
-	default:
-		return false
-	}
 }
 
 // metric reads one unlabelled sample from the replica's /metrics.
@@ -169,73 +121,25 @@ func TestServeLeaderElection(t *testing.T) {
 	}
 
 	bin := buildGitgrant(t)
-	state := t.TempDir()
-	script := filepath.Join(t.TempDir(), "provider.sh")
-	if err := os.WriteFile(script, []byte(recordingProvider), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(state, "wiki-editors"), []byte("bob\n"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	now := time.Now().UTC().Truncate(time.Second)
-	gh := ghfake.New(time.Now)
-	t.Cleanup(gh.Close)
-	gh.AddToken("ha-token")
-	repo := gh.AddRepo("acme", "access", "main")
-	w := newGitWork(t)
-	people := []string{"alice", "carol", "dave", "erin"}
-	identities := ""
-	for _, p := range append([]string{"bob"}, people...) {
-		identities += fmt.Sprintf("  %s: {principals: {wiki: %s}}\n", p, p)
-	}
-	w.write(map[string]string{
-		"gitgrant.yaml": fmt.Sprintf(`identities:
-%sproviders:
-  wiki:
-    type: exec
-    command: [%q]
-    env: [LEADER_STATE]
-    roles:
-      editor: {target: wiki-editors, max_duration: 8h, approvals: 1}
-`, identities, script),
-		".github/CODEOWNERS": "/requests/ @owner\n",
-	})
-	initial := w.commit(now.Add(-24*time.Hour), "admin", "Set up access repository")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: now.Add(-24 * time.Hour)}, nil)
+	w := newWikiWorld(t, "ha-token", "owner", "alice", "carol", "dave", "erin")
 	merge := func(n int, who string) {
 		t.Helper()
-		w.pullRequest(gh, repo, n, who, map[string]string{
-			"requests/wiki/" + who + ".yaml": "requester: " + who + "\ngrants: [{provider: wiki, role: editor}]\nduration: 2h\nreason: Write the runbook\n",
-		}, time.Now().UTC().Add(-time.Minute), "owner")
+		w.merge(n, who, "2h", "owner", time.Now().UTC().Add(-time.Minute))
 	}
 	merge(1, "alice")
 
 	const secret = "ha-webhook-secret"
 	start := func(name string) *serveReplica {
 		addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
-		cmd := exec.Command(bin, "serve", "--listen", addr, "--repo", "file://"+w.remote, "--resync", "1h", "--log-format", "json",
+		p := startProcess(t, bin, w.env(t, "POD_NAME="+name, "GITGRANT_WEBHOOK_SECRET="+secret),
+			"serve", "--listen", addr, "--repo", "file://"+w.Remote, "--resync", "1h", "--log-format", "json",
 			"--leader-elect", "--lease-name", lease, "--lease-namespace", ns, "--kubeconfig", kubeconfig)
-		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + t.TempDir(), "XDG_CACHE_HOME=" + t.TempDir(), "POD_NAME=" + name,
-			"LEADER_STATE=" + state, "GITHUB_TOKEN=ha-token", "GITGRANT_TRUST_ROOT=first", "GITHUB_REPOSITORY=acme/access",
-			"GITHUB_API_URL=" + gh.BaseURL(), "GITGRANT_WEBHOOK_SECRET=" + secret}
-		r := &serveReplica{name: name, base: "http://" + addr, cmd: cmd, logs: &syncBuffer{}, done: make(chan struct{})}
-		cmd.Stdout, cmd.Stderr = r.logs, r.logs
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		go func() { cmd.Wait(); close(r.done) }()
 		t.Cleanup(func() {
-			if !r.exited() {
-				cmd.Process.Signal(syscall.SIGCONT)
-				cmd.Process.Kill()
-				<-r.done
-			}
 			if t.Failed() {
-				t.Logf("log of %s (pid %s):\n%s", name, r.pid(), r.logs.String())
+				t.Logf("log of %s (pid %s):\n%s", name, p.pid(), p.out)
 			}
 		})
-		return r
+		return &serveReplica{process: p, name: name, base: "http://" + addr}
 	}
 	replicas := map[string]*serveReplica{}
 	for _, name := range []string{"gitgrant-0", "gitgrant-1", "gitgrant-2"} {
@@ -243,14 +147,7 @@ func TestServeLeaderElection(t *testing.T) {
 	}
 	all := &syncBuffer{} // for waitFor's message: the logs are printed on failure anyway
 
-	// calls are the provider's record: "op target principal pid" lines.
-	calls := func() []string {
-		b, err := os.ReadFile(filepath.Join(state, "calls"))
-		if err != nil {
-			return nil
-		}
-		return strings.Split(strings.TrimSpace(string(b)), "\n")
-	}
+	calls := w.calls
 	made := func(op, principal string) (pid string, ok bool) {
 		for _, c := range calls() {
 			f := strings.Fields(c)
@@ -301,9 +198,7 @@ func TestServeLeaderElection(t *testing.T) {
 	// no webhook: the new leader's first pass grants it.
 	merge(2, "carol")
 	killed := time.Now()
-	if err := first.cmd.Process.Signal(syscall.SIGKILL); err != nil {
-		t.Fatal(err)
-	}
+	first.signal(t, syscall.SIGKILL)
 	<-first.done
 	_, lastRenewal := holder() // the dead leader's
 	second, leased, granted := takeover(first.name, "carol")
@@ -314,18 +209,14 @@ func TestServeLeaderElection(t *testing.T) {
 	// replica takes over when the Lease expires and grants dave.
 	merge(3, "dave")
 	frozenAt := time.Now()
-	if err := second.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
-		t.Fatal(err)
-	}
+	second.signal(t, syscall.SIGSTOP)
 	third, leased, granted := takeover(second.name, "dave")
 	t.Logf("TAKEOVER SIGSTOP of %s: %s held the Lease %s after the freeze and had granted dave %s after it",
 		second.name, third.name, ms(leased.Sub(frozenAt)), ms(granted.Sub(frozenAt)))
 	// Resumed, with a webhook to tempt it, the frozen leader must not act:
 	// it finds its last renewal far older than the renew deadline.
 	merge(4, "erin")
-	if err := second.cmd.Process.Signal(syscall.SIGCONT); err != nil {
-		t.Fatal(err)
-	}
+	second.signal(t, syscall.SIGCONT)
 	if code := deliverWebhook(t, second.base, secret, "push", `{"ref":"refs/heads/main"}`); code != http.StatusAccepted {
 		t.Errorf("webhook to the resumed replica: %d", code)
 	}
@@ -344,12 +235,9 @@ func TestServeLeaderElection(t *testing.T) {
 	// SIGTERM of the leader: it hands the Lease over, and the resumed
 	// replica takes over at once and grants erin.
 	stopping := time.Now()
-	if err := third.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
+	third.signal(t, syscall.SIGTERM)
 	last, leased, granted := takeover(third.name, "erin")
-	<-third.done
-	if code := third.cmd.ProcessState.ExitCode(); code != 0 {
+	if code := third.exitCode(); code != 0 {
 		t.Errorf("%s exited %d after SIGTERM", third.name, code)
 	}
 	t.Logf("TAKEOVER SIGTERM of %s: %s held the released Lease %s after the signal and had granted erin %s after it",
@@ -380,15 +268,11 @@ func TestServeLeaderElection(t *testing.T) {
 	if diff := cmp.Diff(wantBy, byPID); diff != "" {
 		t.Errorf("who acted (-want +got), by pid (%s %s, %s %s, %s %s):\n%s", first.name, first.pid(), second.name, second.pid(), third.name, third.pid(), diff)
 	}
-	members, _ := os.ReadFile(filepath.Join(state, "wiki-editors"))
-	if diff := cmp.Diff([]string{"alice", "carol", "dave", "erin"}, strings.Fields(string(members))); diff != "" {
+	if diff := cmp.Diff([]string{"alice", "carol", "dave", "erin"}, w.members(t)); diff != "" {
 		t.Errorf("members (-want +got):\n%s", diff)
 	}
-	if err := second.cmd.Process.Signal(syscall.SIGTERM); err != nil {
-		t.Fatal(err)
-	}
-	<-second.done
-	if code := second.cmd.ProcessState.ExitCode(); code != 0 {
+	second.signal(t, syscall.SIGTERM)
+	if code := second.exitCode(); code != 0 {
 		t.Errorf("%s exited %d after SIGTERM", second.name, code)
 	}
 }

@@ -84,7 +84,7 @@ func requestBody(rf requestFile, rel string) string {
 		fmt.Fprintf(&b, "- Ticket: %s\n", render.MarkdownText(rf.Ticket))
 	}
 	for _, g := range rf.Grants {
-		fmt.Fprintf(&b, "- Grant: %s\n", render.CodeSpan(g.Provider+"/"+g.Role))
+		fmt.Fprintf(&b, "- Grant: %s\n", render.CodeSpan(g.Name()))
 	}
 	if rf.Duration != "" {
 		fmt.Fprintf(&b, "- For %s from the merge\n", render.CodeSpan(rf.Duration))
@@ -101,7 +101,7 @@ func extensionBody(x *extension) string {
 	fmt.Fprintf(&b, "Extends %s for %s until %s.\n\n", render.CodeSpan(x.Rel), render.CodeSpan(x.Request.Requester), x.Expires.Format(time.RFC3339))
 	fmt.Fprintf(&b, "- Reason: %s\n", render.MarkdownText(x.Request.Reason))
 	for _, g := range x.Request.Grants {
-		fmt.Fprintf(&b, "- Grant: %s\n", render.CodeSpan(g.Provider+"/"+g.Role))
+		fmt.Fprintf(&b, "- Grant: %s\n", render.CodeSpan(g.Name()))
 	}
 	b.WriteString("\nOpened with `gitgrant request --extend --open-pr`. The window starts again when this pull request merges, within the role's maximum; until then the current window holds.\n")
 	return b.String()

@@ -1,68 +1,29 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
-// gitRepo makes a repository with the git CLI, committing files with the
-// given committer time, on branch main.
+// gitRepo makes a repository on branch main with files committed at
+// time at, and no remote.
 func gitRepo(t *testing.T, files map[string]string, at time.Time) string {
 	t.Helper()
-	dir := t.TempDir()
-	for p, c := range files {
-		full := filepath.Join(dir, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	date := at.Format(time.RFC3339)
-	for _, args := range [][]string{
-		{"init", "-q", "-b", "main"},
-		{"add", "-A"},
-		{"-c", "user.name=Test", "-c", "user.email=test@example.com", "commit", "-q", "-m", "Add requests"},
-	} {
-		cmd := exec.Command("git", args...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_COMMITTER_DATE="+date, "GIT_AUTHOR_DATE="+date)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	return dir
-}
-
-// pgFixture creates the roles a plan test needs in the real PostgreSQL and
-// drops them afterwards. Names carry a unique suffix so tests can run in
-// parallel and leave nothing behind.
-func pgFixture(t *testing.T, dsn string, sqls ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	for _, q := range sqls {
-		if _, err := conn.Exec(ctx, q); err != nil {
-			t.Fatalf("%s: %v", q, err)
-		}
-	}
+	w := gitserver.NewWork(t, "", at)
+	w.WriteFiles(files)
+	w.CommitAt(at, "Test", "Add requests")
+	return w.Dir
 }
 
 func TestPlanAgainstRealPostgres(t *testing.T) {
@@ -70,12 +31,12 @@ func TestPlanAgainstRealPostgres(t *testing.T) {
 	dsn := testenv.PostgresDSN(t)
 	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
 	ro, rw, bob, alice, mallory := "gg_ro_"+s, "gg_rw_"+s, "gg_bob_"+s, "gg_alice_"+s, "gg_mallory_"+s
-	pgFixture(t, dsn,
+	pgExec(t, dsn,
 		fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, ro), fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, rw),
 		fmt.Sprintf(`CREATE ROLE %s LOGIN`, bob), fmt.Sprintf(`CREATE ROLE %s LOGIN`, alice), fmt.Sprintf(`CREATE ROLE %s LOGIN`, mallory),
 		fmt.Sprintf(`GRANT %s TO %s`, rw, mallory))
 	t.Cleanup(func() {
-		pgFixture(t, dsn, fmt.Sprintf(`DROP ROLE IF EXISTS %s, %s, %s, %s, %s`, mallory, alice, bob, rw, ro))
+		pgExec(t, dsn, fmt.Sprintf(`DROP ROLE IF EXISTS %s, %s, %s, %s, %s`, mallory, alice, bob, rw, ro))
 	})
 
 	config := fmt.Sprintf(`identities:

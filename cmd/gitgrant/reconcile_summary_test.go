@@ -10,7 +10,6 @@ import (
 
 	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
@@ -26,12 +25,7 @@ func TestReconcileJobSummaryReportsOutcomes(t *testing.T) {
 	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN")
 	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
 
-	gh := ghfake.New(func() time.Time { return testNow })
-	t.Cleanup(gh.Close)
-	gh.AddToken("test-token")
-	repo := gh.AddRepo("acme", "access", "main")
-	w := newGitWork(t)
-	w.write(map[string]string{"gitgrant.yaml": fmt.Sprintf(`identities:
+	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{"gitgrant.yaml": fmt.Sprintf(`identities:
   bob: {principals: {orders-db: %s}}
   carol: {principals: {orders-db: %s}}
 providers:
@@ -40,17 +34,14 @@ providers:
     dsn_env: SUM_DSN
     roles:
       readonly: {target: %s, max_duration: 8h, approvals: 0}
-`, bob, carol, ro)})
-	initial := w.commit(testNow.Add(-24*time.Hour), "admin", "Set up access repository")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-24 * time.Hour)}, nil)
-	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Refund audit\n"}, testNow.Add(-10*time.Minute))
-	w.pullRequest(gh, repo, 2, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Check refunds\n"}, testNow.Add(-5*time.Minute))
+`, bob, carol, ro)}, testNow.Add(-24*time.Hour))
+	w.MergePR(1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Refund audit\n"}, testNow.Add(-10*time.Minute))
+	w.MergePR(2, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Check refunds\n"}, testNow.Add(-5*time.Minute))
 
 	summary := filepath.Join(t.TempDir(), "summary.md")
-	vars := map[string]string{"SUM_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(),
+	vars := map[string]string{"SUM_DSN": dsn, "GITHUB_TOKEN": accesstest.Token, "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL(),
 		"GITHUB_ACTIONS": "true", "GITHUB_STEP_SUMMARY": summary}
-	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.dir)
+	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.Work)
 	if r.code != 3 {
 		t.Fatalf("exit %d, want 3 (one grant failed)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

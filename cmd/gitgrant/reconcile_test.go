@@ -4,8 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
-	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
@@ -18,92 +16,41 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/render"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
-// gitWork is a work tree whose origin is a bare repository: the access
-// repository as a workflow checks it out.
-type gitWork struct {
-	t           *testing.T
-	dir, remote string
-}
-
-func newGitWork(t *testing.T) *gitWork {
+// pgConn is a connection to the real PostgreSQL, for the caller to
+// close.
+func pgConn(t *testing.T, dsn string) *pgx.Conn {
 	t.Helper()
-	root := t.TempDir()
-	w := &gitWork{t: t, dir: filepath.Join(root, "work"), remote: filepath.Join(root, "remote.git")}
-	accesstest.Git(t, root, time.Time{}, "", "init", "-q", "--bare", "-b", "main", w.remote)
-	accesstest.Git(t, root, time.Time{}, "", "init", "-q", "-b", "main", w.dir)
-	accesstest.Git(t, w.dir, time.Time{}, "", "remote", "add", "origin", w.remote)
-	return w
-}
-
-func (w *gitWork) write(files map[string]string) {
-	for p, c := range files {
-		full := filepath.Join(w.dir, p)
-		os.MkdirAll(filepath.Dir(full), 0o755)
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			w.t.Fatal(err)
-		}
-	}
-}
-
-func (w *gitWork) commit(at time.Time, who, msg string) string {
-	accesstest.Git(w.t, w.dir, at, who, "add", "-A")
-	accesstest.Git(w.t, w.dir, at, who, "commit", "-q", "-m", msg)
-	return accesstest.Git(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
-}
-
-// pullRequest puts files on a branch as who, merges it into main with a
-// merge commit as GitHub writes it, and records the same pull request,
-// commits and approving reviews on the fake GitHub.
-func (w *gitWork) pullRequest(gh *ghfake.Server, repo *ghfake.Repo, n int, who string, files map[string]string, merged time.Time, approvers ...string) {
-	base := accesstest.Git(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
-	branch := fmt.Sprintf("request-%d", n)
-	accesstest.Git(w.t, w.dir, time.Time{}, "", "checkout", "-q", "-b", branch)
-	w.write(files)
-	head := w.commit(merged.Add(-30*time.Minute), who, "Request access")
-	accesstest.Git(w.t, w.dir, time.Time{}, "", "checkout", "-q", "main")
-	accesstest.Git(w.t, w.dir, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, branch), branch)
-	merge := accesstest.Git(w.t, w.dir, time.Time{}, "", "rev-parse", "HEAD")
-	accesstest.Git(w.t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-
-	gh.AddCommit(repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "Request access", Date: merged.Add(-30 * time.Minute)}, files)
-	gh.AddCommit(repo, ghfake.Commit{SHA: merge, Parents: []string{base, head}, Author: who, Committer: "web-flow", Message: "Merge", Date: merged}, nil)
-	gh.AddPull(repo, ghfake.Pull{Number: n, User: who, HeadSHA: head, BaseSHA: base, MergedAt: merged, MergeCommitSHA: merge, Commits: []string{head}})
-	gh.Associate(repo, merge, n)
-	gh.Associate(repo, head, n)
-	for _, a := range approvers {
-		gh.AddReview(repo, n, ghfake.Review{User: a, State: "APPROVED", CommitID: head, SubmittedAt: merged.Add(-10 * time.Minute)})
-	}
-}
-
-func pgExec(t *testing.T, dsn string, sqls ...string) {
-	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
+	conn, err := pgx.Connect(context.Background(), dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer conn.Close(ctx)
+	return conn
+}
+
+// pgExec runs sqls in the real PostgreSQL: the roles a test needs, with
+// names that carry a unique suffix so tests can run in parallel, and
+// their removal afterwards.
+func pgExec(t *testing.T, dsn string, sqls ...string) {
+	t.Helper()
+	conn := pgConn(t, dsn)
+	defer conn.Close(context.Background())
 	for _, q := range sqls {
-		if _, err := conn.Exec(ctx, q); err != nil {
+		if _, err := conn.Exec(context.Background(), q); err != nil {
 			t.Fatalf("%s: %v", q, err)
 		}
 	}
 }
 
+// pgMembers are the members of group, sorted.
 func pgMembers(t *testing.T, dsn, group string) []string {
 	t.Helper()
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close(ctx)
-	rows, err := conn.Query(ctx, `SELECT m.rolname FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member WHERE g.rolname = $1`, group)
+	conn := pgConn(t, dsn)
+	defer conn.Close(context.Background())
+	rows, err := conn.Query(context.Background(), `SELECT m.rolname FROM pg_auth_members am JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member WHERE g.rolname = $1`, group)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,13 +79,7 @@ func TestReconcileEndToEnd(t *testing.T) {
 		pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s, %s, %s", mallory, bob, alice, rw, ro))
 	})
 
-	gh := ghfake.New(func() time.Time { return testNow })
-	t.Cleanup(gh.Close)
-	gh.AddToken("test-token")
-	repo := gh.AddRepo("acme", "access", "main")
-
-	w := newGitWork(t)
-	w.write(map[string]string{
+	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{
 		"gitgrant.yaml": fmt.Sprintf(`identities:
   alice: {principals: {orders-db: %s}}
   bob: {principals: {orders-db: %s}}
@@ -151,16 +92,13 @@ providers:
       readwrite: {target: %s, max_duration: 4h, approvals: 1}
 `, alice, bob, ro, rw),
 		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
-	})
-	initial := w.commit(testNow.Add(-24*time.Hour), "admin", "Set up access repository")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-24 * time.Hour)}, nil)
+	}, testNow.Add(-24*time.Hour))
 
-	w.pullRequest(gh, repo, 1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
-	w.pullRequest(gh, repo, 2, "alice", map[string]string{"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Repair stuck orders\n"}, testNow.Add(-time.Hour), "carol")
+	w.MergePR(1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
+	w.MergePR(2, "alice", map[string]string{"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Repair stuck orders\n"}, testNow.Add(-time.Hour), "carol")
 
-	vars := map[string]string{"E2E_DSN": dsn, "GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL()}
-	r := runCLI(t, vars, "reconcile", "--repo", w.dir, "--log-format", "json")
+	vars := map[string]string{"E2E_DSN": dsn, "GITHUB_TOKEN": accesstest.Token, "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL()}
+	r := runCLI(t, vars, "reconcile", "--repo", w.Work, "--log-format", "json")
 	t.Logf("first pass:\n%s", r.stdout)
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
@@ -179,36 +117,36 @@ providers:
 
 	// The cleanup commit reached the remote, with its trailers, and the
 	// expired file is gone there; the active one stays.
-	files := accesstest.Git(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/")
+	files := accesstest.Git(t, w.Remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/")
 	if files != "requests/orders-db/alice-rw.yaml" {
 		t.Errorf("requests on the remote after cleanup:\n%s", files)
 	}
-	msg := accesstest.Git(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
+	msg := accesstest.Git(t, w.Remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
 	for _, want := range []string{"Gitgrant-Request: requests/orders-db/bob-ro.yaml", "Gitgrant-Requester: bob", "Gitgrant-Pull-Request: 1"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("cleanup commit lacks %q:\n%s", want, msg)
 		}
 	}
-	if notes := accesstest.Git(t, w.remote, time.Time{}, "", "notes", "--ref=refs/notes/gitgrant", "list"); notes == "" {
+	if notes := accesstest.Git(t, w.Remote, time.Time{}, "", "notes", "--ref=refs/notes/gitgrant", "list"); notes == "" {
 		t.Errorf("no grant-time notes were pushed")
 	}
 	var told bool
-	for _, c := range gh.Comments(repo) {
+	for _, c := range w.GH.Comments(w.Repo) {
 		if c.Issue == 2 && strings.Contains(c.Body, "granted `orders-db/readwrite` for `"+alice+"` until 2026-11-22T13:00:00Z") {
 			told = true
 		}
 	}
 	if !told {
-		t.Errorf("pull request #2 was not told about the grant: %+v", gh.Comments(repo))
+		t.Errorf("pull request #2 was not told about the grant: %+v", w.GH.Comments(w.Repo))
 	}
 
 	// A second pass converges: nothing to do, no new commit.
-	head := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main")
-	r = runCLI(t, vars, "reconcile", "--repo", w.dir)
+	head := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main")
+	r = runCLI(t, vars, "reconcile", "--repo", w.Work)
 	if r.code != 0 || !strings.Contains(r.stdout, "applied 0 action(s), 0 failed") {
 		t.Errorf("second pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
-	if again := accesstest.Git(t, w.remote, time.Time{}, "", "rev-parse", "main"); again != head {
+	if again := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main"); again != head {
 		t.Errorf("an empty change made a commit: %s -> %s", head, again)
 	}
 }
@@ -222,24 +160,21 @@ func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
 	ro, alice, mallory := "nogh_ro_"+s, "nogh_alice_"+s, "nogh_mallory_"+s
 	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+mallory+" LOGIN", "GRANT "+ro+" TO "+mallory)
 	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", mallory, alice, ro)) })
-	w := newGitWork(t)
-	w.write(map[string]string{
+	w := accesstest.Local(t, map[string]string{
 		"gitgrant.yaml":          fmt.Sprintf("identities:\n  alice: {principals: {db: %s}}\nproviders:\n  db:\n    type: postgres\n    dsn_env: NOGH_DSN\n    roles:\n      ro: {target: %s, approvals: 0}\n", alice, ro),
 		"requests/db/alice.yaml": "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: Look at data\n",
-	})
-	w.commit(testNow.Add(-time.Hour), "alice", "direct push")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	}, testNow.Add(-time.Hour))
 
 	// The plan shows exactly what reconcile then does: no grant, the drift
 	// revocation, and why alice gets nothing.
 	vars := map[string]string{"NOGH_DSN": dsn}
-	p := runCLI(t, vars, "plan", "--repo", w.dir, "--output", "json")
+	p := runCLI(t, vars, "plan", "--repo", w.Work, "--output", "json")
 	var plan render.PlanJSON
 	if err := json.Unmarshal([]byte(p.stdout), &plan); err != nil || p.code != 0 {
 		t.Fatalf("plan: exit %d, %v\n%s%s", p.code, err, p.stdout, p.stderr)
 	}
 
-	r := runCLI(t, vars, "reconcile", "--repo", w.dir, "--output", "json")
+	r := runCLI(t, vars, "reconcile", "--repo", w.Work, "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -274,7 +209,7 @@ func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
 	}
 
 	// As text, the same, with the summary a person reads.
-	r = runCLI(t, vars, "reconcile", "--repo", w.dir)
+	r = runCLI(t, vars, "reconcile", "--repo", w.Work)
 	for _, want := range []string{"unverified", "reconcile needs GitHub credentials", "1 request(s) unverified: nothing is granted for them", "No changes: access matches the verified requests.", "applied 0 action(s)"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("text output lacks %q:\n%s", want, r.stdout)
@@ -296,19 +231,16 @@ func TestReconcileBrake(t *testing.T) {
 	}
 	pgExec(t, dsn, sqls...)
 	t.Cleanup(func() { pgExec(t, dsn, "DROP ROLE IF EXISTS "+strings.Join(append(users, ro), ", ")) })
-	w := newGitWork(t)
-	w.write(map[string]string{"gitgrant.yaml": fmt.Sprintf("providers:\n  db:\n    type: postgres\n    dsn_env: BRAKE_DSN\n    roles:\n      ro: {target: %s}\n", ro)})
-	w.commit(testNow.Add(-time.Hour), "admin", "init")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
+	w := accesstest.Local(t, map[string]string{"gitgrant.yaml": fmt.Sprintf("providers:\n  db:\n    type: postgres\n    dsn_env: BRAKE_DSN\n    roles:\n      ro: {target: %s}\n", ro)}, testNow.Add(-time.Hour))
 
-	r := runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.dir)
+	r := runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.Work)
 	if r.code != gitgrant.ExitInvalid || !strings.Contains(r.stderr, "brake") {
 		t.Fatalf("exit %d, want the brake (1)\n%s", r.code, r.stderr)
 	}
 	if got := pgMembers(t, dsn, ro); len(got) != 6 {
 		t.Fatalf("the brake let %d of 6 members be revoked", 6-len(got))
 	}
-	r = runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.dir, "--force")
+	r = runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.Work, "--force")
 	if r.code != 0 || len(pgMembers(t, dsn, ro)) != 0 {
 		t.Errorf("--force: exit %d, members %v\n%s", r.code, pgMembers(t, dsn, ro), r.stderr)
 	}

@@ -17,12 +17,8 @@ import (
 // the filters, a file as output, and the usage errors.
 func TestReportCommand(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
 	start := time.Date(2026, 11, 20, 8, 0, 0, 0, time.UTC)
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
+	_, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n"})
 	w.MergePR(1, "alice", "requests/orders-db/alice.yaml", auditRequest("alice", "readonly", "1h"))
 	w.SquashPR(2, "bob", "requests/orders-db/bob.yaml", auditRequest("bob", "readwrite", "2h"))
 	w.Write("requests/orders-db/mallory.yaml", auditRequest("mallory", "readwrite", "8h"))

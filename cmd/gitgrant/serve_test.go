@@ -18,7 +18,6 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
@@ -74,29 +73,22 @@ func TestServeEndToEnd(t *testing.T) {
 	pgExec(t, dsn, "CREATE ROLE "+rw+" NOLOGIN", "CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+mallory+" LOGIN", "GRANT "+rw+" TO "+mallory)
 	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", mallory, alice, rw)) })
 
-	gh := ghfake.New(time.Now)
-	t.Cleanup(gh.Close)
-	gh.AddToken("serve-token")
-	repo := gh.AddRepo("acme", "access", "main")
 	now := time.Now().UTC().Truncate(time.Second)
-	w := newGitWork(t)
-	w.write(map[string]string{
+	w := accesstest.New(t, time.Now, map[string]string{
 		"gitgrant.yaml":      fmt.Sprintf("identities:\n  alice: {principals: {orders-db: %s}}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: SERVE_DSN\n    roles:\n      readwrite: {target: %s, max_duration: 4h, approvals: 1}\n", alice, rw),
 		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
-	})
-	initial := w.commit(now.Add(-24*time.Hour), "admin", "Set up access repository")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	gh.AddCommit(repo, ghfake.Commit{SHA: initial, Author: "admin", Committer: "admin", Message: "init", Date: now.Add(-24 * time.Hour)}, nil)
+	}, now.Add(-24*time.Hour))
+	w.GH.AddToken("serve-token") // distinct enough to look for in the log
 
 	const secret = "serve-e2e-secret"
-	vars := map[string]string{"SERVE_DSN": dsn, "GITHUB_TOKEN": "serve-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(), "GITGRANT_WEBHOOK_SECRET": secret}
+	vars := map[string]string{"SERVE_DSN": dsn, "GITHUB_TOKEN": "serve-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL(), "GITGRANT_WEBHOOK_SECRET": secret}
 	addr := fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
 	logs := &syncBuffer{}
 	e := &env{stdin: strings.NewReader(""), stdout: logs, stderr: logs, getenv: testEnv(vars)}
 	ctx, cancel := context.WithCancel(context.Background())
 	exit := make(chan int, 1)
 	go func() {
-		exit <- run(ctx, []string{"serve", "--listen", addr, "--repo", w.dir, "--resync", "1h", "--log-format", "json"}, e)
+		exit <- run(ctx, []string{"serve", "--listen", addr, "--repo", w.Work, "--resync", "1h", "--log-format", "json"}, e)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -111,7 +103,7 @@ func TestServeEndToEnd(t *testing.T) {
 	// A pull request merges (its window, from the merge time on GitHub,
 	// ends 10 seconds from now) and GitHub delivers the webhook.
 	merged := time.Now().UTC().Add(-50 * time.Second)
-	w.pullRequest(gh, repo, 1, "alice", map[string]string{"requests/orders-db/alice.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 1m\nreason: Repair stuck orders\n"}, merged, "carol")
+	w.MergePR(1, "alice", map[string]string{"requests/orders-db/alice.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 1m\nreason: Repair stuck orders\n"}, merged, "carol")
 	body := `{"ref":"refs/heads/main"}`
 	mac := hmac.New(sha256.New, []byte(secret))
 	mac.Write([]byte(body))
@@ -129,7 +121,7 @@ func TestServeEndToEnd(t *testing.T) {
 	waitFor(t, "the grant after the webhook", logs, func() bool { return cmp.Equal([]string{alice}, pgMembers(t, dsn, rw)) })
 	waitFor(t, "the revocation at expiry", logs, func() bool { return len(pgMembers(t, dsn, rw)) == 0 })
 	waitFor(t, "the cleanup commit", logs, func() bool {
-		return accesstest.Git(t, w.remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/") == ""
+		return accesstest.Git(t, w.Remote, time.Time{}, "", "ls-tree", "-r", "--name-only", "main", "requests/") == ""
 	})
 	waitFor(t, "the revocation delay in /metrics", logs, func() bool {
 		_, m := httpGet(base + "/metrics")
@@ -139,7 +131,7 @@ func TestServeEndToEnd(t *testing.T) {
 		t.Errorf("a secret reached the log")
 	}
 	// git alone tells the whole story.
-	audit := runCLI(t, nil, "audit", "--repo", w.remote, "--output", "csv")
+	audit := runCLI(t, nil, "audit", "--repo", w.Remote, "--output", "csv")
 	var events []string
 	for _, line := range strings.Split(strings.TrimSpace(audit.stdout), "\n")[1:] {
 		if strings.Contains(line, "requests/orders-db/alice.yaml") {
@@ -149,7 +141,7 @@ func TestServeEndToEnd(t *testing.T) {
 	if diff := cmp.Diff([]string{"requested", "approved", "granted", "expired", "cleaned-up"}, events); diff != "" {
 		t.Errorf("audit events (-want +got):\n%s\n%s", diff, audit.stdout)
 	}
-	msg := accesstest.Git(t, w.remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
+	msg := accesstest.Git(t, w.Remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
 	if !strings.Contains(msg, "Gitgrant-Request: requests/orders-db/alice.yaml") {
 		t.Errorf("cleanup commit:\n%s", msg)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/render"
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 )
 
 // TestStatus lists active and upcoming grants with the time left, from the
@@ -17,8 +18,7 @@ import (
 // even set).
 func TestStatus(t *testing.T) {
 	t.Parallel()
-	w := newGitWork(t)
-	w.write(map[string]string{
+	w := accesstest.Local(t, map[string]string{
 		"gitgrant.yaml": `identities:
   alice: {principals: {db: alice_pg}}
   bob: {principals: {db: bob_pg}}
@@ -33,16 +33,14 @@ providers:
       rw: {approvals: 1, max_duration: 8h}
 `,
 		"requests/db/dave.yaml": "requester: dave\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: Old\n",
-	})
-	w.commit(testNow.Add(-5*time.Hour), "admin", "init")
-	w.write(map[string]string{
+	}, testNow.Add(-5*time.Hour))
+	w.Commit(testNow.Add(-time.Hour), "admin", "requests", map[string]string{
 		"requests/db/alice.yaml": "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: Now\n",
 		"requests/db/bob.yaml":   "requester: bob\ngrants: [{provider: db, role: ro}]\nduration: 1h\nstarts: " + testNow.Add(2*time.Hour).Format(time.RFC3339) + "\nreason: Later\n",
 		"requests/db/carol.yaml": "requester: carol\ngrants: [{provider: db, role: rw}]\nduration: 4h\nreason: Needs approval\n",
 	})
-	w.commit(testNow.Add(-time.Hour), "admin", "requests")
 
-	r := runCLI(t, nil, "status", "--repo", w.dir, "--output", "json")
+	r := runCLI(t, nil, "status", "--repo", w.Work, "--output", "json")
 	if r.code != 0 {
 		t.Fatalf("exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -60,7 +58,7 @@ providers:
 		t.Errorf("status JSON (-want +got):\n%s", diff)
 	}
 
-	r = runCLI(t, nil, "status", "--repo", w.dir)
+	r = runCLI(t, nil, "status", "--repo", w.Work)
 	for _, line := range []string{
 		"active   db/ro          alice_pg   alice      3h0m left (until 2026-11-22T15:00:00Z)",
 		"pending  db/ro          bob_pg     bob        starts in 2h0m (2026-11-22T14:00:00Z), ends 2026-11-22T15:00:00Z",
@@ -71,7 +69,7 @@ providers:
 			t.Errorf("text output lacks %q:\n%s", line, r.stdout)
 		}
 	}
-	if r := runCLI(t, nil, "status", "--repo", w.dir, "--output", "yaml"); r.code != gitgrant.ExitUsage {
+	if r := runCLI(t, nil, "status", "--repo", w.Work, "--output", "yaml"); r.code != gitgrant.ExitUsage {
 		t.Errorf("--output yaml: exit %d", r.code)
 	}
 }

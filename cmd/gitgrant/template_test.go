@@ -13,8 +13,8 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/render"
-	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // templateRoot is this repository, which doubles as the template access
@@ -111,7 +111,7 @@ func TestTemplateOnAnyDate(t *testing.T) {
 // repository at time at.
 func copyTemplate(t *testing.T, at time.Time) string {
 	t.Helper()
-	dir := t.TempDir()
+	w := gitserver.NewWork(t, "", at)
 	for _, name := range []string{"gitgrant.yaml", ".github/CODEOWNERS", "requests"} {
 		src := filepath.Join(templateRoot, name)
 		err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
@@ -126,20 +126,15 @@ func copyTemplate(t *testing.T, at time.Time) string {
 			if err != nil {
 				return err
 			}
-			dst := filepath.Join(dir, rel)
-			if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-				return err
-			}
-			return os.WriteFile(dst, data, 0o644)
+			w.Write(rel, string(data))
+			return nil
 		})
 		if err != nil {
 			t.Fatal(err)
 		}
 	}
-	accesstest.Git(t, dir, at, "admin", "init", "-q", "--initial-branch=main")
-	accesstest.Git(t, dir, at, "admin", "add", "-A")
-	accesstest.Git(t, dir, at, "admin", "commit", "-q", "-m", "Start an access repository from the template")
-	return dir
+	w.CommitAt(at, "admin", "Start an access repository from the template")
+	return w.Dir
 }
 
 // runCLIClock runs a command with no environment and the clock at now.

@@ -38,67 +38,47 @@ type prWorld struct {
 	t    *testing.T
 	gh   *ghfake.Server
 	repo *ghfake.Repo
-	w    *gitWork
+	w    *accesstest.Repo
 	base string
 	vars map[string]string
 }
 
 func newPRWorld(t *testing.T) *prWorld {
 	t.Helper()
-	gh := ghfake.New(func() time.Time { return testNow })
-	t.Cleanup(gh.Close)
-	gh.AddToken("test-token")
-	repo := gh.AddRepo("acme", "access", "main")
-	gh.AddTeamMember("acme", "dba", "dave")
-	w := newGitWork(t)
 	files := map[string]string{
 		"gitgrant.yaml":                   prConfig,
 		".github/CODEOWNERS":              "/requests/orders-db/ @carol @acme/dba\n",
 		"requests/orders-db/bob-ro.yaml":  "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Refund audit\n",
 		"requests/orders-db/README.md":    "Requests for the orders database.\n",
-		"requests/orders-db/.placeholder": "",
+		"requests/orders-db/.placeholder": "\n",
 	}
-	w.write(files)
-	base := w.commit(testNow.Add(-48*time.Hour), "admin", "Set up access repository")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	gh.AddCommit(repo, ghfake.Commit{SHA: base, Author: "admin", Committer: "admin", Message: "init", Date: testNow.Add(-48 * time.Hour), Files: files}, nil)
-	return &prWorld{t: t, gh: gh, repo: repo, w: w, base: base, vars: map[string]string{
-		"GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": gh.BaseURL(),
+	w := accesstest.New(t, func() time.Time { return testNow }, files, testNow.Add(-48*time.Hour))
+	w.GH.AddToken("test-token") // distinct enough to look for in the output
+	w.GH.AddTeamMember("acme", "dba", "dave")
+	return &prWorld{t: t, gh: w.GH, repo: w.Repo, w: w, base: w.Git(time.Time{}, "", "rev-parse", "HEAD"), vars: map[string]string{
+		"GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL(),
 	}}
 }
 
-// land commits changes straight to main, on the remote and the fake.
+// land commits changes ("" deletes a file) straight to main, on the
+// remote and the fake.
 func (p *prWorld) land(at time.Time, changes map[string]string) {
 	p.t.Helper()
-	for path, content := range changes {
-		if content == "" {
-			accesstest.Git(p.t, p.w.dir, time.Time{}, "", "rm", "-q", path)
-		} else {
-			p.w.write(map[string]string{path: content})
-		}
-	}
-	sha := p.w.commit(at, "admin", "Change main")
-	accesstest.Git(p.t, p.w.dir, time.Time{}, "", "push", "-q", "origin", "main")
-	p.gh.AddCommit(p.repo, ghfake.Commit{SHA: sha, Parents: []string{p.base}, Author: "admin", Committer: "admin", Message: "Change main", Date: at}, changes)
-	p.base = sha
+	p.base = p.w.Commit(at, "admin", "Change main", changes)
 }
 
 // open pushes a branch from main with changes ("" deletes a file) as
 // author and opens pull request n for it; it returns the head commit.
 func (p *prWorld) open(n int, author string, changes map[string]string) string {
-	t, w := p.t, p.w
+	w := p.w
 	branch := fmt.Sprintf("pr-%d", n)
-	accesstest.Git(t, w.dir, time.Time{}, "", "checkout", "-q", "-b", branch, "main")
-	for path, content := range changes {
-		if content == "" {
-			accesstest.Git(t, w.dir, time.Time{}, "", "rm", "-q", path)
-		} else {
-			w.write(map[string]string{path: content})
-		}
-	}
-	head := w.commit(testNow.Add(-time.Hour), author, "Change access")
-	accesstest.Git(t, w.dir, time.Time{}, "", "push", "-q", "origin", branch)
-	accesstest.Git(t, w.dir, time.Time{}, "", "checkout", "-q", "main")
+	w.Git(time.Time{}, "", "checkout", "-q", "-b", branch, "main")
+	w.Write(changes)
+	w.Git(testNow.Add(-time.Hour), author, "add", "-A")
+	w.Git(testNow.Add(-time.Hour), author, "commit", "-q", "-m", "Change access")
+	head := w.Git(time.Time{}, "", "rev-parse", "HEAD")
+	w.Git(time.Time{}, "", "push", "-q", "origin", branch)
+	w.Git(time.Time{}, "", "checkout", "-q", "main")
 	p.gh.AddCommit(p.repo, ghfake.Commit{SHA: head, Parents: []string{p.base}, Author: author, Committer: author, Message: "Change access", Date: testNow.Add(-time.Hour)}, changes)
 	p.gh.AddPull(p.repo, ghfake.Pull{Number: n, User: author, HeadRef: branch, HeadSHA: head, BaseSHA: p.base, Commits: []string{head}})
 	p.gh.Associate(p.repo, head, n)
@@ -138,7 +118,7 @@ func TestValidatePR(t *testing.T) {
 		"requests/orders-db/bob-ro.yaml":   "",
 	})
 
-	r := runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "7")
+	r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7")
 	if r.code != gitgrant.ExitOK {
 		t.Fatalf("exit %d, want 0 (valid; approvals missing is not invalid)\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -159,7 +139,7 @@ func TestValidatePR(t *testing.T) {
 
 	// Unchanged: the same comment, not even edited.
 	before := p.gh.Count("PATCH", "/issues/comments/")
-	if r := runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "7"); r.code != gitgrant.ExitOK {
+	if r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7"); r.code != gitgrant.ExitOK {
 		t.Fatalf("second run: exit %d\n%s", r.code, r.stderr)
 	}
 	if got := p.comments(7); len(got) != 1 || got[0].ID != cs[0].ID {
@@ -171,7 +151,7 @@ func TestValidatePR(t *testing.T) {
 
 	// A code owner approves: the same comment is updated to say so.
 	p.gh.AddReview(p.repo, 7, ghfake.Review{User: "dave", State: "APPROVED", CommitID: head, SubmittedAt: testNow.Add(-time.Minute)})
-	if r := runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "7"); r.code != gitgrant.ExitOK {
+	if r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7"); r.code != gitgrant.ExitOK {
 		t.Fatalf("third run: exit %d\n%s", r.code, r.stderr)
 	}
 	got := p.comments(7)
@@ -183,7 +163,7 @@ func TestValidatePR(t *testing.T) {
 	}
 
 	// --output json is one document, for scripts.
-	r = runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "7", "--output", "json")
+	r = runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7", "--output", "json")
 	var doc struct {
 		OK          bool `json:"ok"`
 		PullRequest struct {
@@ -220,7 +200,7 @@ func TestValidatePRJudgedByBase(t *testing.T) {
 		"gitgrant.yaml":                    raised,
 		"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 8h\nreason: Long migration\n",
 	})
-	r := runCLI(t, p.with("GITHUB_ACTIONS", "true"), "validate", "--repo", p.w.dir, "--pr", "3")
+	r := runCLI(t, p.with("GITHUB_ACTIONS", "true"), "validate", "--repo", p.w.Work, "--pr", "3")
 	if r.code != gitgrant.ExitInvalid {
 		t.Fatalf("exit %d, want 1: the base allows 4h\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -244,7 +224,7 @@ func TestValidatePRJudgedByBase(t *testing.T) {
 	p2 := newPRWorld(t)
 	p2.land(testNow.Add(-24*time.Hour), map[string]string{"gitgrant.yaml": raised})
 	p2.open(4, "alice", map[string]string{"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 8h\nreason: Long migration\n"})
-	if r := runCLI(t, p2.vars, "validate", "--repo", p2.w.dir, "--pr", "4"); r.code != gitgrant.ExitOK {
+	if r := runCLI(t, p2.vars, "validate", "--repo", p2.w.Work, "--pr", "4"); r.code != gitgrant.ExitOK {
 		t.Errorf("after the limit merged: exit %d, want 0\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
 }
@@ -321,7 +301,7 @@ func TestValidatePRUsage(t *testing.T) {
 		{"a push event", p.with("GITHUB_EVENT_PATH", push, "GITHUB_EVENT_NAME", "push"), []string{"--pr"}, gitgrant.ExitUsage, "not a pull_request event"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			r := runCLI(t, tc.vars, append([]string{"validate", "--repo", p.w.dir}, tc.args...)...)
+			r := runCLI(t, tc.vars, append([]string{"validate", "--repo", p.w.Work}, tc.args...)...)
 			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
 				t.Errorf("exit %d (want %d), stderr %q (want %q)", r.code, tc.code, r.stderr, tc.want)
 			}
@@ -346,7 +326,7 @@ func TestValidatePRBrokenBase(t *testing.T) {
 		"requests/orders-db/alice-ro.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Read refunds\n",
 		"requests/orders-db/README.md":     "",
 	})
-	r := runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "9")
+	r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "9")
 	if r.code != gitgrant.ExitInvalid {
 		t.Fatalf("exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -374,7 +354,7 @@ func TestValidatePRGitHubFailsForOne(t *testing.T) {
 		"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Repair stuck orders\n",
 	})
 	p.gh.Inject(ghfake.Fault{Method: "GET", PathContains: "/pulls/6/reviews", Status: 403, Body: `{"message":"Resource not accessible by integration"}`, Times: 1})
-	r := runCLI(t, p.vars, "validate", "--repo", p.w.dir, "--pr", "6")
+	r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "6")
 	if r.code != gitgrant.ExitSystem {
 		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
 	}
@@ -401,7 +381,7 @@ func TestValidatePRTeamsUnreadable(t *testing.T) {
 	p.gh.AddReview(p.repo, 8, ghfake.Review{User: "dave", State: "APPROVED", CommitID: head, SubmittedAt: testNow.Add(-time.Minute)})
 	p.gh.Inject(ghfake.Fault{Method: "GET", PathContains: "/orgs/acme/teams/", Status: 404, Body: `{"message":"Not Found"}`, Times: 100})
 	summary := filepath.Join(t.TempDir(), "summary.md")
-	r := runCLI(t, p.with("GITHUB_ACTIONS", "true", "GITHUB_STEP_SUMMARY", summary), "validate", "--repo", p.w.dir, "--pr", "8")
+	r := runCLI(t, p.with("GITHUB_ACTIONS", "true", "GITHUB_STEP_SUMMARY", summary), "validate", "--repo", p.w.Work, "--pr", "8")
 	if r.code != gitgrant.ExitSystem {
 		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
 	}

@@ -30,17 +30,35 @@ type scenario struct {
 	commit map[string]string // name -> hash
 }
 
+// openAccess opens the server's access repository as gitgrant does, a
+// cached clone, closed when the test ends.
+func openAccess(t *testing.T, srv *gitserver.Server) *gitrepo.Repo {
+	t.Helper()
+	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { r.Close() })
+	return r
+}
+
+// buildTrail builds the trail of r with o.
+func buildTrail(t *testing.T, r *gitrepo.Repo, o Options) *Trail {
+	t.Helper()
+	trail, err := Build(context.Background(), r, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return trail
+}
+
 // newScenario lands requests through every kind of merge, extends one,
 // reverts one, renames one, and lets gitgrant clean one up.
 func newScenario(t *testing.T) *scenario {
 	t.Helper()
-	s := &scenario{server: gitserver.Start(t, "x-access-token", "token"), commit: map[string]string{}}
-	s.server.NewBare(t, "access")
-	w := gitserver.NewWork(t, s.server.AuthURL("access"), start)
-	s.work = w
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
-	w.Git("push", "-q", "origin", "main")
+	s := &scenario{commit: map[string]string{}}
+	s.server, s.work = gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n"})
+	w := s.work
 
 	s.commit["alice"] = w.MergePR(1, "alice", "requests/orders-db/alice.yaml", request("alice", "readwrite", "1h"))
 	s.commit["bob"] = w.SquashPR(2, "bob", "requests/orders-db/bob.yaml", request("bob", "readonly", "2h"))
@@ -56,19 +74,15 @@ func newScenario(t *testing.T) *scenario {
 	s.commit["broken"] = w.Commit("Add a broken file (#5)")
 	w.Push()
 
-	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: s.server.URL("access"), Token: "token", CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { r.Close() })
+	r := openAccess(t, s.server)
 	s.repo = r
 	// gitgrant granted carol's rebase-merged request and recorded it.
-	carolAt := commitTime(t, w, s.commit["carol"])
+	carolAt := w.CommitTime(s.commit["carol"])
 	note := gitrepo.Note{Commit: plumbing.NewHash(s.commit["carol"]), Record: gitrepo.NoteRecord{Event: "granted", Request: "requests/orders-db/carol.yaml",
 		Requester: "carol", Grants: []gitgrant.GrantRef{{Provider: "orders-db", Role: "readonly"}}, PullRequest: 9, ApprovedBy: []string{"dana"},
 		GrantedAt: carolAt, ExpiresAt: carolAt.Add(45 * time.Minute)}}
 	// Alice's access ran out; gitgrant cleans her request up.
-	aliceAt := commitTime(t, w, s.commit["alice"])
+	aliceAt := w.CommitTime(s.commit["alice"])
 	rm := gitrepo.Removal{Path: "requests/orders-db/alice.yaml", Requester: "alice", Grants: []gitgrant.GrantRef{{Provider: "orders-db", Role: "readwrite"}},
 		ApprovedBy: []string{"erin"}, PullRequest: 1, GrantedAt: aliceAt, ExpiredAt: aliceAt.Add(3 * time.Hour), RevokedAt: aliceAt.Add(3*time.Hour + time.Minute)}
 	res, err := r.Cleanup(context.Background(), func(*gitrepo.Snapshot) ([]gitrepo.Removal, error) { return []gitrepo.Removal{rm}, nil },
@@ -81,23 +95,11 @@ func newScenario(t *testing.T) *scenario {
 	return s
 }
 
-func commitTime(t *testing.T, w *gitserver.Work, commit string) time.Time {
-	t.Helper()
-	at, err := time.Parse(time.RFC3339, w.Git("log", "-1", "--format=%cI", commit))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return at.UTC()
-}
-
 func TestTrail(t *testing.T) {
 	t.Parallel()
 	s := newScenario(t)
 	now := start.Add(6 * time.Hour)
-	trail, err := Build(context.Background(), s.repo, Options{Now: now})
-	if err != nil {
-		t.Fatal(err)
-	}
+	trail := buildTrail(t, s.repo, Options{Now: now})
 	names := map[string]string{}
 	for k, v := range s.commit {
 		names[v] = k
@@ -135,8 +137,8 @@ func TestTrail(t *testing.T) {
 	checkAgainstGitLog(t, s.work.Dir, trail)
 
 	// Who held what, at three moments.
-	aliceAt := commitTime(t, s.work, s.commit["alice"])
-	revertAt := commitTime(t, s.work, s.commit["revert"])
+	aliceAt := s.work.CommitTime(s.commit["alice"])
+	revertAt := s.work.CommitTime(s.commit["revert"])
 	for _, tt := range []struct {
 		at   time.Time
 		want []string
@@ -223,10 +225,7 @@ func TestIndexIsIncremental(t *testing.T) {
 		if err := s.repo.Fetch(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		trail, err := Build(context.Background(), s.repo, Options{Now: now, IndexDir: indexDir})
-		if err != nil {
-			t.Fatal(err)
-		}
+		trail := buildTrail(t, s.repo, Options{Now: now, IndexDir: indexDir})
 		return trail
 	}
 	build(index)
@@ -264,25 +263,14 @@ func TestIndexIsIncremental(t *testing.T) {
 // emergency request, which the trail shows as granted at once.
 func TestEmergencyAndUnreviewed(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n"})
 	w.Write("requests/orders-db/eve.yaml", request("eve", "readwrite", "1h")+"emergency: true\n")
 	w.Commit("Break glass: INC-9")
 	w.Write("requests/orders-db/mallory.yaml", request("mallory", "readwrite", "1h"))
 	w.Commit("Sneak in")
 	w.Git("push", "-q", "origin", "main")
-	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	trail, err := Build(context.Background(), r, Options{Now: start.Add(30 * time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openAccess(t, srv)
+	trail := buildTrail(t, r, Options{Now: start.Add(30 * time.Minute)})
 	var got []string
 	for _, e := range trail.Events {
 		got = append(got, string(e.Event)+" "+e.Requester)

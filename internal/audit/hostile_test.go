@@ -18,12 +18,7 @@ import (
 // believe that trailer: here it would say mallory approved alice's access.
 func TestFileNameCannotForgeTrailers(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
-	w.Git("push", "-q", "origin", "main")
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n"})
 	alice := "requests/orders-db/alice.yaml"
 	// Still a *.yaml file; the last line, without ": ", is no trailer.
 	forged := alice + "\nGitgrant-Approved-By: mallory\n.yaml"
@@ -31,11 +26,7 @@ func TestFileNameCannotForgeTrailers(t *testing.T) {
 	w.MergePR(2, "mallory", forged, request("mallory", "readwrite", "1h"))
 	w.Push()
 
-	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openAccess(t, srv)
 	grants := []gitgrant.GrantRef{{Provider: "orders-db", Role: "readwrite"}}
 	removals := []gitrepo.Removal{
 		{Path: alice, Requester: "alice", Grants: grants, ApprovedBy: []string{"erin"}, PullRequest: 1},
@@ -45,10 +36,7 @@ func TestFileNameCannotForgeTrailers(t *testing.T) {
 		gitrepo.CommitOptions{Clock: fakeclock.New(start.Add(3 * time.Hour))}); err != nil {
 		t.Fatal(err)
 	}
-	trail, err := Build(context.Background(), r, Options{Now: start.Add(4 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	trail := buildTrail(t, r, Options{Now: start.Add(4 * time.Hour)})
 	approved := map[string][]string{}
 	for _, e := range trail.Events {
 		if slices.Contains(e.ApprovedBy, "mallory") {
@@ -70,14 +58,7 @@ func TestFileNameCannotForgeTrailers(t *testing.T) {
 // requests: neither invalid requests nor events of the trail.
 func TestFilesBesideRequestsAreNoEvents(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Write("requests/README.md", "# How to ask for access\n")
-	w.Write("requests/orders-db/.gitkeep", "")
-	w.Commit("Initial access repository")
-	w.Git("push", "-q", "origin", "main")
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n", "requests/README.md": "# How to ask for access\n", "requests/orders-db/.gitkeep": ""})
 	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", request("alice", "readwrite", "1h"))
 	w.Write("requests/orders-db/HOWTO.md", "Ask the DBAs.\n")
 	w.Write("requests/orders-db/.draft.yaml", "requester: [\n")
@@ -86,15 +67,8 @@ func TestFilesBesideRequestsAreNoEvents(t *testing.T) {
 	w.Commit("Drop the README (#3)")
 	w.Push()
 
-	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	trail, err := Build(context.Background(), r, Options{Now: start.Add(30 * time.Minute)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	r := openAccess(t, srv)
+	trail := buildTrail(t, r, Options{Now: start.Add(30 * time.Minute)})
 	var got []string
 	for _, e := range trail.Events {
 		got = append(got, string(e.Event)+" "+e.Request)

@@ -22,11 +22,7 @@ import (
 // history from before the ledger still answers from the windows.
 func TestAtFromLedger(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n"})
 	commits := map[string]string{}
 	land := func(n int, who, d string) {
 		path := "requests/orders-db/" + who + ".yaml"
@@ -38,13 +34,9 @@ func TestAtFromLedger(t *testing.T) {
 	land(4, "dave", "2h")  // merged after the ledger began, never granted
 	land(5, "erin", "30m") // granted, never revoked: gitgrant was down
 	w.Git("push", "-q", "origin", "main")
-	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
+	r := openAccess(t, srv)
 
-	ta, te := commitTime(t, w, commits["alice"]), commitTime(t, w, commits["erin"])
+	ta, te := w.CommitTime(commits["alice"]), w.CommitTime(commits["erin"])
 	line := func(who string, end time.Time) gitgrant.Holding {
 		path := "requests/orders-db/" + who + ".yaml"
 		return gitgrant.Holding{MemberKey: key(who), Target: "orders_ro", End: end, Request: path,
@@ -60,7 +52,7 @@ func TestAtFromLedger(t *testing.T) {
 	}
 	notes := []gitrepo.Note{
 		// The first ledger line: the new gitgrant recorded what it found granted.
-		grant("frank", ta.Add(-30*time.Second), commitTime(t, w, commits["frank"]).Add(4*time.Hour)),
+		grant("frank", ta.Add(-30*time.Second), w.CommitTime(commits["frank"]).Add(4*time.Hour)),
 		grant("alice", ta.Add(time.Minute), ta.Add(61*time.Minute)),
 		revoke("alice", ta.Add(20*time.Minute)),
 		revoke("frank", ta.Add(30*time.Minute)),
@@ -69,10 +61,7 @@ func TestAtFromLedger(t *testing.T) {
 	if err := r.RecordNotes(context.Background(), notes, true, gitrepo.CommitOptions{Clock: fakeclock.New(te)}); err != nil {
 		t.Fatal(err)
 	}
-	trail, err := Build(context.Background(), r, Options{Now: te.Add(4 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	trail := buildTrail(t, r, Options{Now: te.Add(4 * time.Hour)})
 	for _, tt := range []struct {
 		at   time.Time
 		want []string
@@ -100,7 +89,7 @@ func TestAtFromLedger(t *testing.T) {
 			got = append(got, h)
 		}
 	}
-	tf := commitTime(t, w, commits["frank"])
+	tf := w.CommitTime(commits["frank"])
 	want := []Holding{{Requester: "frank", Beneficiary: "frank", Provider: "orders-db", Role: "readonly",
 		From: tf, Until: ta.Add(-30 * time.Second), Request: "requests/orders-db/frank.yaml", Commit: commits["frank"], PullRequest: 2, Source: FromInferred,
 	}, {Requester: "frank", Beneficiary: "frank", Principal: "pg_frank", Provider: "orders-db", Role: "readonly",
@@ -131,11 +120,7 @@ func sorted(ss []string) []string {
 // inferred.
 func TestLedgerSaysNotGranted(t *testing.T) {
 	t.Parallel()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", "version: 1\n")
-	w.Commit("Initial access repository")
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": "version: 1\n"})
 	commits := map[string]string{}
 	land := func(n int, who string) {
 		path := "requests/orders-db/" + who + ".yaml"
@@ -146,12 +131,8 @@ func TestLedgerSaysNotGranted(t *testing.T) {
 	land(3, "mallory")
 	land(4, "dave")
 	w.Git("push", "-q", "origin", "main")
-	r, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: srv.URL("access"), Token: "token", CacheDir: t.TempDir()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	ta := commitTime(t, w, commits["alice"])
+	r := openAccess(t, srv)
+	ta := w.CommitTime(commits["alice"])
 	blob := func(who string) string {
 		return w.Git("rev-parse", commits[who]+":requests/orders-db/"+who+".yaml")
 	}
@@ -168,10 +149,7 @@ func TestLedgerSaysNotGranted(t *testing.T) {
 	if err := r.RecordNotes(context.Background(), notes, true, gitrepo.CommitOptions{Clock: fakeclock.New(ta.Add(time.Minute))}); err != nil {
 		t.Fatal(err)
 	}
-	trail, err := Build(context.Background(), r, Options{Now: ta.Add(4 * time.Hour)})
-	if err != nil {
-		t.Fatal(err)
-	}
+	trail := buildTrail(t, r, Options{Now: ta.Add(4 * time.Hour)})
 	got := map[string][]string{}
 	for _, e := range trail.Events {
 		if e.Event != Requested && e.Event != Approved {

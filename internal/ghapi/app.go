@@ -128,33 +128,15 @@ func (s *AppTokenSource) Token() (*oauth2.Token, error) {
 }
 
 func (s *AppTokenSource) exchange(ctx context.Context) (*oauth2.Token, error) {
-	jwt, err := AppJWT(s.AppID, s.Key, s.now())
-	if err != nil {
-		return nil, err
-	}
 	var body io.Reader = http.NoBody
 	if len(s.Repositories) > 0 {
 		b, _ := json.Marshal(map[string]any{"repositories": s.Repositories})
 		body = bytes.NewReader(b)
 	}
-	url := fmt.Sprintf("%sapp/installations/%d/access_tokens", s.BaseURL, s.InstallationID)
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, body)
-	if err != nil {
-		return nil, err
-	}
-	req.Header.Set("Authorization", "Bearer "+jwt)
-	req.Header.Set("Accept", "application/vnd.github+json")
-	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-	client := s.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, data, err := s.asApp(ctx, http.MethodPost, fmt.Sprintf("app/installations/%d/access_tokens", s.InstallationID), body)
 	if err != nil {
 		return nil, fmt.Errorf("GitHub App installation %d: get access token: %w", s.InstallationID, err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	if resp.StatusCode != http.StatusCreated {
 		var e struct {
 			Message string `json:"message"`
@@ -170,4 +152,32 @@ func (s *AppTokenSource) exchange(ctx context.Context) (*oauth2.Token, error) {
 		return nil, fmt.Errorf("GitHub App installation %d: get access token: unreadable answer", s.InstallationID)
 	}
 	return &oauth2.Token{AccessToken: out.Token, TokenType: "token", Expiry: out.ExpiresAt}, nil
+}
+
+// asApp sends a request to GitHub authenticated as the App itself, with
+// a JWT signed by its key (for the endpoints no installation token may
+// call), and returns the answer and up to 64 KiB of its body.
+func (s *AppTokenSource) asApp(ctx context.Context, method, path string, body io.Reader) (*http.Response, []byte, error) {
+	jwt, err := AppJWT(s.AppID, s.Key, s.now())
+	if err != nil {
+		return nil, nil, err
+	}
+	req, err := http.NewRequestWithContext(ctx, method, s.BaseURL+path, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+jwt)
+	req.Header.Set("Accept", "application/vnd.github+json")
+	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
+	client := s.HTTP
+	if client == nil {
+		client = http.DefaultClient
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
+	return resp, data, nil
 }

@@ -6,8 +6,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
-
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/ghapi"
@@ -21,12 +19,9 @@ const marker = "<!-- gitgrant:plan -->"
 // the marker is left alone.
 func TestUpsertComment(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	repo := gh.AddRepo("acme", "access", "main")
+	gh, repo, c := newRepoClient(t)
 	gh.AddComment(repo, 5, "mallory", marker+"\nfake plan")
 	gh.AddComment(repo, 5, "alice", "looks good")
-	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
 	ctx := context.Background()
 
 	steps := []struct {
@@ -89,10 +84,7 @@ func TestLimitAndFold(t *testing.T) {
 
 func TestChecksAndStatuses(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	repo := gh.AddRepo("acme", "access", "main")
-	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
+	gh, repo, c := newRepoClient(t)
 	ctx := context.Background()
 	if _, err := c.CheckRun(ctx, "abc", "gitgrant validate", "failure", "2 errors", "details"); err != nil {
 		t.Fatal(err)
@@ -112,10 +104,7 @@ func TestChecksAndStatuses(t *testing.T) {
 // Cleanup pull requests: one per branch, opened once, then updated.
 func TestEnsurePullRequest(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	repo := gh.AddRepo("acme", "access", "main")
-	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
+	gh, repo, c := newRepoClient(t)
 	ctx := context.Background()
 	n1, created, err := c.EnsurePullRequest(ctx, "gitgrant/cleanup", "main", "Remove 2 expired requests", "a\nb")
 	if err != nil || !created {
@@ -143,10 +132,7 @@ func TestEnsurePullRequest(t *testing.T) {
 // a silent take-over of the first.
 func TestCreatePullRequest(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	repo := gh.AddRepo("acme", "access", "main")
-	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
+	gh, repo, c := newRepoClient(t)
 	ctx := context.Background()
 	n, url, err := c.CreatePullRequest(ctx, "access/alice-readwrite", "main", "Request orders-db readwrite", "Repair stuck orders")
 	if err != nil {

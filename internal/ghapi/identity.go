@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -75,27 +74,10 @@ func integration(err error) bool {
 // Slug asks GitHub for the App's slug (GET /app, authenticated with the
 // App's JWT); its bot account is "<slug>[bot]".
 func (s *AppTokenSource) Slug(ctx context.Context) (string, error) {
-	jwt, err := AppJWT(s.AppID, s.Key, s.now())
-	if err != nil {
-		return "", err
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.BaseURL+"app", nil)
-	if err != nil {
-		return "", err
-	}
-	req.Header.Set("Authorization", "Bearer "+jwt)
-	req.Header.Set("Accept", "application/vnd.github+json")
-	req.Header.Set("X-GitHub-Api-Version", "2022-11-28")
-	client := s.HTTP
-	if client == nil {
-		client = http.DefaultClient
-	}
-	resp, err := client.Do(req)
+	resp, data, err := s.asApp(ctx, http.MethodGet, "app", nil)
 	if err != nil {
 		return "", fmt.Errorf("GitHub App %d: get the app: %w", s.AppID, err)
 	}
-	defer resp.Body.Close()
-	data, _ := io.ReadAll(io.LimitReader(resp.Body, 64<<10))
 	var out struct {
 		Slug    string `json:"slug"`
 		Message string `json:"message"`

@@ -33,6 +33,16 @@ func newClient(t *testing.T, gh *ghfake.Server, clk *fakeclock.Clock, cfg ghapi.
 	return c
 }
 
+// newRepoClient is a fake GitHub with the repository acme/access and a
+// client of it whose clock is at t0.
+func newRepoClient(t *testing.T) (*ghfake.Server, *ghfake.Repo, *ghapi.Client) {
+	t.Helper()
+	gh := ghfake.New(nil)
+	t.Cleanup(gh.Close)
+	repo := gh.AddRepo("acme", "access", "main")
+	return gh, repo, newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
+}
+
 // repoWithFaults is a fake GitHub with the repository acme/access, whose
 // calls to it meet faults first.
 func repoWithFaults(t *testing.T, faults ...ghfake.Fault) *ghfake.Server {

@@ -46,13 +46,10 @@ func TestUserSSHKeys(t *testing.T) {
 // Comments come oldest first, with whether their author is a bot.
 func TestComments(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	repo := gh.AddRepo("acme", "access", "main")
+	gh, repo, c := newRepoClient(t)
 	gh.AddComment(repo, 7, "alice", "please")
 	gh.AddComment(repo, 7, "gitgrant[bot]", "granted")
 	gh.AddComment(repo, 8, "bob", "elsewhere")
-	c := newClient(t, gh, fakeclock.NewAuto(t0), ghapi.Config{})
 	got, err := c.Comments(t.Context(), 7)
 	if err != nil {
 		t.Fatal(err)

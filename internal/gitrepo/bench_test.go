@@ -1,19 +1,16 @@
 package gitrepo
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
-	"os"
-	"os/exec"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/historygen"
 )
 
 // ledgerHistory writes, for git fast-import, a main branch of commits
@@ -22,14 +19,10 @@ import (
 // records on the request commits: a grant per request, a revocation for
 // every other one, and a second grant for some, as passes write them.
 func ledgerHistory(w io.Writer, commits, records int) error {
-	bw := bufio.NewWriterSize(w, 1<<20)
-	clock := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	file := func(path, content string) string {
-		return fmt.Sprintf("M 100644 inline %s\ndata %d\n%s\n", path, len(content), content)
-	}
+	s := historygen.NewStream(w, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), time.Minute)
+	file := historygen.File
 	var requestMarks []int
 	for i := 1; i <= commits; i++ {
-		clock = clock.Add(time.Minute)
 		var op, msg string
 		switch {
 		case i == 1:
@@ -46,14 +39,13 @@ func ledgerHistory(w io.Writer, commits, records int) error {
 		default:
 			op, msg = file(fmt.Sprintf("notes/%02d.md", i%16), fmt.Sprintf("%d\n", i)), "Notes"
 		}
-		fmt.Fprintf(bw, "commit refs/heads/main\nmark :%d\ncommitter Dev <dev@example.com> %d +0000\ndata %d\n%s\n", i, clock.Unix(), len(msg), msg)
+		var parents []int
 		if i > 1 {
-			fmt.Fprintf(bw, "from :%d\n", i-1)
+			parents = []int{i - 1}
 		}
-		bw.WriteString(op + "\n")
+		s.CommitBy("refs/heads/main", "Dev", "dev@example.com", msg, parents, op)
 	}
-	notes := map[int][]string{}
-	at := clock
+	at := s.Now()
 	for n := 0; n < records; n++ {
 		m := requestMarks[n%len(requestMarks)]
 		at = at.Add(time.Second)
@@ -64,47 +56,57 @@ func ledgerHistory(w io.Writer, commits, records int) error {
 		} else {
 			rec.Holdings = []gitgrant.Holding{{MemberKey: k, Target: "readonly", End: at.Add(4 * time.Hour), Request: rec.Request, Blob: "0123456789abcdef0123456789abcdef01234567", GrantedAt: at}}
 		}
-		line, err := json.Marshal(rec)
-		if err != nil {
+		if err := s.Note(m, rec); err != nil {
 			return err
 		}
-		notes[m] = append(notes[m], string(line))
 	}
-	fmt.Fprintf(bw, "commit %s\ncommitter gitgrant <gitgrant@example.com> %d +0000\ndata 24\ngitgrant: record grants\n", NotesRef, at.Unix())
-	for _, m := range requestMarks {
-		if ls := notes[m]; len(ls) > 0 {
-			var body string
-			for _, l := range ls {
-				body += l + "\n"
-			}
-			fmt.Fprintf(bw, "N inline :%d\ndata %d\n%s\n", m, len(body), body)
-		}
-	}
-	bw.WriteString("\ndone\n")
-	return bw.Flush()
+	s.Notes(string(NotesRef), "gitgrant: record grants", at)
+	return s.Flush()
 }
 
 func ledgerRepo(b *testing.B, commits, records int) string {
 	b.Helper()
-	gitserver.Git(b)
 	dir := b.TempDir()
-	gitserver.Run(b, "", "init", "-q", "--bare", "--initial-branch=main", dir)
-	cmd := exec.Command("git", "fast-import", "--quiet", "--done")
-	cmd.Dir, cmd.Env, cmd.Stderr = dir, gitserver.IsolatedEnv(), os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	genErr := ledgerHistory(in, commits, records)
-	in.Close()
-	if err := cmd.Wait(); err != nil || genErr != nil {
-		b.Fatalf("git fast-import: %v %v", err, genErr)
-	}
-	gitserver.Run(b, dir, "repack", "-a", "-d", "-q")
+	historygen.Import(b, dir, func(w io.Writer) error { return ledgerHistory(w, commits, records) })
+	historygen.Repack(b, dir)
 	return dir
+}
+
+// benchColdAndNext times read on a fresh Repo of dir each iteration
+// ("cold", reporting the count read returns as unit), then on one Repo
+// kept open, with next changing something before each read ("next-pass",
+// next's work not timed when it stops the timer itself).
+func benchColdAndNext(b *testing.B, dir, unit string, read func(*Repo) (int, error), next func(b *testing.B, r *Repo, i int)) {
+	b.Run("cold", func(b *testing.B) {
+		for b.Loop() {
+			r, err := Open(context.Background(), Options{Source: dir})
+			if err != nil {
+				b.Fatal(err)
+			}
+			n, err := read(r)
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.ReportMetric(float64(n), unit)
+			r.Close()
+		}
+	})
+	b.Run("next-pass", func(b *testing.B) {
+		r, err := Open(context.Background(), Options{Source: dir})
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer r.Close()
+		if _, err := read(r); err != nil {
+			b.Fatal(err)
+		}
+		for i := 0; b.Loop(); i++ {
+			next(b, r, i)
+			if _, err := read(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
 
 // BenchmarkLedger replays 2,000 ledger records on a 10,000-commit history:
@@ -113,86 +115,37 @@ func ledgerRepo(b *testing.B, commits, records int) string {
 //
 //	go test ./internal/gitrepo -run '^$' -bench 'Ledger|PolicyChanges' -benchtime 10x
 func BenchmarkLedger(b *testing.B) {
-	dir := ledgerRepo(b, 10_000, 2_000)
 	ctx := context.Background()
-	b.Run("cold", func(b *testing.B) {
-		for b.Loop() {
-			r, err := Open(ctx, Options{Source: dir})
-			if err != nil {
-				b.Fatal(err)
+	clock := fakeclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
+	var head Hash // main's, the same on every pass: notes do not move it
+	benchColdAndNext(b, ledgerRepo(b, 10_000, 2_000), "lines",
+		func(r *Repo) (int, error) { l, err := r.Ledger(ctx); return len(l), err },
+		func(b *testing.B, r *Repo, i int) {
+			if head.IsZero() {
+				var err error
+				if head, err = r.MainRef(); err != nil {
+					b.Fatal(err)
+				}
 			}
-			l, err := r.Ledger(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(len(l)), "lines")
-			r.Close()
-		}
-	})
-	b.Run("next-pass", func(b *testing.B) {
-		r, err := Open(ctx, Options{Source: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer r.Close()
-		head, err := r.MainRef()
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := r.Ledger(ctx); err != nil {
-			b.Fatal(err)
-		}
-		clock := fakeclock.New(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC))
-		for i := 0; b.Loop(); i++ {
 			k := gitgrant.MemberKey{Provider: "db00", Role: "readonly", Principal: fmt.Sprintf("bench%d", i)}
 			rec := NoteRecord{Event: EventGranted, Holdings: []gitgrant.Holding{{MemberKey: k, End: clock.Now().Add(time.Hour)}}}
 			if err := r.RecordNotes(ctx, []Note{{Commit: head, Record: rec}}, false, CommitOptions{Clock: clock}); err != nil {
 				b.Fatal(err)
 			}
-			if _, err := r.Ledger(ctx); err != nil {
-				b.Fatal(err)
-			}
 			clock.Advance(time.Second)
-		}
-	})
+		})
 }
 
 // BenchmarkPolicyChanges walks a 10,000-commit history for policy changes:
 // cold (a fresh Repo), and a later pass with one new commit on main.
 func BenchmarkPolicyChanges(b *testing.B) {
 	dir := ledgerRepo(b, 10_000, 2_000)
-	ctx := context.Background()
-	b.Run("cold", func(b *testing.B) {
-		for b.Loop() {
-			r, err := Open(ctx, Options{Source: dir})
-			if err != nil {
-				b.Fatal(err)
-			}
-			cs, err := r.PolicyChanges(ctx)
-			if err != nil {
-				b.Fatal(err)
-			}
-			b.ReportMetric(float64(len(cs)), "changes")
-			r.Close()
-		}
-	})
-	b.Run("next-pass", func(b *testing.B) {
-		r, err := Open(ctx, Options{Source: dir})
-		if err != nil {
-			b.Fatal(err)
-		}
-		defer r.Close()
-		if _, err := r.PolicyChanges(ctx); err != nil {
-			b.Fatal(err)
-		}
-		for i := 0; b.Loop(); i++ {
+	benchColdAndNext(b, dir, "changes",
+		func(r *Repo) (int, error) { cs, err := r.PolicyChanges(context.Background()); return len(cs), err },
+		func(b *testing.B, r *Repo, i int) {
 			b.StopTimer()
 			head := gitserver.Run(b, dir, "commit-tree", "-m", fmt.Sprintf("next %d", i), "-p", "main", "main^{tree}")
 			gitserver.Run(b, dir, "update-ref", "refs/heads/main", head)
 			b.StartTimer()
-			if _, err := r.PolicyChanges(ctx); err != nil {
-				b.Fatal(err)
-			}
-		}
-	})
+		})
 }

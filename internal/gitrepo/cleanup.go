@@ -2,35 +2,16 @@ package gitrepo
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sort"
-	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
-	"github.com/go-git/go-git/v5"
-	"github.com/go-git/go-git/v5/config"
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
-	"github.com/go-git/go-git/v5/plumbing/transport"
 
 	"github.com/gitgrant/gitgrant"
-)
-
-// Trailer keys of cleanup commits. One commit removes several requests;
-// each request's trailers start with Gitgrant-Request (docs/audit.md).
-const (
-	TrailerRequest     = "Gitgrant-Request"
-	TrailerRequester   = "Gitgrant-Requester"
-	TrailerGrant       = "Gitgrant-Grant"
-	TrailerApprovedBy  = "Gitgrant-Approved-By"
-	TrailerGrantedAt   = "Gitgrant-Granted-At"
-	TrailerExpiredAt   = "Gitgrant-Expired-At"
-	TrailerRevokedAt   = "Gitgrant-Revoked-At"
-	TrailerPullRequest = "Gitgrant-Pull-Request"
 )
 
 // Removal is one request file a cleanup commit removes, with what the
@@ -198,81 +179,6 @@ func (r *Repo) remoteMain() (plumbing.Hash, error) {
 	return ref.Hash(), nil
 }
 
-// CleanupMessage is the message of a cleanup commit: a subject, one line
-// per request for people, and one trailer block per request for tools.
-func CleanupMessage(removals []Removal) string {
-	var b strings.Builder
-	noun := "requests"
-	if len(removals) == 1 {
-		noun = "request"
-	}
-	fmt.Fprintf(&b, "gitgrant: remove %d expired or revoked %s\n\n", len(removals), noun)
-	for _, rm := range removals {
-		fmt.Fprintf(&b, "- %s (%s, %s)\n", trailerValue(rm.Path), trailerValue(rm.Requester), trailerValue(grantList(rm.Grants)))
-	}
-	b.WriteString("\n")
-	for _, rm := range removals {
-		fmt.Fprintf(&b, "%s: %s\n", TrailerRequest, trailerValue(rm.Path))
-		fmt.Fprintf(&b, "%s: %s\n", TrailerRequester, trailerValue(rm.Requester))
-		for _, g := range rm.Grants {
-			fmt.Fprintf(&b, "%s: %s\n", TrailerGrant, trailerValue(g.Provider+"/"+g.Role))
-		}
-		for _, a := range rm.ApprovedBy {
-			fmt.Fprintf(&b, "%s: %s\n", TrailerApprovedBy, trailerValue(a))
-		}
-		for _, t := range []struct {
-			key string
-			at  time.Time
-		}{{TrailerGrantedAt, rm.GrantedAt}, {TrailerExpiredAt, rm.ExpiredAt}, {TrailerRevokedAt, rm.RevokedAt}} {
-			if !t.at.IsZero() {
-				fmt.Fprintf(&b, "%s: %s\n", t.key, t.at.UTC().Format(time.RFC3339))
-			}
-		}
-		if rm.PullRequest > 0 {
-			fmt.Fprintf(&b, "%s: %d\n", TrailerPullRequest, rm.PullRequest)
-		}
-	}
-	return b.String()
-}
-
-// trailerValue writes a value that came from a request file (its path
-// above all: git allows newlines in file names) so that it stays one
-// trailer: as it is when it is plain, else as a Go-quoted string, which
-// ParseCleanupTrailers unquotes. Without quoting, a file named
-// "x.yaml\nGitgrant-Approved-By: mallory" would write a trailer of its own.
-func trailerValue(s string) string {
-	if s != strings.TrimSpace(s) || strings.HasPrefix(s, `"`) || !utf8.ValidString(s) {
-		return strconv.Quote(s)
-	}
-	for _, r := range s {
-		if !strconv.IsPrint(r) {
-			return strconv.Quote(s)
-		}
-	}
-	return s
-}
-
-// readTrailerValue is the inverse of trailerValue. A value that starts
-// with a quote but does not unquote was written unquoted, by a gitgrant
-// that did not quote yet.
-func readTrailerValue(s string) string {
-	s = strings.TrimSpace(s)
-	if strings.HasPrefix(s, `"`) {
-		if u, err := strconv.Unquote(s); err == nil {
-			return u
-		}
-	}
-	return s
-}
-
-func grantList(gs []gitgrant.GrantRef) string {
-	parts := make([]string, len(gs))
-	for i, g := range gs {
-		parts[i] = g.Provider + "/" + g.Role
-	}
-	return strings.Join(parts, ", ")
-}
-
 func (r *Repo) writeCleanupCommit(base plumbing.Hash, removals []Removal, o CommitOptions) (plumbing.Hash, error) {
 	parent, err := object.GetCommit(r.git.Storer, base)
 	if err != nil {
@@ -369,10 +275,6 @@ func (r *Repo) storeTree(entries []object.TreeEntry) (plumbing.Hash, error) {
 	return r.git.Storer.SetEncodedObject(obj)
 }
 
-// pushRef is the local reference a commit is pushed from; go-git pushes
-// references, not bare hashes, and no branch of the user's is touched.
-const pushRef = plumbing.ReferenceName("refs/gitgrant/push")
-
 // sameCleanup reports whether the remote branch (as last fetched) already
 // holds a cleanup commit with commit's tree on top of base, and returns it.
 func (r *Repo) sameCleanup(branch string, base, commit plumbing.Hash) (plumbing.Hash, bool) {
@@ -389,113 +291,4 @@ func (r *Repo) sameCleanup(branch string, base, commit plumbing.Hash) (plumbing.
 		return plumbing.ZeroHash, false
 	}
 	return tip.Hash, true
-}
-
-// push sends commit to the remote's ref without forcing, then records it
-// as the remote tracking branch.
-func (r *Repo) push(ctx context.Context, commit plumbing.Hash, dst plumbing.ReferenceName) error {
-	return r.pushRef(ctx, commit, dst, false)
-}
-
-// pushRef is push, forcing when asked: only ever for gitgrant's own
-// cleanup branch, never for main or the notes.
-func (r *Repo) pushRef(ctx context.Context, commit plumbing.Hash, dst plumbing.ReferenceName, force bool) error {
-	if err := r.git.Storer.SetReference(plumbing.NewHashReference(pushRef, commit)); err != nil {
-		return err
-	}
-	spec := config.RefSpec(pushRef.String() + ":" + dst.String())
-	if force {
-		spec = "+" + spec
-	}
-	auth, err := r.credentials()
-	if err != nil {
-		return err
-	}
-	err = r.git.PushContext(ctx, &git.PushOptions{RemoteName: remoteName, RefSpecs: []config.RefSpec{spec}, Auth: auth})
-	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
-		if isNonFastForward(err) {
-			return err
-		}
-		return fmt.Errorf("%w: %s", err, r.refusalAdvice(dst, err))
-	}
-	if dst.IsBranch() {
-		tracking := plumbing.NewRemoteReferenceName(remoteName, dst.Short())
-		return r.git.Storer.SetReference(plumbing.NewHashReference(tracking, commit))
-	}
-	return nil
-}
-
-// refusalAdvice says what to change when the remote refused a push for a
-// reason other than a lost race, which retrying never fixes: a protected
-// branch's hook ("pre-receive hook declined", GitHub's GH006), or a token
-// without the right to push.
-func (r *Repo) refusalAdvice(dst plumbing.ReferenceName, err error) string {
-	s := strings.ToLower(err.Error())
-	switch {
-	case errors.Is(err, transport.ErrAuthorizationFailed), errors.Is(err, transport.ErrAuthenticationRequired),
-		strings.Contains(s, "permission") || strings.Contains(s, "403"):
-		return fmt.Sprintf("the credentials cannot push to %s: give gitgrant's token or GitHub App contents: write on the access repository", dst.Short())
-	case dst == plumbing.NewBranchReferenceName(r.branch):
-		return fmt.Sprintf("the remote refused gitgrant's cleanup commit on %s, which is how a protected branch answers a direct push: "+
-			"set `cleanup.mode: pull-request` in gitgrant.yaml (gitgrant then opens a pull request that removes the expired files), "+
-			"or let gitgrant's GitHub App bypass the protection of %s", r.branch, r.branch)
-	case dst == NotesRef:
-		return fmt.Sprintf("the remote refused %s, where gitgrant keeps its ledger: exempt that ref from the rules (rulesets) that cover it, for gitgrant's token or GitHub App", NotesRef)
-	}
-	return fmt.Sprintf("the remote refused the push to %s: let gitgrant's token or GitHub App push there", dst)
-}
-
-// isNonFastForward tells a lost race (someone pushed first) from other
-// rejections such as a protected branch or a hook, which retrying will not fix.
-func isNonFastForward(err error) bool {
-	s := err.Error()
-	for _, m := range []string{"non-fast-forward", "fetch first", "stale info", "failed to lock", "cannot lock ref", "failed to update ref"} {
-		if strings.Contains(s, m) {
-			return true
-		}
-	}
-	return false
-}
-
-// ParseCleanupTrailers reads the per-request trailer blocks of a cleanup
-// commit message, the inverse of CleanupMessage. Messages without
-// Gitgrant-Request trailers yield nothing; unknown keys are ignored.
-func ParseCleanupTrailers(message string) []Removal {
-	paragraphs := strings.Split(strings.TrimRight(message, "\n"), "\n\n")
-	last := paragraphs[len(paragraphs)-1]
-	var out []Removal
-	var cur *Removal
-	for _, line := range strings.Split(last, "\n") {
-		key, value, ok := strings.Cut(line, ": ")
-		if !ok {
-			continue
-		}
-		value = readTrailerValue(value)
-		if key == TrailerRequest {
-			out = append(out, Removal{Path: value})
-			cur = &out[len(out)-1]
-			continue
-		}
-		if cur == nil {
-			continue
-		}
-		switch key {
-		case TrailerRequester:
-			cur.Requester = value
-		case TrailerGrant:
-			p, role, _ := strings.Cut(value, "/")
-			cur.Grants = append(cur.Grants, gitgrant.GrantRef{Provider: p, Role: role})
-		case TrailerApprovedBy:
-			cur.ApprovedBy = append(cur.ApprovedBy, value)
-		case TrailerGrantedAt:
-			cur.GrantedAt, _ = time.Parse(time.RFC3339, value)
-		case TrailerExpiredAt:
-			cur.ExpiredAt, _ = time.Parse(time.RFC3339, value)
-		case TrailerRevokedAt:
-			cur.RevokedAt, _ = time.Parse(time.RFC3339, value)
-		case TrailerPullRequest:
-			fmt.Sscan(value, &cur.PullRequest)
-		}
-	}
-	return out
 }

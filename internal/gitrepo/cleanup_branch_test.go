@@ -17,8 +17,7 @@ import (
 func TestCleanupToBranchAgain(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(1, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.push()
+	w.landAlice()
 	r := w.open(t)
 	at := func(d time.Duration) CommitOptions {
 		return CommitOptions{Branch: "gitgrant/cleanup", Clock: fakeclock.New(time.Date(2026, 11, 2, 9, 0, 0, 0, time.UTC).Add(d))}
@@ -39,9 +38,9 @@ func TestCleanupToBranchAgain(t *testing.T) {
 		t.Errorf("branch = %s, want it untouched at %s", got, first.Commit)
 	}
 
-	w.squashPR(2, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
-	w.push()
-	newMain := w.git("rev-parse", "HEAD")
+	w.SquashPR(2, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
+	w.Push()
+	newMain := w.Git("rev-parse", "HEAD")
 	moved, err := r.Cleanup(context.Background(), derive, at(10*time.Minute))
 	if err != nil {
 		t.Fatalf("after main moved: %v", err)

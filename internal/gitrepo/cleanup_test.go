@@ -40,9 +40,9 @@ func removeAll(rs ...Removal) Derive {
 func TestCleanupCommitAndTrailers(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(7, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.squashPR(8, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
-	w.push()
+	w.SquashPR(7, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
+	w.SquashPR(8, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
+	w.Push()
 	r := w.open(t)
 	opts := CommitOptions{Committer: Committer{Name: "Access Bot", Email: "bot@example.com"}, Clock: fakeclock.New(at)}
 
@@ -53,14 +53,14 @@ func TestCleanupCommitAndTrailers(t *testing.T) {
 	if diff := cmp.Diff([]string{"requests/orders-db/alice.yaml"}, res.Removed); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}
-	w.git("pull", "-q", "--ff-only", "origin", "main")
-	if got := w.git("rev-parse", "HEAD"); got != res.Commit.String() {
+	w.Git("pull", "-q", "--ff-only", "origin", "main")
+	if got := w.Git("rev-parse", "HEAD"); got != res.Commit.String() {
 		t.Fatalf("server main = %s, want the cleanup commit %s", got, res.Commit)
 	}
-	if got := w.git("log", "-1", "--format=%cn <%ce> %cI"); got != "Access Bot <bot@example.com> 2026-11-02T12:00:00+00:00" {
+	if got := w.Git("log", "-1", "--format=%cn <%ce> %cI"); got != "Access Bot <bot@example.com> 2026-11-02T12:00:00+00:00" {
 		t.Errorf("committer = %q", got)
 	}
-	trailers := w.git("log", "-1", "--format=%(trailers:only,unfold)")
+	trailers := w.Git("log", "-1", "--format=%(trailers:only,unfold)")
 	want := strings.Join([]string{
 		"Gitgrant-Request: requests/orders-db/alice.yaml",
 		"Gitgrant-Requester: alice",
@@ -74,7 +74,7 @@ func TestCleanupCommitAndTrailers(t *testing.T) {
 	if diff := cmp.Diff(want, trailers); diff != "" {
 		t.Errorf("trailers as git parses them (-want +got):\n%s", diff)
 	}
-	if diff := cmp.Diff([]string{"requests/orders-db/bob.yaml"}, strings.Fields(w.git("ls-files", "requests"))); diff != "" {
+	if diff := cmp.Diff([]string{"requests/orders-db/bob.yaml"}, strings.Fields(w.Git("ls-files", "requests"))); diff != "" {
 		t.Errorf("files left (-want +got):\n%s", diff)
 	}
 
@@ -91,22 +91,22 @@ func TestCleanupCommitAndTrailers(t *testing.T) {
 func TestCleanupRetriesAfterConcurrentPush(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(1, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.squashPR(2, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
-	w.push()
+	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
+	w.SquashPR(2, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
+	w.Push()
 	r := w.open(t)
 	calls := 0
 	derive := func(s *Snapshot) ([]Removal, error) {
 		calls++
 		switch calls {
 		case 1: // someone pushes between our fetch and our push
-			w.write("docs/one.md", "one\n")
-			w.commit("Concurrent change one")
-			w.push()
+			w.Write("docs/one.md", "one\n")
+			w.Commit("Concurrent change one")
+			w.Push()
 		case 2: // and someone removes bob's file meanwhile
-			w.git("rm", "-q", "requests/orders-db/bob.yaml")
-			w.commit("Done with bob's access")
-			w.push()
+			w.Git("rm", "-q", "requests/orders-db/bob.yaml")
+			w.Commit("Done with bob's access")
+			w.Push()
 		}
 		return []Removal{removal("requests/orders-db/alice.yaml", "alice"), removal("requests/orders-db/bob.yaml", "bob")}, nil
 	}
@@ -120,8 +120,8 @@ func TestCleanupRetriesAfterConcurrentPush(t *testing.T) {
 	if diff := cmp.Diff([]string{"requests/orders-db/alice.yaml"}, res.Removed); diff != "" {
 		t.Errorf("removed (-want +got):\n%s", diff)
 	}
-	w.git("pull", "-q", "--ff-only", "origin", "main")
-	log := w.git("log", "--first-parent", "--format=%s", "-4")
+	w.Git("pull", "-q", "--ff-only", "origin", "main")
+	log := w.Git("log", "--first-parent", "--format=%s", "-4")
 	want := "gitgrant: remove 1 expired or revoked request\nDone with bob's access\nConcurrent change one\nRequest access (#2)"
 	if diff := cmp.Diff(want, log); diff != "" {
 		t.Errorf("history (-want +got):\n%s", diff)
@@ -131,9 +131,8 @@ func TestCleanupRetriesAfterConcurrentPush(t *testing.T) {
 func TestCleanupToBranch(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(1, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.push()
-	mainBefore := w.git("rev-parse", "HEAD")
+	w.landAlice()
+	mainBefore := w.Git("rev-parse", "HEAD")
 	r := w.open(t)
 	res, err := r.Cleanup(context.Background(), removeAll(removal("requests/orders-db/alice.yaml", "alice")), CommitOptions{Branch: "gitgrant/cleanup"})
 	if err != nil {
@@ -174,7 +173,7 @@ func TestCleanupSigned(t *testing.T) {
 			}
 			allowed := filepath.Join(t.TempDir(), "allowed_signers")
 			os.WriteFile(allowed, []byte("bot@example.com "+string(ssh.MarshalAuthorizedKey(sshKey.PublicKey()))), 0o644)
-			out := w.git("-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile="+allowed, "log", "-1", "--format=%G?", commit.String())
+			out := w.Git("-c", "gpg.format=ssh", "-c", "gpg.ssh.allowedSignersFile="+allowed, "log", "-1", "--format=%G?", commit.String())
 			if out != "G" {
 				t.Errorf("git verifies the SSH signature as %q, want G", out)
 			}
@@ -193,15 +192,14 @@ func TestCleanupSigned(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
-			w.squashPR(1, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-			w.push()
+			w.landAlice()
 			r := w.open(t)
 			res, err := r.Cleanup(context.Background(), removeAll(removal("requests/orders-db/alice.yaml", "alice")),
 				CommitOptions{Signer: tt.signer, Committer: Committer{Name: "bot", Email: "bot@example.com"}})
 			if err != nil {
 				t.Fatal(err)
 			}
-			w.git("fetch", "-q", "origin")
+			w.Git("fetch", "-q", "origin")
 			tt.verify(t, w, res.Commit, r)
 		})
 	}
@@ -210,8 +208,8 @@ func TestCleanupSigned(t *testing.T) {
 func TestNotesRoundTrip(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	merge := w.mergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.push()
+	merge := w.MergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
+	w.Push()
 	r := w.open(t)
 	rec := NoteRecord{Version: NoteVersion, Event: "granted", Request: "requests/orders-db/alice.yaml", Requester: "alice",
 		Grants: []gitgrant.GrantRef{{Provider: "orders-db", Role: "readonly"}}, PullRequest: 4, ApprovedBy: []string{"dana"},
@@ -228,8 +226,8 @@ func TestNotesRoundTrip(t *testing.T) {
 	if err := r2.AddNotes(context.Background(), []Note{note, {Commit: note.Commit, Record: ext}}, CommitOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	w.git("fetch", "-q", "origin", "refs/notes/*:refs/notes/*")
-	shown := strings.Split(w.git("notes", "--ref", "gitgrant", "show", merge), "\n")
+	w.Git("fetch", "-q", "origin", "refs/notes/*:refs/notes/*")
+	shown := strings.Split(w.Git("notes", "--ref", "gitgrant", "show", merge), "\n")
 	if len(shown) != 2 || !strings.Contains(shown[0]+shown[1], `"event":"extended"`) || !strings.Contains(shown[0]+shown[1], `"event":"granted"`) {
 		t.Errorf("git notes show = %q, want the granted and the extended record once each", shown)
 	}
@@ -248,8 +246,7 @@ func TestNotesRoundTrip(t *testing.T) {
 func TestRepositoryFailures(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(1, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.push()
+	w.landAlice()
 
 	shallow := filepath.Join(t.TempDir(), "shallow")
 	gitserver.Run(t, "", "clone", "-q", "--depth=1", "file://"+w.bare, shallow)
@@ -306,7 +303,7 @@ func TestRepositoryFailures(t *testing.T) {
 			if err != nil && res.Attempts != 1 {
 				t.Errorf("a rejection that is not a race was retried %d times", res.Attempts)
 			}
-			if ref, _ := r.git.Reference(plumbing.NewRemoteReferenceName("origin", "main"), true); ref != nil && ref.Hash() != plumbing.NewHash(w.git("rev-parse", "HEAD")) {
+			if ref, _ := r.git.Reference(plumbing.NewRemoteReferenceName("origin", "main"), true); ref != nil && ref.Hash() != plumbing.NewHash(w.Git("rev-parse", "HEAD")) {
 				t.Errorf("the tracking branch moved to the rejected commit")
 			}
 			return err
@@ -357,8 +354,7 @@ func TestRedact(t *testing.T) {
 func TestSSHRemote(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(1, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.push()
+	w.landAlice()
 	sshd := w.server.StartSSH(t)
 	opts := Options{Source: sshd.URL("access"), SSHKeyFile: sshd.ClientKey, SSHKnownHosts: sshd.KnownHosts, CacheDir: t.TempDir()}
 	r, err := Open(context.Background(), opts)

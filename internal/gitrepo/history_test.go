@@ -16,7 +16,7 @@ import (
 // checked against.
 func gitLogChanges(t *testing.T, dir, rev string) []string {
 	t.Helper()
-	out := runIn(t, dir, "log", "--first-parent", "--reverse", "--no-renames", "--name-status", "--format=commit %H", rev, "--", "requests/")
+	out := gitserver.Run(t, dir, "log", "--first-parent", "--reverse", "--no-renames", "--name-status", "--format=commit %H", rev, "--", "requests/")
 	var lines []string
 	commit := ""
 	for _, l := range strings.Split(out, "\n") {
@@ -54,23 +54,23 @@ func walkChanges(t *testing.T, r *Repo) []string {
 func TestHistoryAgreesWithGitLog(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	merge := w.mergePR(12, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h"))
-	squash := w.squashPR(13, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "2h"))
+	merge := w.MergePR(12, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h"))
+	squash := w.SquashPR(13, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "2h"))
 	// A rebase merge: two commits replayed onto main, no PR marker.
-	w.write("requests/orders-db/carol.yaml", requestYAML("carol", "readonly", "1h"))
-	w.commit("Request readonly for carol")
-	w.write("requests/orders-db/carol.yaml", requestYAML("carol", "readonly", "2h"))
-	rebased := w.commit("Ask for two hours")
-	w.write("docs.md", "unrelated\n")
-	w.commit("Unrelated change")
-	w.git("revert", "--no-edit", squash) // bob's access revoked by reverting the squash
-	revert := w.git("rev-parse", "HEAD")
-	w.git("mv", "requests/orders-db/alice.yaml", "requests/orders-db/alice-readwrite.yaml")
-	renamed := w.commit("Rename alice's request")
-	w.push()
+	w.Write("requests/orders-db/carol.yaml", requestYAML("carol", "readonly", "1h"))
+	w.Commit("Request readonly for carol")
+	w.Write("requests/orders-db/carol.yaml", requestYAML("carol", "readonly", "2h"))
+	rebased := w.Commit("Ask for two hours")
+	w.Write("docs.md", "unrelated\n")
+	w.Commit("Unrelated change")
+	w.Git("revert", "--no-edit", squash) // bob's access revoked by reverting the squash
+	revert := w.Git("rev-parse", "HEAD")
+	w.Git("mv", "requests/orders-db/alice.yaml", "requests/orders-db/alice-readwrite.yaml")
+	renamed := w.Commit("Rename alice's request")
+	w.Push()
 	r := w.open(t)
 
-	if diff := cmp.Diff(gitLogChanges(t, w.work, "main"), walkChanges(t, r)); diff != "" {
+	if diff := cmp.Diff(gitLogChanges(t, w.Dir, "main"), walkChanges(t, r)); diff != "" {
 		t.Errorf("walk disagrees with git log (-git +gitgrant):\n%s", diff)
 	}
 
@@ -81,15 +81,15 @@ func TestHistoryAgreesWithGitLog(t *testing.T) {
 	// Parents are git's, first parent first.
 	parents := func(commit string) []plumbing.Hash {
 		var hs []plumbing.Hash
-		for _, p := range strings.Fields(runIn(t, w.work, "rev-list", "--parents", "-n1", commit))[1:] {
+		for _, p := range strings.Fields(gitserver.Run(t, w.Dir, "rev-list", "--parents", "-n1", commit))[1:] {
 			hs = append(hs, plumbing.NewHash(p))
 		}
 		return hs
 	}
-	mergeBase := runIn(t, w.work, "merge-base", merge+"^1", merge+"^2")
+	mergeBase := gitserver.Run(t, w.Dir, "merge-base", merge+"^1", merge+"^2")
 	want := map[string]Provenance{
-		"requests/orders-db/alice-readwrite.yaml": {Commit: plumbing.NewHash(renamed), Parents: parents(renamed), Kind: Direct, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", renamed+"^"))},
-		"requests/orders-db/carol.yaml":           {Commit: plumbing.NewHash(rebased), Parents: parents(rebased), Kind: Direct, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", rebased+"^"))},
+		"requests/orders-db/alice-readwrite.yaml": {Commit: plumbing.NewHash(renamed), Parents: parents(renamed), Kind: Direct, Base: plumbing.NewHash(gitserver.Run(t, w.Dir, "rev-parse", renamed+"^"))},
+		"requests/orders-db/carol.yaml":           {Commit: plumbing.NewHash(rebased), Parents: parents(rebased), Kind: Direct, Base: plumbing.NewHash(gitserver.Run(t, w.Dir, "rev-parse", rebased+"^"))},
 	}
 	got := map[string]Provenance{}
 	for p, pv := range prov {
@@ -108,7 +108,7 @@ func TestHistoryAgreesWithGitLog(t *testing.T) {
 		want   Provenance
 	}{
 		{merge, Provenance{Commit: plumbing.NewHash(merge), Parents: parents(merge), Kind: MergeCommit, PullRequest: 12, Base: plumbing.NewHash(mergeBase)}},
-		{squash, Provenance{Commit: plumbing.NewHash(squash), Parents: parents(squash), Kind: Squash, PullRequest: 13, Base: plumbing.NewHash(runIn(t, w.work, "rev-parse", squash+"^"))}},
+		{squash, Provenance{Commit: plumbing.NewHash(squash), Parents: parents(squash), Kind: Squash, PullRequest: 13, Base: plumbing.NewHash(gitserver.Run(t, w.Dir, "rev-parse", squash+"^"))}},
 	} {
 		c, err := r.CommitAt(plumbing.NewHash(tt.commit))
 		if err != nil {
@@ -128,14 +128,14 @@ func TestHistoryAgreesWithGitLog(t *testing.T) {
 func TestForcePushedHistory(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(1, "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
-	w.push()
+	w.SquashPR(1, "alice", "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
+	w.Push()
 	r := w.open(t)
 	before, _ := r.MainRef()
 
-	w.git("reset", "-q", "--hard", "HEAD~1")
-	w.squashPR(2, "requests/orders-db/b.yaml", requestYAML("bob", "readonly", "1h"))
-	w.git("push", "-q", "--force", "origin", "main")
+	w.Git("reset", "-q", "--hard", "HEAD~1")
+	w.SquashPR(2, "bob", "requests/orders-db/b.yaml", requestYAML("bob", "readonly", "1h"))
+	w.Git("push", "-q", "--force", "origin", "main")
 	if err := r.Fetch(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -144,7 +144,7 @@ func TestForcePushedHistory(t *testing.T) {
 	if err != ErrRewritten {
 		t.Errorf("walking from a commit force-pushed away: err = %v, want ErrRewritten", err)
 	}
-	if diff := cmp.Diff(gitLogChanges(t, w.work, "main"), walkChanges(t, r)); diff != "" {
+	if diff := cmp.Diff(gitLogChanges(t, w.Dir, "main"), walkChanges(t, r)); diff != "" {
 		t.Errorf("after force-push (-git +gitgrant):\n%s", diff)
 	}
 }
@@ -171,20 +171,15 @@ func TestPullRequest(t *testing.T) {
 	}
 }
 
-func runIn(t *testing.T, dir string, args ...string) string {
-	t.Helper()
-	return gitserver.Run(t, dir, args...)
-}
-
 // TestLinkedWorkTree reads through a `git worktree add` checkout, where the
 // walk runs without a second object-store handle.
 func TestLinkedWorkTree(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.mergePR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "1h"))
-	w.squashPR(2, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "1h"))
+	w.MergePR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "1h"))
+	w.SquashPR(2, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "1h"))
 	linked := t.TempDir() + "/linked"
-	w.git("worktree", "add", "-q", "--detach", linked, "main")
+	w.Git("worktree", "add", "-q", "--detach", linked, "main")
 	r, err := Open(context.Background(), Options{Source: linked})
 	if err != nil {
 		t.Fatal(err)
@@ -193,7 +188,7 @@ func TestLinkedWorkTree(t *testing.T) {
 	if r.GitDir() != "" {
 		t.Skipf("opened with git dir %s: the sequential path is not exercised", r.GitDir())
 	}
-	if diff := cmp.Diff(gitLogChanges(t, w.work, "main"), walkChanges(t, r)); diff != "" {
+	if diff := cmp.Diff(gitLogChanges(t, w.Dir, "main"), walkChanges(t, r)); diff != "" {
 		t.Errorf("walk disagrees with git log (-git +gitgrant):\n%s", diff)
 	}
 }
@@ -204,22 +199,22 @@ func TestLinkedWorkTree(t *testing.T) {
 func TestProvenancesIncremental(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.mergePR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "1h"))
-	w.push()
+	w.MergePR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "1h"))
+	w.Push()
 	r := w.open(t)
 	if _, err := r.Provenances(context.Background()); err != nil {
 		t.Fatal(err)
 	}
 	for _, change := range []func(){
 		func() {
-			w.squashPR(2, "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "1h"))
-			w.squashPR(3, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "2h"))
-			w.push()
+			w.SquashPR(2, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "1h"))
+			w.SquashPR(3, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "2h"))
+			w.Push()
 		},
 		func() {
-			w.git("reset", "-q", "--hard", "HEAD~2")
-			w.squashPR(4, "requests/orders-db/carol.yaml", requestYAML("carol", "readonly", "1h"))
-			w.git("push", "-q", "--force", "origin", "main")
+			w.Git("reset", "-q", "--hard", "HEAD~2")
+			w.SquashPR(4, "carol", "requests/orders-db/carol.yaml", requestYAML("carol", "readonly", "1h"))
+			w.Git("push", "-q", "--force", "origin", "main")
 		},
 	} {
 		change()

@@ -47,8 +47,8 @@ func ledgerOf(t *testing.T, r *Repo) gitgrant.Ledger {
 func TestRecordNotesPushesAtOnce(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	merge := plumbing.NewHash(w.mergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h")))
-	w.push()
+	merge := plumbing.NewHash(w.MergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h")))
+	w.Push()
 	ctx := context.Background()
 	end := at.Add(4 * time.Hour)
 	alice := withGrantedAt(holding(aliceRW, end, "requests/orders-db/alice.yaml"), at)
@@ -69,8 +69,8 @@ func TestRecordNotesPushesAtOnce(t *testing.T) {
 	if diff := cmp.Diff(want, ledgerOf(t, w.open(t))); diff != "" {
 		t.Errorf("ledger of a fresh clone (-want +got):\n%s", diff)
 	}
-	w.git("fetch", "-q", "origin", "refs/notes/*:refs/notes/*")
-	if shown := w.git("notes", "--ref", "gitgrant", "show", merge.String()); strings.Count(shown, "\n") != 1 || !strings.Contains(shown, `"principal":"bob"`) {
+	w.Git("fetch", "-q", "origin", "refs/notes/*:refs/notes/*")
+	if shown := w.Git("notes", "--ref", "gitgrant", "show", merge.String()); strings.Count(shown, "\n") != 1 || !strings.Contains(shown, `"principal":"bob"`) {
 		t.Errorf("git notes show = %q, want alice's and bob's records", shown)
 	}
 }
@@ -80,8 +80,8 @@ func TestRecordNotesPushesAtOnce(t *testing.T) {
 func TestRecordNotesWithoutPush(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	merge := plumbing.NewHash(w.mergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h")))
-	w.push()
+	merge := plumbing.NewHash(w.MergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h")))
+	w.Push()
 	ctx := context.Background()
 	alice := withGrantedAt(holding(aliceRW, at.Add(4*time.Hour), "requests/orders-db/alice.yaml"), at)
 	o := CommitOptions{Clock: fakeclock.New(at)}

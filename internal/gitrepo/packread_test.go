@@ -18,6 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/historygen"
 	"github.com/gitgrant/gitgrant/schema"
 )
 
@@ -76,28 +77,12 @@ func packedHistory(w io.Writer, start, commits int) {
 // commits and files it returns are go-git's.
 func TestWalkFromPacksAgreesWithGitLog(t *testing.T) {
 	t.Parallel()
-	gitserver.Git(t)
 	dir := filepath.Join(t.TempDir(), "packed.git")
-	if _, err := gitserver.RunEnv("", nil, "init", "--bare", "--initial-branch=main", dir); err != nil {
-		t.Fatal(err)
-	}
 	importCommits := func(start, n int) {
 		t.Helper()
-		cmd := exec.Command("git", "fast-import", "--quiet")
-		cmd.Dir, cmd.Env = dir, gitserver.IsolatedEnv()
-		in, err := cmd.StdinPipe()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		packedHistory(in, start, n)
-		in.Close()
-		if err := cmd.Wait(); err != nil {
-			t.Fatal(err)
-		}
+		historygen.FastImport(t, dir, func(w io.Writer) error { packedHistory(w, start, n); return nil })
 	}
+	historygen.Init(t, dir)
 	importCommits(1, 400)
 	if _, err := gitserver.RunEnv(dir, nil, "-c", "repack.useDeltaBaseOffset=false", "repack", "-a", "-d", "-q", "--depth=60", "--window=50"); err != nil {
 		t.Fatal(err)
@@ -165,7 +150,7 @@ func TestWalkFromPacksAgreesWithGitLog(t *testing.T) {
 			if err != nil {
 				return err
 			}
-			if want := runIn(t, dir, "cat-file", "blob", ch.To.String()); f.Kind == schema.Regular && string(f.Data) != want+"\n" && string(f.Data) != want {
+			if want := gitserver.Run(t, dir, "cat-file", "blob", ch.To.String()); f.Kind == schema.Regular && string(f.Data) != want+"\n" && string(f.Data) != want {
 				t.Errorf("%s at %s: %q, git has %q", ch.Path, ch.To, f.Data, want)
 			}
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // gitPolicyState is the policy state at rev as git's ls-tree lists it:
@@ -24,7 +25,7 @@ func gitPolicyState(t *testing.T, dir, rev string) map[string]string {
 	if rev == "" {
 		return state
 	}
-	out := runIn(t, dir, append([]string{"ls-tree", "-r", rev, "--"}, gitgrant.PolicyFiles...)...)
+	out := gitserver.Run(t, dir, append([]string{"ls-tree", "-r", rev, "--"}, gitgrant.PolicyFiles...)...)
 	for _, l := range strings.Split(out, "\n") {
 		meta, path, ok := strings.Cut(l, "\t")
 		f := strings.Fields(meta)
@@ -40,8 +41,8 @@ func gitPolicyState(t *testing.T, dir, rev string) map[string]string {
 func gitPolicyChanges(t *testing.T, dir, rev string) []PolicyChange {
 	t.Helper()
 	var out []PolicyChange
-	for _, c := range strings.Split(runIn(t, dir, "rev-list", "--first-parent", "--reverse", rev), "\n") {
-		fields := strings.Fields(runIn(t, dir, "rev-list", "--parents", "-n1", c))
+	for _, c := range strings.Split(gitserver.Run(t, dir, "rev-list", "--first-parent", "--reverse", rev), "\n") {
+		fields := strings.Fields(gitserver.Run(t, dir, "rev-list", "--parents", "-n1", c))
 		var parents []plumbing.Hash
 		first := ""
 		for i, p := range fields[1:] {
@@ -54,7 +55,7 @@ func gitPolicyChanges(t *testing.T, dir, rev string) []PolicyChange {
 		if maps.Equal(state, parent) {
 			continue
 		}
-		at, err := time.Parse(time.RFC3339, runIn(t, dir, "log", "-1", "--format=%cI", c))
+		at, err := time.Parse(time.RFC3339, gitserver.Run(t, dir, "log", "-1", "--format=%cI", c))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -75,42 +76,42 @@ func policyChanges(t *testing.T, r *Repo) []PolicyChange {
 // policyHistory lands every kind of change to a policy file, and changes
 // beside them that are none.
 func policyHistory(w *world) {
-	w.squashPR(1, "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "1h")) // no policy change
-	w.git("checkout", "-q", "-b", "dana/roles", "main")                                    // a merge commit brings a config change
-	w.write("gitgrant.yaml", "version: 1\nproviders:\n  orders-db:\n    type: postgres\n    roles:\n      readonly: {approvals: 2}\n")
-	w.commit("Two approvals for readonly")
-	w.git("checkout", "-q", "main")
-	w.git("merge", "-q", "--no-ff", "-m", "Merge pull request #2 from dana/roles", "dana/roles")
-	configChange := w.git("rev-parse", "HEAD")
-	w.write("docs/guide.md", "how to ask\n") // docs/ changes, docs/CODEOWNERS does not exist
-	w.commit("Document requests")
-	w.write("docs/CODEOWNERS", "* @acme/docs\n")
-	w.commit("Docs owners")
-	w.write(".github/workflows/ci.yml", "on: push\n") // .github/ changes, CODEOWNERS does not
-	w.commit("CI")
-	w.write("CODEOWNERS", "* @acme/root\n")
-	w.commit("Root owners")
-	w.git("revert", "--no-edit", configChange+"^2") // back to the first config
-	if err := os.Chmod(filepath.Join(w.work, "gitgrant.yaml"), 0o755); err != nil {
+	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "1h")) // no policy change
+	w.Git("checkout", "-q", "-b", "dana/roles", "main")                                             // a merge commit brings a config change
+	w.Write("gitgrant.yaml", "version: 1\nproviders:\n  orders-db:\n    type: postgres\n    roles:\n      readonly: {approvals: 2}\n")
+	w.Commit("Two approvals for readonly")
+	w.Git("checkout", "-q", "main")
+	w.Git("merge", "-q", "--no-ff", "-m", "Merge pull request #2 from dana/roles", "dana/roles")
+	configChange := w.Git("rev-parse", "HEAD")
+	w.Write("docs/guide.md", "how to ask\n") // docs/ changes, docs/CODEOWNERS does not exist
+	w.Commit("Document requests")
+	w.Write("docs/CODEOWNERS", "* @acme/docs\n")
+	w.Commit("Docs owners")
+	w.Write(".github/workflows/ci.yml", "on: push\n") // .github/ changes, CODEOWNERS does not
+	w.Commit("CI")
+	w.Write("CODEOWNERS", "* @acme/root\n")
+	w.Commit("Root owners")
+	w.Git("revert", "--no-edit", configChange+"^2") // back to the first config
+	if err := os.Chmod(filepath.Join(w.Dir, "gitgrant.yaml"), 0o755); err != nil {
 		w.t.Fatal(err)
 	}
-	w.commit("Executable config: the same blob, no change")
-	w.git("rm", "-q", "CODEOWNERS")
-	if err := os.Symlink(".github/CODEOWNERS", filepath.Join(w.work, "CODEOWNERS")); err != nil {
+	w.Commit("Executable config: the same blob, no change")
+	w.Git("rm", "-q", "CODEOWNERS")
+	if err := os.Symlink(".github/CODEOWNERS", filepath.Join(w.Dir, "CODEOWNERS")); err != nil {
 		w.t.Fatal(err)
 	}
-	w.commit("CODEOWNERS as a symbolic link: no policy")
-	w.git("rm", "-q", ".github/CODEOWNERS")
-	w.commit("No GitHub owners")
+	w.Commit("CODEOWNERS as a symbolic link: no policy")
+	w.Git("rm", "-q", ".github/CODEOWNERS")
+	w.Commit("No GitHub owners")
 }
 
 func TestPolicyChangesAgreeWithGit(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	policyHistory(w)
-	w.push()
+	w.Push()
 	r := w.open(t)
-	want := gitPolicyChanges(t, w.work, "main")
+	want := gitPolicyChanges(t, w.Dir, "main")
 	if len(want) != 7 {
 		t.Fatalf("the oracle found %d policy changes, want 7: the history is not what the test means", len(want))
 	}
@@ -118,11 +119,11 @@ func TestPolicyChangesAgreeWithGit(t *testing.T) {
 		t.Errorf("policy changes (-git +gitgrant):\n%s", diff)
 	}
 	for _, rev := range []string{"main", "main~3", "main~8^2"} { // PolicyState works at any commit, on main or not
-		got, err := r.PolicyState(plumbing.NewHash(runIn(t, w.work, "rev-parse", rev)))
+		got, err := r.PolicyState(plumbing.NewHash(gitserver.Run(t, w.Dir, "rev-parse", rev)))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(gitPolicyState(t, w.work, rev), got); diff != "" {
+		if diff := cmp.Diff(gitPolicyState(t, w.Dir, rev), got); diff != "" {
 			t.Errorf("PolicyState(%s) (-git +gitgrant):\n%s", rev, diff)
 		}
 	}
@@ -133,17 +134,17 @@ func TestPolicyChangesAgreeWithGit(t *testing.T) {
 func TestPolicyChangesIncremental(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.push()
+	w.Push()
 	r := w.open(t)
 	policyChanges(t, r)
 	for _, change := range []func(){
-		func() { policyHistory(w); w.push() },
+		func() { policyHistory(w); w.Push() },
 		func() {},
 		func() {
-			w.git("reset", "-q", "--hard", "HEAD~4")
-			w.write("gitgrant.yaml", "version: 1\n")
-			w.commit("Empty config")
-			w.git("push", "-q", "--force", "origin", "main")
+			w.Git("reset", "-q", "--hard", "HEAD~4")
+			w.Write("gitgrant.yaml", "version: 1\n")
+			w.Commit("Empty config")
+			w.Git("push", "-q", "--force", "origin", "main")
 		},
 	} {
 		change()
@@ -151,7 +152,7 @@ func TestPolicyChangesIncremental(t *testing.T) {
 			t.Fatal(err)
 		}
 		got := policyChanges(t, r)
-		if diff := cmp.Diff(gitPolicyChanges(t, w.work, "main"), got); diff != "" {
+		if diff := cmp.Diff(gitPolicyChanges(t, w.Dir, "main"), got); diff != "" {
 			t.Errorf("incremental policy changes (-git +gitgrant):\n%s", diff)
 		}
 		got[0].State[gitgrant.ConfigPath] = "changed by the caller"
@@ -165,9 +166,9 @@ func TestReadBlob(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	big := bytes.Repeat([]byte("# padding\n"), gitgrant.MaxFileSize/10+10)
-	w.write("gitgrant.yaml", string(big))
-	w.commit("A config over the size limit")
-	w.push()
+	w.Write("gitgrant.yaml", string(big))
+	w.Commit("A config over the size limit")
+	w.Push()
 	r := w.open(t)
 	for _, tt := range []struct {
 		rev  string
@@ -176,7 +177,7 @@ func TestReadBlob(t *testing.T) {
 		{"main~1", []byte("version: 1\nproviders:\n  orders-db:\n    type: postgres\n    roles:\n      readonly: {approvals: 1}\n      readwrite: {approvals: 1}\n")},
 		{"main", big[:gitgrant.MaxFileSize+1]}, // enough for schema.LoadConfig to say it is too large
 	} {
-		state, err := r.PolicyState(plumbing.NewHash(runIn(t, w.work, "rev-parse", tt.rev)))
+		state, err := r.PolicyState(plumbing.NewHash(gitserver.Run(t, w.Dir, "rev-parse", tt.rev)))
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -17,21 +17,21 @@ import (
 func TestReadRevisionMatchesWorkTree(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.write("requests/orders-db/alice-readwrite.yaml", requestYAML("alice", "readwrite", "4h"))
-	w.write("requests/orders-db/huge.yaml", "reason: "+strings.Repeat("x", 70<<10)+"\n")
-	w.write("requests/orders-db/nested/deep.yml", requestYAML("bob", "readonly", "1h"))
-	if err := os.Symlink("../../gitgrant.yaml", filepath.Join(w.work, "requests/orders-db/link.yaml")); err != nil {
+	w.Write("requests/orders-db/alice-readwrite.yaml", requestYAML("alice", "readwrite", "4h"))
+	w.Write("requests/orders-db/huge.yaml", "reason: "+strings.Repeat("x", 70<<10)+"\n")
+	w.Write("requests/orders-db/nested/deep.yml", requestYAML("bob", "readonly", "1h"))
+	if err := os.Symlink("../../gitgrant.yaml", filepath.Join(w.Dir, "requests/orders-db/link.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	w.commit("Add requests")
-	w.push()
+	w.Commit("Add requests")
+	w.Push()
 	r := w.open(t)
 
 	snap, err := r.ReadRevision("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	config, requests, err := schema.ReadTree(w.work)
+	config, requests, err := schema.ReadTree(w.Dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,8 +44,8 @@ func TestReadRevisionMatchesWorkTree(t *testing.T) {
 	if snap.CodeOwners == nil || snap.CodeOwners.Path != ".github/CODEOWNERS" {
 		t.Errorf("CODEOWNERS = %+v, want .github/CODEOWNERS", snap.CodeOwners)
 	}
-	wantReport := schema.Validate(config, requests, schema.Options{Now: w.clock})
-	gotReport := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: w.clock})
+	wantReport := schema.Validate(config, requests, schema.Options{Now: w.Clock})
+	gotReport := schema.Validate(snap.Config, snap.Requests, schema.Options{Now: w.Clock})
 	if diff := cmp.Diff(wantReport.Diagnostics(), gotReport.Diagnostics()); diff != "" {
 		t.Errorf("diagnostics (-work tree +revision):\n%s", diff)
 	}
@@ -56,15 +56,15 @@ func TestReadRevisionMatchesWorkTree(t *testing.T) {
 func TestReadRevisionKinds(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	first := w.squashPR(1, "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
-	w.git("update-index", "--add", "--cacheinfo", "160000,"+first+",requests/orders-db/sub")
-	w.git("commit", "-q", "-m", "Add a submodule")
-	if err := os.Symlink("a.yaml", filepath.Join(w.work, "requests/orders-db/b.yaml")); err != nil {
+	first := w.SquashPR(1, "alice", "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
+	w.Git("update-index", "--add", "--cacheinfo", "160000,"+first+",requests/orders-db/sub")
+	w.Git("commit", "-q", "-m", "Add a submodule")
+	if err := os.Symlink("a.yaml", filepath.Join(w.Dir, "requests/orders-db/b.yaml")); err != nil {
 		t.Fatal(err)
 	}
-	w.git("add", "requests/orders-db/b.yaml") // add -A would drop the gitlink, which has no directory
-	w.git("commit", "-q", "-m", "Add a link")
-	w.push()
+	w.Git("add", "requests/orders-db/b.yaml") // add -A would drop the gitlink, which has no directory
+	w.Git("commit", "-q", "-m", "Add a link")
+	w.Push()
 	r := w.open(t)
 
 	tests := []struct {
@@ -99,8 +99,8 @@ func TestReadRevisionKinds(t *testing.T) {
 func TestOpenLocalWorkTree(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(1, "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
-	for _, dir := range []string{w.work, filepath.Join(w.work, "requests"), filepath.Join(w.work, ".git")} {
+	w.SquashPR(1, "alice", "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
+	for _, dir := range []string{w.Dir, filepath.Join(w.Dir, "requests"), filepath.Join(w.Dir, ".git")} {
 		r, err := Open(context.Background(), Options{Source: dir})
 		if err != nil {
 			t.Fatalf("Open(%s): %v", dir, err)
@@ -118,8 +118,8 @@ func TestOpenLocalWorkTree(t *testing.T) {
 func TestOpenRemoteCache(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.squashPR(1, "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
-	w.push()
+	w.SquashPR(1, "alice", "requests/orders-db/a.yaml", requestYAML("alice", "readonly", "1h"))
+	w.Push()
 	cache := t.TempDir()
 	count := func() int {
 		t.Helper()
@@ -137,8 +137,8 @@ func TestOpenRemoteCache(t *testing.T) {
 	if n := count(); n != 1 {
 		t.Fatalf("first open: %d requests, want 1", n)
 	}
-	w.squashPR(2, "requests/orders-db/b.yaml", requestYAML("bob", "readonly", "1h"))
-	w.push()
+	w.SquashPR(2, "bob", "requests/orders-db/b.yaml", requestYAML("bob", "readonly", "1h"))
+	w.Push()
 	if n := count(); n != 2 {
 		t.Errorf("second open: %d requests, want 2 (fetched)", n)
 	}

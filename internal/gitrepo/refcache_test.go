@@ -16,9 +16,9 @@ func TestMainRefFollowsGit(t *testing.T) {
 	t.Parallel()
 	gitserver.Git(t)
 	dir := filepath.Join(t.TempDir(), "work")
-	runIn(t, "", "init", "-q", "--initial-branch=main", dir)
+	gitserver.Run(t, "", "init", "-q", "--initial-branch=main", dir)
 	commit := func(msg string) {
-		runIn(t, dir, "commit", "-q", "--allow-empty", "-m", msg)
+		gitserver.Run(t, dir, "commit", "-q", "--allow-empty", "-m", msg)
 	}
 	commit("one")
 	r, err := Open(context.Background(), Options{Source: dir})
@@ -33,7 +33,7 @@ func TestMainRefFollowsGit(t *testing.T) {
 			if err != nil {
 				t.Fatalf("%s: %v", when, err)
 			}
-			if want := runIn(t, dir, "rev-parse", "main"); got.String() != want {
+			if want := gitserver.Run(t, dir, "rev-parse", "main"); got.String() != want {
 				t.Errorf("%s: MainRef %s, git says %s", when, got, want)
 			}
 		}
@@ -41,13 +41,13 @@ func TestMainRefFollowsGit(t *testing.T) {
 	check("loose")
 	commit("two")
 	check("after a commit")
-	runIn(t, dir, "pack-refs", "--all")
+	gitserver.Run(t, dir, "pack-refs", "--all")
 	check("packed")
 	commit("three")
 	check("packed, then a commit (a loose ref again)")
-	runIn(t, dir, "pack-refs", "--all")
+	gitserver.Run(t, dir, "pack-refs", "--all")
 	check("packed again")
-	runIn(t, dir, "update-ref", "--no-deref", "refs/heads/main", "HEAD~2")
-	runIn(t, dir, "pack-refs", "--all")
+	gitserver.Run(t, dir, "update-ref", "--no-deref", "refs/heads/main", "HEAD~2")
+	gitserver.Run(t, dir, "pack-refs", "--all")
 	check("packed ref moved back and packed")
 }

@@ -222,7 +222,7 @@ func (c *Checker) configReport(res *Result, base, head *schema.File, requests bo
 		out.Diagnostics = schema.Validate(head, nil, opts).ConfigFile().Diagnostics
 	}
 	if res.Report.Config == nil && requests {
-		msg := fmt.Sprintf("gitgrant.yaml at the base commit %s is missing or invalid, so the requests in this pull request cannot be judged", short(res.PR.BaseSHA))
+		msg := fmt.Sprintf("gitgrant.yaml at the base commit %s is missing or invalid, so the requests in this pull request cannot be judged", render.ShortSHA(res.PR.BaseSHA))
 		hint := "merge a pull request that fixes gitgrant.yaml first; a fix in this same pull request does not count for its requests"
 		if base != nil {
 			for _, d := range res.Report.ConfigFile().Diagnostics {
@@ -273,13 +273,6 @@ func (c *Checker) file(ctx context.Context, rev, p string) (schema.File, error) 
 		f.Kind = schema.Irregular
 	}
 	return f, nil
-}
-
-func short(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }
 
 // Comment turns a result into the pull request comment's content.

@@ -145,3 +145,20 @@ func visibleRune(r rune) string {
 	q := strconv.QuoteRune(r)
 	return q[1 : len(q)-1]
 }
+
+// ShortSHA is the first twelve characters of a commit hash, as every
+// output names commits.
+func ShortSHA(sha string) string {
+	if len(sha) > 12 {
+		return sha[:12]
+	}
+	return sha
+}
+
+// PRRef is "#n" for pull request n, "" for none (0).
+func PRRef(n int) string {
+	if n == 0 {
+		return ""
+	}
+	return "#" + strconv.Itoa(n)
+}

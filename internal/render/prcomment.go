@@ -187,7 +187,7 @@ func plural(n int, noun string) string {
 func PRCommentMarkdown(w io.Writer, c PRComment) error {
 	var b strings.Builder
 	fmt.Fprintf(&b, "%s\n### gitgrant: %s\n\n", PRCommentMarker, c.Headline())
-	fmt.Fprintf(&b, "Pull request #%d at `%s`, judged by `gitgrant.yaml` and CODEOWNERS at its base commit `%s`: changes a pull request makes to them never apply to its own requests.\n", c.Number, shortSHA(c.HeadSHA), shortSHA(c.BaseSHA))
+	fmt.Fprintf(&b, "Pull request #%d at `%s`, judged by `gitgrant.yaml` and CODEOWNERS at its base commit `%s`: changes a pull request makes to them never apply to its own requests.\n", c.Number, ShortSHA(c.HeadSHA), ShortSHA(c.BaseSHA))
 	if c.ConfigChanged {
 		b.WriteString("\n> [!NOTE]\n> This pull request changes `gitgrant.yaml`. Its changes apply only after it merges; the requests in this same pull request are judged by the base branch's `gitgrant.yaml`. To use a new role or a longer maximum, merge the policy change first and then open the request.\n")
 	}
@@ -440,11 +440,4 @@ func principalCell(s string) string {
 
 func foldText(summary, body string) string {
 	return "<details><summary>" + summary + "</summary>\n\n" + body + "\n</details>\n"
-}
-
-func shortSHA(sha string) string {
-	if len(sha) > 12 {
-		return sha[:12]
-	}
-	return sha
 }

@@ -87,7 +87,7 @@ func ResultMarkdown(w io.Writer, res Result, foldAfter int) error {
 		}
 	}
 	if res.CleanupCommit != "" {
-		fmt.Fprintf(&b, "\nCleanup commit %s removed %s", CodeSpan(shortSHA(res.CleanupCommit)), plural(len(res.Removed), "expired request file"))
+		fmt.Fprintf(&b, "\nCleanup commit %s removed %s", CodeSpan(ShortSHA(res.CleanupCommit)), plural(len(res.Removed), "expired request file"))
 		if res.CleanupPR != 0 {
 			fmt.Fprintf(&b, " (pull request #%d)", res.CleanupPR)
 		}

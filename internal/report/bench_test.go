@@ -1,14 +1,11 @@
 package report
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"testing"
@@ -18,6 +15,7 @@ import (
 	"github.com/gitgrant/gitgrant/internal/audit"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/historygen"
 )
 
 // benchRequests is the history issue #14 asks the report to be shown on.
@@ -30,38 +28,17 @@ const benchRequests = 10_000
 // trailers or early by their requesters. It follows internal/audit's
 // generator (gen_test.go), adding the records the report reads.
 func generateHistory(w io.Writer, n int) error {
-	bw := bufio.NewWriterSize(w, 1<<20)
-	clock := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
-	mark := 0
-	notes := map[int][]string{} // mark -> record lines
-	commit := func(ref, author, msg string, parents []int, ops string) int {
-		mark++
-		clock = clock.Add(17 * time.Minute)
-		ts := clock.Unix()
-		fmt.Fprintf(bw, "commit %s\nmark :%d\nauthor %s <%s@example.com> %d +0000\ncommitter GitHub <noreply@github.com> %d +0000\ndata %d\n%s\n",
-			ref, mark, author, author, ts, ts, len(msg), msg)
-		for i, p := range parents {
-			if i == 0 {
-				fmt.Fprintf(bw, "from :%d\n", p)
-			} else {
-				fmt.Fprintf(bw, "merge :%d\n", p)
-			}
+	s := historygen.NewStream(w, time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC), 17*time.Minute)
+	record := func(on int, rec gitrepo.NoteRecord) {
+		if err := s.Note(on, rec); err != nil {
+			panic(err) // a NoteRecord always encodes
 		}
-		bw.WriteString(ops + "\n")
-		return mark
-	}
-	fileOp := func(path, content string) string {
-		return fmt.Sprintf("M 100644 inline %s\ndata %d\n%s\n", path, len(content), content)
-	}
-	record := func(on int, rec any) {
-		b, _ := json.Marshal(rec)
-		notes[on] = append(notes[on], string(b))
 	}
 	config := "version: 1\nproviders:\n"
 	for p := range 10 {
 		config += fmt.Sprintf("  db%02d:\n    type: postgres\n    dsn_env: DB%02d_DSN\n    roles:\n      readonly: {approvals: 1}\n      readwrite: {approvals: 2}\n    standing:\n      - principal: dba%02d\n", p, p, p)
 	}
-	main := commit("refs/heads/main", "admin", "Initial access repository", nil, fileOp("gitgrant.yaml", config))
+	main := s.Commit("refs/heads/main", "admin", "Initial access repository", nil, historygen.File("gitgrant.yaml", config))
 	type active struct {
 		path, user string
 		key        gitgrant.MemberKey
@@ -73,20 +50,19 @@ func generateHistory(w io.Writer, n int) error {
 		user := fmt.Sprintf("user%04d", i%700)
 		provider, role := fmt.Sprintf("db%02d", i%10), []string{"readonly", "readwrite"}[i%4/3]
 		path := fmt.Sprintf("requests/%s/%s-%d.yaml", provider, user, i)
-		body := fmt.Sprintf("requester: %s\ngrants:\n  - provider: %s\n    role: %s\nduration: 4h\nreason: Investigate ticket INC-%d\n", user, provider, role, i)
+		body := historygen.File(path, fmt.Sprintf("requester: %s\ngrants:\n  - provider: %s\n    role: %s\nduration: 4h\nreason: Investigate ticket INC-%d\n", user, provider, role, i))
 		pr := i + 1
-		var on int
 		switch {
 		case i%50 == 49: // a direct push: unreviewed, never granted
-			main = commit("refs/heads/main", user, "Give myself access", []int{main}, fileOp(path, body))
+			main = s.Commit("refs/heads/main", user, "Give myself access", []int{main}, body)
 			continue
 		case i%2 == 0:
-			head := commit("refs/heads/pr", user, "Request "+role, []int{main}, fileOp(path, body))
-			main = commit("refs/heads/main", "GitHub", fmt.Sprintf("Merge pull request #%d from %s/request\n\nRequest %s", pr, user, role), []int{main, head}, fileOp(path, body))
+			head := s.Commit("refs/heads/pr", user, "Request "+role, []int{main}, body)
+			main = s.Commit("refs/heads/main", "GitHub", fmt.Sprintf("Merge pull request #%d from %s/request\n\nRequest %s", pr, user, role), []int{main, head}, body)
 		default:
-			main = commit("refs/heads/main", user, fmt.Sprintf("Request %s on %s (#%d)", role, provider, pr), []int{main}, fileOp(path, body))
+			main = s.Commit("refs/heads/main", user, fmt.Sprintf("Request %s on %s (#%d)", role, provider, pr), []int{main}, body)
 		}
-		on = main
+		on, clock := main, s.Now()
 		if i%25 == 7 { // merged, refused: told why, removed later
 			record(on, gitrepo.NoteRecord{Version: 1, Event: gitrepo.EventNotified, Request: path, Notice: "refused:00112233", RecordedAt: clock.Add(time.Minute)})
 			open = append(open, active{path: path, user: user, on: on})
@@ -110,83 +86,34 @@ func generateHistory(w io.Writer, n int) error {
 					RecordedAt: a.granted.Add(4 * time.Hour), Ended: []gitgrant.MemberKey{a.key}})
 			}
 			if a.granted.IsZero() || i%5 == 0 {
-				main = commit("refs/heads/main", a.user, "Done with my access", []int{main}, "D "+a.path+"\n")
+				main = s.Commit("refs/heads/main", a.user, "Done with my access", []int{main}, historygen.Delete(a.path))
 				continue
 			}
 			msg := fmt.Sprintf("gitgrant: remove 1 expired request\n\nGitgrant-Request: %s\nGitgrant-Requester: %s\nGitgrant-Grant: %s/%s\nGitgrant-Approved-By: reviewer\nGitgrant-Granted-At: %s\nGitgrant-Expired-At: %s\n",
 				a.path, a.user, a.key.Provider, a.key.Role, a.granted.Format(time.RFC3339), a.granted.Add(4*time.Hour).Format(time.RFC3339))
-			main = commit("refs/heads/main", "gitgrant", msg, []int{main}, "D "+a.path+"\n")
+			main = s.Commit("refs/heads/main", "gitgrant", msg, []int{main}, historygen.Delete(a.path))
 		}
 	}
 	// Every note in one commit of the notes ref.
-	mark++
-	fmt.Fprintf(bw, "commit %s\nmark :%d\ncommitter gitgrant <gitgrant@example.com> %d +0000\ndata 15\ngitgrant notes\n", gitrepo.NotesRef, mark, clock.Unix())
-	for on := 1; on <= mark; on++ {
-		lines := notes[on]
-		if len(lines) == 0 {
-			continue
-		}
-		data := ""
-		for _, l := range lines {
-			data += l + "\n"
-		}
-		fmt.Fprintf(bw, "N inline :%d\ndata %d\n%s\n", on, len(data), data)
-	}
-	fmt.Fprintf(bw, "\nreset refs/heads/pr\nfrom 0000000000000000000000000000000000000000\n\n")
-	return bw.Flush()
+	s.Notes(string(gitrepo.NotesRef), "gitgrant notes", s.Now())
+	s.Drop("refs/heads/pr")
+	return s.Flush()
 }
 
 // generatedRepo returns a bare repository holding the generated history,
-// built once and cached (GITGRANT_BENCH_DIR, else the user cache dir).
+// built once and cached (historygen.CacheDir).
 func generatedRepo(tb testing.TB, n int) string {
 	tb.Helper()
-	base := os.Getenv("GITGRANT_BENCH_DIR")
-	if base == "" {
-		c, err := os.UserCacheDir()
-		if err != nil {
-			tb.Fatal(err)
-		}
-		base = filepath.Join(c, "gitgrant-bench")
-	}
-	return generatedRepoIn(tb, base, n)
+	return generatedRepoIn(tb, historygen.CacheDir(tb), n)
 }
 
 func generatedRepoIn(tb testing.TB, base string, n int) string {
 	tb.Helper()
-	gitserver.Git(tb)
-	dir := filepath.Join(base, fmt.Sprintf("report-r%d-v1.git", n))
-	if _, err := os.Stat(filepath.Join(dir, "gitgrant-complete")); err == nil {
-		return dir
-	}
-	os.RemoveAll(dir)
-	if _, err := gitserver.RunEnv("", nil, "init", "--bare", "--initial-branch=main", dir); err != nil {
-		tb.Fatal(err)
-	}
-	cmd := exec.Command("git", "fast-import", "--quiet", "--done")
-	cmd.Dir, cmd.Env, cmd.Stderr = dir, gitserver.IsolatedEnv(), os.Stderr
-	in, err := cmd.StdinPipe()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	if err := cmd.Start(); err != nil {
-		tb.Fatal(err)
-	}
-	genErr := generateHistory(in, n)
-	if genErr == nil {
-		_, genErr = io.WriteString(in, "done\n")
-	}
-	in.Close()
-	if err := cmd.Wait(); err != nil || genErr != nil {
-		tb.Fatalf("git fast-import: %v %v", err, genErr)
-	}
-	trustRoot(tb, dir)
-	if _, err := gitserver.RunEnv(dir, nil, "repack", "-a", "-d", "-q", "--depth=50", "--window=10"); err != nil {
-		tb.Fatal(err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, "gitgrant-complete"), nil, 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	return dir
+	return historygen.Cached(tb, base, fmt.Sprintf("report-r%d-v1.git", n), func(dir string) {
+		historygen.Import(tb, dir, func(w io.Writer) error { return generateHistory(w, n) })
+		trustRoot(tb, dir)
+		historygen.Repack(tb, dir)
+	})
 }
 
 // trustRoot records the bootstrap trust of the first policy, as

@@ -35,15 +35,6 @@ func request(requester, role, duration string, emergency bool) string {
 	return fmt.Sprintf("requester: %s\ngrants:\n  - provider: orders-db\n    role: %s\nduration: %s\nreason: Repair stuck orders after INC-1234\nemergency: %t\n", requester, role, duration, emergency)
 }
 
-func commitTime(t *testing.T, w *gitserver.Work, commit string) time.Time {
-	t.Helper()
-	at, err := time.Parse(time.RFC3339, w.Git("log", "-1", "--format=%cI", commit))
-	if err != nil {
-		t.Fatal(err)
-	}
-	return at.UTC()
-}
-
 // scenario lands one request of every kind the report counts and
 // records what gitgrant would have recorded about them.
 type scenario struct {
@@ -56,12 +47,9 @@ type scenario struct {
 
 func newScenario(t *testing.T) *scenario {
 	t.Helper()
-	srv := gitserver.Start(t, "x-access-token", "token")
-	srv.NewBare(t, "access")
-	w := gitserver.NewWork(t, srv.AuthURL("access"), start)
-	w.Write("gitgrant.yaml", config)
+	srv, w := gitserver.NewAccess(t, "token", start, map[string]string{"gitgrant.yaml": config})
 	s := &scenario{commits: map[string]string{}, times: map[string]time.Time{}}
-	s.commits["root"] = w.Commit("Initial access repository")
+	s.commits["root"] = w.Git("rev-parse", "HEAD")
 	path := func(who string) string { return "requests/orders-db/" + who + ".yaml" }
 	s.commits["alice"] = w.MergePR(1, "alice", path("alice"), request("alice", "readwrite", "1h", false))
 	s.commits["bob"] = w.SquashPR(2, "bob", path("bob"), request("bob", "readonly", "2h", false))
@@ -75,7 +63,7 @@ func newScenario(t *testing.T) *scenario {
 	s.commits["bob-gone"] = w.Commit("Remove bob's refused request")
 	w.Git("push", "-q", "origin", "main")
 	for k, c := range s.commits {
-		s.times[k] = commitTime(t, w, c)
+		s.times[k] = w.CommitTime(c)
 	}
 	blob := w.Git("rev-parse", s.commits["root"]+":gitgrant.yaml")
 	s.end = s.times["bob-gone"].Add(24 * time.Hour)

@@ -6,6 +6,8 @@ import (
 	"html/template"
 	"io"
 	"strings"
+
+	"github.com/gitgrant/gitgrant/internal/render"
 )
 
 //go:embed report.html.tmpl
@@ -16,8 +18,8 @@ var page = template.Must(template.New("report").Funcs(template.FuncMap{
 	"stat":     statText,
 	"percent":  percent,
 	"day":      day,
-	"short":    short,
-	"pr":       prText,
+	"short":    render.ShortSHA,
+	"pr":       render.PRRef,
 	"join":     strings.Join,
 	"signedpp": signedPercent,
 	"signeddu": signedDuration,

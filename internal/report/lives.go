@@ -127,11 +127,3 @@ func (l *life) fromNote(recs []gitrepo.NoteRecord) {
 		}
 	}
 }
-
-func grantNames(gs []gitgrant.GrantRef) []string {
-	out := make([]string, len(gs))
-	for i, g := range gs {
-		out[i] = g.Provider + "/" + g.Role
-	}
-	return out
-}

@@ -2,7 +2,6 @@ package report
 
 import (
 	"bytes"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -205,20 +204,8 @@ func TestScreenshot(t *testing.T) {
 // prints: it decodes into Report without an unknown field.
 func TestDocJSONExample(t *testing.T) {
 	t.Parallel()
-	data, err := os.ReadFile("../../docs/report.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, after, ok := strings.Cut(string(data), "## `--output json`")
-	if !ok {
-		t.Fatal("docs/report.md has no --output json section")
-	}
-	_, block, _ := strings.Cut(after, "```json\n")
-	block, _, _ = strings.Cut(block, "```")
-	dec := json.NewDecoder(strings.NewReader(block))
-	dec.DisallowUnknownFields()
 	var r Report
-	if err := dec.Decode(&r); err != nil {
+	if _, err := golden.DocExample(t, "../../docs/report.md", "## `--output json`", &r); err != nil {
 		t.Errorf("the example does not decode: %v", err)
 	}
 	if r.Version != Version || len(r.TimeToAccess) == 0 || len(r.Emergencies) == 0 {

@@ -10,6 +10,8 @@ import (
 	"text/tabwriter"
 	"time"
 	"unicode"
+
+	"github.com/gitgrant/gitgrant/internal/render"
 )
 
 // WriteJSON writes the report as docs/report.md documents it.
@@ -101,7 +103,7 @@ func WriteText(w io.Writer, r *Report) error {
 		}
 		fmt.Fprintf(tw, format, a...)
 	}
-	p("gitgrant report for %s to %s (main at %s)\n", day(r.Since), day(r.Until), short(r.Head))
+	p("gitgrant report for %s to %s (main at %s)\n", day(r.Since), day(r.Until), render.ShortSHA(r.Head))
 	if r.Provider != "" || r.Role != "" {
 		p("only %s\n", roleFilter(r.Provider, r.Role))
 	}
@@ -128,7 +130,7 @@ func WriteText(w io.Writer, r *Report) error {
 	if len(r.Refusals.Items) > 0 {
 		p("TIME\tKIND\tWHO\tGRANTS\tPR\tREQUEST\n")
 		for _, x := range r.Refusals.Items {
-			p("%s\t%s\t%s\t%s\t%s\t%s\n", day(x.Time), x.Kind, x.Requester, strings.Join(x.Grants, " "), prText(x.PullRequest), x.Request)
+			p("%s\t%s\t%s\t%s\t%s\t%s\n", day(x.Time), x.Kind, x.Requester, strings.Join(x.Grants, " "), render.PRRef(x.PullRequest), x.Request)
 		}
 	}
 	p("\nAPPROVALS BY MONTH\nROLE\tMONTH\tMERGED\tGRANTED\tREFUSED\tRATE\tCHANGE\tTIME p50 / p90\tCHANGE\n")
@@ -157,20 +159,6 @@ func roleFilter(provider, role string) string {
 		return "provider " + provider
 	}
 	return "role " + role
-}
-
-func prText(n int) string {
-	if n == 0 {
-		return ""
-	}
-	return "#" + strconv.Itoa(n)
-}
-
-func short(hash string) string {
-	if len(hash) > 12 {
-		return hash[:12]
-	}
-	return hash
 }
 
 func num(v *float64) string {

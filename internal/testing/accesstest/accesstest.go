@@ -6,38 +6,22 @@ package accesstest
 
 import (
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
 // Token is the GitHub token the fake accepts.
 const Token = "tok"
 
-// Git runs git in dir as who (author and committer, a GitHub login) at
-// time at (zero: now), and returns its trimmed output.
+// Git runs git in dir as who (author and committer, a GitHub login; ""
+// is admin) at time at (zero: now), and returns its trimmed output.
 func Git(t testing.TB, dir string, at time.Time, who string, args ...string) string {
 	t.Helper()
-	if who == "" {
-		who = "admin"
-	}
-	cmd := exec.Command("git", append([]string{"-c", "user.name=" + who, "-c", "user.email=" + who + "@example.com"}, args...)...)
-	cmd.Dir = dir
-	cmd.Env = os.Environ()
-	if !at.IsZero() {
-		d := at.Format(time.RFC3339)
-		cmd.Env = append(cmd.Env, "GIT_AUTHOR_DATE="+d, "GIT_COMMITTER_DATE="+d)
-	}
-	out, err := cmd.CombinedOutput()
-	if err != nil {
-		t.Fatalf("git %v: %v\n%s", args, err, out)
-	}
-	return strings.TrimSpace(string(out))
+	return gitserver.RunAs(t, dir, at, who, args...)
 }
 
 // Repo is one access repository: Work is the work tree, Remote the bare
@@ -48,52 +32,63 @@ type Repo struct {
 	Work, Remote string
 	GH           *ghfake.Server
 	Repo         *ghfake.Repo
+	tree         *gitserver.Work
 }
 
 // New makes the repository with files committed to main by admin at time
 // at, pushed, and mirrored on a new fake GitHub whose clock is now.
 func New(t testing.TB, now func() time.Time, files map[string]string, at time.Time) *Repo {
 	t.Helper()
-	root := t.TempDir()
-	r := &Repo{T: t, Work: filepath.Join(root, "work"), Remote: filepath.Join(root, "remote.git")}
-	Git(t, root, time.Time{}, "", "init", "-q", "--bare", "-b", "main", r.Remote)
-	Git(t, root, time.Time{}, "", "init", "-q", "-b", "main", r.Work)
-	Git(t, r.Work, time.Time{}, "", "remote", "add", "origin", r.Remote)
-	r.GH = ghfake.New(now)
-	t.Cleanup(r.GH.Close)
-	r.GH.AddToken(Token)
-	r.Repo = r.GH.AddRepo("acme", "access", "main")
+	gh := ghfake.New(now)
+	t.Cleanup(gh.Close)
+	gh.AddToken(Token)
+	return On(t, gh, gh.AddRepo("acme", "access", "main"), files, at)
+}
+
+// On is New on a fake GitHub the test set up itself (its tokens, its
+// clock), the repository mirrored as repo.
+func On(t testing.TB, gh *ghfake.Server, repo *ghfake.Repo, files map[string]string, at time.Time) *Repo {
+	t.Helper()
+	remote := filepath.Join(t.TempDir(), "remote.git")
+	gitserver.Run(t, "", "init", "-q", "--bare", "-b", "main", remote)
+	tree := gitserver.NewWork(t, remote, at)
+	r := &Repo{T: t, Work: tree.Dir, Remote: remote, GH: gh, Repo: repo, tree: tree}
 	r.Commit(at, "admin", "Set up the access repository", files)
 	return r
 }
 
-// Write writes files into the work tree.
-func (r *Repo) Write(files map[string]string) {
-	for p, c := range files {
-		full := filepath.Join(r.Work, p)
-		if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
-			r.T.Fatal(err)
-		}
-		if err := os.WriteFile(full, []byte(c), 0o644); err != nil {
-			r.T.Fatal(err)
-		}
-	}
+// Local is On with no twin on GitHub, for gitgrant run without GitHub
+// credentials: commits are pushed to the bare remote only.
+func Local(t testing.TB, files map[string]string, at time.Time) *Repo {
+	t.Helper()
+	return On(t, nil, nil, files, at)
 }
 
-// Commit commits files straight to main as who (a direct push), pushes,
-// and records the commit on the fake GitHub.
+// Git runs git in the work tree as who at time at (zero: the next minute
+// of the work tree's clock).
+func (r *Repo) Git(at time.Time, who string, args ...string) string {
+	r.T.Helper()
+	return r.tree.GitAt(at, who, args...)
+}
+
+// Write writes files into the work tree ("" removes one).
+func (r *Repo) Write(files map[string]string) { r.tree.WriteFiles(files) }
+
+// Commit commits files ("" removes one) straight to main as who (a
+// direct push), pushes, and records the commit on the fake GitHub.
 func (r *Repo) Commit(at time.Time, who, msg string, files map[string]string) string {
 	r.T.Helper()
 	r.sync()
 	var parent string
-	if out, err := exec.Command("git", "-C", r.Work, "rev-parse", "-q", "--verify", "HEAD").Output(); err == nil {
-		parent = strings.TrimSpace(string(out)) // none before the first commit
+	if out, err := gitserver.RunEnv(r.Work, nil, "rev-parse", "-q", "--verify", "HEAD"); err == nil {
+		parent = out // none before the first commit
 	}
 	r.Write(files)
-	Git(r.T, r.Work, at, who, "add", "-A")
-	Git(r.T, r.Work, at, who, "commit", "-q", "--allow-empty", "-m", msg)
-	sha := Git(r.T, r.Work, time.Time{}, "", "rev-parse", "HEAD")
-	Git(r.T, r.Work, time.Time{}, "", "push", "-q", "origin", "main")
+	sha := r.tree.CommitAt(at, who, msg)
+	r.tree.Git("push", "-q", "origin", "main")
+	if r.GH == nil {
+		return sha
+	}
 	c := ghfake.Commit{SHA: sha, Author: who, Committer: who, Message: msg, Date: at}
 	if parent != "" {
 		c.Parents = []string{parent}
@@ -108,20 +103,17 @@ func (r *Repo) Commit(at time.Time, who, msg string, files map[string]string) st
 // pull request, its commits, and an APPROVED review on the head commit
 // from each approver. It returns the head and merge commits.
 func (r *Repo) MergePR(n int, who string, files map[string]string, merged time.Time, approvers ...string) (head, merge string) {
-	t := r.T
-	t.Helper()
+	r.T.Helper()
 	r.sync()
-	base := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
+	base := r.tree.Git("rev-parse", "HEAD")
 	branch := fmt.Sprintf("request-%d", n)
-	Git(t, r.Work, time.Time{}, "", "checkout", "-q", "-b", branch)
+	r.tree.Git("checkout", "-q", "-b", branch)
 	r.Write(files)
-	Git(t, r.Work, merged.Add(-30*time.Minute), who, "add", "-A")
-	Git(t, r.Work, merged.Add(-30*time.Minute), who, "commit", "-q", "-m", "Request access")
-	head = Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
-	Git(t, r.Work, time.Time{}, "", "checkout", "-q", "main")
-	Git(t, r.Work, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, branch), branch)
-	merge = Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
-	Git(t, r.Work, time.Time{}, "", "push", "-q", "origin", "main")
+	head = r.tree.CommitAt(merged.Add(-30*time.Minute), who, "Request access")
+	r.tree.Git("checkout", "-q", "main")
+	r.Git(merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", n, who, branch), branch)
+	merge = r.tree.Git("rev-parse", "HEAD")
+	r.tree.Git("push", "-q", "origin", "main")
 
 	r.GH.AddCommit(r.Repo, ghfake.Commit{SHA: head, Parents: []string{base}, Author: who, Committer: who, Message: "Request access", Date: merged.Add(-30 * time.Minute)}, files)
 	r.GH.AddCommit(r.Repo, ghfake.Commit{SHA: merge, Parents: []string{base, head}, Author: who, Committer: "web-flow", Message: "Merge", Date: merged}, nil)
@@ -137,10 +129,10 @@ func (r *Repo) MergePR(n int, who string, files map[string]string, merged time.T
 // sync brings the work tree's main up to the remote's, which gitgrant's
 // cleanup commits may have moved.
 func (r *Repo) sync() {
-	if Git(r.T, r.Remote, time.Time{}, "", "for-each-ref", "refs/heads/main") == "" {
+	if gitserver.Run(r.T, r.Remote, "for-each-ref", "refs/heads/main") == "" {
 		return // nothing pushed yet
 	}
-	Git(r.T, r.Work, time.Time{}, "", "pull", "-q", "--ff-only", "origin", "main")
+	r.tree.Git("pull", "-q", "--ff-only", "origin", "main")
 }
 
 // PR is a pull request opened from main, not merged yet: main may move on
@@ -160,18 +152,15 @@ type PR struct {
 // OpenPR opens pull request n by who, writing files in one commit on a
 // branch from main's current head at time at.
 func (r *Repo) OpenPR(n int, who string, files map[string]string, at time.Time) *PR {
-	t := r.T
-	t.Helper()
+	r.T.Helper()
 	r.sync()
 	p := &PR{r: r, N: n, Who: who, files: files, branch: fmt.Sprintf("request-%d", n), opened: at}
-	p.Base = Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
-	Git(t, r.Work, time.Time{}, "", "checkout", "-q", "-b", p.branch)
+	p.Base = r.tree.Git("rev-parse", "HEAD")
+	r.tree.Git("checkout", "-q", "-b", p.branch)
 	r.Write(files)
-	Git(t, r.Work, at, who, "add", "-A")
-	Git(t, r.Work, at, who, "commit", "-q", "-m", "Request access")
-	p.Head = Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
+	p.Head = r.tree.CommitAt(at, who, "Request access")
 	p.commits = []string{p.Head}
-	Git(t, r.Work, time.Time{}, "", "checkout", "-q", "main")
+	r.tree.Git("checkout", "-q", "main")
 	r.GH.AddCommit(r.Repo, ghfake.Commit{SHA: p.Head, Parents: []string{p.Base}, Author: who, Committer: who, Message: "Request access", Date: at}, files)
 	return p
 }
@@ -181,14 +170,14 @@ func (r *Repo) OpenPR(n int, who string, files map[string]string, at time.Time) 
 // merger may edit it): one commit on main's current head, which may have
 // moved since the pull request was opened. It returns the commit.
 func (p *PR) Squash(merged time.Time, title string, approvers ...string) string {
-	r, t := p.r, p.r.T
-	t.Helper()
+	r := p.r
+	r.T.Helper()
 	r.sync()
-	onto := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
-	Git(t, r.Work, time.Time{}, "", "merge", "-q", "--squash", p.branch)
-	Git(t, r.Work, merged, "web-flow", "commit", "-q", "-m", title)
-	sha := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
-	Git(t, r.Work, time.Time{}, "", "push", "-q", "origin", "main")
+	onto := r.tree.Git("rev-parse", "HEAD")
+	r.tree.Git("merge", "-q", "--squash", p.branch)
+	r.Git(merged, "web-flow", "commit", "-q", "-m", title)
+	sha := r.tree.Git("rev-parse", "HEAD")
+	r.tree.Git("push", "-q", "origin", "main")
 	r.GH.AddCommit(r.Repo, ghfake.Commit{SHA: sha, Parents: []string{onto}, Author: p.Who, Committer: "web-flow", Message: title, Date: merged}, p.files)
 	p.land(merged, sha, approvers)
 	return sha
@@ -196,13 +185,13 @@ func (p *PR) Squash(merged time.Time, title string, approvers ...string) string 
 
 // Merge lands the pull request with a merge commit on main's current head.
 func (p *PR) Merge(merged time.Time, approvers ...string) string {
-	r, t := p.r, p.r.T
-	t.Helper()
+	r := p.r
+	r.T.Helper()
 	r.sync()
-	onto := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
-	Git(t, r.Work, merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", p.N, p.Who, p.branch), p.branch)
-	sha := Git(t, r.Work, time.Time{}, "", "rev-parse", "HEAD")
-	Git(t, r.Work, time.Time{}, "", "push", "-q", "origin", "main")
+	onto := r.tree.Git("rev-parse", "HEAD")
+	r.Git(merged, "web-flow", "merge", "-q", "--no-ff", "-m", fmt.Sprintf("Merge pull request #%d from %s/%s", p.N, p.Who, p.branch), p.branch)
+	sha := r.tree.Git("rev-parse", "HEAD")
+	r.tree.Git("push", "-q", "origin", "main")
 	r.GH.AddCommit(r.Repo, ghfake.Commit{SHA: sha, Parents: []string{onto, p.Head}, Author: p.Who, Committer: "web-flow", Message: "Merge", Date: merged}, nil)
 	p.land(merged, sha, approvers)
 	return sha

@@ -125,6 +125,25 @@ func Run(t testing.TB, dir string, args ...string) string {
 	return out
 }
 
+// RunAs is Run as who, author and committer (a GitHub login, with an
+// @example.com address; "" is admin), at time at (zero: now).
+func RunAs(t testing.TB, dir string, at time.Time, who string, args ...string) string {
+	t.Helper()
+	if who == "" {
+		who = "admin"
+	}
+	env := []string{"GIT_AUTHOR_NAME=" + who, "GIT_AUTHOR_EMAIL=" + who + "@example.com", "GIT_COMMITTER_NAME=" + who, "GIT_COMMITTER_EMAIL=" + who + "@example.com"}
+	if !at.IsZero() {
+		d := at.Format(time.RFC3339)
+		env = append(env, "GIT_AUTHOR_DATE="+d, "GIT_COMMITTER_DATE="+d)
+	}
+	out, err := RunEnv(dir, env, args...)
+	if err != nil {
+		t.Fatalf("git %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
 // RunEnv is Run without a test: extra holds additional environment
 // variables, such as GIT_COMMITTER_DATE.
 func RunEnv(dir string, extra []string, args ...string) (string, error) {

@@ -8,9 +8,11 @@
 package golden
 
 import (
+	"encoding/json"
 	"flag"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -49,4 +51,29 @@ func Check(t testing.TB, path string, got []byte) {
 func CheckString(t testing.TB, path, got string) {
 	t.Helper()
 	Check(t, path, []byte(got))
+}
+
+// DocExample is the first fenced ```json block after marker in the
+// document at path (a page under docs/ whose examples must stay what the
+// commands print), decoded into v with unknown fields refused. It fails
+// the test when the page, the marker or the block is missing, and
+// returns the block for messages.
+func DocExample(t testing.TB, path, marker string, v any) (string, error) {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, after, ok := strings.Cut(string(data), marker)
+	if !ok {
+		t.Fatalf("%s has no %q", path, marker)
+	}
+	_, block, ok := strings.Cut(after, "```json\n")
+	if !ok {
+		t.Fatalf("%s has no ```json block after %q", path, marker)
+	}
+	block, _, _ = strings.Cut(block, "```")
+	dec := json.NewDecoder(strings.NewReader(block))
+	dec.DisallowUnknownFields()
+	return block, dec.Decode(v)
 }

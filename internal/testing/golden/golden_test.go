@@ -42,3 +42,22 @@ func TestCheck(t *testing.T) {
 		t.Error("a missing golden file passed")
 	}
 }
+
+// DocExample decodes the block after the marker, not an earlier one, and
+// refuses a field the type does not have.
+func TestDocExample(t *testing.T) {
+	doc := filepath.Join(t.TempDir(), "doc.md")
+	page := "# Formats\n\n```json\n{\"other\": 1}\n```\n\n`status --output json`:\n\n```json\n{\"version\": 1}\n```\n\n`old`:\n\n```json\n{\"version\": 1, \"gone\": true}\n```\n"
+	if err := os.WriteFile(doc, []byte(page), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var v struct {
+		Version int `json:"version"`
+	}
+	if _, err := DocExample(t, doc, "`status --output json`:", &v); err != nil || v.Version != 1 {
+		t.Errorf("status example: %+v, %v", v, err)
+	}
+	if _, err := DocExample(t, doc, "`old`:", &v); err == nil {
+		t.Error("an unknown field decoded")
+	}
+}
