@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -402,18 +401,6 @@ func TestTemplateMatch(t *testing.T) {
 	}
 }
 
-// countingConn counts LDAP requests: go-ldap writes each message with one
-// Write.
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
-}
-
 // TestRoundTrips pins what each operation costs on OpenLDAP 2.5, which
 // lacks Permissive Modify: a grant is a lookup of the member plus one
 // modification, which also takes the placeholder out while the group may
@@ -425,35 +412,23 @@ func TestRoundTrips(t *testing.T) {
 	cn := uniqueName(t, "rt")
 	srv.AddGroup(t, "groupOfNames", cn)
 	p := open(t, srv, config(srv, "member", map[string]string{"rt": cn}))
-	var writes atomic.Int64
-	p.dialer.wrap = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
+	// go-ldap writes each message with one Write.
+	var writes providertest.Writes
+	p.dialer.wrap = writes.Wrap
 	ctx := t.Context()
 	if _, err := p.Members(ctx, "rt"); err != nil { // dial and bind
 		t.Fatal(err)
 	}
-	steps := []struct {
-		name string
-		do   func() error
-		want int64
-	}{
-		{"grant the first member", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }, 2},
-		{"grant a second", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }, 2},
-		{"grant again", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }, 2},
-		{"list", func() error { _, err := p.Members(ctx, "rt"); return err }, 1},
-		{"revoke one of two", func() error { return p.Revoke(ctx, "rt", "bob") }, 1},
-		{"revoke again", func() error { return p.Revoke(ctx, "rt", "bob") }, 1},
-		{"revoke the last", func() error { return p.Revoke(ctx, "rt", "alice") }, 2},
-		{"grant to the group the placeholder is back in", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }, 2},
-	}
-	for _, s := range steps {
-		before := writes.Load()
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if got := writes.Load() - before; got != s.want {
-			t.Errorf("%s: %d requests, want %d", s.name, got, s.want)
-		}
-	}
+	writes.CheckCosts(t, []providertest.Cost{
+		{Name: "grant the first member", Want: 2, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }},
+		{Name: "grant a second", Want: 2, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }},
+		{Name: "grant again", Want: 2, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }},
+		{Name: "list", Want: 1, Do: func() error { _, err := p.Members(ctx, "rt"); return err }},
+		{Name: "revoke one of two", Want: 1, Do: func() error { return p.Revoke(ctx, "rt", "bob") }},
+		{Name: "revoke again", Want: 1, Do: func() error { return p.Revoke(ctx, "rt", "bob") }},
+		{Name: "revoke the last", Want: 2, Do: func() error { return p.Revoke(ctx, "rt", "alice") }},
+		{Name: "grant to the group the placeholder is back in", Want: 2, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }},
+	})
 }
 
 // TestMembersIsOneRoundTrip: listing a role is one search, however many
@@ -468,20 +443,15 @@ func TestMembersIsOneRoundTrip(t *testing.T) {
 	}
 	srv.AddGroup(t, "groupOfNames", cn, members...)
 	p := open(t, srv, config(srv, "member", map[string]string{"big": cn}))
-	var writes atomic.Int64
-	p.dialer.wrap = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
-
+	var writes providertest.Writes
+	p.dialer.wrap = writes.Wrap
 	if _, err := p.Members(t.Context(), "big"); err != nil { // dial and bind
 		t.Fatal(err)
 	}
-	before := writes.Load()
-	got, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := writes.Load() - before; n != 1 {
-		t.Errorf("Members sent %d requests, want 1", n)
-	}
+	var got []providers.Member
+	writes.CheckCosts(t, []providertest.Cost{
+		{Name: "list 200 members", Want: 1, Do: func() (err error) { got, err = p.Members(t.Context(), "big"); return err }},
+	})
 	if len(got) != 200 {
 		t.Errorf("Members returned %d members, want 200", len(got))
 	}

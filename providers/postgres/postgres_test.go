@@ -6,13 +6,11 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -328,30 +326,11 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
-// countingConn counts what the client sends: pgconn flushes each request
+// countWrites counts what the client sends: pgconn flushes each request
 // (a statement, or a pipeline up to its Sync) with one Write, so writes
 // are round trips.
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
-}
-
-func countWrites(writes *atomic.Int64) func(*pgxpool.Config) {
-	return func(c *pgxpool.Config) {
-		var d net.Dialer
-		c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return countingConn{conn, writes}, nil
-		}
-	}
+func countWrites(writes *providertest.Writes) func(*pgxpool.Config) {
+	return func(c *pgxpool.Config) { c.ConnConfig.DialFunc = writes.Dial }
 }
 
 // TestRoundTrips pins what each call costs on the wire: one round trip, as
@@ -360,7 +339,7 @@ func countWrites(writes *atomic.Int64) func(*pgxpool.Config) {
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 3)
-	var writes atomic.Int64
+	var writes providertest.Writes
 	p := f.open(t, nil, countWrites(&writes))
 	defer p.Close()
 	ctx := t.Context()
@@ -375,29 +354,16 @@ func TestRoundTrips(t *testing.T) {
 	if _, err := seeking.Members(ctx, "reader"); err != nil { // connect
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		do   func() error
-		want int64
-	}{
-		{"members of a role with three members", func() error { _, err := p.Members(ctx, "reader"); return err }, 1},
-		{"members of an empty role", func() error { _, err := p.Members(ctx, "writer"); return err }, 1},
-		{"grant", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
-		{"grant again", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
-		{"revoke", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
-		{"revoke what is gone", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
-		{"revoke, seeking other grantors", func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }, 1},
-		{"revoke what is gone, seeking other grantors", func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }, 1},
-	}
-	for _, tt := range tests {
-		before := writes.Load()
-		if err := tt.do(); err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		if got := writes.Load() - before; got != tt.want {
-			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
-		}
-	}
+	writes.CheckCosts(t, []providertest.Cost{
+		{Name: "members of a role with three members", Want: 1, Do: func() error { _, err := p.Members(ctx, "reader"); return err }},
+		{Name: "members of an empty role", Want: 1, Do: func() error { _, err := p.Members(ctx, "writer"); return err }},
+		{Name: "grant", Want: 1, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }},
+		{Name: "grant again", Want: 1, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }},
+		{Name: "revoke", Want: 1, Do: func() error { return p.Revoke(ctx, "writer", f.principals[0]) }},
+		{Name: "revoke what is gone", Want: 1, Do: func() error { return p.Revoke(ctx, "writer", f.principals[0]) }},
+		{Name: "revoke, seeking other grantors", Want: 1, Do: func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }},
+		{Name: "revoke what is gone, seeking other grantors", Want: 1, Do: func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }},
+	})
 }
 
 // BenchmarkGrantRevoke1000 grants one group role to 1,000 login roles and

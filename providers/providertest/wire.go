@@ -1,0 +1,61 @@
+package providertest
+
+import (
+	"context"
+	"net"
+	"sync/atomic"
+	"testing"
+)
+
+// Writes counts what a client sends on the connections it wraps. The
+// database and directory clients write each request with one Write, so
+// the count is the round trips a call costs.
+type Writes struct {
+	n atomic.Int64
+}
+
+// Wrap counts conn's writes.
+func (w *Writes) Wrap(conn net.Conn) net.Conn { return countingConn{conn, &w.n} }
+
+// Dial dials as net.Dialer does and counts the connection's writes; it
+// fits the DialFunc of the database drivers.
+func (w *Writes) Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	return w.Wrap(conn), nil
+}
+
+type countingConn struct {
+	net.Conn
+	writes *atomic.Int64
+}
+
+func (c countingConn) Write(b []byte) (int, error) {
+	c.writes.Add(1)
+	return c.Conn.Write(b)
+}
+
+// Cost is a call and the round trips it may take.
+type Cost struct {
+	Name string
+	Do   func() error
+	Want int64
+}
+
+// CheckCosts makes each call in turn, stopping at the first that fails,
+// and checks how many writes it took.
+func (w *Writes) CheckCosts(t *testing.T, costs []Cost) {
+	t.Helper()
+	for _, c := range costs {
+		before := w.n.Load()
+		if err := c.Do(); err != nil {
+			t.Fatalf("%s: %v", c.Name, err)
+		}
+		if got := w.n.Load() - before; got != c.Want {
+			t.Errorf("%s: %d round trips, want %d", c.Name, got, c.Want)
+		}
+	}
+}
