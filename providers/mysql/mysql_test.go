@@ -2,9 +2,7 @@ package mysql
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -43,9 +41,7 @@ func newFixture(t testing.TB, nPrincipals int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	f := &fixture{dsn: dsn, admin: admin, prefix: "gg" + hex.EncodeToString(b), roles: map[string]string{}}
+	f := &fixture{dsn: dsn, admin: admin, prefix: providertest.UniquePrefix(), roles: map[string]string{}}
 	f.schema = f.prefix + "_events"
 	var accounts []account
 	t.Cleanup(func() {
@@ -105,25 +101,11 @@ func (f *fixture) mustExec(t testing.TB, q string) {
 }
 
 func (f *fixture) config(settings map[string]any) gitgrant.ProviderConfig {
-	cfg := gitgrant.ProviderConfig{Name: "mytest", Type: Type, Roles: map[string]gitgrant.RoleConfig{}, Settings: map[string]any{"dsn_env": "MYTEST_DSN"}}
-	for role, target := range f.roles {
-		cfg.Roles[role] = gitgrant.RoleConfig{Target: target}
-	}
-	for k, v := range settings {
-		cfg.Settings[k] = v
-	}
-	return cfg
+	return providertest.Config(Type, "mytest", f.roles, map[string]any{"dsn_env": "MYTEST_DSN"}, settings)
 }
 
 func depsWith(dsn string) providers.Deps {
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		if k == "MYTEST_DSN" {
-			return dsn
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"MYTEST_DSN": dsn}, nil, nil)
 }
 
 func (f *fixture) open(t testing.TB, settings map[string]any) *Provider {

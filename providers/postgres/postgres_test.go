@@ -2,8 +2,6 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net/url"
@@ -41,9 +39,7 @@ func newFixture(t testing.TB, nPrincipals int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	f := &fixture{dsn: dsn, admin: admin, prefix: "gg" + hex.EncodeToString(b), groups: map[string]string{}}
+	f := &fixture{dsn: dsn, admin: admin, prefix: providertest.UniquePrefix(), groups: map[string]string{}}
 	t.Cleanup(func() {
 		// Every role this fixture made starts with its prefix.
 		f.admin.Exec(ctx, `DO $$DECLARE r text; BEGIN
@@ -92,25 +88,11 @@ func (f *fixture) mustExec(t testing.TB, sql string) {
 }
 
 func (f *fixture) config(settings map[string]any) gitgrant.ProviderConfig {
-	cfg := gitgrant.ProviderConfig{Name: "pgtest", Type: Type, Roles: map[string]gitgrant.RoleConfig{}, Settings: map[string]any{"dsn_env": "PGTEST_DSN"}}
-	for role, group := range f.groups {
-		cfg.Roles[role] = gitgrant.RoleConfig{Target: group}
-	}
-	for k, v := range settings {
-		cfg.Settings[k] = v
-	}
-	return cfg
+	return providertest.Config(Type, "pgtest", f.groups, map[string]any{"dsn_env": "PGTEST_DSN"}, settings)
 }
 
 func depsWith(dsn string) providers.Deps {
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		if k == "PGTEST_DSN" {
-			return dsn
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"PGTEST_DSN": dsn}, nil, nil)
 }
 
 func (f *fixture) open(t testing.TB, settings map[string]any, tweak func(*pgxpool.Config)) *Provider {

@@ -1,9 +1,12 @@
 package providertest
 
 import (
+	"maps"
 	"os"
 	"testing"
 
+	"crypto/rand"
+	"encoding/hex"
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 )
@@ -36,4 +39,27 @@ func Open(t testing.TB, factory providers.Factory, cfg gitgrant.ProviderConfig, 
 	}
 	t.Cleanup(func() { p.Close() })
 	return p
+}
+
+// UniquePrefix is a prefix for the names one test makes on a shared
+// server ("gg" and eight hex digits), so that parallel tests and earlier
+// runs never meet.
+func UniquePrefix() string {
+	b := make([]byte, 4)
+	rand.Read(b)
+	return "gg" + hex.EncodeToString(b)
+}
+
+// Config is a provider entry named name of type typ that declares a role
+// for each target (role -> target), with settings: the keys of each map,
+// a later map's over an earlier's.
+func Config(typ, name string, targets map[string]string, settings ...map[string]any) gitgrant.ProviderConfig {
+	cfg := gitgrant.ProviderConfig{Name: name, Type: typ, Roles: map[string]gitgrant.RoleConfig{}, Settings: map[string]any{}}
+	for role, target := range targets {
+		cfg.Roles[role] = gitgrant.RoleConfig{Target: target}
+	}
+	for _, m := range settings {
+		maps.Copy(cfg.Settings, m)
+	}
+	return cfg
 }
