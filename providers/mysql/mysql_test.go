@@ -237,19 +237,7 @@ func TestRevokeTerminatesSessions(t *testing.T) {
 		t.Errorf("Check with PROCESS and CONNECTION ADMIN: %v", err)
 	}
 	defer p.Close()
-	ctx := t.Context()
-	if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: victim}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Revoke(ctx, "reader", victim); err != nil {
-		t.Fatalf("Revoke: %v", err)
-	}
-	if err := victimConn.PingContext(ctx); err == nil {
-		t.Errorf("the revoked account's session still answers")
-	}
-	if err := bystanderConn.PingContext(ctx); err != nil {
-		t.Errorf("another account's session was ended: %v", err)
-	}
+	providertest.CheckRevokeEndsSessions(t, p, "reader", victim, victimConn.PingContext, bystanderConn.PingContext)
 }
 
 func TestCheck(t *testing.T) {

@@ -104,6 +104,22 @@ func (f *fixture) open(t testing.TB, settings map[string]any, tweak func(*pgxpoo
 	return p
 }
 
+// connectAs opens a connection as user, closed when the test ends.
+func (f *fixture) connectAs(t *testing.T, user string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User = user
+	c, err := pgx.ConnectConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("connect as %q: %v", user, err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
+}
+
 const downPassword = "hunter2-do-not-print"
 
 // leastPrivilege creates a login role that holds every managed group WITH
@@ -202,35 +218,10 @@ func TestRevokeTerminatesSessions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 2)
 	victim, bystander := f.principals[0], f.principals[1]
-	connect := func(user string) *pgx.Conn {
-		cfg, err := pgx.ParseConfig(f.dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.User = user
-		c, err := pgx.ConnectConfig(t.Context(), cfg)
-		if err != nil {
-			t.Fatalf("connect as %q: %v", user, err)
-		}
-		t.Cleanup(func() { c.Close(context.Background()) })
-		return c
-	}
-	victimConn, bystanderConn := connect(victim), connect(bystander)
+	victimConn, bystanderConn := f.connectAs(t, victim), f.connectAs(t, bystander)
 	p := f.open(t, map[string]any{"terminate_sessions": true}, nil)
 	defer p.Close()
-	ctx := t.Context()
-	if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: victim}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Revoke(ctx, "reader", victim); err != nil {
-		t.Fatalf("Revoke: %v", err)
-	}
-	if err := victimConn.Ping(ctx); err == nil {
-		t.Errorf("the revoked principal's session still answers")
-	}
-	if err := bystanderConn.Ping(ctx); err != nil {
-		t.Errorf("another principal's session was ended: %v", err)
-	}
+	providertest.CheckRevokeEndsSessions(t, p, "reader", victim, victimConn.Ping, bystanderConn.Ping)
 }
 
 func TestCheckReportsMissingGroupAndPermissions(t *testing.T) {

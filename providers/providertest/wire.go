@@ -2,6 +2,7 @@ package providertest
 
 import (
 	"context"
+	"github.com/gitgrant/gitgrant/providers"
 	"net"
 	"sync/atomic"
 	"testing"
@@ -57,5 +58,25 @@ func (w *Writes) CheckCosts(t *testing.T, costs []Cost) {
 		if got := w.n.Load() - before; got != c.Want {
 			t.Errorf("%s: %d round trips, want %d", c.Name, got, c.Want)
 		}
+	}
+}
+
+// CheckRevokeEndsSessions grants role to victim and revokes it with p
+// (configured to end sessions), then pings a session victim opened before
+// (it must be gone) and a bystander's (it must answer).
+func CheckRevokeEndsSessions(t *testing.T, p providers.Provider, role, victim string, victimPing, bystanderPing func(context.Context) error) {
+	t.Helper()
+	ctx := t.Context()
+	if err := p.Grant(ctx, providers.Grant{Role: role, Principal: victim}); err != nil {
+		t.Fatal(err)
+	}
+	if err := p.Revoke(ctx, role, victim); err != nil {
+		t.Fatalf("Revoke: %v", err)
+	}
+	if err := victimPing(ctx); err == nil {
+		t.Errorf("the revoked principal's session still answers")
+	}
+	if err := bystanderPing(ctx); err != nil {
+		t.Errorf("another principal's session was ended: %v", err)
 	}
 }
