@@ -2,10 +2,13 @@ package providertest
 
 import (
 	"context"
+	"errors"
+	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 	"net"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // Writes counts what a client sends on the connections it wraps. The
@@ -78,5 +81,50 @@ func CheckRevokeEndsSessions(t *testing.T, p providers.Provider, role, victim st
 	}
 	if err := bystanderPing(ctx); err != nil {
 		t.Errorf("another principal's session was ended: %v", err)
+	}
+}
+
+// HungServer is the address of a loopback server that accepts connections
+// and never answers, until the test ends.
+func HungServer(t testing.TB) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		var held []net.Conn // open, saying nothing
+		defer func() {
+			for _, c := range held {
+				c.Close()
+			}
+		}()
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			held = append(held, c)
+		}
+	}()
+	return l.Addr().String()
+}
+
+// CheckHungCall checks that call, against a HungServer and given a
+// context with deadline d, costs no more than about d (ten times d at the
+// most) and fails with a retryable system error.
+func CheckHungCall(t *testing.T, d time.Duration, call func(context.Context) error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), d)
+	defer cancel()
+	start := time.Now()
+	err := call(ctx)
+	if took := time.Since(start); took > 10*d {
+		t.Errorf("the call took %v against a hung server with a %v deadline", took, d)
+	}
+	var sys *gitgrant.SystemError
+	if !errors.As(err, &sys) || !sys.Retryable {
+		t.Errorf("the call against a hung server: %v, want a retryable system error", err)
 	}
 }
