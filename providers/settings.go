@@ -124,3 +124,27 @@ func ParseWait(provider, key, value string, def time.Duration) (time.Duration, e
 	}
 	return d, nil
 }
+
+// DeclaredTarget returns role's target in cfg, refusing a role that
+// gitgrant.yaml does not declare (ErrNotFound): a provider manages only
+// the roles declared for it.
+func DeclaredTarget(cfg gitgrant.ProviderConfig, role string) (string, error) {
+	if _, ok := cfg.Roles[role]; !ok {
+		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", cfg.Name, role, ErrNotFound)
+	}
+	return cfg.RoleTarget(role), nil
+}
+
+// ValidTarget is DeclaredTarget for a provider whose targets have a form
+// of their own: a target that valid refuses is ErrInvalidName, saying that
+// it is not what ("a team slug").
+func ValidTarget(cfg gitgrant.ProviderConfig, role string, valid func(string) bool, what string) (string, error) {
+	target, err := DeclaredTarget(cfg, role)
+	if err != nil {
+		return "", err
+	}
+	if !valid(target) {
+		return "", fmt.Errorf("provider %s: role %s: %q is not %s: %w", cfg.Name, role, target, what, ErrInvalidName)
+	}
+	return target, nil
+}

@@ -213,10 +213,10 @@ func (p *Provider) Calls() int64 { return p.calls.n.Load() }
 
 // target returns the permission set ARN and account id of role.
 func (p *Provider) target(role string) (string, string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	t, err := providers.DeclaredTarget(p.cfg, role)
+	if err != nil {
+		return "", "", err
 	}
-	t := p.cfg.RoleTarget(role)
 	m := targetPattern.FindStringSubmatch(t)
 	if m == nil {
 		return "", "", fmt.Errorf("provider %s: role %s: target %q is not PERMISSION_SET_ARN@ACCOUNT_ID: %w", p.cfg.Name, role, t, providers.ErrInvalidName)

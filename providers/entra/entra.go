@@ -379,14 +379,8 @@ func (p *Provider) Calls() int64 { return p.api.Calls() }
 // group returns the object id of role's group. Only declared roles are
 // managed.
 func (p *Provider) group(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
-	}
-	gid := p.cfg.RoleTarget(role)
-	if !guidPattern.MatchString(gid) {
-		return "", fmt.Errorf("provider %s: role %s: %q is not a group object id: %w", p.cfg.Name, role, gid, providers.ErrInvalidName)
-	}
-	return strings.ToLower(gid), nil
+	gid, err := providers.ValidTarget(p.cfg, role, guidPattern.MatchString, "a group object id")
+	return strings.ToLower(gid), err
 }
 
 // lookup finds a user by userPrincipalName or object id (GET /users/{x}).

@@ -311,14 +311,8 @@ func (p *Provider) Close() error { return nil }
 
 // team returns the slug of role's team. Only declared roles are managed.
 func (p *Provider) team(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
-	}
-	slug := p.cfg.RoleTarget(role)
-	if !slugPattern.MatchString(slug) || len(slug) > maxNameLen {
-		return "", fmt.Errorf("provider %s: role %s: %q is not a team slug: %w", p.cfg.Name, role, slug, providers.ErrInvalidName)
-	}
-	return slug, nil
+	valid := func(slug string) bool { return slugPattern.MatchString(slug) && len(slug) <= maxNameLen }
+	return providers.ValidTarget(p.cfg, role, valid, "a team slug")
 }
 
 func (p *Provider) checkLogin(login string) error {

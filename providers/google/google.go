@@ -264,10 +264,7 @@ func (p *Provider) Calls() int64 { return p.api.Calls() }
 // declared returns role's target, refusing roles gitgrant.yaml does not
 // declare.
 func (p *Provider) declared(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
-	}
-	return p.cfg.RoleTarget(role), nil
+	return providers.DeclaredTarget(p.cfg, role)
 }
 
 func (p *Provider) invalid(what, name string) error {

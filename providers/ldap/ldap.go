@@ -391,10 +391,10 @@ func (p *Provider) modify(c *ldap.Conn, group string, changes []change) error {
 
 // group returns the DN of role's group. Only declared roles are managed.
 func (p *Provider) group(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	target, err := providers.DeclaredTarget(p.cfg, role)
+	if err != nil {
+		return "", err
 	}
-	target := p.cfg.RoleTarget(role)
 	if err := checkName("role target", target); err != nil {
 		return "", fmt.Errorf("provider %s: role %s: %w", p.cfg.Name, role, err)
 	}

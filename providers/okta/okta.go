@@ -386,14 +386,7 @@ func (p *Provider) Calls() int64 { return p.api.Calls() }
 
 // group returns the id of role's group. Only declared roles are managed.
 func (p *Provider) group(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
-	}
-	gid := p.cfg.RoleTarget(role)
-	if !groupIDPattern.MatchString(gid) {
-		return "", fmt.Errorf("provider %s: role %s: %q is not an Okta group id (00g...): %w", p.cfg.Name, role, gid, providers.ErrInvalidName)
-	}
-	return gid, nil
+	return providers.ValidTarget(p.cfg, role, groupIDPattern.MatchString, "an Okta group id (00g...)")
 }
 
 func (p *Provider) checkPrincipal(s string) error {
