@@ -117,11 +117,11 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	if !guidPattern.MatchString(s.ClientID) {
 		return nil, bad("setting client_id must be the application (client) id, a GUID")
 	}
-	graphURL, err := baseURL(cmp.Or(s.GraphURL, defaultGraphURL))
+	graphURL, err := httpapi.BaseURL(cmp.Or(s.GraphURL, defaultGraphURL))
 	if err != nil {
 		return nil, bad("setting graph_url must be an http(s) URL such as %s", defaultGraphURL)
 	}
-	loginURL, err := baseURL(cmp.Or(s.LoginURL, defaultLoginURL))
+	loginURL, err := httpapi.BaseURL(cmp.Or(s.LoginURL, defaultLoginURL))
 	if err != nil {
 		return nil, bad("setting login_url must be an http(s) URL such as %s", defaultLoginURL)
 	}
@@ -168,17 +168,6 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 		confirmWait:   defaultConfirmWait,
 		users:         map[string]cachedUser{},
 	}, nil
-}
-
-func baseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" {
-		return nil, errors.New("bad URL")
-	}
-	if !strings.HasSuffix(u.Path, "/") {
-		u.Path += "/"
-	}
-	return u, nil
 }
 
 // NativeExpiry is true with PIM for Groups, once the tenant has answered a

@@ -12,7 +12,6 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -92,12 +91,9 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	if !orgPattern.MatchString(org) || len(org) > maxNameLen {
 		return nil, bad("setting org must be an organisation login, not %q", org)
 	}
-	base, err := url.Parse(cmp.Or(s.APIURL, defaultAPIURL))
-	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+	base, err := httpapi.BaseURL(cmp.Or(s.APIURL, defaultAPIURL))
+	if err != nil {
 		return nil, bad("setting api_url must be an http(s) URL such as https://ghe.example.com/api/v3/")
-	}
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
 	}
 	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
 	if err != nil {

@@ -84,12 +84,9 @@ var Open = providers.Typed(openWith)
 // openWith opens the provider from its decoded settings.
 func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
 	bad := providers.Named(cfg.Name).Errorf
-	base, err := url.Parse(s.OrgURL)
-	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" || base.User != nil {
+	base, err := httpapi.BaseURL(s.OrgURL)
+	if err != nil {
 		return nil, bad("setting org_url must be the org's URL, such as https://example.okta.com")
-	}
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
 	}
 	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
 	if err != nil {

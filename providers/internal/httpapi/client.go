@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"errors"
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 )
@@ -317,4 +318,18 @@ func NextLink(h http.Header) string {
 		}
 	}
 	return ""
+}
+
+// BaseURL parses an API's URL setting: http or https, with a host and no
+// user info or query. Its path ends in "/", so that request paths are
+// relative to it.
+func BaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return nil, errors.New("not an http(s) URL without user info or query")
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u, nil
 }

@@ -417,3 +417,32 @@ func TestSettle(t *testing.T) {
 		t.Errorf("Settle with a failing read = %v, want its error", err)
 	}
 }
+
+// TestBaseURL: an API's URL setting is http(s) with a host, and nothing
+// that could carry a credential or change every request (user info, a
+// query); request paths join under its path.
+func TestBaseURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string // want "": refused
+	}{
+		{"https://example.okta.com", "https://example.okta.com/"},
+		{"https://ghe.example.com/api/v3", "https://ghe.example.com/api/v3/"},
+		{"http://127.0.0.1:8080/v1.0/", "http://127.0.0.1:8080/v1.0/"},
+		{"ftp://example.com/", ""},
+		{"https:///path", ""},
+		{"https://user:secret@example.com/", ""},
+		{"https://example.com/?tenant=x", ""},
+		{"example.com", ""},
+	}
+	for _, tt := range tests {
+		u, err := BaseURL(tt.in)
+		got := ""
+		if err == nil {
+			got = u.String()
+		}
+		if got != tt.want {
+			t.Errorf("BaseURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
