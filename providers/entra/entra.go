@@ -263,15 +263,8 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 // confirm calls visible until it says yes, pausing between calls for at
 // most confirmWait in all (throttling waits do not count).
 func (p *Provider) confirm(ctx context.Context, role, gid string, visible func() (bool, error)) error {
-	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}, p.confirmWait, visible)
-	switch {
-	case err != nil:
-		return p.wrap("confirm grant of", role, gid, err)
-	case !shown:
-		return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
-			fmt.Errorf("the grant was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
-	}
-	return nil
+	what := fmt.Sprintf("grant %s (group %s)", role, gid)
+	return p.api.Confirm(ctx, httpapi.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}, p.confirmWait, what, visible)
 }
 
 // Revoke removes the user from the group (with PIM: ends the active

@@ -67,7 +67,6 @@ type Settings struct {
 type Provider struct {
 	cfg         gitgrant.ProviderConfig
 	api         *httpapi.Client
-	clock       gitgrant.Clock
 	byEmail     bool // principals are primary emails, not logins
 	confirmWait time.Duration
 }
@@ -113,7 +112,6 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 			Backoff: httpapi.Backoff{First: time.Minute, Max: time.Minute},
 			Problem: problem,
 		}, deps),
-		clock:       gitgrant.ClockOr(deps.Clock),
 		byEmail:     byEmail,
 		confirmWait: defaultConfirmWait,
 	}, nil
@@ -183,8 +181,6 @@ func (p *Provider) wrap(op, role, gid string, err error) error {
 	return p.api.Fail(what, err)
 }
 
-func (p *Provider) system() string { return Type + " " + p.cfg.Name }
-
 // user is the part of Okta's user object gitgrant reads.
 type user struct {
 	ID      string `json:"id"`
@@ -252,7 +248,8 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 // reads for at most confirmWait in all; time spent waiting for rate limits
 // does not count, since Okta was not asked then.
 func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
-	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}, p.confirmWait, func() (bool, error) {
+	what := fmt.Sprintf("grant %s (group %s)", role, gid)
+	return p.api.Confirm(ctx, httpapi.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}, p.confirmWait, what, func() (bool, error) {
 		next := fmt.Sprintf("api/v1/users/%s/groups?limit=%d", uid, pageSize)
 		for next != "" {
 			var groups []struct {
@@ -271,14 +268,6 @@ func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
 		}
 		return false, nil
 	})
-	switch {
-	case err != nil:
-		return p.wrap("confirm grant of", role, gid, err)
-	case !shown:
-		return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
-			fmt.Errorf("the membership was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
-	}
-	return nil
 }
 
 // lookup finds a user by login (GET /api/v1/users/{login}) or by primary

@@ -290,6 +290,23 @@ func (c *Client) Fail(what string, err error) error {
 	return Classify(c.cfg.System, c.cfg.Provider, what, err)
 }
 
+// Confirm waits (as Settle) until visible says that a change the API
+// accepted shows in its reads. An error of visible is Fail("confirm
+// "+what); a change not shown within total is Unavailable, retryable:
+// the next run checks again. what names the change ("grant ops (group
+// 00g1)").
+func (c *Client) Confirm(ctx context.Context, b Backoff, total time.Duration, what string, visible func() (bool, error)) error {
+	shown, err := Settle(ctx, c.clock, b, total, visible)
+	switch {
+	case err != nil:
+		return c.Fail("confirm "+what, err)
+	case !shown:
+		return providers.Unavailable(c.cfg.System, what,
+			fmt.Errorf("the change was accepted but not shown by reads within %v; the next run checks again", total))
+	}
+	return nil
+}
+
 // Calls is how many requests the client has sent, retries included.
 func (c *Client) Calls() int64 { return c.calls.Load() }
 
