@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"maps"
 )
 
 // Grant is one membership to create: principal gets role until Until.
@@ -288,4 +289,35 @@ func FromHTTPStatus(system, provider, what string, status int, err error) error 
 		return Unavailable(system, what, err)
 	}
 	return fmt.Errorf("provider %s: %s: %w", provider, what, err)
+}
+
+// CheckRoles runs check on each role cfg declares, in name order, and
+// joins what they report. It stops after an error for which last is true
+// (nil: none is), since the other roles would say the same: the system is
+// unreachable (Unreachable), or refuses gitgrant altogether (IsSystem).
+func CheckRoles(cfg gitgrant.ProviderConfig, last func(error) bool, check func(role string) error) error {
+	var errs []error
+	for _, role := range slices.Sorted(maps.Keys(cfg.Roles)) {
+		if err := check(role); err != nil {
+			errs = append(errs, err)
+			if last != nil && last(err) {
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Unreachable reports whether err says that a system could not be reached
+// or failed on its side: a retryable SystemError.
+func Unreachable(err error) bool {
+	var sys *gitgrant.SystemError
+	return errors.As(err, &sys) && sys.Retryable
+}
+
+// IsSystem reports whether err is a SystemError: the system is
+// unreachable or refuses gitgrant's credentials.
+func IsSystem(err error) bool {
+	var sys *gitgrant.SystemError
+	return errors.As(err, &sys)
 }

@@ -312,17 +312,7 @@ func (p *Provider) Check(ctx context.Context) error {
 		}
 		return nil
 	}
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		if err := p.checkGroup(ctx, role); err != nil {
-			errs = append(errs, err)
-			var sys *gitgrant.SystemError
-			if errors.As(err, &sys) {
-				break // unreachable or refused: the other groups would say the same
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return providers.CheckRoles(p.cfg, providers.IsSystem, func(role string) error { return p.checkGroup(ctx, role) })
 }
 
 func (p *Provider) checkGroup(ctx context.Context, role string) error {

@@ -7,13 +7,10 @@ package githubteam
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -262,18 +259,7 @@ func (p *Provider) Check(ctx context.Context) error {
 		}
 		return nil
 	}
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		err := p.checkTeam(ctx, role)
-		if err != nil {
-			errs = append(errs, err)
-			var sys *gitgrant.SystemError
-			if errors.As(err, &sys) && sys.Retryable {
-				break // unreachable: the other teams would say the same
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return providers.CheckRoles(p.cfg, providers.Unreachable, func(role string) error { return p.checkTeam(ctx, role) })
 }
 
 func (p *Provider) checkTeam(ctx context.Context, role string) error {

@@ -13,7 +13,6 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -310,17 +309,10 @@ func (p *Provider) Check(ctx context.Context) error {
 		}
 		return nil
 	}
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		if _, err := p.Members(ctx, role); err != nil {
-			errs = append(errs, err)
-			var sys *gitgrant.SystemError
-			if errors.As(err, &sys) && sys.Retryable {
-				break // unreachable: the other roles would say the same
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return providers.CheckRoles(p.cfg, providers.Unreachable, func(role string) error {
+		_, err := p.Members(ctx, role)
+		return err
+	})
 }
 
 // Close closes idle connections.

@@ -9,11 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -335,33 +333,30 @@ func (p *Provider) Check(ctx context.Context) error {
 		}
 		return nil
 	}
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		gid, err := p.group(role)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var g struct {
-			Type    string `json:"type"`
-			Profile struct {
-				Name string `json:"name"`
-			} `json:"profile"`
-		}
-		if _, err := p.call(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
-			errs = append(errs, p.wrap("read group of", role, gid, err))
-			var sys *gitgrant.SystemError
-			if errors.As(errs[len(errs)-1], &sys) {
-				break // unreachable or refused: the other groups would say the same
-			}
-			continue
-		}
-		if g.Type != "OKTA_GROUP" {
-			errs = append(errs, fmt.Errorf("provider %s: role %s: group %s (%s) is of type %s; only OKTA_GROUP membership can be changed through the API",
-				p.cfg.Name, role, gid, g.Profile.Name, g.Type))
-		}
+	return providers.CheckRoles(p.cfg, providers.IsSystem, func(role string) error { return p.checkGroup(ctx, role) })
+}
+
+// checkGroup reads role's group, which must be one whose members the API
+// can change.
+func (p *Provider) checkGroup(ctx context.Context, role string) error {
+	gid, err := p.group(role)
+	if err != nil {
+		return err
 	}
-	return errors.Join(errs...)
+	var g struct {
+		Type    string `json:"type"`
+		Profile struct {
+			Name string `json:"name"`
+		} `json:"profile"`
+	}
+	if _, err := p.call(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
+		return p.wrap("read group of", role, gid, err)
+	}
+	if g.Type != "OKTA_GROUP" {
+		return fmt.Errorf("provider %s: role %s: group %s (%s) is of type %s; only OKTA_GROUP membership can be changed through the API",
+			p.cfg.Name, role, gid, g.Profile.Name, g.Type)
+	}
+	return nil
 }
 
 // Close has nothing to release: the HTTP client belongs to the caller.
