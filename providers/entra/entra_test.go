@@ -34,10 +34,6 @@ func setup(t testing.TB, c gitgrant.Clock, groups int, upns []string) *fakeGraph
 }
 
 func config(f *fakeGraph, roles map[string]string, settings map[string]any) gitgrant.ProviderConfig {
-	rc := map[string]gitgrant.RoleConfig{}
-	for role, gid := range roles {
-		rc[role] = gitgrant.RoleConfig{Target: gid}
-	}
 	s := map[string]any{
 		"tenant_id":         "contoso.onmicrosoft.com",
 		"client_id":         "11111111-2222-3333-4444-555555555555",
@@ -52,18 +48,16 @@ func config(f *fakeGraph, roles map[string]string, settings map[string]any) gitg
 			s[k] = v
 		}
 	}
-	return gitgrant.ProviderConfig{Name: "entra", Type: Type, Roles: rc, Settings: s}
+	return providertest.Config(Type, "entra", roles, s)
 }
 
-func deps() providers.Deps {
-	return providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": testSecret}, nil, nil)
+// deps hold the client secret, on clock c (nil: the wall clock).
+func deps(c gitgrant.Clock) providers.Deps {
+	return providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": testSecret}, nil, c)
 }
 
 func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
-	t.Helper()
-	d := deps()
-	d.Clock = c
-	return providertest.Open(t, Open, cfg, d).(*Provider)
+	return providertest.Open(t, Open, cfg, deps(c)).(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -80,11 +74,7 @@ func TestConformance(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var upns []string
-			for i := range 22 {
-				upns = append(upns, fmt.Sprintf("dev%02d@contoso.com", i))
-			}
-			upns = append(upns, "Mixed.Case@Contoso.COM", "guest_example.org#EXT#@contoso.onmicrosoft.com")
+			upns := providertest.Numbered("dev%02d@contoso.com", 22, "Mixed.Case@Contoso.COM", "guest_example.org#EXT#@contoso.onmicrosoft.com")
 			c := gitgrant.SystemClock
 			f := setup(t, c, 2, upns)
 			// Tokens live 62s and are renewed a minute early, so the suite
@@ -106,7 +96,7 @@ func TestConformance(t *testing.T) {
 				MissingPrincipal: missing,
 				HostileNames:     []string{"dev00@contoso.com/../x", "dev00@contoso.com?$select=id", userID(0) + "/$ref"},
 				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
-					return Open(t.Context(), config(f, map[string]string{"hostile": target}, tt.settings), deps())
+					return Open(t.Context(), config(f, map[string]string{"hostile": target}, tt.settings), deps(nil))
 				},
 				Down: func(t *testing.T) (providers.Provider, error) {
 					down := fmt.Sprintf("http://127.0.0.1:%d/", testenv.FreePort(t))
@@ -114,7 +104,7 @@ func TestConformance(t *testing.T) {
 					for k, v := range tt.settings {
 						s[k] = v
 					}
-					return Open(t.Context(), config(f, roles, s), deps())
+					return Open(t.Context(), config(f, roles, s), deps(nil))
 				},
 				Secrets: []string{testSecret, "fake-graph-access-token"},
 			})
@@ -191,10 +181,7 @@ func TestNativeExpiryWithPIM(t *testing.T) {
 
 func TestMembersPages(t *testing.T) {
 	t.Parallel()
-	var upns []string
-	for i := range 250 {
-		upns = append(upns, fmt.Sprintf("user%03d@contoso.com", i))
-	}
+	upns := providertest.Numbered("user%03d@contoso.com", 250)
 	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, upns)
 	f.Set(func() {
@@ -308,10 +295,7 @@ func TestThrottling(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := httpapitest.ManualClock()
-			var upns []string
-			for i := range tt.grants {
-				upns = append(upns, fmt.Sprintf("u%d@contoso.com", i))
-			}
+			upns := providertest.Numbered("u%d@contoso.com", tt.grants)
 			f := setup(t, c, 1, upns)
 			f.Set(func() { f.force429, f.budget.Limit, f.lag = tt.force429, tt.budget, 0 })
 			s := map[string]any{}
@@ -378,7 +362,9 @@ func TestErrors(t *testing.T) {
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) {
+		return Open(t.Context(), cfg, deps(nil))
+	}
 	providertest.CheckRefusals(t, config(&fakeGraph{url: "https://example.invalid"}, nil, nil), open, []providertest.Refusal{
 		{Name: "tenant missing", Settings: map[string]any{"tenant_id": nil}, Says: "setting tenant_id"},
 		{Name: "tenant with a slash", Settings: map[string]any{"tenant_id": "a/../b"}, Says: "setting tenant_id"},
@@ -433,7 +419,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	who := []string{"a@contoso.com", "b@contoso.com"}
 	f := setup(t, c, 1, who)
 	f.Set(func() { f.force429 = 1 })
-	httpapitest.CheckLogs(t, c, deps(), func(d providers.Deps) providers.Provider {
+	httpapitest.CheckLogs(t, c, deps(nil), func(d providers.Deps) providers.Provider {
 		return providertest.Open(t, Open, config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), d)
 	}, "ops", who, testSecret, "fake-graph-access-token")
 }

@@ -72,11 +72,7 @@ func (e *env) open(t *testing.T, cfg gitgrant.ProviderConfig) *Provider {
 }
 
 func principals(n int) []string {
-	var out []string
-	for i := range n {
-		out = append(out, fmt.Sprintf("dev-%02d@acme.example", i))
-	}
-	return append(out, "o'brien.sean+ops@acme.example")
+	return providertest.Numbered("dev-%02d@acme.example", n, "o'brien.sean+ops@acme.example")
 }
 
 func harness(e *env, kind string, roles map[string]string, names []string) providertest.Harness {
@@ -253,10 +249,7 @@ func TestMembersPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.fake.addGroup("big@acme.example")
-	var want []string
-	for i := range 1100 {
-		want = append(want, fmt.Sprintf("u%04d@acme.example", i))
-	}
+	want := providertest.Numbered("u%04d@acme.example", 1100)
 	e.fake.addPrincipals(want...)
 	g := e.fake.groups["big@acme.example"]
 	for i, w := range want {

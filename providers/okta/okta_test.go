@@ -43,10 +43,6 @@ func setup(t testing.TB, c gitgrant.Clock, groups []string, names []string) *fak
 // config is a provider entry whose roles map to group ids. auth is
 // "app" (private-key JWT) or "token" (SSWS).
 func config(orgURL, auth string, roles map[string]string) gitgrant.ProviderConfig {
-	rc := map[string]gitgrant.RoleConfig{}
-	for role, gid := range roles {
-		rc[role] = gitgrant.RoleConfig{Target: gid}
-	}
 	settings := map[string]any{"org_url": orgURL}
 	if auth == "token" {
 		settings["api_token_env"] = "OKTA_API_TOKEN"
@@ -55,7 +51,7 @@ func config(orgURL, auth string, roles map[string]string) gitgrant.ProviderConfi
 		settings["private_key_env"] = "OKTA_PRIVATE_KEY"
 		settings["key_id"] = "kid-1"
 	}
-	return gitgrant.ProviderConfig{Name: "okta", Type: Type, Roles: rc, Settings: settings}
+	return providertest.Config(Type, "okta", roles, settings)
 }
 
 // secrets are what no error or log may show: the API token, the service
@@ -65,17 +61,15 @@ func secrets() []string {
 	return []string{testAPIToken, pemKey, "fake-access-token"}
 }
 
-func deps() providers.Deps {
+// deps hold the credentials, on clock c (nil: the wall clock).
+func deps(c gitgrant.Clock) providers.Deps {
 	_, pemKey := httpapitest.RSAKey()
-	return providertest.Deps(map[string]string{"OKTA_API_TOKEN": testAPIToken, "OKTA_PRIVATE_KEY": pemKey}, nil, nil)
+	return providertest.Deps(map[string]string{"OKTA_API_TOKEN": testAPIToken, "OKTA_PRIVATE_KEY": pemKey}, nil, c)
 }
 
 // open opens a provider on the fake's clock.
 func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
-	t.Helper()
-	d := deps()
-	d.Clock = c
-	return providertest.Open(t, Open, cfg, d).(*Provider)
+	return providertest.Open(t, Open, cfg, deps(c)).(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -83,11 +77,7 @@ func TestConformance(t *testing.T) {
 	for _, auth := range []string{"app", "token"} {
 		t.Run(auth, func(t *testing.T) {
 			t.Parallel()
-			var principals []string
-			for i := range 22 {
-				principals = append(principals, fmt.Sprintf("dev%02d@example.com", i))
-			}
-			principals = append(principals, "o.brien+ops@example.com", "Mixed.Case@Example.COM")
+			principals := providertest.Numbered("dev%02d@example.com", 22, "o.brien+ops@example.com", "Mixed.Case@Example.COM")
 			c := gitgrant.SystemClock
 			f := setup(t, c, []string{"00gadmins", "00greaders"}, principals)
 			// Tokens live 62s and are renewed a minute early, so the suite
@@ -101,10 +91,10 @@ func TestConformance(t *testing.T) {
 				MissingPrincipal: "ghost@example.com",
 				HostileNames:     []string{"dev00@example.com/../00gadmins", "dev00@example.com?x=1", "00u00000"},
 				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
-					return Open(t.Context(), config(f.url, auth, map[string]string{"hostile": target}), deps())
+					return Open(t.Context(), config(f.url, auth, map[string]string{"hostile": target}), deps(nil))
 				},
 				Down: func(t *testing.T) (providers.Provider, error) {
-					return Open(t.Context(), config(fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), auth, roles), deps())
+					return Open(t.Context(), config(fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), auth, roles), deps(nil))
 				},
 				Secrets: secrets(),
 			})
@@ -129,10 +119,7 @@ func names(ms []providers.Member) []string {
 // TestMembersPages: every page is followed through the Link header.
 func TestMembersPages(t *testing.T) {
 	t.Parallel()
-	var logins []string
-	for i := range 450 {
-		logins = append(logins, fmt.Sprintf("user%03d@example.com", i))
-	}
+	logins := providertest.Numbered("user%03d@example.com", 450)
 	c := httpapitest.ManualClock()
 	f := setup(t, c, []string{"00gbig"}, logins)
 	f.Set(func() {
@@ -226,10 +213,7 @@ func TestRateLimits(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			c := httpapitest.ManualClock()
-			var logins []string
-			for i := range tt.grants {
-				logins = append(logins, fmt.Sprintf("u%d@example.com", i))
-			}
+			logins := providertest.Numbered("u%d@example.com", tt.grants)
 			f := setup(t, c, []string{"00gops"}, logins)
 			f.Set(func() { f.quota.Limit, f.force429 = tt.perMinute, tt.force429 })
 			cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
@@ -320,7 +304,9 @@ func TestErrors(t *testing.T) {
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) {
+		return Open(t.Context(), cfg, deps(nil))
+	}
 	providertest.CheckRefusals(t, config("https://example.okta.com", "app", nil), open, []providertest.Refusal{
 		{Name: "org_url missing", Settings: map[string]any{"org_url": nil}, Says: "setting org_url"},
 		{Name: "org_url with a password", Settings: map[string]any{"org_url": "https://u:p@example.okta.com"}, Says: "setting org_url"},
@@ -343,7 +329,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	who := []string{"a@example.com", "b@example.com"}
 	f := setup(t, c, []string{"00gops"}, who)
 	f.Set(func() { f.force429 = 1 })
-	httpapitest.CheckLogs(t, c, deps(), func(d providers.Deps) providers.Provider {
+	httpapitest.CheckLogs(t, c, deps(nil), func(d providers.Deps) providers.Provider {
 		return providertest.Open(t, Open, config(f.url, "app", map[string]string{"ops": "00gops"}), d)
 	}, "ops", who, append(secrets(), "PRIVATE KEY", "SSWS")...)
 }

@@ -7,6 +7,7 @@ import (
 
 	"crypto/rand"
 	"encoding/hex"
+	"fmt"
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 )
@@ -62,4 +63,14 @@ func Config(typ, name string, targets map[string]string, settings ...map[string]
 		maps.Copy(cfg.Settings, m)
 	}
 	return cfg
+}
+
+// Numbered is n principal names, format filled with 0, 1, ... n-1
+// ("dev%02d@example.com"), and then extra.
+func Numbered(format string, n int, extra ...string) []string {
+	out := make([]string, 0, n+len(extra))
+	for i := range n {
+		out = append(out, fmt.Sprintf(format, i))
+	}
+	return append(out, extra...)
 }

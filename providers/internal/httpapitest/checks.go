@@ -165,3 +165,16 @@ func CheckRequests[P any](t *testing.T, open func(t *testing.T, settings map[str
 		})
 	}
 }
+
+// ReportLimits reports, beside a benchmark's figures, the requests the
+// fake refused for a rate limit (429s) and the tokens it issued, and how
+// often and how long the provider's client waited for rate limits.
+func (f *Fake) ReportLimits(b *testing.B, client interface{ Waited() (int64, time.Duration) }) {
+	waits, waited := client.Waited()
+	f.Mu.Lock()
+	b.ReportMetric(float64(f.Throttled), "429s")
+	b.ReportMetric(float64(f.Tokens.Issued), "tokens")
+	f.Mu.Unlock()
+	b.ReportMetric(float64(waits), "limit-waits")
+	b.ReportMetric(waited.Seconds(), "limit-wait-s")
+}
