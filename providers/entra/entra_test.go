@@ -334,30 +334,23 @@ func TestErrors(t *testing.T) {
 	wrong := providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": "not-the-secret"}, nil, c)
 	pw := providertest.Open(t, Open, config(f, roles, nil), wrong)
 	ctx := t.Context()
-	tests := []struct {
-		name string
-		do   func() error
-		want providertest.Failure
-	}{
-		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, want: providertest.Failure{NotFound: true, Says: `"ghost@contoso.com" does not exist in the tenant`}},
-		{name: "spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, want: providertest.Failure{Invalid: true, Says: `as "alice@contoso.com"`}},
-		{name: "an id where names are used", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, want: providertest.Failure{Invalid: true}},
-		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, want: providertest.Failure{NotFound: true}},
-		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, want: providertest.Failure{NotFound: true}},
-		{name: "missing group on Check", do: func() error { return p.Check(ctx) }, want: providertest.Failure{NotFound: true}},
-		{name: "apostrophe", do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, want: providertest.Failure{Invalid: true}},
-		{name: "wrong secret", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, want: providertest.Failure{System: true, Says: "AADSTS7000215"}},
-		{name: "throttled past the context", do: func() error {
+	providertest.CheckFailures(t, []providertest.FailureCase{
+		{Name: "unknown user", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, Want: providertest.Failure{NotFound: true, Says: `"ghost@contoso.com" does not exist in the tenant`}},
+		{Name: "spelt otherwise", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, Want: providertest.Failure{Invalid: true, Says: `as "alice@contoso.com"`}},
+		{Name: "an id where names are used", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, Want: providertest.Failure{Invalid: true}},
+		{Name: "missing group on Members", Do: func() error { _, err := p.Members(ctx, "gone"); return err }, Want: providertest.Failure{NotFound: true}},
+		{Name: "missing group on Grant", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, Want: providertest.Failure{NotFound: true}},
+		{Name: "missing group on Check", Do: func() error { return p.Check(ctx) }, Want: providertest.Failure{NotFound: true}},
+		{Name: "apostrophe", Do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, Want: providertest.Failure{Invalid: true}},
+		{Name: "wrong secret", Do: func() error { _, err := pw.Members(ctx, "ops"); return err }, Want: providertest.Failure{System: true, Says: "AADSTS7000215"}},
+		{Name: "throttled past the context", Do: func() error {
 			f.Set(func() { f.force429 = 1 })
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, want: providertest.Failure{System: true, Retryable: true, Says: "rate limited"}},
-	}
-	for _, tt := range tests {
-		providertest.CheckFailure(t, tt.name, tt.do(), tt.want, testSecret, "not-the-secret", "fake-graph-access-token")
-	}
+		}, Want: providertest.Failure{System: true, Retryable: true, Says: "rate limited"}},
+	}, testSecret, "not-the-secret", "fake-graph-access-token")
 }
 
 func TestOpenRejectsBadSettings(t *testing.T) {

@@ -264,39 +264,32 @@ func TestErrors(t *testing.T) {
 	pw := open(t, wrongApp, c)
 	ctx := t.Context()
 
-	tests := []struct {
-		name string
-		do   func() error
-		want providertest.Failure
-	}{
-		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@example.com"}) }, want: providertest.Failure{NotFound: true, Says: `"ghost@example.com" does not exist in Okta`}},
-		{name: "login spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@example.com"}) }, want: providertest.Failure{Invalid: true, Says: `as "alice@example.com"`}},
-		{name: "email of two users", do: func() error { return pe.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"}) }, want: providertest.Failure{Invalid: true, Says: "more than one"}},
-		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, want: providertest.Failure{NotFound: true}},
-		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@example.com"}) }, want: providertest.Failure{NotFound: true}},
-		{name: "Check: missing and app groups", do: func() error { return p.Check(ctx) }, want: providertest.Failure{NotFound: true, Says: "type APP_GROUP"}},
-		{name: "login with a slash", do: func() error { return p.Revoke(ctx, "ops", "a/../b") }, want: providertest.Failure{Invalid: true}},
-		{name: "client the org does not know", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, want: providertest.Failure{System: true, Says: "invalid_client"}},
-		{name: "server error", do: func() error {
+	providertest.CheckFailures(t, []providertest.FailureCase{
+		{Name: "unknown user", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@example.com"}) }, Want: providertest.Failure{NotFound: true, Says: `"ghost@example.com" does not exist in Okta`}},
+		{Name: "login spelt otherwise", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@example.com"}) }, Want: providertest.Failure{Invalid: true, Says: `as "alice@example.com"`}},
+		{Name: "email of two users", Do: func() error { return pe.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"}) }, Want: providertest.Failure{Invalid: true, Says: "more than one"}},
+		{Name: "missing group on Members", Do: func() error { _, err := p.Members(ctx, "gone"); return err }, Want: providertest.Failure{NotFound: true}},
+		{Name: "missing group on Grant", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@example.com"}) }, Want: providertest.Failure{NotFound: true}},
+		{Name: "Check: missing and app groups", Do: func() error { return p.Check(ctx) }, Want: providertest.Failure{NotFound: true, Says: "type APP_GROUP"}},
+		{Name: "login with a slash", Do: func() error { return p.Revoke(ctx, "ops", "a/../b") }, Want: providertest.Failure{Invalid: true}},
+		{Name: "client the org does not know", Do: func() error { _, err := pw.Members(ctx, "ops"); return err }, Want: providertest.Failure{System: true, Says: "invalid_client"}},
+		{Name: "server error", Do: func() error {
 			f.Set(func() { f.failures = 1 })
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, want: providertest.Failure{System: true, Retryable: true}},
+		}, Want: providertest.Failure{System: true, Retryable: true}},
 		// The window resets a minute from now on the manual clock, which
 		// may be years from the wall clock: the wait is compared with the
 		// context's remaining second, never the clock's instant with the
 		// real deadline.
-		{name: "rate limited past the context", do: func() error {
+		{Name: "rate limited past the context", Do: func() error {
 			f.Set(func() { f.force429 = 1 })
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, want: providertest.Failure{System: true, Retryable: true, Says: "rate limit"}},
-	}
-	for _, tt := range tests {
-		providertest.CheckFailure(t, tt.name, tt.do(), tt.want, secrets()...)
-	}
+		}, Want: providertest.Failure{System: true, Retryable: true, Says: "rate limit"}},
+	}, secrets()...)
 	if got := f.memberLogins("00gops"); len(got) != 0 {
 		t.Errorf("members after failed grants: %v", got)
 	}
