@@ -279,17 +279,7 @@ func TestMembersPagesAndNames(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.matchBy, func(t *testing.T) {
 			p := mustOpen(t, testConfig(f, roles(), map[string]any{"match_by": tt.matchBy}), nil)
-			ms, err := p.Members(t.Context(), "read")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, m := range ms {
-				got = append(got, m.Principal)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Members (-want +got):\n%s", diff)
-			}
+			providertest.CheckMembers(t, p, "read", tt.want)
 			if err := p.Revoke(t.Context(), "read", "user-id:deadbeef-0000"); err != nil {
 				t.Errorf("Revoke by id: %v", err)
 			}

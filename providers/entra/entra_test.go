@@ -190,17 +190,7 @@ func TestMembersPages(t *testing.T) {
 		}
 	})
 	p := open(t, config(f, map[string]string{"big": groupID(0)}, nil), c)
-	ms, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, m := range ms {
-		got = append(got, m.Principal)
-	}
-	if diff := cmp.Diff(upns, got); diff != "" {
-		t.Errorf("Members (-want +got):\n%s", diff)
-	}
+	providertest.CheckMembers(t, p, "big", upns)
 	want := []string{
 		"POST /contoso.onmicrosoft.com/oauth2/v2.0/token",
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=999",

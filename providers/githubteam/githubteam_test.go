@@ -78,17 +78,7 @@ func TestMembersPages(t *testing.T) {
 		fake.setMembership("big", l, "member", "active")
 	}
 	p, _ := open(t, config(apiURL, map[string]string{"big": "big"}))
-	got, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, m := range got {
-		names = append(names, m.Principal)
-	}
-	if diff := cmp.Diff(logins, names); diff != "" {
-		t.Errorf("Members (-want +got):\n%s", diff)
-	}
+	providertest.CheckMembers(t, p, "big", logins)
 	want := []string{
 		"GET /orgs/acme/teams/big/members?per_page=100&role=all",
 		"GET /orgs/acme/teams/big/members?page=2&per_page=100&role=all",

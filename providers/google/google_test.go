@@ -256,17 +256,7 @@ func TestMembersPages(t *testing.T) {
 		g.members[w] = &fakeMember{id: fmt.Sprintf("x%d", i), key: w}
 	}
 	p := e.open(t, e.config(KindGroups, map[string]string{"big": "big@acme.example"}, nil))
-	ms, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, m := range ms {
-		got = append(got, m.Principal)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Members (-want +got):\n%s", diff)
-	}
+	providertest.CheckMembers(t, p, "big", want)
 	if n := e.fake.callCounts()["memberships.list"]; n != 3 {
 		t.Errorf("list requests = %d, want 3", n)
 	}

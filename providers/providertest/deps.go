@@ -10,6 +10,8 @@ import (
 	"fmt"
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // Deps are a provider's surroundings in a test: the environment variables
@@ -73,4 +75,21 @@ func Numbered(format string, n int, extra ...string) []string {
 		out = append(out, fmt.Sprintf(format, i))
 	}
 	return append(out, extra...)
+}
+
+// CheckMembers checks that p lists want, in that order, as role's
+// members, and fails the test when it cannot list them.
+func CheckMembers(t testing.TB, p providers.Provider, role string, want []string) {
+	t.Helper()
+	ms, err := p.Members(t.Context(), role)
+	if err != nil {
+		t.Fatalf("Members(%s): %v", role, err)
+	}
+	got := make([]string, 0, len(ms))
+	for _, m := range ms {
+		got = append(got, m.Principal)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("Members(%s) (-want +got):\n%s", role, diff)
+	}
 }
