@@ -321,3 +321,11 @@ func IsSystem(err error) bool {
 	var sys *gitgrant.SystemError
 	return errors.As(err, &sys)
 }
+
+// SpeltOtherwise is the error of a grant to a principal that the system
+// (as people name it: "Okta") knows by another spelling, such as in
+// another case: Members would report that spelling, and the grant would
+// look like drift to revoke on the next run. identities must use it.
+func SpeltOtherwise(provider, role, system, asked, spelt string) error {
+	return fmt.Errorf("provider %s: grant %s: %s spells %q as %q; use that spelling in identities: %w", provider, role, system, asked, spelt, ErrInvalidName)
+}

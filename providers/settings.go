@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"slices"
 )
 
 // Typed makes the Factory of a provider type that owns its settings: it
@@ -147,4 +148,17 @@ func ValidTarget(cfg gitgrant.ProviderConfig, role string, valid func(string) bo
 		return "", fmt.Errorf("provider %s: role %s: %q is not %s: %w", cfg.Name, role, target, what, ErrInvalidName)
 	}
 	return target, nil
+}
+
+// Choice reads a setting that is one of a few words: value must be one of
+// choices, and empty is the first of them, the default.
+func Choice(provider, key, value string, choices ...string) (string, error) {
+	if value == "" {
+		return choices[0], nil
+	}
+	if slices.Contains(choices, value) {
+		return value, nil
+	}
+	list := strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
+	return "", fmt.Errorf("provider %s: setting %s must be %s, not %q", provider, key, list, value)
 }

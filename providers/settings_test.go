@@ -184,3 +184,20 @@ func TestValidTarget(t *testing.T) {
 		}
 	}
 }
+
+func TestChoice(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value, want, wantErr string
+	}{
+		{"", "login", ""},
+		{"email", "email", ""},
+		{"Email", "", `provider corp: setting principal must be login, email or id, not "Email"`},
+	}
+	for _, tt := range tests {
+		got, err := Choice("corp", "principal", tt.value, "login", "email", "id")
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+			t.Errorf("Choice(%q) = %q, %v; want %q, %q", tt.value, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

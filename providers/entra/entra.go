@@ -129,13 +129,9 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	if err != nil {
 		return nil, err
 	}
-	var byID bool
-	switch s.Principal {
-	case "", "userPrincipalName":
-	case "id":
-		byID = true
-	default:
-		return nil, bad("setting principal must be userPrincipalName or id, not %q", s.Principal)
+	principal, err := providers.Choice(cfg.Name, "principal", s.Principal, "userPrincipalName", "id")
+	if err != nil {
+		return nil, err
 	}
 	secret, err := providers.SecretRef{Name: "client_secret", Env: s.ClientSecretEnv, File: s.ClientSecretFile}.Read(cfg.Name, deps)
 	if err != nil {
@@ -162,7 +158,7 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 		}, deps),
 		graph:         graphURL,
 		clock:         gitgrant.ClockOr(deps.Clock),
-		byID:          byID,
+		byID:          principal == "id",
 		pim:           s.PIM,
 		justification: cmp.Or(s.Justification, "gitgrant access request"),
 		confirmWait:   defaultConfirmWait,
@@ -239,8 +235,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		return p.wrap("grant", g.Role, gid, err)
 	}
 	if got := p.name(u.ID, u.UPN); got != g.Principal {
-		return fmt.Errorf("provider %s: grant %s: Entra spells %q as %q; use that spelling in identities: %w",
-			p.cfg.Name, g.Role, g.Principal, got, providers.ErrInvalidName)
+		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Entra", g.Principal, got)
 	}
 	if p.pim {
 		return p.grantPIM(ctx, g, gid, u.ID)

@@ -220,8 +220,7 @@ func (p *Provider) checkUser(ctx context.Context, g providers.Grant, slug string
 	case err != nil:
 		return p.wrap("grant", g.Role, slug, err)
 	case user.GetLogin() != g.Principal:
-		return fmt.Errorf("provider %s: grant %s: GitHub spells the login %q as %q; use that spelling in identities: %w",
-			p.cfg.Name, g.Role, g.Principal, user.GetLogin(), providers.ErrInvalidName)
+		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "GitHub", g.Principal, user.GetLogin())
 	}
 	return nil
 }

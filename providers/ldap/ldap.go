@@ -7,7 +7,6 @@
 package ldap
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -102,9 +101,9 @@ func openWith(_ context.Context, cfg gitgrant.ProviderConfig, s Settings, deps p
 	if err != nil {
 		return nil, bad("%v", err)
 	}
-	attr := cmp.Or(s.MemberAttribute, "member")
-	if attr != "member" && attr != "uniqueMember" {
-		return nil, bad("setting member_attribute must be member or uniqueMember, not %q", attr)
+	attr, err := providers.Choice(cfg.Name, "member_attribute", s.MemberAttribute, "member", "uniqueMember")
+	if err != nil {
+		return nil, err
 	}
 	placeholder := s.PlaceholderDN
 	placeholdDN, err := ldap.ParseDN(placeholder)
@@ -253,8 +252,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		// The directory would accept it (uid matching ignores case), but
 		// Members reports what is stored, and the difference would look
 		// like drift to be revoked on the next run.
-		return fmt.Errorf("provider %s: grant %s: the directory spells %q as %q; use that spelling in identities: %w",
-			p.cfg.Name, g.Role, g.Principal, stored, providers.ErrInvalidName)
+		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "the directory", g.Principal, stored)
 	}
 	if err != nil {
 		return p.wrap("grant", g.Role, group, err)

@@ -89,13 +89,9 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	if err != nil {
 		return nil, err
 	}
-	var byEmail bool
-	switch s.Principal {
-	case "", "login":
-	case "email":
-		byEmail = true
-	default:
-		return nil, bad("setting principal must be login or email, not %q", s.Principal)
+	principal, err := providers.Choice(cfg.Name, "principal", s.Principal, "login", "email")
+	if err != nil {
+		return nil, err
 	}
 	auth, err := openAuth(cfg.Name, s, deps, base)
 	if err != nil {
@@ -110,7 +106,7 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 			Backoff: httpapi.Backoff{First: time.Minute, Max: time.Minute},
 			Problem: problem,
 		}, deps),
-		byEmail:     byEmail,
+		byEmail:     principal == "email",
 		confirmWait: defaultConfirmWait,
 	}, nil
 }
@@ -232,8 +228,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		return p.wrap("grant", g.Role, gid, err)
 	}
 	if got := p.principalOf(u); got != g.Principal {
-		return fmt.Errorf("provider %s: grant %s: Okta knows %q as %q; use that spelling in identities: %w",
-			p.cfg.Name, g.Role, g.Principal, got, providers.ErrInvalidName)
+		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Okta", g.Principal, got)
 	}
 	if _, err := p.call(ctx, "group-users-write", http.MethodPut, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil); err != nil {
 		// The user exists, so a 404 means the group does not.
