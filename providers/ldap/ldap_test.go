@@ -121,6 +121,28 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// step is a change to a group, and the values of its member attribute,
+// as the directory holds them, after it.
+type step struct {
+	name string
+	do   func() error
+	want []string
+}
+
+// checkSteps makes each step in turn and checks the group's member values
+// after it.
+func checkSteps(t *testing.T, srv testenv.LDAPServer, group string, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if diff := cmp.Diff(s.want, srv.Values(t, group, "member"), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Fatalf("after %s, member values (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
 // TestPlaceholder follows the placeholder through a group's life: it goes
 // when the first real member comes and returns when the last one leaves.
 func TestPlaceholder(t *testing.T) {
@@ -132,11 +154,7 @@ func TestPlaceholder(t *testing.T) {
 	ctx := t.Context()
 	alice, bob := srv.UserDN("alice"), srv.UserDN("bob")
 
-	steps := []struct {
-		name string
-		do   func() error
-		want []string // values of member, as the directory holds them
-	}{
+	steps := []step{
 		{"start", func() error { return nil }, []string{srv.PlaceholderDN}},
 		{"grant alice", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"}) }, []string{alice}},
 		{"grant bob", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "bob"}) }, []string{alice, bob}},
@@ -145,14 +163,7 @@ func TestPlaceholder(t *testing.T) {
 		{"revoke bob again", func() error { return p.Revoke(ctx, "ops", "bob") }, []string{srv.PlaceholderDN}},
 		{"grant alice again", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"}) }, []string{alice}},
 	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if diff := cmp.Diff(s.want, srv.Values(t, group, "member"), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
-			t.Fatalf("after %s, member values (-want +got):\n%s", s.name, diff)
-		}
-	}
+	checkSteps(t, srv, group, steps)
 }
 
 // TestPlaceholderPutBack: the provider remembers which groups it last saw
@@ -183,25 +194,14 @@ func TestPlaceholderPutBack(t *testing.T) {
 		}
 		return nil
 	}
-	steps := []struct {
-		name string
-		do   func() error
-		want []string
-	}{
+	steps := []step{
 		{"grant alice", func() error { return p.Grant(ctx, providers.Grant{Role: "back", Principal: "alice"}) }, []string{alice}},
 		{"another writer puts the placeholder back", putBack, []string{alice, srv.PlaceholderDN}},
 		{"grant bob", func() error { return p.Grant(ctx, providers.Grant{Role: "back", Principal: "bob"}) }, []string{alice, bob, srv.PlaceholderDN}},
 		{"list, which does not report the placeholder", members, []string{alice, bob, srv.PlaceholderDN}},
 		{"grant carol", func() error { return p.Grant(ctx, providers.Grant{Role: "back", Principal: "carol"}) }, []string{alice, bob, carol}},
 	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if diff := cmp.Diff(s.want, srv.Values(t, group, "member"), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
-			t.Fatalf("after %s, member values (-want +got):\n%s", s.name, diff)
-		}
-	}
+	checkSteps(t, srv, group, steps)
 }
 
 // TestMembersReportsForeignDNs: a member added by hand outside member_dn
