@@ -29,26 +29,19 @@ func TestMain(m *testing.M) { testenv.LDAPMain(m) }
 // config builds a provider entry for the test directory whose roles map to
 // the given group cns (role name -> target).
 func config(srv testenv.LDAPServer, attr string, roles map[string]string) gitgrant.ProviderConfig {
-	rc := map[string]gitgrant.RoleConfig{}
-	for role, target := range roles {
-		rc[role] = gitgrant.RoleConfig{Target: target}
-	}
-	return gitgrant.ProviderConfig{
-		Name:  "directory",
-		Type:  Type,
-		Roles: rc,
-		Settings: map[string]any{
-			"url":               srv.URL,
-			"bind_dn":           srv.ServiceDN,
-			"bind_password_env": "LDAP_BIND_PASSWORD",
-			"group_dn":          "cn={role}," + srv.GroupsDN,
-			"member_dn":         "uid={principal}," + srv.PeopleDN,
-			"member_attribute":  attr,
-			"placeholder_dn":    srv.PlaceholderDN,
-		},
-	}
+	return providertest.Config(Type, "directory", roles, map[string]any{
+		"url":               srv.URL,
+		"bind_dn":           srv.ServiceDN,
+		"bind_password_env": "LDAP_BIND_PASSWORD",
+		"group_dn":          "cn={role}," + srv.GroupsDN,
+		"member_dn":         "uid={principal}," + srv.PeopleDN,
+		"member_attribute":  attr,
+		"placeholder_dn":    srv.PlaceholderDN,
+	})
 }
 
+// deps read files (the CA's certificate) from disk and the bind password
+// from the environment.
 func deps(srv testenv.LDAPServer) providers.Deps {
 	d := providers.DefaultDeps()
 	d.Getenv = func(k string) string {
