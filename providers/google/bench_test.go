@@ -36,10 +36,10 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 					b.Fatal(err)
 				}
 				providertest.GrantRevoke(b, pp, "ops", names, time.Now().Add(4*time.Hour), gitgrant.SystemClock).Report(b)
-				e.fake.mu.Lock()
-				b.ReportMetric(float64(e.fake.throttled), "throttled")
+				e.fake.Mu.Lock()
+				b.ReportMetric(float64(e.fake.Throttled), "throttled")
 				b.ReportMetric(float64(e.fake.calls["token"]), "token-calls")
-				e.fake.mu.Unlock()
+				e.fake.Mu.Unlock()
 			}
 		})
 	}

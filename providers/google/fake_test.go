@@ -10,7 +10,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,9 +46,10 @@ type fakeGoogle struct {
 	url      string // api_url of both APIs
 	tokenURL string // token_uri
 
-	mu     sync.Mutex
+	// Handlers run with Mu held; so does the state below. Throttled
+	// counts the 429s; Tokens are the access tokens.
+	httpapitest.Fake
 	offset time.Duration // fake clock = real clock + offset
-	tokens httpapitest.Tokens
 	// principals Google knows: users, groups, service accounts (emails).
 	principals map[string]bool
 	groups     map[string]*fakeGroup // by group email
@@ -65,15 +65,12 @@ type fakeGoogle struct {
 	throttle []int
 	// quota: at most Limit requests a second (0: no limit); requests over
 	// it get 429 with Retry-After: 1.
-	quota     httpapitest.Quota
-	calls     map[string]int // by method name
-	throttled int
+	quota httpapitest.Quota
+	calls map[string]int // by method name
 	// refuseKey makes the token endpoint refuse the key (disabled).
 	refuseKey bool
 	// denied permissions, for testIamPermissions.
 	denied []string
-	// clock is shared with the provider under test.
-	clock gitgrant.Clock
 }
 
 type fakeGroup struct {
@@ -94,37 +91,37 @@ type fakePolicy struct {
 }
 
 func newFakeGoogle(t testing.TB, clock gitgrant.Clock) *fakeGoogle {
-	f := &fakeGoogle{t: t, clock: clock, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
+	f := &fakeGoogle{t: t, Fake: httpapitest.Fake{Clock: clock}, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
 		policies: map[string]*fakePolicy{}, calls: map[string]int{}, quota: httpapitest.Quota{Window: time.Second}}
-	f.tokens = httpapitest.Tokens{Now: f.now, Prefix: tokenPrefix + "-", TTL: time.Hour}
+	f.Tokens = httpapitest.Tokens{Now: f.now, Prefix: tokenPrefix + "-", TTL: time.Hour}
 	oauth := http.NewServeMux()
-	oauth.HandleFunc("POST /token", f.handleToken)
-	root := httpapitest.NewServer(t, map[string]http.Handler{apiPrefix: http.HandlerFunc(f.handleAPI), "/oauth2": oauth})
+	oauth.HandleFunc("POST /token", f.Serve(f.handleToken))
+	root := httpapitest.NewServer(t, map[string]http.Handler{apiPrefix: f.Serve(f.handleAPI), "/oauth2": oauth})
 	f.url, f.tokenURL = root+apiPrefix+"/", root+"/oauth2/token"
 	return f
 }
 
 // now is the fake's clock: the test's clock plus what advance added.
-func (f *fakeGoogle) now() time.Time { return f.clock.Now().Add(f.offset) }
+func (f *fakeGoogle) now() time.Time { return f.Clock.Now().Add(f.offset) }
 
 // advance moves the fake's clock forward.
 func (f *fakeGoogle) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.offset += d
 }
 
 func (f *fakeGoogle) addPrincipals(emails ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	for _, e := range emails {
 		f.principals[strings.ToLower(e)] = true
 	}
 }
 
 func (f *fakeGoogle) addGroup(email string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.nextID++
 	g := &fakeGroup{id: fmt.Sprintf("0grp%05d", f.nextID), members: map[string]*fakeMember{}}
 	f.groups[email] = g
@@ -133,16 +130,16 @@ func (f *fakeGoogle) addGroup(email string) string {
 }
 
 func (f *fakeGoogle) addPolicy(resource string, bindings ...binding) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.policies[resource] = &fakePolicy{etag: 1, bindings: bindings, audit: json.RawMessage(`[{"service":"allServices","auditLogConfigs":[{"logType":"ADMIN_READ"}]}]`)}
 }
 
 // expiry is the expireTime the fake holds for member in group, and
 // whether the membership exists (at the fake's now).
 func (f *fakeGoogle) expiry(group, member string) (time.Time, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	g := f.groups[group]
 	f.sweep(g)
 	m, ok := g.members[strings.ToLower(member)]
@@ -156,8 +153,8 @@ func (f *fakeGoogle) expiry(group, member string) (time.Time, bool) {
 // when member makes a request: an unconditional binding or a condition
 // request.time < timestamp(...) that still holds.
 func (f *fakeGoogle) hasRole(resource, member, role string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	for _, b := range f.policies[resource].bindings {
 		if b.Role != role || !slices.Contains(b.Members, member) {
 			continue
@@ -174,8 +171,8 @@ func (f *fakeGoogle) hasRole(resource, member, role string) bool {
 
 // policyBindings returns a copy of the stored bindings.
 func (f *fakeGoogle) policyBindings(resource string) []binding {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	var out []binding
 	for _, b := range f.policies[resource].bindings {
 		b.Members = slices.Clone(b.Members)
@@ -185,8 +182,8 @@ func (f *fakeGoogle) policyBindings(resource string) []binding {
 }
 
 func (f *fakeGoogle) callCounts() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	return maps.Clone(f.calls)
 }
 
@@ -215,8 +212,6 @@ func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.refuseKey {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Invalid grant: account not found"})
 		return
@@ -234,7 +229,7 @@ func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_scope"})
 		return
 	}
-	token, ttl := f.tokens.Issue()
+	token, ttl := f.Tokens.Issue()
 	f.calls["token"]++
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
 }
@@ -248,22 +243,20 @@ var (
 // dispatches by path (Google's `name:verb` segments do not fit
 // ServeMux patterns).
 func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.tokens.Valid(r.Header.Get("Authorization")) {
+	if !f.Tokens.Valid(r.Header.Get("Authorization")) {
 		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
 		return
 	}
 	if len(f.throttle) > 0 {
 		wait := f.throttle[0]
 		f.throttle = f.throttle[1:]
-		f.throttled++
+		f.Throttled++
 		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute'.")
 		return
 	}
-	if ok, _, _ := f.quota.Take("", 1, f.clock.Now()); !ok {
-		f.throttled++
+	if ok, _, _ := f.quota.Take("", 1, f.Clock.Now()); !ok {
+		f.Throttled++
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded.")
 		return

@@ -208,9 +208,9 @@ func TestRateLimits(t *testing.T) {
 	if diff := cmp.Diff([]time.Duration{time.Second, 2 * time.Second}, e.clock.Delays()); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
-	e.fake.mu.Lock()
+	e.fake.Mu.Lock()
 	e.fake.throttle = []int{3600}
-	e.fake.mu.Unlock()
+	e.fake.Mu.Unlock()
 	_, err := p.Members(t.Context(), "ops")
 	var sys *gitgrant.SystemError
 	if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by Google until") {
@@ -314,9 +314,9 @@ func TestIAMConflictsAndForeignBindings(t *testing.T) {
 	ctx := t.Context()
 	until := time.Now().Add(time.Hour).Truncate(time.Second)
 
-	e.fake.mu.Lock()
+	e.fake.Mu.Lock()
 	e.fake.conflicts = 3
-	e.fake.mu.Unlock()
+	e.fake.Mu.Unlock()
 	if err := p.Grant(ctx, providers.Grant{Role: "viewer", Principal: "alice@acme.example", Until: until}); err != nil {
 		t.Fatalf("Grant through 3 conflicts: %v", err)
 	}
@@ -420,9 +420,9 @@ func TestPacingStaysUnderQuota(t *testing.T) {
 		if got, want := clk.Now().Sub(t0), httpapi.Interval(rps); got < want {
 			t.Errorf("the clock moved %v over the grants, want at least one pacing interval (%v)", got, want)
 		}
-		e.fake.mu.Lock()
-		defer e.fake.mu.Unlock()
-		return e.fake.throttled
+		e.fake.Mu.Lock()
+		defer e.fake.Mu.Unlock()
+		return e.fake.Throttled
 	})
 }
 
@@ -459,7 +459,7 @@ func TestTokenRefreshOnSchedule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.fake.addGroup("ops@acme.example")
-	e.fake.tokens.TTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
+	e.fake.Tokens.TTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
 	p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
 	for range 2 {
 		if _, err := p.Members(t.Context(), "ops"); err != nil {
