@@ -38,8 +38,8 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 				providertest.GrantRevoke(b, pp, "ops", names, time.Now().Add(4*time.Hour), gitgrant.SystemClock).Report(b)
 				e.fake.Mu.Lock()
 				b.ReportMetric(float64(e.fake.Throttled), "throttled")
-				b.ReportMetric(float64(e.fake.calls["token"]), "token-calls")
 				e.fake.Mu.Unlock()
+				b.ReportMetric(float64(e.fake.Calls()["token"]), "token-calls")
 			}
 		})
 	}

@@ -4,7 +4,6 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"regexp"
 	"slices"
@@ -66,7 +65,6 @@ type fakeGoogle struct {
 	// quota: at most Limit requests a second (0: no limit); requests over
 	// it get 429 with Retry-After: 1.
 	quota httpapitest.Quota
-	calls map[string]int // by method name
 	// refuseKey makes the token endpoint refuse the key (disabled).
 	refuseKey bool
 	// denied permissions, for testIamPermissions.
@@ -92,7 +90,7 @@ type fakePolicy struct {
 
 func newFakeGoogle(t testing.TB, clock gitgrant.Clock) *fakeGoogle {
 	f := &fakeGoogle{t: t, Fake: httpapitest.Fake{Clock: clock}, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
-		policies: map[string]*fakePolicy{}, calls: map[string]int{}, quota: httpapitest.Quota{Window: time.Second}}
+		policies: map[string]*fakePolicy{}, quota: httpapitest.Quota{Window: time.Second}}
 	f.Tokens = httpapitest.Tokens{Now: f.now, Prefix: tokenPrefix + "-", TTL: time.Hour}
 	oauth := http.NewServeMux()
 	oauth.HandleFunc("POST /token", f.Serve(f.handleToken))
@@ -181,12 +179,6 @@ func (f *fakeGoogle) policyBindings(resource string) []binding {
 	return out
 }
 
-func (f *fakeGoogle) callCounts() map[string]int {
-	f.Mu.Lock()
-	defer f.Mu.Unlock()
-	return maps.Clone(f.calls)
-}
-
 // sweep deletes memberships whose expireTime has passed: Google does it.
 func (f *fakeGoogle) sweep(g *fakeGroup) {
 	for k, m := range g.members {
@@ -230,7 +222,7 @@ func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	token, ttl := f.Tokens.Issue()
-	f.calls["token"]++
+	f.Called("token")
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
 }
 
@@ -264,7 +256,7 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch m := v3Path.FindStringSubmatch(path); {
 	case m != nil && r.Method == http.MethodPost:
-		f.calls[m[2]]++
+		f.Called(m[2])
 		switch m[2] {
 		case "getIamPolicy":
 			f.getIamPolicy(w, r, m[1])
@@ -275,7 +267,7 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case path == "/v1/groups:lookup" && r.Method == http.MethodGet:
-		f.calls["groups.lookup"]++
+		f.Called("groups.lookup")
 		for email, g := range f.groups {
 			if strings.EqualFold(email, r.URL.Query().Get("groupKey.id")) {
 				writeJSON(w, http.StatusOK, map[string]string{"name": "groups/" + g.id})
@@ -304,13 +296,13 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 	f.sweep(g)
 	switch {
 	case m[2] == "" && m[3] == "" && r.Method == http.MethodGet:
-		f.calls["memberships.list"]++
+		f.Called("memberships.list")
 		f.list(w, r, g)
 	case m[2] == "" && m[3] == "" && r.Method == http.MethodPost:
-		f.calls["memberships.create"]++
+		f.Called("memberships.create")
 		f.create(w, r, g)
 	case m[2] == "" && m[3] == ":lookup" && r.Method == http.MethodGet:
-		f.calls["memberships.lookup"]++
+		f.Called("memberships.lookup")
 		mem, ok := g.members[strings.ToLower(r.URL.Query().Get("memberKey.id"))]
 		if !ok || time.Since(mem.created) < f.lag {
 			writeError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
@@ -318,10 +310,10 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"name": "groups/" + g.id + "/memberships/" + mem.id})
 	case m[2] != "" && m[3] == ":modifyMembershipRoles" && r.Method == http.MethodPost:
-		f.calls["memberships.modifyMembershipRoles"]++
+		f.Called("memberships.modifyMembershipRoles")
 		f.modifyRoles(w, r, g, m[2])
 	case m[2] != "" && m[3] == "" && r.Method == http.MethodDelete:
-		f.calls["memberships.delete"]++
+		f.Called("memberships.delete")
 		for k, mem := range g.members {
 			if mem.id == m[2] {
 				delete(g.members, k)

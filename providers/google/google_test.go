@@ -239,7 +239,7 @@ func TestTokenExpiryMidRun(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Members = %v, %v; want alice and bob", got, err)
 	}
-	if n := e.fake.callCounts()["token"]; n != 2 {
+	if n := e.fake.Calls()["token"]; n != 2 {
 		t.Errorf("token requests = %d, want 2 (one at start, one after the 401)", n)
 	}
 }
@@ -257,7 +257,7 @@ func TestMembersPages(t *testing.T) {
 	}
 	p := e.open(t, e.config(KindGroups, map[string]string{"big": "big@acme.example"}, nil))
 	providertest.CheckMembers(t, p, "big", want)
-	if n := e.fake.callCounts()["memberships.list"]; n != 3 {
+	if n := e.fake.Calls()["memberships.list"]; n != 3 {
 		t.Errorf("list requests = %d, want 3", n)
 	}
 }
@@ -320,7 +320,7 @@ func TestIAMConflictsAndForeignBindings(t *testing.T) {
 	if err := p.Grant(ctx, providers.Grant{Role: "viewer", Principal: "alice@acme.example", Until: until}); err != nil {
 		t.Fatalf("Grant through 3 conflicts: %v", err)
 	}
-	if n := e.fake.callCounts()["setIamPolicy"]; n != 4 {
+	if n := e.fake.Calls()["setIamPolicy"]; n != 4 {
 		t.Errorf("setIamPolicy calls = %d, want 4 (3 conflicts, then success)", n)
 	}
 	got, err := p.Members(ctx, "viewer")
@@ -467,7 +467,7 @@ func TestTokenRefreshOnSchedule(t *testing.T) {
 		}
 		time.Sleep(1100 * time.Millisecond)
 	}
-	if n := e.fake.callCounts()["token"]; n != 2 {
+	if n := e.fake.Calls()["token"]; n != 2 {
 		t.Errorf("token requests = %d, want 2", n)
 	}
 }
