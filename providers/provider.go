@@ -291,16 +291,33 @@ func FromHTTPStatus(system, provider, what string, status int, err error) error 
 	return fmt.Errorf("provider %s: %s: %w", provider, what, err)
 }
 
-// CheckRoles runs check on each role cfg declares, in name order, and
-// joins what they report. It stops after an error for which last is true
-// (nil: none is), since the other roles would say the same: the system is
-// unreachable (Unreachable), or refuses gitgrant altogether (IsSystem).
-func CheckRoles(cfg gitgrant.ProviderConfig, last func(error) bool, check func(role string) error) error {
+// RoleChecks are what a provider's Check does, without changing anything.
+type RoleChecks struct {
+	// Connect proves that the credentials work at all, for an entry that
+	// declares no role yet; nil proves nothing.
+	Connect func() error
+	// Role checks one declared role.
+	Role func(role string) error
+	// Last says after which error of Role to stop, since the other roles
+	// would say the same: the system is unreachable (Unreachable), or
+	// refuses gitgrant altogether (IsSystem). nil never stops.
+	Last func(error) bool
+}
+
+// CheckRoles checks each role cfg declares, in name order, and joins what
+// they report; with no role declared, it connects.
+func CheckRoles(cfg gitgrant.ProviderConfig, c RoleChecks) error {
+	if len(cfg.Roles) == 0 {
+		if c.Connect == nil {
+			return nil
+		}
+		return c.Connect()
+	}
 	var errs []error
 	for _, role := range slices.Sorted(maps.Keys(cfg.Roles)) {
-		if err := check(role); err != nil {
+		if err := c.Role(role); err != nil {
 			errs = append(errs, err)
-			if last != nil && last(err) {
+			if c.Last != nil && c.Last(err) {
 				break
 			}
 		}

@@ -62,10 +62,10 @@ func TestCheckRoles(t *testing.T) {
 	}
 	for _, tt := range tests {
 		var checked []string
-		err := CheckRoles(cfg, tt.last, func(role string) error {
+		err := CheckRoles(cfg, RoleChecks{Last: tt.last, Role: func(role string) error {
 			checked = append(checked, role)
 			return answers[role]
-		})
+		}})
 		if diff := cmp.Diff(tt.checked, checked); diff != "" {
 			t.Errorf("%s: roles checked (-want +got):\n%s", tt.name, diff)
 		}
@@ -74,5 +74,13 @@ func TestCheckRoles(t *testing.T) {
 				t.Errorf("%s: the error %v leaves out %v", tt.name, err, want)
 			}
 		}
+	}
+	connected := errors.New("connected")
+	none := RoleChecks{Connect: func() error { return connected }, Role: func(string) error { return errors.New("no role to check") }}
+	if err := CheckRoles(gitgrant.ProviderConfig{}, none); err != connected {
+		t.Errorf("CheckRoles with no role = %v, want what Connect says", err)
+	}
+	if err := CheckRoles(gitgrant.ProviderConfig{}, RoleChecks{}); err != nil {
+		t.Errorf("CheckRoles with no role and nothing to connect = %v", err)
 	}
 }

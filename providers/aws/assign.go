@@ -356,7 +356,7 @@ func assignmentMissing(reason string) bool {
 // the credentials, the instance and every permission set and account,
 // without changing anything.
 func (p *Provider) Check(ctx context.Context) error {
-	return providers.CheckRoles(p.cfg, providers.Unreachable, func(role string) error {
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{Last: providers.Unreachable, Role: func(role string) error {
 		ps, account, err := p.target(role)
 		if err != nil {
 			return err
@@ -370,5 +370,5 @@ func (p *Provider) Check(ctx context.Context) error {
 			return p.wrap(fmt.Sprintf("read assignments of %s (%s in %s)", role, ps, account), err)
 		}
 		return nil
-	})
+	}})
 }

@@ -301,13 +301,16 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // Check gets a token and reads every managed group; with PIM, also its
 // assignments, which needs the PIM permission.
 func (p *Provider) Check(ctx context.Context) error {
-	if len(p.cfg.Roles) == 0 {
-		if err := p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil); err != nil {
-			return p.wrap("read users of", "", "", err)
-		}
-		return nil
-	}
-	return providers.CheckRoles(p.cfg, providers.IsSystem, func(role string) error { return p.checkGroup(ctx, role) })
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{
+		Connect: func() error {
+			if err := p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil); err != nil {
+				return p.wrap("read users of", "", "", err)
+			}
+			return nil
+		},
+		Role: func(role string) error { return p.checkGroup(ctx, role) },
+		Last: providers.IsSystem,
+	})
 }
 
 func (p *Provider) checkGroup(ctx context.Context, role string) error {

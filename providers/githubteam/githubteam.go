@@ -248,17 +248,20 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // whose members GitHub would list as the team's own. It cannot prove the
 // right to change membership without changing it.
 func (p *Provider) Check(ctx context.Context) error {
-	if len(p.cfg.Roles) == 0 {
-		_, err := p.call(ctx, func() (*github.Response, error) {
-			_, resp, err := p.client.Organizations.Get(ctx, p.org)
-			return resp, err
-		})
-		if err != nil {
-			return p.wrap("read organisation", "", "", err)
-		}
-		return nil
-	}
-	return providers.CheckRoles(p.cfg, providers.Unreachable, func(role string) error { return p.checkTeam(ctx, role) })
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{
+		Connect: func() error {
+			_, err := p.call(ctx, func() (*github.Response, error) {
+				_, resp, err := p.client.Organizations.Get(ctx, p.org)
+				return resp, err
+			})
+			if err != nil {
+				return p.wrap("read organisation", "", "", err)
+			}
+			return nil
+		},
+		Role: func(role string) error { return p.checkTeam(ctx, role) },
+		Last: providers.Unreachable,
+	})
 }
 
 func (p *Provider) checkTeam(ctx context.Context, role string) error {

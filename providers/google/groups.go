@@ -283,7 +283,7 @@ func (p *Provider) groupRevoke(ctx context.Context, role, principal string) erro
 
 // groupCheck resolves every managed group and reads one page of it.
 func (p *Provider) groupCheck(ctx context.Context) error {
-	return providers.CheckRoles(p.cfg, nil, func(role string) error {
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{Role: func(role string) error {
 		group, err := p.group(ctx, role)
 		if err != nil {
 			return err
@@ -293,5 +293,5 @@ func (p *Provider) groupCheck(ctx context.Context) error {
 			return p.api.Fail(fmt.Sprintf("read members of %s (%s)", role, group), err)
 		}
 		return nil
-	})
+	}})
 }

@@ -300,16 +300,18 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // Check binds and reads every managed group. It cannot prove write access:
 // LDAP has no portable way to ask for it without writing.
 func (p *Provider) Check(ctx context.Context) error {
-	if len(p.cfg.Roles) == 0 {
-		err := p.pool.do(ctx, func(*ldap.Conn) error { return nil })
-		if err != nil {
-			return p.wrap("bind as", "", p.dialer.bindDN, err)
-		}
-		return nil
-	}
-	return providers.CheckRoles(p.cfg, providers.Unreachable, func(role string) error {
-		_, err := p.Members(ctx, role)
-		return err
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{
+		Connect: func() error {
+			if err := p.pool.do(ctx, func(*ldap.Conn) error { return nil }); err != nil {
+				return p.wrap("bind as", "", p.dialer.bindDN, err)
+			}
+			return nil
+		},
+		Role: func(role string) error {
+			_, err := p.Members(ctx, role)
+			return err
+		},
+		Last: providers.Unreachable,
 	})
 }
 

@@ -322,13 +322,16 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // Okta-mastered group (OKTA_GROUP): Okta refuses API changes to groups
 // imported from an application or directory.
 func (p *Provider) Check(ctx context.Context) error {
-	if len(p.cfg.Roles) == 0 {
-		if _, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil); err != nil {
-			return p.wrap("read users of", "", "", err)
-		}
-		return nil
-	}
-	return providers.CheckRoles(p.cfg, providers.IsSystem, func(role string) error { return p.checkGroup(ctx, role) })
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{
+		Connect: func() error {
+			if _, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil); err != nil {
+				return p.wrap("read users of", "", "", err)
+			}
+			return nil
+		},
+		Role: func(role string) error { return p.checkGroup(ctx, role) },
+		Last: providers.IsSystem,
+	})
 }
 
 // checkGroup reads role's group, which must be one whose members the API
