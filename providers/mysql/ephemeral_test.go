@@ -140,13 +140,10 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 	e := newEphemeralFixture(t)
 	ctx := t.Context()
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	name := gitgrant.NewAccountName(e.prefix)
-	a, err := e.p.CreateAccount(ctx, "reader", name, until)
-	if err != nil {
-		t.Fatalf("CreateAccount: %v", err)
-	}
-	if want := (providers.Connection{Host: "127.0.0.1", Port: 3306, Kind: "mysql"}); a.Connect != want || a.Name != name || len(a.Secret) != providers.PasswordLen {
-		t.Errorf("account %v (%+v), %d-character secret; want %+v", a, a.Connect, len(a.Secret), want)
+	a := providertest.CreateAccount(t, e.p, "reader", until)
+	name := a.Name
+	if want := (providers.Connection{Host: "127.0.0.1", Port: 3306, Kind: "mysql"}); a.Connect != want {
+		t.Errorf("account %v: Connect = %+v, want %+v", a, a.Connect, want)
 	}
 	if _, err := e.p.CreateAccount(ctx, "reader", name, until); err == nil || !strings.Contains(err.Error(), "exists already") {
 		t.Errorf("creating it twice: %v", err)
@@ -199,10 +196,7 @@ func TestEphemeralAccountExpiresByItself(t *testing.T) {
 	eventScheduler(t, e.fixture)
 	ctx := t.Context()
 	until := time.Now().Add(2 * time.Second)
-	a, err := e.p.CreateAccount(ctx, "reader", gitgrant.NewAccountName(e.prefix), until)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := providertest.CreateAccount(t, e.p, "reader", until)
 	conn, err := connectAs(t, a, a.Secret)
 	if err != nil {
 		t.Fatal(err)
@@ -262,10 +256,7 @@ func TestEphemeralAccountDefiningAView(t *testing.T) {
 	e.mustExec(t, "GRANT CREATE VIEW, SELECT ON "+ident(e.schema)+".* TO "+ident(e.roles["reader"]))
 	// information_schema shows gitgrant only the views it may see.
 	e.mustExec(t, "GRANT SHOW VIEW ON "+ident(e.schema)+".* TO "+literal(e.fixture.prefix+"_gitgrant")+"@'%'")
-	a, err := e.p.CreateAccount(ctx, "reader", gitgrant.NewAccountName(e.prefix), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := providertest.CreateAccount(t, e.p, "reader", time.Now().Add(time.Hour))
 	conn, err := connectAs(t, a, a.Secret)
 	if err != nil {
 		t.Fatal(err)
@@ -312,14 +303,11 @@ func TestEphemeralPasswordNeverLogged(t *testing.T) {
 		e.admin.Exec("SET GLOBAL log_output = " + literal(output))
 	})
 	started := time.Now().Add(-time.Second)
-	a, err := e.p.CreateAccount(t.Context(), "reader", gitgrant.NewAccountName(e.prefix), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := providertest.CreateAccount(t, e.p, "reader", time.Now().Add(time.Hour))
 	defer e.p.DropAccount(context.Background(), "reader", a.Name)
 	e.mustExec(t, "SET GLOBAL general_log = 'OFF'") // before the look, which names the password
 	var created, leaked int
-	err = e.admin.QueryRow(`SELECT COALESCE(SUM(CONVERT(argument USING utf8mb4) LIKE ?), 0), COALESCE(SUM(LOCATE(?, CONVERT(argument USING utf8mb4)) > 0), 0)
+	err := e.admin.QueryRow(`SELECT COALESCE(SUM(CONVERT(argument USING utf8mb4) LIKE ?), 0), COALESCE(SUM(LOCATE(?, CONVERT(argument USING utf8mb4)) > 0), 0)
 FROM mysql.general_log WHERE event_time >= ?`, "CREATE USER '"+a.Name+"'%IDENTIFIED BY PASSWORD%", a.Secret, started.Format(time.DateTime)).Scan(&created, &leaked)
 	if err != nil {
 		t.Fatal(err)

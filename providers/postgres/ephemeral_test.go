@@ -113,14 +113,8 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 	e := newEphemeralFixture(t, nil, nil)
 	ctx := t.Context()
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	name := gitgrant.NewAccountName(e.prefix)
-	a, err := e.p.CreateAccount(ctx, "reader", name, until)
-	if err != nil {
-		t.Fatalf("CreateAccount: %v", err)
-	}
-	if a.Name != name || len(a.Secret) != providers.PasswordLen {
-		t.Fatalf("account %v with a %d-character secret", a, len(a.Secret))
-	}
+	a := providertest.CreateAccount(t, e.p, "reader", until)
+	name := a.Name
 	if want := (providers.Connection{Host: "127.0.0.1", Port: 5432, Database: "postgres", Kind: "postgres"}); a.Connect != want {
 		t.Errorf("Connect = %+v, want %+v (the DSN's)", a.Connect, want)
 	}
@@ -135,7 +129,7 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 	var verifier string
 	var validUntil time.Time
 	var canLogin, member bool
-	err = e.admin.QueryRow(ctx, `SELECT rolpassword, rolvaliduntil, rolcanlogin, pg_has_role(oid, $2::text::regrole, 'MEMBER')
+	err := e.admin.QueryRow(ctx, `SELECT rolpassword, rolvaliduntil, rolcanlogin, pg_has_role(oid, $2::text::regrole, 'MEMBER')
 FROM pg_authid WHERE rolname = $1`, name, quote(e.groups["reader"])).Scan(&verifier, &validUntil, &canLogin, &member)
 	if err != nil {
 		t.Fatal(err)

@@ -109,3 +109,19 @@ func CheckRefusesOtherNames(t *testing.T, p providers.Ephemeral, names []string,
 		t.Error("an account that expired already was created")
 	}
 }
+
+// CreateAccount creates an account of role until then with p, named as
+// gitgrant names them, and fails the test when p cannot, or gives back
+// another name or less than a full password.
+func CreateAccount(t testing.TB, p providers.Ephemeral, role string, until time.Time) providers.Account {
+	t.Helper()
+	name := gitgrant.NewAccountName(p.AccountPrefix(role))
+	a, err := p.CreateAccount(t.Context(), role, name, until)
+	if err != nil {
+		t.Fatalf("CreateAccount: %v", err)
+	}
+	if a.Name != name || len(a.Secret) != providers.PasswordLen {
+		t.Fatalf("CreateAccount(%s) = %v with a %d-character secret", name, a, len(a.Secret))
+	}
+	return a
+}
