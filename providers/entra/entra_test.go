@@ -269,37 +269,23 @@ func TestRequests(t *testing.T) {
 // spent budget likewise, and a wait longer than allowed is not started.
 func TestThrottling(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		force429 int
-		budget   int
-		maxWait  string
-		grants   int
-		want     httpapitest.Limited
-	}{
-		{name: "429 with Retry-After", force429: 2, grants: 1, want: httpapitest.Limited{Refusals: 2, MinTime: 6 * time.Second}},
-		{name: "budget spent", budget: 10, grants: 4, want: httpapitest.Limited{Refusals: 1, MinTime: time.Second}},
-		{name: "longer than max_rate_limit_wait", force429: 1, grants: 1, maxWait: "1s", want: httpapitest.Limited{Fails: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := httpapitest.ManualClock()
-			upns := providertest.Numbered("u%d@contoso.com", tt.grants)
-			f := setup(t, c, 1, upns)
-			f.Set(func() { f.force429, f.budget.Limit, f.lag = tt.force429, tt.budget, 0 })
-			s := map[string]any{}
-			if tt.maxWait != "" {
-				s["max_rate_limit_wait"] = tt.maxWait
-			}
-			p := open(t, config(f, map[string]string{"ops": groupID(0)}, s), c)
-			tt.want.API = "Microsoft Graph"
-			f.CheckLimited(t, tt.want, func() error { return providertest.GrantEach(t.Context(), p, "ops", upns, time.Time{}) })
-			if got := f.memberUPNs(groupID(0)); !tt.want.Fails && len(got) != len(upns) {
-				t.Errorf("members = %v, want %d", got, len(upns))
-			}
-		})
-	}
+	httpapitest.CheckLimited(t, "Microsoft Graph", []httpapitest.Limited{
+		{Name: "429 with Retry-After", Force429: 2, Grants: 1, Refusals: 2, MinTime: 6 * time.Second},
+		{Name: "budget spent", Quota: 10, Grants: 4, Refusals: 1, MinTime: time.Second},
+		{Name: "longer than max_rate_limit_wait", Force429: 1, Grants: 1, MaxWait: "1s", Fails: true},
+	}, func(t *testing.T, lc httpapitest.Limited) (*httpapitest.Fake, func() error, func() int) {
+		c := httpapitest.ManualClock()
+		upns := providertest.Numbered("u%d@contoso.com", lc.Grants)
+		f := setup(t, c, 1, upns)
+		f.Set(func() { f.force429, f.budget.Limit, f.lag = lc.Force429, lc.Quota, 0 })
+		s := map[string]any{}
+		if lc.MaxWait != "" {
+			s["max_rate_limit_wait"] = lc.MaxWait
+		}
+		p := open(t, config(f, map[string]string{"ops": groupID(0)}, s), c)
+		return &f.Fake, func() error { return providertest.GrantEach(t.Context(), p, "ops", upns, time.Time{}) },
+			func() int { return len(f.memberUPNs(groupID(0))) }
+	})
 }
 
 // TestTokenLifetime: the token is renewed when it runs out, and a token

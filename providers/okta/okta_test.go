@@ -182,38 +182,24 @@ func TestRequests(t *testing.T) {
 // longer than allowed is not started.
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		perMinute int
-		force429  int
-		maxWait   string
-		grants    int
-		want      httpapitest.Limited
-	}{
-		{name: "under the limit", perMinute: 100, grants: 5},
-		{name: "window spent: wait for the reset", perMinute: 6, grants: 10, want: httpapitest.Limited{MinTime: time.Minute}},
-		{name: "429 waited out", force429: 2, grants: 1, want: httpapitest.Limited{Refusals: 2}},
-		{name: "longer than max_rate_limit_wait", perMinute: 3, grants: 3, maxWait: "10s", want: httpapitest.Limited{Fails: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := httpapitest.ManualClock()
-			logins := providertest.Numbered("u%d@example.com", tt.grants)
-			f := setup(t, c, []string{"00gops"}, logins)
-			f.Set(func() { f.quota.Limit, f.force429 = tt.perMinute, tt.force429 })
-			cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
-			if tt.maxWait != "" {
-				cfg.Settings["max_rate_limit_wait"] = tt.maxWait
-			}
-			p := open(t, cfg, c)
-			tt.want.API = "Okta"
-			f.CheckLimited(t, tt.want, func() error { return providertest.GrantEach(t.Context(), p, "ops", logins, time.Time{}) })
-			if got := f.memberLogins("00gops"); !tt.want.Fails && len(got) != len(logins) {
-				t.Errorf("members = %v, want %d", got, len(logins))
-			}
-		})
-	}
+	httpapitest.CheckLimited(t, "Okta", []httpapitest.Limited{
+		{Name: "under the limit", Quota: 100, Grants: 5},
+		{Name: "window spent: wait for the reset", Quota: 6, Grants: 10, MinTime: time.Minute},
+		{Name: "429 waited out", Force429: 2, Grants: 1, Refusals: 2},
+		{Name: "longer than max_rate_limit_wait", Quota: 3, Grants: 3, MaxWait: "10s", Fails: true},
+	}, func(t *testing.T, lc httpapitest.Limited) (*httpapitest.Fake, func() error, func() int) {
+		c := httpapitest.ManualClock()
+		logins := providertest.Numbered("u%d@example.com", lc.Grants)
+		f := setup(t, c, []string{"00gops"}, logins)
+		f.Set(func() { f.quota.Limit, f.force429 = lc.Quota, lc.Force429 })
+		cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
+		if lc.MaxWait != "" {
+			cfg.Settings["max_rate_limit_wait"] = lc.MaxWait
+		}
+		p := open(t, cfg, c)
+		return &f.Fake, func() error { return providertest.GrantEach(t.Context(), p, "ops", logins, time.Time{}) },
+			func() int { return len(f.memberLogins("00gops")) }
+	})
 }
 
 // TestTokenLifetime: a service app's token is renewed when it runs out,
