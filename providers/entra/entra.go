@@ -303,10 +303,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 func (p *Provider) Check(ctx context.Context) error {
 	return providers.CheckRoles(p.cfg, providers.RoleChecks{
 		Connect: func() error {
-			if err := p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil); err != nil {
-				return p.wrap("read users of", "", "", err)
-			}
-			return nil
+			return p.wrap("read users of", "", "", p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil)) // nil stays nil
 		},
 		Role: func(role string) error { return p.checkGroup(ctx, role) },
 		Last: providers.IsSystem,
