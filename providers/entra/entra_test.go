@@ -197,9 +197,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(99),
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(199),
 	}
-	if diff := cmp.Diff(want, f.Log()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	f.CheckLog(t, want)
 }
 
 // TestRequests pins what each operation sends, including the wait for a

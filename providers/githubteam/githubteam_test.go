@@ -84,9 +84,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /orgs/acme/teams/big/members?page=2&per_page=100&role=all",
 		"GET /orgs/acme/teams/big/members?page=3&per_page=100&role=all",
 	}
-	if diff := cmp.Diff(want, fake.Log()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	fake.CheckLog(t, want)
 }
 
 // TestMemberships covers what GitHub adds to plain membership: invitations

@@ -127,9 +127,7 @@ func TestMembersPages(t *testing.T) {
 		"GET /api/v1/groups/00gbig/users?after=00u00199&limit=200",
 		"GET /api/v1/groups/00gbig/users?after=00u00399&limit=200",
 	}
-	if diff := cmp.Diff(want, f.Log()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	f.CheckLog(t, want)
 }
 
 // TestRequests pins what each operation sends, including the wait for a

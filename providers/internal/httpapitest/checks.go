@@ -181,9 +181,7 @@ func CheckRequests[P any](t *testing.T, open func(t *testing.T, settings map[str
 			if err := x.Do(t.Context(), p); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(x.Want, f.Log()); diff != "" {
-				t.Errorf("requests (-want +got):\n%s", diff)
-			}
+			f.CheckLog(t, x.Want)
 		})
 	}
 }
@@ -199,4 +197,13 @@ func (f *Fake) ReportLimits(b *testing.B, client interface{ Waited() (int64, tim
 	f.Mu.Unlock()
 	b.ReportMetric(float64(waits), "limit-waits")
 	b.ReportMetric(waited.Seconds(), "limit-wait-s")
+}
+
+// CheckLog checks that the fake has served want, in order ("METHOD uri",
+// as Log has them), and nothing else.
+func (f *Fake) CheckLog(t testing.TB, want []string) {
+	t.Helper()
+	if diff := cmp.Diff(want, f.Log()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
 }
