@@ -418,8 +418,3 @@ func caBundle(t *testing.T) string {
 	}
 	return path
 }
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}

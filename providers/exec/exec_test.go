@@ -326,11 +326,6 @@ func TestBrokenPrograms(t *testing.T) {
 	}
 }
 
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}
-
 func TestOpenRejects(t *testing.T) {
 	t.Parallel()
 	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) {

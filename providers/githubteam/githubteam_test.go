@@ -399,8 +399,3 @@ func TestRequests(t *testing.T) {
 		}
 	}
 }
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}

@@ -497,8 +497,3 @@ func TestRevokeHandBoundMembers(t *testing.T) {
 		t.Errorf("policy after revoking every hand-bound member: %+v", got)
 	}
 }
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}

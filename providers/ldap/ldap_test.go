@@ -690,8 +690,3 @@ func BenchmarkGrantRevoke1000Parallel(b *testing.B) {
 		run(func(i int) error { return p.Revoke(ctx, "par", fmt.Sprintf("par%04d", i)) })
 	}
 }
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}

@@ -23,8 +23,3 @@ func TestConfigFromYAML(t *testing.T) {
 		providertest.Edit{Name: "principal by id", Old: "principal: login", New: "principal: id"},
 	)
 }
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}

@@ -258,11 +258,6 @@ func TestCheckReportsMissingGroupAndPermissions(t *testing.T) {
 	}
 }
 
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}
-
 func TestOpenRejects(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
