@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"maps"
 )
 
 // Grant is one membership to create: principal gets role until Until.
@@ -288,4 +289,60 @@ func FromHTTPStatus(system, provider, what string, status int, err error) error 
 		return Unavailable(system, what, err)
 	}
 	return fmt.Errorf("provider %s: %s: %w", provider, what, err)
+}
+
+// RoleChecks are what a provider's Check does, without changing anything.
+type RoleChecks struct {
+	// Connect proves that the credentials work at all, for an entry that
+	// declares no role yet; nil proves nothing.
+	Connect func() error
+	// Role checks one declared role.
+	Role func(role string) error
+	// Last says after which error of Role to stop, since the other roles
+	// would say the same: the system is unreachable (Unreachable), or
+	// refuses gitgrant altogether (IsSystem). nil never stops.
+	Last func(error) bool
+}
+
+// CheckRoles checks each role cfg declares, in name order, and joins what
+// they report; with no role declared, it connects.
+func CheckRoles(cfg gitgrant.ProviderConfig, c RoleChecks) error {
+	if len(cfg.Roles) == 0 {
+		if c.Connect == nil {
+			return nil
+		}
+		return c.Connect()
+	}
+	var errs []error
+	for _, role := range slices.Sorted(maps.Keys(cfg.Roles)) {
+		if err := c.Role(role); err != nil {
+			errs = append(errs, err)
+			if c.Last != nil && c.Last(err) {
+				break
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Unreachable reports whether err says that a system could not be reached
+// or failed on its side: a retryable SystemError.
+func Unreachable(err error) bool {
+	var sys *gitgrant.SystemError
+	return errors.As(err, &sys) && sys.Retryable
+}
+
+// IsSystem reports whether err is a SystemError: the system is
+// unreachable or refuses gitgrant's credentials.
+func IsSystem(err error) bool {
+	var sys *gitgrant.SystemError
+	return errors.As(err, &sys)
+}
+
+// SpeltOtherwise is the error of a grant to a principal that the system
+// (as people name it: "Okta") knows by another spelling, such as in
+// another case: Members would report that spelling, and the grant would
+// look like drift to revoke on the next run. identities must use it.
+func SpeltOtherwise(provider, role, system, asked, spelt string) error {
+	return fmt.Errorf("provider %s: grant %s: %s spells %q as %q; use that spelling in identities: %w", provider, role, system, asked, spelt, ErrInvalidName)
 }

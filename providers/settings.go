@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"slices"
 )
 
 // Typed makes the Factory of a provider type that owns its settings: it
@@ -123,4 +124,41 @@ func ParseWait(provider, key, value string, def time.Duration) (time.Duration, e
 		return 0, fmt.Errorf("provider %s: setting %s must be a duration such as 5m, not %q", provider, key, value)
 	}
 	return d, nil
+}
+
+// DeclaredTarget returns role's target in cfg, refusing a role that
+// gitgrant.yaml does not declare (ErrNotFound): a provider manages only
+// the roles declared for it.
+func DeclaredTarget(cfg gitgrant.ProviderConfig, role string) (string, error) {
+	if _, ok := cfg.Roles[role]; !ok {
+		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", cfg.Name, role, ErrNotFound)
+	}
+	return cfg.RoleTarget(role), nil
+}
+
+// ValidTarget is DeclaredTarget for a provider whose targets have a form
+// of their own: a target that valid refuses is ErrInvalidName, saying that
+// it is not what ("a team slug").
+func ValidTarget(cfg gitgrant.ProviderConfig, role string, valid func(string) bool, what string) (string, error) {
+	target, err := DeclaredTarget(cfg, role)
+	if err != nil {
+		return "", err
+	}
+	if !valid(target) {
+		return "", fmt.Errorf("provider %s: role %s: %q is not %s: %w", cfg.Name, role, target, what, ErrInvalidName)
+	}
+	return target, nil
+}
+
+// Choice reads a setting that is one of a few words: value must be one of
+// choices, and empty is the first of them, the default.
+func Choice(provider, key, value string, choices ...string) (string, error) {
+	if value == "" {
+		return choices[0], nil
+	}
+	if slices.Contains(choices, value) {
+		return value, nil
+	}
+	list := strings.Join(choices[:len(choices)-1], ", ") + " or " + choices[len(choices)-1]
+	return "", fmt.Errorf("provider %s: setting %s must be %s, not %q", provider, key, list, value)
 }

@@ -160,3 +160,44 @@ func TestTyped(t *testing.T) {
 		t.Errorf("Typed with an unknown key: err %v, open ran: %v", err, got.URL != "untouched")
 	}
 }
+
+// TestValidTarget: only declared roles have a target, and a target of the
+// wrong form is an invalid name that says what it should be.
+func TestValidTarget(t *testing.T) {
+	t.Parallel()
+	cfg := gitgrant.ProviderConfig{Name: "corp", Roles: map[string]gitgrant.RoleConfig{"ops": {Target: "team-ops"}, "bad": {Target: "../x"}}}
+	slug := func(s string) bool { return !strings.ContainsAny(s, "./") }
+	tests := []struct {
+		role    string
+		want    string
+		wantErr error
+		says    string
+	}{
+		{role: "ops", want: "team-ops"},
+		{role: "ghost", wantErr: ErrNotFound, says: `provider corp: role "ghost" is not declared in gitgrant.yaml`},
+		{role: "bad", wantErr: ErrInvalidName, says: `provider corp: role bad: "../x" is not a team slug`},
+	}
+	for _, tt := range tests {
+		got, err := ValidTarget(cfg, tt.role, slug, "a team slug")
+		if got != tt.want || !errors.Is(err, tt.wantErr) || (tt.says != "" && !strings.Contains(err.Error(), tt.says)) {
+			t.Errorf("ValidTarget(%s) = %q, %v; want %q, %v saying %q", tt.role, got, err, tt.want, tt.wantErr, tt.says)
+		}
+	}
+}
+
+func TestChoice(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		value, want, wantErr string
+	}{
+		{"", "login", ""},
+		{"email", "email", ""},
+		{"Email", "", `provider corp: setting principal must be login, email or id, not "Email"`},
+	}
+	for _, tt := range tests {
+		got, err := Choice("corp", "principal", tt.value, "login", "email", "id")
+		if got != tt.want || (err == nil) != (tt.wantErr == "") || (err != nil && err.Error() != tt.wantErr) {
+			t.Errorf("Choice(%q) = %q, %v; want %q, %q", tt.value, got, err, tt.want, tt.wantErr)
+		}
+	}
+}

@@ -9,6 +9,17 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/all"
+	"github.com/gitgrant/gitgrant/providers/aws"
+	"github.com/gitgrant/gitgrant/providers/entra"
+	"github.com/gitgrant/gitgrant/providers/exec"
+	"github.com/gitgrant/gitgrant/providers/githubteam"
+	"github.com/gitgrant/gitgrant/providers/google"
+	"github.com/gitgrant/gitgrant/providers/kubernetes"
+	"github.com/gitgrant/gitgrant/providers/ldap"
+	"github.com/gitgrant/gitgrant/providers/mysql"
+	"github.com/gitgrant/gitgrant/providers/okta"
+	"github.com/gitgrant/gitgrant/providers/postgres"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 	"github.com/gitgrant/gitgrant/schema"
 )
 
@@ -26,6 +37,32 @@ func TestEveryTypeHasASchema(t *testing.T) {
 	}
 	if diff := cmp.Diff(registered, known); diff != "" {
 		t.Errorf("registered types and settings schemas differ (-registered +schemas):\n%s", diff)
+	}
+}
+
+// Every type's Settings has a json tag for each key of its schema and no
+// other: a key the schema accepts is one Open reads.
+func TestSettingsMatchSchemas(t *testing.T) {
+	t.Parallel()
+	settings := map[string]any{
+		postgres.Type:   postgres.Settings{},
+		mysql.Type:      mysql.Settings{},
+		exec.Type:       exec.Settings{},
+		ldap.Type:       ldap.Settings{},
+		githubteam.Type: githubteam.Settings{},
+		okta.Type:       okta.Settings{},
+		entra.Type:      entra.Settings{},
+		google.Type:     google.Settings{},
+		aws.Type:        aws.Settings{},
+		kubernetes.Type: kubernetes.Settings{},
+	}
+	for _, typ := range all.Registry().Types() {
+		s, ok := settings[typ]
+		if !ok {
+			t.Errorf("type %s: add its Settings here", typ)
+			continue
+		}
+		t.Run(typ, func(t *testing.T) { providertest.SettingsMatchSchema(t, typ, s) })
 	}
 }
 

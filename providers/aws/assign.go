@@ -4,9 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -358,26 +356,19 @@ func assignmentMissing(reason string) bool {
 // the credentials, the instance and every permission set and account,
 // without changing anything.
 func (p *Provider) Check(ctx context.Context) error {
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{Last: providers.Unreachable, Role: func(role string) error {
 		ps, account, err := p.target(role)
-		if err == nil {
-			err = p.call(ctx, func() error {
-				_, err := p.admin.ListAccountAssignments(ctx, &ssoadmin.ListAccountAssignmentsInput{
-					InstanceArn: &p.instance, AccountId: &account, PermissionSetArn: &ps, MaxResults: aws.Int32(1)})
-				return err
-			})
-			if err != nil {
-				err = p.wrap(fmt.Sprintf("read assignments of %s (%s in %s)", role, ps, account), err)
-			}
-		}
 		if err != nil {
-			errs = append(errs, err)
-			var sys *gitgrant.SystemError
-			if errors.As(err, &sys) && sys.Retryable {
-				break // unreachable: the other roles would say the same
-			}
+			return err
 		}
-	}
-	return errors.Join(errs...)
+		err = p.call(ctx, func() error {
+			_, err := p.admin.ListAccountAssignments(ctx, &ssoadmin.ListAccountAssignmentsInput{
+				InstanceArn: &p.instance, AccountId: &account, PermissionSetArn: &ps, MaxResults: aws.Int32(1)})
+			return err
+		})
+		if err != nil {
+			return p.wrap(fmt.Sprintf("read assignments of %s (%s in %s)", role, ps, account), err)
+		}
+		return nil
+	}})
 }

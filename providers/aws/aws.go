@@ -10,7 +10,6 @@
 package aws
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -136,11 +135,15 @@ func openDefault(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, d
 // give it static credentials and the fake's endpoint.
 func openWith(cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps, awsCfg aws.Config) (*Provider, error) {
 	bad := providers.Named(cfg.Name).Errorf
+	matchBy, err := providers.Choice(cfg.Name, "match_by", s.MatchBy, MatchUserName, MatchEmail)
+	if err != nil {
+		return nil, err
+	}
 	p := &Provider{
 		cfg:      cfg,
 		instance: s.InstanceARN,
 		store:    s.IdentityStoreID,
-		matchBy:  cmp.Or(s.MatchBy, MatchUserName),
+		matchBy:  matchBy,
 		clock:    gitgrant.ClockOr(deps.Clock),
 		calls:    &callCounter{},
 		byName:   map[string]principal{},
@@ -154,13 +157,9 @@ func openWith(cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps, awsC
 	if !storePattern.MatchString(p.store) {
 		return nil, bad("setting identity_store_id must be an identity store id such as d-0123456789, not %q", p.store)
 	}
-	if p.matchBy != MatchUserName && p.matchBy != MatchEmail {
-		return nil, bad("setting match_by must be %q or %q, not %q", MatchUserName, MatchEmail, p.matchBy)
-	}
 	if awsCfg.Region == "" {
 		return nil, bad("no AWS region: set region, or AWS_REGION in the environment")
 	}
-	var err error
 	if p.maxWait, err = providers.ParseWait(cfg.Name, "max_wait", s.MaxWait, defaultMaxWait); err != nil || p.maxWait == 0 {
 		return nil, bad("setting max_wait must be a positive duration such as 2m, not %q", s.MaxWait)
 	}
@@ -213,10 +212,10 @@ func (p *Provider) Calls() int64 { return p.calls.n.Load() }
 
 // target returns the permission set ARN and account id of role.
 func (p *Provider) target(role string) (string, string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	t, err := providers.DeclaredTarget(p.cfg, role)
+	if err != nil {
+		return "", "", err
 	}
-	t := p.cfg.RoleTarget(role)
 	m := targetPattern.FindStringSubmatch(t)
 	if m == nil {
 		return "", "", fmt.Errorf("provider %s: role %s: target %q is not PERMISSION_SET_ARN@ACCOUNT_ID: %w", p.cfg.Name, role, t, providers.ErrInvalidName)

@@ -153,9 +153,9 @@ func TestAsyncAndThrottling(t *testing.T) {
 	alice := f.addUser("alice", "alice@acme.example")
 	p := mustOpen(t, testConfig(f, roles(), nil), nil)
 	ctx := t.Context()
-	f.mu.Lock()
+	f.Mu.Lock()
 	f.throttle = 2
-	f.mu.Unlock()
+	f.Mu.Unlock()
 	if err := p.Grant(ctx, providers.Grant{Role: "admin", Principal: "alice", Until: time.Now().Add(time.Hour)}); err != nil {
 		t.Fatalf("Grant: %v", err)
 	}
@@ -175,7 +175,7 @@ func TestAsyncAndThrottling(t *testing.T) {
 		"DescribeAccountAssignmentCreationStatus": 3,
 		"DescribeAccountAssignmentDeletionStatus": 6,
 	}
-	if diff := cmp.Diff(want, f.callCounts()); diff != "" {
+	if diff := cmp.Diff(want, f.Calls()); diff != "" {
 		t.Errorf("calls (-want +got):\n%s", diff)
 	}
 	if got := p.Calls(); got != 15 {
@@ -279,23 +279,13 @@ func TestMembersPagesAndNames(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.matchBy, func(t *testing.T) {
 			p := mustOpen(t, testConfig(f, roles(), map[string]any{"match_by": tt.matchBy}), nil)
-			ms, err := p.Members(t.Context(), "read")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var got []string
-			for _, m := range ms {
-				got = append(got, m.Principal)
-			}
-			if diff := cmp.Diff(tt.want, got); diff != "" {
-				t.Errorf("Members (-want +got):\n%s", diff)
-			}
+			providertest.CheckMembers(t, p, "read", tt.want)
 			if err := p.Revoke(t.Context(), "read", "user-id:deadbeef-0000"); err != nil {
 				t.Errorf("Revoke by id: %v", err)
 			}
-			f.mu.Lock()
+			f.Mu.Lock()
 			f.assignments[psRead+"|"+account+"|deadbeef-0000"] = "USER"
-			f.mu.Unlock()
+			f.Mu.Unlock()
 		})
 	}
 }
@@ -331,7 +321,7 @@ func TestConcurrentConflicts(t *testing.T) {
 	if diff := cmp.Diff([]string{alice}, f.assigned(psAdmin, account)); diff != "" {
 		t.Errorf("assignments (-want +got):\n%s", diff)
 	}
-	if n := f.callCounts()["CreateAccountAssignment"]; n < 4 {
+	if n := f.Calls()["CreateAccountAssignment"]; n < 4 {
 		t.Errorf("CreateAccountAssignment calls = %d, want at least 4 (one per grant, plus conflicts)", n)
 	}
 }
@@ -371,9 +361,9 @@ func TestPacingStaysUnderQuota(t *testing.T) {
 		if err := providertest.GrantEach(t.Context(), p, "admin", names, time.Time{}); err != nil {
 			t.Fatal(err)
 		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return f.throttled
+		f.Mu.Lock()
+		defer f.Mu.Unlock()
+		return f.Throttled
 	})
 }
 
@@ -427,9 +417,4 @@ func caBundle(t *testing.T) string {
 		t.Fatal(err)
 	}
 	return path
-}
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

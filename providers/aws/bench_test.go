@@ -28,8 +28,8 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 	for b.Loop() {
 		p := mustOpen(b, cfg, nil)
 		providertest.GrantRevoke(b, p, "admin", names, time.Now().Add(time.Hour), gitgrant.SystemClock).Report(b)
-		f.mu.Lock()
-		b.ReportMetric(float64(f.throttled), "throttled")
-		f.mu.Unlock()
+		f.Mu.Lock()
+		b.ReportMetric(float64(f.Throttled), "throttled")
+		f.Mu.Unlock()
 	}
 }

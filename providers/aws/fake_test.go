@@ -9,14 +9,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"maps"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -39,7 +37,9 @@ type fakeAWS struct {
 	t   testing.TB
 	url string
 
-	mu sync.Mutex
+	// Handlers run with Mu held; so does the state below. Throttled
+	// counts the ThrottlingExceptions.
+	httpapitest.Fake
 	// keys are the access keys the fake accepts, with their secrets and
 	// (non-zero) expiry.
 	keys map[string]fakeKey
@@ -59,9 +59,7 @@ type fakeAWS struct {
 	// throttle answers the next requests with ThrottlingException.
 	throttle int
 	// quota caps requests per service and second.
-	quota     httpapitest.Quota
-	calls     map[string]int
-	throttled int
+	quota httpapitest.Quota
 }
 
 type fakeKey struct {
@@ -82,22 +80,22 @@ type fakeRequest struct {
 func newFakeAWS(t testing.TB) *fakeAWS {
 	f := &fakeAWS{t: t, keys: map[string]fakeKey{}, users: map[string]fakeUser{}, groups: map[string]string{},
 		permissionSets: map[string]bool{}, accounts: map[string]bool{}, assignments: map[string]string{},
-		requests: map[string]*fakeRequest{}, pollsToFinish: 1, quota: httpapitest.Quota{Window: time.Second}, calls: map[string]int{}}
-	srv := httptest.NewServer(http.HandlerFunc(f.serve))
+		requests: map[string]*fakeRequest{}, pollsToFinish: 1, quota: httpapitest.Quota{Window: time.Second}}
+	srv := httptest.NewServer(f.Serve(f.serve))
 	t.Cleanup(srv.Close)
 	f.url = srv.URL
 	return f
 }
 
 func (f *fakeAWS) addKey(id, secret, token string, expires time.Time) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.keys[id] = fakeKey{secret: secret, token: token, expires: expires}
 }
 
 func (f *fakeAWS) addUser(name, email string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.nextID++
 	id := fmt.Sprintf("9067a5e1d2-%08x-4d2c-9b1e-%012d", f.nextID, f.nextID)
 	f.users[id] = fakeUser{name: name, email: email}
@@ -105,24 +103,18 @@ func (f *fakeAWS) addUser(name, email string) string {
 }
 
 func (f *fakeAWS) addGroup(name string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.nextID++
 	id := fmt.Sprintf("a4e8b2c1d0-%08x-4a1b-8c2d-%012d", f.nextID, f.nextID)
 	f.groups[id] = name
 	return id
 }
 
-func (f *fakeAWS) callCounts() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.calls)
-}
-
 // assigned lists "principalId" of the assignments of ps in account.
 func (f *fakeAWS) assigned(ps, account string) []string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	var out []string
 	for k := range f.assignments {
 		if strings.HasPrefix(k, ps+"|"+account+"|") {
@@ -200,21 +192,19 @@ func (f *fakeAWS) serve(w http.ResponseWriter, r *http.Request) {
 		writeAWSError(w, http.StatusBadRequest, "UnknownOperationException", "")
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if typ, msg := f.authenticate(r, body); typ != "" {
 		writeAWSError(w, http.StatusForbidden, typ, msg)
 		return
 	}
-	f.calls[op]++
+	f.Called(op)
 	if f.throttle > 0 {
 		f.throttle--
-		f.throttled++
+		f.Throttled++
 		writeAWSError(w, http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
 		return
 	}
 	if ok, _, _ := f.quota.Take(service, 1, time.Now()); !ok {
-		f.throttled++
+		f.Throttled++
 		writeAWSError(w, http.StatusTooManyRequests, "ThrottlingException", "Rate exceeded")
 		return
 	}

@@ -1,7 +1,6 @@
 package entra
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -30,24 +29,14 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 		{"members-busy-tenant", nil, 350},
 	} {
 		b.Run(mode.name, func(b *testing.B) {
-			const n = 1000
-			var upns []string
-			for i := range n {
-				upns = append(upns, fmt.Sprintf("user%04d@contoso.com", i))
-			}
+			upns := providertest.Numbered("user%04d@contoso.com", 1000)
 			for b.Loop() {
 				c := httpapitest.ManualClock()
 				f := setup(b, c, 1, upns)
 				f.Set(func() { f.budget.Limit, f.Latency = mode.budget, 50*time.Millisecond })
 				p := open(b, config(f, map[string]string{"ops": groupID(0)}, mode.settings), c)
 				providertest.GrantRevoke(b, p, "ops", upns, c.Now().Add(24*time.Hour), c).Report(b)
-				waits, waited := p.api.Waited()
-				f.Mu.Lock()
-				b.ReportMetric(float64(f.Throttled), "429s")
-				b.ReportMetric(float64(f.Tokens.Issued), "tokens")
-				f.Mu.Unlock()
-				b.ReportMetric(float64(waits), "limit-waits")
-				b.ReportMetric(waited.Seconds(), "limit-wait-s")
+				f.ReportLimits(b, p.api)
 			}
 		})
 	}

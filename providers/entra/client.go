@@ -69,5 +69,3 @@ func (p *Provider) wrap(op, role, gid string, err error) error {
 	}
 	return p.api.Fail(what, err)
 }
-
-func (p *Provider) system() string { return Type + " " + p.cfg.Name }

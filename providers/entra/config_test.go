@@ -21,8 +21,3 @@ func TestConfigFromYAML(t *testing.T) {
 		providertest.Edit{Name: "pim as a string", Old: "pim: true", New: "pim: \"yes\""},
 	)
 }
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}

@@ -117,11 +117,11 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	if !guidPattern.MatchString(s.ClientID) {
 		return nil, bad("setting client_id must be the application (client) id, a GUID")
 	}
-	graphURL, err := baseURL(cmp.Or(s.GraphURL, defaultGraphURL))
+	graphURL, err := httpapi.BaseURL(cmp.Or(s.GraphURL, defaultGraphURL))
 	if err != nil {
 		return nil, bad("setting graph_url must be an http(s) URL such as %s", defaultGraphURL)
 	}
-	loginURL, err := baseURL(cmp.Or(s.LoginURL, defaultLoginURL))
+	loginURL, err := httpapi.BaseURL(cmp.Or(s.LoginURL, defaultLoginURL))
 	if err != nil {
 		return nil, bad("setting login_url must be an http(s) URL such as %s", defaultLoginURL)
 	}
@@ -129,13 +129,9 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	if err != nil {
 		return nil, err
 	}
-	var byID bool
-	switch s.Principal {
-	case "", "userPrincipalName":
-	case "id":
-		byID = true
-	default:
-		return nil, bad("setting principal must be userPrincipalName or id, not %q", s.Principal)
+	principal, err := providers.Choice(cfg.Name, "principal", s.Principal, "userPrincipalName", "id")
+	if err != nil {
+		return nil, err
 	}
 	secret, err := providers.SecretRef{Name: "client_secret", Env: s.ClientSecretEnv, File: s.ClientSecretFile}.Read(cfg.Name, deps)
 	if err != nil {
@@ -162,23 +158,12 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 		}, deps),
 		graph:         graphURL,
 		clock:         gitgrant.ClockOr(deps.Clock),
-		byID:          byID,
+		byID:          principal == "id",
 		pim:           s.PIM,
 		justification: cmp.Or(s.Justification, "gitgrant access request"),
 		confirmWait:   defaultConfirmWait,
 		users:         map[string]cachedUser{},
 	}, nil
-}
-
-func baseURL(s string) (*url.URL, error) {
-	u, err := url.Parse(s)
-	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" {
-		return nil, errors.New("bad URL")
-	}
-	if !strings.HasSuffix(u.Path, "/") {
-		u.Path += "/"
-	}
-	return u, nil
 }
 
 // NativeExpiry is true with PIM for Groups, once the tenant has answered a
@@ -250,8 +235,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		return p.wrap("grant", g.Role, gid, err)
 	}
 	if got := p.name(u.ID, u.UPN); got != g.Principal {
-		return fmt.Errorf("provider %s: grant %s: Entra spells %q as %q; use that spelling in identities: %w",
-			p.cfg.Name, g.Role, g.Principal, got, providers.ErrInvalidName)
+		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Entra", g.Principal, got)
 	}
 	if p.pim {
 		return p.grantPIM(ctx, g, gid, u.ID)
@@ -274,15 +258,8 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 // confirm calls visible until it says yes, pausing between calls for at
 // most confirmWait in all (throttling waits do not count).
 func (p *Provider) confirm(ctx context.Context, role, gid string, visible func() (bool, error)) error {
-	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}, p.confirmWait, visible)
-	switch {
-	case err != nil:
-		return p.wrap("confirm grant of", role, gid, err)
-	case !shown:
-		return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
-			fmt.Errorf("the grant was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
-	}
-	return nil
+	what := fmt.Sprintf("grant %s (group %s)", role, gid)
+	return p.api.Confirm(ctx, httpapi.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}, p.confirmWait, what, visible)
 }
 
 // Revoke removes the user from the group (with PIM: ends the active
@@ -324,23 +301,13 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // Check gets a token and reads every managed group; with PIM, also its
 // assignments, which needs the PIM permission.
 func (p *Provider) Check(ctx context.Context) error {
-	if len(p.cfg.Roles) == 0 {
-		if err := p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil); err != nil {
-			return p.wrap("read users of", "", "", err)
-		}
-		return nil
-	}
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		if err := p.checkGroup(ctx, role); err != nil {
-			errs = append(errs, err)
-			var sys *gitgrant.SystemError
-			if errors.As(err, &sys) {
-				break // unreachable or refused: the other groups would say the same
-			}
-		}
-	}
-	return errors.Join(errs...)
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{
+		Connect: func() error {
+			return p.wrap("read users of", "", "", p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil)) // nil stays nil
+		},
+		Role: func(role string) error { return p.checkGroup(ctx, role) },
+		Last: providers.IsSystem,
+	})
 }
 
 func (p *Provider) checkGroup(ctx context.Context, role string) error {
@@ -379,14 +346,8 @@ func (p *Provider) Calls() int64 { return p.api.Calls() }
 // group returns the object id of role's group. Only declared roles are
 // managed.
 func (p *Provider) group(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
-	}
-	gid := p.cfg.RoleTarget(role)
-	if !guidPattern.MatchString(gid) {
-		return "", fmt.Errorf("provider %s: role %s: %q is not a group object id: %w", p.cfg.Name, role, gid, providers.ErrInvalidName)
-	}
-	return strings.ToLower(gid), nil
+	gid, err := providers.ValidTarget(p.cfg, role, guidPattern.MatchString, "a group object id")
+	return strings.ToLower(gid), err
 }
 
 // lookup finds a user by userPrincipalName or object id (GET /users/{x}).

@@ -34,10 +34,6 @@ func setup(t testing.TB, c gitgrant.Clock, groups int, upns []string) *fakeGraph
 }
 
 func config(f *fakeGraph, roles map[string]string, settings map[string]any) gitgrant.ProviderConfig {
-	rc := map[string]gitgrant.RoleConfig{}
-	for role, gid := range roles {
-		rc[role] = gitgrant.RoleConfig{Target: gid}
-	}
 	s := map[string]any{
 		"tenant_id":         "contoso.onmicrosoft.com",
 		"client_id":         "11111111-2222-3333-4444-555555555555",
@@ -52,18 +48,16 @@ func config(f *fakeGraph, roles map[string]string, settings map[string]any) gitg
 			s[k] = v
 		}
 	}
-	return gitgrant.ProviderConfig{Name: "entra", Type: Type, Roles: rc, Settings: s}
+	return providertest.Config(Type, "entra", roles, s)
 }
 
-func deps() providers.Deps {
-	return providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": testSecret}, nil, nil)
+// deps hold the client secret, on clock c (nil: the wall clock).
+func deps(c gitgrant.Clock) providers.Deps {
+	return providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": testSecret}, nil, c)
 }
 
 func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
-	t.Helper()
-	d := deps()
-	d.Clock = c
-	return providertest.Open(t, Open, cfg, d).(*Provider)
+	return providertest.Open(t, Open, cfg, deps(c)).(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -80,11 +74,7 @@ func TestConformance(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			var upns []string
-			for i := range 22 {
-				upns = append(upns, fmt.Sprintf("dev%02d@contoso.com", i))
-			}
-			upns = append(upns, "Mixed.Case@Contoso.COM", "guest_example.org#EXT#@contoso.onmicrosoft.com")
+			upns := providertest.Numbered("dev%02d@contoso.com", 22, "Mixed.Case@Contoso.COM", "guest_example.org#EXT#@contoso.onmicrosoft.com")
 			c := gitgrant.SystemClock
 			f := setup(t, c, 2, upns)
 			// Tokens live 62s and are renewed a minute early, so the suite
@@ -106,7 +96,7 @@ func TestConformance(t *testing.T) {
 				MissingPrincipal: missing,
 				HostileNames:     []string{"dev00@contoso.com/../x", "dev00@contoso.com?$select=id", userID(0) + "/$ref"},
 				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
-					return Open(t.Context(), config(f, map[string]string{"hostile": target}, tt.settings), deps())
+					return Open(t.Context(), config(f, map[string]string{"hostile": target}, tt.settings), deps(nil))
 				},
 				Down: func(t *testing.T) (providers.Provider, error) {
 					down := fmt.Sprintf("http://127.0.0.1:%d/", testenv.FreePort(t))
@@ -114,7 +104,7 @@ func TestConformance(t *testing.T) {
 					for k, v := range tt.settings {
 						s[k] = v
 					}
-					return Open(t.Context(), config(f, roles, s), deps())
+					return Open(t.Context(), config(f, roles, s), deps(nil))
 				},
 				Secrets: []string{testSecret, "fake-graph-access-token"},
 			})
@@ -191,10 +181,7 @@ func TestNativeExpiryWithPIM(t *testing.T) {
 
 func TestMembersPages(t *testing.T) {
 	t.Parallel()
-	var upns []string
-	for i := range 250 {
-		upns = append(upns, fmt.Sprintf("user%03d@contoso.com", i))
-	}
+	upns := providertest.Numbered("user%03d@contoso.com", 250)
 	c := httpapitest.ManualClock()
 	f := setup(t, c, 1, upns)
 	f.Set(func() {
@@ -203,26 +190,14 @@ func TestMembersPages(t *testing.T) {
 		}
 	})
 	p := open(t, config(f, map[string]string{"big": groupID(0)}, nil), c)
-	ms, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, m := range ms {
-		got = append(got, m.Principal)
-	}
-	if diff := cmp.Diff(upns, got); diff != "" {
-		t.Errorf("Members (-want +got):\n%s", diff)
-	}
+	providertest.CheckMembers(t, p, "big", upns)
 	want := []string{
 		"POST /contoso.onmicrosoft.com/oauth2/v2.0/token",
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=999",
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(99),
 		"GET /groups/" + groupID(0) + "/members?$select=id,userPrincipalName&$top=100&$skiptoken=" + userID(199),
 	}
-	if diff := cmp.Diff(want, f.Log()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	f.CheckLog(t, want)
 }
 
 // TestRequests pins what each operation sends, including the wait for a
@@ -292,40 +267,23 @@ func TestRequests(t *testing.T) {
 // spent budget likewise, and a wait longer than allowed is not started.
 func TestThrottling(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		force429 int
-		budget   int
-		maxWait  string
-		grants   int
-		want     httpapitest.Limited
-	}{
-		{name: "429 with Retry-After", force429: 2, grants: 1, want: httpapitest.Limited{Refusals: 2, MinTime: 6 * time.Second}},
-		{name: "budget spent", budget: 10, grants: 4, want: httpapitest.Limited{Refusals: 1, MinTime: time.Second}},
-		{name: "longer than max_rate_limit_wait", force429: 1, grants: 1, maxWait: "1s", want: httpapitest.Limited{Fails: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := httpapitest.ManualClock()
-			var upns []string
-			for i := range tt.grants {
-				upns = append(upns, fmt.Sprintf("u%d@contoso.com", i))
-			}
-			f := setup(t, c, 1, upns)
-			f.Set(func() { f.force429, f.budget.Limit, f.lag = tt.force429, tt.budget, 0 })
-			s := map[string]any{}
-			if tt.maxWait != "" {
-				s["max_rate_limit_wait"] = tt.maxWait
-			}
-			p := open(t, config(f, map[string]string{"ops": groupID(0)}, s), c)
-			tt.want.API = "Microsoft Graph"
-			f.CheckLimited(t, tt.want, func() error { return providertest.GrantEach(t.Context(), p, "ops", upns, time.Time{}) })
-			if got := f.memberUPNs(groupID(0)); !tt.want.Fails && len(got) != len(upns) {
-				t.Errorf("members = %v, want %d", got, len(upns))
-			}
-		})
-	}
+	httpapitest.CheckLimited(t, "Microsoft Graph", []httpapitest.Limited{
+		{Name: "429 with Retry-After", Force429: 2, Grants: 1, Refusals: 2, MinTime: 6 * time.Second},
+		{Name: "budget spent", Quota: 10, Grants: 4, Refusals: 1, MinTime: time.Second},
+		{Name: "longer than max_rate_limit_wait", Force429: 1, Grants: 1, MaxWait: "1s", Fails: true},
+	}, func(t *testing.T, lc httpapitest.Limited) (*httpapitest.Fake, func() error, func() int) {
+		c := httpapitest.ManualClock()
+		upns := providertest.Numbered("u%d@contoso.com", lc.Grants)
+		f := setup(t, c, 1, upns)
+		f.Set(func() { f.force429, f.budget.Limit, f.lag = lc.Force429, lc.Quota, 0 })
+		s := map[string]any{}
+		if lc.MaxWait != "" {
+			s["max_rate_limit_wait"] = lc.MaxWait
+		}
+		p := open(t, config(f, map[string]string{"ops": groupID(0)}, s), c)
+		return &f.Fake, func() error { return providertest.GrantEach(t.Context(), p, "ops", upns, time.Time{}) },
+			func() int { return len(f.memberUPNs(groupID(0))) }
+	})
 }
 
 // TestTokenLifetime: the token is renewed when it runs out, and a token
@@ -350,35 +308,30 @@ func TestErrors(t *testing.T) {
 	wrong := providertest.Deps(map[string]string{"ENTRA_CLIENT_SECRET": "not-the-secret"}, nil, c)
 	pw := providertest.Open(t, Open, config(f, roles, nil), wrong)
 	ctx := t.Context()
-	tests := []struct {
-		name string
-		do   func() error
-		want providertest.Failure
-	}{
-		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, want: providertest.Failure{NotFound: true, Says: `"ghost@contoso.com" does not exist in the tenant`}},
-		{name: "spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, want: providertest.Failure{Invalid: true, Says: `as "alice@contoso.com"`}},
-		{name: "an id where names are used", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, want: providertest.Failure{Invalid: true}},
-		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, want: providertest.Failure{NotFound: true}},
-		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, want: providertest.Failure{NotFound: true}},
-		{name: "missing group on Check", do: func() error { return p.Check(ctx) }, want: providertest.Failure{NotFound: true}},
-		{name: "apostrophe", do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, want: providertest.Failure{Invalid: true}},
-		{name: "wrong secret", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, want: providertest.Failure{System: true, Says: "AADSTS7000215"}},
-		{name: "throttled past the context", do: func() error {
+	providertest.CheckFailures(t, []providertest.FailureCase{
+		{Name: "unknown user", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@contoso.com"}) }, Want: providertest.Failure{NotFound: true, Says: `"ghost@contoso.com" does not exist in the tenant`}},
+		{Name: "spelt otherwise", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@contoso.com"}) }, Want: providertest.Failure{Invalid: true, Says: `as "alice@contoso.com"`}},
+		{Name: "an id where names are used", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: userID(0)}) }, Want: providertest.Failure{Invalid: true}},
+		{Name: "missing group on Members", Do: func() error { _, err := p.Members(ctx, "gone"); return err }, Want: providertest.Failure{NotFound: true}},
+		{Name: "missing group on Grant", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@contoso.com"}) }, Want: providertest.Failure{NotFound: true}},
+		{Name: "missing group on Check", Do: func() error { return p.Check(ctx) }, Want: providertest.Failure{NotFound: true}},
+		{Name: "apostrophe", Do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, Want: providertest.Failure{Invalid: true}},
+		{Name: "wrong secret", Do: func() error { _, err := pw.Members(ctx, "ops"); return err }, Want: providertest.Failure{System: true, Says: "AADSTS7000215"}},
+		{Name: "throttled past the context", Do: func() error {
 			f.Set(func() { f.force429 = 1 })
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, want: providertest.Failure{System: true, Retryable: true, Says: "rate limited"}},
-	}
-	for _, tt := range tests {
-		providertest.CheckFailure(t, tt.name, tt.do(), tt.want, testSecret, "not-the-secret", "fake-graph-access-token")
-	}
+		}, Want: providertest.Failure{System: true, Retryable: true, Says: "rate limited"}},
+	}, testSecret, "not-the-secret", "fake-graph-access-token")
 }
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) {
+		return Open(t.Context(), cfg, deps(nil))
+	}
 	providertest.CheckRefusals(t, config(&fakeGraph{url: "https://example.invalid"}, nil, nil), open, []providertest.Refusal{
 		{Name: "tenant missing", Settings: map[string]any{"tenant_id": nil}, Says: "setting tenant_id"},
 		{Name: "tenant with a slash", Settings: map[string]any{"tenant_id": "a/../b"}, Says: "setting tenant_id"},
@@ -433,7 +386,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	who := []string{"a@contoso.com", "b@contoso.com"}
 	f := setup(t, c, 1, who)
 	f.Set(func() { f.force429 = 1 })
-	httpapitest.CheckLogs(t, c, deps(), func(d providers.Deps) providers.Provider {
+	httpapitest.CheckLogs(t, c, deps(nil), func(d providers.Deps) providers.Provider {
 		return providertest.Open(t, Open, config(f, map[string]string{"ops": groupID(0)}, map[string]any{"pim": true}), d)
 	}, "ops", who, testSecret, "fake-graph-access-token")
 }

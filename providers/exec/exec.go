@@ -157,10 +157,11 @@ func validName(s string) error {
 func (p *Provider) request(op, role, principal string) (Request, error) {
 	req := Request{Version: ProtocolVersion, Op: op, Provider: p.name}
 	if role != "" || op != "check" {
-		if _, ok := p.cfg.Roles[role]; !ok {
-			return req, fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.name, role, providers.ErrNotFound)
+		target, err := providers.DeclaredTarget(p.cfg, role)
+		if err != nil {
+			return req, err
 		}
-		req.Role, req.Target = role, p.cfg.RoleTarget(role)
+		req.Role, req.Target = role, target
 	}
 	if op == "grant" || op == "revoke" {
 		if err := validName(principal); err != nil {

@@ -149,16 +149,10 @@ func newTarget(t *testing.T, principals []string, targets ...string) string {
 }
 
 func config(command []any, settings map[string]any) gitgrant.ProviderConfig {
-	cfg := gitgrant.ProviderConfig{Name: "exectest", Type: Type,
-		Roles: map[string]gitgrant.RoleConfig{"reader": {Target: "app-readers"}, "writer": {Target: "app-writers"}},
-		Settings: map[string]any{
-			"command": command,
-			"env":     []any{"GITGRANT_EXEC_HELPER", "EXEC_STATE", "EXEC_MODE"},
-		}}
-	for k, v := range settings {
-		cfg.Settings[k] = v
-	}
-	return cfg
+	return providertest.Config(Type, "exectest", map[string]string{"reader": "app-readers", "writer": "app-writers"}, map[string]any{
+		"command": command,
+		"env":     []any{"GITGRANT_EXEC_HELPER", "EXEC_STATE", "EXEC_MODE"},
+	}, settings)
 }
 
 func deps(vars map[string]string) providers.Deps {
@@ -332,35 +326,20 @@ func TestBrokenPrograms(t *testing.T) {
 	}
 }
 
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}
-
 func TestOpenRejects(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name     string
-		settings map[string]any
-		want     string
-	}{
-		{"no command", map[string]any{"command": []any{}}, "command must be"},
-		{"command not a list", map[string]any{"command": "sh -c 'x'"}, "command must be"},
-		{"bad timeout", map[string]any{"command": []any{"x"}, "timeout": "soon"}, "timeout"},
-		{"bad env name", map[string]any{"command": []any{"x"}, "env": []any{"lower"}}, "env"},
-		{"env not a list", map[string]any{"command": []any{"x"}, "env": "TOKEN"}, "setting env must be a list"},
-		{"command with a number", map[string]any{"command": []any{"x", 1}}, "setting command must be"},
-		{"unknown setting", map[string]any{"command": []any{"x"}, "shell": true}, `unknown setting "shell"`},
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) {
+		return Open(t.Context(), cfg, deps(nil))
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			cfg := gitgrant.ProviderConfig{Name: "e", Type: Type, Settings: tt.settings}
-			if _, err := Open(t.Context(), cfg, deps(nil)); err == nil || !strings.Contains(err.Error(), tt.want) {
-				t.Errorf("Open: err = %v, want one mentioning %q", err, tt.want)
-			}
-		})
-	}
+	providertest.CheckRefusals(t, config([]any{"x"}, nil), open, []providertest.Refusal{
+		{Name: "no command", Settings: map[string]any{"command": []any{}}, Says: "command must be"},
+		{Name: "command not a list", Settings: map[string]any{"command": "sh -c 'x'"}, Says: "command must be"},
+		{Name: "bad timeout", Settings: map[string]any{"timeout": "soon"}, Says: "timeout"},
+		{Name: "bad env name", Settings: map[string]any{"env": []any{"lower"}}, Says: "env"},
+		{Name: "env not a list", Settings: map[string]any{"env": "TOKEN"}, Says: "setting env must be a list"},
+		{Name: "command with a number", Settings: map[string]any{"command": []any{"x", 1}}, Says: "setting command must be"},
+		{Name: "unknown setting", Settings: map[string]any{"shell": true}, Says: `unknown setting "shell"`},
+	})
 }
 
 // TestExampleScript runs the documented example program through the suite,

@@ -7,14 +7,10 @@ package githubteam
 import (
 	"cmp"
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
-	"maps"
 	"net/http"
-	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -92,12 +88,9 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	if !orgPattern.MatchString(org) || len(org) > maxNameLen {
 		return nil, bad("setting org must be an organisation login, not %q", org)
 	}
-	base, err := url.Parse(cmp.Or(s.APIURL, defaultAPIURL))
-	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" {
+	base, err := httpapi.BaseURL(cmp.Or(s.APIURL, defaultAPIURL))
+	if err != nil {
 		return nil, bad("setting api_url must be an http(s) URL such as https://ghe.example.com/api/v3/")
-	}
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
 	}
 	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
 	if err != nil {
@@ -227,8 +220,7 @@ func (p *Provider) checkUser(ctx context.Context, g providers.Grant, slug string
 	case err != nil:
 		return p.wrap("grant", g.Role, slug, err)
 	case user.GetLogin() != g.Principal:
-		return fmt.Errorf("provider %s: grant %s: GitHub spells the login %q as %q; use that spelling in identities: %w",
-			p.cfg.Name, g.Role, g.Principal, user.GetLogin(), providers.ErrInvalidName)
+		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "GitHub", g.Principal, user.GetLogin())
 	}
 	return nil
 }
@@ -256,28 +248,20 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // whose members GitHub would list as the team's own. It cannot prove the
 // right to change membership without changing it.
 func (p *Provider) Check(ctx context.Context) error {
-	if len(p.cfg.Roles) == 0 {
-		_, err := p.call(ctx, func() (*github.Response, error) {
-			_, resp, err := p.client.Organizations.Get(ctx, p.org)
-			return resp, err
-		})
-		if err != nil {
-			return p.wrap("read organisation", "", "", err)
-		}
-		return nil
-	}
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		err := p.checkTeam(ctx, role)
-		if err != nil {
-			errs = append(errs, err)
-			var sys *gitgrant.SystemError
-			if errors.As(err, &sys) && sys.Retryable {
-				break // unreachable: the other teams would say the same
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{
+		Connect: func() error {
+			_, err := p.call(ctx, func() (*github.Response, error) {
+				_, resp, err := p.client.Organizations.Get(ctx, p.org)
+				return resp, err
+			})
+			if err != nil {
+				return p.wrap("read organisation", "", "", err)
 			}
-		}
-	}
-	return errors.Join(errs...)
+			return nil
+		},
+		Role: func(role string) error { return p.checkTeam(ctx, role) },
+		Last: providers.Unreachable,
+	})
 }
 
 func (p *Provider) checkTeam(ctx context.Context, role string) error {
@@ -311,14 +295,8 @@ func (p *Provider) Close() error { return nil }
 
 // team returns the slug of role's team. Only declared roles are managed.
 func (p *Provider) team(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
-	}
-	slug := p.cfg.RoleTarget(role)
-	if !slugPattern.MatchString(slug) || len(slug) > maxNameLen {
-		return "", fmt.Errorf("provider %s: role %s: %q is not a team slug: %w", p.cfg.Name, role, slug, providers.ErrInvalidName)
-	}
-	return slug, nil
+	valid := func(slug string) bool { return slugPattern.MatchString(slug) && len(slug) <= maxNameLen }
+	return providers.ValidTarget(p.cfg, role, valid, "a team slug")
 }
 
 func (p *Provider) checkLogin(login string) error {

@@ -21,24 +21,16 @@ import (
 const testToken = "ghs_test-token-that-must-never-leak"
 
 func config(apiURL string, roles map[string]string) gitgrant.ProviderConfig {
-	rc := map[string]gitgrant.RoleConfig{}
-	for role, slug := range roles {
-		rc[role] = gitgrant.RoleConfig{Target: slug}
-	}
-	return gitgrant.ProviderConfig{
-		Name:  "github",
-		Type:  Type,
-		Roles: rc,
-		Settings: map[string]any{
-			"org":       "acme",
-			"api_url":   apiURL,
-			"token_env": "GITGRANT_TEAM_TOKEN",
-		},
-	}
+	return providertest.Config(Type, "github", roles, map[string]any{
+		"org":       "acme",
+		"api_url":   apiURL,
+		"token_env": "GITGRANT_TEAM_TOKEN",
+	})
 }
 
-func deps() providers.Deps {
-	return providertest.Deps(map[string]string{"GITGRANT_TEAM_TOKEN": testToken}, nil, nil)
+// deps hold the token, on clock c (nil: the wall clock).
+func deps(c gitgrant.Clock) providers.Deps {
+	return providertest.Deps(map[string]string{"GITGRANT_TEAM_TOKEN": testToken}, nil, c)
 }
 
 // open opens a provider whose clock records the waits it asks for and
@@ -47,17 +39,12 @@ func deps() providers.Deps {
 func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *fakeclock.Recording) {
 	t.Helper()
 	rec := fakeclock.Record(gitgrant.SystemClock)
-	d := deps()
-	d.Clock = rec
-	return providertest.Open(t, Open, cfg, d).(*Provider), rec
+	return providertest.Open(t, Open, cfg, deps(rec)).(*Provider), rec
 }
 
 func TestConformance(t *testing.T) {
 	t.Parallel()
-	var principals []string
-	for i := range 24 {
-		principals = append(principals, fmt.Sprintf("dev-%02d", i))
-	}
+	principals := providertest.Numbered("dev-%02d", 24)
 	fake, apiURL := newFakeGitHub(t, "acme", principals, "prod-deployers", "admins")
 	fake.token = testToken
 	fake.addUser("outside-collaborator", false)
@@ -71,11 +58,11 @@ func TestConformance(t *testing.T) {
 		Principals:       principals,
 		MissingPrincipal: "ghost-user",
 		OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
-			return Open(t.Context(), config(apiURL, map[string]string{"hostile": target}), deps())
+			return Open(t.Context(), config(apiURL, map[string]string{"hostile": target}), deps(nil))
 		},
 		Down: func(t *testing.T) (providers.Provider, error) {
 			c := config(fmt.Sprintf("http://127.0.0.1:%d/api/v3/", testenv.FreePort(t)), map[string]string{"deployer": "prod-deployers"})
-			return Open(t.Context(), c, deps())
+			return Open(t.Context(), c, deps(nil))
 		},
 		Secrets: []string{testToken},
 	})
@@ -85,34 +72,19 @@ func TestConformance(t *testing.T) {
 // requests for 250 members.
 func TestMembersPages(t *testing.T) {
 	t.Parallel()
-	var logins []string
-	for i := range 250 {
-		logins = append(logins, fmt.Sprintf("user-%03d", i))
-	}
+	logins := providertest.Numbered("user-%03d", 250)
 	fake, apiURL := newFakeGitHub(t, "acme", logins, "big")
 	for _, l := range logins {
 		fake.setMembership("big", l, "member", "active")
 	}
 	p, _ := open(t, config(apiURL, map[string]string{"big": "big"}))
-	got, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var names []string
-	for _, m := range got {
-		names = append(names, m.Principal)
-	}
-	if diff := cmp.Diff(logins, names); diff != "" {
-		t.Errorf("Members (-want +got):\n%s", diff)
-	}
+	providertest.CheckMembers(t, p, "big", logins)
 	want := []string{
 		"GET /orgs/acme/teams/big/members?per_page=100&role=all",
 		"GET /orgs/acme/teams/big/members?page=2&per_page=100&role=all",
 		"GET /orgs/acme/teams/big/members?page=3&per_page=100&role=all",
 	}
-	if diff := cmp.Diff(want, fake.Log()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	fake.CheckLog(t, want)
 }
 
 // TestMemberships covers what GitHub adds to plain membership: invitations
@@ -335,7 +307,7 @@ func TestCredentials(t *testing.T) {
 			for k, v := range tt.settings {
 				cfg.Settings[k] = v
 			}
-			d := deps()
+			d := deps(nil)
 			d.ReadFile = func(name string) ([]byte, error) {
 				if name == "/run/secrets/gh" {
 					return []byte("ghs_from_file\n"), nil
@@ -359,7 +331,9 @@ func TestCredentials(t *testing.T) {
 
 func TestNewRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) {
+		return Open(t.Context(), cfg, deps(nil))
+	}
 	providertest.CheckRefusals(t, config("https://ghe.example.com/api/v3/", nil), open, []providertest.Refusal{
 		{Name: "org missing", Settings: map[string]any{"org": nil}, Says: "setting org"},
 		{Name: "org with a slash", Settings: map[string]any{"org": "acme/../x"}, Says: "setting org"},
@@ -424,9 +398,4 @@ func TestRequests(t *testing.T) {
 			t.Errorf("%s: requests (-want +got):\n%s", s.name, diff)
 		}
 	}
-}
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

@@ -1,7 +1,6 @@
 package google
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -20,10 +19,7 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 	for _, kind := range []string{KindGroups, KindIAM} {
 		b.Run(kind, func(b *testing.B) {
 			e := newEnv(b)
-			names := make([]string, 1000)
-			for i := range names {
-				names[i] = fmt.Sprintf("user%04d@acme.example", i)
-			}
+			names := providertest.Numbered("user%04d@acme.example", 1000)
 			e.fake.addPrincipals(names...)
 			e.fake.addGroup("ops@acme.example")
 			e.fake.addPolicy("projects/acme-prod")
@@ -40,10 +36,10 @@ func BenchmarkGrantRevoke1000(b *testing.B) {
 					b.Fatal(err)
 				}
 				providertest.GrantRevoke(b, pp, "ops", names, time.Now().Add(4*time.Hour), gitgrant.SystemClock).Report(b)
-				e.fake.mu.Lock()
-				b.ReportMetric(float64(e.fake.throttled), "throttled")
-				b.ReportMetric(float64(e.fake.calls["token"]), "token-calls")
-				e.fake.mu.Unlock()
+				e.fake.Mu.Lock()
+				b.ReportMetric(float64(e.fake.Throttled), "throttled")
+				e.fake.Mu.Unlock()
+				b.ReportMetric(float64(e.fake.Calls()["token"]), "token-calls")
 			}
 		})
 	}

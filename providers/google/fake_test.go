@@ -4,13 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
-	"maps"
 	"net/http"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -47,9 +45,10 @@ type fakeGoogle struct {
 	url      string // api_url of both APIs
 	tokenURL string // token_uri
 
-	mu     sync.Mutex
+	// Handlers run with Mu held; so does the state below. Throttled
+	// counts the 429s; Tokens are the access tokens.
+	httpapitest.Fake
 	offset time.Duration // fake clock = real clock + offset
-	tokens httpapitest.Tokens
 	// principals Google knows: users, groups, service accounts (emails).
 	principals map[string]bool
 	groups     map[string]*fakeGroup // by group email
@@ -65,15 +64,11 @@ type fakeGoogle struct {
 	throttle []int
 	// quota: at most Limit requests a second (0: no limit); requests over
 	// it get 429 with Retry-After: 1.
-	quota     httpapitest.Quota
-	calls     map[string]int // by method name
-	throttled int
+	quota httpapitest.Quota
 	// refuseKey makes the token endpoint refuse the key (disabled).
 	refuseKey bool
 	// denied permissions, for testIamPermissions.
 	denied []string
-	// clock is shared with the provider under test.
-	clock gitgrant.Clock
 }
 
 type fakeGroup struct {
@@ -94,37 +89,37 @@ type fakePolicy struct {
 }
 
 func newFakeGoogle(t testing.TB, clock gitgrant.Clock) *fakeGoogle {
-	f := &fakeGoogle{t: t, clock: clock, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
-		policies: map[string]*fakePolicy{}, calls: map[string]int{}, quota: httpapitest.Quota{Window: time.Second}}
-	f.tokens = httpapitest.Tokens{Now: f.now, Prefix: tokenPrefix + "-", TTL: time.Hour}
+	f := &fakeGoogle{t: t, Fake: httpapitest.Fake{Clock: clock}, principals: map[string]bool{}, groups: map[string]*fakeGroup{},
+		policies: map[string]*fakePolicy{}, quota: httpapitest.Quota{Window: time.Second}}
+	f.Tokens = httpapitest.Tokens{Now: f.now, Prefix: tokenPrefix + "-", TTL: time.Hour}
 	oauth := http.NewServeMux()
-	oauth.HandleFunc("POST /token", f.handleToken)
-	root := httpapitest.NewServer(t, map[string]http.Handler{apiPrefix: http.HandlerFunc(f.handleAPI), "/oauth2": oauth})
+	oauth.HandleFunc("POST /token", f.Serve(f.handleToken))
+	root := httpapitest.NewServer(t, map[string]http.Handler{apiPrefix: f.Serve(f.handleAPI), "/oauth2": oauth})
 	f.url, f.tokenURL = root+apiPrefix+"/", root+"/oauth2/token"
 	return f
 }
 
 // now is the fake's clock: the test's clock plus what advance added.
-func (f *fakeGoogle) now() time.Time { return f.clock.Now().Add(f.offset) }
+func (f *fakeGoogle) now() time.Time { return f.Clock.Now().Add(f.offset) }
 
 // advance moves the fake's clock forward.
 func (f *fakeGoogle) advance(d time.Duration) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.offset += d
 }
 
 func (f *fakeGoogle) addPrincipals(emails ...string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	for _, e := range emails {
 		f.principals[strings.ToLower(e)] = true
 	}
 }
 
 func (f *fakeGoogle) addGroup(email string) string {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.nextID++
 	g := &fakeGroup{id: fmt.Sprintf("0grp%05d", f.nextID), members: map[string]*fakeMember{}}
 	f.groups[email] = g
@@ -133,16 +128,16 @@ func (f *fakeGoogle) addGroup(email string) string {
 }
 
 func (f *fakeGoogle) addPolicy(resource string, bindings ...binding) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	f.policies[resource] = &fakePolicy{etag: 1, bindings: bindings, audit: json.RawMessage(`[{"service":"allServices","auditLogConfigs":[{"logType":"ADMIN_READ"}]}]`)}
 }
 
 // expiry is the expireTime the fake holds for member in group, and
 // whether the membership exists (at the fake's now).
 func (f *fakeGoogle) expiry(group, member string) (time.Time, bool) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	g := f.groups[group]
 	f.sweep(g)
 	m, ok := g.members[strings.ToLower(member)]
@@ -156,8 +151,8 @@ func (f *fakeGoogle) expiry(group, member string) (time.Time, bool) {
 // when member makes a request: an unconditional binding or a condition
 // request.time < timestamp(...) that still holds.
 func (f *fakeGoogle) hasRole(resource, member, role string) bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	for _, b := range f.policies[resource].bindings {
 		if b.Role != role || !slices.Contains(b.Members, member) {
 			continue
@@ -174,20 +169,14 @@ func (f *fakeGoogle) hasRole(resource, member, role string) bool {
 
 // policyBindings returns a copy of the stored bindings.
 func (f *fakeGoogle) policyBindings(resource string) []binding {
-	f.mu.Lock()
-	defer f.mu.Unlock()
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
 	var out []binding
 	for _, b := range f.policies[resource].bindings {
 		b.Members = slices.Clone(b.Members)
 		out = append(out, b)
 	}
 	return out
-}
-
-func (f *fakeGoogle) callCounts() map[string]int {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return maps.Clone(f.calls)
 }
 
 // sweep deletes memberships whose expireTime has passed: Google does it.
@@ -215,8 +204,6 @@ func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "unsupported_grant_type"})
 		return
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
 	if f.refuseKey {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant", "error_description": "Invalid grant: account not found"})
 		return
@@ -234,8 +221,8 @@ func (f *fakeGoogle) handleToken(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_scope"})
 		return
 	}
-	token, ttl := f.tokens.Issue()
-	f.calls["token"]++
+	token, ttl := f.Tokens.Issue()
+	f.Called("token")
 	writeJSON(w, http.StatusOK, map[string]any{"access_token": token, "expires_in": ttl, "token_type": "Bearer"})
 }
 
@@ -248,22 +235,20 @@ var (
 // dispatches by path (Google's `name:verb` segments do not fit
 // ServeMux patterns).
 func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.tokens.Valid(r.Header.Get("Authorization")) {
+	if !f.Tokens.Valid(r.Header.Get("Authorization")) {
 		writeError(w, http.StatusUnauthorized, "UNAUTHENTICATED", "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential.")
 		return
 	}
 	if len(f.throttle) > 0 {
 		wait := f.throttle[0]
 		f.throttle = f.throttle[1:]
-		f.throttled++
+		f.Throttled++
 		w.Header().Set("Retry-After", strconv.Itoa(wait))
 		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded for quota metric 'Requests' and limit 'Requests per minute'.")
 		return
 	}
-	if ok, _, _ := f.quota.Take("", 1, f.clock.Now()); !ok {
-		f.throttled++
+	if ok, _, _ := f.quota.Take("", 1, f.Clock.Now()); !ok {
+		f.Throttled++
 		w.Header().Set("Retry-After", "1")
 		writeError(w, http.StatusTooManyRequests, "RESOURCE_EXHAUSTED", "Quota exceeded.")
 		return
@@ -271,7 +256,7 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 	path := r.URL.Path
 	switch m := v3Path.FindStringSubmatch(path); {
 	case m != nil && r.Method == http.MethodPost:
-		f.calls[m[2]]++
+		f.Called(m[2])
 		switch m[2] {
 		case "getIamPolicy":
 			f.getIamPolicy(w, r, m[1])
@@ -282,7 +267,7 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	case path == "/v1/groups:lookup" && r.Method == http.MethodGet:
-		f.calls["groups.lookup"]++
+		f.Called("groups.lookup")
 		for email, g := range f.groups {
 			if strings.EqualFold(email, r.URL.Query().Get("groupKey.id")) {
 				writeJSON(w, http.StatusOK, map[string]string{"name": "groups/" + g.id})
@@ -311,13 +296,13 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 	f.sweep(g)
 	switch {
 	case m[2] == "" && m[3] == "" && r.Method == http.MethodGet:
-		f.calls["memberships.list"]++
+		f.Called("memberships.list")
 		f.list(w, r, g)
 	case m[2] == "" && m[3] == "" && r.Method == http.MethodPost:
-		f.calls["memberships.create"]++
+		f.Called("memberships.create")
 		f.create(w, r, g)
 	case m[2] == "" && m[3] == ":lookup" && r.Method == http.MethodGet:
-		f.calls["memberships.lookup"]++
+		f.Called("memberships.lookup")
 		mem, ok := g.members[strings.ToLower(r.URL.Query().Get("memberKey.id"))]
 		if !ok || time.Since(mem.created) < f.lag {
 			writeError(w, http.StatusNotFound, "NOT_FOUND", "Not found")
@@ -325,10 +310,10 @@ func (f *fakeGoogle) handleAPI(w http.ResponseWriter, r *http.Request) {
 		}
 		writeJSON(w, http.StatusOK, map[string]string{"name": "groups/" + g.id + "/memberships/" + mem.id})
 	case m[2] != "" && m[3] == ":modifyMembershipRoles" && r.Method == http.MethodPost:
-		f.calls["memberships.modifyMembershipRoles"]++
+		f.Called("memberships.modifyMembershipRoles")
 		f.modifyRoles(w, r, g, m[2])
 	case m[2] != "" && m[3] == "" && r.Method == http.MethodDelete:
-		f.calls["memberships.delete"]++
+		f.Called("memberships.delete")
 		for k, mem := range g.members {
 			if mem.id == m[2] {
 				delete(g.members, k)

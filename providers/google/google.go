@@ -18,9 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"regexp"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
@@ -119,12 +117,9 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	default:
 		return nil, bad("setting kind must be %q or %q, not %q", KindGroups, KindIAM, p.kind)
 	}
-	base, err := url.Parse(cmp.Or(s.APIURL, defaultURL))
-	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" {
+	base, err := httpapi.BaseURL(cmp.Or(s.APIURL, defaultURL))
+	if err != nil {
 		return nil, bad("setting api_url must be an http(s) URL such as %s", defaultURL)
-	}
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
 	}
 	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
 	if err != nil {
@@ -264,10 +259,7 @@ func (p *Provider) Calls() int64 { return p.api.Calls() }
 // declared returns role's target, refusing roles gitgrant.yaml does not
 // declare.
 func (p *Provider) declared(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
-	}
-	return p.cfg.RoleTarget(role), nil
+	return providers.DeclaredTarget(p.cfg, role)
 }
 
 func (p *Provider) invalid(what, name string) error {

@@ -72,11 +72,7 @@ func (e *env) open(t *testing.T, cfg gitgrant.ProviderConfig) *Provider {
 }
 
 func principals(n int) []string {
-	var out []string
-	for i := range n {
-		out = append(out, fmt.Sprintf("dev-%02d@acme.example", i))
-	}
-	return append(out, "o'brien.sean+ops@acme.example")
+	return providertest.Numbered("dev-%02d@acme.example", n, "o'brien.sean+ops@acme.example")
 }
 
 func harness(e *env, kind string, roles map[string]string, names []string) providertest.Harness {
@@ -212,9 +208,9 @@ func TestRateLimits(t *testing.T) {
 	if diff := cmp.Diff([]time.Duration{time.Second, 2 * time.Second}, e.clock.Delays()); diff != "" {
 		t.Errorf("waits (-want +got):\n%s", diff)
 	}
-	e.fake.mu.Lock()
+	e.fake.Mu.Lock()
 	e.fake.throttle = []int{3600}
-	e.fake.mu.Unlock()
+	e.fake.Mu.Unlock()
 	_, err := p.Members(t.Context(), "ops")
 	var sys *gitgrant.SystemError
 	if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by Google until") {
@@ -243,7 +239,7 @@ func TestTokenExpiryMidRun(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Members = %v, %v; want alice and bob", got, err)
 	}
-	if n := e.fake.callCounts()["token"]; n != 2 {
+	if n := e.fake.Calls()["token"]; n != 2 {
 		t.Errorf("token requests = %d, want 2 (one at start, one after the 401)", n)
 	}
 }
@@ -253,28 +249,15 @@ func TestMembersPages(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.fake.addGroup("big@acme.example")
-	var want []string
-	for i := range 1100 {
-		want = append(want, fmt.Sprintf("u%04d@acme.example", i))
-	}
+	want := providertest.Numbered("u%04d@acme.example", 1100)
 	e.fake.addPrincipals(want...)
 	g := e.fake.groups["big@acme.example"]
 	for i, w := range want {
 		g.members[w] = &fakeMember{id: fmt.Sprintf("x%d", i), key: w}
 	}
 	p := e.open(t, e.config(KindGroups, map[string]string{"big": "big@acme.example"}, nil))
-	ms, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	for _, m := range ms {
-		got = append(got, m.Principal)
-	}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("Members (-want +got):\n%s", diff)
-	}
-	if n := e.fake.callCounts()["memberships.list"]; n != 3 {
+	providertest.CheckMembers(t, p, "big", want)
+	if n := e.fake.Calls()["memberships.list"]; n != 3 {
 		t.Errorf("list requests = %d, want 3", n)
 	}
 }
@@ -331,13 +314,13 @@ func TestIAMConflictsAndForeignBindings(t *testing.T) {
 	ctx := t.Context()
 	until := time.Now().Add(time.Hour).Truncate(time.Second)
 
-	e.fake.mu.Lock()
+	e.fake.Mu.Lock()
 	e.fake.conflicts = 3
-	e.fake.mu.Unlock()
+	e.fake.Mu.Unlock()
 	if err := p.Grant(ctx, providers.Grant{Role: "viewer", Principal: "alice@acme.example", Until: until}); err != nil {
 		t.Fatalf("Grant through 3 conflicts: %v", err)
 	}
-	if n := e.fake.callCounts()["setIamPolicy"]; n != 4 {
+	if n := e.fake.Calls()["setIamPolicy"]; n != 4 {
 		t.Errorf("setIamPolicy calls = %d, want 4 (3 conflicts, then success)", n)
 	}
 	got, err := p.Members(ctx, "viewer")
@@ -437,9 +420,9 @@ func TestPacingStaysUnderQuota(t *testing.T) {
 		if got, want := clk.Now().Sub(t0), httpapi.Interval(rps); got < want {
 			t.Errorf("the clock moved %v over the grants, want at least one pacing interval (%v)", got, want)
 		}
-		e.fake.mu.Lock()
-		defer e.fake.mu.Unlock()
-		return e.fake.throttled
+		e.fake.Mu.Lock()
+		defer e.fake.Mu.Unlock()
+		return e.fake.Throttled
 	})
 }
 
@@ -476,7 +459,7 @@ func TestTokenRefreshOnSchedule(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	e.fake.addGroup("ops@acme.example")
-	e.fake.tokens.TTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
+	e.fake.Tokens.TTL = 11 * time.Second // x/oauth2 renews 10 s before expiry
 	p := e.open(t, e.config(KindGroups, map[string]string{"ops": "ops@acme.example"}, nil))
 	for range 2 {
 		if _, err := p.Members(t.Context(), "ops"); err != nil {
@@ -484,7 +467,7 @@ func TestTokenRefreshOnSchedule(t *testing.T) {
 		}
 		time.Sleep(1100 * time.Millisecond)
 	}
-	if n := e.fake.callCounts()["token"]; n != 2 {
+	if n := e.fake.Calls()["token"]; n != 2 {
 		t.Errorf("token requests = %d, want 2", n)
 	}
 }
@@ -513,9 +496,4 @@ func TestRevokeHandBoundMembers(t *testing.T) {
 	if got := e.fake.policyBindings("projects/acme-prod"); len(got) != 0 {
 		t.Errorf("policy after revoking every hand-bound member: %+v", got)
 	}
-}
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

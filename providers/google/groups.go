@@ -4,10 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -285,18 +283,15 @@ func (p *Provider) groupRevoke(ctx context.Context, role, principal string) erro
 
 // groupCheck resolves every managed group and reads one page of it.
 func (p *Provider) groupCheck(ctx context.Context) error {
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{Role: func(role string) error {
 		group, err := p.group(ctx, role)
-		if err == nil {
-			q := url.Values{"pageSize": {"1"}}
-			if err = p.do(ctx, http.MethodGet, "v1/"+group+"/memberships", q, nil, nil); err != nil {
-				err = p.api.Fail(fmt.Sprintf("read members of %s (%s)", role, group), err)
-			}
-		}
 		if err != nil {
-			errs = append(errs, err)
+			return err
 		}
-	}
-	return errors.Join(errs...)
+		q := url.Values{"pageSize": {"1"}}
+		if err := p.do(ctx, http.MethodGet, "v1/"+group+"/memberships", q, nil, nil); err != nil {
+			return p.api.Fail(fmt.Sprintf("read members of %s (%s)", role, group), err)
+		}
+		return nil
+	}})
 }

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
-	"github.com/gitgrant/gitgrant/providers/providertest"
 	"github.com/gitgrant/gitgrant/schema"
 )
 
@@ -77,11 +76,6 @@ func TestAuthentication(t *testing.T) {
 			}
 		})
 	}
-}
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
 }
 
 // TestSettings: what Open refuses, and what the schema says first.

@@ -7,13 +7,11 @@
 package ldap
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"maps"
 	"net/url"
 	"slices"
 	"strings"
@@ -103,9 +101,9 @@ func openWith(_ context.Context, cfg gitgrant.ProviderConfig, s Settings, deps p
 	if err != nil {
 		return nil, bad("%v", err)
 	}
-	attr := cmp.Or(s.MemberAttribute, "member")
-	if attr != "member" && attr != "uniqueMember" {
-		return nil, bad("setting member_attribute must be member or uniqueMember, not %q", attr)
+	attr, err := providers.Choice(cfg.Name, "member_attribute", s.MemberAttribute, "member", "uniqueMember")
+	if err != nil {
+		return nil, err
 	}
 	placeholder := s.PlaceholderDN
 	placeholdDN, err := ldap.ParseDN(placeholder)
@@ -254,8 +252,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		// The directory would accept it (uid matching ignores case), but
 		// Members reports what is stored, and the difference would look
 		// like drift to be revoked on the next run.
-		return fmt.Errorf("provider %s: grant %s: the directory spells %q as %q; use that spelling in identities: %w",
-			p.cfg.Name, g.Role, g.Principal, stored, providers.ErrInvalidName)
+		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "the directory", g.Principal, stored)
 	}
 	if err != nil {
 		return p.wrap("grant", g.Role, group, err)
@@ -303,24 +300,19 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // Check binds and reads every managed group. It cannot prove write access:
 // LDAP has no portable way to ask for it without writing.
 func (p *Provider) Check(ctx context.Context) error {
-	if len(p.cfg.Roles) == 0 {
-		err := p.pool.do(ctx, func(*ldap.Conn) error { return nil })
-		if err != nil {
-			return p.wrap("bind as", "", p.dialer.bindDN, err)
-		}
-		return nil
-	}
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		if _, err := p.Members(ctx, role); err != nil {
-			errs = append(errs, err)
-			var sys *gitgrant.SystemError
-			if errors.As(err, &sys) && sys.Retryable {
-				break // unreachable: the other roles would say the same
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{
+		Connect: func() error {
+			if err := p.pool.do(ctx, func(*ldap.Conn) error { return nil }); err != nil {
+				return p.wrap("bind as", "", p.dialer.bindDN, err)
 			}
-		}
-	}
-	return errors.Join(errs...)
+			return nil
+		},
+		Role: func(role string) error {
+			_, err := p.Members(ctx, role)
+			return err
+		},
+		Last: providers.Unreachable,
+	})
 }
 
 // Close closes idle connections.
@@ -391,10 +383,10 @@ func (p *Provider) modify(c *ldap.Conn, group string, changes []change) error {
 
 // group returns the DN of role's group. Only declared roles are managed.
 func (p *Provider) group(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
+	target, err := providers.DeclaredTarget(p.cfg, role)
+	if err != nil {
+		return "", err
 	}
-	target := p.cfg.RoleTarget(role)
 	if err := checkName("role target", target); err != nil {
 		return "", fmt.Errorf("provider %s: role %s: %w", p.cfg.Name, role, err)
 	}

@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -30,26 +29,19 @@ func TestMain(m *testing.M) { testenv.LDAPMain(m) }
 // config builds a provider entry for the test directory whose roles map to
 // the given group cns (role name -> target).
 func config(srv testenv.LDAPServer, attr string, roles map[string]string) gitgrant.ProviderConfig {
-	rc := map[string]gitgrant.RoleConfig{}
-	for role, target := range roles {
-		rc[role] = gitgrant.RoleConfig{Target: target}
-	}
-	return gitgrant.ProviderConfig{
-		Name:  "directory",
-		Type:  Type,
-		Roles: rc,
-		Settings: map[string]any{
-			"url":               srv.URL,
-			"bind_dn":           srv.ServiceDN,
-			"bind_password_env": "LDAP_BIND_PASSWORD",
-			"group_dn":          "cn={role}," + srv.GroupsDN,
-			"member_dn":         "uid={principal}," + srv.PeopleDN,
-			"member_attribute":  attr,
-			"placeholder_dn":    srv.PlaceholderDN,
-		},
-	}
+	return providertest.Config(Type, "directory", roles, map[string]any{
+		"url":               srv.URL,
+		"bind_dn":           srv.ServiceDN,
+		"bind_password_env": "LDAP_BIND_PASSWORD",
+		"group_dn":          "cn={role}," + srv.GroupsDN,
+		"member_dn":         "uid={principal}," + srv.PeopleDN,
+		"member_attribute":  attr,
+		"placeholder_dn":    srv.PlaceholderDN,
+	})
 }
 
+// deps read files (the CA's certificate) from disk and the bind password
+// from the environment.
 func deps(srv testenv.LDAPServer) providers.Deps {
 	d := providers.DefaultDeps()
 	d.Getenv = func(k string) string {
@@ -122,6 +114,28 @@ func TestConformance(t *testing.T) {
 	}
 }
 
+// step is a change to a group, and the values of its member attribute,
+// as the directory holds them, after it.
+type step struct {
+	name string
+	do   func() error
+	want []string
+}
+
+// checkSteps makes each step in turn and checks the group's member values
+// after it.
+func checkSteps(t *testing.T, srv testenv.LDAPServer, group string, steps []step) {
+	t.Helper()
+	for _, s := range steps {
+		if err := s.do(); err != nil {
+			t.Fatalf("%s: %v", s.name, err)
+		}
+		if diff := cmp.Diff(s.want, srv.Values(t, group, "member"), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
+			t.Fatalf("after %s, member values (-want +got):\n%s", s.name, diff)
+		}
+	}
+}
+
 // TestPlaceholder follows the placeholder through a group's life: it goes
 // when the first real member comes and returns when the last one leaves.
 func TestPlaceholder(t *testing.T) {
@@ -133,11 +147,7 @@ func TestPlaceholder(t *testing.T) {
 	ctx := t.Context()
 	alice, bob := srv.UserDN("alice"), srv.UserDN("bob")
 
-	steps := []struct {
-		name string
-		do   func() error
-		want []string // values of member, as the directory holds them
-	}{
+	steps := []step{
 		{"start", func() error { return nil }, []string{srv.PlaceholderDN}},
 		{"grant alice", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"}) }, []string{alice}},
 		{"grant bob", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "bob"}) }, []string{alice, bob}},
@@ -146,14 +156,7 @@ func TestPlaceholder(t *testing.T) {
 		{"revoke bob again", func() error { return p.Revoke(ctx, "ops", "bob") }, []string{srv.PlaceholderDN}},
 		{"grant alice again", func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice"}) }, []string{alice}},
 	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if diff := cmp.Diff(s.want, srv.Values(t, group, "member"), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
-			t.Fatalf("after %s, member values (-want +got):\n%s", s.name, diff)
-		}
-	}
+	checkSteps(t, srv, group, steps)
 }
 
 // TestPlaceholderPutBack: the provider remembers which groups it last saw
@@ -184,25 +187,14 @@ func TestPlaceholderPutBack(t *testing.T) {
 		}
 		return nil
 	}
-	steps := []struct {
-		name string
-		do   func() error
-		want []string
-	}{
+	steps := []step{
 		{"grant alice", func() error { return p.Grant(ctx, providers.Grant{Role: "back", Principal: "alice"}) }, []string{alice}},
 		{"another writer puts the placeholder back", putBack, []string{alice, srv.PlaceholderDN}},
 		{"grant bob", func() error { return p.Grant(ctx, providers.Grant{Role: "back", Principal: "bob"}) }, []string{alice, bob, srv.PlaceholderDN}},
 		{"list, which does not report the placeholder", members, []string{alice, bob, srv.PlaceholderDN}},
 		{"grant carol", func() error { return p.Grant(ctx, providers.Grant{Role: "back", Principal: "carol"}) }, []string{alice, bob, carol}},
 	}
-	for _, s := range steps {
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if diff := cmp.Diff(s.want, srv.Values(t, group, "member"), cmpopts.SortSlices(func(a, b string) bool { return a < b })); diff != "" {
-			t.Fatalf("after %s, member values (-want +got):\n%s", s.name, diff)
-		}
-	}
+	checkSteps(t, srv, group, steps)
 }
 
 // TestMembersReportsForeignDNs: a member added by hand outside member_dn
@@ -402,18 +394,6 @@ func TestTemplateMatch(t *testing.T) {
 	}
 }
 
-// countingConn counts LDAP requests: go-ldap writes each message with one
-// Write.
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
-}
-
 // TestRoundTrips pins what each operation costs on OpenLDAP 2.5, which
 // lacks Permissive Modify: a grant is a lookup of the member plus one
 // modification, which also takes the placeholder out while the group may
@@ -425,35 +405,23 @@ func TestRoundTrips(t *testing.T) {
 	cn := uniqueName(t, "rt")
 	srv.AddGroup(t, "groupOfNames", cn)
 	p := open(t, srv, config(srv, "member", map[string]string{"rt": cn}))
-	var writes atomic.Int64
-	p.dialer.wrap = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
+	// go-ldap writes each message with one Write.
+	var writes providertest.Writes
+	p.dialer.wrap = writes.Wrap
 	ctx := t.Context()
 	if _, err := p.Members(ctx, "rt"); err != nil { // dial and bind
 		t.Fatal(err)
 	}
-	steps := []struct {
-		name string
-		do   func() error
-		want int64
-	}{
-		{"grant the first member", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }, 2},
-		{"grant a second", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }, 2},
-		{"grant again", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }, 2},
-		{"list", func() error { _, err := p.Members(ctx, "rt"); return err }, 1},
-		{"revoke one of two", func() error { return p.Revoke(ctx, "rt", "bob") }, 1},
-		{"revoke again", func() error { return p.Revoke(ctx, "rt", "bob") }, 1},
-		{"revoke the last", func() error { return p.Revoke(ctx, "rt", "alice") }, 2},
-		{"grant to the group the placeholder is back in", func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }, 2},
-	}
-	for _, s := range steps {
-		before := writes.Load()
-		if err := s.do(); err != nil {
-			t.Fatalf("%s: %v", s.name, err)
-		}
-		if got := writes.Load() - before; got != s.want {
-			t.Errorf("%s: %d requests, want %d", s.name, got, s.want)
-		}
-	}
+	writes.CheckCosts(t, []providertest.Cost{
+		{Name: "grant the first member", Want: 2, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }},
+		{Name: "grant a second", Want: 2, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }},
+		{Name: "grant again", Want: 2, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "bob"}) }},
+		{Name: "list", Want: 1, Do: func() error { _, err := p.Members(ctx, "rt"); return err }},
+		{Name: "revoke one of two", Want: 1, Do: func() error { return p.Revoke(ctx, "rt", "bob") }},
+		{Name: "revoke again", Want: 1, Do: func() error { return p.Revoke(ctx, "rt", "bob") }},
+		{Name: "revoke the last", Want: 2, Do: func() error { return p.Revoke(ctx, "rt", "alice") }},
+		{Name: "grant to the group the placeholder is back in", Want: 2, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "rt", Principal: "alice"}) }},
+	})
 }
 
 // TestMembersIsOneRoundTrip: listing a role is one search, however many
@@ -468,20 +436,15 @@ func TestMembersIsOneRoundTrip(t *testing.T) {
 	}
 	srv.AddGroup(t, "groupOfNames", cn, members...)
 	p := open(t, srv, config(srv, "member", map[string]string{"big": cn}))
-	var writes atomic.Int64
-	p.dialer.wrap = func(c net.Conn) net.Conn { return countingConn{c, &writes} }
-
+	var writes providertest.Writes
+	p.dialer.wrap = writes.Wrap
 	if _, err := p.Members(t.Context(), "big"); err != nil { // dial and bind
 		t.Fatal(err)
 	}
-	before := writes.Load()
-	got, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := writes.Load() - before; n != 1 {
-		t.Errorf("Members sent %d requests, want 1", n)
-	}
+	var got []providers.Member
+	writes.CheckCosts(t, []providertest.Cost{
+		{Name: "list 200 members", Want: 1, Do: func() (err error) { got, err = p.Members(t.Context(), "big"); return err }},
+	})
 	if len(got) != 200 {
 		t.Errorf("Members returned %d members, want 200", len(got))
 	}
@@ -681,34 +644,13 @@ func TestReconnects(t *testing.T) {
 // retryable system error.
 func TestHungServer(t *testing.T) {
 	t.Parallel()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	go func() {
-		for {
-			c, err := l.Accept()
-			if err != nil {
-				return
-			}
-			defer c.Close()
-		}
-	}()
 	srv := testenv.LDAPServer{ServiceDN: "cn=gitgrant,dc=x", ServicePassword: "pw", GroupsDN: "ou=groups,dc=x",
-		PeopleDN: "ou=people,dc=x", PlaceholderDN: "cn=placeholder,dc=x", URL: "ldap://" + l.Addr().String()}
+		PeopleDN: "ou=people,dc=x", PlaceholderDN: "cn=placeholder,dc=x", URL: "ldap://" + providertest.HungServer(t)}
 	p := open(t, srv, config(srv, "member", map[string]string{"ops": "ops"}))
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err = p.Members(ctx, "ops")
-	if elapsed := time.Since(start); elapsed > 2*time.Second {
-		t.Errorf("Members took %v against a hung server with a 300ms deadline", elapsed)
-	}
-	var sys *gitgrant.SystemError
-	if !errors.As(err, &sys) || !sys.Retryable {
-		t.Errorf("Members: err = %v, want a retryable SystemError", err)
-	}
+	providertest.CheckHungCall(t, 300*time.Millisecond, func(ctx context.Context) error {
+		_, err := p.Members(ctx, "ops")
+		return err
+	})
 }
 
 // BenchmarkGrantRevoke1000Parallel does the same from eight goroutines
@@ -747,9 +689,4 @@ func BenchmarkGrantRevoke1000Parallel(b *testing.B) {
 		}
 		run(func(i int) error { return p.Revoke(ctx, "par", fmt.Sprintf("par%04d", i)) })
 	}
-}
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

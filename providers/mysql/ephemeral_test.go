@@ -1,21 +1,18 @@
 package mysql
 
 import (
-	"bufio"
 	"context"
 	"database/sql"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 	"github.com/gitgrant/gitgrant/schema"
 	drv "github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
@@ -143,13 +140,10 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 	e := newEphemeralFixture(t)
 	ctx := t.Context()
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	name := gitgrant.NewAccountName(e.prefix)
-	a, err := e.p.CreateAccount(ctx, "reader", name, until)
-	if err != nil {
-		t.Fatalf("CreateAccount: %v", err)
-	}
-	if want := (providers.Connection{Host: "127.0.0.1", Port: 3306, Kind: "mysql"}); a.Connect != want || a.Name != name || len(a.Secret) != providers.PasswordLen {
-		t.Errorf("account %v (%+v), %d-character secret; want %+v", a, a.Connect, len(a.Secret), want)
+	a := providertest.CreateAccount(t, e.p, "reader", until)
+	name := a.Name
+	if want := (providers.Connection{Host: "127.0.0.1", Port: 3306, Kind: "mysql"}); a.Connect != want {
+		t.Errorf("account %v: Connect = %+v, want %+v", a, a.Connect, want)
 	}
 	if _, err := e.p.CreateAccount(ctx, "reader", name, until); err == nil || !strings.Contains(err.Error(), "exists already") {
 		t.Errorf("creating it twice: %v", err)
@@ -202,10 +196,7 @@ func TestEphemeralAccountExpiresByItself(t *testing.T) {
 	eventScheduler(t, e.fixture)
 	ctx := t.Context()
 	until := time.Now().Add(2 * time.Second)
-	a, err := e.p.CreateAccount(ctx, "reader", gitgrant.NewAccountName(e.prefix), until)
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := providertest.CreateAccount(t, e.p, "reader", until)
 	conn, err := connectAs(t, a, a.Secret)
 	if err != nil {
 		t.Fatal(err)
@@ -228,28 +219,15 @@ func TestEphemeralAccountExpiresByItself(t *testing.T) {
 	}
 }
 
-// helperEnv makes the test binary a process that creates an account and
-// is killed (SIGKILL) before it can record anything.
-const helperEnv = "GITGRANT_TEST_CREATE_THEN_DIE"
-
+// TestHelperCreateThenDie is the process that
+// TestEphemeralKilledBetweenCreateAndRecord kills.
 func TestHelperCreateThenDie(t *testing.T) {
-	spec := os.Getenv(helperEnv)
-	if spec == "" {
-		t.Skip("a helper process of TestEphemeralKilledBetweenCreateAndRecord")
-	}
-	parts := strings.SplitN(spec, "\n", 4)
-	cfg := gitgrant.ProviderConfig{Name: "crash", Type: Type, Settings: map[string]any{"dsn_env": "MYTEST_DSN", "event_schema": parts[3]},
-		Roles: map[string]gitgrant.RoleConfig{"reader": {Target: parts[2], Mode: gitgrant.ModeEphemeral, AccountPrefix: parts[1]}}}
-	p, err := open(cfg, depsWith(parts[0]), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := p.CreateAccount(context.Background(), "reader", gitgrant.NewAccountName(parts[1]), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Println("created " + a.Name)
-	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	providertest.CreateThenDie(t, func(args []string) (providers.Ephemeral, error) {
+		dsn, prefix, role, schema := args[0], args[1], args[2], args[3]
+		cfg := gitgrant.ProviderConfig{Name: "crash", Type: Type, Settings: map[string]any{"dsn_env": "MYTEST_DSN", "event_schema": schema},
+			Roles: map[string]gitgrant.RoleConfig{"reader": {Target: role, Mode: gitgrant.ModeEphemeral, AccountPrefix: prefix}}}
+		return open(cfg, depsWith(dsn), nil)
+	})
 }
 
 // gitgrant is killed (kill -9) between creating an account and recording
@@ -258,38 +236,12 @@ func TestHelperCreateThenDie(t *testing.T) {
 func TestEphemeralKilledBetweenCreateAndRecord(t *testing.T) {
 	t.Parallel()
 	e := newEphemeralFixture(t)
-	ctx := t.Context()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCreateThenDie$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+e.gitgrantDSN+"\n"+e.prefix+"\n"+e.roles["reader"]+"\n"+e.schema)
-	out, err := cmd.Output()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the helper was not killed: %v\n%s", err, out)
-	}
-	var created string
-	for sc := bufio.NewScanner(strings.NewReader(string(out))); sc.Scan(); {
-		if n, ok := strings.CutPrefix(sc.Text(), "created "); ok {
-			created = n
-		}
-	}
-	if created == "" {
-		t.Fatalf("the helper created nothing:\n%s", out)
-	}
+	created := providertest.CreatedByKilledProcess(t, e.gitgrantDSN, e.prefix, e.roles["reader"], e.schema)
 	for _, a := range []account{{e.prefix + "Admin", "%"}, {e.prefix + "a_b", "%"}, {e.prefix + "abc", "localhost"}, {"x" + e.prefix + "abc", "%"}} {
 		e.mustExec(t, "CREATE USER "+a.sql())
 		t.Cleanup(func() { e.admin.Exec("DROP USER IF EXISTS " + a.sql()) })
 	}
-	p := e.open(t) // a new process, knowing nothing of the dead one
-	accounts, err := p.Accounts(ctx, "reader")
-	if err != nil || !cmp.Equal([]string{created}, accounts) {
-		t.Fatalf("Accounts = %v, %v; want the orphan [%s] alone", accounts, err, created)
-	}
-	if err := p.DropAccount(ctx, "reader", created); err != nil {
-		t.Fatal(err)
-	}
-	if accounts, err := p.Accounts(ctx, "reader"); err != nil || len(accounts) != 0 {
-		t.Errorf("after the drift drop: %v, %v", accounts, err)
-	}
+	providertest.CheckOrphanDropped(t, e.open(t), "reader", created) // a new process, knowing nothing of the dead one
 	if len(e.events(t)) != 0 {
 		t.Errorf("the orphan's event is left: %v", e.events(t))
 	}
@@ -304,10 +256,7 @@ func TestEphemeralAccountDefiningAView(t *testing.T) {
 	e.mustExec(t, "GRANT CREATE VIEW, SELECT ON "+ident(e.schema)+".* TO "+ident(e.roles["reader"]))
 	// information_schema shows gitgrant only the views it may see.
 	e.mustExec(t, "GRANT SHOW VIEW ON "+ident(e.schema)+".* TO "+literal(e.fixture.prefix+"_gitgrant")+"@'%'")
-	a, err := e.p.CreateAccount(ctx, "reader", gitgrant.NewAccountName(e.prefix), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := providertest.CreateAccount(t, e.p, "reader", time.Now().Add(time.Hour))
 	conn, err := connectAs(t, a, a.Secret)
 	if err != nil {
 		t.Fatal(err)
@@ -354,14 +303,11 @@ func TestEphemeralPasswordNeverLogged(t *testing.T) {
 		e.admin.Exec("SET GLOBAL log_output = " + literal(output))
 	})
 	started := time.Now().Add(-time.Second)
-	a, err := e.p.CreateAccount(t.Context(), "reader", gitgrant.NewAccountName(e.prefix), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
+	a := providertest.CreateAccount(t, e.p, "reader", time.Now().Add(time.Hour))
 	defer e.p.DropAccount(context.Background(), "reader", a.Name)
 	e.mustExec(t, "SET GLOBAL general_log = 'OFF'") // before the look, which names the password
 	var created, leaked int
-	err = e.admin.QueryRow(`SELECT COALESCE(SUM(CONVERT(argument USING utf8mb4) LIKE ?), 0), COALESCE(SUM(LOCATE(?, CONVERT(argument USING utf8mb4)) > 0), 0)
+	err := e.admin.QueryRow(`SELECT COALESCE(SUM(CONVERT(argument USING utf8mb4) LIKE ?), 0), COALESCE(SUM(LOCATE(?, CONVERT(argument USING utf8mb4)) > 0), 0)
 FROM mysql.general_log WHERE event_time >= ?`, "CREATE USER '"+a.Name+"'%IDENTIFIED BY PASSWORD%", a.Secret, started.Format(time.DateTime)).Scan(&created, &leaked)
 	if err != nil {
 		t.Fatal(err)
@@ -374,21 +320,9 @@ FROM mysql.general_log WHERE event_time >= ?`, "CREATE USER '"+a.Name+"'%IDENTIF
 func TestEphemeralRefusesOtherNames(t *testing.T) {
 	t.Parallel()
 	e := newEphemeralFixture(t)
-	ctx := t.Context()
-	for _, name := range []string{"root", e.prefix, e.prefix + "ABC", e.prefix + "x'; DROP USER root; --", "gg_other_abc", e.prefix + strings.Repeat("a", 30)} {
-		if _, err := e.p.CreateAccount(ctx, "reader", name, time.Now().Add(time.Hour)); !errors.Is(err, providers.ErrInvalidName) {
-			t.Errorf("CreateAccount(%q) = %v, want ErrInvalidName", name, err)
-		}
-		if err := e.p.DropAccount(ctx, "reader", name); !errors.Is(err, providers.ErrInvalidName) {
-			t.Errorf("DropAccount(%q) = %v, want ErrInvalidName", name, err)
-		}
-	}
-	if _, err := e.p.CreateAccount(ctx, "writer", "gg_w_abc", time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "not ephemeral") {
-		t.Errorf("an account for a role that is not ephemeral: %v", err)
-	}
-	if _, err := e.p.CreateAccount(ctx, "reader", e.prefix+"abc", time.Now().Add(-time.Minute)); err == nil {
-		t.Error("an account that expired already was created")
-	}
+	providertest.CheckRefusesOtherNames(t, e.p,
+		[]string{"root", e.prefix, e.prefix + "ABC", e.prefix + "x'; DROP USER root; --", "gg_other_abc", e.prefix + strings.Repeat("a", 30)},
+		"gg_w_abc")
 }
 
 func TestEphemeralSettingsRejected(t *testing.T) {

@@ -127,10 +127,7 @@ func open(cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*drv.Conf
 
 // target resolves a declared role to its database role.
 func (p *Provider) target(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.name, role, providers.ErrNotFound)
-	}
-	return p.cfg.RoleTarget(role), nil
+	return providers.DeclaredTarget(p.cfg, role)
 }
 
 // CanonicalPrincipal implements providers.Canonicalizer: the spelling

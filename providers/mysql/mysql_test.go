@@ -2,16 +2,13 @@ package mysql
 
 import (
 	"context"
-	"crypto/rand"
 	"database/sql"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
 	"os/exec"
 	"slices"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -44,9 +41,7 @@ func newFixture(t testing.TB, nPrincipals int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	f := &fixture{dsn: dsn, admin: admin, prefix: "gg" + hex.EncodeToString(b), roles: map[string]string{}}
+	f := &fixture{dsn: dsn, admin: admin, prefix: providertest.UniquePrefix(), roles: map[string]string{}}
 	f.schema = f.prefix + "_events"
 	var accounts []account
 	t.Cleanup(func() {
@@ -106,25 +101,11 @@ func (f *fixture) mustExec(t testing.TB, q string) {
 }
 
 func (f *fixture) config(settings map[string]any) gitgrant.ProviderConfig {
-	cfg := gitgrant.ProviderConfig{Name: "mytest", Type: Type, Roles: map[string]gitgrant.RoleConfig{}, Settings: map[string]any{"dsn_env": "MYTEST_DSN"}}
-	for role, target := range f.roles {
-		cfg.Roles[role] = gitgrant.RoleConfig{Target: target}
-	}
-	for k, v := range settings {
-		cfg.Settings[k] = v
-	}
-	return cfg
+	return providertest.Config(Type, "mytest", f.roles, map[string]any{"dsn_env": "MYTEST_DSN"}, settings)
 }
 
 func depsWith(dsn string) providers.Deps {
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		if k == "MYTEST_DSN" {
-			return dsn
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"MYTEST_DSN": dsn}, nil, nil)
 }
 
 func (f *fixture) open(t testing.TB, settings map[string]any) *Provider {
@@ -256,19 +237,7 @@ func TestRevokeTerminatesSessions(t *testing.T) {
 		t.Errorf("Check with PROCESS and CONNECTION ADMIN: %v", err)
 	}
 	defer p.Close()
-	ctx := t.Context()
-	if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: victim}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Revoke(ctx, "reader", victim); err != nil {
-		t.Fatalf("Revoke: %v", err)
-	}
-	if err := victimConn.PingContext(ctx); err == nil {
-		t.Errorf("the revoked account's session still answers")
-	}
-	if err := bystanderConn.PingContext(ctx); err != nil {
-		t.Errorf("another account's session was ended: %v", err)
-	}
+	providertest.CheckRevokeEndsSessions(t, p, "reader", victim, victimConn.PingContext, bystanderConn.PingContext)
 }
 
 func TestCheck(t *testing.T) {
@@ -348,35 +317,14 @@ func TestPrincipalSyntax(t *testing.T) {
 	}
 }
 
-// countingConn counts what the client sends: the driver writes each
-// command with one Write, so writes are round trips.
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
-}
-
 // TestRoundTrips pins what each call costs on the wire: the statement the
 // mariadb client would send for it, and with native expiry the event's
 // statement beside it.
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 2)
-	var writes atomic.Int64
-	count := func(c *drv.Config) {
-		var d net.Dialer
-		c.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return countingConn{conn, &writes}, nil
-		}
-	}
+	var writes providertest.Writes
+	count := func(c *drv.Config) { c.DialFunc = writes.Dial }
 	ctx := t.Context()
 	plain := f.openTweaked(t, nil, count)
 	defer plain.Close()
@@ -389,29 +337,16 @@ func TestRoundTrips(t *testing.T) {
 	}
 	until := time.Now().Add(time.Hour)
 	alice, bob := f.principals[0], f.principals[1]
-	tests := []struct {
-		name string
-		do   func() error
-		want int64
-	}{
-		{"grant", func() error { return plain.Grant(ctx, providers.Grant{Role: "reader", Principal: alice}) }, 1},
-		{"grant again", func() error { return plain.Grant(ctx, providers.Grant{Role: "reader", Principal: alice}) }, 1},
-		{"revoke", func() error { return plain.Revoke(ctx, "reader", alice) }, 1},
-		{"revoke what is gone", func() error { return plain.Revoke(ctx, "reader", alice) }, 1},
-		{"grant with an expiry event", func() error {
+	writes.CheckCosts(t, []providertest.Cost{
+		{Name: "grant", Want: 1, Do: func() error { return plain.Grant(ctx, providers.Grant{Role: "reader", Principal: alice}) }},
+		{Name: "grant again", Want: 1, Do: func() error { return plain.Grant(ctx, providers.Grant{Role: "reader", Principal: alice}) }},
+		{Name: "revoke", Want: 1, Do: func() error { return plain.Revoke(ctx, "reader", alice) }},
+		{Name: "revoke what is gone", Want: 1, Do: func() error { return plain.Revoke(ctx, "reader", alice) }},
+		{Name: "grant with an expiry event", Want: 2, Do: func() error {
 			return native.Grant(ctx, providers.Grant{Role: "reader", Principal: bob, Until: until})
-		}, 2},
-		{"revoke and drop the event", func() error { return native.Revoke(ctx, "reader", bob) }, 2},
-	}
-	for _, tt := range tests {
-		before := writes.Load()
-		if err := tt.do(); err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		if got := writes.Load() - before; got != tt.want {
-			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
-		}
-	}
+		}},
+		{Name: "revoke and drop the event", Want: 2, Do: func() error { return native.Revoke(ctx, "reader", bob) }},
+	})
 }
 
 // BenchmarkGrantRevoke1000 grants one role to 1,000 accounts and revokes it

@@ -8,11 +8,6 @@ import (
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
-}
-
 // TestOpenRefusesSettings: the settings are decoded strictly, so a key
 // the schema does not name or a value of another type stops Open, as the
 // schema stops gitgrant.yaml; no DSN is quoted.

@@ -1,7 +1,6 @@
 package okta
 
 import (
-	"fmt"
 	"testing"
 	"time"
 
@@ -17,23 +16,13 @@ import (
 // the time the run would take against Okta; 429s shows that gitgrant
 // waited for each spent window instead of drawing refusals.
 func BenchmarkGrantRevoke1000(b *testing.B) {
-	const n = 1000
-	var logins []string
-	for i := range n {
-		logins = append(logins, fmt.Sprintf("user%04d@example.com", i))
-	}
+	logins := providertest.Numbered("user%04d@example.com", 1000)
 	for b.Loop() {
 		c := httpapitest.ManualClock()
 		f := setup(b, c, []string{"00gops"}, logins)
 		f.Set(func() { f.quota.Limit, f.Latency = 600, 50*time.Millisecond })
 		p := open(b, config(f.url, "app", map[string]string{"ops": "00gops"}), c)
 		providertest.GrantRevoke(b, p, "ops", logins, c.Now().Add(time.Hour), c).Report(b)
-		waits, waited := p.api.Waited()
-		f.Mu.Lock()
-		b.ReportMetric(float64(f.Throttled), "429s")
-		b.ReportMetric(float64(f.Tokens.Issued), "tokens")
-		f.Mu.Unlock()
-		b.ReportMetric(float64(waits), "limit-waits")
-		b.ReportMetric(waited.Seconds(), "limit-wait-s")
+		f.ReportLimits(b, p.api)
 	}
 }

@@ -13,7 +13,7 @@ import (
 // the schema refuses what Open would (an inline token, an unknown key).
 func TestConfigFromYAML(t *testing.T) {
 	t.Parallel()
-	d := deps()
+	d := deps(nil)
 	_, pemKey := httpapitest.RSAKey()
 	d.ReadFile = providertest.Deps(nil, map[string]string{"/run/secrets/okta-gitgrant.pem": pemKey}, nil).ReadFile
 	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, d) }
@@ -22,9 +22,4 @@ func TestConfigFromYAML(t *testing.T) {
 		providertest.Edit{Name: "unknown setting", Old: "principal: login", New: "principal: login\n    group_prefix: x"},
 		providertest.Edit{Name: "principal by id", Old: "principal: login", New: "principal: id"},
 	)
-}
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
 }

@@ -9,11 +9,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 
@@ -67,7 +65,6 @@ type Settings struct {
 type Provider struct {
 	cfg         gitgrant.ProviderConfig
 	api         *httpapi.Client
-	clock       gitgrant.Clock
 	byEmail     bool // principals are primary emails, not logins
 	confirmWait time.Duration
 }
@@ -84,24 +81,17 @@ var Open = providers.Typed(openWith)
 // openWith opens the provider from its decoded settings.
 func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps providers.Deps) (providers.Provider, error) {
 	bad := providers.Named(cfg.Name).Errorf
-	base, err := url.Parse(s.OrgURL)
-	if err != nil || (base.Scheme != "https" && base.Scheme != "http") || base.Host == "" || base.RawQuery != "" || base.User != nil {
+	base, err := httpapi.BaseURL(s.OrgURL)
+	if err != nil {
 		return nil, bad("setting org_url must be the org's URL, such as https://example.okta.com")
-	}
-	if !strings.HasSuffix(base.Path, "/") {
-		base.Path += "/"
 	}
 	maxWait, err := providers.ParseWait(cfg.Name, "max_rate_limit_wait", s.MaxRateLimitWait, defaultMaxWait)
 	if err != nil {
 		return nil, err
 	}
-	var byEmail bool
-	switch s.Principal {
-	case "", "login":
-	case "email":
-		byEmail = true
-	default:
-		return nil, bad("setting principal must be login or email, not %q", s.Principal)
+	principal, err := providers.Choice(cfg.Name, "principal", s.Principal, "login", "email")
+	if err != nil {
+		return nil, err
 	}
 	auth, err := openAuth(cfg.Name, s, deps, base)
 	if err != nil {
@@ -116,8 +106,7 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 			Backoff: httpapi.Backoff{First: time.Minute, Max: time.Minute},
 			Problem: problem,
 		}, deps),
-		clock:       gitgrant.ClockOr(deps.Clock),
-		byEmail:     byEmail,
+		byEmail:     principal == "email",
 		confirmWait: defaultConfirmWait,
 	}, nil
 }
@@ -186,8 +175,6 @@ func (p *Provider) wrap(op, role, gid string, err error) error {
 	return p.api.Fail(what, err)
 }
 
-func (p *Provider) system() string { return Type + " " + p.cfg.Name }
-
 // user is the part of Okta's user object gitgrant reads.
 type user struct {
 	ID      string `json:"id"`
@@ -241,8 +228,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 		return p.wrap("grant", g.Role, gid, err)
 	}
 	if got := p.principalOf(u); got != g.Principal {
-		return fmt.Errorf("provider %s: grant %s: Okta knows %q as %q; use that spelling in identities: %w",
-			p.cfg.Name, g.Role, g.Principal, got, providers.ErrInvalidName)
+		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Okta", g.Principal, got)
 	}
 	if _, err := p.call(ctx, "group-users-write", http.MethodPut, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil); err != nil {
 		// The user exists, so a 404 means the group does not.
@@ -255,7 +241,8 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 // reads for at most confirmWait in all; time spent waiting for rate limits
 // does not count, since Okta was not asked then.
 func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
-	shown, err := httpapi.Settle(ctx, p.clock, httpapi.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}, p.confirmWait, func() (bool, error) {
+	what := fmt.Sprintf("grant %s (group %s)", role, gid)
+	return p.api.Confirm(ctx, httpapi.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}, p.confirmWait, what, func() (bool, error) {
 		next := fmt.Sprintf("api/v1/users/%s/groups?limit=%d", uid, pageSize)
 		for next != "" {
 			var groups []struct {
@@ -274,14 +261,6 @@ func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
 		}
 		return false, nil
 	})
-	switch {
-	case err != nil:
-		return p.wrap("confirm grant of", role, gid, err)
-	case !shown:
-		return providers.Unavailable(p.system(), fmt.Sprintf("grant %s (group %s)", role, gid),
-			fmt.Errorf("the membership was accepted but not shown by reads within %v; the next run checks again", p.confirmWait))
-	}
-	return nil
 }
 
 // lookup finds a user by login (GET /api/v1/users/{login}) or by primary
@@ -343,39 +322,37 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // Okta-mastered group (OKTA_GROUP): Okta refuses API changes to groups
 // imported from an application or directory.
 func (p *Provider) Check(ctx context.Context) error {
-	if len(p.cfg.Roles) == 0 {
-		if _, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil); err != nil {
-			return p.wrap("read users of", "", "", err)
-		}
-		return nil
+	return providers.CheckRoles(p.cfg, providers.RoleChecks{
+		Connect: func() error {
+			_, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil)
+			return p.wrap("read users of", "", "", err) // nil stays nil
+		},
+		Role: func(role string) error { return p.checkGroup(ctx, role) },
+		Last: providers.IsSystem,
+	})
+}
+
+// checkGroup reads role's group, which must be one whose members the API
+// can change.
+func (p *Provider) checkGroup(ctx context.Context, role string) error {
+	gid, err := p.group(role)
+	if err != nil {
+		return err
 	}
-	var errs []error
-	for _, role := range slices.Sorted(maps.Keys(p.cfg.Roles)) {
-		gid, err := p.group(role)
-		if err != nil {
-			errs = append(errs, err)
-			continue
-		}
-		var g struct {
-			Type    string `json:"type"`
-			Profile struct {
-				Name string `json:"name"`
-			} `json:"profile"`
-		}
-		if _, err := p.call(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
-			errs = append(errs, p.wrap("read group of", role, gid, err))
-			var sys *gitgrant.SystemError
-			if errors.As(errs[len(errs)-1], &sys) {
-				break // unreachable or refused: the other groups would say the same
-			}
-			continue
-		}
-		if g.Type != "OKTA_GROUP" {
-			errs = append(errs, fmt.Errorf("provider %s: role %s: group %s (%s) is of type %s; only OKTA_GROUP membership can be changed through the API",
-				p.cfg.Name, role, gid, g.Profile.Name, g.Type))
-		}
+	var g struct {
+		Type    string `json:"type"`
+		Profile struct {
+			Name string `json:"name"`
+		} `json:"profile"`
 	}
-	return errors.Join(errs...)
+	if _, err := p.call(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
+		return p.wrap("read group of", role, gid, err)
+	}
+	if g.Type != "OKTA_GROUP" {
+		return fmt.Errorf("provider %s: role %s: group %s (%s) is of type %s; only OKTA_GROUP membership can be changed through the API",
+			p.cfg.Name, role, gid, g.Profile.Name, g.Type)
+	}
+	return nil
 }
 
 // Close has nothing to release: the HTTP client belongs to the caller.
@@ -386,14 +363,7 @@ func (p *Provider) Calls() int64 { return p.api.Calls() }
 
 // group returns the id of role's group. Only declared roles are managed.
 func (p *Provider) group(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.cfg.Name, role, providers.ErrNotFound)
-	}
-	gid := p.cfg.RoleTarget(role)
-	if !groupIDPattern.MatchString(gid) {
-		return "", fmt.Errorf("provider %s: role %s: %q is not an Okta group id (00g...): %w", p.cfg.Name, role, gid, providers.ErrInvalidName)
-	}
-	return gid, nil
+	return providers.ValidTarget(p.cfg, role, groupIDPattern.MatchString, "an Okta group id (00g...)")
 }
 
 func (p *Provider) checkPrincipal(s string) error {

@@ -43,10 +43,6 @@ func setup(t testing.TB, c gitgrant.Clock, groups []string, names []string) *fak
 // config is a provider entry whose roles map to group ids. auth is
 // "app" (private-key JWT) or "token" (SSWS).
 func config(orgURL, auth string, roles map[string]string) gitgrant.ProviderConfig {
-	rc := map[string]gitgrant.RoleConfig{}
-	for role, gid := range roles {
-		rc[role] = gitgrant.RoleConfig{Target: gid}
-	}
 	settings := map[string]any{"org_url": orgURL}
 	if auth == "token" {
 		settings["api_token_env"] = "OKTA_API_TOKEN"
@@ -55,7 +51,7 @@ func config(orgURL, auth string, roles map[string]string) gitgrant.ProviderConfi
 		settings["private_key_env"] = "OKTA_PRIVATE_KEY"
 		settings["key_id"] = "kid-1"
 	}
-	return gitgrant.ProviderConfig{Name: "okta", Type: Type, Roles: rc, Settings: settings}
+	return providertest.Config(Type, "okta", roles, settings)
 }
 
 // secrets are what no error or log may show: the API token, the service
@@ -65,17 +61,15 @@ func secrets() []string {
 	return []string{testAPIToken, pemKey, "fake-access-token"}
 }
 
-func deps() providers.Deps {
+// deps hold the credentials, on clock c (nil: the wall clock).
+func deps(c gitgrant.Clock) providers.Deps {
 	_, pemKey := httpapitest.RSAKey()
-	return providertest.Deps(map[string]string{"OKTA_API_TOKEN": testAPIToken, "OKTA_PRIVATE_KEY": pemKey}, nil, nil)
+	return providertest.Deps(map[string]string{"OKTA_API_TOKEN": testAPIToken, "OKTA_PRIVATE_KEY": pemKey}, nil, c)
 }
 
 // open opens a provider on the fake's clock.
 func open(t testing.TB, cfg gitgrant.ProviderConfig, c gitgrant.Clock) *Provider {
-	t.Helper()
-	d := deps()
-	d.Clock = c
-	return providertest.Open(t, Open, cfg, d).(*Provider)
+	return providertest.Open(t, Open, cfg, deps(c)).(*Provider)
 }
 
 func TestConformance(t *testing.T) {
@@ -83,11 +77,7 @@ func TestConformance(t *testing.T) {
 	for _, auth := range []string{"app", "token"} {
 		t.Run(auth, func(t *testing.T) {
 			t.Parallel()
-			var principals []string
-			for i := range 22 {
-				principals = append(principals, fmt.Sprintf("dev%02d@example.com", i))
-			}
-			principals = append(principals, "o.brien+ops@example.com", "Mixed.Case@Example.COM")
+			principals := providertest.Numbered("dev%02d@example.com", 22, "o.brien+ops@example.com", "Mixed.Case@Example.COM")
 			c := gitgrant.SystemClock
 			f := setup(t, c, []string{"00gadmins", "00greaders"}, principals)
 			// Tokens live 62s and are renewed a minute early, so the suite
@@ -101,10 +91,10 @@ func TestConformance(t *testing.T) {
 				MissingPrincipal: "ghost@example.com",
 				HostileNames:     []string{"dev00@example.com/../00gadmins", "dev00@example.com?x=1", "00u00000"},
 				OpenWithTarget: func(t *testing.T, target string) (providers.Provider, error) {
-					return Open(t.Context(), config(f.url, auth, map[string]string{"hostile": target}), deps())
+					return Open(t.Context(), config(f.url, auth, map[string]string{"hostile": target}), deps(nil))
 				},
 				Down: func(t *testing.T) (providers.Provider, error) {
-					return Open(t.Context(), config(fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), auth, roles), deps())
+					return Open(t.Context(), config(fmt.Sprintf("http://127.0.0.1:%d", testenv.FreePort(t)), auth, roles), deps(nil))
 				},
 				Secrets: secrets(),
 			})
@@ -118,21 +108,10 @@ func TestConformance(t *testing.T) {
 	}
 }
 
-func names(ms []providers.Member) []string {
-	out := []string{}
-	for _, m := range ms {
-		out = append(out, m.Principal)
-	}
-	return out
-}
-
 // TestMembersPages: every page is followed through the Link header.
 func TestMembersPages(t *testing.T) {
 	t.Parallel()
-	var logins []string
-	for i := range 450 {
-		logins = append(logins, fmt.Sprintf("user%03d@example.com", i))
-	}
+	logins := providertest.Numbered("user%03d@example.com", 450)
 	c := httpapitest.ManualClock()
 	f := setup(t, c, []string{"00gbig"}, logins)
 	f.Set(func() {
@@ -142,21 +121,13 @@ func TestMembersPages(t *testing.T) {
 		}
 	})
 	p := open(t, config(f.url, "token", map[string]string{"big": "00gbig"}), c)
-	ms, err := p.Members(t.Context(), "big")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff(logins, names(ms)); diff != "" {
-		t.Errorf("Members (-want +got):\n%s", diff)
-	}
+	providertest.CheckMembers(t, p, "big", logins)
 	want := []string{
 		"GET /api/v1/groups/00gbig/users?limit=1000",
 		"GET /api/v1/groups/00gbig/users?after=00u00199&limit=200",
 		"GET /api/v1/groups/00gbig/users?after=00u00399&limit=200",
 	}
-	if diff := cmp.Diff(want, f.Log()); diff != "" {
-		t.Errorf("requests (-want +got):\n%s", diff)
-	}
+	f.CheckLog(t, want)
 }
 
 // TestRequests pins what each operation sends, including the wait for a
@@ -209,41 +180,24 @@ func TestRequests(t *testing.T) {
 // longer than allowed is not started.
 func TestRateLimits(t *testing.T) {
 	t.Parallel()
-	tests := []struct {
-		name      string
-		perMinute int
-		force429  int
-		maxWait   string
-		grants    int
-		want      httpapitest.Limited
-	}{
-		{name: "under the limit", perMinute: 100, grants: 5},
-		{name: "window spent: wait for the reset", perMinute: 6, grants: 10, want: httpapitest.Limited{MinTime: time.Minute}},
-		{name: "429 waited out", force429: 2, grants: 1, want: httpapitest.Limited{Refusals: 2}},
-		{name: "longer than max_rate_limit_wait", perMinute: 3, grants: 3, maxWait: "10s", want: httpapitest.Limited{Fails: true}},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			c := httpapitest.ManualClock()
-			var logins []string
-			for i := range tt.grants {
-				logins = append(logins, fmt.Sprintf("u%d@example.com", i))
-			}
-			f := setup(t, c, []string{"00gops"}, logins)
-			f.Set(func() { f.quota.Limit, f.force429 = tt.perMinute, tt.force429 })
-			cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
-			if tt.maxWait != "" {
-				cfg.Settings["max_rate_limit_wait"] = tt.maxWait
-			}
-			p := open(t, cfg, c)
-			tt.want.API = "Okta"
-			f.CheckLimited(t, tt.want, func() error { return providertest.GrantEach(t.Context(), p, "ops", logins, time.Time{}) })
-			if got := f.memberLogins("00gops"); !tt.want.Fails && len(got) != len(logins) {
-				t.Errorf("members = %v, want %d", got, len(logins))
-			}
-		})
-	}
+	httpapitest.CheckLimited(t, "Okta", []httpapitest.Limited{
+		{Name: "under the limit", Quota: 100, Grants: 5},
+		{Name: "window spent: wait for the reset", Quota: 6, Grants: 10, MinTime: time.Minute},
+		{Name: "429 waited out", Force429: 2, Grants: 1, Refusals: 2},
+		{Name: "longer than max_rate_limit_wait", Quota: 3, Grants: 3, MaxWait: "10s", Fails: true},
+	}, func(t *testing.T, lc httpapitest.Limited) (*httpapitest.Fake, func() error, func() int) {
+		c := httpapitest.ManualClock()
+		logins := providertest.Numbered("u%d@example.com", lc.Grants)
+		f := setup(t, c, []string{"00gops"}, logins)
+		f.Set(func() { f.quota.Limit, f.force429 = lc.Quota, lc.Force429 })
+		cfg := config(f.url, "token", map[string]string{"ops": "00gops"})
+		if lc.MaxWait != "" {
+			cfg.Settings["max_rate_limit_wait"] = lc.MaxWait
+		}
+		p := open(t, cfg, c)
+		return &f.Fake, func() error { return providertest.GrantEach(t.Context(), p, "ops", logins, time.Time{}) },
+			func() int { return len(f.memberLogins("00gops")) }
+	})
 }
 
 // TestTokenLifetime: a service app's token is renewed when it runs out,
@@ -280,39 +234,32 @@ func TestErrors(t *testing.T) {
 	pw := open(t, wrongApp, c)
 	ctx := t.Context()
 
-	tests := []struct {
-		name string
-		do   func() error
-		want providertest.Failure
-	}{
-		{name: "unknown user", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@example.com"}) }, want: providertest.Failure{NotFound: true, Says: `"ghost@example.com" does not exist in Okta`}},
-		{name: "login spelt otherwise", do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@example.com"}) }, want: providertest.Failure{Invalid: true, Says: `as "alice@example.com"`}},
-		{name: "email of two users", do: func() error { return pe.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"}) }, want: providertest.Failure{Invalid: true, Says: "more than one"}},
-		{name: "missing group on Members", do: func() error { _, err := p.Members(ctx, "gone"); return err }, want: providertest.Failure{NotFound: true}},
-		{name: "missing group on Grant", do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@example.com"}) }, want: providertest.Failure{NotFound: true}},
-		{name: "Check: missing and app groups", do: func() error { return p.Check(ctx) }, want: providertest.Failure{NotFound: true, Says: "type APP_GROUP"}},
-		{name: "login with a slash", do: func() error { return p.Revoke(ctx, "ops", "a/../b") }, want: providertest.Failure{Invalid: true}},
-		{name: "client the org does not know", do: func() error { _, err := pw.Members(ctx, "ops"); return err }, want: providertest.Failure{System: true, Says: "invalid_client"}},
-		{name: "server error", do: func() error {
+	providertest.CheckFailures(t, []providertest.FailureCase{
+		{Name: "unknown user", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ghost@example.com"}) }, Want: providertest.Failure{NotFound: true, Says: `"ghost@example.com" does not exist in Okta`}},
+		{Name: "login spelt otherwise", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "ALICE@example.com"}) }, Want: providertest.Failure{Invalid: true, Says: `as "alice@example.com"`}},
+		{Name: "email of two users", Do: func() error { return pe.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"}) }, Want: providertest.Failure{Invalid: true, Says: "more than one"}},
+		{Name: "missing group on Members", Do: func() error { _, err := p.Members(ctx, "gone"); return err }, Want: providertest.Failure{NotFound: true}},
+		{Name: "missing group on Grant", Do: func() error { return p.Grant(ctx, providers.Grant{Role: "gone", Principal: "alice@example.com"}) }, Want: providertest.Failure{NotFound: true}},
+		{Name: "Check: missing and app groups", Do: func() error { return p.Check(ctx) }, Want: providertest.Failure{NotFound: true, Says: "type APP_GROUP"}},
+		{Name: "login with a slash", Do: func() error { return p.Revoke(ctx, "ops", "a/../b") }, Want: providertest.Failure{Invalid: true}},
+		{Name: "client the org does not know", Do: func() error { _, err := pw.Members(ctx, "ops"); return err }, Want: providertest.Failure{System: true, Says: "invalid_client"}},
+		{Name: "server error", Do: func() error {
 			f.Set(func() { f.failures = 1 })
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, want: providertest.Failure{System: true, Retryable: true}},
+		}, Want: providertest.Failure{System: true, Retryable: true}},
 		// The window resets a minute from now on the manual clock, which
 		// may be years from the wall clock: the wait is compared with the
 		// context's remaining second, never the clock's instant with the
 		// real deadline.
-		{name: "rate limited past the context", do: func() error {
+		{Name: "rate limited past the context", Do: func() error {
 			f.Set(func() { f.force429 = 1 })
 			ctx, cancel := context.WithTimeout(ctx, time.Second)
 			defer cancel()
 			_, err := p.Members(ctx, "ops")
 			return err
-		}, want: providertest.Failure{System: true, Retryable: true, Says: "rate limit"}},
-	}
-	for _, tt := range tests {
-		providertest.CheckFailure(t, tt.name, tt.do(), tt.want, secrets()...)
-	}
+		}, Want: providertest.Failure{System: true, Retryable: true, Says: "rate limit"}},
+	}, secrets()...)
 	if got := f.memberLogins("00gops"); len(got) != 0 {
 		t.Errorf("members after failed grants: %v", got)
 	}
@@ -320,7 +267,9 @@ func TestErrors(t *testing.T) {
 
 func TestOpenRejectsBadSettings(t *testing.T) {
 	t.Parallel()
-	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) { return Open(t.Context(), cfg, deps()) }
+	open := func(cfg gitgrant.ProviderConfig) (providers.Provider, error) {
+		return Open(t.Context(), cfg, deps(nil))
+	}
 	providertest.CheckRefusals(t, config("https://example.okta.com", "app", nil), open, []providertest.Refusal{
 		{Name: "org_url missing", Settings: map[string]any{"org_url": nil}, Says: "setting org_url"},
 		{Name: "org_url with a password", Settings: map[string]any{"org_url": "https://u:p@example.okta.com"}, Says: "setting org_url"},
@@ -343,7 +292,7 @@ func TestLogsHoldNoSecrets(t *testing.T) {
 	who := []string{"a@example.com", "b@example.com"}
 	f := setup(t, c, []string{"00gops"}, who)
 	f.Set(func() { f.force429 = 1 })
-	httpapitest.CheckLogs(t, c, deps(), func(d providers.Deps) providers.Provider {
+	httpapitest.CheckLogs(t, c, deps(nil), func(d providers.Deps) providers.Provider {
 		return providertest.Open(t, Open, config(f.url, "app", map[string]string{"ops": "00gops"}), d)
 	}, "ops", who, append(secrets(), "PRIVATE KEY", "SSWS")...)
 }

@@ -1,7 +1,6 @@
 package postgres
 
 import (
-	"bufio"
 	"context"
 	"crypto/hmac"
 	"crypto/pbkdf2"
@@ -9,17 +8,15 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"os"
-	"os/exec"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 	"github.com/gitgrant/gitgrant/schema"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
@@ -116,14 +113,8 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 	e := newEphemeralFixture(t, nil, nil)
 	ctx := t.Context()
 	until := time.Now().Add(time.Hour).UTC().Truncate(time.Second)
-	name := gitgrant.NewAccountName(e.prefix)
-	a, err := e.p.CreateAccount(ctx, "reader", name, until)
-	if err != nil {
-		t.Fatalf("CreateAccount: %v", err)
-	}
-	if a.Name != name || len(a.Secret) != providers.PasswordLen {
-		t.Fatalf("account %v with a %d-character secret", a, len(a.Secret))
-	}
+	a := providertest.CreateAccount(t, e.p, "reader", until)
+	name := a.Name
 	if want := (providers.Connection{Host: "127.0.0.1", Port: 5432, Database: "postgres", Kind: "postgres"}); a.Connect != want {
 		t.Errorf("Connect = %+v, want %+v (the DSN's)", a.Connect, want)
 	}
@@ -138,7 +129,7 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 	var verifier string
 	var validUntil time.Time
 	var canLogin, member bool
-	err = e.admin.QueryRow(ctx, `SELECT rolpassword, rolvaliduntil, rolcanlogin, pg_has_role(oid, $2::text::regrole, 'MEMBER')
+	err := e.admin.QueryRow(ctx, `SELECT rolpassword, rolvaliduntil, rolcanlogin, pg_has_role(oid, $2::text::regrole, 'MEMBER')
 FROM pg_authid WHERE rolname = $1`, name, quote(e.groups["reader"])).Scan(&verifier, &validUntil, &canLogin, &member)
 	if err != nil {
 		t.Fatal(err)
@@ -256,29 +247,15 @@ func TestEphemeralPasswordIsRequired(t *testing.T) {
 	}
 }
 
-// helperEnv makes the test binary a process that creates an account and
-// is killed (SIGKILL) before it can record anything.
-const helperEnv = "GITGRANT_TEST_CREATE_THEN_DIE"
-
+// TestHelperCreateThenDie is the process that
+// TestEphemeralKilledBetweenCreateAndRecord kills.
 func TestHelperCreateThenDie(t *testing.T) {
-	spec := os.Getenv(helperEnv)
-	if spec == "" {
-		t.Skip("a helper process of TestEphemeralKilledBetweenCreateAndRecord")
-	}
-	parts := strings.SplitN(spec, "\n", 3)
-	dsn, prefix, group := parts[0], parts[1], parts[2]
-	cfg := gitgrant.ProviderConfig{Name: "crash", Type: Type, Settings: map[string]any{"dsn_env": "PGTEST_DSN"},
-		Roles: map[string]gitgrant.RoleConfig{"reader": {Target: group, Mode: gitgrant.ModeEphemeral, AccountPrefix: prefix}}}
-	p, err := open(context.Background(), cfg, depsWith(dsn), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	a, err := p.CreateAccount(context.Background(), "reader", gitgrant.NewAccountName(prefix), time.Now().Add(time.Hour))
-	if err != nil {
-		t.Fatal(err)
-	}
-	fmt.Println("created " + a.Name)
-	syscall.Kill(os.Getpid(), syscall.SIGKILL)
+	providertest.CreateThenDie(t, func(args []string) (providers.Ephemeral, error) {
+		dsn, prefix, group := args[0], args[1], args[2]
+		cfg := gitgrant.ProviderConfig{Name: "crash", Type: Type, Settings: map[string]any{"dsn_env": "PGTEST_DSN"},
+			Roles: map[string]gitgrant.RoleConfig{"reader": {Target: group, Mode: gitgrant.ModeEphemeral, AccountPrefix: prefix}}}
+		return open(context.Background(), cfg, depsWith(dsn), nil)
+	})
 }
 
 // gitgrant is killed (kill -9) between creating an account and recording
@@ -288,43 +265,18 @@ func TestHelperCreateThenDie(t *testing.T) {
 func TestEphemeralKilledBetweenCreateAndRecord(t *testing.T) {
 	t.Parallel()
 	e := newEphemeralFixture(t, nil, nil)
-	ctx := t.Context()
-	cmd := exec.Command(os.Args[0], "-test.run=^TestHelperCreateThenDie$", "-test.count=1")
-	cmd.Env = append(os.Environ(), helperEnv+"="+e.dsn+"\n"+e.prefix+"\n"+e.groups["reader"])
-	out, err := cmd.Output()
-	var exit *exec.ExitError
-	if !errors.As(err, &exit) || exit.Sys().(syscall.WaitStatus).Signal() != syscall.SIGKILL {
-		t.Fatalf("the helper was not killed: %v\n%s", err, out)
-	}
-	var created string
-	for sc := bufio.NewScanner(strings.NewReader(string(out))); sc.Scan(); {
-		if n, ok := strings.CutPrefix(sc.Text(), "created "); ok {
-			created = n
-		}
-	}
-	if created == "" {
-		t.Fatalf("the helper created nothing:\n%s", out)
-	}
+	created := providertest.CreatedByKilledProcess(t, e.dsn, e.prefix, e.groups["reader"])
 	// Logins that are not gitgrant's accounts, though they start alike.
 	for _, n := range []string{e.prefix + "Admin", e.prefix + "a_b", "x" + e.prefix + "abc"} {
 		e.mustExec(t, "CREATE ROLE "+quote(n)+" LOGIN")
 	}
 	// A new process, knowing nothing of the dead one.
-	p, err := open(ctx, e.p.cfg, depsWith(e.dsn), nil)
+	p, err := open(t.Context(), e.p.cfg, depsWith(e.dsn), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer p.Close()
-	accounts, err := p.Accounts(ctx, "reader")
-	if err != nil || !cmp.Equal([]string{created}, accounts) {
-		t.Fatalf("Accounts = %v, %v; want the orphan [%s] alone", accounts, err, created)
-	}
-	if err := p.DropAccount(ctx, "reader", created); err != nil {
-		t.Fatal(err)
-	}
-	if accounts, err := p.Accounts(ctx, "reader"); err != nil || len(accounts) != 0 {
-		t.Errorf("after the drift drop: %v, %v", accounts, err)
-	}
+	providertest.CheckOrphanDropped(t, p, "reader", created)
 }
 
 // Objects the account made are given to the role's group (reassign), or
@@ -400,21 +352,9 @@ func TestEphemeralAccountOwningObjects(t *testing.T) {
 func TestEphemeralRefusesOtherNames(t *testing.T) {
 	t.Parallel()
 	e := newEphemeralFixture(t, nil, nil)
-	ctx := t.Context()
-	for _, name := range []string{"postgres", e.prefix, e.prefix + "ABC", e.prefix + "x\"; DROP ROLE postgres; --", "gg_other_abc", e.prefix + strings.Repeat("a", 64)} {
-		if _, err := e.p.CreateAccount(ctx, "reader", name, time.Now().Add(time.Hour)); !errors.Is(err, providers.ErrInvalidName) {
-			t.Errorf("CreateAccount(%q) = %v, want ErrInvalidName", name, err)
-		}
-		if err := e.p.DropAccount(ctx, "reader", name); !errors.Is(err, providers.ErrInvalidName) {
-			t.Errorf("DropAccount(%q) = %v, want ErrInvalidName", name, err)
-		}
-	}
-	if _, err := e.p.CreateAccount(ctx, "writer", "gg_writer_abc", time.Now().Add(time.Hour)); err == nil || !strings.Contains(err.Error(), "not ephemeral") {
-		t.Errorf("an account for a role that is not ephemeral: %v", err)
-	}
-	if _, err := e.p.CreateAccount(ctx, "reader", e.prefix+"abc", time.Now().Add(-time.Minute)); err == nil {
-		t.Error("an account that expired already was created")
-	}
+	providertest.CheckRefusesOtherNames(t, e.p,
+		[]string{"postgres", e.prefix, e.prefix + "ABC", e.prefix + "x\"; DROP ROLE postgres; --", "gg_other_abc", e.prefix + strings.Repeat("a", 64)},
+		"gg_writer_abc")
 }
 
 func TestEphemeralCheck(t *testing.T) {

@@ -151,10 +151,7 @@ func revokeSQL(group, principal string) string {
 
 // target resolves a declared role to its group role name.
 func (p *Provider) target(role string) (string, error) {
-	if _, ok := p.cfg.Roles[role]; !ok {
-		return "", fmt.Errorf("provider %s: role %q is not declared in gitgrant.yaml: %w", p.name, role, providers.ErrNotFound)
-	}
-	return p.cfg.RoleTarget(role), nil
+	return providers.DeclaredTarget(p.cfg, role)
 }
 
 // classify turns a driver error into gitgrant's error kinds.

@@ -2,17 +2,13 @@ package postgres
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -43,9 +39,7 @@ func newFixture(t testing.TB, nPrincipals int) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	f := &fixture{dsn: dsn, admin: admin, prefix: "gg" + hex.EncodeToString(b), groups: map[string]string{}}
+	f := &fixture{dsn: dsn, admin: admin, prefix: providertest.UniquePrefix(), groups: map[string]string{}}
 	t.Cleanup(func() {
 		// Every role this fixture made starts with its prefix.
 		f.admin.Exec(ctx, `DO $$DECLARE r text; BEGIN
@@ -94,25 +88,11 @@ func (f *fixture) mustExec(t testing.TB, sql string) {
 }
 
 func (f *fixture) config(settings map[string]any) gitgrant.ProviderConfig {
-	cfg := gitgrant.ProviderConfig{Name: "pgtest", Type: Type, Roles: map[string]gitgrant.RoleConfig{}, Settings: map[string]any{"dsn_env": "PGTEST_DSN"}}
-	for role, group := range f.groups {
-		cfg.Roles[role] = gitgrant.RoleConfig{Target: group}
-	}
-	for k, v := range settings {
-		cfg.Settings[k] = v
-	}
-	return cfg
+	return providertest.Config(Type, "pgtest", f.groups, map[string]any{"dsn_env": "PGTEST_DSN"}, settings)
 }
 
 func depsWith(dsn string) providers.Deps {
-	d := providers.DefaultDeps()
-	d.Getenv = func(k string) string {
-		if k == "PGTEST_DSN" {
-			return dsn
-		}
-		return ""
-	}
-	return d
+	return providertest.Deps(map[string]string{"PGTEST_DSN": dsn}, nil, nil)
 }
 
 func (f *fixture) open(t testing.TB, settings map[string]any, tweak func(*pgxpool.Config)) *Provider {
@@ -122,6 +102,22 @@ func (f *fixture) open(t testing.TB, settings map[string]any, tweak func(*pgxpoo
 		t.Fatalf("open: %v", err)
 	}
 	return p
+}
+
+// connectAs opens a connection as user, closed when the test ends.
+func (f *fixture) connectAs(t *testing.T, user string) *pgx.Conn {
+	t.Helper()
+	cfg, err := pgx.ParseConfig(f.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.User = user
+	c, err := pgx.ConnectConfig(t.Context(), cfg)
+	if err != nil {
+		t.Fatalf("connect as %q: %v", user, err)
+	}
+	t.Cleanup(func() { c.Close(context.Background()) })
+	return c
 }
 
 const downPassword = "hunter2-do-not-print"
@@ -222,35 +218,10 @@ func TestRevokeTerminatesSessions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 2)
 	victim, bystander := f.principals[0], f.principals[1]
-	connect := func(user string) *pgx.Conn {
-		cfg, err := pgx.ParseConfig(f.dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.User = user
-		c, err := pgx.ConnectConfig(t.Context(), cfg)
-		if err != nil {
-			t.Fatalf("connect as %q: %v", user, err)
-		}
-		t.Cleanup(func() { c.Close(context.Background()) })
-		return c
-	}
-	victimConn, bystanderConn := connect(victim), connect(bystander)
+	victimConn, bystanderConn := f.connectAs(t, victim), f.connectAs(t, bystander)
 	p := f.open(t, map[string]any{"terminate_sessions": true}, nil)
 	defer p.Close()
-	ctx := t.Context()
-	if err := p.Grant(ctx, providers.Grant{Role: "reader", Principal: victim}); err != nil {
-		t.Fatal(err)
-	}
-	if err := p.Revoke(ctx, "reader", victim); err != nil {
-		t.Fatalf("Revoke: %v", err)
-	}
-	if err := victimConn.Ping(ctx); err == nil {
-		t.Errorf("the revoked principal's session still answers")
-	}
-	if err := bystanderConn.Ping(ctx); err != nil {
-		t.Errorf("another principal's session was ended: %v", err)
-	}
+	providertest.CheckRevokeEndsSessions(t, p, "reader", victim, victimConn.Ping, bystanderConn.Ping)
 }
 
 func TestCheckReportsMissingGroupAndPermissions(t *testing.T) {
@@ -285,11 +256,6 @@ func TestCheckReportsMissingGroupAndPermissions(t *testing.T) {
 	if !errors.As(err, &sys) || errors.Is(err, providers.ErrNotFound) {
 		t.Errorf("Grant without permission: err = %v, want a *gitgrant.SystemError", err)
 	}
-}
-
-func TestSettingsMatchSchema(t *testing.T) {
-	t.Parallel()
-	providertest.SettingsMatchSchema(t, Type, Settings{})
 }
 
 func TestOpenRejects(t *testing.T) {
@@ -328,30 +294,11 @@ func TestOpenRejects(t *testing.T) {
 	}
 }
 
-// countingConn counts what the client sends: pgconn flushes each request
+// countWrites counts what the client sends: pgconn flushes each request
 // (a statement, or a pipeline up to its Sync) with one Write, so writes
 // are round trips.
-type countingConn struct {
-	net.Conn
-	writes *atomic.Int64
-}
-
-func (c countingConn) Write(b []byte) (int, error) {
-	c.writes.Add(1)
-	return c.Conn.Write(b)
-}
-
-func countWrites(writes *atomic.Int64) func(*pgxpool.Config) {
-	return func(c *pgxpool.Config) {
-		var d net.Dialer
-		c.ConnConfig.DialFunc = func(ctx context.Context, network, addr string) (net.Conn, error) {
-			conn, err := d.DialContext(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			return countingConn{conn, writes}, nil
-		}
-	}
+func countWrites(writes *providertest.Writes) func(*pgxpool.Config) {
+	return func(c *pgxpool.Config) { c.ConnConfig.DialFunc = writes.Dial }
 }
 
 // TestRoundTrips pins what each call costs on the wire: one round trip, as
@@ -360,7 +307,7 @@ func countWrites(writes *atomic.Int64) func(*pgxpool.Config) {
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 3)
-	var writes atomic.Int64
+	var writes providertest.Writes
 	p := f.open(t, nil, countWrites(&writes))
 	defer p.Close()
 	ctx := t.Context()
@@ -375,29 +322,16 @@ func TestRoundTrips(t *testing.T) {
 	if _, err := seeking.Members(ctx, "reader"); err != nil { // connect
 		t.Fatal(err)
 	}
-	tests := []struct {
-		name string
-		do   func() error
-		want int64
-	}{
-		{"members of a role with three members", func() error { _, err := p.Members(ctx, "reader"); return err }, 1},
-		{"members of an empty role", func() error { _, err := p.Members(ctx, "writer"); return err }, 1},
-		{"grant", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
-		{"grant again", func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }, 1},
-		{"revoke", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
-		{"revoke what is gone", func() error { return p.Revoke(ctx, "writer", f.principals[0]) }, 1},
-		{"revoke, seeking other grantors", func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }, 1},
-		{"revoke what is gone, seeking other grantors", func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }, 1},
-	}
-	for _, tt := range tests {
-		before := writes.Load()
-		if err := tt.do(); err != nil {
-			t.Fatalf("%s: %v", tt.name, err)
-		}
-		if got := writes.Load() - before; got != tt.want {
-			t.Errorf("%s: %d round trips, want %d", tt.name, got, tt.want)
-		}
-	}
+	writes.CheckCosts(t, []providertest.Cost{
+		{Name: "members of a role with three members", Want: 1, Do: func() error { _, err := p.Members(ctx, "reader"); return err }},
+		{Name: "members of an empty role", Want: 1, Do: func() error { _, err := p.Members(ctx, "writer"); return err }},
+		{Name: "grant", Want: 1, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }},
+		{Name: "grant again", Want: 1, Do: func() error { return p.Grant(ctx, providers.Grant{Role: "writer", Principal: f.principals[0]}) }},
+		{Name: "revoke", Want: 1, Do: func() error { return p.Revoke(ctx, "writer", f.principals[0]) }},
+		{Name: "revoke what is gone", Want: 1, Do: func() error { return p.Revoke(ctx, "writer", f.principals[0]) }},
+		{Name: "revoke, seeking other grantors", Want: 1, Do: func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }},
+		{Name: "revoke what is gone, seeking other grantors", Want: 1, Do: func() error { return seeking.Revoke(ctx, "reader", f.principals[1]) }},
+	})
 }
 
 // BenchmarkGrantRevoke1000 grants one group role to 1,000 login roles and

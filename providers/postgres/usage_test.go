@@ -1,11 +1,8 @@
 package postgres
 
 import (
-	"context"
 	"testing"
 	"time"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gitgrant/gitgrant/providers"
 )
@@ -18,16 +15,7 @@ func TestSessions(t *testing.T) {
 	user, idle := f.principals[0], f.principals[1]
 	var opened time.Time
 	for range 2 {
-		cfg, err := pgx.ParseConfig(f.dsn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		cfg.User = user
-		c, err := pgx.ConnectConfig(t.Context(), cfg)
-		if err != nil {
-			t.Fatalf("connect as %q: %v", user, err)
-		}
-		t.Cleanup(func() { c.Close(context.Background()) })
+		c := f.connectAs(t, user)
 		if err := c.QueryRow(t.Context(), "SELECT backend_start FROM pg_stat_activity WHERE pid = pg_backend_pid()").Scan(&opened); err != nil {
 			t.Fatal(err)
 		}

@@ -50,3 +50,17 @@ func ConfigFromYAML(t *testing.T, path string, open func(gitgrant.ProviderConfig
 		}
 	}
 }
+
+// Config is a provider entry named name of type typ that declares a role
+// for each target (role -> target), with settings: the keys of each map,
+// a later map's over an earlier's.
+func Config(typ, name string, targets map[string]string, settings ...map[string]any) gitgrant.ProviderConfig {
+	cfg := gitgrant.ProviderConfig{Name: name, Type: typ, Roles: map[string]gitgrant.RoleConfig{}, Settings: map[string]any{}}
+	for role, target := range targets {
+		cfg.Roles[role] = gitgrant.RoleConfig{Target: target}
+	}
+	for _, m := range settings {
+		maps.Copy(cfg.Settings, m)
+	}
+	return cfg
+}

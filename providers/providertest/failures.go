@@ -52,3 +52,19 @@ func CheckFailure(t *testing.T, name string, err error, want Failure, secrets ..
 		t.Errorf("%s: %v: Retryable = %v, want %v", name, err, sys.Retryable, want.Retryable)
 	}
 }
+
+// FailureCase is a call of a provider and the failure it must end in.
+type FailureCase struct {
+	Name string
+	Do   func() error
+	Want Failure
+}
+
+// CheckFailures makes each call in turn and checks, as CheckFailure, the
+// failure it ends in.
+func CheckFailures(t *testing.T, cases []FailureCase, secrets ...string) {
+	t.Helper()
+	for _, c := range cases {
+		CheckFailure(t, c.Name, c.Do(), c.Want, secrets...)
+	}
+}

@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
 )
 
 // Harness describes the system under test.
@@ -190,4 +192,21 @@ func sorted(s []string) []string {
 func nativeExpiry(p providers.Provider) bool {
 	ne, ok := p.(providers.NativeExpirer)
 	return ok && ne.NativeExpiry()
+}
+
+// CheckMembers checks that p lists want, in that order, as role's
+// members, and fails the test when it cannot list them.
+func CheckMembers(t testing.TB, p providers.Provider, role string, want []string) {
+	t.Helper()
+	ms, err := p.Members(t.Context(), role)
+	if err != nil {
+		t.Fatalf("Members(%s): %v", role, err)
+	}
+	got := make([]string, 0, len(ms))
+	for _, m := range ms {
+		got = append(got, m.Principal)
+	}
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("Members(%s) (-want +got):\n%s", role, diff)
+	}
 }

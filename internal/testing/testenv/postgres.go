@@ -11,10 +11,9 @@ package testenv
 // test's own set-up. PostgreSQL refuses to run as root, so under root the
 // server runs as the system user "postgres". It is stopped, and its
 // directory removed, when the test ends; should the test binary die
-// first, the kernel kills it (Pdeathsig).
+// first, the kernel kills it (process sets Pdeathsig).
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -24,11 +23,11 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/gitgrant/gitgrant/internal/testing/testenv/process"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -44,24 +43,6 @@ type ScramServer struct {
 	// Log is what the server has logged so far, every statement
 	// included (log_statement=all).
 	Log func() string
-}
-
-// syncBuffer is a bytes.Buffer that a process writes while a test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // ScramPostgres starts a private server for the test. Without the
@@ -95,70 +76,45 @@ func ScramPostgres(t testing.TB) ScramServer {
 			}
 		}
 	}
-	run := func(name string, args ...string) *exec.Cmd {
-		cmd := exec.Command(filepath.Join(bindir, name), args...)
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred, Pdeathsig: syscall.SIGKILL}
-		cmd.Env = append(os.Environ(), "LC_ALL=C")
-		return cmd
-	}
-	if out, err := run("initdb", "--pgdata="+data, "--username=postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
+	opts := process.Options{Credential: cred, Env: []string{"LC_ALL=C"}}
+	if out, err := process.Command(opts, filepath.Join(bindir, "initdb"), "--pgdata="+data, "--username=postgres", "--auth-local=trust", "--auth-host=scram-sha-256",
 		"--no-sync", "--encoding=UTF8", "--no-instructions").CombinedOutput(); err != nil {
 		t.Fatalf("initdb: %v\n%s", err, out)
 	}
 	for attempt := 0; ; attempt++ {
 		port := FreePort(t)
-		log := &syncBuffer{}
-		cmd := run("postgres", "-D", data, "-p", strconv.Itoa(port), "-k", sock,
+		proc, err := process.StartWith(opts, filepath.Join(bindir, "postgres"), "-D", data, "-p", strconv.Itoa(port), "-k", sock,
 			"-c", "listen_addresses=127.0.0.1", "-c", "fsync=off", "-c", "logging_collector=off", "-c", "log_statement=all")
-		cmd.Stdout, cmd.Stderr = log, log
-		if err := cmd.Start(); err != nil {
-			t.Fatalf("starting postgres: %v", err)
+		if err != nil {
+			t.Fatal(err)
 		}
-		exited := make(chan error, 1)
-		go func() { exited <- cmd.Wait() }()
 		srv := ScramServer{
 			AdminDSN: fmt.Sprintf("host=%s port=%d user=postgres dbname=postgres sslmode=disable", sock, port),
-			Host:     "127.0.0.1", Port: port, Log: log.String,
+			Host:     "127.0.0.1", Port: port, Log: proc.Output,
 		}
-		if err := waitForPostgres(srv.AdminDSN, exited); err == nil {
-			t.Cleanup(func() {
-				cmd.Process.Signal(syscall.SIGINT) // fast shutdown
-				select {
-				case <-exited:
-				case <-time.After(10 * time.Second):
-					cmd.Process.Kill()
-					<-exited
-				}
-			})
+		err = proc.WaitReady("postgres", 20*time.Second, 50*time.Millisecond, stopGrace, func() error { return pingPostgres(srv.AdminDSN) })
+		if err == nil {
+			t.Cleanup(func() { proc.StopWith(syscall.SIGINT, stopGrace) }) // fast shutdown
 			return srv
-		} else if attempt == 2 || !strings.Contains(log.String(), "could not bind") {
-			cmd.Process.Kill()
-			t.Fatalf("postgres did not start: %v\n%s", err, log.String())
 		}
-		cmd.Process.Kill()
-		<-exited
+		if attempt == 2 || !strings.Contains(proc.Output(), "could not bind") {
+			t.Fatalf("postgres did not start: %v", err)
+		}
+		proc.Stop(stopGrace) // exited already, or about to
 	}
 }
 
-func waitForPostgres(dsn string, exited <-chan error) error {
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		conn, err := pgx.Connect(ctx, dsn)
-		cancel()
-		if err == nil {
-			conn.Close(context.Background())
-			return nil
-		}
-		select {
-		case werr := <-exited:
-			return fmt.Errorf("postgres exited: %v", werr)
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return err
-		}
+// stopGrace is how long the server may take to shut down.
+const stopGrace = 10 * time.Second
+
+func pingPostgres(dsn string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	conn, err := pgx.Connect(ctx, dsn)
+	if err != nil {
+		return err
 	}
+	return conn.Close(context.Background())
 }
 
 func postgresBindir() (string, error) {

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"errors"
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 )
@@ -289,6 +290,23 @@ func (c *Client) Fail(what string, err error) error {
 	return Classify(c.cfg.System, c.cfg.Provider, what, err)
 }
 
+// Confirm waits (as Settle) until visible says that a change the API
+// accepted shows in its reads. An error of visible is Fail("confirm
+// "+what); a change not shown within total is Unavailable, retryable:
+// the next run checks again. what names the change ("grant ops (group
+// 00g1)").
+func (c *Client) Confirm(ctx context.Context, b Backoff, total time.Duration, what string, visible func() (bool, error)) error {
+	shown, err := Settle(ctx, c.clock, b, total, visible)
+	switch {
+	case err != nil:
+		return c.Fail("confirm "+what, err)
+	case !shown:
+		return providers.Unavailable(c.cfg.System, what,
+			fmt.Errorf("the change was accepted but not shown by reads within %v; the next run checks again", total))
+	}
+	return nil
+}
+
 // Calls is how many requests the client has sent, retries included.
 func (c *Client) Calls() int64 { return c.calls.Load() }
 
@@ -317,4 +335,18 @@ func NextLink(h http.Header) string {
 		}
 	}
 	return ""
+}
+
+// BaseURL parses an API's URL setting: http or https, with a host and no
+// user info or query. Its path ends in "/", so that request paths are
+// relative to it.
+func BaseURL(s string) (*url.URL, error) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.User != nil || u.RawQuery != "" {
+		return nil, errors.New("not an http(s) URL without user info or query")
+	}
+	if !strings.HasSuffix(u.Path, "/") {
+		u.Path += "/"
+	}
+	return u, nil
 }

@@ -417,3 +417,53 @@ func TestSettle(t *testing.T) {
 		t.Errorf("Settle with a failing read = %v, want its error", err)
 	}
 }
+
+// TestBaseURL: an API's URL setting is http(s) with a host, and nothing
+// that could carry a credential or change every request (user info, a
+// query); request paths join under its path.
+func TestBaseURL(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		in, want string // want "": refused
+	}{
+		{"https://example.okta.com", "https://example.okta.com/"},
+		{"https://ghe.example.com/api/v3", "https://ghe.example.com/api/v3/"},
+		{"http://127.0.0.1:8080/v1.0/", "http://127.0.0.1:8080/v1.0/"},
+		{"ftp://example.com/", ""},
+		{"https:///path", ""},
+		{"https://user:secret@example.com/", ""},
+		{"https://example.com/?tenant=x", ""},
+		{"example.com", ""},
+	}
+	for _, tt := range tests {
+		u, err := BaseURL(tt.in)
+		got := ""
+		if err == nil {
+			got = u.String()
+		}
+		if got != tt.want {
+			t.Errorf("BaseURL(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestConfirm: a grant that reads never show is a retryable system error
+// that says what; a read that fails is classified as a call's error.
+func TestConfirm(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newServer(t), fakeclock.NewAuto(t0), Config{})
+	b := Backoff{First: time.Second, Max: time.Second}
+	err := c.Confirm(t.Context(), b, 3*time.Second, "grant ops (group g1)", func() (bool, error) { return false, nil })
+	var sys *gitgrant.SystemError
+	if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "grant ops (group g1)") || !strings.Contains(err.Error(), "not shown by reads within 3s") {
+		t.Errorf("Confirm of what never shows = %v, want a retryable system error saying what and how long", err)
+	}
+	refused := &StatusError{Status: http.StatusForbidden, Message: "no"}
+	err = c.Confirm(t.Context(), b, 3*time.Second, "grant ops (group g1)", func() (bool, error) { return false, refused })
+	if !errors.Is(err, refused) || !strings.Contains(err.Error(), "confirm grant ops (group g1)") {
+		t.Errorf("Confirm with a refused read = %v, want the refusal, classified", err)
+	}
+	if err := c.Confirm(t.Context(), b, 3*time.Second, "grant", func() (bool, error) { return true, nil }); err != nil {
+		t.Errorf("Confirm of what shows = %v", err)
+	}
+}

@@ -15,11 +15,16 @@ import (
 	"github.com/google/go-cmp/cmp"
 )
 
-// Limited is what a provider's test expects of a run of grants against a
-// fake that rate-limits them.
+// Limited is a run of grants against a fake that rate-limits them, and
+// what a provider's test expects of it.
 type Limited struct {
-	// API names the service as the provider's errors do ("Okta").
-	API string
+	Name string
+	// Grants is how many principals are granted a role, one after another;
+	// the fake admits Quota units a window (0: no limit) and answers the
+	// first Force429 requests with 429; the provider waits at most MaxWait
+	// ("": its default).
+	Grants, Quota, Force429 int
+	MaxWait                 string
 	// Fails: the run stops with a retryable error that says until when,
 	// since the wait was longer than the provider may wait.
 	Fails bool
@@ -29,15 +34,32 @@ type Limited struct {
 	MinTime time.Duration
 }
 
-// CheckLimited runs grants (which stops at the first error) and checks the
-// outcome against want.
-func (f *Fake) CheckLimited(t *testing.T, want Limited, grants func() error) {
+// CheckLimited runs each case on a fresh fake and provider of the API
+// (named as the provider's errors name it: "Okta"). start sets them up as
+// the case says and returns the fake, the grants (which stop at the first
+// error) and how many principals then hold the role; unless the run
+// fails, all of them must.
+func CheckLimited(t *testing.T, api string, cases []Limited, start func(t *testing.T, c Limited) (f *Fake, grants func() error, granted func() int)) {
+	t.Helper()
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			t.Parallel()
+			f, grants, granted := start(t, c)
+			f.checkLimited(t, api, c, grants)
+			if n := granted(); !c.Fails && n != c.Grants {
+				t.Errorf("%d principals hold the role, want %d", n, c.Grants)
+			}
+		})
+	}
+}
+
+func (f *Fake) checkLimited(t *testing.T, api string, want Limited, grants func() error) {
 	t.Helper()
 	start := f.Clock.Now()
 	err := grants()
 	if want.Fails {
 		var sys *gitgrant.SystemError
-		if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by "+want.API+" until") {
+		if !errors.As(err, &sys) || !sys.Retryable || !strings.Contains(err.Error(), "rate limited by "+api+" until") {
 			t.Fatalf("err = %v, want a retryable SystemError saying until when", err)
 		}
 		return
@@ -159,9 +181,29 @@ func CheckRequests[P any](t *testing.T, open func(t *testing.T, settings map[str
 			if err := x.Do(t.Context(), p); err != nil {
 				t.Fatal(err)
 			}
-			if diff := cmp.Diff(x.Want, f.Log()); diff != "" {
-				t.Errorf("requests (-want +got):\n%s", diff)
-			}
+			f.CheckLog(t, x.Want)
 		})
+	}
+}
+
+// ReportLimits reports, beside a benchmark's figures, the requests the
+// fake refused for a rate limit (429s) and the tokens it issued, and how
+// often and how long the provider's client waited for rate limits.
+func (f *Fake) ReportLimits(b *testing.B, client interface{ Waited() (int64, time.Duration) }) {
+	waits, waited := client.Waited()
+	f.Mu.Lock()
+	b.ReportMetric(float64(f.Throttled), "429s")
+	b.ReportMetric(float64(f.Tokens.Issued), "tokens")
+	f.Mu.Unlock()
+	b.ReportMetric(float64(waits), "limit-waits")
+	b.ReportMetric(waited.Seconds(), "limit-wait-s")
+}
+
+// CheckLog checks that the fake has served want, in order ("METHOD uri",
+// as Log has them), and nothing else.
+func (f *Fake) CheckLog(t testing.TB, want []string) {
+	t.Helper()
+	if diff := cmp.Diff(want, f.Log()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }

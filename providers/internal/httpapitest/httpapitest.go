@@ -17,6 +17,7 @@ import (
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -80,6 +81,7 @@ type Fake struct {
 	// Throttled counts the requests the fake refused for a rate limit.
 	Throttled int
 	log       []string
+	calls     map[string]int
 }
 
 // Serve wraps a handler of the fake.
@@ -100,6 +102,23 @@ func (f *Fake) Log() []string {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
 	return slices.Clone(f.log)
+}
+
+// Called counts a call the fake served, by the name of its operation
+// ("CreateAccountAssignment", "memberships.list"), for APIs whose request
+// lines do not name it. It is used under the lock.
+func (f *Fake) Called(name string) {
+	if f.calls == nil {
+		f.calls = map[string]int{}
+	}
+	f.calls[name]++
+}
+
+// Calls is how often each operation was served.
+func (f *Fake) Calls() map[string]int {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	return maps.Clone(f.calls)
 }
 
 // Set changes the fake's state under its lock.

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"runtime"
@@ -27,18 +28,42 @@ type Process struct {
 	waitErr error
 }
 
-// Start starts bin with args. Pdeathsig fires when the thread that
-// started the child exits, so the child is started from a locked thread
-// that lives as long as it does.
+// Options are what a server may need besides its binary and arguments.
+type Options struct {
+	// Env is added to the test binary's environment.
+	Env []string
+	// Credential is the user the server runs as; nil: the test's own.
+	Credential *syscall.Credential
+}
+
+// Command is bin with args as a server of this package runs: as opts
+// say, and killed when the test binary dies. It serves a server's set-up
+// tools (initdb), which run to their end.
+func Command(opts Options, bin string, args ...string) *exec.Cmd {
+	cmd := exec.Command(bin, args...)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: opts.Credential, Pdeathsig: syscall.SIGKILL}
+	if opts.Env != nil {
+		cmd.Env = append(os.Environ(), opts.Env...)
+	}
+	return cmd
+}
+
+// Start starts bin with args.
 func Start(bin string, args ...string) (*Process, error) {
+	return StartWith(Options{}, bin, args...)
+}
+
+// StartWith starts bin with args as opts say. Pdeathsig fires when the
+// thread that started the child exits, so the child is started from a
+// locked thread that lives as long as it does.
+func StartWith(opts Options, bin string, args ...string) (*Process, error) {
 	p := &Process{name: filepath.Base(bin), log: &lockedBuffer{}, exited: make(chan struct{})}
 	started := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
 		defer runtime.UnlockOSThread()
-		cmd := exec.Command(bin, args...)
+		cmd := Command(opts, bin, args...)
 		cmd.Stdout, cmd.Stderr = p.log, p.log
-		cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			started <- err
 			return
@@ -91,20 +116,28 @@ func (p *Process) WaitReady(what string, timeout, interval, grace time.Duration,
 
 // Stop sends SIGTERM and waits up to grace (so that a database closes
 // cleanly), then kills.
-func (p *Process) Stop(grace time.Duration) error {
+func (p *Process) Stop(grace time.Duration) error { return p.StopWith(syscall.SIGTERM, grace) }
+
+// StopWith sends sig, the server's own signal to shut down, and waits up
+// to grace, then kills.
+func (p *Process) StopWith(sig syscall.Signal, grace time.Duration) error {
 	if p.cmd == nil || p.cmd.Process == nil {
 		return nil
 	}
-	p.cmd.Process.Signal(syscall.SIGTERM)
+	p.cmd.Process.Signal(sig)
 	select {
 	case <-p.exited:
 		return nil
 	case <-time.After(grace):
 		p.cmd.Process.Kill()
 		<-p.exited
-		return fmt.Errorf("%s ignored SIGTERM for %v and was killed", p.name, grace)
+		return fmt.Errorf("%s ignored %v for %v and was killed", p.name, sig, grace)
 	}
 }
+
+// Output is what the process has written so far (about its last
+// megabyte).
+func (p *Process) Output() string { return p.log.String() }
 
 // Tail returns the last lines of a log, for an error message.
 func Tail(s string, lines int) string {
