@@ -257,21 +257,31 @@ const (
 
 func (v *Verifier) verify(ctx context.Context, in Input) (ev gitgrant.Evidence, recheck bool, err error) {
 	ev = gitgrant.Evidence{Path: in.Path, Blob: in.Blob, MergeCommit: in.Commit, CheckedAt: v.now()}
-	branch, err := v.defaultBranch(ctx)
+	pr, branch, ok, err := v.mergedPullRequest(ctx, in.Commit)
 	if err != nil {
 		return ev, false, err
 	}
-	prs, err := v.GitHub.PullRequestsWithCommit(ctx, in.Commit)
-	if err != nil {
-		return ev, false, err
-	}
-	pr, ok := pickPullRequest(prs, in.Commit, branch)
 	if !ok {
 		ev, err = v.direct(ctx, in, ev, branch)
 		return ev, true, err
 	}
 	ev, err = v.viaPullRequest(ctx, in, ev, pr)
 	return ev, false, err
+}
+
+// mergedPullRequest is the merged pull request that brought commit to the
+// default branch (named too), by GitHub's account; ok is false for a
+// direct push or a bypass, or while GitHub has not linked the merge yet.
+func (v *Verifier) mergedPullRequest(ctx context.Context, commit string) (pr gitgrant.PullRequest, branch string, ok bool, err error) {
+	if branch, err = v.defaultBranch(ctx); err != nil {
+		return pr, "", false, err
+	}
+	prs, err := v.GitHub.PullRequestsWithCommit(ctx, commit)
+	if err != nil {
+		return pr, branch, false, err
+	}
+	pr, ok = pickPullRequest(prs, commit, branch)
+	return pr, branch, ok, nil
 }
 
 // pickPullRequest chooses the merged pull request into branch whose merge

@@ -107,15 +107,10 @@ func (v *Verifier) verifyPolicyChange(ctx context.Context, in PolicyChangeInput)
 	for _, c := range in.Changes {
 		ev.Files = append(ev.Files, gitgrant.PolicyFileEvidence{Path: c.Path, Blob: c.Blob})
 	}
-	branch, err := v.defaultBranch(ctx)
+	pr, branch, ok, err := v.mergedPullRequest(ctx, in.Commit)
 	if err != nil {
 		return ev, false, err
 	}
-	prs, err := v.GitHub.PullRequestsWithCommit(ctx, in.Commit)
-	if err != nil {
-		return ev, false, err
-	}
-	pr, ok := pickPullRequest(prs, in.Commit, branch)
 	if !ok {
 		ev.Reasons = []string{fmt.Sprintf("commit %s changed %s on %s without a merged pull request (a direct push or a bypass), so the change is not in force: revert it on %s, then propose it in a pull request for the code owners of those files to approve",
 			short(in.Commit), changedPaths(in.Changes), branch, branch)}
