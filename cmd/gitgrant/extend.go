@@ -23,6 +23,7 @@ type extension struct {
 	Request *gitgrant.Request
 	Expires time.Time
 	Data    []byte // the edited file
+	Before  []byte // the file as it was read
 }
 
 // extendRequest reads the request file at rel and moves its end to
@@ -74,7 +75,7 @@ func extendRequest(repo, rel string, expires func(*gitgrant.Request) time.Time, 
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", rel, err)
 	}
-	return &extension{Rel: rel, Request: req, Expires: ext.Expires, Data: edited}, nil
+	return &extension{Rel: rel, Request: req, Expires: ext.Expires, Data: edited, Before: data}, nil
 }
 
 func emergencyNote(req *gitgrant.Request) string {

@@ -18,6 +18,9 @@ type proposal struct {
 	Title, Body, Message string
 	// New: the file must not exist on main yet.
 	New bool
+	// Replaces: main must hold exactly this content at Rel (an
+	// extension starts from it).
+	Replaces []byte
 }
 
 // openPullRequest pushes p on a new branch on top of the remote's main
@@ -55,7 +58,7 @@ func openPullRequest(ctx context.Context, repo, branch string, p proposal, e *en
 		// tell the requester's commit from an approver's.
 		author = gitrepo.Committer{Name: who, Email: who + "@users.noreply.github.com"}
 	}
-	commit, err := r.Propose(ctx, gitrepo.Proposal{Branch: p.Branch, Path: p.Rel, Data: p.Data, Message: p.Message, Author: author, New: p.New},
+	commit, err := r.Propose(ctx, gitrepo.Proposal{Branch: p.Branch, Path: p.Rel, Data: p.Data, Message: p.Message, Author: author, New: p.New, Replaces: p.Replaces},
 		gitrepo.CommitOptions{Clock: e.clock()})
 	if err != nil {
 		return err

@@ -109,7 +109,7 @@ or SSH for an ssh:// or git@ origin.`, e)
 		if err := checkNewRequest(root, rel, ext.Data, e); err != nil {
 			return err
 		}
-		p := proposal{Rel: rel, Data: ext.Data, Requester: ext.Request.Requester,
+		p := proposal{Rel: rel, Data: ext.Data, Requester: ext.Request.Requester, Replaces: ext.Before,
 			Branch:  "access/extend-" + strings.TrimSuffix(path.Base(rel), ".yaml") + "-" + e.now().UTC().Format("20060102-1504"),
 			Title:   fmt.Sprintf("Extend %s until %s", rel, ext.Expires.Format(time.RFC3339)),
 			Body:    extensionBody(ext),

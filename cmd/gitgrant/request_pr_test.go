@@ -164,6 +164,46 @@ func TestRequestExtendRefused(t *testing.T) {
 	}
 }
 
+// An extension's pull request starts from main's copy of the request: a
+// local copy that differs from it (edited, or stale after main removed
+// the file) is refused, not pushed over main's.
+func TestRequestExtendNeedsMainsCopy(t *testing.T) {
+	t.Parallel()
+	gitserver.Git(t)
+	const file = "requests/orders-db/alice-rw.yaml"
+	for _, c := range []struct {
+		name  string
+		setup func(w *requestWorld)
+		want  string
+	}{
+		{"edited locally", func(w *requestWorld) {
+			w.work.Write(file, strings.Replace(aliceRequest, "after INC-1234", "after INC-1234 and INC-1300", 1))
+		}, "is not the copy you extended"},
+		{"gone from main", func(w *requestWorld) {
+			w.work.Git("rm", "-q", file)
+			w.work.Commit("Remove the expired request")
+			w.work.Git("push", "-q", w.git.AuthURL("acme/access"), "main")
+			w.work.Git("reset", "-q", "--hard", "HEAD^") // an old checkout
+		}, "is not on main any more"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			t.Parallel()
+			w := newRequestWorld(t)
+			c.setup(w)
+			r := runCLIAt(t, testNow, w.vars, "request", "--repo", w.work.Dir, "--extend", file, "--for", "2h", "--open-pr")
+			if r.code == 0 || !strings.Contains(r.stderr, c.want) {
+				t.Errorf("exit %d, stderr %q; want a failure saying %q", r.code, r.stderr, c.want)
+			}
+			if pulls := w.gh.Pulls(w.repo); len(pulls) != 0 {
+				t.Errorf("pull requests opened: %+v", pulls)
+			}
+			if branches, _ := w.remote(t, "branch", "--list"); strings.Contains(branches, "access/extend-") {
+				t.Errorf("a branch was pushed:\n%s", branches)
+			}
+		})
+	}
+}
+
 // Without --open-pr the file is edited in place, for the requester to
 // commit.
 func TestRequestExtendInPlace(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"path"
 	"strings"
 
@@ -28,7 +29,17 @@ type Proposal struct {
 	// New refuses a path that main already has: a new request never
 	// replaces someone else's file.
 	New bool
+	// Replaces, when set, is the content the change starts from (an
+	// extension edits an existing request): main must hold exactly it at
+	// Path, or nothing is proposed, so that a stale or edited copy never
+	// brings other changes back, and a file cleaned up from main is not
+	// quietly made anew.
+	Replaces []byte
 }
+
+// ErrNotOnMain says main's copy of a file a proposal edits is not the one
+// it was made from.
+var ErrNotOnMain = errors.New("main's copy differs")
 
 // ErrBranchExists says the branch a proposal would create is already on
 // the remote: gitgrant never overwrites a branch it did not make.
@@ -57,6 +68,17 @@ func (r *Repo) Propose(ctx context.Context, p Proposal, o CommitOptions) (Hash, 
 	if p.New {
 		if _, err := parent.File(p.Path); err == nil {
 			return Hash{}, r.fail("propose "+p.Path, fmt.Errorf("%s already exists on %s", p.Path, r.branch), false)
+		}
+	}
+	if p.Replaces != nil {
+		cur, err := r.FileAtCommit(base.String(), p.Path)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return Hash{}, fmt.Errorf("%w: %s is not on %s any more (it ended and was cleaned up?): ask for access anew with gitgrant request", ErrNotOnMain, p.Path, r.branch)
+		case err != nil:
+			return Hash{}, err
+		case string(cur.Data) != string(p.Replaces):
+			return Hash{}, fmt.Errorf("%w: %s on %s is not the copy you extended (pull main first, or edit the file on a branch yourself)", ErrNotOnMain, p.Path, r.branch)
 		}
 	}
 	blob, err := r.storeBlob(p.Data)
