@@ -199,6 +199,9 @@ func (e *Engine) plan(ctx context.Context, offline, observe bool) (*Pass, error)
 		return p, nil
 	}
 	p.Config = p.Report.Config
+	if r, err := e.resolver(ctx); err == nil {
+		p.Config = standingUnderPending(p.Config, p.Trust, r.ConfigAtState)
+	}
 	defer func() {
 		p.Plan.Policy = p.policyInForce()
 		// Wake up for reminders too (serve schedules on NextChange).

@@ -558,3 +558,36 @@ func forgeSighting(t *testing.T, w *world, commit string, when time.Time) {
 		t.Fatal(err)
 	}
 }
+
+// Simulation seed 23: a verified pull request removed svc's standing
+// entry; a fresh process with GitHub unreachable could not verify that
+// change again, fell back to the policy before it and honoured the
+// standing entry, so svc, granted by hand, kept the role. A change GitHub
+// cannot be asked about now narrows standing; it loosens nothing.
+func TestPendingPolicyChangeDoesNotRestoreStanding(t *testing.T) {
+	t.Parallel()
+	withSvc := trustConfig + "    standing: [svc]\n"
+	w := newTrustWorld(t, withSvc)
+	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p.Set("ro", map[string]time.Time{"svc": {}})
+	w.pass(t, p, t0.Add(-time.Hour))
+	if diff := cmp.Diff([]string{"svc"}, members(t, p)); diff != "" {
+		t.Fatalf("standing svc (-want +got):\n%s", diff)
+	}
+
+	w.MergePR(1, "bob", map[string]string{"gitgrant.yaml": trustConfig}, t0.Add(-20*time.Minute), "security")
+	w.pass(t, p, t0.Add(-10*time.Minute))
+	if got := members(t, p); len(got) != 0 {
+		t.Fatalf("members %v after the verified change removed svc's standing", got)
+	}
+
+	p.Set("ro", map[string]time.Time{"svc": {}}) // granted by hand again
+	w.GH.Inject(ghfake.Fault{Status: 503, Times: 1 << 20})
+	ps, _ := w.pass(t, p, t0) // a fresh process: it cannot ask about pull request #1
+	if pol := ps.Plan.Policy; pol == nil || len(pol.Unverified) == 0 {
+		t.Fatalf("policy in force %+v: want pull request #1's change pending", pol)
+	}
+	if got := members(t, p); len(got) != 0 {
+		t.Errorf("members %v: with the change that removed svc's standing pending, svc must not stand again", got)
+	}
+}

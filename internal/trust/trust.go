@@ -165,6 +165,10 @@ type Unverified struct {
 	Commit  string
 	Files   []string
 	Reasons []string
+	// Unknown: GitHub could not be asked about the change, so it may yet
+	// be verified. State is the policy state it would bring.
+	Unknown bool
+	State   State
 }
 
 // Loud is a one-line summary when anything is off, "" otherwise.
@@ -229,7 +233,7 @@ func (r *Resolver) At(ctx context.Context, head string) (Report, error) {
 		if err != nil {
 			return Report{}, err
 		}
-		rep.Unverified = append(rep.Unverified, Unverified{Commit: c.Commit, Files: c.Changed(), Reasons: v.Reasons})
+		rep.Unverified = append(rep.Unverified, Unverified{Commit: c.Commit, Files: c.Changed(), Reasons: v.Reasons, Unknown: v.Unknown, State: c.State})
 	}
 	return rep, nil
 }
@@ -300,4 +304,11 @@ func (r *Resolver) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.verdicts = nil
+}
+
+// ConfigAtState loads the gitgrant.yaml of a policy state, verified or
+// not, memoised by blob; nil when it is missing or invalid.
+func (r *Resolver) ConfigAtState(s State) *gitgrant.Config {
+	cfg, _ := r.config(s[gitgrant.ConfigPath])
+	return cfg
 }
