@@ -83,13 +83,22 @@ func (e *Engine) handOff(ctx context.Context, p *Pass, res *reconciler.Result, k
 		acc := *o.Account
 		res.Outcomes[i].Account = nil // the secret leaves memory with this pass
 		req := p.request(o.Action.Request)
-		err := e.deliver(ctx, req, o.Action, acc, keys[req.Entry.Beneficiary()])
+		// Under the GitHub budget: a GitHub that hangs must not hold the
+		// pass, and the revocations after it (rule 15; simulation,
+		// PostgreSQL seeds 1, 4 and 5).
+		gctx, cancel := e.gitHubContext(ctx)
+		err := e.deliver(gctx, req, o.Action, acc, keys[req.Entry.Beneficiary()])
+		cancel()
 		if err == nil {
 			continue
 		}
 		errs = append(errs, fmt.Errorf("handing account %s over for %s: %w; it was dropped, the next pass makes a new one", acc.Name, req.Path, err))
 		if ep, ok := p.open[o.Action.Provider].(providers.Ephemeral); ok {
-			if derr := ep.DropAccount(context.WithoutCancel(ctx), o.Action.Role, acc.Name); derr != nil {
+			pc := p.Config.Providers[o.Action.Provider]
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), pc.Timeout())
+			derr := ep.DropAccount(dctx, o.Action.Role, acc.Name)
+			cancel()
+			if derr != nil {
 				errs = append(errs, derr)
 				continue
 			}

@@ -5,6 +5,10 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
@@ -12,8 +16,11 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
+	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/handoff"
+	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
+	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/internal/testing/sshkeys"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/fake"
@@ -189,4 +196,59 @@ func ephemeralEngine(w *world, p *fake.Provider, now time.Time) *engine.Engine {
 		return keepOpen{p}, nil
 	}}
 	return eng
+}
+
+// Simulation, PostgreSQL seeds 1, 4 and 5: with GitHub hanging, the
+// hand-off comment was sent under no deadline, holding the pass (and the
+// revocations of the next one) for as long as GitHub hung. It is sent
+// under the GitHub budget; the account is dropped.
+func TestHandOffHasAGitHubDeadline(t *testing.T) {
+	t.Parallel()
+	key := sshkeys.Generate(t, sshkeys.Ed25519, "")
+	w := newWorld(t, fmt.Sprintf(ephemeralConfig, `, ssh_keys: ["`+key.Public+`"]`))
+	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: repair stuck orders\n", t0.Add(-10*time.Minute))
+	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Ephemeral: []string{"ro"}})
+	eng := ephemeralEngine(w, p, t0)
+	ps, err := eng.Plan(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	// From here on GitHub takes every comment and never answers.
+	target, _ := url.Parse(w.GH.BaseURL())
+	proxy := httputil.NewSingleHostReverseProxy(target)
+	stop := make(chan struct{})
+	hang := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		if r.Method == http.MethodPost && strings.Contains(r.URL.Path, "/comments") {
+			select { // until the client gives up, or the test ends
+			case <-r.Context().Done():
+			case <-stop:
+			}
+			return
+		}
+		proxy.ServeHTTP(rw, r)
+	}))
+	defer hang.Close()
+	defer close(stop)
+	hung, err := ghapi.New(ghapi.Config{Token: accesstest.Token, APIURL: hang.URL + strings.TrimPrefix(w.GH.BaseURL(), target.Scheme+"://"+target.Host), Repository: "acme/access"}, ghapi.Options{Clock: fakeclock.NewAuto(t0)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eng.GitHub, eng.GitHubBudget = hung, 200*time.Millisecond
+	done := make(chan error, 1)
+	go func() {
+		_, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{})
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "it was dropped") {
+			t.Errorf("apply error %v, want the hand-off to fail and the account dropped", err)
+		}
+	case <-time.After(time.Minute): // a hang, not a speed: the budget is 200 ms
+		t.Fatal("apply still waits on a GitHub that never answers the hand-off")
+	}
+	if got, _ := p.Accounts(context.Background(), "ro"); len(got) != 0 {
+		t.Errorf("accounts %v: none may be left that nobody holds the secret of", got)
+	}
 }
