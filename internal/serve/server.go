@@ -42,7 +42,16 @@ type Options struct {
 	// also served at GET /status to bearers of that token.
 	Status      *StatusPage
 	StatusToken string
+	// ExpiryFollowUp bounds how long the full pass that follows the
+	// expiry fast path (cleanup commit, pull request comments, drift)
+	// waits for a lull in expiries; default 5 minutes.
+	ExpiryFollowUp time.Duration
 }
+
+// followUpLull is the gap before the next expiry that the full pass after
+// fast-path revocations waits for: under load it takes seconds, and
+// expiries should not queue behind it.
+const followUpLull = 10 * time.Second
 
 // Server is a long-running reconciler with its HTTP endpoints.
 type Server struct {
@@ -61,6 +70,13 @@ type Server struct {
 	// standby (with Election) and always true without Election.
 	leading    func() bool
 	leaderName string
+
+	// The expiry fast path, used from the scheduler's goroutine only:
+	// what the last clean full pass left (nil: none, every change runs a
+	// full pass), and when the fast path first revoked since (a full pass
+	// is then due at the first lull).
+	fast      *engine.Expiries
+	fastSince time.Time
 }
 
 // errStandby ends a pass that found this replica no longer the leader.
@@ -78,6 +94,9 @@ func New(eng *engine.Engine, opts Options) *Server {
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 30 * time.Second
 	}
+	if opts.ExpiryFollowUp <= 0 {
+		opts.ExpiryFollowUp = 5 * time.Minute
+	}
 	opts.Apply.Force = false
 	var stats func() ghapi.Stats
 	if eng.GitHub != nil && eng.GitHub.Transport != nil {
@@ -88,6 +107,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 	// the first pass (which then keeps only the verified policy's).
 	s.Metrics.known(configOnMain(eng.Repo))
 	s.sched = NewScheduler(s.pass, opts.Clock, opts.Resync, opts.Logger)
+	s.sched.Fast = s.expire
 	if opts.Election == nil {
 		s.leading = func() bool { return true }
 		s.Metrics.leader.Set(1)
@@ -197,6 +217,7 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	start := s.opts.Clock.Now()
 	log := s.log.With("trigger", reason)
 	result := "error"
+	s.fast, s.fastSince = nil, time.Time{} // this pass decides afresh
 	defer func() {
 		s.Metrics.passDuration.WithLabelValues(result).Observe(s.opts.Clock.Now().Sub(start).Seconds())
 		s.Metrics.passes.WithLabelValues(result).Inc()
@@ -261,10 +282,58 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	}
 	if all != nil {
 		log.Warn("pass done with errors; the next pass retries", append(attrs, "err", all)...)
-	} else {
-		log.Info("pass done", attrs...)
+		return p.Plan.NextChange, all
 	}
-	return p.Plan.NextChange, all
+	log.Info("pass done", attrs...)
+	if s.fast = s.eng.Expiries(p, out); s.fast != nil {
+		return s.fast.Next(), nil
+	}
+	return p.Plan.NextChange, nil
+}
+
+// expire is the scheduler's fast path for a due change: when only ends
+// of windows the last clean full pass computed are due, it revokes them
+// (engine.Expire) and returns the next change; otherwise, or on any
+// error, it declines and a full pass runs. It checks leadership as pass
+// does. Cleanup, comments and drift are left to the full pass that
+// follows at the first lull in expiries.
+func (s *Server) expire(ctx context.Context) (time.Time, bool) {
+	if leading, _ := s.Leading(); !leading || s.fast == nil {
+		return time.Time{}, false
+	}
+	now := s.opts.Clock.Now()
+	if !s.fast.Handles(now) || (!s.fastSince.IsZero() && !s.burst(now)) {
+		return time.Time{}, false
+	}
+	res, err := s.eng.Expire(ctx, s.fast, s.opts.Apply)
+	end := s.opts.Clock.Now()
+	s.Metrics.observeResult(res.Plan, res.Result, end)
+	applied, failed := counts(res.Result)
+	if err != nil {
+		s.Metrics.expirySteps.WithLabelValues("fallback").Inc()
+		s.log.Warn("expiry fast path failed; a full pass follows now", "revoked", applied, "failed", failed, "err", err)
+		s.fast = nil
+		return time.Time{}, false
+	}
+	s.Metrics.expirySteps.WithLabelValues("ok").Inc()
+	if applied > 0 {
+		s.log.Info("expired access revoked (fast path)", "took", end.Sub(now), "revoked", applied)
+		if s.fastSince.IsZero() {
+			s.fastSince = now
+		}
+	}
+	if !s.fastSince.IsZero() && !s.burst(end) {
+		return end, true // a lull: the full pass follows at once
+	}
+	return s.fast.Next(), true
+}
+
+// burst reports whether expiries keep coming: the next is due within
+// followUpLull, and the full pass that follows the fast path has not
+// waited its longest yet.
+func (s *Server) burst(now time.Time) bool {
+	next := s.fast.Next()
+	return !next.IsZero() && next.Sub(now) <= followUpLull && now.Sub(s.fastSince) < s.opts.ExpiryFollowUp
 }
 
 func counts(res reconciler.Result) (applied, failed int) {
