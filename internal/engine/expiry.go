@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/reconciler"
 )
@@ -154,7 +155,9 @@ type Expired struct {
 	// metrics).
 	Plan   gitgrant.Plan
 	Result reconciler.Result
-	Notes  int
+	// Records are the ledger records of the revocations that succeeded,
+	// for the ledger (written by Expire, returned by ExpireDeferred).
+	Records []gitrepo.Note
 }
 
 // Expire is the expiry fast path: it revokes the memberships of x whose
@@ -167,6 +170,28 @@ type Expired struct {
 // still holds is revoked again, idempotently, and recorded). Cleanup
 // commits, pull request comments and drift wait for that pass.
 func (e *Engine) Expire(ctx context.Context, x *Expiries, o ApplyOptions) (Expired, error) {
+	out, err := e.ExpireDeferred(ctx, x)
+	if len(out.Records) > 0 {
+		if rerr := e.RecordExpired(ctx, out.Records, o); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+	}
+	return out, err
+}
+
+// RecordExpired writes (and pushes) the records of fast-path revocations,
+// of one step or of several, as one notes write.
+func (e *Engine) RecordExpired(ctx context.Context, records []gitrepo.Note, o ApplyOptions) error {
+	if err := e.Repo.RecordNotes(ctx, records, true, o.Commit); err != nil {
+		return fmt.Errorf("recording revocations: %w", err)
+	}
+	return nil
+}
+
+// ExpireDeferred is Expire without the notes write: the caller records
+// Records (RecordExpired) and must run a full pass before anything else
+// reads the ledger, should that write fail.
+func (e *Engine) ExpireDeferred(ctx context.Context, x *Expiries) (Expired, error) {
 	now := e.now()
 	if !x.Handles(now) {
 		return Expired{}, ErrFullPassDue
@@ -202,22 +227,14 @@ func (e *Engine) Expire(ctx context.Context, x *Expiries, o ApplyOptions) (Expir
 	}
 	started := now.UTC()
 	out.Result = e.executor(ctx, &step).Execute(ctx, plan)
-	notes, _, revoked := e.recordAfter(&step, out.Result, started)
-	var errs []error
-	if len(notes) > 0 {
-		if err := e.Repo.RecordNotes(ctx, notes, true, o.Commit); err != nil {
-			errs = append(errs, fmt.Errorf("recording revocations: %w", err))
-		}
-		out.Notes = len(notes)
-	}
+	var revoked map[string][]gitgrant.Action
+	out.Records, _, revoked = e.recordAfter(&step, out.Result, started)
 	e.remember(revoked, started)
 	if err := out.Result.Err(); err != nil {
-		errs = append(errs, err)
+		return out, err
 	}
-	if len(errs) == 0 {
-		x.done = end
-	}
-	return out, errors.Join(errs...)
+	x.done = end
+	return out, nil
 }
 
 // fastRevoked is what the fast path revoked for a request, for the next

@@ -276,4 +276,10 @@ func TestExpireChecksLeadership(t *testing.T) {
 	if got := w.members("ro"); len(got) != 0 {
 		t.Errorf("members = %v after the leader's fast path", got)
 	}
+	if err := s.notes.flush(); err != nil {
+		t.Errorf("recording the revocation: %v", err)
+	}
+	if n := len(revokedRecords(t, s.eng)); n != 1 {
+		t.Errorf("%d revocation records, want 1", n)
+	}
 }

@@ -77,6 +77,8 @@ type Server struct {
 	// is then due at the first lull).
 	fast      *engine.Expiries
 	fastSince time.Time
+	// notes writes the fast path's ledger records behind it.
+	notes notesWriter
 }
 
 // errStandby ends a pass that found this replica no longer the leader.
@@ -218,6 +220,11 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	log := s.log.With("trigger", reason)
 	result := "error"
 	s.fast, s.fastSince = nil, time.Time{} // this pass decides afresh
+	if err := s.notes.flush(); err != nil {
+		// The revocations are done; their ledger lines still hold, so
+		// this pass revokes them again (idempotently) and records them.
+		log.Warn("recording the fast path's revocations failed; this pass repairs the ledger", "err", err)
+	}
 	defer func() {
 		s.Metrics.passDuration.WithLabelValues(result).Observe(s.opts.Clock.Now().Sub(start).Seconds())
 		s.Metrics.passes.WithLabelValues(result).Inc()
@@ -291,6 +298,82 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	return p.Plan.NextChange, nil
 }
 
+// notesWriter writes the fast path's ledger records on a goroutine of
+// its own, so that the next expiry's revocations never wait on a notes
+// push: records that arrive while a write runs go out together in the
+// next one. A full pass flushes it before it reads the ledger; a crash
+// before a write leaves ledger lines whose members are gone, which the
+// next full pass revokes again (idempotently) and records.
+type notesWriter struct {
+	mu      sync.Mutex
+	cond    *sync.Cond
+	pending []gitrepo.Note
+	writing bool
+	err     error
+}
+
+// add queues records and starts a write unless one runs.
+func (w *notesWriter) add(ctx context.Context, recs []gitrepo.Note, write func(context.Context, []gitrepo.Note) error) {
+	if len(recs) == 0 {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.pending = append(w.pending, recs...)
+	if w.writing {
+		return
+	}
+	w.writing = true
+	go func() {
+		for {
+			w.mu.Lock()
+			batch := w.pending
+			w.pending = nil
+			if len(batch) == 0 {
+				w.writing = false
+				w.signal()
+				w.mu.Unlock()
+				return
+			}
+			w.mu.Unlock()
+			err := write(ctx, batch)
+			w.mu.Lock()
+			w.err = errors.Join(w.err, err)
+			w.mu.Unlock()
+		}
+	}()
+}
+
+// signal wakes flush; w.mu is held.
+func (w *notesWriter) signal() {
+	if w.cond != nil {
+		w.cond.Broadcast()
+	}
+}
+
+// flush waits for every queued record to be written and returns (and
+// clears) the errors of the writes since the last flush.
+func (w *notesWriter) flush() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.cond == nil {
+		w.cond = sync.NewCond(&w.mu)
+	}
+	for w.writing {
+		w.cond.Wait()
+	}
+	err := w.err
+	w.err = nil
+	return err
+}
+
+// failed returns a write error since the last flush, without waiting.
+func (w *notesWriter) failed() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.err
+}
+
 // expire is the scheduler's fast path for a due change: when only ends
 // of windows the last clean full pass computed are due, it revokes them
 // (engine.Expire) and returns the next change; otherwise, or on any
@@ -305,8 +388,17 @@ func (s *Server) expire(ctx context.Context) (time.Time, bool) {
 	if !s.fast.Handles(now) || (!s.fastSince.IsZero() && !s.burst(now)) {
 		return time.Time{}, false
 	}
-	res, err := s.eng.Expire(ctx, s.fast, s.opts.Apply)
+	if err := s.notes.failed(); err != nil {
+		s.Metrics.expirySteps.WithLabelValues("fallback").Inc()
+		s.log.Warn("recording the fast path's revocations failed; a full pass follows now", "err", err)
+		s.fast = nil
+		return time.Time{}, false
+	}
+	res, err := s.eng.ExpireDeferred(ctx, s.fast)
 	end := s.opts.Clock.Now()
+	s.notes.add(ctx, res.Records, func(ctx context.Context, recs []gitrepo.Note) error {
+		return s.eng.RecordExpired(ctx, recs, s.opts.Apply)
+	})
 	s.Metrics.observeResult(res.Plan, res.Result, end)
 	applied, failed := counts(res.Result)
 	if err != nil {
@@ -446,6 +538,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer s.notes.flush() // the fast path's last records go out before Run returns
 		if s.opts.Election != nil {
 			s.lead(ctx, passCtx)
 			return
