@@ -147,6 +147,19 @@ func TestExpireRevokesWithoutGitHubOrFetch(t *testing.T) {
 	if n := revokes.Load(); n != 1 {
 		t.Errorf("%d revocations in all, want 1", n)
 	}
+	// That pass did what the fast path left to it: the cleanup commit,
+	// dated by the fast path's revocation, and the pull request told.
+	log := git(t, w.Remote, time.Time{}, "admin", "log", "--format=%B", "main")
+	if want := gitrepo.TrailerRevokedAt + ": " + t0.Add(59*time.Minute).Format(time.RFC3339); !strings.Contains(log, want) {
+		t.Errorf("no cleanup commit with %q in:\n%s", want, log)
+	}
+	told := false
+	for _, c := range w.GH.Comments(w.Repo.Repo) {
+		told = told || (c.Issue == 1 && strings.Contains(c.Body, "revoked `db/ro`"))
+	}
+	if !told {
+		t.Errorf("pull request #1 was not told of the revocation: %+v", w.GH.Comments(w.Repo.Repo))
+	}
 }
 
 // A membership a second request covers longer stays until that one ends:
