@@ -296,3 +296,27 @@ func TestExpireChecksLeadership(t *testing.T) {
 		t.Errorf("%d revocation records, want 1", n)
 	}
 }
+
+// A standing member keeps the role when her request ends, as a full pass
+// keeps her.
+func TestExpireKeepsStandingMember(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(t0)
+	w := newWorldWith(t, clk, testConfig+"    standing: [{principal: alice, roles: [ro]}]\n")
+	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1h\n"), t0.Add(-time.Minute))
+	w.merge(2, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\n"), t0.Add(-time.Minute))
+	e := w.engine(clk)
+	clk.Advance(30 * time.Minute) // past the reminders
+	x := e.Expiries(fullPass(t, e, clk))
+	if x == nil {
+		t.Fatal("a clean pass left no expiries")
+	}
+	if got := w.members("ro"); !cmp.Equal(got, []string{"alice", "bob"}) {
+		t.Fatalf("members = %v, want alice and bob", got)
+	}
+	clk.Advance(29 * time.Minute)
+	expire(t, e, x, clk)
+	if got := w.members("ro"); !cmp.Equal(got, []string{"alice"}) {
+		t.Errorf("members = %v after the fast path, want alice (standing)", got)
+	}
+}
