@@ -374,6 +374,15 @@ func (w *notesWriter) failed() error {
 	return w.err
 }
 
+// flushNotes waits for the fast path's records; one that could not be
+// written is said, and the next full pass (of any replica) revokes its
+// membership again and records it.
+func (s *Server) flushNotes() {
+	if err := s.notes.flush(); err != nil {
+		s.log.Warn("recording the fast path's revocations failed; the next full pass repairs the ledger", "err", err)
+	}
+}
+
 // expire is the scheduler's fast path for a due change: when only ends
 // of windows the last clean full pass computed are due, it revokes them
 // (engine.Expire) and returns the next change; otherwise, or on any
@@ -538,7 +547,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		defer s.notes.flush() // the fast path's last records go out before Run returns
+		defer s.flushNotes() // the fast path's last records go out before Run returns
 		if s.opts.Election != nil {
 			s.lead(ctx, passCtx)
 			return
