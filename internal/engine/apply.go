@@ -81,20 +81,15 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 		errs = append(errs, fmt.Errorf("recording the ledger before granting (grants wait for the next pass): %w", err))
 		p.Plan = revocationsOnly(p.Plan)
 	}
-	executor := &reconciler.Executor{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Clock: e.Clock,
-		CallTimeout: func(provider string) time.Duration {
-			if pc, ok := p.Config.Providers[provider]; ok {
-				return pc.Timeout()
-			}
-			return gitgrant.DefaultCallTimeout
-		},
-		ProviderFor: e.departed(ctx, p),
-	}
-	out.Result = executor.Execute(ctx, p.Plan)
+	out.Result = e.executor(ctx, p).Execute(ctx, p.Plan)
 	errs = append(errs, e.handOff(ctx, p, &out.Result, keys), out.Result.Err())
 
 	now := e.now().UTC()
 	notes, granted, revoked := e.recordAfter(p, out.Result, started)
+	fast := e.takeExpired() // told and dated here: the fast path leaves both to a full pass
+	for path, r := range fast {
+		revoked[path] = append(r.actions, revoked[path]...)
+	}
 	notes = append(notes, driftRecords(p, out.Result, started)...)
 	nctx, ncancel := e.gitHubContext(ctx)
 	told, err := e.notify(nctx, p)
@@ -106,6 +101,11 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 	out.Notes += len(notes)
 	if o.Cleanup {
 		removals := e.removals(p, out.Result, now)
+		for i, r := range removals {
+			if f, ok := fast[r.Path]; ok && r.RevokedAt.IsZero() {
+				removals[i].RevokedAt = f.at
+			}
+		}
 		co := o.Commit
 		co.Notes = notes
 		if p.Config.Cleanup.Mode == gitgrant.CleanupPullRequest {
@@ -156,6 +156,20 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 	errs = append(errs, e.feedback(fctx, p, granted, revoked))
 	errs = append(errs, brakeErr)
 	return out, errors.Join(errs...)
+}
+
+// executor applies p's actions through the providers p opened, each call
+// under its provider's deadline.
+func (e *Engine) executor(ctx context.Context, p *Pass) *reconciler.Executor {
+	return &reconciler.Executor{Providers: p.open, Retry: e.Retry, Logger: e.logger(), Clock: e.Clock,
+		CallTimeout: func(provider string) time.Duration {
+			if pc, ok := p.Config.Providers[provider]; ok {
+				return pc.Timeout()
+			}
+			return gitgrant.DefaultCallTimeout
+		},
+		ProviderFor: e.departed(ctx, p),
+	}
 }
 
 // revocationsOnly drops the grants (and the ledger lines to record

@@ -57,8 +57,9 @@ type Engine struct {
 
 	trustMu    sync.Mutex
 	trust      *trust.Resolver
-	trustSrc   *gitSource     // trust's view of main, pinned during a plan
-	followedUp map[string]int // emergency follow-up issues ensured, by path@commit
+	trustSrc   *gitSource             // trust's view of main, pinned during a plan
+	followedUp map[string]int         // emergency follow-up issues ensured, by path@commit
+	expired    map[string]fastRevoked // the fast path's revocations, by request, for the next Apply
 }
 
 func (e *Engine) now() time.Time { return gitgrant.ClockOr(e.Clock).Now() }

@@ -261,6 +261,7 @@ func (s *Server) term(ctx, passes context.Context) {
 	log.Info("leading: this replica runs the passes")
 	s.setLeading(func() bool { return lock.holds(el.RenewDeadline) })
 	s.sched.Run(schedCtx, passCtx)
+	s.flushNotes() // the term's fast-path records go out before the Lease does
 	s.setLeading(nil)
 	switch {
 	case ctx.Err() != nil:

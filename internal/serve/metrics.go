@@ -33,6 +33,7 @@ type Metrics struct {
 	held             prometheus.Gauge
 	leader           prometheus.Gauge
 	standbyDropped   prometheus.Counter
+	expirySteps      *prometheus.CounterVec
 }
 
 // latencyBuckets span a fast pass to a slow resync: 10ms .. ~20min.
@@ -79,6 +80,9 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		standbyDropped: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "gitgrant_standby_dropped_triggers_total", Help: "Webhook triggers a standby replica received and dropped: the leader's next pass finds the change.",
 		}),
+		expirySteps: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "gitgrant_expiry_fast_steps_total", Help: "Expiry fast-path steps (revocations at a window's end without a full pass), by result (ok, fallback: a full pass ran instead).",
+		}, []string{"result"}),
 		webhooks: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgrant_webhook_deliveries_total", Help: "Webhook deliveries, by event (push, pull_request, pull_request_review, ping, other) and outcome (handled, ignored, bad_signature, bad_content_type, too_large, busy, unreadable, bad_payload, failed, no_secret).",
 		}, []string{"event", "outcome"}),
@@ -96,8 +100,10 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		m.passes.WithLabelValues(result)
 		m.passDuration.WithLabelValues(result)
 	}
+	m.expirySteps.WithLabelValues("ok")
+	m.expirySteps.WithLabelValues("fallback")
 	m.Registry.MustRegister(m.activeGrants, m.passDuration, m.passes, m.revocationDelay, m.mergeToGrant, m.providerErrors, m.lastSuccess, m.webhooks,
-		m.policyUnverified, m.policyMissing, m.held, m.leader, m.standbyDropped,
+		m.policyUnverified, m.policyMissing, m.held, m.leader, m.standbyDropped, m.expirySteps,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if stats == nil { // no GitHub client: the counters stay at 0, and exist
 		stats = func() ghapi.Stats { return ghapi.Stats{} }

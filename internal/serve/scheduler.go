@@ -36,6 +36,11 @@ type Scheduler struct {
 	// Rand returns a float in [0,1); default math/rand/v2.
 	Rand   func() float64
 	Logger *slog.Logger
+	// Fast, when set, is offered the plan's next change before a full
+	// pass: when it handles it (only ends of windows were due) it returns
+	// the next change and no full pass runs; the resync period goes on.
+	// It is never called at once with Pass.
+	Fast func(ctx context.Context) (next time.Time, handled bool)
 
 	triggers chan string
 }
@@ -111,7 +116,7 @@ func (s *Scheduler) Run(ctx context.Context, passCtx context.Context) {
 	}
 	reason := "start"
 	for {
-		next, err := s.Pass(passCtx, reason)
+		next, full, err := s.step(passCtx, reason)
 		now := s.Clock.Now()
 		if err != nil {
 			retry := now.Add(s.RetryAfter)
@@ -126,7 +131,9 @@ func (s *Scheduler) Run(ctx context.Context, passCtx context.Context) {
 			nextTimer = s.Clock.NewTimer(d)
 			s.Logger.Debug("next pass scheduled", "at", next, "in", d)
 		}
-		armResync() // every pass is a full pass: the drift period restarts
+		if full || resyncTimer == nil {
+			armResync() // a full pass: the drift period restarts
+		}
 		select {
 		case <-ctx.Done():
 			return
@@ -145,4 +152,16 @@ func (s *Scheduler) Run(ctx context.Context, passCtx context.Context) {
 			return // select picks at random among ready cases: shutdown wins
 		}
 	}
+}
+
+// step runs what is due: for the plan's next change, the fast path when it
+// handles it, else a full pass (full reports which ran).
+func (s *Scheduler) step(ctx context.Context, reason string) (next time.Time, full bool, err error) {
+	if reason == "next-change" && s.Fast != nil {
+		if next, ok := s.Fast(ctx); ok {
+			return next, false, nil
+		}
+	}
+	next, err = s.Pass(ctx, reason)
+	return next, true, err
 }

@@ -174,3 +174,50 @@ func TestSchedulerTimer(t *testing.T) {
 		t.Errorf("pass reasons (-want +got):\n%s", diff)
 	}
 }
+
+// A due change the fast path handles runs no pass and leaves the resync
+// timer as it was; one it declines runs a full pass, which re-arms it.
+func TestSchedulerFastPath(t *testing.T) {
+	t.Parallel()
+	clk := fakeclock.New(t0)
+	var mu sync.Mutex
+	var reasons []string
+	s := NewScheduler(func(ctx context.Context, reason string) (time.Time, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		reasons = append(reasons, reason)
+		return clk.Now().Add(time.Minute), nil
+	}, clk, time.Hour, nil)
+	s.Jitter = 0
+	var fast atomic.Int32
+	var decline atomic.Bool
+	s.Fast = func(context.Context) (time.Time, bool) {
+		fast.Add(1)
+		if decline.Load() {
+			return time.Time{}, false
+		}
+		return clk.Now().Add(time.Minute), true
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Run(ctx, ctx); close(done) }()
+	eventually(t, "the first pass's timers", func() bool { return len(clk.Delays()) == 2 })
+	clk.Advance(time.Minute)
+	eventually(t, "the fast step's timer", func() bool { return len(clk.Delays()) == 3 })
+	decline.Store(true)
+	clk.Advance(time.Minute)
+	eventually(t, "the full pass's timers", func() bool { return len(clk.Delays()) == 5 })
+	cancel()
+	<-done
+	if diff := cmp.Diff([]time.Duration{time.Minute, time.Hour, time.Minute, time.Minute, time.Hour}, clk.Delays()); diff != "" {
+		t.Errorf("timers (-want +got):\n%s", diff)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if diff := cmp.Diff([]string{"start", "next-change"}, reasons); diff != "" {
+		t.Errorf("passes (-want +got):\n%s", diff)
+	}
+	if n := fast.Load(); n != 2 {
+		t.Errorf("%d fast steps offered, want 2", n)
+	}
+}

@@ -42,6 +42,10 @@ type Options struct {
 	// also served at GET /status to bearers of that token.
 	Status      *StatusPage
 	StatusToken string
+	// ExpiryFollowUp bounds how long the full pass that follows the
+	// expiry fast path (cleanup commit, pull request comments, drift)
+	// waits for a lull in expiries; default 5 minutes.
+	ExpiryFollowUp time.Duration
 }
 
 // Server is a long-running reconciler with its HTTP endpoints.
@@ -61,6 +65,15 @@ type Server struct {
 	// standby (with Election) and always true without Election.
 	leading    func() bool
 	leaderName string
+
+	// The expiry fast path, used from the scheduler's goroutine only:
+	// what the last clean full pass left (nil: none, every change runs a
+	// full pass), and when the fast path first revoked since (a full pass
+	// is then due at the first lull).
+	fast      *engine.Expiries
+	fastSince time.Time
+	// notes writes the fast path's ledger records behind it.
+	notes notesWriter
 }
 
 // errStandby ends a pass that found this replica no longer the leader.
@@ -78,6 +91,9 @@ func New(eng *engine.Engine, opts Options) *Server {
 	if opts.ShutdownGrace <= 0 {
 		opts.ShutdownGrace = 30 * time.Second
 	}
+	if opts.ExpiryFollowUp <= 0 {
+		opts.ExpiryFollowUp = 5 * time.Minute
+	}
 	opts.Apply.Force = false
 	var stats func() ghapi.Stats
 	if eng.GitHub != nil && eng.GitHub.Transport != nil {
@@ -88,6 +104,7 @@ func New(eng *engine.Engine, opts Options) *Server {
 	// the first pass (which then keeps only the verified policy's).
 	s.Metrics.known(configOnMain(eng.Repo))
 	s.sched = NewScheduler(s.pass, opts.Clock, opts.Resync, opts.Logger)
+	s.sched.Fast = s.expire
 	if opts.Election == nil {
 		s.leading = func() bool { return true }
 		s.Metrics.leader.Set(1)
@@ -197,6 +214,12 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	start := s.opts.Clock.Now()
 	log := s.log.With("trigger", reason)
 	result := "error"
+	s.fast, s.fastSince = nil, time.Time{} // this pass decides afresh
+	if err := s.notes.flush(); err != nil {
+		// The revocations are done; their ledger lines still hold, so
+		// this pass revokes them again (idempotently) and records them.
+		log.Warn("recording the fast path's revocations failed; this pass repairs the ledger", "err", err)
+	}
 	defer func() {
 		s.Metrics.passDuration.WithLabelValues(result).Observe(s.opts.Clock.Now().Sub(start).Seconds())
 		s.Metrics.passes.WithLabelValues(result).Inc()
@@ -261,10 +284,13 @@ func (s *Server) pass(ctx context.Context, reason string) (time.Time, error) {
 	}
 	if all != nil {
 		log.Warn("pass done with errors; the next pass retries", append(attrs, "err", all)...)
-	} else {
-		log.Info("pass done", attrs...)
+		return p.Plan.NextChange, all
 	}
-	return p.Plan.NextChange, all
+	log.Info("pass done", attrs...)
+	if s.fast = s.eng.Expiries(p, out); s.fast != nil {
+		return s.fast.Next(), nil
+	}
+	return p.Plan.NextChange, nil
 }
 
 func counts(res reconciler.Result) (applied, failed int) {
@@ -377,6 +403,7 @@ func (s *Server) Run(ctx context.Context, ln net.Listener) error {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		defer s.flushNotes() // the fast path's last records go out before Run returns
 		if s.opts.Election != nil {
 			s.lead(ctx, passCtx)
 			return
