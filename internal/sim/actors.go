@@ -360,16 +360,10 @@ func (w *world) drift() {
 	if w.rng.IntN(6) == 0 {
 		who = []string{"x1", "x2", "x3", "x4", "x5"} // enough to trip the brake
 	}
-	p := w.provs[provider]
-	held := map[string]time.Time{}
-	for _, pr := range p.Holders(role) {
-		held[pr] = time.Time{}
-	}
 	for _, pr := range who {
-		held[pr] = time.Time{}
 		w.truth.drift[provider+"/"+role+"/"+pr] = true
 	}
-	p.Set(role, held)
+	w.provs[provider].drift(role, who)
 	w.logf("drift: %v on %s/%s", who, provider, role)
 	w.count("drift")
 }

@@ -46,7 +46,7 @@ func refMap(s string) map[string]string {
 // covers).
 func (w *world) checkRevocations(before map[string]int, at time.Time) error {
 	for _, name := range sortedKeys(w.provs) {
-		for _, c := range w.provs[name].Calls()[before[name]:] {
+		for _, c := range w.provs[name].calls()[before[name]:] {
 			if c.Op != fake.OpRevoke {
 				continue
 			}
@@ -191,6 +191,7 @@ func (w *world) checkAudit() error {
 			if who == "" {
 				who = hd.Beneficiary
 			}
+			who = w.person(hd.Provider, who)
 			k := hd.Provider + "/" + hd.Role + "/" + who
 			listed[k] = true
 			key := hd.Provider + "/" + hd.Role

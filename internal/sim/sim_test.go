@@ -20,21 +20,29 @@ var (
 	verbose   = flag.Bool("sim.v", false, "log every step")
 )
 
-// ciSeeds and ciDays are what `go test ./internal/sim` runs.
+// ciSeeds and ciDays are what `go test ./internal/sim` runs;
+// ciPostgresSeeds of them also run with provider db on PostgreSQL.
 const (
-	ciSeeds = 120
-	ciDays  = 2.0
+	ciSeeds         = 120
+	ciPostgresSeeds = 30
+	ciDays          = 2.0
 )
+
+// defectKey is a seed, in memory or on PostgreSQL.
+type defectKey struct {
+	seed     uint64
+	postgres bool
+}
 
 // knownDefects are seeds of the CI set that find a defect not fixed yet
 // (docs/simulation.md, "What it found"): the CI set skips them, saying
 // why; -sim.seed runs them.
-var knownDefects = map[uint64]string{}
+var knownDefects = map[defectKey]string{}
 
 // stepsPerDay: a step moves the clock by about two hours.
 const stepsPerDay = 12
 
-func plan() (seeds []uint64, steps int) {
+func plan(ci int) (seeds []uint64, steps int) {
 	days := *daysFlag
 	if days == 0 {
 		days = ciDays
@@ -54,7 +62,7 @@ func plan() (seeds []uint64, steps int) {
 		}
 	}
 	if n == 0 {
-		n = ciSeeds
+		n = ci
 	}
 	for i := range n {
 		seeds = append(seeds, uint64(i+1))
@@ -62,10 +70,23 @@ func plan() (seeds []uint64, steps int) {
 	return seeds, steps
 }
 
-// TestSimulation runs the seeds; a failing one prints its shortest failing
-// prefix and the command that replays it.
+// TestSimulation runs the seeds with the in-memory providers; a failing
+// one prints its shortest failing prefix and the command that replays it.
 func TestSimulation(t *testing.T) {
-	seeds, steps := plan()
+	seeds, steps := plan(ciSeeds)
+	runSeeds(t, "TestSimulation", seeds, steps, false)
+}
+
+// TestSimulationPostgres runs a smaller set of seeds with provider db on
+// the real PostgreSQL server (the postgres provider, pg_auth_members as
+// the ground truth). Without a server it skips, loudly, and under CI=true
+// it fails.
+func TestSimulationPostgres(t *testing.T) {
+	seeds, steps := plan(ciPostgresSeeds)
+	runSeeds(t, "TestSimulationPostgres", seeds, steps, true)
+}
+
+func runSeeds(t *testing.T, test string, seeds []uint64, steps int, pg bool) {
 	var mu sync.Mutex
 	total := map[string]int{}
 	checks := map[string]int{}
@@ -73,11 +94,11 @@ func TestSimulation(t *testing.T) {
 	t.Run("seeds", func(t *testing.T) {
 		for _, seed := range seeds {
 			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
-				if why, ok := knownDefects[seed]; ok && *seedFlag == 0 {
-					t.Skipf("seed %d finds a known defect, not fixed yet: %s (replay with -sim.seed=%d)", seed, why, seed)
+				if why, ok := knownDefects[defectKey{seed, pg}]; ok && *seedFlag == 0 {
+					t.Skipf("seed %d finds a known defect, not fixed yet: %s (replay with -run %s -sim.seed=%d)", seed, why, test, seed)
 				}
 				t.Parallel()
-				o := sim.Options{Seed: seed, Steps: steps}
+				o := sim.Options{Seed: seed, Steps: steps, Postgres: pg}
 				if *verbose {
 					o.Log = t.Logf
 				}
@@ -92,8 +113,8 @@ func TestSimulation(t *testing.T) {
 				}
 				mu.Unlock()
 				if v := res.Violation; v != nil {
-					t.Errorf("seed %d broke %q at step %d (%s):\n%s\nshortest failing prefix: %d steps; replay with\n  go test ./internal/sim -run TestSimulation -sim.seed=%d -sim.steps=%d -sim.v",
-						seed, v.Invariant, v.Step, v.At.Format("2006-01-02 15:04"), v.Detail, v.Step, seed, v.Step)
+					t.Errorf("seed %d broke %q at step %d (%s):\n%s\nshortest failing prefix: %d steps; replay with\n  go test ./internal/sim -run %s -sim.seed=%d -sim.steps=%d -sim.v",
+						seed, v.Invariant, v.Step, v.At.Format("2006-01-02 15:04"), v.Detail, v.Step, test, seed, v.Step)
 				}
 			})
 		}

@@ -102,7 +102,7 @@ func (w *world) pass() error {
 	}
 	before := map[string]int{}
 	for name, p := range w.provs {
-		before[name] = len(p.Calls())
+		before[name] = len(p.calls())
 	}
 	if !w.faults.remoteDown {
 		w.truth.fetch()
@@ -128,7 +128,7 @@ func (w *world) pass() error {
 		}
 		held = map[string]bool{}
 		for _, a := range ps.Plan.Held {
-			held[a.Provider+"/"+a.Role+"/"+a.Principal] = true
+			held[a.Provider+"/"+a.Role+"/"+w.person(a.Provider, a.Principal)] = true
 		}
 	}
 	killed := w.killed
@@ -191,7 +191,7 @@ func (w *world) dryRun() error {
 	}
 	before := map[string]int{}
 	for name, p := range w.provs {
-		before[name] = len(p.Calls())
+		before[name] = len(p.calls())
 	}
 	refs := w.remoteRefs()
 	w.ghRequests = nil
@@ -202,7 +202,7 @@ func (w *world) dryRun() error {
 	w.res.Checks["a dry run writes nothing"]++
 	w.logf("dry run (error %v)", err != nil)
 	for name, p := range w.provs {
-		for _, c := range p.Calls()[before[name]:] {
+		for _, c := range p.calls()[before[name]:] {
 			if c.Op != fake.OpMembers {
 				return w.violate("a dry run writes nothing", "plan called %s %s %s on %s", c.Op, c.Role, c.Principal, name)
 			}
@@ -238,7 +238,7 @@ func (w *world) grantedSnapshot() map[string]bool {
 // providers received since before.
 func (w *world) track(before map[string]int, unrecorded bool) {
 	for _, name := range sortedKeys(w.provs) {
-		for _, c := range w.provs[name].Calls()[before[name]:] {
+		for _, c := range w.provs[name].calls()[before[name]:] {
 			k := name + "/" + c.Role + "/" + c.Principal
 			switch c.Op {
 			case fake.OpGrant:

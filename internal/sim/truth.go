@@ -26,10 +26,21 @@ type policy struct {
 	standing []string
 	// approvalsZero and typo only ever reach main unverified.
 	approvalsZero, typo bool
+	// pg, when set, puts provider db on PostgreSQL: the prefix of the
+	// run's roles there (pgSystem).
+	pg string
 }
 
-func initialPolicy() policy {
-	return policy{owners: []string{"owner1", "owner2"}}
+func initialPolicy(pg string) policy {
+	return policy{owners: []string{"owner1", "owner2"}, pg: pg}
+}
+
+// dbPrincipal is who's principal in provider db.
+func (p policy) dbPrincipal(who string) string {
+	if p.pg == "" {
+		return who
+	}
+	return p.pg + "_" + who
 }
 
 func (p policy) config() string {
@@ -43,12 +54,23 @@ func (p policy) config() string {
 	var b strings.Builder
 	b.WriteString("version: 1\npolicy:\n  max_duration: 8h\n  break_glass: {members: [alice], max_duration: 1h}\nidentities:\n")
 	for _, who := range []string{"alice", "bob", "carol", "owner1", "owner2", "owner3", "mallory"} {
-		fmt.Fprintf(&b, "  %s: {principals: {db: %s, wiki: %s}}\n", who, who, who)
+		fmt.Fprintf(&b, "  %s: {principals: {db: %s, wiki: %s}}\n", who, p.dbPrincipal(who), who)
 	}
-	fmt.Fprintf(&b, "providers:\n  db:\n    type: exec\n    command: [unused]\n    call_timeout: 100ms\n    roles:\n")
-	fmt.Fprintf(&b, "      ro: {max_duration: 4h, approvals: %d}\n      rw: {max_duration: 8h, approvals: %d}\n", approvals, approvals)
+	if p.pg == "" {
+		fmt.Fprintf(&b, "providers:\n  db:\n    type: exec\n    command: [unused]\n    call_timeout: 100ms\n    roles:\n")
+		fmt.Fprintf(&b, "      ro: {max_duration: 4h, approvals: %d}\n      rw: {max_duration: 8h, approvals: %d}\n", approvals, approvals)
+	} else {
+		// A real server answers in milliseconds, but a shared test machine
+		// may take longer: call_timeout leaves room for that.
+		fmt.Fprintf(&b, "providers:\n  db:\n    type: postgres\n    dsn_env: %s\n    call_timeout: %s\n    roles:\n", pgDSNEnv, pgCallTimeout)
+		fmt.Fprintf(&b, "      ro: {max_duration: 4h, approvals: %d, target: %s_ro}\n      rw: {max_duration: 8h, approvals: %d, target: %s_rw}\n", approvals, p.pg, approvals, p.pg)
+	}
 	if len(p.standing) > 0 {
-		fmt.Fprintf(&b, "    standing: [%s]\n", strings.Join(p.standing, ", "))
+		var ss []string
+		for _, s := range p.standing {
+			ss = append(ss, p.dbPrincipal(s))
+		}
+		fmt.Fprintf(&b, "    standing: [%s]\n", strings.Join(ss, ", "))
 	}
 	fmt.Fprintf(&b, "  wiki:\n    type: exec\n    command: [unused]\n    call_timeout: 100ms\n    roles:\n      editor: {max_duration: 8h, approvals: %d}\n", approvals)
 	return b.String()

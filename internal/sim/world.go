@@ -43,6 +43,10 @@ type Options struct {
 	// Steps is how many steps to run; each step moves the clock by up to
 	// two hours, lets people act, and runs a pass.
 	Steps int
+	// Postgres puts provider db on the PostgreSQL server of
+	// internal/testing/testenv (the real postgres provider, drift by SQL,
+	// the server down or hung), not in memory.
+	Postgres bool
 	// Log, when set, receives one line per step.
 	Log func(format string, args ...any)
 }
@@ -83,7 +87,10 @@ type world struct {
 	clock *fakeclock.Clock
 	hub   *hub
 	cache string
-	provs map[string]*fake.Provider
+	provs map[string]system
+	// pg is provider db on a real PostgreSQL server, nil for the
+	// in-memory one.
+	pg    *pgSystem
 	eng   *engine.Engine
 	truth *truth
 
@@ -166,13 +173,22 @@ func (w *world) violate(invariant, format string, args ...any) error {
 }
 
 func (w *world) setup() {
-	pol := initialPolicy()
+	prefix := ""
+	if w.opts.Postgres {
+		w.pg = newPGSystem(w)
+		prefix = w.pg.prefix
+	}
+	pol := initialPolicy(prefix)
 	w.truth.verified, w.truth.main = pol, pol
 	w.hub = newHub(w.t, w.now, map[string]string{"gitgrant.yaml": pol.config(), ".github/CODEOWNERS": pol.codeowners()}, Epoch.Add(-time.Hour))
 	w.cache = filepath.Join(w.t.TempDir(), "cache")
-	w.provs = map[string]*fake.Provider{}
+	w.provs = map[string]system{}
 	for name, roles := range providerRoles {
-		w.provs[name] = fake.New(fake.Options{Name: name, Roles: roles, Fail: w.providerFault(name), FailContext: w.providerHang(name)})
+		if name == "db" && w.pg != nil {
+			w.provs[name] = w.pg
+			continue
+		}
+		w.provs[name] = fakeSystem{fake.New(fake.Options{Name: name, Roles: roles, Fail: w.providerFault(name), FailContext: w.providerHang(name)})}
 	}
 }
 
@@ -263,7 +279,13 @@ func (w *world) newEngine(cache string) (*engine.Engine, error) {
 				if w.killed {
 					return nil, errors.New("the reconciler was killed")
 				}
-				return keepOpen{w.provs[pc.Name]}, nil
+				return keepOpen{w.provs[pc.Name].(fakeSystem).Provider}, nil
+			},
+			"postgres": func(ctx context.Context, pc gitgrant.ProviderConfig, _ providers.Deps) (providers.Provider, error) {
+				if w.killed {
+					return nil, errors.New("the reconciler was killed")
+				}
+				return w.pg.open(ctx, pc)
 			},
 		},
 	}, nil
@@ -274,7 +296,7 @@ func (w *world) members() map[string][]string {
 	out := map[string][]string{}
 	for _, name := range sortedKeys(w.provs) {
 		for _, role := range providerRoles[name] {
-			ms := w.provs[name].Holders(role)
+			ms := w.provs[name].holders(role)
 			sort.Strings(ms)
 			out[name+"/"+role] = ms
 		}

@@ -1,0 +1,248 @@
+package sim
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/fake"
+	"github.com/gitgrant/gitgrant/providers/postgres"
+	"github.com/jackc/pgx/v5"
+)
+
+// pgDSNEnv is the variable gitgrant.yaml names for provider db's DSN on
+// PostgreSQL; the simulation answers it per pass (pgSystem.open).
+const pgDSNEnv = "SIM_PG_DSN"
+
+// pgCallTimeout is provider db's call_timeout on PostgreSQL.
+const pgCallTimeout = 2 * time.Second
+
+// pgPeople are every login role a run makes: the people and the drift.
+var pgPeople = []string{"alice", "bob", "carol", "owner1", "owner2", "owner3", "mallory", "svc", "x1", "x2", "x3", "x4", "x5"}
+
+// pgSystem is provider db on a real PostgreSQL server: the real postgres
+// provider, connecting as a login that holds the run's group roles WITH
+// ADMIN OPTION and nothing else (docs/providers/postgres.md). Every role
+// of a run starts with its prefix, so that runs share the server side by
+// side; the ground truth is pg_auth_members, read as the superuser.
+type pgSystem struct {
+	w      *world
+	prefix string
+	admin  *pgx.Conn
+	// dsn is gitgrant's login; refused is a port nobody listens on (the
+	// server down); hung is a listener that accepts and never answers.
+	dsn, refused, hung string
+
+	mu  sync.Mutex
+	log []fake.Call
+}
+
+// newPGSystem makes the run's roles on the server at testenv.PostgresDSN
+// (skipping the test locally, failing it under CI=true, without one) and
+// drops them when the test ends.
+func newPGSystem(w *world) *pgSystem {
+	t := w.t
+	t.Helper()
+	superDSN := testenv.PostgresDSN(t)
+	ctx := context.Background()
+	admin, err := pgx.Connect(ctx, superDSN)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := make([]byte, 3)
+	rand.Read(b)
+	s := &pgSystem{w: w, admin: admin, prefix: fmt.Sprintf("sim%d_%s", w.opts.Seed, hex.EncodeToString(b))}
+	t.Cleanup(func() {
+		admin.Exec(ctx, `DO $$DECLARE r text; BEGIN
+  FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '`+s.prefix+`_') LOOP
+    EXECUTE format('DROP ROLE %I', r);
+  END LOOP; END$$`)
+		admin.Close(ctx)
+	})
+	gg := s.role("gitgrant")
+	var sql []string
+	for _, r := range providerRoles["db"] {
+		sql = append(sql, "CREATE ROLE "+s.role(r)+" NOLOGIN")
+	}
+	sql = append(sql, "CREATE ROLE "+gg+" LOGIN")
+	for _, r := range providerRoles["db"] {
+		sql = append(sql, "GRANT "+s.role(r)+" TO "+gg+" WITH ADMIN OPTION")
+	}
+	for _, who := range pgPeople {
+		sql = append(sql, "CREATE ROLE "+s.role(who)+" LOGIN")
+	}
+	if _, err := admin.Exec(ctx, strings.Join(sql, "; ")); err != nil {
+		t.Fatalf("making the run's roles: %v", err)
+	}
+	u, err := url.Parse(superDSN)
+	if err != nil || u.Scheme == "" {
+		t.Fatalf("the PostgreSQL DSN must be a URL to derive gitgrant's login from it: %v", err)
+	}
+	u.User = url.User(s.prefix + "_gitgrant")
+	s.dsn = u.String()
+	u.Host = fmt.Sprintf("127.0.0.1:%d", testenv.FreePort(t))
+	s.refused = u.String()
+	u.Host = hangingListener(t)
+	s.hung = u.String()
+	return s
+}
+
+// role is the run's role named name, quoted.
+func (s *pgSystem) role(name string) string { return pgx.Identifier{s.prefix + "_" + name}.Sanitize() }
+
+// hangingListener accepts connections and never answers: a server that
+// hangs. It returns its address.
+func hangingListener(t interface {
+	Fatal(...any)
+	Cleanup(func())
+}) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { l.Close() })
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			go func() { io.Copy(io.Discard, c); c.Close() }()
+		}
+	}()
+	return l.Addr().String()
+}
+
+// open is the postgres factory of a pass: the real provider, told the
+// DSN of the server as it is in this pass (up, down or hung).
+func (s *pgSystem) open(ctx context.Context, pc gitgrant.ProviderConfig) (providers.Provider, error) {
+	dsn := s.dsn
+	switch {
+	case s.w.faults.down["db"]:
+		dsn = s.refused
+	case s.w.faults.hung["db"]:
+		dsn = s.hung
+	}
+	deps := providers.DefaultDeps()
+	deps.Getenv = func(k string) string {
+		if k == pgDSNEnv {
+			return dsn
+		}
+		return ""
+	}
+	deps.Clock = s.w.clock
+	p, err := postgres.Open(ctx, pc, deps)
+	if err != nil {
+		return nil, err
+	}
+	return &pgRecorder{Provider: p.(*postgres.Provider), s: s}, nil
+}
+
+// record notes a call, as the in-memory provider does, and says whether
+// the reconciler is dead or this write kills it.
+func (s *pgSystem) record(c fake.Call) error {
+	s.mu.Lock()
+	s.log = append(s.log, c)
+	s.mu.Unlock()
+	w := s.w
+	if w.killed || (c.Op == fake.OpGrant || c.Op == fake.OpRevoke) && w.tick() {
+		return errors.New("the reconciler was killed")
+	}
+	return nil
+}
+
+func (s *pgSystem) calls() []fake.Call {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.log)
+}
+
+// holders reads pg_auth_members: who is a member of the role's group
+// role now.
+func (s *pgSystem) holders(role string) []string {
+	rows, err := s.admin.Query(context.Background(), `SELECT m.rolname FROM pg_auth_members am
+  JOIN pg_roles g ON g.oid = am.roleid JOIN pg_roles m ON m.oid = am.member
+  WHERE g.rolname = $1 ORDER BY 1`, s.prefix+"_"+role)
+	if err != nil {
+		s.w.t.Fatalf("reading pg_auth_members: %v", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		s.w.t.Fatalf("reading pg_auth_members: %v", err)
+	}
+	out := []string{}
+	for _, n := range names {
+		if n == s.prefix+"_gitgrant" {
+			continue // gitgrant's own login administers the group
+		}
+		out = append(out, s.person(n))
+	}
+	return out
+}
+
+// person is the simulation's name of a principal.
+func (s *pgSystem) person(principal string) string {
+	if p, ok := strings.CutPrefix(principal, s.prefix+"_"); ok {
+		return p
+	}
+	return principal
+}
+
+// person is the simulation's name of a principal of provider.
+func (w *world) person(provider, principal string) string {
+	if provider == "db" && w.pg != nil {
+		return w.pg.person(principal)
+	}
+	return principal
+}
+
+// drift is a GRANT by hand, as a DBA would type it.
+func (s *pgSystem) drift(role string, who []string) {
+	var sql []string
+	for _, pr := range who {
+		sql = append(sql, "GRANT "+s.role(role)+" TO "+s.role(pr))
+	}
+	if _, err := s.admin.Exec(context.Background(), strings.Join(sql, "; ")); err != nil {
+		s.w.t.Fatalf("drift: %v", err)
+	}
+}
+
+// pgRecorder is the real provider with the simulation's record of calls
+// and its kill -9.
+type pgRecorder struct {
+	*postgres.Provider
+	s *pgSystem
+}
+
+func (r *pgRecorder) Members(ctx context.Context, role string) ([]providers.Member, error) {
+	if err := r.s.record(fake.Call{Op: fake.OpMembers, Role: role}); err != nil {
+		return nil, err
+	}
+	return r.Provider.Members(ctx, role)
+}
+
+func (r *pgRecorder) Grant(ctx context.Context, g providers.Grant) error {
+	if err := r.s.record(fake.Call{Op: fake.OpGrant, Role: g.Role, Principal: r.s.person(g.Principal), Until: g.Until}); err != nil {
+		return err
+	}
+	return r.Provider.Grant(ctx, g)
+}
+
+func (r *pgRecorder) Revoke(ctx context.Context, role, principal string) error {
+	if err := r.s.record(fake.Call{Op: fake.OpRevoke, Role: role, Principal: r.s.person(principal)}); err != nil {
+		return err
+	}
+	return r.Provider.Revoke(ctx, role, principal)
+}
