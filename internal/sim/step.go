@@ -32,6 +32,9 @@ func (w *world) runStep() (err error) {
 		w.count("clock jump back")
 	}
 	w.clock.Set(w.now().Add(adv))
+	if w.now().After(w.seen) {
+		w.seen = w.now()
+	}
 	if w.step%8 == 0 && !w.faults.remoteDown {
 		repack(w.t, w.hub.dir)
 	}
@@ -61,6 +64,10 @@ func (w *world) toggleFaults() {
 		return on
 	}
 	f.ghDown = flip(f.ghDown, 8, 50, "github down")
+	f.ghSlow = flip(f.ghSlow, 5, 50, "github slow")
+	if f.ghSlow {
+		f.slowAfter = w.rng.IntN(12)
+	}
 	remote := flip(f.remoteDown, 4, 50, "remote down")
 	if remote != f.remoteDown {
 		w.hub.away(remote)
@@ -70,6 +77,11 @@ func (w *world) toggleFaults() {
 		f.down[name] = flip(f.down[name], 5, 50, name+" down")
 		f.hung[name] = flip(f.hung[name], 1, 70, name+" hung")
 	}
+}
+
+// gitHubAnswers: GitHub answers in time and the remote is there.
+func (w *world) gitHubAnswers() bool {
+	return !w.faults.ghDown && !w.faults.ghSlow && !w.faults.remoteDown
 }
 
 func (w *world) reachable(provider string) bool {
@@ -97,6 +109,14 @@ func (w *world) pass() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w.cancel, w.writes, w.killed, w.killAt = cancel, 0, false, 0
+	w.ghRequests = nil
+	// serve bounds each part of a pass that waits on GitHub (30s by
+	// default): a bound no answer in time comes near, except a slow
+	// GitHub's late ones.
+	w.eng.GitHubBudget = 30 * time.Second
+	if w.faults.ghSlow {
+		w.eng.GitHubBudget = 200 * time.Millisecond
+	}
 	if w.rng.IntN(20) == 0 {
 		w.killAt = 1 + w.rng.IntN(6)
 	}
@@ -158,7 +178,7 @@ func (w *world) pass() error {
 	if err := w.checkFollowUps(); err != nil {
 		return err
 	}
-	w.track(before, killed || w.faults.remoteDown)
+	w.track(before, at, killed || w.faults.remoteDown)
 	if w.firstGrant.IsZero() && len(w.granted) > 0 {
 		w.firstGrant = at
 	}
@@ -169,11 +189,18 @@ func (w *world) pass() error {
 	if err := w.checkSafety(at, ms, held); err != nil {
 		return err
 	}
-	if !w.faults.ghDown && !w.faults.remoteDown {
+	if w.gitHubAnswers() {
+		// With GitHub and the remote answering, gitgrant verified what it
+		// saw on main.
 		if err := w.checkLiveness(at, ms); err != nil {
 			return err
 		}
 		clear(w.truth.standingGrace)
+		for _, r := range w.truth.records {
+			if w.truth.visible(r) {
+				r.verified = true
+			}
+		}
 	}
 	return nil
 }
@@ -236,13 +263,16 @@ func (w *world) grantedSnapshot() map[string]bool {
 
 // track follows the reconciler's grants and revocations in the calls the
 // providers received since before.
-func (w *world) track(before map[string]int, unrecorded bool) {
+func (w *world) track(before map[string]int, at time.Time, unrecorded bool) {
 	for _, name := range sortedKeys(w.provs) {
 		for _, c := range w.provs[name].calls()[before[name]:] {
 			k := name + "/" + c.Role + "/" + c.Principal
 			switch c.Op {
 			case fake.OpGrant:
 				w.granted[k] = true
+				if r := w.truth.covering(name+"/"+c.Role, c.Principal, at); r != nil && !unrecorded {
+					r.granted = true
+				}
 			case fake.OpRevoke:
 				if unrecorded && w.granted[k] {
 					w.unrecorded[k] = true

@@ -100,6 +100,16 @@ type record struct {
 	// left (a deletion, an extension, a cleanup; 0 while on main) among
 	// the reconciler's fetches: a sequence, since the clock may jump back.
 	added, removed int
+	// verified: a pass with GitHub and the remote answering saw it on
+	// main. Until then gitgrant cannot know the content is legitimate,
+	// and revoking what an earlier content of the file granted is
+	// failing closed (docs/requesting.md: a changed file revokes early).
+	verified bool
+	// granted: gitgrant granted the access for this content in a pass
+	// that recorded it (its ledger names this file and content). While
+	// GitHub does not answer, an unverified request keeps only access its
+	// ledger records for it.
+	granted bool
 }
 
 func (r *record) key() string { return r.provider + "/" + r.role }
@@ -157,8 +167,16 @@ func (t *truth) visible(r *record) bool {
 // covering is a visible record with a legitimate window over at that
 // gives principal role key, nil when none.
 func (t *truth) covering(key, principal string, at time.Time) *record {
+	return t.coveringSeen(key, principal, at, at)
+}
+
+// coveringSeen is covering, for a window that began by seen (the latest
+// time the clock showed) and has not ended at at: after the clock steps
+// back, access granted at the later time is kept, not revoked until the
+// clock catches up.
+func (t *truth) coveringSeen(key, principal string, at, seen time.Time) *record {
 	for _, r := range t.records {
-		if r.key() == key && r.requester == principal && r.active(at) && t.visible(r) {
+		if r.key() == key && r.requester == principal && r.legit && !seen.Before(r.start) && at.Before(r.end) && t.visible(r) {
 			return r
 		}
 	}

@@ -116,10 +116,16 @@ type world struct {
 	// it, by "provider/role/principal".
 	unrecorded map[string]bool
 	started    time.Time
+	// seen is the latest time the clock showed.
+	seen time.Time
 }
 
 type faults struct {
-	ghDown     bool
+	ghDown bool
+	// ghSlow: GitHub answers, but from the slowAfter-th request of a pass
+	// on, later than any deadline the reconciler sets.
+	ghSlow     bool
+	slowAfter  int
 	remoteDown bool
 	down, hung map[string]bool
 }
@@ -247,7 +253,25 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method != http.MethodGet && w.tick() {
 		return nil, errors.New("the reconciler was killed")
 	}
+	if w.faults.ghSlow && len(w.ghRequests) > w.faults.slowAfter {
+		if err := w.late(r); err != nil {
+			return nil, err
+		}
+	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// late is GitHub answering r late: after any deadline of the request's
+// context (the reconciler's GitHub budget), so that which calls answer
+// never depends on the machine's speed. A request with no deadline is
+// answered at once, and counted: a GitHub slower still would hold it.
+func (w *world) late(r *http.Request) error {
+	if _, ok := r.Context().Deadline(); !ok {
+		w.count("github slow: a request with no deadline")
+		return nil
+	}
+	<-r.Context().Done()
+	return r.Context().Err()
 }
 
 // keepOpen shares one provider across passes: a pass closes what it
@@ -317,6 +341,9 @@ func (w *world) faultsString() string {
 	var on []string
 	if w.faults.ghDown {
 		on = append(on, "github-down")
+	}
+	if w.faults.ghSlow {
+		on = append(on, "github-slow")
 	}
 	if w.faults.remoteDown {
 		on = append(on, "remote-down")
