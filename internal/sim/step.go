@@ -109,7 +109,7 @@ func (w *world) pass() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w.cancel, w.writes, w.killed, w.killAt = cancel, 0, false, 0
-	w.ghRequests = nil
+	w.ghRequests, w.unbounded = nil, nil
 	// serve bounds each part of a pass that waits on GitHub (30s by
 	// default): a bound no answer in time comes near, except a slow
 	// GitHub's late ones.
@@ -169,6 +169,12 @@ func (w *world) pass() error {
 	if err := w.checkRefs(refs); err != nil {
 		return err
 	}
+	if w.faults.ghSlow {
+		w.res.Checks["a pass bounds its waits on GitHub"]++
+		if len(w.unbounded) > 0 {
+			return w.violate("a pass bounds its waits on GitHub", "with GitHub slow, the pass sent %d requests under no deadline: %v", len(w.unbounded), w.unbounded)
+		}
+	}
 	if err := w.checkRevocations(before, at); err != nil {
 		return err
 	}
@@ -222,7 +228,9 @@ func (w *world) dryRun() error {
 	}
 	refs := w.remoteRefs()
 	w.ghRequests = nil
+	w.dry = true
 	ps, err := eng.Plan(context.Background(), false)
+	w.dry = false
 	if err == nil {
 		ps.Close()
 	}

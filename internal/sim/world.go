@@ -116,6 +116,11 @@ type world struct {
 	// it, by "provider/role/principal".
 	unrecorded map[string]bool
 	started    time.Time
+	// dry: a dry run is under way.
+	dry bool
+	// unbounded are GitHub requests of this pass with no deadline while
+	// GitHub was slow.
+	unbounded []string
 	// seen is the latest time the clock showed.
 	seen time.Time
 }
@@ -264,10 +269,16 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 // late is GitHub answering r late: after any deadline of the request's
 // context (the reconciler's GitHub budget), so that which calls answer
 // never depends on the machine's speed. A request with no deadline is
-// answered at once, and counted: a GitHub slower still would hold it.
+// answered at once: in a pass, noted as a wait a GitHub slower still
+// would hold (rule 15); in a dry run (`gitgrant plan`, which sets no
+// budget and a person can interrupt), counted.
 func (w *world) late(r *http.Request) error {
 	if _, ok := r.Context().Deadline(); !ok {
-		w.count("github slow: a request with no deadline")
+		if w.dry {
+			w.count("github slow: a dry run's request with no deadline")
+		} else {
+			w.unbounded = append(w.unbounded, r.Method+" "+r.URL.Path)
+		}
 		return nil
 	}
 	<-r.Context().Done()
