@@ -48,6 +48,8 @@ func (w *world) act(open *[]*openPR) {
 		w.policyChange()
 	case n < 92:
 		w.drift()
+	case n < 95:
+		w.teamChange()
 	default:
 		w.openRequest(open)
 	}
@@ -135,6 +137,9 @@ func (w *world) openRequest(open *[]*openPR) {
 func (w *world) approverFor(who string) string {
 	var cands []string
 	for _, o := range w.truth.verified.owners {
+		if o == team {
+			o = teamMember
+		}
 		if o != who {
 			cands = append(cands, o)
 		}
@@ -159,7 +164,13 @@ func (w *world) merge(o *openPR) {
 	pr.land(at, how)
 	// Rule 4 against the verified policy at its base and where it landed.
 	approved := o.approver != "" && !o.pushAfter && o.approver != rec.requester &&
-		slices.Contains(o.base.owners, o.approver) && slices.Contains(w.truth.verified.owners, o.approver)
+		o.base.owns(o.approver) && w.truth.verified.owns(o.approver)
+	if o.approver == teamMember && !slices.Contains(o.base.owners, teamMember) {
+		// Approved through the team: as long as its member stays active.
+		rec.team, rec.maybe = true, approved && o.duration <= roleCaps[rec.key()]
+		approved = approved && w.truth.teamState == "active"
+		w.count(fmt.Sprintf("merge approved through the team (member %q)", w.truth.teamState))
+	}
 	start := at
 	if !rec.start.IsZero() && rec.start.After(at) {
 		start = rec.start
@@ -351,6 +362,27 @@ func (w *world) policyChange() {
 	t.main = next
 	w.logf("policy change %q (%s, verified %v)", what, how, verified)
 	w.count("policy " + what)
+}
+
+// teamChange moves teamMember in or out of team on GitHub, or leaves an
+// invitation pending: approvals through the team that gitgrant has yet
+// to verify (or verifies again, in a fresh process) may then judge
+// either way.
+func (w *world) teamChange() {
+	states := []string{"active", "pending", ""}
+	next := states[w.rng.IntN(len(states))]
+	if next == w.truth.teamState {
+		return
+	}
+	w.truth.teamState = next
+	w.hub.gh.SetTeamMembership("acme", "approvers", teamMember, next)
+	for _, r := range w.truth.records {
+		if r.team {
+			r.unsure = true
+		}
+	}
+	w.logf("team %s: %s is %q", team, teamMember, next)
+	w.count(fmt.Sprintf("team membership %q", next))
 }
 
 // drift grants access out of band in a provider.

@@ -76,7 +76,7 @@ func (w *world) syncTruth() error {
 			continue
 		}
 		w.res.Checks["cleanup removes only ended requests"]++
-		if r.legit && w.now().Before(r.end) {
+		if r.ok(true) && w.now().Before(r.end) {
 			return w.violate("cleanup removes only ended requests", "the cleanup removed %s", r)
 		}
 		w.truth.remove(r.path)
@@ -116,7 +116,7 @@ func (w *world) checkSafety(at time.Time, ms map[string][]string, held map[strin
 		for _, m := range ms[key] {
 			w.res.Checks["safety"]++
 			switch {
-			case w.truth.coveringSeen(key, m, at, w.seen) != nil, w.truth.standing(key, m):
+			case w.truth.coveringSeen(key, m, at, w.seen, false) != nil, w.truth.standing(key, m):
 				continue
 			case held[key+"/"+m] && w.truth.drift[key+"/"+m] && !w.granted[key+"/"+m]:
 				continue // the brake holds drift back, and only drift
@@ -131,7 +131,7 @@ func (w *world) checkSafety(at time.Time, ms map[string][]string, held map[strin
 // verified active window is granted within the pass.
 func (w *world) checkLiveness(at time.Time, ms map[string][]string) error {
 	for _, r := range w.truth.records {
-		if !r.active(at) || !w.truth.visible(r) || !w.reachable(r.provider) {
+		if !r.active(at, true) || !w.truth.visible(r) || !w.reachable(r.provider) {
 			continue
 		}
 		w.res.Checks["liveness"]++
@@ -222,14 +222,14 @@ func (w *world) checkAudit() error {
 			// record ends it: the trail then errs on the side of access
 			// held, by design.
 			lost := hd.Source == audit.FromLedger && w.unrecorded[k]
-			if !preLedger && !lost && !slices.Contains(h[i].members[key], who) && !w.legitAt(key, who, at) {
+			if !preLedger && !lost && !slices.Contains(h[i].members[key], who) && !w.legitAt(key, who, at, false) {
 				return w.violate("audit --at agrees", "audit --at %s lists %s holding %s (%s, from %s, until %s, source %s, ended %q), which it neither held nor had a verified window for",
 					at.Format(time.RFC3339), who, key, hd.Request, hd.From.Format(time.RFC3339), hd.Until.Format(time.RFC3339), hd.Source, hd.Ended)
 			}
 		}
 		for _, key := range sortedKeys(h[i].members) {
 			for _, m := range h[i].members[key] {
-				if h[i].granted[key+"/"+m] && w.legitAt(key, m, at) && !listed[key+"/"+m] {
+				if h[i].granted[key+"/"+m] && w.legitAt(key, m, at, true) && !listed[key+"/"+m] {
 					return w.violate("audit --at agrees", "audit --at %s leaves out %s holding %s, granted by gitgrant for a verified window", at.Format(time.RFC3339), m, key)
 				}
 			}
@@ -238,9 +238,9 @@ func (w *world) checkAudit() error {
 	return nil
 }
 
-func (w *world) legitAt(key, principal string, at time.Time) bool {
+func (w *world) legitAt(key, principal string, at time.Time, strict bool) bool {
 	for _, r := range w.truth.records {
-		if r.key() == key && r.requester == principal && r.active(at) {
+		if r.key() == key && r.requester == principal && r.active(at, strict) {
 			return true
 		}
 	}

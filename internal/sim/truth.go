@@ -32,7 +32,20 @@ type policy struct {
 }
 
 func initialPolicy(pg string) policy {
-	return policy{owners: []string{"owner1", "owner2"}, pg: pg}
+	return policy{owners: []string{"owner1", "owner2", team}, pg: pg}
+}
+
+// team is the team that owns requests/ with owner1 and owner2; its one
+// member, teamMember, comes and goes.
+const (
+	team       = "acme/approvers"
+	teamMember = "owner4"
+)
+
+// owns reports whether the policy names who a code owner of requests/,
+// directly or (for the team's member) through the team.
+func (p policy) owns(who string) bool {
+	return slices.Contains(p.owners, who) || who == teamMember && slices.Contains(p.owners, team)
 }
 
 // dbPrincipal is who's principal in provider db.
@@ -110,12 +123,27 @@ type record struct {
 	// GitHub does not answer, an unverified request keeps only access its
 	// ledger records for it.
 	granted bool
+	// team: a team member's approval decides it; maybe: it would be legit
+	// were the approver an active member; unsure: the membership changed
+	// since the approval, so that gitgrant may judge it either way (it
+	// reads membership when it verifies).
+	team, maybe, unsure bool
 }
 
 func (r *record) key() string { return r.provider + "/" + r.role }
 
-func (r *record) active(at time.Time) bool {
-	return r.legit && !at.Before(r.start) && at.Before(r.end)
+// ok reports whether the content grants: strictly (legit, and whatever
+// time gitgrant reads a team's membership at) or leniently (legit at some
+// time it could read it).
+func (r *record) ok(strict bool) bool {
+	if strict {
+		return r.legit && !r.unsure
+	}
+	return r.legit || r.unsure && r.maybe
+}
+
+func (r *record) active(at time.Time, strict bool) bool {
+	return r.ok(strict) && !at.Before(r.start) && at.Before(r.end)
 }
 
 func (r *record) String() string {
@@ -135,6 +163,9 @@ type truth struct {
 	// seq numbers changes to main and fetches; fetched is the seq of the
 	// last pass that could fetch main.
 	seq, fetched int
+	// teamState is teamMember's membership of team: "active", "pending"
+	// (invited, not accepted) or "" (none).
+	teamState string
 	// history is who held what after each pass, for audit --at.
 	history []holders
 }
@@ -165,18 +196,18 @@ func (t *truth) visible(r *record) bool {
 }
 
 // covering is a visible record with a legitimate window over at that
-// gives principal role key, nil when none.
+// gives principal role key, nil when none; strictly legitimate (ok).
 func (t *truth) covering(key, principal string, at time.Time) *record {
-	return t.coveringSeen(key, principal, at, at)
+	return t.coveringSeen(key, principal, at, at, true)
 }
 
 // coveringSeen is covering, for a window that began by seen (the latest
 // time the clock showed) and has not ended at at: after the clock steps
 // back, access granted at the later time is kept, not revoked until the
 // clock catches up.
-func (t *truth) coveringSeen(key, principal string, at, seen time.Time) *record {
+func (t *truth) coveringSeen(key, principal string, at, seen time.Time, strict bool) *record {
 	for _, r := range t.records {
-		if r.key() == key && r.requester == principal && r.legit && !seen.Before(r.start) && at.Before(r.end) && t.visible(r) {
+		if r.key() == key && r.requester == principal && r.ok(strict) && !seen.Before(r.start) && at.Before(r.end) && t.visible(r) {
 			return r
 		}
 	}

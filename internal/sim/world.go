@@ -192,6 +192,8 @@ func (w *world) setup() {
 	pol := initialPolicy(prefix)
 	w.truth.verified, w.truth.main = pol, pol
 	w.hub = newHub(w.t, w.now, map[string]string{"gitgrant.yaml": pol.config(), ".github/CODEOWNERS": pol.codeowners()}, Epoch.Add(-time.Hour))
+	w.hub.gh.AddTeamMember("acme", "approvers", teamMember)
+	w.truth.teamState = "active"
 	w.cache = filepath.Join(w.t.TempDir(), "cache")
 	w.provs = map[string]system{}
 	for name, roles := range providerRoles {
