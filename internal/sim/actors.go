@@ -50,6 +50,8 @@ func (w *world) act(open *[]*openPR) {
 		w.drift()
 	case n < 95:
 		w.teamChange()
+	case n < 97 && len(w.merged) > 0:
+		w.editTitle()
 	default:
 		w.openRequest(open)
 	}
@@ -57,7 +59,16 @@ func (w *world) act(open *[]*openPR) {
 
 func (w *world) pick(xs []string) string { return xs[w.rng.IntN(len(xs))] }
 
-// grantTarget picks a provider and role.
+// requestTarget picks a provider and role to request: on PostgreSQL now
+// and then the ephemeral role.
+func (w *world) requestTarget() (string, string) {
+	if w.pg != nil && w.rng.IntN(4) == 0 {
+		return "db", ephemeralRole
+	}
+	return w.grantTarget()
+}
+
+// grantTarget picks a provider and a role its members hold.
 func (w *world) grantTarget() (string, string) {
 	switch w.rng.IntN(3) {
 	case 0:
@@ -94,7 +105,7 @@ func (w *world) duration(key string) time.Duration {
 // openRequest opens a pull request for access, of a kind drawn at random.
 func (w *world) openRequest(open *[]*openPR) {
 	who := w.pick(requesters)
-	provider, role := w.grantTarget()
+	provider, role := w.requestTarget()
 	key := provider + "/" + role
 	d := w.duration(key)
 	n := w.nextPR
@@ -180,12 +191,13 @@ func (w *world) merge(o *openPR) {
 	w.truth.put(rec)
 	w.logf("merge #%d by %s, approved by %q: %s", pr.n, how, o.approver, rec)
 	w.count("merge " + how)
+	w.merged = append(w.merged, pr.n)
 }
 
 // directPush writes a request file straight to main: it grants nothing.
 func (w *world) directPush() {
 	who := w.pick(requesters)
-	provider, role := w.grantTarget()
+	provider, role := w.requestTarget()
 	d := w.duration(provider + "/" + role)
 	id := w.nextPR
 	w.nextPR++
@@ -210,7 +222,7 @@ func (w *world) emergency() {
 	if w.rng.IntN(4) == 0 {
 		who = "bob" // not a break-glass member
 	}
-	provider, role := w.grantTarget()
+	provider, role := w.requestTarget()
 	d := time.Duration(1+w.rng.IntN(2)) * 30 * time.Minute
 	date := w.now()
 	future := w.rng.IntN(4) == 0
@@ -364,6 +376,16 @@ func (w *world) policyChange() {
 	w.count("policy " + what)
 }
 
+// editTitle edits the title of a merged pull request, as its author may:
+// gitgrant takes nothing from a title, so nothing changes.
+func (w *world) editTitle() {
+	n := w.merged[w.rng.IntN(len(w.merged))]
+	title := w.pick([]string{"[emergency] Request access", "Request access (approved by security)", "Revert \"Request access\""})
+	w.hub.gh.EditPullTitle(w.hub.api, n, title)
+	w.logf("edit the title of merged #%d: %q", n, title)
+	w.count("edit a merged title")
+}
+
 // teamChange moves teamMember in or out of team on GitHub, or leaves an
 // invitation pending: approvals through the team that gitgrant has yet
 // to verify (or verifies again, in a fresh process) may then judge
@@ -398,6 +420,16 @@ func (w *world) drift() {
 	w.provs[provider].drift(role, who)
 	w.logf("drift: %v on %s/%s", who, provider, role)
 	w.count("drift")
+	if w.pg != nil && w.rng.IntN(3) == 0 {
+		// A login named like the ephemeral role's accounts, made by hand.
+		name := w.pg.accountPrefix()
+		for range 12 {
+			name += string("abcdefghijklmnopqrstuvwxyz0123456789"[w.rng.IntN(36)])
+		}
+		w.pg.rogue(name)
+		w.logf("drift: account %s made by hand", name)
+		w.count("drift: an account made by hand")
+	}
 }
 
 // mergePolicy brings a policy change in through pull request n by carol,

@@ -131,7 +131,7 @@ func (w *world) checkSafety(at time.Time, ms map[string][]string, held map[strin
 // verified active window is granted within the pass.
 func (w *world) checkLiveness(at time.Time, ms map[string][]string) error {
 	for _, r := range w.truth.records {
-		if !r.active(at, true) || !w.truth.visible(r) || !w.reachable(r.provider) {
+		if !r.active(at, true) || !w.truth.visible(r) || !w.reachable(r.provider) || r.role == ephemeralRole {
 			continue
 		}
 		w.res.Checks["liveness"]++
@@ -211,6 +211,9 @@ func (w *world) checkAudit() error {
 				who = hd.Beneficiary
 			}
 			who = w.person(hd.Provider, who)
+			if hd.Role == ephemeralRole {
+				who = hd.Beneficiary // an account, for its requester
+			}
 			k := hd.Provider + "/" + hd.Role + "/" + who
 			listed[k] = true
 			key := hd.Provider + "/" + hd.Role

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -20,7 +21,18 @@ import (
 	"github.com/gitgrant/gitgrant/providers/fake"
 	"github.com/gitgrant/gitgrant/providers/postgres"
 	"github.com/jackc/pgx/v5"
+	"golang.org/x/crypto/ssh"
 )
+
+// sshKey is every person's public key, for the ephemeral accounts'
+// secrets: one fixed ed25519 key (the simulation never decrypts).
+var sshKey = func() string {
+	pub, err := ssh.NewPublicKey(ed25519.NewKeyFromSeed(make([]byte, ed25519.SeedSize)).Public())
+	if err != nil {
+		panic(err)
+	}
+	return strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))) + " sim"
+}()
 
 // pgDSNEnv is the variable gitgrant.yaml names for provider db's DSN on
 // PostgreSQL; the simulation answers it per pass (pgSystem.open).
@@ -47,7 +59,25 @@ type pgSystem struct {
 
 	mu  sync.Mutex
 	log []fake.Call
+	// accounts are the ephemeral accounts gitgrant created, with the end
+	// it gave each; secrets are their passwords, which must never reach
+	// git or GitHub in clear.
+	accounts map[string]time.Time
+	secrets  []string
+	// rogues are logins made by hand with the accounts' prefix.
+	rogues []string
 }
+
+// ephemeralRole is provider db's role with mode: ephemeral, on
+// PostgreSQL only: each request gets an account of its own.
+const ephemeralRole = "tmp"
+
+// Ops of the ephemeral accounts, in the call record.
+const (
+	opAccounts fake.Op = "accounts"
+	opCreate   fake.Op = "create-account"
+	opDrop     fake.Op = "drop-account"
+)
 
 // newPGSystem makes the run's roles on the server at testenv.PostgresDSN
 // (skipping the test locally, failing it under CI=true, without one) and
@@ -63,7 +93,7 @@ func newPGSystem(w *world) *pgSystem {
 	}
 	b := make([]byte, 3)
 	rand.Read(b)
-	s := &pgSystem{w: w, admin: admin, prefix: fmt.Sprintf("sim%d_%s", w.opts.Seed, hex.EncodeToString(b))}
+	s := &pgSystem{w: w, admin: admin, accounts: map[string]time.Time{}, prefix: fmt.Sprintf("sim%d_%s", w.opts.Seed, hex.EncodeToString(b))}
 	t.Cleanup(func() {
 		admin.Exec(ctx, `DO $$DECLARE r text; BEGIN
   FOR r IN SELECT rolname FROM pg_roles WHERE starts_with(rolname, '`+s.prefix+`_') LOOP
@@ -73,11 +103,14 @@ func newPGSystem(w *world) *pgSystem {
 	})
 	gg := s.role("gitgrant")
 	var sql []string
-	for _, r := range providerRoles["db"] {
+	groups := append(slices.Clone(providerRoles["db"]), ephemeralRole)
+	for _, r := range groups {
 		sql = append(sql, "CREATE ROLE "+s.role(r)+" NOLOGIN")
 	}
-	sql = append(sql, "CREATE ROLE "+gg+" LOGIN")
-	for _, r := range providerRoles["db"] {
+	// CREATEROLE and pg_signal_backend for the ephemeral role's accounts
+	// (docs/providers/postgres.md, least privilege).
+	sql = append(sql, "CREATE ROLE "+gg+" LOGIN CREATEROLE", "GRANT pg_signal_backend TO "+gg)
+	for _, r := range groups {
 		sql = append(sql, "GRANT "+s.role(r)+" TO "+gg+" WITH ADMIN OPTION")
 	}
 	for _, who := range pgPeople {
@@ -157,7 +190,7 @@ func (s *pgSystem) record(c fake.Call) error {
 	s.log = append(s.log, c)
 	s.mu.Unlock()
 	w := s.w
-	if w.killed || (c.Op == fake.OpGrant || c.Op == fake.OpRevoke) && w.tick() {
+	if w.killed || (c.Op == fake.OpGrant || c.Op == fake.OpRevoke || c.Op == opCreate || c.Op == opDrop) && w.tick() {
 		return errors.New("the reconciler was killed")
 	}
 	return nil
@@ -219,6 +252,16 @@ func (s *pgSystem) drift(role string, who []string) {
 	}
 }
 
+// rogue creates a login named like an ephemeral account, by hand.
+func (s *pgSystem) rogue(name string) {
+	if _, err := s.admin.Exec(context.Background(), "CREATE ROLE "+pgx.Identifier{name}.Sanitize()+" LOGIN; GRANT "+s.role(ephemeralRole)+" TO "+pgx.Identifier{name}.Sanitize()); err != nil {
+		s.w.t.Fatalf("drift: %v", err)
+	}
+	s.mu.Lock()
+	s.rogues = append(s.rogues, name)
+	s.mu.Unlock()
+}
+
 // pgRecorder is the real provider with the simulation's record of calls
 // and its kill -9.
 type pgRecorder struct {
@@ -246,3 +289,47 @@ func (r *pgRecorder) Revoke(ctx context.Context, role, principal string) error {
 	}
 	return r.Provider.Revoke(ctx, role, principal)
 }
+
+func (r *pgRecorder) CreateAccount(ctx context.Context, role, name string, until time.Time) (providers.Account, error) {
+	if err := r.s.record(fake.Call{Op: opCreate, Role: role, Principal: name, Until: until}); err != nil {
+		return providers.Account{}, err
+	}
+	a, err := r.Provider.CreateAccount(ctx, role, name, until)
+	if err == nil {
+		r.s.mu.Lock()
+		r.s.accounts[name] = until
+		r.s.secrets = append(r.s.secrets, a.Secret)
+		r.s.mu.Unlock()
+	}
+	return a, err
+}
+
+func (r *pgRecorder) DropAccount(ctx context.Context, role, name string) error {
+	if err := r.s.record(fake.Call{Op: opDrop, Role: role, Principal: name}); err != nil {
+		return err
+	}
+	return r.Provider.DropAccount(ctx, role, name)
+}
+
+func (r *pgRecorder) Accounts(ctx context.Context, role string) ([]string, error) {
+	if err := r.s.record(fake.Call{Op: opAccounts, Role: role}); err != nil {
+		return nil, err
+	}
+	return r.Provider.Accounts(ctx, role)
+}
+
+// liveAccounts are the logins with the ephemeral role's prefix on the
+// server now, whoever made them.
+func (s *pgSystem) liveAccounts() []string {
+	rows, err := s.admin.Query(context.Background(), `SELECT rolname FROM pg_roles WHERE starts_with(rolname, $1) ORDER BY 1`, s.accountPrefix())
+	if err != nil {
+		s.w.t.Fatalf("reading pg_roles: %v", err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		s.w.t.Fatalf("reading pg_roles: %v", err)
+	}
+	return names
+}
+
+func (s *pgSystem) accountPrefix() string { return s.prefix + "_eph_" }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -145,6 +146,10 @@ func (w *world) pass() error {
 			for _, pr := range ps.Problems {
 				w.opts.Log("problem %v", pr)
 			}
+			for _, a := range ps.Plan.Actions {
+				w.opts.Log("action %s %s/%s %s (%s)", a.Op, a.Provider, a.Role, a.Principal, a.Request)
+			}
+			w.opts.Log("apply error %v", applyErr)
 		}
 		held = map[string]bool{}
 		for _, a := range ps.Plan.Held {
@@ -184,7 +189,10 @@ func (w *world) pass() error {
 	if err := w.checkFollowUps(); err != nil {
 		return err
 	}
-	w.track(before, at, killed || w.faults.remoteDown)
+	if err := w.checkSecretsOnGitHub(); err != nil {
+		return err
+	}
+	w.track(before, at, ms, killed || w.faults.remoteDown)
 	if w.firstGrant.IsZero() && len(w.granted) > 0 {
 		w.firstGrant = at
 	}
@@ -193,6 +201,9 @@ func (w *world) pass() error {
 		return nil
 	}
 	if err := w.checkSafety(at, ms, held); err != nil {
+		return err
+	}
+	if err := w.checkAccounts(at); err != nil {
 		return err
 	}
 	if w.gitHubAnswers() {
@@ -238,7 +249,7 @@ func (w *world) dryRun() error {
 	w.logf("dry run (error %v)", err != nil)
 	for name, p := range w.provs {
 		for _, c := range p.calls()[before[name]:] {
-			if c.Op != fake.OpMembers {
+			if c.Op != fake.OpMembers && c.Op != opAccounts {
 				return w.violate("a dry run writes nothing", "plan called %s %s %s on %s", c.Op, c.Role, c.Principal, name)
 			}
 		}
@@ -270,11 +281,16 @@ func (w *world) grantedSnapshot() map[string]bool {
 }
 
 // track follows the reconciler's grants and revocations in the calls the
-// providers received since before.
-func (w *world) track(before map[string]int, at time.Time, unrecorded bool) {
+// providers received since before; a call counts when it took effect
+// (members ms after the pass): one to a provider that was down did not.
+func (w *world) track(before map[string]int, at time.Time, ms map[string][]string, unrecorded bool) {
 	for _, name := range sortedKeys(w.provs) {
 		for _, c := range w.provs[name].calls()[before[name]:] {
 			k := name + "/" + c.Role + "/" + c.Principal
+			holds := slices.Contains(ms[name+"/"+c.Role], c.Principal)
+			if c.Op == fake.OpGrant && !holds || c.Op == fake.OpRevoke && holds {
+				continue
+			}
 			switch c.Op {
 			case fake.OpGrant:
 				w.granted[k] = true

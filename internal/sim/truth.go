@@ -14,7 +14,7 @@ var requesters = []string{"alice", "bob", "carol", "owner1"}
 var providerRoles = map[string][]string{"db": {"ro", "rw"}, "wiki": {"editor"}}
 
 // roleCaps are the roles' max_duration.
-var roleCaps = map[string]time.Duration{"db/ro": 4 * time.Hour, "db/rw": 8 * time.Hour, "wiki/editor": 8 * time.Hour}
+var roleCaps = map[string]time.Duration{"db/" + ephemeralRole: 4 * time.Hour, "db/ro": 4 * time.Hour, "db/rw": 8 * time.Hour, "wiki/editor": 8 * time.Hour}
 
 const breakGlassCap = time.Hour
 
@@ -67,7 +67,11 @@ func (p policy) config() string {
 	var b strings.Builder
 	b.WriteString("version: 1\npolicy:\n  max_duration: 8h\n  break_glass: {members: [alice], max_duration: 1h}\nidentities:\n")
 	for _, who := range []string{"alice", "bob", "carol", "owner1", "owner2", "owner3", "mallory"} {
-		fmt.Fprintf(&b, "  %s: {principals: {db: %s, wiki: %s}}\n", who, p.dbPrincipal(who), who)
+		fmt.Fprintf(&b, "  %s: {principals: {db: %s, wiki: %s}", who, p.dbPrincipal(who), who)
+		if p.pg != "" {
+			fmt.Fprintf(&b, ", ssh_keys: [%q]", sshKey)
+		}
+		b.WriteString("}\n")
 	}
 	if p.pg == "" {
 		fmt.Fprintf(&b, "providers:\n  db:\n    type: exec\n    command: [unused]\n    call_timeout: 100ms\n    roles:\n")
@@ -77,6 +81,7 @@ func (p policy) config() string {
 		// may take longer: call_timeout leaves room for that.
 		fmt.Fprintf(&b, "providers:\n  db:\n    type: postgres\n    dsn_env: %s\n    call_timeout: %s\n    roles:\n", pgDSNEnv, pgCallTimeout)
 		fmt.Fprintf(&b, "      ro: {max_duration: 4h, approvals: %d, target: %s_ro}\n      rw: {max_duration: 8h, approvals: %d, target: %s_rw}\n", approvals, p.pg, approvals, p.pg)
+		fmt.Fprintf(&b, "      %s: {max_duration: 4h, approvals: %d, target: %s_%s, mode: ephemeral, account_prefix: %s_eph_}\n", ephemeralRole, approvals, p.pg, ephemeralRole, p.pg)
 	}
 	if len(p.standing) > 0 {
 		var ss []string

@@ -106,6 +106,7 @@ type world struct {
 	ghRequests []string // method and path of GitHub requests, this pass
 	nextPR     int
 	open       []*openPR
+	merged     []int // numbers of the merged pull requests
 	// granted is what the reconciler granted and did not revoke since,
 	// by "provider/role/principal".
 	granted map[string]bool
@@ -161,7 +162,12 @@ func Run(t testing.TB, o Options) *Result {
 		w.step = w.res.Steps
 		if err := w.checkAudit(); err != nil {
 			w.res.Violation = err.(*Violation)
+		} else if err := w.checkSecretsInGit(); err != nil {
+			w.res.Violation = err.(*Violation)
 		}
+	}
+	if w.pg != nil {
+		w.res.Counts["ephemeral accounts made by gitgrant"] = len(w.pg.accounts)
 	}
 	w.res.Trace = hex.EncodeToString(w.trace.Sum(nil))
 	return w.res
