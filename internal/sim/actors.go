@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/ghfake"
 )
 
 // openPR is a pull request waiting to be merged, with what the
@@ -27,6 +29,9 @@ func (w *world) act(open *[]*openPR) {
 			w.drift()
 		}
 		return
+	}
+	if w.truth.main.cleanupPR && w.rng.IntN(3) == 0 {
+		w.mergeCleanup()
 	}
 	switch n := w.rng.IntN(100); {
 	case n < 30:
@@ -374,6 +379,53 @@ func (w *world) policyChange() {
 	t.main = next
 	w.logf("policy change %q (%s, verified %v)", what, how, verified)
 	w.count("policy " + what)
+}
+
+// cleanupRef is gitgrant's cleanup branch, in cleanup.mode pull-request.
+const cleanupRef = "refs/heads/gitgrant/cleanup"
+
+// mergeCleanup merges gitgrant's open cleanup pull request, approved by
+// a code owner, when it is up to date with main (as a protected main
+// requires; gitgrant rebuilds it on main every pass).
+func (w *world) mergeCleanup() {
+	h := w.hub
+	var pr *ghfake.Pull
+	for _, p := range h.gh.Pulls(h.api) {
+		if p.State == "open" && p.HeadRef == strings.TrimPrefix(cleanupRef, "refs/heads/") {
+			pr = &p
+		}
+	}
+	sha, files, err := h.bare.Branch(strings.TrimPrefix(cleanupRef, "refs/heads/"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if pr == nil || sha == "" {
+		return
+	}
+	c, err := h.bare.CommitAt(sha)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	head, onMain := h.main()
+	if len(c.Parents) == 0 || c.Parents[0] != head {
+		w.logf("cleanup pull request #%d is out of date with main: not merged", pr.Number)
+		w.count("cleanup pull request out of date")
+		return
+	}
+	gone := map[string]string{}
+	for p := range onMain {
+		if _, ok := files[p]; !ok {
+			gone[p] = ""
+		}
+	}
+	h.gh.AddReview(h.api, pr.Number, ghfake.Review{User: "owner1", State: "APPROVED", CommitID: sha, SubmittedAt: w.now().Add(-time.Minute)})
+	merge, _ := h.commit([]string{head, sha}, onMain, gone, "owner1", "web-flow", fmt.Sprintf("Merge pull request #%d from acme/gitgrant/cleanup", pr.Number), w.now())
+	h.setMain(merge)
+	pr.State, pr.MergedAt, pr.MergeCommitSHA, pr.HeadSHA, pr.Commits = "closed", w.now(), merge, sha, []string{sha}
+	h.gh.AddPull(h.api, *pr)
+	h.gh.Associate(h.api, merge, pr.Number)
+	w.logf("merge cleanup pull request #%d, removing %v", pr.Number, sortedKeys(gone))
+	w.count("merge a cleanup pull request")
 }
 
 // editTitle edits the title of a merged pull request, as its author may:

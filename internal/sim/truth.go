@@ -26,13 +26,16 @@ type policy struct {
 	standing []string
 	// approvalsZero and typo only ever reach main unverified.
 	approvalsZero, typo bool
+	// cleanupPR: cleanup.mode pull-request (gitgrant opens a pull request
+	// from gitgrant/cleanup; people merge it), not push.
+	cleanupPR bool
 	// pg, when set, puts provider db on PostgreSQL: the prefix of the
 	// run's roles there (pgSystem).
 	pg string
 }
 
-func initialPolicy(pg string) policy {
-	return policy{owners: []string{"owner1", "owner2", team}, pg: pg}
+func initialPolicy(pg string, cleanupPR bool) policy {
+	return policy{owners: []string{"owner1", "owner2", team}, pg: pg, cleanupPR: cleanupPR}
 }
 
 // team is the team that owns requests/ with owner1 and owner2; its one
@@ -65,7 +68,11 @@ func (p policy) config() string {
 		approvals = 0
 	}
 	var b strings.Builder
-	b.WriteString("version: 1\npolicy:\n  max_duration: 8h\n  break_glass: {members: [alice], max_duration: 1h}\nidentities:\n")
+	b.WriteString("version: 1\npolicy:\n  max_duration: 8h\n  break_glass: {members: [alice], max_duration: 1h}\n")
+	if p.cleanupPR {
+		b.WriteString("cleanup: {mode: pull-request}\n")
+	}
+	b.WriteString("identities:\n")
 	for _, who := range []string{"alice", "bob", "carol", "owner1", "owner2", "owner3", "mallory"} {
 		fmt.Fprintf(&b, "  %s: {principals: {db: %s, wiki: %s}", who, p.dbPrincipal(who), who)
 		if p.pg != "" {

@@ -195,7 +195,8 @@ func (w *world) setup() {
 		w.pg = newPGSystem(w)
 		prefix = w.pg.prefix
 	}
-	pol := initialPolicy(prefix)
+	// Even seeds clean up by pull request.
+	pol := initialPolicy(prefix, w.opts.Seed%2 == 0)
 	w.truth.verified, w.truth.main = pol, pol
 	w.hub = newHub(w.t, w.now, map[string]string{"gitgrant.yaml": pol.config(), ".github/CODEOWNERS": pol.codeowners()}, Epoch.Add(-time.Hour))
 	w.hub.gh.AddTeamMember("acme", "approvers", teamMember)
