@@ -233,6 +233,20 @@ func (s *pgSystem) person(principal string) string {
 	return principal
 }
 
+// hangTimer, while provider db hangs, times a call to it into
+// Result.Waited; call the function it returns when the call ends.
+func (w *world) hangTimer() func() {
+	if !w.faults.hung["db"] {
+		return func() {}
+	}
+	t0 := time.Now()
+	return func() {
+		w.waitMu.Lock()
+		w.res.Waited += time.Since(t0)
+		w.waitMu.Unlock()
+	}
+}
+
 // person is the simulation's name of a principal of provider.
 func (w *world) person(provider, principal string) string {
 	if provider == "db" && w.pg != nil {
@@ -273,6 +287,7 @@ func (r *pgRecorder) Members(ctx context.Context, role string) ([]providers.Memb
 	if err := r.s.record(fake.Call{Op: fake.OpMembers, Role: role}); err != nil {
 		return nil, err
 	}
+	defer r.s.w.hangTimer()()
 	return r.Provider.Members(ctx, role)
 }
 
@@ -280,6 +295,7 @@ func (r *pgRecorder) Grant(ctx context.Context, g providers.Grant) error {
 	if err := r.s.record(fake.Call{Op: fake.OpGrant, Role: g.Role, Principal: r.s.person(g.Principal), Until: g.Until}); err != nil {
 		return err
 	}
+	defer r.s.w.hangTimer()()
 	return r.Provider.Grant(ctx, g)
 }
 
@@ -287,6 +303,7 @@ func (r *pgRecorder) Revoke(ctx context.Context, role, principal string) error {
 	if err := r.s.record(fake.Call{Op: fake.OpRevoke, Role: role, Principal: r.s.person(principal)}); err != nil {
 		return err
 	}
+	defer r.s.w.hangTimer()()
 	return r.Provider.Revoke(ctx, role, principal)
 }
 

@@ -4,10 +4,12 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/gitgrant/gitgrant/internal/sim"
 )
@@ -18,12 +20,14 @@ var (
 	seedsFlag = flag.Int("sim.seeds", 0, "how many seeds (0: the CI set; GITGRANT_SIM_SOAK=N also sets it)")
 	daysFlag  = flag.Float64("sim.days", 0, "simulated days per seed (0: 2)")
 	verbose   = flag.Bool("sim.v", false, "log every step")
+	// parallelFlag: seeds run at once; twice the CPUs by default.
+	parallelFlag = flag.Int("sim.parallel", 2*runtime.GOMAXPROCS(0), "seeds run at once")
 )
 
 // ciSeeds and ciDays are what `go test ./internal/sim` runs;
 // ciPostgresSeeds of them also run with provider db on PostgreSQL.
 const (
-	ciSeeds         = 120
+	ciSeeds         = 400
 	ciPostgresSeeds = 30
 	ciDays          = 2.0
 )
@@ -73,6 +77,7 @@ func plan(ci int) (seeds []uint64, steps int) {
 // TestSimulation runs the seeds with the in-memory providers; a failing
 // one prints its shortest failing prefix and the command that replays it.
 func TestSimulation(t *testing.T) {
+	t.Parallel()
 	seeds, steps := plan(ciSeeds)
 	runSeeds(t, "TestSimulation", seeds, steps, false)
 }
@@ -82,6 +87,7 @@ func TestSimulation(t *testing.T) {
 // the ground truth). Without a server it skips, loudly, and under CI=true
 // it fails.
 func TestSimulationPostgres(t *testing.T) {
+	t.Parallel()
 	seeds, steps := plan(ciPostgresSeeds)
 	runSeeds(t, "TestSimulationPostgres", seeds, steps, true)
 }
@@ -91,36 +97,25 @@ func runSeeds(t *testing.T, test string, seeds []uint64, steps int, pg bool) {
 	total := map[string]int{}
 	checks := map[string]int{}
 	ran := 0
+	var waited time.Duration
+	// A seed waits now and then (a hung provider until its call_timeout,
+	// a slow GitHub until the pass's budget): more seeds run at once than
+	// there are CPUs, so that the waits overlap with work.
+	sem := make(chan struct{}, *parallelFlag)
+	var wg sync.WaitGroup
 	t.Run("seeds", func(t *testing.T) {
 		for _, seed := range seeds {
-			t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
-				if why, ok := knownDefects[defectKey{seed, pg}]; ok && *seedFlag == 0 {
-					t.Skipf("seed %d finds a known defect, not fixed yet: %s (replay with -run %s -sim.seed=%d)", seed, why, test, seed)
-				}
-				t.Parallel()
-				o := sim.Options{Seed: seed, Steps: steps, Postgres: pg}
-				if *verbose {
-					o.Log = t.Logf
-				}
-				res := sim.Run(t, o)
-				mu.Lock()
-				ran += res.Steps
-				for k, v := range res.Counts {
-					total[k] += v
-				}
-				for k, v := range res.Checks {
-					checks[k] += v
-				}
-				mu.Unlock()
-				if v := res.Violation; v != nil {
-					t.Errorf("seed %d broke %q at step %d (%s):\n%s\nshortest failing prefix: %d steps; replay with\n  go test ./internal/sim -run %s -sim.seed=%d -sim.steps=%d -sim.v",
-						seed, v.Invariant, v.Step, v.At.Format("2006-01-02 15:04"), v.Detail, v.Step, test, seed, v.Step)
-				}
-			})
+			sem <- struct{}{}
+			wg.Add(1)
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				runSeed(t, test, seed, steps, pg, &mu, &ran, &waited, total, checks)
+			}()
 		}
+		wg.Wait()
 	})
 	var b strings.Builder
-	fmt.Fprintf(&b, "%d seeds x %d steps: %d steps run\n", len(seeds), steps, ran)
+	fmt.Fprintf(&b, "%d seeds x %d steps: %d steps run, %s waiting for deadlines\n", len(seeds), steps, ran, waited.Round(time.Second))
 	for _, k := range sortedKeys(checks) {
 		fmt.Fprintf(&b, "  checked %-40s %d\n", k, checks[k])
 	}
@@ -128,6 +123,34 @@ func runSeeds(t *testing.T, test string, seeds []uint64, steps int, pg bool) {
 		fmt.Fprintf(&b, "  happened %-40s %d\n", k, total[k])
 	}
 	t.Log(b.String())
+}
+
+// runSeed runs one seed as a subtest of t.
+func runSeed(t *testing.T, test string, seed uint64, steps int, pg bool, mu *sync.Mutex, ran *int, waited *time.Duration, total, checks map[string]int) {
+	t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
+		if why, ok := knownDefects[defectKey{seed, pg}]; ok && *seedFlag == 0 {
+			t.Skipf("seed %d finds a known defect, not fixed yet: %s (replay with -run %s -sim.seed=%d)", seed, why, test, seed)
+		}
+		o := sim.Options{Seed: seed, Steps: steps, Postgres: pg}
+		if *verbose {
+			o.Log = t.Logf
+		}
+		res := sim.Run(t, o)
+		mu.Lock()
+		*ran += res.Steps
+		*waited += res.Waited
+		for k, v := range res.Counts {
+			total[k] += v
+		}
+		for k, v := range res.Checks {
+			checks[k] += v
+		}
+		mu.Unlock()
+		if v := res.Violation; v != nil {
+			t.Errorf("seed %d broke %q at step %d (%s):\n%s\nshortest failing prefix: %d steps; replay with\n  go test ./internal/sim -run %s -sim.seed=%d -sim.steps=%d -sim.v",
+				seed, v.Invariant, v.Step, v.At.Format("2006-01-02 15:04"), v.Detail, v.Step, test, seed, v.Step)
+		}
+	})
 }
 
 // TestSameSeedSameRun: a seed replays exactly.

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -64,6 +65,9 @@ type Result struct {
 	Counts map[string]int
 	// Checks are how often each invariant was checked.
 	Checks map[string]int
+	// Waited is the wall time the run spent waiting for deadlines (a hung
+	// provider, a slow GitHub), for sizing the CI set: time no CPU works.
+	Waited time.Duration
 }
 
 // Violation is a broken invariant.
@@ -122,6 +126,7 @@ type world struct {
 	// unbounded are GitHub requests of this pass with no deadline while
 	// GitHub was slow.
 	unbounded []string
+	waitMu    sync.Mutex
 	// seen is the latest time the clock showed.
 	seen time.Time
 }
@@ -234,7 +239,7 @@ func (w *world) providerFault(name string) func(fake.Call) error {
 func (w *world) providerHang(name string) func(context.Context, fake.Call) error {
 	return func(ctx context.Context, _ fake.Call) error {
 		if w.faults.hung[name] {
-			<-ctx.Done()
+			w.wait(ctx)
 			return ctx.Err()
 		}
 		return nil
@@ -290,8 +295,17 @@ func (w *world) late(r *http.Request) error {
 		}
 		return nil
 	}
-	<-r.Context().Done()
+	w.wait(r.Context())
 	return r.Context().Err()
+}
+
+// wait waits for ctx to end, adding the time to Result.Waited.
+func (w *world) wait(ctx context.Context) {
+	t0 := time.Now()
+	<-ctx.Done()
+	w.waitMu.Lock()
+	w.res.Waited += time.Since(t0)
+	w.waitMu.Unlock()
 }
 
 // keepOpen shares one provider across passes: a pass closes what it
