@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/sim"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 var (
@@ -88,6 +89,7 @@ func TestSimulation(t *testing.T) {
 // it fails.
 func TestSimulationPostgres(t *testing.T) {
 	t.Parallel()
+	testenv.PostgresDSN(t) // once for the set: skip, or fail under CI=true
 	seeds, steps := plan(ciPostgresSeeds)
 	runSeeds(t, "TestSimulationPostgres", seeds, steps, true)
 }
