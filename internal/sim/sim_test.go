@@ -39,10 +39,21 @@ type defectKey struct {
 	postgres bool
 }
 
-// knownDefects are seeds of the CI set that find a defect not fixed yet
-// (docs/simulation.md, "What it found"): the CI set skips them, saying
-// why; -sim.seed runs them.
-var knownDefects = map[defectKey]string{}
+// knownDefects are seeds that find a defect not fixed yet
+// (docs/simulation.md, "What it found"), with the step it breaks at: a
+// run of that many steps or more skips them, saying why; -sim.seed runs
+// them.
+var knownDefects = map[defectKey]knownDefect{
+	{23, false}: {62, "GitHub slow: a policy change gitgrant verified and enforced is asked again, times out, and gitgrant falls back to an older verified policy whose standing entry for svc the change had removed"},
+	{1, true}:   {71, "GitHub slow: the ephemeral account's hand-off comment is sent under no deadline (engine.Apply hands off with the pass's context, not the GitHub budget)"},
+	{4, true}:   {57, "as seed 1 on PostgreSQL: the hand-off comment has no deadline"},
+	{5, true}:   {48, "as seed 1 on PostgreSQL: the hand-off comment has no deadline"},
+}
+
+type knownDefect struct {
+	step int
+	why  string
+}
 
 // stepsPerDay: a step moves the clock by about two hours.
 const stepsPerDay = 12
@@ -130,8 +141,8 @@ func runSeeds(t *testing.T, test string, seeds []uint64, steps int, pg bool) {
 // runSeed runs one seed as a subtest of t.
 func runSeed(t *testing.T, test string, seed uint64, steps int, pg bool, mu *sync.Mutex, ran *int, waited *time.Duration, total, checks map[string]int) {
 	t.Run(strconv.FormatUint(seed, 10), func(t *testing.T) {
-		if why, ok := knownDefects[defectKey{seed, pg}]; ok && *seedFlag == 0 {
-			t.Skipf("seed %d finds a known defect, not fixed yet: %s (replay with -run %s -sim.seed=%d)", seed, why, test, seed)
+		if d, ok := knownDefects[defectKey{seed, pg}]; ok && *seedFlag == 0 && steps >= d.step {
+			t.Skipf("seed %d finds a known defect at step %d, not fixed yet: %s (replay with -run '^%s$' -sim.seed=%d -sim.steps=%d -sim.v)", seed, d.step, d.why, test, seed, d.step)
 		}
 		o := sim.Options{Seed: seed, Steps: steps, Postgres: pg}
 		if *verbose {
@@ -149,7 +160,7 @@ func runSeed(t *testing.T, test string, seed uint64, steps int, pg bool, mu *syn
 		}
 		mu.Unlock()
 		if v := res.Violation; v != nil {
-			t.Errorf("seed %d broke %q at step %d (%s):\n%s\nshortest failing prefix: %d steps; replay with\n  go test ./internal/sim -run %s -sim.seed=%d -sim.steps=%d -sim.v",
+			t.Errorf("seed %d broke %q at step %d (%s):\n%s\nshortest failing prefix: %d steps; replay with\n  go test ./internal/sim -run '^%s$' -sim.seed=%d -sim.steps=%d -sim.v",
 				seed, v.Invariant, v.Step, v.At.Format("2006-01-02 15:04"), v.Detail, v.Step, test, seed, v.Step)
 		}
 	})

@@ -106,6 +106,7 @@ func (w *world) pass() error {
 			w.t.Fatalf("seed %d: opening the repository: %v", w.opts.Seed, err)
 		}
 		w.eng = eng
+		w.logf("a fresh reconciler process starts")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
