@@ -48,6 +48,7 @@ var knownDefects = map[defectKey]knownDefect{
 	{1, true}:   {71, "GitHub slow: the ephemeral account's hand-off comment is sent under no deadline (engine.Apply hands off with the pass's context, not the GitHub budget)"},
 	{4, true}:   {57, "as seed 1 on PostgreSQL: the hand-off comment has no deadline"},
 	{5, true}:   {48, "as seed 1 on PostgreSQL: the hand-off comment has no deadline"},
+	{90, true}:  {64, "as seed 23 in memory, in a fresh process: GitHub slow makes gitgrant fall back to an older verified policy"},
 }
 
 type knownDefect struct {
