@@ -28,7 +28,7 @@ var (
 // ciSeeds and ciDays are what `go test ./internal/sim` runs;
 // ciPostgresSeeds of them also run with provider db on PostgreSQL.
 const (
-	ciSeeds         = 400
+	ciSeeds         = 500
 	ciPostgresSeeds = 30
 	ciDays          = 2.0
 )
