@@ -66,6 +66,12 @@ func TestReviewsPaginateAndDecode(t *testing.T) {
 	if !pr.GetMerged() || pr.GetMergeCommitSHA() != head.SHA || pr.GetHead().GetSHA() != head.SHA || pr.GetBase().GetSHA() != base.SHA || pr.GetUser().GetLogin() != "alice" {
 		t.Errorf("pull request %+v", pr)
 	}
+	if !s.EditPullTitle(r, p.Number, "Edited after the merge") || s.EditPullTitle(r, p.Number+1, "no such pull request") {
+		t.Error("EditPullTitle reports the wrong pull requests as found")
+	}
+	if pr, _, err = gh.PullRequests.Get(context.Background(), "acme", "access", p.Number); err != nil || pr.GetTitle() != "Edited after the merge" || !pr.GetMerged() {
+		t.Errorf("after EditPullTitle: pull request %+v, %v", pr, err)
+	}
 	f, _, _, err := gh.Repositories.GetContents(context.Background(), "acme", "access", "x", &github.RepositoryContentGetOptions{Ref: head.SHA})
 	if err != nil {
 		t.Fatal(err)

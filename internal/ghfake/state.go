@@ -191,6 +191,18 @@ func (s *Server) AddPull(r *Repo, p Pull) *Pull {
 	return &pp
 }
 
+// EditPullTitle changes a pull request's title, as its author may at any
+// time, merged or not. It reports whether the pull request exists.
+func (s *Server) EditPullTitle(r *Repo, n int, title string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	p, ok := r.pulls[n]
+	if ok {
+		p.Title = title
+	}
+	return ok
+}
+
 // Associate records that GitHub lists pull request n for commit sha (GET
 // /repos/{o}/{r}/commits/{sha}/pulls): its head commits, and after a merge
 // the merge, squash or rebased commits.

@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/ghfake"
 )
 
 // openPR is a pull request waiting to be merged, with what the
@@ -28,6 +30,9 @@ func (w *world) act(open *[]*openPR) {
 		}
 		return
 	}
+	if w.truth.main.cleanupPR && w.rng.IntN(3) == 0 {
+		w.mergeCleanup()
+	}
 	switch n := w.rng.IntN(100); {
 	case n < 30:
 		w.openRequest(open)
@@ -48,6 +53,10 @@ func (w *world) act(open *[]*openPR) {
 		w.policyChange()
 	case n < 92:
 		w.drift()
+	case n < 95:
+		w.teamChange()
+	case n < 97 && len(w.merged) > 0:
+		w.editTitle()
 	default:
 		w.openRequest(open)
 	}
@@ -55,7 +64,16 @@ func (w *world) act(open *[]*openPR) {
 
 func (w *world) pick(xs []string) string { return xs[w.rng.IntN(len(xs))] }
 
-// grantTarget picks a provider and role.
+// requestTarget picks a provider and role to request: on PostgreSQL now
+// and then the ephemeral role.
+func (w *world) requestTarget() (string, string) {
+	if w.pg != nil && w.rng.IntN(4) == 0 {
+		return "db", ephemeralRole
+	}
+	return w.grantTarget()
+}
+
+// grantTarget picks a provider and a role its members hold.
 func (w *world) grantTarget() (string, string) {
 	switch w.rng.IntN(3) {
 	case 0:
@@ -92,7 +110,7 @@ func (w *world) duration(key string) time.Duration {
 // openRequest opens a pull request for access, of a kind drawn at random.
 func (w *world) openRequest(open *[]*openPR) {
 	who := w.pick(requesters)
-	provider, role := w.grantTarget()
+	provider, role := w.requestTarget()
 	key := provider + "/" + role
 	d := w.duration(key)
 	n := w.nextPR
@@ -135,6 +153,9 @@ func (w *world) openRequest(open *[]*openPR) {
 func (w *world) approverFor(who string) string {
 	var cands []string
 	for _, o := range w.truth.verified.owners {
+		if o == team {
+			o = teamMember
+		}
 		if o != who {
 			cands = append(cands, o)
 		}
@@ -159,7 +180,13 @@ func (w *world) merge(o *openPR) {
 	pr.land(at, how)
 	// Rule 4 against the verified policy at its base and where it landed.
 	approved := o.approver != "" && !o.pushAfter && o.approver != rec.requester &&
-		slices.Contains(o.base.owners, o.approver) && slices.Contains(w.truth.verified.owners, o.approver)
+		o.base.owns(o.approver) && w.truth.verified.owns(o.approver)
+	if o.approver == teamMember && !slices.Contains(o.base.owners, teamMember) {
+		// Approved through the team: as long as its member stays active.
+		rec.team, rec.maybe = true, approved && o.duration <= roleCaps[rec.key()]
+		approved = approved && w.truth.teamState == "active"
+		w.count(fmt.Sprintf("merge approved through the team (member %q)", w.truth.teamState))
+	}
 	start := at
 	if !rec.start.IsZero() && rec.start.After(at) {
 		start = rec.start
@@ -169,12 +196,13 @@ func (w *world) merge(o *openPR) {
 	w.truth.put(rec)
 	w.logf("merge #%d by %s, approved by %q: %s", pr.n, how, o.approver, rec)
 	w.count("merge " + how)
+	w.merged = append(w.merged, pr.n)
 }
 
 // directPush writes a request file straight to main: it grants nothing.
 func (w *world) directPush() {
 	who := w.pick(requesters)
-	provider, role := w.grantTarget()
+	provider, role := w.requestTarget()
 	d := w.duration(provider + "/" + role)
 	id := w.nextPR
 	w.nextPR++
@@ -199,7 +227,7 @@ func (w *world) emergency() {
 	if w.rng.IntN(4) == 0 {
 		who = "bob" // not a break-glass member
 	}
-	provider, role := w.grantTarget()
+	provider, role := w.requestTarget()
 	d := time.Duration(1+w.rng.IntN(2)) * 30 * time.Minute
 	date := w.now()
 	future := w.rng.IntN(4) == 0
@@ -353,6 +381,84 @@ func (w *world) policyChange() {
 	w.count("policy " + what)
 }
 
+// cleanupRef is gitgrant's cleanup branch, in cleanup.mode pull-request.
+const cleanupRef = "refs/heads/gitgrant/cleanup"
+
+// mergeCleanup merges gitgrant's open cleanup pull request, approved by
+// a code owner, when it is up to date with main (as a protected main
+// requires; gitgrant rebuilds it on main every pass).
+func (w *world) mergeCleanup() {
+	h := w.hub
+	var pr *ghfake.Pull
+	for _, p := range h.gh.Pulls(h.api) {
+		if p.State == "open" && p.HeadRef == strings.TrimPrefix(cleanupRef, "refs/heads/") {
+			pr = &p
+		}
+	}
+	sha, files, err := h.bare.Branch(strings.TrimPrefix(cleanupRef, "refs/heads/"))
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	if pr == nil || sha == "" {
+		return
+	}
+	c, err := h.bare.CommitAt(sha)
+	if err != nil {
+		w.t.Fatal(err)
+	}
+	head, onMain := h.main()
+	if len(c.Parents) == 0 || c.Parents[0] != head {
+		w.logf("cleanup pull request #%d is out of date with main: not merged", pr.Number)
+		w.count("cleanup pull request out of date")
+		return
+	}
+	gone := map[string]string{}
+	for p := range onMain {
+		if _, ok := files[p]; !ok {
+			gone[p] = ""
+		}
+	}
+	h.gh.AddReview(h.api, pr.Number, ghfake.Review{User: "owner1", State: "APPROVED", CommitID: sha, SubmittedAt: w.now().Add(-time.Minute)})
+	merge, _ := h.commit([]string{head, sha}, onMain, gone, "owner1", "web-flow", fmt.Sprintf("Merge pull request #%d from acme/gitgrant/cleanup", pr.Number), w.now())
+	h.setMain(merge)
+	pr.State, pr.MergedAt, pr.MergeCommitSHA, pr.HeadSHA, pr.Commits = "closed", w.now(), merge, sha, []string{sha}
+	h.gh.AddPull(h.api, *pr)
+	h.gh.Associate(h.api, merge, pr.Number)
+	w.logf("merge cleanup pull request #%d, removing %v", pr.Number, sortedKeys(gone))
+	w.count("merge a cleanup pull request")
+}
+
+// editTitle edits the title of a merged pull request, as its author may:
+// gitgrant takes nothing from a title, so nothing changes.
+func (w *world) editTitle() {
+	n := w.merged[w.rng.IntN(len(w.merged))]
+	title := w.pick([]string{"[emergency] Request access", "Request access (approved by security)", "Revert \"Request access\""})
+	w.hub.gh.EditPullTitle(w.hub.api, n, title)
+	w.logf("edit the title of merged #%d: %q", n, title)
+	w.count("edit a merged title")
+}
+
+// teamChange moves teamMember in or out of team on GitHub, or leaves an
+// invitation pending: approvals through the team that gitgrant has yet
+// to verify (or verifies again, in a fresh process) may then judge
+// either way.
+func (w *world) teamChange() {
+	states := []string{"active", "pending", ""}
+	next := states[w.rng.IntN(len(states))]
+	if next == w.truth.teamState {
+		return
+	}
+	w.truth.teamState = next
+	w.hub.gh.SetTeamMembership("acme", "approvers", teamMember, next)
+	for _, r := range w.truth.records {
+		if r.team {
+			r.unsure = true
+		}
+	}
+	w.logf("team %s: %s is %q", team, teamMember, next)
+	w.count(fmt.Sprintf("team membership %q", next))
+}
+
 // drift grants access out of band in a provider.
 func (w *world) drift() {
 	provider, role := w.grantTarget()
@@ -360,18 +466,22 @@ func (w *world) drift() {
 	if w.rng.IntN(6) == 0 {
 		who = []string{"x1", "x2", "x3", "x4", "x5"} // enough to trip the brake
 	}
-	p := w.provs[provider]
-	held := map[string]time.Time{}
-	for _, pr := range p.Holders(role) {
-		held[pr] = time.Time{}
-	}
 	for _, pr := range who {
-		held[pr] = time.Time{}
 		w.truth.drift[provider+"/"+role+"/"+pr] = true
 	}
-	p.Set(role, held)
+	w.provs[provider].drift(role, who)
 	w.logf("drift: %v on %s/%s", who, provider, role)
 	w.count("drift")
+	if w.pg != nil && w.rng.IntN(3) == 0 {
+		// A login named like the ephemeral role's accounts, made by hand.
+		name := w.pg.accountPrefix()
+		for range 12 {
+			name += string("abcdefghijklmnopqrstuvwxyz0123456789"[w.rng.IntN(36)])
+		}
+		w.pg.rogue(name)
+		w.logf("drift: account %s made by hand", name)
+		w.count("drift: an account made by hand")
+	}
 }
 
 // mergePolicy brings a policy change in through pull request n by carol,

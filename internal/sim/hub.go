@@ -167,7 +167,7 @@ func (p *pull) land(at time.Time, how string) string {
 		h.t.Fatalf("unknown merge method %q", how)
 	}
 	h.setMain(sha)
-	h.gh.AddPull(h.api, ghfake.Pull{Number: p.n, User: p.who, HeadSHA: p.head, BaseSHA: p.base, MergedAt: at, MergeCommitSHA: sha, Commits: p.commits})
+	h.gh.AddPull(h.api, ghfake.Pull{Number: p.n, Title: "Request access", User: p.who, HeadSHA: p.head, BaseSHA: p.base, MergedAt: at, MergeCommitSHA: sha, Commits: p.commits})
 	h.gh.Associate(h.api, sha, p.n)
 	return sha
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
@@ -32,6 +33,9 @@ func (w *world) runStep() (err error) {
 		w.count("clock jump back")
 	}
 	w.clock.Set(w.now().Add(adv))
+	if w.now().After(w.seen) {
+		w.seen = w.now()
+	}
 	if w.step%8 == 0 && !w.faults.remoteDown {
 		repack(w.t, w.hub.dir)
 	}
@@ -61,6 +65,10 @@ func (w *world) toggleFaults() {
 		return on
 	}
 	f.ghDown = flip(f.ghDown, 8, 50, "github down")
+	f.ghSlow = flip(f.ghSlow, 5, 50, "github slow")
+	if f.ghSlow {
+		f.slowAfter = w.rng.IntN(12)
+	}
 	remote := flip(f.remoteDown, 4, 50, "remote down")
 	if remote != f.remoteDown {
 		w.hub.away(remote)
@@ -70,6 +78,11 @@ func (w *world) toggleFaults() {
 		f.down[name] = flip(f.down[name], 5, 50, name+" down")
 		f.hung[name] = flip(f.hung[name], 1, 70, name+" hung")
 	}
+}
+
+// gitHubAnswers: GitHub answers in time and the remote is there.
+func (w *world) gitHubAnswers() bool {
+	return !w.faults.ghDown && !w.faults.ghSlow && !w.faults.remoteDown
 }
 
 func (w *world) reachable(provider string) bool {
@@ -93,16 +106,25 @@ func (w *world) pass() error {
 			w.t.Fatalf("seed %d: opening the repository: %v", w.opts.Seed, err)
 		}
 		w.eng = eng
+		w.logf("a fresh reconciler process starts")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	w.cancel, w.writes, w.killed, w.killAt = cancel, 0, false, 0
+	w.ghRequests, w.unbounded = nil, nil
+	// serve bounds each part of a pass that waits on GitHub (30s by
+	// default): a bound no answer in time comes near, except a slow
+	// GitHub's late ones.
+	w.eng.GitHubBudget = 30 * time.Second
+	if w.faults.ghSlow {
+		w.eng.GitHubBudget = 200 * time.Millisecond
+	}
 	if w.rng.IntN(20) == 0 {
 		w.killAt = 1 + w.rng.IntN(6)
 	}
 	before := map[string]int{}
 	for name, p := range w.provs {
-		before[name] = len(p.Calls())
+		before[name] = len(p.calls())
 	}
 	if !w.faults.remoteDown {
 		w.truth.fetch()
@@ -125,10 +147,14 @@ func (w *world) pass() error {
 			for _, pr := range ps.Problems {
 				w.opts.Log("problem %v", pr)
 			}
+			for _, a := range ps.Plan.Actions {
+				w.opts.Log("action %s %s/%s %s (%s)", a.Op, a.Provider, a.Role, a.Principal, a.Request)
+			}
+			w.opts.Log("apply error %v", applyErr)
 		}
 		held = map[string]bool{}
 		for _, a := range ps.Plan.Held {
-			held[a.Provider+"/"+a.Role+"/"+a.Principal] = true
+			held[a.Provider+"/"+a.Role+"/"+w.person(a.Provider, a.Principal)] = true
 		}
 	}
 	killed := w.killed
@@ -149,6 +175,12 @@ func (w *world) pass() error {
 	if err := w.checkRefs(refs); err != nil {
 		return err
 	}
+	if w.faults.ghSlow {
+		w.res.Checks["a pass bounds its waits on GitHub"]++
+		if len(w.unbounded) > 0 {
+			return w.violate("a pass bounds its waits on GitHub", "with GitHub slow, the pass sent %d requests under no deadline: %v", len(w.unbounded), w.unbounded)
+		}
+	}
 	if err := w.checkRevocations(before, at); err != nil {
 		return err
 	}
@@ -158,7 +190,10 @@ func (w *world) pass() error {
 	if err := w.checkFollowUps(); err != nil {
 		return err
 	}
-	w.track(before, killed || w.faults.remoteDown)
+	if err := w.checkSecretsOnGitHub(); err != nil {
+		return err
+	}
+	w.track(before, at, ms, killed || w.faults.remoteDown)
 	if w.firstGrant.IsZero() && len(w.granted) > 0 {
 		w.firstGrant = at
 	}
@@ -169,11 +204,21 @@ func (w *world) pass() error {
 	if err := w.checkSafety(at, ms, held); err != nil {
 		return err
 	}
-	if !w.faults.ghDown && !w.faults.remoteDown {
+	if err := w.checkAccounts(at); err != nil {
+		return err
+	}
+	if w.gitHubAnswers() {
+		// With GitHub and the remote answering, gitgrant verified what it
+		// saw on main.
 		if err := w.checkLiveness(at, ms); err != nil {
 			return err
 		}
 		clear(w.truth.standingGrace)
+		for _, r := range w.truth.records {
+			if w.truth.visible(r) {
+				r.verified = true
+			}
+		}
 	}
 	return nil
 }
@@ -191,19 +236,21 @@ func (w *world) dryRun() error {
 	}
 	before := map[string]int{}
 	for name, p := range w.provs {
-		before[name] = len(p.Calls())
+		before[name] = len(p.calls())
 	}
 	refs := w.remoteRefs()
 	w.ghRequests = nil
+	w.dry = true
 	ps, err := eng.Plan(context.Background(), false)
+	w.dry = false
 	if err == nil {
 		ps.Close()
 	}
 	w.res.Checks["a dry run writes nothing"]++
 	w.logf("dry run (error %v)", err != nil)
 	for name, p := range w.provs {
-		for _, c := range p.Calls()[before[name]:] {
-			if c.Op != fake.OpMembers {
+		for _, c := range p.calls()[before[name]:] {
+			if c.Op != fake.OpMembers && c.Op != opAccounts {
 				return w.violate("a dry run writes nothing", "plan called %s %s %s on %s", c.Op, c.Role, c.Principal, name)
 			}
 		}
@@ -235,14 +282,22 @@ func (w *world) grantedSnapshot() map[string]bool {
 }
 
 // track follows the reconciler's grants and revocations in the calls the
-// providers received since before.
-func (w *world) track(before map[string]int, unrecorded bool) {
+// providers received since before; a call counts when it took effect
+// (members ms after the pass): one to a provider that was down did not.
+func (w *world) track(before map[string]int, at time.Time, ms map[string][]string, unrecorded bool) {
 	for _, name := range sortedKeys(w.provs) {
-		for _, c := range w.provs[name].Calls()[before[name]:] {
+		for _, c := range w.provs[name].calls()[before[name]:] {
 			k := name + "/" + c.Role + "/" + c.Principal
+			holds := slices.Contains(ms[name+"/"+c.Role], c.Principal)
+			if c.Op == fake.OpGrant && !holds || c.Op == fake.OpRevoke && holds {
+				continue
+			}
 			switch c.Op {
 			case fake.OpGrant:
 				w.granted[k] = true
+				if r := w.truth.covering(name+"/"+c.Role, c.Principal, at); r != nil && !unrecorded {
+					r.granted = true
+				}
 			case fake.OpRevoke:
 				if unrecorded && w.granted[k] {
 					w.unrecorded[k] = true

@@ -14,7 +14,7 @@ var requesters = []string{"alice", "bob", "carol", "owner1"}
 var providerRoles = map[string][]string{"db": {"ro", "rw"}, "wiki": {"editor"}}
 
 // roleCaps are the roles' max_duration.
-var roleCaps = map[string]time.Duration{"db/ro": 4 * time.Hour, "db/rw": 8 * time.Hour, "wiki/editor": 8 * time.Hour}
+var roleCaps = map[string]time.Duration{"db/" + ephemeralRole: 4 * time.Hour, "db/ro": 4 * time.Hour, "db/rw": 8 * time.Hour, "wiki/editor": 8 * time.Hour}
 
 const breakGlassCap = time.Hour
 
@@ -26,10 +26,37 @@ type policy struct {
 	standing []string
 	// approvalsZero and typo only ever reach main unverified.
 	approvalsZero, typo bool
+	// cleanupPR: cleanup.mode pull-request (gitgrant opens a pull request
+	// from gitgrant/cleanup; people merge it), not push.
+	cleanupPR bool
+	// pg, when set, puts provider db on PostgreSQL: the prefix of the
+	// run's roles there (pgSystem).
+	pg string
 }
 
-func initialPolicy() policy {
-	return policy{owners: []string{"owner1", "owner2"}}
+func initialPolicy(pg string, cleanupPR bool) policy {
+	return policy{owners: []string{"owner1", "owner2", team}, pg: pg, cleanupPR: cleanupPR}
+}
+
+// team is the team that owns requests/ with owner1 and owner2; its one
+// member, teamMember, comes and goes.
+const (
+	team       = "acme/approvers"
+	teamMember = "owner4"
+)
+
+// owns reports whether the policy names who a code owner of requests/,
+// directly or (for the team's member) through the team.
+func (p policy) owns(who string) bool {
+	return slices.Contains(p.owners, who) || who == teamMember && slices.Contains(p.owners, team)
+}
+
+// dbPrincipal is who's principal in provider db.
+func (p policy) dbPrincipal(who string) string {
+	if p.pg == "" {
+		return who
+	}
+	return p.pg + "_" + who
 }
 
 func (p policy) config() string {
@@ -41,14 +68,34 @@ func (p policy) config() string {
 		approvals = 0
 	}
 	var b strings.Builder
-	b.WriteString("version: 1\npolicy:\n  max_duration: 8h\n  break_glass: {members: [alice], max_duration: 1h}\nidentities:\n")
-	for _, who := range []string{"alice", "bob", "carol", "owner1", "owner2", "owner3", "mallory"} {
-		fmt.Fprintf(&b, "  %s: {principals: {db: %s, wiki: %s}}\n", who, who, who)
+	b.WriteString("version: 1\npolicy:\n  max_duration: 8h\n  break_glass: {members: [alice], max_duration: 1h}\n")
+	if p.cleanupPR {
+		b.WriteString("cleanup: {mode: pull-request}\n")
 	}
-	fmt.Fprintf(&b, "providers:\n  db:\n    type: exec\n    command: [unused]\n    call_timeout: 100ms\n    roles:\n")
-	fmt.Fprintf(&b, "      ro: {max_duration: 4h, approvals: %d}\n      rw: {max_duration: 8h, approvals: %d}\n", approvals, approvals)
+	b.WriteString("identities:\n")
+	for _, who := range []string{"alice", "bob", "carol", "owner1", "owner2", "owner3", "mallory"} {
+		fmt.Fprintf(&b, "  %s: {principals: {db: %s, wiki: %s}", who, p.dbPrincipal(who), who)
+		if p.pg != "" {
+			fmt.Fprintf(&b, ", ssh_keys: [%q]", sshKey)
+		}
+		b.WriteString("}\n")
+	}
+	if p.pg == "" {
+		fmt.Fprintf(&b, "providers:\n  db:\n    type: exec\n    command: [unused]\n    call_timeout: 100ms\n    roles:\n")
+		fmt.Fprintf(&b, "      ro: {max_duration: 4h, approvals: %d}\n      rw: {max_duration: 8h, approvals: %d}\n", approvals, approvals)
+	} else {
+		// A real server answers in milliseconds, but a shared test machine
+		// may take longer: call_timeout leaves room for that.
+		fmt.Fprintf(&b, "providers:\n  db:\n    type: postgres\n    dsn_env: %s\n    call_timeout: %s\n    roles:\n", pgDSNEnv, pgCallTimeout)
+		fmt.Fprintf(&b, "      ro: {max_duration: 4h, approvals: %d, target: %s_ro}\n      rw: {max_duration: 8h, approvals: %d, target: %s_rw}\n", approvals, p.pg, approvals, p.pg)
+		fmt.Fprintf(&b, "      %s: {max_duration: 4h, approvals: %d, target: %s_%s, mode: ephemeral, account_prefix: %s_eph_}\n", ephemeralRole, approvals, p.pg, ephemeralRole, p.pg)
+	}
 	if len(p.standing) > 0 {
-		fmt.Fprintf(&b, "    standing: [%s]\n", strings.Join(p.standing, ", "))
+		var ss []string
+		for _, s := range p.standing {
+			ss = append(ss, p.dbPrincipal(s))
+		}
+		fmt.Fprintf(&b, "    standing: [%s]\n", strings.Join(ss, ", "))
 	}
 	fmt.Fprintf(&b, "  wiki:\n    type: exec\n    command: [unused]\n    call_timeout: 100ms\n    roles:\n      editor: {max_duration: 8h, approvals: %d}\n", approvals)
 	return b.String()
@@ -78,12 +125,37 @@ type record struct {
 	// left (a deletion, an extension, a cleanup; 0 while on main) among
 	// the reconciler's fetches: a sequence, since the clock may jump back.
 	added, removed int
+	// verified: a pass with GitHub and the remote answering saw it on
+	// main. Until then gitgrant cannot know the content is legitimate,
+	// and revoking what an earlier content of the file granted is
+	// failing closed (docs/requesting.md: a changed file revokes early).
+	verified bool
+	// granted: gitgrant granted the access for this content in a pass
+	// that recorded it (its ledger names this file and content). While
+	// GitHub does not answer, an unverified request keeps only access its
+	// ledger records for it.
+	granted bool
+	// team: a team member's approval decides it; maybe: it would be legit
+	// were the approver an active member; unsure: the membership changed
+	// since the approval, so that gitgrant may judge it either way (it
+	// reads membership when it verifies).
+	team, maybe, unsure bool
 }
 
 func (r *record) key() string { return r.provider + "/" + r.role }
 
-func (r *record) active(at time.Time) bool {
-	return r.legit && !at.Before(r.start) && at.Before(r.end)
+// ok reports whether the content grants: strictly (legit, and whatever
+// time gitgrant reads a team's membership at) or leniently (legit at some
+// time it could read it).
+func (r *record) ok(strict bool) bool {
+	if strict {
+		return r.legit && !r.unsure
+	}
+	return r.legit || r.unsure && r.maybe
+}
+
+func (r *record) active(at time.Time, strict bool) bool {
+	return r.ok(strict) && !at.Before(r.start) && at.Before(r.end)
 }
 
 func (r *record) String() string {
@@ -103,6 +175,9 @@ type truth struct {
 	// seq numbers changes to main and fetches; fetched is the seq of the
 	// last pass that could fetch main.
 	seq, fetched int
+	// teamState is teamMember's membership of team: "active", "pending"
+	// (invited, not accepted) or "" (none).
+	teamState string
 	// history is who held what after each pass, for audit --at.
 	history []holders
 }
@@ -133,10 +208,18 @@ func (t *truth) visible(r *record) bool {
 }
 
 // covering is a visible record with a legitimate window over at that
-// gives principal role key, nil when none.
+// gives principal role key, nil when none; strictly legitimate (ok).
 func (t *truth) covering(key, principal string, at time.Time) *record {
+	return t.coveringSeen(key, principal, at, at, true)
+}
+
+// coveringSeen is covering, for a window that began by seen (the latest
+// time the clock showed) and has not ended at at: after the clock steps
+// back, access granted at the later time is kept, not revoked until the
+// clock catches up.
+func (t *truth) coveringSeen(key, principal string, at, seen time.Time, strict bool) *record {
 	for _, r := range t.records {
-		if r.key() == key && r.requester == principal && r.active(at) && t.visible(r) {
+		if r.key() == key && r.requester == principal && r.ok(strict) && !seen.Before(r.start) && at.Before(r.end) && t.visible(r) {
 			return r
 		}
 	}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -43,6 +44,10 @@ type Options struct {
 	// Steps is how many steps to run; each step moves the clock by up to
 	// two hours, lets people act, and runs a pass.
 	Steps int
+	// Postgres puts provider db on the PostgreSQL server of
+	// internal/testing/testenv (the real postgres provider, drift by SQL,
+	// the server down or hung), not in memory.
+	Postgres bool
 	// Log, when set, receives one line per step.
 	Log func(format string, args ...any)
 }
@@ -60,6 +65,9 @@ type Result struct {
 	Counts map[string]int
 	// Checks are how often each invariant was checked.
 	Checks map[string]int
+	// Waited is the wall time the run spent waiting for deadlines (a hung
+	// provider, a slow GitHub), for sizing the CI set: time no CPU works.
+	Waited time.Duration
 }
 
 // Violation is a broken invariant.
@@ -83,7 +91,10 @@ type world struct {
 	clock *fakeclock.Clock
 	hub   *hub
 	cache string
-	provs map[string]*fake.Provider
+	provs map[string]system
+	// pg is provider db on a real PostgreSQL server, nil for the
+	// in-memory one.
+	pg    *pgSystem
 	eng   *engine.Engine
 	truth *truth
 
@@ -99,6 +110,7 @@ type world struct {
 	ghRequests []string // method and path of GitHub requests, this pass
 	nextPR     int
 	open       []*openPR
+	merged     []int // numbers of the merged pull requests
 	// granted is what the reconciler granted and did not revoke since,
 	// by "provider/role/principal".
 	granted map[string]bool
@@ -109,10 +121,22 @@ type world struct {
 	// it, by "provider/role/principal".
 	unrecorded map[string]bool
 	started    time.Time
+	// dry: a dry run is under way.
+	dry bool
+	// unbounded are GitHub requests of this pass with no deadline while
+	// GitHub was slow.
+	unbounded []string
+	waitMu    sync.Mutex
+	// seen is the latest time the clock showed.
+	seen time.Time
 }
 
 type faults struct {
-	ghDown     bool
+	ghDown bool
+	// ghSlow: GitHub answers, but from the slowAfter-th request of a pass
+	// on, later than any deadline the reconciler sets.
+	ghSlow     bool
+	slowAfter  int
 	remoteDown bool
 	down, hung map[string]bool
 }
@@ -143,7 +167,12 @@ func Run(t testing.TB, o Options) *Result {
 		w.step = w.res.Steps
 		if err := w.checkAudit(); err != nil {
 			w.res.Violation = err.(*Violation)
+		} else if err := w.checkSecretsInGit(); err != nil {
+			w.res.Violation = err.(*Violation)
 		}
+	}
+	if w.pg != nil {
+		w.res.Counts["ephemeral accounts made by gitgrant"] = len(w.pg.accounts)
 	}
 	w.res.Trace = hex.EncodeToString(w.trace.Sum(nil))
 	return w.res
@@ -166,13 +195,25 @@ func (w *world) violate(invariant, format string, args ...any) error {
 }
 
 func (w *world) setup() {
-	pol := initialPolicy()
+	prefix := ""
+	if w.opts.Postgres {
+		w.pg = newPGSystem(w)
+		prefix = w.pg.prefix
+	}
+	// Even seeds clean up by pull request.
+	pol := initialPolicy(prefix, w.opts.Seed%2 == 0)
 	w.truth.verified, w.truth.main = pol, pol
 	w.hub = newHub(w.t, w.now, map[string]string{"gitgrant.yaml": pol.config(), ".github/CODEOWNERS": pol.codeowners()}, Epoch.Add(-time.Hour))
+	w.hub.gh.AddTeamMember("acme", "approvers", teamMember)
+	w.truth.teamState = "active"
 	w.cache = filepath.Join(w.t.TempDir(), "cache")
-	w.provs = map[string]*fake.Provider{}
+	w.provs = map[string]system{}
 	for name, roles := range providerRoles {
-		w.provs[name] = fake.New(fake.Options{Name: name, Roles: roles, Fail: w.providerFault(name), FailContext: w.providerHang(name)})
+		if name == "db" && w.pg != nil {
+			w.provs[name] = w.pg
+			continue
+		}
+		w.provs[name] = fakeSystem{fake.New(fake.Options{Name: name, Roles: roles, Fail: w.providerFault(name), FailContext: w.providerHang(name)})}
 	}
 }
 
@@ -198,7 +239,7 @@ func (w *world) providerFault(name string) func(fake.Call) error {
 func (w *world) providerHang(name string) func(context.Context, fake.Call) error {
 	return func(ctx context.Context, _ fake.Call) error {
 		if w.faults.hung[name] {
-			<-ctx.Done()
+			w.wait(ctx)
 			return ctx.Err()
 		}
 		return nil
@@ -231,7 +272,40 @@ func (t transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	if r.Method != http.MethodGet && w.tick() {
 		return nil, errors.New("the reconciler was killed")
 	}
+	if w.faults.ghSlow && len(w.ghRequests) > w.faults.slowAfter {
+		if err := w.late(r); err != nil {
+			return nil, err
+		}
+	}
 	return http.DefaultTransport.RoundTrip(r)
+}
+
+// late is GitHub answering r late: after any deadline of the request's
+// context (the reconciler's GitHub budget), so that which calls answer
+// never depends on the machine's speed. A request with no deadline is
+// answered at once: in a pass, noted as a wait a GitHub slower still
+// would hold (rule 15); in a dry run (`gitgrant plan`, which sets no
+// budget and a person can interrupt), counted.
+func (w *world) late(r *http.Request) error {
+	if _, ok := r.Context().Deadline(); !ok {
+		if w.dry {
+			w.count("github slow: a dry run's request with no deadline")
+		} else {
+			w.unbounded = append(w.unbounded, r.Method+" "+r.URL.Path)
+		}
+		return nil
+	}
+	w.wait(r.Context())
+	return r.Context().Err()
+}
+
+// wait waits for ctx to end, adding the time to Result.Waited.
+func (w *world) wait(ctx context.Context) {
+	t0 := time.Now()
+	<-ctx.Done()
+	w.waitMu.Lock()
+	w.res.Waited += time.Since(t0)
+	w.waitMu.Unlock()
 }
 
 // keepOpen shares one provider across passes: a pass closes what it
@@ -263,7 +337,13 @@ func (w *world) newEngine(cache string) (*engine.Engine, error) {
 				if w.killed {
 					return nil, errors.New("the reconciler was killed")
 				}
-				return keepOpen{w.provs[pc.Name]}, nil
+				return keepOpen{w.provs[pc.Name].(fakeSystem).Provider}, nil
+			},
+			"postgres": func(ctx context.Context, pc gitgrant.ProviderConfig, _ providers.Deps) (providers.Provider, error) {
+				if w.killed {
+					return nil, errors.New("the reconciler was killed")
+				}
+				return w.pg.open(ctx, pc)
 			},
 		},
 	}, nil
@@ -274,7 +354,7 @@ func (w *world) members() map[string][]string {
 	out := map[string][]string{}
 	for _, name := range sortedKeys(w.provs) {
 		for _, role := range providerRoles[name] {
-			ms := w.provs[name].Holders(role)
+			ms := w.provs[name].holders(role)
 			sort.Strings(ms)
 			out[name+"/"+role] = ms
 		}
@@ -295,6 +375,9 @@ func (w *world) faultsString() string {
 	var on []string
 	if w.faults.ghDown {
 		on = append(on, "github-down")
+	}
+	if w.faults.ghSlow {
+		on = append(on, "github-slow")
 	}
 	if w.faults.remoteDown {
 		on = append(on, "remote-down")
