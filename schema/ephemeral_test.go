@@ -117,3 +117,29 @@ func TestEphemeralMaxLogin(t *testing.T) {
 		t.Error("ldap has ephemeral accounts")
 	}
 }
+
+// Simulation, PostgreSQL seed 21: a break-glass request for an ephemeral
+// role has no pull request to hand the credentials over on, so every pass
+// made the account and dropped it. It is refused, saying what to do.
+func TestEmergencyEphemeralRefused(t *testing.T) {
+	t.Parallel()
+	key := sshkeys.Generate(t, sshkeys.Ed25519, "").Public
+	cfg, ds := LoadConfig("gitgrant.yaml", []byte(strings.Replace(ephemeralConfig, "%KEY%", key, 1)+"policy:\n  break_glass: {members: [alice]}\n"))
+	if cfg == nil || ds.HasErrors() {
+		t.Fatalf("rejected: %v", ds)
+	}
+	c := NewPolicy(cfg, testNow)
+	for role, refused := range map[string]bool{"support": true, "readonly": false} {
+		req, ds := LoadRequest("requests/orders-db/x.yaml", []byte("requester: alice\nemergency: true\ngrants: [{provider: orders-db, role: "+role+"}]\nduration: 1h\nreason: the site is down\n"))
+		if req == nil {
+			t.Fatal(ds)
+		}
+		d := findDiag(c.Check(req), "break-glass cannot hand over")
+		if (d != nil) != refused {
+			t.Errorf("%s: %v (want refused: %v)", role, c.Check(req), refused)
+		}
+		if d != nil && (d.Severity != gitgrant.SeverityError || d.Hint == "") {
+			t.Errorf("%s: %+v, want an error with a hint", role, d)
+		}
+	}
+}

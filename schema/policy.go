@@ -167,6 +167,15 @@ func (c *Policy) checkWho(req *gitgrant.Request, add func(gitgrant.Severity, str
 		}
 	}
 	if req.Emergency {
+		for i, g := range req.Grants {
+			if pc, ok := cfg.Providers[g.Provider]; ok && pc.IsEphemeral(g.Role) {
+				// The secret is handed over on the request's pull request,
+				// and a break-glass push has none: every pass would make
+				// the account and drop it again.
+				add(gitgrant.SeverityError, fmt.Sprintf("grants.%d.role", i), fmt.Sprintf("%s/%s makes ephemeral accounts, which break-glass cannot hand over (there is no pull request to deliver the credentials on)", g.Provider, g.Role),
+					"for an emergency, ask for a role that grants to your own login; or remove emergency: true and open a pull request")
+			}
+		}
 		members := cfg.Policy.BreakGlass.Members
 		switch {
 		case containsFold(members, req.Requester):

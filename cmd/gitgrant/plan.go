@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
@@ -30,6 +31,7 @@ every provider that could).`, e)
 	repoFlag := fs.String("repo", ".", "access repository: a local `DIR` or a remote URL")
 	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch` the requests are read from")
 	output := fs.String("output", "", "`format`: text, json or github")
+	ghBudget := fs.Duration("github-budget", 2*time.Minute, "longest wait on GitHub per part of the plan (verification); past it the plan says what is unverified, as reconcile would")
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
@@ -41,6 +43,7 @@ every provider that could).`, e)
 	if err != nil {
 		return err
 	}
+	eng.GitHubBudget = *ghBudget      // a slow GitHub never holds the plan
 	pass, err := eng.Plan(ctx, false) // offline planning would show grants reconcile never makes
 	if err != nil {
 		return err

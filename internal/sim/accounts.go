@@ -59,13 +59,6 @@ func (w *world) checkAccounts(at time.Time) error {
 		if unsure[who] {
 			continue
 		}
-		if strings.HasPrefix(r.kind, "emergency") && os.Getenv("SIM_STRICT") == "" {
-			// Known defect (docs/simulation.md): an emergency has no pull
-			// request to hand the secret over on, so each pass makes its
-			// account and drops it again. SIM_STRICT=1 checks it.
-			w.count("ephemeral emergency not handed over (known defect)")
-			continue
-		}
 		w.res.Checks["liveness"]++
 		found := false
 		for _, name := range live {

@@ -243,7 +243,10 @@ func (w *world) emergency() {
 	if future {
 		kind += ", future date"
 	}
-	legit := who == "alice" && !future && slices.Contains([]string{"alice"}, who)
+	if role == ephemeralRole {
+		kind += ", ephemeral role" // refused: break-glass cannot hand an account over
+	}
+	legit := who == "alice" && !future && role != ephemeralRole
 	rec := &record{path: path, content: content, requester: who, provider: provider, role: role, kind: kind,
 		legit: legit, start: w.now(), end: w.now().Add(min(d, breakGlassCap, roleCaps[provider+"/"+role]))}
 	w.truth.put(rec)

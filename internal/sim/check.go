@@ -2,7 +2,6 @@ package sim
 
 import (
 	"context"
-	"os"
 	"regexp"
 	"slices"
 	"strings"
@@ -214,12 +213,6 @@ func (w *world) checkAudit() error {
 			who = w.person(hd.Provider, who)
 			if hd.Role == ephemeralRole {
 				who = hd.Beneficiary // an account, for its requester
-				if strings.Contains(hd.Request, "emergency") && os.Getenv("SIM_STRICT") == "" {
-					// Known defect (docs/simulation.md): the account of an
-					// emergency is dropped in the pass that made it, its ledger
-					// line left open.
-					continue
-				}
 			}
 			k := hd.Provider + "/" + hd.Role + "/" + who
 			listed[k] = true

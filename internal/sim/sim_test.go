@@ -43,13 +43,7 @@ type defectKey struct {
 // (docs/simulation.md, "What it found"), with the step it breaks at: a
 // run of that many steps or more skips them, saying why; -sim.seed runs
 // them.
-var knownDefects = map[defectKey]knownDefect{
-	{23, false}: {62, "GitHub slow: a policy change gitgrant verified and enforced is asked again, times out, and gitgrant falls back to an older verified policy whose standing entry for svc the change had removed"},
-	{1, true}:   {71, "GitHub slow: the ephemeral account's hand-off comment is sent under no deadline (engine.Apply hands off with the pass's context, not the GitHub budget)"},
-	{4, true}:   {57, "as seed 1 on PostgreSQL: the hand-off comment has no deadline"},
-	{5, true}:   {48, "as seed 1 on PostgreSQL: the hand-off comment has no deadline"},
-	{90, true}:  {64, "as seed 23 in memory, in a fresh process: GitHub slow makes gitgrant fall back to an older verified policy"},
-}
+var knownDefects = map[defectKey]knownDefect{}
 
 type knownDefect struct {
 	step int

@@ -234,17 +234,24 @@ func (w *world) dryRun() error {
 		}
 		w.t.Fatal(err)
 	}
+	eng.GitHubBudget = w.eng.GitHubBudget // `plan --github-budget`, as the pass's
 	before := map[string]int{}
 	for name, p := range w.provs {
 		before[name] = len(p.calls())
 	}
 	refs := w.remoteRefs()
-	w.ghRequests = nil
+	w.ghRequests, w.unbounded = nil, nil
 	w.dry = true
 	ps, err := eng.Plan(context.Background(), false)
 	w.dry = false
 	if err == nil {
 		ps.Close()
+	}
+	if w.faults.ghSlow {
+		w.res.Checks["a pass bounds its waits on GitHub"]++
+		if len(w.unbounded) > 0 {
+			return w.violate("a pass bounds its waits on GitHub", "with GitHub slow, the dry run sent %d requests under no deadline: %v", len(w.unbounded), w.unbounded)
+		}
 	}
 	w.res.Checks["a dry run writes nothing"]++
 	w.logf("dry run (error %v)", err != nil)

@@ -165,8 +165,9 @@ type Unverified struct {
 	Commit  string
 	Files   []string
 	Reasons []string
-	// Unknown: GitHub could not be asked about the change, so it may yet
-	// be verified. State is the policy state it would bring.
+	// Unknown: the verdict is not final (GitHub could not be asked about
+	// this change, or about one before it that it was judged against), so
+	// it may yet be verified. State is the policy state it would bring.
 	Unknown bool
 	State   State
 }
@@ -233,7 +234,7 @@ func (r *Resolver) At(ctx context.Context, head string) (Report, error) {
 		if err != nil {
 			return Report{}, err
 		}
-		rep.Unverified = append(rep.Unverified, Unverified{Commit: c.Commit, Files: c.Changed(), Reasons: v.Reasons, Unknown: v.Unknown, State: c.State})
+		rep.Unverified = append(rep.Unverified, Unverified{Commit: c.Commit, Files: c.Changed(), Reasons: v.Reasons, Unknown: v.Unknown || v.Retry, State: c.State})
 	}
 	return rep, nil
 }
