@@ -115,10 +115,7 @@ func (w *world) pass() error {
 	// serve bounds each part of a pass that waits on GitHub (30s by
 	// default): a bound no answer in time comes near, except a slow
 	// GitHub's late ones.
-	w.eng.GitHubBudget = 30 * time.Second
-	if w.faults.ghSlow {
-		w.eng.GitHubBudget = 200 * time.Millisecond
-	}
+	w.eng.GitHubBudget = w.gitHubBudget()
 	if w.rng.IntN(20) == 0 {
 		w.killAt = 1 + w.rng.IntN(6)
 	}
@@ -234,7 +231,7 @@ func (w *world) dryRun() error {
 		}
 		w.t.Fatal(err)
 	}
-	eng.GitHubBudget = w.eng.GitHubBudget // `plan --github-budget`, as the pass's
+	eng.GitHubBudget = w.gitHubBudget() // `plan --github-budget`
 	before := map[string]int{}
 	for name, p := range w.provs {
 		before[name] = len(p.calls())
@@ -313,4 +310,14 @@ func (w *world) track(before map[string]int, at time.Time, ms map[string][]strin
 			}
 		}
 	}
+}
+
+// gitHubBudget is the reconciler's bound on each wait for GitHub (serve's
+// default is 30s): a bound no answer in time comes near, except a slow
+// GitHub's late ones.
+func (w *world) gitHubBudget() time.Duration {
+	if w.faults.ghSlow {
+		return 200 * time.Millisecond
+	}
+	return 30 * time.Second
 }
