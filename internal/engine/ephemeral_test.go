@@ -154,20 +154,11 @@ func TestEphemeralNeedsAKeyAndADelivery(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
-			key := sshkeys.Generate(t, sshkeys.Ed25519, "")
-			w := newWorld(t, fmt.Sprintf(ephemeralConfig, strings.Replace(tc.keys, "KEY", key.Public, 1)))
-			w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: repair stuck orders\n", t0.Add(-10*time.Minute))
-			p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Ephemeral: []string{"ro"}})
-			eng := ephemeralEngine(w, p, t0)
-			ps, err := eng.Plan(context.Background(), false)
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer ps.Close()
+			w, p, eng, ps := plannedAccount(t, tc.keys)
 			if tc.fault {
 				w.GH.Inject(ghfake.Fault{Method: "POST", PathContains: "/comments", Status: 503, Times: 100})
 			}
-			_, err = eng.Apply(context.Background(), ps, engine.ApplyOptions{})
+			_, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{})
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Errorf("apply error %v, want %q", err, tc.want)
 			}
@@ -204,16 +195,7 @@ func ephemeralEngine(w *world, p *fake.Provider, now time.Time) *engine.Engine {
 // under the GitHub budget; the account is dropped.
 func TestHandOffHasAGitHubDeadline(t *testing.T) {
 	t.Parallel()
-	key := sshkeys.Generate(t, sshkeys.Ed25519, "")
-	w := newWorld(t, fmt.Sprintf(ephemeralConfig, `, ssh_keys: ["`+key.Public+`"]`))
-	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: repair stuck orders\n", t0.Add(-10*time.Minute))
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Ephemeral: []string{"ro"}})
-	eng := ephemeralEngine(w, p, t0)
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ps.Close()
+	w, p, eng, ps := plannedAccount(t, `, ssh_keys: ["KEY"]`)
 	// From here on GitHub takes every comment and never answers.
 	target, _ := url.Parse(w.GH.BaseURL())
 	proxy := httputil.NewSingleHostReverseProxy(target)
@@ -251,4 +233,22 @@ func TestHandOffHasAGitHubDeadline(t *testing.T) {
 	if got, _ := p.Accounts(context.Background(), "ro"); len(got) != 0 {
 		t.Errorf("accounts %v: none may be left that nobody holds the secret of", got)
 	}
+}
+
+// plannedAccount is a world where alice's merged request for the
+// ephemeral role ro is planned (not yet applied); keys is the identity's
+// extra YAML, with KEY standing for a fresh public key.
+func plannedAccount(t *testing.T, keys string) (*world, *fake.Provider, *engine.Engine, *engine.Pass) {
+	t.Helper()
+	key := sshkeys.Generate(t, sshkeys.Ed25519, "")
+	w := newWorld(t, fmt.Sprintf(ephemeralConfig, strings.Replace(keys, "KEY", key.Public, 1)))
+	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: repair stuck orders\n", t0.Add(-10*time.Minute))
+	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Ephemeral: []string{"ro"}})
+	eng := ephemeralEngine(w, p, t0)
+	ps, err := eng.Plan(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ps.Close() })
+	return w, p, eng, ps
 }
