@@ -75,11 +75,13 @@ func (e *Engine) Apply(ctx context.Context, p *Pass, o ApplyOptions) (Outcome, e
 		errs = append(errs, err)
 		p.Plan = revocationsOnly(p.Plan)
 	}
-	if err := e.recordBefore(ctx, p, o); err != nil {
+	if n, err := e.recordBefore(ctx, p, o); err != nil {
 		// What is about to be granted could not be recorded: grant
 		// nothing, revoke as planned (rule 15).
 		errs = append(errs, fmt.Errorf("recording the ledger before granting (grants wait for the next pass): %w", err))
 		p.Plan = revocationsOnly(p.Plan)
+	} else {
+		out.Notes += n // the grant records, written before the grants
 	}
 	out.Result = e.executor(ctx, p).Execute(ctx, p.Plan)
 	errs = append(errs, e.handOff(ctx, p, &out.Result, keys), out.Result.Err())

@@ -19,7 +19,7 @@ import (
 // newly backed by another request, the first sightings windows depend on
 // (rule 6), and the nonce of each emergency's follow-up issue. Nothing to
 // record writes nothing.
-func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) error {
+func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) (int, error) {
 	policy := ""
 	if p.Trust.Policy.ConfigCommit != "" {
 		policy = p.Trust.Policy.ConfigCommit
@@ -72,7 +72,7 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 				if p.markers[key] == "" {
 					nonce, err := approval.NewNonce()
 					if err != nil {
-						return err
+						return 0, err
 					}
 					p.markers[key], rec.Marker = nonce, nonce
 				}
@@ -82,17 +82,17 @@ func (e *Engine) recordBefore(ctx context.Context, p *Pass, o ApplyOptions) erro
 	}
 	notes = append(notes, p.sightings()...)
 	if len(notes) == 0 {
-		return nil
+		return 0, nil
 	}
 	if err := e.Repo.RecordNotes(ctx, notes, true, o.Commit); err != nil {
-		return err
+		return 0, err
 	}
 	// Recorded: later passes of this process read them from the notes.
 	for k := range p.seen {
 		p.firstSeen[k] = p.At
 	}
 	p.seen = map[string]sighting{}
-	return nil
+	return len(notes), nil
 }
 
 // sightings are the first sightings this pass made, as seen records on

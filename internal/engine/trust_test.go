@@ -591,3 +591,37 @@ func TestPendingPolicyChangeDoesNotRestoreStanding(t *testing.T) {
 		t.Errorf("members %v: with the change that removed svc's standing pending, svc must not stand again", got)
 	}
 }
+
+// The outcome counts the ledger records a pass wrote, the grant records
+// written before the grants included: reconcile's summary said
+// "0 note(s)" for a pass that recorded every grant it made.
+func TestOutcomeCountsGrantRecords(t *testing.T) {
+	t.Parallel()
+	w := newTrustWorld(t, trustConfig)
+	w.MergePR(1, "bob", map[string]string{"requests/db/bob.yaml": reqFile("bob", "duration: 2h\n")}, t0.Add(-time.Hour), "owner")
+	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	eng := w.engine(p, t0)
+	ps, err := eng.Plan(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ps.Close()
+	out, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"bob"}, members(t, p)); diff != "" {
+		t.Fatalf("members (-want +got):\n%s", diff)
+	}
+	recs, err := w.engine(p, t0).Repo.Records(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	written := 0
+	for _, rs := range recs.ByCommit() {
+		written += len(rs)
+	}
+	if out.Notes == 0 || out.Notes != written {
+		t.Errorf("outcome counts %d notes; the ledger holds %d records, all written by this pass", out.Notes, written)
+	}
+}
