@@ -4,7 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sort"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
@@ -269,10 +270,10 @@ func (e *Engine) feedback(ctx context.Context, p *Pass, granted, revoked map[str
 			errs = append(errs, fmt.Errorf("commenting on pull request #%d: %w", pr, err))
 		}
 	}
-	for _, path := range sortedKeys(granted) {
+	for _, path := range slices.Sorted(maps.Keys(granted)) {
 		say(path, granted[path])
 	}
-	for _, path := range sortedKeys(revoked) {
+	for _, path := range slices.Sorted(maps.Keys(revoked)) {
 		say(path, revoked[path])
 	}
 	return errors.Join(errs...)
@@ -293,13 +294,4 @@ func grantedBy(notes map[gitrepo.Hash][]gitrepo.NoteRecord, path string, acts []
 		}
 	}
 	return 0
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
 }

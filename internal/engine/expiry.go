@@ -19,7 +19,7 @@ import (
 // a full pass is due (a window's start, a reminder, any other ledger
 // end). Until then, access ends exactly at the untils: no start can come
 // between, so the windows that cover a membership later are the ones that
-// covered it at the pass. Expire revokes from it without reading GitHub
+// covered it at the pass. ExpireDeferred revokes from it without reading GitHub
 // or the remote; it only ever removes access, and only access whose until
 // the last full pass computed.
 type Expiries struct {
@@ -156,27 +156,8 @@ type Expired struct {
 	Plan   gitgrant.Plan
 	Result reconciler.Result
 	// Records are the ledger records of the revocations that succeeded,
-	// for the ledger (written by Expire, returned by ExpireDeferred).
+	// for RecordExpired.
 	Records []gitrepo.Note
-}
-
-// Expire is the expiry fast path: it revokes the memberships of x whose
-// until has come, through providers opened with the verified settings
-// of the last full pass, then records the revocations in the ledger in
-// one notes write, as a full pass records them. It reads neither GitHub
-// nor main. Any error (a provider that fails or cannot be opened, the
-// notes that cannot be written, a full pass due) means: run a full pass,
-// which repairs whatever is left (a revoked member whose ledger line
-// still holds is revoked again, idempotently, and recorded). Cleanup
-// commits, pull request comments and drift wait for that pass.
-func (e *Engine) Expire(ctx context.Context, x *Expiries, o ApplyOptions) (Expired, error) {
-	out, err := e.ExpireDeferred(ctx, x)
-	if len(out.Records) > 0 {
-		if rerr := e.RecordExpired(ctx, out.Records, o); rerr != nil {
-			err = errors.Join(err, rerr)
-		}
-	}
-	return out, err
 }
 
 // RecordExpired writes (and pushes) the records of fast-path revocations,
@@ -188,9 +169,16 @@ func (e *Engine) RecordExpired(ctx context.Context, records []gitrepo.Note, o Ap
 	return nil
 }
 
-// ExpireDeferred is Expire without the notes write: the caller records
-// Records (RecordExpired) and must run a full pass before anything else
-// reads the ledger, should that write fail.
+// ExpireDeferred is the expiry fast path: it revokes the memberships of
+// x whose until has come, through providers opened with the verified
+// settings of the last full pass. It reads neither GitHub nor main. The
+// caller records Records (RecordExpired, one notes write for one or
+// several steps) and must run a full pass before anything else reads the
+// ledger, should that write fail. Any error (a provider that fails or
+// cannot be opened, a full pass due) means: run a full pass, which
+// repairs whatever is left (a revoked member whose ledger line still
+// holds is revoked again, idempotently, and recorded). Cleanup commits,
+// pull request comments and drift wait for that pass.
 func (e *Engine) ExpireDeferred(ctx context.Context, x *Expiries) (Expired, error) {
 	now := e.now()
 	if !x.Handles(now) {

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"time"
 
@@ -228,7 +230,7 @@ func (e *Engine) followUps(ctx context.Context, p *Pass, o ApplyOptions) error {
 		return nil
 	}
 	var errs []error
-	for _, path := range sortedKeys(p.Requests) {
+	for _, path := range slices.Sorted(maps.Keys(p.Requests)) {
 		r := p.Requests[path]
 		ev, en := r.Evidence, r.Entry
 		if ev == nil || !ev.Emergency || !ev.Approved || r.File.Request == nil || (en.Status != gitgrant.StatusActive && en.Status != gitgrant.StatusExpired) {

@@ -6,6 +6,8 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -27,7 +29,7 @@ func (e *Engine) notify(ctx context.Context, p *Pass) ([]gitrepo.Note, error) {
 	lead := p.Config.Policy.ReminderLead()
 	var notes []gitrepo.Note
 	var errs []error
-	for _, path := range sortedKeys(p.Requests) {
+	for _, path := range slices.Sorted(maps.Keys(p.Requests)) {
 		r := p.Requests[path]
 		pr := r.PullRequest()
 		if pr == 0 || r.Provenance.Commit.IsZero() {

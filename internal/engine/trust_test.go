@@ -582,7 +582,7 @@ func TestPendingPolicyChangeDoesNotRestoreStanding(t *testing.T) {
 	}
 
 	p.Set("ro", map[string]time.Time{"svc": {}}) // granted by hand again
-	w.GH.Inject(ghfake.Fault{Status: 503, Times: 1 << 20})
+	w.GH.Inject(ghfakeDown())
 	ps, _ := w.pass(t, p, t0) // a fresh process: it cannot ask about pull request #1
 	if pol := ps.Plan.Policy; pol == nil || len(pol.Unverified) == 0 {
 		t.Fatalf("policy in force %+v: want pull request #1's change pending", pol)

@@ -54,9 +54,14 @@ func fullPass(t *testing.T, e *engine.Engine, clk gitgrant.Clock) (*engine.Pass,
 
 func expire(t *testing.T, e *engine.Engine, x *engine.Expiries, clk gitgrant.Clock) engine.Expired {
 	t.Helper()
-	res, err := e.Expire(context.Background(), x, engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)})
+	res, err := e.ExpireDeferred(context.Background(), x)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(res.Records) > 0 { // as serve's notes writer does, behind the revocations
+		if err := e.RecordExpired(context.Background(), res.Records, engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}); err != nil {
+			t.Fatal(err)
+		}
 	}
 	return res
 }

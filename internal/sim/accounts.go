@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"maps"
 	"os"
 	"os/exec"
 	"slices"
@@ -54,7 +55,7 @@ func (w *world) checkAccounts(at time.Time) error {
 			best[r.requester] = r
 		}
 	}
-	for _, who := range sortedKeys(best) {
+	for _, who := range slices.Sorted(maps.Keys(best)) {
 		r := best[who]
 		if unsure[who] {
 			continue

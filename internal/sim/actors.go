@@ -2,6 +2,7 @@ package sim
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -427,7 +428,7 @@ func (w *world) mergeCleanup() {
 	pr.State, pr.MergedAt, pr.MergeCommitSHA, pr.HeadSHA, pr.Commits = "closed", w.now(), merge, sha, []string{sha}
 	h.gh.AddPull(h.api, *pr)
 	h.gh.Associate(h.api, merge, pr.Number)
-	w.logf("merge cleanup pull request #%d, removing %v", pr.Number, sortedKeys(gone))
+	w.logf("merge cleanup pull request #%d, removing %v", pr.Number, slices.Sorted(maps.Keys(gone)))
 	w.count("merge a cleanup pull request")
 }
 

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"maps"
 	"regexp"
 	"slices"
 	"strings"
@@ -45,7 +46,7 @@ func refMap(s string) map[string]string {
 // (drift of members gitgrant did not grant aside, which no window
 // covers).
 func (w *world) checkRevocations(before map[string]int, at time.Time) error {
-	for _, name := range sortedKeys(w.provs) {
+	for _, name := range slices.Sorted(maps.Keys(w.provs)) {
 		for _, c := range w.provs[name].calls()[before[name]:] {
 			if c.Op != fake.OpRevoke {
 				continue
@@ -108,7 +109,7 @@ func (w *world) checkFollowUps() error {
 // reachable provider is standing or holds a verified active window the
 // reconciler could see; the brake may hold only drift.
 func (w *world) checkSafety(at time.Time, ms map[string][]string, held map[string]bool) error {
-	for _, key := range sortedKeys(ms) {
+	for _, key := range slices.Sorted(maps.Keys(ms)) {
 		provider, _, _ := strings.Cut(key, "/")
 		if !w.reachable(provider) {
 			continue
@@ -230,7 +231,7 @@ func (w *world) checkAudit() error {
 					at.Format(time.RFC3339), who, key, hd.Request, hd.From.Format(time.RFC3339), hd.Until.Format(time.RFC3339), hd.Source, hd.Ended)
 			}
 		}
-		for _, key := range sortedKeys(h[i].members) {
+		for _, key := range slices.Sorted(maps.Keys(h[i].members)) {
 			for _, m := range h[i].members[key] {
 				if h[i].granted[key+"/"+m] && w.legitAt(key, m, at, true) && !listed[key+"/"+m] {
 					return w.violate("audit --at agrees", "audit --at %s leaves out %s holding %s, granted by gitgrant for a verified window", at.Format(time.RFC3339), m, key)

@@ -3,8 +3,10 @@ package sim_test
 import (
 	"flag"
 	"fmt"
+	"maps"
 	"os"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -124,10 +126,10 @@ func runSeeds(t *testing.T, test string, seeds []uint64, steps int, pg bool) {
 	})
 	var b strings.Builder
 	fmt.Fprintf(&b, "%d seeds x %d steps: %d steps run, %s waiting for deadlines\n", len(seeds), steps, ran, waited.Round(time.Second))
-	for _, k := range sortedKeys(checks) {
+	for _, k := range slices.Sorted(maps.Keys(checks)) {
 		fmt.Fprintf(&b, "  checked %-40s %d\n", k, checks[k])
 	}
-	for _, k := range sortedKeys(total) {
+	for _, k := range slices.Sorted(maps.Keys(total)) {
 		fmt.Fprintf(&b, "  happened %-40s %d\n", k, total[k])
 	}
 	t.Log(b.String())
@@ -174,19 +176,4 @@ func TestSameSeedSameRun(t *testing.T) {
 	if c.Trace == a.Trace {
 		t.Errorf("seeds %d and %d ran the same: the seed drives nothing", seed, seed+1)
 	}
-}
-
-func sortedKeys(m map[string]int) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	for i := range out {
-		for j := i + 1; j < len(out); j++ {
-			if out[j] < out[i] {
-				out[i], out[j] = out[j], out[i]
-			}
-		}
-	}
-	return out
 }

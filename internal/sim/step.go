@@ -2,6 +2,7 @@ package sim
 
 import (
 	"context"
+	"maps"
 	"os"
 	"runtime/debug"
 	"slices"
@@ -74,7 +75,7 @@ func (w *world) toggleFaults() {
 		w.hub.away(remote)
 		f.remoteDown = remote
 	}
-	for _, name := range sortedKeys(w.provs) {
+	for _, name := range slices.Sorted(maps.Keys(w.provs)) {
 		f.down[name] = flip(f.down[name], 5, 50, name+" down")
 		f.hung[name] = flip(f.hung[name], 1, 70, name+" hung")
 	}
@@ -289,7 +290,7 @@ func (w *world) grantedSnapshot() map[string]bool {
 // providers received since before; a call counts when it took effect
 // (members ms after the pass): one to a provider that was down did not.
 func (w *world) track(before map[string]int, at time.Time, ms map[string][]string, unrecorded bool) {
-	for _, name := range sortedKeys(w.provs) {
+	for _, name := range slices.Sorted(maps.Keys(w.provs)) {
 		for _, c := range w.provs[name].calls()[before[name]:] {
 			k := name + "/" + c.Role + "/" + c.Principal
 			holds := slices.Contains(ms[name+"/"+c.Role], c.Principal)

@@ -15,9 +15,11 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"maps"
 	"math/rand/v2"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -347,22 +349,13 @@ func (w *world) newEngine(cache string) (*engine.Engine, error) {
 // members is who holds each managed role now, sorted, by "provider/role".
 func (w *world) members() map[string][]string {
 	out := map[string][]string{}
-	for _, name := range sortedKeys(w.provs) {
+	for _, name := range slices.Sorted(maps.Keys(w.provs)) {
 		for _, role := range providerRoles[name] {
 			ms := w.provs[name].holders(role)
 			sort.Strings(ms)
 			out[name+"/"+role] = ms
 		}
 	}
-	return out
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		out = append(out, k)
-	}
-	sort.Strings(out)
 	return out
 }
 
@@ -377,12 +370,12 @@ func (w *world) faultsString() string {
 	if w.faults.remoteDown {
 		on = append(on, "remote-down")
 	}
-	for _, n := range sortedKeys(w.faults.down) {
+	for _, n := range slices.Sorted(maps.Keys(w.faults.down)) {
 		if w.faults.down[n] {
 			on = append(on, n+"-down")
 		}
 	}
-	for _, n := range sortedKeys(w.faults.hung) {
+	for _, n := range slices.Sorted(maps.Keys(w.faults.hung)) {
 		if w.faults.hung[n] {
 			on = append(on, n+"-hung")
 		}
