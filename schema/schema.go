@@ -55,7 +55,12 @@ type compiled struct {
 
 var compiledSchemas sync.Map // name -> *compiled; embedded data, so compiled once
 
-func load(name string) *compiled { return loadBytes(name, mustRead(name)) }
+func load(name string) *compiled {
+	if c, ok := compiledSchemas.Load(name); ok { // before reading: called once per file validated
+		return c.(*compiled)
+	}
+	return loadBytes(name, mustRead(name))
+}
 
 // loadBytes compiles an embedded schema once, under name.
 func loadBytes(name string, data []byte) *compiled {

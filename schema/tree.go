@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode"
 	"unicode/utf8"
@@ -308,13 +309,15 @@ func Validate(config *File, requests []File, opts Options) *Report {
 	if workers <= 0 {
 		workers = runtime.GOMAXPROCS(0)
 	}
+	// Workers take the next file by counting: a channel hand-off per file
+	// costs as much as a small file's checks.
 	var wg sync.WaitGroup
-	next := make(chan int)
-	for range workers {
+	var next atomic.Int64
+	for range min(workers, max(len(requests), 1)) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range next {
+			for i := int(next.Add(1) - 1); i < len(requests); i = int(next.Add(1) - 1) {
 				at, ok := opts.At[requests[i].Path]
 				if !ok {
 					at = opts.Now
@@ -323,10 +326,6 @@ func Validate(config *File, requests []File, opts Options) *Report {
 			}
 		}()
 	}
-	for i := range requests {
-		next <- i
-	}
-	close(next)
 	wg.Wait()
 	for _, r := range results {
 		if r.Path != "" {

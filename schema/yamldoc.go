@@ -53,7 +53,7 @@ var yamlLineRE = regexp.MustCompile(`^yaml: line (\d+): `)
 // converts the YAML. It always returns a doc; doc.value is nil when the
 // file could not be read as a mapping at all.
 func parseDoc(file string, data []byte, opts docOptions) *doc {
-	d := &doc{file: file, opts: opts, fields: make(map[string]fieldPos, 32)}
+	d := &doc{file: file, opts: opts, fields: make(map[string]fieldPos, 16)}
 	if len(data) > gitgrant.MaxFileSize {
 		d.errorAt(gitgrant.Position{File: file}, "", fmt.Sprintf("file is %d bytes, over the %d KiB limit", len(data), gitgrant.MaxFileSize>>10),
 			"a request or config this large is not written by hand; split it or remove what is not needed")
