@@ -118,6 +118,12 @@ func parseTime(s string, now time.Time) (time.Time, error) {
 	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-22T09:00:00Z) or a date (2026-11-22)", s)
 }
 
+// jsonAppender is an element that writes its own indented JSON, as
+// encoding/json would (audit.Event).
+type jsonAppender interface {
+	AppendJSON(b []byte, prefix string) ([]byte, error)
+}
+
 // writeJSONList writes the documented shape of `audit --output json`
 // (docs/audit.md): {"version", "head", ["at",] "events"|"holdings": [...]},
 // indented as render.WriteJSON indents, one element at a time: a trail of
@@ -129,17 +135,28 @@ func writeJSONList[T any](w io.Writer, header, key string, items []T) error {
 	enc := json.NewEncoder(&buf)
 	enc.SetEscapeHTML(false)
 	enc.SetIndent("    ", "  ")
-	for i, it := range items {
-		buf.Reset()
-		if err := enc.Encode(it); err != nil {
-			return err
-		}
+	var out []byte
+	for i := range items {
 		sep := ",\n    "
 		if i == 0 {
 			sep = "\n    "
 		}
-		io.WriteString(w, sep)
-		w.Write(bytes.TrimSuffix(buf.Bytes(), []byte("\n")))
+		out = append(out[:0], sep...)
+		if a, ok := any(&items[i]).(jsonAppender); ok { // events: no reflection
+			var err error
+			if out, err = a.AppendJSON(out, "    "); err != nil {
+				return err
+			}
+		} else {
+			buf.Reset()
+			if err := enc.Encode(items[i]); err != nil {
+				return err
+			}
+			out = append(out, bytes.TrimSuffix(buf.Bytes(), []byte("\n"))...)
+		}
+		if _, err := w.Write(out); err != nil {
+			return err
+		}
 	}
 	if len(items) > 0 {
 		io.WriteString(w, "\n  ")
