@@ -2,6 +2,7 @@ package gitrepo
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -25,30 +26,70 @@ var errBadTree = errors.New("malformed tree object")
 // order stored, until fn returns false. It allocates only the names.
 func scanTree(data []byte, fn func(treeEntry) bool) error {
 	for len(data) > 0 {
-		sp := bytes.IndexByte(data, ' ')
-		if sp <= 0 || sp > 7 {
-			return errBadTree
+		var e rawEntry
+		var err error
+		if e, data, err = nextRawEntry(data); err != nil {
+			return err
 		}
-		var mode uint32
-		for _, c := range data[:sp] {
-			if c < '0' || c > '7' {
-				return errBadTree
-			}
-			mode = mode<<3 | uint32(c-'0')
-		}
-		data = data[sp+1:]
-		nul := bytes.IndexByte(data, 0)
-		if nul <= 0 || nul+21 > len(data) {
-			return errBadTree
-		}
-		e := treeEntry{name: string(data[:nul]), mode: filemode.FileMode(mode)}
-		copy(e.hash[:], data[nul+1:nul+21])
-		data = data[nul+21:]
-		if !fn(e) {
+		if !fn(treeEntry{name: string(e.name), mode: e.mode, hash: e.id()}) {
 			return nil
 		}
 	}
 	return nil
+}
+
+// rawEntry is a tree entry as encoded: name and hash point into the
+// tree's content.
+type rawEntry struct {
+	name []byte
+	mode filemode.FileMode
+	hash []byte
+}
+
+func (e rawEntry) id() (h plumbing.Hash) {
+	copy(h[:], e.hash)
+	return h
+}
+
+// nextRawEntry decodes the first entry of a tree's content: a mode of
+// octal digits, a space, a name, a NUL and 20 bytes of hash.
+func nextRawEntry(data []byte) (rawEntry, []byte, error) {
+	sp := bytes.IndexByte(data, ' ')
+	if sp <= 0 || sp > 7 {
+		return rawEntry{}, nil, errBadTree
+	}
+	var mode uint32
+	for _, c := range data[:sp] {
+		if c < '0' || c > '7' {
+			return rawEntry{}, nil, errBadTree
+		}
+		mode = mode<<3 | uint32(c-'0')
+	}
+	data = data[sp+1:]
+	nul := bytes.IndexByte(data, 0)
+	if nul <= 0 || nul+21 > len(data) {
+		return rawEntry{}, nil, errBadTree
+	}
+	return rawEntry{name: data[:nul:nul], mode: filemode.FileMode(mode), hash: data[nul+1 : nul+21 : nul+21]}, data[nul+21:], nil
+}
+
+// gitCompare orders entries as git sorts a tree: by name, a folder's name
+// as if it ended in "/" (git's base_name_compare).
+func gitCompare(a, b rawEntry) int {
+	n := min(len(a.name), len(b.name))
+	if c := bytes.Compare(a.name[:n], b.name[:n]); c != 0 {
+		return c
+	}
+	next := func(e rawEntry) byte {
+		switch {
+		case len(e.name) > n:
+			return e.name[n]
+		case e.mode == filemode.Dir:
+			return '/'
+		}
+		return 0
+	}
+	return cmp.Compare(next(a), next(b))
 }
 
 // parseTree returns a tree's entries sorted by name. git stores them in

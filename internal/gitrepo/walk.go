@@ -1,7 +1,9 @@
 package gitrepo
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"path"
 	"sort"
@@ -46,7 +48,7 @@ func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn f
 		close(commits)
 		done <- result{found, err}
 	}()
-	d := &differ{r: r, s: r.objects(trees), old: map[plumbing.Hash][]treeEntry{}, cur: map[plumbing.Hash][]treeEntry{}}
+	d := &differ{r: r, s: r.objects(trees), old: map[plumbing.Hash][]byte{}, cur: map[plumbing.Hash][]byte{}}
 	for w := range commits {
 		if err := d.next(w); err != nil {
 			cancel()
@@ -183,7 +185,7 @@ func (r *Repo) secondHandle() (*git.Repository, error) {
 type differ struct {
 	r        *Repo
 	s        *objectReader
-	old, cur map[plumbing.Hash][]treeEntry
+	old, cur map[plumbing.Hash][]byte
 
 	// Commits arrive newest first; a commit's changes are known once its
 	// parent's requests/ tree is.
@@ -242,7 +244,7 @@ func (d *differ) step(olderTree plumbing.Hash) error {
 }
 
 func (d *differ) rotate() {
-	d.old, d.cur = d.cur, make(map[plumbing.Hash][]treeEntry, len(d.cur))
+	d.old, d.cur = d.cur, make(map[plumbing.Hash][]byte, len(d.cur))
 }
 
 // requestsTreeOf returns the hash of requests/ in a root tree, zero when
@@ -253,57 +255,162 @@ func requestsTreeOf(r *Repo, or *objectReader, root plumbing.Hash) (plumbing.Has
 		return plumbing.ZeroHash, r.fail("read tree "+root.String(), fmt.Errorf("%w (is the repository corrupt?)", err), false)
 	}
 	var found plumbing.Hash
-	err = scanTree(data, func(e treeEntry) bool {
-		if e.name == gitgrant.RequestsDir {
+	for len(data) > 0 { // every entry: in a malformed tree the last one counts, as in go-git
+		var e rawEntry
+		if e, data, err = nextRawEntry(data); err != nil {
+			return plumbing.ZeroHash, r.fail("read tree "+root.String(), err, false)
+		}
+		if string(e.name) == gitgrant.RequestsDir {
 			found = plumbing.ZeroHash
 			if e.mode == filemode.Dir {
-				found = e.hash
+				found = e.id()
 			}
 		}
-		return true
-	})
-	if err != nil {
-		return plumbing.ZeroHash, r.fail("read tree "+root.String(), err, false)
 	}
 	return found, nil
 }
 
-func (d *differ) entries(h plumbing.Hash, dir string) ([]treeEntry, error) {
+// tree returns the content of tree h (nil for zero), kept for this step
+// and the next.
+func (d *differ) tree(h plumbing.Hash, dir string) ([]byte, error) {
 	if h.IsZero() {
 		return nil, nil
 	}
-	if es, ok := d.cur[h]; ok {
-		return es, nil
+	if data, ok := d.cur[h]; ok {
+		return data, nil
 	}
-	es, ok := d.old[h]
+	data, ok := d.old[h]
 	if !ok {
-		data, err := d.s.readType(h, plumbing.TreeObject)
-		if err == nil {
-			es, err = parseTree(data)
-		}
-		if err != nil {
+		var err error
+		if data, err = d.s.readType(h, plumbing.TreeObject); err != nil {
 			return nil, d.r.fail("read tree "+dir, err, false)
 		}
 	}
-	d.cur[h] = es
-	return es, nil
+	d.cur[h] = data
+	return data, nil
 }
 
 // diff appends the file changes between trees a and b (either may be
-// zero: empty), descending only into subtrees whose hashes differ.
+// zero: empty), descending only into subtrees whose hashes differ. It
+// walks the two trees' encodings side by side in git's own order, as git
+// does, and makes a string only of what changed: a folder of thousands of
+// requests is read, not copied. A tree git would not write (out of order,
+// a name twice) is compared by diffParsed instead.
 func (d *differ) diff(a, b plumbing.Hash, dir string, out *[]Change) error {
 	if a == b {
 		return nil
 	}
-	ea, err := d.entries(a, dir)
+	ta, err := d.tree(a, dir)
 	if err != nil {
 		return err
 	}
-	eb, err := d.entries(b, dir)
+	tb, err := d.tree(b, dir)
 	if err != nil {
 		return err
 	}
-	// Both lists are sorted by name (parseTree): walk them side by side.
+	mark := len(*out)
+	err = d.diffRaw(ta, tb, dir, out)
+	if errors.Is(err, errUnordered) {
+		*out = (*out)[:mark]
+		return d.diffParsed(ta, tb, dir, out)
+	}
+	return err
+}
+
+var errUnordered = errors.New("tree entries out of order")
+
+func (d *differ) diffRaw(ta, tb []byte, dir string, out *[]Change) error {
+	var x, y, px, py rawEntry
+	inA, inB := false, false // x, y hold an entry not yet compared
+	for {
+		if !inA && len(ta) > 0 {
+			var err error
+			if x, ta, err = nextRawEntry(ta); err != nil {
+				return d.r.fail("read tree "+dir, err, false)
+			}
+			if px.name != nil && gitCompare(px, x) >= 0 {
+				return errUnordered
+			}
+			px, inA = x, true
+		}
+		if !inB && len(tb) > 0 {
+			var err error
+			if y, tb, err = nextRawEntry(tb); err != nil {
+				return d.r.fail("read tree "+dir, err, false)
+			}
+			if py.name != nil && gitCompare(py, y) >= 0 {
+				return errUnordered
+			}
+			py, inB = y, true
+		}
+		if !inA && !inB {
+			return nil
+		}
+		c := 0
+		switch {
+		case !inB:
+			c = -1
+		case !inA:
+			c = 1
+		default:
+			c = gitCompare(x, y)
+		}
+		switch {
+		case c == 0: // the same name, both folders or both not
+			inA, inB = false, false
+			if x.mode == y.mode && bytes.Equal(x.hash, y.hash) {
+				continue
+			}
+			p := path.Join(dir, string(x.name))
+			if x.mode == filemode.Dir {
+				if err := d.diff(x.id(), y.id(), p, out); err != nil {
+					return err
+				}
+				continue
+			}
+			*out = append(*out, Change{Path: p, Kind: Modified, From: x.id(), To: y.id(), FromMode: x.mode, ToMode: y.mode})
+		case c < 0:
+			inA = false
+			if err := d.oneSided(x, dir, true, out); err != nil {
+				return err
+			}
+		default:
+			inB = false
+			if err := d.oneSided(y, dir, false, out); err != nil {
+				return err
+			}
+		}
+	}
+}
+
+// oneSided records an entry only one tree has: deleted from a, or added
+// in b; a folder, file by file.
+func (d *differ) oneSided(e rawEntry, dir string, deleted bool, out *[]Change) error {
+	p := path.Join(dir, string(e.name))
+	switch {
+	case e.mode == filemode.Dir && deleted:
+		return d.diff(e.id(), plumbing.ZeroHash, p, out)
+	case e.mode == filemode.Dir:
+		return d.diff(plumbing.ZeroHash, e.id(), p, out)
+	case deleted:
+		*out = append(*out, Change{Path: p, Kind: Deleted, From: e.id(), FromMode: e.mode})
+	default:
+		*out = append(*out, Change{Path: p, Kind: Added, To: e.id(), ToMode: e.mode})
+	}
+	return nil
+}
+
+// diffParsed compares two trees entry by entry after sorting them by name
+// (parseTree): the way for trees git would not write.
+func (d *differ) diffParsed(ta, tb []byte, dir string, out *[]Change) error {
+	ea, err := parseTree(ta)
+	if err != nil {
+		return d.r.fail("read tree "+dir, err, false)
+	}
+	eb, err := parseTree(tb)
+	if err != nil {
+		return d.r.fail("read tree "+dir, err, false)
+	}
 	for i, j := 0, 0; i < len(ea) || j < len(eb); {
 		var x, y treeEntry
 		inA, inB := false, false
