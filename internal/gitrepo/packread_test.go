@@ -14,6 +14,7 @@ import (
 	"testing"
 
 	"github.com/go-git/go-git/v5/plumbing"
+	"github.com/go-git/go-git/v5/plumbing/format/packfile"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/google/go-cmp/cmp"
 
@@ -162,4 +163,30 @@ func TestWalkFromPacksAgreesWithGitLog(t *testing.T) {
 	if steps < 300 {
 		t.Errorf("%d steps, want most of the 720 commits", steps)
 	}
+}
+
+// FuzzApplyDelta holds applyDelta to go-git's PatchDelta: deltas go-git
+// makes (DiffDelta) rebuild their target, and on any input the two agree
+// on the result wherever both accept it.
+func FuzzApplyDelta(f *testing.F) {
+	f.Add([]byte("100644 a.yaml\x00"+strings.Repeat("x", 40)), []byte("100644 b.yaml\x00"+strings.Repeat("x", 30)), []byte{})
+	f.Add([]byte(strings.Repeat("tree entry ", 300)), []byte(strings.Repeat("tree entry ", 290)+"new"), []byte{0x05, 0x05, 0x91, 0x00, 0x05})
+	f.Add([]byte("abc"), []byte(""), []byte{0x03, 0x03, 0x80})
+	f.Fuzz(func(t *testing.T, base, target, raw []byte) {
+		if len(base) > 0 {
+			delta := packfile.DiffDelta(base, target)
+			got, err := applyDelta(base, delta)
+			if err != nil || !bytes.Equal(got, target) {
+				t.Fatalf("applyDelta(DiffDelta) = %q, %v; want the target %q", got, err, target)
+			}
+		}
+		got, err := applyDelta(base, raw)
+		want, wantErr := packfile.PatchDelta(base, raw)
+		if err == nil && wantErr != nil && len(base) > 0 {
+			t.Fatalf("applyDelta accepted %x on %q (%q); go-git: %v", raw, base, got, wantErr)
+		}
+		if err == nil && wantErr == nil && !bytes.Equal(got, want) {
+			t.Fatalf("applyDelta = %q, go-git %q", got, want)
+		}
+	})
 }
