@@ -142,10 +142,11 @@ func (f Filter) grant(provider, role string) bool {
 	return (f.Provider == "" || f.Provider == provider) && (f.Role == "" || f.Role == role)
 }
 
-// Events returns the events the filter selects, in time order.
+// Filter returns the events the filter selects, in time order. With no
+// filter they are the trail's own: read them, do not change them.
 func (t *Trail) Filter(f Filter) []Event {
-	if f == (Filter{}) {
-		return slices.Clone(t.Events)
+	if f == (Filter{}) { // the trail's own events, which a long history has many of
+		return slices.Clip(t.Events)
 	}
 	out := []Event{}
 	for _, e := range t.Events {

@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"time"
 
@@ -132,21 +133,19 @@ func (h *history) update(ctx context.Context, r *gitrepo.Repo, head gitrepo.Hash
 // requests/ (a README.md, a .gitkeep) are no requests
 // (gitgrant.IsRequestPath) and no events.
 func collect(ctx context.Context, r *gitrepo.Repo, head, since gitrepo.Hash) ([]gitrepo.Step, error) {
-	var steps []gitrepo.Step
-	err := r.WalkRequests(ctx, head, since, func(s gitrepo.Step) error {
-		var changes []gitrepo.Change
-		for _, ch := range s.Changes {
-			if gitgrant.IsRequestPath(ch.Path) {
-				changes = append(changes, ch)
-			}
+	steps, err := r.RequestSteps(ctx, head, since)
+	if err != nil {
+		return nil, err
+	}
+	kept := steps[:0] // filtered in place: a long history has a step per commit
+	for _, s := range steps {
+		s.Changes = slices.DeleteFunc(s.Changes, func(ch gitrepo.Change) bool { return !gitgrant.IsRequestPath(ch.Path) })
+		if len(s.Changes) > 0 {
+			kept = append(kept, s)
 		}
-		if len(changes) > 0 {
-			s.Changes = changes
-			steps = append(steps, s)
-		}
-		return nil
-	})
-	return steps, err
+	}
+	clear(steps[len(kept):])
+	return kept, nil
 }
 
 type blobKey struct {

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path"
+	"slices"
 	"sort"
 
 	"github.com/go-git/go-git/v5"
@@ -30,9 +31,24 @@ import (
 // handle on go-git's storage for objects in no mapped pack), diffs the
 // trees.
 func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn func(Step) error) error {
-	trees, chain, closeTrees, err := r.treeReader(ctx, head, since)
+	steps, err := r.RequestSteps(ctx, head, since)
 	if err != nil {
 		return err
+	}
+	for _, s := range steps {
+		if err := fn(s); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// RequestSteps is WalkRequests' steps as one slice, oldest first, for a
+// caller that keeps them all (the audit): no step is copied.
+func (r *Repo) RequestSteps(ctx context.Context, head, since plumbing.Hash) ([]Step, error) {
+	trees, chain, closeTrees, err := r.treeReader(ctx, head, since)
+	if err != nil {
+		return nil, err
 	}
 	defer closeTrees()
 	ctx, cancel := context.WithCancel(ctx)
@@ -55,25 +71,21 @@ func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn f
 			for range commits { // let the walker finish
 			}
 			<-done
-			return err
+			return nil, err
 		}
 	}
 	res := <-done
 	switch {
 	case res.err != nil:
-		return res.err
+		return nil, res.err
 	case !res.found && !since.IsZero():
-		return ErrRewritten
+		return nil, ErrRewritten
 	}
 	if err := d.last(since); err != nil {
-		return err
+		return nil, err
 	}
-	for i := len(d.steps) - 1; i >= 0; i-- {
-		if err := fn(d.steps[i]); err != nil {
-			return err
-		}
-	}
-	return nil
+	slices.Reverse(d.steps)
+	return d.steps, nil
 }
 
 // treeReader returns the object store objects missing from the mapped
