@@ -12,6 +12,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/go-git/go-git/v5/plumbing"
 	"github.com/go-git/go-git/v5/plumbing/format/packfile"
@@ -187,6 +188,39 @@ func FuzzApplyDelta(f *testing.F) {
 		}
 		if err == nil && wantErr == nil && !bytes.Equal(got, want) {
 			t.Fatalf("applyDelta = %q, go-git %q", got, want)
+		}
+	})
+}
+
+// FuzzParseCommit holds parseCanonicalCommit to go-git: wherever it takes
+// a commit, it reads what go-git reads.
+func FuzzParseCommit(f *testing.F) {
+	tree, parent := strings.Repeat("a", 40), strings.Repeat("b", 40)
+	f.Add([]byte("tree " + tree + "\nparent " + parent + "\nauthor Alice <alice@example.com> 1795000000 +0100\ncommitter GitHub <noreply@github.com> 1795000060 -0000\n\nMerge pull request #12 from alice/x\n\nbody"))
+	f.Add([]byte("tree " + tree + "\nauthor A <a> 1 +0000\ncommitter C <c> 2 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n abc\n -----END PGP SIGNATURE-----\nencoding ISO-8859-1\n\nmsg\n"))
+	f.Add([]byte("tree " + tree + "\nparent " + parent + "\nparent " + parent + "\nauthor <> 0 +0000\ncommitter x y <z@w> notatime\n\n"))
+	f.Add([]byte("tree " + tree + "\nauthor A <a> 1 +0000\ncommitter C <c> 2 +0000\nauthor B <b> 3 +0000\n\nx"))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		h := plumbing.NewHash(strings.Repeat("c", 40))
+		got, ok := parseCanonicalCommit(h, data)
+		if !ok {
+			return
+		}
+		c, err := decodeCommit(h, data)
+		if err != nil {
+			t.Fatalf("parseCanonicalCommit took %q, go-git refuses it: %v", data, err)
+		}
+		want := commitOf(c)
+		if !want.AuthorTime.Equal(got.AuthorTime) || !want.CommitTime.Equal(got.CommitTime) ||
+			want.AuthorTime.Location().String() != got.AuthorTime.Location().String() {
+			t.Fatalf("times differ for %q: got %v %v, go-git %v %v", data, got.AuthorTime, got.CommitTime, want.AuthorTime, want.CommitTime)
+		}
+		got.AuthorTime, got.CommitTime, want.AuthorTime, want.CommitTime = time.Time{}, time.Time{}, time.Time{}, time.Time{}
+		if len(want.Parents) == 0 {
+			want.Parents = nil
+		}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Fatalf("parseCanonicalCommit differs from go-git for %q (-go-git +ours):\n%s", data, diff)
 		}
 	})
 }
