@@ -52,10 +52,8 @@ Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
 	fs.StringVar(&o.Output, "output", "text", "`format`: text, json, csv or html")
 	fs.StringVar(&o.File, "out", "", "write to `FILE` instead of stdout")
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "where clones of remote repositories are kept (default: the user cache)")
-	if rest, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("report: unexpected argument %q (see 'gitgrant report --help')", rest[0])
 	}
 	switch o.Output {
 	case "text", "json", "csv", "html":

@@ -234,3 +234,16 @@ func parseFlags(fs *flagSet, args []string) ([]string, error) {
 		args = args[1:]
 	}
 }
+
+// parseFlagsOnly is parseFlags for a command that takes no positional
+// argument: one is a usage error.
+func parseFlagsOnly(fs *flagSet, args []string) error {
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("%s: unexpected argument %q (see 'gitgrant %s --help')", fs.Name(), rest[0], fs.Name())
+	}
+	return nil
+}
