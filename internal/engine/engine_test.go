@@ -72,6 +72,17 @@ func (w *world) engine(p *fake.Provider, now time.Time) *engine.Engine {
 	}
 }
 
+// mustPlan plans a pass of eng, failing the test when planning fails; the
+// caller closes the pass.
+func mustPlan(t testing.TB, eng *engine.Engine) *engine.Pass {
+	t.Helper()
+	ps, err := eng.Plan(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
+}
+
 const config = `identities:
 %s
 providers:
@@ -103,10 +114,7 @@ func TestSteadyStateCostsNothing(t *testing.T) {
 	ctx := context.Background()
 	pass := func() (gitgrant.Plan, engine.Outcome) {
 		t.Helper()
-		ps, err := eng.Plan(ctx, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ps := mustPlan(t, eng)
 		defer ps.Close()
 		if len(ps.Problems) > 0 {
 			t.Fatalf("problems: %v", ps.Problems)
@@ -159,10 +167,7 @@ func TestGitHubDownPausesGrantsNotRevocations(t *testing.T) {
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
 	p.Set("ro", map[string]time.Time{"alice": {}})
 	eng := w.engine(p, t0)
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	if len(ps.Problems) == 0 {
 		t.Errorf("GitHub being down was not reported")
@@ -189,10 +194,7 @@ func TestFeedbackQuotesPrincipal(t *testing.T) {
 	w := newWorld(t, fmt.Sprintf(config, "  alice: {principals: {db: \""+principal+"\"}}"))
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: quoting test\n", t0.Add(-time.Hour))
 	eng := w.engine(fake.New(fake.Options{Name: "db", Roles: []string{"ro"}}), t0)
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	if _, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{}); err != nil {
 		t.Fatal(err)

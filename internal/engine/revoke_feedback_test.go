@@ -26,13 +26,9 @@ func TestEarlyRevocationCommentsOnceOnTheRequestsPullRequest(t *testing.T) {
 	pass := func(at time.Time) {
 		t.Helper()
 		eng := w.engine(db, at)
-		p, err := eng.Plan(context.Background(), false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustPlan(t, eng)
 		defer p.Close()
-		_, err = eng.Apply(context.Background(), p, engine.ApplyOptions{Cleanup: true, Commit: gitrepo.CommitOptions{Clock: fakeclock.New(at)}})
-		if err != nil {
+		if _, err := eng.Apply(context.Background(), p, engine.ApplyOptions{Cleanup: true, Commit: gitrepo.CommitOptions{Clock: fakeclock.New(at)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

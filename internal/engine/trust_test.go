@@ -225,13 +225,9 @@ func TestVerifiedPolicyChangeTakesEffect(t *testing.T) {
 	w := newTrustWorld(t, trustConfig)
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
 	eng := w.engine(p, t0)
-	ctx := context.Background()
 	w.MergePR(1, "bob", map[string]string{"gitgrant.yaml": strings.Replace(trustConfig, "approvals: 1", "approvals: 0", 1)}, t0.Add(-20*time.Minute), "security")
 	w.GH.ResetRequests()
-	ps, err := eng.Plan(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	ps.Close()
 	if pol := ps.Plan.Policy; pol == nil || pol.How != "pull request #1" || len(pol.Unverified) != 0 {
 		t.Fatalf("policy in force %+v, want pull request #1's", pol)
@@ -241,10 +237,7 @@ func TestVerifiedPolicyChangeTakesEffect(t *testing.T) {
 	}
 	changeCalls := len(w.GH.Requests())
 	w.GH.ResetRequests()
-	if ps, err = eng.Plan(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	ps.Close()
+	mustPlan(t, eng).Close()
 	if n := len(w.GH.Requests()); n != 0 {
 		t.Errorf("the next pass asked GitHub %d times about a policy it already verified", n)
 	}
@@ -468,10 +461,7 @@ func TestNoTrustRootTrustsNothing(t *testing.T) {
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
 	eng := w.engine(p, t0)
 	eng.TrustRoot = ""
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	if !errors.Is(ps.PolicyErr, engine.ErrInvalidConfig) || !strings.Contains(ps.Plan.Policy.Loud(), "gitgrant trust --root first") {
 		t.Fatalf("PolicyErr %v, policy %+v: want the missing root named with the fix", ps.PolicyErr, ps.Plan.Policy)
@@ -493,10 +483,7 @@ func TestPlanWritesNothing(t *testing.T) {
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
 	w.GH.ResetRequests()
 	eng := w.engine(p, t0.Add(time.Minute))
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	ps.Close()
 	for _, r := range w.GH.Requests() {
 		if r.Method != "GET" {
@@ -601,10 +588,7 @@ func TestOutcomeCountsGrantRecords(t *testing.T) {
 	w.MergePR(1, "bob", map[string]string{"requests/db/bob.yaml": reqFile("bob", "duration: 2h\n")}, t0.Add(-time.Hour), "owner")
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
 	eng := w.engine(p, t0)
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	out, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{})
 	if err != nil {
