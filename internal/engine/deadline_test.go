@@ -92,7 +92,7 @@ func TestRemoteDownStillRevokes(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, strings.Replace(config, "%s", "  alice: {principals: {db: alice}}\n  bob: {principals: {db: bob}}", 1))
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: short access\n", t0.Add(-30*time.Minute))
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	cache := t.TempDir()
 	engineAt := func(now time.Time) *engine.Engine {
 		eng := w.engine(p, now)

@@ -49,6 +49,9 @@ type keepOpen struct{ *fake.Provider }
 
 func (keepOpen) Close() error { return nil }
 
+// roProvider is a fake db whose one managed role is ro.
+func roProvider() *fake.Provider { return fake.New(fake.Options{Name: "db", Roles: []string{"ro"}}) }
+
 func (w *world) engine(p *fake.Provider, now time.Time) *engine.Engine {
 	w.t.Helper()
 	repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: w.Work})
@@ -109,7 +112,7 @@ func TestSteadyStateCostsNothing(t *testing.T) {
 			fmt.Sprintf("requester: user%d\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: steady state test\n", i), t0.Add(-time.Hour))
 	}
 
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	eng := w.engine(p, t0)
 	ctx := context.Background()
 	pass := func() (gitgrant.Plan, engine.Outcome) {
@@ -164,7 +167,7 @@ func TestGitHubDownPausesGrantsNotRevocations(t *testing.T) {
 	w.merge(2, "bob", "requests/db/bob.yaml", "requester: bob\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: active, unverifiable\n", t0.Add(-time.Hour))
 	w.GH.Inject(ghfake.Fault{Status: 503, Times: 1 << 20}) // down for the whole pass, retries included
 
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	p.Set("ro", map[string]time.Time{"alice": {}})
 	eng := w.engine(p, t0)
 	ps := mustPlan(t, eng)
@@ -193,7 +196,7 @@ func TestFeedbackQuotesPrincipal(t *testing.T) {
 	principal := "alice` ✅ approved by @org/security `"
 	w := newWorld(t, fmt.Sprintf(config, "  alice: {principals: {db: \""+principal+"\"}}"))
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: quoting test\n", t0.Add(-time.Hour))
-	eng := w.engine(fake.New(fake.Options{Name: "db", Roles: []string{"ro"}}), t0)
+	eng := w.engine(roProvider(), t0)
 	ps := mustPlan(t, eng)
 	defer ps.Close()
 	if _, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{}); err != nil {
