@@ -76,10 +76,8 @@ expired), 2 usage error, 3 GitHub could not be read.`, e)
 		return err
 	}
 	o.Identities = identities
-	switch o.Output {
-	case "dsn", "command", "psql", "mariadb", "json":
-	default:
-		return usagef("credentials: --output %q: use dsn, command, psql, mariadb or json", o.Output)
+	if err := checkOutput("credentials", o.Output, "dsn", "command", "psql", "mariadb", "json"); err != nil {
+		return err
 	}
 	if (o.PR == 0) == (o.Request == "") {
 		return usagef("credentials: name the pull request with --pr N, or the request file with --request PATH (one of them)")

@@ -39,8 +39,8 @@ Exit status: 0 a verified policy is in force and every change is verified,
 	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if *output != "text" && *output != "json" {
-		return usagef("trust: --output %q: use text or json", *output)
+	if err := checkOutput("trust", *output, "text", "json"); err != nil {
+		return err
 	}
 	if *root != "" && *root != engine.TrustFirst {
 		return usagef("trust: --root %q: only \"first\" is recorded in git; to trust a later commit, set GITGRANT_TRUST_ROOT=%s for every gitgrant that reconciles (docs/trust.md)", *root, *root)
