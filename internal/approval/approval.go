@@ -233,8 +233,8 @@ type verdictMemo struct {
 
 // memoFor is the memo of a verdict checked at checked; first is when the
 // same input was first checked (zero: this is the first time). A verdict
-// that asks for a recheck gets one RecheckInterval on while RecheckWindow
-// from the first check has not passed.
+// that asks for a recheck is gathered again RecheckInterval after checked,
+// as long as RecheckWindow since the first check has not passed.
 func (v *Verifier) memoFor(ctx context.Context, first, checked time.Time, recheck bool, base, mergedOnto string) (verdictMemo, error) {
 	m := verdictMemo{firstChecked: first}
 	if m.firstChecked.IsZero() {
