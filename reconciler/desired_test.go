@@ -8,7 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/providers"
 )
 
 // variant is the test config changed by edit, as a policy at another
@@ -20,6 +19,15 @@ func variant(t *testing.T, edit func(*gitgrant.Config)) *gitgrant.Config {
 	return cfg
 }
 
+// setRole is a variant's edit of db's role name.
+func setRole(name string, edit func(*gitgrant.RoleConfig)) func(*gitgrant.Config) {
+	return func(c *gitgrant.Config) {
+		r := c.Providers["db"].Roles[name]
+		edit(&r)
+		c.Providers["db"].Roles[name] = r
+	}
+}
+
 // Rule 1, finding 1: a request holds only if the policy it was approved
 // under (at its pull request's base, and at the commit it was merged onto)
 // maps it as the policy now does; the stricter cap wins.
@@ -29,13 +37,6 @@ func TestEvaluateUnderSeveralConfigs(t *testing.T) {
 	hour := time.Hour
 	const path = "requests/db/alice.yaml"
 	merged := t0.Add(-hour)
-	setRole := func(name string, edit func(*gitgrant.RoleConfig)) func(*gitgrant.Config) {
-		return func(c *gitgrant.Config) {
-			r := c.Providers["db"].Roles[name]
-			edit(&r)
-			c.Providers["db"].Roles[name] = r
-		}
-	}
 	rejected := func(reasons ...string) gitgrant.Entry {
 		return gitgrant.Entry{Path: path, Requester: "alice", Status: gitgrant.StatusRejected, Reasons: reasons, ByPolicy: true, Blob: "b1", Commit: "c1",
 			Grants: []gitgrant.DesiredGrant{{Provider: "db", Role: "rw", Principal: "alice_db", Window: gitgrant.Window{Start: merged, End: t0.Add(hour)}}}}
@@ -151,7 +152,7 @@ func TestPolicyDisagreementRevokesAsPolicy(t *testing.T) {
 	base := variant(t, func(c *gitgrant.Config) { c.Identities["alice"].Principals["db"] = "alice_pg" })
 	src := Source{Request: req("requests/db/alice.yaml", "alice", "rw", 2*time.Hour), Evidence: approved(t0.Add(-time.Hour), "bob"), Blob: "b1", Base: base}
 	h := gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "rw", Principal: "alice_db"}, Target: "rw", End: t0.Add(time.Hour), Request: src.Request.Path, Blob: "b1"}
-	plan := Diff(cfg, Evaluate(cfg, []Source{src}, t0, Options{}), allListed(map[string][]providers.Member{"rw": members("alice_db")}), gitgrant.Ledger{h.MemberKey: h}, t0)
+	plan := Diff(cfg, Evaluate(cfg, []Source{src}, t0, Options{}), listedIn("rw", "alice_db"), gitgrant.Ledger{h.MemberKey: h}, t0)
 	if len(plan.Actions) != 1 || plan.Actions[0].Cause != gitgrant.CausePolicy || plan.Actions[0].Op != gitgrant.OpRevoke {
 		t.Fatalf("actions = %+v, want one policy revocation", plan.Actions)
 	}

@@ -72,6 +72,11 @@ func allListed(m map[string][]providers.Member) Observed {
 	return o
 }
 
+// listedIn is allListed with principals the only members, of role.
+func listedIn(role string, principals ...string) Observed {
+	return allListed(map[string][]providers.Member{role: members(principals...)})
+}
+
 func TestDiff(t *testing.T) {
 	t.Parallel()
 	cfg := loadConfig(t)
@@ -93,19 +98,19 @@ func TestDiff(t *testing.T) {
 		{
 			name:     "already granted: nothing to do",
 			sources:  []Source{{Request: rwAlice, Evidence: approved(t0.Add(-hour), "bob")}},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			want:     nil,
 		},
 		{
 			name:     "expired: revoke, marked as expiry",
 			sources:  []Source{{Request: rwAlice, Evidence: approved(t0.Add(-3*hour), "bob")}},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Expired: true, Cause: gitgrant.CauseExpired, Reason: "requests/db/alice.yaml expired at 2026-11-22T11:00:00Z", Request: "requests/db/alice.yaml"}},
 		},
 		{
 			name:     "window ends exactly now: revoked, not granted",
 			sources:  []Source{{Request: rwAlice, Evidence: approved(t0.Add(-2*hour), "bob")}},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Expired: true, Cause: gitgrant.CauseExpired, Reason: "requests/db/alice.yaml expired at 2026-11-22T12:00:00Z", Request: "requests/db/alice.yaml"}},
 		},
 		{
@@ -115,26 +120,26 @@ func TestDiff(t *testing.T) {
 				r.Starts = t0.Add(2 * hour)
 				return r
 			}(), Evidence: approved(t0.Add(-hour), "bob")}},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseDrift, Reason: "requests/db/alice.yaml starts at 2026-11-22T14:00:00Z", Request: "requests/db/alice.yaml"}},
 		},
 		{
 			name:     "rejected evidence: never granted, member revoked with the reasons",
 			sources:  []Source{{Request: rwAlice, Evidence: &gitgrant.Evidence{MergedAt: t0.Add(-hour), Reasons: []string{"self-approval by alice does not count"}}}},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseDrift, Reason: "requests/db/alice.yaml is not approved: self-approval by alice does not count", Request: "requests/db/alice.yaml"}},
 		},
 		{
 			name:     "unverified (GitHub down) and in window, nothing in the ledger: nothing granted, and it shields no member (finding 4)",
 			sources:  []Source{{Request: rwAlice, CommittedAt: t0.Add(-hour)}, {Request: req("requests/db/bob.yaml", "bob", "rw", 2*hour), CommittedAt: t0.Add(-hour)}},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseDrift,
 				Reason: "requests/db/alice.yaml is unverified and gitgrant holds no grant for it: approval not verified: GitHub was not consulted or could not be reached", Request: "requests/db/alice.yaml"}},
 		},
 		{
 			name:     "unverified but past its end: revocation does not wait for GitHub",
 			sources:  []Source{{Request: rwAlice, CommittedAt: t0.Add(-5 * hour)}},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Expired: true, Cause: gitgrant.CauseExpired, Reason: "requests/db/alice.yaml expired at 2026-11-22T09:00:00Z", Request: "requests/db/alice.yaml"}},
 		},
 		{
@@ -147,7 +152,7 @@ func TestDiff(t *testing.T) {
 		},
 		{
 			name:     "standing is per role: app on ro is drift",
-			observed: allListed(map[string][]providers.Member{"ro": members("app")}),
+			observed: listedIn("ro", "app"),
 			want:     []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "ro", Principal: "app", Cause: gitgrant.CauseDrift, Reason: "drift: not backed by an active request or a standing entry"}},
 		},
 		{

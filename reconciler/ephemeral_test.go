@@ -12,13 +12,7 @@ import (
 // ephemeralConfig is the test config with db/ro granted through
 // ephemeral accounts.
 func ephemeralConfig(t *testing.T) *gitgrant.Config {
-	cfg := loadConfig(t)
-	p := cfg.Providers["db"]
-	r := p.Roles["ro"]
-	r.Mode = gitgrant.ModeEphemeral
-	p.Roles["ro"] = r
-	cfg.Providers["db"] = p
-	return cfg
+	return variant(t, setRole("ro", func(r *gitgrant.RoleConfig) { r.Mode = gitgrant.ModeEphemeral }))
 }
 
 func account(name, owner, path, blob string, end time.Time) gitgrant.Holding {

@@ -8,7 +8,6 @@ import (
 	"github.com/google/go-cmp/cmp/cmpopts"
 
 	"github.com/gitgrant/gitgrant"
-	"github.com/gitgrant/gitgrant/providers"
 )
 
 // verified is an approved request file with its blob, merged at merged.
@@ -44,6 +43,8 @@ func TestDiffWithLedger(t *testing.T) {
 	hour := time.Hour
 	const alice, bob = "requests/db/alice.yaml", "requests/db/bob.yaml"
 	aliceHeld := holding("rw", "alice_db", alice, "b1", t0.Add(hour))
+	// aliceRW: alice's approved request, 2h of db/rw from an hour ago.
+	aliceRW := func() []Source { return []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1")} }
 	oldTarget := holding("rw", "alice_db", alice, "b0", t0.Add(hour))
 	oldTarget.Target = "rw_old"
 	cases := []struct {
@@ -57,7 +58,7 @@ func TestDiffWithLedger(t *testing.T) {
 	}{
 		{
 			name:     "a grant carries the ledger line to record before the call",
-			sources:  []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1")},
+			sources:  aliceRW(),
 			observed: allListed(nil),
 			want: []gitgrant.Action{{Op: gitgrant.OpGrant, Provider: "db", Role: "rw", Principal: "alice_db", Expires: t0.Add(hour), Reason: alice + " until 2026-11-22T13:00:00Z", Request: alice,
 				Holding: &gitgrant.Holding{MemberKey: aliceHeld.MemberKey, Target: "rw", End: t0.Add(hour), Request: alice, Blob: "b1", Commit: "c-b1", GrantedAt: t0}}},
@@ -65,15 +66,15 @@ func TestDiffWithLedger(t *testing.T) {
 		},
 		{
 			name:       "desired and present but not in the ledger: recorded, no provider call",
-			sources:    []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1")},
-			observed:   allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			sources:    aliceRW(),
+			observed:   listedIn("rw", "alice_db"),
 			wantRecord: []gitgrant.Holding{{MemberKey: aliceHeld.MemberKey, Target: "rw", End: t0.Add(hour), Request: alice, Blob: "b1", Commit: "c-b1", GrantedAt: t0}},
 			wantNext:   t0.Add(hour),
 		},
 		{
 			name:     "desired, present and in the ledger as it is: nothing",
-			sources:  []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1")},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			sources:  aliceRW(),
+			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
 			wantNext: t0.Add(hour),
 		},
@@ -81,7 +82,7 @@ func TestDiffWithLedger(t *testing.T) {
 			name: "a second request extends it: recorded with the new backing, granted-at kept",
 			sources: []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1"),
 				verified("requests/db/alice-more.yaml", "alice", "rw", 3*hour, t0.Add(-hour), "b2")},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
 			wantRecord: []gitgrant.Holding{{MemberKey: aliceHeld.MemberKey, Target: "rw", End: t0.Add(2 * hour), Request: "requests/db/alice-more.yaml", Blob: "b2", Commit: "c-b2",
 				GrantedAt: aliceHeld.GrantedAt}},
@@ -91,7 +92,7 @@ func TestDiffWithLedger(t *testing.T) {
 			// Finding 11: an "I'm done" deletion revokes on a drift: report
 			// role too, because gitgrant granted it.
 			name:     "request file deleted early, on a drift: report role: revoked as withdrawn",
-			observed: allListed(map[string][]providers.Member{"audit": members("bob_db")}),
+			observed: listedIn("audit", "bob_db"),
 			ledger:   ledgerOf(holding("audit", "bob_db", bob, "b9", t0.Add(hour))),
 			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "audit", Principal: "bob_db", Cause: gitgrant.CauseWithdrawn,
 				Reason: bob + " was removed from the main branch", Request: bob, Holding: ptr(holding("audit", "bob_db", bob, "b9", t0.Add(hour)))}},
@@ -99,7 +100,7 @@ func TestDiffWithLedger(t *testing.T) {
 		},
 		{
 			name:     "window recorded in the ledger ended, on a drift: report role: revoked as expired",
-			observed: allListed(map[string][]providers.Member{"audit": members("bob_db")}),
+			observed: listedIn("audit", "bob_db"),
 			ledger:   ledgerOf(holding("audit", "bob_db", bob, "b9", t0)),
 			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "audit", Principal: "bob_db", Cause: gitgrant.CauseExpired, Expired: true,
 				Reason: bob + " expired at 2026-11-22T12:00:00Z", Request: bob, Holding: ptr(holding("audit", "bob_db", bob, "b9", t0))}},
@@ -107,7 +108,7 @@ func TestDiffWithLedger(t *testing.T) {
 		{
 			name:     "request edited to another role: the old role is withdrawn, the new one granted",
 			sources:  []Source{verified(alice, "alice", "ro", 2*hour, t0.Add(-hour), "b2")},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
 			want: []gitgrant.Action{
 				{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseWithdrawn,
@@ -120,7 +121,7 @@ func TestDiffWithLedger(t *testing.T) {
 		{
 			name:     "the file on main was rejected: revoked as rejected",
 			sources:  []Source{{Request: req(alice, "alice", "rw", 2*hour), Evidence: &gitgrant.Evidence{MergedAt: t0.Add(-hour), Reasons: []string{"the approval was dismissed"}}, Blob: "b1"}},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
 			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseRejected,
 				Reason: alice + " is not approved: the approval was dismissed", Request: alice, Holding: ptr(aliceHeld)}},
@@ -130,12 +131,12 @@ func TestDiffWithLedger(t *testing.T) {
 			// Finding 6: nothing in gitgrant.yaml names these any more;
 			// the ledger does.
 			name:    "role and provider gone from the configuration: revoked as a policy change",
-			sources: []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1")},
+			sources: aliceRW(),
 			ledger: ledgerOf(
 				gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "old", Principal: "alice_db"}, Target: "old_grp", End: t0.Add(hour), Request: alice, Blob: "b1"},
 				gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "gone", Role: "admin", Principal: "alice"}, Target: "admins", End: t0.Add(hour), Request: alice, Blob: "b1"},
 			),
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			want: []gitgrant.Action{
 				{Op: gitgrant.OpRevoke, Provider: "db", Role: "old", Principal: "alice_db", Cause: gitgrant.CausePolicy, Reason: "role db/old is no longer in gitgrant.yaml", Request: alice,
 					Holding: &gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "old", Principal: "alice_db"}, Target: "old_grp", End: t0.Add(hour), Request: alice, Blob: "b1"}},
@@ -147,9 +148,9 @@ func TestDiffWithLedger(t *testing.T) {
 		},
 		{
 			name:     "the identity now maps alice elsewhere: the old principal's holding is a policy revocation",
-			sources:  []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1")},
+			sources:  aliceRW(),
 			ledger:   ledgerOf(holding("rw", "alice_old", alice, "b1", t0.Add(hour))),
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_old")}),
+			observed: listedIn("rw", "alice_old"),
 			want: []gitgrant.Action{
 				{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_old", Cause: gitgrant.CausePolicy, Reason: alice + " no longer grants db/rw to alice_old under the policy", Request: alice,
 					Holding: ptr(holding("rw", "alice_old", alice, "b1", t0.Add(hour)))},
@@ -177,12 +178,12 @@ func TestDiffWithLedger(t *testing.T) {
 		},
 		{
 			name:     "a standing member is never revoked, whatever the ledger says",
-			observed: allListed(map[string][]providers.Member{"rw": members("app")}),
+			observed: listedIn("rw", "app"),
 			ledger:   ledgerOf(holding("rw", "app", bob, "b9", t0.Add(-hour))),
 		},
 		{
 			name:     "the role's target changed: revoked from the old target first; the grant follows next pass",
-			sources:  []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1")},
+			sources:  aliceRW(),
 			observed: allListed(nil),
 			ledger:   ledgerOf(oldTarget),
 			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CausePolicy,
@@ -195,14 +196,14 @@ func TestDiffWithLedger(t *testing.T) {
 			// while GitHub cannot be asked, until the recorded end.
 			name:     "unverified, same file content as the holding: kept, neither revoked nor granted",
 			sources:  []Source{unverified(alice, "alice", "rw", 4*hour, t0.Add(-hour), "b1")},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
 			wantNext: t0.Add(hour),
 		},
 		{
 			name:     "unverified and the holding's end has passed: revoked as expired, although the file asks for longer",
 			sources:  []Source{unverified(alice, "alice", "rw", 4*hour, t0.Add(-hour), "b1")},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(holding("rw", "alice_db", alice, "b1", t0)),
 			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseExpired, Expired: true,
 				Reason: alice + " expired at 2026-11-22T12:00:00Z", Request: alice, Holding: ptr(holding("rw", "alice_db", alice, "b1", t0))}},
@@ -211,7 +212,7 @@ func TestDiffWithLedger(t *testing.T) {
 		{
 			name:     "unverified edit of a granted file (a direct push extending it): withdrawn, nothing kept",
 			sources:  []Source{unverified(alice, "alice", "rw", 4*hour, t0.Add(-hour), "b2")},
-			observed: allListed(map[string][]providers.Member{"rw": members("alice_db")}),
+			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
 			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseWithdrawn,
 				Reason: alice + " changed since it was granted; the new content grants on its own", Request: alice, Holding: ptr(aliceHeld)}},
@@ -220,7 +221,7 @@ func TestDiffWithLedger(t *testing.T) {
 		{
 			name:     "unverified request on a drift: report role: its member is only reported, never kept by the file",
 			sources:  []Source{unverified("requests/db/carol.yaml", "carol", "audit", 4*hour, t0.Add(-hour), "b3")},
-			observed: allListed(map[string][]providers.Member{"audit": members("carol_db")}),
+			observed: listedIn("audit", "carol_db"),
 			want: []gitgrant.Action{{Op: gitgrant.OpReport, Provider: "db", Role: "audit", Principal: "carol_db", Cause: gitgrant.CauseDrift,
 				Reason: "requests/db/carol.yaml is unverified and gitgrant holds no grant for it: approval not verified: GitHub was not consulted or could not be reached (drift: report)", Request: "requests/db/carol.yaml"}},
 			wantNext: t0.Add(3 * hour),

@@ -33,10 +33,9 @@ func runCLIAt(t *testing.T, now time.Time, vars map[string]string, args ...strin
 func TestReconcileCleanupPullRequest(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	ro, bob, carol := "cpr_ro_"+s, "cpr_bob_"+s, "cpr_carol_"+s
-	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN", "CREATE ROLE "+carol+" LOGIN", "GRANT "+ro+" TO "+bob)
-	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
+	roles := pgRoles(t, dsn, "cpr", []string{"ro"}, []string{"bob", "carol"})
+	ro, bob, carol := roles["ro"], roles["bob"], roles["carol"]
+	pgExec(t, dsn, "GRANT "+ro+" TO "+bob)
 
 	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{
 		"gitgrant.yaml": fmt.Sprintf(`identities:

@@ -72,18 +72,12 @@ expired), 2 usage error, 3 GitHub could not be read.`, e)
 	fs.StringVar(&o.Output, "output", "dsn", "`format`: dsn, command, psql, mariadb or json")
 	fs.StringVar(&o.Provider, "provider", "", "only the grant on provider `NAME`")
 	fs.StringVar(&o.From, "from", "", "only comments written by `LOGIN` (gitgrant's identity)")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usagef("credentials: unexpected argument %q", rest[0])
-	}
 	o.Identities = identities
-	switch o.Output {
-	case "dsn", "command", "psql", "mariadb", "json":
-	default:
-		return usagef("credentials: --output %q: use dsn, command, psql, mariadb or json", o.Output)
+	if err := checkOutput("credentials", o.Output, "dsn", "command", "psql", "mariadb", "json"); err != nil {
+		return err
 	}
 	if (o.PR == 0) == (o.Request == "") {
 		return usagef("credentials: name the pull request with --pr N, or the request file with --request PATH (one of them)")

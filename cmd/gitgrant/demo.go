@@ -67,10 +67,8 @@ orders-db (in memory), and the clock, which jumps so that hours pass in
 seconds.`, e)
 	keep := fs.Bool("keep", false, "keep the repositories afterwards, to explore them with git and gitgrant")
 	dir := fs.String("dir", "", "create the demo's folder in `DIR` (default: the system's temporary folder)")
-	if rest, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("demo: unexpected argument %q", rest[0])
 	}
 	root, err := os.MkdirTemp(*dir, "gitgrant-demo-")
 	if err != nil {

@@ -107,12 +107,8 @@ protection.`, e)
 	versionFlag := fs.String("version", "", "the gitgrant release the workflows install, `vX.Y.Z` (default: this binary's, when it is a release)")
 	actionCommit := fs.String("action-commit", "", "the commit `SHA` of that release's tag: the workflows then use the action pinned to it")
 	force := fs.Bool("force", false, "overwrite files that exist")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("init: unexpected argument %q (see 'gitgrant init --help')", rest[0])
 	}
 	data, err := initSettings(provs, requestOwners, *owners, *cleanup, *versionFlag, *actionCommit)
 	if err != nil {

@@ -29,15 +29,9 @@ func gitRepo(t *testing.T, files map[string]string, at time.Time) string {
 func TestPlanAgainstRealPostgres(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	ro, rw, bob, alice, mallory := "gg_ro_"+s, "gg_rw_"+s, "gg_bob_"+s, "gg_alice_"+s, "gg_mallory_"+s
-	pgExec(t, dsn,
-		fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, ro), fmt.Sprintf(`CREATE ROLE %s NOLOGIN`, rw),
-		fmt.Sprintf(`CREATE ROLE %s LOGIN`, bob), fmt.Sprintf(`CREATE ROLE %s LOGIN`, alice), fmt.Sprintf(`CREATE ROLE %s LOGIN`, mallory),
-		fmt.Sprintf(`GRANT %s TO %s`, rw, mallory))
-	t.Cleanup(func() {
-		pgExec(t, dsn, fmt.Sprintf(`DROP ROLE IF EXISTS %s, %s, %s, %s, %s`, mallory, alice, bob, rw, ro))
-	})
+	roles := pgRoles(t, dsn, "gg", []string{"ro", "rw"}, []string{"bob", "alice", "mallory"})
+	ro, rw, bob, alice, mallory := roles["ro"], roles["rw"], roles["bob"], roles["alice"], roles["mallory"]
+	pgExec(t, dsn, "GRANT "+rw+" TO "+mallory)
 
 	config := fmt.Sprintf(`identities:
   alice: {principals: {orders-db: %s}}

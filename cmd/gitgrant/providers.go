@@ -45,12 +45,8 @@ error, 3 a provider failed.`, e)
 	repo := fs.String("repo", ".", "access repository `DIR` (holds gitgrant.yaml)")
 	output := fs.String("output", "text", "`format`: text or json")
 	timeout := fs.Duration("timeout", 30*time.Second, "time allowed to each provider")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	}
-	if len(rest) > 0 {
-		return usagef("providers check: unexpected argument %q", rest[0])
 	}
 	format, err := render.ParseFormat(*output, false)
 	if err != nil || format == render.GitHub {

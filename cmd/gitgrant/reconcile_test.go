@@ -45,6 +45,30 @@ func pgExec(t *testing.T, dsn string, sqls ...string) {
 	}
 }
 
+// pgRoles creates in the real PostgreSQL a NOLOGIN role for each of
+// groups and a LOGIN role for each of users, each named
+// prefix_NAME_<suffix> with a suffix unique to the run so that tests can
+// run in parallel, and drops them all when the test ends. It returns the
+// roles by NAME.
+func pgRoles(t *testing.T, dsn, prefix string, groups, users []string) map[string]string {
+	t.Helper()
+	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
+	roles := map[string]string{}
+	var create, all []string
+	add := func(names []string, login string) {
+		for _, n := range names {
+			roles[n] = prefix + "_" + n + "_" + s
+			create = append(create, "CREATE ROLE "+roles[n]+" "+login)
+			all = append(all, roles[n])
+		}
+	}
+	add(groups, "NOLOGIN")
+	add(users, "LOGIN")
+	pgExec(t, dsn, create...)
+	t.Cleanup(func() { pgExec(t, dsn, "DROP ROLE IF EXISTS "+strings.Join(all, ", ")) })
+	return roles
+}
+
 // pgMembers are the members of group, sorted.
 func pgMembers(t *testing.T, dsn, group string) []string {
 	t.Helper()
@@ -69,15 +93,9 @@ func pgMembers(t *testing.T, dsn, group string) []string {
 func TestReconcileEndToEnd(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	ro, rw, alice, bob, mallory := "e2e_ro_"+s, "e2e_rw_"+s, "e2e_alice_"+s, "e2e_bob_"+s, "e2e_mallory_"+s
-	pgExec(t, dsn,
-		"CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+rw+" NOLOGIN",
-		"CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+bob+" LOGIN", "CREATE ROLE "+mallory+" LOGIN",
-		"GRANT "+rw+" TO "+mallory, "GRANT "+ro+" TO "+bob)
-	t.Cleanup(func() {
-		pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s, %s, %s", mallory, bob, alice, rw, ro))
-	})
+	roles := pgRoles(t, dsn, "e2e", []string{"ro", "rw"}, []string{"alice", "bob", "mallory"})
+	ro, rw, alice, bob, mallory := roles["ro"], roles["rw"], roles["alice"], roles["bob"], roles["mallory"]
+	pgExec(t, dsn, "GRANT "+rw+" TO "+mallory, "GRANT "+ro+" TO "+bob)
 
 	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{
 		"gitgrant.yaml": fmt.Sprintf(`identities:
@@ -156,10 +174,9 @@ providers:
 func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	ro, alice, mallory := "nogh_ro_"+s, "nogh_alice_"+s, "nogh_mallory_"+s
-	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+mallory+" LOGIN", "GRANT "+ro+" TO "+mallory)
-	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", mallory, alice, ro)) })
+	roles := pgRoles(t, dsn, "nogh", []string{"ro"}, []string{"alice", "mallory"})
+	ro, alice, mallory := roles["ro"], roles["alice"], roles["mallory"]
+	pgExec(t, dsn, "GRANT "+ro+" TO "+mallory)
 	w := accesstest.Local(t, map[string]string{
 		"gitgrant.yaml":          fmt.Sprintf("identities:\n  alice: {principals: {db: %s}}\nproviders:\n  db:\n    type: postgres\n    dsn_env: NOGH_DSN\n    roles:\n      ro: {target: %s, approvals: 0}\n", alice, ro),
 		"requests/db/alice.yaml": "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: Look at data\n",
@@ -220,17 +237,15 @@ func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
 func TestReconcileBrake(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	ro := "brake_ro_" + s
-	var users []string
-	sqls := []string{"CREATE ROLE " + ro + " NOLOGIN"}
-	for i := range 6 {
-		u := fmt.Sprintf("brake_u%d_%s", i, s)
-		users = append(users, u)
-		sqls = append(sqls, "CREATE ROLE "+u+" LOGIN", "GRANT "+ro+" TO "+u)
+	names := []string{"u0", "u1", "u2", "u3", "u4", "u5"}
+	roles := pgRoles(t, dsn, "brake", []string{"ro"}, names)
+	ro := roles["ro"]
+	var users, grants []string
+	for _, n := range names {
+		users = append(users, roles[n])
+		grants = append(grants, "GRANT "+ro+" TO "+roles[n])
 	}
-	pgExec(t, dsn, sqls...)
-	t.Cleanup(func() { pgExec(t, dsn, "DROP ROLE IF EXISTS "+strings.Join(append(users, ro), ", ")) })
+	pgExec(t, dsn, grants...)
 	w := accesstest.Local(t, map[string]string{"gitgrant.yaml": fmt.Sprintf("providers:\n  db:\n    type: postgres\n    dsn_env: BRAKE_DSN\n    roles:\n      ro: {target: %s}\n", ro)}, testNow.Add(-time.Hour))
 
 	r := runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.Work)

@@ -52,22 +52,14 @@ Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
 	fs.StringVar(&o.Output, "output", "text", "`format`: text, json, csv or html")
 	fs.StringVar(&o.File, "out", "", "write to `FILE` instead of stdout")
 	fs.StringVar(&o.CacheDir, "cache-dir", "", "where clones of remote repositories are kept (default: the user cache)")
-	if rest, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("report: unexpected argument %q (see 'gitgrant report --help')", rest[0])
 	}
-	switch o.Output {
-	case "text", "json", "csv", "html":
-	default:
-		return usagef("report: unknown output format %q: use text, json, csv or html", o.Output)
+	if err := checkOutput("report", o.Output, "text", "json", "csv", "html"); err != nil {
+		return err
 	}
-	var err error
-	if o.Filter.Since, err = parseTime(*since, e.now()); err != nil {
-		return usagef("report: --since: %v", err)
-	}
-	if o.Filter.Until, err = parseTime(*until, e.now()); err != nil {
-		return usagef("report: --until: %v", err)
+	if err := parseTimeFlags("report", e.now(), timeFlag{"since", *since, &o.Filter.Since}, timeFlag{"until", *until, &o.Filter.Until}); err != nil {
+		return err
 	}
 	if !o.Filter.Since.IsZero() && !o.Filter.Until.IsZero() && !o.Filter.Since.Before(o.Filter.Until) {
 		return usagef("report: --since %s is not before --until %s", *since, *until)

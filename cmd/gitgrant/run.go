@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"slices"
 	"strings"
 	"time"
 
@@ -233,4 +234,44 @@ func parseFlags(fs *flagSet, args []string) ([]string, error) {
 		positional = append(positional, args[0])
 		args = args[1:]
 	}
+}
+
+// parseFlagsOnly is parseFlags for a command that takes no positional
+// argument: one is a usage error.
+func parseFlagsOnly(fs *flagSet, args []string) error {
+	rest, err := parseFlags(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(rest) > 0 {
+		return usagef("%s: unexpected argument %q (see 'gitgrant %s --help')", fs.Name(), rest[0], fs.Name())
+	}
+	return nil
+}
+
+// checkOutput refuses an --output that is none of formats.
+func checkOutput(cmd, output string, formats ...string) error {
+	if slices.Contains(formats, output) {
+		return nil
+	}
+	return usagef("%s: unknown output format %q: use %s or %s", cmd, output, strings.Join(formats[:len(formats)-1], ", "), formats[len(formats)-1])
+}
+
+// timeFlag is a flag that takes a time: its name, the value given and
+// where the time goes.
+type timeFlag struct {
+	name, value string
+	dst         *time.Time
+}
+
+// parseTimeFlags reads each flag's value as parseTime does ("" leaves
+// the zero time); a bad one is a usage error naming cmd and the flag.
+func parseTimeFlags(cmd string, now time.Time, flags ...timeFlag) error {
+	for _, f := range flags {
+		var err error
+		if *f.dst, err = parseTime(f.value, now); err != nil {
+			return usagef("%s: --%s: %v", cmd, f.name, err)
+		}
+	}
+	return nil
 }

@@ -68,10 +68,9 @@ func httpGet(url string) (int, string) {
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
 	dsn := testenv.PostgresDSN(t)
-	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	rw, alice, mallory := "serve_rw_"+s, "serve_alice_"+s, "serve_mallory_"+s
-	pgExec(t, dsn, "CREATE ROLE "+rw+" NOLOGIN", "CREATE ROLE "+alice+" LOGIN", "CREATE ROLE "+mallory+" LOGIN", "GRANT "+rw+" TO "+mallory)
-	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", mallory, alice, rw)) })
+	roles := pgRoles(t, dsn, "serve", []string{"rw"}, []string{"alice", "mallory"})
+	rw, alice, mallory := roles["rw"], roles["alice"], roles["mallory"]
+	pgExec(t, dsn, "GRANT "+rw+" TO "+mallory)
 
 	now := time.Now().UTC().Truncate(time.Second)
 	w := accesstest.New(t, time.Now, map[string]string{

@@ -23,8 +23,8 @@ counted.`, e)
 	if _, err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if *output != "text" && *output != "json" {
-		return usagef("status: --output %q: use text or json", *output)
+	if err := checkOutput("status", *output, "text", "json"); err != nil {
+		return err
 	}
 	eng, err := newEngine(ctx, e, engineOptions{Source: *repoFlag, Branch: *branch})
 	if err != nil {

@@ -36,15 +36,11 @@ Exit status: 0 a verified policy is in force and every change is verified,
 	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch`")
 	root := fs.String("root", "", "record the trust root: `first` (the first policy commit of main)")
 	output := fs.String("output", "text", "`format`: text or json")
-	rest, err := parseFlags(fs, args)
-	if err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
-	if len(rest) > 0 {
-		return usagef("trust: unexpected argument %q", rest[0])
-	}
-	if *output != "text" && *output != "json" {
-		return usagef("trust: --output %q: use text or json", *output)
+	if err := checkOutput("trust", *output, "text", "json"); err != nil {
+		return err
 	}
 	if *root != "" && *root != engine.TrustFirst {
 		return usagef("trust: --root %q: only \"first\" is recorded in git; to trust a later commit, set GITGRANT_TRUST_ROOT=%s for every gitgrant that reconciles (docs/trust.md)", *root, *root)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -58,6 +59,17 @@ func newPRWorld(t *testing.T) *prWorld {
 	return &prWorld{t: t, gh: w.GH, repo: w.Repo, w: w, base: w.Git(time.Time{}, "", "rev-parse", "HEAD"), vars: map[string]string{
 		"GITHUB_TOKEN": "test-token", "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL(),
 	}}
+}
+
+// validate runs `gitgrant validate --pr n` on the clone and fails the test
+// unless it exits with want.
+func (p *prWorld) validate(n, want int) result {
+	p.t.Helper()
+	r := runCLI(p.t, p.vars, "validate", "--repo", p.w.Work, "--pr", strconv.Itoa(n))
+	if r.code != want {
+		p.t.Fatalf("validate --pr %d: exit %d, want %d\n%s\n%s", n, r.code, want, r.stdout, r.stderr)
+	}
+	return r
 }
 
 // land commits changes ("" deletes a file) straight to main, on the
@@ -118,10 +130,7 @@ func TestValidatePR(t *testing.T) {
 		"requests/orders-db/bob-ro.yaml":   "",
 	})
 
-	r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7")
-	if r.code != gitgrant.ExitOK {
-		t.Fatalf("exit %d, want 0 (valid; approvals missing is not invalid)\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
+	p.validate(7, gitgrant.ExitOK) // valid; approvals missing is not invalid
 	cs := p.comments(7)
 	if len(cs) != 1 {
 		t.Fatalf("%d validate comments, want 1: %+v", len(cs), cs)
@@ -139,9 +148,7 @@ func TestValidatePR(t *testing.T) {
 
 	// Unchanged: the same comment, not even edited.
 	before := p.gh.Count("PATCH", "/issues/comments/")
-	if r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7"); r.code != gitgrant.ExitOK {
-		t.Fatalf("second run: exit %d\n%s", r.code, r.stderr)
-	}
+	p.validate(7, gitgrant.ExitOK)
 	if got := p.comments(7); len(got) != 1 || got[0].ID != cs[0].ID {
 		t.Fatalf("second run: comments %+v, want the first one only", got)
 	}
@@ -151,9 +158,7 @@ func TestValidatePR(t *testing.T) {
 
 	// A code owner approves: the same comment is updated to say so.
 	p.gh.AddReview(p.repo, 7, ghfake.Review{User: "dave", State: "APPROVED", CommitID: head, SubmittedAt: testNow.Add(-time.Minute)})
-	if r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7"); r.code != gitgrant.ExitOK {
-		t.Fatalf("third run: exit %d\n%s", r.code, r.stderr)
-	}
+	p.validate(7, gitgrant.ExitOK)
 	got := p.comments(7)
 	if len(got) != 1 || got[0].ID != cs[0].ID {
 		t.Fatalf("third run: comments %+v, want the first one, updated", got)
@@ -163,7 +168,7 @@ func TestValidatePR(t *testing.T) {
 	}
 
 	// --output json is one document, for scripts.
-	r = runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7", "--output", "json")
+	r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "7", "--output", "json")
 	var doc struct {
 		OK          bool `json:"ok"`
 		PullRequest struct {
@@ -326,10 +331,7 @@ func TestValidatePRBrokenBase(t *testing.T) {
 		"requests/orders-db/alice-ro.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Read refunds\n",
 		"requests/orders-db/README.md":     "",
 	})
-	r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "9")
-	if r.code != gitgrant.ExitInvalid {
-		t.Fatalf("exit %d, want 1\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
+	p.validate(9, gitgrant.ExitInvalid)
 	cs := p.comments(9)
 	if len(cs) != 1 {
 		t.Fatalf("%d comments, want 1", len(cs))
@@ -354,10 +356,7 @@ func TestValidatePRGitHubFailsForOne(t *testing.T) {
 		"requests/orders-db/alice-rw.yaml": "requester: alice\ngrants: [{provider: orders-db, role: readwrite}]\nduration: 2h\nreason: Repair stuck orders\n",
 	})
 	p.gh.Inject(ghfake.Fault{Method: "GET", PathContains: "/pulls/6/reviews", Status: 403, Body: `{"message":"Resource not accessible by integration"}`, Times: 1})
-	r := runCLI(t, p.vars, "validate", "--repo", p.w.Work, "--pr", "6")
-	if r.code != gitgrant.ExitSystem {
-		t.Fatalf("exit %d, want 3\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
+	p.validate(6, gitgrant.ExitSystem)
 	cs := p.comments(6)
 	if len(cs) != 1 || !strings.Contains(cs[0].Body, "approvals not checked") || !strings.Contains(cs[0].Body, "| not checked |") {
 		t.Errorf("comments = %+v", cs)

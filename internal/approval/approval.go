@@ -171,12 +171,12 @@ func (v *Verifier) Verify(ctx context.Context, in Input) (gitgrant.Evidence, err
 		if err != nil {
 			return gitgrant.Evidence{}, fmt.Errorf("approval: evidence cache: %w", err)
 		}
-		if ok && (e.RecheckAt.IsZero() || v.now().Before(e.RecheckAt)) {
-			same, err := v.samePolicies(ctx, e.Policies)
+		if ok {
+			reuse, err := v.reusable(ctx, verdictMemo{firstChecked: e.FirstChecked, recheckAt: e.RecheckAt, deps: e.Policies})
 			if err != nil {
 				return gitgrant.Evidence{}, err
 			}
-			if same {
+			if reuse {
 				return e.Evidence, nil
 			}
 		}
@@ -187,16 +187,11 @@ func (v *Verifier) Verify(ctx context.Context, in Input) (gitgrant.Evidence, err
 		return gitgrant.Evidence{}, err
 	}
 	if v.Cache != nil {
-		entry := CacheEntry{Evidence: ev, FirstChecked: first}
-		if entry.FirstChecked.IsZero() {
-			entry.FirstChecked = ev.CheckedAt
-		}
-		if recheck && ev.CheckedAt.Sub(entry.FirstChecked) < RecheckWindow {
-			entry.RecheckAt = ev.CheckedAt.Add(RecheckInterval)
-		}
-		if entry.Policies, err = v.policyDeps(ctx, ev.BaseCommit, ev.MergedOnto); err != nil {
+		m, err := v.memoFor(ctx, first, ev.CheckedAt, recheck, ev.BaseCommit, ev.MergedOnto)
+		if err != nil {
 			return gitgrant.Evidence{}, err
 		}
+		entry := CacheEntry{Evidence: ev, FirstChecked: m.firstChecked, RecheckAt: m.recheckAt, Policies: m.deps}
 		if err := v.Cache.Put(ctx, key, entry); err != nil {
 			return gitgrant.Evidence{}, fmt.Errorf("approval: evidence cache: %w", err)
 		}
@@ -224,6 +219,43 @@ func (v *Verifier) policyDeps(ctx context.Context, commits ...string) (map[strin
 		deps[c] = p.fingerprint()
 	}
 	return deps, nil
+}
+
+// verdictMemo is what is kept beside a verdict (a request's evidence in
+// the Cache, a policy change's in the Verifier): when the same input was
+// first checked, when to gather it again (zero: only once the policy it
+// was judged by changes) and that policy (policyDeps).
+type verdictMemo struct {
+	firstChecked time.Time
+	recheckAt    time.Time
+	deps         map[string]string
+}
+
+// memoFor is the memo of a verdict checked at checked; first is when the
+// same input was first checked (zero: this is the first time). A verdict
+// that asks for a recheck is gathered again RecheckInterval after checked,
+// as long as RecheckWindow since the first check has not passed.
+func (v *Verifier) memoFor(ctx context.Context, first, checked time.Time, recheck bool, base, mergedOnto string) (verdictMemo, error) {
+	m := verdictMemo{firstChecked: first}
+	if m.firstChecked.IsZero() {
+		m.firstChecked = checked
+	}
+	if recheck && checked.Sub(m.firstChecked) < RecheckWindow {
+		m.recheckAt = checked.Add(RecheckInterval)
+	}
+	var err error
+	m.deps, err = v.policyDeps(ctx, base, mergedOnto)
+	return m, err
+}
+
+// reusable reports whether the verdict kept with m may be returned again
+// now: its recheck time has not come and the policies it was judged by are
+// still those in force.
+func (v *Verifier) reusable(ctx context.Context, m verdictMemo) (bool, error) {
+	if !m.recheckAt.IsZero() && !v.now().Before(m.recheckAt) {
+		return false, nil
+	}
+	return v.samePolicies(ctx, m.deps)
 }
 
 // samePolicies reports whether the policies a cached verdict was judged by

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io/fs"
 	"strings"
-	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/codeowners"
@@ -36,10 +35,8 @@ type PolicyFileChange struct {
 
 // policyMemo is a policy-change verdict and when to gather it again.
 type policyMemo struct {
-	ev           gitgrant.PolicyEvidence
-	firstChecked time.Time
-	recheckAt    time.Time
-	deps         map[string]string
+	ev gitgrant.PolicyEvidence
+	verdictMemo
 }
 
 // VerifyPolicyChange decides whether a policy change on main came through
@@ -70,12 +67,12 @@ func (v *Verifier) VerifyPolicyChange(ctx context.Context, in PolicyChangeInput)
 	v.mu.Lock()
 	m, ok := v.changes[in.Commit]
 	v.mu.Unlock()
-	if ok && (m.recheckAt.IsZero() || v.now().Before(m.recheckAt)) {
-		same, err := v.samePolicies(ctx, m.deps)
+	if ok {
+		reuse, err := v.reusable(ctx, m.verdictMemo)
 		if err != nil {
 			return gitgrant.PolicyEvidence{}, err
 		}
-		if same {
+		if reuse {
 			return m.ev, nil
 		}
 	}
@@ -83,16 +80,11 @@ func (v *Verifier) VerifyPolicyChange(ctx context.Context, in PolicyChangeInput)
 	if err != nil {
 		return gitgrant.PolicyEvidence{}, err
 	}
-	next := policyMemo{ev: ev, firstChecked: m.firstChecked}
-	if next.firstChecked.IsZero() {
-		next.firstChecked = ev.CheckedAt
-	}
-	if recheck && ev.CheckedAt.Sub(next.firstChecked) < RecheckWindow {
-		next.recheckAt = ev.CheckedAt.Add(RecheckInterval)
-	}
-	if next.deps, err = v.policyDeps(ctx, ev.BaseCommit, ev.MergedOnto); err != nil {
+	kept, err := v.memoFor(ctx, m.firstChecked, ev.CheckedAt, recheck, ev.BaseCommit, ev.MergedOnto)
+	if err != nil {
 		return gitgrant.PolicyEvidence{}, err
 	}
+	next := policyMemo{ev: ev, verdictMemo: kept}
 	v.mu.Lock()
 	if v.changes == nil {
 		v.changes = map[string]policyMemo{}

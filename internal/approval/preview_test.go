@@ -55,7 +55,7 @@ func TestPreview(t *testing.T) {
 			want: want{
 				Needs: []approval.Need{{Grant: gitgrant.GrantRef{Provider: "orders-db", Role: "readwrite"}, Missing: 1, Owners: []string{"@bob", "@carol", "@acme/dba"}}},
 				Reasons: []string{
-					"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+					noApprovalRW,
 					"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
 				},
 			},

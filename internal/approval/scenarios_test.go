@@ -1,13 +1,10 @@
 package approval_test
 
 import (
-	"context"
 	"fmt"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
@@ -36,39 +33,39 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approved by a code owner on the final head (merge commit)",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "bob")
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
 		{
 			name: "stale approval after a new push",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-1\n"))).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@bob approved commit <sha> (review 1), not the final head commit <sha>",
 			}},
 		},
 		{
 			name: "self-approval by the requester",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("alice", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "alice")
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@alice cannot approve: is the requester (review 1)",
 			}},
 		},
 		{
 			name: "approval by a committer on the pull request",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).push("bob", "bob", map[string]string{"requests/orders-db/notes.md": "x"})
+				p := w.proposal("alice", rw).push("bob", "bob", map[string]string{"requests/orders-db/notes.md": "x"})
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@bob cannot approve: authored a commit of the pull request (<sha>) (review 1)",
 			}},
 		},
@@ -79,17 +76,17 @@ func TestScenarios(t *testing.T) {
 				return w.input(path, p.review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@carol cannot approve: committed to the pull request (<sha>) (review 1)",
 			}},
 		},
 		{
 			name: "approval by a non-owner",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "mallory")
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
 			}},
 		},
@@ -100,7 +97,7 @@ func TestScenarios(t *testing.T) {
 				return w.input(path, p.review("mallory", gitgrant.ReviewApproved).merge("squash", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
 			}},
 		},
@@ -118,18 +115,18 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "team owner approval",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "dave")
 			},
 			want: verdict{Approved: true, Approvers: []string{"dave via @acme/dba"}},
 		},
 		{
 			name: "an owner of an earlier, broader CODEOWNERS rule: the last match wins",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("paul", gitgrant.ReviewApproved) // @acme/platform owns "*"
+				p := w.proposal("alice", rw).review("paul", gitgrant.ReviewApproved) // @acme/platform owns "*"
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@paul is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
 			}},
 		},
@@ -138,30 +135,30 @@ func TestScenarios(t *testing.T) {
 			build: func(w *world) approval.Input {
 				w.gh.AddTeamMember("evil-org", "dba", "oscar")
 				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/ @evil-org/dba\n"})
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("oscar", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("oscar", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@oscar is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
 			}},
 		},
 		{
 			name: "dismissed approval",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				p.reviews[0].State = gitgrant.ReviewDismissed // GitHub turns a dismissed review's state into DISMISSED
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@bob's review 1 was dismissed",
 			}},
 		},
 		{
 			name: "changes requested by another owner after an approval",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).review("carol", gitgrant.ReviewChangesRequested)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("carol", gitgrant.ReviewChangesRequested)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
@@ -171,18 +168,18 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approval then changes requested by the same owner",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewChangesRequested)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewChangesRequested)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
 				"code owner @bob requested changes (review 2) and has not approved or been dismissed since",
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 			}},
 		},
 		{
 			name: "changes requested on an old commit still stands",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("carol", gitgrant.ReviewChangesRequested)
+				p := w.proposal("alice", rw).review("carol", gitgrant.ReviewChangesRequested)
 				p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-2\n"))).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
@@ -193,7 +190,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "changes requested then approved by the same owner",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("carol", gitgrant.ReviewChangesRequested).review("carol", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("carol", gitgrant.ReviewChangesRequested).review("carol", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"carol via @carol"}},
@@ -201,7 +198,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "changes requested by a non-owner does not block",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewChangesRequested).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("mallory", gitgrant.ReviewChangesRequested).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
@@ -209,7 +206,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "a comment after an approval changes no state",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewCommented)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewCommented)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
@@ -226,16 +223,16 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "admin merge without review",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).merge("merge", path))
+				return w.input(path, w.proposal("alice", rw).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 			}},
 		},
 		{
 			name: "squash merge",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-3\n")))
+				p := w.proposal("alice", rw).push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-3\n")))
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("squash", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
@@ -243,7 +240,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "rebase merge: the file came in with a rebased commit, not merge_commit_sha",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "notes"})
+				p := w.proposal("alice", rw).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "notes"})
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("rebase", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
@@ -251,7 +248,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "request modified later by a direct push",
 			build: func(w *world) approval.Input {
-				w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path)
+				w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).merge("merge", path)
 				return w.input(path, w.pushMain("alice", file(request("alice", "readwrite", "ticket: INC-9\n"))))
 			},
 			want: verdict{Reasons: []string{
@@ -261,8 +258,8 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "request modified later by an unapproved pull request",
 			build: func(w *world) approval.Input {
-				w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path)
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).merge("squash", path))
+				w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).merge("merge", path)
+				return w.input(path, w.proposal("alice", request("alice", "admin")).merge("squash", path))
 			},
 			want: verdict{Reasons: []string{
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 0; approvers: @acme/dba, carol",
@@ -271,7 +268,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "evil merge: the merge commit's content differs from the reviewed head",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				files := copyFiles(w.gh.Commit(w.repo, p.head).Files)
 				files[path] = request("alice", "admin")
 				c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "alice", Message: "merge", Date: t0, Files: files}, nil)
@@ -302,7 +299,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "stale base: policy tightened on main while the pull request was open",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(request("alice", "readonly"))) // readonly: 0 approvals at its base
+				p := w.proposal("alice", request("alice", "readonly")) // readonly: 0 approvals at its base
 				tightened := strings.Replace(readTestdata(w.t, "gitgrant.yaml"), "readonly: {approvals: 0", "readonly: {approvals: 1", 1)
 				w.pushMain("admin", map[string]string{"gitgrant.yaml": tightened})
 				return w.input(path, p.merge("squash", path))
@@ -314,7 +311,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "stale base: an owner removed on main while the pull request was open",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"})
 				return w.input(path, p.merge("merge", path))
 			},
@@ -326,7 +323,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "logins compare without case, as on GitHub",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("Alice").push("Alice", "Alice", file(rw)).review("BOB", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("Alice", rw, "BOB")
 			},
 			want: verdict{Approved: true, Approvers: []string{"BOB via @bob"}},
 		},
@@ -334,17 +331,17 @@ func TestScenarios(t *testing.T) {
 			name: "an invited (pending) team member is not an owner",
 			build: func(w *world) approval.Input {
 				w.gh.SetTeamMembership("acme", "dba", "ivan", "pending")
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("ivan", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "ivan")
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@ivan is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
 			}},
 		},
 		{
 			name: "a pull request with more commits than GitHub lists",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw))
+				p := w.proposal("alice", rw)
 				for i := range approval.MaxPullCommits {
 					p.push("alice", "alice", map[string]string{"requests/orders-db/README.md": fmt.Sprint(i)})
 				}
@@ -357,7 +354,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "requester other than the pull request author",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("bob", rw, "carol")
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
 				"the pull request was opened by @bob, not by the requester @alice, and policy.allow_on_behalf is false at the base commit",
@@ -367,7 +364,7 @@ func TestScenarios(t *testing.T) {
 			name:   "requester other than the author, allowed by allow_on_behalf at base",
 			config: []func(string) string{allowOnBehalf},
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("bob").push("bob", "bob", file(rw)).review("carol", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("bob", rw, "carol")
 			},
 			want: verdict{Approved: true, Approvers: []string{"carol via @carol"}},
 		},
@@ -375,10 +372,10 @@ func TestScenarios(t *testing.T) {
 			name:   "on behalf: the author cannot approve their own pull request",
 			config: []func(string) string{allowOnBehalf},
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("carol").push("carol", "carol", file(rw)).review("carol", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("carol", rw, "carol")
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@carol cannot approve: opened the pull request (review 1)",
 			}},
 		},
@@ -394,16 +391,16 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "emergency by a break-glass team member, admin-merged without review",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("grace").push("grace", "grace", file(request("grace", "readwrite", "emergency: true\n"))).merge("merge", path))
+				return w.input(path, w.proposal("grace", request("grace", "readwrite", "emergency: true\n")).merge("merge", path))
 			},
 			want: verdict{Approved: true, Emergency: true, Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 			}},
 		},
 		{
 			name: "emergency request that is also properly approved is an ordinary grant",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("erin").push("erin", "erin", file(request("erin", "readwrite", "emergency: true\n"))).review("bob", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("erin", request("erin", "readwrite", "emergency: true\n"), "bob")
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
@@ -430,7 +427,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "too few approvals for a two-approval role",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", request("alice", "admin"), "carol")
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
@@ -439,7 +436,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "two approvals for a two-approval role",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).review("dave", gitgrant.ReviewApproved)
+				p := w.proposal("alice", request("alice", "admin")).review("carol", gitgrant.ReviewApproved).review("dave", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"carol via @carol", "dave via @acme/dba"}},
@@ -447,7 +444,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approver who is a code owner but not in the role's approvers",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", request("alice", "admin")).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
@@ -458,7 +455,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "approved pull request still open, file pushed to main directly",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				p.leaveOpen()
 				return w.input(path, w.pushMain("alice", file(rw)))
 			},
@@ -469,7 +466,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "pull request merged into another branch",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				p.mergeInto("staging")
 				return w.input(path, p.head)
 			},
@@ -480,7 +477,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "a commit of the pull request is linked to no GitHub account",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).push("", "", map[string]string{"requests/orders-db/README.md": "x"})
+				p := w.proposal("alice", rw).push("", "", map[string]string{"requests/orders-db/README.md": "x"})
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
 			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
@@ -491,10 +488,10 @@ func TestScenarios(t *testing.T) {
 			name: "no CODEOWNERS at the base commit",
 			build: func(w *world) approval.Input {
 				w.pushMain("admin", map[string]string{".github/CODEOWNERS": ""})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "bob")
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"there is no CODEOWNERS file at the base commit (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so nobody can approve",
 				"@bob is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
 			}},
@@ -503,7 +500,7 @@ func TestScenarios(t *testing.T) {
 			name: "no gitgrant.yaml at the base commit",
 			build: func(w *world) approval.Input {
 				w.pushMain("admin", map[string]string{"gitgrant.yaml": ""})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "bob")
 			},
 			want: verdict{Reasons: []string{
 				"gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval",
@@ -512,7 +509,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "an invalid gitgrant.yaml where the pull request was merged",
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				w.pushMain("admin", map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"})
 				return w.input(path, p.merge("merge", path))
 			},
@@ -523,7 +520,7 @@ func TestScenarios(t *testing.T) {
 		{
 			name: "role with no approvals still needs a merged pull request",
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readonly"))).merge("squash", path))
+				return w.input(path, w.proposal("alice", request("alice", "readonly")).merge("squash", path))
 			},
 			want: verdict{Approved: true},
 		},
@@ -532,14 +529,7 @@ func TestScenarios(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t, tt.config...)
-			in := tt.build(w)
-			ev, err := w.verifier(nil).Verify(context.Background(), in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, verdictOf(ev)); diff != "" {
-				t.Errorf("verdict (-want +got):\n%s", diff)
-			}
+			ev := judge(t, w.verifier(nil), tt.build(w), tt.want)
 			if ev.Approved && !ev.Emergency && ev.MergedAt.IsZero() {
 				t.Errorf("approved evidence without a merge time: %+v", ev)
 			}

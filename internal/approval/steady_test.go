@@ -21,7 +21,7 @@ import (
 func TestSteadyStateCostsNoCalls(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("dave", gitgrant.ReviewApproved).merge("merge", path))
+	in := w.approvedMerge("alice", request("alice", "readwrite"), "dave")
 	cache := &approval.MemoryCache{}
 	v := w.verifier(cache)
 	first, err := v.Verify(context.Background(), in)
@@ -60,7 +60,7 @@ func TestCacheIsKeyedByCommit(t *testing.T) {
 	w := newWorld(t)
 	content := request("alice", "readwrite", "expires: 2027-01-01T00:00:00Z\n")
 	content = strings.Replace(content, "duration: 1h\n", "", 1)
-	approved := w.input(path, w.openPR("alice").push("alice", "alice", file(content)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
+	approved := w.approvedMerge("alice", content, "bob")
 	cache := &approval.MemoryCache{}
 	if ev, err := w.verifier(cache).Verify(context.Background(), approved); err != nil || !ev.Approved {
 		t.Fatalf("approved pull request: %+v %v", ev, err)
@@ -84,7 +84,7 @@ func TestCacheIsKeyedByCommit(t *testing.T) {
 func TestNoPullRequestVerdictIsRechecked(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	p := w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved)
+	p := w.proposal("alice", request("alice", "readwrite")).review("bob", gitgrant.ReviewApproved)
 	// The merge commit exists on main, but GitHub has not associated it.
 	merge := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "web-flow", Date: t0,
 		Files: copyFiles(w.gh.Commit(w.repo, p.head).Files)}, nil)
@@ -151,7 +151,7 @@ func TestEmergencyOpensOneFollowUpIssue(t *testing.T) {
 func TestGitHubOutageFailsClosed(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved).merge("merge", path))
+	in := w.approvedMerge("alice", request("alice", "readwrite"), "bob")
 	w.gh.Inject(ghfake.Fault{PathContains: "/reviews", Status: 502, Times: 100})
 	cache := &approval.MemoryCache{}
 	_, err := w.verifier(cache).Verify(context.Background(), in)
@@ -169,7 +169,7 @@ func TestGitHubOutageFailsClosed(t *testing.T) {
 func TestVerificationSurvivesRateLimitsAndErrors(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("dave", gitgrant.ReviewApproved).merge("merge", path))
+	in := w.approvedMerge("alice", request("alice", "readwrite"), "dave")
 	w.gh.Inject(ghfake.Fault{PathContains: "/pulls", Status: 429, Header: map[string]string{"Retry-After": "3"}})
 	w.gh.Inject(ghfake.Fault{PathContains: "/reviews", Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": fmt.Sprint(w.clk.Now().Add(20 * time.Second).Unix())}})
 	w.gh.Inject(ghfake.Fault{PathContains: "/memberships/", Status: 503, Times: 2})
@@ -188,7 +188,7 @@ func TestVerificationSurvivesRateLimitsAndErrors(t *testing.T) {
 func TestReviewsAcrossPages(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	p := w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved)
+	p := w.proposal("alice", request("alice", "readwrite")).review("bob", gitgrant.ReviewApproved)
 	for range 150 {
 		p.review("mallory", gitgrant.ReviewCommented)
 	}

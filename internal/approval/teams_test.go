@@ -35,7 +35,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "team member's approval, 404 (GITHUB_TOKEN)",
 			status: 404,
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "dave")
 			},
 			wantErr: "acme/dba",
 		},
@@ -43,7 +43,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "team member's approval, 403",
 			status: 403,
 			build: func(w *world) approval.Input {
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("dave", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "dave")
 			},
 			wantErr: "acme/dba",
 		},
@@ -51,7 +51,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "a user owner's approval does not depend on the team",
 			status: 403,
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("mallory", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
@@ -60,7 +60,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "a change request that may be a team member's fails closed",
 			status: 403,
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).review("mallory", gitgrant.ReviewChangesRequested)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("mallory", gitgrant.ReviewChangesRequested)
 				return w.input(path, p.merge("merge", path))
 			},
 			wantErr: "acme/dba",
@@ -69,7 +69,7 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "a team in the role's approvers",
 			status: 404,
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", request("alice", "admin")).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
 			wantErr: "acme/dba",
@@ -78,11 +78,11 @@ func TestTeamsUnreadable(t *testing.T) {
 			name:   "a stale approval needs no team",
 			status: 404,
 			build: func(w *world) approval.Input {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("dave", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("dave", gitgrant.ReviewApproved)
 				return w.input(path, p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-1\n"))).merge("merge", path))
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@dave approved commit <sha> (review 1), not the final head commit <sha>",
 			}},
 		},

@@ -30,10 +30,10 @@ func TestPolicySourceJudges(t *testing.T) {
 			name: "an unverified CODEOWNERS push makes nobody an owner",
 			build: func(w *world) approval.Input {
 				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("mallory", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "mallory")
 			},
 			want: verdict{Reasons: []string{
-				"grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
+				noApprovalRW,
 				"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit's verified policy (from <sha>) (review 1)",
 			}},
 		},
@@ -41,7 +41,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			name: "the verified owners still approve after an unverified push removed them",
 			build: func(w *world) approval.Input {
 				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", rw, "bob")
 			},
 			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
@@ -50,7 +50,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			build: func(w *world) approval.Input {
 				lowered := strings.Replace(readTestdata(w.t, "gitgrant.yaml"), "approvals: 2", "approvals: 1", 1)
 				w.pushMain("mallory", map[string]string{"gitgrant.yaml": lowered})
-				return w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "admin"))).review("carol", gitgrant.ReviewApproved).merge("merge", path))
+				return w.approvedMerge("alice", request("alice", "admin"), "carol")
 			},
 			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
@@ -75,13 +75,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			in := tt.build(w)
 			v := w.verifier(nil)
 			v.Policy = &trusted{w: w}
-			ev, err := v.Verify(context.Background(), in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, verdictOf(ev)); diff != "" {
-				t.Errorf("verdict (-want +got):\n%s", diff)
-			}
+			judge(t, v, in, tt.want)
 		})
 	}
 }
@@ -92,7 +86,7 @@ func TestPolicySourceJudges(t *testing.T) {
 func TestCachedVerdictFollowsThePolicy(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	in := w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved).merge("merge", path))
+	in := w.approvedMerge("alice", request("alice", "readwrite"), "bob")
 	cache := &approval.MemoryCache{}
 	src := &trusted{w: w}
 	verify := func() approval.Input {
@@ -144,7 +138,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 		{
 			name: "a squash whose title lost its (#N), with an owner removed on main meanwhile",
 			build: func(w *world) (approval.Input, string) {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.mergeWith("squash", path, "Add alice's access")), onto
 			},
@@ -153,7 +147,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 		{
 			name: "a squash of two commits",
 			build: func(w *world) (approval.Input, string) {
-				p := w.openPR("alice").push("alice", "alice", file(rw)).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).review("bob", gitgrant.ReviewApproved)
+				p := w.proposal("alice", rw).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "x"}).review("bob", gitgrant.ReviewApproved)
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.mergeWith("squash", path, "Access")), onto
 			},
@@ -187,13 +181,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			in, onto := tt.build(w)
-			ev, err := w.verifier(nil).Verify(context.Background(), in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if diff := cmp.Diff(tt.want, verdictOf(ev)); diff != "" {
-				t.Errorf("verdict (-want +got):\n%s", diff)
-			}
+			ev := judge(t, w.verifier(nil), in, tt.want)
 			if ev.MergedOnto != onto {
 				t.Errorf("merged onto %s, want %s", ev.MergedOnto, onto)
 			}
@@ -207,7 +195,7 @@ func TestVerifyOnlyReads(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
 	ins := []approval.Input{
-		w.input(path, w.openPR("alice").push("alice", "alice", file(request("alice", "readwrite"))).review("bob", gitgrant.ReviewApproved).merge("merge", path)),
+		w.approvedMerge("alice", request("alice", "readwrite"), "bob"),
 		w.input("requests/orders-db/grace.yaml", w.openPR("grace").push("grace", "grace", map[string]string{"requests/orders-db/grace.yaml": request("grace", "readwrite", "emergency: true\n")}).merge("squash", "requests/orders-db/grace.yaml")),
 		w.input("requests/orders-db/erin.yaml", w.pushMain("erin", map[string]string{"requests/orders-db/erin.yaml": request("erin", "readwrite", "emergency: true\n")})),
 		w.input("requests/orders-db/mallory.yaml", w.pushMain("mallory", map[string]string{"requests/orders-db/mallory.yaml": request("mallory", "readwrite")})),

@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
 	"github.com/gitgrant/gitgrant"
@@ -101,6 +103,19 @@ type pr struct {
 
 func (w *world) openPR(author string) *pr {
 	return &pr{w: w, author: author, base: w.main, head: w.main, changed: map[string][]string{}}
+}
+
+// proposal opens author's pull request whose first commit, authored and
+// committed by author, writes content at path.
+func (w *world) proposal(author, content string) *pr {
+	return w.openPR(author).push(author, author, file(content))
+}
+
+// approvedMerge is the plain history: author's proposal of content,
+// approved by approver on its only commit, merged with a merge commit. It
+// returns the input for path on main.
+func (w *world) approvedMerge(author, content, approver string) approval.Input {
+	return w.input(path, w.proposal(author, content).review(approver, gitgrant.ReviewApproved).merge("merge", path))
 }
 
 // push adds a commit to the branch.
@@ -333,6 +348,24 @@ type verdict struct {
 	Emergency bool
 	Approvers []string
 	Reasons   []string
+}
+
+// noApprovalRW is the reason a readwrite request without a code owner's
+// approval on its final head is refused.
+const noApprovalRW = "grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0"
+
+// judge verifies in with v and fails unless the verdict is want; it returns
+// the evidence for further checks.
+func judge(t *testing.T, v *approval.Verifier, in approval.Input, want verdict) gitgrant.Evidence {
+	t.Helper()
+	ev, err := v.Verify(context.Background(), in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, verdictOf(ev)); diff != "" {
+		t.Errorf("verdict (-want +got):\n%s", diff)
+	}
+	return ev
 }
 
 func verdictOf(ev gitgrant.Evidence) verdict {

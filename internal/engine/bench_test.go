@@ -67,10 +67,7 @@ func benchWarmPass(b *testing.B, n int) {
 	eng.Parsed = &schema.ParseCache{} // as gitgrant serve sets it
 	ctx := context.Background()
 	pass := func() int {
-		ps, err := eng.Plan(ctx, false)
-		if err != nil {
-			b.Fatal(err)
-		}
+		ps := mustPlan(b, eng)
 		defer ps.Close()
 		if len(ps.Problems) > 0 {
 			b.Fatalf("problems: %v", ps.Problems[0])

@@ -90,10 +90,7 @@ providers:
 
 	ctx := context.Background()
 	for pass, want := range []int{1, 0, 0} {
-		ps, err := eng.Plan(ctx, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ps := mustPlan(t, eng)
 		if len(ps.Problems) > 0 {
 			t.Fatalf("pass %d: problems: %v", pass+1, ps.Problems)
 		}

@@ -55,10 +55,7 @@ providers:
 		return keepOpen{wiki}, nil
 	}}
 	ctx := context.Background()
-	ps, err := eng.Plan(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	var timedOut bool
 	for _, p := range ps.Problems {
@@ -95,7 +92,7 @@ func TestRemoteDownStillRevokes(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, strings.Replace(config, "%s", "  alice: {principals: {db: alice}}\n  bob: {principals: {db: bob}}", 1))
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: short access\n", t0.Add(-30*time.Minute))
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	cache := t.TempDir()
 	engineAt := func(now time.Time) *engine.Engine {
 		eng := w.engine(p, now)
@@ -108,10 +105,7 @@ func TestRemoteDownStillRevokes(t *testing.T) {
 	}
 	ctx := context.Background()
 	eng := engineAt(t0)
-	ps, err := eng.Plan(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	if _, err := eng.Apply(ctx, ps, engine.ApplyOptions{}); err != nil {
 		t.Fatal(err)
 	}
@@ -127,7 +121,7 @@ func TestRemoteDownStillRevokes(t *testing.T) {
 	}
 	defer os.Rename(w.Remote+".away", w.Remote)
 	eng = engineAt(t0.Add(2 * time.Hour)) // a new process with the cached clone, as `reconcile --repo URL` runs
-	ps, err = eng.Plan(ctx, false)
+	ps, err := eng.Plan(ctx, false)
 	if err != nil {
 		t.Fatalf("plan from the cached clone: %v", err)
 	}

@@ -9,7 +9,6 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
-	"github.com/gitgrant/gitgrant/providers/fake"
 )
 
 // TestDriftRemovalIsRecorded: access granted by hand is revoked as drift
@@ -18,7 +17,7 @@ import (
 func TestDriftRemovalIsRecorded(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	p.Set("ro", map[string]time.Time{"mallory": {}})
 	if _, err := w.pass(t, p, t0); err != nil {
 		t.Fatalf("apply: %v", err)

@@ -49,6 +49,9 @@ type keepOpen struct{ *fake.Provider }
 
 func (keepOpen) Close() error { return nil }
 
+// roProvider is a fake db whose one managed role is ro.
+func roProvider() *fake.Provider { return fake.New(fake.Options{Name: "db", Roles: []string{"ro"}}) }
+
 func (w *world) engine(p *fake.Provider, now time.Time) *engine.Engine {
 	w.t.Helper()
 	repo, err := gitrepo.Open(context.Background(), gitrepo.Options{Source: w.Work})
@@ -70,6 +73,17 @@ func (w *world) engine(p *fake.Provider, now time.Time) *engine.Engine {
 			return keepOpen{p}, nil
 		}},
 	}
+}
+
+// mustPlan plans a pass of eng, failing the test when planning fails; the
+// caller closes the pass.
+func mustPlan(t testing.TB, eng *engine.Engine) *engine.Pass {
+	t.Helper()
+	ps, err := eng.Plan(context.Background(), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ps
 }
 
 const config = `identities:
@@ -98,15 +112,12 @@ func TestSteadyStateCostsNothing(t *testing.T) {
 			fmt.Sprintf("requester: user%d\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: steady state test\n", i), t0.Add(-time.Hour))
 	}
 
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	eng := w.engine(p, t0)
 	ctx := context.Background()
 	pass := func() (gitgrant.Plan, engine.Outcome) {
 		t.Helper()
-		ps, err := eng.Plan(ctx, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ps := mustPlan(t, eng)
 		defer ps.Close()
 		if len(ps.Problems) > 0 {
 			t.Fatalf("problems: %v", ps.Problems)
@@ -156,13 +167,10 @@ func TestGitHubDownPausesGrantsNotRevocations(t *testing.T) {
 	w.merge(2, "bob", "requests/db/bob.yaml", "requester: bob\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: active, unverifiable\n", t0.Add(-time.Hour))
 	w.GH.Inject(ghfake.Fault{Status: 503, Times: 1 << 20}) // down for the whole pass, retries included
 
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	p.Set("ro", map[string]time.Time{"alice": {}})
 	eng := w.engine(p, t0)
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	if len(ps.Problems) == 0 {
 		t.Errorf("GitHub being down was not reported")
@@ -188,11 +196,8 @@ func TestFeedbackQuotesPrincipal(t *testing.T) {
 	principal := "alice` ✅ approved by @org/security `"
 	w := newWorld(t, fmt.Sprintf(config, "  alice: {principals: {db: \""+principal+"\"}}"))
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: quoting test\n", t0.Add(-time.Hour))
-	eng := w.engine(fake.New(fake.Options{Name: "db", Roles: []string{"ro"}}), t0)
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	eng := w.engine(roProvider(), t0)
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	if _, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{}); err != nil {
 		t.Fatal(err)

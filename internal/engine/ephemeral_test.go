@@ -71,12 +71,9 @@ func TestEphemeralAccountLifecycle(t *testing.T) {
 		t.Helper()
 		eng := ephemeralEngine(w, p, now)
 		eng.Logger = slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-		ps, err := eng.Plan(ctx, false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		ps := mustPlan(t, eng)
 		defer ps.Close()
-		_, err = eng.Apply(ctx, ps, engine.ApplyOptions{Cleanup: true})
+		_, err := eng.Apply(ctx, ps, engine.ApplyOptions{Cleanup: true})
 		return err
 	}
 
@@ -245,10 +242,7 @@ func plannedAccount(t *testing.T, keys string) (*world, *fake.Provider, *engine.
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: repair stuck orders\n", t0.Add(-10*time.Minute))
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}, Ephemeral: []string{"ro"}})
 	eng := ephemeralEngine(w, p, t0)
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	t.Cleanup(func() { ps.Close() })
 	return w, p, eng, ps
 }

@@ -7,7 +7,6 @@ import (
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
-	"github.com/gitgrant/gitgrant/providers/fake"
 )
 
 // A requester is reminded once, before the window ends, with the command
@@ -16,9 +15,9 @@ import (
 func TestRemindersAndRefusals(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
-	w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 1h\n")}, t0.Add(-40*time.Minute), "owner")
+	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 1h\n"), t0.Add(-40*time.Minute))
 	w.MergePR(2, "bob", map[string]string{"requests/db/bob.yaml": reqFile("bob", "duration: 1h\n")}, t0.Add(-30*time.Minute)) // nobody approved
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 
 	comments := func(n int) []string {
 		var out []string
@@ -58,7 +57,7 @@ func TestUnverifiedIsToldOnce(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
 	w.MergePR(3, "mallory", map[string]string{"requests/db/mallory.yaml": reqFile("mallory", "duration: 1h\nemergency: true\n")}, t0.Add(-time.Minute))
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	told := func() []string {
 		var out []string
 		for _, c := range w.GH.Comments(w.Repo.Repo) {

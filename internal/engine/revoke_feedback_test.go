@@ -12,7 +12,6 @@ import (
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/gitrepo"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
-	"github.com/gitgrant/gitgrant/providers/fake"
 )
 
 // Deleting a request file early revokes its access, and the request's
@@ -22,17 +21,13 @@ func TestEarlyRevocationCommentsOnceOnTheRequestsPullRequest(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t, fmt.Sprintf(config, "  alice: {principals: {db: alice}}"))
 	w.merge(7, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: Look into INC-1\n", t0.Add(-time.Hour))
-	db := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	db := roProvider()
 	pass := func(at time.Time) {
 		t.Helper()
 		eng := w.engine(db, at)
-		p, err := eng.Plan(context.Background(), false)
-		if err != nil {
-			t.Fatal(err)
-		}
+		p := mustPlan(t, eng)
 		defer p.Close()
-		_, err = eng.Apply(context.Background(), p, engine.ApplyOptions{Cleanup: true, Commit: gitrepo.CommitOptions{Clock: fakeclock.New(at)}})
-		if err != nil {
+		if _, err := eng.Apply(context.Background(), p, engine.ApplyOptions{Cleanup: true, Commit: gitrepo.CommitOptions{Clock: fakeclock.New(at)}}); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -119,7 +119,7 @@ func TestPolicyChangedInTheSamePullRequest(t *testing.T) {
 			t.Parallel()
 			w := newTrustWorld(t, trustConfig)
 			w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: "+tt.duration+"\n"), "gitgrant.yaml": tt.config}, merged, tt.approvers...)
-			p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+			p := roProvider()
 			ps, _ := w.pass(t, p, t0)
 			if _, ok := granted(p, "postgres"); ok {
 				t.Fatalf("granted to postgres, the login the pull request mapped alice to")
@@ -154,7 +154,7 @@ func TestPushedPolicyShapesNothing(t *testing.T) {
 		{
 			name: "principal remapped after the approval",
 			before: func(w *world) {
-				w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 2h\n")}, t0.Add(-time.Hour), "owner")
+				w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 2h\n"), t0.Add(-time.Hour))
 			},
 			attack: func(w *world) {
 				w.Commit(t0.Add(-30*time.Minute), "admin", "remap", map[string]string{"gitgrant.yaml": strings.Replace(trustConfig, "db: alice}", "db: postgres}", 1)})
@@ -198,7 +198,7 @@ func TestPushedPolicyShapesNothing(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			w := newTrustWorld(t, trustConfig)
-			p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+			p := roProvider()
 			if tt.held != nil {
 				p.Set("ro", tt.held)
 			}
@@ -223,15 +223,11 @@ func TestPushedPolicyShapesNothing(t *testing.T) {
 func TestVerifiedPolicyChangeTakesEffect(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	eng := w.engine(p, t0)
-	ctx := context.Background()
 	w.MergePR(1, "bob", map[string]string{"gitgrant.yaml": strings.Replace(trustConfig, "approvals: 1", "approvals: 0", 1)}, t0.Add(-20*time.Minute), "security")
 	w.GH.ResetRequests()
-	ps, err := eng.Plan(ctx, false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	ps.Close()
 	if pol := ps.Plan.Policy; pol == nil || pol.How != "pull request #1" || len(pol.Unverified) != 0 {
 		t.Fatalf("policy in force %+v, want pull request #1's", pol)
@@ -241,10 +237,7 @@ func TestVerifiedPolicyChangeTakesEffect(t *testing.T) {
 	}
 	changeCalls := len(w.GH.Requests())
 	w.GH.ResetRequests()
-	if ps, err = eng.Plan(ctx, false); err != nil {
-		t.Fatal(err)
-	}
-	ps.Close()
+	mustPlan(t, eng).Close()
 	if n := len(w.GH.Requests()); n != 0 {
 		t.Errorf("the next pass asked GitHub %d times about a policy it already verified", n)
 	}
@@ -262,7 +255,7 @@ func TestSquashWithEditedTitleJudgedWhereItLanded(t *testing.T) {
 	// While it is open, the security team removes oldowner.
 	w.MergePR(2, "carol", map[string]string{".github/CODEOWNERS": "/gitgrant.yaml @security\n/.github/ @security\n/requests/ @owner\n"}, t0.Add(-90*time.Minute), "security")
 	pr.Squash(t0.Add(-time.Hour), "Request access", "oldowner")
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	ps, _ := w.pass(t, p, t0)
 	if got := members(t, p); len(got) != 0 {
 		t.Fatalf("members %v: oldowner's approval counted after the owners changed", got)
@@ -283,7 +276,7 @@ func TestBreakGlassWindowsEnd(t *testing.T) {
 		t.Parallel()
 		w := newTrustWorld(t, trustConfig)
 		w.Commit(t0.Add(2*time.Hour), "alice", "break glass", map[string]string{"requests/db/alice.yaml": emergency})
-		p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+		p := roProvider()
 		for _, at := range []time.Time{t0, t0.Add(2*time.Hour + time.Minute), t0.Add(150 * time.Minute)} {
 			w.pass(t, p, at)
 			if got := members(t, p); len(got) != 0 {
@@ -296,7 +289,7 @@ func TestBreakGlassWindowsEnd(t *testing.T) {
 		t.Parallel()
 		w := newTrustWorld(t, trustConfig)
 		w.Commit(t0, "alice", "break glass", map[string]string{"requests/db/alice.yaml": emergency})
-		p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+		p := roProvider()
 		w.pass(t, p, t0.Add(time.Minute))
 		if diff := cmp.Diff([]string{"alice"}, members(t, p)); diff != "" {
 			t.Fatalf("break-glass not granted (-want +got):\n%s", diff)
@@ -324,7 +317,7 @@ func TestBreakGlassWindowsEnd(t *testing.T) {
 		t.Parallel()
 		w := newTrustWorld(t, trustConfig)
 		w.Commit(t0, "alice", "break glass", map[string]string{"requests/db/alice.yaml": emergency})
-		p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+		p := roProvider()
 		for _, at := range []time.Time{t0.Add(time.Minute), t0.Add(-8 * time.Minute), t0.Add(30 * time.Minute)} {
 			w.pass(t, p, at)
 			if at.Before(t0) {
@@ -348,7 +341,7 @@ func TestBreakGlassWindowsEnd(t *testing.T) {
 		w := newTrustWorld(t, trustConfig)
 		commit := w.Commit(t0.Add(2*time.Hour), "alice", "break glass", map[string]string{"requests/db/alice.yaml": emergency})
 		forgeSighting(t, w, commit, t0.Add(2*time.Hour))
-		p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+		p := roProvider()
 		for _, at := range []time.Time{t0.Add(time.Minute), t0.Add(2*time.Hour + time.Minute)} {
 			w.pass(t, p, at)
 			if got := members(t, p); len(got) != 0 {
@@ -363,9 +356,9 @@ func TestBreakGlassWindowsEnd(t *testing.T) {
 func TestBrakeHoldsOnlyDrift(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
-	w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 4h\n")}, t0.Add(-time.Hour), "owner")
-	w.MergePR(2, "bob", map[string]string{"requests/db/bob.yaml": reqFile("bob", "duration: 1h\n")}, t0.Add(-50*time.Minute), "owner")
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
+	w.merge(2, "bob", "requests/db/bob.yaml", reqFile("bob", "duration: 1h\n"), t0.Add(-50*time.Minute))
+	p := roProvider()
 	w.pass(t, p, t0.Add(-40*time.Minute))
 	p.Set("ro", map[string]time.Time{"alice": {}, "bob": {}, "x1": {}, "x2": {}, "x3": {}, "x4": {}})
 	ps, err := w.pass(t, p, t0.Add(30*time.Minute))
@@ -387,7 +380,7 @@ func TestUnverifiedFileShieldsNothing(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
 	w.Commit(t0, "mallory", "break glass", map[string]string{"requests/db/mallory.yaml": reqFile("mallory", "duration: 1h\nemergency: true\n")})
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	p.Set("ro", map[string]time.Time{"mallory": {}})
 	ps, _ := w.pass(t, p, t0.Add(time.Minute))
 	if len(ps.Problems) == 0 {
@@ -404,7 +397,7 @@ func TestUnverifiedFileShieldsNothing(t *testing.T) {
 func TestRemovedRoleRevokesItsHolders(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
-	w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 4h\n")}, t0.Add(-time.Hour), "owner")
+	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}})
 	w.pass(t, p, t0.Add(-50*time.Minute))
 	if diff := cmp.Diff([]string{"alice"}, members(t, p)); diff != "" {
@@ -437,9 +430,9 @@ func TestRemovedRoleRevokesItsHolders(t *testing.T) {
 func TestBrokenPolicyStopsNoExpiry(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
-	w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 4h\n")}, t0.Add(-time.Hour), "owner")
-	w.MergePR(2, "bob", map[string]string{"requests/db/bob.yaml": reqFile("bob", "duration: 1h\n")}, t0.Add(-50*time.Minute), "owner")
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
+	w.merge(2, "bob", "requests/db/bob.yaml", reqFile("bob", "duration: 1h\n"), t0.Add(-50*time.Minute))
+	p := roProvider()
 	w.pass(t, p, t0.Add(-40*time.Minute))
 	w.Commit(t0.Add(-30*time.Minute), "admin", "typo", map[string]string{"gitgrant.yaml": "providers: [this is not a map\n"})
 
@@ -464,14 +457,11 @@ func TestBrokenPolicyStopsNoExpiry(t *testing.T) {
 func TestNoTrustRootTrustsNothing(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
-	w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 4h\n")}, t0.Add(-time.Hour), "owner")
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
+	p := roProvider()
 	eng := w.engine(p, t0)
 	eng.TrustRoot = ""
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	if !errors.Is(ps.PolicyErr, engine.ErrInvalidConfig) || !strings.Contains(ps.Plan.Policy.Loud(), "gitgrant trust --root first") {
 		t.Fatalf("PolicyErr %v, policy %+v: want the missing root named with the fix", ps.PolicyErr, ps.Plan.Policy)
@@ -490,13 +480,10 @@ func TestPlanWritesNothing(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
 	w.Commit(t0, "alice", "break glass", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 1h\nemergency: true\n")})
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	w.GH.ResetRequests()
 	eng := w.engine(p, t0.Add(time.Minute))
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	ps.Close()
 	for _, r := range w.GH.Requests() {
 		if r.Method != "GET" {
@@ -517,8 +504,8 @@ func TestReportRoleHonoursEarlyRevocation(t *testing.T) {
 	t.Parallel()
 	cfg := strings.Replace(trustConfig, "ro: {max_duration: 4h, approvals: 1}", "ro: {max_duration: 4h, approvals: 1, drift: report}", 1)
 	w := newTrustWorld(t, cfg)
-	w.MergePR(1, "alice", map[string]string{"requests/db/alice.yaml": reqFile("alice", "duration: 4h\n")}, t0.Add(-time.Hour), "owner")
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
+	p := roProvider()
 	p.Set("ro", map[string]time.Time{"carol": {}}) // drift: reported, left alone
 	w.pass(t, p, t0.Add(-50*time.Minute))
 	git(t, w.Work, time.Time{}, "admin", "pull", "-q", "--ff-only", "origin", "main")
@@ -568,7 +555,7 @@ func TestPendingPolicyChangeDoesNotRestoreStanding(t *testing.T) {
 	t.Parallel()
 	withSvc := trustConfig + "    standing: [svc]\n"
 	w := newTrustWorld(t, withSvc)
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	p := roProvider()
 	p.Set("ro", map[string]time.Time{"svc": {}})
 	w.pass(t, p, t0.Add(-time.Hour))
 	if diff := cmp.Diff([]string{"svc"}, members(t, p)); diff != "" {
@@ -598,13 +585,10 @@ func TestPendingPolicyChangeDoesNotRestoreStanding(t *testing.T) {
 func TestOutcomeCountsGrantRecords(t *testing.T) {
 	t.Parallel()
 	w := newTrustWorld(t, trustConfig)
-	w.MergePR(1, "bob", map[string]string{"requests/db/bob.yaml": reqFile("bob", "duration: 2h\n")}, t0.Add(-time.Hour), "owner")
-	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro"}})
+	w.merge(1, "bob", "requests/db/bob.yaml", reqFile("bob", "duration: 2h\n"), t0.Add(-time.Hour))
+	p := roProvider()
 	eng := w.engine(p, t0)
-	ps, err := eng.Plan(context.Background(), false)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ps := mustPlan(t, eng)
 	defer ps.Close()
 	out, err := eng.Apply(context.Background(), ps, engine.ApplyOptions{})
 	if err != nil {

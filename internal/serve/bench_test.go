@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"fmt"
-	"net"
 	"slices"
 	"strings"
 	"sync"
@@ -98,13 +97,7 @@ func runRevocationLoad(b *testing.B, n int, span, lead time.Duration) {
 		return timed, nil
 	}}
 	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true}, Resync: time.Hour})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	cancel, done := runLoopback(b, s)
 	deadline := first.Add(span + 2*time.Minute)
 	for {
 		timed.mu.Lock()

@@ -52,6 +52,17 @@ func fullPass(t *testing.T, e *engine.Engine, clk gitgrant.Clock) (*engine.Pass,
 	return p, out
 }
 
+// passExpiries runs a full pass and returns the expiries it leaves,
+// failing when it leaves none.
+func passExpiries(t *testing.T, e *engine.Engine, clk gitgrant.Clock) *engine.Expiries {
+	t.Helper()
+	x := e.Expiries(fullPass(t, e, clk))
+	if x == nil {
+		t.Fatal("a clean pass left no expiries")
+	}
+	return x
+}
+
 func expire(t *testing.T, e *engine.Engine, x *engine.Expiries, clk gitgrant.Clock) engine.Expired {
 	t.Helper()
 	res, err := e.ExpireDeferred(context.Background(), x)
@@ -177,10 +188,7 @@ func TestExpireKeepsMemberAnotherRequestCovers(t *testing.T) {
 	w.merge(2, "alice", "requests/db/alice-long.yaml", request("alice", "ro", "duration: 80m\n"), t0.Add(-time.Minute))
 	e := w.engine(clk)
 	clk.Advance(50 * time.Minute) // past both reminders
-	x := e.Expiries(fullPass(t, e, clk))
-	if x == nil {
-		t.Fatal("a clean pass left no expiries")
-	}
+	x := passExpiries(t, e, clk)
 	if want := t0.Add(79 * time.Minute); !x.Next().Equal(want) {
 		t.Errorf("Next = %s, want %s (the longer window's end)", x.Next(), want)
 	}
@@ -312,10 +320,7 @@ func TestExpireKeepsStandingMember(t *testing.T) {
 	w.merge(2, "bob", "requests/db/bob.yaml", request("bob", "ro", "duration: 1h\n"), t0.Add(-time.Minute))
 	e := w.engine(clk)
 	clk.Advance(30 * time.Minute) // past the reminders
-	x := e.Expiries(fullPass(t, e, clk))
-	if x == nil {
-		t.Fatal("a clean pass left no expiries")
-	}
+	x := passExpiries(t, e, clk)
 	if got := w.members("ro"); !cmp.Equal(got, []string{"alice", "bob"}) {
 		t.Fatalf("members = %v, want alice and bob", got)
 	}

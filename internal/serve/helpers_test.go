@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -42,6 +43,20 @@ func eventually(t testing.TB, what string, cond func() bool) {
 }
 
 var git = accesstest.Git
+
+// runLoopback runs s on a listener on a free loopback port until cancel;
+// done then yields what Run returned.
+func runLoopback(t testing.TB, s *Server) (cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ran := make(chan error, 1)
+	go func() { ran <- s.Run(ctx, ln) }()
+	return cancel, ran
+}
 
 // world is an access repository mirrored on the fake GitHub, with one
 // fake provider "db" that outlives every pass.

@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"strings"
 	"sync"
@@ -199,13 +198,7 @@ func (e *election) start(name string, hold func(context.Context) error) *replica
 		WebhookSecret: []byte(secret), Logger: testLogger(t).With("replica", name),
 		Election: &Election{Lock: lock, LeaseDuration: testLease, RenewDeadline: testRenew, RetryPeriod: testRetry},
 	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	cancel, done := runLoopback(t, s)
 	var once sync.Once
 	stop := func() {
 		once.Do(func() {

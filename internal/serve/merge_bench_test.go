@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
-	"net"
 	"os"
 	"slices"
 	"strings"
@@ -101,13 +100,7 @@ func BenchmarkMergeToGrant(b *testing.B) {
 		Registry: providers.Registry{"postgres": postgres.Open},
 	}
 	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true}, Resync: time.Hour, WebhookSecret: []byte(secret)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	runCtx, cancel := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- s.Run(runCtx, ln) }()
+	cancel, done := runLoopback(b, s)
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -3,7 +3,6 @@ package serve
 import (
 	"context"
 	"fmt"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -31,13 +30,7 @@ var engineRetry = reconciler.Retry{Attempts: 1}
 func start(t *testing.T, eng *engine.Engine, clk gitgrant.Clock, resync time.Duration) *Server {
 	t.Helper()
 	s := New(eng, Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Clock: clk, Resync: resync, WebhookSecret: []byte(secret), Logger: testLogger(t)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	cancel, done := runLoopback(t, s)
 	t.Cleanup(func() {
 		cancel()
 		if err := <-done; err != nil {
@@ -362,13 +355,7 @@ func TestShutdownFinishesRunningPass(t *testing.T) {
 	}})
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 2h\n"), t0.Add(-time.Minute))
 	s := New(w.engine(clk), Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Clock: clk, Logger: testLogger(t)})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	cancel, done := runLoopback(t, s)
 	<-inGrant
 	cancel()
 	close(release)
@@ -397,13 +384,7 @@ func TestShutdownGraceCancelsPass(t *testing.T) {
 		<-ctx.Done()
 		return time.Time{}, ctx.Err()
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, ln) }()
+	cancel, done := runLoopback(t, s)
 	<-started
 	cancel()
 	eventually(t, "the grace timer", func() bool { return slices.Contains(clk.Delays(), 45*time.Second) })
