@@ -49,26 +49,17 @@ Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
 	at := fs.String("at", "", "show who held what at `T` instead of events")
 	output := fs.String("output", "table", "`format`: table, json or csv")
 	cacheDir := fs.String("cache-dir", "", "where clones of remote repositories are kept (default: the user cache)")
-	if rest, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
-	} else if len(rest) > 0 {
-		return usagef("audit: unexpected argument %q (see 'gitgrant audit --help')", rest[0])
 	}
-	switch *output {
-	case "table", "json", "csv":
-	default:
-		return usagef("audit: unknown output format %q: use table, json or csv", *output)
+	if err := checkOutput("audit", *output, "table", "json", "csv"); err != nil {
+		return err
 	}
 	filter := audit.Filter{Who: *who, Provider: *provider, Role: *role}
 	var atTime time.Time
-	var err error
-	for _, t := range []struct {
-		flag, value string
-		dst         *time.Time
-	}{{"since", *since, &filter.Since}, {"until", *until, &filter.Until}, {"at", *at, &atTime}} {
-		if *t.dst, err = parseTime(t.value, e.now()); err != nil {
-			return usagef("audit: --%s: %v", t.flag, err)
-		}
+	err := parseTimeFlags("audit", e.now(), timeFlag{"since", *since, &filter.Since}, timeFlag{"until", *until, &filter.Until}, timeFlag{"at", *at, &atTime})
+	if err != nil {
+		return err
 	}
 
 	acc, err := resolveAccess(e, *repo, false, slog.New(slog.DiscardHandler))
@@ -99,23 +90,6 @@ Exit status: 0 fine, 2 usage error, 3 the repository could not be read.`, e)
 		return &gitgrant.SystemError{System: "output", Op: "write", Err: err}
 	}
 	return nil
-}
-
-// parseTime reads RFC 3339, a bare date (midnight UTC) or "now".
-func parseTime(s string, now time.Time) (time.Time, error) {
-	switch s {
-	case "":
-		return time.Time{}, nil
-	case "now":
-		return now, nil
-	}
-	if t, err := time.Parse(time.RFC3339, s); err == nil {
-		return t, nil
-	}
-	if t, err := time.Parse(time.DateOnly, s); err == nil {
-		return t, nil
-	}
-	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-22T09:00:00Z) or a date (2026-11-22)", s)
 }
 
 // jsonAppender is an element that writes its own indented JSON, as

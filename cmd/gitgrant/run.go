@@ -257,6 +257,23 @@ func checkOutput(cmd, output string, formats ...string) error {
 	return usagef("%s: unknown output format %q: use %s or %s", cmd, output, strings.Join(formats[:len(formats)-1], ", "), formats[len(formats)-1])
 }
 
+// parseTime reads RFC 3339, a bare date (midnight UTC) or "now".
+func parseTime(s string, now time.Time) (time.Time, error) {
+	switch s {
+	case "":
+		return time.Time{}, nil
+	case "now":
+		return now, nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.Parse(time.DateOnly, s); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q is not a time: use RFC 3339 (2026-11-22T09:00:00Z) or a date (2026-11-22)", s)
+}
+
 // timeFlag is a flag that takes a time: its name, the value given and
 // where the time goes.
 type timeFlag struct {
