@@ -32,7 +32,7 @@ every provider that could).`, e)
 	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch` the requests are read from")
 	output := fs.String("output", "", "`format`: text, json or github")
 	ghBudget := fs.Duration("github-budget", 2*time.Minute, "longest wait on GitHub per part of the plan (verification); past it the plan says what is unverified, as reconcile would")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	format, err := render.ParseFormat(*output, e.getenv("GITHUB_ACTIONS") == "true")

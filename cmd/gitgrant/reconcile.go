@@ -49,7 +49,7 @@ Exit status: 0 done, 1 gitgrant.yaml invalid or the brake refused the plan,
 	logFormat := fs.String("log-format", "text", "`format` of the action log on stderr: text or json")
 	ghBudget := fs.Duration("github-budget", 2*time.Minute, "longest wait on GitHub per part of the pass (verification, comments); past it grants pause and revocations go ahead")
 	committer := fs.String("committer", "", "cleanup commit identity `\"Name <email>\"` (default gitgrant <gitgrant@users.noreply.github.com>)")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	format, err := render.ParseFormat(*output, e.getenv("GITHUB_ACTIONS") == "true")

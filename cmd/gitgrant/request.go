@@ -77,7 +77,7 @@ or SSH for an ssh:// or git@ origin.`, e)
 	extend := fs.String("extend", "", "request `FILE` to extend (with --for or --until)")
 	openPR := fs.Bool("open-pr", false, "push a branch with the file and open the pull request")
 	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch` the pull request goes into")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if (*dur == "") == (*until == "") {

@@ -69,7 +69,7 @@ name with a random suffix. See docs/serve.md#high-availability.`, e)
 	fs.DurationVar(&lf.renewDeadline, "renew-deadline", 10*time.Second, "the leader stops acting when it has not renewed its Lease for this `long` (below --lease-duration)")
 	fs.DurationVar(&lf.retryPeriod, "retry-period", 2*time.Second, "how often replicas try to renew or take the Lease")
 	fs.StringVar(&lf.kubeconfig, "kubeconfig", "", "kubeconfig `file` for leader election (default: in a pod its service account, else $KUBECONFIG or ~/.kube/config)")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if *listen == "" {

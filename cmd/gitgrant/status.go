@@ -20,7 +20,7 @@ counted.`, e)
 	repoFlag := fs.String("repo", ".", "access repository: a local `DIR` or a remote URL")
 	branch := fs.String("branch", gitrepo.DefaultBranch, "main `branch`")
 	output := fs.String("output", "text", "`format`: text or json")
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	if err := checkOutput("status", *output, "text", "json"); err != nil {

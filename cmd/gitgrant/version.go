@@ -32,7 +32,7 @@ type buildDetails struct {
 
 func runVersion(ctx context.Context, args []string, e *env) error {
 	fs := newFlags("version", "", "Print gitgrant's version, the commit and date it was built from, the format versions it reads, and the Go toolchain.", e)
-	if _, err := parseFlags(fs, args); err != nil {
+	if err := parseFlagsOnly(fs, args); err != nil {
 		return err
 	}
 	info, _ := debug.ReadBuildInfo()
