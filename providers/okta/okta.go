@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/jwtsign"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
@@ -143,9 +144,9 @@ func openAuth(name string, s Settings, deps providers.Deps, base *url.URL) (http
 		if err != nil {
 			return nil, err
 		}
-		k, err := parsePrivateKey(pemText)
+		k, err := jwtsign.ParseRSAKey([]byte(pemText))
 		if err != nil {
-			return nil, fmt.Errorf("provider %s: %v", name, err)
+			return nil, fmt.Errorf("provider %s: private key: %v", name, err)
 		}
 		scopes := defaultScopes
 		if s.Scopes != "" {
