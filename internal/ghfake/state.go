@@ -236,23 +236,6 @@ func (s *Server) DismissReview(r *Repo, n int, id int64) {
 	}
 }
 
-// AddTeamMember makes login an active member of org/slug.
-func (s *Server) AddTeamMember(org, slug, login string) {
-	s.SetTeamMembership(org, slug, login, "active")
-}
-
-// SetTeamMembership sets login's membership state in org/slug: "active",
-// "pending" (invited, not accepted), or "" for none.
-func (s *Server) SetTeamMembership(org, slug, login, state string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := strings.ToLower(org + "/" + slug)
-	if s.teams[key] == nil {
-		s.teams[key] = map[string]string{}
-	}
-	s.teams[key][strings.ToLower(login)] = state
-}
-
 // Issues returns the issues created so far.
 func (s *Server) Issues(r *Repo) []Issue {
 	s.mu.Lock()
