@@ -38,16 +38,20 @@ func (s *Server) routes(m *http.ServeMux) {
 type repoHandler func(w http.ResponseWriter, r *http.Request, repo *Repo)
 
 // repo finds the repository and runs h under the lock.
-func (s *Server) repo(h repoHandler) http.HandlerFunc {
+func (s *Server) repo(h repoHandler) http.HandlerFunc { return named(s, s.repos, "owner", "repo", h) }
+
+// named runs h under the lock with what the request's path names in m,
+// by its lower-case "first/second" path values; 404 when m has none.
+func named[T any](s *Server, m map[string]*T, first, second string, h func(http.ResponseWriter, *http.Request, *T)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		rp, ok := s.repos[strings.ToLower(r.PathValue("owner")+"/"+r.PathValue("repo"))]
+		v, ok := m[strings.ToLower(r.PathValue(first)+"/"+r.PathValue(second))]
 		if !ok {
 			notFound(w, r)
 			return
 		}
-		h(w, r, rp)
+		h(w, r, v)
 	}
 }
 

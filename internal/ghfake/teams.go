@@ -126,18 +126,7 @@ type teamHandler func(w http.ResponseWriter, r *http.Request, t *team)
 // withTeam finds the request's team and runs h under the lock; a token
 // that may not read teams gets a 403 or 404 through Inject, as from
 // GitHub.
-func (s *Server) withTeam(h teamHandler) http.HandlerFunc {
-	return func(w http.ResponseWriter, r *http.Request) {
-		s.mu.Lock()
-		defer s.mu.Unlock()
-		t, ok := s.teams[strings.ToLower(r.PathValue("org")+"/"+r.PathValue("slug"))]
-		if !ok {
-			notFound(w, r)
-			return
-		}
-		h(w, r, t)
-	}
-}
+func (s *Server) withTeam(h teamHandler) http.HandlerFunc { return named(s, s.teams, "org", "slug", h) }
 
 func (s *Server) getTeam(w http.ResponseWriter, r *http.Request, _ *team) {
 	org, slug := r.PathValue("org"), r.PathValue("slug")
