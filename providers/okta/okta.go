@@ -106,6 +106,8 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 			// when its window resets waits that long.
 			Backoff: httpapi.Backoff{First: time.Minute, Max: time.Minute},
 			Problem: problem,
+			// Errors name a call "grant ops (group 00g1)", or "read users of the org".
+			Target: "group", Whole: "the org",
 		}, deps),
 		byEmail:     principal == "email",
 		confirmWait: defaultConfirmWait,
@@ -167,15 +169,6 @@ func (p *Provider) call(ctx context.Context, endpoint, method, path string, out 
 	return p.api.Do(ctx, httpapi.Call{Method: method, Path: path, Bucket: endpoint}, out)
 }
 
-// wrap turns an error of a call into the errors the reconciler acts on.
-func (p *Provider) wrap(op, role, gid string, err error) error {
-	what := fmt.Sprintf("%s %s (group %s)", op, role, gid)
-	if role == "" {
-		what = op + " the org"
-	}
-	return p.api.Fail(what, err)
-}
-
 // user is the part of Okta's user object gitgrant reads.
 type user struct {
 	ID      string `json:"id"`
@@ -205,7 +198,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		var users []user
 		h, err := p.call(ctx, "group-users", http.MethodGet, next, &users)
 		if err != nil {
-			return nil, p.wrap("list members of", role, gid, err)
+			return nil, p.api.FailOn("list members of", role, gid, err)
 		}
 		for _, u := range users {
 			members = append(members, providers.Member{Principal: p.principalOf(u)})
@@ -226,14 +219,14 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	}
 	u, err := p.lookup(ctx, g.Principal)
 	if err != nil {
-		return p.wrap("grant", g.Role, gid, err)
+		return p.api.FailOn("grant", g.Role, gid, err)
 	}
 	if got := p.principalOf(u); got != g.Principal {
 		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Okta", g.Principal, got)
 	}
 	if _, err := p.call(ctx, "group-users-write", http.MethodPut, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil); err != nil {
 		// The user exists, so a 404 means the group does not.
-		return p.wrap("grant", g.Role, gid, err)
+		return p.api.FailOn("grant", g.Role, gid, err)
 	}
 	return p.confirm(ctx, g.Role, gid, u.ID)
 }
@@ -242,7 +235,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 // reads for at most confirmWait in all; time spent waiting for rate limits
 // does not count, since Okta was not asked then.
 func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
-	what := fmt.Sprintf("grant %s (group %s)", role, gid)
+	what := p.api.On("grant", role, gid)
 	return p.api.Confirm(ctx, httpapi.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}, p.confirmWait, what, func() (bool, error) {
 		next := fmt.Sprintf("api/v1/users/%s/groups?limit=%d", uid, pageSize)
 		for next != "" {
@@ -305,7 +298,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		return nil
 	}
 	if err != nil {
-		return p.wrap("revoke", role, gid, err)
+		return p.api.FailOn("revoke", role, gid, err)
 	}
 	if !strings.EqualFold(p.principalOf(u), principal) {
 		// Okta resolved a short name or id to someone named otherwise:
@@ -314,7 +307,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	}
 	_, err = p.call(ctx, "group-users-write", http.MethodDelete, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil)
 	if err != nil && !httpapi.IsStatus(err, http.StatusNotFound) {
-		return p.wrap("revoke", role, gid, err)
+		return p.api.FailOn("revoke", role, gid, err)
 	}
 	return nil
 }
@@ -326,7 +319,7 @@ func (p *Provider) Check(ctx context.Context) error {
 	return providers.CheckRoles(p.cfg, providers.RoleChecks{
 		Connect: func() error {
 			_, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil)
-			return p.wrap("read users of", "", "", err) // nil stays nil
+			return p.api.FailOn("read users of", "", "", err) // nil stays nil
 		},
 		Role: func(role string) error { return p.checkGroup(ctx, role) },
 		Last: providers.IsSystem,
@@ -347,7 +340,7 @@ func (p *Provider) checkGroup(ctx context.Context, role string) error {
 		} `json:"profile"`
 	}
 	if _, err := p.call(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
-		return p.wrap("read group of", role, gid, err)
+		return p.api.FailOn("read group of", role, gid, err)
 	}
 	if g.Type != "OKTA_GROUP" {
 		return fmt.Errorf("provider %s: role %s: group %s (%s) is of type %s; only OKTA_GROUP membership can be changed through the API",

@@ -467,3 +467,22 @@ func TestConfirm(t *testing.T) {
 		t.Errorf("Confirm of what shows = %v", err)
 	}
 }
+
+// TestOn: a call on a role's target names both; one on no role names the
+// whole the targets belong to.
+func TestOn(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newServer(t), fakeclock.NewAuto(t0), Config{Target: "group", Whole: "the org"})
+	for _, tt := range []struct{ op, role, target, want string }{
+		{"grant", "ops", "00g1", "grant ops (group 00g1)"},
+		{"read users of", "", "", "read users of the org"},
+	} {
+		if got := c.On(tt.op, tt.role, tt.target); got != tt.want {
+			t.Errorf("On(%q, %q, %q) = %q, want %q", tt.op, tt.role, tt.target, got, tt.want)
+		}
+	}
+	err := c.FailOn("grant", "ops", "00g1", &StatusError{Status: http.StatusNotFound})
+	if !errors.Is(err, providers.ErrNotFound) || !strings.Contains(err.Error(), "grant ops (group 00g1)") {
+		t.Errorf("FailOn = %v, want not found, naming the call", err)
+	}
+}
