@@ -303,13 +303,8 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // Check gets a token and reads every managed group; with PIM, also its
 // assignments, which needs the PIM permission.
 func (p *Provider) Check(ctx context.Context) error {
-	return providers.CheckRoles(p.cfg, providers.RoleChecks{
-		Connect: func() error {
-			return p.api.FailOn("read users of", "", "", p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil)) // nil stays nil
-		},
-		Role: func(role string) error { return p.checkGroup(ctx, role) },
-		Last: providers.IsSystem,
-	})
+	connect := httpapi.Call{Method: http.MethodGet, Path: "users?$top=1&$select=id"}
+	return p.api.CheckRoles(ctx, p.cfg, "read users of", connect, func(role string) error { return p.checkGroup(ctx, role) })
 }
 
 func (p *Provider) checkGroup(ctx context.Context, role string) error {

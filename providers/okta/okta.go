@@ -316,14 +316,8 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 // Okta-mastered group (OKTA_GROUP): Okta refuses API changes to groups
 // imported from an application or directory.
 func (p *Provider) Check(ctx context.Context) error {
-	return providers.CheckRoles(p.cfg, providers.RoleChecks{
-		Connect: func() error {
-			_, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil)
-			return p.api.FailOn("read users of", "", "", err) // nil stays nil
-		},
-		Role: func(role string) error { return p.checkGroup(ctx, role) },
-		Last: providers.IsSystem,
-	})
+	connect := httpapi.Call{Method: http.MethodGet, Path: "api/v1/users?limit=1", Bucket: "users"}
+	return p.api.CheckRoles(ctx, p.cfg, "read users of", connect, func(role string) error { return p.checkGroup(ctx, role) })
 }
 
 // checkGroup reads role's group, which must be one whose members the API

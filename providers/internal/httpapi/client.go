@@ -308,6 +308,21 @@ func (c *Client) FailOn(op, role, target string, err error) error {
 	return c.Fail(c.On(op, role, target), err)
 }
 
+// CheckRoles is Check for a provider whose roles are targets on this API:
+// with no role declared it sends connect, a call on the whole that op
+// names ("read users of"); otherwise it checks each role with role, and
+// stops at the first error that says the API refuses gitgrant altogether.
+func (c *Client) CheckRoles(ctx context.Context, cfg gitgrant.ProviderConfig, op string, connect Call, role func(string) error) error {
+	return providers.CheckRoles(cfg, providers.RoleChecks{
+		Connect: func() error {
+			_, err := c.Do(ctx, connect, nil)
+			return c.FailOn(op, "", "", err) // nil stays nil
+		},
+		Role: role,
+		Last: providers.IsSystem,
+	})
+}
+
 // Confirm waits (as Settle) until visible says that a change the API
 // accepted shows in its reads. An error of visible is Fail("confirm
 // "+what); a change not shown within total is Unavailable, retryable:
