@@ -67,30 +67,27 @@ func (f fakeGitHub) limit(kinds ...string) {
 		primary := map[string]string{"X-RateLimit-Limit": "5000", "X-RateLimit-Remaining": "0",
 			"X-RateLimit-Reset": strconv.FormatInt(time.Now().Add(time.Duration(wait)*time.Second).Unix(), 10)}
 		retryAfter := map[string]string{"Retry-After": strconv.Itoa(wait)}
-		var fault ghfake.Fault
-		switch kind {
-		case "primary":
-			fault = ghfake.Fault{Status: http.StatusForbidden, Header: primary, Body: body(map[string]string{
-				"message":           "API rate limit exceeded for installation.",
-				"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-the-primary-rate-limit",
-			})}
-		case "primary429":
-			fault = ghfake.Fault{Status: http.StatusTooManyRequests, Header: primary, Body: body(map[string]string{"message": "API rate limit exceeded"})}
-		case "secondary":
-			fault = ghfake.Fault{Status: http.StatusForbidden, Header: retryAfter, Body: body(map[string]string{
-				"message":           "You have exceeded a secondary rate limit.",
-				"documentation_url": "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-secondary-rate-limits",
-			})}
-		case "429":
-			fault = ghfake.Fault{Status: http.StatusTooManyRequests, Header: retryAfter, Body: body(map[string]string{"message": "Too Many Requests"})}
-		default:
+		const docs = "https://docs.github.com/rest/overview/rate-limits-for-the-rest-api#about-"
+		fault, ok := map[string]ghfake.Fault{
+			"primary":    {Status: http.StatusForbidden, Header: primary, Body: body("API rate limit exceeded for installation.", docs+"the-primary-rate-limit")},
+			"primary429": {Status: http.StatusTooManyRequests, Header: primary, Body: body("API rate limit exceeded", "")},
+			"secondary":  {Status: http.StatusForbidden, Header: retryAfter, Body: body("You have exceeded a secondary rate limit.", docs+"secondary-rate-limits")},
+			"429":        {Status: http.StatusTooManyRequests, Header: retryAfter, Body: body("Too Many Requests", "")},
+		}[kind]
+		if !ok {
 			panic("unknown rate limit kind " + kind)
 		}
 		f.Inject(fault)
 	}
 }
 
-func body(v any) string {
+// body is GitHub's error body: a message, and where the documentation
+// explains it when docs is not "".
+func body(message, docs string) string {
+	v := map[string]string{"message": message}
+	if docs != "" {
+		v["documentation_url"] = docs
+	}
 	b, err := json.Marshal(v)
 	if err != nil {
 		panic(err)
