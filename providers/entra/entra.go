@@ -294,10 +294,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		}
 	}
 	err = p.do(ctx, http.MethodDelete, fmt.Sprintf("groups/%s/members/%s/$ref", gid, id), nil, nil)
-	if err != nil && !httpapi.IsStatus(err, http.StatusNotFound) {
-		return p.api.FailOn("revoke", role, gid, err)
-	}
-	return nil
+	return p.api.FailOn("revoke", role, gid, httpapi.Gone(err))
 }
 
 // Check gets a token and reads every managed group; with PIM, also its

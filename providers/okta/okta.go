@@ -306,10 +306,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		return nil
 	}
 	_, err = p.call(ctx, "group-users-write", http.MethodDelete, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil)
-	if err != nil && !httpapi.IsStatus(err, http.StatusNotFound) {
-		return p.api.FailOn("revoke", role, gid, err)
-	}
-	return nil
+	return p.api.FailOn("revoke", role, gid, httpapi.Gone(err))
 }
 
 // Check gets a token and reads every managed group, which must be an

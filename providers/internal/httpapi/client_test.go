@@ -517,3 +517,19 @@ func TestCheckRoles(t *testing.T) {
 		t.Errorf("CheckRoles with roles = %v after checking %v, want the first refusal alone", err, checked)
 	}
 }
+
+// TestGone: a 404 to a removal is success; any other error stays.
+func TestGone(t *testing.T) {
+	t.Parallel()
+	refused := &StatusError{Status: http.StatusForbidden}
+	for _, tt := range []struct{ err, want error }{
+		{nil, nil},
+		{fmt.Errorf("delete: %w", &StatusError{Status: http.StatusNotFound}), nil},
+		{refused, refused},
+		{context.Canceled, context.Canceled},
+	} {
+		if got := Gone(tt.err); got != tt.want {
+			t.Errorf("Gone(%v) = %v, want %v", tt.err, got, tt.want)
+		}
+	}
+}
