@@ -6,11 +6,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/gitgrant/gitgrant"
-	"slices"
 )
 
 // Typed makes the Factory of a provider type that owns its settings: it
@@ -148,6 +149,18 @@ func ValidTarget(cfg gitgrant.ProviderConfig, role string, valid func(string) bo
 		return "", fmt.Errorf("provider %s: role %s: %q is not %s: %w", cfg.Name, role, target, what, ErrInvalidName)
 	}
 	return target, nil
+}
+
+// CheckTargets checks every declared role's target with valid as the
+// provider opens, in role order, so that a bad target is refused before
+// anything runs.
+func CheckTargets(cfg gitgrant.ProviderConfig, valid func(string) error) error {
+	for _, role := range slices.Sorted(maps.Keys(cfg.Roles)) {
+		if err := valid(cfg.RoleTarget(role)); err != nil {
+			return fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
+		}
+	}
+	return nil
 }
 
 // Choice reads a setting that is one of a few words: value must be one of

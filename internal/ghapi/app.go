@@ -3,15 +3,8 @@ package ghapi
 import (
 	"bytes"
 	"context"
-	"crypto"
-	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
-	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -22,50 +15,28 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/jwtsign"
 )
 
 // ParsePrivateKey reads a GitHub App private key (PKCS#1 as GitHub issues
 // it, or PKCS#8). Errors never include the key material.
 func ParsePrivateKey(pemData []byte) (*rsa.PrivateKey, error) {
-	block, _ := pem.Decode(pemData)
-	if block == nil {
-		return nil, errors.New("GitHub App private key: no PEM block found")
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
+	k, err := jwtsign.ParseRSAKey(pemData)
 	if err != nil {
-		return nil, errors.New("GitHub App private key: not an RSA private key in PKCS#1 or PKCS#8 form")
+		return nil, fmt.Errorf("GitHub App private key: %w", err)
 	}
-	rk, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		return nil, errors.New("GitHub App private key: not an RSA key")
-	}
-	return rk, nil
+	return k, nil
 }
 
 // AppJWT signs the short-lived RS256 JWT a GitHub App uses to ask for
 // installation tokens: issued 60 s in the past against clock drift, valid
 // nine minutes (GitHub allows ten).
 func AppJWT(appID int64, key *rsa.PrivateKey, now time.Time) (string, error) {
-	enc := base64.RawURLEncoding
-	header := enc.EncodeToString([]byte(`{"alg":"RS256","typ":"JWT"}`))
-	claims, err := json.Marshal(map[string]any{
+	return jwtsign.SignRS256(key, "", map[string]any{
 		"iat": now.Add(-60 * time.Second).Unix(),
 		"exp": now.Add(9 * time.Minute).Unix(),
 		"iss": strconv.FormatInt(appID, 10),
 	})
-	if err != nil {
-		return "", err
-	}
-	signing := header + "." + enc.EncodeToString(claims)
-	sum := sha256.Sum256([]byte(signing))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", fmt.Errorf("sign GitHub App JWT: %w", err)
-	}
-	return signing + "." + enc.EncodeToString(sig), nil
 }
 
 // AppTokenSource mints installation access tokens for a GitHub App and

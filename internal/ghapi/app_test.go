@@ -43,18 +43,26 @@ func pemOf(k *rsa.PrivateKey) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "RSA PRIVATE KEY", Bytes: x509.MarshalPKCS1PrivateKey(k)})
 }
 
+// appClient is a fake GitHub with the repository acme/access and App 42
+// (installation 7) whose key is appKey, on a clock at t0, and a client that
+// authenticates as the App with signingKey.
+func appClient(t *testing.T, appKey, signingKey *rsa.PrivateKey) (*ghfake.Server, *fakeclock.Clock, *ghapi.Client) {
+	t.Helper()
+	clk := fakeclock.NewAuto(t0)
+	gh := ghfake.New(clk.Now)
+	t.Cleanup(gh.Close)
+	gh.AddRepo("acme", "access", "main")
+	gh.AddApp(42, &appKey.PublicKey, 7, time.Hour)
+	return gh, clk, newClient(t, gh, clk, ghapi.Config{AppID: 42, InstallationID: 7, PrivateKey: pemOf(signingKey)})
+}
+
 // The fake verifies the JWT with the app's public key and mints one-hour
 // tokens; the client reuses a token and mints the next one five minutes
 // before the current one lapses.
 func TestAppAuthRefreshesBeforeExpiry(t *testing.T) {
 	t.Parallel()
 	key, _ := testKeys(t)
-	clk := fakeclock.NewAuto(t0)
-	gh := ghfake.New(clk.Now)
-	defer gh.Close()
-	gh.AddRepo("acme", "access", "main")
-	gh.AddApp(42, &key.PublicKey, 7, time.Hour)
-	c := newClient(t, gh, clk, ghapi.Config{AppID: 42, InstallationID: 7, PrivateKey: pemOf(key)})
+	gh, clk, c := appClient(t, key, key)
 
 	steps := []struct {
 		advance    time.Duration
@@ -87,12 +95,7 @@ func TestAppAuthRefreshesBeforeExpiry(t *testing.T) {
 func TestAppAuthWithTheWrongKeyFails(t *testing.T) {
 	t.Parallel()
 	key, other := testKeys(t)
-	clk := fakeclock.NewAuto(t0)
-	gh := ghfake.New(clk.Now)
-	defer gh.Close()
-	gh.AddRepo("acme", "access", "main")
-	gh.AddApp(42, &key.PublicKey, 7, time.Hour)
-	c := newClient(t, gh, clk, ghapi.Config{AppID: 42, InstallationID: 7, PrivateKey: pemOf(other)})
+	_, _, c := appClient(t, key, other)
 	_, err := c.DefaultBranch(context.Background())
 	if err == nil || !strings.Contains(err.Error(), "signature does not verify") {
 		t.Fatalf("err = %v", err)

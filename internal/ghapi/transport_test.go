@@ -144,10 +144,7 @@ func between(d, lo, hi time.Duration) bool { return d >= lo && d <= hi }
 
 func TestRateLimitedErrorCarriesTheTime(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	gh.AddRepo("acme", "access", "main")
-	gh.Inject(ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "3600"}})
+	gh := repoWithFaults(t, ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "3600"}})
 	clk := fakeclock.NewAuto(t0)
 	c := newClient(t, gh, clk, ghapi.Config{})
 	_, err := c.DefaultBranch(context.Background())
@@ -219,10 +216,7 @@ func TestRetriesRewindTheBodyOfIdempotentCalls(t *testing.T) {
 
 func TestWaitIsContextAware(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	gh.AddRepo("acme", "access", "main")
-	gh.Inject(ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "5"}})
+	gh := repoWithFaults(t, ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "5"}})
 	// A clock that never moves: the five-second wait can only end through
 	// the context, so a wait that ignored it would hang the test.
 	c, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access"}, ghapi.Options{Clock: fakeclock.New(t0)})
@@ -239,9 +233,7 @@ func TestWaitIsContextAware(t *testing.T) {
 
 func TestConditionalRequests(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	gh.AddRepo("acme", "access", "main")
+	gh := repoWithFaults(t)
 	clk := fakeclock.NewAuto(t0)
 	c := newClient(t, gh, clk, ghapi.Config{})
 	for i := range 3 {
@@ -264,9 +256,7 @@ func TestConditionalRequests(t *testing.T) {
 
 func TestTokenAuthAndBadToken(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	gh.AddRepo("acme", "access", "main")
+	gh := repoWithFaults(t)
 	gh.AddToken("good-token-123")
 	clk := fakeclock.NewAuto(t0)
 	if _, err := newClient(t, gh, clk, ghapi.Config{Token: "good-token-123"}).DefaultBranch(context.Background()); err != nil {
@@ -284,12 +274,8 @@ func TestTokenAuthAndBadToken(t *testing.T) {
 // Retries are logged with method and path; the token never appears.
 func TestRetriesAreLoggedWithoutSecrets(t *testing.T) {
 	t.Parallel()
-	gh := ghfake.New(nil)
-	defer gh.Close()
-	gh.AddRepo("acme", "access", "main")
+	gh := repoWithFaults(t, ghfake.Fault{Status: 502}, ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "1"}})
 	gh.AddToken("tok-secret-789")
-	gh.Inject(ghfake.Fault{Status: 502})
-	gh.Inject(ghfake.Fault{Status: 429, Header: map[string]string{"Retry-After": "1"}})
 	var logs bytes.Buffer
 	clk := fakeclock.NewAuto(t0)
 	c, err := ghapi.New(ghapi.Config{APIURL: gh.BaseURL(), Repository: "acme/access", Token: "tok-secret-789"},

@@ -1,11 +1,8 @@
 package ghfake
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
@@ -13,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/gitgrant/gitgrant/internal/jwtsign"
 )
 
 // accessToken implements POST /app/installations/{id}/access_tokens: the
@@ -51,10 +50,7 @@ func (s *Server) getApp(w http.ResponseWriter, r *http.Request) {
 	var claims struct {
 		Iss json.RawMessage `json:"iss"`
 	}
-	parts := strings.Split(jwt, ".")
-	if len(parts) == 3 {
-		_ = decodeSegment(parts[1], &claims)
-	}
+	_ = jwtsign.Peek(jwt, &claims)
 	appID, _ := strconv.ParseInt(strings.Trim(string(claims.Iss), `"`), 10, 64)
 	key, ok := s.apps[appID]
 	if !ok {
@@ -85,31 +81,13 @@ func (s *Server) getUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func verifyJWT(tok string, key *rsa.PublicKey, appID int64, now time.Time) error {
-	parts := strings.Split(tok, ".")
-	if len(parts) != 3 {
-		return errors.New("not a JWT")
-	}
-	var hdr struct {
-		Alg string `json:"alg"`
-	}
-	if err := decodeSegment(parts[0], &hdr); err != nil || hdr.Alg != "RS256" {
-		return errors.New("header must say alg RS256")
-	}
-	sig, err := base64.RawURLEncoding.DecodeString(parts[2])
-	if err != nil {
-		return errors.New("bad signature encoding")
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if err := rsa.VerifyPKCS1v15(key, crypto.SHA256, sum[:], sig); err != nil {
-		return errors.New("signature does not verify with the app's public key")
-	}
 	var claims struct {
 		Iss json.RawMessage `json:"iss"`
 		Iat int64           `json:"iat"`
 		Exp int64           `json:"exp"`
 	}
-	if err := decodeSegment(parts[1], &claims); err != nil {
-		return errors.New("bad claims")
+	if err := jwtsign.VerifyRS256(tok, key, &claims); err != nil {
+		return err
 	}
 	if strings.Trim(string(claims.Iss), `"`) != strconv.FormatInt(appID, 10) {
 		return errors.New("iss is not the app id")
@@ -124,14 +102,6 @@ func verifyJWT(tok string, key *rsa.PublicKey, appID int64, now time.Time) error
 		return errors.New("'Expiration time' claim ('exp') is too far in the future")
 	}
 	return nil
-}
-
-func decodeSegment(seg string, v any) error {
-	b, err := base64.RawURLEncoding.DecodeString(seg)
-	if err != nil {
-		return err
-	}
-	return json.Unmarshal(b, v)
 }
 
 // listUserKeys implements GET /users/{login}/keys: the user's public SSH

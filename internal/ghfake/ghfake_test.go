@@ -3,6 +3,7 @@ package ghfake_test
 import (
 	"context"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,50 @@ func TestAbsoluteURLsAreCaught(t *testing.T) {
 	}
 	if got := s.Requests(); len(got) != 1 || !strings.HasPrefix(got[0].Path, "/repos/") {
 		t.Errorf("recorded %+v", got)
+	}
+}
+
+// TestTeamMemberships: memberships written through the API keep GitHub's
+// spelling of a login; a user outside the organisation is invited
+// (pending) and not listed; a request for no operation is counted.
+func TestTeamMemberships(t *testing.T) {
+	t.Parallel()
+	s := ghfake.New(nil)
+	defer s.Close()
+	s.AddTeam("acme", "ops")
+	s.AddUser("Alice", "acme")
+	s.AddUser("outsider")
+	s.SetTeamMember("acme", "ops", "lead", "maintainer", "active")
+	s.SetChildTeams("acme", "ops", "ops-oncall")
+	gh := client(t, s)
+	ctx := context.Background()
+	for _, login := range []string{"alice", "outsider"} {
+		if _, _, err := gh.Teams.AddTeamMembershipBySlug(ctx, "acme", "ops", login, &github.TeamAddTeamMembershipOptions{Role: "member"}); err != nil {
+			t.Fatalf("add %s: %v", login, err)
+		}
+	}
+	if diff := cmp.Diff([]string{"Alice:member:active", "lead:maintainer:active", "outsider:member:pending"}, s.TeamMemberships("acme", "ops")); diff != "" {
+		t.Errorf("memberships (-want +got):\n%s", diff)
+	}
+	var listed []string
+	users, _, err := gh.Teams.ListTeamMembersBySlug(ctx, "acme", "ops", &github.TeamListTeamMembersOptions{Role: "member"})
+	for _, u := range users {
+		listed = append(listed, u.GetLogin())
+	}
+	if err != nil || !slices.Equal(listed, []string{"Alice"}) {
+		t.Errorf("members with role member = %v, %v; want Alice alone", listed, err)
+	}
+	children, _, err := gh.Teams.ListChildTeamsByParentSlug(ctx, "acme", "ops", nil)
+	if err != nil || len(children) != 1 || children[0].GetSlug() != "ops-oncall" {
+		t.Errorf("child teams = %v, %v", children, err)
+	}
+	if _, err := gh.Teams.RemoveTeamMembershipBySlug(ctx, "acme", "ops", "ALICE"); err != nil {
+		t.Errorf("remove: %v", err)
+	}
+	if _, resp, err := gh.Users.Get(ctx, "ghost"); err == nil || resp.StatusCode != http.StatusNotFound || s.Unrouted() != 0 {
+		t.Errorf("unknown user: %v, unrouted %d", err, s.Unrouted())
+	}
+	if _, _, err := gh.Organizations.ListMembers(ctx, "acme", nil); err == nil || s.Unrouted() != 1 {
+		t.Errorf("an operation the fake does not serve: %v, unrouted %d", err, s.Unrouted())
 	}
 }

@@ -3,7 +3,6 @@ package ghfake
 import (
 	"encoding/base64"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"path"
 	"strings"
@@ -29,8 +28,7 @@ func (s *Server) routes(m *http.ServeMux) {
 	m.HandleFunc("PATCH /repos/{owner}/{repo}/issues/comments/{id}", s.repo(s.editComment))
 	m.HandleFunc("POST /repos/{owner}/{repo}/check-runs", s.repo(s.createCheckRun))
 	m.HandleFunc("POST /repos/{owner}/{repo}/statuses/{sha}", s.repo(s.createStatus))
-	m.HandleFunc("GET /orgs/{org}/teams/{slug}", s.team)
-	m.HandleFunc("GET /orgs/{org}/teams/{slug}/memberships/{user}", s.teamMembership)
+	s.teamRoutes(m)
 	m.HandleFunc("POST /app/installations/{id}/access_tokens", s.accessToken)
 	m.HandleFunc("GET /app", s.getApp)
 	m.HandleFunc("GET /user", s.getUser)
@@ -40,16 +38,20 @@ func (s *Server) routes(m *http.ServeMux) {
 type repoHandler func(w http.ResponseWriter, r *http.Request, repo *Repo)
 
 // repo finds the repository and runs h under the lock.
-func (s *Server) repo(h repoHandler) http.HandlerFunc {
+func (s *Server) repo(h repoHandler) http.HandlerFunc { return named(s, s.repos, "owner", "repo", h) }
+
+// named runs h under the lock with what the request's path names in m,
+// by its lower-case "first/second" path values; 404 when m has none.
+func named[T any](s *Server, m map[string]*T, first, second string, h func(http.ResponseWriter, *http.Request, *T)) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
 		s.mu.Lock()
 		defer s.mu.Unlock()
-		rp, ok := s.repos[strings.ToLower(r.PathValue("owner")+"/"+r.PathValue("repo"))]
+		v, ok := m[strings.ToLower(r.PathValue(first)+"/"+r.PathValue(second))]
 		if !ok {
 			notFound(w, r)
 			return
 		}
-		h(w, r, rp)
+		h(w, r, v)
 	}
 }
 
@@ -175,48 +177,4 @@ func (s *Server) createStatus(w http.ResponseWriter, r *http.Request, rp *Repo) 
 	st := &Status{SHA: r.PathValue("sha"), State: in.State, Context: in.Context, Description: in.Description}
 	rp.statuses = append(rp.statuses, st)
 	writeJSON(w, r, http.StatusCreated, map[string]any{"state": st.State, "context": st.Context, "description": st.Description})
-}
-
-// team answers for a team that has (or had) a member; a token that may
-// not read teams gets a 403 or 404 through Inject, as from GitHub.
-func (s *Server) team(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	org, slug := r.PathValue("org"), r.PathValue("slug")
-	if _, ok := s.teams[strings.ToLower(org+"/"+slug)]; !ok {
-		notFound(w, r)
-		return
-	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"id": teamID(org, slug), "node_id": "T_" + slug, "name": slug, "slug": slug,
-		"privacy": "closed", "permission": "pull", "notification_setting": "notifications_enabled", "description": nil, "parent": nil,
-		"url":              fmt.Sprintf("http://%s%s/orgs/%s/teams/%s", r.Host, Prefix, org, slug),
-		"html_url":         fmt.Sprintf("http://%s/orgs/%s/teams/%s", r.Host, org, slug),
-		"members_url":      fmt.Sprintf("http://%s%s/orgs/%s/teams/%s/members{/member}", r.Host, Prefix, org, slug),
-		"repositories_url": fmt.Sprintf("http://%s%s/orgs/%s/teams/%s/repos", r.Host, Prefix, org, slug),
-		"members_count":    0, "repos_count": 0, "created_at": "2026-01-01T00:00:00Z", "updated_at": "2026-01-01T00:00:00Z",
-		"organization": map[string]any{"login": org}})
-}
-
-func teamID(org, slug string) int {
-	id := 0
-	for _, c := range strings.ToLower(org + "/" + slug) {
-		id = (id*31 + int(c)) % 1_000_000
-	}
-	return id
-}
-
-func (s *Server) teamMembership(w http.ResponseWriter, r *http.Request) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	team, ok := s.teams[strings.ToLower(r.PathValue("org")+"/"+r.PathValue("slug"))]
-	state := ""
-	if ok {
-		state = team[strings.ToLower(r.PathValue("user"))]
-	}
-	if state == "" {
-		notFound(w, r)
-		return
-	}
-	writeJSON(w, r, http.StatusOK, map[string]any{"state": state, "role": "member",
-		"url": fmt.Sprintf("http://%s%s/orgs/%s/teams/%s/memberships/%s", r.Host, Prefix, r.PathValue("org"), r.PathValue("slug"), r.PathValue("user"))})
 }

@@ -64,15 +64,20 @@ type Fault struct {
 type Server struct {
 	*httptest.Server
 
-	mu       sync.Mutex
-	repos    map[string]*Repo
-	teams    map[string]map[string]string
-	requests []Request
-	faults   []*Fault
-	nextID   int64
-	now      func() time.Time
-	// Unprefixed counts requests that missed the prefix: a client bug.
-	unprefixed int
+	mu    sync.Mutex
+	repos map[string]*Repo
+	teams map[string]*team // by lower-case "org/slug"
+	// users are the GitHub users GET /users/{login} knows, by lower-case
+	// login; orgMembers the lower-case "org/login" of organisation members.
+	users      map[string]string
+	orgMembers map[string]bool
+	requests   []Request
+	faults     []*Fault
+	nextID     int64
+	now        func() time.Time
+	// Unprefixed counts requests that missed the prefix: a client bug;
+	// unrouted those to no operation the fake serves.
+	unprefixed, unrouted int
 
 	// auth: when tokens or an app is registered, every API call needs one
 	// of the valid tokens.
@@ -106,13 +111,19 @@ func New(now func() time.Time) *Server {
 		now = time.Now
 	}
 	s := &Server{
-		repos: map[string]*Repo{}, teams: map[string]map[string]string{},
+		repos: map[string]*Repo{}, teams: map[string]*team{}, users: map[string]string{}, orgMembers: map[string]bool{},
 		now: now, tokens: map[string]time.Time{}, apps: map[int64]*rsa.PublicKey{},
 		installs: map[int64]int64{}, tokenTTL: time.Hour,
 		actors: map[string]string{}, bots: map[string]bool{}, appSlugs: map[int64]string{},
 	}
 	api := http.NewServeMux()
 	s.routes(api)
+	api.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.mu.Lock()
+		s.unrouted++
+		s.mu.Unlock()
+		notFound(w, r)
+	})
 	root := http.NewServeMux()
 	root.Handle(Prefix+"/", http.StripPrefix(Prefix, s.wrap(api)))
 	root.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -254,6 +265,14 @@ func (s *Server) Unprefixed() int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.unprefixed
+}
+
+// Unrouted counts the requests for no operation the fake serves (answered
+// 404): a client calling what it was not meant to, or a gap in the fake.
+func (s *Server) Unrouted() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.unrouted
 }
 
 // recorder captures the status and body for the request log.

@@ -236,33 +236,8 @@ func (s *Server) DismissReview(r *Repo, n int, id int64) {
 	}
 }
 
-// AddTeamMember makes login an active member of org/slug.
-func (s *Server) AddTeamMember(org, slug, login string) {
-	s.SetTeamMembership(org, slug, login, "active")
-}
-
-// SetTeamMembership sets login's membership state in org/slug: "active",
-// "pending" (invited, not accepted), or "" for none.
-func (s *Server) SetTeamMembership(org, slug, login, state string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	key := strings.ToLower(org + "/" + slug)
-	if s.teams[key] == nil {
-		s.teams[key] = map[string]string{}
-	}
-	s.teams[key][strings.ToLower(login)] = state
-}
-
 // Issues returns the issues created so far.
-func (s *Server) Issues(r *Repo) []Issue {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Issue, len(r.issues))
-	for i, is := range r.issues {
-		out[i] = *is
-	}
-	return out
-}
+func (s *Server) Issues(r *Repo) []Issue { return copies(s, &r.issues) }
 
 // AddIssue stores an issue written by is.User (not by the API's caller),
 // such as one opened in advance to pre-empt gitgrant's own; it returns
@@ -280,15 +255,7 @@ func (s *Server) AddIssue(r *Repo, is Issue) int {
 }
 
 // Comments returns the issue comments so far.
-func (s *Server) Comments(r *Repo) []Comment {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]Comment, len(r.comments))
-	for i, c := range r.comments {
-		out[i] = *c
-	}
-	return out
-}
+func (s *Server) Comments(r *Repo) []Comment { return copies(s, &r.comments) }
 
 // AddComment stores a comment written by user (not by the API's caller).
 func (s *Server) AddComment(r *Repo, issue int, user, body string) int64 {
@@ -311,23 +278,19 @@ func (s *Server) Pulls(r *Repo) map[int]Pull {
 }
 
 // CheckRuns returns the check runs so far.
-func (s *Server) CheckRuns(r *Repo) []CheckRun {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	out := make([]CheckRun, len(r.checkRuns))
-	for i, c := range r.checkRuns {
-		out[i] = *c
-	}
-	return out
-}
+func (s *Server) CheckRuns(r *Repo) []CheckRun { return copies(s, &r.checkRuns) }
 
 // Statuses returns the commit statuses so far.
-func (s *Server) Statuses(r *Repo) []Status {
+func (s *Server) Statuses(r *Repo) []Status { return copies(s, &r.statuses) }
+
+// copies returns copies of the values *ptrs points to, read under s's lock
+// (the repository's slices grow while the fake serves).
+func copies[T any](s *Server, ptrs *[]*T) []T {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]Status, len(r.statuses))
-	for i, c := range r.statuses {
-		out[i] = *c
+	out := make([]T, len(*ptrs))
+	for i, p := range *ptrs {
+		out[i] = *p
 	}
 	return out
 }

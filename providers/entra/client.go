@@ -60,12 +60,3 @@ func alreadyMember(err error) bool {
 	return errors.As(err, &se) && se.Status == http.StatusBadRequest &&
 		strings.Contains(se.Message, "One or more added object references already exist")
 }
-
-// wrap turns an error of a call into the errors the reconciler acts on.
-func (p *Provider) wrap(op, role, gid string, err error) error {
-	what := op + " " + role + " (group " + gid + ")"
-	if role == "" {
-		what = op + " the tenant"
-	}
-	return p.api.Fail(what, err)
-}

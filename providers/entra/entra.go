@@ -155,6 +155,8 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 			// Graph's advice when a 429 does not say how long.
 			Backoff: httpapi.Backoff{First: 2 * time.Second, Max: 30 * time.Second},
 			Problem: problem,
+			// Errors name a call "grant ops (group 00g1)", or "read users of the tenant".
+			Target: "group", Whole: "the tenant",
 		}, deps),
 		graph:         graphURL,
 		clock:         gitgrant.ClockOr(deps.Clock),
@@ -188,13 +190,13 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 	}
 	direct, err := list[user](ctx, p, fmt.Sprintf("groups/%s/members?$select=id,userPrincipalName&$top=%d", gid, pageSize))
 	if err != nil {
-		return nil, p.wrap("list members of", role, gid, err)
+		return nil, p.api.FailOn("list members of", role, gid, err)
 	}
 	ends := map[string]time.Time{}
 	if p.pim {
 		instances, err := p.assignments(ctx, gid, "")
 		if err != nil {
-			return nil, p.wrap("list PIM assignments of", role, gid, err)
+			return nil, p.api.FailOn("list PIM assignments of", role, gid, err)
 		}
 		for _, in := range instances {
 			ends[in.PrincipalID] = in.end()
@@ -215,7 +217,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		case errors.Is(err, providers.ErrNotFound):
 			u = user{ID: id} // not a user (PIM also assigns groups): named by its id
 		case err != nil:
-			return nil, p.wrap("list PIM assignments of", role, gid, err)
+			return nil, p.api.FailOn("list PIM assignments of", role, gid, err)
 		}
 		out = append(out, providers.Member{Principal: p.name(u.ID, u.UPN), Until: ends[id]})
 	}
@@ -232,7 +234,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	}
 	u, err := p.lookup(ctx, g.Principal)
 	if err != nil {
-		return p.wrap("grant", g.Role, gid, err)
+		return p.api.FailOn("grant", g.Role, gid, err)
 	}
 	if got := p.name(u.ID, u.UPN); got != g.Principal {
 		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Entra", g.Principal, got)
@@ -244,7 +246,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	err = p.do(ctx, http.MethodPost, fmt.Sprintf("groups/%s/members/$ref", gid), ref, nil)
 	if err != nil && !alreadyMember(err) {
 		// The user exists, so a 404 means the group does not.
-		return p.wrap("grant", g.Role, gid, err)
+		return p.api.FailOn("grant", g.Role, gid, err)
 	}
 	return p.confirm(ctx, g.Role, gid, func() (bool, error) {
 		var res struct {
@@ -258,7 +260,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 // confirm calls visible until it says yes, pausing between calls for at
 // most confirmWait in all (throttling waits do not count).
 func (p *Provider) confirm(ctx context.Context, role, gid string, visible func() (bool, error)) error {
-	what := fmt.Sprintf("grant %s (group %s)", role, gid)
+	what := p.api.On("grant", role, gid)
 	return p.api.Confirm(ctx, httpapi.Backoff{First: 250 * time.Millisecond, Max: 8 * time.Second}, p.confirmWait, what, visible)
 }
 
@@ -279,7 +281,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 			return nil
 		}
 		if err != nil {
-			return p.wrap("revoke", role, gid, err)
+			return p.api.FailOn("revoke", role, gid, err)
 		}
 		if !strings.EqualFold(u.UPN, principal) {
 			return nil
@@ -288,26 +290,18 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	}
 	if p.pim {
 		if err := p.removePIM(ctx, gid, id); err != nil {
-			return p.wrap("revoke", role, gid, err)
+			return p.api.FailOn("revoke", role, gid, err)
 		}
 	}
 	err = p.do(ctx, http.MethodDelete, fmt.Sprintf("groups/%s/members/%s/$ref", gid, id), nil, nil)
-	if err != nil && !httpapi.IsStatus(err, http.StatusNotFound) {
-		return p.wrap("revoke", role, gid, err)
-	}
-	return nil
+	return p.api.FailOn("revoke", role, gid, httpapi.Gone(err))
 }
 
 // Check gets a token and reads every managed group; with PIM, also its
 // assignments, which needs the PIM permission.
 func (p *Provider) Check(ctx context.Context) error {
-	return providers.CheckRoles(p.cfg, providers.RoleChecks{
-		Connect: func() error {
-			return p.wrap("read users of", "", "", p.do(ctx, http.MethodGet, "users?$top=1&$select=id", nil, nil)) // nil stays nil
-		},
-		Role: func(role string) error { return p.checkGroup(ctx, role) },
-		Last: providers.IsSystem,
-	})
+	connect := httpapi.Call{Method: http.MethodGet, Path: "users?$top=1&$select=id"}
+	return p.api.CheckRoles(ctx, p.cfg, "read users of", connect, func(role string) error { return p.checkGroup(ctx, role) })
 }
 
 func (p *Provider) checkGroup(ctx context.Context, role string) error {
@@ -321,7 +315,7 @@ func (p *Provider) checkGroup(ctx context.Context, role string) error {
 		OnPremisesSyncEnabled *bool    `json:"onPremisesSyncEnabled"`
 	}
 	if err := p.do(ctx, http.MethodGet, "groups/"+gid+"?$select=id,displayName,groupTypes,onPremisesSyncEnabled", nil, &g); err != nil {
-		return p.wrap("read group of", role, gid, err)
+		return p.api.FailOn("read group of", role, gid, err)
 	}
 	switch {
 	case slices.Contains(g.GroupTypes, "DynamicMembership"):
@@ -331,7 +325,7 @@ func (p *Provider) checkGroup(ctx context.Context, role string) error {
 	}
 	if p.pim {
 		if _, err := p.assignments(ctx, gid, ""); err != nil {
-			return p.wrap("read PIM assignments of", role, gid, err)
+			return p.api.FailOn("read PIM assignments of", role, gid, err)
 		}
 	}
 	return nil

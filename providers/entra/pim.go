@@ -69,7 +69,7 @@ func sameEnd(a, b time.Time) bool {
 func (p *Provider) grantPIM(ctx context.Context, g providers.Grant, gid, uid string) error {
 	cur, err := p.assignments(ctx, gid, uid)
 	if err != nil {
-		return p.wrap("grant", g.Role, gid, err)
+		return p.api.FailOn("grant", g.Role, gid, err)
 	}
 	action := "adminAssign"
 	if len(cur) > 0 {
@@ -88,7 +88,7 @@ func (p *Provider) grantPIM(ctx context.Context, g providers.Grant, gid, uid str
 		err = p.request(ctx, "adminAssign", gid, uid, g.Until)
 	}
 	if err != nil {
-		return p.wrap("grant", g.Role, gid, err)
+		return p.api.FailOn("grant", g.Role, gid, err)
 	}
 	return p.confirm(ctx, g.Role, gid, func() (bool, error) {
 		cur, err := p.assignments(ctx, gid, uid)

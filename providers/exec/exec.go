@@ -126,10 +126,8 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 			env = append(env, k+"="+v)
 		}
 	}
-	for role := range cfg.Roles {
-		if err := validName(cfg.RoleTarget(role)); err != nil {
-			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
-		}
+	if err := providers.CheckTargets(cfg, validName); err != nil {
+		return nil, err
 	}
 	return &Provider{name: cfg.Name, cfg: cfg, argv: s.Command, env: env, timeout: timeout, nativeExpiry: s.NativeExpiry}, nil
 }

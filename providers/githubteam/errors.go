@@ -9,7 +9,6 @@ import (
 
 	"github.com/google/go-github/v60/github"
 
-	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
@@ -78,7 +77,10 @@ func isNotFound(err error) bool {
 	return errors.As(err, &resp) && resp.Response != nil && resp.Response.StatusCode == http.StatusNotFound
 }
 
-// wrap turns an API error into the errors the reconciler acts on.
+// wrap turns an API error into the errors the reconciler acts on: an
+// answer by its status, as httpapi's clients' (a 404 is not found, or the
+// token cannot see it; 401 and 403 refuse gitgrant), anything else as
+// httpapi classifies it.
 func (p *Provider) wrap(op, role, slug string, err error) error {
 	what := fmt.Sprintf("%s %s (team %s/%s)", op, role, p.org, slug)
 	if role == "" {
@@ -86,26 +88,10 @@ func (p *Provider) wrap(op, role, slug string, err error) error {
 	}
 	var limited *httpapi.RateLimited
 	var resp *github.ErrorResponse
-	switch {
-	case errors.Is(err, context.Canceled):
-		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
-	case errors.As(err, &limited):
-		return providers.Unavailable(p.system(), what, err)
-	case isNotFound(err):
-		return fmt.Errorf("provider %s: %s: not found, or the token cannot see it: %w", p.cfg.Name, what, providers.ErrNotFound)
-	case errors.As(err, &resp) && resp.Response != nil:
-		switch code := resp.Response.StatusCode; {
-		case code == http.StatusUnauthorized, code == http.StatusForbidden:
-			// A bad token, or one without admin:org (or the team is
-			// synced from an identity provider): retrying will not help.
-			return &gitgrant.SystemError{System: p.system(), Op: what, Err: err}
-		case code >= 500:
-			return providers.Unavailable(p.system(), what, err)
-		}
-		return fmt.Errorf("provider %s: %s: %w", p.cfg.Name, what, err)
+	if !errors.As(err, &limited) && errors.As(err, &resp) && resp.Response != nil {
+		return providers.FromHTTPStatus(p.system(), p.cfg.Name, what, resp.Response.StatusCode, err)
 	}
-	// Transport errors: DNS, refused connections, timeouts.
-	return providers.Unavailable(p.system(), what, err)
+	return httpapi.Classify(p.system(), p.cfg.Name, what, err)
 }
 
 func (p *Provider) system() string { return "github-team " + p.cfg.Name }

@@ -12,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/ghfake"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/providers"
@@ -45,9 +46,9 @@ func open(t *testing.T, cfg gitgrant.ProviderConfig) (*Provider, *fakeclock.Reco
 func TestConformance(t *testing.T) {
 	t.Parallel()
 	principals := providertest.Numbered("dev-%02d", 24)
-	fake, apiURL := newFakeGitHub(t, "acme", principals, "prod-deployers", "admins")
-	fake.token = testToken
-	fake.addUser("outside-collaborator", false)
+	fake, apiURL := newFakeGitHub(t, principals, "prod-deployers", "admins")
+	fake.AddToken(testToken)
+	fake.AddUser("outside-collaborator")
 	cfg := config(apiURL, map[string]string{"deployer": "prod-deployers", "admin": "admins"})
 	providertest.Run(t, providertest.Harness{
 		Open: func(t *testing.T) providers.Provider {
@@ -73,9 +74,9 @@ func TestConformance(t *testing.T) {
 func TestMembersPages(t *testing.T) {
 	t.Parallel()
 	logins := providertest.Numbered("user-%03d", 250)
-	fake, apiURL := newFakeGitHub(t, "acme", logins, "big")
+	fake, apiURL := newFakeGitHub(t, logins, "big")
 	for _, l := range logins {
-		fake.setMembership("big", l, "member", "active")
+		fake.AddTeamMember("acme", "big", l)
 	}
 	p, _ := open(t, config(apiURL, map[string]string{"big": "big"}))
 	providertest.CheckMembers(t, p, "big", logins)
@@ -84,7 +85,9 @@ func TestMembersPages(t *testing.T) {
 		"GET /orgs/acme/teams/big/members?page=2&per_page=100&role=all",
 		"GET /orgs/acme/teams/big/members?page=3&per_page=100&role=all",
 	}
-	fake.CheckLog(t, want)
+	if diff := cmp.Diff(want, fake.log()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
 }
 
 // TestMemberships covers what GitHub adds to plain membership: invitations
@@ -92,9 +95,9 @@ func TestMembersPages(t *testing.T) {
 // case.
 func TestMemberships(t *testing.T) {
 	t.Parallel()
-	fake, apiURL := newFakeGitHub(t, "acme", []string{"Alice", "bob", "lead"}, "ops")
-	fake.addUser("outsider", false)
-	fake.setMembership("ops", "lead", "maintainer", "active")
+	fake, apiURL := newFakeGitHub(t, []string{"Alice", "bob", "lead"}, "ops")
+	fake.AddUser("outsider")
+	fake.SetTeamMember("acme", "ops", "lead", "maintainer", "active")
 	p, _ := open(t, config(apiURL, map[string]string{"ops": "ops"}))
 	ctx := t.Context()
 
@@ -177,7 +180,7 @@ func TestRateLimits(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			fake, apiURL := newFakeGitHub(t, "acme", []string{"alice"}, "ops")
+			fake, apiURL := newFakeGitHub(t, []string{"alice"}, "ops")
 			cfg := config(apiURL, map[string]string{"ops": "ops"})
 			if tt.maxWait != "" {
 				cfg.Settings["max_rate_limit_wait"] = tt.maxWait
@@ -223,8 +226,8 @@ func TestRateLimits(t *testing.T) {
 
 func TestErrors(t *testing.T) {
 	t.Parallel()
-	fake, apiURL := newFakeGitHub(t, "acme", []string{"alice"}, "ops")
-	fake.token = testToken
+	fake, apiURL := newFakeGitHub(t, []string{"alice"}, "ops")
+	fake.AddToken(testToken)
 	p, _ := open(t, config(apiURL, map[string]string{"ops": "ops", "gone": "no-such-team"}))
 
 	wrongToken := config(apiURL, map[string]string{"ops": "ops"})
@@ -244,9 +247,7 @@ func TestErrors(t *testing.T) {
 		{name: "login with a slash", do: func() error { return p.Revoke(t.Context(), "ops", "../admin") }, invalid: true},
 		{name: "bad token", do: func() error { _, err := wp.Members(t.Context(), "ops"); return err }, system: true},
 		{name: "server error", do: func() error {
-			fake.Mu.Lock()
-			fake.failures = 1
-			fake.Mu.Unlock()
+			fake.Inject(ghfake.Fault{Status: http.StatusBadGateway})
 			_, err := p.Members(t.Context(), "ops")
 			return err
 		}, system: true, retryable: true},
@@ -300,8 +301,8 @@ func TestCredentials(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			fake, apiURL := newFakeGitHub(t, "acme", []string{"alice"}, "ops")
-			fake.token = tt.token
+			fake, apiURL := newFakeGitHub(t, []string{"alice"}, "ops")
+			fake.AddToken(tt.token)
 			cfg := config(apiURL, map[string]string{"ops": "ops"})
 			delete(cfg.Settings, "token_env")
 			for k, v := range tt.settings {
@@ -348,14 +349,12 @@ func TestNewRejectsBadSettings(t *testing.T) {
 // so Check refuses a managed team that has children.
 func TestCheckChildTeams(t *testing.T) {
 	t.Parallel()
-	fake, apiURL := newFakeGitHub(t, "acme", []string{"alice"}, "ops", "ops-oncall", "admins")
+	fake, apiURL := newFakeGitHub(t, []string{"alice"}, "ops", "ops-oncall", "admins")
 	p, _ := open(t, config(apiURL, map[string]string{"ops": "ops", "admins": "admins"}))
 	if err := p.Check(t.Context()); err != nil {
 		t.Fatalf("Check without child teams: %v", err)
 	}
-	fake.Mu.Lock()
-	fake.children["ops"] = []string{"ops-oncall"}
-	fake.Mu.Unlock()
+	fake.SetChildTeams("acme", "ops", "ops-oncall")
 	err := p.Check(t.Context())
 	if err == nil || !strings.Contains(err.Error(), "team acme/ops has child teams (ops-oncall)") {
 		t.Fatalf("Check = %v, want it to name ops and its child team", err)
@@ -368,7 +367,7 @@ func TestCheckChildTeams(t *testing.T) {
 // TestRequests pins the requests each operation sends.
 func TestRequests(t *testing.T) {
 	t.Parallel()
-	fake, apiURL := newFakeGitHub(t, "acme", []string{"alice"}, "ops")
+	fake, apiURL := newFakeGitHub(t, []string{"alice"}, "ops")
 	p, _ := open(t, config(apiURL, map[string]string{"ops": "ops"}))
 	ctx := t.Context()
 	steps := []struct {
@@ -390,11 +389,11 @@ func TestRequests(t *testing.T) {
 		}},
 	}
 	for _, s := range steps {
-		before := len(fake.Log())
+		before := len(fake.log())
 		if err := s.do(); err != nil {
 			t.Fatalf("%s: %v", s.name, err)
 		}
-		if diff := cmp.Diff(s.want, fake.Log()[before:]); diff != "" {
+		if diff := cmp.Diff(s.want, fake.log()[before:]); diff != "" {
 			t.Errorf("%s: requests (-want +got):\n%s", s.name, diff)
 		}
 	}

@@ -274,11 +274,7 @@ func (p *Provider) groupRevoke(ctx context.Context, role, principal string) erro
 	if err != nil {
 		return p.api.Fail(what, err)
 	}
-	err = p.do(ctx, http.MethodDelete, "v1/"+name, nil, nil, nil)
-	if code, _ := statusOf(err); err != nil && code != http.StatusNotFound {
-		return p.api.Fail(what, err)
-	}
-	return nil
+	return p.api.Fail(what, httpapi.Gone(p.do(ctx, http.MethodDelete, "v1/"+name, nil, nil, nil)))
 }
 
 // groupCheck resolves every managed group and reads one page of it.

@@ -63,6 +63,16 @@ func open(t testing.TB, srv testenv.LDAPServer, cfg gitgrant.ProviderConfig) *Pr
 	return p.(*Provider)
 }
 
+// managedGroup adds a groupOfNames for role to srv, holding members, and
+// opens a provider that manages it as role: it returns the group's DN and
+// the provider.
+func managedGroup(tb testing.TB, srv testenv.LDAPServer, role string, members ...string) (string, *Provider) {
+	tb.Helper()
+	cn := uniqueName(tb, role)
+	group := srv.AddGroup(tb, "groupOfNames", cn, members...)
+	return group, open(tb, srv, config(srv, "member", map[string]string{role: cn}))
+}
+
 // uniqueName keeps the groups of parallel tests apart in the shared server.
 func uniqueName(t testing.TB, base string) string {
 	return fmt.Sprintf("%s-%s-%d", base, strings.ReplaceAll(t.Name(), "/", "-"), time.Now().UnixNano())
@@ -141,9 +151,7 @@ func checkSteps(t *testing.T, srv testenv.LDAPServer, group string, steps []step
 func TestPlaceholder(t *testing.T) {
 	t.Parallel()
 	srv := testenv.LDAP(t)
-	cn := uniqueName(t, "ops")
-	group := srv.AddGroup(t, "groupOfNames", cn)
-	p := open(t, srv, config(srv, "member", map[string]string{"ops": cn}))
+	group, p := managedGroup(t, srv, "ops")
 	ctx := t.Context()
 	alice, bob := srv.UserDN("alice"), srv.UserDN("bob")
 
@@ -167,9 +175,7 @@ func TestPlaceholder(t *testing.T) {
 func TestPlaceholderPutBack(t *testing.T) {
 	t.Parallel()
 	srv := testenv.LDAP(t)
-	cn := uniqueName(t, "back")
-	group := srv.AddGroup(t, "groupOfNames", cn)
-	p := open(t, srv, config(srv, "member", map[string]string{"back": cn}))
+	group, p := managedGroup(t, srv, "back")
 	ctx := t.Context()
 	alice, bob, carol := srv.UserDN("alice"), srv.UserDN("bob"), srv.UserDN("carol")
 	putBack := func() error {
@@ -202,10 +208,8 @@ func TestPlaceholderPutBack(t *testing.T) {
 func TestMembersReportsForeignDNs(t *testing.T) {
 	t.Parallel()
 	srv := testenv.LDAP(t)
-	cn := uniqueName(t, "admins")
 	foreign := "cn=legacy-robot,ou=services," + srv.BaseDN
-	group := srv.AddGroup(t, "groupOfNames", cn, srv.PlaceholderDN, srv.UserDN("carol"), foreign, "UID=Dave,OU=People,DC=Example,DC=Org")
-	p := open(t, srv, config(srv, "member", map[string]string{"admins": cn}))
+	group, p := managedGroup(t, srv, "admins", srv.PlaceholderDN, srv.UserDN("carol"), foreign, "UID=Dave,OU=People,DC=Example,DC=Org")
 	got, err := p.Members(t.Context(), "admins")
 	if err != nil {
 		t.Fatal(err)
@@ -402,9 +406,7 @@ func TestTemplateMatch(t *testing.T) {
 func TestRoundTrips(t *testing.T) {
 	t.Parallel()
 	srv := testenv.LDAP(t)
-	cn := uniqueName(t, "rt")
-	srv.AddGroup(t, "groupOfNames", cn)
-	p := open(t, srv, config(srv, "member", map[string]string{"rt": cn}))
+	_, p := managedGroup(t, srv, "rt")
 	// go-ldap writes each message with one Write.
 	var writes providertest.Writes
 	p.dialer.wrap = writes.Wrap
@@ -607,9 +609,7 @@ func TestTLS(t *testing.T) {
 func TestReconnects(t *testing.T) {
 	t.Parallel()
 	srv := testenv.LDAP(t)
-	cn := uniqueName(t, "re")
-	srv.AddGroup(t, "groupOfNames", cn, srv.UserDN("alice"))
-	p := open(t, srv, config(srv, "member", map[string]string{"re": cn}))
+	_, p := managedGroup(t, srv, "re", srv.UserDN("alice"))
 	var conns []net.Conn
 	var mu sync.Mutex
 	p.dialer.wrap = func(c net.Conn) net.Conn {
@@ -661,9 +661,7 @@ func BenchmarkGrantRevoke1000Parallel(b *testing.B) {
 	for i := range n {
 		srv.AddUser(b, fmt.Sprintf("par%04d", i))
 	}
-	cn := uniqueName(b, "par")
-	srv.AddGroup(b, "groupOfNames", cn)
-	p := open(b, srv, config(srv, "member", map[string]string{"par": cn}))
+	_, p := managedGroup(b, srv, "par")
 	ctx := context.Background()
 	run := func(op func(i int) error) {
 		var wg sync.WaitGroup

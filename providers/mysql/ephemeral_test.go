@@ -13,7 +13,6 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/providertest"
-	"github.com/gitgrant/gitgrant/schema"
 	drv "github.com/go-sql-driver/mysql"
 	"github.com/google/go-cmp/cmp"
 )
@@ -389,9 +388,7 @@ func TestEphemeralCheck(t *testing.T) {
 // The config's limit on account names is this provider's.
 func TestEphemeralLimitsAgreeWithConfig(t *testing.T) {
 	t.Parallel()
-	if n, ok := schema.EphemeralMaxLogin(Type); !ok || n != maxAccount {
-		t.Errorf("schema says %d (%v), the provider %d", n, ok, maxAccount)
-	}
+	providertest.CheckLoginLimit(t, Type, maxAccount)
 }
 
 func TestNativePasswordHash(t *testing.T) {

@@ -76,10 +76,8 @@ func open(cfg gitgrant.ProviderConfig, deps providers.Deps, tweak func(*drv.Conf
 	if err := providers.Decode(cfg, &s); err != nil {
 		return nil, err
 	}
-	for role := range cfg.Roles {
-		if err := validRole(cfg.RoleTarget(role)); err != nil {
-			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
-		}
+	if err := providers.CheckTargets(cfg, validRole); err != nil {
+		return nil, err
 	}
 	dsn, err := providers.SecretRef{Name: "dsn", Env: s.DSNEnv, File: s.DSNFile}.Read(cfg.Name, deps)
 	if err != nil {

@@ -2,25 +2,17 @@ package okta
 
 import (
 	"context"
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
-	"crypto/x509"
-	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
-	"encoding/pem"
-	"errors"
-	"fmt"
 	"net/url"
-	"strings"
 	"time"
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/jwtsign"
 )
 
 // assertionLifetime is how long a client assertion is valid; Okta accepts
@@ -65,52 +57,12 @@ func (s *serviceApp) assertion() (string, error) {
 		return "", err
 	}
 	now := s.clock.Now()
-	header := map[string]string{"alg": "RS256", "typ": "JWT"}
-	if s.keyID != "" {
-		header["kid"] = s.keyID
-	}
-	claims := map[string]any{
+	return jwtsign.SignRS256(s.key, s.keyID, map[string]any{
 		"iss": s.clientID,
 		"sub": s.clientID,
 		"aud": s.tokenURL,
 		"iat": now.Unix(),
 		"exp": now.Add(assertionLifetime).Unix(),
 		"jti": hex.EncodeToString(jti),
-	}
-	var parts []string
-	for _, v := range []any{header, claims} {
-		b, err := json.Marshal(v)
-		if err != nil {
-			return "", err
-		}
-		parts = append(parts, base64.RawURLEncoding.EncodeToString(b))
-	}
-	input := strings.Join(parts, ".")
-	sum := sha256.Sum256([]byte(input))
-	sig, err := rsa.SignPKCS1v15(rand.Reader, s.key, crypto.SHA256, sum[:])
-	if err != nil {
-		return "", fmt.Errorf("signing the client assertion: %w", err)
-	}
-	return input + "." + base64.RawURLEncoding.EncodeToString(sig), nil
-}
-
-// parsePrivateKey reads an RSA private key in PEM, PKCS#1 or PKCS#8. Its
-// errors never quote the input.
-func parsePrivateKey(pemText string) (*rsa.PrivateKey, error) {
-	block, _ := pem.Decode([]byte(pemText))
-	if block == nil {
-		return nil, errors.New("private key is not PEM (-----BEGIN PRIVATE KEY-----)")
-	}
-	if k, err := x509.ParsePKCS1PrivateKey(block.Bytes); err == nil {
-		return k, nil
-	}
-	k, err := x509.ParsePKCS8PrivateKey(block.Bytes)
-	if err != nil {
-		return nil, errors.New("private key is neither PKCS#1 nor PKCS#8")
-	}
-	rk, ok := k.(*rsa.PrivateKey)
-	if !ok {
-		return nil, fmt.Errorf("private key is %T; Okta's private_key_jwt here needs RSA (RS256)", k)
-	}
-	return rk, nil
+	})
 }

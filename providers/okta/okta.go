@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/jwtsign"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
@@ -105,6 +106,8 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 			// when its window resets waits that long.
 			Backoff: httpapi.Backoff{First: time.Minute, Max: time.Minute},
 			Problem: problem,
+			// Errors name a call "grant ops (group 00g1)", or "read users of the org".
+			Target: "group", Whole: "the org",
 		}, deps),
 		byEmail:     principal == "email",
 		confirmWait: defaultConfirmWait,
@@ -143,9 +146,9 @@ func openAuth(name string, s Settings, deps providers.Deps, base *url.URL) (http
 		if err != nil {
 			return nil, err
 		}
-		k, err := parsePrivateKey(pemText)
+		k, err := jwtsign.ParseRSAKey([]byte(pemText))
 		if err != nil {
-			return nil, fmt.Errorf("provider %s: %v", name, err)
+			return nil, fmt.Errorf("provider %s: private key: %v", name, err)
 		}
 		scopes := defaultScopes
 		if s.Scopes != "" {
@@ -164,15 +167,6 @@ func openAuth(name string, s Settings, deps providers.Deps, base *url.URL) (http
 // endpoint, and decodes the answer into out.
 func (p *Provider) call(ctx context.Context, endpoint, method, path string, out any) (http.Header, error) {
 	return p.api.Do(ctx, httpapi.Call{Method: method, Path: path, Bucket: endpoint}, out)
-}
-
-// wrap turns an error of a call into the errors the reconciler acts on.
-func (p *Provider) wrap(op, role, gid string, err error) error {
-	what := fmt.Sprintf("%s %s (group %s)", op, role, gid)
-	if role == "" {
-		what = op + " the org"
-	}
-	return p.api.Fail(what, err)
 }
 
 // user is the part of Okta's user object gitgrant reads.
@@ -204,7 +198,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		var users []user
 		h, err := p.call(ctx, "group-users", http.MethodGet, next, &users)
 		if err != nil {
-			return nil, p.wrap("list members of", role, gid, err)
+			return nil, p.api.FailOn("list members of", role, gid, err)
 		}
 		for _, u := range users {
 			members = append(members, providers.Member{Principal: p.principalOf(u)})
@@ -225,14 +219,14 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 	}
 	u, err := p.lookup(ctx, g.Principal)
 	if err != nil {
-		return p.wrap("grant", g.Role, gid, err)
+		return p.api.FailOn("grant", g.Role, gid, err)
 	}
 	if got := p.principalOf(u); got != g.Principal {
 		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Okta", g.Principal, got)
 	}
 	if _, err := p.call(ctx, "group-users-write", http.MethodPut, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil); err != nil {
 		// The user exists, so a 404 means the group does not.
-		return p.wrap("grant", g.Role, gid, err)
+		return p.api.FailOn("grant", g.Role, gid, err)
 	}
 	return p.confirm(ctx, g.Role, gid, u.ID)
 }
@@ -241,7 +235,7 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 // reads for at most confirmWait in all; time spent waiting for rate limits
 // does not count, since Okta was not asked then.
 func (p *Provider) confirm(ctx context.Context, role, gid, uid string) error {
-	what := fmt.Sprintf("grant %s (group %s)", role, gid)
+	what := p.api.On("grant", role, gid)
 	return p.api.Confirm(ctx, httpapi.Backoff{First: 250 * time.Millisecond, Max: 4 * time.Second}, p.confirmWait, what, func() (bool, error) {
 		next := fmt.Sprintf("api/v1/users/%s/groups?limit=%d", uid, pageSize)
 		for next != "" {
@@ -304,7 +298,7 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		return nil
 	}
 	if err != nil {
-		return p.wrap("revoke", role, gid, err)
+		return p.api.FailOn("revoke", role, gid, err)
 	}
 	if !strings.EqualFold(p.principalOf(u), principal) {
 		// Okta resolved a short name or id to someone named otherwise:
@@ -312,24 +306,15 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 		return nil
 	}
 	_, err = p.call(ctx, "group-users-write", http.MethodDelete, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil)
-	if err != nil && !httpapi.IsStatus(err, http.StatusNotFound) {
-		return p.wrap("revoke", role, gid, err)
-	}
-	return nil
+	return p.api.FailOn("revoke", role, gid, httpapi.Gone(err))
 }
 
 // Check gets a token and reads every managed group, which must be an
 // Okta-mastered group (OKTA_GROUP): Okta refuses API changes to groups
 // imported from an application or directory.
 func (p *Provider) Check(ctx context.Context) error {
-	return providers.CheckRoles(p.cfg, providers.RoleChecks{
-		Connect: func() error {
-			_, err := p.call(ctx, "users", http.MethodGet, "api/v1/users?limit=1", nil)
-			return p.wrap("read users of", "", "", err) // nil stays nil
-		},
-		Role: func(role string) error { return p.checkGroup(ctx, role) },
-		Last: providers.IsSystem,
-	})
+	connect := httpapi.Call{Method: http.MethodGet, Path: "api/v1/users?limit=1", Bucket: "users"}
+	return p.api.CheckRoles(ctx, p.cfg, "read users of", connect, func(role string) error { return p.checkGroup(ctx, role) })
 }
 
 // checkGroup reads role's group, which must be one whose members the API
@@ -346,7 +331,7 @@ func (p *Provider) checkGroup(ctx context.Context, role string) error {
 		} `json:"profile"`
 	}
 	if _, err := p.call(ctx, "groups", http.MethodGet, "api/v1/groups/"+gid, &g); err != nil {
-		return p.wrap("read group of", role, gid, err)
+		return p.api.FailOn("read group of", role, gid, err)
 	}
 	if g.Type != "OKTA_GROUP" {
 		return fmt.Errorf("provider %s: role %s: group %s (%s) is of type %s; only OKTA_GROUP membership can be changed through the API",

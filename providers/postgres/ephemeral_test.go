@@ -17,7 +17,6 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/providertest"
-	"github.com/gitgrant/gitgrant/schema"
 	"github.com/google/go-cmp/cmp"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -411,9 +410,7 @@ func TestEphemeralSettingsRejected(t *testing.T) {
 // The config's limit on PostgreSQL login names is this provider's.
 func TestEphemeralLimitsAgreeWithConfig(t *testing.T) {
 	t.Parallel()
-	if n, ok := schema.EphemeralMaxLogin(Type); !ok || n != maxIdentifier {
-		t.Errorf("schema says %d (%v), the provider %d", n, ok, maxIdentifier)
-	}
+	providertest.CheckLoginLimit(t, Type, maxIdentifier)
 }
 
 func TestScrubPgError(t *testing.T) {

@@ -72,10 +72,8 @@ func open(ctx context.Context, cfg gitgrant.ProviderConfig, deps providers.Deps,
 	if err := providers.Decode(cfg, &s); err != nil {
 		return nil, err
 	}
-	for role := range cfg.Roles {
-		if err := validIdentifier(cfg.RoleTarget(role)); err != nil {
-			return nil, fmt.Errorf("provider %s: role %s: target: %w", cfg.Name, role, err)
-		}
+	if err := providers.CheckTargets(cfg, validIdentifier); err != nil {
+		return nil, err
 	}
 	if err := checkEphemeralRoles(cfg); err != nil {
 		return nil, err

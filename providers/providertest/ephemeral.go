@@ -15,6 +15,7 @@ import (
 	"errors"
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/schema"
 )
 
 // createThenDieEnv makes the test binary the helper process of
@@ -124,4 +125,13 @@ func CreateAccount(t testing.TB, p providers.Ephemeral, role string, until time.
 		t.Fatalf("CreateAccount(%s) = %v with a %d-character secret", name, a, len(a.Secret))
 	}
 	return a
+}
+
+// CheckLoginLimit checks that the configuration schema limits the account
+// names of typ's ephemeral roles to maxLogin, the provider's own limit.
+func CheckLoginLimit(t testing.TB, typ string, maxLogin int) {
+	t.Helper()
+	if n, ok := schema.EphemeralMaxLogin(typ); !ok || n != maxLogin {
+		t.Errorf("schema says %d (%v), the provider %d", n, ok, maxLogin)
+	}
 }

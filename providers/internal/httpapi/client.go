@@ -66,6 +66,9 @@ type Config struct {
 	// Problem reads the API's error body into its error code and message;
 	// nil keeps neither.
 	Problem func(body []byte) (code, message string)
+	// Target and Whole name, for On, what a role's target is and what
+	// holds the targets: "group" and "the org".
+	Target, Whole string
 }
 
 // Client sends the requests of one provider to its API. It is safe for
@@ -288,6 +291,36 @@ func (c *Client) note(bucket string, resp *http.Response, nth int) bool {
 // names the call ("grant ops (group 00g1)").
 func (c *Client) Fail(what string, err error) error {
 	return Classify(c.cfg.System, c.cfg.Provider, what, err)
+}
+
+// On names a call that op makes on role's target, for errors: "grant ops
+// (group 00g1)"; with role "", a call on the whole: "read users of the
+// org".
+func (c *Client) On(op, role, target string) string {
+	if role == "" {
+		return op + " " + c.cfg.Whole
+	}
+	return fmt.Sprintf("%s %s (%s %s)", op, role, c.cfg.Target, target)
+}
+
+// FailOn is Fail for the call On names.
+func (c *Client) FailOn(op, role, target string, err error) error {
+	return c.Fail(c.On(op, role, target), err)
+}
+
+// CheckRoles is Check for a provider whose roles are targets on this API:
+// with no role declared it sends connect, a call on the whole that op
+// names ("read users of"); otherwise it checks each role with role, and
+// stops at the first error that says the API refuses gitgrant altogether.
+func (c *Client) CheckRoles(ctx context.Context, cfg gitgrant.ProviderConfig, op string, connect Call, role func(string) error) error {
+	return providers.CheckRoles(cfg, providers.RoleChecks{
+		Connect: func() error {
+			_, err := c.Do(ctx, connect, nil)
+			return c.FailOn(op, "", "", err) // nil stays nil
+		},
+		Role: role,
+		Last: providers.IsSystem,
+	})
 }
 
 // Confirm waits (as Settle) until visible says that a change the API

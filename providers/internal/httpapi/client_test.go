@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -465,5 +466,70 @@ func TestConfirm(t *testing.T) {
 	}
 	if err := c.Confirm(t.Context(), b, 3*time.Second, "grant", func() (bool, error) { return true, nil }); err != nil {
 		t.Errorf("Confirm of what shows = %v", err)
+	}
+}
+
+// TestOn: a call on a role's target names both; one on no role names the
+// whole the targets belong to.
+func TestOn(t *testing.T) {
+	t.Parallel()
+	c := newClient(t, newServer(t), fakeclock.NewAuto(t0), Config{Target: "group", Whole: "the org"})
+	for _, tt := range []struct{ op, role, target, want string }{
+		{"grant", "ops", "00g1", "grant ops (group 00g1)"},
+		{"read users of", "", "", "read users of the org"},
+	} {
+		if got := c.On(tt.op, tt.role, tt.target); got != tt.want {
+			t.Errorf("On(%q, %q, %q) = %q, want %q", tt.op, tt.role, tt.target, got, tt.want)
+		}
+	}
+	err := c.FailOn("grant", "ops", "00g1", &StatusError{Status: http.StatusNotFound})
+	if !errors.Is(err, providers.ErrNotFound) || !strings.Contains(err.Error(), "grant ops (group 00g1)") {
+		t.Errorf("FailOn = %v, want not found, naming the call", err)
+	}
+}
+
+// TestCheckRoles: with no role declared, Check connects, and a refusal is
+// a system error naming the call; with roles, each is checked until the
+// API refuses gitgrant altogether.
+func TestCheckRoles(t *testing.T) {
+	t.Parallel()
+	connect := Call{Method: http.MethodGet, Path: "users?limit=1"}
+	s := newServer(t, answer{status: http.StatusUnauthorized, body: `{"Message":"bad token"}`})
+	c := newClient(t, s, fakeclock.NewAuto(t0), Config{Target: "group", Whole: "the org"})
+	noRoles := gitgrant.ProviderConfig{Name: "p"}
+	var sys *gitgrant.SystemError
+	if err := c.CheckRoles(t.Context(), noRoles, "read users of", connect, nil); !errors.As(err, &sys) || !strings.Contains(err.Error(), "read users of the org") {
+		t.Errorf("CheckRoles refused = %v, want a system error naming the call", err)
+	}
+	if err := c.CheckRoles(t.Context(), noRoles, "read users of", connect, nil); err != nil {
+		t.Errorf("CheckRoles = %v", err)
+	}
+	if diff := cmp.Diff([]string{"GET /api/users?limit=1", "GET /api/users?limit=1"}, s.requests()); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	roles := gitgrant.ProviderConfig{Name: "p", Roles: map[string]gitgrant.RoleConfig{"a": {Target: "1"}, "b": {Target: "2"}}}
+	var checked []string
+	err := c.CheckRoles(t.Context(), roles, "read users of", connect, func(role string) error {
+		checked = append(checked, role)
+		return &gitgrant.SystemError{System: "test p", Op: "read", Err: errors.New("refused")}
+	})
+	if !errors.As(err, &sys) || !slices.Equal(checked, []string{"a"}) {
+		t.Errorf("CheckRoles with roles = %v after checking %v, want the first refusal alone", err, checked)
+	}
+}
+
+// TestGone: a 404 to a removal is success; any other error stays.
+func TestGone(t *testing.T) {
+	t.Parallel()
+	refused := &StatusError{Status: http.StatusForbidden}
+	for _, tt := range []struct{ err, want error }{
+		{nil, nil},
+		{fmt.Errorf("delete: %w", &StatusError{Status: http.StatusNotFound}), nil},
+		{refused, refused},
+		{context.Canceled, context.Canceled},
+	} {
+		if got := Gone(tt.err); got != tt.want {
+			t.Errorf("Gone(%v) = %v, want %v", tt.err, got, tt.want)
+		}
 	}
 }

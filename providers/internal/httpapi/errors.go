@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
@@ -45,6 +46,15 @@ func StatusOf(err error) (int, string) {
 func IsStatus(err error, status int) bool {
 	got, _ := StatusOf(err)
 	return got == status
+}
+
+// Gone is err, unless the answer says that what a call was to remove is
+// not there (404): for a removal, that is success.
+func Gone(err error) error {
+	if IsStatus(err, http.StatusNotFound) {
+		return nil
+	}
+	return err
 }
 
 // Classify turns an error of a call into the errors the reconciler acts

@@ -8,12 +8,9 @@
 package httpapitest
 
 import (
-	"crypto"
 	"crypto/rand"
 	"crypto/rsa"
-	"crypto/sha256"
 	"crypto/x509"
-	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
@@ -27,6 +24,7 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant"
+	"github.com/gitgrant/gitgrant/internal/jwtsign"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 )
 
@@ -215,22 +213,7 @@ var RSAKey = sync.OnceValues(func() (*rsa.PrivateKey, string) {
 // VerifyRS256 checks that jwt is signed with RS256 by pub's key, and
 // decodes its claims into claims.
 func VerifyRS256(jwt string, pub *rsa.PublicKey, claims any) bool {
-	parts := strings.Split(jwt, ".")
-	if len(parts) != 3 || pub == nil {
-		return false
-	}
-	var header struct{ Alg string }
-	hb, err1 := base64.RawURLEncoding.DecodeString(parts[0])
-	cb, err2 := base64.RawURLEncoding.DecodeString(parts[1])
-	sig, err3 := base64.RawURLEncoding.DecodeString(parts[2])
-	if err1 != nil || err2 != nil || err3 != nil || json.Unmarshal(hb, &header) != nil || header.Alg != "RS256" {
-		return false
-	}
-	sum := sha256.Sum256([]byte(parts[0] + "." + parts[1]))
-	if rsa.VerifyPKCS1v15(pub, crypto.SHA256, sum[:], sig) != nil {
-		return false
-	}
-	return json.Unmarshal(cb, claims) == nil
+	return jwtsign.VerifyRS256(jwt, pub, claims) == nil
 }
 
 // ManualClock is a clock for a fake and the provider under test that
