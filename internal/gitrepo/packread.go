@@ -23,6 +23,28 @@ type mappedPack struct {
 	data []byte
 	idx  []byte
 	n    int // objects
+
+	// fan16 narrows a lookup by the hash's first two bytes, as the index's
+	// own fan-out table does by the first: in a pack of half a million
+	// objects a search then stays within a cache line or two instead of
+	// wandering the whole table. Built on first use, for large packs only.
+	fan16Once sync.Once
+	fan16     []uint32
+}
+
+// fan16Min is the object count from which a pack gets a fan16 table.
+const fan16Min = 1 << 16
+
+func (p *mappedPack) buildFan16() {
+	names := p.idx[idxHeader : idxHeader+20*p.n]
+	fan := make([]uint32, 1<<16+1)
+	for i := range p.n { // names are sorted: count, then sum
+		fan[int(names[20*i])<<8|int(names[20*i+1])+1]++
+	}
+	for i := 1; i < len(fan); i++ {
+		fan[i] += fan[i-1]
+	}
+	p.fan16 = fan
 }
 
 const idxHeader = 8 + 256*4
@@ -30,11 +52,23 @@ const idxHeader = 8 + 256*4
 // offset looks h up in the index: a binary search among the names that
 // share its first byte (the fan-out table).
 func (p *mappedPack) offset(h plumbing.Hash) (int64, bool) {
-	lo := 0
-	if h[0] > 0 {
-		lo = int(binary.BigEndian.Uint32(p.idx[8+4*(int(h[0])-1):]))
+	return p.search(h, p.n >= fan16Min)
+}
+
+// search looks h up among the names its first byte (or, with fan16, its
+// first two bytes) allows.
+func (p *mappedPack) search(h plumbing.Hash, fan16 bool) (int64, bool) {
+	var lo, hi int
+	if fan16 {
+		p.fan16Once.Do(p.buildFan16)
+		k := int(h[0])<<8 | int(h[1])
+		lo, hi = int(p.fan16[k]), int(p.fan16[k+1])
+	} else {
+		if h[0] > 0 {
+			lo = int(binary.BigEndian.Uint32(p.idx[8+4*(int(h[0])-1):]))
+		}
+		hi = int(binary.BigEndian.Uint32(p.idx[8+4*int(h[0]):]))
 	}
-	hi := int(binary.BigEndian.Uint32(p.idx[8+4*int(h[0]):]))
 	names := p.idx[idxHeader : idxHeader+20*p.n]
 	want := binary.BigEndian.Uint64(h[:8])
 	for lo < hi {

@@ -224,3 +224,51 @@ func FuzzParseCommit(f *testing.F) {
 		}
 	})
 }
+
+// TestFan16FindsWhatTheIndexFinds: in a pack's index, the two-byte lookup
+// of large packs finds every object the index's own one-byte fan-out
+// finds, at the same offset, and no hash the pack does not hold.
+func TestFan16FindsWhatTheIndexFinds(t *testing.T) {
+	t.Parallel()
+	dir := filepath.Join(t.TempDir(), "packed.git")
+	historygen.Init(t, dir)
+	historygen.FastImport(t, dir, func(w io.Writer) error { packedHistory(w, 1, 300); return nil })
+	if _, err := gitserver.RunEnv(dir, nil, "repack", "-a", "-d", "-q"); err != nil {
+		t.Fatal(err)
+	}
+	idxs, _ := filepath.Glob(filepath.Join(dir, "objects", "pack", "*.idx"))
+	if len(idxs) != 1 {
+		t.Fatalf("want one pack, have %d", len(idxs))
+	}
+	p, err := mapPack(idxs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { unmapFile(p.data); unmapFile(p.idx) }()
+	if p.n < 600 {
+		t.Fatalf("only %d objects: too few to test a lookup", p.n)
+	}
+	names := p.idx[idxHeader : idxHeader+20*p.n]
+	for i := range p.n {
+		var h plumbing.Hash
+		copy(h[:], names[20*i:])
+		want, ok1 := p.search(h, false)
+		got, ok2 := p.search(h, true)
+		if !ok1 || !ok2 || got != want {
+			t.Fatalf("object %s: fan16 %d %v, index %d %v", h, got, ok2, want, ok1)
+		}
+		h[19] ^= 0xff // a neighbour the pack almost surely lacks
+		_, in1 := p.search(h, false)
+		_, in2 := p.search(h, true)
+		if in1 != in2 {
+			t.Fatalf("hash %s: fan16 says %v, the index %v", h, in2, in1)
+		}
+	}
+	for _, h := range []plumbing.Hash{{}, {0xff, 0xff, 0xff}, {0x00, 0xff}} { // the ends of the table
+		_, in1 := p.search(h, false)
+		_, in2 := p.search(h, true)
+		if in1 != in2 {
+			t.Fatalf("hash %s: fan16 says %v, the index %v", h, in2, in1)
+		}
+	}
+}
