@@ -27,9 +27,9 @@ import (
 //
 // Objects are read with objectReader, straight from the memory-mapped
 // packs. Reading commits and reading trees overlap: one goroutine follows
-// the first parents while another, with its own reader (and its own
-// handle on go-git's storage for objects in no mapped pack), diffs the
-// trees.
+// the first parents, another finds each commit's requests/ tree and a
+// third, each with its own reader (and its own handle on go-git's storage
+// for objects in no mapped pack), diffs the trees.
 func (r *Repo) WalkRequests(ctx context.Context, head, since plumbing.Hash, fn func(Step) error) error {
 	steps, err := r.RequestSteps(ctx, head, since)
 	if err != nil {
@@ -96,12 +96,7 @@ func (r *Repo) RequestSteps(ctx context.Context, head, since plumbing.Hash) ([]S
 // that.
 func (r *Repo) treeReader(ctx context.Context, head, since plumbing.Hash) (storer.EncodedObjectStorer, []rawCommit, func(), error) {
 	if second, err := r.secondHandle(); err == nil && second != nil {
-		closeIt := func() {
-			if c, ok := second.Storer.(interface{ Close() error }); ok {
-				c.Close()
-			}
-		}
-		return second.Storer, nil, closeIt, nil
+		return second.Storer, nil, func() { closeHandle(second) }, nil
 	}
 	cs, found, err := r.firstParents(ctx, head, since)
 	if err != nil {
@@ -140,10 +135,13 @@ type walked struct {
 
 // sendFirstParents sends head's first-parent chain, newest first, down to
 // since (exclusive), or the chain read up front, each commit with its
-// requests/ tree hash. found reports whether since was met.
+// requests/ tree hash. found reports whether since was met. With a handle
+// of its own on the repository (chain is nil), finding each commit's
+// requests/ tree in its root tree is a stage of its own, in a goroutine
+// beside the one that reads the commits: on a long history the two cost
+// about the same.
 func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, chain []rawCommit, out chan<- walked) (bool, error) {
-	or := r.objects(r.git.Storer)
-	send := func(c rawCommit) error {
+	resolve := func(or *objectReader, c rawCommit) error {
 		t, err := requestsTreeOf(r, or, c.tree)
 		if err != nil {
 			return err
@@ -155,17 +153,62 @@ func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, 
 			return ctx.Err()
 		}
 	}
+	or := r.objects(r.git.Storer)
 	if chain != nil {
 		for _, c := range chain {
-			if err := send(c); err != nil {
+			if err := resolve(or, c); err != nil {
 				return false, err
 			}
 		}
 		return true, nil
 	}
+	send := func(c rawCommit) error { return resolve(or, c) }
+	if roots, err := r.secondHandle(); err == nil && roots != nil {
+		defer closeHandle(roots)
+		stageCtx, cancel := context.WithCancel(ctx)
+		defer cancel()
+		raw := make(chan rawCommit, 4096)
+		rootsDone := make(chan error, 1)
+		go func() {
+			ror := r.objects(roots.Storer)
+			var err error
+			for c := range raw {
+				if err == nil {
+					if err = resolve(ror, c); err != nil {
+						cancel() // stop reading commits
+					}
+				}
+			}
+			rootsDone <- err
+		}()
+		send = func(c rawCommit) error {
+			select {
+			case raw <- c:
+				return nil
+			case <-stageCtx.Done():
+				return stageCtx.Err()
+			}
+		}
+		found, err := r.readFirstParents(stageCtx, head, since, send)
+		close(raw)
+		if rerr := <-rootsDone; rerr != nil {
+			return false, rerr
+		}
+		return found, err
+	}
+	return r.readFirstParents(ctx, head, since, send)
+}
+
+// readFirstParents reads the chain from head down to since and passes
+// each commit to send, newest first.
+func (r *Repo) readFirstParents(ctx context.Context, head, since plumbing.Hash, send func(rawCommit) error) (bool, error) {
+	or := r.objects(r.git.Storer)
 	for h := head; !h.IsZero(); {
 		if h == since {
 			return true, nil
+		}
+		if err := ctx.Err(); err != nil {
+			return false, err
 		}
 		data, err := or.readType(h, plumbing.CommitObject)
 		if err != nil {
@@ -181,6 +224,12 @@ func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, 
 		h = parent
 	}
 	return false, nil
+}
+
+func closeHandle(g *git.Repository) {
+	if c, ok := g.Storer.(interface{ Close() error }); ok {
+		c.Close()
+	}
 }
 
 // secondHandle opens the repository again, for reading in parallel.
