@@ -205,12 +205,15 @@ func TestThrottledTooLong(t *testing.T) {
 func TestCredentialsExpireMidRun(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name       string
-		claimed    time.Duration // what the credentials say
-		serverSide time.Duration // when the fake stops accepting them
+		name    string
+		claimed time.Duration // what the credentials say (and, on schedule, when the fake stops taking them)
+		refuse  bool          // the fake refuses them at once after the first grant, whatever they claim
 	}{
-		{"on schedule", 300 * time.Millisecond, 300 * time.Millisecond},
-		{"refused early", time.Hour, 300 * time.Millisecond},
+		// Real time: the SDK's credential cache reads the system clock. The
+		// first grant takes milliseconds; a second and a half leaves room
+		// for a loaded machine.
+		{"on schedule", 1500 * time.Millisecond, false},
+		{"refused early", time.Hour, true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -218,13 +221,17 @@ func TestCredentialsExpireMidRun(t *testing.T) {
 			f := newFake(t)
 			f.addUser("alice", "alice@acme.example")
 			f.addUser("bob", "bob@acme.example")
-			creds := &rotatingCreds{fake: f, claimed: tt.claimed, serverSide: tt.serverSide}
+			creds := &rotatingCreds{fake: f, claimed: tt.claimed, serverSide: tt.claimed}
 			p := mustOpen(t, testConfig(f, roles(), nil), creds)
 			ctx := t.Context()
 			if err := p.Grant(ctx, providers.Grant{Role: "read", Principal: "alice"}); err != nil {
 				t.Fatal(err)
 			}
-			time.Sleep(400 * time.Millisecond)
+			if tt.refuse {
+				f.expireKeys()
+			} else {
+				time.Sleep(tt.claimed + 100*time.Millisecond)
+			}
 			if err := p.Grant(ctx, providers.Grant{Role: "read", Principal: "bob"}); err != nil {
 				t.Fatalf("Grant after the credentials expired: %v", err)
 			}

@@ -93,6 +93,16 @@ func (f *fakeAWS) addKey(id, secret, token string, expires time.Time) {
 	f.keys[id] = fakeKey{secret: secret, token: token, expires: expires}
 }
 
+// expireKeys makes the fake refuse every key it has issued so far.
+func (f *fakeAWS) expireKeys() {
+	f.Mu.Lock()
+	defer f.Mu.Unlock()
+	for id, k := range f.keys {
+		k.expires = time.Unix(1, 0)
+		f.keys[id] = k
+	}
+}
+
 func (f *fakeAWS) addUser(name, email string) string {
 	f.Mu.Lock()
 	defer f.Mu.Unlock()
