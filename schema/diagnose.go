@@ -142,20 +142,9 @@ func (g diagnoser) one(e gojsonschema.ResultError) (gitgrant.Diagnostic, bool) {
 		if s, ok := e.Value().(string); ok && g.quoteValues {
 			diag.Message = fmt.Sprintf("%q must be one of %s", s, allowed)
 		}
-	case "string_gte":
-		diag.Message = fmt.Sprintf("is too short: at least %v characters", details["min"])
-	case "string_lte":
-		diag.Message = fmt.Sprintf("is too long: at most %v characters", details["max"])
-	case "array_min_items":
-		diag.Message = fmt.Sprintf("needs at least %v item(s)", details["min"])
-	case "array_max_items":
-		diag.Message = fmt.Sprintf("has too many items: at most %v", details["max"])
-	case "array_min_properties":
-		diag.Message = fmt.Sprintf("needs at least %v entry(ies)", details["min"])
-	case "number_gte":
-		diag.Message = fmt.Sprintf("must be at least %v", details["min"])
-	case "number_lte":
-		diag.Message = fmt.Sprintf("must be at most %v", details["max"])
+	case "string_gte", "string_lte", "array_min_items", "array_max_items", "array_min_properties", "number_gte", "number_lte":
+		b := boundMessages[e.Type()]
+		diag.Message = fmt.Sprintf(b.format, details[b.detail])
 	case "number_one_of", "number_any_of":
 		if alts := g.c.requiredAlternatives(rel); len(alts) > 0 {
 			diag.Message = "set exactly one of " + strings.Join(alts, " and ")
@@ -260,3 +249,15 @@ func levenshtein(a, b string) int {
 
 // sortedKeys returns the keys of m in order.
 func sortedKeys[V any](m map[string]V) []string { return slices.Sorted(maps.Keys(m)) }
+
+// boundMessages words a value over or under a schema bound: the message,
+// and which of the error's details holds the bound.
+var boundMessages = map[string]struct{ format, detail string }{
+	"string_gte":           {"is too short: at least %v characters", "min"},
+	"string_lte":           {"is too long: at most %v characters", "max"},
+	"array_min_items":      {"needs at least %v item(s)", "min"},
+	"array_max_items":      {"has too many items: at most %v", "max"},
+	"array_min_properties": {"needs at least %v entry(ies)", "min"},
+	"number_gte":           {"must be at least %v", "min"},
+	"number_lte":           {"must be at most %v", "max"},
+}
