@@ -30,7 +30,7 @@ var (
 // ciSeeds and ciDays are what `go test ./internal/sim` runs;
 // ciPostgresSeeds of them also run with provider db on PostgreSQL.
 const (
-	ciSeeds         = 500
+	ciSeeds         = 250
 	ciPostgresSeeds = 30
 	ciDays          = 2.0
 )
