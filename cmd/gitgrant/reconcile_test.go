@@ -240,9 +240,8 @@ func TestReconcileBrake(t *testing.T) {
 	names := []string{"u0", "u1", "u2", "u3", "u4", "u5"}
 	roles := pgRoles(t, dsn, "brake", []string{"ro"}, names)
 	ro := roles["ro"]
-	var users, grants []string
+	var grants []string
 	for _, n := range names {
-		users = append(users, roles[n])
 		grants = append(grants, "GRANT "+ro+" TO "+roles[n])
 	}
 	pgExec(t, dsn, grants...)
