@@ -380,30 +380,41 @@ func (d *differ) diff(a, b plumbing.Hash, dir string, out *[]Change) error {
 
 var errUnordered = errors.New("tree entries out of order")
 
+// treeCursor walks one tree's encoding, an entry at a time, checking
+// that the entries come in git's order.
+type treeCursor struct {
+	rest      []byte
+	cur, prev rawEntry
+	held      bool // cur is read and not yet compared
+}
+
+// fill reads the next entry into cur unless one is held or none is left.
+func (c *treeCursor) fill() error {
+	if c.held || len(c.rest) == 0 {
+		return nil
+	}
+	e, rest, err := nextRawEntry(c.rest)
+	if err != nil {
+		return err
+	}
+	if c.prev.name != nil && gitCompare(c.prev, e) >= 0 {
+		return errUnordered
+	}
+	c.rest, c.cur, c.prev, c.held = rest, e, e, true
+	return nil
+}
+
 func (d *differ) diffRaw(ta, tb []byte, dir string, out *[]Change) error {
-	var x, y, px, py rawEntry
-	inA, inB := false, false // x, y hold an entry not yet compared
+	a, b := &treeCursor{rest: ta}, &treeCursor{rest: tb}
 	for {
-		if !inA && len(ta) > 0 {
-			var err error
-			if x, ta, err = nextRawEntry(ta); err != nil {
+		for _, t := range []*treeCursor{a, b} {
+			if err := t.fill(); errors.Is(err, errUnordered) {
+				return err
+			} else if err != nil {
 				return d.r.fail("read tree "+dir, err, false)
 			}
-			if px.name != nil && gitCompare(px, x) >= 0 {
-				return errUnordered
-			}
-			px, inA = x, true
 		}
-		if !inB && len(tb) > 0 {
-			var err error
-			if y, tb, err = nextRawEntry(tb); err != nil {
-				return d.r.fail("read tree "+dir, err, false)
-			}
-			if py.name != nil && gitCompare(py, y) >= 0 {
-				return errUnordered
-			}
-			py, inB = y, true
-		}
+		x, y, inA, inB := a.cur, b.cur, a.held, b.held
 		if !inA && !inB {
 			return nil
 		}
@@ -418,7 +429,7 @@ func (d *differ) diffRaw(ta, tb []byte, dir string, out *[]Change) error {
 		}
 		switch {
 		case c == 0: // the same name, both folders or both not
-			inA, inB = false, false
+			a.held, b.held = false, false
 			if x.mode == y.mode && bytes.Equal(x.hash, y.hash) {
 				continue
 			}
@@ -431,12 +442,12 @@ func (d *differ) diffRaw(ta, tb []byte, dir string, out *[]Change) error {
 			}
 			*out = append(*out, Change{Path: p, Kind: Modified, From: x.id(), To: y.id(), FromMode: x.mode, ToMode: y.mode})
 		case c < 0:
-			inA = false
+			a.held = false
 			if err := d.oneSided(x, dir, true, out); err != nil {
 				return err
 			}
 		default:
-			inB = false
+			b.held = false
 			if err := d.oneSided(y, dir, false, out); err != nil {
 				return err
 			}
