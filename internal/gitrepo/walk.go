@@ -135,11 +135,11 @@ type walked struct {
 
 // sendFirstParents sends head's first-parent chain, newest first, down to
 // since (exclusive), or the chain read up front, each commit with its
-// requests/ tree hash. found reports whether since was met. With a handle
-// of its own on the repository (chain is nil), finding each commit's
-// requests/ tree in its root tree is a stage of its own, in a goroutine
-// beside the one that reads the commits: on a long history the two cost
-// about the same.
+// requests/ tree hash. found reports whether since was met. On a walk from
+// the root with a handle of its own on the repository (chain is nil),
+// finding each commit's requests/ tree in its root tree is a stage of its
+// own, in a goroutine beside the one that reads the commits: on a long
+// history the two cost about the same.
 func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, chain []rawCommit, out chan<- walked) (bool, error) {
 	resolve := func(or *objectReader, c rawCommit) error {
 		t, err := requestsTreeOf(r, or, c.tree)
@@ -162,41 +162,44 @@ func (r *Repo) sendFirstParents(ctx context.Context, head, since plumbing.Hash, 
 		}
 		return true, nil
 	}
-	send := func(c rawCommit) error { return resolve(or, c) }
-	if roots, err := r.secondHandle(); err == nil && roots != nil {
-		defer closeHandle(roots)
-		stageCtx, cancel := context.WithCancel(ctx)
-		defer cancel()
-		raw := make(chan rawCommit, 4096)
-		rootsDone := make(chan error, 1)
-		go func() {
-			ror := r.objects(roots.Storer)
-			var err error
-			for c := range raw {
-				if err == nil {
-					if err = resolve(ror, c); err != nil {
-						cancel() // stop reading commits
-					}
+	var roots *git.Repository
+	if since.IsZero() { // from the root; a pass's incremental walk is a few commits, not worth a third handle
+		roots, _ = r.secondHandle()
+	}
+	if roots == nil {
+		return r.readFirstParents(ctx, head, since, func(c rawCommit) error { return resolve(or, c) })
+	}
+	defer closeHandle(roots)
+	stageCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	raw := make(chan rawCommit, 4096)
+	rootsDone := make(chan error, 1)
+	go func() {
+		ror := r.objects(roots.Storer)
+		var err error
+		for c := range raw {
+			if err == nil {
+				if err = resolve(ror, c); err != nil {
+					cancel() // stop reading commits
 				}
 			}
-			rootsDone <- err
-		}()
-		send = func(c rawCommit) error {
-			select {
-			case raw <- c:
-				return nil
-			case <-stageCtx.Done():
-				return stageCtx.Err()
-			}
 		}
-		found, err := r.readFirstParents(stageCtx, head, since, send)
-		close(raw)
-		if rerr := <-rootsDone; rerr != nil {
-			return false, rerr
+		rootsDone <- err
+	}()
+	send := func(c rawCommit) error {
+		select {
+		case raw <- c:
+			return nil
+		case <-stageCtx.Done():
+			return stageCtx.Err()
 		}
-		return found, err
 	}
-	return r.readFirstParents(ctx, head, since, send)
+	found, err := r.readFirstParents(stageCtx, head, since, send)
+	close(raw)
+	if rerr := <-rootsDone; rerr != nil {
+		return false, rerr
+	}
+	return found, err
 }
 
 // readFirstParents reads the chain from head down to since and passes
