@@ -389,6 +389,9 @@ type treeCursor struct {
 	rest      []byte
 	cur, prev rawEntry
 	held      bool // cur is read and not yet compared
+	// files are the names of files a folder read later could still
+	// repeat ("x" before "x-a" before "x/"), each a prefix of the next.
+	files [][]byte
 }
 
 // fill reads the next entry into cur unless one is held or none is left.
@@ -403,8 +406,24 @@ func (c *treeCursor) fill() error {
 	if c.prev.name != nil && gitCompare(c.prev, e) >= 0 {
 		return errUnordered
 	}
+	for n := len(c.files); n > 0 && !mayRepeat(c.files[n-1], e.name); n-- {
+		c.files = c.files[:n-1]
+	}
+	if e.mode == filemode.Dir && len(c.files) > 0 && bytes.Equal(c.files[len(c.files)-1], e.name) {
+		return errUnordered // a file and a folder of one name: a name twice
+	}
+	if e.mode != filemode.Dir {
+		c.files = append(c.files, e.name)
+	}
 	c.rest, c.cur, c.prev, c.held = rest, e, e, true
 	return nil
+}
+
+// mayRepeat reports whether a folder named like file could still follow
+// name in git's order: name is file, or file and then a character that
+// sorts before "/".
+func mayRepeat(file, name []byte) bool {
+	return bytes.HasPrefix(name, file) && (len(name) == len(file) || name[len(file)] < '/')
 }
 
 func (d *differ) diffRaw(ta, tb []byte, dir string, out *[]Change) error {

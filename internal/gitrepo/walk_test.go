@@ -73,7 +73,17 @@ func TestWalkMalformedTree(t *testing.T) {
 		folder.Write(raw)
 	}
 	folderTree := hashObject(t, w.Dir, "tree", folder.Bytes())
-	requests := mkTree(t, w.Dir, "040000 tree "+folderTree+"\torders-db\n")
+	// In git's order, but a file and a folder share the name "x" (git
+	// writes "x-a" between them): the folder counts, as the last of a name.
+	inner := mkTree(t, w.Dir, "100644 blob "+c1+"\tinner.yaml\n")
+	var other bytes.Buffer
+	for _, e := range []struct{ mode, name, hash string }{{"100644", "x", b}, {"100644", "x-a", b}, {"40000", "x", inner}} {
+		raw, _ := hex.DecodeString(e.hash)
+		other.WriteString(e.mode + " " + e.name + "\x00")
+		other.Write(raw)
+	}
+	otherTree := hashObject(t, w.Dir, "tree", other.Bytes())
+	requests := mkTree(t, w.Dir, "040000 tree "+folderTree+"\torders-db\n040000 tree "+otherTree+"\tother\n")
 	root := strings.Fields(gitserver.Run(t, w.Dir, "cat-file", "-p", first+"^{tree}"))
 	var rootEntries []string
 	for i := 0; i+3 < len(root); i += 4 {
@@ -97,6 +107,8 @@ func TestWalkMalformedTree(t *testing.T) {
 		commit + " M " + p + "a.yaml",
 		commit + " A " + p + "b.yaml",
 		commit + " A " + p + "c.yaml",
+		commit + " A requests/other/x-a",
+		commit + " A requests/other/x/inner.yaml",
 	}
 	if diff := cmp.Diff(want, walkChanges(t, r)); diff != "" {
 		t.Errorf("walk of a malformed tree (-want +got):\n%s", diff)
