@@ -427,14 +427,16 @@ func mayRepeat(file, name []byte) bool {
 }
 
 func (d *differ) diffRaw(ta, tb []byte, dir string, out *[]Change) error {
-	a, b := &treeCursor{rest: ta}, &treeCursor{rest: tb}
+	a, b := treeCursor{rest: ta}, treeCursor{rest: tb}
 	for {
-		for _, t := range []*treeCursor{a, b} {
-			if err := t.fill(); errors.Is(err, errUnordered) {
-				return err
-			} else if err != nil {
-				return d.r.fail("read tree "+dir, err, false)
-			}
+		err := a.fill()
+		if err == nil {
+			err = b.fill()
+		}
+		if errors.Is(err, errUnordered) {
+			return err
+		} else if err != nil {
+			return d.r.fail("read tree "+dir, err, false)
 		}
 		x, y, inA, inB := a.cur, b.cur, a.held, b.held
 		if !inA && !inB {
