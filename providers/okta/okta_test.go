@@ -141,18 +141,18 @@ func TestRequests(t *testing.T) {
 		maps.Copy(cfg.Settings, settings)
 		return open(t, cfg, c), &f.Fake
 	}
+	// The same grant finds alice by login or by email, as principal says.
+	grantAlice := func(ctx context.Context, p *Provider) error {
+		return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"})
+	}
 	httpapitest.CheckRequests(t, fresh, []httpapitest.Exchange[*Provider]{
-		{Name: "grant by login", Do: func(ctx context.Context, p *Provider) error {
-			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"})
-		}, Want: []string{
+		{Name: "grant by login", Do: grantAlice, Want: []string{
 			"GET /api/v1/users/alice@example.com",
 			"PUT /api/v1/groups/00gops/users/00u00000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
 		}},
-		{Name: "grant by email", Settings: map[string]any{"principal": "email"}, Do: func(ctx context.Context, p *Provider) error {
-			return p.Grant(ctx, providers.Grant{Role: "ops", Principal: "alice@example.com"})
-		}, Want: []string{
+		{Name: "grant by email", Settings: map[string]any{"principal": "email"}, Do: grantAlice, Want: []string{
 			"GET /api/v1/users?filter=profile.email+eq+%22alice%40example.com%22&limit=2",
 			"PUT /api/v1/groups/00gops/users/00u00000",
 			"GET /api/v1/users/00u00000/groups?limit=1000",
