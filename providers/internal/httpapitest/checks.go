@@ -207,3 +207,16 @@ func (f *Fake) CheckLog(t testing.TB, want []string) {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
 }
+
+// CheckCalls checks that the fake has served the operation name (as
+// Called counts it) want times; why, when not empty, says where want comes
+// from.
+func (f *Fake) CheckCalls(t testing.TB, name string, want int, why string) {
+	t.Helper()
+	if n := f.Calls()[name]; n != want {
+		if why != "" {
+			why = " (" + why + ")"
+		}
+		t.Errorf("%s calls = %d, want %d%s", name, n, want, why)
+	}
+}
