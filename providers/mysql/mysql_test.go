@@ -100,6 +100,48 @@ func (f *fixture) mustExec(t testing.TB, q string) {
 	}
 }
 
+// column runs q as the admin and returns the first column of its rows.
+func (f *fixture) column(q string, args ...any) ([]string, error) {
+	rows, err := f.admin.Query(q, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var s string
+		rows.Scan(&s)
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// login opens a pool of at most conns connections that log in as
+// principal, a test account without a password.
+func login(t testing.TB, principal string, conns int) *sql.DB {
+	t.Helper()
+	a, _ := parsePrincipal(principal)
+	db, err := sql.Open("mysql", fmt.Sprintf("%s@tcp(127.0.0.1:3306)/", a.user))
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(conns)
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
+// session takes one connection of db, closed when the test ends; a server
+// that refuses the test accounts' logins makes the test unavailable.
+func session(t testing.TB, db *sql.DB) *sql.Conn {
+	t.Helper()
+	c, err := db.Conn(t.Context())
+	if err != nil {
+		testenv.Unavailable(t, "a login as a test account", "the server must accept passwordless accounts from 127.0.0.1", err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
 func (f *fixture) config(settings map[string]any) gitgrant.ProviderConfig {
 	return providertest.Config(Type, "mytest", f.roles, map[string]any{"dsn_env": "MYTEST_DSN"}, settings)
 }
@@ -177,16 +219,9 @@ func TestRevokeDropsExpiryEvent(t *testing.T) {
 	defer p.Close()
 	ctx := t.Context()
 	events := func() []string {
-		rows, err := f.admin.Query("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", f.schema)
+		names, err := f.column("SELECT EVENT_NAME FROM information_schema.EVENTS WHERE EVENT_SCHEMA = ?", f.schema)
 		if err != nil {
 			t.Fatal(err)
-		}
-		defer rows.Close()
-		var names []string
-		for rows.Next() {
-			var n string
-			rows.Scan(&n)
-			names = append(names, n)
 		}
 		return names
 	}
@@ -216,20 +251,7 @@ func TestRevokeTerminatesSessions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 3)
 	victim, bystander := f.principals[0], f.principals[2] // both @'%'
-	connect := func(principal string) *sql.Conn {
-		a, _ := parsePrincipal(principal)
-		db, err := sql.Open("mysql", fmt.Sprintf("%s@tcp(127.0.0.1:3306)/", a.user))
-		if err != nil {
-			t.Fatal(err)
-		}
-		db.SetMaxOpenConns(1)
-		t.Cleanup(func() { db.Close() })
-		c, err := db.Conn(t.Context())
-		if err != nil {
-			testenv.Unavailable(t, "a login as a test account", "the server must accept passwordless accounts from 127.0.0.1", err)
-		}
-		return c
-	}
+	connect := func(principal string) *sql.Conn { return session(t, login(t, principal, 1)) }
 	victimConn, bystanderConn := connect(victim), connect(bystander)
 	f.mustExec(t, "GRANT PROCESS, CONNECTION ADMIN ON *.* TO "+literal(f.prefix+"_gitgrant")+"@'%'")
 	p := f.open(t, map[string]any{"terminate_sessions": true})
