@@ -154,7 +154,7 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 			API: "Microsoft Graph", System: Type + " " + cfg.Name, Provider: cfg.Name, BaseURL: graphURL, Auth: tokens, MaxWait: maxWait,
 			// Graph's advice when a 429 does not say how long.
 			Backoff: httpapi.Backoff{First: 2 * time.Second, Max: 30 * time.Second},
-			Problem: problem,
+			Problem: httpapi.ErrorEnvelope("code"),
 			// Errors name a call "grant ops (group 00g1)", or "read users of the tenant".
 			Target: "group", Whole: "the tenant",
 		}, deps),
