@@ -248,17 +248,8 @@ func TestErrors(t *testing.T) {
 			_, err := p.Members(ctx, "ops")
 			return err
 		}, Want: providertest.Failure{System: true, Retryable: true}},
-		// The window resets a minute from now on the manual clock, which
-		// may be years from the wall clock: the wait is compared with the
-		// context's remaining second, never the clock's instant with the
-		// real deadline.
-		{Name: "rate limited past the context", Do: func() error {
-			f.Set(func() { f.force429 = 1 })
-			ctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			_, err := p.Members(ctx, "ops")
-			return err
-		}, Want: providertest.Failure{System: true, Retryable: true, Says: "rate limit"}},
+		// The window resets a minute from now on the manual clock.
+		f.PastTheContext(ctx, p, "ops", func() { f.force429 = 1 }, "rate limit"),
 	}, secrets()...)
 	if got := f.memberLogins("00gops"); len(got) != 0 {
 		t.Errorf("members after failed grants: %v", got)
