@@ -2,25 +2,12 @@ package entra
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
 
 	"github.com/gitgrant/gitgrant/providers/internal/httpapi"
 )
-
-// problem reads Graph's error object.
-func problem(body []byte) (string, string) {
-	var e struct {
-		Error struct {
-			Code    string `json:"code"`
-			Message string `json:"message"`
-		} `json:"error"`
-	}
-	json.Unmarshal(body, &e)
-	return e.Error.Code, e.Error.Message
-}
 
 // do sends one request and decodes a JSON answer into out. target is
 // relative to the Graph root, or an absolute @odata.nextLink.

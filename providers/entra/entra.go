@@ -71,6 +71,7 @@ type Settings struct {
 type Provider struct {
 	cfg           gitgrant.ProviderConfig
 	api           *httpapi.Client
+	dir           *httpapi.Directory[user]
 	graph         *url.URL // the Graph root, for the @odata.id of a new member
 	clock         gitgrant.Clock
 	byID          bool // principals are object ids, not userPrincipalNames
@@ -148,13 +149,13 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 		AuthStyle:    oauth2.AuthStyleInParams,
 	}
 	tokens := httpapi.NewTokenSource(httpapi.TokenConfig{Fetch: credentials.Token, Secrets: []string{secret}, Describe: true}, deps)
-	return &Provider{
+	p := &Provider{
 		cfg: cfg,
 		api: httpapi.New(httpapi.Config{
 			API: "Microsoft Graph", System: Type + " " + cfg.Name, Provider: cfg.Name, BaseURL: graphURL, Auth: tokens, MaxWait: maxWait,
 			// Graph's advice when a 429 does not say how long.
 			Backoff: httpapi.Backoff{First: 2 * time.Second, Max: 30 * time.Second},
-			Problem: problem,
+			Problem: httpapi.ErrorEnvelope("code"),
 			// Errors name a call "grant ops (group 00g1)", or "read users of the tenant".
 			Target: "group", Whole: "the tenant",
 		}, deps),
@@ -165,18 +166,22 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 		justification: cmp.Or(s.Justification, "gitgrant access request"),
 		confirmWait:   defaultConfirmWait,
 		users:         map[string]cachedUser{},
-	}, nil
+	}
+	p.dir = &httpapi.Directory[user]{Client: p.api, Provider: cfg.Name, System: "Entra", Group: p.group, Lookup: p.lookup, Name: p.name}
+	return p, nil
 }
 
 // NativeExpiry is true with PIM for Groups, once the tenant has answered a
 // PIM request: Entra then ends each assignment at its endDateTime.
 func (p *Provider) NativeExpiry() bool { return p.pim && p.pimAnswered.Load() }
 
-func (p *Provider) name(id, upn string) string {
-	if p.byID || upn == "" {
-		return id
+// name is how Members names a user: by userPrincipalName, or by object id
+// with principal: id or when it has none (a group, a service principal).
+func (p *Provider) name(u user) string {
+	if p.byID || u.UPN == "" {
+		return u.ID
 	}
-	return upn
+	return u.UPN
 }
 
 // Members lists the group's direct members, every page. With PIM, the
@@ -209,7 +214,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		if ok {
 			p.remember(m)
 		}
-		out = append(out, providers.Member{Principal: p.name(m.ID, m.UPN), Until: end})
+		out = append(out, providers.Member{Principal: p.name(m), Until: end})
 	}
 	for _, id := range slices.Sorted(maps.Keys(ends)) {
 		u, err := p.lookup(ctx, id)
@@ -219,7 +224,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		case err != nil:
 			return nil, p.api.FailOn("list PIM assignments of", role, gid, err)
 		}
-		out = append(out, providers.Member{Principal: p.name(u.ID, u.UPN), Until: ends[id]})
+		out = append(out, providers.Member{Principal: p.name(u), Until: ends[id]})
 	}
 	return providers.SortMembers(out), nil
 }
@@ -228,16 +233,9 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 // g.Until), then waits until Graph's reads show it, so that a list right
 // after a grant agrees with it.
 func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
-	gid, err := p.group(g.Role)
+	gid, u, err := p.dir.ForGrant(ctx, g)
 	if err != nil {
 		return err
-	}
-	u, err := p.lookup(ctx, g.Principal)
-	if err != nil {
-		return p.api.FailOn("grant", g.Role, gid, err)
-	}
-	if got := p.name(u.ID, u.UPN); got != g.Principal {
-		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Entra", g.Principal, got)
 	}
 	if p.pim {
 		return p.grantPIM(ctx, g, gid, u.ID)
@@ -276,15 +274,9 @@ func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	// service principal) by its object id: that is removed as it is.
 	id := strings.ToLower(principal)
 	if !guidPattern.MatchString(principal) {
-		u, err := p.lookup(ctx, principal)
-		if errors.Is(err, providers.ErrNotFound) {
-			return nil
-		}
-		if err != nil {
-			return p.api.FailOn("revoke", role, gid, err)
-		}
-		if !strings.EqualFold(u.UPN, principal) {
-			return nil
+		u, held, err := p.dir.Holder(ctx, role, gid, principal)
+		if err != nil || !held {
+			return err
 		}
 		id = u.ID
 	}

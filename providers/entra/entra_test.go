@@ -317,13 +317,7 @@ func TestErrors(t *testing.T) {
 		{Name: "missing group on Check", Do: func() error { return p.Check(ctx) }, Want: providertest.Failure{NotFound: true}},
 		{Name: "apostrophe", Do: func() error { return p.Revoke(ctx, "ops", "o'brien@contoso.com") }, Want: providertest.Failure{Invalid: true}},
 		{Name: "wrong secret", Do: func() error { _, err := pw.Members(ctx, "ops"); return err }, Want: providertest.Failure{System: true, Says: "AADSTS7000215"}},
-		{Name: "throttled past the context", Do: func() error {
-			f.Set(func() { f.force429 = 1 })
-			ctx, cancel := context.WithTimeout(ctx, time.Second)
-			defer cancel()
-			_, err := p.Members(ctx, "ops")
-			return err
-		}, Want: providertest.Failure{System: true, Retryable: true, Says: "rate limited"}},
+		f.PastTheContext(ctx, p, "ops", func() { f.force429 = 1 }, "rate limited"),
 	}, testSecret, "not-the-secret", "fake-graph-access-token")
 }
 

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"os/exec"
 	"regexp"
-	"slices"
 	"strings"
 	"time"
 	"unicode"
@@ -193,8 +192,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		out = append(out, member)
 	}
-	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return out, nil
+	return providers.SortMembers(out), nil
 }
 
 // Grant asks the program to grant; it must treat "already granted" as

@@ -207,8 +207,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		out = append(out, providers.Member{Principal: pr, Until: until})
 	}
-	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return out, nil
+	return providers.SortMembers(out), nil
 }
 
 // Grant adds or updates a membership.
@@ -231,16 +230,23 @@ func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
 
 // Revoke removes a membership; one that does not exist is success.
 func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
+	c := Call{Op: OpRevoke, Role: role, Principal: principal}
 	if err := validName(principal); err != nil {
-		p.record(Call{Op: OpRevoke, Role: role, Principal: principal})
+		p.record(c)
 		return err
 	}
-	m, err := p.begin(ctx, Call{Op: OpRevoke, Role: role, Principal: principal})
+	return p.remove(ctx, c)
+}
+
+// remove records c and takes c.Principal out of c.Role's members; one
+// that is not there is success.
+func (p *Provider) remove(ctx context.Context, c Call) error {
+	m, err := p.begin(ctx, c)
 	if err != nil {
 		return err
 	}
 	defer p.mu.Unlock()
-	delete(m, principal)
+	delete(m, c.Principal)
 	return nil
 }
 
@@ -330,13 +336,7 @@ func (p *Provider) CreateAccount(ctx context.Context, role, name string, until t
 
 // DropAccount implements providers.Ephemeral.
 func (p *Provider) DropAccount(ctx context.Context, role, name string) error {
-	m, err := p.begin(ctx, Call{Op: OpDrop, Role: role, Principal: name})
-	if err != nil {
-		return err
-	}
-	defer p.mu.Unlock()
-	delete(m, name)
-	return nil
+	return p.remove(ctx, Call{Op: OpDrop, Role: role, Principal: name})
 }
 
 // Accounts implements providers.Ephemeral.

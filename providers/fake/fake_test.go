@@ -17,12 +17,9 @@ import (
 	"github.com/gitgrant/gitgrant/providers/providertest"
 )
 
+// principals is n names, the first two hard to quote.
 func principals(n int) []string {
-	out := []string{`o'brien "the; quoted"`, "ünïcødé"}
-	for i := len(out); i < n; i++ {
-		out = append(out, fmt.Sprintf("user%02d", i))
-	}
-	return out
+	return append([]string{`o'brien "the; quoted"`, "ünïcødé"}, providertest.Numbered("user%02d", n-2)...)
 }
 
 func TestConformance(t *testing.T) {

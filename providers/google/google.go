@@ -153,7 +153,8 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 		MaxWait: maxWait, Interval: httpapi.Interval(rps),
 		RateLimitRetries: 8, ServerRetries: 3,
 		Backoff: httpapi.Backoff{First: 2 * time.Second, Max: 2 * time.Second},
-		Problem: problem,
+		// Google's status (NOT_FOUND, ALREADY_EXISTS, ...) is the code.
+		Problem: httpapi.ErrorEnvelope("status"),
 	}, deps)
 	return p, nil
 }

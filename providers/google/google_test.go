@@ -239,9 +239,7 @@ func TestTokenExpiryMidRun(t *testing.T) {
 	if err != nil || len(got) != 2 {
 		t.Fatalf("Members = %v, %v; want alice and bob", got, err)
 	}
-	if n := e.fake.Calls()["token"]; n != 2 {
-		t.Errorf("token requests = %d, want 2 (one at start, one after the 401)", n)
-	}
+	e.fake.CheckCalls(t, "token", 2, "one at start, one after the 401")
 }
 
 // TestMembersPages: 1,100 memberships come in three pages of up to 500.
@@ -257,9 +255,7 @@ func TestMembersPages(t *testing.T) {
 	}
 	p := e.open(t, e.config(KindGroups, map[string]string{"big": "big@acme.example"}, nil))
 	providertest.CheckMembers(t, p, "big", want)
-	if n := e.fake.Calls()["memberships.list"]; n != 3 {
-		t.Errorf("list requests = %d, want 3", n)
-	}
+	e.fake.CheckCalls(t, "memberships.list", 3, "")
 }
 
 // TestEventualConsistency: a membership shows up in lookups and lists a
@@ -320,9 +316,7 @@ func TestIAMConflictsAndForeignBindings(t *testing.T) {
 	if err := p.Grant(ctx, providers.Grant{Role: "viewer", Principal: "alice@acme.example", Until: until}); err != nil {
 		t.Fatalf("Grant through 3 conflicts: %v", err)
 	}
-	if n := e.fake.Calls()["setIamPolicy"]; n != 4 {
-		t.Errorf("setIamPolicy calls = %d, want 4 (3 conflicts, then success)", n)
-	}
+	e.fake.CheckCalls(t, "setIamPolicy", 4, "3 conflicts, then success")
 	got, err := p.Members(ctx, "viewer")
 	if err != nil {
 		t.Fatal(err)
@@ -467,9 +461,7 @@ func TestTokenRefreshOnSchedule(t *testing.T) {
 		}
 		time.Sleep(1100 * time.Millisecond)
 	}
-	if n := e.fake.Calls()["token"]; n != 2 {
-		t.Errorf("token requests = %d, want 2", n)
-	}
+	e.fake.CheckCalls(t, "token", 2, "")
 }
 
 // TestRevokeHandBoundMembers: members someone bound by hand without a

@@ -14,7 +14,6 @@ import (
 	"fmt"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 
 	"github.com/go-ldap/ldap/v3"
@@ -201,8 +200,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		members = append(members, providers.Member{Principal: name})
 	}
 	p.setPlaceholderGone(group, !placeholder)
-	slices.SortFunc(members, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return members, nil
+	return providers.SortMembers(members), nil
 }
 
 // Grant adds the principal's DN to the group and takes the placeholder

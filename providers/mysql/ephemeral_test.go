@@ -39,16 +39,9 @@ func newEphemeralFixture(t *testing.T) *ephemeralFixture {
 	e.p = e.open(t)
 	t.Cleanup(func() {
 		// Whatever a failed test left behind.
-		rows, err := f.admin.Query("SELECT User FROM mysql.user WHERE LEFT(User, ?) = ?", len(f.prefix), f.prefix)
+		users, err := f.column("SELECT User FROM mysql.user WHERE LEFT(User, ?) = ?", len(f.prefix), f.prefix)
 		if err != nil {
 			return
-		}
-		defer rows.Close()
-		var users []string
-		for rows.Next() {
-			var u string
-			rows.Scan(&u)
-			users = append(users, u)
 		}
 		for _, u := range users {
 			f.admin.Exec("DROP USER IF EXISTS " + literal(u) + "@'%'")

@@ -232,17 +232,14 @@ func (p *Provider) Check(ctx context.Context) error {
 	for role := range p.cfg.Roles {
 		ephemeral = ephemeral || p.cfg.IsEphemeral(role)
 	}
+	lacks, err := need(ctx, p.schedulerOn,
+		p.nativeExpiry, "native_expiry is set but the event scheduler is not ON (SET GLOBAL event_scheduler=ON, and event_scheduler=ON in the server config): gitgrant alone revokes at expiry",
+		ephemeral, "ephemeral roles need the event scheduler ON (SET GLOBAL event_scheduler=ON, and event_scheduler=ON in the server config) for the events that drop their accounts at expiry: without it gitgrant alone drops them")
+	if err != nil {
+		return err
+	}
+	errs = append(errs, lacks...)
 	if p.nativeExpiry || ephemeral {
-		on, err := p.schedulerOn(ctx)
-		if err != nil {
-			return err
-		}
-		if !on && p.nativeExpiry {
-			errs = append(errs, errors.New("native_expiry is set but the event scheduler is not ON (SET GLOBAL event_scheduler=ON, and event_scheduler=ON in the server config): gitgrant alone revokes at expiry"))
-		}
-		if !on && ephemeral {
-			errs = append(errs, errors.New("ephemeral roles need the event scheduler ON (SET GLOBAL event_scheduler=ON, and event_scheduler=ON in the server config) for the events that drop their accounts at expiry: without it gitgrant alone drops them"))
-		}
 		var n int
 		if err := p.db.QueryRowContext(ctx, "SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = ?", p.eventSchema).Scan(&n); err != nil {
 			return p.classify("check event schema", err)
@@ -251,22 +248,39 @@ func (p *Provider) Check(ctx context.Context) error {
 			errs = append(errs, fmt.Errorf("event_schema %q does not exist (or the account cannot see it)", p.eventSchema))
 		}
 	}
-	if p.terminateSessions || ephemeral {
-		ok, err := p.canKill(ctx)
-		if err != nil {
-			return err
-		}
-		if !ok && p.terminateSessions {
-			errs = append(errs, errors.New("terminate_sessions is set but the account lacks PROCESS (to see other users' connections) and CONNECTION ADMIN or SUPER (to kill them)"))
-		}
-		if !ok && ephemeral {
-			errs = append(errs, errors.New("ephemeral roles need PROCESS and CONNECTION ADMIN (or SUPER) to end their accounts' connections"))
-		}
+	lacks, err = need(ctx, p.canKill,
+		p.terminateSessions, "terminate_sessions is set but the account lacks PROCESS (to see other users' connections) and CONNECTION ADMIN or SUPER (to kill them)",
+		ephemeral, "ephemeral roles need PROCESS and CONNECTION ADMIN (or SUPER) to end their accounts' connections")
+	if err != nil {
+		return err
 	}
+	errs = append(errs, lacks...)
 	if len(errs) > 0 {
 		return fmt.Errorf("provider %s: %w", p.name, errors.Join(errs...))
 	}
 	return nil
+}
+
+// need asks the server for a capability that a setting, the ephemeral
+// roles, or both depend on (and only then), and says what its absence
+// breaks: forSetting when the setting is on, forEphemeral when there are
+// ephemeral roles.
+func need(ctx context.Context, has func(context.Context) (bool, error), setting bool, forSetting string, ephemeral bool, forEphemeral string) ([]error, error) {
+	if !setting && !ephemeral {
+		return nil, nil
+	}
+	ok, err := has(ctx)
+	if err != nil || ok {
+		return nil, err
+	}
+	var lacks []error
+	if setting {
+		lacks = append(lacks, errors.New(forSetting))
+	}
+	if ephemeral {
+		lacks = append(lacks, errors.New(forEphemeral))
+	}
+	return lacks, nil
 }
 
 // canKill reports whether the account holds, globally and directly, the

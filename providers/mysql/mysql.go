@@ -11,7 +11,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -252,8 +251,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 	if !found {
 		return nil, fmt.Errorf("provider %s: database role %q of role %s does not exist: %w", p.name, target, role, providers.ErrNotFound)
 	}
-	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return out, nil
+	return providers.SortMembers(out), nil
 }
 
 // membersQuery lists a role's grantees in one round trip: one row per

@@ -1,12 +1,9 @@
 package mysql
 
 import (
-	"database/sql"
-	"fmt"
 	"testing"
 	"time"
 
-	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 	"github.com/gitgrant/gitgrant/providers"
 )
 
@@ -16,19 +13,9 @@ func TestSessions(t *testing.T) {
 	t.Parallel()
 	f := newFixture(t, 3)
 	user, idle := f.principals[0], f.principals[2]
-	a, _ := parsePrincipal(user)
-	db, err := sql.Open("mysql", fmt.Sprintf("%s@tcp(127.0.0.1:3306)/", a.user))
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(2)
-	t.Cleanup(func() { db.Close() })
+	db := login(t, user, 2)
 	for range 2 {
-		c, err := db.Conn(t.Context())
-		if err != nil {
-			testenv.Unavailable(t, "a login as a test account", "the server must accept passwordless accounts from 127.0.0.1", err)
-		}
-		t.Cleanup(func() { c.Close() })
+		session(t, db)
 	}
 	f.mustExec(t, "GRANT PROCESS ON *.* TO "+literal(f.prefix+"_gitgrant")+"@'%'")
 	p := f.open(t, nil)

@@ -7,7 +7,6 @@ package okta
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -66,6 +65,7 @@ type Settings struct {
 type Provider struct {
 	cfg         gitgrant.ProviderConfig
 	api         *httpapi.Client
+	dir         *httpapi.Directory[user]
 	byEmail     bool // principals are primary emails, not logins
 	confirmWait time.Duration
 }
@@ -98,7 +98,7 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 	if err != nil {
 		return nil, err
 	}
-	return &Provider{
+	p := &Provider{
 		cfg: cfg,
 		api: httpapi.New(httpapi.Config{
 			API: "Okta", System: Type + " " + cfg.Name, Provider: cfg.Name, BaseURL: base, Auth: auth, MaxWait: maxWait,
@@ -111,7 +111,9 @@ func openWith(ctx context.Context, cfg gitgrant.ProviderConfig, s Settings, deps
 		}, deps),
 		byEmail:     principal == "email",
 		confirmWait: defaultConfirmWait,
-	}, nil
+	}
+	p.dir = &httpapi.Directory[user]{Client: p.api, Provider: cfg.Name, System: "Okta", Group: p.group, Lookup: p.lookup, Name: p.principalOf}
+	return p, nil
 }
 
 // problem reads Okta's error object.
@@ -213,16 +215,9 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 // member again is a no-op in Okta. g.Until is not enforced by Okta (group
 // memberships do not expire); the reconciler revokes.
 func (p *Provider) Grant(ctx context.Context, g providers.Grant) error {
-	gid, err := p.group(g.Role)
+	gid, u, err := p.dir.ForGrant(ctx, g)
 	if err != nil {
 		return err
-	}
-	u, err := p.lookup(ctx, g.Principal)
-	if err != nil {
-		return p.api.FailOn("grant", g.Role, gid, err)
-	}
-	if got := p.principalOf(u); got != g.Principal {
-		return providers.SpeltOtherwise(p.cfg.Name, g.Role, "Okta", g.Principal, got)
 	}
 	if _, err := p.call(ctx, "group-users-write", http.MethodPut, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil); err != nil {
 		// The user exists, so a 404 means the group does not.
@@ -286,24 +281,17 @@ func (p *Provider) lookup(ctx context.Context, principal string) (user, error) {
 	return user{}, fmt.Errorf("more than one Okta user has the primary email %q; use principal: login: %w", principal, providers.ErrInvalidName)
 }
 
-// Revoke removes the user from the group. A user who does not exist, or
-// is not a member (404), holds nothing: success.
+// Revoke removes the user from the group. A user who does not exist (or
+// whom Okta knows by another name), or is not a member (404), holds
+// nothing: success.
 func (p *Provider) Revoke(ctx context.Context, role, principal string) error {
 	gid, err := p.group(role)
 	if err != nil {
 		return err
 	}
-	u, err := p.lookup(ctx, principal)
-	if errors.Is(err, providers.ErrNotFound) {
-		return nil
-	}
-	if err != nil {
-		return p.api.FailOn("revoke", role, gid, err)
-	}
-	if !strings.EqualFold(p.principalOf(u), principal) {
-		// Okta resolved a short name or id to someone named otherwise:
-		// no one named principal holds the group.
-		return nil
+	u, held, err := p.dir.Holder(ctx, role, gid, principal)
+	if err != nil || !held {
+		return err
 	}
 	_, err = p.call(ctx, "group-users-write", http.MethodDelete, fmt.Sprintf("api/v1/groups/%s/users/%s", gid, u.ID), nil)
 	return p.api.FailOn("revoke", role, gid, httpapi.Gone(err))

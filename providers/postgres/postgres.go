@@ -243,8 +243,7 @@ func (p *Provider) Members(ctx context.Context, role string) ([]providers.Member
 		}
 		out = append(out, providers.Member{Principal: *n})
 	}
-	slices.SortFunc(out, func(a, b providers.Member) int { return strings.Compare(a.Principal, b.Principal) })
-	return out, nil
+	return providers.SortMembers(out), nil
 }
 
 // Grant makes g.Principal a member of the role's group role. Until is not

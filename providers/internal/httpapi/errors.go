@@ -2,6 +2,7 @@ package httpapi
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -19,6 +20,22 @@ type StatusError struct {
 }
 
 func (e *StatusError) Error() string { return describeAnswer(e.Status, e.Code, e.Message) }
+
+// ErrorEnvelope is a Config.Problem for the error body Microsoft Graph
+// and Google's APIs both answer with, {"error": {"message": "...", ...}};
+// code names the member of "error" that holds the error's code: "code"
+// for Graph, "status" for Google (whose "code" is the HTTP status again).
+func ErrorEnvelope(code string) func(body []byte) (string, string) {
+	return func(body []byte) (string, string) {
+		var e struct {
+			Error map[string]any `json:"error"`
+		}
+		json.Unmarshal(body, &e)
+		c, _ := e.Error[code].(string)
+		message, _ := e.Error["message"].(string)
+		return c, message
+	}
+}
 
 // describeAnswer says what an HTTP answer was: "HTTP 404 CODE: message".
 func describeAnswer(status int, code, message string) string {

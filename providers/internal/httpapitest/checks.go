@@ -12,6 +12,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -206,4 +207,34 @@ func (f *Fake) CheckLog(t testing.TB, want []string) {
 	if diff := cmp.Diff(want, f.Log()); diff != "" {
 		t.Errorf("requests (-want +got):\n%s", diff)
 	}
+}
+
+// CheckCalls checks that the fake has served the operation name (as
+// Called counts it) want times; why, when not empty, says where want comes
+// from.
+func (f *Fake) CheckCalls(t testing.TB, name string, want int, why string) {
+	t.Helper()
+	if n := f.Calls()[name]; n != want {
+		if why != "" {
+			why = " (" + why + ")"
+		}
+		t.Errorf("%s calls = %d, want %d%s", name, n, want, why)
+	}
+}
+
+// PastTheContext is the failure case of a list of role's members that
+// draws a 429 with a second left on its context: the wait the API asks
+// for outlasts it, so the list fails at once, retryable, saying says. The
+// wait is compared with the context's remaining time, never a manual
+// clock's instant (which may be years from the wall clock) with the real
+// deadline. throttle, run under the fake's lock, makes the next answer a
+// 429.
+func (f *Fake) PastTheContext(ctx context.Context, p providers.Provider, role string, throttle func(), says string) providertest.FailureCase {
+	return providertest.FailureCase{Name: "rate limited past the context", Do: func() error {
+		f.Set(throttle)
+		ctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		_, err := p.Members(ctx, role)
+		return err
+	}, Want: providertest.Failure{System: true, Retryable: true, Says: says}}
 }
