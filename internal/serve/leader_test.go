@@ -355,8 +355,7 @@ func TestPartitionedLeaderStopsFirst(t *testing.T) {
 // reconciles alone, as before, and says so in gitgrant_leader.
 func TestWithoutElectionReplicaLeads(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	s := start(t, w.engine(clk), clk, time.Hour)
 	eventually(t, "the first pass", func() bool { return s.Passes() == 1 })
 	if ok, _ := s.Leading(); !ok {
@@ -407,8 +406,7 @@ func TestElectionValidate(t *testing.T) {
 // fence's timer has run) does nothing at all.
 func TestPassRefusedWithoutLease(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	w.db.Set("ro", map[string]time.Time{"mallory": {}})
 	lock := &memLock{identity: "a"}
 	s := New(w.engine(clk), Options{Clock: clk, Election: &Election{Lock: lock, LeaseDuration: testLease, RenewDeadline: testRenew, RetryPeriod: testRetry}})
