@@ -350,6 +350,19 @@ type verdict struct {
 	Reasons   []string
 }
 
+func approved(approvers ...string) verdict {
+	return verdict{Approved: true, Approvers: approvers}
+}
+
+func rejected(reasons ...string) verdict { return verdict{Reasons: reasons} }
+
+// counting is v with the approvals that counted towards it, for a request
+// refused for another reason.
+func (v verdict) counting(approvers ...string) verdict {
+	v.Approvers = approvers
+	return v
+}
+
 // noApprovalRW is the reason a readwrite request without a code owner's
 // approval on its final head is refused.
 const noApprovalRW = "grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0"
