@@ -31,11 +31,9 @@ func TestScenarios(t *testing.T) {
 		want   verdict
 	}{
 		{
-			name: "approved by a code owner on the final head (merge commit)",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "bob")
-			},
-			want: approved("bob via @bob"),
+			name:  "approved by a code owner on the final head (merge commit)",
+			build: approvedMerge("alice", rw, "bob"),
+			want:  approved("bob via @bob"),
 		},
 		{
 			name: "stale approval after a new push",
@@ -46,11 +44,9 @@ func TestScenarios(t *testing.T) {
 			want: rejected(noApprovalRW, "@bob approved commit <sha> (review 1), not the final head commit <sha>"),
 		},
 		{
-			name: "self-approval by the requester",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "alice")
-			},
-			want: rejected(noApprovalRW, "@alice cannot approve: is the requester (review 1)"),
+			name:  "self-approval by the requester",
+			build: approvedMerge("alice", rw, "alice"),
+			want:  rejected(noApprovalRW, "@alice cannot approve: is the requester (review 1)"),
 		},
 		{
 			name: "approval by a committer on the pull request",
@@ -69,11 +65,9 @@ func TestScenarios(t *testing.T) {
 			want: rejected(noApprovalRW, "@carol cannot approve: committed to the pull request (<sha>) (review 1)"),
 		},
 		{
-			name: "approval by a non-owner",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "mallory")
-			},
-			want: rejected(noApprovalRW, "@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)"),
+			name:  "approval by a non-owner",
+			build: approvedMerge("alice", rw, "mallory"),
+			want:  rejected(noApprovalRW, "@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)"),
 		},
 		{
 			name: "CODEOWNERS changed in the same pull request to make the approver an owner",
@@ -95,11 +89,9 @@ func TestScenarios(t *testing.T) {
 			).counting("carol via @carol"),
 		},
 		{
-			name: "team owner approval",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "dave")
-			},
-			want: approved("dave via @acme/dba"),
+			name:  "team owner approval",
+			build: approvedMerge("alice", rw, "dave"),
+			want:  approved("dave via @acme/dba"),
 		},
 		{
 			name: "an owner of an earlier, broader CODEOWNERS rule: the last match wins",
@@ -129,20 +121,14 @@ func TestScenarios(t *testing.T) {
 			want: rejected(noApprovalRW, "@bob's review 1 was dismissed"),
 		},
 		{
-			name: "changes requested by another owner after an approval",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("carol", gitgrant.ReviewChangesRequested)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: rejected("code owner @carol requested changes (review 2) and has not approved or been dismissed since").counting("bob via @bob"),
+			name:  "changes requested by another owner after an approval",
+			build: merged("alice", rw, approves("bob"), requestsChanges("carol")),
+			want:  rejected("code owner @carol requested changes (review 2) and has not approved or been dismissed since").counting("bob via @bob"),
 		},
 		{
-			name: "approval then changes requested by the same owner",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewChangesRequested)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: rejected("code owner @bob requested changes (review 2) and has not approved or been dismissed since", noApprovalRW),
+			name:  "approval then changes requested by the same owner",
+			build: merged("alice", rw, approves("bob"), requestsChanges("bob")),
+			want:  rejected("code owner @bob requested changes (review 2) and has not approved or been dismissed since", noApprovalRW),
 		},
 		{
 			name: "changes requested on an old commit still stands",
@@ -154,42 +140,29 @@ func TestScenarios(t *testing.T) {
 			want: rejected("code owner @carol requested changes (review 1) and has not approved or been dismissed since").counting("bob via @bob"),
 		},
 		{
-			name: "changes requested then approved by the same owner",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("carol", gitgrant.ReviewChangesRequested).review("carol", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: approved("carol via @carol"),
+			name:  "changes requested then approved by the same owner",
+			build: merged("alice", rw, requestsChanges("carol"), approves("carol")),
+			want:  approved("carol via @carol"),
 		},
 		{
-			name: "changes requested by a non-owner does not block",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("mallory", gitgrant.ReviewChangesRequested).review("bob", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: approved("bob via @bob"),
+			name:  "changes requested by a non-owner does not block",
+			build: merged("alice", rw, requestsChanges("mallory"), approves("bob")),
+			want:  approved("bob via @bob"),
 		},
 		{
-			name: "a comment after an approval changes no state",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewCommented)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: approved("bob via @bob"),
+			name:  "a comment after an approval changes no state",
+			build: merged("alice", rw, approves("bob"), comments("bob")),
+			want:  approved("bob via @bob"),
 		},
 		{
-			name: "direct push to main",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("alice", file(rw)))
-			},
-			want: rejected("commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing"),
+			name:  "direct push to main",
+			build: pushedToMain("alice", rw),
+			want:  rejected("commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing"),
 		},
 		{
-			name: "admin merge without review",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.proposal("alice", rw).merge("merge", path))
-			},
-			want: rejected(noApprovalRW),
+			name:  "admin merge without review",
+			build: merged("alice", rw),
+			want:  rejected(noApprovalRW),
 		},
 		{
 			name: "squash merge",
@@ -266,22 +239,16 @@ func TestScenarios(t *testing.T) {
 		},
 		{
 			name: "stale base: an owner removed on main while the pull request was open",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
-				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"})
-				return w.input(path, p.merge("merge", path))
-			},
+			build: mainChangedUnder(map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"}),
 			want: rejected(
 				"at the commit it was merged onto (<sha>): grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
 				"@bob is not a code owner of requests/orders-db/alice.yaml at the commit it was merged onto (<sha>) (review 1)",
 			).counting("bob via @bob"),
 		},
 		{
-			name: "logins compare without case, as on GitHub",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("Alice", rw, "BOB")
-			},
-			want: approved("BOB via @bob"),
+			name:  "logins compare without case, as on GitHub",
+			build: approvedMerge("Alice", rw, "BOB"),
+			want:  approved("BOB via @bob"),
 		},
 		{
 			name: "an invited (pending) team member is not an owner",
@@ -303,10 +270,8 @@ func TestScenarios(t *testing.T) {
 			want: rejected("pull request #1 has 250 or more commits; GitHub lists only 250, so its committers cannot all be checked").counting("bob via @bob"),
 		},
 		{
-			name: "requester other than the pull request author",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("bob", rw, "carol")
-			},
+			name:  "requester other than the pull request author",
+			build: approvedMerge("bob", rw, "carol"),
 			want: rejected(
 				"the pull request was opened by @bob, not by the requester @alice, and policy.allow_on_behalf is false at the base commit",
 			).counting("carol via @carol"),
@@ -314,87 +279,65 @@ func TestScenarios(t *testing.T) {
 		{
 			name:   "requester other than the author, allowed by allow_on_behalf at base",
 			config: []func(string) string{allowOnBehalf},
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("bob", rw, "carol")
-			},
-			want: approved("carol via @carol"),
+			build:  approvedMerge("bob", rw, "carol"),
+			want:   approved("carol via @carol"),
 		},
 		{
 			name:   "on behalf: the author cannot approve their own pull request",
 			config: []func(string) string{allowOnBehalf},
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("carol", rw, "carol")
-			},
-			want: rejected(noApprovalRW, "@carol cannot approve: opened the pull request (review 1)"),
+			build:  approvedMerge("carol", rw, "carol"),
+			want:   rejected(noApprovalRW, "@carol cannot approve: opened the pull request (review 1)"),
 		},
 		{
-			name: "emergency by a break-glass member, pushed directly",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("erin", file(request("erin", "readwrite", "emergency: true\n"))))
-			},
+			name:  "emergency by a break-glass member, pushed directly",
+			build: pushedToMain("erin", request("erin", "readwrite", "emergency: true\n")),
 			want: verdict{Approved: true, Emergency: true, Reasons: []string{
 				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
 			}},
 		},
 		{
-			name: "emergency by a break-glass team member, admin-merged without review",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.proposal("grace", request("grace", "readwrite", "emergency: true\n")).merge("merge", path))
-			},
+			name:  "emergency by a break-glass team member, admin-merged without review",
+			build: merged("grace", request("grace", "readwrite", "emergency: true\n")),
 			want: verdict{Approved: true, Emergency: true, Reasons: []string{
 				noApprovalRW,
 			}},
 		},
 		{
-			name: "emergency request that is also properly approved is an ordinary grant",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("erin", request("erin", "readwrite", "emergency: true\n"), "bob")
-			},
-			want: approved("bob via @bob"),
+			name:  "emergency request that is also properly approved is an ordinary grant",
+			build: approvedMerge("erin", request("erin", "readwrite", "emergency: true\n"), "bob"),
+			want:  approved("bob via @bob"),
 		},
 		{
-			name: "emergency by a non-member",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("mallory", file(request("mallory", "readwrite", "emergency: true\n"))))
-			},
+			name:  "emergency by a non-member",
+			build: pushedToMain("mallory", request("mallory", "readwrite", "emergency: true\n")),
 			want: rejected(
 				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
 				"emergency: @mallory is not a break-glass member in policy.break_glass.members at the base commit",
 			),
 		},
 		{
-			name: "emergency naming a member, pushed by someone else",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("mallory", file(request("erin", "readwrite", "emergency: true\n"))))
-			},
+			name:  "emergency naming a member, pushed by someone else",
+			build: pushedToMain("mallory", request("erin", "readwrite", "emergency: true\n")),
 			want: rejected(
 				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
 				"emergency: the change was written by @mallory, not by the requester @erin",
 			),
 		},
 		{
-			name: "too few approvals for a two-approval role",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", request("alice", "admin"), "carol")
-			},
+			name:  "too few approvals for a two-approval role",
+			build: approvedMerge("alice", request("alice", "admin"), "carol"),
 			want: rejected(
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
 			).counting("carol via @carol"),
 		},
 		{
-			name: "two approvals for a two-approval role",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", request("alice", "admin")).review("carol", gitgrant.ReviewApproved).review("dave", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: approved("carol via @carol", "dave via @acme/dba"),
+			name:  "two approvals for a two-approval role",
+			build: merged("alice", request("alice", "admin"), approves("carol"), approves("dave")),
+			want:  approved("carol via @carol", "dave via @acme/dba"),
 		},
 		{
-			name: "approver who is a code owner but not in the role's approvers",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", request("alice", "admin")).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
+			name:  "approver who is a code owner but not in the role's approvers",
+			build: merged("alice", request("alice", "admin"), approves("carol"), approves("bob")),
 			want: rejected(
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
 				"@bob is not in the approvers of orders-db/admin (@acme/dba, carol)",
@@ -450,11 +393,7 @@ func TestScenarios(t *testing.T) {
 		},
 		{
 			name: "an invalid gitgrant.yaml where the pull request was merged",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
-				w.pushMain("admin", map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"})
-				return w.input(path, p.merge("merge", path))
-			},
+			build: mainChangedUnder(map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"}),
 			want: rejected("gitgrant.yaml is invalid (1 errors) at the commit it was merged onto (<sha>): no policy, no approval").counting("bob via @bob"),
 		},
 		{

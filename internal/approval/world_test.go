@@ -89,6 +89,49 @@ func request(requester, role string, extra ...string) string {
 	return s + strings.Join(extra, "")
 }
 
+// A builder builds a history on the world and returns the input to judge;
+// the ones below are the common histories of the scenario tables.
+type builder = func(w *world) approval.Input
+
+// approvedMerge is world.approvedMerge as a builder.
+func approvedMerge(author, content, approver string) builder {
+	return func(w *world) approval.Input { return w.approvedMerge(author, content, approver) }
+}
+
+// pushedToMain is author's push of content straight to main.
+func pushedToMain(author, content string) builder {
+	return func(w *world) approval.Input { return w.input(path, w.pushMain(author, file(content))) }
+}
+
+// merged is author's proposal of content, given these reviews in this
+// order on its only commit, merged with a merge commit.
+func merged(author, content string, reviews ...review) builder {
+	return func(w *world) approval.Input {
+		p := w.proposal(author, content)
+		for _, r := range reviews {
+			p.review(r.user, r.state)
+		}
+		return w.input(path, p.merge("merge", path))
+	}
+}
+
+// mainChangedUnder is alice's proposal of a readwrite request, approved by
+// bob; then admin pushes files to main, and the proposal is merged onto
+// that with a merge commit.
+func mainChangedUnder(files map[string]string) builder {
+	return func(w *world) approval.Input {
+		p := w.proposal("alice", request("alice", "readwrite")).review("bob", gitgrant.ReviewApproved)
+		w.pushMain("admin", files)
+		return w.input(path, p.merge("merge", path))
+	}
+}
+
+type review struct{ user, state string }
+
+func approves(user string) review        { return review{user, gitgrant.ReviewApproved} }
+func requestsChanges(user string) review { return review{user, gitgrant.ReviewChangesRequested} }
+func comments(user string) review        { return review{user, gitgrant.ReviewCommented} }
+
 // pr is a pull request being built on a branch from main.
 type pr struct {
 	w       *world
