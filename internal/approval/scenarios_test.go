@@ -238,7 +238,7 @@ func TestScenarios(t *testing.T) {
 			want: rejected("at the commit it was merged onto (<sha>): grants.0: orders-db/readonly needs 1 code-owner approval(s) on the final head commit, has 0"),
 		},
 		{
-			name: "stale base: an owner removed on main while the pull request was open",
+			name:  "stale base: an owner removed on main while the pull request was open",
 			build: mainChangedUnder(map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"}),
 			want: rejected(
 				"at the commit it was merged onto (<sha>): grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
@@ -392,9 +392,9 @@ func TestScenarios(t *testing.T) {
 			want: rejected("gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval"),
 		},
 		{
-			name: "an invalid gitgrant.yaml where the pull request was merged",
+			name:  "an invalid gitgrant.yaml where the pull request was merged",
 			build: mainChangedUnder(map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"}),
-			want: rejected("gitgrant.yaml is invalid (1 errors) at the commit it was merged onto (<sha>): no policy, no approval").counting("bob via @bob"),
+			want:  rejected("gitgrant.yaml is invalid (1 errors) at the commit it was merged onto (<sha>): no policy, no approval").counting("bob via @bob"),
 		},
 		{
 			name: "role with no approvals still needs a merged pull request",

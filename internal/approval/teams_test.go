@@ -68,10 +68,7 @@ func TestTeamsUnreadable(t *testing.T) {
 				p := w.proposal("alice", rw).review("dave", gitgrant.ReviewApproved)
 				return w.input(path, p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-1\n"))).merge("merge", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@dave approved commit <sha> (review 1), not the final head commit <sha>",
-			}},
+			want: rejected(noApprovalRW, "@dave approved commit <sha> (review 1), not the final head commit <sha>"),
 		},
 		{
 			name:    "emergency by a break-glass team member",
