@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
@@ -203,8 +202,7 @@ func TestScenarios(t *testing.T) {
 				files := copyFiles(w.gh.Commit(w.repo, p.head).Files)
 				files[path] = request("alice", "admin")
 				c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "alice", Message: "merge", Date: t0, Files: files}, nil)
-				n := p.register(t0.Add(24*time.Hour), c.SHA, "main")
-				w.gh.Associate(w.repo, c.SHA, n)
+				p.landedAs(c.SHA)
 				return w.input(path, c.SHA)
 			},
 			want: rejected(
@@ -372,11 +370,8 @@ func TestScenarios(t *testing.T) {
 			).counting("bob via @bob"),
 		},
 		{
-			name: "no CODEOWNERS at the base commit",
-			build: func(w *world) approval.Input {
-				w.pushMain("admin", map[string]string{".github/CODEOWNERS": ""})
-				return w.approvedMerge("alice", rw, "bob")
-			},
+			name:  "no CODEOWNERS at the base commit",
+			build: afterPush("admin", map[string]string{".github/CODEOWNERS": ""}, approvedMerge("alice", rw, "bob")),
 			want: rejected(
 				noApprovalRW,
 				"there is no CODEOWNERS file at the base commit (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so nobody can approve",
@@ -384,12 +379,9 @@ func TestScenarios(t *testing.T) {
 			),
 		},
 		{
-			name: "no gitgrant.yaml at the base commit",
-			build: func(w *world) approval.Input {
-				w.pushMain("admin", map[string]string{"gitgrant.yaml": ""})
-				return w.approvedMerge("alice", rw, "bob")
-			},
-			want: rejected("gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval"),
+			name:  "no gitgrant.yaml at the base commit",
+			build: afterPush("admin", map[string]string{"gitgrant.yaml": ""}, approvedMerge("alice", rw, "bob")),
+			want:  rejected("gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval"),
 		},
 		{
 			name:  "an invalid gitgrant.yaml where the pull request was merged",

@@ -27,20 +27,14 @@ func TestPolicySourceJudges(t *testing.T) {
 		want  verdict
 	}{
 		{
-			name: "an unverified CODEOWNERS push makes nobody an owner",
-			build: func(w *world) approval.Input {
-				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.approvedMerge("alice", rw, "mallory")
-			},
-			want: rejected(noApprovalRW, "@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit's verified policy (from <sha>) (review 1)"),
+			name:  "an unverified CODEOWNERS push makes nobody an owner",
+			build: afterPush("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"}, approvedMerge("alice", rw, "mallory")),
+			want:  rejected(noApprovalRW, "@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit's verified policy (from <sha>) (review 1)"),
 		},
 		{
-			name: "the verified owners still approve after an unverified push removed them",
-			build: func(w *world) approval.Input {
-				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.approvedMerge("alice", rw, "bob")
-			},
-			want: approved("bob via @bob"),
+			name:  "the verified owners still approve after an unverified push removed them",
+			build: afterPush("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"}, approvedMerge("alice", rw, "bob")),
+			want:  approved("bob via @bob"),
 		},
 		{
 			name: "an unverified gitgrant.yaml push does not lower approvals",
@@ -70,9 +64,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			in := tt.build(w)
-			v := w.verifier(nil)
-			v.Policy = &trusted{w: w}
-			judge(t, v, in, tt.want)
+			judge(t, w.trustingVerifier(), in, tt.want)
 		})
 	}
 }

@@ -83,6 +83,14 @@ func (w *world) verifier(cache approval.Cache) *approval.Verifier {
 		Clock: fakeclock.New(t0.Add(48 * time.Hour))}
 }
 
+// trustingVerifier is a verifier that takes the policy in force from
+// trusted, as the trust package would give it.
+func (w *world) trustingVerifier() *approval.Verifier {
+	v := w.verifier(nil)
+	v.Policy = &trusted{w: w}
+	return v
+}
+
 // request renders a request file.
 func request(requester, role string, extra ...string) string {
 	s := fmt.Sprintf("requester: %s\ngrants:\n  - provider: orders-db\n    role: %s\nduration: 1h\nreason: repair stuck orders\n", requester, role)
@@ -112,6 +120,14 @@ func merged(author, content string, reviews ...review) builder {
 			p.review(r.user, r.state)
 		}
 		return w.input(path, p.merge("merge", path))
+	}
+}
+
+// afterPush is then's history after pusher pushed files to main.
+func afterPush(pusher string, files map[string]string, then builder) builder {
+	return func(w *world) approval.Input {
+		w.pushMain(pusher, files)
+		return then(w)
 	}
 }
 
@@ -263,6 +279,14 @@ func (p *pr) diff() map[string]string {
 // through it, yet the test then pushes the same tree to main.
 func (p *pr) mergeInto(branch string) int {
 	return p.register(t0.Add(24*time.Hour), p.head, branch)
+}
+
+// landedAs registers the pull request as merged into main a day after t0
+// with the merge commit sha, which GitHub links to it; for a merge commit
+// the test built itself.
+func (p *pr) landedAs(sha string) {
+	n := p.register(t0.Add(24*time.Hour), sha, "main")
+	p.w.gh.Associate(p.w.repo, sha, n)
 }
 
 // leaveOpen registers the pull request without merging it.
