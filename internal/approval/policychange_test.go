@@ -148,8 +148,7 @@ func TestPolicyChanges(t *testing.T) {
 				files := copyFiles(w.gh.Commit(w.repo, p.head).Files)
 				files["gitgrant.yaml"] = cfg(w) + "# evil\n"
 				c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "alice", Date: t0, Files: files}, nil)
-				n := p.register(t0.Add(24*time.Hour), c.SHA, "main")
-				w.gh.Associate(w.repo, c.SHA, n)
+				p.landedAs(c.SHA)
 				w.main = c.SHA
 				return c.SHA
 			},
@@ -270,8 +269,7 @@ func TestPolicyChangeMemoAndRecheck(t *testing.T) {
 	if err != nil || ev.Verified {
 		t.Fatalf("before GitHub links the merge: %+v %v", ev, err)
 	}
-	n := p.register(t0.Add(24*time.Hour), merge.SHA, "main")
-	w.gh.Associate(w.repo, merge.SHA, n)
+	p.landedAs(merge.SHA)
 	before := len(w.gh.Requests())
 	if ev, _ := v.VerifyPolicyChange(context.Background(), in); ev.Verified || len(w.gh.Requests()) != before {
 		t.Fatal("gathered again before RecheckInterval passed")

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/approval"
@@ -31,11 +30,9 @@ func TestScenarios(t *testing.T) {
 		want   verdict
 	}{
 		{
-			name: "approved by a code owner on the final head (merge commit)",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "bob")
-			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			name:  "approved by a code owner on the final head (merge commit)",
+			build: approvedMerge("alice", rw, "bob"),
+			want:  approved("bob via @bob"),
 		},
 		{
 			name: "stale approval after a new push",
@@ -43,20 +40,12 @@ func TestScenarios(t *testing.T) {
 				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-1\n"))).merge("merge", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@bob approved commit <sha> (review 1), not the final head commit <sha>",
-			}},
+			want: rejected(noApprovalRW, "@bob approved commit <sha> (review 1), not the final head commit <sha>"),
 		},
 		{
-			name: "self-approval by the requester",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "alice")
-			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@alice cannot approve: is the requester (review 1)",
-			}},
+			name:  "self-approval by the requester",
+			build: approvedMerge("alice", rw, "alice"),
+			want:  rejected(noApprovalRW, "@alice cannot approve: is the requester (review 1)"),
 		},
 		{
 			name: "approval by a committer on the pull request",
@@ -64,10 +53,7 @@ func TestScenarios(t *testing.T) {
 				p := w.proposal("alice", rw).push("bob", "bob", map[string]string{"requests/orders-db/notes.md": "x"})
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@bob cannot approve: authored a commit of the pull request (<sha>) (review 1)",
-			}},
+			want: rejected(noApprovalRW, "@bob cannot approve: authored a commit of the pull request (<sha>) (review 1)"),
 		},
 		{
 			name: "approval by someone who only committed (not authored) a commit",
@@ -75,20 +61,12 @@ func TestScenarios(t *testing.T) {
 				p := w.openPR("alice").push("alice", "carol", file(rw))
 				return w.input(path, p.review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@carol cannot approve: committed to the pull request (<sha>) (review 1)",
-			}},
+			want: rejected(noApprovalRW, "@carol cannot approve: committed to the pull request (<sha>) (review 1)"),
 		},
 		{
-			name: "approval by a non-owner",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "mallory")
-			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
-			}},
+			name:  "approval by a non-owner",
+			build: approvedMerge("alice", rw, "mallory"),
+			want:  rejected(noApprovalRW, "@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)"),
 		},
 		{
 			name: "CODEOWNERS changed in the same pull request to make the approver an owner",
@@ -96,10 +74,7 @@ func TestScenarios(t *testing.T) {
 				p := w.openPR("alice").push("alice", "alice", map[string]string{path: rw, ".github/CODEOWNERS": "* @mallory\n"})
 				return w.input(path, p.review("mallory", gitgrant.ReviewApproved).merge("squash", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
-			}},
+			want: rejected(noApprovalRW, "@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)"),
 		},
 		{
 			name: "gitgrant.yaml changed in the same pull request to lower approvals",
@@ -108,16 +83,14 @@ func TestScenarios(t *testing.T) {
 				p := w.openPR("alice").push("alice", "alice", map[string]string{path: request("alice", "admin"), "gitgrant.yaml": lowered})
 				return w.input(path, p.review("carol", gitgrant.ReviewApproved).merge("merge", path))
 			},
-			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+			want: rejected(
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
-			}},
+			).counting("carol via @carol"),
 		},
 		{
-			name: "team owner approval",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "dave")
-			},
-			want: verdict{Approved: true, Approvers: []string{"dave via @acme/dba"}},
+			name:  "team owner approval",
+			build: approvedMerge("alice", rw, "dave"),
+			want:  approved("dave via @acme/dba"),
 		},
 		{
 			name: "an owner of an earlier, broader CODEOWNERS rule: the last match wins",
@@ -125,10 +98,7 @@ func TestScenarios(t *testing.T) {
 				p := w.proposal("alice", rw).review("paul", gitgrant.ReviewApproved) // @acme/platform owns "*"
 				return w.input(path, p.merge("merge", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@paul is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
-			}},
+			want: rejected(noApprovalRW, "@paul is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)"),
 		},
 		{
 			name: "a team of another org in CODEOWNERS is not honoured",
@@ -138,10 +108,7 @@ func TestScenarios(t *testing.T) {
 				p := w.proposal("alice", rw).review("oscar", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@oscar is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
-			}},
+			want: rejected(noApprovalRW, "@oscar is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)"),
 		},
 		{
 			name: "dismissed approval",
@@ -150,31 +117,17 @@ func TestScenarios(t *testing.T) {
 				p.reviews[0].State = gitgrant.ReviewDismissed // GitHub turns a dismissed review's state into DISMISSED
 				return w.input(path, p.merge("merge", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@bob's review 1 was dismissed",
-			}},
+			want: rejected(noApprovalRW, "@bob's review 1 was dismissed"),
 		},
 		{
-			name: "changes requested by another owner after an approval",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("carol", gitgrant.ReviewChangesRequested)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
-				"code owner @carol requested changes (review 2) and has not approved or been dismissed since",
-			}},
+			name:  "changes requested by another owner after an approval",
+			build: merged("alice", rw, approves("bob"), requestsChanges("carol")),
+			want:  rejected("code owner @carol requested changes (review 2) and has not approved or been dismissed since").counting("bob via @bob"),
 		},
 		{
-			name: "approval then changes requested by the same owner",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewChangesRequested)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Reasons: []string{
-				"code owner @bob requested changes (review 2) and has not approved or been dismissed since",
-				noApprovalRW,
-			}},
+			name:  "approval then changes requested by the same owner",
+			build: merged("alice", rw, approves("bob"), requestsChanges("bob")),
+			want:  rejected("code owner @bob requested changes (review 2) and has not approved or been dismissed since", noApprovalRW),
 		},
 		{
 			name: "changes requested on an old commit still stands",
@@ -183,51 +136,32 @@ func TestScenarios(t *testing.T) {
 				p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-2\n"))).review("bob", gitgrant.ReviewApproved)
 				return w.input(path, p.merge("merge", path))
 			},
-			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
-				"code owner @carol requested changes (review 1) and has not approved or been dismissed since",
-			}},
+			want: rejected("code owner @carol requested changes (review 1) and has not approved or been dismissed since").counting("bob via @bob"),
 		},
 		{
-			name: "changes requested then approved by the same owner",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("carol", gitgrant.ReviewChangesRequested).review("carol", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approved: true, Approvers: []string{"carol via @carol"}},
+			name:  "changes requested then approved by the same owner",
+			build: merged("alice", rw, requestsChanges("carol"), approves("carol")),
+			want:  approved("carol via @carol"),
 		},
 		{
-			name: "changes requested by a non-owner does not block",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("mallory", gitgrant.ReviewChangesRequested).review("bob", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			name:  "changes requested by a non-owner does not block",
+			build: merged("alice", rw, requestsChanges("mallory"), approves("bob")),
+			want:  approved("bob via @bob"),
 		},
 		{
-			name: "a comment after an approval changes no state",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewCommented)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			name:  "a comment after an approval changes no state",
+			build: merged("alice", rw, approves("bob"), comments("bob")),
+			want:  approved("bob via @bob"),
 		},
 		{
-			name: "direct push to main",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("alice", file(rw)))
-			},
-			want: verdict{Reasons: []string{
-				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
-			}},
+			name:  "direct push to main",
+			build: pushedToMain("alice", rw),
+			want:  rejected("commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing"),
 		},
 		{
-			name: "admin merge without review",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.proposal("alice", rw).merge("merge", path))
-			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-			}},
+			name:  "admin merge without review",
+			build: merged("alice", rw),
+			want:  rejected(noApprovalRW),
 		},
 		{
 			name: "squash merge",
@@ -235,7 +169,7 @@ func TestScenarios(t *testing.T) {
 				p := w.proposal("alice", rw).push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-3\n")))
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("squash", path))
 			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			want: approved("bob via @bob"),
 		},
 		{
 			name: "rebase merge: the file came in with a rebased commit, not merge_commit_sha",
@@ -243,7 +177,7 @@ func TestScenarios(t *testing.T) {
 				p := w.proposal("alice", rw).push("alice", "alice", map[string]string{"requests/orders-db/README.md": "notes"})
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("rebase", path))
 			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			want: approved("bob via @bob"),
 		},
 		{
 			name: "request modified later by a direct push",
@@ -251,9 +185,7 @@ func TestScenarios(t *testing.T) {
 				w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).merge("merge", path)
 				return w.input(path, w.pushMain("alice", file(request("alice", "readwrite", "ticket: INC-9\n"))))
 			},
-			want: verdict{Reasons: []string{
-				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
-			}},
+			want: rejected("commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing"),
 		},
 		{
 			name: "request modified later by an unapproved pull request",
@@ -261,9 +193,7 @@ func TestScenarios(t *testing.T) {
 				w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).merge("merge", path)
 				return w.input(path, w.proposal("alice", request("alice", "admin")).merge("squash", path))
 			},
-			want: verdict{Reasons: []string{
-				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 0; approvers: @acme/dba, carol",
-			}},
+			want: rejected("grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 0; approvers: @acme/dba, carol"),
 		},
 		{
 			name: "evil merge: the merge commit's content differs from the reviewed head",
@@ -272,15 +202,14 @@ func TestScenarios(t *testing.T) {
 				files := copyFiles(w.gh.Commit(w.repo, p.head).Files)
 				files[path] = request("alice", "admin")
 				c := w.gh.AddCommit(w.repo, ghfake.Commit{Parents: []string{w.main, p.head}, Author: "alice", Committer: "alice", Message: "merge", Date: t0, Files: files}, nil)
-				n := p.register(t0.Add(24*time.Hour), c.SHA, "main")
-				w.gh.Associate(w.repo, c.SHA, n)
+				p.landedAs(c.SHA)
 				return w.input(path, c.SHA)
 			},
-			want: verdict{Reasons: []string{
+			want: rejected(
 				"the content on main (blob <sha>) is not the content reviewed at pull request #1's head commit <sha> (blob <sha>)",
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 0; approvers: @acme/dba, carol",
 				"@bob is not in the approvers of orders-db/admin (@acme/dba, carol)",
-			}},
+			),
 		},
 		{
 			name: "content pushed directly, then a reviewed pull request that does not touch it",
@@ -292,9 +221,9 @@ func TestScenarios(t *testing.T) {
 				// its diff never showed the file.
 				return w.input(path, w.main)
 			},
-			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+			want: rejected(
 				"pull request #1 did not change requests/orders-db/alice.yaml (the same content was already at its base commit <sha>), so its reviewers never saw it",
-			}},
+			).counting("bob via @bob"),
 		},
 		{
 			name: "stale base: policy tightened on main while the pull request was open",
@@ -304,28 +233,20 @@ func TestScenarios(t *testing.T) {
 				w.pushMain("admin", map[string]string{"gitgrant.yaml": tightened})
 				return w.input(path, p.merge("squash", path))
 			},
-			want: verdict{Reasons: []string{
-				"at the commit it was merged onto (<sha>): grants.0: orders-db/readonly needs 1 code-owner approval(s) on the final head commit, has 0",
-			}},
+			want: rejected("at the commit it was merged onto (<sha>): grants.0: orders-db/readonly needs 1 code-owner approval(s) on the final head commit, has 0"),
 		},
 		{
-			name: "stale base: an owner removed on main while the pull request was open",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
-				w.pushMain("admin", map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"})
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+			name:  "stale base: an owner removed on main while the pull request was open",
+			build: mainChangedUnder(map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"}),
+			want: rejected(
 				"at the commit it was merged onto (<sha>): grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
 				"@bob is not a code owner of requests/orders-db/alice.yaml at the commit it was merged onto (<sha>) (review 1)",
-			}},
+			).counting("bob via @bob"),
 		},
 		{
-			name: "logins compare without case, as on GitHub",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("Alice", rw, "BOB")
-			},
-			want: verdict{Approved: true, Approvers: []string{"BOB via @bob"}},
+			name:  "logins compare without case, as on GitHub",
+			build: approvedMerge("Alice", rw, "BOB"),
+			want:  approved("BOB via @bob"),
 		},
 		{
 			name: "an invited (pending) team member is not an owner",
@@ -333,10 +254,7 @@ func TestScenarios(t *testing.T) {
 				w.gh.SetTeamMembership("acme", "dba", "ivan", "pending")
 				return w.approvedMerge("alice", rw, "ivan")
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@ivan is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
-			}},
+			want: rejected(noApprovalRW, "@ivan is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)"),
 		},
 		{
 			name: "a pull request with more commits than GitHub lists",
@@ -347,110 +265,81 @@ func TestScenarios(t *testing.T) {
 				}
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("squash", path))
 			},
-			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
-				"pull request #1 has 250 or more commits; GitHub lists only 250, so its committers cannot all be checked",
-			}},
+			want: rejected("pull request #1 has 250 or more commits; GitHub lists only 250, so its committers cannot all be checked").counting("bob via @bob"),
 		},
 		{
-			name: "requester other than the pull request author",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("bob", rw, "carol")
-			},
-			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+			name:  "requester other than the pull request author",
+			build: approvedMerge("bob", rw, "carol"),
+			want: rejected(
 				"the pull request was opened by @bob, not by the requester @alice, and policy.allow_on_behalf is false at the base commit",
-			}},
+			).counting("carol via @carol"),
 		},
 		{
 			name:   "requester other than the author, allowed by allow_on_behalf at base",
 			config: []func(string) string{allowOnBehalf},
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("bob", rw, "carol")
-			},
-			want: verdict{Approved: true, Approvers: []string{"carol via @carol"}},
+			build:  approvedMerge("bob", rw, "carol"),
+			want:   approved("carol via @carol"),
 		},
 		{
 			name:   "on behalf: the author cannot approve their own pull request",
 			config: []func(string) string{allowOnBehalf},
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("carol", rw, "carol")
-			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@carol cannot approve: opened the pull request (review 1)",
-			}},
+			build:  approvedMerge("carol", rw, "carol"),
+			want:   rejected(noApprovalRW, "@carol cannot approve: opened the pull request (review 1)"),
 		},
 		{
-			name: "emergency by a break-glass member, pushed directly",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("erin", file(request("erin", "readwrite", "emergency: true\n"))))
-			},
+			name:  "emergency by a break-glass member, pushed directly",
+			build: pushedToMain("erin", request("erin", "readwrite", "emergency: true\n")),
 			want: verdict{Approved: true, Emergency: true, Reasons: []string{
 				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
 			}},
 		},
 		{
-			name: "emergency by a break-glass team member, admin-merged without review",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.proposal("grace", request("grace", "readwrite", "emergency: true\n")).merge("merge", path))
-			},
+			name:  "emergency by a break-glass team member, admin-merged without review",
+			build: merged("grace", request("grace", "readwrite", "emergency: true\n")),
 			want: verdict{Approved: true, Emergency: true, Reasons: []string{
 				noApprovalRW,
 			}},
 		},
 		{
-			name: "emergency request that is also properly approved is an ordinary grant",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("erin", request("erin", "readwrite", "emergency: true\n"), "bob")
-			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			name:  "emergency request that is also properly approved is an ordinary grant",
+			build: approvedMerge("erin", request("erin", "readwrite", "emergency: true\n"), "bob"),
+			want:  approved("bob via @bob"),
 		},
 		{
-			name: "emergency by a non-member",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("mallory", file(request("mallory", "readwrite", "emergency: true\n"))))
-			},
-			want: verdict{Reasons: []string{
+			name:  "emergency by a non-member",
+			build: pushedToMain("mallory", request("mallory", "readwrite", "emergency: true\n")),
+			want: rejected(
 				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
 				"emergency: @mallory is not a break-glass member in policy.break_glass.members at the base commit",
-			}},
+			),
 		},
 		{
-			name: "emergency naming a member, pushed by someone else",
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("mallory", file(request("erin", "readwrite", "emergency: true\n"))))
-			},
-			want: verdict{Reasons: []string{
+			name:  "emergency naming a member, pushed by someone else",
+			build: pushedToMain("mallory", request("erin", "readwrite", "emergency: true\n")),
+			want: rejected(
 				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
 				"emergency: the change was written by @mallory, not by the requester @erin",
-			}},
+			),
 		},
 		{
-			name: "too few approvals for a two-approval role",
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", request("alice", "admin"), "carol")
-			},
-			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+			name:  "too few approvals for a two-approval role",
+			build: approvedMerge("alice", request("alice", "admin"), "carol"),
+			want: rejected(
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
-			}},
+			).counting("carol via @carol"),
 		},
 		{
-			name: "two approvals for a two-approval role",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", request("alice", "admin")).review("carol", gitgrant.ReviewApproved).review("dave", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approved: true, Approvers: []string{"carol via @carol", "dave via @acme/dba"}},
+			name:  "two approvals for a two-approval role",
+			build: merged("alice", request("alice", "admin"), approves("carol"), approves("dave")),
+			want:  approved("carol via @carol", "dave via @acme/dba"),
 		},
 		{
-			name: "approver who is a code owner but not in the role's approvers",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", request("alice", "admin")).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+			name:  "approver who is a code owner but not in the role's approvers",
+			build: merged("alice", request("alice", "admin"), approves("carol"), approves("bob")),
+			want: rejected(
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
 				"@bob is not in the approvers of orders-db/admin (@acme/dba, carol)",
-			}},
+			).counting("carol via @carol"),
 		},
 		{
 			name: "approved pull request still open, file pushed to main directly",
@@ -459,9 +348,7 @@ func TestScenarios(t *testing.T) {
 				p.leaveOpen()
 				return w.input(path, w.pushMain("alice", file(rw)))
 			},
-			want: verdict{Reasons: []string{
-				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
-			}},
+			want: rejected("commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing"),
 		},
 		{
 			name: "pull request merged into another branch",
@@ -470,9 +357,7 @@ func TestScenarios(t *testing.T) {
 				p.mergeInto("staging")
 				return w.input(path, p.head)
 			},
-			want: verdict{Reasons: []string{
-				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
-			}},
+			want: rejected("commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing"),
 		},
 		{
 			name: "a commit of the pull request is linked to no GitHub account",
@@ -480,42 +365,28 @@ func TestScenarios(t *testing.T) {
 				p := w.proposal("alice", rw).push("", "", map[string]string{"requests/orders-db/README.md": "x"})
 				return w.input(path, p.review("bob", gitgrant.ReviewApproved).merge("merge", path))
 			},
-			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
+			want: rejected(
 				"commit <sha> of pull request #1 has an author or committer linked to no GitHub account, so gitgrant cannot prove an approver did not write it",
-			}},
+			).counting("bob via @bob"),
 		},
 		{
-			name: "no CODEOWNERS at the base commit",
-			build: func(w *world) approval.Input {
-				w.pushMain("admin", map[string]string{".github/CODEOWNERS": ""})
-				return w.approvedMerge("alice", rw, "bob")
-			},
-			want: verdict{Reasons: []string{
+			name:  "no CODEOWNERS at the base commit",
+			build: afterPush("admin", map[string]string{".github/CODEOWNERS": ""}, approvedMerge("alice", rw, "bob")),
+			want: rejected(
 				noApprovalRW,
 				"there is no CODEOWNERS file at the base commit (.github/CODEOWNERS, CODEOWNERS or docs/CODEOWNERS), so nobody can approve",
 				"@bob is not a code owner of requests/orders-db/alice.yaml at the base commit (review 1)",
-			}},
+			),
 		},
 		{
-			name: "no gitgrant.yaml at the base commit",
-			build: func(w *world) approval.Input {
-				w.pushMain("admin", map[string]string{"gitgrant.yaml": ""})
-				return w.approvedMerge("alice", rw, "bob")
-			},
-			want: verdict{Reasons: []string{
-				"gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval",
-			}},
+			name:  "no gitgrant.yaml at the base commit",
+			build: afterPush("admin", map[string]string{"gitgrant.yaml": ""}, approvedMerge("alice", rw, "bob")),
+			want:  rejected("gitgrant.yaml does not exist at the base commit (<sha>): no policy, no approval"),
 		},
 		{
-			name: "an invalid gitgrant.yaml where the pull request was merged",
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved)
-				w.pushMain("admin", map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"})
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approvers: []string{"bob via @bob"}, Reasons: []string{
-				"gitgrant.yaml is invalid (1 errors) at the commit it was merged onto (<sha>): no policy, no approval",
-			}},
+			name:  "an invalid gitgrant.yaml where the pull request was merged",
+			build: mainChangedUnder(map[string]string{"gitgrant.yaml": "version: 1\nproviders: [\n"}),
+			want:  rejected("gitgrant.yaml is invalid (1 errors) at the commit it was merged onto (<sha>): no policy, no approval").counting("bob via @bob"),
 		},
 		{
 			name: "role with no approvals still needs a merged pull request",

@@ -98,8 +98,7 @@ func TestNoPullRequestVerdictIsRechecked(t *testing.T) {
 	if err != nil || ev.Approved {
 		t.Fatalf("before association: %+v %v", ev, err)
 	}
-	n := p.register(t0.Add(24*time.Hour), merge.SHA, "main")
-	w.gh.Associate(w.repo, merge.SHA, n)
+	p.landedAs(merge.SHA)
 	if ev, _ := v.Verify(context.Background(), in); ev.Approved {
 		t.Fatal("re-checked before RecheckInterval passed")
 	}

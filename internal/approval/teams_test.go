@@ -32,46 +32,33 @@ func TestTeamsUnreadable(t *testing.T) {
 		wantErr string
 	}{
 		{
-			name:   "team member's approval, 404 (GITHUB_TOKEN)",
-			status: 404,
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "dave")
-			},
+			name:    "team member's approval, 404 (GITHUB_TOKEN)",
+			status:  404,
+			build:   approvedMerge("alice", rw, "dave"),
 			wantErr: "acme/dba",
 		},
 		{
-			name:   "team member's approval, 403",
-			status: 403,
-			build: func(w *world) approval.Input {
-				return w.approvedMerge("alice", rw, "dave")
-			},
+			name:    "team member's approval, 403",
+			status:  403,
+			build:   approvedMerge("alice", rw, "dave"),
 			wantErr: "acme/dba",
 		},
 		{
 			name:   "a user owner's approval does not depend on the team",
 			status: 403,
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("mallory", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			build:  merged("alice", rw, approves("mallory"), approves("bob")),
+			want:   verdict{Approved: true, Approvers: []string{"bob via @bob"}},
 		},
 		{
-			name:   "a change request that may be a team member's fails closed",
-			status: 403,
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", rw).review("bob", gitgrant.ReviewApproved).review("mallory", gitgrant.ReviewChangesRequested)
-				return w.input(path, p.merge("merge", path))
-			},
+			name:    "a change request that may be a team member's fails closed",
+			status:  403,
+			build:   merged("alice", rw, approves("bob"), requestsChanges("mallory")),
 			wantErr: "acme/dba",
 		},
 		{
-			name:   "a team in the role's approvers",
-			status: 404,
-			build: func(w *world) approval.Input {
-				p := w.proposal("alice", request("alice", "admin")).review("carol", gitgrant.ReviewApproved).review("bob", gitgrant.ReviewApproved)
-				return w.input(path, p.merge("merge", path))
-			},
+			name:    "a team in the role's approvers",
+			status:  404,
+			build:   merged("alice", request("alice", "admin"), approves("carol"), approves("bob")),
 			wantErr: "acme/dba",
 		},
 		{
@@ -81,17 +68,12 @@ func TestTeamsUnreadable(t *testing.T) {
 				p := w.proposal("alice", rw).review("dave", gitgrant.ReviewApproved)
 				return w.input(path, p.push("alice", "alice", file(request("alice", "readwrite", "ticket: INC-1\n"))).merge("merge", path))
 			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@dave approved commit <sha> (review 1), not the final head commit <sha>",
-			}},
+			want: rejected(noApprovalRW, "@dave approved commit <sha> (review 1), not the final head commit <sha>"),
 		},
 		{
-			name:   "emergency by a break-glass team member",
-			status: 404,
-			build: func(w *world) approval.Input {
-				return w.input(path, w.pushMain("grace", file(request("grace", "readwrite", "emergency: true\n"))))
-			},
+			name:    "emergency by a break-glass team member",
+			status:  404,
+			build:   pushedToMain("grace", request("grace", "readwrite", "emergency: true\n")),
 			wantErr: "acme/oncall",
 		},
 	}

@@ -27,23 +27,14 @@ func TestPolicySourceJudges(t *testing.T) {
 		want  verdict
 	}{
 		{
-			name: "an unverified CODEOWNERS push makes nobody an owner",
-			build: func(w *world) approval.Input {
-				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.approvedMerge("alice", rw, "mallory")
-			},
-			want: verdict{Reasons: []string{
-				noApprovalRW,
-				"@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit's verified policy (from <sha>) (review 1)",
-			}},
+			name:  "an unverified CODEOWNERS push makes nobody an owner",
+			build: afterPush("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"}, approvedMerge("alice", rw, "mallory")),
+			want:  rejected(noApprovalRW, "@mallory is not a code owner of requests/orders-db/alice.yaml at the base commit's verified policy (from <sha>) (review 1)"),
 		},
 		{
-			name: "the verified owners still approve after an unverified push removed them",
-			build: func(w *world) approval.Input {
-				w.pushMain("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"})
-				return w.approvedMerge("alice", rw, "bob")
-			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			name:  "the verified owners still approve after an unverified push removed them",
+			build: afterPush("mallory", map[string]string{".github/CODEOWNERS": "/requests/ @mallory\n"}, approvedMerge("alice", rw, "bob")),
+			want:  approved("bob via @bob"),
 		},
 		{
 			name: "an unverified gitgrant.yaml push does not lower approvals",
@@ -52,9 +43,9 @@ func TestPolicySourceJudges(t *testing.T) {
 				w.pushMain("mallory", map[string]string{"gitgrant.yaml": lowered})
 				return w.approvedMerge("alice", request("alice", "admin"), "carol")
 			},
-			want: verdict{Approvers: []string{"carol via @carol"}, Reasons: []string{
+			want: rejected(
 				"grants.0: orders-db/admin needs 2 code-owner approval(s) on the final head commit, has 1 (@carol); approvers: @acme/dba, carol",
-			}},
+			).counting("carol via @carol"),
 		},
 		{
 			name: "an unverified break-glass member is none",
@@ -62,10 +53,10 @@ func TestPolicySourceJudges(t *testing.T) {
 				w.pushMain("mallory", map[string]string{"gitgrant.yaml": strings.Replace(readTestdata(w.t, "gitgrant.yaml"), "members: [erin,", "members: [mallory, erin,", 1)})
 				return w.input(path, w.pushMain("mallory", file(request("mallory", "readwrite", "emergency: true\n"))))
 			},
-			want: verdict{Reasons: []string{
+			want: rejected(
 				"commit <sha> reached main without a merged pull request (a direct push or a bypass): it grants nothing",
 				"emergency: @mallory is not a break-glass member in policy.break_glass.members at the base commit's verified policy (from <sha>)",
-			}},
+			),
 		},
 	}
 	for _, tt := range tests {
@@ -73,9 +64,7 @@ func TestPolicySourceJudges(t *testing.T) {
 			t.Parallel()
 			w := newWorld(t)
 			in := tt.build(w)
-			v := w.verifier(nil)
-			v.Policy = &trusted{w: w}
-			judge(t, v, in, tt.want)
+			judge(t, w.trustingVerifier(), in, tt.want)
 		})
 	}
 }
@@ -125,10 +114,10 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 	t.Parallel()
 	rw := request("alice", "readwrite")
 	removeBob := map[string]string{".github/CODEOWNERS": "/requests/orders-db/ @carol\n"}
-	rejected := verdict{Reasons: []string{
+	refused := rejected(
 		"at the commit it was merged onto (<sha>): grants.0: orders-db/readwrite needs 1 code-owner approval(s) on the final head commit, has 0",
 		"@bob is not a code owner of requests/orders-db/alice.yaml at the commit it was merged onto (<sha>) (review 1)",
-	}, Approvers: []string{"bob via @bob"}}
+	).counting("bob via @bob")
 	tests := []struct {
 		name string
 		// build returns the input and the commit it was merged onto.
@@ -142,7 +131,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.mergeWith("squash", path, "Add alice's access")), onto
 			},
-			want: rejected,
+			want: refused,
 		},
 		{
 			name: "a squash of two commits",
@@ -151,7 +140,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.mergeWith("squash", path, "Access")), onto
 			},
-			want: rejected,
+			want: refused,
 		},
 		{
 			name: "a rebase of three commits whose first restores the removed owner",
@@ -162,7 +151,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 				onto := w.pushMain("admin", removeBob)
 				return w.input(path, p.merge("rebase", path)), onto
 			},
-			want: rejected,
+			want: refused,
 		},
 		{
 			name: "a rebase of three commits, nothing changed on main",
@@ -173,7 +162,7 @@ func TestMergedOntoFromTheAPI(t *testing.T) {
 				onto := w.main
 				return w.input(path, p.merge("rebase", path)), onto
 			},
-			want: verdict{Approved: true, Approvers: []string{"bob via @bob"}},
+			want: approved("bob via @bob"),
 		},
 	}
 	for _, tt := range tests {

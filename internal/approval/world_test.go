@@ -83,11 +83,70 @@ func (w *world) verifier(cache approval.Cache) *approval.Verifier {
 		Clock: fakeclock.New(t0.Add(48 * time.Hour))}
 }
 
+// trustingVerifier is a verifier that takes the policy in force from
+// trusted, as the trust package would give it.
+func (w *world) trustingVerifier() *approval.Verifier {
+	v := w.verifier(nil)
+	v.Policy = &trusted{w: w}
+	return v
+}
+
 // request renders a request file.
 func request(requester, role string, extra ...string) string {
 	s := fmt.Sprintf("requester: %s\ngrants:\n  - provider: orders-db\n    role: %s\nduration: 1h\nreason: repair stuck orders\n", requester, role)
 	return s + strings.Join(extra, "")
 }
+
+// A builder builds a history on the world and returns the input to judge;
+// the ones below are the common histories of the scenario tables.
+type builder = func(w *world) approval.Input
+
+// approvedMerge is world.approvedMerge as a builder.
+func approvedMerge(author, content, approver string) builder {
+	return func(w *world) approval.Input { return w.approvedMerge(author, content, approver) }
+}
+
+// pushedToMain is author's push of content straight to main.
+func pushedToMain(author, content string) builder {
+	return func(w *world) approval.Input { return w.input(path, w.pushMain(author, file(content))) }
+}
+
+// merged is author's proposal of content, given these reviews in this
+// order on its only commit, merged with a merge commit.
+func merged(author, content string, reviews ...review) builder {
+	return func(w *world) approval.Input {
+		p := w.proposal(author, content)
+		for _, r := range reviews {
+			p.review(r.user, r.state)
+		}
+		return w.input(path, p.merge("merge", path))
+	}
+}
+
+// afterPush is then's history after pusher pushed files to main.
+func afterPush(pusher string, files map[string]string, then builder) builder {
+	return func(w *world) approval.Input {
+		w.pushMain(pusher, files)
+		return then(w)
+	}
+}
+
+// mainChangedUnder is alice's proposal of a readwrite request, approved by
+// bob; then admin pushes files to main, and the proposal is merged onto
+// that with a merge commit.
+func mainChangedUnder(files map[string]string) builder {
+	return func(w *world) approval.Input {
+		p := w.proposal("alice", request("alice", "readwrite")).review("bob", gitgrant.ReviewApproved)
+		w.pushMain("admin", files)
+		return w.input(path, p.merge("merge", path))
+	}
+}
+
+type review struct{ user, state string }
+
+func approves(user string) review        { return review{user, gitgrant.ReviewApproved} }
+func requestsChanges(user string) review { return review{user, gitgrant.ReviewChangesRequested} }
+func comments(user string) review        { return review{user, gitgrant.ReviewCommented} }
 
 // pr is a pull request being built on a branch from main.
 type pr struct {
@@ -222,6 +281,14 @@ func (p *pr) mergeInto(branch string) int {
 	return p.register(t0.Add(24*time.Hour), p.head, branch)
 }
 
+// landedAs registers the pull request as merged into main a day after t0
+// with the merge commit sha, which GitHub links to it; for a merge commit
+// the test built itself.
+func (p *pr) landedAs(sha string) {
+	n := p.register(t0.Add(24*time.Hour), sha, "main")
+	p.w.gh.Associate(p.w.repo, sha, n)
+}
+
 // leaveOpen registers the pull request without merging it.
 func (p *pr) leaveOpen() int { return p.register(time.Time{}, "", "main") }
 
@@ -348,6 +415,19 @@ type verdict struct {
 	Emergency bool
 	Approvers []string
 	Reasons   []string
+}
+
+func approved(approvers ...string) verdict {
+	return verdict{Approved: true, Approvers: approvers}
+}
+
+func rejected(reasons ...string) verdict { return verdict{Reasons: reasons} }
+
+// counting is v with the approvals that counted towards it, for a request
+// refused for another reason.
+func (v verdict) counting(approvers ...string) verdict {
+	v.Approvers = approvers
+	return v
 }
 
 // noApprovalRW is the reason a readwrite request without a code owner's

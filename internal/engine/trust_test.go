@@ -51,6 +51,27 @@ func newTrustWorld(t *testing.T, config string) *world {
 	return &world{Repo: r, t: t}
 }
 
+// aliceMerged is a trust world where alice's 4h request was merged an
+// hour before t0.
+func aliceMerged(t *testing.T) *world {
+	t.Helper()
+	w := newTrustWorld(t, trustConfig)
+	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
+	return w
+}
+
+// aliceAndBobGranted is where the brake and expiry findings start: alice's
+// 4h request merged an hour before t0, bob's 1h one ten minutes later,
+// both granted by a pass at t0-40m.
+func aliceAndBobGranted(t *testing.T) (*world, *fake.Provider) {
+	t.Helper()
+	w := aliceMerged(t)
+	w.merge(2, "bob", "requests/db/bob.yaml", reqFile("bob", "duration: 1h\n"), t0.Add(-50*time.Minute))
+	p := roProvider()
+	w.pass(t, p, t0.Add(-40*time.Minute))
+	return w, p
+}
+
 func reqFile(who, extra string) string {
 	return "requester: " + who + "\ngrants: [{provider: db, role: ro}]\nreason: Repair stuck orders\n" + extra
 }
@@ -355,11 +376,7 @@ func TestBreakGlassWindowsEnd(t *testing.T) {
 // role only; expired access on that role and elsewhere is still revoked.
 func TestBrakeHoldsOnlyDrift(t *testing.T) {
 	t.Parallel()
-	w := newTrustWorld(t, trustConfig)
-	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
-	w.merge(2, "bob", "requests/db/bob.yaml", reqFile("bob", "duration: 1h\n"), t0.Add(-50*time.Minute))
-	p := roProvider()
-	w.pass(t, p, t0.Add(-40*time.Minute))
+	w, p := aliceAndBobGranted(t)
 	p.Set("ro", map[string]time.Time{"alice": {}, "bob": {}, "x1": {}, "x2": {}, "x3": {}, "x4": {}})
 	ps, err := w.pass(t, p, t0.Add(30*time.Minute))
 	if !errors.Is(err, reconciler.ErrBrake) {
@@ -396,8 +413,7 @@ func TestUnverifiedFileShieldsNothing(t *testing.T) {
 // when they were granted.
 func TestRemovedRoleRevokesItsHolders(t *testing.T) {
 	t.Parallel()
-	w := newTrustWorld(t, trustConfig)
-	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
+	w := aliceMerged(t)
 	p := fake.New(fake.Options{Name: "db", Roles: []string{"ro", "rw"}})
 	w.pass(t, p, t0.Add(-50*time.Minute))
 	if diff := cmp.Diff([]string{"alice"}, members(t, p)); diff != "" {
@@ -429,11 +445,7 @@ func TestRemovedRoleRevokesItsHolders(t *testing.T) {
 // Without any verified policy, the ledger's expired access still ends.
 func TestBrokenPolicyStopsNoExpiry(t *testing.T) {
 	t.Parallel()
-	w := newTrustWorld(t, trustConfig)
-	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
-	w.merge(2, "bob", "requests/db/bob.yaml", reqFile("bob", "duration: 1h\n"), t0.Add(-50*time.Minute))
-	p := roProvider()
-	w.pass(t, p, t0.Add(-40*time.Minute))
+	w, p := aliceAndBobGranted(t)
 	w.Commit(t0.Add(-30*time.Minute), "admin", "typo", map[string]string{"gitgrant.yaml": "providers: [this is not a map\n"})
 
 	w.pass(t, p, t0.Add(15*time.Minute))
@@ -456,8 +468,7 @@ func TestBrokenPolicyStopsNoExpiry(t *testing.T) {
 // says so, grants nothing and opens no provider.
 func TestNoTrustRootTrustsNothing(t *testing.T) {
 	t.Parallel()
-	w := newTrustWorld(t, trustConfig)
-	w.merge(1, "alice", "requests/db/alice.yaml", reqFile("alice", "duration: 4h\n"), t0.Add(-time.Hour))
+	w := aliceMerged(t)
 	p := roProvider()
 	eng := w.engine(p, t0)
 	eng.TrustRoot = ""

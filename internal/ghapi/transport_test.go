@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -71,25 +72,25 @@ func TestRateLimitsAndRetries(t *testing.T) {
 		{
 			name:       "primary limit: 403 with no requests left waits until the reset",
 			faults:     []ghfake.Fault{{Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset(t0.Add(30 * time.Second))}, Body: `{"message":"API rate limit exceeded"}`}},
-			wantSleeps: func(d []time.Duration) bool { return len(d) == 1 && d[0] == 31*time.Second },
+			wantSleeps: slept(31 * time.Second),
 			want:       ghapi.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1},
 		},
 		{
 			name:       "secondary limit: 429 with Retry-After",
 			faults:     []ghfake.Fault{{Status: 429, Header: map[string]string{"Retry-After": "7"}}},
-			wantSleeps: func(d []time.Duration) bool { return len(d) == 1 && d[0] == 7*time.Second },
+			wantSleeps: slept(7 * time.Second),
 			want:       ghapi.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1},
 		},
 		{
 			name:       "secondary limit without headers waits a minute",
 			faults:     []ghfake.Fault{{Status: 403, Body: `{"message":"You have exceeded a secondary rate limit."}`}},
-			wantSleeps: func(d []time.Duration) bool { return len(d) == 1 && d[0] == time.Minute },
+			wantSleeps: slept(time.Minute),
 			want:       ghapi.Stats{Requests: 2, Retries: 1, RateLimitWaits: 1},
 		},
 		{
 			name:       "a reset too far away fails at once with the time to retry",
 			faults:     []ghfake.Fault{{Status: 403, Header: map[string]string{"X-RateLimit-Remaining": "0", "X-RateLimit-Reset": reset(t0.Add(time.Hour))}}},
-			wantSleeps: func(d []time.Duration) bool { return len(d) == 0 },
+			wantSleeps: slept(),
 			wantErr:    "GitHub primary rate limit: retry after 2026-11-20T11:00:01Z",
 			want:       ghapi.Stats{Requests: 1},
 		},
@@ -105,7 +106,7 @@ func TestRateLimitsAndRetries(t *testing.T) {
 		{
 			name:       "5xx with Retry-After waits that long",
 			faults:     []ghfake.Fault{{Status: 503, Header: map[string]string{"Retry-After": "9"}}},
-			wantSleeps: func(d []time.Duration) bool { return len(d) == 1 && d[0] == 9*time.Second },
+			wantSleeps: slept(9 * time.Second),
 			want:       ghapi.Stats{Requests: 2, Retries: 1, ServerErrors: 1},
 		},
 		{
@@ -141,6 +142,11 @@ func TestRateLimitsAndRetries(t *testing.T) {
 }
 
 func between(d, lo, hi time.Duration) bool { return d >= lo && d <= hi }
+
+// slept is a wantSleeps for exactly these waits, in this order.
+func slept(want ...time.Duration) func([]time.Duration) bool {
+	return func(d []time.Duration) bool { return slices.Equal(d, want) }
+}
 
 func TestRateLimitedErrorCarriesTheTime(t *testing.T) {
 	t.Parallel()

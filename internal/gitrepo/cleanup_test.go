@@ -40,9 +40,7 @@ func removeAll(rs ...Removal) Derive {
 func TestCleanupCommitAndTrailers(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.SquashPR(7, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.SquashPR(8, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
-	w.Push()
+	w.landAliceAndBob(7)
 	r := w.open(t)
 	opts := CommitOptions{Committer: Committer{Name: "Access Bot", Email: "bot@example.com"}, Clock: fakeclock.New(at)}
 
@@ -91,9 +89,7 @@ func TestCleanupCommitAndTrailers(t *testing.T) {
 func TestCleanupRetriesAfterConcurrentPush(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
-	w.SquashPR(2, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
-	w.Push()
+	w.landAliceAndBob(1)
 	r := w.open(t)
 	calls := 0
 	derive := func(s *Snapshot) ([]Removal, error) {

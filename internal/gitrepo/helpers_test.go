@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-git/go-git/v5/plumbing"
+
 	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
 )
 
@@ -41,6 +43,26 @@ func requestYAML(requester, role, duration string) string {
 func (w *world) landAlice() {
 	w.t.Helper()
 	w.SquashPR(1, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
+	w.Push()
+}
+
+// landAliceRW lands alice's request for readwrite on orders-db, 4h, by
+// merging pull request 4 with a merge commit, pushes it and returns the
+// merge commit.
+func (w *world) landAliceRW() plumbing.Hash {
+	w.t.Helper()
+	merge := plumbing.NewHash(w.MergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h")))
+	w.Push()
+	return merge
+}
+
+// landAliceAndBob lands alice's and bob's requests for readonly on
+// orders-db, 4h, by squash-merging pull requests first and first+1, and
+// pushes them.
+func (w *world) landAliceAndBob(first int) {
+	w.t.Helper()
+	w.SquashPR(first, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readonly", "4h"))
+	w.SquashPR(first+1, "bob", "requests/orders-db/bob.yaml", requestYAML("bob", "readonly", "4h"))
 	w.Push()
 }
 

@@ -47,8 +47,7 @@ func ledgerOf(t *testing.T, r *Repo) gitgrant.Ledger {
 func TestRecordNotesPushesAtOnce(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	merge := plumbing.NewHash(w.MergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h")))
-	w.Push()
+	merge := w.landAliceRW()
 	ctx := context.Background()
 	end := at.Add(4 * time.Hour)
 	alice := withGrantedAt(holding(aliceRW, end, "requests/orders-db/alice.yaml"), at)
@@ -80,8 +79,7 @@ func TestRecordNotesPushesAtOnce(t *testing.T) {
 func TestRecordNotesWithoutPush(t *testing.T) {
 	t.Parallel()
 	w := newWorld(t)
-	merge := plumbing.NewHash(w.MergePR(4, "alice", "requests/orders-db/alice.yaml", requestYAML("alice", "readwrite", "4h")))
-	w.Push()
+	merge := w.landAliceRW()
 	ctx := context.Background()
 	alice := withGrantedAt(holding(aliceRW, at.Add(4*time.Hour), "requests/orders-db/alice.yaml"), at)
 	o := CommitOptions{Clock: fakeclock.New(at)}

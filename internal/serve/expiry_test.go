@@ -102,8 +102,7 @@ func revokedRecords(t *testing.T, e *engine.Engine) []gitrepo.NoteRecord {
 // revocation for what it revoked and records none twice.
 func TestExpireRevokesWithoutGitHubOrFetch(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1h\n"), t0.Add(-time.Minute))
 	e := w.engine(clk)
 	clk.Advance(30 * time.Minute) // past the reminder, which needs a full pass
@@ -182,8 +181,7 @@ func TestExpireRevokesWithoutGitHubOrFetch(t *testing.T) {
 // its until is the latest covering end.
 func TestExpireKeepsMemberAnotherRequestCovers(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	w.merge(1, "alice", "requests/db/alice-short.yaml", request("alice", "ro", "duration: 1h\n"), t0.Add(-time.Minute))
 	w.merge(2, "alice", "requests/db/alice-long.yaml", request("alice", "ro", "duration: 80m\n"), t0.Add(-time.Minute))
 	e := w.engine(clk)
@@ -213,8 +211,7 @@ func TestExpireKeepsMemberAnotherRequestCovers(t *testing.T) {
 func TestExpireRecordsAsAFullPass(t *testing.T) {
 	t.Parallel()
 	run := func(fast bool) []gitrepo.NoteRecord {
-		clk := fakeclock.New(t0)
-		w := newWorld(t, clk)
+		w, clk := newClockedWorld(t)
 		w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1h\n"), t0.Add(-time.Minute))
 		w.merge(2, "bob", "requests/db/bob.yaml", request("bob", "rw", "duration: 1h\n"), t0.Add(-time.Minute))
 		e := w.engine(clk)
@@ -244,8 +241,7 @@ func TestExpireRecordsAsAFullPass(t *testing.T) {
 // to a full pass at once, which revokes; the ledger records it once.
 func TestExpireFallsBackToAFullPassOnProviderError(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1m\n"), t0.Add(-58*time.Second))
 	e := w.engine(clk)
 	var calls atomic.Int32
@@ -279,8 +275,7 @@ func TestExpireFallsBackToAFullPassOnProviderError(t *testing.T) {
 // the Lease revokes nothing.
 func TestExpireChecksLeadership(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	w.merge(1, "alice", "requests/db/alice.yaml", request("alice", "ro", "duration: 1h\n"), t0.Add(-time.Minute))
 	s := New(w.engine(clk), Options{Apply: engine.ApplyOptions{Cleanup: true, Commit: commitAt(clk)}, Clock: clk})
 	clk.Advance(30 * time.Minute) // past the reminder

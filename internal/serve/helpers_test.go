@@ -83,6 +83,13 @@ func newWorld(t testing.TB, clock gitgrant.Clock) *world {
 	return newWorldWith(t, clock, testConfig)
 }
 
+// newClockedWorld is newWorld on a fake clock that stands at t0.
+func newClockedWorld(t testing.TB) (*world, *fakeclock.Clock) {
+	t.Helper()
+	clk := fakeclock.New(t0)
+	return newWorld(t, clk), clk
+}
+
 // newWorldWith is newWorld with config as the first, trusted policy: a
 // later config pushed to main is not in force (rule 13).
 func newWorldWith(t testing.TB, clock gitgrant.Clock, config string) *world {

@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,40 +116,27 @@ func (recording) Close() error { return nil }
 // server, as a network partition would.
 type cuttable struct {
 	resourcelock.Interface
-	mu  sync.Mutex
-	cut bool
+	cut atomic.Bool
 }
 
 var errCut = errors.New("test: cut off from the API server")
 
-func (c *cuttable) setCut(v bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.cut = v
-}
-
-func (c *cuttable) isCut() bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.cut
-}
-
 func (c *cuttable) Get(ctx context.Context) (*resourcelock.LeaderElectionRecord, []byte, error) {
-	if c.isCut() {
+	if c.cut.Load() {
 		return nil, nil, errCut
 	}
 	return c.Interface.Get(ctx)
 }
 
 func (c *cuttable) Create(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
-	if c.isCut() {
+	if c.cut.Load() {
 		return errCut
 	}
 	return c.Interface.Create(ctx, r)
 }
 
 func (c *cuttable) Update(ctx context.Context, r resourcelock.LeaderElectionRecord) error {
-	if c.isCut() {
+	if c.cut.Load() {
 		return errCut
 	}
 	return c.Interface.Update(ctx, r)
@@ -330,7 +318,7 @@ func TestPartitionedLeaderStopsFirst(t *testing.T) {
 	eventually(t, "replica-b learning who leads", func() bool { _, who := b.s.Leading(); return who == "replica-a" })
 
 	cut := time.Now()
-	a.lock.setCut(true)
+	a.lock.cut.Store(true)
 	eventually(t, "replica-b's grant", func() bool { return len(e.calls.changes()) > 0 })
 	eventually(t, "replica-a standing down", func() bool { return !leading(a) })
 
@@ -356,7 +344,7 @@ func TestPartitionedLeaderStopsFirst(t *testing.T) {
 	}
 
 	// Back on the network, replica-a finds replica-b's Lease and waits.
-	a.lock.setCut(false)
+	a.lock.cut.Store(false)
 	eventually(t, "replica-a learning who leads", func() bool { _, who := a.s.Leading(); return who == "replica-b" })
 	if leading(a) || e.holder() != "replica-b" {
 		t.Errorf("after the partition: replica-a leading %v, holder %q", leading(a), e.holder())
@@ -367,8 +355,7 @@ func TestPartitionedLeaderStopsFirst(t *testing.T) {
 // reconciles alone, as before, and says so in gitgrant_leader.
 func TestWithoutElectionReplicaLeads(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	s := start(t, w.engine(clk), clk, time.Hour)
 	eventually(t, "the first pass", func() bool { return s.Passes() == 1 })
 	if ok, _ := s.Leading(); !ok {
@@ -419,8 +406,7 @@ func TestElectionValidate(t *testing.T) {
 // fence's timer has run) does nothing at all.
 func TestPassRefusedWithoutLease(t *testing.T) {
 	t.Parallel()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	w.db.Set("ro", map[string]time.Time{"mallory": {}})
 	lock := &memLock{identity: "a"}
 	s := New(w.engine(clk), Options{Clock: clk, Election: &Election{Lock: lock, LeaseDuration: testLease, RenewDeadline: testRenew, RetryPeriod: testRetry}})

@@ -39,6 +39,18 @@ type Metrics struct {
 // latencyBuckets span a fast pass to a slow resync: 10ms .. ~20min.
 var latencyBuckets = prometheus.ExponentialBuckets(0.01, 2.5, 14)
 
+func gauge(name, help string) prometheus.Gauge {
+	return prometheus.NewGauge(prometheus.GaugeOpts{Name: name, Help: help})
+}
+
+func counter(name, help string) prometheus.Counter {
+	return prometheus.NewCounter(prometheus.CounterOpts{Name: name, Help: help})
+}
+
+func latencyHistogram(name, help string) prometheus.Histogram {
+	return prometheus.NewHistogram(prometheus.HistogramOpts{Name: name, Help: help, Buckets: latencyBuckets})
+}
+
 // NewMetrics registers every metric. stats, when not nil, is read at
 // scrape time for the GitHub call counters (ghapi Transport.Stats).
 func NewMetrics(stats func() ghapi.Stats) *Metrics {
@@ -53,33 +65,17 @@ func NewMetrics(stats func() ghapi.Stats) *Metrics {
 		passes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgrant_passes_total", Help: "Reconcile passes, by result (ok, partial: some action or system failed, error: nothing was planned).",
 		}, []string{"result"}),
-		revocationDelay: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "gitgrant_revocation_delay_seconds", Help: "Seconds between a window's end and the successful revocation of its access.", Buckets: latencyBuckets,
-		}),
-		mergeToGrant: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "gitgrant_merge_to_grant_seconds", Help: "Seconds between a window's start (the merge, or `starts` if later) and the successful grant.", Buckets: latencyBuckets,
-		}),
+		revocationDelay: latencyHistogram("gitgrant_revocation_delay_seconds", "Seconds between a window's end and the successful revocation of its access."),
+		mergeToGrant:    latencyHistogram("gitgrant_merge_to_grant_seconds", "Seconds between a window's start (the merge, or `starts` if later) and the successful grant."),
 		providerErrors: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgrant_provider_errors_total", Help: "Provider failures: op is members (a role could not be listed), grant or revoke (after retries).",
 		}, []string{"provider", "op"}),
-		lastSuccess: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gitgrant_last_successful_pass_timestamp_seconds", Help: "Unix time of the end of the last pass in which everything succeeded.",
-		}),
-		policyUnverified: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gitgrant_policy_unverified_changes", Help: "Policy changes (gitgrant.yaml, CODEOWNERS) on main that are not verified and so not in force, as of the last pass.",
-		}),
-		policyMissing: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gitgrant_policy_missing", Help: "1 while no verified, valid policy exists: nothing is granted and only expired access is revoked.",
-		}),
-		held: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gitgrant_brake_held_actions", Help: "Revocations (drift and policy changes) the removal brake held back in the last pass.",
-		}),
-		leader: prometheus.NewGauge(prometheus.GaugeOpts{
-			Name: "gitgrant_leader", Help: "1 while this replica runs the passes (it holds the Lease, or runs without leader election), 0 while it is a standby.",
-		}),
-		standbyDropped: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "gitgrant_standby_dropped_triggers_total", Help: "Webhook triggers a standby replica received and dropped: the leader's next pass finds the change.",
-		}),
+		lastSuccess:      gauge("gitgrant_last_successful_pass_timestamp_seconds", "Unix time of the end of the last pass in which everything succeeded."),
+		policyUnverified: gauge("gitgrant_policy_unverified_changes", "Policy changes (gitgrant.yaml, CODEOWNERS) on main that are not verified and so not in force, as of the last pass."),
+		policyMissing:    gauge("gitgrant_policy_missing", "1 while no verified, valid policy exists: nothing is granted and only expired access is revoked."),
+		held:             gauge("gitgrant_brake_held_actions", "Revocations (drift and policy changes) the removal brake held back in the last pass."),
+		leader:           gauge("gitgrant_leader", "1 while this replica runs the passes (it holds the Lease, or runs without leader election), 0 while it is a standby."),
+		standbyDropped:   counter("gitgrant_standby_dropped_triggers_total", "Webhook triggers a standby replica received and dropped: the leader's next pass finds the change."),
 		expirySteps: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "gitgrant_expiry_fast_steps_total", Help: "Expiry fast-path steps (revocations at a window's end without a full pass), by result (ok, fallback: a full pass ran instead).",
 		}, []string{"result"}),

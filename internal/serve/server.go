@@ -180,10 +180,12 @@ func (s *Server) setNotice(note string) {
 	s.readyNote = note
 }
 
-func (s *Server) notice() string {
+// readiness is what /readyz says, read at once: ready or why not, and
+// while ready a note a person should see.
+func (s *Server) readiness() (ok bool, why, note string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.readyNote
+	return s.ready, s.readyReason, s.readyNote
 }
 
 func (s *Server) setReady(ok bool, reason string) {
@@ -347,12 +349,12 @@ func (s *Server) Handler() http.Handler {
 			fmt.Fprintf(w, "ok: standby; the leader is %s\n", leader)
 			return
 		}
-		ok, why := s.Ready()
+		ok, why, note := s.readiness()
 		if !ok {
 			http.Error(w, "not ready: "+why, http.StatusServiceUnavailable)
 			return
 		}
-		if note := s.notice(); note != "" {
+		if note != "" {
 			// Ready, but a person should look: an unverified policy change
 			// on main is not in force (rule 13).
 			fmt.Fprintf(w, "ok; warning: %s\n", note)

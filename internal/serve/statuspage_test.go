@@ -26,8 +26,7 @@ const statusToken = "s3cret-status-token"
 // nobody asked for: the page has something in every section.
 func statusWorld(t *testing.T) *Server {
 	t.Helper()
-	clk := fakeclock.New(t0)
-	w := newWorld(t, clk)
+	w, clk := newClockedWorld(t)
 	w.merge(1, "alice", "requests/db/alice.yaml", "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: '"+hostileReason+"'\n", t0.Add(-time.Hour))
 	w.merge(2, "bob", "requests/db/bob.yaml", request("bob", "rw", "duration: 1h\nstarts: "+t0.Add(2*time.Hour).Format(time.RFC3339)+"\n"), t0.Add(-30*time.Minute))
 	w.db.Set("rw", map[string]time.Time{"mallory": {}})

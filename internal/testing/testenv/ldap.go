@@ -25,8 +25,6 @@ package testenv
 
 import (
 	"errors"
-	"fmt"
-	"os"
 	"sync"
 	"testing"
 
@@ -193,16 +191,12 @@ func LDAP(t testing.TB) LDAPServer {
 // LDAPMain runs the package's tests, then stops the slapd that LDAP
 // started (if any) and removes its directory. Call it from TestMain.
 func LDAPMain(m *testing.M) {
-	code := m.Run()
-	if p := ldapOnce.proc; p != nil {
-		if err := p.stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "testenv: stopping slapd: %v\n", err)
-			if code == 0 {
-				code = 1
-			}
+	RunThenStop(m, "testenv: stopping slapd", func() error {
+		if p := ldapOnce.proc; p != nil {
+			return p.stop()
 		}
-	}
-	os.Exit(code)
+		return nil
+	})
 }
 
 // missingError says a program or file the server needs is not installed.

@@ -32,6 +32,20 @@ func Unavailable(t testing.TB, what, how string, err error) {
 	t.Skipf("SKIP (integration): %s", msg)
 }
 
+// RunThenStop runs m's tests, then stop, which ends the server they
+// started (if any), and exits; a server that would not stop fails the run,
+// and what prefixes the error.
+func RunThenStop(m *testing.M, what string, stop func() error) {
+	code := m.Run()
+	if err := stop(); err != nil {
+		fmt.Fprintf(os.Stderr, "%s: %v\n", what, err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
 func env(key, def string) string {
 	if v := os.Getenv(key); v != "" {
 		return v

@@ -95,18 +95,8 @@ func (c *cluster) startEtcd(bin string) error {
 	if err != nil {
 		return err
 	}
-	ready := func() error {
-		resp, err := http.Get(clientURL + "/health")
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("etcd /health: %s", resp.Status)
-		}
-		return nil
-	}
-	if err := p.WaitReady("etcd", startTimeout, pollInterval, stopGrace, ready); err != nil {
+	health, _ := http.NewRequest(http.MethodGet, clientURL+"/health", nil)
+	if err := p.WaitReady("etcd", startTimeout, pollInterval, stopGrace, answersOK(http.DefaultClient, health, "etcd /health")); err != nil {
 		return err
 	}
 	c.etcd = p
@@ -148,20 +138,9 @@ func (c *cluster) startAPIServer(bin string, srv *Server) error {
 		return err
 	}
 	client := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: certPool(srv.CAData)}}, Timeout: 5 * time.Second}
-	ready := func() error {
-		req, _ := http.NewRequest(http.MethodGet, srv.URL+"/readyz", nil)
-		req.Header.Set("Authorization", "Bearer "+srv.AdminToken)
-		resp, err := client.Do(req)
-		if err != nil {
-			return err
-		}
-		defer resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: %s", resp.Status)
-		}
-		return nil
-	}
-	if err := p.WaitReady("kube-apiserver", startTimeout, pollInterval, stopGrace, ready); err != nil {
+	readyz, _ := http.NewRequest(http.MethodGet, srv.URL+"/readyz", nil)
+	readyz.Header.Set("Authorization", "Bearer "+srv.AdminToken)
+	if err := p.WaitReady("kube-apiserver", startTimeout, pollInterval, stopGrace, answersOK(client, readyz, "/readyz")); err != nil {
 		return err
 	}
 	c.apiserver = p
@@ -241,4 +220,20 @@ func freePort() int {
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// answersOK is a readiness probe: client's answer to req (a GET, sent
+// again at each poll) is 200 OK.
+func answersOK(client *http.Client, req *http.Request, what string) func() error {
+	return func() error {
+		resp, err := client.Do(req)
+		if err != nil {
+			return err
+		}
+		defer resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("%s: %s", what, resp.Status)
+		}
+		return nil
+	}
 }

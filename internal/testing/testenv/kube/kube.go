@@ -25,8 +25,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
-	"fmt"
-	"os"
 	"sync"
 	"testing"
 	"time"
@@ -200,16 +198,12 @@ func APIServer(t testing.TB) *Server {
 // APIServer started (if any) and removes its directory. Call it from
 // TestMain.
 func Main(m *testing.M) {
-	code := m.Run()
-	if p := once.proc; p != nil {
-		if err := p.stop(); err != nil {
-			fmt.Fprintf(os.Stderr, "testenv/kube: stopping the test API server: %v\n", err)
-			if code == 0 {
-				code = 1
-			}
+	testenv.RunThenStop(m, "testenv/kube: stopping the test API server", func() error {
+		if p := once.proc; p != nil {
+			return p.stop()
 		}
-	}
-	os.Exit(code)
+		return nil
+	})
 }
 
 func randomHex(n int) string {
