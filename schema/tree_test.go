@@ -163,12 +163,11 @@ func TestReadTreeFailsLoudly(t *testing.T) {
 // judged on every call: a cached file can become invalid as time passes.
 func TestParseCache(t *testing.T) {
 	t.Parallel()
-	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
-	expiring := strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1)
+	cfg := testConfigFile(t)
 	files := []File{
 		{Path: "requests/orders-db/a.yaml", Data: []byte(validRequest)},
 		{Path: "requests/orders-db/b.yaml", Data: []byte("requester: [\n")},
-		{Path: "requests/orders-db/c.yaml", Data: []byte(expiring)},
+		{Path: "requests/orders-db/c.yaml", Data: []byte(expiringRequest)},
 	}
 	cache := &ParseCache{}
 	fresh := Validate(cfg, files, Options{Now: testNow})
@@ -190,8 +189,8 @@ func TestParseCache(t *testing.T) {
 // merged before its expiry is valid then, whatever the clock says now.
 func TestValidateAt(t *testing.T) {
 	t.Parallel()
-	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
-	f := File{Path: "requests/orders-db/c.yaml", Data: []byte(strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1))}
+	cfg := testConfigFile(t)
+	f := File{Path: "requests/orders-db/c.yaml", Data: []byte(expiringRequest)}
 	later := testNow.Add(5 * time.Hour)
 	if rep := Validate(cfg, []File{f}, Options{Now: later}); findDiag(rep.Diagnostics(), "is in the past") == nil {
 		t.Errorf("judged now, an expiry in the past is an error: %v", rep.Diagnostics())
@@ -206,8 +205,8 @@ func TestValidateAt(t *testing.T) {
 // a warning on a branch, an error only in a change that adds it.
 func TestValidateCommittedExpiryIsAWarning(t *testing.T) {
 	t.Parallel()
-	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
-	f := File{Path: "requests/orders-db/c.yaml", Data: []byte(strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1))}
+	cfg := testConfigFile(t)
+	f := File{Path: "requests/orders-db/c.yaml", Data: []byte(expiringRequest)}
 	later := testNow.Add(5 * time.Hour)
 	rep := Validate(cfg, []File{f}, Options{Now: later, Committed: true})
 	errs, warnings := rep.Counts()
@@ -245,7 +244,7 @@ func TestRequestPathCharacters(t *testing.T) {
 		{"requests/orders-db/bad\xffutf8.yaml", "not valid UTF-8"},
 		{"requests/orders-db/zoë (2).yaml", ""},
 	} {
-		rep := Validate(&File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")},
+		rep := Validate(testConfigFile(t),
 			[]File{{Path: tt.path, Data: []byte(validRequest), Size: int64(len(validRequest))}}, Options{Now: testNow})
 		ds := rep.Files[1].Diagnostics
 		if tt.what == "" {
