@@ -45,6 +45,9 @@ ticket: INC-1234
 // instead of a duration.
 var expiringRequest = strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1)
 
+// expiringPath is where the tests of time-based rules put expiringRequest.
+const expiringPath = "requests/orders-db/c.yaml"
+
 func TestValidRequest(t *testing.T) {
 	t.Parallel()
 	req, diags := LoadRequest("requests/orders-db/a.yaml", []byte(validRequest))
