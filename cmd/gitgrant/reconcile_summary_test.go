@@ -25,16 +25,8 @@ func TestReconcileJobSummaryReportsOutcomes(t *testing.T) {
 	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN")
 	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
 
-	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{"gitgrant.yaml": fmt.Sprintf(`identities:
-  bob: {principals: {orders-db: %s}}
-  carol: {principals: {orders-db: %s}}
-providers:
-  orders-db:
-    type: postgres
-    dsn_env: SUM_DSN
-    roles:
-      readonly: {target: %s, max_duration: 8h, approvals: 0}
-`, bob, carol, ro)}, testNow.Add(-24*time.Hour))
+	config := pgConfig("orders-db", "SUM_DSN", map[string]string{"bob": bob, "carol": carol}, "readonly: {target: "+ro+", max_duration: 8h, approvals: 0}")
+	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{"gitgrant.yaml": config}, testNow.Add(-24*time.Hour))
 	w.MergePR(1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Refund audit\n"}, testNow.Add(-10*time.Minute))
 	w.MergePR(2, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Check refunds\n"}, testNow.Add(-5*time.Minute))
 

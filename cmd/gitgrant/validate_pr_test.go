@@ -19,19 +19,9 @@ import (
 	"github.com/gitgrant/gitgrant/internal/render"
 )
 
-const prConfig = `policy:
-  max_duration: 1d
-identities:
-  alice: {principals: {orders-db: alice_pg}}
-  bob: {principals: {orders-db: bob_pg}}
-providers:
-  orders-db:
-    type: postgres
-    dsn_env: ORDERS_DB_DSN
-    roles:
-      readonly: {target: orders_ro, max_duration: 8h, approvals: 0}
-      readwrite: {target: orders_rw, max_duration: 4h, approvals: 1}
-`
+var prConfig = "policy:\n  max_duration: 1d\n" + pgConfig("orders-db", "ORDERS_DB_DSN", map[string]string{"alice": "alice_pg", "bob": "bob_pg"},
+	"readonly: {target: orders_ro, max_duration: 8h, approvals: 0}",
+	"readwrite: {target: orders_rw, max_duration: 4h, approvals: 1}")
 
 // prWorld is an access repository on a real git remote, mirrored on the
 // fake GitHub, where pull requests are opened (and left open).
