@@ -115,26 +115,3 @@ func TestProvidersCheckJSON(t *testing.T) {
 		t.Errorf("JSON (-want +got):\n%s", diff)
 	}
 }
-
-func TestProvidersCheckUsage(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		args []string
-		code int
-	}{
-		{"no subcommand", []string{"providers"}, gitgrant.ExitUsage},
-		{"unknown subcommand", []string{"providers", "frobnicate"}, gitgrant.ExitUsage},
-		{"bad output", []string{"providers", "check", "--output", "yaml"}, gitgrant.ExitUsage},
-		{"help", []string{"providers", "check", "--help"}, gitgrant.ExitOK},
-		{"no config", []string{"providers", "check", "--repo", t.TempDir()}, gitgrant.ExitInvalid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if r := runCLI(t, nil, tt.args...); r.code != tt.code {
-				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
-			}
-		})
-	}
-}
