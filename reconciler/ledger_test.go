@@ -35,8 +35,6 @@ func ledgerOf(hs ...gitgrant.Holding) gitgrant.Ledger {
 	return l
 }
 
-func ptr[T any](v T) *T { return &v }
-
 // revokeHeld is the revocation of the ledger holding h for cause, saying
 // reason; a revocation for expiry is marked Expired.
 func revokeHeld(h gitgrant.Holding, cause gitgrant.Cause, reason string) gitgrant.Action {
