@@ -164,11 +164,7 @@ func TestCredentialsEndToEnd(t *testing.T) {
 		if r.code != gitgrant.ExitOK || strings.TrimSpace(r.stdout) != handoff.DSN(a) {
 			t.Fatalf("%s: exit %d, stdout %q, want the DSN; stderr:\n%s", filepath.Base(key.Private), r.code, r.stdout, r.stderr)
 		}
-		for _, want := range []string{"ignored 1 hand-off comment(s) not written by a bot account", name + " on 127.0.0.1:5432/postgres (orders-db/support)", "from gitgrant[bot]'s comment"} {
-			if !strings.Contains(r.stderr, want) {
-				t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
-			}
-		}
+		wantContains(t, "stderr", r.stderr, "ignored 1 hand-off comment(s) not written by a bot account", name+" on 127.0.0.1:5432/postgres (orders-db/support)", "from gitgrant[bot]'s comment")
 	}
 	conn, err := pgx.Connect(ctx, strings.TrimSpace(handoff.DSN(a))+"?sslmode=disable")
 	if err != nil {

@@ -43,6 +43,17 @@ func runCLI(t *testing.T, vars map[string]string, args ...string) result {
 
 // badRepo copies testdata/badrepo and adds what git cannot carry well in
 // a test fixture (a symlink).
+// wantContains fails the test for each of wants that text, named by what
+// (such as "stderr"), does not contain.
+func wantContains(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
+}
+
 func badRepo(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
