@@ -158,6 +158,15 @@ func TestValidatePathsAndJobSummary(t *testing.T) {
 	}
 }
 
+// cliCase is a command line (or the arguments a test adds to its own) and
+// how it must end: its exit code and a substring of what it prints.
+type cliCase struct {
+	name string
+	args []string
+	code int
+	want string
+}
+
 func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	notDir := t.TempDir()
@@ -168,12 +177,7 @@ func TestExitCodes(t *testing.T) {
 	}
 	t.Cleanup(func() { ln.Close() }) // after the parallel subtests, not when this function returns
 	busy := ln.Addr().String()
-	cases := []struct {
-		name string
-		args []string
-		code int
-		out  string // substring of stdout+stderr
-	}{
+	cases := []cliCase{
 		{"no args", nil, gitgrant.ExitUsage, "Commands:"},
 		{"help", []string{"--help"}, gitgrant.ExitOK, "validate"},
 		{"help command", []string{"help", "request"}, gitgrant.ExitOK, "Usage: gitgrant request"},
@@ -213,8 +217,8 @@ func TestExitCodes(t *testing.T) {
 			if r.code != tc.code {
 				t.Errorf("exit %d, want %d\n%s%s", r.code, tc.code, r.stdout, r.stderr)
 			}
-			if !strings.Contains(r.stdout+r.stderr, tc.out) {
-				t.Errorf("output lacks %q:\n%s%s", tc.out, r.stdout, r.stderr)
+			if !strings.Contains(r.stdout+r.stderr, tc.want) {
+				t.Errorf("output lacks %q:\n%s%s", tc.want, r.stdout, r.stderr)
 			}
 			if strings.Contains(r.stderr, "gitgrant: gitgrant:") {
 				t.Errorf("doubled prefix:\n%s", r.stderr)
@@ -296,12 +300,7 @@ func TestRequestWritesAValidFile(t *testing.T) {
 
 func TestRequestRejectedWritesNothing(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name string
-		args []string
-		code int
-		msg  string
-	}{
+	cases := []cliCase{
 		{"over max", []string{"--role", "readwrite", "--for", "5h", "--ticket", "INC-1"}, gitgrant.ExitInvalid, "duration 5h exceeds the 4h maximum"},
 		{"unknown role", []string{"--role", "admin", "--for", "1h", "--ticket", "INC-1"}, gitgrant.ExitInvalid, `role "admin" is not declared`},
 		{"missing ticket", []string{"--role", "readonly", "--for", "1h"}, gitgrant.ExitInvalid, "a ticket is required"},
@@ -314,8 +313,8 @@ func TestRequestRejectedWritesNothing(t *testing.T) {
 			repo := templateRepo(t)
 			args := append([]string{"request", "--repo", repo, "--requester", "bob", "--provider", "orders-db", "--reason", "Need it now"}, tc.args...)
 			r := runCLI(t, nil, args...)
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
-				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.msg, r.stderr)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.want, r.stderr)
 			}
 			if _, err := os.Stat(filepath.Join(repo, "requests")); err == nil {
 				t.Errorf("a rejected request left files behind")
