@@ -41,8 +41,6 @@ func runCLI(t *testing.T, vars map[string]string, args ...string) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
-// badRepo copies testdata/badrepo and adds what git cannot carry well in
-// a test fixture (a symlink).
 // wantContains fails the test for each of wants that text, named by what
 // (such as "stderr"), does not contain.
 func wantContains(t *testing.T, what, text string, wants ...string) {
@@ -54,6 +52,8 @@ func wantContains(t *testing.T, what, text string, wants ...string) {
 	}
 }
 
+// badRepo copies testdata/badrepo and adds what git cannot carry well in
+// a test fixture (a symlink).
 func badRepo(t *testing.T) string {
 	t.Helper()
 	dst := t.TempDir()
