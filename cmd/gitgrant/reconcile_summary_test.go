@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
-
-	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // Under GitHub Actions, reconcile's job summary says what the pass did,
@@ -18,12 +15,10 @@ import (
 // on its request file.
 func TestReconcileJobSummaryReportsOutcomes(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.PostgresDSN(t)
-	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	ro, bob, carol := "sum_ro_"+s, "sum_bob_"+s, "sum_carol_"+s
+	dsn, roles := pgRoles(t, "sum", []string{"ro"}, []string{"bob"})
+	ro, bob := roles["ro"], roles["bob"]
 	// carol's login does not exist: granting her the role fails.
-	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN")
-	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
+	carol := strings.Replace(bob, "_bob_", "_carol_", 1)
 
 	config := pgConfig("orders-db", "SUM_DSN", map[string]string{"bob": bob, "carol": carol}, "readonly: {target: "+ro+", max_duration: 8h, approvals: 0}")
 	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{"gitgrant.yaml": config}, testNow.Add(-24*time.Hour))
