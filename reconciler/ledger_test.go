@@ -35,7 +35,12 @@ func ledgerOf(hs ...gitgrant.Holding) gitgrant.Ledger {
 	return l
 }
 
-func ptr[T any](v T) *T { return &v }
+// revokeHeld is the revocation of the ledger holding h for cause, saying
+// reason; a revocation for expiry is marked Expired.
+func revokeHeld(h gitgrant.Holding, cause gitgrant.Cause, reason string) gitgrant.Action {
+	return gitgrant.Action{Op: gitgrant.OpRevoke, Provider: h.Provider, Role: h.Role, Principal: h.Principal, Cause: cause,
+		Expired: cause == gitgrant.CauseExpired, Reason: reason, Request: h.Request, Holding: &h}
+}
 
 func TestDiffWithLedger(t *testing.T) {
 	t.Parallel()
@@ -47,6 +52,10 @@ func TestDiffWithLedger(t *testing.T) {
 	aliceRW := func() []Source { return []Source{verified(alice, "alice", "rw", 2*hour, t0.Add(-hour), "b1")} }
 	oldTarget := holding("rw", "alice_db", alice, "b0", t0.Add(hour))
 	oldTarget.Target = "rw_old"
+	// roleGone and providerGone are held for alice's request on a role and
+	// a provider gitgrant.yaml no longer names.
+	roleGone := gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "old", Principal: "alice_db"}, Target: "old_grp", End: t0.Add(hour), Request: alice, Blob: "b1"}
+	providerGone := gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "gone", Role: "admin", Principal: "alice"}, Target: "admins", End: t0.Add(hour), Request: alice, Blob: "b1"}
 	cases := []struct {
 		name       string
 		sources    []Source
@@ -94,16 +103,14 @@ func TestDiffWithLedger(t *testing.T) {
 			name:     "request file deleted early, on a drift: report role: revoked as withdrawn",
 			observed: listedIn("audit", "bob_db"),
 			ledger:   ledgerOf(holding("audit", "bob_db", bob, "b9", t0.Add(hour))),
-			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "audit", Principal: "bob_db", Cause: gitgrant.CauseWithdrawn,
-				Reason: bob + " was removed from the main branch", Request: bob, Holding: ptr(holding("audit", "bob_db", bob, "b9", t0.Add(hour)))}},
+			want:     []gitgrant.Action{revokeHeld(holding("audit", "bob_db", bob, "b9", t0.Add(hour)), gitgrant.CauseWithdrawn, bob+" was removed from the main branch")},
 			wantNext: t0.Add(hour),
 		},
 		{
 			name:     "window recorded in the ledger ended, on a drift: report role: revoked as expired",
 			observed: listedIn("audit", "bob_db"),
 			ledger:   ledgerOf(holding("audit", "bob_db", bob, "b9", t0)),
-			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "audit", Principal: "bob_db", Cause: gitgrant.CauseExpired, Expired: true,
-				Reason: bob + " expired at 2026-11-22T12:00:00Z", Request: bob, Holding: ptr(holding("audit", "bob_db", bob, "b9", t0))}},
+			want:     []gitgrant.Action{revokeHeld(holding("audit", "bob_db", bob, "b9", t0), gitgrant.CauseExpired, bob+" expired at 2026-11-22T12:00:00Z")},
 		},
 		{
 			name:     "request edited to another role: the old role is withdrawn, the new one granted",
@@ -111,8 +118,7 @@ func TestDiffWithLedger(t *testing.T) {
 			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
 			want: []gitgrant.Action{
-				{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseWithdrawn,
-					Reason: alice + " changed since it was granted; the new content grants on its own", Request: alice, Holding: ptr(aliceHeld)},
+				revokeHeld(aliceHeld, gitgrant.CauseWithdrawn, alice+" changed since it was granted; the new content grants on its own"),
 				{Op: gitgrant.OpGrant, Provider: "db", Role: "ro", Principal: "alice_db", Expires: t0.Add(hour), Reason: alice + " until 2026-11-22T13:00:00Z", Request: alice,
 					Holding: &gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "ro", Principal: "alice_db"}, Target: "ro", End: t0.Add(hour), Request: alice, Blob: "b2", Commit: "c-b2", GrantedAt: t0}},
 			},
@@ -123,25 +129,19 @@ func TestDiffWithLedger(t *testing.T) {
 			sources:  []Source{{Request: req(alice, "alice", "rw", 2*hour), Evidence: &gitgrant.Evidence{MergedAt: t0.Add(-hour), Reasons: []string{"the approval was dismissed"}}, Blob: "b1"}},
 			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
-			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseRejected,
-				Reason: alice + " is not approved: the approval was dismissed", Request: alice, Holding: ptr(aliceHeld)}},
+			want:     []gitgrant.Action{revokeHeld(aliceHeld, gitgrant.CauseRejected, alice+" is not approved: the approval was dismissed")},
 			wantNext: t0.Add(hour),
 		},
 		{
 			// Finding 6: nothing in gitgrant.yaml names these any more;
 			// the ledger does.
-			name:    "role and provider gone from the configuration: revoked as a policy change",
-			sources: aliceRW(),
-			ledger: ledgerOf(
-				gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "old", Principal: "alice_db"}, Target: "old_grp", End: t0.Add(hour), Request: alice, Blob: "b1"},
-				gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "gone", Role: "admin", Principal: "alice"}, Target: "admins", End: t0.Add(hour), Request: alice, Blob: "b1"},
-			),
+			name:     "role and provider gone from the configuration: revoked as a policy change",
+			sources:  aliceRW(),
+			ledger:   ledgerOf(roleGone, providerGone),
 			observed: listedIn("rw", "alice_db"),
 			want: []gitgrant.Action{
-				{Op: gitgrant.OpRevoke, Provider: "db", Role: "old", Principal: "alice_db", Cause: gitgrant.CausePolicy, Reason: "role db/old is no longer in gitgrant.yaml", Request: alice,
-					Holding: &gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "db", Role: "old", Principal: "alice_db"}, Target: "old_grp", End: t0.Add(hour), Request: alice, Blob: "b1"}},
-				{Op: gitgrant.OpRevoke, Provider: "gone", Role: "admin", Principal: "alice", Cause: gitgrant.CausePolicy, Reason: "provider gone is no longer in gitgrant.yaml", Request: alice,
-					Holding: &gitgrant.Holding{MemberKey: gitgrant.MemberKey{Provider: "gone", Role: "admin", Principal: "alice"}, Target: "admins", End: t0.Add(hour), Request: alice, Blob: "b1"}},
+				revokeHeld(roleGone, gitgrant.CausePolicy, "role db/old is no longer in gitgrant.yaml"),
+				revokeHeld(providerGone, gitgrant.CausePolicy, "provider gone is no longer in gitgrant.yaml"),
 			},
 			wantRecord: []gitgrant.Holding{{MemberKey: aliceHeld.MemberKey, Target: "rw", End: t0.Add(hour), Request: alice, Blob: "b1", Commit: "c-b1", GrantedAt: t0}},
 			wantNext:   t0.Add(hour),
@@ -152,8 +152,7 @@ func TestDiffWithLedger(t *testing.T) {
 			ledger:   ledgerOf(holding("rw", "alice_old", alice, "b1", t0.Add(hour))),
 			observed: listedIn("rw", "alice_old"),
 			want: []gitgrant.Action{
-				{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_old", Cause: gitgrant.CausePolicy, Reason: alice + " no longer grants db/rw to alice_old under the policy", Request: alice,
-					Holding: ptr(holding("rw", "alice_old", alice, "b1", t0.Add(hour)))},
+				revokeHeld(holding("rw", "alice_old", alice, "b1", t0.Add(hour)), gitgrant.CausePolicy, alice+" no longer grants db/rw to alice_old under the policy"),
 				{Op: gitgrant.OpGrant, Provider: "db", Role: "rw", Principal: "alice_db", Expires: t0.Add(hour), Reason: alice + " until 2026-11-22T13:00:00Z", Request: alice,
 					Holding: &gitgrant.Holding{MemberKey: aliceHeld.MemberKey, Target: "rw", End: t0.Add(hour), Request: alice, Blob: "b1", Commit: "c-b1", GrantedAt: t0}},
 			},
@@ -164,16 +163,14 @@ func TestDiffWithLedger(t *testing.T) {
 			sources:  []Source{verified("requests/db/carol.yaml", "carol", "rw", 2*hour, t0.Add(-hour), "b3")},
 			observed: Observed{},
 			ledger:   ledgerOf(aliceHeld),
-			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseWithdrawn,
-				Reason: alice + " was removed from the main branch", Request: alice, Holding: ptr(aliceHeld)}},
+			want:     []gitgrant.Action{revokeHeld(aliceHeld, gitgrant.CauseWithdrawn, alice+" was removed from the main branch")},
 			wantNext: t0.Add(hour),
 		},
 		{
 			name:     "a holding whose member is already gone is still revoked, so its end is recorded",
 			observed: allListed(nil),
 			ledger:   ledgerOf(aliceHeld),
-			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseWithdrawn,
-				Reason: alice + " was removed from the main branch", Request: alice, Holding: ptr(aliceHeld)}},
+			want:     []gitgrant.Action{revokeHeld(aliceHeld, gitgrant.CauseWithdrawn, alice+" was removed from the main branch")},
 			wantNext: t0.Add(hour),
 		},
 		{
@@ -186,9 +183,7 @@ func TestDiffWithLedger(t *testing.T) {
 			sources:  aliceRW(),
 			observed: allListed(nil),
 			ledger:   ledgerOf(oldTarget),
-			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CausePolicy,
-				Reason: "the target of db/rw changed from rw_old to rw: revoked there, granted on rw in the next pass", Request: alice,
-				Holding: ptr(oldTarget)}},
+			want:     []gitgrant.Action{revokeHeld(oldTarget, gitgrant.CausePolicy, "the target of db/rw changed from rw_old to rw: revoked there, granted on rw in the next pass")},
 			wantNext: t0.Add(hour),
 		},
 		{
@@ -205,8 +200,7 @@ func TestDiffWithLedger(t *testing.T) {
 			sources:  []Source{unverified(alice, "alice", "rw", 4*hour, t0.Add(-hour), "b1")},
 			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(holding("rw", "alice_db", alice, "b1", t0)),
-			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseExpired, Expired: true,
-				Reason: alice + " expired at 2026-11-22T12:00:00Z", Request: alice, Holding: ptr(holding("rw", "alice_db", alice, "b1", t0))}},
+			want:     []gitgrant.Action{revokeHeld(holding("rw", "alice_db", alice, "b1", t0), gitgrant.CauseExpired, alice+" expired at 2026-11-22T12:00:00Z")},
 			wantNext: t0.Add(3 * hour),
 		},
 		{
@@ -214,8 +208,7 @@ func TestDiffWithLedger(t *testing.T) {
 			sources:  []Source{unverified(alice, "alice", "rw", 4*hour, t0.Add(-hour), "b2")},
 			observed: listedIn("rw", "alice_db"),
 			ledger:   ledgerOf(aliceHeld),
-			want: []gitgrant.Action{{Op: gitgrant.OpRevoke, Provider: "db", Role: "rw", Principal: "alice_db", Cause: gitgrant.CauseWithdrawn,
-				Reason: alice + " changed since it was granted; the new content grants on its own", Request: alice, Holding: ptr(aliceHeld)}},
+			want:     []gitgrant.Action{revokeHeld(aliceHeld, gitgrant.CauseWithdrawn, alice+" changed since it was granted; the new content grants on its own")},
 			wantNext: t0.Add(hour),
 		},
 		{

@@ -71,14 +71,37 @@ const baseConfig = `providers:
       readonly: {approvals: 0}
 `
 
+// badConfig is a gitgrant.yaml that LoadConfig must reject with the
+// diagnostic message (at line:col on field, with hint, when set), and
+// whose diagnostics must not show mustNotShow.
+type badConfig struct {
+	name, content     string
+	line, col         int
+	field, message    string
+	hint, mustNotShow string
+}
+
+// testBadConfigs runs each case as a parallel subtest.
+func testBadConfigs(t *testing.T, cases []badConfig) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg, ds := LoadConfig("gitgrant.yaml", []byte(tc.content))
+			if cfg != nil {
+				t.Fatalf("accepted, want %q", tc.message)
+			}
+			wantDiag(t, ds, tc.message, tc.line, tc.col, tc.field, tc.hint)
+			if tc.mustNotShow != "" && strings.Contains(ds.Error(), tc.mustNotShow) {
+				t.Errorf("diagnostics repeat the secret:\n%v", ds)
+			}
+		})
+	}
+}
+
 func TestBadConfigs(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name, content     string
-		line, col         int
-		field, message    string
-		hint, mustNotShow string
-	}{
+	testBadConfigs(t, []badConfig{
 		{name: "inline password", content: strings.Replace(baseConfig, "dsn_env: ORDERS_DB_DSN", "password: hunter2hunter2", 1), line: 4, col: 5, field: "providers.orders-db.password", message: `"password" holds a secret inline`, hint: "password_env", mustNotShow: "hunter2"},
 		{name: "inline dsn", content: strings.Replace(baseConfig, "dsn_env: ORDERS_DB_DSN", "dsn: postgres://app:s3cretpw@db/orders", 1), line: 4, col: 5, field: "providers.orders-db.dsn", message: `"dsn" holds a secret inline`, mustNotShow: "s3cretpw"},
 		{name: "password in url value", content: strings.Replace(baseConfig, "dsn_env: ORDERS_DB_DSN", "dsn_file: postgres://app:s3cretpw@db/orders", 1), line: 4, col: 15, field: "providers.orders-db.dsn_file", message: "looks like a credential", mustNotShow: "s3cretpw"},
@@ -110,20 +133,7 @@ func TestBadConfigs(t *testing.T) {
 		{name: "look-alike approver", content: strings.Replace(baseConfig, "{approvals: 0}", "{approvals: 1, approvers: [bοb]}", 1), line: 6, col: 44, field: "providers.orders-db.roles.readonly.approvers.0", message: "GREEK SMALL LETTER OMICRON", hint: `looks like "bob"`},
 		{name: "look-alike break-glass team", content: "policy:\n  break_glass:\n    members: [\"@example-org/sre\", \"@еxample-org/sre\"]\n" + baseConfig, line: 3, col: 35, field: "policy.break_glass.members.1", message: "CYRILLIC SMALL LETTER IE", hint: `looks like "example-org/sre"`},
 		{name: "future version", content: "version: 9\n" + baseConfig, line: 1, col: 10, field: "version", message: "newer than this gitgrant"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			cfg, ds := LoadConfig("gitgrant.yaml", []byte(tc.content))
-			if cfg != nil {
-				t.Fatalf("accepted, want %q", tc.message)
-			}
-			wantDiag(t, ds, tc.message, tc.line, tc.col, tc.field, tc.hint)
-			if tc.mustNotShow != "" && strings.Contains(ds.Error(), tc.mustNotShow) {
-				t.Errorf("diagnostics repeat the secret:\n%v", ds)
-			}
-		})
-	}
+	})
 }
 
 // Anchors and merge keys are how people share role definitions in a large

@@ -52,10 +52,7 @@ func TestEphemeralConfigLoads(t *testing.T) {
 	// principal on orders-db, may ask for one, not for a membership.
 	c := NewPolicy(cfg, testNow)
 	for role, wantErr := range map[string]bool{"support": false, "readonly": true} {
-		req, ds := LoadRequest("requests/orders-db/x.yaml", []byte("requester: bob\ngrants: [{provider: orders-db, role: "+role+"}]\nduration: 1h\nreason: look at an order\n"))
-		if req == nil {
-			t.Fatal(ds)
-		}
+		req := loadGrantRequest(t, "requester: bob\n", "orders-db", role, "look at an order")
 		if got := c.Check(req); (findDiag(got, "bob has no principal on orders-db") != nil) != wantErr {
 			t.Errorf("%s: %v (want an error: %v)", role, got, wantErr)
 		}
@@ -69,12 +66,7 @@ func TestBadEphemeralConfigs(t *testing.T) {
 	good := sshkeys.Generate(t, sshkeys.Ed25519, "").Public
 	base := strings.Replace(ephemeralConfig, "%KEY%", good, 1)
 	role := "      support: {approvals: 1, mode: ephemeral}"
-	cases := []struct {
-		name, content  string
-		line, col      int
-		field, message string
-		hint           string
-	}{
+	testBadConfigs(t, []badConfig{
 		{name: "type without ephemeral accounts", content: `providers:
   script:
     type: exec
@@ -95,17 +87,7 @@ func TestBadEphemeralConfigs(t *testing.T) {
 		{name: "ecdsa key", content: strings.Replace(base, good, ecdsa, 1), line: 3, col: 16, field: "identities.alice.ssh_keys.0", message: "an ecdsa-sha2-nistp256 key; secrets can be encrypted only to ssh-ed25519 and ssh-rsa keys"},
 		{name: "short rsa key", content: strings.Replace(base, good, short, 1), line: 3, col: 16, field: "identities.alice.ssh_keys.0", message: "an RSA key of 1024 bits", hint: "ssh-ed25519"},
 		{name: "broken key", content: strings.Replace(base, good, "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIH", 1), line: 3, col: 16, field: "identities.alice.ssh_keys.0", message: "not a public SSH key"},
-	}
-	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			cfg, ds := LoadConfig("gitgrant.yaml", []byte(tc.content))
-			if cfg != nil {
-				t.Fatalf("accepted, want %q", tc.message)
-			}
-			wantDiag(t, ds, tc.message, tc.line, tc.col, tc.field, tc.hint)
-		})
-	}
+	})
 }
 
 func TestEphemeralMaxLogin(t *testing.T) {
@@ -130,10 +112,7 @@ func TestEmergencyEphemeralRefused(t *testing.T) {
 	}
 	c := NewPolicy(cfg, testNow)
 	for role, refused := range map[string]bool{"support": true, "readonly": false} {
-		req, ds := LoadRequest("requests/orders-db/x.yaml", []byte("requester: alice\nemergency: true\ngrants: [{provider: orders-db, role: "+role+"}]\nduration: 1h\nreason: the site is down\n"))
-		if req == nil {
-			t.Fatal(ds)
-		}
+		req := loadGrantRequest(t, "requester: alice\nemergency: true\n", "orders-db", role, "the site is down")
 		d := findDiag(c.Check(req), "break-glass cannot hand over")
 		if (d != nil) != refused {
 			t.Errorf("%s: %v (want refused: %v)", role, c.Check(req), refused)

@@ -13,6 +13,12 @@ import (
 
 var testNow = time.Date(2026, 11, 22, 12, 0, 0, 0, time.UTC)
 
+// testConfigFile is testdata/gitgrant.yaml as the config file of a tree.
+func testConfigFile(t testing.TB) *File {
+	t.Helper()
+	return &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
+}
+
 func testConfig(t testing.TB) *gitgrant.Config {
 	t.Helper()
 	data, err := os.ReadFile("testdata/gitgrant.yaml")
@@ -34,6 +40,13 @@ duration: 4h
 reason: Repair stuck orders
 ticket: INC-1234
 `
+
+// expiringRequest is validRequest with an end an hour after testNow
+// instead of a duration.
+var expiringRequest = strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1)
+
+// expiringPath is where the tests of time-based rules put expiringRequest.
+const expiringPath = "requests/orders-db/c.yaml"
 
 func TestValidRequest(t *testing.T) {
 	t.Parallel()
@@ -156,7 +169,7 @@ func TestBadRequests(t *testing.T) {
 			if path == "" {
 				path = "requests/orders-db/x.yaml"
 			}
-			rep := Validate(&File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")},
+			rep := Validate(testConfigFile(t),
 				[]File{{Path: path, Data: []byte(tc.content), Size: int64(len(tc.content))}}, Options{Now: testNow})
 			if rep.Config == nil {
 				t.Fatalf("config invalid: %v", rep.Files[0].Diagnostics)
@@ -201,6 +214,18 @@ func wantDiag(t *testing.T, ds gitgrant.Diagnostics, message string, line, col i
 	}
 }
 
+// loadGrantRequest loads a one-hour request for role on provider whose
+// file starts with head (requester:, emergency:) and gives reason; it
+// must load.
+func loadGrantRequest(t *testing.T, head, provider, role, reason string) *gitgrant.Request {
+	t.Helper()
+	req, ds := LoadRequest("requests/"+provider+"/x.yaml", []byte(head+"grants: [{provider: "+provider+", role: "+role+"}]\nduration: 1h\nreason: "+reason+"\n"))
+	if req == nil {
+		t.Fatal(ds)
+	}
+	return req
+}
+
 func findDiag(ds gitgrant.Diagnostics, substr string) *gitgrant.Diagnostic {
 	for i := range ds {
 		if strings.Contains(ds[i].Message, substr) {
@@ -240,11 +265,7 @@ providers:
 	}
 	c := NewPolicy(cfg, testNow)
 	for who, wantErr := range map[string]bool{"alice": false, "bob": true} {
-		req, ds := LoadRequest("requests/idp/x.yaml", []byte("requester: "+who+"\ngrants: [{provider: idp, role: admins}]\nduration: 1h\nreason: okta admin work\n"))
-		if req == nil {
-			t.Fatal(ds)
-		}
-		got := c.Check(req)
+		got := c.Check(loadGrantRequest(t, "requester: "+who+"\n", "idp", "admins", "okta admin work"))
 		if (findDiag(got, "has no principal on idp") != nil) != wantErr {
 			t.Errorf("%s: %v (want an error: %v)", who, got, wantErr)
 		}

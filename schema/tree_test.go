@@ -163,12 +163,11 @@ func TestReadTreeFailsLoudly(t *testing.T) {
 // judged on every call: a cached file can become invalid as time passes.
 func TestParseCache(t *testing.T) {
 	t.Parallel()
-	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
-	expiring := strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1)
+	cfg := testConfigFile(t)
 	files := []File{
 		{Path: "requests/orders-db/a.yaml", Data: []byte(validRequest)},
 		{Path: "requests/orders-db/b.yaml", Data: []byte("requester: [\n")},
-		{Path: "requests/orders-db/c.yaml", Data: []byte(expiring)},
+		{Path: expiringPath, Data: []byte(expiringRequest)},
 	}
 	cache := &ParseCache{}
 	fresh := Validate(cfg, files, Options{Now: testNow})
@@ -181,22 +180,28 @@ func TestParseCache(t *testing.T) {
 		t.Errorf("second call parsed again instead of using the cache")
 	}
 	later := Validate(cfg, files, Options{Now: testNow.Add(2 * time.Hour), Cache: cache})
-	if d := findDiag(later.Diagnostics(), "is in the past"); d == nil || d.File != "requests/orders-db/c.yaml" {
+	if d := findDiag(later.Diagnostics(), "is in the past"); d == nil || d.File != expiringPath {
 		t.Errorf("policy not re-judged on a cached file: %v", later.Diagnostics())
 	}
+}
+
+// validateExpiring validates expiringRequest at expiringPath with the
+// test config five hours after testNow, four after the request's end,
+// under opts.
+func validateExpiring(t *testing.T, opts Options) *Report {
+	t.Helper()
+	opts.Now = testNow.Add(5 * time.Hour)
+	return Validate(testConfigFile(t), []File{{Path: expiringPath, Data: []byte(expiringRequest)}}, opts)
 }
 
 // Options.At judges a file's time-based rules at its own time: a request
 // merged before its expiry is valid then, whatever the clock says now.
 func TestValidateAt(t *testing.T) {
 	t.Parallel()
-	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
-	f := File{Path: "requests/orders-db/c.yaml", Data: []byte(strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1))}
-	later := testNow.Add(5 * time.Hour)
-	if rep := Validate(cfg, []File{f}, Options{Now: later}); findDiag(rep.Diagnostics(), "is in the past") == nil {
+	if rep := validateExpiring(t, Options{}); findDiag(rep.Diagnostics(), "is in the past") == nil {
 		t.Errorf("judged now, an expiry in the past is an error: %v", rep.Diagnostics())
 	}
-	rep := Validate(cfg, []File{f}, Options{Now: later, At: map[string]time.Time{f.Path: testNow}})
+	rep := validateExpiring(t, Options{At: map[string]time.Time{expiringPath: testNow}})
 	if len(rep.Diagnostics()) != 0 || rep.Files[1].Request == nil {
 		t.Errorf("judged at its merge, the request is valid: %v", rep.Diagnostics())
 	}
@@ -206,10 +211,7 @@ func TestValidateAt(t *testing.T) {
 // a warning on a branch, an error only in a change that adds it.
 func TestValidateCommittedExpiryIsAWarning(t *testing.T) {
 	t.Parallel()
-	cfg := &File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")}
-	f := File{Path: "requests/orders-db/c.yaml", Data: []byte(strings.Replace(validRequest, "duration: 4h", "expires: 2026-11-22T13:00:00Z", 1))}
-	later := testNow.Add(5 * time.Hour)
-	rep := Validate(cfg, []File{f}, Options{Now: later, Committed: true})
+	rep := validateExpiring(t, Options{Committed: true})
 	errs, warnings := rep.Counts()
 	d := findDiag(rep.Diagnostics(), "expired at 2026-11-22T13:00:00Z")
 	if errs != 0 || warnings != 1 || d == nil || d.Severity != gitgrant.SeverityWarning || d.Field != "expires" || d.Line != 5 {
@@ -218,7 +220,7 @@ func TestValidateCommittedExpiryIsAWarning(t *testing.T) {
 	if rep.Files[1].Request == nil {
 		t.Errorf("an expired committed request still parses into a request")
 	}
-	if errs, _ := Validate(cfg, []File{f}, Options{Now: later}).Counts(); errs != 1 {
+	if errs, _ := validateExpiring(t, Options{}).Counts(); errs != 1 {
 		t.Errorf("under review: %d errors, want 1", errs)
 	}
 }
@@ -245,7 +247,7 @@ func TestRequestPathCharacters(t *testing.T) {
 		{"requests/orders-db/bad\xffutf8.yaml", "not valid UTF-8"},
 		{"requests/orders-db/zoë (2).yaml", ""},
 	} {
-		rep := Validate(&File{Path: "gitgrant.yaml", Data: readTestFile(t, "testdata/gitgrant.yaml")},
+		rep := Validate(testConfigFile(t),
 			[]File{{Path: tt.path, Data: []byte(validRequest), Size: int64(len(validRequest))}}, Options{Now: testNow})
 		ds := rep.Files[1].Diagnostics
 		if tt.what == "" {

@@ -247,12 +247,7 @@ func TestAuditFailures(t *testing.T) {
 	down.Close()
 	vars := map[string]string{"GITGRANT_GIT_TOKEN": auditToken}
 
-	tests := []struct {
-		name string
-		args []string
-		code int
-		want string
-	}{
+	tests := []cliCase{
 		{"shallow", []string{"--repo", shallow}, gitgrant.ExitSystem, "shallow clone"},
 		{"corrupt", []string{"--repo", corrupt}, gitgrant.ExitSystem, "corrupt"},
 		{"not a repository", []string{"--repo", t.TempDir()}, gitgrant.ExitSystem, "not a git repository"},

@@ -13,7 +13,6 @@ import (
 	"github.com/gitgrant/gitgrant/internal/testing/fakeclock"
 
 	"github.com/gitgrant/gitgrant/internal/ghfake"
-	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // runCLIAt is runCLI with the clock at now.
@@ -32,37 +31,32 @@ func runCLIAt(t *testing.T, now time.Time, vars map[string]string, args ...strin
 // branch and that pull request (also after main moved on), never a second.
 func TestReconcileCleanupPullRequest(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.PostgresDSN(t)
-	roles := pgRoles(t, dsn, "cpr", []string{"ro"}, []string{"bob", "carol"})
+	dsn, roles := pgRoles(t, "cpr", []string{"ro"}, []string{"bob", "carol"})
 	ro, bob, carol := roles["ro"], roles["bob"], roles["carol"]
 	pgExec(t, dsn, "GRANT "+ro+" TO "+bob)
 
 	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{
-		"gitgrant.yaml": fmt.Sprintf(`identities:
-  bob: {principals: {orders-db: %s}}
-  carol: {principals: {orders-db: %s}}
-providers:
-  orders-db:
-    type: postgres
-    dsn_env: CPR_DSN
-    roles:
-      readonly: {target: %s, max_duration: 8h, approvals: 0}
-cleanup:
-  mode: pull-request
-`, bob, carol, ro),
+		"gitgrant.yaml": pgConfig("orders-db", "CPR_DSN", map[string]string{"bob": bob, "carol": carol},
+			"readonly: {target: "+ro+", max_duration: 8h, approvals: 0}") + "cleanup:\n  mode: pull-request\n",
 	}, testNow.Add(-24*time.Hour))
 	w.MergePR(1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 1h\nreason: Refund audit\n"}, testNow.Add(-3*time.Hour))
-	mainBefore := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main")
+	remoteRev := func(rev string) string { return accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", rev) }
+	mainBefore := remoteRev("main")
 
 	vars := map[string]string{"CPR_DSN": dsn, "GITHUB_TOKEN": accesstest.Token, "GITHUB_REPOSITORY": "acme/access", "GITHUB_API_URL": w.GH.BaseURL()}
-	r := runCLIAt(t, testNow, vars, "reconcile", "--repo", w.Work)
-	if r.code != 0 {
-		t.Fatalf("first pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
+	pass := func(name string, at time.Time) result {
+		t.Helper()
+		r := runCLIAt(t, at, vars, "reconcile", "--repo", w.Work)
+		if r.code != 0 {
+			t.Fatalf("%s pass: exit %d\n%s\n%s", name, r.code, r.stdout, r.stderr)
+		}
+		return r
 	}
+	r := pass("first", testNow)
 	if got := pgMembers(t, dsn, ro); len(got) != 0 {
 		t.Errorf("members %v: the expired grant was not revoked", got)
 	}
-	if got := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main"); got != mainBefore {
+	if got := remoteRev("main"); got != mainBefore {
 		t.Errorf("main moved (%s -> %s): pull-request mode must not push to main", mainBefore, got)
 	}
 	branchFiles := func() string {
@@ -71,7 +65,7 @@ cleanup:
 	if files := branchFiles(); strings.Contains(files, "requests/") {
 		t.Errorf("the cleanup branch still holds request files:\n%s", files)
 	}
-	if parent := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup^"); parent != mainBefore {
+	if parent := remoteRev("gitgrant/cleanup^"); parent != mainBefore {
 		t.Errorf("cleanup branch is on %s, want on main %s", parent, mainBefore)
 	}
 	if msg := accesstest.Git(t, w.Remote, time.Time{}, "", "log", "-1", "--format=%B", "gitgrant/cleanup"); !strings.Contains(msg, "Gitgrant-Request: requests/orders-db/bob-ro.yaml") {
@@ -93,15 +87,12 @@ cleanup:
 	if !strings.Contains(r.stdout, fmt.Sprintf("(pull request #%d)", prs[0].Number)) {
 		t.Errorf("stdout does not name the pull request:\n%s", r.stdout)
 	}
-	tip := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup")
+	tip := remoteRev("gitgrant/cleanup")
 
 	// Nobody merged it yet: the next pass keeps the same branch tip and
 	// the same pull request.
-	r = runCLIAt(t, testNow.Add(5*time.Minute), vars, "reconcile", "--repo", w.Work)
-	if r.code != 0 {
-		t.Fatalf("second pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	if got := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup"); got != tip {
+	pass("second", testNow.Add(5*time.Minute))
+	if got := remoteRev("gitgrant/cleanup"); got != tip {
 		t.Errorf("an unchanged cleanup was pushed again: %s -> %s", tip, got)
 	}
 	if got := cleanupPRs(); len(got) != 1 || got[0].Number != prs[0].Number {
@@ -111,12 +102,9 @@ cleanup:
 	// Main moves on (another request merges): the branch is rebuilt on the
 	// new main, and the one pull request now shows that.
 	w.MergePR(10, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 4h\nreason: Check refunds\n"}, testNow.Add(9*time.Minute))
-	newMain := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "main")
-	r = runCLIAt(t, testNow.Add(10*time.Minute), vars, "reconcile", "--repo", w.Work)
-	if r.code != 0 {
-		t.Fatalf("third pass: exit %d\n%s\n%s", r.code, r.stdout, r.stderr)
-	}
-	if parent := accesstest.Git(t, w.Remote, time.Time{}, "", "rev-parse", "gitgrant/cleanup^"); parent != newMain {
+	newMain := remoteRev("main")
+	pass("third", testNow.Add(10*time.Minute))
+	if parent := remoteRev("gitgrant/cleanup^"); parent != newMain {
 		t.Errorf("cleanup branch is on %s, want on the new main %s", parent, newMain)
 	}
 	if files := branchFiles(); files != "gitgrant.yaml\nrequests/orders-db/carol-ro.yaml" {

@@ -15,7 +15,23 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
+	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
+
+// requireBashProvider stops a test whose exec provider is a bash script
+// (bash, jq and flock) and that sends the signals named: it skips on
+// Windows, and skips (fails in CI) where a tool is missing.
+func requireBashProvider(t *testing.T, signals string) {
+	t.Helper()
+	if runtime.GOOS == "windows" {
+		t.Skip(signals + " and the bash provider need a Unix system")
+	}
+	for _, tool := range []string{"bash", "jq", "flock"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			testenv.Unavailable(t, tool, "install it (util-linux has flock)", err)
+		}
+	}
+}
 
 // TestKillMidPassConverges: `gitgrant reconcile` is killed with SIGKILL
 // while a grant is in flight (after the revocation, before the cleanup
@@ -23,17 +39,7 @@ import (
 // removed by exactly one cleanup commit, and a third run changes nothing.
 func TestKillMidPassConverges(t *testing.T) {
 	t.Parallel()
-	if runtime.GOOS == "windows" {
-		t.Skip("SIGKILL and the bash provider need a Unix system")
-	}
-	for _, tool := range []string{"bash", "jq", "flock"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			if os.Getenv("CI") == "true" {
-				t.Fatalf("%s is needed: %v", tool, err)
-			}
-			t.Skipf("SKIPPED: %s is not installed", tool)
-		}
-	}
+	requireBashProvider(t, "SIGKILL")
 	bin := buildGitgrant(t)
 	w := newWikiWorld(t, "crash-token", "carol", "alice")
 	w.merge(1, "bob", "1h", "carol", time.Now().UTC().Add(-3*time.Hour))

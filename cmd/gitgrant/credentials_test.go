@@ -56,7 +56,7 @@ func newHandoffWorld(t *testing.T, group string) *handoffWorld {
 	gh.AddUserToken("alice-token", "alice")
 	gh.AddUserToken("mallory-token", "mallory")
 	repo := gh.AddRepo("acme", "access", "main")
-	cfg := fmt.Sprintf("identities:\n  alice: {}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: ORDERS_DB_DSN\n    roles:\n      support: {target: %q, mode: ephemeral, approvals: 0}\n", group)
+	cfg := "identities:\n  alice: {}\nproviders:\n" + pgProvider("orders-db", "ORDERS_DB_DSN", fmt.Sprintf("support: {target: %q, mode: ephemeral, approvals: 0}", group))
 	h := &handoffWorld{t: t, gh: gh, repo: repo, w: accesstest.On(t, gh, repo, map[string]string{"gitgrant.yaml": cfg}, testNow.Add(-48*time.Hour)),
 		log: &bytes.Buffer{}, requestPath: "requests/orders-db/alice-support.yaml",
 		ed: sshkeys.Generate(t, sshkeys.Ed25519, ""), rsa: sshkeys.Generate(t, sshkeys.RSA, "")}
@@ -164,11 +164,7 @@ func TestCredentialsEndToEnd(t *testing.T) {
 		if r.code != gitgrant.ExitOK || strings.TrimSpace(r.stdout) != handoff.DSN(a) {
 			t.Fatalf("%s: exit %d, stdout %q, want the DSN; stderr:\n%s", filepath.Base(key.Private), r.code, r.stdout, r.stderr)
 		}
-		for _, want := range []string{"ignored 1 hand-off comment(s) not written by a bot account", name + " on 127.0.0.1:5432/postgres (orders-db/support)", "from gitgrant[bot]'s comment"} {
-			if !strings.Contains(r.stderr, want) {
-				t.Errorf("stderr does not say %q:\n%s", want, r.stderr)
-			}
-		}
+		wantContains(t, "stderr", r.stderr, "ignored 1 hand-off comment(s) not written by a bot account", name+" on 127.0.0.1:5432/postgres (orders-db/support)", "from gitgrant[bot]'s comment")
 	}
 	conn, err := pgx.Connect(ctx, strings.TrimSpace(handoff.DSN(a))+"?sslmode=disable")
 	if err != nil {

@@ -46,16 +46,8 @@ func TestInitWritesAValidRepository(t *testing.T) {
 	}
 	cfg := readFile(t, filepath.Join(dir, "gitgrant.yaml"))
 	owners := readFile(t, filepath.Join(dir, ".github/CODEOWNERS"))
-	for _, want := range []string{"mode: pull-request", "dsn_env: P_POSTGRES_DSN"} {
-		if !strings.Contains(cfg, want) {
-			t.Errorf("gitgrant.yaml lacks %q", want)
-		}
-	}
-	for _, want := range []string{"/gitgrant.yaml      @acme/security", "/.github/           @acme/security", "/requests/p-postgres/", "@acme/dba"} {
-		if !strings.Contains(owners, want) {
-			t.Errorf("CODEOWNERS lacks %q:\n%s", want, owners)
-		}
-	}
+	wantContains(t, "gitgrant.yaml", cfg, "mode: pull-request", "dsn_env: P_POSTGRES_DSN")
+	wantContains(t, "CODEOWNERS", owners, "/gitgrant.yaml      @acme/security", "/.github/           @acme/security", "/requests/p-postgres/", "@acme/dba")
 	for _, typ := range all.Registry().Types() {
 		if !strings.Contains(owners, "/requests/p-"+typ+"/") {
 			t.Errorf("CODEOWNERS does not cover requests/p-%s/", typ)
@@ -103,11 +95,7 @@ func TestInitWorkflows(t *testing.T) {
 					t.Error(p)
 				}
 			}
-			for _, want := range append(tt.want, "ORDERS_DB_DSN: ${{ secrets.ORDERS_DB_DSN }}", "DIRECTORY_BIND_PASSWORD: ${{ secrets.DIRECTORY_BIND_PASSWORD }}", "environment: gitgrant") {
-				if !strings.Contains(all, want) {
-					t.Errorf("the workflows lack %q", want)
-				}
-			}
+			wantContains(t, "the workflows", all, append(tt.want, "ORDERS_DB_DSN: ${{ secrets.ORDERS_DB_DSN }}", "DIRECTORY_BIND_PASSWORD: ${{ secrets.DIRECTORY_BIND_PASSWORD }}", "environment: gitgrant")...)
 			if lintErr != nil {
 				testenv.Unavailable(t, "actionlint", "go install github.com/rhysd/actionlint/cmd/actionlint@v1.7.12 (.ci/run does)", lintErr)
 				return

@@ -8,9 +8,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -94,14 +92,7 @@ func (r *serveReplica) metric(name string) string {
 // generous hang guard is asserted.
 func TestServeLeaderElection(t *testing.T) {
 	t.Parallel()
-	if runtime.GOOS == "windows" {
-		t.Skip("SIGKILL, SIGSTOP and the bash provider need a Unix system")
-	}
-	for _, tool := range []string{"bash", "jq", "flock"} {
-		if _, err := exec.LookPath(tool); err != nil {
-			testenv.Unavailable(t, tool, "install it (util-linux has flock)", err)
-		}
-	}
+	requireBashProvider(t, "SIGKILL, SIGSTOP")
 	srv := kube.APIServer(t)
 	ns := srv.Namespace(t, "serve-ha")
 	const lease = "gitgrant"

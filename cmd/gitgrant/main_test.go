@@ -41,6 +41,17 @@ func runCLI(t *testing.T, vars map[string]string, args ...string) result {
 	return result{code, stdout.String(), stderr.String()}
 }
 
+// wantContains fails the test for each of wants that text, named by what
+// (such as "stderr"), does not contain.
+func wantContains(t *testing.T, what, text string, wants ...string) {
+	t.Helper()
+	for _, want := range wants {
+		if !strings.Contains(text, want) {
+			t.Errorf("%s lacks %q:\n%s", what, want, text)
+		}
+	}
+}
+
 // badRepo copies testdata/badrepo and adds what git cannot carry well in
 // a test fixture (a symlink).
 func badRepo(t *testing.T) string {
@@ -147,6 +158,15 @@ func TestValidatePathsAndJobSummary(t *testing.T) {
 	}
 }
 
+// cliCase is a command line (or the arguments a test adds to its own) and
+// how it must end: its exit code and a substring of what it prints.
+type cliCase struct {
+	name string
+	args []string
+	code int
+	want string
+}
+
 func TestExitCodes(t *testing.T) {
 	t.Parallel()
 	notDir := t.TempDir()
@@ -157,12 +177,7 @@ func TestExitCodes(t *testing.T) {
 	}
 	t.Cleanup(func() { ln.Close() }) // after the parallel subtests, not when this function returns
 	busy := ln.Addr().String()
-	cases := []struct {
-		name string
-		args []string
-		code int
-		out  string // substring of stdout+stderr
-	}{
+	cases := []cliCase{
 		{"no args", nil, gitgrant.ExitUsage, "Commands:"},
 		{"help", []string{"--help"}, gitgrant.ExitOK, "validate"},
 		{"help command", []string{"help", "request"}, gitgrant.ExitOK, "Usage: gitgrant request"},
@@ -172,6 +187,11 @@ func TestExitCodes(t *testing.T) {
 		{"mistyped command 2", []string{"reconclie"}, gitgrant.ExitUsage, `did you mean "reconcile"?`},
 		{"missing repo folder", []string{"validate", "--repo", filepath.Join(notDir, "nope")}, gitgrant.ExitSystem, "no such directory"},
 		{"missing repo folder for providers", []string{"providers", "check", "--repo", filepath.Join(notDir, "nope")}, gitgrant.ExitSystem, "no such directory"},
+		{"providers without subcommand", []string{"providers"}, gitgrant.ExitUsage, "providers: missing subcommand (have: check)"},
+		{"providers unknown subcommand", []string{"providers", "frobnicate"}, gitgrant.ExitUsage, `unknown subcommand "frobnicate"`},
+		{"bad output for providers check", []string{"providers", "check", "--output", "yaml"}, gitgrant.ExitUsage, "--output must be text or json"},
+		{"providers check help", []string{"providers", "check", "--help"}, gitgrant.ExitOK, "Usage: gitgrant providers check"},
+		{"providers check without config", []string{"providers", "check", "--repo", t.TempDir()}, gitgrant.ExitInvalid, "gitgrant.yaml not found"},
 		{"busy port", []string{"serve", "--listen", busy}, gitgrant.ExitSystem, "listen on"},
 		{"unknown flag", []string{"validate", "--bogus"}, gitgrant.ExitUsage, "flag provided but not defined: -bogus"},
 		{"bad output", []string{"validate", "--output", "xml"}, gitgrant.ExitUsage, `unknown output format "xml"`},
@@ -197,8 +217,8 @@ func TestExitCodes(t *testing.T) {
 			if r.code != tc.code {
 				t.Errorf("exit %d, want %d\n%s%s", r.code, tc.code, r.stdout, r.stderr)
 			}
-			if !strings.Contains(r.stdout+r.stderr, tc.out) {
-				t.Errorf("output lacks %q:\n%s%s", tc.out, r.stdout, r.stderr)
+			if !strings.Contains(r.stdout+r.stderr, tc.want) {
+				t.Errorf("output lacks %q:\n%s%s", tc.want, r.stdout, r.stderr)
 			}
 			if strings.Contains(r.stderr, "gitgrant: gitgrant:") {
 				t.Errorf("doubled prefix:\n%s", r.stderr)
@@ -280,12 +300,7 @@ func TestRequestWritesAValidFile(t *testing.T) {
 
 func TestRequestRejectedWritesNothing(t *testing.T) {
 	t.Parallel()
-	cases := []struct {
-		name string
-		args []string
-		code int
-		msg  string
-	}{
+	cases := []cliCase{
 		{"over max", []string{"--role", "readwrite", "--for", "5h", "--ticket", "INC-1"}, gitgrant.ExitInvalid, "duration 5h exceeds the 4h maximum"},
 		{"unknown role", []string{"--role", "admin", "--for", "1h", "--ticket", "INC-1"}, gitgrant.ExitInvalid, `role "admin" is not declared`},
 		{"missing ticket", []string{"--role", "readonly", "--for", "1h"}, gitgrant.ExitInvalid, "a ticket is required"},
@@ -298,8 +313,8 @@ func TestRequestRejectedWritesNothing(t *testing.T) {
 			repo := templateRepo(t)
 			args := append([]string{"request", "--repo", repo, "--requester", "bob", "--provider", "orders-db", "--reason", "Need it now"}, tc.args...)
 			r := runCLI(t, nil, args...)
-			if r.code != tc.code || !strings.Contains(r.stderr, tc.msg) {
-				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.msg, r.stderr)
+			if r.code != tc.code || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit %d, want %d with %q:\n%s", r.code, tc.code, tc.want, r.stderr)
 			}
 			if _, err := os.Stat(filepath.Join(repo, "requests")); err == nil {
 				t.Errorf("a rejected request left files behind")

@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/json"
-	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -13,7 +12,6 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/engine"
 	"github.com/gitgrant/gitgrant/internal/testing/gitserver"
-	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // gitRepo makes a repository on branch main with files committed at
@@ -28,22 +26,13 @@ func gitRepo(t *testing.T, files map[string]string, at time.Time) string {
 
 func TestPlanAgainstRealPostgres(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.PostgresDSN(t)
-	roles := pgRoles(t, dsn, "gg", []string{"ro", "rw"}, []string{"bob", "alice", "mallory"})
+	dsn, roles := pgRoles(t, "gg", []string{"ro", "rw"}, []string{"bob", "alice", "mallory"})
 	ro, rw, bob, alice, mallory := roles["ro"], roles["rw"], roles["bob"], roles["alice"], roles["mallory"]
 	pgExec(t, dsn, "GRANT "+rw+" TO "+mallory)
 
-	config := fmt.Sprintf(`identities:
-  alice: {principals: {orders-db: %s}}
-  bob: {principals: {orders-db: %s}}
-providers:
-  orders-db:
-    type: postgres
-    dsn_env: TEST_PLAN_DSN
-    roles:
-      readonly: {target: %s, max_duration: 8h, approvals: 0}
-      readwrite: {target: %s, max_duration: 4h, approvals: 1}
-`, alice, bob, ro, rw)
+	config := pgConfig("orders-db", "TEST_PLAN_DSN", map[string]string{"alice": alice, "bob": bob},
+		"readonly: {target: "+ro+", max_duration: 8h, approvals: 0}",
+		"readwrite: {target: "+rw+", max_duration: 4h, approvals: 1}")
 	repo := gitRepo(t, map[string]string{
 		"gitgrant.yaml":                    config,
 		"requests/orders-db/bob-ro.yaml":   "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 8h\nreason: Refund audit\n",
@@ -100,7 +89,7 @@ providers:
 func TestPlanProviderDown(t *testing.T) {
 	t.Parallel()
 	repo := gitRepo(t, map[string]string{
-		"gitgrant.yaml":               "identities:\n  bob: {principals: {orders-db: bob}}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: UNSET_DSN\n    roles:\n      readonly: {approvals: 0}\n",
+		"gitgrant.yaml":               pgConfig("orders-db", "UNSET_DSN", map[string]string{"bob": "bob"}, "readonly: {approvals: 0}"),
 		"requests/orders-db/bob.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 8h\nreason: Refund audit\n",
 	}, testNow.Add(-time.Hour))
 	r := runCLI(t, nil, "plan", "--repo", repo)

@@ -1,9 +1,6 @@
 package main
 
 import (
-	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -12,7 +9,6 @@ import (
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/jackc/pgx/v5"
 
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/internal/render"
@@ -40,57 +36,23 @@ providers:
 	return dir
 }
 
-// groupRole creates a uniquely named group role on the test server.
-func groupRole(t *testing.T) (dsn, name string) {
+// groupRole creates a uniquely named group role on the test server
+// (pgRoles), named after prefix.
+func groupRole(t *testing.T, prefix string) (dsn, name string) {
 	t.Helper()
-	dsn = testenv.PostgresDSN(t)
-	ctx := context.Background()
-	conn, err := pgx.Connect(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := make([]byte, 4)
-	rand.Read(b)
-	name = "ggcli" + hex.EncodeToString(b)
-	if _, err := conn.Exec(ctx, "CREATE ROLE "+name+" NOLOGIN"); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		conn.Exec(ctx, "DROP ROLE IF EXISTS "+name)
-		conn.Close(ctx)
-	})
-	return dsn, name
+	dsn, roles := pgRoles(t, prefix, []string{"group"}, nil)
+	return dsn, roles["group"]
 }
 
 const cliDownPassword = "hunter2-never-print"
 
 func TestProvidersCheck(t *testing.T) {
 	t.Parallel()
-	dsn, group := groupRole(t)
+	dsn, group := groupRole(t, "pcheck")
 	downDSN := fmt.Sprintf("postgres://gitgrant:%s@127.0.0.1:%d/postgres?sslmode=disable&connect_timeout=5", cliDownPassword, testenv.FreePort(t))
-	good := fmt.Sprintf(`  app-db:
-    type: postgres
-    dsn_env: APP_DB_DSN
-    roles:
-      reader:
-        target: %s
-        approvals: 1
-`, group)
-	down := `  down-db:
-    type: postgres
-    dsn_env: DOWN_DB_DSN
-    roles:
-      reader:
-        approvals: 0
-`
-	missingRole := `  ghost-db:
-    type: postgres
-    dsn_env: APP_DB_DSN
-    roles:
-      reader:
-        target: gitgrant_no_such_group
-        approvals: 0
-`
+	good := pgProvider("app-db", "APP_DB_DSN", "reader: {target: "+group+", approvals: 1}")
+	down := pgProvider("down-db", "DOWN_DB_DSN", "reader: {approvals: 0}")
+	missingRole := pgProvider("ghost-db", "APP_DB_DSN", "reader: {target: gitgrant_no_such_group, approvals: 0}")
 	vars := map[string]string{"APP_DB_DSN": dsn, "DOWN_DB_DSN": downDSN}
 	tests := []struct {
 		name      string
@@ -134,24 +96,9 @@ func TestProvidersCheck(t *testing.T) {
 
 func TestProvidersCheckJSON(t *testing.T) {
 	t.Parallel()
-	dsn, group := groupRole(t)
-	repo := providersRepo(t, fmt.Sprintf(`  app-db:
-    type: postgres
-    dsn_env: APP_DB_DSN
-    roles:
-      reader:
-        target: %s
-        approvals: 1
-      writer:
-        target: %s
-        approvals: 1
-  unset-db:
-    type: postgres
-    dsn_env: UNSET_DSN
-    roles:
-      reader:
-        approvals: 0
-`, group, group))
+	dsn, group := groupRole(t, "pjson")
+	repo := providersRepo(t, pgProvider("app-db", "APP_DB_DSN", "reader: {target: "+group+", approvals: 1}", "writer: {target: "+group+", approvals: 1}")+
+		pgProvider("unset-db", "UNSET_DSN", "reader: {approvals: 0}"))
 	r := runCLI(t, map[string]string{"APP_DB_DSN": dsn}, "providers", "check", "--repo", repo, "--output", "json")
 	if r.code != gitgrant.ExitSystem {
 		t.Errorf("exit code %d, want %d; stderr: %s", r.code, gitgrant.ExitSystem, r.stderr)
@@ -166,28 +113,5 @@ func TestProvidersCheckJSON(t *testing.T) {
 	}}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("JSON (-want +got):\n%s", diff)
-	}
-}
-
-func TestProvidersCheckUsage(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name string
-		args []string
-		code int
-	}{
-		{"no subcommand", []string{"providers"}, gitgrant.ExitUsage},
-		{"unknown subcommand", []string{"providers", "frobnicate"}, gitgrant.ExitUsage},
-		{"bad output", []string{"providers", "check", "--output", "yaml"}, gitgrant.ExitUsage},
-		{"help", []string{"providers", "check", "--help"}, gitgrant.ExitOK},
-		{"no config", []string{"providers", "check", "--repo", t.TempDir()}, gitgrant.ExitInvalid},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if r := runCLI(t, nil, tt.args...); r.code != tt.code {
-				t.Errorf("exit code %d, want %d\nstdout: %s\nstderr: %s", r.code, tt.code, r.stdout, r.stderr)
-			}
-		})
 	}
 }

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,8 +8,6 @@ import (
 	"time"
 
 	"github.com/gitgrant/gitgrant/internal/testing/accesstest"
-
-	"github.com/gitgrant/gitgrant/internal/testing/testenv"
 )
 
 // Under GitHub Actions, reconcile's job summary says what the pass did,
@@ -18,23 +15,13 @@ import (
 // on its request file.
 func TestReconcileJobSummaryReportsOutcomes(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.PostgresDSN(t)
-	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	ro, bob, carol := "sum_ro_"+s, "sum_bob_"+s, "sum_carol_"+s
+	dsn, roles := pgRoles(t, "sum", []string{"ro"}, []string{"bob"})
+	ro, bob := roles["ro"], roles["bob"]
 	// carol's login does not exist: granting her the role fails.
-	pgExec(t, dsn, "CREATE ROLE "+ro+" NOLOGIN", "CREATE ROLE "+bob+" LOGIN")
-	t.Cleanup(func() { pgExec(t, dsn, fmt.Sprintf("DROP ROLE IF EXISTS %s, %s, %s", bob, carol, ro)) })
+	carol := strings.Replace(bob, "_bob_", "_carol_", 1)
 
-	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{"gitgrant.yaml": fmt.Sprintf(`identities:
-  bob: {principals: {orders-db: %s}}
-  carol: {principals: {orders-db: %s}}
-providers:
-  orders-db:
-    type: postgres
-    dsn_env: SUM_DSN
-    roles:
-      readonly: {target: %s, max_duration: 8h, approvals: 0}
-`, bob, carol, ro)}, testNow.Add(-24*time.Hour))
+	config := pgConfig("orders-db", "SUM_DSN", map[string]string{"bob": bob, "carol": carol}, "readonly: {target: "+ro+", max_duration: 8h, approvals: 0}")
+	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{"gitgrant.yaml": config}, testNow.Add(-24*time.Hour))
 	w.MergePR(1, "bob", map[string]string{"requests/orders-db/bob-ro.yaml": "requester: bob\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Refund audit\n"}, testNow.Add(-10*time.Minute))
 	w.MergePR(2, "carol", map[string]string{"requests/orders-db/carol-ro.yaml": "requester: carol\ngrants: [{provider: orders-db, role: readonly}]\nduration: 2h\nreason: Check refunds\n"}, testNow.Add(-5*time.Minute))
 
@@ -50,18 +37,14 @@ providers:
 		t.Fatal(err)
 	}
 	got := string(data)
-	for _, want := range []string{
+	wantContains(t, "job summary", got,
 		"### gitgrant plan",
 		"### gitgrant reconcile: done with failures; the next pass retries them",
 		"1 action applied, 1 action failed",
-		"| grant | `orders-db/readonly` | `" + bob + "` | `requests/orders-db/bob-ro.yaml` |",
+		"| grant | `orders-db/readonly` | `"+bob+"` | `requests/orders-db/bob-ro.yaml` |",
 		"#### Failed",
-		"| grant | `orders-db/readonly` | `" + carol + "` | `requests/orders-db/carol-ro.yaml` |",
-	} {
-		if !strings.Contains(got, want) {
-			t.Errorf("job summary lacks %q:\n%s", want, got)
-		}
-	}
+		"| grant | `orders-db/readonly` | `"+carol+"` | `requests/orders-db/carol-ro.yaml` |",
+	)
 	if !strings.Contains(r.stdout, "::error file=requests/orders-db/carol-ro.yaml,title=gitgrant%3A grant orders-db/readonly failed::grant orders-db/readonly for "+carol+" failed: ") {
 		t.Errorf("no ::error annotation for the failed grant:\n%s", r.stdout)
 	}

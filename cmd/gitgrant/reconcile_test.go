@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -45,15 +47,16 @@ func pgExec(t *testing.T, dsn string, sqls ...string) {
 	}
 }
 
-// pgRoles creates in the real PostgreSQL a NOLOGIN role for each of
-// groups and a LOGIN role for each of users, each named
+// pgRoles creates in the real PostgreSQL (testenv.PostgresDSN) a NOLOGIN
+// role for each of groups and a LOGIN role for each of users, each named
 // prefix_NAME_<suffix> with a suffix unique to the run so that tests can
 // run in parallel, and drops them all when the test ends. It returns the
-// roles by NAME.
-func pgRoles(t *testing.T, dsn, prefix string, groups, users []string) map[string]string {
+// server's DSN and the roles by NAME.
+func pgRoles(t *testing.T, prefix string, groups, users []string) (dsn string, roles map[string]string) {
 	t.Helper()
+	dsn = testenv.PostgresDSN(t)
 	s := fmt.Sprintf("%d", time.Now().UnixNano()%1e9)
-	roles := map[string]string{}
+	roles = map[string]string{}
 	var create, all []string
 	add := func(names []string, login string) {
 		for _, n := range names {
@@ -66,7 +69,33 @@ func pgRoles(t *testing.T, dsn, prefix string, groups, users []string) map[strin
 	add(users, "LOGIN")
 	pgExec(t, dsn, create...)
 	t.Cleanup(func() { pgExec(t, dsn, "DROP ROLE IF EXISTS "+strings.Join(all, ", ")) })
-	return roles
+	return dsn, roles
+}
+
+// pgConfig is a gitgrant.yaml with one PostgreSQL provider (pgProvider):
+// an identity for each login in principals, known on the provider by its
+// role there.
+func pgConfig(provider, dsnEnv string, principals map[string]string, roles ...string) string {
+	var b strings.Builder
+	if len(principals) > 0 {
+		b.WriteString("identities:\n")
+		for _, login := range slices.Sorted(maps.Keys(principals)) {
+			fmt.Fprintf(&b, "  %s: {principals: {%s: %s}}\n", login, provider, principals[login])
+		}
+	}
+	return b.String() + "providers:\n" + pgProvider(provider, dsnEnv, roles...)
+}
+
+// pgProvider is the entry under `providers:` of a PostgreSQL provider
+// whose DSN is in the environment variable dsnEnv, with the given role
+// entries, such as "readonly: {target: ro, approvals: 0}".
+func pgProvider(name, dsnEnv string, roles ...string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %s:\n    type: postgres\n    dsn_env: %s\n    roles:\n", name, dsnEnv)
+	for _, r := range roles {
+		fmt.Fprintf(&b, "      %s\n", r)
+	}
+	return b.String()
 }
 
 // pgMembers are the members of group, sorted.
@@ -92,23 +121,14 @@ func pgMembers(t *testing.T, dsn, group string) []string {
 // by a cleanup commit pushed to the remote, and the pull request told.
 func TestReconcileEndToEnd(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.PostgresDSN(t)
-	roles := pgRoles(t, dsn, "e2e", []string{"ro", "rw"}, []string{"alice", "bob", "mallory"})
+	dsn, roles := pgRoles(t, "e2e", []string{"ro", "rw"}, []string{"alice", "bob", "mallory"})
 	ro, rw, alice, bob, mallory := roles["ro"], roles["rw"], roles["alice"], roles["bob"], roles["mallory"]
 	pgExec(t, dsn, "GRANT "+rw+" TO "+mallory, "GRANT "+ro+" TO "+bob)
 
 	w := accesstest.New(t, func() time.Time { return testNow }, map[string]string{
-		"gitgrant.yaml": fmt.Sprintf(`identities:
-  alice: {principals: {orders-db: %s}}
-  bob: {principals: {orders-db: %s}}
-providers:
-  orders-db:
-    type: postgres
-    dsn_env: E2E_DSN
-    roles:
-      readonly: {target: %s, max_duration: 8h, approvals: 0}
-      readwrite: {target: %s, max_duration: 4h, approvals: 1}
-`, alice, bob, ro, rw),
+		"gitgrant.yaml": pgConfig("orders-db", "E2E_DSN", map[string]string{"alice": alice, "bob": bob},
+			"readonly: {target: "+ro+", max_duration: 8h, approvals: 0}",
+			"readwrite: {target: "+rw+", max_duration: 4h, approvals: 1}"),
 		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
 	}, testNow.Add(-24*time.Hour))
 
@@ -127,11 +147,7 @@ providers:
 	if got := pgMembers(t, dsn, ro); len(got) != 0 {
 		t.Errorf("readonly members = %v; bob's request expired", got)
 	}
-	for _, want := range []string{`"op":"revoke"`, `"principal":"` + mallory + `"`, `"op":"grant"`, `"principal":"` + alice + `"`} {
-		if !strings.Contains(r.stderr, want) {
-			t.Errorf("action log lacks %s:\n%s", want, r.stderr)
-		}
-	}
+	wantContains(t, "action log", r.stderr, `"op":"revoke"`, `"principal":"`+mallory+`"`, `"op":"grant"`, `"principal":"`+alice+`"`)
 
 	// The cleanup commit reached the remote, with its trailers, and the
 	// expired file is gone there; the active one stays.
@@ -140,11 +156,7 @@ providers:
 		t.Errorf("requests on the remote after cleanup:\n%s", files)
 	}
 	msg := accesstest.Git(t, w.Remote, time.Time{}, "", "log", "-1", "--format=%B", "main")
-	for _, want := range []string{"Gitgrant-Request: requests/orders-db/bob-ro.yaml", "Gitgrant-Requester: bob", "Gitgrant-Pull-Request: 1"} {
-		if !strings.Contains(msg, want) {
-			t.Errorf("cleanup commit lacks %q:\n%s", want, msg)
-		}
-	}
+	wantContains(t, "cleanup commit", msg, "Gitgrant-Request: requests/orders-db/bob-ro.yaml", "Gitgrant-Requester: bob", "Gitgrant-Pull-Request: 1")
 	if notes := accesstest.Git(t, w.Remote, time.Time{}, "", "notes", "--ref=refs/notes/gitgrant", "list"); notes == "" {
 		t.Errorf("no grant-time notes were pushed")
 	}
@@ -173,12 +185,11 @@ providers:
 // are still revoked (rule 7).
 func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.PostgresDSN(t)
-	roles := pgRoles(t, dsn, "nogh", []string{"ro"}, []string{"alice", "mallory"})
+	dsn, roles := pgRoles(t, "nogh", []string{"ro"}, []string{"alice", "mallory"})
 	ro, alice, mallory := roles["ro"], roles["alice"], roles["mallory"]
 	pgExec(t, dsn, "GRANT "+ro+" TO "+mallory)
 	w := accesstest.Local(t, map[string]string{
-		"gitgrant.yaml":          fmt.Sprintf("identities:\n  alice: {principals: {db: %s}}\nproviders:\n  db:\n    type: postgres\n    dsn_env: NOGH_DSN\n    roles:\n      ro: {target: %s, approvals: 0}\n", alice, ro),
+		"gitgrant.yaml":          pgConfig("db", "NOGH_DSN", map[string]string{"alice": alice}, "ro: {target: "+ro+", approvals: 0}"),
 		"requests/db/alice.yaml": "requester: alice\ngrants: [{provider: db, role: ro}]\nduration: 4h\nreason: Look at data\n",
 	}, testNow.Add(-time.Hour))
 
@@ -227,25 +238,20 @@ func TestReconcileWithoutGitHubOnlyRevokes(t *testing.T) {
 
 	// As text, the same, with the summary a person reads.
 	r = runCLI(t, vars, "reconcile", "--repo", w.Work)
-	for _, want := range []string{"unverified", "reconcile needs GitHub credentials", "1 request(s) unverified: nothing is granted for them", "No changes: access matches the verified requests.", "applied 0 action(s)"} {
-		if !strings.Contains(r.stdout, want) {
-			t.Errorf("text output lacks %q:\n%s", want, r.stdout)
-		}
-	}
+	wantContains(t, "text output", r.stdout, "unverified", "reconcile needs GitHub credentials", "1 request(s) unverified: nothing is granted for them", "No changes: access matches the verified requests.", "applied 0 action(s)")
 }
 
 func TestReconcileBrake(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.PostgresDSN(t)
 	names := []string{"u0", "u1", "u2", "u3", "u4", "u5"}
-	roles := pgRoles(t, dsn, "brake", []string{"ro"}, names)
+	dsn, roles := pgRoles(t, "brake", []string{"ro"}, names)
 	ro := roles["ro"]
 	var grants []string
 	for _, n := range names {
 		grants = append(grants, "GRANT "+ro+" TO "+roles[n])
 	}
 	pgExec(t, dsn, grants...)
-	w := accesstest.Local(t, map[string]string{"gitgrant.yaml": fmt.Sprintf("providers:\n  db:\n    type: postgres\n    dsn_env: BRAKE_DSN\n    roles:\n      ro: {target: %s}\n", ro)}, testNow.Add(-time.Hour))
+	w := accesstest.Local(t, map[string]string{"gitgrant.yaml": pgConfig("db", "BRAKE_DSN", nil, "ro: {target: "+ro+"}")}, testNow.Add(-time.Hour))
 
 	r := runCLI(t, map[string]string{"BRAKE_DSN": dsn}, "reconcile", "--repo", w.Work)
 	if r.code != gitgrant.ExitInvalid || !strings.Contains(r.stderr, "brake") {

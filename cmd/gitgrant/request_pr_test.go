@@ -23,16 +23,7 @@ type requestWorld struct {
 	vars map[string]string
 }
 
-const requestWorldConfig = `identities:
-  alice: {principals: {orders-db: alice}}
-  bob: {principals: {orders-db: bob}}
-providers:
-  orders-db:
-    type: postgres
-    dsn_env: ORDERS_DSN
-    roles:
-      readwrite: {max_duration: 4h, approvals: 1}
-`
+var requestWorldConfig = pgConfig("orders-db", "ORDERS_DSN", map[string]string{"alice": "alice", "bob": "bob"}, "readwrite: {max_duration: 4h, approvals: 1}")
 
 // aliceRequest has a comment that an extension must keep.
 const aliceRequest = `requester: alice

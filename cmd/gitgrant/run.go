@@ -13,6 +13,7 @@ import (
 	"github.com/gitgrant/gitgrant"
 	"github.com/gitgrant/gitgrant/providers"
 	"github.com/gitgrant/gitgrant/providers/all"
+	"github.com/gitgrant/gitgrant/schema"
 )
 
 // env is what a command may touch of the outside world, so that tests run
@@ -112,7 +113,7 @@ func closest(name string) string {
 		if len(name) >= 2 && (strings.HasPrefix(c.name, name) || strings.HasPrefix(name, c.name)) {
 			return fmt.Sprintf(" (did you mean %q?)", c.name)
 		}
-		if d := editDistance(strings.ToLower(name), c.name); d < bestDist {
+		if d := schema.EditDistance(strings.ToLower(name), c.name); d < bestDist {
 			best, bestDist = c.name, d
 		}
 	}
@@ -120,27 +121,6 @@ func closest(name string) string {
 		return ""
 	}
 	return fmt.Sprintf(" (did you mean %q?)", best)
-}
-
-// editDistance is the Levenshtein distance between a and b.
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
 
 func exitCode(err error, e *env) int {

@@ -67,14 +67,13 @@ func httpGet(url string) (int, string) {
 // window's end revokes; the cleanup commit lands; the metrics say so.
 func TestServeEndToEnd(t *testing.T) {
 	t.Parallel()
-	dsn := testenv.PostgresDSN(t)
-	roles := pgRoles(t, dsn, "serve", []string{"rw"}, []string{"alice", "mallory"})
+	dsn, roles := pgRoles(t, "serve", []string{"rw"}, []string{"alice", "mallory"})
 	rw, alice, mallory := roles["rw"], roles["alice"], roles["mallory"]
 	pgExec(t, dsn, "GRANT "+rw+" TO "+mallory)
 
 	now := time.Now().UTC().Truncate(time.Second)
 	w := accesstest.New(t, time.Now, map[string]string{
-		"gitgrant.yaml":      fmt.Sprintf("identities:\n  alice: {principals: {orders-db: %s}}\nproviders:\n  orders-db:\n    type: postgres\n    dsn_env: SERVE_DSN\n    roles:\n      readwrite: {target: %s, max_duration: 4h, approvals: 1}\n", alice, rw),
+		"gitgrant.yaml":      pgConfig("orders-db", "SERVE_DSN", map[string]string{"alice": alice}, "readwrite: {target: "+rw+", max_duration: 4h, approvals: 1}"),
 		".github/CODEOWNERS": "/requests/orders-db/ @carol\n",
 	}, now.Add(-24*time.Hour))
 	w.GH.AddToken("serve-token") // distinct enough to look for in the log

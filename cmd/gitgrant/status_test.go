@@ -19,19 +19,8 @@ import (
 func TestStatus(t *testing.T) {
 	t.Parallel()
 	w := accesstest.Local(t, map[string]string{
-		"gitgrant.yaml": `identities:
-  alice: {principals: {db: alice_pg}}
-  bob: {principals: {db: bob_pg}}
-  carol: {principals: {db: carol_pg}}
-  dave: {principals: {db: dave_pg}}
-providers:
-  db:
-    type: postgres
-    dsn_env: STATUS_DSN_NOT_SET
-    roles:
-      ro: {approvals: 0, max_duration: 8h}
-      rw: {approvals: 1, max_duration: 8h}
-`,
+		"gitgrant.yaml": pgConfig("db", "STATUS_DSN_NOT_SET", map[string]string{"alice": "alice_pg", "bob": "bob_pg", "carol": "carol_pg", "dave": "dave_pg"},
+			"ro: {approvals: 0, max_duration: 8h}", "rw: {approvals: 1, max_duration: 8h}"),
 		"requests/db/dave.yaml": "requester: dave\ngrants: [{provider: db, role: ro}]\nduration: 1h\nreason: Old\n",
 	}, testNow.Add(-5*time.Hour))
 	w.Commit(testNow.Add(-time.Hour), "admin", "requests", map[string]string{

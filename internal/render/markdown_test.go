@@ -20,9 +20,22 @@ import (
 	"github.com/gitgrant/gitgrant"
 )
 
+// escapeCase is an input and what an escaping function must make of it.
+type escapeCase struct{ in, want string }
+
+// wantEscapes fails the test for each case that f, named name, gets wrong.
+func wantEscapes(t *testing.T, name string, f func(string) string, cases []escapeCase) {
+	t.Helper()
+	for _, tt := range cases {
+		if got := f(tt.in); got != tt.want {
+			t.Errorf("%s(%q)\n got %q\nwant %q", name, tt.in, got, tt.want)
+		}
+	}
+}
+
 func TestMarkdownText(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct{ in, want string }{
+	wantEscapes(t, "MarkdownText", MarkdownText, []escapeCase{
 		{"Repair stuck orders after INC-1234", "Repair stuck orders after INC-1234"},
 		{"✅ approved by @org/security", "✅ approved by @&#8203;org/security"},
 		{"cc @alice and alice@example.com", "cc @&#8203;alice and alice@&#8203;example.com"},
@@ -42,16 +55,12 @@ func TestMarkdownText(t *testing.T) {
 		{"line\u2028sep\u00a0nbsp", "line sep nbsp"},
 		{"dev 👩\u200d💻", "dev 👩\u200d💻"},
 		{"", ""},
-	} {
-		if got := MarkdownText(tt.in); got != tt.want {
-			t.Errorf("MarkdownText(%q)\n got %q\nwant %q", tt.in, got, tt.want)
-		}
-	}
+	})
 }
 
 func TestCodeSpan(t *testing.T) {
 	t.Parallel()
-	for _, tt := range []struct{ in, want string }{
+	wantEscapes(t, "CodeSpan", CodeSpan, []escapeCase{
 		{"requests/db/a.yaml", "`requests/db/a.yaml`"},
 		{"a`b", "``a`b``"},
 		{"a``b`c", "```a``b`c```"},
@@ -62,11 +71,7 @@ func TestCodeSpan(t *testing.T) {
 		{"x\n- y\tz", "`x\\n- y\\tz`"},
 		{"bidi\u202eoverride", "`bidi\\u202eoverride`"},
 		{"@org/team", "`@org/team`"},
-	} {
-		if got := CodeSpan(tt.in); got != tt.want {
-			t.Errorf("CodeSpan(%q)\n got %q\nwant %q", tt.in, got, tt.want)
-		}
-	}
+	})
 	if got, want := codeCell("a|b`|"), "``a\\|b`\\|``"; got != want {
 		t.Errorf("codeCell = %q, want %q", got, want)
 	}
@@ -74,11 +79,7 @@ func TestCodeSpan(t *testing.T) {
 
 func TestMention(t *testing.T) {
 	t.Parallel()
-	for in, want := range map[string]string{"alice": "@alice", "a-b": "@a-b", "org/team": "`@org/team`", "x`y": "``@x`y``", "-x": "`@-x`"} {
-		if got := Mention(in); got != want {
-			t.Errorf("Mention(%q) = %q, want %q", in, got, want)
-		}
-	}
+	wantEscapes(t, "Mention", Mention, []escapeCase{{"alice", "@alice"}, {"a-b", "@a-b"}, {"org/team", "`@org/team`"}, {"x`y", "``@x`y``"}, {"-x", "`@-x`"}})
 }
 
 // Hostile text: what a request file, a file name or a config can put in
