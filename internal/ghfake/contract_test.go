@@ -24,6 +24,9 @@ import (
 	"github.com/gitgrant/gitgrant/internal/approval"
 	"github.com/gitgrant/gitgrant/internal/ghapi"
 	"github.com/gitgrant/gitgrant/internal/ghfake"
+	"github.com/gitgrant/gitgrant/providers"
+	"github.com/gitgrant/gitgrant/providers/githubteam"
+	"github.com/gitgrant/gitgrant/providers/providertest"
 	"github.com/gitgrant/gitgrant/schema"
 )
 
@@ -60,6 +63,13 @@ var operations = []string{
 	"POST /repos/{owner}/{repo}/statuses/{sha}",
 	"GET /orgs/{org}/teams/{team_slug}",
 	"GET /orgs/{org}/teams/{team_slug}/memberships/{username}",
+	// the github-team provider
+	"GET /orgs/{org}",
+	"GET /orgs/{org}/teams/{team_slug}/members",
+	"GET /orgs/{org}/teams/{team_slug}/teams",
+	"PUT /orgs/{org}/teams/{team_slug}/memberships/{username}",
+	"DELETE /orgs/{org}/teams/{team_slug}/memberships/{username}",
+	"GET /users/{username}",
 	"POST /app/installations/{installation_id}/access_tokens",
 	"GET /app",
 	"GET /user",
@@ -254,7 +264,51 @@ func workload(t *testing.T) *ghfake.Server {
 	if files, err := cl.PullRequestFiles(ctx, pr.Number); err != nil || len(files) != 1 || files[0].Path != p || files[0].Status != "added" {
 		t.Fatalf("files of #%d = %+v, %v", pr.Number, files, err)
 	}
+	teamProvider(t, gh, clk)
 	return gh
+}
+
+// teamProvider runs the github-team provider against gh: its checks, a
+// team's members, a grant (which looks the user up) and a revoke.
+func teamProvider(t *testing.T, gh *ghfake.Server, clk time.Time) {
+	t.Helper()
+	gh.AddToken("team-token")
+	gh.AddUser("dave", "acme")
+	gh.AddTeam("acme", "deployers")
+	gh.SetChildTeams("acme", "deployers", "release")
+	gh.AddTeamMember("acme", "deployers", "erin")
+	open := func(roles map[string]string) *githubteam.Provider {
+		cfg := providertest.Config(githubteam.Type, "github", roles, map[string]any{"org": "acme", "api_url": gh.BaseURL(), "token_env": "TEAM_TOKEN"})
+		p, err := githubteam.Open(t.Context(), cfg, providertest.Deps(map[string]string{"TEAM_TOKEN": "team-token"}, nil, fakeclock.New(clk)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p.(*githubteam.Provider)
+	}
+	ctx := t.Context()
+	// With no role yet, the check reads the organisation.
+	if err := open(nil).Check(ctx); err != nil {
+		t.Fatalf("github-team check without roles: %v", err)
+	}
+	p := open(map[string]string{"deploy": "deployers"})
+	// A team with child teams is refused: GitHub lists their members as
+	// its own.
+	if err := p.Check(ctx); err == nil || !strings.Contains(err.Error(), "child teams (release)") {
+		t.Fatalf("github-team check of a parent team: %v", err)
+	}
+	gh.SetChildTeams("acme", "deployers")
+	if err := p.Check(ctx); err != nil {
+		t.Fatalf("github-team check: %v", err)
+	}
+	if err := p.Grant(ctx, providers.Grant{Role: "deploy", Principal: "dave", Until: clk.Add(time.Hour)}); err != nil {
+		t.Fatalf("github-team grant: %v", err)
+	}
+	if m, err := p.Members(ctx, "deploy"); err != nil || len(m) != 2 {
+		t.Fatalf("github-team members: %+v, %v", m, err)
+	}
+	if err := p.Revoke(ctx, "deploy", "dave"); err != nil {
+		t.Fatalf("github-team revoke: %v", err)
+	}
 }
 
 // generateContract extracts the operations from the OpenAPI description,
