@@ -209,10 +209,11 @@ func TestCredentialsExpireMidRun(t *testing.T) {
 		claimed time.Duration // what the credentials say (and, on schedule, when the fake stops taking them)
 		refuse  bool          // the fake refuses them at once after the first grant, whatever they claim
 	}{
-		// Real time: the SDK's credential cache reads the system clock. The
-		// first grant takes milliseconds; a second and a half leaves room
-		// for a loaded machine.
-		{"on schedule", 1500 * time.Millisecond, false},
+		// Real time: the SDK's credential cache reads the system clock (it
+		// takes no clock). The first grant takes milliseconds; five seconds
+		// (was 1.5) leave room for a CI machine running every package at
+		// once; the wait overlaps the other parallel tests.
+		{"on schedule", 5 * time.Second, false},
 		{"refused early", time.Hour, true},
 	}
 	for _, tt := range tests {
