@@ -2,14 +2,14 @@ package gitrepo
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"time"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/object"
 	"github.com/go-git/go-git/v5/storage/filesystem"
@@ -19,7 +19,10 @@ import (
 // itself writes: merge commits, web edits, branches. The simulated GitHub
 // serves it over smart HTTP (SmartHTTP); what gitgrant pushes there lands in
 // it too.
-type BareRepo struct{ dir string }
+type BareRepo struct {
+	dir   string
+	cache storageCache
+}
 
 // InitBare creates an empty bare repository at dir whose default branch
 // is branch.
@@ -33,17 +36,18 @@ func InitBare(dir, branch string) (*BareRepo, error) {
 // Dir is where the repository lives.
 func (b *BareRepo) Dir() string { return b.dir }
 
-// storage opens the repository afresh, so that it sees what pushes through
-// the simulated GitHub wrote since (new pack files).
-func (b *BareRepo) storage() *filesystem.Storage {
-	return filesystem.NewStorage(osfs.New(b.dir), cache.NewObjectLRUDefault())
+// storage returns the repository's storage, kept open between calls and
+// opened again when a push through the simulated GitHub wrote a pack; it
+// is the caller's until release.
+func (b *BareRepo) storage() (st *filesystem.Storage, release func()) {
+	return b.cache.open(b.dir)
 }
 
 // Branch is the commit branch points at ("" before the first) and its
 // files.
 func (b *BareRepo) Branch(branch string) (sha string, files map[string]string, err error) {
-	st := b.storage()
-	defer st.Close()
+	st, release := b.storage()
+	defer release()
 	ref, err := st.Reference(plumbing.NewBranchReferenceName(branch))
 	if err != nil {
 		return "", map[string]string{}, nil
@@ -67,8 +71,8 @@ func (b *BareRepo) Branch(branch string) (sha string, files map[string]string, e
 
 // Message is a commit's message.
 func (b *BareRepo) Message(sha string) (string, error) {
-	st := b.storage()
-	defer st.Close()
+	st, release := b.storage()
+	defer release()
 	c, err := object.GetCommit(st, plumbing.NewHash(sha))
 	if err != nil {
 		return "", err
@@ -78,8 +82,8 @@ func (b *BareRepo) Message(sha string) (string, error) {
 
 // SetBranch points branch at sha.
 func (b *BareRepo) SetBranch(branch, sha string) error {
-	st := b.storage()
-	defer st.Close()
+	st, release := b.storage()
+	defer release()
 	return st.SetReference(plumbing.NewHashReference(plumbing.NewBranchReferenceName(branch), plumbing.NewHash(sha)))
 }
 
@@ -98,9 +102,9 @@ func (b *BareRepo) Commit(parents []string, files, changes map[string]string, au
 			all[p] = c
 		}
 	}
-	st := b.storage()
-	defer st.Close()
-	tree, err := storeBareTree(st, all, "")
+	st, release := b.storage()
+	defer release()
+	tree, err := storeBareTree(b.storer(st), all, "")
 	if err != nil {
 		return "", nil, err
 	}
@@ -121,8 +125,25 @@ func (b *BareRepo) Commit(parents []string, files, changes map[string]string, au
 	return h.String(), all, err
 }
 
-// storeTree stores the tree of the files under prefix ("" for the root).
-func storeBareTree(st *filesystem.Storage, files map[string]string, prefix string) (plumbing.Hash, error) {
+// storer writes objects to st, but not one the repository already holds
+// loose: a commit changes a few objects of its tree, and writing each of
+// the others again would cost a temporary file, a directory and a rename
+// (most of the simulated GitHub's time). One held only in a pack is
+// written loose again, harmlessly.
+func (b *BareRepo) storer(st *filesystem.Storage) func(plumbing.EncodedObject) (plumbing.Hash, error) {
+	return func(obj plumbing.EncodedObject) (plumbing.Hash, error) {
+		h := obj.Hash()
+		hex := h.String()
+		if _, err := os.Stat(filepath.Join(b.dir, "objects", hex[:2], hex[2:])); err == nil {
+			return h, nil
+		}
+		return st.SetEncodedObject(obj)
+	}
+}
+
+// storeBareTree stores the tree of the files under prefix ("" for the
+// root) with store.
+func storeBareTree(store func(plumbing.EncodedObject) (plumbing.Hash, error), files map[string]string, prefix string) (plumbing.Hash, error) {
 	subdirs := map[string]bool{}
 	var entries []object.TreeEntry
 	for path, content := range files {
@@ -134,7 +155,7 @@ func storeBareTree(st *filesystem.Storage, files map[string]string, prefix strin
 			subdirs[dir] = true
 			continue
 		}
-		blob := st.NewEncodedObject()
+		blob := &plumbing.MemoryObject{}
 		blob.SetType(plumbing.BlobObject)
 		bw, err := blob.Writer()
 		if err != nil {
@@ -144,14 +165,14 @@ func storeBareTree(st *filesystem.Storage, files map[string]string, prefix strin
 			return plumbing.ZeroHash, err
 		}
 		bw.Close()
-		h, err := st.SetEncodedObject(blob)
+		h, err := store(blob)
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
 		entries = append(entries, object.TreeEntry{Name: rest, Mode: filemode.Regular, Hash: h})
 	}
 	for dir := range subdirs {
-		h, err := storeBareTree(st, files, prefix+dir+"/")
+		h, err := storeBareTree(store, files, prefix+dir+"/")
 		if err != nil {
 			return plumbing.ZeroHash, err
 		}
@@ -159,11 +180,11 @@ func storeBareTree(st *filesystem.Storage, files map[string]string, prefix strin
 	}
 	// git orders entries by name, a directory as if its name ended in "/".
 	sort.Slice(entries, func(i, j int) bool { return bareSortName(entries[i]) < bareSortName(entries[j]) })
-	obj := st.NewEncodedObject()
+	obj := &plumbing.MemoryObject{}
 	if err := (&object.Tree{Entries: entries}).Encode(obj); err != nil {
 		return plumbing.ZeroHash, err
 	}
-	return st.SetEncodedObject(obj)
+	return store(obj)
 }
 
 func bareSortName(e object.TreeEntry) string {
@@ -184,8 +205,8 @@ type CommitInfo struct {
 
 // CommitAt reads a stored commit.
 func (b *BareRepo) CommitAt(sha string) (CommitInfo, error) {
-	st := b.storage()
-	defer st.Close()
+	st, release := b.storage()
+	defer release()
 	c, err := object.GetCommit(st, plumbing.NewHash(sha))
 	if err != nil {
 		return CommitInfo{}, err
@@ -199,8 +220,8 @@ func (b *BareRepo) CommitAt(sha string) (CommitInfo, error) {
 
 // Refs maps every ref that names a commit to it.
 func (b *BareRepo) Refs() (map[string]string, error) {
-	st := b.storage()
-	defer st.Close()
+	st, release := b.storage()
+	defer release()
 	iter, err := st.IterReferences()
 	if err != nil {
 		return nil, err
@@ -221,8 +242,8 @@ func (b *BareRepo) Descends(prev, next string) (bool, error) {
 	if prev == next {
 		return true, nil
 	}
-	st := b.storage()
-	defer st.Close()
+	st, release := b.storage()
+	defer release()
 	p, err := object.GetCommit(st, plumbing.NewHash(prev))
 	if err != nil {
 		return false, err

@@ -3,16 +3,13 @@ package gitrepo
 import (
 	"fmt"
 	"net/http"
-	"sync"
 
-	"github.com/go-git/go-billy/v5/osfs"
 	"github.com/go-git/go-git/v5/plumbing"
-	"github.com/go-git/go-git/v5/plumbing/cache"
 	"github.com/go-git/go-git/v5/plumbing/format/pktline"
 	"github.com/go-git/go-git/v5/plumbing/protocol/packp"
+	"github.com/go-git/go-git/v5/plumbing/storer"
 	"github.com/go-git/go-git/v5/plumbing/transport"
-	"github.com/go-git/go-git/v5/plumbing/transport/server"
-	"github.com/go-git/go-git/v5/storage/filesystem"
+	gitserver "github.com/go-git/go-git/v5/plumbing/transport/server"
 )
 
 // SmartHTTP serves the bare repository in Dir over git's smart HTTP
@@ -21,23 +18,26 @@ import (
 // when a ref moved since the pusher fetched it, as GitHub refuses one.
 type SmartHTTP struct {
 	Dir string
-	// mu serialises pushes: a push's compare-and-swap of its refs and
-	// their update happen as one step, as on GitHub.
-	mu sync.Mutex
+	// cache holds the repository's storage and serialises the requests:
+	// a push's compare-and-swap of its refs and their update happen as
+	// one step, as on GitHub.
+	cache storageCache
 }
 
 // Serve answers one smart-HTTP request for endpoint, the part of the
 // path after the repository: "info/refs", "git-upload-pack" or
 // "git-receive-pack".
 func (g *SmartHTTP) Serve(w http.ResponseWriter, r *http.Request, endpoint string) {
+	st, release := g.cache.open(g.Dir)
+	defer release()
 	var err error
 	switch {
 	case endpoint == "info/refs" && r.Method == http.MethodGet:
-		err = g.advertise(w, r, r.URL.Query().Get("service"))
+		err = advertise(st, w, r, r.URL.Query().Get("service"))
 	case endpoint == "git-upload-pack" && r.Method == http.MethodPost:
-		err = g.uploadPack(w, r)
+		err = uploadPack(st, w, r)
 	case endpoint == "git-receive-pack" && r.Method == http.MethodPost:
-		err = g.receivePack(w, r)
+		err = receivePack(st, w, r)
 	default:
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
@@ -47,16 +47,14 @@ func (g *SmartHTTP) Serve(w http.ResponseWriter, r *http.Request, endpoint strin
 	}
 }
 
-// endpoint is the repository as go-git's server loads it: a fresh storage
-// for every request, so that each sees the objects and refs written by
-// the requests before it.
-func (g *SmartHTTP) server() (transport.Transport, *transport.Endpoint) {
+// server is go-git's server on st, the one repository it serves.
+func server(st storer.Storer) (transport.Transport, *transport.Endpoint) {
 	ep, _ := transport.NewEndpoint("/")
-	return server.NewServer(server.NewFilesystemLoader(osfs.New(g.Dir))), ep
+	return gitserver.NewServer(gitserver.MapLoader{ep.String(): st}), ep
 }
 
-func (g *SmartHTTP) advertise(w http.ResponseWriter, r *http.Request, service string) error {
-	srv, ep := g.server()
+func advertise(st storer.Storer, w http.ResponseWriter, r *http.Request, service string) error {
+	srv, ep := server(st)
 	var ar *packp.AdvRefs
 	var err error
 	switch service {
@@ -84,8 +82,8 @@ func (g *SmartHTTP) advertise(w http.ResponseWriter, r *http.Request, service st
 	return ar.Encode(w)
 }
 
-func (g *SmartHTTP) uploadPack(w http.ResponseWriter, r *http.Request) error {
-	srv, ep := g.server()
+func uploadPack(st storer.Storer, w http.ResponseWriter, r *http.Request) error {
+	srv, ep := server(st)
 	sess, err := srv.NewUploadPackSession(ep, nil)
 	if err != nil {
 		return err
@@ -103,9 +101,7 @@ func (g *SmartHTTP) uploadPack(w http.ResponseWriter, r *http.Request) error {
 	return resp.Encode(w)
 }
 
-func (g *SmartHTTP) receivePack(w http.ResponseWriter, r *http.Request) error {
-	g.mu.Lock()
-	defer g.mu.Unlock()
+func receivePack(st storer.Storer, w http.ResponseWriter, r *http.Request) error {
 	req := packp.NewReferenceUpdateRequest()
 	if err := req.Decode(r.Body); err != nil {
 		return fmt.Errorf("reading the receive-pack request: %w", err)
@@ -113,7 +109,7 @@ func (g *SmartHTTP) receivePack(w http.ResponseWriter, r *http.Request) error {
 	w.Header().Set("Content-Type", "application/x-git-receive-pack-result")
 	// go-git's server updates refs without comparing their old values;
 	// GitHub refuses a push that would lose commits pushed meanwhile.
-	if stale := g.stale(req); len(stale) > 0 {
+	if stale := staleRefs(st, req); len(stale) > 0 {
 		rs := packp.NewReportStatus()
 		rs.UnpackStatus = "ok"
 		for _, ref := range stale {
@@ -124,7 +120,7 @@ func (g *SmartHTTP) receivePack(w http.ResponseWriter, r *http.Request) error {
 		}
 		return rs.Encode(w)
 	}
-	srv, ep := g.server()
+	srv, ep := server(st)
 	sess, err := srv.NewReceivePackSession(ep, nil)
 	if err != nil {
 		return err
@@ -136,11 +132,9 @@ func (g *SmartHTTP) receivePack(w http.ResponseWriter, r *http.Request) error {
 	return err
 }
 
-// stale lists the refs a push names whose current value is not the old
-// value the pusher saw (a force push is refused too).
-func (g *SmartHTTP) stale(req *packp.ReferenceUpdateRequest) []plumbing.ReferenceName {
-	st := filesystem.NewStorage(osfs.New(g.Dir), cache.NewObjectLRUDefault())
-	defer st.Close()
+// staleRefs lists the refs a push names whose current value is not the
+// old value the pusher saw (a force push is refused too).
+func staleRefs(st storer.ReferenceStorer, req *packp.ReferenceUpdateRequest) []plumbing.ReferenceName {
 	var out []plumbing.ReferenceName
 	for _, cmd := range req.Commands {
 		current := plumbing.ZeroHash
